@@ -1,0 +1,133 @@
+# Spool — top-level GNU Makefile.
+#   make                      build bin/spool-api bin/spool-worker bin/adminctl
+#   make SANITIZE=address,undefined   sanitized build (objects kept apart in build/san)
+#   make up | down | reset | demo     local stack
+#   make check                unit + integration tests (starts the stack if needed)
+#   make bench                benchmarks (prints numbers)
+#   V=1                       show full commands
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SANITIZE ?=
+
+PKGS     := libmicrohttpd librabbitmq libpq libcurl libcrypto jansson inih libsystemd uuid
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw)
+CURSES_LIBS   := $(shell pkg-config --libs ncursesw)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wwrite-strings -Wpointer-arith -Wcast-qual -Wundef -Wvla -fno-common -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -Ishared $(PKG_CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS) -pthread
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD := build/san
+else
+BUILD := build/rel
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC    := $(sort $(wildcard shared/*.c))
+API_SRC    := $(sort $(wildcard daemons/api/*.c))
+WORKER_SRC := $(sort $(wildcard daemons/worker/*.c))
+ADM_SRC    := $(sort $(wildcard adminctl/*.c))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+API_OBJ    := $(API_SRC:%.c=$(BUILD)/%.o)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
+ADM_OBJ    := $(ADM_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIBSPOOL := $(BUILD)/libspool.a
+BINS := bin/spool-api bin/spool-worker bin/adminctl
+
+.PHONY: all clean check unit integration up down reset demo bench install uninstall deps lint-man
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(if $(filter adminctl/%,$<),$(CURSES_CFLAGS)) -c -o $@ $<
+
+$(LIBSPOOL): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+bin/spool-api: $(API_OBJ) $(LIBSPOOL)
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(API_OBJ) $(LIBSPOOL) $(PKG_LIBS) -lm
+
+bin/spool-worker: $(WORKER_OBJ) $(LIBSPOOL)
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(WORKER_OBJ) $(LIBSPOOL) $(PKG_LIBS) -lm
+
+bin/adminctl: $(ADM_OBJ) $(LIBSPOOL)
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(ADM_OBJ) $(LIBSPOOL) $(PKG_LIBS) $(CURSES_LIBS) -lm
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBSPOOL)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+unit: $(UNIT_BIN)
+	$(Q)scripts/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	$(Q)scripts/run-integration.sh
+
+check: all $(UNIT_BIN)
+	$(Q)scripts/check.sh $(UNIT_BIN)
+
+deps:
+	$(Q)scripts/deps.sh
+
+up: all
+	$(Q)scripts/stack.sh up
+
+down:
+	$(Q)scripts/stack.sh down
+
+reset:
+	$(Q)scripts/stack.sh reset
+
+demo: up
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)scripts/bench.sh
+
+lint-man:
+	$(Q)mandoc -Tlint -Wwarning man/*.[0-9]
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
+	    install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(BINS))
+	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
+	    rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

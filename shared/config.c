@@ -1,0 +1,579 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum ctype { CT_STR, CT_INT, CT_BOOL, CT_DURATION, CT_SIZE, CT_SECRET, CT_LEVEL, CT_FORMAT, CT_URL };
+
+#define F_REQUIRED 1u
+#define F_RELOAD 2u
+
+struct ckey {
+	const char *section;
+	const char *name;
+	enum ctype type;
+	size_t off;
+	int64_t min, max;
+	const char *def;
+	unsigned flags;
+	unsigned programs;
+	const char *doc;
+};
+
+#define O(f) offsetof(struct config, f)
+#define A PROG_API
+#define W PROG_WORKER
+#define C PROG_ADMINCTL
+#define AW (PROG_API | PROG_WORKER)
+#define ALL PROG_ALL
+#define KB 1024LL
+#define MB (1024LL * 1024)
+#define GB (1024LL * 1024 * 1024)
+#define DAY 86400LL
+
+/* The one description of every key. Order is the order of spool.ini(5). */
+static const struct ckey keys[] = {
+	{ "log", "level", CT_LEVEL, O(log.level), 0, 0, "info", F_RELOAD, ALL,
+	  "Threshold: error, warn, info or debug." },
+	{ "log", "format", CT_FORMAT, O(log.format), 0, 0, "json", 0, ALL,
+	  "json (one object per line, for journald) or text." },
+
+	{ "aws", "region", CT_STR, O(aws.region), 0, 0, "us-east-1", 0, ALL,
+	  "Default AWS region (ARNs carry their own)." },
+	{ "aws", "endpoint_url", CT_URL, O(aws.endpoint_url), 0, 0, NULL, 0, ALL,
+	  "Endpoint for every AWS service, overriding the regional ones (local stand-in)." },
+	{ "aws", "profile", CT_STR, O(aws.profile), 0, 0, NULL, 0, ALL,
+	  "Profile in the shared credentials and config files (default: AWS_PROFILE or default)." },
+	{ "aws", "timeout", CT_DURATION, O(aws.timeout), 1, 600, "10s", F_RELOAD, ALL,
+	  "Time limit of one AWS call." },
+	{ "aws", "max_attempts", CT_INT, O(aws.max_attempts), 1, 10, "3", F_RELOAD, ALL,
+	  "Attempts per AWS call on throttling and 5xx (standard retry mode)." },
+
+	{ "secrets", "cache_ttl", CT_DURATION, O(secrets.cache_ttl), 0, 7 * DAY, "1h", F_RELOAD, ALL,
+	  "How long a fetched secret is used before it is fetched again." },
+	{ "secrets", "endpoint_url", CT_URL, O(secrets.endpoint_url), 0, 0, NULL, 0, ALL,
+	  "Secrets Manager endpoint override." },
+
+	{ "database", "secret", CT_SECRET, O(database.secret), 0, 0, NULL, F_REQUIRED, ALL,
+	  "Reference to the database secret (RDS JSON: username, password, host, port, dbname)." },
+	{ "database", "sslmode", CT_STR, O(database.sslmode), 0, 0, "prefer", 0, ALL,
+	  "libpq sslmode." },
+	{ "database", "pool_size", CT_INT, O(database.pool_size), 1, 256, "8", 0, ALL,
+	  "Connections in the pool." },
+	{ "database", "connect_timeout", CT_DURATION, O(database.connect_timeout), 1, 300, "5s", 0, ALL,
+	  "Time limit to connect." },
+	{ "database", "statement_timeout", CT_DURATION, O(database.statement_timeout), 0, 3600, "30s", 0, ALL,
+	  "Server-side limit on one statement (0 = none)." },
+
+	{ "rabbitmq", "secret", CT_SECRET, O(rabbitmq.secret), 0, 0, NULL, F_REQUIRED, ALL,
+	  "Reference to the RabbitMQ secret (JSON: username, password, host, port, vhost)." },
+	{ "rabbitmq", "heartbeat", CT_DURATION, O(rabbitmq.heartbeat), 0, 600, "30s", 0, ALL,
+	  "AMQP heartbeat interval." },
+	{ "rabbitmq", "connect_timeout", CT_DURATION, O(rabbitmq.connect_timeout), 1, 300, "5s", 0, ALL,
+	  "Time limit to connect." },
+	{ "rabbitmq", "management_url", CT_URL, O(rabbitmq.management_url), 0, 0, NULL, 0, ALL,
+	  "RabbitMQ management API base URL, e.g. http://127.0.0.1:15672." },
+
+	{ "s3", "bucket", CT_STR, O(s3.bucket), 0, 0, NULL, F_REQUIRED, ALL,
+	  "Bucket for uploads and results." },
+	{ "s3", "region", CT_STR, O(s3.region), 0, 0, NULL, 0, ALL,
+	  "Bucket region (default: aws.region)." },
+	{ "s3", "endpoint_url", CT_URL, O(s3.endpoint_url), 0, 0, NULL, 0, ALL,
+	  "S3 endpoint override (default: aws.endpoint_url, then AWS)." },
+	{ "s3", "credentials_secret", CT_SECRET, O(s3.credentials_secret), 0, 0, NULL, 0, ALL,
+	  "Optional secret with access_key_id and secret_access_key; default: the credentials chain." },
+	{ "s3", "force_path_style", CT_BOOL, O(s3.force_path_style), 0, 1, "false", 0, ALL,
+	  "Address the bucket in the path instead of the host name." },
+	{ "s3", "part_size", CT_SIZE, O(s3.part_size), 5 * MB, 5 * GB, "8M", F_RELOAD, ALL,
+	  "Multipart upload part size." },
+	{ "s3", "multipart_threshold", CT_SIZE, O(s3.multipart_threshold), 5 * MB, 5 * GB, "16M", F_RELOAD, ALL,
+	  "Files at least this large are uploaded in parts." },
+	{ "s3", "upload_concurrency", CT_INT, O(s3.upload_concurrency), 1, 32, "4", F_RELOAD, ALL,
+	  "Parts uploaded in parallel." },
+	{ "s3", "presign_expires", CT_DURATION, O(s3.presign_expires), 1, 7 * DAY, "15m", F_RELOAD, ALL,
+	  "Default lifetime of presigned URLs." },
+
+	{ "cloudwatch", "enabled", CT_BOOL, O(cloudwatch.enabled), 0, 1, "false", 0, ALL,
+	  "Publish metrics with PutMetricData." },
+	{ "cloudwatch", "namespace", CT_STR, O(cloudwatch.namespace_), 0, 0, "Spool", 0, ALL,
+	  "Metric namespace." },
+	{ "cloudwatch", "endpoint_url", CT_URL, O(cloudwatch.endpoint_url), 0, 0, NULL, 0, ALL,
+	  "CloudWatch endpoint override." },
+	{ "cloudwatch", "interval", CT_DURATION, O(cloudwatch.interval), 1, 3600, "60s", F_RELOAD, ALL,
+	  "Seconds between metric flushes." },
+
+	{ "api", "listen", CT_STR, O(api.listen), 0, 0, "127.0.0.1", 0, A,
+	  "Address to listen on." },
+	{ "api", "port", CT_INT, O(api.port), 1, 65535, "8000", 0, A,
+	  "TCP port." },
+	{ "api", "threads", CT_INT, O(api.threads), 1, 256, "4", 0, A,
+	  "HTTP worker threads." },
+	{ "api", "max_connections", CT_INT, O(api.max_connections), 1, 100000, "1024", 0, A,
+	  "Concurrent connections accepted." },
+	{ "api", "connection_timeout", CT_DURATION, O(api.connection_timeout), 1, 3600, "30s", 0, A,
+	  "Idle connection limit (slow clients are dropped)." },
+	{ "api", "max_body", CT_SIZE, O(api.max_body), 1 * KB, 64 * MB, "64K", F_RELOAD, A,
+	  "Largest JSON request body." },
+	{ "api", "max_upload", CT_SIZE, O(api.max_upload), 1 * KB, 64 * GB, "512M", F_RELOAD, A,
+	  "Largest POST /v1/videos body." },
+	{ "api", "pepper_secret", CT_SECRET, O(api.pepper_secret), 0, 0, NULL, F_REQUIRED, A | C,
+	  "Reference to the API-key pepper (keys are stored as HMAC-SHA256(pepper, key))." },
+	{ "api", "key_cache_ttl", CT_DURATION, O(api.key_cache_ttl), 0, 3600, "30s", F_RELOAD, A,
+	  "How long a looked-up API key is trusted without asking the database." },
+	{ "api", "result_url_expires", CT_DURATION, O(api.result_url_expires), 1, 7 * DAY, "15m", F_RELOAD, A,
+	  "Lifetime of result URLs." },
+	{ "api", "upload_url_expires", CT_DURATION, O(api.upload_url_expires), 1, 7 * DAY, "1h", F_RELOAD, A,
+	  "Lifetime of upload URLs." },
+	{ "api", "max_wait", CT_DURATION, O(api.max_wait), 0, 600, "60s", F_RELOAD, A,
+	  "Longest ?wait= a client may ask for." },
+	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "0", F_RELOAD, A,
+	  "Requests per second per API key (0: no limit)." },
+	{ "api", "rate_burst", CT_INT, O(api.rate_burst), 1, 1000000, "100", F_RELOAD, A,
+	  "Burst allowed above the rate." },
+	{ "api", "default_max_attempts", CT_INT, O(api.default_max_attempts), 1, 100, "5", F_RELOAD, A,
+	  "Attempts a new job gets." },
+	{ "api", "webhook_allow_hosts", CT_STR, O(api.webhook_allow_hosts), 0, 0, NULL, F_RELOAD, A,
+	  "Comma-separated hosts that webhooks may reach over http or on private addresses." },
+
+	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
+	  "Worker id in the job history (default: host:pid)." },
+	{ "worker", "concurrency", CT_INT, O(worker.concurrency), 1, 256, "2", F_RELOAD, W,
+	  "Jobs run at once (also the AMQP prefetch)." },
+	{ "worker", "lease", CT_DURATION, O(worker.lease), 5, DAY, "60s", 0, W,
+	  "A claimed job is the worker's for this long, extended by heartbeats." },
+	{ "worker", "heartbeat", CT_DURATION, O(worker.heartbeat), 1, 3600, "15s", 0, W,
+	  "Interval between lease extensions." },
+	{ "worker", "shutdown_grace", CT_DURATION, O(worker.shutdown_grace), 0, DAY, "30s", F_RELOAD, W,
+	  "On SIGTERM, how long running jobs may finish before they are requeued." },
+	{ "worker", "enable_noop", CT_BOOL, O(worker.enable_noop), 0, 1, "false", 0, W,
+	  "Accept noop jobs." },
+	{ "worker", "tmpdir", CT_STR, O(worker.tmpdir), 0, 0, "/tmp", 0, W,
+	  "Where per-job temporary directories are made." },
+	{ "worker", "ffmpeg", CT_STR, O(worker.ffmpeg), 0, 0, "ffmpeg", 0, W,
+	  "ffmpeg program." },
+	{ "worker", "ffprobe", CT_STR, O(worker.ffprobe), 0, 0, "ffprobe", 0, W,
+	  "ffprobe program." },
+	{ "worker", "probe_timeout", CT_DURATION, O(worker.probe_timeout), 1, 3600, "60s", F_RELOAD, W,
+	  "Time limit of one ffprobe run." },
+	{ "worker", "transcode_timeout", CT_DURATION, O(worker.transcode_timeout), 1, 7 * DAY, "2h", F_RELOAD, W,
+	  "Time limit of one ffmpeg run." },
+	{ "worker", "ffmpeg_threads", CT_INT, O(worker.ffmpeg_threads), 0, 256, "0", F_RELOAD, W,
+	  "ffmpeg -threads (0: ffmpeg decides)." },
+	{ "worker", "logo", CT_STR, O(worker.logo), 0, 0, NULL, 0, W,
+	  "PNG logo used for the watermark and bumpers." },
+	{ "worker", "max_attempts", CT_INT, O(worker.max_attempts), 1, 100, "5", F_RELOAD, W,
+	  "Attempts before a transiently failing job is failed." },
+	{ "worker", "backoff_cap", CT_DURATION, O(worker.backoff_cap), 1, DAY, "1h", F_RELOAD, W,
+	  "Longest delay between attempts." },
+
+	{ "adminctl", "read_only", CT_BOOL, O(adminctl.read_only), 0, 1, "false", 0, C,
+	  "Refuse every action (retry, cancel, purge, key changes)." },
+	{ "adminctl", "refresh", CT_DURATION, O(adminctl.refresh), 1, 3600, "5s", 0, C,
+	  "TUI auto-refresh interval." },
+	{ "adminctl", "user", CT_STR, O(adminctl.user), 0, 0, NULL, 0, C,
+	  "Name recorded in the audit trail (default: the login name)." },
+};
+
+#undef O
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int is_string_type(enum ctype t)
+{
+	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL;
+}
+
+static char **str_field(struct config *cfg, const struct ckey *k)
+{
+	return (char **)(void *)((char *)cfg + k->off);
+}
+
+static int64_t *int_field(struct config *cfg, const struct ckey *k)
+{
+	return (int64_t *)(void *)((char *)cfg + k->off);
+}
+
+static int *bool_field(struct config *cfg, const struct ckey *k)
+{
+	return (int *)(void *)((char *)cfg + k->off);
+}
+
+int config_parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno)
+		return -1;
+	int64_t mul = 1;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		mul = 1;
+	else if (!strcmp(end, "m"))
+		mul = 60;
+	else if (!strcmp(end, "h"))
+		mul = 3600;
+	else if (!strcmp(end, "d"))
+		mul = 86400;
+	else
+		return -1;
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int config_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno)
+		return -1;
+	int64_t mul;
+	if (!strcmp(end, "") || !strcasecmp(end, "b"))
+		mul = 1;
+	else if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb"))
+		mul = 1024;
+	else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib") || !strcasecmp(end, "mb"))
+		mul = 1024 * 1024;
+	else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib") || !strcasecmp(end, "gb"))
+		mul = 1024LL * 1024 * 1024;
+	else
+		return -1;
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Set one key from text; on error append the reason (without location) to `why`. */
+static int set_value(struct config *cfg, const struct ckey *k, const char *val, struct buf *why)
+{
+	int64_t n;
+	char *end;
+	switch (k->type) {
+	case CT_STR:
+		break;
+	case CT_URL:
+		if (*val && strncmp(val, "http://", 7) && strncmp(val, "https://", 8)) {
+			buf_printf(why, "'%s' is not an http:// or https:// URL", val);
+			return -1;
+		}
+		break;
+	case CT_SECRET:
+		if (*val && strncmp(val, "arn:aws:secretsmanager:", 23) && strncmp(val, "file:", 5) &&
+		    strncmp(val, "env:", 4)) {
+			buf_adds(why, "not a secret reference: use arn:aws:secretsmanager:…, file:PATH or env:NAME");
+			return -1;
+		}
+		break;
+	case CT_LEVEL: {
+		if (strcmp(val, "error") && strcmp(val, "warn") && strcmp(val, "info") && strcmp(val, "debug")) {
+			buf_printf(why, "'%s' is not one of error, warn, info, debug", val);
+			return -1;
+		}
+		break;
+	}
+	case CT_FORMAT:
+		if (strcmp(val, "json") && strcmp(val, "text")) {
+			buf_printf(why, "'%s' is not one of json, text", val);
+			return -1;
+		}
+		break;
+	case CT_BOOL:
+		if (!strcasecmp(val, "true") || !strcasecmp(val, "yes") || !strcasecmp(val, "on") || !strcmp(val, "1"))
+			*bool_field(cfg, k) = 1;
+		else if (!strcasecmp(val, "false") || !strcasecmp(val, "no") || !strcasecmp(val, "off") ||
+			 !strcmp(val, "0"))
+			*bool_field(cfg, k) = 0;
+		else {
+			buf_printf(why, "'%s' is not a boolean (true or false)", val);
+			return -1;
+		}
+		return 0;
+	case CT_INT:
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || end == val || *end) {
+			buf_printf(why, "'%s' is not a whole number", val);
+			return -1;
+		}
+		goto bounds;
+	case CT_DURATION:
+		if (config_parse_duration(val, &n) < 0) {
+			buf_printf(why, "'%s' is not a duration (like 30s, 15m, 2h, 7d)", val);
+			return -1;
+		}
+		goto bounds;
+	case CT_SIZE:
+		if (config_parse_size(val, &n) < 0) {
+			buf_printf(why, "'%s' is not a size (like 64K, 16M, 2G)", val);
+			return -1;
+		}
+		goto bounds;
+	}
+	/* string types */
+	{
+		char **f = str_field(cfg, k);
+		free(*f);
+		*f = *val ? xstrdup(val) : NULL;
+	}
+	return 0;
+bounds:
+	if (n < k->min || n > k->max) {
+		buf_printf(why, "%lld is out of range [%lld, %lld]", (long long)n, (long long)k->min,
+			   (long long)k->max);
+		return -1;
+	}
+	*int_field(cfg, k) = n;
+	return 0;
+}
+
+void config_defaults(struct config *cfg, unsigned program)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->program = program;
+	for (size_t i = 0; i < NKEYS; i++) {
+		struct buf why = BUF_INIT;
+		if (keys[i].def && set_value(cfg, &keys[i], keys[i].def, &why) < 0) {
+			/* A bad default is a programming error caught by the unit tests. */
+			fprintf(stderr, "config: bad default for %s.%s: %s\n", keys[i].section, keys[i].name,
+				buf_str(&why));
+			abort();
+		}
+		buf_release(&why);
+	}
+}
+
+struct load_ctx {
+	struct config *cfg;
+	const char *name;
+	struct buf *err;
+	int errors;
+	/* Debian's inih passes no line numbers: the reader below counts them. */
+	const char *pos;
+	int lineno;
+	unsigned char seen[NKEYS];
+};
+
+/* ini_reader over a string that counts lines, so messages can name them. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *lc = stream;
+	if (!*lc->pos || num < 2)
+		return NULL;
+	int n = 0;
+	while (n < num - 1 && lc->pos[n] && lc->pos[n] != '\n')
+		n++;
+	if (lc->pos[n] == '\n' && n < num - 1)
+		n++;
+	memcpy(str, lc->pos, (size_t)n);
+	str[n] = '\0';
+	lc->pos += n;
+	if (n > 0 && str[n - 1] == '\n')
+		lc->lineno++;
+	return str;
+}
+
+static void add_err(struct load_ctx *lc, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void add_err(struct load_ctx *lc, int line, const char *fmt, ...)
+{
+	va_list ap;
+	if (line > 0)
+		buf_printf(lc->err, "config: '%s' line %d: ", lc->name, line);
+	else
+		buf_printf(lc->err, "config: '%s': ", lc->name);
+	va_start(ap, fmt);
+	buf_vprintf(lc->err, fmt, ap);
+	va_end(ap);
+	buf_addc(lc->err, '\n');
+	lc->errors++;
+}
+
+static int on_kv(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *lc = user;
+	int lineno = lc->lineno;
+	int section_known = 0;
+	if (!name) /* new section: checked when its first key arrives, or below */
+		return 1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section))
+			continue;
+		section_known = 1;
+		if (strcmp(keys[i].name, name))
+			continue;
+		if (!(keys[i].programs & lc->cfg->program)) {
+			add_err(lc, lineno, "key '%s' in [%s] does not apply to this program", name, section);
+			return 1;
+		}
+		if (lc->seen[i])
+			add_err(lc, lineno, "key '%s' in [%s] is set twice", name, section);
+		lc->seen[i] = 1;
+		struct buf why = BUF_INIT;
+		if (set_value(lc->cfg, &keys[i], value, &why) < 0)
+			add_err(lc, lineno, "key '%s' in [%s]: %s", name, section, buf_str(&why));
+		buf_release(&why);
+		return 1;
+	}
+	if (!section_known)
+		add_err(lc, lineno, "unknown section [%s] (key '%s')", section, name);
+	else
+		add_err(lc, lineno, "unknown key '%s' in [%s]", name, section);
+	return 1;
+}
+
+static int finish_load(struct load_ctx *lc, int rc)
+{
+	if (rc > 0)
+		add_err(lc, rc, "syntax error (expected [section] or key = value)");
+	else if (rc < 0)
+		add_err(lc, 0, "out of memory while parsing");
+	else
+		for (size_t i = 0; i < NKEYS; i++) {
+			if (!(keys[i].flags & F_REQUIRED) || !(keys[i].programs & lc->cfg->program))
+				continue;
+			int missing = is_string_type(keys[i].type) && *str_field(lc->cfg, &keys[i]) == NULL;
+			if (missing)
+				add_err(lc, 0, "required key '%s' missing in [%s]", keys[i].name, keys[i].section);
+		}
+	return lc->errors ? -1 : 0;
+}
+
+static int parse_text(struct load_ctx *lc, const char *text)
+{
+	lc->pos = text;
+	lc->lineno = 0;
+	return finish_load(lc, ini_parse_stream(read_line, lc, on_kv, lc));
+}
+
+int config_load(struct config *cfg, const char *path, unsigned program, struct buf *err)
+{
+	config_defaults(cfg, program);
+	cfg->path = xstrdup(path);
+	struct load_ctx lc = { .cfg = cfg, .name = path, .err = err };
+	FILE *fp = fopen(path, "r");
+	if (!fp) {
+		add_err(&lc, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	struct buf text = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && text.len < (1u << 20))
+		buf_add(&text, chunk, n);
+	int bad = ferror(fp);
+	fclose(fp);
+	if (bad) {
+		add_err(&lc, 0, "cannot read: %s", strerror(errno));
+		buf_release(&text);
+		return -1;
+	}
+	int rc = parse_text(&lc, buf_str(&text));
+	buf_release(&text);
+	return rc;
+}
+
+int config_load_string(struct config *cfg, const char *name, const char *text, unsigned program,
+		       struct buf *err)
+{
+	config_defaults(cfg, program);
+	cfg->path = xstrdup(name);
+	struct load_ctx lc = { .cfg = cfg, .name = name, .err = err };
+	return parse_text(&lc, text);
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (is_string_type(keys[i].type)) {
+			char **f = str_field(cfg, &keys[i]);
+			free(*f);
+			*f = NULL;
+		}
+	free(cfg->path);
+	cfg->path = NULL;
+}
+
+int config_unreloadable_changes(const struct config *a, const struct config *b, struct buf *out)
+{
+	int n = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ckey *k = &keys[i];
+		if ((k->flags & F_RELOAD) || !(k->programs & a->program))
+			continue;
+		int differ;
+		const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+		if (is_string_type(k->type)) {
+			const char *sa = *(char *const *)(const void *)pa, *sb = *(char *const *)(const void *)pb;
+			differ = (sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb));
+		} else if (k->type == CT_BOOL) {
+			differ = *(const int *)(const void *)pa != *(const int *)(const void *)pb;
+		} else {
+			differ = *(const int64_t *)(const void *)pa != *(const int64_t *)(const void *)pb;
+		}
+		if (differ) {
+			buf_printf(out, "%s%s.%s", n ? ", " : "", k->section, k->name);
+			n++;
+		}
+	}
+	return n;
+}
+
+static const char *type_name(enum ctype t)
+{
+	switch (t) {
+	case CT_STR: return "string";
+	case CT_INT: return "integer";
+	case CT_BOOL: return "boolean";
+	case CT_DURATION: return "duration";
+	case CT_SIZE: return "size";
+	case CT_SECRET: return "secret reference";
+	case CT_LEVEL: return "level";
+	case CT_FORMAT: return "format";
+	case CT_URL: return "URL";
+	}
+	return "?";
+}
+
+void config_dump_doc(FILE *fp)
+{
+	const char *cur = "";
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ckey *k = &keys[i];
+		if (strcmp(cur, k->section)) {
+			if (*cur)
+				fputs(".El\n", fp);
+			fprintf(fp, ".Ss [%s]\n.Bl -tag -width Ds\n", k->section);
+			cur = k->section;
+		}
+		fprintf(fp, ".It Ic %s Ar %s\n", k->name, type_name(k->type));
+		fprintf(fp, "%s\n", k->doc);
+		fputs("Used by", fp);
+		const char *sep = " ";
+		if (k->programs & PROG_API) { fprintf(fp, "%s", sep); fputs("spool-api", fp); sep = ", "; }
+		if (k->programs & PROG_WORKER) { fprintf(fp, "%s", sep); fputs("spool-worker", fp); sep = ", "; }
+		if (k->programs & PROG_ADMINCTL) { fprintf(fp, "%s", sep); fputs("adminctl", fp); }
+		fputs(".\n", fp);
+		if (k->flags & F_REQUIRED)
+			fputs("Required.\n", fp);
+		else if (k->def)
+			fprintf(fp, "Default: %s.\n", k->def);
+		if (k->type == CT_INT || k->type == CT_DURATION || k->type == CT_SIZE)
+			fprintf(fp, "Range: %lld to %lld%s.\n", (long long)k->min, (long long)k->max,
+				k->type == CT_DURATION ? " seconds" : k->type == CT_SIZE ? " bytes" : "");
+		fputs((k->flags & F_RELOAD) ? "Reloaded on SIGHUP.\n" : "Needs a restart to change.\n", fp);
+	}
+	if (*cur)
+		fputs(".El\n", fp);
+}

@@ -1,0 +1,171 @@
+/*
+ * config — the INI configuration of every Spool program, described by one table.
+ *
+ * Each program reads one INI file (inih). Every key is declared once in the table
+ * in config.c: section, name, type, bounds, default, whether it is required,
+ * whether SIGHUP may change it at run time, and which programs accept it. The same
+ * table prints spool.ini(5)'s key list (config_dump_doc) so docs never drift.
+ *
+ * Errors (unknown section or key, bad value, missing required key, key not valid
+ * for this program) are collected as lines "config: 'FILE' line N: key 'K': ..."
+ * and config_load() returns -1; programs print them and exit 78 (EX_CONFIG).
+ *
+ * Ownership: struct config owns every string in it; config_free() releases them.
+ * Secret-typed keys hold *references* ("arn:…", "file:PATH", "env:NAME"), never
+ * values; resolve them with secrets.h.
+ */
+#ifndef SPOOL_CONFIG_H
+#define SPOOL_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+
+#define EX_CONFIG_CODE 78
+
+enum config_program {
+	PROG_API = 1 << 0,
+	PROG_WORKER = 1 << 1,
+	PROG_ADMINCTL = 1 << 2,
+};
+#define PROG_ALL (PROG_API | PROG_WORKER | PROG_ADMINCTL)
+
+struct config_log {
+	char *level;  /* error|warn|info|debug */
+	char *format; /* json|text */
+};
+
+struct config_aws {
+	char *region;
+	char *endpoint_url; /* override for every AWS service (local stand-in) */
+	char *profile;
+	int64_t timeout;    /* seconds, per call */
+	int64_t max_attempts;
+};
+
+struct config_secrets {
+	int64_t cache_ttl;       /* seconds */
+	char *endpoint_url;      /* Secrets Manager endpoint override */
+};
+
+struct config_database {
+	char *secret;            /* reference to an RDS-shaped JSON secret */
+	char *sslmode;
+	int64_t pool_size;
+	int64_t connect_timeout; /* seconds */
+	int64_t statement_timeout; /* seconds */
+};
+
+struct config_rabbitmq {
+	char *secret;            /* reference to a RabbitMQ-shaped JSON secret */
+	int64_t heartbeat;       /* seconds */
+	int64_t connect_timeout; /* seconds */
+	char *management_url;    /* http://host:15672 (adminctl, /ready) */
+};
+
+struct config_s3 {
+	char *bucket;
+	char *region;
+	char *endpoint_url;
+	char *credentials_secret; /* optional: JSON {"access_key_id","secret_access_key"} */
+	int force_path_style;
+	int64_t part_size;        /* bytes */
+	int64_t multipart_threshold; /* bytes */
+	int64_t upload_concurrency;
+	int64_t presign_expires;  /* seconds */
+};
+
+struct config_cloudwatch {
+	int enabled;
+	char *namespace_;
+	char *endpoint_url;
+	int64_t interval;         /* seconds between PutMetricData flushes */
+};
+
+struct config_api {
+	char *listen;             /* address */
+	int64_t port;
+	int64_t threads;
+	int64_t max_connections;
+	int64_t connection_timeout; /* seconds; slowloris guard */
+	int64_t max_body;         /* bytes for JSON bodies */
+	int64_t max_upload;       /* bytes for POST /v1/videos */
+	char *pepper_secret;      /* reference: API-key pepper */
+	int64_t key_cache_ttl;    /* seconds */
+	int64_t result_url_expires; /* seconds */
+	int64_t upload_url_expires; /* seconds */
+	int64_t max_wait;         /* seconds for ?wait= */
+	int64_t rate_limit;       /* requests per second per key, 0 = off */
+	int64_t rate_burst;
+	int64_t default_max_attempts;
+	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
+};
+
+struct config_worker {
+	char *id;                 /* worker id; default hostname:pid */
+	int64_t concurrency;
+	int64_t lease;            /* seconds */
+	int64_t heartbeat;        /* seconds */
+	int64_t shutdown_grace;   /* seconds */
+	int enable_noop;
+	char *tmpdir;
+	char *ffmpeg;
+	char *ffprobe;
+	int64_t probe_timeout;    /* seconds */
+	int64_t transcode_timeout; /* seconds */
+	int64_t ffmpeg_threads;
+	char *logo;               /* path of the watermark logo (PNG), optional */
+	int64_t max_attempts;
+	int64_t backoff_cap;      /* seconds */
+};
+
+struct config_adminctl {
+	int read_only;
+	int64_t refresh;          /* TUI auto-refresh, seconds */
+	char *user;               /* name written to the audit trail */
+};
+
+struct config {
+	char *path;               /* the file read */
+	unsigned program;         /* PROG_* of the reader */
+	struct config_log log;
+	struct config_aws aws;
+	struct config_secrets secrets;
+	struct config_database database;
+	struct config_rabbitmq rabbitmq;
+	struct config_s3 s3;
+	struct config_cloudwatch cloudwatch;
+	struct config_api api;
+	struct config_worker worker;
+	struct config_adminctl adminctl;
+};
+
+/* Fill `cfg` with the table's defaults for `program`. */
+void config_defaults(struct config *cfg, unsigned program);
+/*
+ * Read `path` for `program`: defaults, then the file, then checks of required keys.
+ * On error returns -1 with one line per problem appended to `err` (the file is read
+ * whole so that every problem is reported at once). `cfg` is still freeable.
+ */
+int config_load(struct config *cfg, const char *path, unsigned program, struct buf *err);
+/* Same, from a string (tests); `name` is used in messages. */
+int config_load_string(struct config *cfg, const char *name, const char *text, unsigned program,
+		       struct buf *err);
+void config_free(struct config *cfg);
+
+/*
+ * Compare two configs and append to `out` the names ("section.key") of keys that
+ * differ and are not reloadable. Returns how many such keys there are.
+ */
+int config_unreloadable_changes(const struct config *a, const struct config *b, struct buf *out);
+
+/* Parse a duration ("90", "30s", "15m", "2h", "7d") into seconds. -1 on error. */
+int config_parse_duration(const char *s, int64_t *out);
+/* Parse a size ("1024", "64K", "16M", "2G", "512MiB") into bytes. -1 on error. */
+int config_parse_size(const char *s, int64_t *out);
+
+/* Write the key table as mdoc (.It entries) for spool.ini(5). */
+void config_dump_doc(FILE *fp);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * log — structured logging to stderr.
+ *
+ * Two formats: "json" (one object per line: time, level, daemon, instance,
+ * request_id/job_id when set for the calling thread, msg, and extra fields) for
+ * journald and the CloudWatch agent, and "text" for terminals. Thread safe: each
+ * line is written with a single write(2).
+ *
+ * Secret values must never be passed to these functions.
+ */
+#ifndef SPOOL_LOG_H
+#define SPOOL_LOG_H
+
+#include <jansson.h>
+
+enum log_level { LL_ERROR = 0, LL_WARN, LL_INFO, LL_DEBUG };
+enum log_format { LF_TEXT = 0, LF_JSON };
+
+/* Set the program name, instance name (may be NULL), format and threshold. */
+void log_init(const char *daemon, const char *instance, enum log_format fmt, enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parse "error|warn|info|debug" / "json|text"; return -1 on unknown names. */
+int log_level_parse(const char *s, enum log_level *out);
+int log_format_parse(const char *s, enum log_format *out);
+
+/* Per-thread context added to every line (NULL clears). Strings are copied. */
+void log_set_request_id(const char *id);
+void log_set_job_id(const char *id);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like log_msg with extra fields; steals the reference to `fields` (may be NULL). */
+void log_fields(enum log_level level, json_t *fields, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Write `obj` (stolen) as one JSON line verbatim, adding time/daemon; for access logs. */
+void log_raw_json(json_t *obj);
+
+#define log_error(...) log_msg(LL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+	do { if (log_get_level() >= LL_DEBUG) log_msg(LL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

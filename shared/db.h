@@ -1,0 +1,60 @@
+/*
+ * db — a PostgreSQL connection pool (libpq) with per-connection prepared statements.
+ *
+ * Credentials come from the [database] secret (RDS JSON shape) through secrets.h;
+ * when the server rejects them the secret is invalidated and refetched once
+ * (rotation). Broken connections are detected on release and reconnected on the
+ * next acquire with jittered backoff; callers never see a dead connection twice.
+ *
+ * Thread safe: any thread may acquire; a db_conn is used by one thread at a time.
+ */
+#ifndef SPOOL_DB_H
+#define SPOOL_DB_H
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "config.h"
+#include "secrets.h"
+
+struct db_pool;
+
+struct db_conn {
+	PGconn *pg;
+	/* private: names of statements prepared on this connection */
+	void *prepared;
+	struct db_pool *pool;
+	int broken;
+};
+
+/* Create a pool of cfg->database.pool_size connections (opened lazily). Never NULL. */
+struct db_pool *db_pool_new(const struct config *cfg, struct secrets *sec, int size);
+void db_pool_free(struct db_pool *p);
+
+/*
+ * Take a connection, waiting up to `timeout_ms` for one to be free, connecting
+ * if needed. NULL with a reason in `err` when the database cannot be reached.
+ */
+struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err);
+/* Give it back; a connection in a failed state is closed and reopened later. */
+void db_release(struct db_conn *c);
+
+/*
+ * Run a statement by name, preparing `sql` on this connection the first time.
+ * Parameters are text (NULL = SQL NULL). Returns the PGresult (caller PQclear()s)
+ * or NULL with the server's message in `err`; marks the connection broken when
+ * the connection itself failed.
+ */
+PGresult *db_exec(struct db_conn *c, const char *name, const char *sql, int nparams,
+		  const char *const *params, struct buf *err);
+/* Run a parameterless command (BEGIN, COMMIT, ROLLBACK); 0 or -1 with `err`. */
+int db_cmd(struct db_conn *c, const char *sql, struct buf *err);
+
+/* Quick liveness check for /ready: 0 if "SELECT 1" works. */
+int db_ping(struct db_pool *p, struct buf *err);
+
+/* Open a single unpooled connection (adminctl, migrations). */
+struct db_conn *db_connect(const struct config *cfg, struct secrets *sec, struct buf *err);
+void db_close(struct db_conn *c);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * job — the job model and every SQL statement that touches jobs, their history
+ * and the outbox. The database row is the truth; these functions are the only
+ * writers, so the state machine of system.md holds wherever they are called from
+ * (API, worker, adminctl):
+ *
+ *   queued -> running -> succeeded | failed
+ *   running -> retrying -> running
+ *   queued | retrying -> cancelled
+ *
+ * Every transition inserts a job_events row (time, status, attempt, worker, error)
+ * in the same transaction. Final-state writes are conditional on the worker's
+ * claim (status running, same worker, same attempt), so a duplicate or late
+ * writer changes nothing.
+ *
+ * Return convention: 0 success, 1 "not found / not applicable" (documented per
+ * function), -1 database error with a message in `err`.
+ */
+#ifndef SPOOL_JOB_H
+#define SPOOL_JOB_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "db.h"
+
+enum job_status {
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_RETRYING,
+	JOB_SUCCEEDED,
+	JOB_FAILED,
+	JOB_CANCELLED,
+};
+#define JOB_STATUS_COUNT 6
+
+const char *job_status_name(enum job_status s);
+int job_status_parse(const char *s, enum job_status *out); /* -1 if unknown */
+int job_status_final(enum job_status s);
+
+#define JOB_ID_LEN 36
+
+struct job {
+	char id[JOB_ID_LEN + 1];
+	char *tenant;
+	char *type;
+	enum job_status status;
+	int attempts;
+	int max_attempts;
+	int progress;            /* 0..100, -1 unknown */
+	json_t *source;          /* owned refs; NULL when absent */
+	json_t *params;
+	json_t *result;
+	json_t *error;           /* {"code","message","permanent"} or NULL */
+	char *callback_url;
+	char *idempotency_key;
+	char *worker_id;
+	int cancel_requested;
+	char created_at[40];     /* RFC 3339 UTC, "" when NULL */
+	char started_at[40];
+	char finished_at[40];
+	char lease_until[40];
+};
+
+/* Release everything the job owns and zero it. */
+void job_clear(struct job *j);
+/* The API's JSON shape (api.md "The job") without presigned URLs. New reference. */
+json_t *job_to_json(const struct job *j);
+
+/* Input of job_create; strings borrowed. */
+struct job_new {
+	const char *tenant;
+	const char *type;
+	json_t *source;          /* may be NULL */
+	json_t *params;          /* may be NULL -> {} */
+	const char *callback_url;
+	const char *idempotency_key; /* may be NULL */
+	int max_attempts;
+};
+
+/*
+ * Insert the job (queued), its first job_events row and its outbox row (the
+ * message for spool.jobs) in one transaction. With an idempotency key that the
+ * tenant used before, returns the first job instead and sets *existed = 1.
+ */
+int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed,
+	       struct buf *err);
+
+/* Load a job; `tenant` NULL for any tenant (operators). 1 if not found (or other tenant). */
+int job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err);
+
+struct job_filter {
+	const char *tenant;      /* NULL = all tenants */
+	int has_status;
+	enum job_status status;
+	const char *type;        /* NULL = any */
+	const char *since;       /* RFC 3339 or NULL */
+	const char *cursor;      /* opaque, from a previous page, or NULL */
+	const char *search;      /* id prefix, type or error text (adminctl), or NULL */
+	int limit;               /* 1..1000 */
+};
+
+/*
+ * Newest first (created_at, id). *jobs is an array of *n jobs (free each with
+ * job_clear, then free the array). *next_cursor is malloc'd or NULL on the last
+ * page. Returns -1 also for a malformed cursor (err says so; API answers 400).
+ */
+int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n,
+	     char **next_cursor, struct buf *err);
+
+/* Counts per status (array indexed by enum job_status), optionally for one tenant. */
+int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JOB_STATUS_COUNT],
+			struct buf *err);
+
+/*
+ * Cancel a queued or retrying job: 0 done (out = new state), 1 not found,
+ * 2 not cancellable in its state (out = current state).
+ */
+int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+	       struct job *out, struct buf *err);
+
+/*
+ * Claim for a worker: queued|retrying -> running, attempts + 1, lease until now +
+ * lease_s, started_at set on the first attempt. 0 claimed (out filled), 1 not
+ * claimable (missing, final, cancelled, or running under a live lease) with out
+ * filled when the job exists.
+ */
+int job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
+	      struct buf *err);
+/* Extend the lease of a job this worker runs; 1 if it is no longer ours. */
+int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
+		  struct buf *err);
+/* Record progress (0..100) of our running job. */
+int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
+		     struct buf *err);
+/* running -> succeeded with `result` (borrowed). 1 if the claim was lost. */
+int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
+		struct buf *err);
+/*
+ * running -> failed (permanent, or attempts exhausted) or retrying (transient and
+ * attempts left). *out_status tells which; 1 if the claim was lost.
+ */
+int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
+	     const char *message, int permanent, enum job_status *out_status, struct buf *err);
+
+/* The queue message for a job. */
+struct job_message {
+	int version;             /* 1 */
+	char id[JOB_ID_LEN + 1];
+	char type[64];
+	int attempt;
+};
+/* Encode into `out` (reset first). */
+void job_message_encode(const struct job_message *m, struct buf *out);
+/* Decode untrusted bytes; -1 with a reason in `err` (poison message). */
+int job_message_decode(const char *data, size_t len, struct job_message *m, struct buf *err);
+
+/* An event for spool.events: routing key "job.<name>", JSON body. */
+void job_event_encode(const struct job *j, const char *event, struct buf *out);
+
+/* Outbox: rows not yet published, oldest first. */
+struct outbox_row {
+	int64_t id;
+	char *exchange;
+	char *routing_key;
+	char *payload;
+};
+int outbox_fetch(struct db_conn *c, int limit, struct outbox_row **rows, size_t *n, struct buf *err);
+void outbox_rows_free(struct outbox_row *rows, size_t n);
+int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err);
+int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err);
+
+/* True if `s` is a canonical lower-case UUID (8-4-4-4-12). */
+int job_id_valid(const char *s);
+
+#endif

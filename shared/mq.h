@@ -1,0 +1,76 @@
+/*
+ * mq — RabbitMQ over AMQP 0-9-1 (librabbitmq-c).
+ *
+ * One struct mq is one connection with one channel, used by ONE thread
+ * (librabbitmq connections are not thread safe). Credentials come from the
+ * [rabbitmq] secret. The topology of system.md is declared idempotently by
+ * mq_declare_topology():
+ *   exchange spool.jobs (direct) -> queue spool.jobs (durable, routing key "job",
+ *       x-dead-letter-exchange "" / x-dead-letter-routing-key spool.dead)
+ *   queue spool.dead (durable)
+ *   delay queues spool.retry.<seconds> (declared on demand by mq_publish_delayed:
+ *       x-message-ttl, dead-letter back to exchange spool.jobs / key "job")
+ *   exchange spool.events (topic) -> queue spool.events.api bound with "job.#"
+ * All publishes use publisher confirms and persistent delivery.
+ */
+#ifndef SPOOL_MQ_H
+#define SPOOL_MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "secrets.h"
+
+#define MQ_JOBS_EXCHANGE "spool.jobs"
+#define MQ_JOBS_QUEUE "spool.jobs"
+#define MQ_JOBS_KEY "job"
+#define MQ_DEAD_QUEUE "spool.dead"
+#define MQ_EVENTS_EXCHANGE "spool.events"
+#define MQ_EVENTS_API_QUEUE "spool.events.api"
+
+struct mq;
+
+struct mq_delivery {
+	uint64_t tag;
+	char *body;        /* NUL-terminated copy, owned by the delivery */
+	size_t len;
+	char *routing_key; /* owned */
+	int redelivered;
+};
+
+/* A disconnected client; never NULL. */
+struct mq *mq_new(const struct config *cfg, struct secrets *sec);
+void mq_free(struct mq *m);
+
+/* Connect (or reconnect) and open the channel with confirms on. 0 or -1 + err. */
+int mq_connect(struct mq *m, struct buf *err);
+int mq_connected(const struct mq *m);
+void mq_disconnect(struct mq *m);
+
+int mq_declare_topology(struct mq *m, struct buf *err);
+
+/* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
+int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,
+	       size_t len, struct buf *err);
+/* Publish to spool.retry.<delay_s> (declared if needed) so it returns to spool.jobs later. */
+int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err);
+
+/* Start consuming `queue` with manual acks and the given prefetch. */
+int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err);
+/*
+ * Wait up to timeout_ms for a delivery: 1 and `d` filled, 0 on timeout, -1 on a
+ * connection error (then reconnect and consume again).
+ */
+int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err);
+void mq_delivery_free(struct mq_delivery *d);
+int mq_ack(struct mq *m, uint64_t tag);
+/* Reject; requeue != 0 puts it back, else it dead-letters per the queue's policy. */
+int mq_reject(struct mq *m, uint64_t tag, int requeue);
+
+/* Passive declare: message and consumer counts of a queue. 0, or -1 (missing / error). */
+int mq_queue_counts(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers,
+		    struct buf *err);
+
+#endif

@@ -43,18 +43,20 @@ API_SRC    := $(sort $(wildcard daemons/api/*.c))
 WORKER_SRC := $(sort $(wildcard daemons/worker/*.c))
 ADM_SRC    := $(sort $(wildcard adminctl/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
+TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/%.o)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 ADM_OBJ    := $(ADM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
 
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
 .PHONY: all clean check unit integration up down reset demo bench install uninstall deps lint-man
-all: $(BINS)
+all: $(BINS) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,6 +86,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBSPOOL)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+# Small programs linked with libspool that integration tests drive.
+bin/tools/%: tests/tools/%.c $(LIBSPOOL)
+	@mkdir -p bin/tools
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBSPOOL) $(PKG_LIBS) -lm
 
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(UNIT_BIN)

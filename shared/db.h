@@ -36,14 +36,19 @@ void db_pool_free(struct db_pool *p);
  * if needed. NULL with a reason in `err` when the database cannot be reached.
  */
 struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err);
-/* Give it back; a connection in a failed state is closed and reopened later. */
+/*
+ * Give it back; an open transaction is rolled back, a connection in a failed
+ * state is closed and reopened later. A db_connect() connection is closed.
+ */
 void db_release(struct db_conn *c);
 
 /*
  * Run a statement by name, preparing `sql` on this connection the first time.
  * Parameters are text (NULL = SQL NULL). Returns the PGresult (caller PQclear()s)
  * or NULL with the server's message in `err`; marks the connection broken when
- * the connection itself failed.
+ * the connection itself failed. `name` NULL runs `sql` once without preparing it
+ * (one-off statements such as migrations' checks). Error messages end with
+ * " (SQLSTATE XXXXX)" when the server gave one.
  */
 PGresult *db_exec(struct db_conn *c, const char *name, const char *sql, int nparams,
 		  const char *const *params, struct buf *err);

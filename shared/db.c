@@ -1,0 +1,424 @@
+#include "db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+
+/* Names of the statements prepared on one connection. */
+struct prepared_set {
+	char **names;
+	size_t n, cap;
+};
+
+struct db_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct config *cfg;
+	struct secrets *sec;
+	int size;
+	struct db_conn *conns;
+	unsigned char *busy;
+	int failures;        /* consecutive connection failures */
+	int64_t retry_at_ms; /* no new connection attempt before this (monotonic) */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int prepared_has(const struct prepared_set *ps, const char *name)
+{
+	for (size_t i = 0; ps && i < ps->n; i++)
+		if (!strcmp(ps->names[i], name))
+			return 1;
+	return 0;
+}
+
+static void prepared_add(struct db_conn *c, const char *name)
+{
+	struct prepared_set *ps = c->prepared;
+	if (!ps)
+		ps = c->prepared = xcalloc(1, sizeof(*ps));
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? ps->cap * 2 : 16;
+		ps->names = xrealloc(ps->names, ps->cap * sizeof(*ps->names));
+	}
+	ps->names[ps->n++] = xstrdup(name);
+}
+
+static void prepared_free(struct db_conn *c)
+{
+	struct prepared_set *ps = c->prepared;
+	if (!ps)
+		return;
+	for (size_t i = 0; i < ps->n; i++)
+		free(ps->names[i]);
+	free(ps->names);
+	free(ps);
+	c->prepared = NULL;
+}
+
+/* Close the server connection of `c` and forget what was prepared on it. */
+static void conn_drop(struct db_conn *c)
+{
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	c->broken = 0;
+	prepared_free(c);
+}
+
+static const char *program_name(const struct config *cfg)
+{
+	if (cfg->program & PROG_API)
+		return "spool-api";
+	if (cfg->program & PROG_WORKER)
+		return "spool-worker";
+	return "adminctl";
+}
+
+/* libpq's message without its trailing newline, appended to `err`. */
+static void add_pq_message(struct buf *err, const char *msg)
+{
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	buf_add(err, msg, n);
+}
+
+static int is_auth_failure(const char *msg)
+{
+	return strstr(msg, "password authentication failed") || strstr(msg, "28P01") ||
+	       strstr(msg, "authentication failed");
+}
+
+/*
+ * Open one connection with the credentials of the [database] secret. When the
+ * server rejects them the cached secret is dropped and fetched again once: the
+ * password may have been rotated.
+ */
+static PGconn *connect_pg(const struct config *cfg, struct secrets *sec, struct buf *err)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct buf val = BUF_INIT, why = BUF_INIT;
+		struct db_secret ds = { 0 };
+		if (!cfg->database.secret) {
+			buf_adds(err, "database: no secret configured ([database] secret)");
+			return NULL;
+		}
+		if (secrets_get(sec, cfg->database.secret, &val, &why) < 0) {
+			buf_printf(err, "database: %s", buf_str(&why));
+			buf_release(&val);
+			buf_release(&why);
+			return NULL;
+		}
+		if (db_secret_parse(buf_str(&val), &ds, &why) < 0) {
+			buf_printf(err, "database: secret '%s': %s", cfg->database.secret, buf_str(&why));
+			buf_release(&val);
+			buf_release(&why);
+			db_secret_free(&ds);
+			return NULL;
+		}
+		buf_release(&val);
+		char port[16], ctimeout[24];
+		struct buf options = BUF_INIT;
+		snprintf(port, sizeof(port), "%d", ds.port > 0 ? ds.port : 5432);
+		snprintf(ctimeout, sizeof(ctimeout), "%lld", (long long)cfg->database.connect_timeout);
+		buf_printf(&options, "-c statement_timeout=%lld", (long long)cfg->database.statement_timeout * 1000);
+		const char *const keys[] = { "host", "port", "dbname", "user", "password", "sslmode",
+					     "connect_timeout", "options", "application_name", NULL };
+		const char *const vals[] = { ds.host, port, ds.dbname, ds.username, ds.password,
+					     cfg->database.sslmode ? cfg->database.sslmode : "prefer", ctimeout,
+					     buf_str(&options), program_name(cfg), NULL };
+		PGconn *pg = PQconnectdbParams(keys, vals, 0);
+		buf_release(&options);
+		if (pg && PQstatus(pg) == CONNECTION_OK) {
+			db_secret_free(&ds);
+			buf_release(&why);
+			return pg;
+		}
+		const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
+		int auth = is_auth_failure(msg);
+		if (!auth || attempt == 1) {
+			buf_printf(err, "database: cannot connect to %s:%s/%s: ", ds.host ? ds.host : "?", port,
+				   ds.dbname ? ds.dbname : "?");
+			add_pq_message(err, msg);
+		}
+		PQfinish(pg);
+		db_secret_free(&ds);
+		buf_release(&why);
+		if (!auth)
+			return NULL;
+		secrets_invalidate(sec, cfg->database.secret);
+	}
+	return NULL;
+}
+
+struct db_pool *db_pool_new(const struct config *cfg, struct secrets *sec, int size)
+{
+	struct db_pool *p = xcalloc(1, sizeof(*p));
+	if (size < 1)
+		size = cfg->database.pool_size > 0 ? (int)cfg->database.pool_size : 1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->cfg = cfg;
+	p->sec = sec;
+	p->size = size;
+	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
+	p->busy = xcalloc((size_t)size, 1);
+	for (int i = 0; i < size; i++)
+		p->conns[i].pool = p;
+	return p;
+}
+
+void db_pool_free(struct db_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->size; i++)
+		conn_drop(&p->conns[i]);
+	free(p->conns);
+	free(p->busy);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/* Delay before the next attempt after `failures` failures: exponential, 50–150 % jitter. */
+static int64_t backoff_ms(int failures)
+{
+	int64_t d = BACKOFF_MIN_MS;
+	for (int i = 1; i < failures && d < BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	unsigned char r[2] = { 0, 0 };
+	(void)RAND_bytes(r, sizeof(r));
+	unsigned jitter = ((unsigned)r[0] << 8 | r[1]) % 1001; /* 0..1000 */
+	return d / 2 + d * (int64_t)jitter / 1000;
+}
+
+struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
+{
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int slot = -1;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		/* Prefer a slot with a live connection, then any free one. */
+		for (int i = 0; i < p->size; i++)
+			if (!p->busy[i] && p->conns[i].pg && !p->conns[i].broken) {
+				slot = i;
+				break;
+			}
+		if (slot < 0)
+			for (int i = 0; i < p->size; i++)
+				if (!p->busy[i]) {
+					slot = i;
+					break;
+				}
+		if (slot >= 0)
+			break;
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			pthread_mutex_unlock(&p->mu);
+			buf_printf(err, "database: no free connection within %d ms (pool of %d)", timeout_ms, p->size);
+			return NULL;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (long)(left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	}
+	p->busy[slot] = 1;
+	struct db_conn *c = &p->conns[slot];
+	if (c->pg && !c->broken) {
+		pthread_mutex_unlock(&p->mu);
+		return c;
+	}
+	int64_t wait = p->retry_at_ms - now_ms();
+	pthread_mutex_unlock(&p->mu);
+
+	conn_drop(c);
+	if (wait > 0) {
+		if (now_ms() + wait > deadline) {
+			buf_printf(err, "database: unavailable, next connection attempt in %lld ms", (long long)wait);
+			goto fail;
+		}
+		sleep_ms(wait);
+	}
+	c->pg = connect_pg(p->cfg, p->sec, err);
+	pthread_mutex_lock(&p->mu);
+	if (c->pg) {
+		p->failures = 0;
+		p->retry_at_ms = 0;
+		pthread_mutex_unlock(&p->mu);
+		return c;
+	}
+	p->failures++;
+	p->retry_at_ms = now_ms() + backoff_ms(p->failures);
+	pthread_mutex_unlock(&p->mu);
+fail:
+	pthread_mutex_lock(&p->mu);
+	p->busy[slot] = 0;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Leave the connection idle: roll back an open transaction, note a dead link. */
+static void conn_settle(struct db_conn *c)
+{
+	if (!c->pg)
+		return;
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		c->broken = 1;
+		return;
+	}
+	PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+		PGresult *r = PQexec(c->pg, "ROLLBACK");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			c->broken = 1;
+		PQclear(r);
+	} else if (ts != PQTRANS_IDLE) {
+		c->broken = 1;
+	}
+}
+
+void db_release(struct db_conn *c)
+{
+	if (!c)
+		return;
+	struct db_pool *p = c->pool;
+	if (!p) {
+		db_close(c);
+		return;
+	}
+	conn_settle(c);
+	if (c->broken)
+		conn_drop(c);
+	pthread_mutex_lock(&p->mu);
+	p->busy[c - p->conns] = 0;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Turn a failed result into a message; mark the connection broken if the link died. */
+static void note_failure(struct db_conn *c, const PGresult *r, struct buf *err)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c->pg);
+	buf_adds(err, "database: ");
+	add_pq_message(err, msg);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state)
+		buf_printf(err, " (SQLSTATE %s)", state);
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		c->broken = 1;
+}
+
+static int result_ok(const PGresult *r)
+{
+	ExecStatusType st = PQresultStatus(r);
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+PGresult *db_exec(struct db_conn *c, const char *name, const char *sql, int nparams,
+		  const char *const *params, struct buf *err)
+{
+	if (!c || !c->pg || c->broken) {
+		buf_adds(err, "database: connection is not usable");
+		return NULL;
+	}
+	PGresult *r;
+	if (!name) {
+		r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	} else {
+		if (!prepared_has(c->prepared, name)) {
+			r = PQprepare(c->pg, name, sql, nparams, NULL);
+			if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+				note_failure(c, r, err);
+				PQclear(r);
+				return NULL;
+			}
+			PQclear(r);
+			prepared_add(c, name);
+		}
+		r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+	}
+	if (!r || !result_ok(r)) {
+		note_failure(c, r, err);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+int db_cmd(struct db_conn *c, const char *sql, struct buf *err)
+{
+	if (!c || !c->pg || c->broken) {
+		buf_adds(err, "database: connection is not usable");
+		return -1;
+	}
+	PGresult *r = PQexec(c->pg, sql);
+	if (!r || !result_ok(r)) {
+		note_failure(c, r, err);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int db_ping(struct db_pool *p, struct buf *err)
+{
+	struct db_conn *c = db_acquire(p, 2000, err);
+	if (!c)
+		return -1;
+	int rc = db_cmd(c, "SELECT 1", err);
+	db_release(c);
+	return rc;
+}
+
+struct db_conn *db_connect(const struct config *cfg, struct secrets *sec, struct buf *err)
+{
+	PGconn *pg = connect_pg(cfg, sec, err);
+	if (!pg)
+		return NULL;
+	struct db_conn *c = xcalloc(1, sizeof(*c));
+	c->pg = pg;
+	return c;
+}
+
+void db_close(struct db_conn *c)
+{
+	if (!c)
+		return;
+	conn_drop(c);
+	free(c);
+}

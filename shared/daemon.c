@@ -1,0 +1,201 @@
+#include "daemon.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EX_USAGE_CODE 2
+#define EX_UNAVAILABLE_CODE 69
+
+volatile sig_atomic_t daemon_stop;
+volatile sig_atomic_t daemon_reload;
+
+static void print_usage(FILE *fp, const char *prog, const char *usage)
+{
+	fprintf(fp, "usage: %s %s\n", prog, usage);
+}
+
+int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage,
+		      const char *default_config, struct daemon_opts *o)
+{
+	int c;
+	memset(o, 0, sizeof(*o));
+	o->config_path = default_config;
+	optind = 1;
+	while ((c = getopt(argc, argv, "c:f:dnvh")) != -1) {
+		switch (c) {
+		case 'c':
+		case 'f':
+			o->config_path = optarg;
+			break;
+		case 'd':
+			o->foreground = 1;
+			break;
+		case 'n':
+			o->check_only = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			print_usage(stdout, prog, usage);
+			return 0;
+		default:
+			print_usage(stderr, prog, usage);
+			return EX_USAGE_CODE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		print_usage(stderr, prog, usage);
+		return EX_USAGE_CODE;
+	}
+	return -1;
+}
+
+static int check_one(struct secrets *sec, const char *ref, const char *what,
+		     int (*parse)(const char *, struct buf *), struct buf *err)
+{
+	struct buf val = BUF_INIT;
+	if (!ref)
+		return 0;
+	int rc = secrets_get(sec, ref, &val, err);
+	if (rc == 0 && parse)
+		rc = parse(buf_str(&val), err);
+	if (rc != 0 && err->len)
+		buf_printf(err, " (%s)", what);
+	buf_release(&val);
+	return rc;
+}
+
+static int parse_db(const char *json, struct buf *err)
+{
+	struct db_secret s;
+	int rc = db_secret_parse(json, &s, err);
+	if (rc == 0)
+		db_secret_free(&s);
+	return rc;
+}
+
+static int parse_mq(const char *json, struct buf *err)
+{
+	struct mq_secret s;
+	int rc = mq_secret_parse(json, &s, err);
+	if (rc == 0)
+		mq_secret_free(&s);
+	return rc;
+}
+
+static int parse_s3(const char *json, struct buf *err)
+{
+	struct s3_secret s;
+	int rc = s3_secret_parse(json, &s, err);
+	if (rc == 0)
+		s3_secret_free(&s);
+	return rc;
+}
+
+int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err)
+{
+	if (check_one(sec, cfg->database.secret, "database.secret", parse_db, err) ||
+	    check_one(sec, cfg->rabbitmq.secret, "rabbitmq.secret", parse_mq, err) ||
+	    check_one(sec, cfg->s3.credentials_secret, "s3.credentials_secret", parse_s3, err))
+		return -1;
+	if ((cfg->program & (PROG_API | PROG_ADMINCTL)) &&
+	    check_one(sec, cfg->api.pepper_secret, "api.pepper_secret", NULL, err))
+		return -1;
+	return 0;
+}
+
+int daemon_load_config(const struct daemon_opts *o, unsigned program, const char *prog,
+		       struct config *cfg, struct secrets **sec)
+{
+	struct buf err = BUF_INIT;
+	*sec = NULL;
+	if (config_load(cfg, o->config_path, program, &err) < 0) {
+		fputs(buf_str(&err), stderr);
+		buf_release(&err);
+		return EX_CONFIG_CODE;
+	}
+	enum log_level lvl = LL_INFO;
+	enum log_format fmt = LF_JSON;
+	log_level_parse(cfg->log.level, &lvl);
+	log_format_parse(cfg->log.format, &fmt);
+	if (o->verbose)
+		lvl = LL_DEBUG;
+	if (o->foreground && isatty(STDERR_FILENO))
+		fmt = LF_TEXT;
+	const char *instance = program == PROG_WORKER ? cfg->worker.id : NULL;
+	log_init(prog, instance, fmt, lvl);
+	*sec = secrets_new(cfg);
+	if (o->check_only) {
+		int rc = daemon_check_secrets(cfg, *sec, &err);
+		if (rc < 0) {
+			fprintf(stderr, "%s: %s\n", prog, buf_str(&err));
+			buf_release(&err);
+			return EX_UNAVAILABLE_CODE;
+		}
+		printf("configuration OK\n");
+		buf_release(&err);
+		return 0;
+	}
+	buf_release(&err);
+	return -1;
+}
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		daemon_reload = 1;
+	else
+		daemon_stop = 1;
+}
+
+void daemon_signals_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+void daemon_notify(const char *state)
+{
+	sd_notify(0, state);
+}
+
+void daemon_sleep_ms(int ms)
+{
+	while (ms > 0 && !daemon_stop) {
+		int step = ms > 100 ? 100 : ms;
+		struct timespec ts = { step / 1000, (long)(step % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !daemon_stop)
+			;
+		ms -= step;
+	}
+}
+
+unsigned daemon_jitter_ms(unsigned base_ms, unsigned attempt, unsigned cap_ms)
+{
+	unsigned long long ceil = base_ms;
+	for (unsigned i = 0; i < attempt && ceil < cap_ms; i++)
+		ceil *= 2;
+	if (ceil > cap_ms)
+		ceil = cap_ms;
+	unsigned r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (unsigned)rand();
+	return ceil ? (unsigned)(r % (ceil + 1)) : 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * daemon — what spool-api and spool-worker share about being a daemon:
+ * command-line options (-f/-c FILE, -n, -d, -v, -h), loading the config with
+ * every error reported before anything starts (exit 78), signal flags, systemd
+ * notification and the jittered backoff used when a service is away.
+ */
+#ifndef SPOOL_DAEMON_H
+#define SPOOL_DAEMON_H
+
+#include <signal.h>
+
+#include "config.h"
+#include "secrets.h"
+
+struct daemon_opts {
+	const char *config_path;
+	int check_only; /* -n */
+	int foreground; /* -d: text logs to the terminal */
+	int verbose;    /* -v: debug level */
+};
+
+/*
+ * Parse argv. `usage` is the synopsis after the program name (e.g. "[-dnv] [-f file]").
+ * Returns -1 to go on, or the exit code to end with (0 for -h, 2 for bad usage).
+ * SPOOL_<PROG>_CONFIG is not consulted: daemons take the path from -f only.
+ */
+int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage,
+		      const char *default_config, struct daemon_opts *o);
+
+/*
+ * Load and check the config for `program`, initialise logging (text on a terminal
+ * or with -d, else the configured format; debug with -v), create the secrets
+ * resolver (*sec, caller frees). With -n also resolves every secret reference the
+ * config names, parsing its JSON shape, and prints "configuration OK".
+ * Returns -1 to go on, or the exit code to end with (0 after -n, 78 bad config,
+ * 69 a secret could not be fetched).
+ */
+int daemon_load_config(const struct daemon_opts *o, unsigned program, const char *prog,
+		       struct config *cfg, struct secrets **sec);
+
+/* Resolve every secret the config references; -1 with a reason in err. */
+int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err);
+
+/* SIGTERM/SIGINT set daemon_stop, SIGHUP sets daemon_reload; SIGPIPE ignored. */
+void daemon_signals_install(void);
+extern volatile sig_atomic_t daemon_stop;
+extern volatile sig_atomic_t daemon_reload;
+
+/* sd_notify wrapper ("READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=..."). */
+void daemon_notify(const char *state);
+
+/* Sleep, waking early (within 100 ms) when daemon_stop is set. */
+void daemon_sleep_ms(int ms);
+
+/* Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)]. */
+unsigned daemon_jitter_ms(unsigned base_ms, unsigned attempt, unsigned cap_ms);
+
+#endif

@@ -55,7 +55,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
-.PHONY: all clean check unit integration up down reset demo bench install uninstall deps lint-man
+.PHONY: all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man
 all: $(BINS) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
@@ -99,13 +99,19 @@ unit: $(UNIT_BIN)
 integration: all
 	$(Q)scripts/run-integration.sh
 
-check: all $(UNIT_BIN)
+# check, up and demo first install what a fresh machine lacks, then rebuild in a
+# sub-make so that pkg-config sees the libraries just installed.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all unit-bins
 	$(Q)scripts/check.sh $(UNIT_BIN)
+
+unit-bins: $(UNIT_BIN)
 
 deps:
 	$(Q)scripts/deps.sh
 
-up: all
+up: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/stack.sh up
 
 down:
@@ -117,7 +123,7 @@ reset:
 demo: up
 	$(Q)scripts/demo.sh
 
-bench: all
+bench: up
 	$(Q)scripts/bench.sh
 
 lint-man:

@@ -422,3 +422,17 @@ void db_close(struct db_conn *c)
 	conn_drop(c);
 	free(c);
 }
+
+char *db_strdup(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	return xstrdup(PQgetvalue(r, row, col));
+}
+
+void db_copy(char *dst, size_t size, const PGresult *r, int row, int col)
+{
+	if (!size)
+		return;
+	snprintf(dst, size, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}

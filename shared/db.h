@@ -58,6 +58,14 @@ int db_cmd(struct db_conn *c, const char *sql, struct buf *err);
 /* Quick liveness check for /ready: 0 if "SELECT 1" works. */
 int db_ping(struct db_pool *p, struct buf *err);
 
+/* SQL expression formatting timestamptz column `col` as RFC 3339 UTC with milliseconds. */
+#define DB_RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* Result helpers: a malloc'd copy of the value, NULL for SQL NULL. */
+char *db_strdup(const PGresult *r, int row, int col);
+/* Copy the value into `dst` (truncated to `size`), "" for SQL NULL. */
+void db_copy(char *dst, size_t size, const PGresult *r, int row, int col);
+
 /* Open a single unpooled connection (adminctl, migrations). */
 struct db_conn *db_connect(const struct config *cfg, struct secrets *sec, struct buf *err);
 void db_close(struct db_conn *c);

@@ -1,0 +1,226 @@
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Held for the length of each migration's transaction (pg_advisory_xact_lock). */
+#define MIGRATE_LOCK_KEY "7311853201"
+
+/* Migration N is migrations[N - 1]. Never edit one that has shipped: add another. */
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE tenants ("
+	"  id text PRIMARY KEY,"
+	"  name text NOT NULL,"
+	"  created_at timestamptz NOT NULL DEFAULT now());"
+
+	"CREATE TABLE api_keys ("
+	"  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+	"  tenant_id text NOT NULL REFERENCES tenants(id),"
+	"  name text NOT NULL DEFAULT '',"
+	"  prefix text NOT NULL,"
+	"  hash bytea NOT NULL UNIQUE,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  last_used_at timestamptz,"
+	"  revoked_at timestamptz);"
+	"CREATE INDEX api_keys_tenant ON api_keys (tenant_id);"
+
+	"CREATE TABLE jobs ("
+	"  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+	"  tenant_id text NOT NULL,"
+	"  type text NOT NULL,"
+	"  status text NOT NULL DEFAULT 'queued' CHECK (status IN"
+	"    ('queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled')),"
+	"  attempts int NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+	"  max_attempts int NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),"
+	"  progress int CHECK (progress BETWEEN 0 AND 100),"
+	"  source jsonb,"
+	"  params jsonb NOT NULL DEFAULT '{}',"
+	"  result jsonb,"
+	"  error jsonb,"
+	"  callback_url text,"
+	"  idempotency_key text,"
+	"  worker_id text,"
+	"  lease_until timestamptz,"
+	"  cancel_requested boolean NOT NULL DEFAULT false,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  started_at timestamptz,"
+	"  finished_at timestamptz,"
+	"  updated_at timestamptz NOT NULL DEFAULT now(),"
+	"  UNIQUE (tenant_id, idempotency_key));"
+	"CREATE INDEX jobs_tenant_created ON jobs (tenant_id, created_at DESC, id DESC);"
+	"CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);"
+	"CREATE INDEX jobs_status_lease ON jobs (status, lease_until);"
+	"CREATE INDEX jobs_type_status ON jobs (type, status);"
+
+	"CREATE TABLE job_events ("
+	"  id bigserial PRIMARY KEY,"
+	"  job_id uuid NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  at timestamptz NOT NULL DEFAULT now(),"
+	"  event text NOT NULL,"
+	"  status text NOT NULL,"
+	"  attempt int NOT NULL DEFAULT 0,"
+	"  worker_id text,"
+	"  error jsonb,"
+	"  detail jsonb);"
+	"CREATE INDEX job_events_job ON job_events (job_id, id);"
+
+	"CREATE TABLE outbox ("
+	"  id bigserial PRIMARY KEY,"
+	"  exchange text NOT NULL,"
+	"  routing_key text NOT NULL,"
+	"  payload text NOT NULL,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  sent_at timestamptz);"
+	"CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;"
+
+	"CREATE TABLE audit ("
+	"  id bigserial PRIMARY KEY,"
+	"  at timestamptz NOT NULL DEFAULT now(),"
+	"  actor text NOT NULL,"
+	"  action text NOT NULL,"
+	"  target text,"
+	"  count int NOT NULL DEFAULT 0,"
+	"  detail jsonb);"
+	"CREATE INDEX audit_at ON audit (at DESC);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char create_version_table[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	"  version int PRIMARY KEY,"
+	"  applied_at timestamptz NOT NULL DEFAULT now())";
+
+int migrate_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+/* Current version, 0 when schema_version does not exist yet. */
+static int current_version(struct db_conn *c, int *out, struct buf *err)
+{
+	PGresult *r = db_exec(c, NULL,
+			      "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN -1 ELSE 0 END", 0,
+			      NULL, err);
+	if (!r)
+		return -1;
+	int exists = atoi(PQgetvalue(r, 0, 0)) == 0;
+	PQclear(r);
+	*out = 0;
+	if (!exists)
+		return 0;
+	r = db_exec(c, NULL, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, err);
+	if (!r)
+		return -1;
+	*out = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+static void newer_schema(struct buf *err, int current)
+{
+	buf_printf(err,
+		   "database schema version %d is newer than this program knows (%d): "
+		   "upgrade spool before using this database",
+		   current, NMIGRATIONS);
+}
+
+int migrate_status(struct db_conn *c, int *current, int *latest, struct buf *err)
+{
+	if (latest)
+		*latest = NMIGRATIONS;
+	int v;
+	if (current_version(c, &v, err) < 0)
+		return -1;
+	if (current)
+		*current = v;
+	return 0;
+}
+
+int migrate_check(struct db_conn *c, struct buf *err)
+{
+	int v;
+	if (current_version(c, &v, err) < 0)
+		return -1;
+	if (v > NMIGRATIONS) {
+		newer_schema(err, v);
+		return -1;
+	}
+	if (v < NMIGRATIONS) {
+		buf_printf(err, "database schema version %d is older than %d: run 'adminctl db migrate'", v,
+			   NMIGRATIONS);
+		return -1;
+	}
+	return 0;
+}
+
+/* Apply migration `n` unless it is there already; 1 when it was applied. */
+static int apply_one(struct db_conn *c, int n, struct buf *err)
+{
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	int v;
+	if (db_cmd(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", err) < 0 ||
+	    db_cmd(c, create_version_table, err) < 0 || current_version(c, &v, err) < 0)
+		goto fail;
+	if (v > NMIGRATIONS) {
+		newer_schema(err, v);
+		goto fail;
+	}
+	if (v >= n) {
+		if (db_cmd(c, "COMMIT", err) < 0)
+			goto fail;
+		return 0;
+	}
+	if (db_cmd(c, migrations[n - 1], err) < 0) {
+		struct buf why = BUF_INIT;
+		buf_adds(&why, buf_str(err));
+		buf_reset(err);
+		buf_printf(err, "migration %d failed: %s", n, buf_str(&why));
+		buf_release(&why);
+		goto fail;
+	}
+	char num[16];
+	snprintf(num, sizeof(num), "%d", n);
+	const char *params[] = { num };
+	PGresult *r = db_exec(c, NULL, "INSERT INTO schema_version (version) VALUES ($1::int)", 1, params, err);
+	if (!r)
+		goto fail;
+	PQclear(r);
+	if (db_cmd(c, "COMMIT", err) < 0)
+		goto fail;
+	return 1;
+fail:
+	{
+		struct buf ignored = BUF_INIT;
+		db_cmd(c, "ROLLBACK", &ignored);
+		buf_release(&ignored);
+	}
+	return -1;
+}
+
+int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err)
+{
+	int v;
+	if (current_version(c, &v, err) < 0)
+		return -1;
+	if (from)
+		*from = v;
+	if (to)
+		*to = v;
+	if (v > NMIGRATIONS) {
+		newer_schema(err, v);
+		return -1;
+	}
+	for (int n = 1; n <= NMIGRATIONS; n++) {
+		if (apply_one(c, n, err) < 0)
+			return -1;
+		if (to)
+			*to = n > *to ? n : *to;
+	}
+	if (to && current_version(c, to, err) < 0)
+		return -1;
+	return 0;
+}

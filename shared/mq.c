@@ -1,0 +1,623 @@
+/*
+ * mq — RabbitMQ over AMQP 0-9-1 with librabbitmq-c. See mq.h.
+ *
+ * Every struct mq uses channel 1 of its own connection, in confirm mode. A
+ * channel-level error (a passive declare of a missing queue, a declare whose
+ * arguments differ) closes only the channel: we answer close-ok and reopen it so
+ * the connection survives. Anything worse tears the connection down and the
+ * caller reconnects (mq_publish does that itself, once).
+ *
+ * Publishing waits synchronously for the confirm of each message, so a struct
+ * mq that publishes must not also consume: deliveries arriving while we wait for
+ * basic.ack would be lost to the reader. The worker keeps one consuming
+ * connection and separate publishing ones.
+ */
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "log.h"
+#include "mq.h"
+
+#define MQ_CHANNEL 1
+#define MQ_FRAME_MAX 131072
+/* A delay queue lives this long past its TTL after its last use (x-expires). */
+#define MQ_RETRY_EXPIRE_S 300
+
+struct mq {
+	const struct config *cfg;
+	struct secrets *sec;
+	amqp_connection_state_t conn;
+	int channel_open;
+	uint64_t next_seq;       /* publish sequence number of the next message */
+	struct timespec last_io; /* last successful exchange with the broker */
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void touch(struct mq *m)
+{
+	clock_gettime(CLOCK_MONOTONIC, &m->last_io);
+}
+
+static void tv_from_ms(struct timeval *tv, long ms)
+{
+	if (ms < 0)
+		ms = 0;
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+struct mq *mq_new(const struct config *cfg, struct secrets *sec)
+{
+	struct mq *m = xcalloc(1, sizeof(*m));
+
+	m->cfg = cfg;
+	m->sec = sec;
+	return m;
+}
+
+void mq_free(struct mq *m)
+{
+	if (!m)
+		return;
+	mq_disconnect(m);
+	free(m);
+}
+
+int mq_connected(const struct mq *m)
+{
+	return m->conn != NULL && m->channel_open;
+}
+
+static void add_bytes(struct buf *b, amqp_bytes_t s)
+{
+	buf_add(b, s.bytes, s.len);
+}
+
+/* Drop the connection without any handshake (it is broken or its state unknown). */
+static void conn_destroy(struct mq *m)
+{
+	if (m->conn)
+		amqp_destroy_connection(m->conn);
+	m->conn = NULL;
+	m->channel_open = 0;
+}
+
+void mq_disconnect(struct mq *m)
+{
+	if (!m->conn)
+		return;
+	if (m->channel_open)
+		amqp_channel_close(m->conn, MQ_CHANNEL, AMQP_REPLY_SUCCESS);
+	amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
+	conn_destroy(m);
+}
+
+/*
+ * Describe a failed RPC in `err` (prefixed by `what`). Returns the AMQP reply code
+ * of a server exception (e.g. 403, 404, 406), 0 for a library error. A closed
+ * channel is acknowledged and reopened; a closed or broken connection is dropped.
+ */
+static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struct buf *err);
+
+static int channel_open(struct mq *m, struct buf *err)
+{
+	amqp_channel_open(m->conn, MQ_CHANNEL);
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_error(m, r, "channel open", err);
+		return -1;
+	}
+	m->channel_open = 1;
+	amqp_confirm_select(m->conn, MQ_CHANNEL);
+	r = amqp_get_rpc_reply(m->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_error(m, r, "confirm.select", err);
+		return -1;
+	}
+	m->next_seq = 1;
+	return 0;
+}
+
+static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struct buf *err)
+{
+	int code = 0;
+
+	buf_printf(err, "rabbitmq: %s: ", what);
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		buf_adds(err, "ok");
+		return 0;
+	case AMQP_RESPONSE_NONE:
+		buf_adds(err, "missing rpc reply");
+		conn_destroy(m);
+		return 0;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		buf_adds(err, amqp_error_string2(r.library_error));
+		conn_destroy(m);
+		return 0;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		break;
+	}
+	if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		const amqp_channel_close_t *c = r.reply.decoded;
+		amqp_channel_close_ok_t ok = { 0 };
+
+		code = c->reply_code;
+		buf_printf(err, "channel closed by the server: %d ", code);
+		add_bytes(err, c->reply_text);
+		m->channel_open = 0;
+		if (amqp_send_method(m->conn, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
+			conn_destroy(m);
+			return code;
+		}
+		/* reopen so the connection stays usable; a failure here drops it */
+		struct buf e2 = BUF_INIT;
+		if (channel_open(m, &e2) < 0)
+			conn_destroy(m);
+		buf_release(&e2);
+	} else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		const amqp_connection_close_t *c = r.reply.decoded;
+		amqp_connection_close_ok_t ok = { 0 };
+
+		code = c->reply_code;
+		buf_printf(err, "connection closed by the server: %d ", code);
+		add_bytes(err, c->reply_text);
+		amqp_send_method(m->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		conn_destroy(m);
+	} else {
+		buf_printf(err, "unexpected server method 0x%08x", (unsigned)r.reply.id);
+		conn_destroy(m);
+	}
+	return code;
+}
+
+/*
+ * One connection attempt with the current secret. Returns 0, -1, or 1 when the
+ * broker refused the credentials (the caller may refetch the secret and retry).
+ */
+static int connect_once(struct mq *m, struct buf *err)
+{
+	struct buf val = BUF_INIT;
+	struct mq_secret s = { 0 };
+	struct timeval tv;
+	int ret = -1;
+
+	if (secrets_get(m->sec, m->cfg->rabbitmq.secret, &val, err) < 0)
+		goto out;
+	if (mq_secret_parse(buf_str(&val), &s, err) < 0)
+		goto out;
+
+	m->conn = amqp_new_connection();
+	amqp_socket_t *sock = amqp_tcp_socket_new(m->conn);
+	if (!sock) {
+		buf_adds(err, "rabbitmq: cannot create a socket");
+		goto fail;
+	}
+	tv.tv_sec = m->cfg->rabbitmq.connect_timeout;
+	tv.tv_usec = 0;
+	int st = amqp_socket_open_noblock(sock, s.host, s.port, &tv);
+	if (st != AMQP_STATUS_OK) {
+		buf_printf(err, "rabbitmq: cannot connect to '%s:%d': %s", s.host, s.port,
+			   amqp_error_string2(st));
+		goto fail;
+	}
+	amqp_set_handshake_timeout(m->conn, &tv);
+	amqp_set_rpc_timeout(m->conn, &tv);
+
+	int heartbeat = (int)m->cfg->rabbitmq.heartbeat;
+	amqp_rpc_reply_t r = amqp_login(m->conn, s.vhost && *s.vhost ? s.vhost : "/", 0, MQ_FRAME_MAX,
+					heartbeat, AMQP_SASL_METHOD_PLAIN, s.username, s.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		/*
+		 * RabbitMQ reports bad credentials as connection.close 403
+		 * ACCESS_REFUSED (authentication_failure_close capability).
+		 */
+		int code = reply_error(m, r, "login", err);
+		if (code == AMQP_ACCESS_REFUSED)
+			ret = 1;
+		goto fail;
+	}
+	if (channel_open(m, err) < 0)
+		goto fail;
+	touch(m);
+	ret = 0;
+	goto out;
+fail:
+	conn_destroy(m);
+out:
+	mq_secret_free(&s);
+	buf_release(&val);
+	return ret;
+}
+
+int mq_connect(struct mq *m, struct buf *err)
+{
+	mq_disconnect(m);
+	int rc = connect_once(m, err);
+	if (rc == 1) {
+		/* the password may have been rotated: refetch the secret once */
+		log_info("rabbitmq refused the credentials; refetching the secret");
+		secrets_invalidate(m->sec, m->cfg->rabbitmq.secret);
+		buf_reset(err);
+		rc = connect_once(m, err);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+static int check_rpc(struct mq *m, const char *what, struct buf *err)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		touch(m);
+		return 0;
+	}
+	reply_error(m, r, what, err);
+	return -1;
+}
+
+static int need_conn(struct mq *m, struct buf *err)
+{
+	if (mq_connected(m))
+		return 0;
+	buf_adds(err, "rabbitmq: not connected");
+	return -1;
+}
+
+static int exchange_declare(struct mq *m, const char *name, const char *type, struct buf *err)
+{
+	amqp_exchange_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type), 0, 1,
+			      0, 0, amqp_empty_table);
+	return check_rpc(m, name, err);
+}
+
+static int queue_declare(struct mq *m, const char *name, amqp_table_t args, struct buf *err)
+{
+	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+	return check_rpc(m, name, err);
+}
+
+static int queue_bind(struct mq *m, const char *queue, const char *exchange, const char *key,
+		      struct buf *err)
+{
+	amqp_queue_bind(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+			amqp_cstring_bytes(key), amqp_empty_table);
+	return check_rpc(m, queue, err);
+}
+
+static amqp_table_entry_t entry_str(const char *key, const char *val)
+{
+	amqp_table_entry_t e;
+
+	e.key = amqp_cstring_bytes(key);
+	e.value.kind = AMQP_FIELD_KIND_UTF8;
+	e.value.value.bytes = amqp_cstring_bytes(val);
+	return e;
+}
+
+static amqp_table_entry_t entry_int(const char *key, int64_t val)
+{
+	amqp_table_entry_t e;
+
+	e.key = amqp_cstring_bytes(key);
+	e.value.kind = AMQP_FIELD_KIND_I64;
+	e.value.value.i64 = val;
+	return e;
+}
+
+int mq_declare_topology(struct mq *m, struct buf *err)
+{
+	if (need_conn(m, err) < 0)
+		return -1;
+	amqp_table_entry_t jobs_args[2] = {
+		entry_str("x-dead-letter-exchange", ""),
+		entry_str("x-dead-letter-routing-key", MQ_DEAD_QUEUE),
+	};
+	amqp_table_t jobs_table = { 2, jobs_args };
+
+	/*
+	 * No consumer-timeout argument on spool.jobs: a worker acks its delivery as
+	 * soon as it has claimed the job in the database. From then on the job's
+	 * lease (extended by heartbeats) and the reaper keep it safe, so RabbitMQ's
+	 * consumer timeout never sees a long-running job's delivery.
+	 */
+	if (exchange_declare(m, MQ_JOBS_EXCHANGE, "direct", err) < 0 ||
+	    queue_declare(m, MQ_DEAD_QUEUE, amqp_empty_table, err) < 0 ||
+	    queue_declare(m, MQ_JOBS_QUEUE, jobs_table, err) < 0 ||
+	    queue_bind(m, MQ_JOBS_QUEUE, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, err) < 0 ||
+	    exchange_declare(m, MQ_EVENTS_EXCHANGE, "topic", err) < 0 ||
+	    queue_declare(m, MQ_EVENTS_API_QUEUE, amqp_empty_table, err) < 0 ||
+	    queue_bind(m, MQ_EVENTS_API_QUEUE, MQ_EVENTS_EXCHANGE, "job.#", err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Wait for the broker's confirm of publish number `seq`. */
+static int wait_confirm(struct mq *m, uint64_t seq, struct buf *err)
+{
+	double deadline = mono_now() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
+	int returned = 0;
+
+	for (;;) {
+		amqp_frame_t f;
+		struct timeval tv;
+		double left = deadline - mono_now();
+
+		tv_from_ms(&tv, (long)(left * 1000));
+		int st = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT || left <= 0) {
+			buf_adds(err, "rabbitmq: timed out waiting for the publish confirm");
+			conn_destroy(m); /* its state is unknown now */
+			return -1;
+		}
+		if (st != AMQP_STATUS_OK) {
+			buf_printf(err, "rabbitmq: waiting for the publish confirm: %s", amqp_error_string2(st));
+			conn_destroy(m);
+			return -1;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue; /* header and body of a returned message */
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			const amqp_basic_ack_t *a = f.payload.method.decoded;
+			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag >= seq)) {
+				touch(m);
+				return returned ? -1 : 0;
+			}
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			const amqp_basic_nack_t *n = f.payload.method.decoded;
+			if (n->delivery_tag == seq || (n->multiple && n->delivery_tag >= seq)) {
+				buf_adds(err, "rabbitmq: the broker refused the message (basic.nack)");
+				return -1;
+			}
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD: {
+			const amqp_basic_return_t *r = f.payload.method.decoded;
+			buf_printf(err, "rabbitmq: message returned as unroutable: %d ", r->reply_code);
+			add_bytes(err, r->reply_text);
+			returned = 1; /* the basic.ack follows */
+			break;
+		}
+		case AMQP_CHANNEL_CLOSE_METHOD:
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			amqp_rpc_reply_t r = { 0 };
+			r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+			r.reply = f.payload.method;
+			reply_error(m, r, "publish", err);
+			return -1;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+static int publish_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
+			size_t len, struct buf *err)
+{
+	amqp_basic_properties_t props;
+
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+
+	amqp_bytes_t b = { len, (void *)(uintptr_t)body };
+	uint64_t seq = m->next_seq++;
+	int st = amqp_basic_publish(m->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
+				    amqp_cstring_bytes(routing_key), 1, 0, &props, b);
+	if (st != AMQP_STATUS_OK) {
+		buf_printf(err, "rabbitmq: publish to '%s': %s", exchange, amqp_error_string2(st));
+		conn_destroy(m);
+		return -1;
+	}
+	int rc = wait_confirm(m, seq, err);
+	if (m->conn)
+		amqp_maybe_release_buffers(m->conn);
+	return rc;
+}
+
+/*
+ * An idle publishing connection does not answer heartbeats (nobody reads it), so
+ * the broker drops it after two missed intervals. Reconnect up front instead of
+ * learning that from a failed publish.
+ */
+static int ensure_fresh(struct mq *m, struct buf *err)
+{
+	if (mq_connected(m)) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long hb = (long)m->cfg->rabbitmq.heartbeat;
+		if (hb <= 0 || now.tv_sec - m->last_io.tv_sec < hb)
+			return 0;
+		conn_destroy(m);
+	}
+	return mq_connect(m, err);
+}
+
+int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
+	       struct buf *err)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			log_info("retrying publish to '%s' after: %s", exchange, buf_str(err));
+			buf_reset(err);
+		}
+		if (ensure_fresh(m, err) < 0)
+			continue;
+		if (publish_once(m, exchange, routing_key, body, len, err) == 0)
+			return 0;
+		if (mq_connected(m))
+			return -1; /* the broker answered: nack or unroutable, do not repeat */
+	}
+	return -1;
+}
+
+int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err)
+{
+	char name[64];
+
+	if (delay_s < 1)
+		delay_s = 1;
+	snprintf(name, sizeof(name), "spool.retry.%d", delay_s);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0)
+			buf_reset(err);
+		if (ensure_fresh(m, err) < 0)
+			continue;
+		amqp_table_entry_t args[4] = {
+			entry_int("x-message-ttl", (int64_t)delay_s * 1000),
+			entry_str("x-dead-letter-exchange", MQ_JOBS_EXCHANGE),
+			entry_str("x-dead-letter-routing-key", MQ_JOBS_KEY),
+			entry_int("x-expires", ((int64_t)delay_s + MQ_RETRY_EXPIRE_S) * 1000),
+		};
+		amqp_table_t table = { 4, args };
+		/* the declare also restarts x-expires, so the queue outlives the TTL */
+		if (queue_declare(m, name, table, err) < 0) {
+			if (mq_connected(m))
+				return -1;
+			continue;
+		}
+		if (publish_once(m, "", name, body, len, err) == 0)
+			return 0;
+		if (mq_connected(m))
+			return -1;
+	}
+	return -1;
+}
+
+int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
+{
+	if (need_conn(m, err) < 0)
+		return -1;
+	if (prefetch < 0)
+		prefetch = 0;
+	if (prefetch > 65535)
+		prefetch = 65535;
+	amqp_basic_qos(m->conn, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
+	if (check_rpc(m, "basic.qos", err) < 0)
+		return -1;
+	amqp_basic_consume(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+			   amqp_empty_table);
+	return check_rpc(m, queue, err);
+}
+
+int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err)
+{
+	amqp_envelope_t env;
+	struct timeval tv;
+
+	memset(d, 0, sizeof(*d));
+	if (need_conn(m, err) < 0)
+		return -1;
+	amqp_maybe_release_buffers(m->conn);
+	tv_from_ms(&tv, timeout_ms);
+	amqp_rpc_reply_t r = amqp_consume_message(m->conn, &env, &tv, 0);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		d->tag = env.delivery_tag;
+		d->len = env.message.body.len;
+		d->body = xstrndup(env.message.body.bytes ? env.message.body.bytes : "", d->len);
+		d->routing_key = xstrndup(env.routing_key.bytes ? env.routing_key.bytes : "", env.routing_key.len);
+		d->redelivered = env.redelivered;
+		amqp_destroy_envelope(&env);
+		touch(m);
+		return 1;
+	}
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+		amqp_frame_t f;
+		tv_from_ms(&tv, 1000);
+		int st = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
+		if (st != AMQP_STATUS_OK) {
+			buf_printf(err, "rabbitmq: consume: %s", amqp_error_string2(st));
+			conn_destroy(m);
+			return -1;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			return 0;
+		switch (f.payload.method.id) {
+		case AMQP_CHANNEL_CLOSE_METHOD:
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			amqp_rpc_reply_t sr = { 0 };
+			sr.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+			sr.reply = f.payload.method;
+			reply_error(m, sr, "consume", err);
+			conn_destroy(m); /* the consumer is gone with the channel */
+			return -1;
+		}
+		case AMQP_BASIC_CANCEL_METHOD:
+			buf_adds(err, "rabbitmq: the broker cancelled the consumer (queue deleted?)");
+			conn_destroy(m);
+			return -1;
+		default:
+			return 0;
+		}
+	}
+	reply_error(m, r, "consume", err);
+	conn_destroy(m);
+	return -1;
+}
+
+void mq_delivery_free(struct mq_delivery *d)
+{
+	free(d->body);
+	free(d->routing_key);
+	memset(d, 0, sizeof(*d));
+}
+
+int mq_ack(struct mq *m, uint64_t tag)
+{
+	if (!mq_connected(m))
+		return -1;
+	if (amqp_basic_ack(m->conn, MQ_CHANNEL, tag, 0) != AMQP_STATUS_OK) {
+		conn_destroy(m);
+		return -1;
+	}
+	return 0;
+}
+
+int mq_reject(struct mq *m, uint64_t tag, int requeue)
+{
+	if (!mq_connected(m))
+		return -1;
+	if (amqp_basic_reject(m->conn, MQ_CHANNEL, tag, requeue ? 1 : 0) != AMQP_STATUS_OK) {
+		conn_destroy(m);
+		return -1;
+	}
+	return 0;
+}
+
+int mq_queue_counts(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers,
+		    struct buf *err)
+{
+	if (need_conn(m, err) < 0)
+		return -1;
+	amqp_queue_declare_ok_t *ok = amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 1, 0,
+							 0, 0, amqp_empty_table);
+	if (!ok) {
+		check_rpc(m, queue, err);
+		return -1;
+	}
+	touch(m);
+	if (messages)
+		*messages = ok->message_count;
+	if (consumers)
+		*consumers = ok->consumer_count;
+	return 0;
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# deps.sh — install what a fresh Debian 12 machine lacks to build, test and run Spool.
+# Idempotent and fast when everything is there (no apt-get update then).
+#   scripts/deps.sh            install missing Debian packages, then npm deps of the stand-in
+#   DEPS_NO_APT=1 scripts/deps.sh   only the npm part
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PKGS=(
+	build-essential pkg-config libmicrohttpd-dev librabbitmq-dev libpq-dev
+	libcurl4-openssl-dev libssl-dev libjansson-dev libinih-dev libncurses-dev
+	libsystemd-dev libcmocka-dev uuid-dev ffmpeg rabbitmq-server postgresql-15
+	mandoc wrk tmux python3-boto3 curl jq nodejs clang libclang-rt-14-dev
+)
+
+say() { printf 'deps: %s\n' "$*" >&2; }
+
+installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+if [ -z "${DEPS_NO_APT:-}" ]; then
+	missing=()
+	for p in "${PKGS[@]}"; do
+		installed "$p" || missing+=("$p")
+	done
+	# npm: a separate package in Debian; bundled in NodeSource's nodejs (do not
+	# install Debian's npm next to it, it conflicts).
+	if ! command -v npm >/dev/null 2>&1; then
+		missing+=(npm)
+	fi
+	if [ "${#missing[@]}" -gt 0 ]; then
+		SUDO=
+		[ "$(id -u)" -eq 0 ] || SUDO=sudo
+		say "installing: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		$SUDO apt-get update -qq
+		# services must not be started by the package scripts (no systemd here):
+		# policy-rc.d usually denies it already; the stack runs its own instances.
+		$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	else
+		say "Debian packages: all present"
+	fi
+fi
+
+# the stand-in's npm dependencies (s3rver, @smithy/signature-v4, ...), pinned by the lock file
+SI=scripts/aws-standin
+stamp="$SI/node_modules/.spool-deps-stamp"
+lock_sum=$(sha256sum "$SI/package-lock.json" | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ] && [ -d "$SI/node_modules/s3rver" ]; then
+	say "npm modules: up to date"
+else
+	say "npm ci in $SI"
+	(cd "$SI" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	echo "$lock_sum" >"$stamp"
+fi
+
+# the interpreter the stack and tests use for boto3
+/usr/bin/python3 -c 'import boto3' 2>/dev/null || { say "python3-boto3 not importable by /usr/bin/python3"; exit 1; }
+say "ok"

@@ -110,13 +110,22 @@ struct job_filter {
 int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n,
 	     char **next_cursor, struct buf *err);
 
+/*
+ * The opaque list cursor for a position: created_at in microseconds since the
+ * epoch and the job id, as base64url of "MICROS:ID". Decode checks both parts;
+ * -1 if malformed.
+ */
+void job_cursor_encode(int64_t micros, const char *id, struct buf *out);
+int job_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 1]);
+
 /* Counts per status (array indexed by enum job_status), optionally for one tenant. */
 int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JOB_STATUS_COUNT],
 			struct buf *err);
 
 /*
  * Cancel a queued or retrying job: 0 done (out = new state), 1 not found,
- * 2 not cancellable in its state (out = current state).
+ * 2 not cancellable in its state (out = current state). The job.cancelled event
+ * goes to the outbox (exchange spool.events) in the same transaction.
  */
 int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
 	       struct job *out, struct buf *err);
@@ -145,7 +154,10 @@ int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int at
 int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
 	     const char *message, int permanent, enum job_status *out_status, struct buf *err);
 
-/* The queue message for a job. */
+/*
+ * The queue message for a job: {"v":1,"job_id":"…","type":"…","attempt":N} where
+ * attempt is the attempt the delivery is for (jobs.attempts + 1 when queued).
+ */
 struct job_message {
 	int version;             /* 1 */
 	char id[JOB_ID_LEN + 1];
@@ -157,10 +169,18 @@ void job_message_encode(const struct job_message *m, struct buf *out);
 /* Decode untrusted bytes; -1 with a reason in `err` (poison message). */
 int job_message_decode(const char *data, size_t len, struct job_message *m, struct buf *err);
 
-/* An event for spool.events: routing key "job.<name>", JSON body. */
+/*
+ * An event for spool.events: routing key "job.<name>", JSON body
+ * {"v":1,"event":"job.<name>","job_id","type","status","attempt","at","error"}.
+ * `event` is "started" or "job.started" (the prefix is added when missing).
+ */
 void job_event_encode(const struct job *j, const char *event, struct buf *out);
 
-/* Outbox: rows not yet published, oldest first. */
+/*
+ * Outbox: rows not yet published, oldest first. Fetched rows are claimed for
+ * 30 s so that concurrent publishers do not send the same rows; rows not marked
+ * sent by then are fetched again (consumers tolerate duplicates).
+ */
 struct outbox_row {
 	int64_t id;
 	char *exchange;

@@ -72,6 +72,7 @@ static const char *const migrations[] = {
 	"  routing_key text NOT NULL,"
 	"  payload text NOT NULL,"
 	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  claimed_until timestamptz,"
 	"  sent_at timestamptz);"
 	"CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;"
 

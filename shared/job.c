@@ -1,0 +1,799 @@
+#include "job.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#define MESSAGE_MAX 4096
+#define CURSOR_MAX 128
+
+static const char *const status_names[JOB_STATUS_COUNT] = {
+	[JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running", [JOB_RETRYING] = "retrying",
+	[JOB_SUCCEEDED] = "succeeded", [JOB_FAILED] = "failed",   [JOB_CANCELLED] = "cancelled",
+};
+
+const char *job_status_name(enum job_status s)
+{
+	if ((unsigned)s >= JOB_STATUS_COUNT)
+		return "unknown";
+	return status_names[s];
+}
+
+int job_status_parse(const char *s, enum job_status *out)
+{
+	for (int i = 0; s && i < JOB_STATUS_COUNT; i++)
+		if (!strcmp(s, status_names[i])) {
+			*out = (enum job_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+int job_status_final(enum job_status s)
+{
+	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+int job_id_valid(const char *s)
+{
+	if (!s)
+		return 0;
+	for (int i = 0; i < JOB_ID_LEN; i++) {
+		char ch = s[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (ch != '-')
+				return 0;
+		} else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+			return 0;
+		}
+	}
+	return s[JOB_ID_LEN] == '\0';
+}
+
+void job_clear(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->tenant);
+	free(j->type);
+	json_decref(j->source);
+	json_decref(j->params);
+	json_decref(j->result);
+	json_decref(j->error);
+	free(j->callback_url);
+	free(j->idempotency_key);
+	free(j->worker_id);
+	memset(j, 0, sizeof(*j));
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *ref_or_null(json_t *v)
+{
+	return v ? json_incref(v) : json_null();
+}
+
+json_t *job_to_json(const struct job *j)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(j->id));
+	json_object_set_new(o, "type", str_or_null(j->type));
+	json_object_set_new(o, "status", json_string(job_status_name(j->status)));
+	json_object_set_new(o, "attempts", json_integer(j->attempts));
+	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
+	json_object_set_new(o, "progress", j->progress >= 0 ? json_integer(j->progress) : json_null());
+	json_object_set_new(o, "source", ref_or_null(j->source));
+	json_object_set_new(o, "params", j->params ? json_incref(j->params) : json_object());
+	json_object_set_new(o, "result", ref_or_null(j->result));
+	json_object_set_new(o, "error", ref_or_null(j->error));
+	json_object_set_new(o, "created_at", str_or_null(j->created_at));
+	json_object_set_new(o, "started_at", str_or_null(j->started_at));
+	json_object_set_new(o, "finished_at", str_or_null(j->finished_at));
+	return o;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+/* The columns every job query returns, in the order job_from_row reads them. */
+#define JOB_COLS                                                                                        \
+	"id, tenant_id, type, status, attempts, max_attempts, coalesce(progress, -1), source::text, "    \
+	"params::text, result::text, error::text, callback_url, idempotency_key, worker_id, "           \
+	"cancel_requested, " DB_RFC3339("created_at") ", " DB_RFC3339("started_at") ", "                \
+	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", "                                  \
+	"(extract(epoch FROM created_at) * 1000000)::bigint"
+#define JOB_NCOLS 20
+
+static json_t *json_col(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	json_t *v = json_loads(PQgetvalue(r, row, col), JSON_DECODE_ANY, NULL);
+	if (v && json_is_null(v)) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+static void job_from_row(const PGresult *r, int row, struct job *j)
+{
+	memset(j, 0, sizeof(*j));
+	db_copy(j->id, sizeof(j->id), r, row, 0);
+	j->tenant = db_strdup(r, row, 1);
+	j->type = db_strdup(r, row, 2);
+	if (job_status_parse(PQgetvalue(r, row, 3), &j->status) < 0)
+		j->status = JOB_FAILED;
+	j->attempts = atoi(PQgetvalue(r, row, 4));
+	j->max_attempts = atoi(PQgetvalue(r, row, 5));
+	j->progress = atoi(PQgetvalue(r, row, 6));
+	j->source = json_col(r, row, 7);
+	j->params = json_col(r, row, 8);
+	j->result = json_col(r, row, 9);
+	j->error = json_col(r, row, 10);
+	j->callback_url = db_strdup(r, row, 11);
+	j->idempotency_key = db_strdup(r, row, 12);
+	j->worker_id = db_strdup(r, row, 13);
+	j->cancel_requested = !strcmp(PQgetvalue(r, row, 14), "t");
+	db_copy(j->created_at, sizeof(j->created_at), r, row, 15);
+	db_copy(j->started_at, sizeof(j->started_at), r, row, 16);
+	db_copy(j->finished_at, sizeof(j->finished_at), r, row, 17);
+	db_copy(j->lease_until, sizeof(j->lease_until), r, row, 18);
+}
+
+static void rollback(struct db_conn *c)
+{
+	struct buf ignored = BUF_INIT;
+	db_cmd(c, "ROLLBACK", &ignored);
+	buf_release(&ignored);
+}
+
+static char *dump_or_null(json_t *v)
+{
+	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+/* Queue a row for the outbox publisher, in the caller's transaction. */
+static int outbox_add(struct db_conn *c, const char *exchange, const char *key, const char *payload,
+		      struct buf *err)
+{
+	const char *params[] = { exchange, key, payload };
+	PGresult *r = db_exec(c, "outbox_add",
+			      "INSERT INTO outbox (exchange, routing_key, payload) VALUES ($1, $2, $3)", 3, params,
+			      err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* The spool.jobs message of `j` for its next attempt, into the outbox. */
+static int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	struct job_message m = { .version = 1, .attempt = j->attempts + 1 };
+	struct buf payload = BUF_INIT;
+	memcpy(m.id, j->id, sizeof(m.id));
+	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
+	job_message_encode(&m, &payload);
+	int rc = outbox_add(c, "spool.jobs", "job", buf_str(&payload), err);
+	buf_release(&payload);
+	return rc;
+}
+
+/* The spool.events message of `j` (event "cancelled", …), into the outbox. */
+static int outbox_add_event(struct db_conn *c, const struct job *j, const char *event, struct buf *err)
+{
+	struct buf payload = BUF_INIT, key = BUF_INIT;
+	job_event_encode(j, event, &payload);
+	buf_printf(&key, "job.%s", event);
+	int rc = outbox_add(c, "spool.events", buf_str(&key), buf_str(&payload), err);
+	buf_release(&payload);
+	buf_release(&key);
+	return rc;
+}
+
+/* ---- create, get, list ----------------------------------------------------- */
+
+int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed, struct buf *err)
+{
+	char maxa[16];
+	snprintf(maxa, sizeof(maxa), "%d", in->max_attempts > 0 ? in->max_attempts : 5);
+	char *src = dump_or_null(in->source);
+	char *prm = in->params ? json_dumps(in->params, JSON_COMPACT) : xstrdup("{}");
+	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa };
+	PGresult *r = NULL;
+	int rc = -1;
+	*existed = 0;
+	memset(out, 0, sizeof(*out));
+	if (db_cmd(c, "BEGIN", err) < 0)
+		goto done;
+	r = db_exec(c, "job_create",
+		    "INSERT INTO jobs (tenant_id, type, source, params, callback_url, idempotency_key, max_attempts)"
+		    " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int)"
+		    " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING " JOB_COLS,
+		    7, params, err);
+	if (!r)
+		goto fail;
+	if (PQntuples(r) == 0) {
+		/* The tenant used this idempotency key before: answer with that job. */
+		PQclear(r);
+		const char *p2[] = { in->tenant, in->idempotency_key };
+		r = db_exec(c, "job_by_idempotency_key",
+			    "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2", 2, p2, err);
+		if (!r)
+			goto fail;
+		if (PQntuples(r) != 1) {
+			buf_adds(err, "database: idempotency key conflict but no job found");
+			goto fail;
+		}
+		job_from_row(r, 0, out);
+		*existed = 1;
+		if (db_cmd(c, "COMMIT", err) < 0)
+			goto fail;
+		rc = 0;
+		goto done;
+	}
+	job_from_row(r, 0, out);
+	PQclear(r);
+	const char *p3[] = { out->id };
+	r = db_exec(c, "job_event_queued",
+		    "INSERT INTO job_events (job_id, event, status, attempt) VALUES ($1::uuid, 'queued', 'queued', 0)",
+		    1, p3, err);
+	if (!r || outbox_add_job(c, out, err) < 0 || db_cmd(c, "COMMIT", err) < 0)
+		goto fail;
+	rc = 0;
+	goto done;
+fail:
+	rollback(c);
+	job_clear(out);
+done:
+	PQclear(r);
+	free(src);
+	free(prm);
+	return rc;
+}
+
+int job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!job_id_valid(id))
+		return 1;
+	const char *params[] = { id, tenant };
+	PGresult *r = db_exec(c, "job_get",
+			      "SELECT " JOB_COLS " FROM jobs WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)",
+			      2, params, err);
+	if (!r)
+		return -1;
+	int found = PQntuples(r) == 1;
+	if (found)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	return found ? 0 : 1;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void cursor_encode(const char *micros, const char *id, struct buf *out)
+{
+	char plain[96];
+	int n = snprintf(plain, sizeof(plain), "%s:%s", micros, id);
+	unsigned acc = 0;
+	int bits = 0;
+	for (int i = 0; i < n; i++) {
+		acc = (acc << 8) | (unsigned char)plain[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			buf_addc(out, b64url[(acc >> bits) & 63]);
+		}
+	}
+	if (bits > 0)
+		buf_addc(out, b64url[(acc << (6 - bits)) & 63]);
+}
+
+/* Decode and check a cursor into its microseconds and id; -1 if malformed. */
+static int cursor_decode(const char *cur, char micros[24], char id[JOB_ID_LEN + 1])
+{
+	char plain[CURSOR_MAX];
+	size_t n = 0, len = strlen(cur);
+	unsigned acc = 0;
+	int bits = 0;
+	if (len == 0 || len > CURSOR_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		const char *p = cur[i] ? strchr(b64url, cur[i]) : NULL;
+		if (!p)
+			return -1;
+		acc = (acc << 6) | (unsigned)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= sizeof(plain) - 1)
+				return -1;
+			plain[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	plain[n] = '\0';
+	const char *colon = memchr(plain, ':', n);
+	size_t dl = colon ? (size_t)(colon - plain) : 0;
+	if (!colon || dl == 0 || dl > 18)
+		return -1;
+	for (size_t i = 0; i < dl; i++)
+		if (!isdigit((unsigned char)plain[i]))
+			return -1;
+	if (!job_id_valid(colon + 1))
+		return -1;
+	memcpy(micros, plain, dl);
+	micros[dl] = '\0';
+	memcpy(id, colon + 1, JOB_ID_LEN + 1);
+	return 0;
+}
+
+void job_cursor_encode(int64_t micros, const char *id, struct buf *out)
+{
+	char m[24];
+	snprintf(m, sizeof(m), "%" PRId64, micros);
+	buf_reset(out);
+	cursor_encode(m, id, out);
+}
+
+int job_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 1])
+{
+	char m[24];
+	if (!cursor || cursor_decode(cursor, m, id) < 0)
+		return -1;
+	*micros = strtoll(m, NULL, 10);
+	return 0;
+}
+
+int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n, char **next_cursor,
+	     struct buf *err)
+{
+	char micros[24], cid[JOB_ID_LEN + 1], lim[16], name[32];
+	const char *params[8];
+	int np = 0;
+	unsigned mask = 0;
+	struct buf sql = BUF_INIT;
+	*jobs = NULL;
+	*n = 0;
+	*next_cursor = NULL;
+	if (f->cursor && cursor_decode(f->cursor, micros, cid) < 0) {
+		buf_adds(err, "malformed cursor: pass next_cursor from the previous page unchanged");
+		return -1;
+	}
+	int limit = f->limit < 1 ? 50 : f->limit > 1000 ? 1000 : f->limit;
+	/*
+	 * One prepared statement per combination of filters, so that each plan can use
+	 * the (tenant_id, created_at, id) and (created_at, id) indexes.
+	 */
+	buf_adds(&sql, "SELECT " JOB_COLS " FROM jobs WHERE true");
+	if (f->tenant) {
+		mask |= 1;
+		params[np++] = f->tenant;
+		buf_printf(&sql, " AND tenant_id = $%d", np);
+	}
+	if (f->has_status) {
+		mask |= 2;
+		params[np++] = job_status_name(f->status);
+		buf_printf(&sql, " AND status = $%d", np);
+	}
+	if (f->type) {
+		mask |= 4;
+		params[np++] = f->type;
+		buf_printf(&sql, " AND type = $%d", np);
+	}
+	if (f->since) {
+		mask |= 8;
+		params[np++] = f->since;
+		buf_printf(&sql, " AND created_at >= $%d::timestamptz", np);
+	}
+	if (f->cursor) {
+		mask |= 16;
+		params[np++] = micros;
+		params[np++] = cid;
+		buf_printf(&sql,
+			   " AND (created_at, id) < (timestamptz 'epoch' + $%d::bigint * interval '1 microsecond',"
+			   " $%d::uuid)",
+			   np - 1, np);
+	}
+	if (f->search && *f->search) {
+		mask |= 32;
+		params[np++] = f->search;
+		buf_printf(&sql,
+			   " AND (starts_with(id::text, lower($%d))"
+			   " OR type = $%d OR error->>'message' ILIKE '%%' || $%d || '%%'"
+			   " OR error->>'code' = $%d)",
+			   np, np, np, np);
+	}
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	params[np++] = lim;
+	buf_printf(&sql, " ORDER BY created_at DESC, id DESC LIMIT $%d::int", np);
+	snprintf(name, sizeof(name), "job_list_%u", mask);
+
+	PGresult *r = db_exec(c, name, buf_str(&sql), np, params, err);
+	buf_release(&sql);
+	if (!r) {
+		if (strstr(buf_str(err), "22007") || strstr(buf_str(err), "22008")) {
+			buf_reset(err);
+			buf_printf(err, "malformed since '%s': use an RFC 3339 time", f->since);
+		}
+		return -1;
+	}
+	size_t rows = (size_t)PQntuples(r);
+	size_t take = rows > (size_t)limit ? (size_t)limit : rows;
+	struct job *v = xcalloc(take ? take : 1, sizeof(*v));
+	for (size_t i = 0; i < take; i++)
+		job_from_row(r, (int)i, &v[i]);
+	if (rows > take && take > 0) {
+		struct buf cur = BUF_INIT;
+		cursor_encode(PQgetvalue(r, (int)take - 1, JOB_NCOLS - 1), v[take - 1].id, &cur);
+		*next_cursor = buf_detach(&cur);
+	}
+	PQclear(r);
+	*jobs = v;
+	*n = take;
+	return 0;
+}
+
+int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JOB_STATUS_COUNT], struct buf *err)
+{
+	const char *params[] = { tenant };
+	memset(counts, 0, sizeof(int64_t) * JOB_STATUS_COUNT);
+	PGresult *r = db_exec(c, "job_count_by_status",
+			      "SELECT status, count(*) FROM jobs WHERE ($1::text IS NULL OR tenant_id = $1)"
+			      " GROUP BY status",
+			      1, params, err);
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		enum job_status s;
+		if (job_status_parse(PQgetvalue(r, i, 0), &s) == 0)
+			counts[s] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* ---- transitions ------------------------------------------------------------- */
+
+int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor, struct job *out,
+	       struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!job_id_valid(id))
+		return 1;
+	const char *params[] = { id, tenant, actor };
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	PGresult *r = db_exec(c, "job_cancel",
+			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
+			      "   lease_until = NULL"
+			      "   WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)"
+			      "   AND status IN ('queued', 'retrying') RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
+			      "   SELECT id, 'cancelled', 'cancelled', attempts, jsonb_build_object('actor', $3::text)"
+			      "   FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      3, params, err);
+	if (!r) {
+		rollback(c);
+		return -1;
+	}
+	int done = PQntuples(r) == 1;
+	if (done)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	if (done) {
+		if (outbox_add_event(c, out, "cancelled", err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
+			rollback(c);
+			job_clear(out);
+			return -1;
+		}
+		return 0;
+	}
+	rollback(c);
+	int rc = job_get(c, id, tenant, out, err);
+	return rc == 0 ? 2 : rc;
+}
+
+int job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
+	      struct buf *err)
+{
+	char lease[16];
+	memset(out, 0, sizeof(*out));
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
+	const char *params[] = { id, worker_id, lease };
+	PGresult *r = db_exec(c, "job_claim",
+			      "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+			      "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
+			      "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL"
+			      "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
+			      "     OR (status = 'running' AND lease_until < now()))"
+			      "   RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+			      "   SELECT id, 'started', 'running', attempts, worker_id FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      3, params, err);
+	if (!r)
+		return -1;
+	int claimed = PQntuples(r) == 1;
+	if (claimed)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	if (claimed)
+		return 0;
+	return job_get(c, id, NULL, out, err) < 0 ? -1 : 1;
+}
+
+/* Run a conditional update of our own running job; 0 when it matched, 1 if not ours. */
+static int own_update(struct db_conn *c, const char *name, const char *sql, const char *const *params, int np,
+		      struct buf *err)
+{
+	PGresult *r = db_exec(c, name, sql, np, params, err);
+	if (!r)
+		return -1;
+	int ok = PQntuples(r) > 0;
+	PQclear(r);
+	return ok ? 0 : 1;
+}
+
+int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
+		  struct buf *err)
+{
+	char att[16], lease[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
+	const char *params[] = { id, worker_id, att, lease };
+	return own_update(c, "job_heartbeat",
+			  "UPDATE jobs SET lease_until = now() + $4::int * interval '1 second', updated_at = now()"
+			  " WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			  " RETURNING id",
+			  params, 4, err);
+}
+
+int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
+		     struct buf *err)
+{
+	char att[16], prog[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(prog, sizeof(prog), "%d", progress < 0 ? 0 : progress > 100 ? 100 : progress);
+	const char *params[] = { id, worker_id, att, prog };
+	return own_update(c, "job_set_progress",
+			  "UPDATE jobs SET progress = $4::int, updated_at = now()"
+			  " WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			  " RETURNING id",
+			  params, 4, err);
+}
+
+int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
+		struct buf *err)
+{
+	char att[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	char *res = dump_or_null(result);
+	const char *params[] = { id, worker_id, att, res };
+	int rc = own_update(c, "job_succeed",
+			    "WITH u AS (UPDATE jobs SET status = 'succeeded', result = $4::jsonb, progress = 100,"
+			    "   finished_at = now(), updated_at = now(), lease_until = NULL"
+			    "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			    "   RETURNING *),"
+			    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+			    "   SELECT id, 'succeeded', 'succeeded', attempts, worker_id FROM u)"
+			    " SELECT id FROM u",
+			    params, 4, err);
+	free(res);
+	return rc;
+}
+
+int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
+	     const char *message, int permanent, enum job_status *out_status, struct buf *err)
+{
+	char att[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	const char *params[] = { id, worker_id, att, code ? code : "error", message ? message : "",
+				 permanent ? "true" : "false" };
+	PGresult *r = db_exec(c, "job_fail",
+			      "WITH u AS (UPDATE jobs SET"
+			      "   status = CASE WHEN $6::bool OR attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,"
+			      "   error = jsonb_build_object('code', $4::text, 'message', $5::text, 'permanent', $6::bool),"
+			      "   finished_at = CASE WHEN $6::bool OR attempts >= max_attempts THEN now() END,"
+			      "   updated_at = now(), lease_until = NULL"
+			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			      "   RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, error)"
+			      "   SELECT id, status, status, attempts, worker_id, error FROM u)"
+			      " SELECT status FROM u",
+			      6, params, err);
+	if (!r)
+		return -1;
+	int ok = PQntuples(r) == 1;
+	if (ok && out_status && job_status_parse(PQgetvalue(r, 0, 0), out_status) < 0)
+		*out_status = JOB_FAILED;
+	PQclear(r);
+	return ok ? 0 : 1;
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+void job_message_encode(const struct job_message *m, struct buf *out)
+{
+	json_t *o = json_pack("{s:i, s:s, s:s, s:i}", "v", m->version ? m->version : 1, "job_id", m->id, "type",
+			      m->type, "attempt", m->attempt);
+	char *s = json_dumps(o, JSON_COMPACT);
+	buf_reset(out);
+	buf_adds(out, s);
+	free(s);
+	json_decref(o);
+}
+
+static int type_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(((struct job_message *)0)->type))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || strchr("._-", s[i])))
+			return 0;
+	return 1;
+}
+
+int job_message_decode(const char *data, size_t len, struct job_message *m, struct buf *err)
+{
+	json_error_t je;
+	memset(m, 0, sizeof(*m));
+	if (len > MESSAGE_MAX) {
+		buf_printf(err, "message of %zu bytes is longer than %d", len, MESSAGE_MAX);
+		return -1;
+	}
+	json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	if (!o) {
+		buf_printf(err, "message is not JSON: %s", je.text);
+		return -1;
+	}
+	int rc = -1;
+	json_t *v = json_object_get(o, "v"), *id = json_object_get(o, "job_id"), *type = json_object_get(o, "type"),
+	       *att = json_object_get(o, "attempt");
+	if (!json_is_object(o))
+		buf_adds(err, "message is not a JSON object");
+	else if (!json_is_integer(v) || json_integer_value(v) != 1)
+		buf_adds(err, "message has no version 'v' or not version 1");
+	else if (!json_is_string(id) || !job_id_valid(json_string_value(id)))
+		buf_adds(err, "message 'job_id' is not a UUID");
+	else if (!json_is_string(type) || !type_name_ok(json_string_value(type)))
+		buf_adds(err, "message 'type' is missing or not a job type name");
+	else if (!json_is_integer(att) || json_integer_value(att) < 0 || json_integer_value(att) > 1000000)
+		buf_adds(err, "message 'attempt' is not a whole number in [0, 1000000]");
+	else {
+		m->version = 1;
+		memcpy(m->id, json_string_value(id), JOB_ID_LEN + 1);
+		snprintf(m->type, sizeof(m->type), "%s", json_string_value(type));
+		m->attempt = (int)json_integer_value(att);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
+void job_event_encode(const struct job *j, const char *event, struct buf *out)
+{
+	char at[64];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(at, sizeof(at) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(ts.tv_nsec / 1000000L));
+	struct buf name = BUF_INIT;
+	if (strncmp(event, "job.", 4))
+		buf_adds(&name, "job.");
+	buf_adds(&name, event);
+	json_t *o = json_object();
+	json_object_set_new(o, "v", json_integer(1));
+	json_object_set_new(o, "event", json_string(buf_str(&name)));
+	json_object_set_new(o, "job_id", json_string(j->id));
+	json_object_set_new(o, "type", str_or_null(j->type));
+	json_object_set_new(o, "status", json_string(job_status_name(j->status)));
+	json_object_set_new(o, "attempt", json_integer(j->attempts));
+	json_object_set_new(o, "at", json_string(at));
+	json_object_set_new(o, "error", ref_or_null(j->error));
+	char *s = json_dumps(o, JSON_COMPACT);
+	buf_reset(out);
+	buf_adds(out, s);
+	free(s);
+	json_decref(o);
+	buf_release(&name);
+}
+
+/* ---- outbox ---------------------------------------------------------------- */
+
+int outbox_fetch(struct db_conn *c, int limit, struct outbox_row **rows, size_t *n, struct buf *err)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+	const char *params[] = { lim };
+	*rows = NULL;
+	*n = 0;
+	/*
+	 * Rows are claimed for 30 s so that several publishers (one per API instance)
+	 * do not all send the same rows; an unconfirmed claim simply expires.
+	 */
+	PGresult *r = db_exec(c, "outbox_fetch",
+			      "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+			      "   WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
+			      "     AND (claimed_until IS NULL OR claimed_until < now())"
+			      "     ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+			      "   RETURNING id, exchange, routing_key, payload)"
+			      " SELECT id, exchange, routing_key, payload FROM c ORDER BY id",
+			      1, params, err);
+	if (!r)
+		return -1;
+	size_t k = (size_t)PQntuples(r);
+	struct outbox_row *v = xcalloc(k ? k : 1, sizeof(*v));
+	for (size_t i = 0; i < k; i++) {
+		v[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+		v[i].exchange = db_strdup(r, (int)i, 1);
+		v[i].routing_key = db_strdup(r, (int)i, 2);
+		v[i].payload = db_strdup(r, (int)i, 3);
+	}
+	PQclear(r);
+	*rows = v;
+	*n = k;
+	return 0;
+}
+
+void outbox_rows_free(struct outbox_row *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++) {
+		free(rows[i].exchange);
+		free(rows[i].routing_key);
+		free(rows[i].payload);
+	}
+	free(rows);
+}
+
+int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err)
+{
+	if (n == 0)
+		return 0;
+	struct buf arr = BUF_INIT;
+	buf_addc(&arr, '{');
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
+	buf_addc(&arr, '}');
+	const char *params[] = { buf_str(&arr) };
+	PGresult *r = db_exec(c, "outbox_mark_sent",
+			      "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL", 1,
+			      params, err);
+	buf_release(&arr);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err)
+{
+	PGresult *r = db_exec(c, "outbox_backlog", "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL, err);
+	if (!r)
+		return -1;
+	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * handlers — what the worker does for each job type, in one registry.
+ *
+ * A handler runs on a worker thread after the job has been claimed. It gets the
+ * job (read only), a private temporary directory (created and removed by the
+ * caller, whatever happens), the thread's S3 client, and an abort flag it must
+ * poll in long waits (set when the lease is lost or the shutdown grace ran out).
+ * It returns HANDLER_OK with `res->result` set (a new reference, stored as the
+ * job's result) or HANDLER_FAIL with `res->code`, `res->message` and
+ * `res->permanent` filled (permanent: never retried, e.g. invalid_media).
+ */
+#ifndef SPOOL_WORKER_HANDLERS_H
+#define SPOOL_WORKER_HANDLERS_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "buf.h"
+#include "config.h"
+#include "job.h"
+
+struct s3;
+
+/* Values of the abort flag. */
+enum handler_abort {
+	HANDLER_RUN = 0,
+	HANDLER_LEASE_LOST = 1,
+	HANDLER_SHUTDOWN = 2,
+};
+
+struct handler_ctx {
+	const struct config *cfg;
+	const struct job *job;
+	const char *tmpdir;
+	struct s3 *s3;
+	const atomic_int *abort;
+};
+
+struct handler_result {
+	json_t *result;     /* on success; owned by the caller afterwards */
+	char code[64];      /* on failure: machine-readable error code */
+	struct buf message; /* on failure: human-readable, no secrets */
+	int permanent;
+};
+
+enum { HANDLER_OK = 0, HANDLER_FAIL = -1 };
+
+typedef int (*handler_fn)(struct handler_ctx *ctx, struct handler_result *res);
+
+struct handler {
+	const char *type;   /* job type, e.g. "media.probe" */
+	handler_fn fn;
+	int enabled;
+};
+
+/* Decide which handlers are enabled by the config (noop is off by default). */
+void handlers_init(const struct config *cfg);
+/* The enabled handler of `type`, or NULL (then the job fails: unsupported_type). */
+const struct handler *handler_find(const char *type);
+
+/* Fill a failure into `res` and return HANDLER_FAIL. */
+int handler_fail(struct handler_result *res, const char *code, int permanent, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void handler_result_release(struct handler_result *res);
+
+/* Handlers (one file each). */
+int handler_noop(struct handler_ctx *ctx, struct handler_result *res);
+int handler_probe(struct handler_ctx *ctx, struct handler_result *res);
+
+#endif

@@ -1,0 +1,261 @@
+#include "cmd.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+extern const struct cmd_entry cmd_config_check_entry;
+extern const struct cmd_entry cmd_db_migrate_entry;
+extern const struct cmd_entry cmd_db_status_entry;
+extern const struct cmd_entry cmd_keys_create_entry;
+extern const struct cmd_entry cmd_keys_list_entry;
+extern const struct cmd_entry cmd_keys_revoke_entry;
+extern const struct cmd_entry cmd_version_entry;
+
+/* In the order of adminctl(8). */
+const struct cmd_entry *const cmd_table[] = {
+	&cmd_keys_create_entry,
+	&cmd_keys_list_entry,
+	&cmd_keys_revoke_entry,
+	&cmd_db_migrate_entry,
+	&cmd_db_status_entry,
+	&cmd_config_check_entry,
+	&cmd_version_entry,
+	NULL,
+};
+
+/* Does `name` ("a" or "a b") match argv's first one or two words? Returns the word count. */
+static int name_matches(const char *name, int argc, char **argv)
+{
+	const char *sp = strchr(name, ' ');
+	if (!sp)
+		return !strcmp(name, argv[0]) ? 1 : 0;
+	size_t n = (size_t)(sp - name);
+	if (argc < 2 || strlen(argv[0]) != n || strncmp(name, argv[0], n) || strcmp(sp + 1, argv[1]))
+		return 0;
+	return 2;
+}
+
+const struct cmd_entry *cmd_find(int argc, char **argv, int *words)
+{
+	if (argc < 1)
+		return NULL;
+	for (const struct cmd_entry *const *e = cmd_table; *e; e++) {
+		int w = name_matches((*e)->name, argc, argv);
+		if (!w && (*e)->alias)
+			w = name_matches((*e)->alias, argc, argv);
+		if (w) {
+			*words = w;
+			return *e;
+		}
+	}
+	return NULL;
+}
+
+int cmd_usage(const struct cmd_entry *e)
+{
+	fprintf(stderr, "usage: adminctl %s%s%s\n", e->name, *e->usage ? " " : "", e->usage);
+	return CMD_EXIT_USAGE;
+}
+
+void cmd_print_help(FILE *fp)
+{
+	fputs("usage: adminctl [-h] [-c file] [--json] [--read-only] command [args]\n\ncommands:\n", fp);
+	for (const struct cmd_entry *const *e = cmd_table; *e; e++)
+		fprintf(fp, "  %s%s%s\n", (*e)->name, *(*e)->usage ? " " : "", (*e)->usage);
+}
+
+void cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "adminctl: ");
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	buf_addc(&b, '\n');
+	fputs(buf_str(&b), stderr);
+	buf_release(&b);
+}
+
+int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, int (*on_opt)(void *arg, int opt, const char *val), void *arg)
+{
+	struct option all[16];
+	size_t n = 0;
+	for (; longopts && longopts[n].name && n < 14; n++)
+		all[n] = longopts[n];
+	all[n++] = (struct option){ "json", no_argument, NULL, 'J' };
+	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	struct buf so = BUF_INIT;
+	buf_printf(&so, "+:%s", shortopts ? shortopts : "");
+	optind = 1;
+	opterr = 0;
+	int opt, bad = 0;
+	while (!bad && (opt = getopt_long(argc, argv, buf_str(&so), all, NULL)) != -1) {
+		if (opt == 'J')
+			ctx->json = 1;
+		else if (opt == '?' || opt == ':' || !on_opt || on_opt(arg, opt, optarg))
+			bad = 1;
+	}
+	buf_release(&so);
+	int left = argc - optind;
+	if (bad || left < e->args_min || (e->args_max >= 0 && left > e->args_max)) {
+		cmd_usage(e);
+		return -1;
+	}
+	return optind;
+}
+
+int cmd_config(struct cmd_ctx *ctx)
+{
+	if (ctx->cfg_loaded)
+		return 0;
+	struct buf err = BUF_INIT;
+	if (config_load(&ctx->cfg, ctx->config_path, PROG_ADMINCTL, &err) < 0) {
+		fputs(buf_str(&err), stderr);
+		buf_release(&err);
+		config_free(&ctx->cfg);
+		return CMD_EXIT_CONFIG;
+	}
+	buf_release(&err);
+	ctx->cfg_loaded = 1;
+	if (ctx->cfg.adminctl.read_only)
+		ctx->read_only = 1;
+	return 0;
+}
+
+struct secrets *cmd_secrets(struct cmd_ctx *ctx)
+{
+	if (!ctx->sec)
+		ctx->sec = secrets_new(&ctx->cfg);
+	return ctx->sec;
+}
+
+int cmd_db(struct cmd_ctx *ctx)
+{
+	int rc = cmd_config(ctx);
+	if (rc)
+		return rc;
+	if (ctx->db)
+		return 0;
+	struct buf err = BUF_INIT;
+	ctx->db = db_connect(&ctx->cfg, cmd_secrets(ctx), &err);
+	if (!ctx->db) {
+		cmd_error("%s (is the database up and the [database] secret right?)", buf_str(&err));
+		buf_release(&err);
+		return CMD_EXIT_UNAVAILABLE;
+	}
+	buf_release(&err);
+	return 0;
+}
+
+int cmd_check_writable(struct cmd_ctx *ctx, const struct cmd_entry *e)
+{
+	if (!ctx->read_only)
+		return 0;
+	cmd_error("'%s' changes things and adminctl is read-only here (--read-only or adminctl.read_only)",
+		  e->name);
+	return CMD_EXIT_FAILURE;
+}
+
+const char *cmd_actor(struct cmd_ctx *ctx)
+{
+	if (!ctx->actor)
+		ctx->actor = audit_actor(ctx->cfg_loaded ? ctx->cfg.adminctl.user : NULL);
+	return ctx->actor;
+}
+
+void cmd_ctx_free(struct cmd_ctx *ctx)
+{
+	db_close(ctx->db);
+	ctx->db = NULL;
+	secrets_free(ctx->sec);
+	ctx->sec = NULL;
+	if (ctx->cfg_loaded)
+		config_free(&ctx->cfg);
+	ctx->cfg_loaded = 0;
+	free(ctx->actor);
+	ctx->actor = NULL;
+}
+
+void cmd_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(v);
+}
+
+static void copy_row(char **dst, size_t n, const char *const *row)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = xstrdup(row[i] ? row[i] : "");
+}
+
+void cmd_table_init(struct cmd_table *t, size_t ncols, const char *const *header)
+{
+	t->ncols = ncols;
+	t->nrows = 0;
+	t->cells = xcalloc(ncols, sizeof(char *));
+	copy_row(t->cells, ncols, header);
+}
+
+void cmd_table_add(struct cmd_table *t, const char *const *row)
+{
+	t->cells = xrealloc(t->cells, (t->nrows + 2) * t->ncols * sizeof(char *));
+	copy_row(t->cells + (t->nrows + 1) * t->ncols, t->ncols, row);
+	t->nrows++;
+}
+
+void cmd_table_print(const struct cmd_table *t)
+{
+	size_t rows = t->nrows + 1;
+	if (!isatty(STDOUT_FILENO)) {
+		for (size_t r = 0; r < rows; r++)
+			for (size_t c = 0; c < t->ncols; c++) {
+				const char *s = t->cells[r * t->ncols + c];
+				printf("%s%c", *s ? s : "-", c + 1 == t->ncols ? '\n' : '\t');
+			}
+		return;
+	}
+	size_t *w = xcalloc(t->ncols, sizeof(*w));
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t l = strlen(t->cells[r * t->ncols + c]);
+			if (l > w[c])
+				w[c] = l;
+		}
+	for (size_t r = 0; r < rows; r++) {
+		if (r == 0)
+			fputs("\033[1m", stdout);
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			if (c + 1 == t->ncols)
+				fputs(s, stdout);
+			else
+				printf("%-*s  ", (int)w[c], s);
+		}
+		fputs(r == 0 ? "\033[0m\n" : "\n", stdout);
+	}
+	free(w);
+}
+
+void cmd_table_free(struct cmd_table *t)
+{
+	size_t n = t->cells ? (t->nrows + 1) * t->ncols : 0;
+	for (size_t i = 0; i < n; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = 0;
+}
+
+int cmd_parse_duration(const char *s, int64_t *out)
+{
+	return config_parse_duration(s, out);
+}

@@ -1,0 +1,115 @@
+/*
+ * adminctl's commands. Each lives in its own cmd-*.c and exports one
+ * `const struct cmd_entry`; cmd.c collects them in cmd_table. The usage string
+ * is the synopsis in adminctl(8).
+ *
+ * A command gets a context whose services are opened on first use
+ * (cmd_config, cmd_secrets, cmd_db): a command that needs no database never
+ * connects to one. Commands print their own errors (one line on stderr saying
+ * what to do) and return an exit code (CMD_EXIT_*).
+ */
+#ifndef ADMINCTL_CMD_H
+#define ADMINCTL_CMD_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "secrets.h"
+
+/* sysexits-style exit codes of adminctl(8). */
+#define CMD_EXIT_OK 0
+#define CMD_EXIT_FAILURE 1
+#define CMD_EXIT_USAGE 2
+#define CMD_EXIT_UNAVAILABLE 69
+#define CMD_EXIT_CONFIG 78
+
+#define CMD_DEFAULT_CONFIG "/etc/spool/adminctl.ini"
+
+/* cmd_entry.flags */
+#define CMD_ACTION 0x1u /* changes something: refused with --read-only, audited */
+
+struct cmd_ctx {
+	const char *config_path; /* -c/-f, else SPOOL_ADMINCTL_CONFIG, else the default */
+	int json;                /* --json */
+	int read_only;           /* --read-only (or adminctl.read_only in the config) */
+	const char *program;     /* --program for config check, or NULL */
+
+	/* Opened on demand; released by cmd_ctx_free. */
+	struct config cfg;
+	int cfg_loaded;
+	struct secrets *sec;
+	struct db_conn *db;
+	char *actor;
+};
+
+struct cmd_entry {
+	const char *name;  /* one or two words: "version", "keys create" */
+	const char *alias; /* or NULL */
+	const char *usage; /* arguments after the name, as in adminctl(8) */
+	int args_min;      /* operands after options; args_max -1 = any */
+	int args_max;
+	unsigned flags;
+	/* argv[0] is the command name; options are parsed by the command itself. */
+	int (*exec)(struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+extern const struct cmd_entry *const cmd_table[];
+
+/* The entry named by argv[0] (and argv[1] for two-word names); *words gets 1 or 2. */
+const struct cmd_entry *cmd_find(int argc, char **argv, int *words);
+/* "usage: adminctl NAME USAGE" to stderr; returns CMD_EXIT_USAGE. */
+int cmd_usage(const struct cmd_entry *e);
+/* The list of commands, for -h. */
+void cmd_print_help(FILE *fp);
+
+/*
+ * Parse the command's own options (getopt_long, `--json` always accepted) and
+ * check the operand count. Returns the index of the first operand, or -1 after
+ * printing usage. `on_opt` (may be NULL) handles the other options; non-zero
+ * from it is a usage error.
+ */
+int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, int (*on_opt)(void *arg, int opt, const char *val), void *arg);
+
+/* Load the config once; on error prints every problem, returns CMD_EXIT_CONFIG. */
+int cmd_config(struct cmd_ctx *ctx);
+/* The secrets resolver (after cmd_config). */
+struct secrets *cmd_secrets(struct cmd_ctx *ctx);
+/* Connect to the database once; prints why and returns CMD_EXIT_UNAVAILABLE on failure. */
+int cmd_db(struct cmd_ctx *ctx);
+/* Refuse an action in read-only mode: CMD_EXIT_FAILURE after saying so, else 0. */
+int cmd_check_writable(struct cmd_ctx *ctx, const struct cmd_entry *e);
+/* The name for the audit trail. */
+const char *cmd_actor(struct cmd_ctx *ctx);
+void cmd_ctx_free(struct cmd_ctx *ctx);
+
+/* One error line "adminctl: ..." to stderr. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print `v` (stolen) as indented JSON on stdout. */
+void cmd_print_json(json_t *v);
+
+/*
+ * A table for stdout: aligned columns with a bold header on a terminal, plain
+ * tab-separated lines ("-" for empty cells) otherwise.
+ */
+struct cmd_table {
+	size_t ncols;
+	size_t nrows;
+	char **cells; /* (nrows + 1) * ncols, row 0 the header */
+};
+void cmd_table_init(struct cmd_table *t, size_t ncols, const char *const *header);
+/* Add a row of ncols strings (copied; NULL = empty). */
+void cmd_table_add(struct cmd_table *t, const char *const *row);
+void cmd_table_print(const struct cmd_table *t);
+void cmd_table_free(struct cmd_table *t);
+
+/* Parse a duration for --expires/--since with config's rules; -1 if bad. */
+int cmd_parse_duration(const char *s, int64_t *out);
+
+#endif

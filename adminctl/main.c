@@ -1,0 +1,74 @@
+/*
+ * adminctl — the operator's tool: scriptable subcommands (this file parses the
+ * global options and dispatches through cmd_table) and, later, the TUI.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static int usage(FILE *fp, int code)
+{
+	cmd_print_help(fp);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "read-only", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "program", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cmd_ctx ctx;
+	memset(&ctx, 0, sizeof(ctx));
+	const char *env = getenv("SPOOL_ADMINCTL_CONFIG");
+	ctx.config_path = env && *env ? env : CMD_DEFAULT_CONFIG;
+	int opt;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:c:f:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+		case 'f':
+			ctx.config_path = optarg;
+			break;
+		case 'J':
+			ctx.json = 1;
+			break;
+		case 'R':
+			ctx.read_only = 1;
+			break;
+		case 'P':
+			ctx.program = optarg;
+			break;
+		case 'h':
+			return usage(stdout, CMD_EXIT_OK);
+		case ':':
+			cmd_error("option '%s' needs a value", argv[optind - 1]);
+			return usage(stderr, CMD_EXIT_USAGE);
+		default:
+			cmd_error("unknown option '%s'", argv[optind - 1]);
+			return usage(stderr, CMD_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		cmd_error("the TUI is not built yet: give a command");
+		return usage(stderr, CMD_EXIT_USAGE);
+	}
+	int words = 0;
+	const struct cmd_entry *e = cmd_find(argc, argv, &words);
+	if (!e) {
+		cmd_error("unknown command '%s%s%s' (adminctl -h lists them)", argv[0], argc > 1 ? " " : "",
+			  argc > 1 ? argv[1] : "");
+		return CMD_EXIT_USAGE;
+	}
+	int rc = e->exec(&ctx, argc - words + 1, argv + words - 1);
+	cmd_ctx_free(&ctx);
+	return rc;
+}

@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+# stack.sh — the Spool local stack: real PostgreSQL 15 and RabbitMQ, s3rver behind a
+# SigV4-checking AWS stand-in (Secrets Manager, CloudWatch, S3 front), then spool-api
+# and spool-worker when they are built.
+#
+#   scripts/stack.sh up       start what is not running (idempotent); data is kept
+#   scripts/stack.sh down     stop exactly what this stack started (pid files), wait for ports
+#   scripts/stack.sh reset    down, then wipe the run directory
+#   scripts/stack.sh status   one line per component; exit 0 when all are up
+#   scripts/stack.sh env      print the stack's variables as `export K=V` lines
+#
+# Environment:
+#   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
+#   SPOOL_PORT_BASE  first of 8 loopback ports (default 25400), remembered in the run dir:
+#                    +0 postgres, +1 amqp, +2 rabbit dist, +3 epmd, +4 rabbit mgmt,
+#                    +5 s3rver, +6 aws stand-in, +7 spool-api
+#   SPOOL_NO_DAEMONS=1  do not start spool-api / spool-worker even if built
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN=${SPOOL_RUN_DIR:-$ROOT/.run}
+case $RUN in /*) ;; *) RUN=$PWD/$RUN ;; esac
+[ "${1:-}" != up ] || mkdir -p "$RUN"
+[ ! -d "$RUN" ] || RUN=$(cd "$RUN" && pwd)
+BIN=${SPOOL_BIN_DIR:-$ROOT/bin}
+SI=$ROOT/scripts/aws-standin
+PY=/usr/bin/python3
+PGBIN=/usr/lib/postgresql/15/bin
+RMQBIN=/usr/lib/rabbitmq/bin
+BUCKET=spool-local
+REGION=us-east-1
+
+say() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- ports
+
+if [ -f "$RUN/port_base" ]; then
+	BASE=$(cat "$RUN/port_base")
+	if [ -n "${SPOOL_PORT_BASE:-}" ] && [ "$SPOOL_PORT_BASE" != "$BASE" ]; then
+		say "note: $RUN was made with SPOOL_PORT_BASE=$BASE; using that (reset to change)"
+	fi
+else
+	BASE=${SPOOL_PORT_BASE:-25400}
+fi
+case $BASE in '' | *[!0-9]*) die "bad SPOOL_PORT_BASE '$BASE'" ;; esac
+[ "$BASE" -ge 1024 ] && [ "$BASE" -le 65520 ] || die "SPOOL_PORT_BASE must be 1024..65520"
+PG_PORT=$((BASE + 0))
+AMQP_PORT=$((BASE + 1))
+DIST_PORT=$((BASE + 2))
+EPMD_PORT=$((BASE + 3))
+MGMT_PORT=$((BASE + 4))
+S3_PORT=$((BASE + 5))
+AWS_PORT=$((BASE + 6))
+API_PORT=$((BASE + 7))
+
+PIDS=$RUN/pids
+LOG=$RUN/log
+SEC=$RUN/secrets
+
+# ---------------------------------------------------------------- helpers
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port_open() { # PORT SECONDS WHAT
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		port_open "$1" && return 0
+		sleep 0.1
+	done
+	die "$3 did not open port $1 within $2 s (see $LOG/)"
+}
+
+wait_port_closed() { # PORT SECONDS
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		port_open "$1" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# a live process (zombies re-parented to a non-reaping PID 1 do not count)
+alive() {
+	local pid=$1 st
+	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ "$st" != Z ] && [ "$st" != X ]
+}
+
+pidof_file() { [ -s "$1" ] && head -n1 "$1" | tr -dc '0-9'; }
+
+# kill the process of a pid file: TERM, wait, KILL; then wait for its port to close
+stop_pidfile() { # NAME PIDFILE PORT [GRACE]
+	local name=$1 pf=$2 port=$3 grace=${4:-10} pid i
+	pid=$(pidof_file "$pf" || true)
+	if [ -n "$pid" ] && alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < grace * 10; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		if alive "$pid"; then
+			say "$name (pid $pid) did not stop in ${grace}s: KILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$pf"
+	if [ -n "$port" ] && ! wait_port_closed "$port" 10; then
+		say "warning: port $port ($name) still open"
+	fi
+}
+
+rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+rand_chars() { # SET N
+	local s
+	s=$(LC_ALL=C tr -dc "$1" </dev/urandom 2>/dev/null | head -c "$2") || true
+	printf '%s' "$s"
+}
+
+# a value generated once per run directory, kept in $SEC
+persist() { # FILE GENERATOR...
+	local f=$SEC/$1
+	shift
+	if [ ! -s "$f" ]; then
+		(umask 077 && "$@" >"$f.tmp" && mv "$f.tmp" "$f")
+	fi
+	cat "$f"
+}
+
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+ensure_dirs() {
+	mkdir -p "$PIDS" "$LOG" "$RUN/tmp/worker" "$RUN/s3" "$RUN/standin"
+	[ -f "$RUN/.spool-run" ] || echo "spool local stack run directory" >"$RUN/.spool-run"
+	(umask 077 && mkdir -p "$SEC")
+	echo "$BASE" >"$RUN/port_base"
+}
+
+load_secrets() {
+	PG_SU_PW=$(persist pg-postgres.pw rand_hex 16)
+	PG_PW=$(persist pg-spool.pw rand_hex 16)
+	RMQ_PW=$(persist rabbitmq-spool.pw rand_hex 16)
+	PEPPER=$(persist api-pepper rand_hex 32)
+	AWS_AK=$(persist aws-access-key-id eval 'printf AKIA; rand_chars A-Z2-7 16')
+	AWS_SK=$(persist aws-secret-access-key rand_chars A-Za-z0-9 40)
+	S3_AK=$(persist s3-access-key-id eval 'printf AKIA; rand_chars A-Z2-7 16')
+	S3_SK=$(persist s3-secret-access-key rand_chars A-Za-z0-9 40)
+	[ ${#AWS_AK} -eq 20 ] && [ ${#AWS_SK} -eq 40 ] || die "bad generated credentials in $SEC"
+	(umask 077 && printf '%s:%s\n%s:%s\n' "$AWS_AK" "$AWS_SK" "$S3_AK" "$S3_SK" >"$SEC/aws-credentials")
+}
+
+check_port_free() { # PORT WHAT
+	if port_open "$1"; then
+		die "port $1 ($2) is in use by another process: choose another SPOOL_PORT_BASE"
+	fi
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+PGDIR=$RUN/pg
+pg_running() {
+	local pid
+	pid=$(pidof_file "$PGDIR/data/postmaster.pid" 2>/dev/null || true)
+	[ -n "$pid" ] && alive "$pid" && port_open "$PG_PORT"
+}
+
+pg_up() {
+	if pg_running; then
+		say "postgres: running (port $PG_PORT)"
+	else
+		check_port_free "$PG_PORT" postgres
+		[ -x "$PGBIN/initdb" ] || die "PostgreSQL 15 is not installed (scripts/deps.sh)"
+		mkdir -p "$PGDIR/sock"
+		touch "$LOG/postgres.log"
+		if [ "$(id -u)" -eq 0 ]; then
+			chown postgres:postgres "$PGDIR" "$PGDIR/sock" "$LOG/postgres.log"
+			chmod 0755 "$PGDIR" "$PGDIR/sock"
+			runuser -u postgres -- test -x "$PGDIR" ||
+				die "user postgres cannot reach $PGDIR (a parent directory is not searchable)"
+		fi
+		if [ ! -f "$PGDIR/data/PG_VERSION" ]; then
+			say "postgres: initdb"
+			rm -rf "$PGDIR/data"
+			printf '%s\n' "$PG_SU_PW" >"$PGDIR/su.pw"
+			[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$PGDIR/su.pw"
+			chmod 600 "$PGDIR/su.pw"
+			as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -E UTF8 --locale=C.UTF-8 \
+				--auth-local=trust --auth-host=scram-sha-256 --pwfile="$PGDIR/su.pw" \
+				>"$LOG/initdb.log" 2>&1 || { rm -f "$PGDIR/su.pw"; die "initdb failed (see $LOG/initdb.log)"; }
+			rm -f "$PGDIR/su.pw"
+		fi
+		say "postgres: start (port $PG_PORT)"
+		as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$LOG/postgres.log" -w -t 30 \
+			-o "-c port=$PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR/sock -c max_connections=200" \
+			start >/dev/null || die "postgres did not start (see $LOG/postgres.log)"
+	fi
+	# role and database (idempotent; the password follows the run directory's file)
+	local psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$PGDIR/sock" -p "$PG_PORT" -U postgres -d postgres)
+	"${psql[@]}" >/dev/null <<-SQL || die "could not create the spool role/database"
+		SELECT 'CREATE ROLE spool LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'spool') \gexec
+		ALTER ROLE spool LOGIN PASSWORD '$PG_PW';
+		SELECT 'CREATE DATABASE spool OWNER spool' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'spool') \gexec
+	SQL
+}
+
+pg_down() {
+	if [ -f "$PGDIR/data/postmaster.pid" ] && pg_running; then
+		say "postgres: stop"
+		as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 30 stop >/dev/null || say "pg_ctl stop failed"
+	fi
+	wait_port_closed "$PG_PORT" 10 || say "warning: port $PG_PORT (postgres) still open"
+}
+
+# ---------------------------------------------------------------- RabbitMQ
+
+RMQDIR=$RUN/rabbitmq
+RMQ_NODE=spool$BASE@localhost
+rmq_env=(
+	HOME="$RMQDIR/home"
+	RABBITMQ_CONF_ENV_FILE="$RMQDIR/rabbitmq-env.conf"
+	RABBITMQ_NODENAME="$RMQ_NODE"
+	RABBITMQ_USE_LONGNAME=false
+	RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+	RABBITMQ_NODE_PORT="$AMQP_PORT"
+	RABBITMQ_DIST_PORT="$DIST_PORT"
+	ERL_EPMD_PORT="$EPMD_PORT"
+	ERL_EPMD_ADDRESS=127.0.0.1
+	RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+	RABBITMQ_CONFIG_FILE="$RMQDIR/rabbitmq.conf"
+	RABBITMQ_ADVANCED_CONFIG_FILE="$RMQDIR/advanced.config"
+	RABBITMQ_ENABLED_PLUGINS_FILE="$RMQDIR/enabled_plugins"
+	RABBITMQ_MNESIA_BASE="$RMQDIR/mnesia"
+	RABBITMQ_LOG_BASE="$RMQDIR/log"
+	RABBITMQ_PID_FILE="$RMQDIR/rabbit.pid"
+)
+rmqctl() { env "${rmq_env[@]}" "$RMQBIN/rabbitmqctl" "$@"; }
+
+epmd_running() { alive "$(pidof_file "$PIDS/epmd.pid" || true)" && port_open "$EPMD_PORT"; }
+rmq_running() { alive "$(pidof_file "$RMQDIR/rabbit.pid" || true)" && port_open "$AMQP_PORT"; }
+
+rmq_up() {
+	mkdir -p "$RMQDIR/home" "$RMQDIR/mnesia" "$RMQDIR/log"
+	: >"$RMQDIR/rabbitmq-env.conf"
+	[ -f "$RMQDIR/advanced.config" ] || echo '[].' >"$RMQDIR/advanced.config"
+	cat >"$RMQDIR/rabbitmq.conf" <<-EOF
+		listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+		management.tcp.ip = 127.0.0.1
+		management.tcp.port = $MGMT_PORT
+		collect_statistics_interval = 1000
+		log.console = true
+		log.console.level = info
+		log.file = false
+		disk_free_limit.absolute = 50MB
+	EOF
+	if ! epmd_running; then
+		check_port_free "$EPMD_PORT" epmd
+		say "epmd: start (port $EPMD_PORT)"
+		(ERL_EPMD_ADDRESS=127.0.0.1 setsid epmd -port "$EPMD_PORT" -address 127.0.0.1 \
+			>"$LOG/epmd.log" 2>&1 </dev/null & echo $! >"$PIDS/epmd.pid")
+		wait_port_open "$EPMD_PORT" 10 epmd
+	fi
+	if rmq_running; then
+		say "rabbitmq: running (port $AMQP_PORT, management $MGMT_PORT)"
+	else
+		check_port_free "$AMQP_PORT" amqp
+		check_port_free "$MGMT_PORT" "rabbitmq management"
+		check_port_free "$DIST_PORT" "rabbitmq distribution"
+		if ! grep -q rabbitmq_management "$RMQDIR/enabled_plugins" 2>/dev/null; then
+			env "${rmq_env[@]}" "$RMQBIN/rabbitmq-plugins" -q enable --offline rabbitmq_management \
+				>"$LOG/rabbitmq-plugins.log" 2>&1 || die "rabbitmq-plugins failed (see $LOG/rabbitmq-plugins.log)"
+		fi
+		say "rabbitmq: start (port $AMQP_PORT, management $MGMT_PORT)"
+		rm -f "$RMQDIR/rabbit.pid"
+		(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$LOG/rabbitmq.log" 2>&1 </dev/null &)
+		local i
+		for ((i = 0; i < 300; i++)); do
+			[ -s "$RMQDIR/rabbit.pid" ] && break
+			sleep 0.1
+		done
+		[ -s "$RMQDIR/rabbit.pid" ] || die "rabbitmq wrote no pid file (see $LOG/rabbitmq.log)"
+		rmqctl -q wait --timeout 90 "$RMQDIR/rabbit.pid" >/dev/null 2>&1 ||
+			die "rabbitmq did not boot (see $LOG/rabbitmq.log)"
+		wait_port_open "$AMQP_PORT" 30 rabbitmq
+		wait_port_open "$MGMT_PORT" 30 "rabbitmq management"
+	fi
+	# the stack's user (idempotent; password from the run directory)
+	if ! rmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx spool; then
+		rmqctl -q add_user spool "$RMQ_PW" >/dev/null
+	else
+		rmqctl -q change_password spool "$RMQ_PW" >/dev/null
+	fi
+	rmqctl -q set_user_tags spool administrator >/dev/null
+	rmqctl -q set_permissions -p / spool '.*' '.*' '.*' >/dev/null
+}
+
+rmq_down() {
+	local pid
+	pid=$(pidof_file "$RMQDIR/rabbit.pid" || true)
+	if [ -n "$pid" ] && alive "$pid"; then
+		say "rabbitmq: stop"
+		rmqctl -q shutdown --timeout 60 >/dev/null 2>&1 || true
+		local i
+		for ((i = 0; i < 200; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		if alive "$pid"; then
+			say "rabbitmq (pid $pid) still alive: KILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$RMQDIR/rabbit.pid"
+	wait_port_closed "$AMQP_PORT" 15 || say "warning: port $AMQP_PORT (amqp) still open"
+	wait_port_closed "$MGMT_PORT" 5 || say "warning: port $MGMT_PORT (rabbitmq management) still open"
+	wait_port_closed "$DIST_PORT" 5 || say "warning: port $DIST_PORT (rabbitmq dist) still open"
+	if [ -f "$PIDS/epmd.pid" ]; then
+		say "epmd: stop"
+		ERL_EPMD_PORT=$EPMD_PORT epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
+		stop_pidfile epmd "$PIDS/epmd.pid" "$EPMD_PORT" 5
+	fi
+}
+
+# ---------------------------------------------------------------- s3rver and the stand-in
+
+node_up() { # NAME PORT LOGFILE CMD...
+	local name=$1 port=$2 logf=$3
+	shift 3
+	if alive "$(pidof_file "$PIDS/$name.pid" || true)" && port_open "$port"; then
+		say "$name: running (port $port)"
+		return 0
+	fi
+	stop_pidfile "$name" "$PIDS/$name.pid" "" 5
+	check_port_free "$port" "$name"
+	say "$name: start (port $port)"
+	(setsid "$@" >>"$logf" 2>&1 </dev/null & echo $! >"$PIDS/$name.pid")
+	wait_port_open "$port" 20 "$name"
+}
+
+s3_up() {
+	[ -d "$SI/node_modules/s3rver" ] || die "npm modules missing in $SI: run scripts/deps.sh"
+	node_up s3rver "$S3_PORT" "$LOG/s3rver.log" \
+		node --openssl-legacy-provider "$SI/node_modules/s3rver/bin/s3rver.js" \
+		-d "$RUN/s3" -a 127.0.0.1 -p "$S3_PORT" --silent --configure-bucket "$BUCKET"
+}
+
+standin_up() {
+	node_up aws-standin "$AWS_PORT" "$LOG/aws-standin.log" \
+		node "$SI/server.js" --listen 127.0.0.1 --port "$AWS_PORT" --data "$RUN/standin" \
+		--s3-upstream "http://127.0.0.1:$S3_PORT" --credentials-file "$SEC/aws-credentials"
+	curl -fsS "http://127.0.0.1:$AWS_PORT/__standin/health" >/dev/null || die "aws-standin not healthy"
+}
+
+# ---------------------------------------------------------------- secrets and configs
+
+# Create or update the stack's secrets in the stand-in with boto3 (an independent SigV4
+# client); prints "name ARN" lines.
+seed_secrets() {
+	AWS_ENDPOINT="http://127.0.0.1:$AWS_PORT" AK="$AWS_AK" SK="$AWS_SK" \
+		DB_JSON=$(jq -cn --arg u spool --arg p "$PG_PW" --arg h 127.0.0.1 --argjson port "$PG_PORT" \
+			'{username:$u,password:$p,host:$h,port:$port,dbname:"spool",engine:"postgres"}') \
+		MQ_JSON=$(jq -cn --arg u spool --arg p "$RMQ_PW" --arg h 127.0.0.1 --argjson port "$AMQP_PORT" \
+			'{username:$u,password:$p,host:$h,port:$port,vhost:"/"}') \
+		S3_JSON=$(jq -cn --arg a "$S3_AK" --arg s "$S3_SK" '{access_key_id:$a,secret_access_key:$s}') \
+		PEPPER="$PEPPER" \
+		"$PY" - <<-'EOF'
+			import os, sys, boto3
+			from botocore.config import Config
+			sm = boto3.client('secretsmanager', endpoint_url=os.environ['AWS_ENDPOINT'],
+			                  region_name='us-east-1', aws_access_key_id=os.environ['AK'],
+			                  aws_secret_access_key=os.environ['SK'],
+			                  config=Config(retries={'max_attempts': 3}))
+			want = {'spool/db': os.environ['DB_JSON'], 'spool/rabbitmq': os.environ['MQ_JSON'],
+			        'spool/api-pepper': os.environ['PEPPER'], 'spool/s3': os.environ['S3_JSON']}
+			for name, value in want.items():
+			    try:
+			        cur = sm.get_secret_value(SecretId=name)
+			        arn = cur['ARN']
+			        if cur.get('SecretString') != value:
+			            sm.put_secret_value(SecretId=name, SecretString=value)
+			    except sm.exceptions.ResourceNotFoundException:
+			        arn = sm.create_secret(Name=name, SecretString=value,
+			                               Description='Spool local stack')['ARN']
+			    print(name, arn)
+		EOF
+}
+
+write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
+	local db=$1 mq=$2 pep=$3 s3=$4 ep="http://127.0.0.1:$AWS_PORT" f
+	local common
+	common=$(
+		cat <<-EOF
+			[log]
+			level = info
+			format = json
+
+			[aws]
+			region = $REGION
+			endpoint_url = $ep
+
+			[database]
+			secret = $db
+			sslmode = disable
+			pool_size = 4
+
+			[rabbitmq]
+			secret = $mq
+			management_url = http://127.0.0.1:$MGMT_PORT
+
+			[s3]
+			bucket = $BUCKET
+			endpoint_url = $ep
+			force_path_style = true
+			credentials_secret = $s3
+
+			[cloudwatch]
+			enabled = true
+			namespace = Spool
+			endpoint_url = $ep
+			interval = 10s
+		EOF
+	)
+	for f in api worker adminctl; do
+		{
+			echo "; generated by scripts/stack.sh for the local stack in $RUN — do not edit"
+			echo "; secrets are named by ARN and fetched from the AWS stand-in (SigV4-checked)"
+			echo
+			echo "$common"
+			echo
+			case $f in
+			api)
+				cat <<-EOF
+					[api]
+					listen = 127.0.0.1
+					port = $API_PORT
+					pepper_secret = $pep
+				EOF
+				;;
+			worker)
+				cat <<-EOF
+					[worker]
+					concurrency = 2
+					enable_noop = true
+					tmpdir = $RUN/tmp/worker
+				EOF
+				;;
+			adminctl)
+				cat <<-EOF
+					[api]
+					pepper_secret = $pep
+
+					[adminctl]
+					user = local-stack
+				EOF
+				;;
+			esac
+		} >"$RUN/$f.ini.tmp"
+		mv "$RUN/$f.ini.tmp" "$RUN/$f.ini"
+	done
+}
+
+write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
+	local key=
+	[ -f "$RUN/stack.env" ] && key=$(sed -n 's/^SPOOL_API_KEY=//p' "$RUN/stack.env")
+	[ -s "$SEC/api-key" ] && key=$(cat "$SEC/api-key")
+	(
+		umask 077
+		cat >"$RUN/stack.env.tmp" <<-EOF
+			SPOOL_RUN_DIR=$RUN
+			SPOOL_PORT_BASE=$BASE
+			SPOOL_LOG_DIR=$LOG
+			SPOOL_API_URL=http://127.0.0.1:$API_PORT
+			SPOOL_API_KEY=$key
+			SPOOL_PG_DSN=postgresql://spool:$PG_PW@127.0.0.1:$PG_PORT/spool?sslmode=disable
+			SPOOL_PG_ADMIN_DSN=postgresql://postgres@/postgres?host=$PGDIR/sock&port=$PG_PORT
+			SPOOL_AMQP_URL=amqp://spool:$RMQ_PW@127.0.0.1:$AMQP_PORT/%2F
+			SPOOL_RABBITMQ_MGMT_URL=http://127.0.0.1:$MGMT_PORT
+			SPOOL_RABBITMQ_USER=spool
+			SPOOL_RABBITMQ_PASSWORD=$RMQ_PW
+			SPOOL_S3_ENDPOINT=http://127.0.0.1:$AWS_PORT
+			SPOOL_S3RVER_URL=http://127.0.0.1:$S3_PORT
+			SPOOL_S3_BUCKET=$BUCKET
+			SPOOL_AWS_ENDPOINT=http://127.0.0.1:$AWS_PORT
+			SPOOL_DB_SECRET_ARN=$1
+			SPOOL_RABBITMQ_SECRET_ARN=$2
+			SPOOL_PEPPER_SECRET_ARN=$3
+			SPOOL_S3_SECRET_ARN=$4
+			SPOOL_API_CONFIG=$RUN/api.ini
+			SPOOL_WORKER_CONFIG=$RUN/worker.ini
+			SPOOL_ADMINCTL_CONFIG=$RUN/adminctl.ini
+			AWS_ACCESS_KEY_ID=$AWS_AK
+			AWS_SECRET_ACCESS_KEY=$AWS_SK
+			AWS_REGION=$REGION
+			AWS_DEFAULT_REGION=$REGION
+			AWS_EC2_METADATA_DISABLED=true
+		EOF
+		mv "$RUN/stack.env.tmp" "$RUN/stack.env"
+	)
+}
+
+# ---------------------------------------------------------------- spool-api / spool-worker
+
+# The environment the programs run with: AWS credentials from the environment, as in
+# production from the instance role; nothing from the invoking user's ~/.aws.
+spool_env=()
+set_spool_env() {
+	spool_env=(
+		AWS_ACCESS_KEY_ID="$AWS_AK" AWS_SECRET_ACCESS_KEY="$AWS_SK" AWS_REGION="$REGION"
+		AWS_DEFAULT_REGION="$REGION" AWS_EC2_METADATA_DISABLED=true
+		AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+	)
+}
+
+daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
+	local name=$1 cfg=$2 port=${3:-}
+	if alive "$(pidof_file "$PIDS/$name.pid" || true)"; then
+		say "$name: running"
+		return 0
+	fi
+	rm -f "$PIDS/$name.pid"
+	[ -z "$port" ] || check_port_free "$port" "$name"
+	say "$name: start${port:+ (port $port)}"
+	(env "${spool_env[@]}" setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null &
+		echo $! >"$PIDS/$name.pid")
+	if [ -n "$port" ]; then
+		local i
+		for ((i = 0; i < 300; i++)); do
+			curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && return 0
+			alive "$(pidof_file "$PIDS/$name.pid")" || break
+			sleep 0.1
+		done
+		say "warning: $name is not healthy on port $port (see $LOG/$name.log)"
+		return 1
+	fi
+	sleep 0.5
+	alive "$(pidof_file "$PIDS/$name.pid")" || { say "warning: $name exited (see $LOG/$name.log)"; return 1; }
+}
+
+# Creates the demo tenant's API key once (kept in secrets/api-key, written to stack.env).
+create_demo_key() {
+	[ -s "$SEC/api-key" ] && return 0
+	local out key
+	out=$(env "${spool_env[@]}" "$BIN/adminctl" -c "$RUN/adminctl.ini" keys create --tenant demo --name local-stack --json 2>>"$LOG/adminctl.log") || {
+		say "warning: adminctl keys create failed (see $LOG/adminctl.log)"
+		return 0
+	}
+	key=$(printf '%s' "$out" | jq -r '.key // .api_key // .secret // empty' 2>/dev/null || true)
+	[ -n "$key" ] || key=$(printf '%s\n' "$out" | grep -oE '[A-Za-z0-9_]+_[A-Za-z0-9_-]{16,}' | head -n1 || true)
+	if [ -n "$key" ]; then
+		(umask 077 && printf '%s' "$key" >"$SEC/api-key")
+		sed -i "s|^SPOOL_API_KEY=.*|SPOOL_API_KEY=$key|" "$RUN/stack.env"
+		say "demo tenant API key created (SPOOL_API_KEY in $RUN/stack.env)"
+	else
+		say "warning: could not read the key from adminctl keys create output"
+	fi
+}
+
+start_spool() {
+	if [ -n "${SPOOL_NO_DAEMONS:-}" ]; then
+		say "SPOOL_NO_DAEMONS set: not starting spool-api / spool-worker"
+		return 0
+	fi
+	if ! [ -x "$BIN/adminctl" ] || ! [ -x "$BIN/spool-api" ] || ! [ -x "$BIN/spool-worker" ]; then
+		say "spool binaries not built (make): services only"
+		return 0
+	fi
+	set_spool_env
+	env "${spool_env[@]}" "$BIN/adminctl" -c "$RUN/adminctl.ini" db migrate >>"$LOG/adminctl.log" 2>&1 ||
+		die "adminctl db migrate failed (see $LOG/adminctl.log)"
+	create_demo_key
+	daemon_up spool-worker "$RUN/worker.ini" || true
+	daemon_up spool-api "$RUN/api.ini" "$API_PORT" || true
+}
+
+stop_spool() {
+	local n
+	for n in spool-api spool-worker; do
+		if [ -f "$PIDS/$n.pid" ]; then
+			say "$n: stop"
+			stop_pidfile "$n" "$PIDS/$n.pid" "$([ "$n" = spool-api ] && echo "$API_PORT")" 40
+		fi
+	done
+}
+
+# ---------------------------------------------------------------- commands
+
+with_lock() {
+	mkdir -p "$RUN"
+	exec 9>"$RUN/.lock"
+	flock -w 300 9 || die "another stack.sh holds $RUN/.lock"
+}
+
+cmd_up() {
+	with_lock
+	ensure_dirs
+	load_secrets
+	pg_up
+	rmq_up
+	s3_up
+	standin_up
+	local out db mq pep s3
+	out=$(seed_secrets) || die "seeding secrets in the stand-in failed (see $LOG/aws-standin.log)"
+	db=$(awk '$1=="spool/db"{print $2}' <<<"$out")
+	mq=$(awk '$1=="spool/rabbitmq"{print $2}' <<<"$out")
+	pep=$(awk '$1=="spool/api-pepper"{print $2}' <<<"$out")
+	s3=$(awk '$1=="spool/s3"{print $2}' <<<"$out")
+	[ -n "$db" ] && [ -n "$mq" ] && [ -n "$pep" ] && [ -n "$s3" ] || die "secret ARNs missing from the stand-in's answers"
+	write_configs "$db" "$mq" "$pep" "$s3"
+	write_env "$db" "$mq" "$pep" "$s3"
+	start_spool
+	say "up: source $RUN/stack.env (or eval \"\$(scripts/stack.sh env)\")"
+}
+
+cmd_down() {
+	[ -d "$RUN" ] || return 0
+	with_lock
+	stop_spool
+	stop_pidfile aws-standin "$PIDS/aws-standin.pid" "$AWS_PORT" 5
+	stop_pidfile s3rver "$PIDS/s3rver.pid" "$S3_PORT" 5
+	rmq_down
+	pg_down
+	say "down"
+}
+
+cmd_reset() {
+	cmd_down
+	if [ -d "$RUN" ]; then
+		if [ -f "$RUN/.spool-run" ] || [ -z "$(ls -A "$RUN" | grep -v -e '^\.lock$' -e '^port_base$')" ]; then
+			say "wiping $RUN"
+			rm -rf "$RUN"
+		else
+			die "$RUN does not look like a stack run directory (no .spool-run): not wiping"
+		fi
+	fi
+}
+
+cmd_status() {
+	[ -d "$RUN" ] || { echo "no stack in $RUN"; return 1; }
+	local bad=0 line
+	st() { # NAME OK DETAIL
+		if [ "$2" = 0 ]; then line="up"; else line="down"; bad=1; fi
+		printf '%-13s %-5s %s\n' "$1" "$line" "$3"
+	}
+	pg_running && st postgres 0 "127.0.0.1:$PG_PORT" || st postgres 1 "127.0.0.1:$PG_PORT"
+	epmd_running && st epmd 0 "127.0.0.1:$EPMD_PORT" || st epmd 1 "127.0.0.1:$EPMD_PORT"
+	rmq_running && st rabbitmq 0 "amqp 127.0.0.1:$AMQP_PORT, mgmt :$MGMT_PORT" ||
+		st rabbitmq 1 "amqp 127.0.0.1:$AMQP_PORT, mgmt :$MGMT_PORT"
+	local n p
+	for n in s3rver:$S3_PORT aws-standin:$AWS_PORT; do
+		p=${n#*:}
+		n=${n%%:*}
+		if alive "$(pidof_file "$PIDS/$n.pid" || true)" && port_open "$p"; then st "$n" 0 "127.0.0.1:$p"; else st "$n" 1 "127.0.0.1:$p"; fi
+	done
+	for n in spool-api spool-worker; do
+		if alive "$(pidof_file "$PIDS/$n.pid" || true)"; then
+			printf '%-13s %-5s %s\n' "$n" up "pid $(pidof_file "$PIDS/$n.pid")"
+		elif [ -x "$BIN/$n" ]; then
+			printf '%-13s %-5s %s\n' "$n" down "(not running)"
+		else
+			printf '%-13s %-5s %s\n' "$n" -- "(not built)"
+		fi
+	done
+	[ -f "$RUN/stack.env" ] || bad=1
+	return $bad
+}
+
+cmd_env() {
+	[ -f "$RUN/stack.env" ] || die "no $RUN/stack.env: run scripts/stack.sh up"
+	sed -e '/^[A-Za-z_][A-Za-z0-9_]*=/!d' -e 's/^/export /' "$RUN/stack.env"
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down) cmd_down ;;
+reset) cmd_reset ;;
+status) cmd_status ;;
+env) cmd_env ;;
+restart) cmd_down && cmd_up ;;
+*)
+	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac

@@ -1,0 +1,359 @@
+/*
+ * spool-worker — consumes spool.jobs and runs jobs. See spool-worker(8).
+ *
+ * The main thread: options and config, then the consumer loop (connect with
+ * jittered backoff while RabbitMQ is away, receive deliveries, queue them for
+ * the worker threads, perform their acks), then the drain on SIGTERM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "handlers.h"
+#include "log.h"
+#include "worker.h"
+
+#define PROG "spool-worker"
+#define USAGE "[-dnv] [-f file]"
+#define DEFAULT_CONFIG "/etc/spool/worker.ini"
+#define CONSUME_TICK_MS 200
+/*
+ * A delivery that found no idle worker is given back after this long, so that
+ * an idle worker elsewhere can take it and it never meets the consumer timeout
+ * while our threads are busy with long jobs.
+ */
+#define HOLD_S 60.0
+
+/* Give every queued delivery back (stale connection, or shutting down). */
+static void queue_clear(struct worker *w, struct mq *mq, int requeue_now)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->qlen > 0) {
+		struct work *it = &w->queue[w->qhead];
+		if (requeue_now && it->gen == w->gen)
+			mq_reject(mq, it->d.tag, 1);
+		mq_delivery_free(&it->d);
+		w->qhead = (w->qhead + 1) % w->qcap;
+		w->qlen--;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Perform the acks and rejects the worker threads asked for. */
+static void acks_flush(struct worker *w, struct mq *mq)
+{
+	struct ack_req *reqs;
+	size_t n;
+
+	pthread_mutex_lock(&w->mu);
+	reqs = w->acks;
+	n = w->nacks;
+	w->acks = NULL;
+	w->nacks = w->acap = 0;
+	unsigned gen = w->gen;
+	pthread_mutex_unlock(&w->mu);
+	for (size_t i = 0; i < n; i++) {
+		/* a tag from an earlier connection means nothing now: RabbitMQ requeued it */
+		if (reqs[i].gen != gen || !mq_connected(mq))
+			continue;
+		int rc = reqs[i].reject ? mq_reject(mq, reqs[i].tag, reqs[i].reject == 2) : mq_ack(mq, reqs[i].tag);
+		if (rc < 0)
+			log_warn("cannot ack delivery %llu: connection lost", (unsigned long long)reqs[i].tag);
+	}
+	free(reqs);
+}
+
+/* Requeue deliveries that waited too long for a free worker. */
+static void queue_expire(struct worker *w, struct mq *mq)
+{
+	double now = worker_now();
+
+	pthread_mutex_lock(&w->mu);
+	while (w->qlen > 0 && now - w->queue[w->qhead].received > HOLD_S) {
+		struct work *it = &w->queue[w->qhead];
+		log_debug("no free worker for job %s; giving its delivery back", it->msg.id);
+		if (it->gen == w->gen)
+			mq_reject(mq, it->d.tag, 1);
+		mq_delivery_free(&it->d);
+		w->qhead = (w->qhead + 1) % w->qcap;
+		w->qlen--;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Connect, declare, consume; 0 or -1 with `err`. */
+static int consumer_start(struct worker *w, struct mq *mq, struct buf *err)
+{
+	if (mq_connect(mq, err) < 0 || mq_declare_topology(mq, err) < 0 ||
+	    mq_consume(mq, MQ_JOBS_QUEUE, w->nthreads, err) < 0) {
+		mq_disconnect(mq);
+		return -1;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->gen++;
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* One delivery from spool.jobs: poison is dead-lettered, the rest queued. */
+static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d)
+{
+	struct job_message msg;
+	struct buf err = BUF_INIT;
+
+	if (job_message_decode(d->body, d->len, &msg, &err) < 0) {
+		log_fields(LL_ERROR, json_pack("{s:I}", "delivery_tag", (json_int_t)d->tag),
+			   "poison message on '%s' sent to '%s': %s", MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, buf_str(&err));
+		mq_reject(mq, d->tag, 0);
+		mq_delivery_free(d);
+		buf_release(&err);
+		return;
+	}
+	buf_release(&err);
+	pthread_mutex_lock(&w->mu);
+	if (w->qlen == w->qcap) {
+		/* cannot happen with prefetch = threads; be safe anyway */
+		pthread_mutex_unlock(&w->mu);
+		mq_reject(mq, d->tag, 1);
+		mq_delivery_free(d);
+		return;
+	}
+	struct work *it = &w->queue[(w->qhead + w->qlen) % w->qcap];
+	it->d = *d;
+	it->msg = msg;
+	it->gen = w->gen;
+	it->received = worker_now();
+	w->qlen++;
+	pthread_cond_signal(&w->work_cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* The consumer loop: returns when daemon_stop is set. */
+static void consume(struct worker *w, struct mq *mq)
+{
+	struct buf err = BUF_INIT;
+	unsigned failures = 0;
+	int ready = 0;
+
+	while (!daemon_stop) {
+		if (!mq_connected(mq)) {
+			buf_reset(&err);
+			if (consumer_start(w, mq, &err) < 0) {
+				unsigned ms = daemon_jitter_ms(1000, failures, 30000);
+				if (failures == 0 || failures % 10 == 0)
+					log_error("%s; retrying", buf_str(&err));
+				failures++;
+				daemon_sleep_ms((int)(ms < 200 ? 200 : ms));
+				continue;
+			}
+			log_info("consuming '%s' (prefetch %d)", MQ_JOBS_QUEUE, w->nthreads);
+			failures = 0;
+			if (!ready) {
+				daemon_notify("READY=1");
+				ready = 1;
+			}
+			daemon_notify("STATUS=consuming");
+		}
+		acks_flush(w, mq);
+		queue_expire(w, mq);
+
+		struct mq_delivery d;
+		buf_reset(&err);
+		int rc = mq_next(mq, &d, CONSUME_TICK_MS, &err);
+		if (rc == 1) {
+			delivery_take(w, mq, &d);
+		} else if (rc < 0) {
+			log_error("%s; reconnecting", buf_str(&err));
+			daemon_notify("STATUS=reconnecting to rabbitmq");
+			mq_disconnect(mq);
+			queue_clear(w, mq, 0);
+		}
+	}
+	buf_release(&err);
+}
+
+/*
+ * SIGTERM: take no new work, let running jobs finish within shutdown_grace
+ * (still acking their deliveries), then abort what is left. Deliveries not yet
+ * acked return to the queue when the connection closes.
+ */
+static void drain(struct worker *w, struct mq *mq)
+{
+	double deadline = worker_now() + (double)w->cfg->worker.shutdown_grace;
+	int aborted = 0;
+
+	daemon_notify("STOPPING=1");
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	pthread_cond_broadcast(&w->work_cv);
+	pthread_mutex_unlock(&w->mu);
+	queue_clear(w, mq, 1);
+	log_info("stopping: waiting up to %lld s for running jobs", (long long)w->cfg->worker.shutdown_grace);
+
+	for (;;) {
+		acks_flush(w, mq);
+		pthread_mutex_lock(&w->mu);
+		int busy = w->claiming;
+		for (int i = 0; i < w->nthreads; i++)
+			busy += w->slots[i].busy;
+		if (!aborted && worker_now() >= deadline) {
+			for (int i = 0; i < w->nthreads; i++)
+				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
+			aborted = 1;
+			if (busy)
+				log_warn("shutdown grace over: abandoning %d running job(s)", busy);
+		}
+		pthread_mutex_unlock(&w->mu);
+		/* after the abort, give handlers a moment to notice and clean up */
+		if (busy == 0 || (aborted && worker_now() >= deadline + 5.0))
+			break;
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	acks_flush(w, mq);
+}
+
+static void worker_id_init(struct worker *w)
+{
+	char host[200];
+
+	if (w->cfg->worker.id && *w->cfg->worker.id) {
+		snprintf(w->id, sizeof(w->id), "%s", w->cfg->worker.id);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(w->id, sizeof(w->id), "%s:%ld", host, (long)getpid());
+}
+
+/* Start threads with the shutdown signals blocked: only the main thread sees them. */
+static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *beat)
+{
+	sigset_t block, old;
+	int rc = 0;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (int i = 0; i < w->nthreads && rc == 0; i++) {
+		wt[i].w = w;
+		wt[i].index = i;
+		rc = pthread_create(&wt[i].tid, NULL, worker_thread_main, &wt[i]);
+		if (rc != 0)
+			w->nthreads = i;
+	}
+	if (rc == 0)
+		rc = pthread_create(beat, NULL, worker_heartbeat_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Join a thread, or give up after `until` (it is stuck in a blocking call). */
+static int join_until(pthread_t tid, double until)
+{
+	struct timespec ts;
+	double left = until - worker_now();
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (left < 0)
+		left = 0;
+	ts.tv_sec += (time_t)left;
+	ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_timedjoin_np(tid, NULL, &ts);
+}
+
+static int worker_run(const struct config *cfg, struct secrets *sec)
+{
+	struct worker w;
+	pthread_t beat;
+	int stuck = 0;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.sec = sec;
+	w.nthreads = (int)cfg->worker.concurrency;
+	worker_id_init(&w);
+	w.db = db_pool_new(cfg, sec, w.nthreads + 2);
+	w.qcap = w.nthreads;
+	w.queue = xcalloc((size_t)w.qcap, sizeof(*w.queue));
+	w.slots = xcalloc((size_t)w.nthreads, sizeof(*w.slots));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.work_cv, NULL);
+	pthread_cond_init(&w.beat_cv, NULL);
+	handlers_init(cfg);
+
+	struct worker_thread *wt = xcalloc((size_t)w.nthreads, sizeof(*wt));
+	if (threads_start(&w, wt, &beat) != 0) {
+		log_error("cannot start worker threads");
+		daemon_stop = 1;
+	}
+	log_fields(LL_INFO, json_pack("{s:s, s:i}", "worker_id", w.id, "concurrency", w.nthreads),
+		   "spool-worker started as '%s' with %d thread(s)", w.id, w.nthreads);
+
+	struct mq *mq = mq_new(cfg, sec);
+	consume(&w, mq);
+	drain(&w, mq);
+	mq_free(mq);
+
+	pthread_mutex_lock(&w.mu);
+	w.stopping = 1;
+	w.exiting = 1;
+	pthread_cond_broadcast(&w.work_cv);
+	pthread_cond_broadcast(&w.beat_cv);
+	pthread_mutex_unlock(&w.mu);
+	double until = worker_now() + 5.0;
+	for (int i = 0; i < w.nthreads; i++)
+		if (join_until(wt[i].tid, until) != 0)
+			stuck++;
+	if (join_until(beat, until) != 0)
+		stuck++;
+	if (stuck) {
+		/* a thread is blocked in I/O; its job keeps its lease until it expires */
+		log_warn("%d thread(s) did not stop; exiting anyway", stuck);
+		return 0;
+	}
+	free(wt);
+	free(w.queue);
+	free(w.slots);
+	free(w.acks);
+	db_pool_free(w.db);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.work_cv);
+	pthread_cond_destroy(&w.beat_cv);
+	log_info("stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o;
+	struct config cfg;
+	struct secrets *sec = NULL;
+
+	int rc = daemon_parse_args(argc, argv, PROG, USAGE, DEFAULT_CONFIG, &o);
+	if (rc >= 0)
+		return rc;
+	memset(&cfg, 0, sizeof(cfg));
+	rc = daemon_load_config(&o, PROG_WORKER, PROG, &cfg, &sec);
+	if (rc >= 0) {
+		secrets_free(sec);
+		config_free(&cfg);
+		return rc;
+	}
+	daemon_signals_install();
+	rc = worker_run(&cfg, sec);
+	secrets_free(sec);
+	config_free(&cfg);
+	return rc;
+}

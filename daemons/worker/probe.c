@@ -1,0 +1,278 @@
+/*
+ * media.probe — a JSON report of a source (container, streams, duration, codecs,
+ * resolution, bit rate) made with ffprobe and stored in S3 as the job's result.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "proc.h"
+#include "s3.h"
+
+#define PROBE_OUT_MAX (4u << 20)
+#define REPORT_TYPE "application/json"
+
+/* Store an S3 failure in `res`: 5xx, throttling and connection errors are transient. */
+static int s3_failure(struct handler_result *res, const char *what, const struct aws_error *ae)
+{
+	struct buf msg = BUF_INIT;
+
+	aws_error_format(ae, &msg);
+	int transient = ae->transient || ae->status == 0 || ae->status >= 500 || ae->status == 429;
+	handler_fail(res, "storage_error", !transient, "%s: %s", what, buf_str(&msg));
+	buf_release(&msg);
+	return HANDLER_FAIL;
+}
+
+static int probe_cancel(void *data)
+{
+	const atomic_int *abort = data;
+	return atomic_load(abort) != HANDLER_RUN;
+}
+
+/* ffprobe writes numbers as strings ("2.000000"); report them as JSON numbers. */
+static json_t *num_real(json_t *s)
+{
+	if (json_is_number(s))
+		return json_real(json_number_value(s));
+	if (!json_is_string(s))
+		return NULL;
+	char *end;
+	double v = strtod(json_string_value(s), &end);
+	return end != json_string_value(s) && *end == '\0' ? json_real(v) : NULL;
+}
+
+static json_t *num_int(json_t *s)
+{
+	if (json_is_integer(s))
+		return json_integer(json_integer_value(s));
+	if (!json_is_string(s))
+		return NULL;
+	char *end;
+	long long v = strtoll(json_string_value(s), &end, 10);
+	return end != json_string_value(s) && *end == '\0' ? json_integer(v) : NULL;
+}
+
+/* "30000/1001" -> 29.97 */
+static json_t *num_rate(json_t *s)
+{
+	if (!json_is_string(s))
+		return NULL;
+	double n, d;
+	if (sscanf(json_string_value(s), "%lf/%lf", &n, &d) != 2 || d == 0)
+		return NULL;
+	return json_real(n / d);
+}
+
+static void put(json_t *o, const char *key, json_t *v)
+{
+	if (v)
+		json_object_set_new(o, key, v);
+}
+
+static void copy(json_t *to, const char *key, json_t *from, const char *from_key)
+{
+	json_t *v = json_object_get(from, from_key);
+	if (v)
+		json_object_set(to, key, v);
+}
+
+static json_t *stream_report(json_t *s)
+{
+	json_t *o = json_object();
+
+	copy(o, "index", s, "index");
+	copy(o, "codec_type", s, "codec_type");
+	copy(o, "codec_name", s, "codec_name");
+	copy(o, "codec_long_name", s, "codec_long_name");
+	copy(o, "profile", s, "profile");
+	copy(o, "width", s, "width");
+	copy(o, "height", s, "height");
+	copy(o, "pix_fmt", s, "pix_fmt");
+	put(o, "frame_rate", num_rate(json_object_get(s, "avg_frame_rate")));
+	put(o, "sample_rate", num_int(json_object_get(s, "sample_rate")));
+	copy(o, "channels", s, "channels");
+	copy(o, "channel_layout", s, "channel_layout");
+	put(o, "bit_rate", num_int(json_object_get(s, "bit_rate")));
+	put(o, "duration", num_real(json_object_get(s, "duration")));
+	return o;
+}
+
+/* Build the report from ffprobe's JSON; NULL when there is no stream. */
+static json_t *report_build(json_t *probe, long long size)
+{
+	json_t *fmt = json_object_get(probe, "format");
+	json_t *streams = json_object_get(probe, "streams");
+
+	if (!json_is_array(streams) || json_array_size(streams) == 0)
+		return NULL;
+	json_t *r = json_object();
+	copy(r, "container", fmt, "format_name");
+	copy(r, "container_long_name", fmt, "format_long_name");
+	put(r, "duration", num_real(json_object_get(fmt, "duration")));
+	put(r, "bit_rate", num_int(json_object_get(fmt, "bit_rate")));
+	json_object_set_new(r, "size", json_integer(size));
+	json_t *arr = json_array();
+	size_t i;
+	json_t *s;
+	json_array_foreach(streams, i, s)
+		json_array_append_new(arr, stream_report(s));
+	json_object_set_new(r, "streams", arr);
+	return r;
+}
+
+/* Result metadata: duration and the first video (else audio) stream's facts. */
+static json_t *meta_build(json_t *report)
+{
+	json_t *meta = json_object(), *video = NULL, *audio = NULL, *s;
+	size_t i;
+
+	copy(meta, "duration", report, "duration");
+	copy(meta, "container", report, "container");
+	json_array_foreach(json_object_get(report, "streams"), i, s) {
+		const char *t = json_string_value(json_object_get(s, "codec_type"));
+		if (t && !video && strcmp(t, "video") == 0)
+			video = s;
+		if (t && !audio && strcmp(t, "audio") == 0)
+			audio = s;
+	}
+	if (video) {
+		copy(meta, "width", video, "width");
+		copy(meta, "height", video, "height");
+		copy(meta, "codec", video, "codec_name");
+	} else if (audio) {
+		copy(meta, "codec", audio, "codec_name");
+	}
+	if (audio)
+		copy(meta, "audio_codec", audio, "codec_name");
+	return meta;
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (unsigned int i = 0; i < n && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+/* Run ffprobe on `path`; its JSON output into *out, or a failure in `res`. */
+static int ffprobe(struct handler_ctx *ctx, const char *path, json_t **out, struct handler_result *res)
+{
+	const struct config *cfg = ctx->cfg;
+	const char *argv[] = { cfg->worker.ffprobe, "-v", "error", "-print_format", "json", "-show_format",
+			       "-show_streams", path, NULL };
+	struct buf stdout_buf = BUF_INIT, err = BUF_INIT, why = BUF_INIT;
+	struct proc_opts o = { 0 };
+	struct proc_result r;
+	int rc = HANDLER_FAIL;
+
+	o.timeout_ms = cfg->worker.probe_timeout * 1000;
+	o.cancel = probe_cancel;
+	o.cancel_data = (void *)(uintptr_t)ctx->abort;
+	o.out = &stdout_buf;
+	o.out_max = PROBE_OUT_MAX;
+	o.err_lines = 5;
+	if (proc_run(argv, &o, &r, &err) < 0) {
+		handler_fail(res, "internal", 0, "%s", buf_str(&err));
+		goto done;
+	}
+	if (r.timed_out) {
+		handler_fail(res, "timeout", 0, "ffprobe did not finish within %lld s",
+			     (long long)cfg->worker.probe_timeout);
+		goto done;
+	}
+	if (r.cancelled) {
+		handler_fail(res, "aborted", 0, "ffprobe stopped: the job was abandoned");
+		goto done;
+	}
+	if (!proc_ok(&r)) {
+		proc_describe(&r, &why);
+		const char *msg = buf_str(&r.err_tail);
+		handler_fail(res, "invalid_media", 1, "ffprobe cannot read the source (%s)%s%s", buf_str(&why),
+			     *msg ? ": " : "", msg);
+		goto done;
+	}
+	if (r.out_truncated) {
+		handler_fail(res, "invalid_media", 1, "ffprobe's report is larger than %u bytes", PROBE_OUT_MAX);
+		goto done;
+	}
+	json_error_t je;
+	*out = json_loadb(stdout_buf.data ? stdout_buf.data : "", stdout_buf.len, 0, &je);
+	if (!*out) {
+		handler_fail(res, "invalid_media", 1, "ffprobe's output is not JSON: %s", je.text);
+		goto done;
+	}
+	rc = HANDLER_OK;
+done:
+	proc_result_release(&r);
+	buf_release(&stdout_buf);
+	buf_release(&err);
+	buf_release(&why);
+	return rc;
+}
+
+int handler_probe(struct handler_ctx *ctx, struct handler_result *res)
+{
+	const struct job *job = ctx->job;
+	const char *key = json_string_value(json_object_get(job->source, "key"));
+	struct aws_error ae;
+	struct buf path = BUF_INIT, rkey = BUF_INIT;
+	json_t *probe = NULL, *report = NULL;
+	char *text = NULL;
+	int rc = HANDLER_FAIL;
+
+	if (!key || !*key)
+		return handler_fail(res, "invalid_source", 1, "the job has no source key");
+	buf_printf(&path, "%s/source", ctx->tmpdir);
+
+	memset(&ae, 0, sizeof(ae));
+	if (s3_get_file(ctx->s3, key, buf_str(&path), &ae) < 0) {
+		if (ae.status == 404)
+			handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
+		else
+			s3_failure(res, "cannot download the source", &ae);
+		goto done;
+	}
+	struct stat st;
+	if (stat(buf_str(&path), &st) < 0) {
+		handler_fail(res, "internal", 0, "cannot stat the downloaded source: %s", strerror(errno));
+		goto done;
+	}
+	if (ffprobe(ctx, buf_str(&path), &probe, res) < 0)
+		goto done;
+	report = report_build(probe, (long long)st.st_size);
+	if (!report) {
+		handler_fail(res, "invalid_media", 1, "the source has no audio or video stream");
+		goto done;
+	}
+
+	text = json_dumps(report, JSON_INDENT(2));
+	size_t len = strlen(text);
+	char sha[65];
+	sha256_hex(text, len, sha);
+	buf_printf(&rkey, "results/%s/probe.json", job->id);
+	memset(&ae, 0, sizeof(ae));
+	if (s3_put_buffer(ctx->s3, buf_str(&rkey), text, len, REPORT_TYPE, &ae) < 0) {
+		s3_failure(res, "cannot store the report", &ae);
+		goto done;
+	}
+	res->result = json_pack("{s:s, s:I, s:s, s:s, s:o}", "key", buf_str(&rkey), "size", (json_int_t)len,
+				"sha256", sha, "content_type", REPORT_TYPE, "meta", meta_build(report));
+	rc = HANDLER_OK;
+done:
+	free(text);
+	json_decref(probe);
+	json_decref(report);
+	buf_release(&path);
+	buf_release(&rkey);
+	return rc;
+}

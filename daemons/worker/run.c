@@ -1,0 +1,375 @@
+/*
+ * run — what a worker thread does with one delivery: claim the job, hand the
+ * delivery back for acking, run the handler under a heartbeat, record the
+ * outcome and publish the events. Also the heartbeat thread.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "handlers.h"
+#include "log.h"
+#include "s3.h"
+#include "worker.h"
+
+/* How long a DB outage may delay claiming or recording before we give up. */
+#define DB_ACQUIRE_MS 5000
+
+struct thread_ctx {
+	struct worker *w;
+	struct slot *slot;
+	struct mq *mq;     /* publishing connection of this thread */
+	struct s3 *s3;
+};
+
+double worker_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->nacks == w->acap) {
+		w->acap = w->acap ? 2 * w->acap : 16;
+		w->acks = xrealloc(w->acks, w->acap * sizeof(*w->acks));
+	}
+	w->acks[w->nacks++] = (struct ack_req){ tag, gen, reject };
+	w->claiming--;
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int stopping(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int s = w->stopping;
+	pthread_mutex_unlock(&w->mu);
+	return s;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	if (remove(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Remove a job's temporary directory and everything in it. */
+static void remove_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void publish_event(struct thread_ctx *t, const struct job *j, const char *event)
+{
+	struct buf body = BUF_INIT, key = BUF_INIT, err = BUF_INIT;
+
+	job_event_encode(j, event, &body);
+	buf_printf(&key, "job.%s", event);
+	if (mq_publish(t->mq, MQ_EVENTS_EXCHANGE, buf_str(&key), body.data, body.len, &err) < 0)
+		log_warn("cannot publish event '%s': %s", buf_str(&key), buf_str(&err));
+	else
+		log_debug("published event '%s'", buf_str(&key));
+	buf_release(&body);
+	buf_release(&key);
+	buf_release(&err);
+}
+
+/*
+ * Claim the job of `item`: 0 claimed, 1 not claimable (`job` filled if it
+ * exists), -1 the database stayed unreachable (or we are stopping).
+ */
+static int claim(struct thread_ctx *t, const struct work *item, struct job *job)
+{
+	struct worker *w = t->w;
+	struct buf err = BUF_INIT;
+	int rc = -1;
+
+	for (unsigned attempt = 0; !stopping(w); attempt++) {
+		buf_reset(&err);
+		struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+		if (c) {
+			rc = job_claim(c, item->msg.id, w->id, (int)w->cfg->worker.lease, job, &err);
+			db_release(c);
+			if (rc >= 0)
+				break;
+		}
+		log_warn("cannot claim the job: %s; retrying", buf_str(&err));
+		daemon_sleep_ms((int)daemon_jitter_ms(500, attempt, 30000));
+	}
+	buf_release(&err);
+	return rc;
+}
+
+/* Seconds before retry n (the attempt that failed): n^4 + 15 + jitter, capped. */
+static int retry_delay(int n, int64_t cap)
+{
+	double d = (double)n * n * n * n + 15.0 + daemon_jitter_ms(10000u * (unsigned)(n + 1), 0, UINT_MAX) / 1000.0;
+
+	if (d > (double)cap)
+		d = (double)cap;
+	return d < 1 ? 1 : (int)d;
+}
+
+/* Write the outcome to the database, retrying through an outage for up to a lease. */
+static int record(struct thread_ctx *t, const struct job *job, int ok, struct handler_result *res,
+		  enum job_status *st)
+{
+	struct worker *w = t->w;
+	struct buf err = BUF_INIT;
+	double deadline = worker_now() + (double)w->cfg->worker.lease;
+	int rc = -1;
+
+	for (unsigned attempt = 0;; attempt++) {
+		buf_reset(&err);
+		struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+		if (c) {
+			if (ok) {
+				rc = job_succeed(c, job->id, w->id, job->attempts, res->result, &err);
+				*st = JOB_SUCCEEDED;
+			} else {
+				rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
+					      res->permanent, st, &err);
+			}
+			db_release(c);
+			if (rc >= 0)
+				break;
+		}
+		if (worker_now() >= deadline) {
+			log_error("cannot record the job's outcome: %s; its lease will expire and it will run again",
+				  buf_str(&err));
+			break;
+		}
+		log_warn("cannot record the job's outcome: %s; retrying", buf_str(&err));
+		struct timespec ts = { 0, 0 };
+		unsigned ms = daemon_jitter_ms(500, attempt, 10000);
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&err);
+	return rc;
+}
+
+/* The job as stored now (for the event), falling back to what we know. */
+static void reload(struct thread_ctx *t, struct job *job)
+{
+	struct buf err = BUF_INIT;
+	struct job fresh;
+	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
+
+	if (c) {
+		if (job_get(c, job->id, NULL, &fresh, &err) == 0) {
+			job_clear(job);
+			*job = fresh;
+		}
+		db_release(c);
+	}
+	buf_release(&err);
+}
+
+/* After the outcome is recorded: events, and the message's next stop. */
+static void after(struct thread_ctx *t, const struct work *item, struct job *job, enum job_status st,
+		  const struct handler_result *res)
+{
+	struct buf err = BUF_INIT, msg = BUF_INIT;
+
+	reload(t, job);
+	switch (st) {
+	case JOB_SUCCEEDED:
+		log_info("job succeeded (attempt %d)", job->attempts);
+		publish_event(t, job, "succeeded");
+		break;
+	case JOB_RETRYING: {
+		int delay = retry_delay(job->attempts, t->w->cfg->worker.backoff_cap);
+		struct job_message m = { .version = 1, .attempt = job->attempts + 1 };
+		memcpy(m.id, job->id, sizeof(m.id));
+		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
+		job_message_encode(&m, &msg);
+		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
+			 buf_str(&res->message), job->attempts, job->max_attempts, delay);
+		if (mq_publish_delayed(t->mq, delay, msg.data, msg.len, &err) < 0)
+			log_error("cannot queue the retry of the job: %s", buf_str(&err));
+		publish_event(t, job, "retrying");
+		break;
+	}
+	default:
+		log_info("job failed (%s: %s), attempt %d of %d%s", res->code, buf_str(&res->message), job->attempts,
+			 job->max_attempts, res->permanent ? ", permanent" : ", no attempts left");
+		if (mq_publish(t->mq, "", MQ_DEAD_QUEUE, item->d.body, item->d.len, &err) < 0)
+			log_error("cannot copy the job's message to '%s': %s", MQ_DEAD_QUEUE, buf_str(&err));
+		publish_event(t, job, "failed");
+		break;
+	}
+	buf_release(&err);
+	buf_release(&msg);
+}
+
+/* Run the handler of the claimed `job` in a fresh temporary directory. */
+static int run_handler(struct thread_ctx *t, const struct job *job, struct handler_result *res)
+{
+	const struct config *cfg = t->w->cfg;
+	const struct handler *h = handler_find(job->type);
+	char dir[PATH_MAX];
+
+	if (!h)
+		return handler_fail(res, "unsupported_type", 1, "job type '%s' is not supported by this worker",
+				    job->type ? job->type : "");
+	snprintf(dir, sizeof(dir), "%s/spool-job-XXXXXX", cfg->worker.tmpdir);
+	if (!mkdtemp(dir))
+		return handler_fail(res, "internal", 0, "cannot create a temporary directory in '%s': %s",
+				    cfg->worker.tmpdir, strerror(errno));
+	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort };
+	int rc = h->fn(&hc, res);
+	remove_tree(dir);
+	return rc;
+}
+
+static void slot_set(struct worker *w, struct slot *s, const struct job *job)
+{
+	pthread_mutex_lock(&w->mu);
+	s->busy = job != NULL;
+	if (job) {
+		memcpy(s->id, job->id, sizeof(s->id));
+		s->attempt = job->attempts;
+		s->next_beat = worker_now() + (double)w->cfg->worker.heartbeat;
+		atomic_store(&s->abort, HANDLER_RUN);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void process(struct thread_ctx *t, struct work *item)
+{
+	struct worker *w = t->w;
+	struct job job;
+	struct handler_result res = { 0 };
+
+	memset(&job, 0, sizeof(job));
+	log_set_job_id(item->msg.id);
+	int rc = claim(t, item, &job);
+	if (rc < 0) {
+		/* stopping while the database is away: let another worker have it */
+		worker_request_ack(w, item->d.tag, item->gen, 2);
+		goto out;
+	}
+	/*
+	 * Ack now, not at the end: from here the database lease (extended by the
+	 * heartbeat) and the reaper keep the job safe, and a long job never runs into
+	 * RabbitMQ's consumer timeout for unacked deliveries.
+	 */
+	worker_request_ack(w, item->d.tag, item->gen, 0);
+	if (rc == 1) {
+		log_info("job is not claimable (%s), delivery ignored",
+			 job.id[0] ? job_status_name(job.status) : "no such job");
+		goto out;
+	}
+	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
+		 job.max_attempts);
+	slot_set(w, t->slot, &job);
+	publish_event(t, &job, "started");
+
+	int hr = run_handler(t, &job, &res);
+	int ab = atomic_load(&t->slot->abort);
+	if (hr != HANDLER_OK && ab != HANDLER_RUN) {
+		log_warn("job abandoned: %s; its lease will expire", ab == HANDLER_LEASE_LOST ?
+			 "the lease was lost" : "shutting down");
+	} else {
+		enum job_status st = JOB_FAILED;
+		rc = record(t, &job, hr == HANDLER_OK, &res, &st);
+		if (rc == 1)
+			log_warn("the claim on the job was lost before it finished; outcome discarded");
+		else if (rc == 0)
+			after(t, item, &job, st, &res);
+	}
+	slot_set(w, t->slot, NULL);
+out:
+	handler_result_release(&res);
+	job_clear(&job);
+	log_set_job_id(NULL);
+}
+
+void *worker_thread_main(void *arg)
+{
+	struct worker_thread *wt = arg;
+	struct worker *w = wt->w;
+	struct thread_ctx t = { w, &w->slots[wt->index], mq_new(w->cfg, w->sec), s3_new(w->cfg, w->sec) };
+
+	for (;;) {
+		struct work item;
+
+		pthread_mutex_lock(&w->mu);
+		while (!w->stopping && w->qlen == 0)
+			pthread_cond_wait(&w->work_cv, &w->mu);
+		if (w->stopping) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		item = w->queue[w->qhead];
+		w->qhead = (w->qhead + 1) % w->qcap;
+		w->qlen--;
+		w->claiming++;
+		pthread_mutex_unlock(&w->mu);
+
+		process(&t, &item);
+		mq_delivery_free(&item.d);
+	}
+	mq_free(t.mq);
+	s3_free(t.s3);
+	return NULL;
+}
+
+/* Extend the leases of running jobs every worker.heartbeat seconds. */
+void *worker_heartbeat_main(void *arg)
+{
+	struct worker *w = arg;
+	struct buf err = BUF_INIT;
+	int lease = (int)w->cfg->worker.lease;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->exiting) {
+		for (int i = 0; i < w->nthreads; i++) {
+			struct slot *s = &w->slots[i];
+			if (!s->busy || s->next_beat > worker_now())
+				continue;
+			char id[JOB_ID_LEN + 1];
+			int attempt = s->attempt;
+			memcpy(id, s->id, sizeof(id));
+			s->next_beat = worker_now() + (double)w->cfg->worker.heartbeat;
+			pthread_mutex_unlock(&w->mu);
+
+			buf_reset(&err);
+			int rc = -1;
+			struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+			if (c) {
+				rc = job_heartbeat(c, id, w->id, attempt, lease, &err);
+				db_release(c);
+			}
+			pthread_mutex_lock(&w->mu);
+			if (rc < 0) {
+				log_warn("heartbeat of job %s failed: %s", id, buf_str(&err));
+				s->next_beat = worker_now() + 1;
+			} else if (rc == 1 && s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt) {
+				log_warn("job %s is no longer ours (lease lost); aborting it", id);
+				atomic_store(&s->abort, HANDLER_LEASE_LOST);
+			}
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&w->beat_cv, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	buf_release(&err);
+	return NULL;
+}

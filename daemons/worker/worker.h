@@ -1,0 +1,82 @@
+/*
+ * worker — the state shared by spool-worker's threads.
+ *
+ * Threads: the main thread owns the consuming RabbitMQ connection (librabbitmq
+ * connections are single-threaded): it receives deliveries, hands them to the
+ * worker threads through a bounded queue, and performs the acks and rejects the
+ * workers ask for. Each worker thread has its own publishing connection (events,
+ * retries, dead letters) and its own S3 client. A heartbeat thread extends the
+ * leases of running jobs. Everything in struct worker below `mu` is guarded by it.
+ */
+#ifndef SPOOL_WORKER_WORKER_H
+#define SPOOL_WORKER_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "db.h"
+#include "job.h"
+#include "mq.h"
+#include "secrets.h"
+
+/* A delivery waiting for a worker thread. */
+struct work {
+	struct mq_delivery d;  /* owned */
+	struct job_message msg;
+	unsigned gen;          /* consumer connection generation it came on */
+	double received;       /* monotonic seconds */
+};
+
+/* An ack or reject the consumer thread performs for a worker. */
+struct ack_req {
+	uint64_t tag;
+	unsigned gen;
+	int reject;            /* 0 ack, 1 reject without requeue, 2 reject with requeue */
+};
+
+/* What a worker thread is running, for the heartbeat thread. */
+struct slot {
+	int busy;
+	char id[JOB_ID_LEN + 1];
+	int attempt;
+	double next_beat;
+	atomic_int abort;      /* enum handler_abort */
+};
+
+struct worker {
+	const struct config *cfg;
+	struct secrets *sec;
+	struct db_pool *db;
+	char id[256];          /* worker id: cfg worker.id or host:pid */
+	int nthreads;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;   /* work queued or stopping */
+	pthread_cond_t beat_cv;   /* wakes the heartbeat thread to exit */
+	struct work *queue;       /* ring of `qcap` */
+	int qcap, qhead, qlen;
+	struct ack_req *acks;     /* pending ack requests */
+	size_t nacks, acap;
+	struct slot *slots;       /* one per worker thread */
+	int claiming;             /* deliveries taken but not yet acked or given back */
+	int stopping;             /* no new work */
+	int exiting;              /* heartbeat thread should end */
+	unsigned gen;             /* current consumer connection generation */
+};
+
+/* Worker thread body; `arg` is a struct worker_thread. */
+struct worker_thread {
+	struct worker *w;
+	int index;
+	pthread_t tid;
+};
+void *worker_thread_main(void *arg);
+void *worker_heartbeat_main(void *arg);
+
+/* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
+void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject);
+
+double worker_now(void);
+
+#endif

@@ -105,6 +105,13 @@ static void add_pq_message(struct buf *err, const char *msg)
 	buf_add(err, msg, n);
 }
 
+/* Server notices ("relation already exists, skipping") are not errors: drop them. */
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static int is_auth_failure(const char *msg)
 {
 	return strstr(msg, "password authentication failed") || strstr(msg, "28P01") ||
@@ -152,6 +159,7 @@ static PGconn *connect_pg(const struct config *cfg, struct secrets *sec, struct 
 		PGconn *pg = PQconnectdbParams(keys, vals, 0);
 		buf_release(&options);
 		if (pg && PQstatus(pg) == CONNECTION_OK) {
+			PQsetNoticeProcessor(pg, ignore_notice, NULL);
 			db_secret_free(&ds);
 			buf_release(&why);
 			return pg;
@@ -161,7 +169,7 @@ static PGconn *connect_pg(const struct config *cfg, struct secrets *sec, struct 
 		if (!auth || attempt == 1) {
 			buf_printf(err, "database: cannot connect to %s:%s/%s: ", ds.host ? ds.host : "?", port,
 				   ds.dbname ? ds.dbname : "?");
-			add_pq_message(err, msg);
+			add_one_line(err, msg);
 		}
 		PQfinish(pg);
 		db_secret_free(&ds);
@@ -327,15 +335,23 @@ void db_release(struct db_conn *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* Turn a failed result into a message; mark the connection broken if the link died. */
+/* libpq's text on one line: newlines become spaces, trailing blanks dropped. */
+static void add_one_line(struct buf *err, const char *msg)
+{
+	size_t start = err->len;
+	add_pq_message(err, msg);
+	for (size_t i = start; i < err->len; i++)
+		if (err->data[i] == '\n' || err->data[i] == '\t')
+			err->data[i] = ' ';
+}
+
+/* Turn a failed result into one line; mark the connection broken if the link died. */
 static void note_failure(struct db_conn *c, const PGresult *r, struct buf *err)
 {
-	const char *msg = r ? PQresultErrorMessage(r) : NULL;
-	if (!msg || !*msg)
-		msg = PQerrorMessage(c->pg);
-	buf_adds(err, "database: ");
-	add_pq_message(err, msg);
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	buf_adds(err, "database: ");
+	add_one_line(err, primary && *primary ? primary : PQerrorMessage(c->pg));
 	if (state)
 		buf_printf(err, " (SQLSTATE %s)", state);
 	if (PQstatus(c->pg) != CONNECTION_OK)

@@ -105,6 +105,16 @@ static void add_pq_message(struct buf *err, const char *msg)
 	buf_add(err, msg, n);
 }
 
+/* libpq's text on one line: newlines become spaces, trailing blanks dropped. */
+static void add_one_line(struct buf *err, const char *msg)
+{
+	size_t start = err->len;
+	add_pq_message(err, msg);
+	for (size_t i = start; i < err->len; i++)
+		if (err->data[i] == '\n' || err->data[i] == '\t')
+			err->data[i] = ' ';
+}
+
 /* Server notices ("relation already exists, skipping") are not errors: drop them. */
 static void ignore_notice(void *arg, const char *message)
 {
@@ -333,16 +343,6 @@ void db_release(struct db_conn *c)
 	p->busy[c - p->conns] = 0;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-}
-
-/* libpq's text on one line: newlines become spaces, trailing blanks dropped. */
-static void add_one_line(struct buf *err, const char *msg)
-{
-	size_t start = err->len;
-	add_pq_message(err, msg);
-	for (size_t i = start; i < err->len; i++)
-		if (err->data[i] == '\n' || err->data[i] == '\t')
-			err->data[i] = ' ';
 }
 
 /* Turn a failed result into one line; mark the connection broken if the link died. */

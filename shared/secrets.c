@@ -1,0 +1,462 @@
+#include "secrets.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "aws.h"
+#include "awscreds.h"
+#include "log.h"
+
+struct cache_entry {
+	char *ref;
+	char *value;
+	time_t fetched;
+	struct cache_entry *next;
+};
+
+struct secrets {
+	pthread_mutex_t lock;
+	struct cache_entry *cache;
+	int64_t ttl;
+	char *endpoint;          /* override, or NULL for the regional AWS endpoint */
+	struct awscreds *creds;
+	struct aws_client *client;
+};
+
+/* Zero and free a string that held a secret. */
+static void wipe_free(char *s)
+{
+	if (s) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
+}
+
+int secret_arn_parse(const char *arn, struct secret_arn *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!arn || strncmp(arn, "arn:", 4) != 0) {
+		buf_adds(err, "not an ARN (expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)");
+		return -1;
+	}
+	/* arn:PARTITION:SERVICE:REGION:ACCOUNT:secret:NAME (NAME may contain ':') */
+	const char *f[6];
+	size_t fl[6];
+	const char *p = arn + 4;
+	for (int i = 0; i < 5; i++) {
+		const char *c = strchr(p, ':');
+		if (!c) {
+			buf_adds(err, "ARN has too few fields (expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)");
+			return -1;
+		}
+		f[i] = p;
+		fl[i] = (size_t)(c - p);
+		p = c + 1;
+	}
+	f[5] = p;
+	fl[5] = strlen(p);
+	if (fl[0] == 0 || strncmp(f[0], "aws", 3) != 0) {
+		buf_adds(err, "ARN partition is not aws, aws-cn or aws-us-gov");
+		return -1;
+	}
+	if (fl[1] != 14 || strncmp(f[1], "secretsmanager", 14) != 0) {
+		buf_adds(err, "ARN is not a Secrets Manager ARN (service must be secretsmanager)");
+		return -1;
+	}
+	if (fl[2] == 0 || fl[2] >= sizeof(out->region)) {
+		buf_adds(err, "ARN has no region");
+		return -1;
+	}
+	for (size_t i = 0; i < fl[2]; i++)
+		if (!islower((unsigned char)f[2][i]) && !isdigit((unsigned char)f[2][i]) && f[2][i] != '-') {
+			buf_adds(err, "ARN region is malformed");
+			return -1;
+		}
+	if (fl[3] != 12 || strspn(f[3], "0123456789") < 12) {
+		buf_adds(err, "ARN account must be 12 digits");
+		return -1;
+	}
+	if (fl[4] != 6 || strncmp(f[4], "secret", 6) != 0) {
+		buf_adds(err, "ARN resource type is not 'secret'");
+		return -1;
+	}
+	if (fl[5] == 0 || fl[5] >= sizeof(out->name)) {
+		buf_adds(err, fl[5] ? "ARN secret name is too long" : "ARN has no secret name");
+		return -1;
+	}
+	memcpy(out->region, f[2], fl[2]);
+	memcpy(out->account, f[3], fl[3]);
+	memcpy(out->name, f[5], fl[5]);
+	return 0;
+}
+
+struct secrets *secrets_new(const struct config *cfg)
+{
+	struct secrets *s = xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->ttl = cfg ? cfg->secrets.cache_ttl : 3600;
+	const char *ep = NULL;
+	if (cfg && cfg->secrets.endpoint_url && *cfg->secrets.endpoint_url)
+		ep = cfg->secrets.endpoint_url;
+	else if (cfg && cfg->aws.endpoint_url && *cfg->aws.endpoint_url)
+		ep = cfg->aws.endpoint_url;
+	s->endpoint = ep ? xstrdup(ep) : NULL;
+	s->creds = awscreds_new(cfg);
+	s->client = aws_client_new(cfg, s->creds);
+	return s;
+}
+
+void secrets_free(struct secrets *s)
+{
+	if (!s)
+		return;
+	for (struct cache_entry *e = s->cache, *n; e; e = n) {
+		n = e->next;
+		free(e->ref);
+		wipe_free(e->value);
+		free(e);
+	}
+	aws_client_free(s->client);
+	awscreds_free(s->creds);
+	free(s->endpoint);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int read_file_ref(const char *ref, const char *path, struct buf *out, struct buf *err)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp) {
+		buf_printf(err, "secret '%s': cannot open the file: %m", ref);
+		return -1;
+	}
+	char tmp[4096];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
+		buf_add(out, tmp, n);
+	memset(tmp, 0, sizeof(tmp));
+	int bad = ferror(fp);
+	fclose(fp);
+	if (bad) {
+		buf_printf(err, "secret '%s': cannot read the file", ref);
+		return -1;
+	}
+	while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r'))
+		buf_truncate(out, out->len - 1);
+	return 0;
+}
+
+/* GetSecretValue over the JSON 1.1 protocol. */
+static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
+{
+	struct secret_arn arn;
+	struct buf why = BUF_INIT;
+	if (secret_arn_parse(ref, &arn, &why) != 0) {
+		buf_printf(err, "secret '%s': %s", ref, buf_str(&why));
+		buf_release(&why);
+		return -1;
+	}
+	struct buf ep = BUF_INIT;
+	if (s->endpoint)
+		buf_adds(&ep, s->endpoint);
+	else
+		buf_printf(&ep, "https://secretsmanager.%s.amazonaws.com", arn.region);
+	json_t *req = json_pack("{s:s}", "SecretId", ref);
+	char *body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	const struct sigv4_header hdrs[] = {
+		{ "Content-Type", "application/x-amz-json-1.1" },
+		{ "X-Amz-Target", "secretsmanager.GetSecretValue" },
+	};
+	struct aws_request r = { 0 };
+	r.method = "POST";
+	r.endpoint = buf_str(&ep);
+	r.path = "/";
+	r.region = arn.region;
+	r.service = "secretsmanager";
+	r.headers = hdrs;
+	r.nheaders = 2;
+	r.body = body;
+	r.body_len = strlen(body);
+	struct aws_response resp;
+	aws_response_init(&resp);
+	struct aws_error ae;
+	int rc = -1;
+	if (aws_client_call(s->client, &r, &resp, &ae) != 0) {
+		struct buf msg = BUF_INIT;
+		aws_error_format(&ae, &msg);
+		buf_printf(err, "secret '%s': GetSecretValue: %s", ref, buf_str(&msg));
+		buf_release(&msg);
+		goto done;
+	}
+	json_t *root = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+	const char *str = json_string_value(json_object_get(root, "SecretString"));
+	const char *bin = json_string_value(json_object_get(root, "SecretBinary"));
+	if (str) {
+		buf_adds(out, str);
+		rc = 0;
+	} else if (bin) {
+		size_t bl = strlen(bin);
+		unsigned char *dec = xmalloc(bl / 4 * 3 + 4);
+		int n = EVP_DecodeBlock(dec, (const unsigned char *)bin, (int)bl);
+		if (n >= 0) {
+			while (bl && bin[bl - 1] == '=' && n > 0) {
+				n--;
+				bl--;
+			}
+			buf_add(out, dec, (size_t)n);
+			rc = 0;
+		} else {
+			buf_printf(err, "secret '%s': SecretBinary is not valid base64", ref);
+		}
+		memset(dec, 0, (size_t)(strlen(bin) / 4 * 3 + 4));
+		free(dec);
+	} else {
+		buf_printf(err, "secret '%s': GetSecretValue answer has neither SecretString nor SecretBinary",
+			   ref);
+	}
+	json_decref(root);
+done:
+	if (resp.body.data)
+		memset(resp.body.data, 0, resp.body.len);
+	aws_response_release(&resp);
+	free(body);
+	buf_release(&ep);
+	buf_release(&why);
+	return rc;
+}
+
+int secrets_get(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
+{
+	buf_reset(out);
+	if (!ref || !*ref) {
+		buf_adds(err, "secret reference is empty");
+		return -1;
+	}
+	if (!strncmp(ref, "file:", 5))
+		return read_file_ref(ref, ref + 5, out, err);
+	if (!strncmp(ref, "env:", 4)) {
+		const char *v = getenv(ref + 4);
+		if (!v) {
+			buf_printf(err, "secret '%s': environment variable is not set", ref);
+			return -1;
+		}
+		buf_adds(out, v);
+		return 0;
+	}
+	if (strncmp(ref, "arn:", 4) != 0) {
+		buf_printf(err, "secret '%s': not a secret reference (use arn:aws:secretsmanager:..., "
+				"file:PATH or env:NAME)", ref);
+		return -1;
+	}
+	time_t now = time(NULL);
+	pthread_mutex_lock(&s->lock);
+	for (struct cache_entry *e = s->cache; e; e = e->next) {
+		if (!strcmp(e->ref, ref) && s->ttl > 0 && now - e->fetched < s->ttl) {
+			buf_adds(out, e->value);
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	/* Fetch without the lock: other secrets stay readable meanwhile. */
+	if (fetch_arn(s, ref, out, err) != 0)
+		return -1;
+	if (s->ttl <= 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	struct cache_entry *e;
+	for (e = s->cache; e; e = e->next)
+		if (!strcmp(e->ref, ref))
+			break;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->ref = xstrdup(ref);
+		e->next = s->cache;
+		s->cache = e;
+	}
+	wipe_free(e->value);
+	e->value = xstrdup(buf_str(out));
+	e->fetched = time(NULL);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void secrets_invalidate(struct secrets *s, const char *ref)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct cache_entry **pp = &s->cache; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->ref, ref)) {
+			struct cache_entry *e = *pp;
+			*pp = e->next;
+			free(e->ref);
+			wipe_free(e->value);
+			free(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* --- JSON secret shapes --- */
+
+static json_t *load_object(const char *json, const char *what, struct buf *err)
+{
+	json_error_t je;
+	json_t *root = json ? json_loads(json, 0, &je) : NULL;
+	if (!root) {
+		/* je.text may quote the input: report the position only. */
+		if (json)
+			buf_printf(err, "%s secret is not valid JSON (line %d column %d)", what, je.line,
+				   je.column);
+		else
+			buf_printf(err, "%s secret is empty", what);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		buf_printf(err, "%s secret is not a JSON object", what);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Get a string field (first of the names given); NULL with err if required and missing. */
+static char *field_str(json_t *o, const char *what, const char *name, const char *alias, int required,
+		       struct buf *err)
+{
+	json_t *v = json_object_get(o, name);
+	if (!v && alias)
+		v = json_object_get(o, alias);
+	if (v && json_is_string(v) && *json_string_value(v))
+		return xstrdup(json_string_value(v));
+	int bad = v && !json_is_string(v) && !json_is_null(v);
+	if ((bad || required) && err->len)
+		buf_adds(err, "; ");
+	if (bad)
+		buf_printf(err, "%s secret: field '%s' is not a string", what, name);
+	else if (required)
+		buf_printf(err, "%s secret: field '%s' is missing", what, name);
+	return NULL;
+}
+
+/* Port as a number or a numeric string; `def` when absent; -1 when bad. */
+static int field_port(json_t *o, const char *what, int def, struct buf *err)
+{
+	json_t *v = json_object_get(o, "port");
+	long p = def;
+	if (!v || json_is_null(v))
+		return def;
+	if (json_is_integer(v)) {
+		p = (long)json_integer_value(v);
+	} else if (json_is_string(v)) {
+		char *end;
+		p = strtol(json_string_value(v), &end, 10);
+		if (*end || end == json_string_value(v))
+			p = -1;
+	} else {
+		p = -1;
+	}
+	if (p < 1 || p > 65535) {
+		if (err->len)
+			buf_adds(err, "; ");
+		buf_printf(err, "%s secret: field 'port' is not a port number", what);
+		return -1;
+	}
+	return (int)p;
+}
+
+int db_secret_parse(const char *json, struct db_secret *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *o = load_object(json, "database", err);
+	if (!o)
+		return -1;
+	size_t before = err->len;
+	out->username = field_str(o, "database", "username", NULL, 1, err);
+	out->password = field_str(o, "database", "password", NULL, 1, err);
+	out->host = field_str(o, "database", "host", NULL, 1, err);
+	out->dbname = field_str(o, "database", "dbname", NULL, 0, err);
+	out->port = field_port(o, "database", 5432, err);
+	json_decref(o);
+	if (err->len != before) {
+		db_secret_free(out);
+		return -1;
+	}
+	if (!out->dbname)
+		out->dbname = xstrdup(out->username); /* libpq's default */
+	return 0;
+}
+
+void db_secret_free(struct db_secret *s)
+{
+	free(s->username);
+	wipe_free(s->password);
+	free(s->host);
+	free(s->dbname);
+	memset(s, 0, sizeof(*s));
+}
+
+int mq_secret_parse(const char *json, struct mq_secret *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *o = load_object(json, "rabbitmq", err);
+	if (!o)
+		return -1;
+	size_t before = err->len;
+	out->username = field_str(o, "rabbitmq", "username", NULL, 1, err);
+	out->password = field_str(o, "rabbitmq", "password", NULL, 1, err);
+	out->host = field_str(o, "rabbitmq", "host", NULL, 1, err);
+	out->vhost = field_str(o, "rabbitmq", "vhost", NULL, 0, err);
+	out->port = field_port(o, "rabbitmq", 5672, err);
+	json_decref(o);
+	if (err->len != before) {
+		mq_secret_free(out);
+		return -1;
+	}
+	if (!out->vhost)
+		out->vhost = xstrdup("/");
+	return 0;
+}
+
+void mq_secret_free(struct mq_secret *s)
+{
+	free(s->username);
+	wipe_free(s->password);
+	free(s->host);
+	free(s->vhost);
+	memset(s, 0, sizeof(*s));
+}
+
+int s3_secret_parse(const char *json, struct s3_secret *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *o = load_object(json, "s3", err);
+	if (!o)
+		return -1;
+	size_t before = err->len;
+	out->access_key_id = field_str(o, "s3", "access_key_id", "AccessKeyId", 1, err);
+	out->secret_access_key = field_str(o, "s3", "secret_access_key", "SecretAccessKey", 1, err);
+	out->session_token = field_str(o, "s3", "session_token", "SessionToken", 0, err);
+	json_decref(o);
+	if (err->len != before) {
+		s3_secret_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void s3_secret_free(struct s3_secret *s)
+{
+	free(s->access_key_id);
+	wipe_free(s->secret_access_key);
+	wipe_free(s->session_token);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,177 @@
+/*
+ * api — the internals of spool-api shared between its files.
+ *
+ *   main.c       options, config, start-up order, signals, SIGHUP, drain on SIGTERM
+ *   server.c     libmicrohttpd daemon, per-request context, router, access log
+ *   reply.c      JSON, error and redirect responses (every one with X-Request-Id)
+ *   auth.c       Bearer key check with an in-process hash -> tenant cache
+ *   routes_jobs.c  /v1/jobs, /v1/jobs/{id}[/result], /v1/uploads
+ *   routes_ops.c   /health, /ready, /metrics
+ *   waiter.c     GET /v1/jobs/{id}?wait=N: suspended connections and their timer
+ *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
+ *   metrics.c    lock-free counters and the Prometheus text rendering
+ *
+ * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
+ * thread owns its own RabbitMQ connection; one waiter thread polls the jobs of
+ * suspended ?wait requests. Everything shared between them is atomic or behind
+ * the lock named where it is declared.
+ */
+#ifndef SPOOL_API_H
+#define SPOOL_API_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "job.h"
+#include "s3.h"
+#include "secrets.h"
+
+/* Values SIGHUP may change, read lock-free by the handlers. */
+struct api_tunables {
+	_Atomic int64_t max_body;
+	_Atomic int64_t key_cache_ttl;
+	_Atomic int64_t result_url_expires;
+	_Atomic int64_t upload_url_expires;
+	_Atomic int64_t max_wait;
+	_Atomic int64_t default_max_attempts;
+};
+
+/* The daemon: one per process, owned by main.c. */
+struct api {
+	struct config *cfg;          /* the start-up config (non-reloadable keys) */
+	struct secrets *sec;
+	struct db_pool *db;
+	struct s3 *s3;
+	struct api_tunables tun;
+	struct MHD_Daemon *mhd;
+	atomic_int inflight;         /* requests between start and completion */
+};
+
+/* The routes, for dispatch, metrics labels and the access log. */
+enum route {
+	ROUTE_NONE = 0,               /* unknown path: 404 */
+	ROUTE_HEALTH,
+	ROUTE_READY,
+	ROUTE_METRICS,
+	ROUTE_JOBS_CREATE,
+	ROUTE_JOBS_LIST,
+	ROUTE_JOBS_GET,
+	ROUTE_JOBS_CANCEL,
+	ROUTE_JOBS_RESULT,
+	ROUTE_UPLOADS_CREATE,
+	ROUTE_COUNT
+};
+
+/* Label of a route for metrics ("GET /v1/jobs/{id}"). */
+const char *route_label(enum route r);
+
+/* Per-request state; allocated when the headers arrive, freed on completion. */
+struct req {
+	struct api *api;
+	struct MHD_Connection *conn;
+	const char *method;           /* MHD's, valid while the request lives */
+	char path[256];               /* URL path, truncated copy for the access log */
+	char request_id[129];
+	char tenant[128];             /* "" until authenticated */
+	char key_id[37];
+	char job_id[JOB_ID_LEN + 1];  /* for /v1/jobs/{id}... routes */
+	enum route route;
+	int status;                   /* the status queued, 0 none yet */
+	uint64_t start_ns;            /* CLOCK_MONOTONIC */
+	struct buf body;
+	int body_too_large;
+	/* ?wait=: the waiter owns the fields below while `suspended` is set. */
+	int suspended;
+	int resumed;
+	uint64_t wait_deadline_ns;
+};
+
+uint64_t api_now_ns(void);
+/* *ts = now + ms on CLOCK_MONOTONIC, for condition variables made by api_cond_init. */
+void api_deadline(struct timespec *ts, int ms);
+void api_cond_init(pthread_cond_t *cv);
+
+/* reply.c: each queues the response on r->conn, records r->status, returns MHD_YES/NO. */
+enum MHD_Result reply_json(struct req *r, unsigned status, json_t *body);  /* steals body */
+/* reply_json with a Location header. */
+enum MHD_Result reply_json_located(struct req *r, unsigned status, json_t *body, const char *location);
+enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, const char *field,
+			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+enum MHD_Result reply_redirect(struct req *r, const char *location);
+enum MHD_Result reply_text(struct req *r, unsigned status, const char *content_type,
+			   struct buf *body); /* takes the buffer's storage */
+/* A constant JSON body (not copied). */
+enum MHD_Result reply_static(struct req *r, unsigned status, const char *json);
+/* 503 unavailable with Retry-After; `what` names the dependency (logged, not sent). */
+enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *reason);
+/* /ready's 503: the error body plus "status" and "checks" (stolen); `failing` names them. */
+enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing);
+/* 401 with WWW-Authenticate: Bearer. */
+enum MHD_Result reply_unauthorized(struct req *r, const char *message);
+/* 405 with Allow. */
+enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow);
+
+/* auth.c */
+void auth_init(const char *pepper, int64_t slots);
+void auth_free(void);
+/*
+ * Check the Authorization header of r; on success fills r->tenant and r->key_id
+ * and returns 0. Otherwise it has queued the 401 (or 503), stored the queueing
+ * result in *ret and returns -1.
+ */
+int auth_check(struct req *r, enum MHD_Result *ret);
+
+/* routes_jobs.c / routes_ops.c */
+enum MHD_Result route_jobs_create(struct req *r);
+enum MHD_Result route_jobs_list(struct req *r);
+enum MHD_Result route_jobs_get(struct req *r);
+enum MHD_Result route_jobs_cancel(struct req *r);
+enum MHD_Result route_jobs_result(struct req *r);
+enum MHD_Result route_uploads_create(struct req *r);
+/* Replace api.webhook_allow_hosts (comma-separated; NULL none); thread safe. */
+void routes_set_webhook_hosts(const char *hosts);
+void routes_free(void);
+enum MHD_Result route_health(struct req *r);
+enum MHD_Result route_ready(struct req *r);
+enum MHD_Result route_metrics(struct req *r);
+
+/* server.c */
+int server_start(struct api *a, struct buf *err);
+/* Stop accepting new connections (listening socket closed). */
+void server_quiesce(struct api *a);
+void server_stop(struct api *a);
+
+/* waiter.c */
+void waiter_start(struct api *a);
+/* Suspend r's connection until its job is final or r->wait_deadline_ns passes. */
+void waiter_add(struct req *r);
+/* Wake waiters of `job_id` now (the events consumer calls this). */
+void waiter_wake(const char *job_id);
+/* Stop the thread and resume every waiter (before MHD_stop_daemon). */
+void waiter_stop(void);
+/* Resume every waiter now (shutdown: requests that suspended after waiter_stop). */
+void waiter_flush(void);
+void waiter_free(void);
+
+/* publisher.c */
+void publisher_start(struct api *a);
+/* A job was written: publish soon. Async-signal-unsafe, thread safe, cheap. */
+void publisher_kick(void);
+void publisher_stop(void);
+/* 1 if the publisher's last broker round trip worked. */
+int publisher_queue_ok(void);
+
+/* metrics.c */
+void metrics_request(enum route r, int status, uint64_t duration_ns);
+void metrics_connections(int delta);
+void metrics_job_submitted(void);
+void metrics_set_backlog(int64_t n);
+void metrics_render(struct buf *out);
+
+#endif

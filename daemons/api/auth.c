@@ -1,0 +1,166 @@
+/*
+ * auth — Bearer API keys with an in-process cache, so an authenticated request
+ * normally costs one HMAC and no database round trip.
+ *
+ * The cache maps the keyed hash of a key to its tenant. It is a fixed array of
+ * slots indexed by the first bytes of the hash (uniformly distributed: it is an
+ * HMAC), so its size is bounded and a colliding key simply takes the slot over.
+ * Entries live key_cache_ttl seconds, so a revoked key stops working within that
+ * time; unknown keys are cached too, for at most NEG_TTL_S, so that a client
+ * retrying a bad key does not reach the database every time.
+ */
+#include "api.h"
+#include "apikey.h"
+#include "log.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define NEG_TTL_S 5
+
+enum slot_state { SLOT_EMPTY = 0, SLOT_FOUND, SLOT_UNKNOWN };
+
+struct auth_slot {
+	unsigned char hash[32];
+	char tenant[128];
+	char key_id[37];
+	unsigned char state;
+	uint64_t expires_ns;
+};
+
+static struct {
+	pthread_rwlock_t lock;   /* guards slots */
+	struct auth_slot *slots;
+	size_t mask;
+	char *pepper;
+} cache = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+void auth_init(const char *pepper, int64_t slots)
+{
+	size_t n = 1;
+	while ((int64_t)n < slots)
+		n <<= 1;
+	cache.slots = xcalloc(n, sizeof(*cache.slots));
+	cache.mask = n - 1;
+	cache.pepper = xstrdup(pepper);
+}
+
+void auth_free(void)
+{
+	free(cache.slots);
+	cache.slots = NULL;
+	if (cache.pepper) {
+		OPENSSL_cleanse(cache.pepper, strlen(cache.pepper));
+		free(cache.pepper);
+		cache.pepper = NULL;
+	}
+}
+
+static size_t slot_of(const unsigned char h[32])
+{
+	size_t i;
+	memcpy(&i, h, sizeof(i));
+	return i & cache.mask;
+}
+
+/* 1 hit (state copied into r when found), 0 miss. */
+static int cache_get(const unsigned char h[32], struct req *r, int *found)
+{
+	int hit = 0;
+	uint64_t now = api_now_ns();
+	pthread_rwlock_rdlock(&cache.lock);
+	const struct auth_slot *s = &cache.slots[slot_of(h)];
+	if (s->state != SLOT_EMPTY && now < s->expires_ns && CRYPTO_memcmp(s->hash, h, 32) == 0) {
+		hit = 1;
+		*found = s->state == SLOT_FOUND;
+		if (*found) {
+			memcpy(r->tenant, s->tenant, sizeof(r->tenant));
+			memcpy(r->key_id, s->key_id, sizeof(r->key_id));
+		}
+	}
+	pthread_rwlock_unlock(&cache.lock);
+	return hit;
+}
+
+static void cache_put(const unsigned char h[32], const struct req *r, int found, int64_t ttl_s)
+{
+	if (ttl_s <= 0)
+		return;
+	pthread_rwlock_wrlock(&cache.lock);
+	struct auth_slot *s = &cache.slots[slot_of(h)];
+	memcpy(s->hash, h, 32);
+	s->state = found ? SLOT_FOUND : SLOT_UNKNOWN;
+	memcpy(s->tenant, r->tenant, sizeof(s->tenant));
+	memcpy(s->key_id, r->key_id, sizeof(s->key_id));
+	s->expires_ns = api_now_ns() + (uint64_t)ttl_s * 1000000000u;
+	pthread_rwlock_unlock(&cache.lock);
+}
+
+/* Ask the database; 1 found, 0 unknown, -1 database down (503 queued). */
+static int lookup_db(struct req *r, const unsigned char h[32], enum MHD_Result *ret)
+{
+	struct buf err = BUF_INIT;
+	char *tenant = NULL;
+	char id[37] = "";
+	int found = -1;
+	struct db_conn *c = db_acquire(r->api->db, 2000, &err);
+	if (c) {
+		int rc = apikey_lookup(c, h, &tenant, id, &err);
+		db_release(c);
+		if (rc >= 0)
+			found = rc == 0;
+	}
+	if (found < 0) {
+		*ret = reply_unavailable(r, "database", buf_str(&err));
+	} else if (found) {
+		if (strlen(tenant) >= sizeof(r->tenant)) {
+			log_error("auth: tenant name of key %s is too long", id);
+			found = 0;
+		} else {
+			strcpy(r->tenant, tenant);
+			memcpy(r->key_id, id, sizeof(r->key_id));
+		}
+	}
+	free(tenant);
+	buf_release(&err);
+	return found;
+}
+
+int auth_check(struct req *r, enum MHD_Result *ret)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	if (!h || !*h) {
+		*ret = reply_unauthorized(r, "missing API key: send 'Authorization: Bearer <key>'");
+		return -1;
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		*ret = reply_unauthorized(r, "the Authorization scheme must be 'Bearer'");
+		return -1;
+	}
+	const char *key = h + 7;
+	while (*key == ' ')
+		key++;
+	if (!apikey_format_ok(key)) {
+		*ret = reply_unauthorized(r, "invalid API key");
+		return -1;
+	}
+	unsigned char hash[32];
+	int found = 0;
+	apikey_hash(cache.pepper, key, hash);
+	if (!cache_get(hash, r, &found)) {
+		found = lookup_db(r, hash, ret);
+		if (found < 0)
+			return -1;
+		int64_t ttl = atomic_load(&r->api->tun.key_cache_ttl);
+		cache_put(hash, r, found, found ? ttl : (ttl < NEG_TTL_S ? ttl : NEG_TTL_S));
+	}
+	if (!found) {
+		r->tenant[0] = '\0';
+		*ret = reply_unauthorized(r, "invalid API key");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,176 @@
+/*
+ * spool-api — the REST API daemon (shared/spec/api.md).
+ *
+ * Start-up: config (exit 78 on errors), the API-key pepper, the database pool,
+ * the S3 client, the outbox publisher (which declares the RabbitMQ topology and
+ * keeps retrying while the broker is away, so the API starts and accepts jobs
+ * without it), the ?wait timer, then the HTTP server and READY=1.
+ * SIGHUP reloads the reloadable keys; SIGTERM stops accepting, answers what is
+ * in flight (waiting clients get the job as it is), then stops the threads.
+ */
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG "spool-api"
+#define USAGE "[-dnv] [-f file]"
+#define DEFAULT_CONFIG "/etc/spool/api.ini"
+#define EX_UNAVAILABLE_CODE 69
+#define EX_OSERR_CODE 71
+#define DRAIN_MS 30000
+#define AUTH_CACHE_SLOTS 4096
+
+static void tunables_set(struct api_tunables *t, const struct config *cfg)
+{
+	atomic_store(&t->max_body, cfg->api.max_body);
+	atomic_store(&t->key_cache_ttl, cfg->api.key_cache_ttl);
+	atomic_store(&t->result_url_expires, cfg->api.result_url_expires);
+	atomic_store(&t->upload_url_expires, cfg->api.upload_url_expires);
+	atomic_store(&t->max_wait, cfg->api.max_wait);
+	atomic_store(&t->default_max_attempts, cfg->api.default_max_attempts);
+	routes_set_webhook_hosts(cfg->api.webhook_allow_hosts);
+}
+
+/* SIGHUP: read the file again; apply the reloadable keys if it is valid. */
+static void reload(struct api *a)
+{
+	struct config next;
+	struct buf err = BUF_INIT, fixed = BUF_INIT;
+	memset(&next, 0, sizeof(next));
+	if (config_load(&next, a->cfg->path, PROG_API, &err) < 0) {
+		log_error("reload: configuration not changed: %s", buf_str(&err));
+	} else {
+		if (config_unreloadable_changes(a->cfg, &next, &fixed) > 0)
+			log_warn("reload: these keys need a restart and keep their old values: %s",
+				 buf_str(&fixed));
+		tunables_set(&a->tun, &next);
+		enum log_level lvl;
+		if (log_level_parse(next.log.level, &lvl) == 0)
+			log_set_level(lvl);
+		log_info("reload: configuration '%s' applied", a->cfg->path);
+	}
+	config_free(&next);
+	buf_release(&err);
+	buf_release(&fixed);
+}
+
+/* Fetch the pepper, retrying a little: Secrets Manager may be starting too. */
+static int pepper_fetch(struct api *a, struct buf *pepper)
+{
+	struct buf err = BUF_INIT;
+	for (unsigned attempt = 0; attempt < 6 && !daemon_stop; attempt++) {
+		buf_reset(&err);
+		if (secrets_get(a->sec, a->cfg->api.pepper_secret, pepper, &err) == 0) {
+			buf_release(&err);
+			return 0;
+		}
+		log_warn("cannot fetch api.pepper_secret: %s", buf_str(&err));
+		daemon_sleep_ms((int)daemon_jitter_ms(500, attempt, 5000));
+	}
+	log_error("cannot fetch api.pepper_secret: %s; giving up", buf_str(&err));
+	buf_release(&err);
+	return -1;
+}
+
+/* SIGTERM: stop accepting, let in-flight requests finish (bounded), stop. */
+static void drain(struct api *a)
+{
+	daemon_notify("STOPPING=1");
+	log_info("stopping: no new connections, finishing %d requests in flight",
+		 atomic_load(&a->inflight));
+	server_quiesce(a);
+	waiter_stop();
+	for (int ms = 0; atomic_load(&a->inflight) > 0 && ms < DRAIN_MS; ms += 20) {
+		waiter_flush();
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&a->inflight) > 0)
+		log_warn("stopping with %d requests still in flight", atomic_load(&a->inflight));
+	waiter_flush();
+	server_stop(a);
+	publisher_stop();
+}
+
+static int run(struct api *a)
+{
+	struct buf pepper = BUF_INIT, err = BUF_INIT;
+	if (pepper_fetch(a, &pepper) < 0)
+		return EX_UNAVAILABLE_CODE;
+	tunables_set(&a->tun, a->cfg);
+	auth_init(buf_str(&pepper), AUTH_CACHE_SLOTS);
+	OPENSSL_cleanse(pepper.data, pepper.len);
+	buf_release(&pepper);
+	a->db = db_pool_new(a->cfg, a->sec, (int)a->cfg->database.pool_size);
+	a->s3 = s3_new(a->cfg, a->sec);
+
+	/* Threads inherit this mask: only the main thread takes the signals. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	publisher_start(a);
+	waiter_start(a);
+	int rc = server_start(a, &err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		log_error("%s", buf_str(&err));
+		waiter_stop();
+		publisher_stop();
+		rc = EX_OSERR_CODE;
+	} else {
+		log_info("listening on %s port %lld with %lld threads", a->cfg->api.listen,
+			 (long long)a->cfg->api.port, (long long)a->cfg->api.threads);
+		daemon_notify("READY=1");
+		while (!daemon_stop) {
+			daemon_sleep_ms(1000);
+			daemon_notify("WATCHDOG=1");
+			if (daemon_reload) {
+				daemon_reload = 0;
+				reload(a);
+			}
+		}
+		drain(a);
+		log_info("stopped");
+		rc = 0;
+	}
+	waiter_free();
+	s3_free(a->s3);
+	db_pool_free(a->db);
+	auth_free();
+	routes_free();
+	buf_release(&err);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o;
+	struct config cfg;
+	struct secrets *sec = NULL;
+	struct api a;
+	int rc = daemon_parse_args(argc, argv, PROG, USAGE, DEFAULT_CONFIG, &o);
+	if (rc >= 0)
+		return rc;
+	memset(&cfg, 0, sizeof(cfg));
+	rc = daemon_load_config(&o, PROG_API, PROG, &cfg, &sec);
+	if (rc < 0) {
+		daemon_signals_install();
+		memset(&a, 0, sizeof(a));
+		a.cfg = &cfg;
+		a.sec = sec;
+		rc = run(&a);
+	}
+	secrets_free(sec);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/*
+ * metrics — spool-api's counters, updated lock-free (relaxed atomics) on the
+ * request path and rendered in the Prometheus text format by GET /metrics.
+ */
+#include "api.h"
+
+#include <stdatomic.h>
+
+/* The statuses spool-api answers with; anything else counts as "other". */
+static const int statuses[] = { 200, 201, 202, 302, 400, 401, 404, 405, 409,
+				413, 415, 422, 429, 499, 500, 503 };
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+
+/* Upper bounds of the latency buckets, seconds; +Inf is implicit. */
+static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+#define NBUCKET (sizeof(bounds) / sizeof(bounds[0]))
+
+static struct {
+	atomic_uint_fast64_t requests[ROUTE_COUNT][NSTATUS + 1];
+	atomic_uint_fast64_t buckets[ROUTE_COUNT][NBUCKET + 1];
+	atomic_uint_fast64_t sum_ns[ROUTE_COUNT];
+	atomic_uint_fast64_t submitted;
+	atomic_int_fast64_t backlog;
+	atomic_int_fast64_t connections;
+} m = { .backlog = -1 };
+
+static size_t status_index(int status)
+{
+	for (size_t i = 0; i < NSTATUS; i++)
+		if (statuses[i] == status)
+			return i;
+	return NSTATUS;
+}
+
+void metrics_request(enum route r, int status, uint64_t duration_ns)
+{
+	if ((unsigned)r >= ROUTE_COUNT)
+		r = ROUTE_NONE;
+	atomic_fetch_add_explicit(&m.requests[r][status_index(status)], 1, memory_order_relaxed);
+	double s = (double)duration_ns / 1e9;
+	size_t b = 0;
+	while (b < NBUCKET && s > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&m.buckets[r][b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m.sum_ns[r], duration_ns, memory_order_relaxed);
+}
+
+void metrics_connections(int delta)
+{
+	atomic_fetch_add_explicit(&m.connections, delta, memory_order_relaxed);
+}
+
+void metrics_job_submitted(void)
+{
+	atomic_fetch_add_explicit(&m.submitted, 1, memory_order_relaxed);
+}
+
+void metrics_set_backlog(int64_t n)
+{
+	atomic_store_explicit(&m.backlog, n, memory_order_relaxed);
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+void metrics_render(struct buf *out)
+{
+	buf_adds(out, "# HELP spool_http_requests_total HTTP requests answered, by route and status.\n"
+		      "# TYPE spool_http_requests_total counter\n");
+	for (int r = 0; r < ROUTE_COUNT; r++)
+		for (size_t i = 0; i <= NSTATUS; i++) {
+			unsigned long long v = LOAD(m.requests[r][i]);
+			if (!v)
+				continue;
+			if (i < NSTATUS)
+				buf_printf(out, "spool_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+					   route_label(r), statuses[i], v);
+			else
+				buf_printf(out, "spool_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+					   route_label(r), v);
+		}
+	buf_adds(out, "# HELP spool_http_request_duration_seconds Time from request headers to completion.\n"
+		      "# TYPE spool_http_request_duration_seconds histogram\n");
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		unsigned long long cum = 0, counts[NBUCKET + 1];
+		for (size_t b = 0; b <= NBUCKET; b++)
+			cum += counts[b] = LOAD(m.buckets[r][b]);
+		if (!cum)
+			continue;
+		cum = 0;
+		for (size_t b = 0; b < NBUCKET; b++) {
+			cum += counts[b];
+			buf_printf(out, "spool_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+				   route_label(r), bounds[b], cum);
+		}
+		cum += counts[NBUCKET];
+		buf_printf(out, "spool_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+			   route_label(r), cum);
+		buf_printf(out, "spool_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+			   route_label(r), (double)LOAD(m.sum_ns[r]) / 1e9);
+		buf_printf(out, "spool_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+			   route_label(r), cum);
+	}
+	buf_printf(out, "# HELP spool_jobs_submitted_total Jobs created by POST /v1/jobs (not replays).\n"
+			"# TYPE spool_jobs_submitted_total counter\n"
+			"spool_jobs_submitted_total %llu\n", LOAD(m.submitted));
+	long long backlog = (long long)atomic_load_explicit(&m.backlog, memory_order_relaxed);
+	if (backlog >= 0)
+		buf_printf(out, "# HELP spool_outbox_backlog Outbox rows not yet published to RabbitMQ.\n"
+				"# TYPE spool_outbox_backlog gauge\n"
+				"spool_outbox_backlog %lld\n", backlog);
+	buf_printf(out, "# HELP spool_http_connections Open HTTP connections.\n"
+			"# TYPE spool_http_connections gauge\n"
+			"spool_http_connections %lld\n",
+		   (long long)atomic_load_explicit(&m.connections, memory_order_relaxed));
+	buf_printf(out, "# HELP spool_queue_up Whether the outbox publisher reaches RabbitMQ.\n"
+			"# TYPE spool_queue_up gauge\n"
+			"spool_queue_up %d\n", publisher_queue_ok());
+}

@@ -1,0 +1,217 @@
+/*
+ * publisher — the outbox publisher thread: sends the outbox rows that
+ * POST /v1/jobs wrote (in the job's own transaction) to RabbitMQ and marks them
+ * sent once the broker confirmed them. A row is marked only after its confirm,
+ * so a crash or a lost connection can duplicate a message (the worker ignores
+ * duplicates) but never lose one.
+ *
+ * It owns its RabbitMQ connection (librabbitmq is not thread safe), declares the
+ * topology on every (re)connect, retries with jittered backoff while the broker
+ * is away, wakes promptly on publisher_kick() and otherwise polls every second;
+ * when idle it checks the broker with a passive declare, which is what /ready
+ * reports as the queue's state.
+ */
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "mq.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH 200
+#define POLL_MS 1000
+
+static struct {
+	pthread_mutex_t mu; /* guards kicked, stop */
+	pthread_cond_t cv;
+	int kicked;
+	int stop;
+	int started;
+	pthread_t th;
+	struct api *api;
+	atomic_int queue_ok;
+} p = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+int publisher_queue_ok(void)
+{
+	return atomic_load(&p.queue_ok);
+}
+
+void publisher_kick(void)
+{
+	pthread_mutex_lock(&p.mu);
+	p.kicked = 1;
+	pthread_cond_signal(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+}
+
+/* Wait up to ms for a kick or stop; returns 1 when stopping. */
+static int wait_ms(int ms)
+{
+	struct timespec ts;
+	api_deadline(&ts, ms);
+	pthread_mutex_lock(&p.mu);
+	while (!p.kicked && !p.stop)
+		if (pthread_cond_timedwait(&p.cv, &p.mu, &ts) != 0)
+			break;
+	p.kicked = 0;
+	int stop = p.stop;
+	pthread_mutex_unlock(&p.mu);
+	return stop;
+}
+
+/*
+ * Publish one batch. Returns the number of rows fetched (so a full batch means
+ * "go on at once"), or -1 when the broker failed (disconnect and retry) or the
+ * database did (wait and retry).
+ */
+static int publish_batch(struct mq *m, struct db_conn *c, int *mq_failed)
+{
+	struct buf err = BUF_INIT;
+	struct outbox_row *rows = NULL;
+	size_t n = 0, sent = 0;
+	*mq_failed = 0;
+	if (outbox_fetch(c, BATCH, &rows, &n, &err) < 0) {
+		log_warn("publisher: cannot read the outbox: %s", buf_str(&err));
+		buf_release(&err);
+		return -1;
+	}
+	int64_t *ids = n ? xmalloc(n * sizeof(*ids)) : NULL;
+	for (; sent < n; sent++) {
+		const struct outbox_row *row = &rows[sent];
+		if (mq_publish(m, row->exchange, row->routing_key, row->payload, strlen(row->payload),
+			       &err) < 0) {
+			log_warn("publisher: publish of outbox row %lld failed: %s", (long long)row->id,
+				 buf_str(&err));
+			*mq_failed = 1;
+			break;
+		}
+		ids[sent] = row->id;
+	}
+	if (sent > 0 && outbox_mark_sent(c, ids, sent, &err) < 0)
+		log_warn("publisher: %zu rows published but not marked sent (they will be sent again): %s",
+			 sent, buf_str(&err));
+	free(ids);
+	outbox_rows_free(rows, n);
+	buf_release(&err);
+	return *mq_failed ? -1 : (int)n;
+}
+
+/* Connect and declare; 0 or -1 (logged when the state changes). */
+static int broker_connect(struct mq *m, int *was_down)
+{
+	struct buf err = BUF_INIT;
+	if (mq_connect(m, &err) < 0 || mq_declare_topology(m, &err) < 0) {
+		if (!*was_down)
+			log_warn("publisher: RabbitMQ unavailable, jobs wait in the outbox: %s",
+				 buf_str(&err));
+		*was_down = 1;
+		mq_disconnect(m);
+		buf_release(&err);
+		return -1;
+	}
+	if (*was_down)
+		log_info("publisher: connected to RabbitMQ, topology declared");
+	*was_down = 0;
+	buf_release(&err);
+	return 0;
+}
+
+/* Cheap broker round trip while idle, so that /ready sees a broker that went away. */
+static void broker_check(struct mq *m)
+{
+	struct buf err = BUF_INIT;
+	uint32_t msgs, consumers;
+	if (mq_queue_counts(m, MQ_JOBS_QUEUE, &msgs, &consumers, &err) < 0) {
+		log_warn("publisher: RabbitMQ check failed: %s", buf_str(&err));
+		mq_disconnect(m);
+		atomic_store(&p.queue_ok, 0);
+	}
+	buf_release(&err);
+}
+
+static void update_backlog(struct db_conn *c)
+{
+	struct buf err = BUF_INIT;
+	int64_t n;
+	if (outbox_backlog(c, &n, &err) == 0)
+		metrics_set_backlog(n);
+	buf_release(&err);
+}
+
+static void *publisher_main(void *arg)
+{
+	struct api *a = arg;
+	struct mq *m = mq_new(a->cfg, a->sec);
+	unsigned attempt = 0;
+	int was_down = 0, stop = 0;
+	uint64_t last_check = 0;
+	while (!stop) {
+		if (!mq_connected(m)) {
+			atomic_store(&p.queue_ok, 0);
+			if (broker_connect(m, &was_down) < 0) {
+				stop = wait_ms((int)daemon_jitter_ms(500, attempt++, 30000));
+				continue;
+			}
+			attempt = 0;
+			atomic_store(&p.queue_ok, 1);
+			last_check = api_now_ns();
+		}
+		struct buf err = BUF_INIT;
+		struct db_conn *c = db_acquire(a->db, 2000, &err);
+		if (!c) {
+			log_warn("publisher: database unavailable: %s", buf_str(&err));
+			buf_release(&err);
+			stop = wait_ms(POLL_MS);
+			continue;
+		}
+		buf_release(&err);
+		int mq_failed = 0, n = publish_batch(m, c, &mq_failed);
+		update_backlog(c);
+		db_release(c);
+		if (mq_failed) {
+			mq_disconnect(m);
+			atomic_store(&p.queue_ok, 0);
+			continue;
+		}
+		if (n > 0)
+			last_check = api_now_ns();
+		if (n == BATCH)
+			continue;
+		if (api_now_ns() - last_check >= (uint64_t)POLL_MS * 1000000u) {
+			broker_check(m);
+			last_check = api_now_ns();
+		}
+		stop = wait_ms(POLL_MS);
+	}
+	mq_free(m);
+	return NULL;
+}
+
+void publisher_start(struct api *a)
+{
+	api_cond_init(&p.cv);
+	p.api = a;
+	p.stop = 0;
+	if (pthread_create(&p.th, NULL, publisher_main, a) != 0) {
+		log_error("publisher: cannot start the thread");
+		return;
+	}
+	p.started = 1;
+}
+
+void publisher_stop(void)
+{
+	if (!p.started)
+		return;
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_signal(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	pthread_join(p.th, NULL);
+	pthread_cond_destroy(&p.cv);
+	p.started = 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * reply — every response spool-api sends goes through here, so each one carries
+ * X-Request-Id, the JSON Content-Type (metrics aside) and Cache-Control, and
+ * every error has the body {"error":{"code","message","request_id"}}.
+ */
+#include "api.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CT_JSON "application/json; charset=utf-8"
+
+/* Queue `resp` with the common headers plus one optional extra header. */
+static enum MHD_Result queue(struct req *r, unsigned status, struct MHD_Response *resp,
+			     const char *content_type, const char *hname, const char *hvalue)
+{
+	if (!resp) {
+		log_error("http: cannot create a response");
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (hname)
+		MHD_add_response_header(resp, hname, hvalue);
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = (int)status;
+	return ret;
+}
+
+static struct MHD_Response *json_response(json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!s)
+		return NULL;
+	/* jansson allocates with malloc, MHD frees with free. */
+	return MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+}
+
+enum MHD_Result reply_json(struct req *r, unsigned status, json_t *body)
+{
+	return queue(r, status, json_response(body), CT_JSON, NULL, NULL);
+}
+
+enum MHD_Result reply_json_located(struct req *r, unsigned status, json_t *body, const char *location)
+{
+	return queue(r, status, json_response(body), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+enum MHD_Result reply_static(struct req *r, unsigned status, const char *json)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *)(uintptr_t)json,
+								    MHD_RESPMEM_PERSISTENT);
+	return queue(r, status, resp, CT_JSON, NULL, NULL);
+}
+
+enum MHD_Result reply_text(struct req *r, unsigned status, const char *content_type, struct buf *body)
+{
+	size_t n = body->len;
+	char *s = buf_detach(body);
+	return queue(r, status, MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE),
+		     content_type, NULL, NULL);
+}
+
+/* {"error":{"code","message"[,"field"],"request_id"}} */
+static json_t *error_body(struct req *r, const char *code, const char *field, const char *message)
+{
+	json_t *e = json_object();
+	json_object_set_new(e, "code", json_string(code));
+	json_object_set_new(e, "message", json_string(message));
+	if (field)
+		json_object_set_new(e, "field", json_string(field));
+	json_object_set_new(e, "request_id", json_string(r->request_id));
+	json_t *o = json_object();
+	json_object_set_new(o, "error", e);
+	return o;
+}
+
+static enum MHD_Result verror(struct req *r, unsigned status, const char *code, const char *field,
+			      const char *hname, const char *hvalue, const char *fmt, va_list ap)
+	__attribute__((format(printf, 7, 0)));
+
+static enum MHD_Result verror(struct req *r, unsigned status, const char *code, const char *field,
+			      const char *hname, const char *hvalue, const char *fmt, va_list ap)
+{
+	struct buf m = BUF_INIT;
+	buf_vprintf(&m, fmt, ap);
+	json_t *o = error_body(r, code, field, buf_str(&m));
+	buf_release(&m);
+	return queue(r, status, json_response(o), CT_JSON, hname, hvalue);
+}
+
+static enum MHD_Result error_with(struct req *r, unsigned status, const char *code, const char *hname,
+				  const char *hvalue, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result error_with(struct req *r, unsigned status, const char *code, const char *hname,
+				  const char *hvalue, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	enum MHD_Result ret = verror(r, status, code, NULL, hname, hvalue, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, const char *field,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	enum MHD_Result ret = verror(r, status, code, field, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing)
+{
+	struct buf m = BUF_INIT;
+	buf_printf(&m, "not ready: %s unavailable", failing);
+	json_t *o = error_body(r, "unavailable", NULL, buf_str(&m));
+	buf_release(&m);
+	json_object_set_new(o, "status", json_string("not_ready"));
+	json_object_set_new(o, "checks", checks);
+	return queue(r, 503, json_response(o), CT_JSON, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+}
+
+enum MHD_Result reply_unauthorized(struct req *r, const char *message)
+{
+	return error_with(r, 401, "unauthorized", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			  "Bearer realm=\"spool\"", "%s", message);
+}
+
+enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow)
+{
+	return error_with(r, 405, "method_not_allowed", MHD_HTTP_HEADER_ALLOW, allow,
+			  "method %s is not allowed on '%s' (allowed: %s)", r->method, r->path, allow);
+}
+
+enum MHD_Result reply_redirect(struct req *r, const char *location)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "location", json_string(location));
+	return queue(r, 302, json_response(o), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
+}

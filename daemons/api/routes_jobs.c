@@ -1,0 +1,588 @@
+/*
+ * routes_jobs — the authenticated job endpoints of api.md: submit, read (with
+ * ?wait), list, cancel, result redirect, and presigned uploads.
+ *
+ * Every handler runs with r->tenant set (server.c authenticated the request) and
+ * sees only that tenant's jobs: another tenant's job is a 404, like a missing one.
+ */
+#include "api.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#define IDEMPOTENCY_KEY_MAX 200
+#define SOURCE_KEY_MAX 1024
+#define CALLBACK_URL_MAX 2048
+#define DB_WAIT_MS 2000
+
+static const char *const job_types[] = { "video.transcode", "media.probe", "noop" };
+
+/* webhook_allow_hosts, which SIGHUP may replace. */
+static pthread_rwlock_t hosts_lock = PTHREAD_RWLOCK_INITIALIZER;
+static char *allow_hosts;
+
+void routes_set_webhook_hosts(const char *hosts)
+{
+	char *copy = hosts ? xstrdup(hosts) : NULL;
+	pthread_rwlock_wrlock(&hosts_lock);
+	free(allow_hosts);
+	allow_hosts = copy;
+	pthread_rwlock_unlock(&hosts_lock);
+}
+
+void routes_free(void)
+{
+	routes_set_webhook_hosts(NULL);
+}
+
+static int type_known(const char *t)
+{
+	for (size_t i = 0; i < sizeof(job_types) / sizeof(job_types[0]); i++)
+		if (!strcmp(t, job_types[i]))
+			return 1;
+	return 0;
+}
+
+/* Take a pooled connection or queue 503. */
+static struct db_conn *db_take(struct req *r, enum MHD_Result *ret)
+{
+	struct buf err = BUF_INIT;
+	struct db_conn *c = db_acquire(r->api->db, DB_WAIT_MS, &err);
+	if (!c)
+		*ret = reply_unavailable(r, "database", buf_str(&err));
+	buf_release(&err);
+	return c;
+}
+
+/* A database call failed: log it with the request id, answer 503. */
+static enum MHD_Result db_failed(struct req *r, struct db_conn *c, const struct buf *err)
+{
+	db_release(c);
+	return reply_unavailable(r, "database", buf_str(err));
+}
+
+static void rfc3339(time_t t, char out[32])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Add "url" and "expires_at" of a presigned GET of obj["key"] to obj; 0 or -1. */
+static int presign_into(struct req *r, json_t *obj)
+{
+	const char *key = json_string_value(json_object_get(obj, "key"));
+	if (!key)
+		return -1;
+	struct buf url = BUF_INIT;
+	struct aws_error aerr;
+	time_t exp = 0;
+	int rc = s3_presign(r->api->s3, "GET", key, atomic_load(&r->api->tun.result_url_expires), &url, &exp,
+			    &aerr);
+	if (rc == 0) {
+		char at[32];
+		rfc3339(exp, at);
+		json_object_set_new(obj, "url", json_string(buf_str(&url)));
+		json_object_set_new(obj, "expires_at", json_string(at));
+	} else {
+		log_warn("cannot presign '%s': %s", key, aerr.message);
+	}
+	buf_release(&url);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The job as the API shows it: job_to_json plus presigned URLs of its results. */
+static json_t *job_json(struct req *r, const struct job *j)
+{
+	json_t *o = job_to_json(j);
+	json_t *res = json_object_get(o, "result");
+	if (j->status != JOB_SUCCEEDED || !json_is_object(res))
+		return o;
+	res = json_deep_copy(res);
+	presign_into(r, res);
+	json_t *outs = json_object_get(res, "outputs");
+	const char *name;
+	json_t *out;
+	json_object_foreach(outs, name, out)
+		if (json_is_object(out))
+			presign_into(r, out);
+	json_object_set_new(o, "result", res);
+	return o;
+}
+
+/* ---- validation of POST /v1/jobs ---------------------------------------------- */
+
+/* Checks fill `field` and `msg` and return -1 on the first problem. */
+struct invalid {
+	char field[64];
+	struct buf msg;
+};
+
+static int invalid(struct invalid *v, const char *field, const char *msg)
+{
+	snprintf(v->field, sizeof(v->field), "%s", field);
+	buf_adds(&v->msg, msg);
+	return -1;
+}
+
+static int uuid_prefix(const char *s, char id[JOB_ID_LEN + 1])
+{
+	if (strlen(s) <= JOB_ID_LEN || s[JOB_ID_LEN] != '/')
+		return 0;
+	memcpy(id, s, JOB_ID_LEN);
+	id[JOB_ID_LEN] = '\0';
+	return job_id_valid(id);
+}
+
+/*
+ * A source key the tenant may use: its own uploads ("uploads/<tenant>/…") or the
+ * results of one of its own jobs ("results/<job id>/…"). Never "..", "//", a
+ * leading "/" or control characters. The results case costs a lookup.
+ */
+static int source_key_ok(struct req *r, struct db_conn *c, const char *key, struct invalid *v)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > SOURCE_KEY_MAX)
+		return invalid(v, "source.key", "must be 1 to 1024 characters");
+	if (strstr(key, "..") || strstr(key, "//") || key[0] == '/' || strchr(key, '\\'))
+		return invalid(v, "source.key", "must not contain '..', '//', '\\' or start with '/'");
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return invalid(v, "source.key", "must not contain control characters");
+	size_t tl = strlen(r->tenant);
+	if (!strncmp(key, "uploads/", 8) && !strncmp(key + 8, r->tenant, tl) && key[8 + tl] == '/' &&
+	    key[9 + tl] != '\0')
+		return 0;
+	char id[JOB_ID_LEN + 1];
+	if (!strncmp(key, "results/", 8) && uuid_prefix(key + 8, id)) {
+		struct job j;
+		struct buf err = BUF_INIT;
+		memset(&j, 0, sizeof(j));
+		int rc = job_get(c, id, r->tenant, &j, &err);
+		job_clear(&j);
+		buf_release(&err);
+		if (rc == 0)
+			return 0;
+	}
+	buf_printf(&v->msg, "must be a key under 'uploads/%s/' (see POST /v1/uploads) or a result of "
+			    "one of your jobs", r->tenant);
+	snprintf(v->field, sizeof(v->field), "source.key");
+	return -1;
+}
+
+/* Is `host` (length n) in the comma-separated allow list? */
+static int host_allowed(const char *host, size_t n)
+{
+	int ok = 0;
+	pthread_rwlock_rdlock(&hosts_lock);
+	for (const char *p = allow_hosts; p && *p && !ok;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t k = strcspn(p, ", ");
+		ok = k == n && k > 0 && !strncasecmp(p, host, n);
+		p += k;
+	}
+	pthread_rwlock_unlock(&hosts_lock);
+	return ok;
+}
+
+/* Loopback and private literals (and localhost) are SSRF targets unless allowed. */
+static int host_private(const char *h, size_t n)
+{
+	static const char *const prefixes[] = { "127.", "10.", "192.168.", "169.254.", "0.", "[" };
+	if ((n == 9 && !strncasecmp(h, "localhost", 9)) || n == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(h, prefixes[i], strlen(prefixes[i])))
+			return 1;
+	if (!strncmp(h, "172.", 4)) {
+		int second = atoi(h + 4);
+		return second >= 16 && second <= 31;
+	}
+	return 0;
+}
+
+static int callback_url_ok(const char *url, struct invalid *v)
+{
+	const char *f = "callback_url";
+	int https = !strncasecmp(url, "https://", 8), http = !strncasecmp(url, "http://", 7);
+	if (strlen(url) > CALLBACK_URL_MAX)
+		return invalid(v, f, "must be at most 2048 characters");
+	if (!https && !http)
+		return invalid(v, f, "must be an https:// URL");
+	const char *host = url + (https ? 8 : 7);
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+	if (n == 0 || memchr(host, '@', strcspn(host, "/?#")))
+		return invalid(v, f, "must name a host and carry no user information");
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f)
+			return invalid(v, f, "must not contain spaces or control characters");
+	if ((http || host_private(host, n)) && !host_allowed(host, n))
+		return invalid(v, f, http ? "must be https (http only to hosts in api.webhook_allow_hosts)"
+					  : "must not point to a private or loopback address");
+	return 0;
+}
+
+static int bool_param(json_t *params, const char *name, struct invalid *v, const char *field)
+{
+	json_t *x = json_object_get(params, name);
+	if (x && !json_is_boolean(x))
+		return invalid(v, field, "must be true or false");
+	return 0;
+}
+
+/* Parameters of video.transcode (api.md "Job types"); unknown names are refused. */
+static int transcode_params_ok(json_t *params, struct invalid *v)
+{
+	const char *name;
+	json_t *x;
+	json_object_foreach(params, name, x) {
+		if (strcmp(name, "max_duration") && strcmp(name, "height") && strcmp(name, "audio") &&
+		    strcmp(name, "watermark") && strcmp(name, "bumpers")) {
+			char field[64];
+			snprintf(field, sizeof(field), "params.%s", name);
+			return invalid(v, field, "is not a parameter of video.transcode (max_duration, height, "
+						 "audio, watermark, bumpers)");
+		}
+	}
+	x = json_object_get(params, "max_duration");
+	if (x && (!json_is_number(x) || json_number_value(x) <= 0 || json_number_value(x) > 3600))
+		return invalid(v, "params.max_duration", "must be a number of seconds in (0, 3600]");
+	x = json_object_get(params, "height");
+	if (x && (!json_is_integer(x) || json_integer_value(x) < 144 || json_integer_value(x) > 2160 ||
+		  json_integer_value(x) % 2))
+		return invalid(v, "params.height", "must be an even integer from 144 to 2160");
+	if (bool_param(params, "audio", v, "params.audio") ||
+	    bool_param(params, "watermark", v, "params.watermark") ||
+	    bool_param(params, "bumpers", v, "params.bumpers"))
+		return -1;
+	return 0;
+}
+
+/* Fill `in` from the body or name the first invalid field. Strings borrow from body. */
+static int job_input(struct req *r, struct db_conn *c, json_t *body, struct job_new *in, struct invalid *v)
+{
+	json_t *type = json_object_get(body, "type");
+	if (!json_is_string(type) || !type_known(json_string_value(type)))
+		return invalid(v, "type", "must be one of video.transcode, media.probe, noop");
+	in->type = json_string_value(type);
+	json_t *src = json_object_get(body, "source");
+	int needs_source = strcmp(in->type, "noop") != 0;
+	if (src && !json_is_null(src)) {
+		if (!json_is_object(src))
+			return invalid(v, "source", "must be an object {\"key\": \"uploads/…\"}");
+		json_t *key = json_object_get(src, "key");
+		if (!json_is_string(key))
+			return invalid(v, "source.key", "must be a string");
+		if (source_key_ok(r, c, json_string_value(key), v) < 0)
+			return -1;
+		in->source = src;
+	} else if (needs_source) {
+		return invalid(v, "source", "is required for this job type: {\"key\": \"uploads/…\"}");
+	}
+	json_t *params = json_object_get(body, "params");
+	if (params && !json_is_null(params)) {
+		if (!json_is_object(params))
+			return invalid(v, "params", "must be an object");
+		if (!strcmp(in->type, "video.transcode") && transcode_params_ok(params, v) < 0)
+			return -1;
+		in->params = params;
+	}
+	json_t *cb = json_object_get(body, "callback_url");
+	if (cb && !json_is_null(cb)) {
+		if (!json_is_string(cb))
+			return invalid(v, "callback_url", "must be a string");
+		if (callback_url_ok(json_string_value(cb), v) < 0)
+			return -1;
+		in->callback_url = json_string_value(cb);
+	}
+	return 0;
+}
+
+enum MHD_Result route_jobs_create(struct req *r)
+{
+	enum MHD_Result ret;
+	const char *idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	if (idem && strlen(idem) > IDEMPOTENCY_KEY_MAX)
+		return reply_error(r, 400, "bad_request", "Idempotency-Key",
+				   "header 'Idempotency-Key' must be at most %d characters", IDEMPOTENCY_KEY_MAX);
+	json_error_t jerr;
+	json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body)
+		return reply_error(r, 400, "bad_request", NULL, "malformed JSON at line %d column %d: %s",
+				   jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return reply_error(r, 400, "bad_request", NULL, "the request body must be a JSON object");
+	}
+	struct db_conn *c = db_take(r, &ret);
+	if (!c) {
+		json_decref(body);
+		return ret;
+	}
+	struct job_new in = {
+		.tenant = r->tenant,
+		.idempotency_key = idem && *idem ? idem : NULL,
+		.max_attempts = (int)atomic_load(&r->api->tun.default_max_attempts),
+	};
+	struct invalid v = { "", BUF_INIT };
+	if (job_input(r, c, body, &in, &v) < 0) {
+		db_release(c);
+		ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
+		buf_release(&v.msg);
+		json_decref(body);
+		return ret;
+	}
+	struct job j;
+	struct buf err = BUF_INIT;
+	int existed = 0;
+	memset(&j, 0, sizeof(j));
+	if (job_create(c, &in, &j, &existed, &err) < 0) {
+		ret = db_failed(r, c, &err);
+	} else {
+		db_release(c);
+		if (!existed) {
+			metrics_job_submitted();
+			publisher_kick();
+		}
+		char loc[64];
+		snprintf(loc, sizeof(loc), "/v1/jobs/%s", j.id);
+		ret = reply_json_located(r, existed ? 200 : 202, job_json(r, &j), loc);
+	}
+	job_clear(&j);
+	buf_release(&err);
+	json_decref(body);
+	return ret;
+}
+
+/* Parse a non-negative decimal integer query argument; -1 if malformed. */
+static int int_arg(const char *s, long max, long *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static const char *query(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* 404 for a malformed id as for a missing one: ids are not guessable structure. */
+static enum MHD_Result job_not_found(struct req *r)
+{
+	return reply_error(r, 404, "not_found", NULL, "job '%s' does not exist", r->job_id);
+}
+
+/* Load the request's job into j: 0 ok, else the response is queued in *ret. */
+static int load_job(struct req *r, struct job *j, enum MHD_Result *ret)
+{
+	struct buf err = BUF_INIT;
+	memset(j, 0, sizeof(*j));
+	if (!job_id_valid(r->job_id)) {
+		*ret = job_not_found(r);
+		return 1;
+	}
+	struct db_conn *c = db_take(r, ret);
+	if (!c)
+		return -1;
+	int rc = job_get(c, r->job_id, r->tenant, j, &err);
+	db_release(c);
+	if (rc < 0)
+		*ret = reply_unavailable(r, "database", buf_str(&err));
+	else if (rc == 1)
+		*ret = job_not_found(r);
+	if (rc != 0)
+		job_clear(j);
+	buf_release(&err);
+	return rc;
+}
+
+enum MHD_Result route_jobs_get(struct req *r)
+{
+	enum MHD_Result ret;
+	long wait = 0;
+	const char *w = query(r, "wait");
+	if (w && int_arg(w, 1000000, &wait) < 0)
+		return reply_error(r, 400, "bad_request", "wait",
+				   "query parameter 'wait' must be a number of seconds");
+	int64_t max_wait = atomic_load(&r->api->tun.max_wait);
+	if (wait > max_wait)
+		wait = (long)max_wait;
+	struct job j;
+	if (load_job(r, &j, &ret) != 0)
+		return ret;
+	if (wait > 0 && !r->resumed && !job_status_final(j.status)) {
+		job_clear(&j);
+		r->wait_deadline_ns = r->start_ns + (uint64_t)wait * 1000000000u;
+		waiter_add(r);
+		return MHD_YES;
+	}
+	ret = reply_json(r, 200, job_json(r, &j));
+	job_clear(&j);
+	return ret;
+}
+
+enum MHD_Result route_jobs_list(struct req *r)
+{
+	enum MHD_Result ret;
+	struct job_filter f;
+	memset(&f, 0, sizeof(f));
+	f.tenant = r->tenant;
+	f.limit = 50;
+	const char *status = query(r, "status"), *type = query(r, "type"), *limit = query(r, "limit");
+	const char *cursor = query(r, "cursor");
+	if (status && *status) {
+		if (job_status_parse(status, &f.status) < 0)
+			return reply_error(r, 400, "bad_request", "status",
+					   "query parameter 'status' must be one of queued, running, retrying, "
+					   "succeeded, failed, cancelled");
+		f.has_status = 1;
+	}
+	if (type && *type) {
+		if (!type_known(type))
+			return reply_error(r, 400, "bad_request", "type",
+					   "query parameter 'type' must be one of video.transcode, media.probe, noop");
+		f.type = type;
+	}
+	long lim;
+	if (limit && (int_arg(limit, 100, &lim) < 0 || lim < 1))
+		return reply_error(r, 400, "bad_request", "limit",
+				   "query parameter 'limit' must be an integer from 1 to 100");
+	if (limit)
+		f.limit = (int)lim;
+	int64_t micros;
+	char cid[JOB_ID_LEN + 1];
+	if (cursor && *cursor) {
+		if (job_cursor_decode(cursor, &micros, cid) < 0)
+			return reply_error(r, 400, "bad_request", "cursor",
+					   "query parameter 'cursor' is malformed: pass next_cursor unchanged");
+		f.cursor = cursor;
+	}
+	struct db_conn *c = db_take(r, &ret);
+	if (!c)
+		return ret;
+	struct job *jobs = NULL;
+	size_t n = 0;
+	char *next = NULL;
+	struct buf err = BUF_INIT;
+	if (job_list(c, &f, &jobs, &n, &next, &err) < 0) {
+		ret = db_failed(r, c, &err);
+		buf_release(&err);
+		return ret;
+	}
+	db_release(c);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(arr, job_json(r, &jobs[i]));
+		job_clear(&jobs[i]);
+	}
+	free(jobs);
+	json_t *o = json_object();
+	json_object_set_new(o, "jobs", arr);
+	json_object_set_new(o, "next_cursor", next ? json_string(next) : json_null());
+	free(next);
+	buf_release(&err);
+	return reply_json(r, 200, o);
+}
+
+enum MHD_Result route_jobs_cancel(struct req *r)
+{
+	enum MHD_Result ret;
+	if (!job_id_valid(r->job_id))
+		return job_not_found(r);
+	struct db_conn *c = db_take(r, &ret);
+	if (!c)
+		return ret;
+	struct job j;
+	struct buf err = BUF_INIT, actor = BUF_INIT;
+	memset(&j, 0, sizeof(j));
+	buf_printf(&actor, "api:key:%s", r->key_id);
+	int rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+	if (rc < 0) {
+		ret = db_failed(r, c, &err);
+	} else {
+		db_release(c);
+		if (rc == 0) {
+			publisher_kick(); /* the job.cancelled event is in the outbox */
+			ret = reply_json(r, 200, job_json(r, &j));
+		} else if (rc == 1) {
+			ret = job_not_found(r);
+		} else {
+			ret = reply_error(r, 409, "conflict", NULL,
+					  "job '%s' is %s: only queued or retrying jobs can be cancelled",
+					  r->job_id, job_status_name(j.status));
+		}
+	}
+	job_clear(&j);
+	buf_release(&err);
+	buf_release(&actor);
+	return ret;
+}
+
+enum MHD_Result route_jobs_result(struct req *r)
+{
+	enum MHD_Result ret;
+	struct job j;
+	if (load_job(r, &j, &ret) != 0)
+		return ret;
+	const char *key = json_string_value(json_object_get(j.result, "key"));
+	if (j.status != JOB_SUCCEEDED) {
+		ret = reply_error(r, 409, "conflict", NULL, "job '%s' is %s: a result exists once it has succeeded",
+				  r->job_id, job_status_name(j.status));
+	} else if (!key) {
+		ret = reply_error(r, 404, "not_found", NULL, "job '%s' stored no result object", r->job_id);
+	} else {
+		struct buf url = BUF_INIT;
+		struct aws_error aerr;
+		time_t exp;
+		if (s3_presign(r->api->s3, "GET", key, atomic_load(&r->api->tun.result_url_expires), &url, &exp,
+			       &aerr) < 0)
+			ret = reply_unavailable(r, "storage", aerr.message);
+		else
+			ret = reply_redirect(r, buf_str(&url));
+		buf_release(&url);
+	}
+	job_clear(&j);
+	return ret;
+}
+
+enum MHD_Result route_uploads_create(struct req *r)
+{
+	uuid_t u;
+	char id[37], at[32];
+	struct buf key = BUF_INIT, url = BUF_INIT;
+	struct aws_error aerr;
+	time_t exp;
+	enum MHD_Result ret;
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, id);
+	buf_printf(&key, "uploads/%s/%s", r->tenant, id);
+	if (s3_presign(r->api->s3, "PUT", buf_str(&key), atomic_load(&r->api->tun.upload_url_expires), &url,
+		       &exp, &aerr) < 0) {
+		ret = reply_unavailable(r, "storage", aerr.message);
+	} else {
+		rfc3339(exp, at);
+		json_t *o = json_object();
+		json_object_set_new(o, "key", json_string(buf_str(&key)));
+		json_object_set_new(o, "url", json_string(buf_str(&url)));
+		json_object_set_new(o, "method", json_string("PUT"));
+		json_object_set_new(o, "expires_at", json_string(at));
+		ret = reply_json(r, 201, o);
+	}
+	buf_release(&key);
+	buf_release(&url);
+	return ret;
+}

@@ -1,0 +1,376 @@
+/*
+ * server — the libmicrohttpd daemon of spool-api: per-request context, routing,
+ * body limits, request ids, access log and request metrics.
+ *
+ * A request goes through on_request() at least twice: once when its headers are
+ * in (the context is made; routing, 405, auth, 413 by Content-Length and 415 are
+ * answered right there, so a rejected body is never read), then once per body
+ * chunk, then a final call that dispatches. Requests without a body dispatch on
+ * the first call. A ?wait request may suspend its connection and is dispatched
+ * again when the waiter resumes it.
+ */
+#include "api.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+static const char *const route_labels[ROUTE_COUNT] = {
+	[ROUTE_NONE] = "unknown",
+	[ROUTE_HEALTH] = "GET /health",
+	[ROUTE_READY] = "GET /ready",
+	[ROUTE_METRICS] = "GET /metrics",
+	[ROUTE_JOBS_CREATE] = "POST /v1/jobs",
+	[ROUTE_JOBS_LIST] = "GET /v1/jobs",
+	[ROUTE_JOBS_GET] = "GET /v1/jobs/{id}",
+	[ROUTE_JOBS_CANCEL] = "DELETE /v1/jobs/{id}",
+	[ROUTE_JOBS_RESULT] = "GET /v1/jobs/{id}/result",
+	[ROUTE_UPLOADS_CREATE] = "POST /v1/uploads",
+};
+
+typedef enum MHD_Result (*route_fn)(struct req *r);
+
+static const route_fn route_fns[ROUTE_COUNT] = {
+	[ROUTE_HEALTH] = route_health,
+	[ROUTE_READY] = route_ready,
+	[ROUTE_METRICS] = route_metrics,
+	[ROUTE_JOBS_CREATE] = route_jobs_create,
+	[ROUTE_JOBS_LIST] = route_jobs_list,
+	[ROUTE_JOBS_GET] = route_jobs_get,
+	[ROUTE_JOBS_CANCEL] = route_jobs_cancel,
+	[ROUTE_JOBS_RESULT] = route_jobs_result,
+	[ROUTE_UPLOADS_CREATE] = route_uploads_create,
+};
+
+const char *route_label(enum route r)
+{
+	return (unsigned)r < ROUTE_COUNT ? route_labels[r] : "unknown";
+}
+
+uint64_t api_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void api_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+void api_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* A path and the route each method maps to there; `allow` lists the methods. */
+struct path_routes {
+	enum route get, post, del;
+	const char *allow;
+};
+
+static const struct path_routes p_health = { ROUTE_HEALTH, 0, 0, "GET, HEAD" };
+static const struct path_routes p_ready = { ROUTE_READY, 0, 0, "GET, HEAD" };
+static const struct path_routes p_metrics = { ROUTE_METRICS, 0, 0, "GET, HEAD" };
+static const struct path_routes p_jobs = { ROUTE_JOBS_LIST, ROUTE_JOBS_CREATE, 0, "GET, HEAD, POST" };
+static const struct path_routes p_job = { ROUTE_JOBS_GET, 0, ROUTE_JOBS_CANCEL, "GET, HEAD, DELETE" };
+static const struct path_routes p_result = { ROUTE_JOBS_RESULT, 0, 0, "GET, HEAD" };
+static const struct path_routes p_uploads = { 0, ROUTE_UPLOADS_CREATE, 0, "POST" };
+
+/* Which path `url` is; copies the {id} segment (up to 36 chars, else "") to id. */
+static const struct path_routes *path_match(const char *url, char id[JOB_ID_LEN + 1])
+{
+	id[0] = '\0';
+	if (!strcmp(url, "/health"))
+		return &p_health;
+	if (!strcmp(url, "/ready"))
+		return &p_ready;
+	if (!strcmp(url, "/metrics"))
+		return &p_metrics;
+	if (!strcmp(url, "/v1/uploads"))
+		return &p_uploads;
+	if (strncmp(url, "/v1/jobs", 8) != 0)
+		return NULL;
+	url += 8;
+	if (*url == '\0')
+		return &p_jobs;
+	if (*url++ != '/' || *url == '\0' || *url == '/')
+		return NULL;
+	const char *slash = strchr(url, '/');
+	size_t n = slash ? (size_t)(slash - url) : strlen(url);
+	if (n <= JOB_ID_LEN) {
+		memcpy(id, url, n);
+		id[n] = '\0';
+	}
+	if (!slash)
+		return &p_job;
+	if (!strcmp(slash, "/result"))
+		return &p_result;
+	return NULL;
+}
+
+static int request_id_sane(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static struct req *req_new(struct api *a, struct MHD_Connection *conn, const char *url,
+			   const char *method)
+{
+	struct req *r = xcalloc(1, sizeof(*r));
+	r->api = a;
+	r->conn = conn;
+	r->method = method;
+	r->start_ns = api_now_ns();
+	snprintf(r->path, sizeof(r->path), "%s", url);
+	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (rid && request_id_sane(rid)) {
+		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+	} else {
+		uuid_t u;
+		uuid_generate_random(u);
+		uuid_unparse_lower(u, r->request_id);
+	}
+	atomic_fetch_add(&a->inflight, 1);
+	return r;
+}
+
+/* Early checks of a POST before its body is read: 413 by Content-Length, 415. */
+static int body_precheck(struct req *r, enum MHD_Result *ret)
+{
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	int64_t max = atomic_load(&r->api->tun.max_body);
+	int has_body = te != NULL;
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || *end || end == cl || n > (unsigned long long)max) {
+			*ret = reply_error(r, 413, "too_large", NULL,
+					   "request body is larger than the limit of %lld bytes",
+					   (long long)max);
+			return -1;
+		}
+		has_body = n > 0;
+	}
+	if (!has_body)
+		return 0;
+	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+	size_t jl = strlen("application/json");
+	if (!ct || strncasecmp(ct, "application/json", jl) != 0 ||
+	    (ct[jl] != '\0' && ct[jl] != ';' && ct[jl] != ' ')) {
+		*ret = reply_error(r, 415, "unsupported_media_type", NULL,
+				   "Content-Type must be 'application/json', not '%s'", ct ? ct : "");
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result dispatch(struct req *r)
+{
+	log_set_request_id(r->request_id);
+	enum MHD_Result ret = route_fns[r->route](r);
+	log_set_request_id(NULL);
+	return ret;
+}
+
+/* First call for a request: route it and answer what can be answered now. */
+static enum MHD_Result on_headers(struct req *r, int *go_on)
+{
+	enum MHD_Result ret = MHD_YES;
+	const struct path_routes *p = path_match(r->path, r->job_id);
+	int is_get = !strcmp(r->method, MHD_HTTP_METHOD_GET) || !strcmp(r->method, MHD_HTTP_METHOD_HEAD);
+	*go_on = 0;
+	if (!p)
+		return reply_error(r, 404, "not_found", NULL, "no route for '%s'", r->path);
+	if (is_get)
+		r->route = p->get;
+	else if (!strcmp(r->method, MHD_HTTP_METHOD_POST))
+		r->route = p->post;
+	else if (!strcmp(r->method, MHD_HTTP_METHOD_DELETE))
+		r->route = p->del;
+	if (r->route == ROUTE_NONE)
+		return reply_method_not_allowed(r, p->allow);
+	if (strncmp(r->path, "/v1/", 4) == 0 && auth_check(r, &ret) < 0)
+		return ret;
+	if (!strcmp(r->method, MHD_HTTP_METHOD_POST)) {
+		if (body_precheck(r, &ret) < 0)
+			return ret;
+		*go_on = 1; /* read the body first */
+		return MHD_YES;
+	}
+	return dispatch(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		r = req_new(a, conn, url, method);
+		*con_cls = r;
+		int go_on;
+		log_set_request_id(r->request_id);
+		enum MHD_Result ret = on_headers(r, &go_on);
+		log_set_request_id(NULL);
+		return ret;
+	}
+	if (r->resumed)
+		return dispatch(r);
+	if (*upload_data_size > 0) {
+		int64_t max = atomic_load(&a->tun.max_body);
+		/* Chunked bodies have no length up front: count and drop the excess. */
+		if (!r->body_too_large && r->body.len + *upload_data_size > (uint64_t)max) {
+			r->body_too_large = 1;
+			buf_release(&r->body);
+		}
+		if (!r->body_too_large)
+			buf_add(&r->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->status)
+		return MHD_YES;
+	if (r->body_too_large)
+		return reply_error(r, 413, "too_large", NULL,
+				   "request body is larger than the limit of %lld bytes",
+				   (long long)atomic_load(&a->tun.max_body));
+	return dispatch(r);
+}
+
+/* Access log line and metrics, then free the request. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api *a = cls;
+	struct req *r = *con_cls;
+	(void)conn;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	uint64_t dur = api_now_ns() - r->start_ns;
+	int status = r->status ? r->status : 499; /* client went away before an answer */
+	metrics_request(r->route, status, dur);
+	json_t *o = json_object();
+	json_object_set_new(o, "msg", json_string("request"));
+	json_object_set_new(o, "method", json_string(r->method));
+	json_object_set_new(o, "path", json_string(r->path));
+	json_object_set_new(o, "status", json_integer(status));
+	json_object_set_new(o, "duration_ms", json_real((double)dur / 1e6));
+	json_object_set_new(o, "request_id", json_string(r->request_id));
+	json_object_set_new(o, "tenant", r->tenant[0] ? json_string(r->tenant) : json_null());
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(o, "terminated", json_integer((json_int_t)toe));
+	log_raw_json(o);
+	buf_release(&r->body);
+	free(r);
+	atomic_fetch_sub(&a->inflight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)socket_context;
+	metrics_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+	(void)cls;
+	buf_vprintf(&b, fmt, ap);
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
+		buf_truncate(&b, b.len - 1);
+	log_warn("http: %s", buf_str(&b));
+	buf_release(&b);
+}
+
+int server_start(struct api *a, struct buf *err)
+{
+	const struct config_api *c = &a->cfg->api;
+	struct addrinfo hints, *ai = NULL;
+	char port[16];
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%lld", (long long)c->port);
+	int rc = getaddrinfo(c->listen && c->listen[0] ? c->listen : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		buf_printf(err, "api: cannot resolve listen address '%s': %s", c->listen,
+			   gai_strerror(rc));
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a->mhd = MHD_start_daemon(
+		flags, (uint16_t)c->port, NULL, NULL, on_request, a,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!a->mhd) {
+		buf_printf(err, "api: cannot listen on '%s' port %s (address in use or not permitted?)",
+			   c->listen, port);
+		return -1;
+	}
+	return 0;
+}
+
+void server_quiesce(struct api *a)
+{
+	MHD_socket s = MHD_quiesce_daemon(a->mhd);
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+void server_stop(struct api *a)
+{
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
+	a->mhd = NULL;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The worker publishes job.started, job.succeeded and job.failed on spool.events.
+. "$(dirname "$0")/lib.sh"
+. tests/data/worker-lib.sh
+
+command -v ffmpeg >/dev/null || skip_all "ffmpeg is not installed"
+worker_ensure
+
+mgmt=(curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" -H 'Content-Type: application/json')
+q=t0310-events-$$
+check "declare a test queue" "${mgmt[@]}" -X PUT -d '{"durable":false,"auto_delete":false}' \
+	"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q"
+at_exit "${mgmt[*]} -X DELETE $SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q"
+check "bind it to spool.events with '#'" "${mgmt[@]}" -X POST -d '{"routing_key":"#"}' \
+	"$SPOOL_RABBITMQ_MGMT_URL/api/bindings/%2F/e/spool.events/q/$q"
+
+clip=$T_TMP/clip.mp4
+ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc=s=160x120:r=10:d=1 \
+	-c:v libx264 -preset ultrafast -pix_fmt yuv420p "$clip" || bail "ffmpeg failed"
+key=$(upload "$clip") || bail "cannot upload the clip"
+good=$(submit media.probe "$key")
+bad=$(submit media.probe "uploads/$W_TENANT/does-not-exist-$$")
+expect_eq "good job succeeded" succeeded "$(job_wait "$good" 60 | jq -r .status)"
+job=$(job_wait "$bad" 60)
+expect_eq "job with a missing source failed" failed "$(jq -r .status <<<"$job")"
+expect_eq "missing source is source_not_found" source_not_found "$(jq -r .error.code <<<"$job")"
+
+# events are published right after the database write: give them a moment
+events=
+for _ in $(seq 20); do
+	events=$("${mgmt[@]}" -X POST -d '{"count":100,"ackmode":"ack_requeue_true","encoding":"auto"}' \
+		"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q/get")
+	n=$(jq --arg g "$good" --arg b "$bad" '[.[] | .payload | fromjson | select(.job_id == $g or .job_id == $b)] | length' <<<"$events")
+	[ "$n" -ge 4 ] && break
+	sleep 0.5
+done
+ev() { jq -r --arg id "$1" '[.[] | select((.payload | fromjson).job_id == $id) | .routing_key] | join(" ")' <<<"$events"; }
+expect_eq "events of the good job" "job.started job.succeeded" "$(ev "$good")"
+expect_eq "events of the failing job" "job.started job.failed" "$(ev "$bad")"
+body=$(jq -r --arg id "$good" '[.[] | select(.routing_key == "job.succeeded") | .payload | fromjson | select(.job_id == $id)][0]' <<<"$events")
+expect_eq "event body names the event" job.succeeded "$(jq -r .event <<<"$body")"
+expect_eq "event body has the job type" media.probe "$(jq -r .type <<<"$body")"
+
+done_testing

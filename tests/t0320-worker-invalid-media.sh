@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A text file named .mp4 fails permanently with invalid_media after one attempt.
+. "$(dirname "$0")/lib.sh"
+. tests/data/worker-lib.sh
+
+worker_ensure
+
+fake=$T_TMP/not-a-video.mp4
+printf 'this is not a video\njust some text\n' >"$fake"
+key=$(upload "$fake") || bail "cannot upload the file"
+id=$(submit media.probe "$key")
+expect_match "job submitted" '^[0-9a-f-]{36}$' "$id"
+
+job=$(job_wait "$id" 60)
+expect_eq "job failed" failed "$(jq -r .status <<<"$job")"
+expect_eq "error code invalid_media" invalid_media "$(jq -r .error.code <<<"$job")"
+expect_eq "error is permanent" true "$(jq -r .error.permanent <<<"$job")"
+expect_match "error message quotes ffprobe" 'ffprobe' "$(jq -r .error.message <<<"$job")"
+expect_eq "one attempt" 1 "$(jq -r .attempts <<<"$job")"
+
+# not retried: still one attempt a little later, and no retrying event in the history
+sleep 3
+job=$(job_wait "$id" 1)
+expect_eq "still failed after a while" failed "$(jq -r .status <<<"$job")"
+expect_eq "still one attempt" 1 "$(jq -r .attempts <<<"$job")"
+n=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" -c "SELECT count(*) FROM job_events WHERE job_id = :'id' AND event = 'retrying'")
+expect_eq "no retrying event recorded" 0 "$n"
+
+done_testing

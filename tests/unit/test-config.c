@@ -1,0 +1,240 @@
+/* Unit tests for the config table: defaults, each type, and every kind of error message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+
+#define REQUIRED_ADMINCTL \
+	"[database]\nsecret = file:/db.json\n[rabbitmq]\nsecret = env:MQ\n[s3]\nbucket = b\n" \
+	"[api]\npepper_secret = file:/pepper\n"
+#define REQUIRED_WORKER "[database]\nsecret = file:/db.json\n[rabbitmq]\nsecret = env:MQ\n[s3]\nbucket = b\n"
+
+/* Load `text` for `prog`; return config_load_string's result, messages in `err`. */
+static int load(struct config *cfg, const char *text, unsigned prog, struct buf *err)
+{
+	buf_reset(err);
+	return config_load_string(cfg, "test.ini", text, prog, err);
+}
+
+/* Assert that `text` fails and that the messages contain `want`. */
+static void expect_error(const char *text, unsigned prog, const char *want)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	if (load(&cfg, text, prog, &err) != -1)
+		fail_msg("accepted:\n%s", text);
+	if (!strstr(buf_str(&err), want))
+		fail_msg("messages\n%s\nlack '%s'", buf_str(&err), want);
+	config_free(&cfg);
+	buf_release(&err);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct config cfg;
+	config_defaults(&cfg, PROG_WORKER);
+	assert_string_equal(cfg.log.level, "info");
+	assert_string_equal(cfg.log.format, "json");
+	assert_string_equal(cfg.aws.region, "us-east-1");
+	assert_int_equal(cfg.aws.timeout, 10);
+	assert_int_equal(cfg.secrets.cache_ttl, 3600);
+	assert_string_equal(cfg.database.sslmode, "prefer");
+	assert_int_equal(cfg.database.pool_size, 8);
+	assert_int_equal(cfg.database.statement_timeout, 30);
+	assert_int_equal(cfg.s3.part_size, 8 * 1024 * 1024);
+	assert_int_equal(cfg.s3.presign_expires, 900);
+	assert_int_equal(cfg.s3.force_path_style, 0);
+	assert_int_equal(cfg.worker.lease, 60);
+	assert_int_equal(cfg.worker.transcode_timeout, 7200);
+	assert_int_equal(cfg.api.port, 8000);
+	assert_null(cfg.database.secret);
+	assert_null(cfg.aws.endpoint_url);
+	assert_int_equal(cfg.program, PROG_WORKER);
+	config_free(&cfg);
+}
+
+static void test_good_file(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg,
+			      "; comment\n[log]\nlevel = debug\nformat = text\n" REQUIRED_WORKER
+			      "[s3]\nforce_path_style = yes\npart_size = 16MiB\npresign_expires = 2h\n"
+			      "endpoint_url = http://127.0.0.1:9000\n"
+			      "[worker]\nconcurrency = 4\nlease = 5m\nenable_noop = on\n",
+			      PROG_WORKER, &err),
+			 0);
+	assert_string_equal(buf_str(&err), "");
+	assert_string_equal(cfg.log.level, "debug");
+	assert_string_equal(cfg.database.secret, "file:/db.json");
+	assert_string_equal(cfg.rabbitmq.secret, "env:MQ");
+	assert_int_equal(cfg.s3.force_path_style, 1);
+	assert_int_equal(cfg.s3.part_size, 16 * 1024 * 1024);
+	assert_int_equal(cfg.s3.presign_expires, 7200);
+	assert_string_equal(cfg.s3.endpoint_url, "http://127.0.0.1:9000");
+	assert_int_equal(cfg.worker.concurrency, 4);
+	assert_int_equal(cfg.worker.lease, 300);
+	assert_int_equal(cfg.worker.enable_noop, 1);
+	config_free(&cfg);
+	buf_release(&err);
+}
+
+static void test_parse_duration_size(void **state)
+{
+	(void)state;
+	int64_t v;
+	assert_int_equal(config_parse_duration("90", &v), 0);
+	assert_int_equal(v, 90);
+	assert_int_equal(config_parse_duration("30s", &v), 0);
+	assert_int_equal(v, 30);
+	assert_int_equal(config_parse_duration("15m", &v), 0);
+	assert_int_equal(v, 900);
+	assert_int_equal(config_parse_duration("2h", &v), 0);
+	assert_int_equal(v, 7200);
+	assert_int_equal(config_parse_duration("7d", &v), 0);
+	assert_int_equal(v, 604800);
+	assert_int_equal(config_parse_duration("", &v), -1);
+	assert_int_equal(config_parse_duration("-5", &v), -1);
+	assert_int_equal(config_parse_duration("5x", &v), -1);
+	assert_int_equal(config_parse_duration("m", &v), -1);
+	assert_int_equal(config_parse_duration("99999999999999999999", &v), -1);
+	assert_int_equal(config_parse_size("1024", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(config_parse_size("64K", &v), 0);
+	assert_int_equal(v, 65536);
+	assert_int_equal(config_parse_size("16M", &v), 0);
+	assert_int_equal(v, 16 * 1024 * 1024);
+	assert_int_equal(config_parse_size("2G", &v), 0);
+	assert_true(v == 2LL * 1024 * 1024 * 1024);
+	assert_int_equal(config_parse_size("512MiB", &v), 0);
+	assert_int_equal(v, 512 * 1024 * 1024);
+	assert_int_equal(config_parse_size("12Q", &v), -1);
+	assert_int_equal(config_parse_size("", &v), -1);
+	assert_int_equal(config_parse_size("9223372036854775807G", &v), -1);
+}
+
+static void test_bad_values(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED_WORKER "[worker]\nconcurrency = many\n", PROG_WORKER,
+		     "config: 'test.ini' line 8: key 'concurrency' in [worker]: 'many' is not a whole number");
+	expect_error(REQUIRED_WORKER "[worker]\nenable_noop = maybe\n", PROG_WORKER, "line 8: key 'enable_noop'");
+	expect_error(REQUIRED_WORKER "[worker]\nenable_noop = maybe\n", PROG_WORKER, "is not a boolean");
+	expect_error(REQUIRED_WORKER "[worker]\nlease = soon\n", PROG_WORKER, "is not a duration");
+	expect_error(REQUIRED_WORKER "[s3]\npart_size = big\n", PROG_WORKER, "is not a size");
+	expect_error(REQUIRED_WORKER "[log]\nlevel = loud\n", PROG_WORKER,
+		     "line 8: key 'level' in [log]: 'loud' is not one of error, warn, info, debug");
+	expect_error(REQUIRED_WORKER "[log]\nformat = xml\n", PROG_WORKER, "is not one of json, text");
+	expect_error(REQUIRED_WORKER "[aws]\nendpoint_url = ftp://x\n", PROG_WORKER, "is not an http:// or https:// URL");
+	expect_error("[database]\nsecret = hunter2\n[rabbitmq]\nsecret = env:MQ\n[s3]\nbucket = b\n", PROG_WORKER,
+		     "line 2: key 'secret' in [database]: not a secret reference");
+}
+
+static void test_secret_value_not_echoed(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg, "[database]\nsecret = hunter2\n" REQUIRED_WORKER, PROG_WORKER, &err), -1);
+	assert_null(strstr(buf_str(&err), "hunter2"));
+	config_free(&cfg);
+	buf_release(&err);
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED_WORKER "[worker]\nconcurrency = 0\n", PROG_WORKER, "0 is out of range [1, 256]");
+	expect_error(REQUIRED_WORKER "[worker]\nconcurrency = 257\n", PROG_WORKER, "257 is out of range [1, 256]");
+	expect_error(REQUIRED_WORKER "[s3]\npart_size = 1M\n", PROG_WORKER, "line 8: key 'part_size' in [s3]");
+	expect_error(REQUIRED_WORKER "[worker]\nlease = 1s\n", PROG_WORKER, "1 is out of range");
+}
+
+static void test_unknown(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED_WORKER "[worker]\nconcurency = 2\n", PROG_WORKER,
+		     "config: 'test.ini' line 8: unknown key 'concurency' in [worker]");
+	expect_error(REQUIRED_WORKER "[wrker]\nconcurrency = 2\n", PROG_WORKER,
+		     "config: 'test.ini' line 8: unknown section [wrker] (key 'concurrency')");
+	expect_error(REQUIRED_WORKER "[worker]\nconcurrency = 2\nconcurrency = 3\n", PROG_WORKER,
+		     "line 9: key 'concurrency' in [worker] is set twice");
+	expect_error(REQUIRED_WORKER "[worker\n", PROG_WORKER, "syntax error");
+}
+
+static void test_missing_required(void **state)
+{
+	(void)state;
+	expect_error("[rabbitmq]\nsecret = env:MQ\n[s3]\nbucket = b\n", PROG_WORKER,
+		     "config: 'test.ini': required key 'secret' missing in [database]");
+	expect_error(REQUIRED_WORKER, PROG_ADMINCTL, "required key 'pepper_secret' missing in [api]");
+	expect_error("", PROG_API, "required key 'bucket' missing in [s3]");
+}
+
+static void test_program_mismatch(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED_WORKER "[api]\nport = 8080\n", PROG_WORKER,
+		     "line 8: key 'port' in [api] does not apply to this program");
+	expect_error(REQUIRED_ADMINCTL "[worker]\nconcurrency = 2\n", PROG_ADMINCTL, "does not apply to this program");
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "[adminctl]\nread_only = true\n", PROG_ADMINCTL, &err), 0);
+	assert_int_equal(cfg.adminctl.read_only, 1);
+	config_free(&cfg);
+	buf_release(&err);
+}
+
+static void test_all_errors_reported(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg, "[worker]\nconcurrency = x\nbogus = 1\n[nope]\na = b\n", PROG_WORKER, &err), -1);
+	const char *s = buf_str(&err);
+	int lines = 0;
+	for (const char *p = s; *p; p++)
+		lines += *p == '\n';
+	assert_true(lines >= 5); /* bad value, unknown key, unknown section, 3 missing required */
+	assert_non_null(strstr(s, "line 2"));
+	assert_non_null(strstr(s, "line 3"));
+	assert_non_null(strstr(s, "line 5"));
+	config_free(&cfg);
+	buf_release(&err);
+}
+
+static void test_unreloadable(void **state)
+{
+	(void)state;
+	struct config a, b;
+	struct buf err = BUF_INIT, out = BUF_INIT;
+	assert_int_equal(load(&a, REQUIRED_WORKER "[worker]\nlease = 60s\nconcurrency = 2\n", PROG_WORKER, &err), 0);
+	assert_int_equal(load(&b, REQUIRED_WORKER "[worker]\nlease = 90s\nconcurrency = 3\n", PROG_WORKER, &err), 0);
+	assert_int_equal(config_unreloadable_changes(&a, &b, &out), 1);
+	assert_string_equal(buf_str(&out), "worker.lease");
+	config_free(&a);
+	config_free(&b);
+	buf_release(&err);
+	buf_release(&out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_parse_duration_size), cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_secret_value_not_echoed), cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_unknown),	   cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_program_mismatch), cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_unreloadable),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

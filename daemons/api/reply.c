@@ -118,6 +118,13 @@ enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, co
 	return ret;
 }
 
+enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *reason)
+{
+	log_warn("%s unavailable: %s", what, reason);
+	return error_with(r, 503, "unavailable", MHD_HTTP_HEADER_RETRY_AFTER, "5",
+			  "the %s is unavailable; try again later", what);
+}
+
 enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing)
 {
 	struct buf m = BUF_INIT;

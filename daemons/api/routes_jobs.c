@@ -7,6 +7,7 @@
  */
 #include "api.h"
 #include "log.h"
+#include "videoparams.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -229,40 +230,21 @@ static int callback_url_ok(const char *url, struct invalid *v)
 	return 0;
 }
 
-static int bool_param(json_t *params, const char *name, struct invalid *v, const char *field)
+/* Parameters of video.transcode, checked the same way as the worker will (videoparams). */
+static int transcode_params_ok(const json_t *params, struct invalid *v)
 {
-	json_t *x = json_object_get(params, name);
-	if (x && !json_is_boolean(x))
-		return invalid(v, field, "must be true or false");
-	return 0;
-}
-
-/* Parameters of video.transcode (api.md "Job types"); unknown names are refused. */
-static int transcode_params_ok(json_t *params, struct invalid *v)
-{
-	const char *name;
-	json_t *x;
-	json_object_foreach(params, name, x) {
-		if (strcmp(name, "max_duration") && strcmp(name, "height") && strcmp(name, "audio") &&
-		    strcmp(name, "watermark") && strcmp(name, "bumpers")) {
-			char field[64];
-			snprintf(field, sizeof(field), "params.%s", name);
-			return invalid(v, field, "is not a parameter of video.transcode (max_duration, height, "
-						 "audio, watermark, bumpers)");
-		}
+	struct video_params vp;
+	struct buf field = BUF_INIT;
+	if (videoparams_parse(params, &vp, &field, &v->msg) == 0) {
+		buf_release(&field);
+		return 0;
 	}
-	x = json_object_get(params, "max_duration");
-	if (x && (!json_is_number(x) || json_number_value(x) <= 0 || json_number_value(x) > 3600))
-		return invalid(v, "params.max_duration", "must be a number of seconds in (0, 3600]");
-	x = json_object_get(params, "height");
-	if (x && (!json_is_integer(x) || json_integer_value(x) < 144 || json_integer_value(x) > 2160 ||
-		  json_integer_value(x) % 2))
-		return invalid(v, "params.height", "must be an even integer from 144 to 2160");
-	if (bool_param(params, "audio", v, "params.audio") ||
-	    bool_param(params, "watermark", v, "params.watermark") ||
-	    bool_param(params, "bumpers", v, "params.bumpers"))
-		return -1;
-	return 0;
+	if (!strcmp(buf_str(&field), "params"))
+		snprintf(v->field, sizeof(v->field), "params");
+	else
+		snprintf(v->field, sizeof(v->field), "params.%s", buf_str(&field));
+	buf_release(&field);
+	return -1;
 }
 
 /* Fill `in` from the body or name the first invalid field. Strings borrow from body. */

@@ -13,10 +13,14 @@ extern const struct cmd_entry cmd_db_status_entry;
 extern const struct cmd_entry cmd_keys_create_entry;
 extern const struct cmd_entry cmd_keys_list_entry;
 extern const struct cmd_entry cmd_keys_revoke_entry;
+extern const struct cmd_entry cmd_results_ls_entry;
+extern const struct cmd_entry cmd_results_url_entry;
 extern const struct cmd_entry cmd_version_entry;
 
 /* In the order of adminctl(8). */
 const struct cmd_entry *const cmd_table[] = {
+	&cmd_results_ls_entry,
+	&cmd_results_url_entry,
 	&cmd_keys_create_entry,
 	&cmd_keys_list_entry,
 	&cmd_keys_revoke_entry,
@@ -153,6 +157,26 @@ int cmd_db(struct cmd_ctx *ctx)
 	return 0;
 }
 
+int cmd_s3(struct cmd_ctx *ctx)
+{
+	int rc = cmd_config(ctx);
+	if (rc)
+		return rc;
+	if (!ctx->s3)
+		ctx->s3 = s3_new(&ctx->cfg, cmd_secrets(ctx));
+	return 0;
+}
+
+int cmd_s3_failed(const char *what, const struct aws_error *e)
+{
+	struct buf b = BUF_INIT;
+	aws_error_format(e, &b);
+	int down = e->status == 0 || e->status >= 500;
+	cmd_error("%s: %s%s", what, buf_str(&b), down ? " (is S3 reachable at the configured endpoint?)" : "");
+	buf_release(&b);
+	return down ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAILURE;
+}
+
 int cmd_check_writable(struct cmd_ctx *ctx, const struct cmd_entry *e)
 {
 	if (!ctx->read_only)
@@ -173,6 +197,8 @@ void cmd_ctx_free(struct cmd_ctx *ctx)
 {
 	db_close(ctx->db);
 	ctx->db = NULL;
+	s3_free(ctx->s3);
+	ctx->s3 = NULL;
 	secrets_free(ctx->sec);
 	ctx->sec = NULL;
 	if (ctx->cfg_loaded)
@@ -258,4 +284,11 @@ void cmd_table_free(struct cmd_table *t)
 int cmd_parse_duration(const char *s, int64_t *out)
 {
 	return config_parse_duration(s, out);
+}
+
+void cmd_format_time(time_t t, char out[32])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

@@ -14,11 +14,13 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 #include <stddef.h>
 
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "s3.h"
 #include "secrets.h"
 
 /* sysexits-style exit codes of adminctl(8). */
@@ -44,6 +46,7 @@ struct cmd_ctx {
 	int cfg_loaded;
 	struct secrets *sec;
 	struct db_conn *db;
+	struct s3 *s3;
 	char *actor;
 };
 
@@ -82,6 +85,10 @@ int cmd_config(struct cmd_ctx *ctx);
 struct secrets *cmd_secrets(struct cmd_ctx *ctx);
 /* Connect to the database once; prints why and returns CMD_EXIT_UNAVAILABLE on failure. */
 int cmd_db(struct cmd_ctx *ctx);
+/* The S3 client (after cmd_config); CMD_EXIT_CONFIG if the config does not load. */
+int cmd_s3(struct cmd_ctx *ctx);
+/* Report a failed S3 call: CMD_EXIT_UNAVAILABLE when S3 could not be reached or failed (5xx), else 1. */
+int cmd_s3_failed(const char *what, const struct aws_error *e);
 /* Refuse an action in read-only mode: CMD_EXIT_FAILURE after saying so, else 0. */
 int cmd_check_writable(struct cmd_ctx *ctx, const struct cmd_entry *e);
 /* The name for the audit trail. */
@@ -108,6 +115,9 @@ void cmd_table_init(struct cmd_table *t, size_t ncols, const char *const *header
 void cmd_table_add(struct cmd_table *t, const char *const *row);
 void cmd_table_print(const struct cmd_table *t);
 void cmd_table_free(struct cmd_table *t);
+
+/* `t` as RFC 3339 UTC ("2024-05-01T12:00:00Z") into `out`. */
+void cmd_format_time(time_t t, char out[32]);
 
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);

@@ -1,0 +1,81 @@
+/*
+ * transcode — the video.transcode engine: probe, ffmpeg, thumbnail, read back.
+ *
+ * transcode_run() turns `input` (a local file) into WORKDIR/video.mp4 and
+ * WORKDIR/thumb.jpg following `p` (see videoparams.h):
+ *   1. ffprobe validates the input: unreadable, not media, no video stream (cover
+ *      art does not count), zero or unknown duration → permanent "invalid_media"
+ *      with ffprobe's reason.
+ *   2. ffmpeg encodes MP4 (H.264 libx264, yuv420p, +faststart) at p->width ×
+ *      p->height: scaled to fit, padded with black to exactly that size, square
+ *      pixels; the source cut to p->max_duration seconds; audio dropped unless
+ *      p->audio (AAC 128k; none if the source has none); the logo overlaid in the
+ *      bottom-right corner when p->watermark and the logo is readable; with
+ *      p->bumpers (and a logo), a 2 s card of the logo on black before and after
+ *      the clip (4 s in all, not counted in max_duration).
+ *   3. a JPEG thumbnail of the same size, about 1 s into the clip (half way
+ *      through a shorter one, after the opening bumper).
+ *   4. ffprobe reads the result back into r->meta:
+ *      {"duration", "width", "height", "codec", "pix_fmt", "has_audio",
+ *       "watermark", "bumpers", "source": {"duration", "width", "height"}}.
+ *
+ * Every tool runs through proc.h: its own process group, killed with it on time
+ * limit or cancel. Output is written under temporary names and renamed only on
+ * success; on failure neither file exists afterwards.
+ *
+ * Errors: returns 0, or -1 with r->error_code set (a static string), r->permanent
+ * (true: retrying cannot help) and a message in `err` (lower case, ending with
+ * the tool's last stderr lines when there are any):
+ *   invalid_media   permanent  the input is not a usable video (also found late,
+ *                              by ffmpeg, when decoding fails outright)
+ *   timeout         transient  ffmpeg ran past o->timeout (or a probe past
+ *                              o->probe_timeout)
+ *   cancelled       transient  o->cancel returned non-zero
+ *   ffmpeg_failed   transient  ffmpeg or ffprobe failed for another reason
+ *   internal        transient  a tool could not be started, a file could not be
+ *                              renamed, output unreadable
+ *
+ * Ownership: r->meta is a new reference owned by the result; release it with
+ * transcode_result_release(). Callbacks run on the calling thread.
+ */
+#ifndef SPOOL_TRANSCODE_H
+#define SPOOL_TRANSCODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "videoparams.h"
+
+#define TRANSCODE_VIDEO "video.mp4"
+#define TRANSCODE_THUMB "thumb.jpg"
+#define TRANSCODE_BUMPER_SECONDS 2.0
+
+struct transcode_opts {
+	const char *ffmpeg;          /* program; NULL = "ffmpeg" */
+	const char *ffprobe;         /* program; NULL = "ffprobe" */
+	int threads;                 /* ffmpeg -threads; 0 = ffmpeg decides */
+	int64_t timeout;             /* seconds for the ffmpeg encode; 0 = none */
+	int64_t probe_timeout;       /* seconds for each ffprobe and the thumbnail; 0 = 60 */
+	const char *logo;            /* PNG for watermark and bumpers; NULL = none */
+	const char *preset;          /* libx264 preset; NULL = "veryfast" */
+	int crf;                     /* libx264 CRF; 0 = 23 */
+	/* Percentage done, 0..100, at most about once a second, 100 only on success. */
+	void (*progress)(int percent, void *data);
+	/* Polled about every 200 ms while a tool runs; non-zero stops the job. */
+	int (*cancel)(void *data);
+	void *data;                  /* given to both callbacks */
+};
+
+struct transcode_result {
+	json_t *meta;                /* on success: what ffprobe reads in the output */
+	const char *error_code;      /* on failure: see above; NULL on success */
+	bool permanent;              /* on failure: true when retrying cannot help */
+};
+
+int transcode_run(const struct transcode_opts *o, const char *input, const char *workdir,
+		  const struct video_params *p, struct transcode_result *r, struct buf *err);
+void transcode_result_release(struct transcode_result *r);
+
+#endif

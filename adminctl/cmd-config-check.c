@@ -35,25 +35,33 @@ static int program_parse(const char *s, unsigned *out)
 	return 0;
 }
 
-/* Which program a file is for, from the program-specific sections it has (adminctl if none). */
+/*
+ * Which program a file is for, from the program-specific sections it has:
+ * [adminctl] wins (adminctl.ini also has [api] for the pepper), then [worker],
+ * then [api]; adminctl if none.
+ */
 static unsigned program_guess(const char *path)
 {
 	FILE *fp = fopen(path, "r");
 	char line[512];
-	unsigned prog = 0;
+	unsigned seen = 0;
 	if (!fp)
 		return PROG_ADMINCTL;
-	while (!prog && fgets(line, sizeof(line), fp)) {
+	while (fgets(line, sizeof(line), fp)) {
 		const char *p = line + strspn(line, " \t");
 		if (!strncmp(p, "[api]", 5))
-			prog = PROG_API;
+			seen |= PROG_API;
 		else if (!strncmp(p, "[worker]", 8))
-			prog = PROG_WORKER;
+			seen |= PROG_WORKER;
 		else if (!strncmp(p, "[adminctl]", 10))
-			prog = PROG_ADMINCTL;
+			seen |= PROG_ADMINCTL;
 	}
 	fclose(fp);
-	return prog ? prog : PROG_ADMINCTL;
+	if (seen & PROG_ADMINCTL)
+		return PROG_ADMINCTL;
+	if (seen & PROG_WORKER)
+		return PROG_WORKER;
+	return seen & PROG_API ? PROG_API : PROG_ADMINCTL;
 }
 
 static const char *program_name(unsigned p)

@@ -95,8 +95,8 @@ int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **
 	all[n++] = (struct option){ "json", no_argument, NULL, 'J' };
 	all[n] = (struct option){ NULL, 0, NULL, 0 };
 	struct buf so = BUF_INIT;
-	buf_printf(&so, "+:%s", shortopts ? shortopts : "");
-	optind = 1;
+	buf_printf(&so, ":%s", shortopts ? shortopts : "");
+	optind = 0; /* 0: glibc re-initialises its state after main's getopt */
 	opterr = 0;
 	int opt, bad = 0;
 	while (!bad && (opt = getopt_long(argc, argv, buf_str(&so), all, NULL)) != -1) {

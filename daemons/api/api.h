@@ -86,6 +86,7 @@ struct req {
 	uint64_t start_ns;            /* CLOCK_MONOTONIC */
 	struct buf body;
 	int body_too_large;
+	int checked;                  /* routed, authenticated, body pre-checked */
 	/* ?wait=: the waiter owns the fields below while `suspended` is set. */
 	int suspended;
 	int resumed;

@@ -202,47 +202,56 @@ static enum MHD_Result dispatch(struct req *r)
 	return ret;
 }
 
-/* First call for a request: route it and answer what can be answered now. */
-static enum MHD_Result on_headers(struct req *r, int *go_on)
+/*
+ * Route the request and answer what can be answered before its body: unknown
+ * path, method, authentication, body size and type. -1 when a response is queued.
+ */
+static int precheck(struct req *r, enum MHD_Result *ret)
 {
-	enum MHD_Result ret = MHD_YES;
 	const struct path_routes *p = path_match(r->path, r->job_id);
 	int is_get = !strcmp(r->method, MHD_HTTP_METHOD_GET) || !strcmp(r->method, MHD_HTTP_METHOD_HEAD);
-	*go_on = 0;
-	if (!p)
-		return reply_error(r, 404, "not_found", NULL, "no route for '%s'", r->path);
+	if (!p) {
+		*ret = reply_error(r, 404, "not_found", NULL, "no route for '%s'", r->path);
+		return -1;
+	}
 	if (is_get)
 		r->route = p->get;
 	else if (!strcmp(r->method, MHD_HTTP_METHOD_POST))
 		r->route = p->post;
 	else if (!strcmp(r->method, MHD_HTTP_METHOD_DELETE))
 		r->route = p->del;
-	if (r->route == ROUTE_NONE)
-		return reply_method_not_allowed(r, p->allow);
-	if (strncmp(r->path, "/v1/", 4) == 0 && auth_check(r, &ret) < 0)
-		return ret;
-	if (!strcmp(r->method, MHD_HTTP_METHOD_POST)) {
-		if (body_precheck(r, &ret) < 0)
-			return ret;
-		*go_on = 1; /* read the body first */
-		return MHD_YES;
+	if (r->route == ROUTE_NONE) {
+		*ret = reply_method_not_allowed(r, p->allow);
+		return -1;
 	}
-	return dispatch(r);
+	if (strncmp(r->path, "/v1/", 4) == 0 && auth_check(r, ret) < 0)
+		return -1;
+	if (!strcmp(r->method, MHD_HTTP_METHOD_POST) && body_precheck(r, ret) < 0)
+		return -1;
+	return 0;
 }
 
+/*
+ * MHD's access handler. A POST is checked as soon as its headers are in, so that a
+ * rejected body is never read; other requests are answered on the final call, as
+ * answering earlier makes MHD close a keep-alive connection.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct api *a = cls;
 	struct req *r = *con_cls;
+	enum MHD_Result ret = MHD_YES;
 	(void)version;
 	if (!r) {
 		r = req_new(a, conn, url, method);
 		*con_cls = r;
-		int go_on;
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return MHD_YES;
 		log_set_request_id(r->request_id);
-		enum MHD_Result ret = on_headers(r, &go_on);
+		r->checked = 1;
+		precheck(r, &ret);
 		log_set_request_id(NULL);
 		return ret;
 	}
@@ -266,6 +275,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return reply_error(r, 413, "too_large", NULL,
 				   "request body is larger than the limit of %lld bytes",
 				   (long long)atomic_load(&a->tun.max_body));
+	if (!r->checked) {
+		r->checked = 1;
+		log_set_request_id(r->request_id);
+		int rc = precheck(r, &ret);
+		log_set_request_id(NULL);
+		if (rc < 0)
+			return ret;
+	}
 	return dispatch(r);
 }
 
@@ -287,7 +304,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	json_object_set_new(o, "method", json_string(r->method));
 	json_object_set_new(o, "path", json_string(r->path));
 	json_object_set_new(o, "status", json_integer(status));
-	json_object_set_new(o, "duration_ms", json_real((double)dur / 1e6));
+	json_object_set_new(o, "duration_ms", json_integer((json_int_t)((dur + 500000) / 1000000)));
+	json_object_set_new(o, "duration_us", json_integer((json_int_t)(dur / 1000)));
 	json_object_set_new(o, "request_id", json_string(r->request_id));
 	json_object_set_new(o, "tenant", r->tenant[0] ? json_string(r->tenant) : json_null());
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -342,6 +360,7 @@ int server_start(struct api *a, struct buf *err)
 		flags |= MHD_USE_IPv6;
 	a->mhd = MHD_start_daemon(
 		flags, (uint16_t)c->port, NULL, NULL, on_request, a,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
@@ -350,7 +369,6 @@ int server_start(struct api *a, struct buf *err)
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!a->mhd) {

@@ -204,7 +204,7 @@ fail:
 
 int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err)
 {
-	int v;
+	int v, applied = 0;
 	if (current_version(c, &v, err) < 0)
 		return -1;
 	if (from)
@@ -215,13 +215,18 @@ int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err)
 		newer_schema(err, v);
 		return -1;
 	}
-	for (int n = 1; n <= NMIGRATIONS; n++) {
-		if (apply_one(c, n, err) < 0)
+	for (int n = v + 1; n <= NMIGRATIONS; n++) {
+		int rc = apply_one(c, n, err);
+		if (rc < 0)
 			return -1;
-		if (to)
-			*to = n > *to ? n : *to;
+		applied += rc;
 	}
-	if (to && current_version(c, to, err) < 0)
+	if (current_version(c, &v, err) < 0)
 		return -1;
+	/* Another process may have applied some under the lock: report only ours. */
+	if (from)
+		*from = v - applied;
+	if (to)
+		*to = v;
 	return 0;
 }

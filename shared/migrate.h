@@ -17,7 +17,10 @@
 /* Newest schema version this program knows. */
 int migrate_latest(void);
 
-/* Apply what is missing; *from / *to (may be NULL) get the versions before and after. */
+/*
+ * Apply what is missing; *from / *to (may be NULL) get the versions before and
+ * after this call's own changes (equal when another process applied them).
+ */
 int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err);
 
 /* The database's schema version (0: empty database) and this program's latest. */

@@ -23,7 +23,7 @@ sleep 3
 job=$(job_wait "$id" 1)
 expect_eq "still failed after a while" failed "$(jq -r .status <<<"$job")"
 expect_eq "still one attempt" 1 "$(jq -r .attempts <<<"$job")"
-n=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" -c "SELECT count(*) FROM job_events WHERE job_id = :'id' AND event = 'retrying'")
+n=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" <<<"SELECT count(*) FROM job_events WHERE job_id = :'id' AND event = 'retrying'")
 expect_eq "no retrying event recorded" 0 "$n"
 
 done_testing

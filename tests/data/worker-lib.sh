@@ -65,7 +65,7 @@ submit() {
 		return
 	fi
 	id=$(psql -X -At "$SPOOL_PG_DSN" -v type="$type" -v src="$(jq -c .source <<<"$body")" -v tenant="$W_TENANT" \
-		-c "INSERT INTO jobs (tenant_id, type, source) VALUES (:'tenant', :'type', :'src'::jsonb) RETURNING id" |
+		<<<"INSERT INTO jobs (tenant_id, type, source) VALUES (:'tenant', :'type', :'src'::jsonb) RETURNING id" |
 		head -n 1) || return 1
 	local msg
 	msg=$(jq -cn --arg id "$id" --arg t "$type" '{v: 1, job_id: $id, type: $t, attempt: 1}')
@@ -79,13 +79,14 @@ _w_final() { [[ $1 =~ ^(succeeded|failed|cancelled)$ ]]; }
 
 job_wait() {
 	local id=$1 secs=${2:-60} end job status
+	[ -n "$id" ] || return 1
 	end=$((SECONDS + secs))
 	while :; do
 		if api_ready; then
 			_w_key
 			job=$(curl -fsS --max-time 40 -H "Authorization: Bearer $SPOOL_API_KEY" "$SPOOL_API_URL/v1/jobs/$id?wait=30")
 		else
-			job=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" -c "SELECT row_to_json(j) FROM jobs j WHERE id = :'id'")
+			job=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" <<<"SELECT row_to_json(j) FROM jobs j WHERE id = :'id'")
 			sleep 0.5
 		fi
 		status=$(jq -r .status <<<"$job" 2>/dev/null)

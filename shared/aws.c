@@ -647,14 +647,19 @@ const char *aws_xml_find(const char *xml, size_t len, const char *tag, const cha
 			}
 			const char *v = gt + 1;
 			const char *q = v;
+			int depth = 1; /* nested elements of the same name */
 			while (q < end) {
 				const char *c = memchr(q, '<', (size_t)(end - q));
 				if (!c || (size_t)(end - c) < tl + 3)
 					return NULL;
 				if (c[1] == '/' && !memcmp(c + 2, tag, tl) && c[tl + 2] == '>') {
-					*val = v;
-					*vlen = (size_t)(c - v);
-					return c + tl + 3;
+					if (--depth == 0) {
+						*val = v;
+						*vlen = (size_t)(c - v);
+						return c + tl + 3;
+					}
+				} else if (!memcmp(c + 1, tag, tl) && (c[tl + 1] == '>' || c[tl + 1] == ' ')) {
+					depth++;
 				}
 				q = c + 1;
 			}

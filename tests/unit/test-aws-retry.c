@@ -142,6 +142,18 @@ static void test_xml(void **state)
 	/* a prefix of a tag name is not the tag */
 	assert_int_equal(aws_xml_get("<KeyCount>2</KeyCount><Key>k</Key>", 34, "Key", &b), 0);
 	assert_string_equal(buf_str(&b), "k");
+	/* same-name nesting (Query protocol lists of <member>) */
+	const char *n = "<member><Id>a</Id><Values><member>1</member><member>2</member></Values></member>"
+			"<member><Id>b</Id></member>";
+	p = aws_xml_find(n, strlen(n), "member", &v, &vl);
+	assert_non_null(p);
+	assert_int_equal(aws_xml_get(v, vl, "Id", &b), 0);
+	assert_string_equal(buf_str(&b), "a");
+	assert_non_null(strstr(v, "<member>2</member></Values>"));
+	p = aws_xml_find(p, strlen(n) - (size_t)(p - n), "member", &v, &vl);
+	assert_non_null(p);
+	assert_int_equal(aws_xml_get(v, vl, "Id", &b), 0);
+	assert_string_equal(buf_str(&b), "b");
 	buf_release(&b);
 }
 

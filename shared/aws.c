@@ -561,7 +561,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 		    struct aws_error *err)
 {
 	int max = req->max_attempts > 0 ? req->max_attempts : c->max_attempts;
-	int refreshed = 0, last_cost = 0;
+	int refreshed = 0, last_cost = 0, sent = 0;
 	aws_error_clear(err);
 	for (int attempt = 1;; attempt++) {
 		struct aws_credentials cr = { 0 };
@@ -571,7 +571,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 			buf_release(&why);
 			return -1;
 		}
-		if (attempt > 1 && reset_io(req) != 0) {
+		if (sent++ > 0 && reset_io(req) != 0) {
 			aws_error_set(err, 0, "LocalIOError", 0, "cannot rewind for a retry: %s",
 				      strerror(errno));
 			aws_credentials_clear(&cr);

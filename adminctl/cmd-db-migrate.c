@@ -28,9 +28,12 @@ static int cmd_db_migrate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		buf_release(&err);
 		return CMD_EXIT_FAILURE;
 	}
-	if (to != from && audit_record(ctx->db, cmd_actor(ctx), "db.migrate", NULL, to - from,
-				       json_pack("{s:i, s:i}", "from", from, "to", to), &err) < 0)
-		cmd_error("db migrate: applied, but the audit record failed: %s", buf_str(&err));
+	if (to != from) {
+		json_t *detail = json_pack("{s:i, s:i}", "from", from, "to", to);
+		if (audit_record(ctx->db, cmd_actor(ctx), "db.migrate", NULL, to - from, detail, &err) < 0)
+			cmd_error("db migrate: applied, but the audit record failed: %s", buf_str(&err));
+		json_decref(detail);
+	}
 	buf_release(&err);
 	if (ctx->json)
 		cmd_print_json(json_pack("{s:i, s:i, s:i}", "from", from, "to", to, "applied", to - from));

@@ -82,9 +82,10 @@ static int cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = CMD_EXIT_FAILURE;
 		goto out;
 	}
-	if (audit_record(ctx->db, cmd_actor(ctx), "keys.create", id, 1,
-			 json_pack("{s:s, s:s?}", "tenant", o.tenant, "name", o.name), &err) < 0)
+	json_t *detail = json_pack("{s:s, s:s?}", "tenant", o.tenant, "name", o.name);
+	if (audit_record(ctx->db, cmd_actor(ctx), "keys.create", id, 1, detail, &err) < 0)
 		cmd_error("keys create: key made, but the audit record failed: %s", buf_str(&err));
+	json_decref(detail);
 	if (ctx->json)
 		cmd_print_json(json_pack("{s:s, s:s, s:s, s:s?}", "key", buf_str(&key), "id", id, "tenant", o.tenant,
 					 "name", o.name));

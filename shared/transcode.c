@@ -76,6 +76,17 @@ static void args_addf(struct args *a, const char *fmt, ...)
 	buf_release(&b);
 }
 
+/* Add each string argument up to a NULL. */
+__attribute__((sentinel))
+static void args_list(struct args *a, ...)
+{
+	va_list ap;
+	va_start(ap, a);
+	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+		args_add(a, s);
+	va_end(ap);
+}
+
 static void args_free(struct args *a)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -218,13 +229,8 @@ static int probe_run(const struct transcode_opts *o, const char *path, struct pr
 		     struct buf *err)
 {
 	struct args a = { 0 };
-	args_add(&a, o->ffprobe ? o->ffprobe : "ffprobe");
-	args_add(&a, "-v");
-	args_add(&a, "error");
-	args_add(&a, "-print_format");
-	args_add(&a, "json");
-	args_add(&a, "-show_format");
-	args_add(&a, "-show_streams");
+	args_list(&a, o->ffprobe ? o->ffprobe : "ffprobe", "-v", "error", "-print_format", "json",
+		  "-show_format", "-show_streams", NULL);
 	args_addf(&a, "file:%s", path);
 
 	struct buf out = BUF_INIT;
@@ -375,12 +381,8 @@ static int ffmpeg_run(const struct transcode_opts *o, struct args *a, int64_t ti
 
 static void args_ffmpeg(struct args *a, const struct transcode_opts *o)
 {
-	args_add(a, o->ffmpeg ? o->ffmpeg : "ffmpeg");
-	args_add(a, "-nostdin");
-	args_add(a, "-hide_banner");
-	args_add(a, "-loglevel");
-	args_add(a, "error");
-	args_add(a, "-y");
+	args_list(a, o->ffmpeg ? o->ffmpeg : "ffmpeg", "-nostdin", "-hide_banner", "-loglevel",
+		  "error", "-y", NULL);
 }
 
 /* Step 2: the encode into `out` (a temporary name). */
@@ -390,51 +392,28 @@ static int encode(const struct transcode_opts *o, const char *input, const char 
 {
 	struct args a = { 0 };
 	struct buf graph = BUF_INIT;
+	char t[32], crf[16], threads[16];
+	snprintf(t, sizeof(t), "%.3f", p->max_duration);
+	snprintf(crf, sizeof(crf), "%d", o->crf > 0 ? o->crf : CRF_DEFAULT);
+	snprintf(threads, sizeof(threads), "%d", o->threads > 0 ? o->threads : 0);
+
 	args_ffmpeg(&a, o);
-	args_add(&a, "-t");
-	args_addf(&a, "%.3f", p->max_duration);
-	args_add(&a, "-i");
+	args_list(&a, "-t", t, "-i", NULL); /* the cut is on the input: bumpers come on top */
 	args_addf(&a, "file:%s", input);
 	if (watermark || bumpers) {
 		args_add(&a, "-i");
 		args_addf(&a, "file:%s", o->logo);
 	}
 	build_graph(&graph, p, src, watermark, bumpers, audio);
-	args_add(&a, "-filter_complex");
-	args_add(&a, buf_str(&graph));
-	args_add(&a, "-map");
-	args_add(&a, "[v]");
-	if (audio) {
-		args_add(&a, "-map");
-		args_add(&a, "[a]");
-		args_add(&a, "-c:a");
-		args_add(&a, "aac");
-		args_add(&a, "-b:a");
-		args_add(&a, "128k");
-	} else {
+	args_list(&a, "-filter_complex", buf_str(&graph), "-map", "[v]", NULL);
+	if (audio)
+		args_list(&a, "-map", "[a]", "-c:a", "aac", "-b:a", "128k", NULL);
+	else
 		args_add(&a, "-an");
-	}
-	args_add(&a, "-sn");
-	args_add(&a, "-dn");
-	args_add(&a, "-map_metadata");
-	args_add(&a, "-1");
-	args_add(&a, "-c:v");
-	args_add(&a, "libx264");
-	args_add(&a, "-preset");
-	args_add(&a, o->preset ? o->preset : PRESET_DEFAULT);
-	args_add(&a, "-crf");
-	args_addf(&a, "%d", o->crf > 0 ? o->crf : CRF_DEFAULT);
-	args_add(&a, "-pix_fmt");
-	args_add(&a, "yuv420p");
-	args_add(&a, "-movflags");
-	args_add(&a, "+faststart");
-	args_add(&a, "-threads");
-	args_addf(&a, "%d", o->threads > 0 ? o->threads : 0);
-	args_add(&a, "-progress");
-	args_add(&a, "pipe:3");
-	args_add(&a, "-nostats");
-	args_add(&a, "-f");
-	args_add(&a, "mp4");
+	args_list(&a, "-sn", "-dn", "-map_metadata", "-1",
+		  "-c:v", "libx264", "-preset", o->preset ? o->preset : PRESET_DEFAULT, "-crf", crf,
+		  "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-threads", threads,
+		  "-progress", "pipe:3", "-nostats", "-f", "mp4", NULL);
 	args_addf(&a, "file:%s", out);
 
 	struct progress pg = { o, fmin(src->duration, p->max_duration) +
@@ -451,18 +430,11 @@ static int thumbnail(const struct transcode_opts *o, const char *video, const ch
 {
 	struct args a = { 0 };
 	args_ffmpeg(&a, o);
-	args_add(&a, "-ss");
-	args_addf(&a, "%.3f", at);
-	args_add(&a, "-i");
+	char ss[32];
+	snprintf(ss, sizeof(ss), "%.3f", at);
+	args_list(&a, "-ss", ss, "-i", NULL);
 	args_addf(&a, "file:%s", video);
-	args_add(&a, "-frames:v");
-	args_add(&a, "1");
-	args_add(&a, "-q:v");
-	args_add(&a, "3");
-	args_add(&a, "-f");
-	args_add(&a, "image2");
-	args_add(&a, "-update");
-	args_add(&a, "1");
+	args_list(&a, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", NULL);
 	args_addf(&a, "file:%s", out);
 	int rc = ffmpeg_run(o, &a, o->probe_timeout > 0 ? o->probe_timeout : PROBE_TIMEOUT_DEFAULT,
 			    NULL, "thumbnail", r, err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The video.transcode engine (shared/transcode.c) through bin/tools/transcode on
 # generated media: size, codec, pixel format, duration cut, audio, faststart,
-# padding (never stretched), watermark, bumpers, thumbnail, invalid input, timeout.
+# padding (never stretched), watermark, bumpers, thumbnail, invalid input, timeout, cancel.
 # Needs ffmpeg/ffprobe, not the daemons.
 . "$(dirname "$0")/lib.sh"
 
@@ -208,5 +208,11 @@ expect_eq "time limit: transient timeout" "1 timeout false" "$RC $(jq -r '"\(.er
 check "time limit: stopped within 1 s + 2 s grace ($took s)" le "$took" 4
 expect_eq "time limit: no ffmpeg left behind" "" "$(pgrep -af -- "$T_TMP/timeout/" || true)"
 expect_eq "time limit: no output promised or left" "" "$(ls -A "$T_TMP/timeout")"
+
+# --- cancel --------------------------------------------------------------------------
+run cancel -c 1 -P veryslow -l "$LOGO" "$MEDIA/long-45s.mp4"
+expect_eq "cancel: transient cancelled" "1 cancelled false" "$RC $(jq -r '"\(.error_code) \(.permanent)"' <<<"$OUT")"
+expect_eq "cancel: no ffmpeg left behind" "" "$(pgrep -af -- "$T_TMP/cancel/" || true)"
+expect_eq "cancel: no output left" "" "$(ls -A "$T_TMP/cancel")"
 
 done_testing

@@ -1,6 +1,7 @@
 /*
  * transcode — run the video.transcode engine on a local file, for tests.
- *   transcode [-l logo] [-p params-json] [-t timeout] [-P preset] [-j threads] INPUT OUTDIR
+ *   transcode [-l logo] [-p params-json] [-t timeout] [-P preset] [-j threads]
+ *             [-c cancel-after] INPUT OUTDIR
  * Prints one JSON object: {"ok":true,"meta":{…},"params":{…}} or
  * {"ok":false,"error_code":…,"permanent":…,"message":…}. Exit 0 on success, 1 on
  * a transcode failure, 2 on bad usage or parameters.
@@ -8,6 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "transcode.h"
@@ -16,7 +18,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: transcode [-l logo] [-p params-json] [-t timeout] [-P preset] "
-			"[-j threads] INPUT OUTDIR\n");
+			"[-j threads] [-c cancel-after] INPUT OUTDIR\n");
 	exit(2);
 }
 
@@ -25,6 +27,22 @@ static void on_progress(int percent, void *data)
 {
 	(void)data;
 	fprintf(stderr, "progress %d\n", percent);
+}
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* -c: cancel the job once this monotonic time has passed. */
+static double cancel_at;
+
+static int should_cancel(void *data)
+{
+	(void)data;
+	return seconds_now() >= cancel_at;
 }
 
 int main(int argc, char **argv)
@@ -36,13 +54,17 @@ int main(int argc, char **argv)
 	o.ffprobe = getenv("FFPROBE");
 	o.timeout = 7200;
 	o.progress = on_progress;
-	while ((c = getopt(argc, argv, "l:p:t:P:j:")) != -1) {
+	while ((c = getopt(argc, argv, "l:p:t:P:j:c:")) != -1) {
 		switch (c) {
 		case 'l': o.logo = optarg; break;
 		case 'p': params_text = optarg; break;
 		case 't': o.timeout = atoll(optarg); break;
 		case 'P': o.preset = optarg; break;
 		case 'j': o.threads = atoi(optarg); break;
+		case 'c':
+			cancel_at = seconds_now() + atof(optarg);
+			o.cancel = should_cancel;
+			break;
 		default: usage();
 		}
 	}

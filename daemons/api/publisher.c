@@ -142,6 +142,18 @@ static void update_backlog(struct db_conn *c)
 	buf_release(&err);
 }
 
+/* The backlog grows while the broker is away: keep the gauge current then too. */
+static void update_backlog_alone(struct api *a)
+{
+	struct buf err = BUF_INIT;
+	struct db_conn *c = db_acquire(a->db, 1000, &err);
+	if (c) {
+		update_backlog(c);
+		db_release(c);
+	}
+	buf_release(&err);
+}
+
 static void *publisher_main(void *arg)
 {
 	struct api *a = arg;
@@ -153,6 +165,7 @@ static void *publisher_main(void *arg)
 		if (!mq_connected(m)) {
 			atomic_store(&p.queue_ok, 0);
 			if (broker_connect(m, &was_down) < 0) {
+				update_backlog_alone(a);
 				stop = wait_ms((int)daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}

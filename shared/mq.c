@@ -344,6 +344,16 @@ int mq_declare_topology(struct mq *m, struct buf *err)
 	return 0;
 }
 
+/* A channel.close or connection.close frame read outside an RPC: answer it like one. */
+static void server_closed(struct mq *m, amqp_method_t method, const char *what, struct buf *err)
+{
+	amqp_rpc_reply_t r = { 0 };
+
+	r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+	r.reply = method;
+	reply_error(m, r, what, err);
+}
+
 /* Wait for the broker's confirm of publish number `seq`. */
 static int wait_confirm(struct mq *m, uint64_t seq, struct buf *err)
 {
@@ -394,13 +404,9 @@ static int wait_confirm(struct mq *m, uint64_t seq, struct buf *err)
 			break;
 		}
 		case AMQP_CHANNEL_CLOSE_METHOD:
-		case AMQP_CONNECTION_CLOSE_METHOD: {
-			amqp_rpc_reply_t r = { 0 };
-			r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
-			r.reply = f.payload.method;
-			reply_error(m, r, "publish", err);
+		case AMQP_CONNECTION_CLOSE_METHOD:
+			server_closed(m, f.payload.method, "publish", err);
 			return -1;
-		}
 		default:
 			break;
 		}
@@ -553,14 +559,10 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err
 			return 0;
 		switch (f.payload.method.id) {
 		case AMQP_CHANNEL_CLOSE_METHOD:
-		case AMQP_CONNECTION_CLOSE_METHOD: {
-			amqp_rpc_reply_t sr = { 0 };
-			sr.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
-			sr.reply = f.payload.method;
-			reply_error(m, sr, "consume", err);
+		case AMQP_CONNECTION_CLOSE_METHOD:
+			server_closed(m, f.payload.method, "consume", err);
 			conn_destroy(m); /* the consumer is gone with the channel */
 			return -1;
-		}
 		case AMQP_BASIC_CANCEL_METHOD:
 			buf_adds(err, "rabbitmq: the broker cancelled the consumer (queue deleted?)");
 			conn_destroy(m);

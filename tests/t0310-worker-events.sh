@@ -19,7 +19,7 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc=s=160x120:r=
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p "$clip" || bail "ffmpeg failed"
 key=$(upload "$clip") || bail "cannot upload the clip"
 good=$(submit media.probe "$key")
-bad=$(submit media.probe "uploads/$W_TENANT/does-not-exist-$$")
+bad=$(submit media.probe "${key%/*}/does-not-exist-$$")
 expect_eq "good job succeeded" succeeded "$(job_wait "$good" 60 | jq -r .status)"
 job=$(job_wait "$bad" 60)
 expect_eq "job with a missing source failed" failed "$(jq -r .status <<<"$job")"

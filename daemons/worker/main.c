@@ -132,6 +132,18 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Tell systemd's watchdog we are alive, at most once a second. */
+static void watchdog_ping(void)
+{
+	static double last;
+	double now = worker_now();
+
+	if (now - last >= 1.0) {
+		daemon_notify("WATCHDOG=1");
+		last = now;
+	}
+}
+
 /* The consumer loop: returns when daemon_stop is set. */
 static void consume(struct worker *w, struct mq *mq)
 {
@@ -140,6 +152,7 @@ static void consume(struct worker *w, struct mq *mq)
 	int ready = 0;
 
 	while (!daemon_stop) {
+		watchdog_ping();
 		if (!mq_connected(mq)) {
 			buf_reset(&err);
 			if (consumer_start(w, mq, &err) < 0) {
@@ -147,7 +160,11 @@ static void consume(struct worker *w, struct mq *mq)
 				if (failures == 0 || failures % 10 == 0)
 					log_error("%s; retrying", buf_str(&err));
 				failures++;
-				daemon_sleep_ms((int)(ms < 200 ? 200 : ms));
+				/* in short steps: the watchdog must hear from us meanwhile */
+				for (int slept = 0; slept < (int)ms && !daemon_stop; slept += 1000) {
+					daemon_sleep_ms(1000);
+					watchdog_ping();
+				}
 				continue;
 			}
 			log_info("consuming '%s' (prefetch %d)", MQ_JOBS_QUEUE, w->nthreads);
@@ -195,6 +212,7 @@ static void drain(struct worker *w, struct mq *mq)
 	log_info("stopping: waiting up to %lld s for running jobs", (long long)w->cfg->worker.shutdown_grace);
 
 	for (;;) {
+		watchdog_ping();
 		acks_flush(w, mq);
 		pthread_mutex_lock(&w->mu);
 		int busy = w->claiming;

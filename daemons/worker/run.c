@@ -268,15 +268,16 @@ static void process(struct thread_ctx *t, struct work *item)
 	 * heartbeat) and the reaper keep the job safe, and a long job never runs into
 	 * RabbitMQ's consumer timeout for unacked deliveries.
 	 */
-	worker_request_ack(w, item->d.tag, item->gen, 0);
 	if (rc == 1) {
+		worker_request_ack(w, item->d.tag, item->gen, 0);
 		log_info("job is not claimable (%s), delivery ignored",
 			 job.id[0] ? job_status_name(job.status) : "no such job");
 		goto out;
 	}
+	slot_set(w, t->slot, &job); /* before the ack, so a drain never sees us idle */
+	worker_request_ack(w, item->d.tag, item->gen, 0);
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
 		 job.max_attempts);
-	slot_set(w, t->slot, &job);
 	publish_event(t, &job, "started");
 
 	int hr = run_handler(t, &job, &res);

@@ -90,11 +90,20 @@ alive() {
 
 pidof_file() { [ -s "$1" ] && head -n1 "$1" | tr -dc '0-9'; }
 
+# a live process whose command line contains PATTERN (guards against reused pids)
+ours() { # PID PATTERN
+	alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
 # kill the process of a pid file: TERM, wait, KILL; then wait for its port to close
-stop_pidfile() { # NAME PIDFILE PORT [GRACE]
-	local name=$1 pf=$2 port=$3 grace=${4:-10} pid i
+stop_pidfile() { # NAME PIDFILE PORT [GRACE [CMDLINE-PATTERN]]
+	local name=$1 pf=$2 port=$3 grace=${4:-10} pat=${5:-$RUN} pid i
 	pid=$(pidof_file "$pf" || true)
-	if [ -n "$pid" ] && alive "$pid"; then
+	if ! [ -n "$pid" ] || ! ours "$pid" "$pat"; then
+		rm -f "$pf"
+		return 0 # not running: nothing of ours to wait for (the port may be another's)
+	fi
+	if true; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < grace * 10; i++)); do
 			alive "$pid" || break
@@ -168,7 +177,7 @@ PGDIR=$RUN/pg
 pg_running() {
 	local pid
 	pid=$(pidof_file "$PGDIR/data/postmaster.pid" 2>/dev/null || true)
-	[ -n "$pid" ] && alive "$pid" && port_open "$PG_PORT"
+	[ -n "$pid" ] && ours "$pid" "$PGDIR/data" && port_open "$PG_PORT"
 }
 
 pg_up() {
@@ -199,7 +208,7 @@ pg_up() {
 		say "postgres: start (port $PG_PORT)"
 		as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$LOG/postgres.log" -w -t 30 \
 			-o "-c port=$PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR/sock -c max_connections=200" \
-			start >/dev/null || die "postgres did not start (see $LOG/postgres.log)"
+			start >/dev/null 9>&- || die "postgres did not start (see $LOG/postgres.log)"
 	fi
 	# role and database (idempotent; the password follows the run directory's file)
 	local psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$PGDIR/sock" -p "$PG_PORT" -U postgres -d postgres)
@@ -211,11 +220,13 @@ pg_up() {
 }
 
 pg_down() {
-	if [ -f "$PGDIR/data/postmaster.pid" ] && pg_running; then
+	local pid
+	pid=$(pidof_file "$PGDIR/data/postmaster.pid" 2>/dev/null || true)
+	if [ -n "$pid" ] && ours "$pid" "$PGDIR/data"; then
 		say "postgres: stop"
 		as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 30 stop >/dev/null || say "pg_ctl stop failed"
+		wait_port_closed "$PG_PORT" 10 || say "warning: port $PG_PORT (postgres) still open"
 	fi
-	wait_port_closed "$PG_PORT" 10 || say "warning: port $PG_PORT (postgres) still open"
 }
 
 # ---------------------------------------------------------------- RabbitMQ
@@ -242,8 +253,8 @@ rmq_env=(
 )
 rmqctl() { env "${rmq_env[@]}" "$RMQBIN/rabbitmqctl" "$@"; }
 
-epmd_running() { alive "$(pidof_file "$PIDS/epmd.pid" || true)" && port_open "$EPMD_PORT"; }
-rmq_running() { alive "$(pidof_file "$RMQDIR/rabbit.pid" || true)" && port_open "$AMQP_PORT"; }
+epmd_running() { ours "$(pidof_file "$PIDS/epmd.pid" || true)" "-port $EPMD_PORT" && port_open "$EPMD_PORT"; }
+rmq_running() { ours "$(pidof_file "$RMQDIR/rabbit.pid" || true)" "$RMQDIR" && port_open "$AMQP_PORT"; }
 
 rmq_up() {
 	mkdir -p "$RMQDIR/home" "$RMQDIR/mnesia" "$RMQDIR/log"
@@ -263,7 +274,7 @@ rmq_up() {
 		check_port_free "$EPMD_PORT" epmd
 		say "epmd: start (port $EPMD_PORT)"
 		(ERL_EPMD_ADDRESS=127.0.0.1 setsid epmd -port "$EPMD_PORT" -address 127.0.0.1 \
-			>"$LOG/epmd.log" 2>&1 </dev/null & echo $! >"$PIDS/epmd.pid")
+			>"$LOG/epmd.log" 2>&1 </dev/null 9>&- & echo $! >"$PIDS/epmd.pid")
 		wait_port_open "$EPMD_PORT" 10 epmd
 	fi
 	if rmq_running; then
@@ -278,7 +289,7 @@ rmq_up() {
 		fi
 		say "rabbitmq: start (port $AMQP_PORT, management $MGMT_PORT)"
 		rm -f "$RMQDIR/rabbit.pid"
-		(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$LOG/rabbitmq.log" 2>&1 </dev/null &)
+		(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$LOG/rabbitmq.log" 2>&1 </dev/null 9>&- &)
 		local i
 		for ((i = 0; i < 300; i++)); do
 			[ -s "$RMQDIR/rabbit.pid" ] && break
@@ -303,7 +314,7 @@ rmq_up() {
 rmq_down() {
 	local pid
 	pid=$(pidof_file "$RMQDIR/rabbit.pid" || true)
-	if [ -n "$pid" ] && alive "$pid"; then
+	if [ -n "$pid" ] && ours "$pid" "$RMQDIR"; then
 		say "rabbitmq: stop"
 		rmqctl -q shutdown --timeout 60 >/dev/null 2>&1 || true
 		local i
@@ -315,15 +326,15 @@ rmq_down() {
 			say "rabbitmq (pid $pid) still alive: KILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
+		wait_port_closed "$AMQP_PORT" 15 || say "warning: port $AMQP_PORT (amqp) still open"
+		wait_port_closed "$MGMT_PORT" 5 || say "warning: port $MGMT_PORT (rabbitmq management) still open"
+		wait_port_closed "$DIST_PORT" 5 || say "warning: port $DIST_PORT (rabbitmq dist) still open"
 	fi
 	rm -f "$RMQDIR/rabbit.pid"
-	wait_port_closed "$AMQP_PORT" 15 || say "warning: port $AMQP_PORT (amqp) still open"
-	wait_port_closed "$MGMT_PORT" 5 || say "warning: port $MGMT_PORT (rabbitmq management) still open"
-	wait_port_closed "$DIST_PORT" 5 || say "warning: port $DIST_PORT (rabbitmq dist) still open"
 	if [ -f "$PIDS/epmd.pid" ]; then
 		say "epmd: stop"
 		ERL_EPMD_PORT=$EPMD_PORT epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
-		stop_pidfile epmd "$PIDS/epmd.pid" "$EPMD_PORT" 5
+		stop_pidfile epmd "$PIDS/epmd.pid" "$EPMD_PORT" 5 "-port $EPMD_PORT"
 	fi
 }
 
@@ -332,14 +343,14 @@ rmq_down() {
 node_up() { # NAME PORT LOGFILE CMD...
 	local name=$1 port=$2 logf=$3
 	shift 3
-	if alive "$(pidof_file "$PIDS/$name.pid" || true)" && port_open "$port"; then
+	if ours "$(pidof_file "$PIDS/$name.pid" || true)" "$RUN" && port_open "$port"; then
 		say "$name: running (port $port)"
 		return 0
 	fi
 	stop_pidfile "$name" "$PIDS/$name.pid" "" 5
 	check_port_free "$port" "$name"
 	say "$name: start (port $port)"
-	(setsid "$@" >>"$logf" 2>&1 </dev/null & echo $! >"$PIDS/$name.pid")
+	(setsid "$@" >>"$logf" 2>&1 </dev/null 9>&- & echo $! >"$PIDS/$name.pid")
 	wait_port_open "$port" 20 "$name"
 }
 
@@ -448,6 +459,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 					concurrency = 2
 					enable_noop = true
 					tmpdir = $RUN/tmp/worker
+					logo = $ROOT/etc/logo.png
 				EOF
 				;;
 			adminctl)
@@ -519,14 +531,14 @@ set_spool_env() {
 
 daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
 	local name=$1 cfg=$2 port=${3:-}
-	if alive "$(pidof_file "$PIDS/$name.pid" || true)"; then
+	if ours "$(pidof_file "$PIDS/$name.pid" || true)" "$RUN"; then
 		say "$name: running"
 		return 0
 	fi
 	rm -f "$PIDS/$name.pid"
 	[ -z "$port" ] || check_port_free "$port" "$name"
 	say "$name: start${port:+ (port $port)}"
-	(env "${spool_env[@]}" setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null &
+	(env "${spool_env[@]}" setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
 		echo $! >"$PIDS/$name.pid")
 	if [ -n "$port" ]; then
 		local i
@@ -655,10 +667,10 @@ cmd_status() {
 	for n in s3rver:$S3_PORT aws-standin:$AWS_PORT; do
 		p=${n#*:}
 		n=${n%%:*}
-		if alive "$(pidof_file "$PIDS/$n.pid" || true)" && port_open "$p"; then st "$n" 0 "127.0.0.1:$p"; else st "$n" 1 "127.0.0.1:$p"; fi
+		if ours "$(pidof_file "$PIDS/$n.pid" || true)" "$RUN" && port_open "$p"; then st "$n" 0 "127.0.0.1:$p"; else st "$n" 1 "127.0.0.1:$p"; fi
 	done
 	for n in spool-api spool-worker; do
-		if alive "$(pidof_file "$PIDS/$n.pid" || true)"; then
+		if ours "$(pidof_file "$PIDS/$n.pid" || true)" "$RUN"; then
 			printf '%-13s %-5s %s\n' "$n" up "pid $(pidof_file "$PIDS/$n.pid")"
 		elif [ -x "$BIN/$n" ]; then
 			printf '%-13s %-5s %s\n' "$n" down "(not running)"

@@ -104,6 +104,7 @@ stop_pidfile() { # NAME PIDFILE PORT [GRACE [CMDLINE-PATTERN]]
 		return 0 # not running: nothing of ours to wait for (the port may be another's)
 	fi
 	if true; then
+		say "$name: stop"
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < grace * 10; i++)); do
 			alive "$pid" || break
@@ -331,11 +332,14 @@ rmq_down() {
 		wait_port_closed "$DIST_PORT" 5 || say "warning: port $DIST_PORT (rabbitmq dist) still open"
 	fi
 	rm -f "$RMQDIR/rabbit.pid"
-	if [ -f "$PIDS/epmd.pid" ]; then
+	if ours "$(pidof_file "$PIDS/epmd.pid" || true)" "-port $EPMD_PORT"; then
 		say "epmd: stop"
 		ERL_EPMD_PORT=$EPMD_PORT epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
+		sleep 0.2
 		stop_pidfile epmd "$PIDS/epmd.pid" "$EPMD_PORT" 5 "-port $EPMD_PORT"
+		wait_port_closed "$EPMD_PORT" 5 || say "warning: port $EPMD_PORT (epmd) still open"
 	fi
+	rm -f "$PIDS/epmd.pid"
 }
 
 # ---------------------------------------------------------------- s3rver and the stand-in
@@ -594,7 +598,6 @@ stop_spool() {
 	local n
 	for n in spool-api spool-worker; do
 		if [ -f "$PIDS/$n.pid" ]; then
-			say "$n: stop"
 			stop_pidfile "$n" "$PIDS/$n.pid" "$([ "$n" = spool-api ] && echo "$API_PORT")" 40
 		fi
 	done

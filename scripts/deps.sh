@@ -36,9 +36,19 @@ if [ -z "${DEPS_NO_APT:-}" ]; then
 		say "installing: ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
 		$SUDO apt-get update -qq
-		# services must not be started by the package scripts (no systemd here):
-		# policy-rc.d usually denies it already; the stack runs its own instances.
-		$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		# Package scripts must not start services (RabbitMQ, PostgreSQL, ...): the stack
+		# runs its own instances on private ports. Deny it for this install unless a
+		# policy-rc.d is there already (container images usually have one).
+		own_policy=
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+			$SUDO chmod 755 /usr/sbin/policy-rc.d
+			own_policy=1
+		fi
+		rc=0
+		$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+		[ -z "$own_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+		[ "$rc" -eq 0 ] || { say "apt-get install failed ($rc)"; exit "$rc"; }
 	else
 		say "Debian packages: all present"
 	fi

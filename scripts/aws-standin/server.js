@@ -1125,6 +1125,7 @@ async function handleS3(req, res, ctx) {
 
   /* s3rver knows only the account S3RVER: name it, the signature was checked here */
   const headers = { ...req.headers };
+  delete headers.expect; /* answered here already (Node sends 100 Continue) */
   let rawQuery = ctx.rawQuery;
   if (headers.authorization) headers.authorization = headers.authorization.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
   if (ctx.presigned) rawQuery = rawQuery.replace(/(^|&)(X-Amz-Credential=)[^&%/]+/i, '$1$2S3RVER');

@@ -40,6 +40,8 @@ struct api_tunables {
 	_Atomic int64_t upload_url_expires;
 	_Atomic int64_t max_wait;
 	_Atomic int64_t default_max_attempts;
+	_Atomic int64_t rate_limit;      /* requests per second per key, 0 = off */
+	_Atomic int64_t rate_burst;
 };
 
 /* The daemon: one per process, owned by main.c. */
@@ -115,6 +117,8 @@ enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *r
 enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing);
 /* 401 with WWW-Authenticate: Bearer. */
 enum MHD_Result reply_unauthorized(struct req *r, const char *message);
+/* 429 rate_limited with Retry-After. */
+enum MHD_Result reply_rate_limited(struct req *r);
 /* 405 with Allow. */
 enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow);
 

@@ -8,6 +8,10 @@
  * Entries live key_cache_ttl seconds, so a revoked key stops working within that
  * time; unknown keys are cached too, for at most NEG_TTL_S, so that a client
  * retrying a bad key does not reach the database every time.
+ *
+ * With api.rate_limit > 0 each cached key also has a token bucket (rate_limit per
+ * second, rate_burst deep); an empty bucket answers 429. Buckets are updated under
+ * the read lock plus one of STRIPES mutexes, so keys rarely contend.
  */
 #include "api.h"
 #include "apikey.h"
@@ -20,6 +24,7 @@
 #include <strings.h>
 
 #define NEG_TTL_S 5
+#define STRIPES 64
 
 enum slot_state { SLOT_EMPTY = 0, SLOT_FOUND, SLOT_UNKNOWN };
 
@@ -29,6 +34,8 @@ struct auth_slot {
 	char key_id[37];
 	unsigned char state;
 	uint64_t expires_ns;
+	double tokens;           /* rate limit bucket, guarded by the slot's stripe */
+	uint64_t refill_ns;
 };
 
 static struct {
@@ -36,6 +43,7 @@ static struct {
 	struct auth_slot *slots;
 	size_t mask;
 	char *pepper;
+	pthread_mutex_t stripes[STRIPES];
 } cache = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 void auth_init(const char *pepper, int64_t slots)
@@ -46,6 +54,8 @@ void auth_init(const char *pepper, int64_t slots)
 	cache.slots = xcalloc(n, sizeof(*cache.slots));
 	cache.mask = n - 1;
 	cache.pepper = xstrdup(pepper);
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&cache.stripes[i], NULL);
 }
 
 void auth_free(void)
@@ -66,19 +76,39 @@ static size_t slot_of(const unsigned char h[32])
 	return i & cache.mask;
 }
 
-/* 1 hit (state copied into r when found), 0 miss. */
-static int cache_get(const unsigned char h[32], struct req *r, int *found)
+/* Take a token from the slot's bucket (read lock held); 0 when it is empty. */
+static int bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t burst, uint64_t now)
+{
+	pthread_mutex_t *mu = &cache.stripes[idx % STRIPES];
+	pthread_mutex_lock(mu);
+	s->tokens += (double)(now - s->refill_ns) / 1e9 * (double)rate;
+	if (s->tokens > (double)burst)
+		s->tokens = (double)burst;
+	s->refill_ns = now;
+	int ok = s->tokens >= 1.0;
+	if (ok)
+		s->tokens -= 1.0;
+	pthread_mutex_unlock(mu);
+	return ok;
+}
+
+/* 1 hit (state copied into r when found; *limited set by the bucket), 0 miss. */
+static int cache_get(struct api *a, const unsigned char h[32], struct req *r, int *found, int *limited)
 {
 	int hit = 0;
 	uint64_t now = api_now_ns();
+	int64_t rate = atomic_load(&a->tun.rate_limit);
+	size_t idx = slot_of(h);
 	pthread_rwlock_rdlock(&cache.lock);
-	const struct auth_slot *s = &cache.slots[slot_of(h)];
+	struct auth_slot *s = &cache.slots[idx];
 	if (s->state != SLOT_EMPTY && now < s->expires_ns && CRYPTO_memcmp(s->hash, h, 32) == 0) {
 		hit = 1;
 		*found = s->state == SLOT_FOUND;
 		if (*found) {
 			memcpy(r->tenant, s->tenant, sizeof(r->tenant));
 			memcpy(r->key_id, s->key_id, sizeof(r->key_id));
+			if (rate > 0)
+				*limited = !bucket_take(s, idx, rate, atomic_load(&a->tun.rate_burst), now);
 		}
 	}
 	pthread_rwlock_unlock(&cache.lock);
@@ -96,6 +126,8 @@ static void cache_put(const unsigned char h[32], const struct req *r, int found,
 	memcpy(s->tenant, r->tenant, sizeof(s->tenant));
 	memcpy(s->key_id, r->key_id, sizeof(s->key_id));
 	s->expires_ns = api_now_ns() + (uint64_t)ttl_s * 1000000000u;
+	s->tokens = (double)atomic_load(&r->api->tun.rate_burst);
+	s->refill_ns = api_now_ns();
 	pthread_rwlock_unlock(&cache.lock);
 }
 
@@ -148,9 +180,9 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	unsigned char hash[32];
-	int found = 0;
+	int found = 0, limited = 0;
 	apikey_hash(cache.pepper, key, hash);
-	if (!cache_get(hash, r, &found)) {
+	if (!cache_get(r->api, hash, r, &found, &limited)) {
 		found = lookup_db(r, hash, ret);
 		if (found < 0)
 			return -1;
@@ -160,6 +192,10 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 	if (!found) {
 		r->tenant[0] = '\0';
 		*ret = reply_unauthorized(r, "invalid API key");
+		return -1;
+	}
+	if (limited) {
+		*ret = reply_rate_limited(r);
 		return -1;
 	}
 	return 0;

@@ -142,6 +142,12 @@ enum MHD_Result reply_unauthorized(struct req *r, const char *message)
 			  "Bearer realm=\"spool\"", "%s", message);
 }
 
+enum MHD_Result reply_rate_limited(struct req *r)
+{
+	return error_with(r, 429, "rate_limited", MHD_HTTP_HEADER_RETRY_AFTER, "1",
+			  "too many requests for this API key; slow down");
+}
+
 enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow)
 {
 	return error_with(r, 405, "method_not_allowed", MHD_HTTP_HEADER_ALLOW, allow,

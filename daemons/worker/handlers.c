@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "s3.h"
 
 static struct handler handlers[] = {
 	{ "noop", handler_noop, 0 },
 	{ "media.probe", handler_probe, 1 },
+	{ "video.transcode", handler_transcode, 1 },
 };
 
 void handlers_init(const struct config *cfg)
@@ -37,6 +39,41 @@ int handler_fail(struct handler_result *res, const char *code, int permanent, co
 	buf_vprintf(&res->message, fmt, ap);
 	va_end(ap);
 	return HANDLER_FAIL;
+}
+
+int handler_s3_fail(struct handler_result *res, const char *what, const struct aws_error *ae)
+{
+	struct buf msg = BUF_INIT;
+
+	aws_error_format(ae, &msg);
+	int transient = ae->transient || ae->status == 0 || ae->status >= 500 || ae->status == 429;
+	handler_fail(res, "storage_error", !transient, "%s: %s", what, buf_str(&msg));
+	buf_release(&msg);
+	return HANDLER_FAIL;
+}
+
+int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handler_result *res)
+{
+	const char *key = json_string_value(json_object_get(ctx->job->source, "key"));
+	struct aws_error ae;
+
+	if (!key || !*key)
+		return handler_fail(res, "invalid_source", 1, "the job has no source key");
+	buf_reset(path);
+	buf_printf(path, "%s/source", ctx->tmpdir);
+	memset(&ae, 0, sizeof(ae));
+	if (s3_get_file(ctx->s3, key, buf_str(path), &ae) < 0) {
+		if (ae.status == 404)
+			return handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
+		return handler_s3_fail(res, "cannot download the source", &ae);
+	}
+	return HANDLER_OK;
+}
+
+int handler_cancelled(void *data)
+{
+	const atomic_int *abort = data;
+	return atomic_load(abort) != HANDLER_RUN;
 }
 
 void handler_result_release(struct handler_result *res)

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "job.h"
 
+struct aws_error;
 struct s3;
 
 /* Values of the abort flag. */
@@ -34,6 +35,12 @@ struct handler_ctx {
 	const char *tmpdir;
 	struct s3 *s3;
 	const atomic_int *abort;
+	/*
+	 * Report progress (0..100) of the job: stored on the job and published as a
+	 * job.progress event, rate-limited by the caller. May be NULL.
+	 */
+	void (*progress)(void *data, int percent);
+	void *progress_data;
 };
 
 struct handler_result {
@@ -62,9 +69,16 @@ const struct handler *handler_find(const char *type);
 int handler_fail(struct handler_result *res, const char *code, int permanent, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void handler_result_release(struct handler_result *res);
+/* Store an S3 failure: 5xx, throttling and connection errors are transient. */
+int handler_s3_fail(struct handler_result *res, const char *what, const struct aws_error *ae);
+/* Download the job's source.key to TMPDIR/source; its path into `path`. */
+int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handler_result *res);
+/* A cancel predicate for proc.h / transcode.h: `data` is ctx->abort. */
+int handler_cancelled(void *data);
 
 /* Handlers (one file each). */
 int handler_noop(struct handler_ctx *ctx, struct handler_result *res);
 int handler_probe(struct handler_ctx *ctx, struct handler_result *res);
+int handler_transcode(struct handler_ctx *ctx, struct handler_result *res);
 
 #endif

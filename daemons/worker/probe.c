@@ -17,24 +17,6 @@
 #define PROBE_OUT_MAX (4u << 20)
 #define REPORT_TYPE "application/json"
 
-/* Store an S3 failure in `res`: 5xx, throttling and connection errors are transient. */
-static int s3_failure(struct handler_result *res, const char *what, const struct aws_error *ae)
-{
-	struct buf msg = BUF_INIT;
-
-	aws_error_format(ae, &msg);
-	int transient = ae->transient || ae->status == 0 || ae->status >= 500 || ae->status == 429;
-	handler_fail(res, "storage_error", !transient, "%s: %s", what, buf_str(&msg));
-	buf_release(&msg);
-	return HANDLER_FAIL;
-}
-
-static int probe_cancel(void *data)
-{
-	const atomic_int *abort = data;
-	return atomic_load(abort) != HANDLER_RUN;
-}
-
 /* ffprobe writes numbers as strings ("2.000000"); report them as JSON numbers. */
 static json_t *num_real(json_t *s)
 {
@@ -176,7 +158,7 @@ static int ffprobe(struct handler_ctx *ctx, const char *path, json_t **out, stru
 	int rc = HANDLER_FAIL;
 
 	o.timeout_ms = cfg->worker.probe_timeout * 1000;
-	o.cancel = probe_cancel;
+	o.cancel = handler_cancelled;
 	o.cancel_data = (void *)(uintptr_t)ctx->abort;
 	o.out = &stdout_buf;
 	o.out_max = PROBE_OUT_MAX;
@@ -223,25 +205,14 @@ done:
 int handler_probe(struct handler_ctx *ctx, struct handler_result *res)
 {
 	const struct job *job = ctx->job;
-	const char *key = json_string_value(json_object_get(job->source, "key"));
 	struct aws_error ae;
 	struct buf path = BUF_INIT, rkey = BUF_INIT;
 	json_t *probe = NULL, *report = NULL;
 	char *text = NULL;
 	int rc = HANDLER_FAIL;
 
-	if (!key || !*key)
-		return handler_fail(res, "invalid_source", 1, "the job has no source key");
-	buf_printf(&path, "%s/source", ctx->tmpdir);
-
-	memset(&ae, 0, sizeof(ae));
-	if (s3_get_file(ctx->s3, key, buf_str(&path), &ae) < 0) {
-		if (ae.status == 404)
-			handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
-		else
-			s3_failure(res, "cannot download the source", &ae);
+	if (handler_fetch_source(ctx, &path, res) < 0)
 		goto done;
-	}
 	struct stat st;
 	if (stat(buf_str(&path), &st) < 0) {
 		handler_fail(res, "internal", 0, "cannot stat the downloaded source: %s", strerror(errno));
@@ -262,7 +233,7 @@ int handler_probe(struct handler_ctx *ctx, struct handler_result *res)
 	buf_printf(&rkey, "results/%s/probe.json", job->id);
 	memset(&ae, 0, sizeof(ae));
 	if (s3_put_buffer(ctx->s3, buf_str(&rkey), text, len, REPORT_TYPE, &ae) < 0) {
-		s3_failure(res, "cannot store the report", &ae);
+		handler_s3_fail(res, "cannot store the report", &ae);
 		goto done;
 	}
 	res->result = json_pack("{s:s, s:I, s:s, s:s, s:o}", "key", buf_str(&rkey), "size", (json_int_t)len,

@@ -216,6 +216,56 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 	buf_release(&msg);
 }
 
+/* Progress of the running job, written at most every PROGRESS_EVERY_S seconds. */
+#define PROGRESS_EVERY_S 2.0
+
+struct progress_state {
+	struct thread_ctx *t;
+	const struct job *job;
+	double last;
+	int percent;
+};
+
+/* Store the percentage on the job and publish job.progress, rate-limited. */
+static void progress_report(void *data, int percent)
+{
+	struct progress_state *ps = data;
+	struct thread_ctx *t = ps->t;
+	struct worker *w = t->w;
+	struct buf err = BUF_INIT, body = BUF_INIT;
+	double now = worker_now();
+
+	if (percent == ps->percent || (percent < 100 && now - ps->last < PROGRESS_EVERY_S))
+		return;
+	ps->last = now;
+	ps->percent = percent;
+	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+	int rc = -1;
+	if (c) {
+		rc = job_set_progress(c, ps->job->id, w->id, ps->job->attempts, percent, &err);
+		db_release(c);
+	}
+	if (rc < 0) {
+		log_warn("cannot record the job's progress: %s", buf_str(&err));
+	} else if (rc == 0) {
+		/* the usual event, with the percentage */
+		job_event_encode(ps->job, "progress", &body);
+		json_t *ev = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+		if (ev) {
+			json_object_set_new(ev, "status", json_string("running"));
+			json_object_set_new(ev, "progress", json_integer(percent));
+			char *text = json_dumps(ev, JSON_COMPACT);
+			buf_reset(&err);
+			if (mq_publish(t->mq, MQ_EVENTS_EXCHANGE, "job.progress", text, strlen(text), &err) < 0)
+				log_warn("cannot publish event 'job.progress': %s", buf_str(&err));
+			free(text);
+			json_decref(ev);
+		}
+	}
+	buf_release(&err);
+	buf_release(&body);
+}
+
 /* Run the handler of the claimed `job` in a fresh temporary directory. */
 static int run_handler(struct thread_ctx *t, const struct job *job, struct handler_result *res)
 {
@@ -230,7 +280,8 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 	if (!mkdtemp(dir))
 		return handler_fail(res, "internal", 0, "cannot create a temporary directory in '%s': %s",
 				    cfg->worker.tmpdir, strerror(errno));
-	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort };
+	struct progress_state ps = { t, job, 0, -1 };
+	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort, progress_report, &ps };
 	int rc = h->fn(&hc, res);
 	remove_tree(dir);
 	return rc;

@@ -1,0 +1,218 @@
+#include "jobops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long dead-letter reading waits for the next message before it stops. */
+#define DEAD_WAIT_MS 2000
+
+/* The retry of every job the caller's WHERE clause selects ($1.. its parameters, $N the actor). */
+#define RETRY_SQL(cond, actor)                                                                             \
+	"WITH o AS (SELECT id, status, error FROM jobs WHERE " cond " FOR UPDATE),"                       \
+	" u AS (UPDATE jobs j SET status = 'queued', attempts = 0, error = NULL, result = NULL,"             \
+	"   progress = NULL, worker_id = NULL, lease_until = NULL, cancel_requested = false,"               \
+	"   started_at = NULL, finished_at = NULL, updated_at = now()"                                      \
+	"   FROM o WHERE j.id = o.id RETURNING j.id, j.type, o.status AS old_status, o.error AS old_error),"  \
+	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                            \
+	"   SELECT id, 'retried', 'queued', 0,"                                                             \
+	"     jsonb_build_object('actor', " actor "::text, 'from', old_status, 'error', old_error) FROM u)"   \
+	" SELECT id, type FROM u ORDER BY id"
+
+#define MATCH_COND                                                                                         \
+	"status = 'failed' AND ($1::text IS NULL OR type = $1)"                                            \
+	" AND ($2::timestamptz IS NULL OR finished_at >= $2::timestamptz)"
+
+static void rollback(struct db_conn *c)
+{
+	struct buf ignored = BUF_INIT;
+	db_cmd(c, "ROLLBACK", &ignored);
+	buf_release(&ignored);
+}
+
+/*
+ * The spool.jobs messages of the retried jobs (rows of id, type in `r`) into
+ * the outbox in one statement, encoded by job_message_encode as job_create's are.
+ */
+static int outbox_add_jobs(struct db_conn *c, const PGresult *r, struct buf *err)
+{
+	int rows = PQntuples(r);
+	if (rows == 0)
+		return 0;
+	json_t *payloads = json_array();
+	struct buf msg = BUF_INIT;
+	for (int i = 0; i < rows; i++) {
+		struct job_message m = { .version = 1, .attempt = 1 };
+		db_copy(m.id, sizeof(m.id), r, i, 0);
+		db_copy(m.type, sizeof(m.type), r, i, 1);
+		job_message_encode(&m, &msg);
+		json_array_append_new(payloads, json_string(buf_str(&msg)));
+	}
+	buf_release(&msg);
+	char *arr = json_dumps(payloads, JSON_COMPACT);
+	json_decref(payloads);
+	const char *params[] = { MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, arr };
+	PGresult *ins = db_exec(c, "jobops_outbox_jobs",
+				"INSERT INTO outbox (exchange, routing_key, payload)"
+				" SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
+				" ORDER BY i",
+				3, params, err);
+	free(arr);
+	if (!ins)
+		return -1;
+	PQclear(ins);
+	return 0;
+}
+
+/* Run a retry statement and queue the messages, all in one transaction. Rows retried, or -1. */
+static int64_t retry_tx(struct db_conn *c, const char *name, const char *sql, int np, const char *const *params,
+			char ***ids, struct buf *err)
+{
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	PGresult *r = db_exec(c, name, sql, np, params, err);
+	if (!r || outbox_add_jobs(c, r, err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
+		PQclear(r);
+		rollback(c);
+		return -1;
+	}
+	int64_t n = PQntuples(r);
+	if (ids) {
+		*ids = xcalloc((size_t)n + 1, sizeof(char *));
+		for (int64_t i = 0; i < n; i++)
+			(*ids)[i] = db_strdup(r, (int)i, 0);
+	}
+	PQclear(r);
+	return n;
+}
+
+int jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err)
+{
+	if (!job_id_valid(id))
+		return 1;
+	const char *params[] = { id, actor };
+	int64_t n = retry_tx(c, "jobops_retry",
+			     RETRY_SQL("id = $1::uuid AND status IN ('failed', 'cancelled')", "$2"), 2, params, NULL,
+			     err);
+	if (n < 0)
+		return -1;
+	if (n == 1)
+		return 0;
+	struct job j;
+	int rc = job_get(c, id, NULL, &j, err);
+	job_clear(&j);
+	return rc == 0 ? 2 : rc;
+}
+
+int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, int dry_run, const char *actor,
+			      char ***ids, struct buf *err)
+{
+	const char *params[] = { m->type, m->since, actor };
+	int64_t n;
+	if (ids)
+		*ids = NULL;
+	if (dry_run) {
+		PGresult *r = db_exec(c, "jobops_retry_preview",
+				      "SELECT id FROM jobs WHERE " MATCH_COND " ORDER BY finished_at, id", 2, params, err);
+		if (!r) {
+			n = -1;
+		} else {
+			n = PQntuples(r);
+			if (ids) {
+				*ids = xcalloc((size_t)n + 1, sizeof(char *));
+				for (int64_t i = 0; i < n; i++)
+					(*ids)[i] = db_strdup(r, (int)i, 0);
+			}
+			PQclear(r);
+		}
+	} else {
+		n = retry_tx(c, "jobops_retry_matching", RETRY_SQL(MATCH_COND, "$3"), 3, params, ids, err);
+	}
+	if (n < 0 && m->since && (strstr(buf_str(err), "22007") || strstr(buf_str(err), "22008"))) {
+		buf_reset(err);
+		buf_printf(err, "malformed since '%s': use an RFC 3339 time", m->since);
+	}
+	return n;
+}
+
+void jobops_ids_free(char **ids, int64_t n)
+{
+	for (int64_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, const char *actor,
+		       struct jobops_result *res, struct buf *err)
+{
+	int done = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct job j;
+		res[i].id = ids[i];
+		res[i].rc = job_cancel(c, ids[i], NULL, actor, &j, err);
+		res[i].status = j.status;
+		job_clear(&j);
+		if (res[i].rc < 0) {
+			for (size_t k = i + 1; k < n; k++)
+				res[k] = (struct jobops_result){ ids[k], -1, JOB_QUEUED };
+			return -1;
+		}
+		if (res[i].rc == 0)
+			done++;
+	}
+	return done;
+}
+
+int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *n, uint32_t *total,
+		     struct buf *err)
+{
+	uint32_t messages = 0, consumers = 0;
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if (mq_queue_counts(m, MQ_DEAD_QUEUE, &messages, &consumers, err) < 0)
+		return -1;
+	*total = messages;
+	size_t want = limit > 0 && (uint32_t)limit < messages ? (size_t)limit : messages;
+	if (want == 0)
+		return 0;
+	if (mq_consume(m, MQ_DEAD_QUEUE, want > 65535 ? 65535 : (int)want, err) < 0)
+		return -1;
+	struct jobops_dead *v = xcalloc(want, sizeof(*v));
+	size_t got = 0;
+	while (got < want) {
+		struct mq_delivery d;
+		int rc = mq_next(m, &d, DEAD_WAIT_MS, err);
+		if (rc < 0) {
+			jobops_dead_free(v, got);
+			return -1;
+		}
+		if (rc == 0)
+			break; /* fewer than counted: someone else took them */
+		struct jobops_dead *x = &v[got++];
+		struct buf why = BUF_INIT;
+		x->body = d.body;
+		x->len = d.len;
+		x->tag = d.tag;
+		x->redelivered = d.redelivered;
+		d.body = NULL;
+		if (job_message_decode(x->body, x->len, &x->msg, &why) < 0) {
+			x->poison = 1;
+			x->reason = buf_detach(&why);
+		}
+		buf_release(&why);
+		mq_delivery_free(&d);
+	}
+	*out = v;
+	*n = got;
+	return 0;
+}
+
+void jobops_dead_free(struct jobops_dead *d, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++) {
+		free(d[i].body);
+		free(d[i].reason);
+	}
+	free(d);
+}

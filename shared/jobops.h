@@ -1,0 +1,90 @@
+/*
+ * jobops — operator actions on jobs and dead letters, shared by adminctl (CLI
+ * and TUI) and the API's admin paths so that their rules hold everywhere.
+ *
+ * Retry: a failed (or cancelled) job goes back to `queued` with fresh attempts
+ * (attempts = 0, error and result cleared, lease and worker dropped). Its
+ * errors stay in job_events, and a 'retried' event (detail: actor, the state
+ * it left, its last error) is added. The spool.jobs message goes through the
+ * outbox in the same transaction, so the API's outbox publisher sends it even
+ * when RabbitMQ is down at the time of the retry.
+ *
+ * Dead letters: spool.dead holds the messages of jobs that failed for good and
+ * poison messages (not a job message at all). Reading it consumes with manual
+ * acks and then closes the channel, which puts back everything not acked, in
+ * order: a listing changes nothing.
+ *
+ * Return convention as job.h: 0 done, 1 not found, 2 not applicable in the
+ * job's state, -1 error with one line in `err`.
+ */
+#ifndef SPOOL_JOBOPS_H
+#define SPOOL_JOBOPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "db.h"
+#include "job.h"
+#include "mq.h"
+
+/*
+ * Retry one job (failed or cancelled). 0 done, 1 no such job (or not a UUID),
+ * 2 the job is in another state, -1 database error.
+ */
+int jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err);
+
+/* Which failed jobs jobops_retry_matching retries; strings borrowed. */
+struct jobops_match {
+	const char *type;  /* NULL = every type */
+	const char *since; /* RFC 3339: failed at or after; NULL = ever */
+};
+
+/*
+ * Retry every failed job matching `m`, in one transaction. With `dry_run`
+ * nothing changes. *ids (may be NULL) gets the malloc'd array of the ids
+ * touched (or that would be), each malloc'd; free with jobops_ids_free.
+ * Returns the count, or -1 with `err` (a malformed `since` says so).
+ */
+int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, int dry_run, const char *actor,
+			      char ***ids, struct buf *err);
+void jobops_ids_free(char **ids, int64_t n);
+
+/* Outcome of one job of a batch. */
+struct jobops_result {
+	const char *id;            /* borrowed from the caller's list */
+	int rc;                    /* 0 done, 1 not found, 2 wrong state, -1 error */
+	enum job_status status;    /* the state now (when rc is 0 or 2) */
+};
+
+/*
+ * Cancel each of `n` jobs (queued or retrying) through job_cancel, one
+ * transaction each. res[i] (caller's array of n) says what happened to ids[i].
+ * Returns how many were cancelled, or -1 when the database failed (err; the
+ * results before it are filled).
+ */
+int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, const char *actor,
+		       struct jobops_result *res, struct buf *err);
+
+/* One message of spool.dead as read. */
+struct jobops_dead {
+	char *body;              /* owned, NUL-terminated */
+	size_t len;
+	int poison;              /* not a job message: `reason` says why */
+	char *reason;            /* owned, or NULL */
+	struct job_message msg;  /* when !poison */
+	uint64_t tag;            /* delivery tag on the reading connection */
+	int redelivered;
+};
+
+/*
+ * Read up to `limit` messages of spool.dead (all of them when the queue holds
+ * fewer) over `m` (connected), leaving them unacknowledged: acknowledge with
+ * mq_ack on `m`, and mq_disconnect puts back the rest. *total gets the queue's
+ * message count before reading. 0 or -1 with `err`.
+ */
+int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *n, uint32_t *total,
+		     struct buf *err);
+void jobops_dead_free(struct jobops_dead *d, size_t n);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * rmqadmin — a client of the RabbitMQ management HTTP API (libcurl).
+ *
+ * The base URL is [rabbitmq] management_url (http://host:15672); credentials
+ * are the username/password of the [rabbitmq] secret, the vhost its vhost
+ * ("/" when absent). Every request has a connect timeout of
+ * rabbitmq.connect_timeout and a total timeout of RMQADMIN_TIMEOUT_S, so a
+ * dead broker costs seconds, not minutes.
+ *
+ * Return convention: 0 success; RMQADMIN_DOWN when the API could not be
+ * reached (no management_url, connection refused, timeout, 5xx) — callers fall
+ * back to AMQP; RMQADMIN_ERROR when it answered with an error (401, 404, bad
+ * JSON). `err` gets one line naming the URL (never the password).
+ */
+#ifndef SPOOL_RMQADMIN_H
+#define SPOOL_RMQADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "secrets.h"
+
+#define RMQADMIN_DOWN (-2)
+#define RMQADMIN_ERROR (-1)
+#define RMQADMIN_TIMEOUT_S 10L
+
+/* One queue of the vhost as GET /api/queues/{vhost} describes it. */
+struct rmqadmin_queue {
+	char *name;            /* owned */
+	int64_t ready;         /* messages_ready */
+	int64_t unacked;       /* messages_unacknowledged */
+	int64_t consumers;
+	double publish_rate;   /* messages/s, message_stats.publish_details.rate; 0 when absent */
+	double deliver_rate;   /* deliver_get_details.rate */
+	double ack_rate;       /* ack_details.rate */
+	int durable;
+};
+
+/*
+ * Every queue of the secret's vhost, sorted by name. *out is an array of *n
+ * (free with rmqadmin_queues_free). 0, RMQADMIN_DOWN or RMQADMIN_ERROR.
+ */
+int rmqadmin_queues(const struct config *cfg, struct secrets *sec, struct rmqadmin_queue **out, size_t *n,
+		    struct buf *err);
+void rmqadmin_queues_free(struct rmqadmin_queue *q, size_t n);
+
+/*
+ * Remove every ready message of `queue` (DELETE /api/queues/{vhost}/{queue}/contents).
+ * Unacknowledged messages held by consumers stay. 0, RMQADMIN_DOWN or RMQADMIN_ERROR
+ * (404 when the queue does not exist).
+ */
+int rmqadmin_purge(const struct config *cfg, struct secrets *sec, const char *queue, struct buf *err);
+
+#endif

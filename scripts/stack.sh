@@ -8,6 +8,7 @@
 #   scripts/stack.sh reset    down, then wipe the run directory
 #   scripts/stack.sh status   one line per component; exit 0 when all are up
 #   scripts/stack.sh env      print the stack's variables as `export K=V` lines
+#   scripts/stack.sh restart  down, then up
 #
 # Environment:
 #   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
@@ -698,7 +699,7 @@ status) cmd_status ;;
 env) cmd_env ;;
 restart) cmd_down && cmd_up ;;
 *)
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -1,0 +1,465 @@
+#!/usr/bin/python3
+"""security-groups-check.py — offline structural checks of deploy/spool.yaml.
+
+    scripts/security-groups-check.py [TEMPLATE]     (YAML with CloudFormation tags, or JSON)
+
+Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this stack:
+  refs       every Ref / GetAtt / Sub variable / DependsOn / condition names something
+  types      only resource types from the list this stack is meant to use
+  sg         the security groups EXACTLY: ALB 443+80 from 0.0.0.0/0; API 8000 from the
+             ALB group only; workers no ingress; RDS 5432 and MQ 5671 from the API and
+             worker groups only. The roles of the groups are found from what they are
+             attached to (load balancer, launch templates, DB instance, broker), not
+             from their names; no other 0.0.0.0/0 or ::/0 anywhere.
+  iam        least privilege: secrets and bucket prefixes per role, no wildcard action,
+             Resource "*" only for PutMetricData with a namespace condition
+  data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB,
+             target group health check, outputs
+  userdata   the INI files the user data writes: keys known to shared/config.c, secret
+             ARNs and bucket from the stack, the units started
+Prints one line per failed rule and a summary; exit 1 on any failure.
+"""
+import json
+import os
+import re
+import sys
+
+import yaml
+
+PSEUDO = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition",
+          "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
+KNOWN_TYPES = {
+    "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress",
+    "AWS::EC2::LaunchTemplate", "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::AutoScaling::ScalingPolicy", "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::ElasticLoadBalancingV2::Listener",
+    "AWS::RDS::DBInstance", "AWS::RDS::DBSubnetGroup", "AWS::AmazonMQ::Broker",
+    "AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment",
+    "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
+    "AWS::IAM::Role", "AWS::IAM::InstanceProfile",
+}
+REQUIRED = {  # required properties of the types used (CloudFormation's own list)
+    "AWS::EC2::SecurityGroup": ["GroupDescription"],
+    "AWS::EC2::LaunchTemplate": ["LaunchTemplateData"],
+    "AWS::AutoScaling::AutoScalingGroup": ["MaxSize", "MinSize"],
+    "AWS::AutoScaling::ScalingPolicy": ["AutoScalingGroupName"],
+    "AWS::ElasticLoadBalancingV2::Listener": ["DefaultActions", "LoadBalancerArn"],
+    "AWS::RDS::DBInstance": ["DBInstanceClass"],
+    "AWS::RDS::DBSubnetGroup": ["DBSubnetGroupDescription", "SubnetIds"],
+    "AWS::AmazonMQ::Broker": ["AutoMinorVersionUpgrade", "BrokerName", "DeploymentMode",
+                              "EngineType", "EngineVersion", "HostInstanceType",
+                              "PubliclyAccessible", "Users"],
+    "AWS::SecretsManager::SecretTargetAttachment": ["SecretId", "TargetId", "TargetType"],
+    "AWS::S3::BucketPolicy": ["Bucket", "PolicyDocument"],
+    "AWS::CloudWatch::Alarm": ["ComparisonOperator", "EvaluationPeriods"],
+    "AWS::IAM::Role": ["AssumeRolePolicyDocument"],
+    "AWS::IAM::InstanceProfile": ["Roles"],
+}
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        val = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        val = loader.construct_sequence(node, deep=True)
+    else:
+        val = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": val}
+    if suffix == "Condition":
+        return {"Condition": val}
+    if suffix == "GetAtt" and isinstance(val, str):
+        val = val.split(".", 1)
+    return {"Fn::" + suffix: val}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load(path):
+    with open(path) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+class Checker:
+    def __init__(self, tpl, root):
+        self.t = tpl
+        self.root = root
+        self.res = tpl.get("Resources", {})
+        self.params = tpl.get("Parameters", {})
+        self.conds = tpl.get("Conditions", {})
+        self.errors = []
+        self.checked = 0
+
+    def need(self, cond, rule, msg):
+        self.checked += 1
+        if not cond:
+            self.errors.append("%s: %s" % (rule, msg))
+        return cond
+
+    # ------------------------------------------------------------------ refs
+    def walk(self, node, where, local=()):
+        if isinstance(node, dict):
+            if len(node) == 1:
+                (k, v), = node.items()
+                if k == "Ref":
+                    self.need(isinstance(v, str) and (v in self.res or v in self.params or v in PSEUDO or v in local),
+                              "refs", "%s: Ref %r names nothing" % (where, v))
+                    return
+                if k == "Fn::GetAtt":
+                    self.need(isinstance(v, list) and v and v[0] in self.res,
+                              "refs", "%s: GetAtt %r names no resource" % (where, v))
+                    return
+                if k == "Fn::Sub":
+                    s, vars_ = (v, {}) if isinstance(v, str) else (v[0], v[1])
+                    for name in re.findall(r"\$\{([^!}][^}]*)\}", s):
+                        base = name.split(".")[0]
+                        ok = name in vars_ or base in self.res or name in self.params or name in PSEUDO
+                        self.need(ok, "refs", "%s: Sub ${%s} names nothing" % (where, name))
+                    for k2, v2 in vars_.items():
+                        self.walk(v2, where + "/" + k2)
+                    return
+                if k in ("Fn::If",):
+                    self.need(v[0] in self.conds, "refs", "%s: condition %r unknown" % (where, v[0]))
+                    for x in v[1:]:
+                        self.walk(x, where)
+                    return
+                if k == "Condition" and isinstance(v, str):
+                    self.need(v in self.conds, "refs", "%s: condition %r unknown" % (where, v))
+                    return
+            for k, v in node.items():
+                self.walk(v, where + "/" + str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                self.walk(v, "%s[%d]" % (where, i))
+
+    def refs(self):
+        for name, r in self.res.items():
+            self.need(isinstance(r, dict) and "Type" in r, "types", "%s has no Type" % name)
+            typ = r.get("Type")
+            self.need(typ in KNOWN_TYPES, "types", "%s: unexpected type %s" % (name, typ))
+            props = r.get("Properties", {}) or {}
+            for p in REQUIRED.get(typ, []):
+                self.need(p in props, "types", "%s (%s): required property %s missing" % (name, typ, p))
+            deps = r.get("DependsOn", [])
+            for d in [deps] if isinstance(deps, str) else deps:
+                self.need(d in self.res, "refs", "%s: DependsOn %r names no resource" % (name, d))
+            if "Condition" in r:
+                self.need(r["Condition"] in self.conds, "refs", "%s: condition unknown" % name)
+            self.walk(props, name)
+        self.walk(self.conds, "Conditions")
+        self.walk(self.t.get("Outputs", {}), "Outputs")
+
+    # ------------------------------------------------------------------ helpers
+    def of_type(self, typ):
+        return {n: r for n, r in self.res.items() if r.get("Type") == typ}
+
+    @staticmethod
+    def target(v):
+        """The resource a Ref / GetAtt points at, else None."""
+        if isinstance(v, dict):
+            if "Ref" in v:
+                return v["Ref"]
+            if "Fn::GetAtt" in v:
+                return v["Fn::GetAtt"][0]
+        return None
+
+    def targets(self, lst):
+        if isinstance(lst, dict):  # !If / !Ref to a list
+            lst = [lst]
+        return {self.target(x) for x in (lst or [])} - {None}
+
+    # ------------------------------------------------------------------ security groups
+    def sg(self):
+        sgs = self.of_type("AWS::EC2::SecurityGroup")
+        lbs = self.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer")
+        lts = self.of_type("AWS::EC2::LaunchTemplate")
+        asgs = self.of_type("AWS::AutoScaling::AutoScalingGroup")
+        dbs = self.of_type("AWS::RDS::DBInstance")
+        mqs = self.of_type("AWS::AmazonMQ::Broker")
+        role = {}
+
+        def assign(r, groups, what):
+            for g in groups:
+                self.need(g in sgs, "sg", "%s uses %s, not a security group of this stack" % (what, g))
+                self.need(g not in role or role[g] == r, "sg", "%s is shared by %s and %s" % (g, role.get(g), r))
+                role.setdefault(g, r)
+
+        for n, lb in lbs.items():
+            assign("alb", self.targets(lb["Properties"].get("SecurityGroups")), n)
+        api_lts = {self.target(a["Properties"]["LaunchTemplate"]["LaunchTemplateId"])
+                   for a in asgs.values() if a["Properties"].get("TargetGroupARNs")}
+        wrk_lts = {self.target(a["Properties"]["LaunchTemplate"]["LaunchTemplateId"])
+                   for a in asgs.values() if not a["Properties"].get("TargetGroupARNs")}
+        self.need(len(api_lts) == 1 and len(wrk_lts) == 1, "sg",
+                  "expected one API group (behind the ALB) and one worker group: %s / %s" % (api_lts, wrk_lts))
+        for n, lt in lts.items():
+            d = lt["Properties"]["LaunchTemplateData"]
+            self.need("NetworkInterfaces" not in d, "sg", "%s: network interfaces bypass the checked groups" % n)
+            self.need(not d.get("SecurityGroups"), "sg", "%s: use SecurityGroupIds" % n)
+            r = "api" if n in api_lts else "worker" if n in wrk_lts else None
+            self.need(r is not None, "sg", "%s: launch template used by no Auto Scaling group" % n)
+            if r:
+                assign(r, self.targets(d.get("SecurityGroupIds")), n)
+        for n, db in dbs.items():
+            assign("rds", self.targets(db["Properties"].get("VPCSecurityGroups")), n)
+        for n, mq in mqs.items():
+            assign("mq", self.targets(mq["Properties"].get("SecurityGroups")), n)
+        for g in sgs:
+            self.need(g in role, "sg", "%s is attached to nothing checked" % g)
+        for r in ("alb", "api", "worker", "rds", "mq"):
+            self.need(sum(1 for v in role.values() if v == r) == 1, "sg", "exactly one %s security group" % r)
+        name = {v: k for k, v in role.items()}
+
+        rules = {g: set() for g in sgs}
+
+        def add(g, rule, where):
+            proto = str(rule.get("IpProtocol"))
+            fp, tp = rule.get("FromPort"), rule.get("ToPort")
+            if "CidrIp" in rule:
+                src = "cidr:" + str(rule["CidrIp"])
+            elif "CidrIpv6" in rule:
+                src = "cidr6:" + str(rule["CidrIpv6"])
+            elif "SourceSecurityGroupId" in rule:
+                src = "sg:" + str(role.get(self.target(rule["SourceSecurityGroupId"]), self.target(rule["SourceSecurityGroupId"])))
+            else:
+                src = "other:" + json.dumps(rule, sort_keys=True)
+            self.need(proto in ("tcp", "6"), "sg", "%s: protocol %s (tcp only)" % (where, proto))
+            rules.setdefault(g, set()).add(("tcp", int(fp) if fp is not None else None,
+                                            int(tp) if tp is not None else None, src))
+
+        for g, r in sgs.items():
+            for rule in r["Properties"].get("SecurityGroupIngress", []) or []:
+                add(g, rule, g)
+        for n, r in self.of_type("AWS::EC2::SecurityGroupIngress").items():
+            add(self.target(r["Properties"].get("GroupId")), r["Properties"], n)
+
+        want = {
+            "alb": {("tcp", 443, 443, "cidr:0.0.0.0/0"), ("tcp", 80, 80, "cidr:0.0.0.0/0")},
+            "api": {("tcp", 8000, 8000, "sg:alb")},
+            "worker": set(),
+            "rds": {("tcp", 5432, 5432, "sg:api"), ("tcp", 5432, 5432, "sg:worker")},
+            "mq": {("tcp", 5671, 5671, "sg:api"), ("tcp", 5671, 5671, "sg:worker")},
+        }
+        for r, w in want.items():
+            g = name.get(r)
+            if g is None:
+                continue
+            got = rules.get(g, set())
+            self.need(got == w, "sg", "%s (%s) ingress is %s; want exactly %s" % (g, r, sorted(got, key=str), sorted(w, key=str)))
+        for g, got in rules.items():
+            for rule in got:
+                if rule[3] in ("cidr:0.0.0.0/0", "cidr6:::/0"):
+                    self.need(role.get(g) == "alb" and rule[1] in (80, 443) and rule[1] == rule[2],
+                              "sg", "%s: %s open to the internet" % (g, rule))
+        # nothing reachable from outside the VPC but the ALB
+        for n, db in dbs.items():
+            self.need(db["Properties"].get("PubliclyAccessible") is False, "sg", "%s must not be public" % n)
+        for n, mq in mqs.items():
+            self.need(mq["Properties"].get("PubliclyAccessible") is False, "sg", "%s must not be public" % n)
+
+    # ------------------------------------------------------------------ IAM
+    def iam(self):
+        secrets = self.of_type("AWS::SecretsManager::Secret")
+        roles = self.of_type("AWS::IAM::Role")
+        bucket = next(iter(self.of_type("AWS::S3::Bucket")), None)
+        lts = self.of_type("AWS::EC2::LaunchTemplate")
+        asgs = self.of_type("AWS::AutoScaling::AutoScalingGroup")
+        profiles = self.of_type("AWS::IAM::InstanceProfile")
+        # which role runs the API / the workers: launch template -> profile -> role
+        role_of = {}
+        for a in asgs.values():
+            lt = lts[self.target(a["Properties"]["LaunchTemplate"]["LaunchTemplateId"])]
+            prof = self.target(lt["Properties"]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"])
+            rs = self.targets(profiles[prof]["Properties"]["Roles"])
+            role_of["api" if a["Properties"].get("TargetGroupARNs") else "worker"] = next(iter(rs))
+        want_secrets = {"api": {"db", "mq", "pepper"}, "worker": {"db", "mq"}}
+        # which secret is which: by the INI key the user data writes it to
+        kind = {}
+        for n in secrets:
+            for lt in lts.values():
+                ud = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData"))
+                for key, k in (("[database]\\nsecret = ${%s}", "db"), ("[rabbitmq]\\nsecret = ${%s}", "mq"),
+                               ("pepper_secret = ${%s}", "pepper")):
+                    if key % n in ud:
+                        kind[n] = k
+        want_s3 = {
+            "api": {"uploads/*": {"s3:GetObject", "s3:PutObject"}, "results/*": {"s3:GetObject"}},
+            "worker": {"uploads/*": {"s3:GetObject"}, "results/*": {"s3:GetObject", "s3:PutObject"}},
+        }
+        extra_ok = {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+        for who, rname in role_of.items():
+            stmts = []
+            for p in roles[rname]["Properties"].get("Policies", []):
+                stmts += p["PolicyDocument"]["Statement"]
+            self.need(not roles[rname]["Properties"].get("ManagedPolicyArns"), "iam",
+                      "%s: managed policies are not least privilege" % rname)
+            got_secrets, got_s3, metrics = set(), {}, False
+            for s in stmts:
+                if s.get("Effect") != "Allow":
+                    continue
+                acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+                ress = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+                for a in acts:
+                    self.need("*" not in a, "iam", "%s: wildcard action %s" % (rname, a))
+                if "*" in ress:
+                    ok = acts == ["cloudwatch:PutMetricData"] and "cloudwatch:namespace" in json.dumps(s.get("Condition", {}))
+                    self.need(ok, "iam", "%s: Resource * for %s" % (rname, acts))
+                    metrics = metrics or ok
+                    continue
+                for a in acts:
+                    if a.startswith("secretsmanager:"):
+                        self.need(a == "secretsmanager:GetSecretValue", "iam", "%s: %s" % (rname, a))
+                        for r in ress:
+                            t = self.target(r)
+                            self.need(t in secrets, "iam", "%s: secret resource %s" % (rname, r))
+                            got_secrets.add(kind.get(t, t))
+                    elif a.startswith("s3:"):
+                        for r in ress:
+                            sub = r.get("Fn::Sub", "") if isinstance(r, dict) else str(r)
+                            m = re.fullmatch(r"\$\{(\w+)\.Arn\}/(.+)", sub)
+                            self.need(m and m.group(1) == bucket, "iam", "%s: s3 resource %s" % (rname, r))
+                            if m:
+                                got_s3.setdefault(m.group(2), set()).add(a)
+                    elif a.startswith("logs:"):
+                        for r in ress:
+                            self.need(self.target(r) in self.of_type("AWS::Logs::LogGroup"), "iam",
+                                      "%s: logs on %s" % (rname, r))
+                    else:
+                        self.need(False, "iam", "%s: unexpected action %s" % (rname, a))
+            self.need(got_secrets == want_secrets[who], "iam",
+                      "%s (%s) secrets %s; want %s" % (rname, who, sorted(got_secrets), sorted(want_secrets[who])))
+            core = {k: v - extra_ok for k, v in got_s3.items()}
+            self.need(core == want_s3[who], "iam", "%s (%s) s3 %s; want %s" % (rname, who, core, want_s3[who]))
+            self.need(metrics, "iam", "%s: PutMetricData limited to the namespace" % rname)
+
+    # ------------------------------------------------------------------ data and edges
+    def data(self):
+        for n, b in self.of_type("AWS::S3::Bucket").items():
+            p = b["Properties"]
+            pab = p.get("PublicAccessBlockConfiguration", {})
+            for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+                self.need(pab.get(k) is True, "data", "%s: %s not true" % (n, k))
+            enc = json.dumps(p.get("BucketEncryption", {}))
+            self.need("AES256" in enc or "aws:kms" in enc, "data", "%s: no default encryption" % n)
+            rules = p.get("LifecycleConfiguration", {}).get("Rules", [])
+            self.need(any(r.get("Prefix") == "uploads/" and "ExpirationInDays" in r and r.get("Status") == "Enabled"
+                          for r in rules), "data", "%s: no expiry of uploads/" % n)
+            self.need(any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
+                          and r.get("Status") == "Enabled" and not r.get("Prefix") for r in rules),
+                      "data", "%s: incomplete multipart uploads not aborted after 1 day" % n)
+        for n, d in self.of_type("AWS::RDS::DBInstance").items():
+            p = d["Properties"]
+            self.need(p.get("Engine") == "postgres" and str(p.get("EngineVersion", "")).split(".")[0] == "15",
+                      "data", "%s: PostgreSQL 15" % n)
+            self.need(p.get("StorageEncrypted") is True, "data", "%s: storage not encrypted" % n)
+            self.need("MultiAZ" in json.dumps(p.get("MultiAZ")) or "Fn::If" in json.dumps(p.get("MultiAZ")),
+                      "data", "%s: MultiAZ from the parameter" % n)
+            self.need("secretsmanager" in json.dumps(p.get("MasterUserPassword", "")) or p.get("ManageMasterUserPassword") is True,
+                      "data", "%s: password from Secrets Manager" % n)
+        for n, m in self.of_type("AWS::AmazonMQ::Broker").items():
+            p = m["Properties"]
+            self.need(p.get("EngineType") == "RABBITMQ" and str(p.get("EngineVersion")).startswith("3."),
+                      "data", "%s: RabbitMQ 3.x" % n)
+            self.need("secretsmanager" in json.dumps(p.get("Users")), "data", "%s: users from a secret" % n)
+        for n, tg in self.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items():
+            p = tg["Properties"]
+            self.need(p.get("Port") == 8000 and p.get("HealthCheckPath") == "/health", "data",
+                      "%s: port 8000 with /health checks" % n)
+            for k in ("HealthCheckIntervalSeconds", "HealthyThresholdCount", "UnhealthyThresholdCount"):
+                self.need(k in p, "data", "%s: %s" % (n, k))
+        listeners = self.of_type("AWS::ElasticLoadBalancingV2::Listener")
+        ports = {l["Properties"].get("Port"): l["Properties"] for l in listeners.values()}
+        self.need(set(ports) == {80, 443}, "data", "listeners on %s; want 80 and 443" % sorted(ports))
+        if 443 in ports:
+            self.need(ports[443].get("Protocol") == "HTTPS" and ports[443].get("Certificates"), "data",
+                      "443: HTTPS with a certificate")
+        if 80 in ports:
+            a = ports[80]["DefaultActions"][0]
+            self.need(a.get("Type") == "redirect" and a.get("RedirectConfig", {}).get("Protocol") == "HTTPS",
+                      "data", "80: redirect to HTTPS")
+        for n, lb in self.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer").items():
+            self.need(lb["Properties"].get("Scheme") == "internet-facing", "data", "%s internet-facing" % n)
+        groups = {lg["Properties"].get("LogGroupName", {}).get("Fn::Sub", lg["Properties"].get("LogGroupName"))
+                  for lg in self.of_type("AWS::Logs::LogGroup").values()}
+        self.need({"${LogGroupPrefix}/api", "${LogGroupPrefix}/worker"} <= groups or {"/spool/api", "/spool/worker"} <= groups,
+                  "data", "log groups /spool/api and /spool/worker: %s" % groups)
+        for lg in self.of_type("AWS::Logs::LogGroup").values():
+            self.need("RetentionInDays" in lg["Properties"], "data", "log group retention")
+        pols = self.of_type("AWS::AutoScaling::ScalingPolicy")
+        txt = json.dumps(pols)
+        self.need("ASGAverageCPUUtilization" in txt, "data", "API scaling on CPU")
+        self.need('"BacklogPerInstance"' in txt, "data", "worker scaling on BacklogPerInstance")
+        outs = json.dumps(self.t.get("Outputs", {}))
+        for want in ("LoadBalancer", "DNSName", "MediaBucket", "DbSecret", "MqSecret", "PepperSecret"):
+            self.need(want in outs, "data", "outputs name %s" % want)
+
+    # ------------------------------------------------------------------ user data
+    def config_keys(self):
+        keys = set()
+        path = os.path.join(self.root, "shared", "config.c")
+        if os.path.exists(path):
+            for s, k in re.findall(r'\{ "([a-z0-9_]+)", "([a-z0-9_]+)", CT_', open(path).read()):
+                keys.add((s, k))
+        return keys
+
+    def userdata(self):
+        known = self.config_keys()
+        for n, lt in self.of_type("AWS::EC2::LaunchTemplate").items():
+            ud = lt["Properties"]["LaunchTemplateData"].get("UserData", {})
+            sub = ud.get("Fn::Base64", {}).get("Fn::Sub") if isinstance(ud, dict) else None
+            if not self.need(isinstance(sub, str), "userdata", "%s: UserData is Fn::Base64 of a Sub string" % n):
+                continue
+            m = re.search(r"cat > /etc/spool/(api|worker)\.ini <<'INI'\n(.*?)\nINI\n", sub, re.S)
+            if not self.need(m, "userdata", "%s: writes /etc/spool/<program>.ini" % n):
+                continue
+            prog, ini = m.group(1), m.group(2)
+            sect, seen = None, {}
+            for line in ini.splitlines():
+                line = line.strip()
+                if not line or line.startswith(";"):
+                    continue
+                if line.startswith("["):
+                    sect = line.strip("[]")
+                    continue
+                k, _, v = line.partition("=")
+                k, v = k.strip(), v.strip()
+                seen[(sect, k)] = v
+                if known:
+                    self.need((sect, k) in known, "userdata", "%s: [%s] %s is no key of shared/config.c" % (n, sect, k))
+            for key in [("database", "secret"), ("rabbitmq", "secret"), ("s3", "bucket"), ("aws", "region")] + \
+                    ([("api", "pepper_secret")] if prog == "api" else []):
+                v = seen.get(key, "")
+                self.need(re.fullmatch(r"\$\{[A-Za-z:]+\}", v), "userdata",
+                          "%s: [%s] %s = %r, want a value from the stack" % (n, key[0], key[1], v))
+            unit = "spool-api.service" if prog == "api" else "spool-worker@$i.service"
+            self.need("systemctl enable --now %s" % unit in sub or "systemctl enable --now \"%s\"" % unit in sub,
+                      "userdata", "%s: starts %s" % (n, unit))
+            self.need("${PackageUrl}" in sub, "userdata", "%s: installs from PackageUrl" % n)
+
+    def run(self):
+        for step in (self.refs, self.sg, self.iam, self.data, self.userdata):
+            try:
+                step()
+            except (KeyError, TypeError, AttributeError, StopIteration, ValueError) as e:
+                self.errors.append("%s: template not in the expected shape (%s: %s)" % (step.__name__, type(e).__name__, e))
+        return self.errors
+
+
+def main(argv):
+    path = argv[1] if len(argv) > 1 else "deploy/spool.yaml"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    c = Checker(load(path), root)
+    errs = c.run()
+    for e in errs:
+        print("FAIL " + e)
+    print("security-groups-check: %s: %d checks, %d failed" % (path, c.checked, len(errs)))
+    return 1 if errs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -44,7 +44,7 @@ id=$(submit '{"type":"noop","params":{"t":"t0210"}}' -D "$T_TMP/h")
 expect_eq "POST /v1/jobs is 202" 202 "$(sub_status)"
 expect_match "Location names the job" $'Location: /v1/jobs/'"$id"$'\r' "$(cat "$T_TMP/h")"
 expect_eq "the new job is queued" queued "$(jq -r .status "$T_TMP/sub")"
-expect_status "GET ?wait=30" 200 "${AUTH[@]}" "$U/v1/jobs/$id?wait=30"
+expect_status "GET ?wait=25" 200 "${AUTH[@]}" "$U/v1/jobs/$id?wait=25"
 expect_eq "the noop job succeeded" "succeeded 1" "$(jq -r '"\(.status) \(.attempts)"' <<<"$BODY")"
 expect_match "it has the API's shape" '^[^ ]+ noop [0-9TZ:.-]+ [0-9TZ:.-]+ [0-9TZ:.-]+$' \
 	"$(jq -r '"\(.id) \(.type) \(.created_at) \(.started_at) \(.finished_at)"' <<<"$BODY")"
@@ -133,7 +133,7 @@ expect_eq "upload method" PUT "$(jq -r .method <<<"$BODY")"
 check "PUT to the presigned URL" curl -fsS -T "$media" "$uurl"
 p=$(submit "{\"type\":\"media.probe\",\"source\":{\"key\":\"$ukey\"}}")
 expect_eq "probe submitted" 202 "$(sub_status)"
-expect_status "wait for the probe" 200 "${AUTH[@]}" "$U/v1/jobs/$p?wait=60"
+expect_status "wait for the probe" 200 "${AUTH[@]}" "$U/v1/jobs/$p?wait=25"
 expect_eq "probe succeeded" succeeded "$(jq -r .status <<<"$BODY")"
 expect_match "the job carries a presigned result url" '^https?://.*X-Amz-Signature=' "$(jq -r '.result.url // empty' <<<"$BODY")"
 expect_status "GET result is 302" 302 -D "$T_TMP/h" "${AUTH[@]}" "$U/v1/jobs/$p/result"

@@ -53,7 +53,7 @@ rmqctl -q start_app >/dev/null || bail "rabbitmqctl start_app failed"
 t0=$(date +%s)
 if wait_ready 200 60; then ok "/ready is 200 again within $(($(date +%s) - t0)) s"; else fail "/ready back to 200" "$(cat "$T_TMP/ready")"; fi
 for id in "${ids[@]}"; do
-	expect_status "job ${id:0:8} completes after the restart" 200 "${AUTH[@]}" "$U/v1/jobs/$id?wait=60"
+	expect_status "job ${id:0:8} completes after the restart" 200 "${AUTH[@]}" "$U/v1/jobs/$id?wait=25"
 	expect_eq "job ${id:0:8} succeeded" succeeded "$(jq -r .status <<<"$BODY")"
 done
 

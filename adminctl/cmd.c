@@ -16,17 +16,39 @@ extern const struct cmd_entry cmd_keys_revoke_entry;
 extern const struct cmd_entry cmd_results_ls_entry;
 extern const struct cmd_entry cmd_results_url_entry;
 extern const struct cmd_entry cmd_version_entry;
+extern const struct cmd_entry cmd_tui_entry;
+extern const struct cmd_entry cmd_queues_entry;
+extern const struct cmd_entry cmd_jobs_entry;
+extern const struct cmd_entry cmd_job_show_entry;
+extern const struct cmd_entry cmd_job_retry_entry;
+extern const struct cmd_entry cmd_job_cancel_entry;
+extern const struct cmd_entry cmd_dead_list_entry;
+extern const struct cmd_entry cmd_dead_retry_entry;
+extern const struct cmd_entry cmd_dead_purge_entry;
+extern const struct cmd_entry cmd_metrics_entry;
+extern const struct cmd_entry cmd_audit_entry;
 
 /* In the order of adminctl(8). */
 const struct cmd_entry *const cmd_table[] = {
+	&cmd_queues_entry,
+	&cmd_jobs_entry,
+	&cmd_job_show_entry,
+	&cmd_job_retry_entry,
+	&cmd_job_cancel_entry,
+	&cmd_dead_list_entry,
+	&cmd_dead_retry_entry,
+	&cmd_dead_purge_entry,
 	&cmd_results_ls_entry,
 	&cmd_results_url_entry,
+	&cmd_metrics_entry,
+	&cmd_audit_entry,
 	&cmd_keys_create_entry,
 	&cmd_keys_list_entry,
 	&cmd_keys_revoke_entry,
 	&cmd_db_migrate_entry,
 	&cmd_db_status_entry,
 	&cmd_config_check_entry,
+	&cmd_tui_entry,
 	&cmd_version_entry,
 	NULL,
 };

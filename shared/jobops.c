@@ -163,6 +163,70 @@ int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, cons
 	return done;
 }
 
+int jobops_events(struct db_conn *c, const char *id, struct jobops_event **out, size_t *n, struct buf *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (!job_id_valid(id))
+		return 0;
+	const char *params[] = { id };
+	PGresult *r = db_exec(c, "jobops_events",
+			      "SELECT " DB_RFC3339("at") ", event, status, attempt, worker_id, error::text, detail::text"
+			      " FROM job_events WHERE job_id = $1::uuid ORDER BY id",
+			      1, params, err);
+	if (!r)
+		return -1;
+	size_t k = (size_t)PQntuples(r);
+	struct jobops_event *v = xcalloc(k ? k : 1, sizeof(*v));
+	for (size_t i = 0; i < k; i++) {
+		int row = (int)i;
+		db_copy(v[i].at, sizeof(v[i].at), r, row, 0);
+		db_copy(v[i].event, sizeof(v[i].event), r, row, 1);
+		db_copy(v[i].status, sizeof(v[i].status), r, row, 2);
+		v[i].attempt = atoi(PQgetvalue(r, row, 3));
+		v[i].worker_id = db_strdup(r, row, 4);
+		v[i].error = PQgetisnull(r, row, 5) ? NULL : json_loads(PQgetvalue(r, row, 5), JSON_DECODE_ANY, NULL);
+		v[i].detail = PQgetisnull(r, row, 6) ? NULL : json_loads(PQgetvalue(r, row, 6), JSON_DECODE_ANY, NULL);
+	}
+	PQclear(r);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+void jobops_events_free(struct jobops_event *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++) {
+		free(e[i].worker_id);
+		json_decref(e[i].error);
+		json_decref(e[i].detail);
+	}
+	free(e);
+}
+
+int jobops_since(const char *arg, time_t now, time_t *when)
+{
+	int64_t secs;
+	if (!arg || !*arg)
+		return -1;
+	if (config_parse_duration(arg, &secs) == 0) {
+		*when = now - (time_t)secs;
+		return 0;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *p = strptime(arg, "%Y-%m-%dT%H:%M", &tm);
+	if (p && *p == ':')
+		p = strptime(p, ":%S", &tm);
+	if (p && *p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (!p || strcmp(p, "Z"))
+		return -1;
+	*when = timegm(&tm);
+	return 0;
+}
+
 int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *n, uint32_t *total,
 		     struct buf *err)
 {

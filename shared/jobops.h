@@ -20,8 +20,10 @@
 #ifndef SPOOL_JOBOPS_H
 #define SPOOL_JOBOPS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "db.h"
@@ -65,6 +67,28 @@ struct jobops_result {
  */
 int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, const char *actor,
 		       struct jobops_result *res, struct buf *err);
+
+/* One row of a job's history (job_events), oldest first. */
+struct jobops_event {
+	char at[40];             /* RFC 3339 UTC */
+	char event[32];          /* queued, started, retrying, failed, succeeded, cancelled, retried, … */
+	char status[16];
+	int attempt;
+	char *worker_id;         /* owned or NULL */
+	json_t *error;           /* owned reference or NULL */
+	json_t *detail;          /* owned reference or NULL */
+};
+
+/* The whole history of job `id`; *out (free with jobops_events_free) may be empty. 0 or -1. */
+int jobops_events(struct db_conn *c, const char *id, struct jobops_event **out, size_t *n, struct buf *err);
+void jobops_events_free(struct jobops_event *e, size_t n);
+
+/*
+ * A "since" argument as operators write it: a duration ("90m", "2h", "7d": that
+ * long before `now`) or an RFC 3339 UTC time ("2024-05-01T12:00:00Z", seconds
+ * and fraction optional). 0 and *when, or -1 if it is neither.
+ */
+int jobops_since(const char *arg, time_t now, time_t *when);
 
 /* One message of spool.dead as read. */
 struct jobops_dead {

@@ -29,7 +29,10 @@ const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const { SignatureV4 } = require('@smithy/signature-v4');
-const { Sha256 } = require('@aws-crypto/sha256-js');
+const { Hash } = require('@smithy/hash-node');
+
+/* SHA-256 for the signer, on node's crypto (as the AWS SDK for JavaScript does it) */
+const Sha256 = Hash.bind(null, 'sha256');
 
 /* ------------------------------------------------------------------ options */
 

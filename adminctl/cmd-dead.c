@@ -1,0 +1,395 @@
+/*
+ * dead list | retry | purge — the dead queue (spool.dead): messages of jobs that
+ * failed for good, and poison messages that are no job message at all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "cmd.h"
+#include "jobops.h"
+#include "mq.h"
+#include "rmqadmin.h"
+#include "table.h"
+
+#define LIST_DEFAULT 1000
+#define READ_ALL 65535 /* one read's most (the AMQP prefetch limit) */
+
+static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv);
+static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv);
+static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv);
+
+const struct cmd_entry cmd_dead_list_entry = {
+	.name = "dead list",
+	.alias = "dead ls",
+	.usage = "[--limit N]",
+	.args_min = 0,
+	.args_max = 0,
+	.exec = cmd_dead_list_exec,
+};
+
+const struct cmd_entry cmd_dead_retry_entry = {
+	.name = "dead retry",
+	.usage = "--all | ID ...",
+	.args_min = 0,
+	.args_max = -1,
+	.flags = CMD_ACTION,
+	.exec = cmd_dead_retry_exec,
+};
+
+const struct cmd_entry cmd_dead_purge_entry = {
+	.name = "dead purge",
+	.usage = "--yes",
+	.args_min = 0,
+	.args_max = 0,
+	.flags = CMD_ACTION,
+	.exec = cmd_dead_purge_exec,
+};
+
+/* A connected AMQP client, or NULL after saying why (*rc = 69). */
+static struct mq *connect_mq(struct cmd_ctx *ctx, const char *what, int *rc)
+{
+	struct buf err = BUF_INIT;
+	struct mq *m = mq_new(&ctx->cfg, cmd_secrets(ctx));
+	*rc = CMD_EXIT_OK;
+	if (mq_connect(m, &err) < 0) {
+		cmd_error("%s: %s (is RabbitMQ up and the [rabbitmq] secret right?)", what, buf_str(&err));
+		mq_free(m);
+		m = NULL;
+		*rc = CMD_EXIT_UNAVAILABLE;
+	}
+	buf_release(&err);
+	return m;
+}
+
+static void close_mq(struct mq *m)
+{
+	if (!m)
+		return;
+	mq_disconnect(m); /* everything not acked goes back to the queue */
+	mq_free(m);
+}
+
+/* Read the dead queue; 0, or an exit code after saying why. */
+static int read_dead(struct mq *m, const char *what, int limit, struct jobops_dead **d, size_t *n, uint32_t *total)
+{
+	struct buf err = BUF_INIT;
+	int rc = CMD_EXIT_OK;
+	if (jobops_dead_read(m, limit, d, n, total, &err) < 0) {
+		cmd_error("%s: cannot read '%s': %s", what, MQ_DEAD_QUEUE, buf_str(&err));
+		rc = mq_connected(m) ? CMD_EXIT_FAILURE : CMD_EXIT_UNAVAILABLE;
+	}
+	buf_release(&err);
+	return rc;
+}
+
+static void audit(struct cmd_ctx *ctx, const char *action, int64_t count, json_t *detail)
+{
+	struct buf err = BUF_INIT;
+	if (audit_record(ctx->db, cmd_actor(ctx), action, MQ_DEAD_QUEUE, (int)count, detail, &err) < 0)
+		cmd_error("%s: done, but the audit record failed: %s", action, buf_str(&err));
+	json_decref(detail);
+	buf_release(&err);
+}
+
+/* A poison message's body for display: at most 200 bytes, one line. */
+static void body_excerpt(const struct jobops_dead *d, struct buf *out)
+{
+	buf_reset(out);
+	buf_add(out, d->body, d->len < 200 ? d->len : 200);
+	for (size_t i = 0; i < out->len; i++)
+		if ((unsigned char)out->data[i] < 0x20)
+			out->data[i] = ' ';
+}
+
+/* ---- dead list ---------------------------------------------------------------- */
+
+static int on_list_opt(void *arg, int opt, const char *val)
+{
+	char *end;
+	if (opt != 'l')
+		return -1;
+	long v = strtol(val, &end, 10);
+	if (*end || v < 1 || v > READ_ALL) {
+		cmd_error("dead list: --limit wants a number from 1 to %d, not '%s'", READ_ALL, val);
+		return -1;
+	}
+	*(int *)arg = (int)v;
+	return 0;
+}
+
+static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = { { "limit", required_argument, NULL, 'l' }, { NULL, 0, NULL, 0 } };
+	int limit = LIST_DEFAULT, rc;
+	if (cmd_getopt(ctx, &cmd_dead_list_entry, argc, argv, NULL, longopts, on_list_opt, &limit) < 0)
+		return CMD_EXIT_USAGE;
+	if ((rc = cmd_config(ctx)))
+		return rc;
+	struct mq *m = connect_mq(ctx, "dead list", &rc);
+	if (!m)
+		return rc;
+	struct jobops_dead *d = NULL;
+	size_t n = 0;
+	uint32_t total = 0;
+	rc = read_dead(m, "dead list", limit, &d, &n, &total);
+	close_mq(m);
+	if (rc)
+		return rc;
+	/* The jobs' states from the database when it answers; the listing works without. */
+	int have_db = n > 0 && cmd_db(ctx) == 0;
+	static const struct table_col cols[] = {
+		{ "JOB", 0 }, { "TYPE", 0 }, { "ATT", TABLE_RIGHT }, { "STATUS", 0 }, { "ERROR", TABLE_SHRINK },
+	};
+	struct table t;
+	struct buf b = BUF_INIT, err = BUF_INIT;
+	json_t *arr = json_array();
+	table_init(&t, cols, 5);
+	for (size_t i = 0; i < n; i++) {
+		struct job j;
+		memset(&j, 0, sizeof(j));
+		int found = !d[i].poison && have_db && job_get(ctx->db, d[i].msg.id, NULL, &j, &err) == 0;
+		const char *status = found ? job_status_name(j.status) : NULL;
+		const char *code = found ? json_string_value(json_object_get(j.error, "code")) : NULL;
+		const char *msg = found ? json_string_value(json_object_get(j.error, "message")) : NULL;
+		body_excerpt(&d[i], &b);
+		json_array_append_new(
+			arr, json_pack("{s:s?, s:s?, s:o, s:b, s:s?, s:s?, s:o, s:s}", "job_id",
+				       d[i].poison ? NULL : d[i].msg.id, "type", d[i].poison ? NULL : d[i].msg.type,
+				       "attempt", d[i].poison ? json_null() : json_integer(d[i].msg.attempt), "poison",
+				       d[i].poison, "reason", d[i].reason, "status", status, "error",
+				       found && j.error ? json_incref(j.error) : json_null(), "body", buf_str(&b)));
+		table_row(&t);
+		if (d[i].poison) {
+			table_cell(&t, "(poison)");
+			table_cell(&t, NULL);
+			table_cell(&t, NULL);
+			table_cell(&t, NULL);
+			table_cellf(&t, "%s: %s", d[i].reason, buf_str(&b));
+		} else {
+			table_cell(&t, d[i].msg.id);
+			table_cell(&t, d[i].msg.type);
+			table_cellf(&t, "%d", d[i].msg.attempt);
+			table_cell(&t, status ? status : found ? NULL : have_db ? "(no such job)" : NULL);
+			if (code)
+				table_cellf(&t, "%s: %s", code, msg ? msg : "");
+		}
+		job_clear(&j);
+	}
+	if (ctx->json) {
+		cmd_print_json(json_pack("{s:s, s:I, s:o}", "queue", MQ_DEAD_QUEUE, "total", (json_int_t)total,
+					 "messages", arr));
+	} else {
+		json_decref(arr);
+		table_print(&t, stdout);
+		if (total > n)
+			fprintf(stderr, "adminctl: showing %zu of %u dead letters (--limit)\n", n, total);
+	}
+	table_free(&t);
+	buf_release(&b);
+	buf_release(&err);
+	jobops_dead_free(d, n);
+	return CMD_EXIT_OK;
+}
+
+/* ---- dead retry --------------------------------------------------------------- */
+
+static int on_retry_opt(void *arg, int opt, const char *val)
+{
+	(void)val;
+	if (opt != 'a')
+		return -1;
+	*(int *)arg = 1;
+	return 0;
+}
+
+static int wanted(const char *id, char **ids, int nids)
+{
+	for (int i = 0; i < nids; i++)
+		if (!strcmp(ids[i], id))
+			return 1;
+	return nids == 0;
+}
+
+/*
+ * Retry the jobs of dead letters (all, or those of the given ids) and drop
+ * their messages; a message whose job is no longer failed (retried since,
+ * or succeeded) is stale and dropped too. Poison messages stay.
+ */
+static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
+	int all = 0, rc, first = cmd_getopt(ctx, &cmd_dead_retry_entry, argc, argv, NULL, longopts, on_retry_opt, &all);
+	if (first < 0)
+		return CMD_EXIT_USAGE;
+	char **ids = argv + first;
+	int nids = argc - first;
+	if (all == (nids > 0)) {
+		cmd_error("dead retry: give --all or job ids");
+		return cmd_usage(&cmd_dead_retry_entry);
+	}
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_retry_entry)) || (rc = cmd_db(ctx)))
+		return rc;
+	struct mq *m = connect_mq(ctx, "dead retry", &rc);
+	if (!m)
+		return rc;
+	struct jobops_dead *d = NULL;
+	size_t n = 0;
+	uint32_t total = 0;
+	if ((rc = read_dead(m, "dead retry", READ_ALL, &d, &n, &total))) {
+		close_mq(m);
+		return rc;
+	}
+	struct buf err = BUF_INIT, b = BUF_INIT;
+	json_t *done = json_array(), *stale = json_array(), *poison = json_array(), *errors = json_array();
+	char *seen = xcalloc((size_t)nids + 1, 1);
+	rc = CMD_EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].poison) {
+			body_excerpt(&d[i], &b);
+			json_array_append_new(poison, json_pack("{s:s, s:s}", "reason", d[i].reason, "body", buf_str(&b)));
+			continue;
+		}
+		const char *id = d[i].msg.id;
+		if (!wanted(id, ids, nids))
+			continue;
+		for (int k = 0; k < nids; k++)
+			seen[k] |= !strcmp(ids[k], id);
+		buf_reset(&err);
+		int r = jobops_retry(ctx->db, id, cmd_actor(ctx), &err);
+		if (r < 0) {
+			cmd_error("dead retry: '%s': %s", id, buf_str(&err));
+			rc = CMD_EXIT_FAILURE;
+			break;
+		}
+		if (r == 1) {
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "id", id, "reason", "no such job"));
+			continue; /* left in the queue for a look */
+		}
+		json_array_append_new(r == 0 ? done : stale, json_string(id));
+		if (mq_ack(m, d[i].tag) < 0) {
+			cmd_error("dead retry: cannot acknowledge the message of '%s'; it stays in '%s'", id,
+				  MQ_DEAD_QUEUE);
+			rc = CMD_EXIT_FAILURE;
+		}
+	}
+	close_mq(m);
+	for (int k = 0; k < nids; k++)
+		if (!seen[k])
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "id", ids[k], "reason", "no dead letter"));
+	if (json_array_size(errors) > 0 && rc == CMD_EXIT_OK)
+		rc = CMD_EXIT_FAILURE;
+	int64_t count = (int64_t)json_array_size(done);
+	if (count + (int64_t)json_array_size(stale) > 0)
+		audit(ctx, "dead.retry", count, json_pack("{s:O, s:O}", "ids", done, "stale", stale));
+	if (ctx->json) {
+		cmd_print_json(json_pack("{s:I, s:o, s:o, s:o, s:o}", "count", (json_int_t)count, "ids", done, "stale",
+					 stale, "poison", poison, "errors", errors));
+	} else {
+		size_t i;
+		json_t *v;
+		json_array_foreach(done, i, v)
+			printf("%s\n", json_string_value(v));
+		json_array_foreach(errors, i, v)
+			cmd_error("dead retry: '%s': %s", json_string_value(json_object_get(v, "id")),
+				  json_string_value(json_object_get(v, "reason")));
+		fprintf(stderr, "adminctl: retried %lld job%s; dropped %zu stale dead letter%s (job no longer failed)\n",
+			(long long)count, count == 1 ? "" : "s", json_array_size(stale),
+			json_array_size(stale) == 1 ? "" : "s");
+		if (json_array_size(poison) > 0)
+			fprintf(stderr, "adminctl: %zu poison message%s left in '%s' (adminctl dead list shows them; "
+					"dead purge --yes drops them)\n",
+				json_array_size(poison), json_array_size(poison) == 1 ? "" : "s", MQ_DEAD_QUEUE);
+		json_decref(done);
+		json_decref(stale);
+		json_decref(poison);
+		json_decref(errors);
+	}
+	free(seen);
+	buf_release(&err);
+	buf_release(&b);
+	jobops_dead_free(d, n);
+	return rc;
+}
+
+/* ---- dead purge --------------------------------------------------------------- */
+
+static int on_purge_opt(void *arg, int opt, const char *val)
+{
+	(void)val;
+	if (opt != 'y')
+		return -1;
+	*(int *)arg = 1;
+	return 0;
+}
+
+/* Without the management API: read everything and acknowledge it. Count or -1 (rc set). */
+static int64_t purge_amqp(struct cmd_ctx *ctx, int *rc)
+{
+	struct mq *m = connect_mq(ctx, "dead purge", rc);
+	if (!m)
+		return -1;
+	int64_t purged = 0;
+	for (;;) {
+		struct jobops_dead *d = NULL;
+		size_t n = 0;
+		uint32_t total = 0;
+		if ((*rc = read_dead(m, "dead purge", READ_ALL, &d, &n, &total))) {
+			close_mq(m);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (mq_ack(m, d[i].tag) == 0)
+				purged++;
+		jobops_dead_free(d, n);
+		if (n == 0 || n >= total)
+			break;
+	}
+	close_mq(m);
+	return purged;
+}
+
+static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = { { "yes", no_argument, NULL, 'y' }, { NULL, 0, NULL, 0 } };
+	int yes = 0, rc;
+	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_purge_opt, &yes) < 0)
+		return CMD_EXIT_USAGE;
+	if (!yes) {
+		cmd_error("dead purge: this drops every message of '%s' for good: add --yes", MQ_DEAD_QUEUE);
+		return cmd_usage(&cmd_dead_purge_entry);
+	}
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_purge_entry)) || (rc = cmd_db(ctx)))
+		return rc;
+	struct buf err = BUF_INIT;
+	struct rmqadmin_queue *q = NULL;
+	size_t nq = 0;
+	int64_t purged = -1;
+	const char *via = "management";
+	if (rmqadmin_queues(&ctx->cfg, cmd_secrets(ctx), &q, &nq, &err) == 0) {
+		for (size_t i = 0; i < nq; i++)
+			if (!strcmp(q[i].name, MQ_DEAD_QUEUE))
+				purged = q[i].ready;
+		buf_reset(&err);
+		if (purged < 0)
+			purged = 0; /* never declared: nothing to purge */
+		else if (rmqadmin_purge(&ctx->cfg, cmd_secrets(ctx), MQ_DEAD_QUEUE, &err) < 0)
+			purged = -1;
+	}
+	rmqadmin_queues_free(q, nq);
+	if (purged < 0) {
+		cmd_error("dead purge: %s; purging over AMQP instead", buf_str(&err));
+		via = "amqp";
+		purged = purge_amqp(ctx, &rc);
+	}
+	buf_release(&err);
+	if (purged < 0)
+		return rc;
+	audit(ctx, "dead.purge", purged, json_pack("{s:s}", "via", via));
+	if (ctx->json)
+		cmd_print_json(json_pack("{s:s, s:I, s:s}", "queue", MQ_DEAD_QUEUE, "purged", (json_int_t)purged, "via", via));
+	else
+		printf("purged %lld message%s from %s\n", (long long)purged, purged == 1 ? "" : "s", MQ_DEAD_QUEUE);
+	return CMD_EXIT_OK;
+}

@@ -195,10 +195,11 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 /* ---- dead retry --------------------------------------------------------------- */
 
-static int on_retry_opt(void *arg, int opt, const char *val)
+/* --all of retry, --yes of purge: a flag. */
+static int on_flag(void *arg, int opt, const char *val)
 {
 	(void)val;
-	if (opt != 'a')
+	if (opt != 'a' && opt != 'y')
 		return -1;
 	*(int *)arg = 1;
 	return 0;
@@ -220,7 +221,7 @@ static int wanted(const char *id, char **ids, int nids)
 static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
-	int all = 0, rc, first = cmd_getopt(ctx, &cmd_dead_retry_entry, argc, argv, NULL, longopts, on_retry_opt, &all);
+	int all = 0, rc, first = cmd_getopt(ctx, &cmd_dead_retry_entry, argc, argv, NULL, longopts, on_flag, &all);
 	if (first < 0)
 		return CMD_EXIT_USAGE;
 	char **ids = argv + first;
@@ -315,15 +316,6 @@ static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 /* ---- dead purge --------------------------------------------------------------- */
 
-static int on_purge_opt(void *arg, int opt, const char *val)
-{
-	(void)val;
-	if (opt != 'y')
-		return -1;
-	*(int *)arg = 1;
-	return 0;
-}
-
 /* Without the management API: read everything and acknowledge it. Count or -1 (rc set). */
 static int64_t purge_amqp(struct cmd_ctx *ctx, int *rc)
 {
@@ -354,7 +346,7 @@ static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = { { "yes", no_argument, NULL, 'y' }, { NULL, 0, NULL, 0 } };
 	int yes = 0, rc;
-	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_purge_opt, &yes) < 0)
+	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_flag, &yes) < 0)
 		return CMD_EXIT_USAGE;
 	if (!yes) {
 		cmd_error("dead purge: this drops every message of '%s' for good: add --yes", MQ_DEAD_QUEUE);

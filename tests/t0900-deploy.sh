@@ -69,4 +69,15 @@ ok "parameters present"
 check "deploy/GUIDE.md exists and names the stack's outputs" \
 	sh -c 'grep -q LoadBalancerDnsName deploy/GUIDE.md && grep -q DbSecretArn deploy/GUIDE.md'
 
+# the user data scripts, rendered with placeholders, are valid bash
+for lt in ApiLaunchTemplate WorkerLaunchTemplate; do
+	py "
+import importlib.util, re, sys
+spec = importlib.util.spec_from_file_location('sgc', 'scripts/security-groups-check.py')
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+u = m.load('deploy/spool.yaml')['Resources'][sys.argv[1]]['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']['Fn::Sub']
+open(sys.argv[2], 'w').write(re.sub(r'\\$\\{([A-Za-z:]+)\\}', 'PLACEHOLDER', u))
+" "$lt" "$T_TMP/$lt.sh" && check "user data of $lt: bash -n" bash -n "$T_TMP/$lt.sh"
+done
+
 done_testing

@@ -76,8 +76,9 @@ import importlib.util, re, sys
 spec = importlib.util.spec_from_file_location('sgc', 'scripts/security-groups-check.py')
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 u = m.load('deploy/spool.yaml')['Resources'][sys.argv[1]]['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']['Fn::Sub']
-open(sys.argv[2], 'w').write(re.sub(r'\\$\\{([A-Za-z:]+)\\}', 'PLACEHOLDER', u))
+open(sys.argv[2], 'w').write(re.sub(r'[$][{]([A-Za-z:]+)[}]', 'PLACEHOLDER', u))
 " "$lt" "$T_TMP/$lt.sh" && check "user data of $lt: bash -n" bash -n "$T_TMP/$lt.sh"
+	expect_match "user data of $lt: stack values substituted" "PLACEHOLDER" "$(cat "$T_TMP/$lt.sh" 2>/dev/null)"
 done
 
 done_testing

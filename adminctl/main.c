@@ -57,9 +57,10 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 0) {
-		cmd_error("the TUI is not built yet: give a command");
-		return usage(stderr, CMD_EXIT_USAGE);
+	static char tui_name[] = "tui", *tui_argv[] = { tui_name, NULL };
+	if (argc == 0) { /* no command: the TUI */
+		argc = 1;
+		argv = tui_argv;
 	}
 	int words = 0;
 	const struct cmd_entry *e = cmd_find(argc, argv, &words);

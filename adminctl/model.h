@@ -1,0 +1,203 @@
+/*
+ * model — the TUI's data, fetched off the UI thread. No curses code here.
+ *
+ * A model owns one fetch thread with its own clients (database connection,
+ * RabbitMQ connection, S3 and CloudWatch clients, secrets resolver). The UI asks
+ * for data with model_want_*() / model_refresh() and runs actions with
+ * model_action(); none of these block on a service. The fetch thread answers
+ * with immutable snapshots, one current snapshot per kind, published under the
+ * model's mutex: model_snap_get() returns a counted reference that stays valid
+ * (and unchanged) until model_snap_put(), however many newer ones appear.
+ *
+ * Service state (up/down with the last error) and the result of the last action
+ * are read with model_status(). A dead service shows as an error in the
+ * snapshot and as "down" in the status; the thread retries on the next refresh.
+ */
+#ifndef ADMINCTL_MODEL_H
+#define ADMINCTL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "job.h"
+#include "s3.h"
+
+enum model_kind {
+	MODEL_OVERVIEW,
+	MODEL_JOBS,
+	MODEL_JOB,
+	MODEL_DEAD,
+	MODEL_RESULTS,
+	MODEL_METRICS,
+};
+#define MODEL_KIND_COUNT 6
+
+enum model_svc {
+	MODEL_SVC_DB,
+	MODEL_SVC_MQ,
+	MODEL_SVC_S3,
+	MODEL_SVC_CW,
+};
+#define MODEL_SVC_COUNT 4
+
+const char *model_svc_name(enum model_svc s);
+
+/* The jobs filter: status -1 = every status; search "" = none. */
+struct model_filter {
+	int status;
+	char search[128];
+};
+
+#define MODEL_QUEUES_MAX 8
+struct model_queue {
+	char name[64];
+	int ok;                  /* 0: the broker did not answer for it */
+	int64_t ready, unacked;  /* unacked -1 when unknown (AMQP fallback) */
+	int64_t consumers;
+	double publish_rate, deliver_rate; /* per second; < 0 unknown */
+};
+
+struct model_overview {
+	int counts_ok;
+	int64_t counts[JOB_STATUS_COUNT];
+	int mq_ok;
+	size_t nqueues;
+	struct model_queue queues[MODEL_QUEUES_MAX];
+	char **workers;          /* distinct worker_id of running jobs */
+	size_t nworkers;
+};
+
+#define MODEL_JOBS_MAX 1000      /* rows kept for the table */
+struct model_jobs {
+	struct model_filter filter; /* the filter this snapshot answers */
+	struct job *jobs;
+	size_t n;
+	size_t total;            /* every job matching the filter (counted past MODEL_JOBS_MAX) */
+};
+
+struct model_event {
+	char at[40];
+	char *event, *status, *worker_id, *error; /* error as JSON text; may be NULL */
+	int attempt;
+};
+
+struct model_job {
+	char id[JOB_ID_LEN + 1];
+	int found;
+	struct job job;
+	struct model_event *events;
+	size_t nevents;
+};
+
+struct model_dead {
+	int ok;
+	int64_t messages, consumers;
+};
+
+struct model_results {
+	char *prefix;            /* the prefix this snapshot lists ("" = top) */
+	char **prefixes;
+	size_t nprefixes;
+	struct s3_object *objs;
+	size_t nobjs;
+	char *url;               /* presigned URL of url_key, or NULL */
+	char *url_key;
+	time_t url_expires;
+};
+
+/* The series the Metrics screen shows, in order. */
+#define MODEL_METRICS_COUNT 6
+struct model_metric {
+	const char *title;       /* "jobs submitted" */
+	const char *metric;      /* CloudWatch name in the [cloudwatch] namespace */
+	const char *stat;
+	const char *unit;        /* for the label */
+};
+extern const struct model_metric model_metrics[MODEL_METRICS_COUNT];
+
+struct model_series {
+	size_t n;                /* points, oldest first, one per period */
+	double *values;          /* NAN where CloudWatch had no point */
+};
+
+struct model_metrics_snap {
+	int period;              /* seconds */
+	int range;               /* seconds */
+	time_t start, end;
+	struct model_series series[MODEL_METRICS_COUNT];
+};
+
+struct model_snap {
+	enum model_kind kind;
+	int refs;                /* private */
+	unsigned long version;   /* grows with every published snapshot of this kind */
+	time_t at;               /* when fetched */
+	char err[256];           /* "" when the fetch worked; then the part below is valid */
+	union {
+		struct model_overview ov;
+		struct model_jobs jobs;
+		struct model_job job;
+		struct model_dead dead;
+		struct model_results res;
+		struct model_metrics_snap met;
+	} u;
+};
+
+struct model_status {
+	int known[MODEL_SVC_COUNT];   /* 0 until the service was tried */
+	int up[MODEL_SVC_COUNT];
+	char err[MODEL_SVC_COUNT][256];
+	int busy[MODEL_KIND_COUNT];   /* a fetch of this kind is pending or running */
+	int action_busy;
+	unsigned long msg_version;    /* grows with every new message */
+	char msg[256];                /* the outcome of the last action */
+	int msg_error;
+};
+
+enum model_op {
+	MODEL_OP_RETRY,
+	MODEL_OP_CANCEL,
+};
+
+/* An action on explicit ids (nids > 0) or on every job matching `filter`. */
+struct model_action {
+	enum model_op op;
+	char **ids;              /* copied by model_action() */
+	size_t nids;
+	int use_filter;
+	struct model_filter filter;
+	const char *scope;       /* "selected", "marked", "filter": for the audit trail */
+};
+
+struct model;
+
+/* Start the fetch thread. `cfg` is borrowed and must outlive the model. */
+struct model *model_new(const struct config *cfg, const char *actor);
+/* Stop the thread (waits for a running fetch to end) and free everything. */
+void model_free(struct model *m);
+
+/* Set what the parametrised kinds should fetch; each marks its kind for a fetch. */
+void model_want_jobs(struct model *m, const struct model_filter *f);
+void model_want_job(struct model *m, const char *id);
+void model_want_results(struct model *m, const char *prefix);
+/* Presign `key` (into the results snapshot, keeping its listing). */
+void model_want_url(struct model *m, const char *key);
+void model_want_metrics(struct model *m, int period, int range);
+/* Fetch `kind` again with its current parameters. */
+void model_refresh(struct model *m, enum model_kind kind);
+
+/* Queue an action (run by the fetch thread, audited); the outcome goes to the status message. */
+void model_action(struct model *m, const struct model_action *a);
+
+/* The current snapshot of `kind` (a new reference), or NULL before the first fetch. */
+struct model_snap *model_snap_get(struct model *m, enum model_kind kind);
+void model_snap_put(struct model *m, struct model_snap *s);
+
+/* A copy of the service and message state. */
+void model_status(struct model *m, struct model_status *out);
+/* Bumped whenever a snapshot or the status changes: the UI redraws when it moves. */
+unsigned long model_version(struct model *m);
+
+#endif

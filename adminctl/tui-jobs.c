@@ -1,0 +1,381 @@
+/*
+ * Screen 2, Jobs: the job table with status tabs and `/` search; space marks;
+ * R and C retry or cancel the selected job, the marked jobs or every job that
+ * matches the filter, after a confirmation that says how many.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tui.h"
+
+#define KEY_ESC 27
+
+struct mark {
+	char id[JOB_ID_LEN + 1];
+	char type[64];
+	int status;
+};
+
+/* One pending action between the scope question and the y/N. */
+struct pending {
+	enum model_op op;
+	const char *scope;       /* "selected", "marked", "filter" */
+	struct mark one;
+};
+
+static struct {
+	struct tui_list list;
+	struct model_filter filter; /* status -1 = the "all" tab */
+	struct mark *marks;
+	size_t nmarks;
+	struct pending pending;
+} js = { .filter = { .status = -1 } };
+
+static const char *op_verb(enum model_op op)
+{
+	return op == MODEL_OP_RETRY ? "retry" : "cancel";
+}
+
+static int mark_find(const char *id)
+{
+	for (size_t i = 0; i < js.nmarks; i++)
+		if (!strcmp(js.marks[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+/* The current snapshot if it answers the current filter, else NULL. */
+static struct model_snap *current(struct tui *t)
+{
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_JOBS);
+	if (s && (s->u.jobs.filter.status != js.filter.status || strcmp(s->u.jobs.filter.search, js.filter.search))) {
+		model_snap_put(tui_model(t), s);
+		return NULL;
+	}
+	return s;
+}
+
+static void tab_title(int status, char *out, size_t size)
+{
+	snprintf(out, size, "%s", status < 0 ? "all" : job_status_name((enum job_status)status));
+}
+
+static enum tui_color status_color(enum job_status s)
+{
+	switch (s) {
+	case JOB_FAILED:
+		return TC_DOWN;
+	case JOB_RETRYING:
+		return TC_WARN;
+	case JOB_SUCCEEDED:
+		return TC_OK;
+	case JOB_CANCELLED:
+		return TC_DIM;
+	default:
+		return TC_NORMAL;
+	}
+}
+
+static void draw_jobs(struct tui *t, int top, int rows, int cols)
+{
+	int y = top, x = 0;
+	for (int st = -1; st < JOB_STATUS_COUNT; st++) {
+		char title[32], cell[40];
+		tab_title(st, title, sizeof(title));
+		snprintf(cell, sizeof(cell), " %s ", title);
+		int w = tui_width(cell);
+		if (x + w > cols)
+			break;
+		tui_cell(y, x, w, st == js.filter.status ? TC_TAB_ACTIVE : TC_DIM, cell);
+		x += w + 1;
+	}
+	y++;
+	struct model_snap *s = current(t);
+	char total[32] = "…";
+	if (s && !*s->err)
+		tui_thousands((long long)s->u.jobs.total, total, sizeof(total));
+	tui_cellf(y++, 0, cols, TC_NORMAL, "search: %s   %s jobs%s%s", *js.filter.search ? js.filter.search : "-",
+		  total, js.nmarks ? "   marked: " : "", "");
+	if (js.nmarks)
+		tui_cellf(y - 1, cols - 16, 16, TC_MARKED, "%zu marked", js.nmarks);
+	int errw = cols - 67;
+	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %s", "id", "type", "status", "tries",
+		  "created", errw > 4 ? "error" : "");
+	int body = rows - 3;
+	if (!s) {
+		js.list.n = 0;
+		tui_cell(y, 2, cols - 2, TC_WARN, "loading…");
+		return;
+	}
+	if (*s->err) {
+		tui_cell(y, 2, cols - 2, TC_DOWN, s->err);
+		model_snap_put(tui_model(t), s);
+		return;
+	}
+	const struct model_jobs *mj = &s->u.jobs;
+	js.list.n = (int)mj->n;
+	tui_list_fix(&js.list, body);
+	if (mj->n == 0)
+		tui_cell(y, 2, cols - 2, TC_DIM, "no jobs match");
+	for (int i = js.list.top; i < (int)mj->n && y < top + rows; i++, y++) {
+		const struct job *j = &mj->jobs[i];
+		int marked = mark_find(j->id) >= 0;
+		enum tui_color c = i == js.list.sel ? TC_SELECTED : marked ? TC_MARKED : TC_NORMAL;
+		char created[20];
+		snprintf(created, sizeof(created), "%.19s", j->created_at);
+		if (strlen(created) > 10)
+			created[10] = ' ';
+		const char *err = "";
+		json_t *code = j->error ? json_object_get(j->error, "code") : NULL;
+		if (code)
+			err = json_string_value(code);
+		tui_cellf(y, 0, cols, c, "%s %-8.8s %-16s ", marked ? "*" : " ", j->id, "");
+		tui_cell(y, 11, 16, c, j->type);
+		tui_cell(y, 28, 10, i == js.list.sel ? c : status_color(j->status), job_status_name(j->status));
+		tui_cellf(y, 39, 6, c, "%2d/%-2d ", j->attempts, j->max_attempts);
+		tui_cell(y, 45, 21, c, created);
+		if (errw > 4)
+			tui_cell(y, 66, cols - 66, i == js.list.sel ? c : TC_DOWN, err ? err : "");
+	}
+	if (mj->total > mj->n && y < top + rows)
+		tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu of %zu shown; narrow the filter", mj->n, mj->total);
+	model_snap_put(tui_model(t), s);
+}
+
+static void want(struct tui *t)
+{
+	js.list.sel = js.list.top = 0;
+	model_want_jobs(tui_model(t), &js.filter);
+}
+
+static void enter_jobs(struct tui *t)
+{
+	model_want_jobs(tui_model(t), &js.filter);
+}
+
+static struct tui_list *jobs_list(struct tui *t)
+{
+	(void)t;
+	return &js.list;
+}
+
+static unsigned key_tab(struct tui *t, int key)
+{
+	int st = js.filter.status + (key == KEY_RIGHT || key == 'l' ? 1 : -1);
+	if (st < -1)
+		st = JOB_STATUS_COUNT - 1;
+	if (st >= JOB_STATUS_COUNT)
+		st = -1;
+	js.filter.status = st;
+	want(t);
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned search_done(struct tui *t, const char *text)
+{
+	if (!text)
+		return 0;
+	snprintf(js.filter.search, sizeof(js.filter.search), "%s", text);
+	want(t);
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_search(struct tui *t, int key)
+{
+	(void)key;
+	tui_prompt_text(t, "search (id prefix, type, error text): ", js.filter.search, search_done);
+	return TUI_REDRAW_STATUS;
+}
+
+/* The job under the cursor, copied; 0 if none. */
+static int selected(struct tui *t, struct mark *out)
+{
+	struct model_snap *s = current(t);
+	int ok = 0;
+	if (s && !*s->err && js.list.sel >= 0 && (size_t)js.list.sel < s->u.jobs.n) {
+		const struct job *j = &s->u.jobs.jobs[js.list.sel];
+		memcpy(out->id, j->id, sizeof(out->id));
+		snprintf(out->type, sizeof(out->type), "%s", j->type);
+		out->status = (int)j->status;
+		ok = 1;
+	}
+	model_snap_put(tui_model(t), s);
+	return ok;
+}
+
+static unsigned key_mark(struct tui *t, int key)
+{
+	(void)key;
+	struct mark m;
+	if (!selected(t, &m))
+		return 0;
+	int i = mark_find(m.id);
+	if (i >= 0) {
+		js.marks[i] = js.marks[--js.nmarks];
+	} else {
+		js.marks = realloc(js.marks, (js.nmarks + 1) * sizeof(*js.marks));
+		if (!js.marks)
+			tui_fatal("out of memory");
+		js.marks[js.nmarks++] = m;
+	}
+	js.list.sel++;
+	return TUI_REDRAW_BODY;
+}
+
+static unsigned key_unmark(struct tui *t, int key)
+{
+	(void)t;
+	(void)key;
+	js.nmarks = 0;
+	return TUI_REDRAW_BODY;
+}
+
+/* "12 failed media.probe jobs": the status and type when all of them share one. */
+static void describe(size_t n, int status, const char *type, char *out, size_t size)
+{
+	char num[32];
+	tui_thousands((long long)n, num, sizeof(num));
+	snprintf(out, size, "%s%s%s%s%s job%s", num, status >= 0 ? " " : "",
+		 status >= 0 ? job_status_name((enum job_status)status) : "", type ? " " : "", type ? type : "",
+		 n == 1 ? "" : "s");
+}
+
+static unsigned confirm_done(struct tui *t, int key)
+{
+	if (key != 'y') {
+		tui_message(t, 0, "%s: nothing done", op_verb(js.pending.op));
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_action a = { .op = js.pending.op, .scope = js.pending.scope };
+	char *one[1];
+	char **ids = NULL;
+	if (!strcmp(js.pending.scope, "filter")) {
+		a.use_filter = 1;
+		a.filter = js.filter;
+	} else if (!strcmp(js.pending.scope, "marked")) {
+		ids = calloc(js.nmarks + 1, sizeof(char *));
+		if (!ids)
+			tui_fatal("out of memory");
+		for (size_t i = 0; i < js.nmarks; i++)
+			ids[i] = js.marks[i].id;
+		a.ids = ids;
+		a.nids = js.nmarks;
+		js.nmarks = 0;
+	} else {
+		one[0] = js.pending.one.id;
+		a.ids = one;
+		a.nids = 1;
+	}
+	model_action(tui_model(t), &a);
+	free(ids);
+	tui_message(t, 0, "%s: sent", op_verb(js.pending.op));
+	return TUI_REDRAW_ALL;
+}
+
+/* Ask y/N for the scope chosen with s/m/a. */
+static unsigned scope_done(struct tui *t, int key)
+{
+	char what[160], q[512];
+	enum model_op op = js.pending.op;
+	if (key == 's') {
+		if (!selected(t, &js.pending.one))
+			return 0;
+		js.pending.scope = "selected";
+		describe(1, js.pending.one.status, js.pending.one.type, what, sizeof(what));
+		snprintf(q, sizeof(q), "%s %s (%.8s)? y/N ", op_verb(op), what, js.pending.one.id);
+	} else if (key == 'm' && js.nmarks) {
+		js.pending.scope = "marked";
+		int status = js.marks[0].status;
+		const char *type = js.marks[0].type;
+		for (size_t i = 1; i < js.nmarks; i++) {
+			if (js.marks[i].status != status)
+				status = -1;
+			if (type && strcmp(js.marks[i].type, type))
+				type = NULL;
+		}
+		describe(js.nmarks, status, type, what, sizeof(what));
+		snprintf(q, sizeof(q), "%s %s (marked)? y/N ", op_verb(op), what);
+	} else if (key == 'a') {
+		struct model_snap *s = current(t);
+		if (!s || *s->err) {
+			model_snap_put(tui_model(t), s);
+			tui_message(t, 1, "the job list is not loaded yet: try again");
+			return TUI_REDRAW_STATUS;
+		}
+		js.pending.scope = "filter";
+		const char *type = NULL;
+		if (s->u.jobs.n && s->u.jobs.n == s->u.jobs.total) {
+			type = s->u.jobs.jobs[0].type;
+			for (size_t i = 1; i < s->u.jobs.n && type; i++)
+				if (strcmp(s->u.jobs.jobs[i].type, type))
+					type = NULL;
+		}
+		describe(s->u.jobs.total, js.filter.status, type, what, sizeof(what));
+		snprintf(q, sizeof(q), "%s %s%s%s%s? y/N ", op_verb(op), what, *js.filter.search ? " matching '" : "",
+			 js.filter.search, *js.filter.search ? "'" : "");
+		size_t total = s->u.jobs.total;
+		model_snap_put(tui_model(t), s);
+		if (!total) {
+			tui_message(t, 0, "%s: no job matches the filter", op_verb(op));
+			return TUI_REDRAW_STATUS;
+		}
+	} else {
+		return 0;
+	}
+	tui_prompt_key(t, q, "yn", confirm_done);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned key_action(struct tui *t, int key)
+{
+	js.pending.op = key == 'R' ? MODEL_OP_RETRY : MODEL_OP_CANCEL;
+	if (tui_read_only(t)) {
+		tui_message(t, 1, "read-only: %s is disabled (--read-only or adminctl.read_only)", op_verb(js.pending.op));
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_snap *s = current(t);
+	size_t total = s && !*s->err ? s->u.jobs.total : 0;
+	model_snap_put(tui_model(t), s);
+	char q[200], all[32];
+	tui_thousands((long long)total, all, sizeof(all));
+	if (js.nmarks)
+		snprintf(q, sizeof(q), "%s: (s)elected job, (m)arked %zu, (a)ll %s matching the filter? ",
+			 op_verb(js.pending.op), js.nmarks, all);
+	else
+		snprintf(q, sizeof(q), "%s: (s)elected job or (a)ll %s matching the filter? ", op_verb(js.pending.op),
+			 all);
+	tui_prompt_key(t, q, js.nmarks ? "sma" : "sa", scope_done);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned key_open(struct tui *t, int key)
+{
+	(void)key;
+	struct mark m;
+	if (!selected(t, &m))
+		return 0;
+	model_want_job(tui_model(t), m.id);
+	tui_show(t, 2);
+	return TUI_REDRAW_ALL;
+}
+
+static const struct tui_key jobs_keys[] = {
+	{ { KEY_LEFT, 'h', KEY_RIGHT, 'l' }, "←→ hl", "tab", "status tab", key_tab },
+	{ { '/' }, "/", "search", "search by id prefix, type or error text", key_search },
+	{ { ' ' }, "Space", "mark", "mark the job (and move down)", key_mark },
+	{ { 'u' }, "u", NULL, "unmark all", key_unmark },
+	{ { 'R' }, "R", "retry", "retry the selected, marked or matching jobs", key_action },
+	{ { 'C' }, "C", "cancel", "cancel the selected, marked or matching jobs", key_action },
+	{ { '\n', '\r', KEY_ENTER }, "Enter", "show", "show the job", key_open },
+	{ .label = NULL },
+};
+
+const struct tui_screen tui_jobs_screen = {
+	.name = "Jobs",
+	.kind = MODEL_JOBS,
+	.keys = jobs_keys,
+	.enter = enter_jobs,
+	.draw = draw_jobs,
+	.list = jobs_list,
+};

@@ -1,0 +1,104 @@
+/*
+ * Screen 1, Overview: the services, the queues, job counts per state and the
+ * workers running jobs now.
+ */
+#include <stdio.h>
+
+#include "tui.h"
+
+static void draw_services(const struct model_status *st, int y, int cols)
+{
+	int x = 2;
+	tui_cell(y, 0, 2, TC_NORMAL, "");
+	for (int s = 0; s < MODEL_SVC_COUNT && x < cols; s++) {
+		const char *state = !st->known[s] ? "?" : st->up[s] ? "up" : "DOWN";
+		enum tui_color c = !st->known[s] ? TC_DIM : st->up[s] ? TC_OK : TC_DOWN;
+		char name[32];
+		snprintf(name, sizeof(name), "%s ", model_svc_name((enum model_svc)s));
+		tui_cell(y, x, tui_width(name), TC_NORMAL, name);
+		x += tui_width(name);
+		tui_cell(y, x, 7, c, state);
+		x += 7;
+	}
+}
+
+static void draw_overview(struct tui *t, int top, int rows, int cols)
+{
+	struct model_status st;
+	model_status(tui_model(t), &st);
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_OVERVIEW);
+	int y = top, end = top + rows;
+	tui_cell(y++, 0, cols, TC_HEADER, "Services");
+	draw_services(&st, y++, cols);
+	y++;
+	if (!s) {
+		tui_cell(y, 2, cols - 2, TC_WARN, "loading…");
+		return;
+	}
+	const struct model_overview *ov = &s->u.ov;
+	tui_cell(y++, 0, cols, TC_HEADER, "Queues");
+	tui_cellf(y++, 2, cols - 2, TC_HEADER, "%-22s %10s %10s %10s %9s %9s", "queue", "ready", "unacked",
+		  "consumers", "in/s", "out/s");
+	for (size_t i = 0; i < ov->nqueues && y < end; i++) {
+		const struct model_queue *q = &ov->queues[i];
+		if (!q->ok) {
+			tui_cellf(y++, 2, cols - 2, TC_DOWN, "%-22s %10s", q->name, ov->mq_ok ? "missing" : "down");
+			continue;
+		}
+		char ready[24], unacked[24] = "-", cons[24], in[16] = "-", out[16] = "-";
+		tui_thousands(q->ready, ready, sizeof(ready));
+		if (q->unacked >= 0)
+			tui_thousands(q->unacked, unacked, sizeof(unacked));
+		tui_thousands(q->consumers, cons, sizeof(cons));
+		if (q->publish_rate >= 0)
+			snprintf(in, sizeof(in), "%.1f", q->publish_rate);
+		if (q->deliver_rate >= 0)
+			snprintf(out, sizeof(out), "%.1f", q->deliver_rate);
+		tui_cellf(y++, 2, cols - 2, q->consumers == 0 && q->ready > 0 ? TC_WARN : TC_NORMAL,
+			  "%-22s %10s %10s %10s %9s %9s", q->name, ready, unacked, cons, in, out);
+	}
+	y++;
+	if (y < end)
+		tui_cell(y++, 0, cols, TC_HEADER, "Jobs");
+	if (y < end) {
+		if (!ov->counts_ok) {
+			tui_cell(y++, 2, cols - 2, TC_DOWN, "database unavailable");
+		} else {
+			int x = 2;
+			for (int i = 0; i < JOB_STATUS_COUNT && x < cols; i++) {
+				char n[24], cell[48];
+				tui_thousands(ov->counts[i], n, sizeof(n));
+				snprintf(cell, sizeof(cell), "%s %s", job_status_name((enum job_status)i), n);
+				enum tui_color c = i == JOB_FAILED && ov->counts[i] ? TC_DOWN
+						   : i == JOB_RETRYING && ov->counts[i] ? TC_WARN
+											 : TC_NORMAL;
+				int w = tui_width(cell) + 3;
+				tui_cell(y, x, w, c, cell);
+				x += w;
+			}
+			y++;
+		}
+	}
+	y++;
+	if (y < end)
+		tui_cellf(y++, 0, cols, TC_HEADER, "Live workers (%zu)", ov->nworkers);
+	for (size_t i = 0; i < ov->nworkers && y < end; i++)
+		tui_cell(y++, 2, cols - 2, TC_NORMAL, ov->workers[i]);
+	if (ov->nworkers == 0 && y < end && ov->counts_ok)
+		tui_cell(y++, 2, cols - 2, TC_DIM, "no job is running");
+	if (*s->err && end - 1 > y)
+		tui_cell(end - 1, 0, cols, TC_DOWN, s->err);
+	model_snap_put(tui_model(t), s);
+}
+
+static void enter_overview(struct tui *t)
+{
+	model_refresh(tui_model(t), MODEL_OVERVIEW);
+}
+
+const struct tui_screen tui_overview_screen = {
+	.name = "Overview",
+	.kind = MODEL_OVERVIEW,
+	.enter = enter_overview,
+	.draw = draw_overview,
+};

@@ -1,0 +1,747 @@
+/*
+ * The TUI's terminal, main loop, global keys, prompts and drawing helpers
+ * (see tui.h). The screens are in tui-*.c.
+ */
+#include "tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "buf.h"
+
+#define KEY_ESC 27
+#define CTRL(c) ((c) & 0x1f)
+
+static const struct tui_screen *const screens[] = {
+	&tui_overview_screen, &tui_jobs_screen, &tui_job_screen,
+	&tui_dead_screen, &tui_results_screen, &tui_metrics_screen,
+};
+#define NSCREENS ((int)(sizeof(screens) / sizeof(screens[0])))
+
+enum prompt_kind {
+	PROMPT_NONE,
+	PROMPT_TEXT,
+	PROMPT_KEY,
+};
+
+struct tui {
+	struct model *model;
+	const struct config *cfg;
+	int read_only;
+	int cur;               /* index into screens */
+	unsigned redraw;
+	int quit;
+	int help;              /* the help overlay is up */
+	int body_rows;
+	unsigned long seen_version;
+	time_t next_refresh;
+
+	char msg[256];
+	int msg_error;
+	unsigned long msg_version; /* of the model message shown last */
+
+	enum prompt_kind prompt;
+	char prompt_label[512];
+	char prompt_keys[16];
+	wchar_t prompt_text[128];
+	size_t prompt_len;
+	unsigned (*prompt_text_done)(struct tui *t, const char *text);
+	unsigned (*prompt_key_done)(struct tui *t, int key);
+};
+
+/* The state every exit path needs: signal handlers and atexit see only these. */
+static volatile sig_atomic_t got_signal;
+static int curses_on;
+
+/* Leave curses mode; safe to call more than once and from any exit path. */
+static void term_restore(void)
+{
+	if (curses_on) {
+		curses_on = 0;
+		endwin();
+		fflush(stdout);
+	}
+}
+
+static void on_stop_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* A crash: put the terminal back (the shell stays usable), then die of the same signal. */
+static void on_crash_signal(int sig)
+{
+	term_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tui_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	term_restore();
+	fputs("adminctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ---- colours ---- */
+
+static int colour_attrs[TC_COUNT];
+
+static void colours_init(void)
+{
+	/* monochrome: readable with bold/reverse/underline alone */
+	static const int mono[TC_COUNT] = {
+		[TC_NORMAL] = A_NORMAL,   [TC_TITLE] = A_REVERSE,  [TC_TAB_ACTIVE] = A_BOLD | A_UNDERLINE,
+		[TC_HEADER] = A_BOLD,     [TC_SELECTED] = A_REVERSE, [TC_MARKED] = A_BOLD,
+		[TC_OK] = A_NORMAL,       [TC_DOWN] = A_BOLD,      [TC_WARN] = A_BOLD,
+		[TC_DIM] = A_DIM,         [TC_STATUS] = A_NORMAL,  [TC_ERROR] = A_BOLD | A_REVERSE,
+		[TC_KEY] = A_BOLD,        [TC_BAR] = A_REVERSE,
+	};
+	static const struct {
+		short fg, bg;
+		int attr;
+	} pairs[TC_COUNT] = {
+		[TC_NORMAL] = { -1, -1, A_NORMAL },
+		[TC_TITLE] = { COLOR_BLACK, COLOR_CYAN, A_NORMAL },
+		[TC_TAB_ACTIVE] = { COLOR_BLACK, COLOR_WHITE, A_BOLD },
+		[TC_HEADER] = { COLOR_CYAN, -1, A_BOLD },
+		[TC_SELECTED] = { COLOR_BLACK, COLOR_CYAN, A_NORMAL },
+		[TC_MARKED] = { COLOR_YELLOW, -1, A_BOLD },
+		[TC_OK] = { COLOR_GREEN, -1, A_NORMAL },
+		[TC_DOWN] = { COLOR_RED, -1, A_BOLD },
+		[TC_WARN] = { COLOR_YELLOW, -1, A_NORMAL },
+		[TC_DIM] = { COLOR_BLUE, -1, A_BOLD },
+		[TC_STATUS] = { -1, -1, A_NORMAL },
+		[TC_ERROR] = { COLOR_WHITE, COLOR_RED, A_BOLD },
+		[TC_KEY] = { COLOR_CYAN, -1, A_BOLD },
+		[TC_BAR] = { COLOR_GREEN, -1, A_NORMAL },
+	};
+	int colour = has_colors() && getenv("NO_COLOR") == NULL;
+	if (colour) {
+		start_color();
+		use_default_colors();
+	}
+	for (int i = 0; i < TC_COUNT; i++) {
+		if (colour && COLOR_PAIRS > TC_COUNT) {
+			init_pair((short)(i + 1), pairs[i].fg, pairs[i].bg);
+			colour_attrs[i] = (int)COLOR_PAIR(i + 1) | pairs[i].attr;
+		} else {
+			colour_attrs[i] = mono[i];
+		}
+	}
+}
+
+int tui_attr(enum tui_color c)
+{
+	return (unsigned)c < TC_COUNT ? colour_attrs[c] : (int)A_NORMAL;
+}
+
+/* ---- cells ---- */
+
+/* Decode UTF-8 into wide characters, '?' for invalid bytes and non-printables. */
+static size_t decode(const char *s, wchar_t *out, size_t max)
+{
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	size_t n = 0, len = strlen(s);
+	while (len && n < max) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s, len, &st);
+		if (k == (size_t)-1 || k == (size_t)-2) {
+			memset(&st, 0, sizeof(st));
+			wc = L'?';
+			k = 1;
+		} else if (k == 0) {
+			break;
+		}
+		if (wcwidth(wc) < 0)
+			wc = L'?';
+		out[n++] = wc;
+		s += k;
+		len -= k;
+	}
+	return n;
+}
+
+int tui_width(const char *s)
+{
+	wchar_t w[512];
+	size_t n = decode(s, w, 512);
+	int cells = 0;
+	for (size_t i = 0; i < n; i++)
+		cells += wcwidth(w[i]);
+	return cells;
+}
+
+void tui_cell(int y, int x, int width, enum tui_color c, const char *s)
+{
+	if (width <= 0 || y < 0 || y >= LINES || x >= COLS)
+		return;
+	if (x + width > COLS)
+		width = COLS - x;
+	wchar_t w[512];
+	size_t n = decode(s ? s : "", w, 512);
+	int used = 0;
+	size_t keep = 0;
+	for (; keep < n; keep++) {
+		int cw = wcwidth(w[keep]);
+		if (used + cw > width)
+			break;
+		used += cw;
+	}
+	if (keep < n && width >= 1) {
+		/* cut: end with an ellipsis in the last cell */
+		while (keep > 0 && used + 1 > width) {
+			keep--;
+			used -= wcwidth(w[keep]);
+		}
+		w[keep++] = L'…';
+		used += 1;
+	}
+	attrset(tui_attr(c));
+	mvaddnwstr(y, x, w, (int)keep);
+	for (; used < width; used++)
+		addch(' ');
+	attrset(A_NORMAL);
+}
+
+void tui_cellf(int y, int x, int width, enum tui_color c, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	tui_cell(y, x, width, c, buf_str(&b));
+	buf_release(&b);
+}
+
+void tui_thousands(long long v, char *out, size_t size)
+{
+	char raw[32];
+	snprintf(raw, sizeof(raw), "%lld", v < 0 ? -v : v);
+	size_t len = strlen(raw), o = 0;
+	char tmp[48];
+	if (v < 0)
+		tmp[o++] = '-';
+	for (size_t i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			tmp[o++] = ',';
+		tmp[o++] = raw[i];
+	}
+	tmp[o] = 0;
+	snprintf(out, size, "%s", tmp);
+}
+
+void tui_clipboard(const char *text)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct buf b = BUF_INIT;
+	const unsigned char *p = (const unsigned char *)text;
+	size_t n = strlen(text);
+	buf_adds(&b, "\033]52;c;");
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+		buf_addc(&b, b64[v >> 18 & 63]);
+		buf_addc(&b, b64[v >> 12 & 63]);
+		buf_addc(&b, i + 1 < n ? b64[v >> 6 & 63] : '=');
+		buf_addc(&b, i + 2 < n ? b64[v & 63] : '=');
+	}
+	buf_adds(&b, "\a");
+	/* straight to the terminal: curses does not know escape sequences it did not make */
+	fflush(stdout);
+	if (write(STDOUT_FILENO, buf_str(&b), b.len) < 0)
+		(void)0;
+	buf_release(&b);
+}
+
+void tui_list_fix(struct tui_list *l, int rows)
+{
+	if (rows < 1)
+		rows = 1;
+	if (l->sel >= l->n)
+		l->sel = l->n - 1;
+	if (l->sel < 0)
+		l->sel = 0;
+	if (l->top > l->sel)
+		l->top = l->sel;
+	if (l->sel >= l->top + rows)
+		l->top = l->sel - rows + 1;
+	if (l->top > l->n - rows)
+		l->top = l->n - rows;
+	if (l->top < 0)
+		l->top = 0;
+}
+
+/* ---- accessors ---- */
+
+struct model *tui_model(struct tui *t)
+{
+	return t->model;
+}
+
+int tui_read_only(struct tui *t)
+{
+	return t->read_only;
+}
+
+int tui_body_rows(struct tui *t)
+{
+	return t->body_rows;
+}
+
+void tui_message(struct tui *t, int error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->msg, sizeof(t->msg), fmt, ap);
+	va_end(ap);
+	t->msg_error = error;
+	t->redraw |= TUI_REDRAW_STATUS;
+}
+
+void tui_show(struct tui *t, int index)
+{
+	if (index < 0 || index >= NSCREENS)
+		return;
+	t->cur = index;
+	t->redraw = TUI_REDRAW_ALL;
+	if (screens[index]->enter)
+		screens[index]->enter(t);
+}
+
+void tui_prompt_text(struct tui *t, const char *label, const char *initial,
+		     unsigned (*done)(struct tui *t, const char *text))
+{
+	t->prompt = PROMPT_TEXT;
+	snprintf(t->prompt_label, sizeof(t->prompt_label), "%s", label);
+	t->prompt_len = decode(initial ? initial : "", t->prompt_text, 127);
+	t->prompt_text_done = done;
+	t->redraw |= TUI_REDRAW_STATUS;
+}
+
+void tui_prompt_key(struct tui *t, const char *question, const char *keys, unsigned (*done)(struct tui *t, int key))
+{
+	t->prompt = PROMPT_KEY;
+	snprintf(t->prompt_label, sizeof(t->prompt_label), "%s", question);
+	snprintf(t->prompt_keys, sizeof(t->prompt_keys), "%s", keys);
+	t->prompt_key_done = done;
+	t->redraw |= TUI_REDRAW_STATUS;
+}
+
+/* ---- global keys ---- */
+
+static unsigned key_quit(struct tui *t, int key)
+{
+	(void)key;
+	if (screens[t->cur] == &tui_job_screen) {
+		tui_show(t, 1); /* back to the list */
+		return TUI_REDRAW_ALL;
+	}
+	t->quit = 1;
+	return 0;
+}
+
+static unsigned key_screen(struct tui *t, int key)
+{
+	tui_show(t, key - '1');
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_next_screen(struct tui *t, int key)
+{
+	int step = key == KEY_BTAB ? NSCREENS - 1 : 1;
+	tui_show(t, (t->cur + step) % NSCREENS);
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_help(struct tui *t, int key)
+{
+	(void)key;
+	t->help = 1;
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_refresh(struct tui *t, int key)
+{
+	(void)key;
+	model_refresh(t->model, MODEL_OVERVIEW);
+	model_refresh(t->model, screens[t->cur]->kind);
+	t->next_refresh = time(NULL) + (t->cfg->adminctl.refresh > 0 ? t->cfg->adminctl.refresh : 5);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned key_redraw(struct tui *t, int key)
+{
+	(void)t;
+	(void)key;
+	clearok(curscr, TRUE);
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_move(struct tui *t, int key)
+{
+	struct tui_list *l = screens[t->cur]->list ? screens[t->cur]->list(t) : NULL;
+	if (!l)
+		return 0;
+	int page = t->body_rows > 3 ? t->body_rows - 2 : 1;
+	switch (key) {
+	case KEY_UP:
+	case 'k':
+		l->sel--;
+		break;
+	case KEY_DOWN:
+	case 'j':
+		l->sel++;
+		break;
+	case KEY_PPAGE:
+		l->sel -= page;
+		l->top -= page;
+		break;
+	case KEY_NPAGE:
+		l->sel += page;
+		l->top += page;
+		break;
+	case KEY_HOME:
+	case 'g':
+		l->sel = 0;
+		break;
+	case KEY_END:
+	case 'G':
+		l->sel = l->n - 1;
+		break;
+	}
+	if (l->sel >= l->n)
+		l->sel = l->n - 1;
+	if (l->sel < 0)
+		l->sel = 0;
+	return TUI_REDRAW_BODY;
+}
+
+static const struct tui_key global_keys[] = {
+	{ { '?', KEY_F(1) }, "?", "help", "this help", key_help },
+	{ { 'q' }, "q", "quit", "back (from a job) or quit", key_quit },
+	{ { '1', '2', '3', '4', '5', '6' }, "1-6", "screen", "switch screen", key_screen },
+	{ { '\t', KEY_BTAB }, "Tab", NULL, "next screen (Shift-Tab: previous)", key_next_screen },
+	{ { KEY_UP, 'k', KEY_DOWN, 'j' }, "↑↓ jk", NULL, "move", key_move },
+	{ { KEY_PPAGE, KEY_NPAGE }, "PgUp/PgDn", NULL, "page up, down", key_move },
+	{ { KEY_HOME, 'g', KEY_END, 'G' }, "Home/End", NULL, "first, last", key_move },
+	{ { 'r' }, "r", "refresh", "refresh now", key_refresh },
+	{ { CTRL('l') }, "^L", NULL, "redraw the screen", key_redraw },
+	{ .label = NULL },
+};
+
+static const struct tui_key *find_key(const struct tui_key *table, int key)
+{
+	for (const struct tui_key *k = table; k && k->keys[0]; k++)
+		for (int i = 0; i < 8 && k->keys[i]; i++)
+			if (k->keys[i] == key)
+				return k;
+	return NULL;
+}
+
+static unsigned dispatch(struct tui *t, int key)
+{
+	const struct tui_key *k = find_key(screens[t->cur]->keys, key);
+	if (!k)
+		k = find_key(global_keys, key);
+	if (k && k->fn)
+		return k->fn(t, key);
+	return 0;
+}
+
+/* ---- prompts ---- */
+
+static unsigned prompt_key(struct tui *t, int is_key, wint_t ch)
+{
+	if (t->prompt == PROMPT_KEY) {
+		int answer = 0;
+		if (!is_key && ch < 128 && ch && strchr(t->prompt_keys, (int)ch))
+			answer = (int)ch;
+		else if (!is_key && ch < 128 && ch && strchr(t->prompt_keys, (int)(ch | 0x20)))
+			answer = (int)(ch | 0x20);
+		t->prompt = PROMPT_NONE;
+		unsigned r = TUI_REDRAW_ALL;
+		/* any other key is "no" (the N of y/N) */
+		r |= t->prompt_key_done(t, answer);
+		return r;
+	}
+	if (is_key && ch == KEY_RESIZE)
+		return TUI_REDRAW_ALL;
+	if ((!is_key && ch == KEY_ESC) || (!is_key && ch == CTRL('g'))) {
+		t->prompt = PROMPT_NONE;
+		return TUI_REDRAW_ALL | t->prompt_text_done(t, NULL);
+	}
+	if ((!is_key && (ch == '\n' || ch == '\r')) || (is_key && ch == KEY_ENTER)) {
+		char out[512];
+		t->prompt_text[t->prompt_len] = 0;
+		if (wcstombs(out, t->prompt_text, sizeof(out)) == (size_t)-1)
+			out[0] = 0;
+		t->prompt = PROMPT_NONE;
+		return TUI_REDRAW_ALL | t->prompt_text_done(t, out);
+	}
+	if ((is_key && ch == KEY_BACKSPACE) || (!is_key && (ch == 127 || ch == 8))) {
+		if (t->prompt_len)
+			t->prompt_len--;
+	} else if (!is_key && ch == CTRL('u')) {
+		t->prompt_len = 0;
+	} else if (!is_key && ch >= 32 && wcwidth((wchar_t)ch) >= 0 && t->prompt_len < 127) {
+		t->prompt_text[t->prompt_len++] = (wchar_t)ch;
+	}
+	return TUI_REDRAW_STATUS;
+}
+
+/* ---- drawing ---- */
+
+static void draw_header(struct tui *t)
+{
+	int x = 0;
+	attrset(tui_attr(TC_TITLE));
+	mvhline(0, 0, ' ', COLS);
+	tui_cell(0, 0, 8, TC_TITLE, " spool ");
+	x = 7;
+	for (int i = 0; i < NSCREENS && x < COLS; i++) {
+		char tab[40];
+		snprintf(tab, sizeof(tab), " %d %s ", i + 1, screens[i]->name);
+		int w = tui_width(tab);
+		if (x + w > COLS)
+			w = COLS - x;
+		tui_cell(0, x, w, i == t->cur ? TC_TAB_ACTIVE : TC_TITLE, tab);
+		x += w;
+	}
+	if (t->read_only && COLS - x > 11)
+		tui_cell(0, COLS - 10, 10, TC_TITLE, "read-only ");
+}
+
+/* Status line: prompt, or the newest message, loading, and the services that are down. */
+static void draw_status(struct tui *t, const struct model_status *st)
+{
+	int y = LINES - 2;
+	if (t->prompt != PROMPT_NONE) {
+		wchar_t w[128];
+		int lw = tui_width(t->prompt_label);
+		tui_cell(y, 0, COLS, TC_KEY, t->prompt_label);
+		if (t->prompt == PROMPT_TEXT) {
+			memcpy(w, t->prompt_text, t->prompt_len * sizeof(wchar_t));
+			size_t off = 0;
+			int room = COLS - lw - 2;
+			while (off < t->prompt_len && (int)(t->prompt_len - off) > room)
+				off++;
+			attrset(A_NORMAL);
+			mvaddnwstr(y, lw, w + off, (int)(t->prompt_len - off));
+		}
+		return;
+	}
+	struct buf b = BUF_INIT;
+	enum tui_color c = TC_STATUS;
+	if (*t->msg) {
+		buf_adds(&b, t->msg);
+		if (t->msg_error)
+			c = TC_ERROR;
+	}
+	for (int s = 0; s < MODEL_SVC_COUNT; s++) {
+		if (st->known[s] && !st->up[s]) {
+			buf_printf(&b, "%s%s down: %s", b.len ? " · " : "", model_svc_name((enum model_svc)s), st->err[s]);
+			c = TC_ERROR;
+		}
+	}
+	if (st->action_busy)
+		buf_printf(&b, "%sworking…", b.len ? " · " : "");
+	else if (st->busy[screens[t->cur]->kind] || st->busy[MODEL_OVERVIEW])
+		buf_printf(&b, "%sloading…", b.len ? " · " : "");
+	tui_cell(y, 0, COLS, c, buf_str(&b));
+	buf_release(&b);
+}
+
+/* Bottom key bar from the tables: the screen's keys, then the global ones. */
+static void draw_keybar(struct tui *t)
+{
+	int y = LINES - 1, x = 0;
+	const struct tui_key *tables[2] = { screens[t->cur]->keys, global_keys };
+	move(y, 0);
+	attrset(A_NORMAL);
+	clrtoeol();
+	for (int i = 0; i < 2; i++)
+		for (const struct tui_key *k = tables[i]; k && k->keys[0]; k++) {
+			if (!k->bar)
+				continue;
+			int need = tui_width(k->label) + 1 + tui_width(k->bar) + 2;
+			if (x + need > COLS)
+				return;
+			tui_cell(y, x, tui_width(k->label), TC_KEY, k->label);
+			x += tui_width(k->label) + 1;
+			tui_cell(y, x, tui_width(k->bar) + 2, TC_NORMAL, k->bar);
+			x += tui_width(k->bar) + 2;
+		}
+}
+
+static void draw_help(struct tui *t)
+{
+	int rows = LINES - 4, cols = COLS - 8;
+	if (rows < 5 || cols < 30)
+		return;
+	int y0 = 2, x0 = 4, y = y0;
+	attrset(tui_attr(TC_NORMAL));
+	for (int r = 0; r < rows; r++)
+		tui_cell(y0 + r, x0, cols, TC_NORMAL, "");
+	tui_cellf(y++, x0, cols, TC_TITLE, " keys — %s (any key closes)", screens[t->cur]->name);
+	const struct tui_key *tables[2] = { screens[t->cur]->keys, global_keys };
+	for (int i = 0; i < 2; i++) {
+		for (const struct tui_key *k = tables[i]; k && k->keys[0] && y < y0 + rows; k++) {
+			tui_cell(y, x0 + 1, 12, TC_KEY, k->label);
+			tui_cell(y, x0 + 13, cols - 14, TC_NORMAL, k->help);
+			y++;
+		}
+		if (y < y0 + rows)
+			y++;
+	}
+}
+
+static void draw(struct tui *t)
+{
+	struct model_status st;
+	model_status(t->model, &st);
+	if (st.msg_version != t->msg_version) {
+		t->msg_version = st.msg_version;
+		snprintf(t->msg, sizeof(t->msg), "%s", st.msg);
+		t->msg_error = st.msg_error;
+	}
+	if (LINES < 5 || COLS < 20) {
+		erase();
+		tui_cell(0, 0, COLS, TC_NORMAL, "terminal too small");
+		refresh();
+		return;
+	}
+	t->body_rows = LINES - 3;
+	if (t->redraw & TUI_REDRAW_BODY) {
+		erase();
+		draw_header(t);
+		screens[t->cur]->draw(t, 1, t->body_rows, COLS);
+		draw_keybar(t);
+		if (t->help)
+			draw_help(t);
+	}
+	draw_status(t, &st);
+	if (t->prompt == PROMPT_TEXT) {
+		curs_set(1);
+	} else {
+		curs_set(0);
+		move(LINES - 1, COLS - 1);
+	}
+	refresh();
+	t->redraw = 0;
+}
+
+/* ---- main loop ---- */
+
+static void signals_init(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_crash_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGABRT, &sa, NULL);
+}
+
+int tui_run(const struct config *cfg, const char *actor, int read_only)
+{
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fputs("adminctl: the TUI needs a terminal (give a command for scripts: adminctl -h)\n", stderr);
+		return 2;
+	}
+	setlocale(LC_ALL, "");
+	struct tui t;
+	memset(&t, 0, sizeof(t));
+	t.cfg = cfg;
+	t.read_only = read_only;
+	t.redraw = TUI_REDRAW_ALL;
+	atexit(term_restore);
+	signals_init();
+	if (!initscr())
+		tui_fatal("cannot start the terminal (is TERM right?)");
+	curses_on = 1;
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	set_escdelay(50);
+	timeout(200);
+	colours_init();
+
+	t.model = model_new(cfg, actor);
+	int interval = cfg->adminctl.refresh > 0 ? (int)cfg->adminctl.refresh : 5;
+	tui_show(&t, 0);
+	model_refresh(t.model, MODEL_OVERVIEW);
+	t.next_refresh = time(NULL) + interval;
+
+	while (!t.quit && !got_signal) {
+		unsigned long v = model_version(t.model);
+		if (v != t.seen_version) {
+			t.seen_version = v;
+			t.redraw |= TUI_REDRAW_ALL;
+		}
+		if (time(NULL) >= t.next_refresh) {
+			model_refresh(t.model, MODEL_OVERVIEW);
+			if (screens[t.cur]->kind != MODEL_OVERVIEW && screens[t.cur]->kind != MODEL_RESULTS)
+				model_refresh(t.model, screens[t.cur]->kind);
+			t.next_refresh = time(NULL) + interval;
+		}
+		if (t.redraw)
+			draw(&t);
+		wint_t ch;
+		int r = get_wch(&ch);
+		if (r == ERR)
+			continue;
+		if (r == KEY_CODE_YES && ch == KEY_RESIZE) {
+			t.redraw = TUI_REDRAW_ALL;
+			continue;
+		}
+		if (t.prompt != PROMPT_NONE) {
+			t.redraw |= prompt_key(&t, r == KEY_CODE_YES, ch);
+			continue;
+		}
+		if (t.help) {
+			t.help = 0;
+			t.redraw = TUI_REDRAW_ALL;
+			if (ch != 'q')
+				continue;
+			continue;
+		}
+		if (*t.msg && !t.msg_error) {
+			t.msg[0] = 0;
+			t.redraw |= TUI_REDRAW_STATUS;
+		}
+		if (r == OK && ch > 0x7f)
+			continue;
+		t.redraw |= dispatch(&t, (int)ch);
+	}
+	term_restore();
+	model_free(t.model);
+	if (got_signal) {
+		fprintf(stderr, "adminctl: stopped by signal %d\n", (int)got_signal);
+		return 128 + got_signal;
+	}
+	return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * tui — adminctl's full-screen interface (ncursesw).
+ *
+ * tui.c owns the terminal and the main loop: one wait for a key (or a model
+ * change, or the refresh timer), then at most one draw, of what the redraw
+ * flags say. Screens are vtables (struct tui_screen, one tui-*.c each); each
+ * has a key table that both dispatches its keys and feeds the `?` overlay and
+ * the bottom key bar, after the global table in tui.c. Screens draw only
+ * through the helpers below (semantic colours, wide-character aware cells) and
+ * read data only from model snapshots, never from a service.
+ *
+ * The terminal is restored on every way out: quit, tui_fatal(), SIGINT/SIGTERM
+ * (a flag the loop checks), crashes (SIGSEGV/SIGABRT handlers) and atexit.
+ */
+#ifndef ADMINCTL_TUI_H
+#define ADMINCTL_TUI_H
+
+#include <curses.h> /* KEY_* for the key tables */
+#include <stddef.h>
+
+#include "config.h"
+#include "model.h"
+
+/* Redraw flags returned by key handlers. */
+#define TUI_REDRAW_BODY 0x1u
+#define TUI_REDRAW_STATUS 0x2u
+#define TUI_REDRAW_ALL 0x7u
+
+/* Semantic colours: mapped to colour pairs, or to attributes on a monochrome terminal. */
+enum tui_color {
+	TC_NORMAL,
+	TC_TITLE,       /* header line */
+	TC_TAB_ACTIVE,
+	TC_HEADER,      /* column headers */
+	TC_SELECTED,    /* the cursor row */
+	TC_MARKED,
+	TC_OK,
+	TC_DOWN,        /* a service down, a failed job */
+	TC_WARN,        /* retrying, loading */
+	TC_DIM,
+	TC_STATUS,
+	TC_ERROR,       /* status line error */
+	TC_KEY,         /* key names in the key bar and help */
+	TC_BAR,         /* chart bars */
+};
+#define TC_COUNT 14
+
+struct tui;
+
+/* A key binding: keys[] (0-terminated) run fn; label, bar and help feed the key bar and `?`. */
+struct tui_key {
+	int keys[8];
+	const char *label;       /* "R", "PgUp" */
+	const char *bar;         /* one word for the bottom key bar ("retry"), NULL: not shown there */
+	const char *help;        /* "retry the selected, marked or matching jobs" */
+	unsigned (*fn)(struct tui *t, int key);
+};
+
+/* The cursor and scroll position of a list. */
+struct tui_list {
+	int sel;
+	int top;
+	int n;
+};
+
+struct tui_screen {
+	const char *name;                /* tab title */
+	enum model_kind kind;            /* the snapshot it shows: refreshed with `r` and the timer */
+	const struct tui_key *keys;      /* its own bindings, 0-terminated by keys[0] == 0 */
+	void (*enter)(struct tui *t);    /* made visible (may be NULL) */
+	/* Draw into rows [top, top + rows) of the screen, `cols` wide. */
+	void (*draw)(struct tui *t, int top, int rows, int cols);
+	struct tui_list *(*list)(struct tui *t); /* for the navigation keys, or NULL */
+};
+
+extern const struct tui_screen tui_overview_screen;
+extern const struct tui_screen tui_jobs_screen;
+extern const struct tui_screen tui_job_screen;
+extern const struct tui_screen tui_dead_screen;
+extern const struct tui_screen tui_results_screen;
+extern const struct tui_screen tui_metrics_screen;
+
+/* Run the TUI until the user quits or a signal; returns the exit code. `cfg` borrowed. */
+int tui_run(const struct config *cfg, const char *actor, int read_only);
+
+/* Restore the terminal, print "adminctl: MSG" and exit 1. */
+void tui_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* What screens may use. */
+struct model *tui_model(struct tui *t);
+int tui_read_only(struct tui *t);
+/* The body rows of the last layout (for paging). */
+int tui_body_rows(struct tui *t);
+/* Switch to screen `index` (0-based, order of the tabs). */
+void tui_show(struct tui *t, int index);
+/* A message in the status line (error: in the error colour). */
+void tui_message(struct tui *t, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Ask for a line of text in the bottom row; done(t, text) on Enter (text NULL on Esc). */
+void tui_prompt_text(struct tui *t, const char *label, const char *initial,
+		     unsigned (*done)(struct tui *t, const char *text));
+/* Ask a question answered by one key of `keys` ("yn", "sma"); done(t, key) or done(t, 0) on Esc. */
+void tui_prompt_key(struct tui *t, const char *question, const char *keys, unsigned (*done)(struct tui *t, int key));
+
+/* Keep the cursor in range and visible in `rows` rows. */
+void tui_list_fix(struct tui_list *l, int rows);
+
+/* Attribute of a semantic colour. */
+int tui_attr(enum tui_color c);
+/*
+ * Draw UTF-8 `s` at (y, x), cut or padded to exactly `width` terminal cells
+ * (wide characters counted as two, invalid bytes shown as '?'), with `c`.
+ */
+void tui_cell(int y, int x, int width, enum tui_color c, const char *s);
+/* printf into a cell. */
+void tui_cellf(int y, int x, int width, enum tui_color c, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Terminal cells `s` takes. */
+int tui_width(const char *s);
+
+/* Copy `text` to the terminal's clipboard with OSC 52. */
+void tui_clipboard(const char *text);
+
+/* "12,345" */
+void tui_thousands(long long v, char *out, size_t size);
+
+#endif

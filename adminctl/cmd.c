@@ -17,7 +17,6 @@ extern const struct cmd_entry cmd_results_ls_entry;
 extern const struct cmd_entry cmd_results_url_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_tui_entry;
-extern const struct cmd_entry cmd_tui_entry;
 extern const struct cmd_entry cmd_queues_entry;
 extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_job_show_entry;
@@ -49,7 +48,6 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_db_migrate_entry,
 	&cmd_db_status_entry,
 	&cmd_config_check_entry,
-	&cmd_tui_entry,
 	&cmd_tui_entry,
 	&cmd_version_entry,
 	NULL,

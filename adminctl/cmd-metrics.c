@@ -209,7 +209,7 @@ static int cmd_metrics_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			free(m);
 			return cmd_usage(&cmd_metrics_entry);
 		}
-		snprintf(m[i].id, sizeof(m[i].id), "m%zu", i);
+		snprintf(m[i].id, sizeof(m[i].id), "m%u", (unsigned)(i % 100000u));
 	}
 	if ((rc = cmd_config(ctx))) {
 		free(m);

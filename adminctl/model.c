@@ -16,6 +16,7 @@
 #include "cloudwatch.h"
 #include "db.h"
 #include "mq.h"
+#include "rmqadmin.h"
 #include "secrets.h"
 
 const struct model_metric model_metrics[MODEL_METRICS_COUNT] = {
@@ -94,14 +95,7 @@ static void snap_free(struct model_snap *s)
 		break;
 	case MODEL_JOB:
 		job_clear(&s->u.job.job);
-		for (size_t i = 0; i < s->u.job.nevents; i++) {
-			struct model_event *e = &s->u.job.events[i];
-			free(e->event);
-			free(e->status);
-			free(e->worker_id);
-			free(e->error);
-		}
-		free(s->u.job.events);
+		jobops_events_free(s->u.job.events, s->u.job.nevents);
 		break;
 	case MODEL_RESULTS:
 		free(s->u.res.prefix);
@@ -117,6 +111,7 @@ static void snap_free(struct model_snap *s)
 			free(s->u.met.series[i].values);
 		break;
 	case MODEL_DEAD:
+		jobops_dead_free(s->u.dead.msgs, s->u.dead.nmsgs);
 		break;
 	}
 	free(s);
@@ -246,6 +241,53 @@ static int queue_counts(struct model *m, const char *queue, struct model_queue *
 	return rc;
 }
 
+/* Queue figures from the management API (rates, unacked): 0, or -1 when it cannot answer. */
+static int queues_admin(struct model *m, struct model_overview *ov, char *err, size_t size)
+{
+	struct rmqadmin_queue *q = NULL;
+	size_t n = 0;
+	struct buf e = BUF_INIT;
+	int rc = rmqadmin_queues(m->cfg, m->sec, &q, &n, &e);
+	if (rc < 0) {
+		one_line(err, size, buf_str(&e));
+		buf_release(&e);
+		return -1;
+	}
+	for (size_t i = 0; i < n && ov->nqueues < MODEL_QUEUES_MAX; i++) {
+		struct model_queue *mq = &ov->queues[ov->nqueues++];
+		snprintf(mq->name, sizeof(mq->name), "%s", q[i].name);
+		mq->ok = 1;
+		mq->ready = q[i].ready;
+		mq->unacked = q[i].unacked;
+		mq->consumers = q[i].consumers;
+		mq->publish_rate = q[i].publish_rate;
+		mq->deliver_rate = q[i].deliver_rate;
+	}
+	rmqadmin_queues_free(q, n);
+	buf_release(&e);
+	set_svc(m, MODEL_SVC_MQ, 1, NULL);
+	return 0;
+}
+
+/* The fallback: passive declares of our queues over AMQP. 1 if every queue answered. */
+static int queues_amqp(struct model *m, struct model_overview *ov, char *qerr, size_t size)
+{
+	int all_ok = 1;
+	for (size_t i = 0; i < NOVERVIEW_QUEUES; i++) {
+		struct model_queue *q = &ov->queues[ov->nqueues++];
+		if (queue_counts(m, overview_queues[i], q, qerr, size) < 0) {
+			all_ok = 0;
+			if (!mq_connected(m->mq)) {
+				/* the broker is down: the other queues would fail the same way */
+				for (size_t j = i + 1; j < NOVERVIEW_QUEUES; j++)
+					snprintf(ov->queues[ov->nqueues++].name, sizeof(q->name), "%s", overview_queues[j]);
+				break;
+			}
+		}
+	}
+	return all_ok;
+}
+
 static void fetch_overview(struct model *m, struct model_snap *s)
 {
 	struct model_overview *ov = &s->u.ov;
@@ -275,19 +317,12 @@ static void fetch_overview(struct model *m, struct model_snap *s)
 	}
 	char qerr[256] = "";
 	int all_ok = 1;
-	for (size_t i = 0; i < NOVERVIEW_QUEUES; i++) {
-		struct model_queue *q = &ov->queues[ov->nqueues++];
-		if (queue_counts(m, overview_queues[i], q, qerr, sizeof(qerr)) < 0) {
-			all_ok = 0;
-			if (!mq_connected(m->mq)) {
-				/* the broker is down: the other queues would fail the same way */
-				for (size_t j = i + 1; j < NOVERVIEW_QUEUES; j++)
-					snprintf(ov->queues[ov->nqueues++].name, sizeof(q->name), "%s", overview_queues[j]);
-				break;
-			}
-		}
-	}
-	ov->mq_ok = mq_connected(m->mq);
+	if (queues_admin(m, ov, qerr, sizeof(qerr)) == 0)
+		ov->mq_ok = 1;
+	else
+		all_ok = queues_amqp(m, ov, qerr, sizeof(qerr));
+	if (!ov->mq_ok)
+		ov->mq_ok = mq_connected(m->mq);
 	if (*err)
 		snprintf(s->err, sizeof(s->err), "%s", err);
 	else if (!all_ok)
@@ -361,39 +396,29 @@ static void fetch_job(struct model *m, struct model_snap *s, const char *id)
 		db_failed(m, &e, s->err, sizeof(s->err));
 	} else if (rc == 0) {
 		mj->found = 1;
-		const char *params[] = { id };
-		PGresult *r = db_exec(db, "tui_events",
-				      "SELECT " DB_RFC3339("at") ", event, status, attempt, worker_id, error::text "
-				      "FROM job_events WHERE job_id = $1 ORDER BY id",
-				      1, params, &e);
-		if (r) {
-			int n = PQntuples(r);
-			mj->events = xcalloc((size_t)n + 1, sizeof(*mj->events));
-			for (int i = 0; i < n; i++) {
-				struct model_event *ev = &mj->events[mj->nevents++];
-				db_copy(ev->at, sizeof(ev->at), r, i, 0);
-				ev->event = db_strdup(r, i, 1);
-				ev->status = db_strdup(r, i, 2);
-				ev->attempt = atoi(PQgetvalue(r, i, 3));
-				ev->worker_id = db_strdup(r, i, 4);
-				ev->error = db_strdup(r, i, 5);
-			}
-			PQclear(r);
-		} else {
+		if (jobops_events(db, id, &mj->events, &mj->nevents, &e) < 0)
 			db_failed(m, &e, s->err, sizeof(s->err));
-		}
 	}
 	buf_release(&e);
 }
 
+/* The count and the first messages of spool.dead: read unacked, then put back by disconnecting. */
 static void fetch_dead(struct model *m, struct model_snap *s)
 {
 	struct model_queue q = { 0 };
-	if (queue_counts(m, MQ_DEAD_QUEUE, &q, s->err, sizeof(s->err)) == 0) {
-		s->u.dead.ok = 1;
-		s->u.dead.messages = q.ready;
-		s->u.dead.consumers = q.consumers;
-	}
+	if (queue_counts(m, MQ_DEAD_QUEUE, &q, s->err, sizeof(s->err)) < 0)
+		return;
+	s->u.dead.ok = 1;
+	s->u.dead.messages = q.ready;
+	s->u.dead.consumers = q.consumers;
+	if (q.ready == 0)
+		return;
+	struct buf e = BUF_INIT;
+	uint32_t total = 0;
+	if (jobops_dead_read(m->mq, MODEL_DEAD_MAX, &s->u.dead.msgs, &s->u.dead.nmsgs, &total, &e) < 0)
+		one_line(s->err, sizeof(s->err), buf_str(&e));
+	mq_disconnect(m->mq);
+	buf_release(&e);
 }
 
 static void s3_failed(struct model *m, const struct aws_error *ae, char *err, size_t size)
@@ -518,21 +543,17 @@ static int action_ids(struct model *m, struct db_conn *db, struct pending_action
 	return 0;
 }
 
-/* Retry one job through the library the daemons use: 0 done, 1 not applicable, -1 error. */
-static int op_retry(struct model *m, struct db_conn *db, const char *id, struct buf *e)
+/* One job through the library the daemons use: 0 done, 1 not applicable (missing, wrong state), -1 error. */
+static int op_one(struct model *m, struct db_conn *db, enum model_op op, const char *id, struct buf *e)
 {
-	(void)m;
-	(void)db;
-	(void)id;
-	buf_adds(e, "retry is not available yet (shared/jobops)");
-	return -1;
-}
-
-static int op_cancel(struct model *m, struct db_conn *db, const char *id, struct buf *e)
-{
-	struct job out = { 0 };
-	int rc = job_cancel(db, id, NULL, m->actor, &out, e);
-	job_clear(&out);
+	int rc;
+	if (op == MODEL_OP_RETRY) {
+		rc = jobops_retry(db, id, m->actor, e);
+	} else {
+		struct jobops_result res;
+		rc = jobops_cancel_many(db, &id, 1, m->actor, &res, e);
+		rc = rc < 0 ? -1 : res.rc;
+	}
 	return rc < 0 ? -1 : rc == 0 ? 0 : 1;
 }
 
@@ -557,7 +578,7 @@ static void run_action(struct model *m, struct pending_action *pa)
 	json_t *done_ids = json_array();
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&e);
-		int rc = pa->a.op == MODEL_OP_RETRY ? op_retry(m, db, ids[i], &e) : op_cancel(m, db, ids[i], &e);
+		int rc = op_one(m, db, pa->a.op, ids[i], &e);
 		if (rc == 0) {
 			done++;
 			json_array_append_new(done_ids, json_string(ids[i]));

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "jobops.h"
 #include "s3.h"
 
 enum model_kind {
@@ -50,7 +51,7 @@ struct model_filter {
 	char search[128];
 };
 
-#define MODEL_QUEUES_MAX 8
+#define MODEL_QUEUES_MAX 24
 struct model_queue {
 	char name[64];
 	int ok;                  /* 0: the broker did not answer for it */
@@ -77,23 +78,20 @@ struct model_jobs {
 	size_t total;            /* every job matching the filter (counted past MODEL_JOBS_MAX) */
 };
 
-struct model_event {
-	char at[40];
-	char *event, *status, *worker_id, *error; /* error as JSON text; may be NULL */
-	int attempt;
-};
-
 struct model_job {
 	char id[JOB_ID_LEN + 1];
 	int found;
 	struct job job;
-	struct model_event *events;
+	struct jobops_event *events; /* the history, oldest first */
 	size_t nevents;
 };
 
+#define MODEL_DEAD_MAX 200         /* messages read for the list */
 struct model_dead {
 	int ok;
 	int64_t messages, consumers;
+	struct jobops_dead *msgs;   /* the first of them, read and put back */
+	size_t nmsgs;
 };
 
 struct model_results {

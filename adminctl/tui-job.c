@@ -73,10 +73,11 @@ static void build(const struct model_job *mj, struct lines *l)
 	add(l, TC_NORMAL, "%s", "");
 	add(l, TC_HEADER, "events (%zu)", mj->nevents);
 	for (size_t i = 0; i < mj->nevents; i++) {
-		const struct model_event *e = &mj->events[i];
-		add(l, e->error ? TC_DOWN : TC_NORMAL, "  %s  %-10s %-10s #%d %s%s%s", e->at, e->event ? e->event : "",
-		    e->status ? e->status : "", e->attempt, e->worker_id ? e->worker_id : "", e->error ? "  " : "",
-		    e->error ? e->error : "");
+		const struct jobops_event *e = &mj->events[i];
+		char *err = e->error ? json_dumps(e->error, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		add(l, e->error ? TC_DOWN : TC_NORMAL, "  %s  %-10s %-10s #%d %s%s%s", e->at, e->event, e->status, e->attempt,
+		    e->worker_id ? e->worker_id : "", err ? "  " : "", err ? err : "");
+		free(err);
 	}
 }
 

@@ -630,6 +630,147 @@ int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attem
 	return ok ? 0 : 1;
 }
 
+/* ---- reaper and requeue ------------------------------------------------------- */
+
+/* Outbox rows after a job left `running` without its worker: its next stop and event. */
+static int outbox_add_next(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	if (j->status == JOB_RETRYING)
+		return outbox_add_job(c, j, err) < 0 || outbox_add_event(c, j, "retrying", err) < 0 ? -1 : 0;
+	struct job_message m = { .version = 1, .attempt = j->attempts };
+	struct buf payload = BUF_INIT;
+	memcpy(m.id, j->id, sizeof(m.id));
+	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
+	job_message_encode(&m, &payload);
+	int rc = outbox_add(c, "", "spool.dead", buf_str(&payload), err);
+	buf_release(&payload);
+	return rc < 0 || outbox_add_event(c, j, "failed", err) < 0 ? -1 : 0;
+}
+
+/* Append the rows of `r` to *out (*n of them), then queue their outbox rows. */
+static int reaped_take(struct db_conn *c, PGresult *r, struct job **out, size_t *n, struct buf *err)
+{
+	size_t k = (size_t)PQntuples(r);
+	if (k == 0)
+		return 0;
+	*out = xrealloc(*out, (*n + k) * sizeof(**out));
+	for (size_t i = 0; i < k; i++) {
+		struct job *j = &(*out)[*n];
+		memset(j, 0, sizeof(*j));
+		job_from_row(r, (int)i, j);
+		(*n)++;
+		if (outbox_add_next(c, j, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
+		     struct job **out, size_t *n, struct buf *err)
+{
+	char lim[16], stale[24];
+	PGresult *r = NULL;
+	*out = NULL;
+	*n = 0;
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+	snprintf(stale, sizeof(stale), "%lld", (long long)(stale_retry_s > 0 ? stale_retry_s : 3600));
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	r = db_exec(c, "job_reap_lock", "SELECT pg_try_advisory_xact_lock(" JOB_REAP_LOCK_KEY ")", 0, NULL, err);
+	if (!r)
+		goto fail;
+	int locked = !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	r = NULL;
+	if (!locked) {
+		rollback(c);
+		return 1;
+	}
+	const char *p1[] = { worker_id, lim };
+	r = db_exec(c, "job_reap_expired",
+		    "WITH x AS (SELECT id FROM jobs WHERE status = 'running' AND lease_until < now()"
+		    "   ORDER BY lease_until LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+		    " u AS (UPDATE jobs j SET"
+		    "   status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'retrying' END,"
+		    "   error = jsonb_build_object('code', 'lease_expired', 'message',"
+		    "     format('worker %L stopped renewing its lease', j.worker_id), 'permanent', false),"
+		    "   finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,"
+		    "   updated_at = now(), lease_until = NULL"
+		    "   FROM x WHERE j.id = x.id RETURNING j.*),"
+		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, error)"
+		    "   SELECT id, 'reaped', status, attempts, $1, error FROM u)"
+		    " SELECT " JOB_COLS " FROM u",
+		    2, p1, err);
+	if (!r || reaped_take(c, r, out, n, err) < 0)
+		goto fail;
+	PQclear(r);
+	/* retrying jobs whose delayed message never came back: queue them again */
+	const char *p2[] = { worker_id, lim, stale };
+	r = db_exec(c, "job_reap_stale_retry",
+		    "WITH x AS (SELECT id FROM jobs WHERE status = 'retrying'"
+		    "   AND updated_at < now() - $3::bigint * interval '1 second'"
+		    "   ORDER BY updated_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+		    " u AS (UPDATE jobs j SET updated_at = now() FROM x WHERE j.id = x.id RETURNING j.*),"
+		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+		    "   SELECT id, 'reaped', status, attempts, $1 FROM u)"
+		    " SELECT " JOB_COLS " FROM u",
+		    3, p2, err);
+	if (!r || reaped_take(c, r, out, n, err) < 0 || db_cmd(c, "COMMIT", err) < 0)
+		goto fail;
+	PQclear(r);
+	return 0;
+fail:
+	PQclear(r);
+	rollback(c);
+	for (size_t i = 0; i < *n; i++)
+		job_clear(&(*out)[i]);
+	free(*out);
+	*out = NULL;
+	*n = 0;
+	return -1;
+}
+
+int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *reason,
+		struct buf *err)
+{
+	char att[16];
+	struct job j;
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	const char *params[] = { id, worker_id, att, reason ? reason : "the worker stopped" };
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	PGresult *r = db_exec(c, "job_requeue",
+			      "WITH u AS (UPDATE jobs SET status = 'retrying', lease_until = NULL, updated_at = now(),"
+			      "   progress = NULL"
+			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			      "   RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, detail)"
+			      "   SELECT id, 'requeued', 'retrying', attempts, worker_id,"
+			      "     jsonb_build_object('reason', $4::text) FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      4, params, err);
+	if (!r)
+		goto fail;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		rollback(c);
+		return 1;
+	}
+	memset(&j, 0, sizeof(j));
+	job_from_row(r, 0, &j);
+	PQclear(r);
+	int rc = outbox_add_job(c, &j, err);
+	job_clear(&j);
+	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0)
+		goto fail;
+	return 0;
+fail:
+	rollback(c);
+	return -1;
+}
+
 /* ---- messages ---------------------------------------------------------------- */
 
 void job_message_encode(const struct job_message *m, struct buf *out)

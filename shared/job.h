@@ -154,6 +154,31 @@ int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int at
 int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
 	     const char *message, int permanent, enum job_status *out_status, struct buf *err);
 
+/* The advisory lock that lets one reaper act at a time (any constant all agree on). */
+#define JOB_REAP_LOCK_KEY "127359211762540" /* "spool" + 0x6c as a bigint */
+
+/*
+ * The reaper: if no other session holds the reaper lock (pg_try_advisory_xact_lock),
+ * in one transaction return up to `limit` running jobs whose lease expired to
+ * `retrying` (attempts kept; `failed` with error lease_expired when attempts are
+ * exhausted), and requeue up to `limit` jobs `retrying` untouched for more than
+ * `stale_retry_s` seconds (their delayed message was lost). Each gets a job_events
+ * row (event 'reaped', worker_id = `worker_id`) and outbox rows: the spool.jobs
+ * message for its next attempt and job.retrying, or a spool.dead copy and
+ * job.failed. *out is an array of *n jobs as they now are (job_clear each, free the
+ * array). 0 done (maybe nothing to do), 1 another reaper holds the lock, -1 error.
+ */
+int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
+		     struct job **out, size_t *n, struct buf *err);
+/*
+ * Give our running job back (the worker is shutting down): running -> retrying
+ * with the attempt kept, a job_events row 'requeued' (detail.reason) and the
+ * spool.jobs message for the next attempt in the outbox. Conditional on our
+ * claim; 1 if the job is not ours any more.
+ */
+int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *reason,
+		struct buf *err);
+
 /*
  * The queue message for a job: {"v":1,"job_id":"…","type":"…","attempt":N} where
  * attempt is the attempt the delivery is for (jobs.attempts + 1 when queued).

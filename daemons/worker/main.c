@@ -250,7 +250,7 @@ static void worker_id_init(struct worker *w)
 }
 
 /* Start threads with the shutdown signals blocked: only the main thread sees them. */
-static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *beat)
+static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *beat, pthread_t *reaper)
 {
 	sigset_t block, old;
 	int rc = 0;
@@ -269,6 +269,8 @@ static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *
 	}
 	if (rc == 0)
 		rc = pthread_create(beat, NULL, worker_heartbeat_main, w);
+	if (rc == 0)
+		rc = pthread_create(reaper, NULL, worker_reaper_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
@@ -294,7 +296,7 @@ static int join_until(pthread_t tid, double until)
 static int worker_run(const struct config *cfg, struct secrets *sec)
 {
 	struct worker w;
-	pthread_t beat;
+	pthread_t beat, reaper;
 	int stuck = 0;
 
 	memset(&w, 0, sizeof(w));
@@ -312,7 +314,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	handlers_init(cfg);
 
 	struct worker_thread *wt = xcalloc((size_t)w.nthreads, sizeof(*wt));
-	if (threads_start(&w, wt, &beat) != 0) {
+	if (threads_start(&w, wt, &beat, &reaper) != 0) {
 		log_error("cannot start worker threads");
 		daemon_stop = 1;
 	}
@@ -335,6 +337,8 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 		if (join_until(wt[i].tid, until) != 0)
 			stuck++;
 	if (join_until(beat, until) != 0)
+		stuck++;
+	if (join_until(reaper, until) != 0)
 		stuck++;
 	if (stuck) {
 		/* a thread is blocked in I/O; its job keeps its lease until it expires */

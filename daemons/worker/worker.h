@@ -6,7 +6,8 @@
  * worker threads through a bounded queue, and performs the acks and rejects the
  * workers ask for. Each worker thread has its own publishing connection (events,
  * retries, dead letters) and its own S3 client. A heartbeat thread extends the
- * leases of running jobs. Everything in struct worker below `mu` is guarded by it.
+ * leases of running jobs; a reaper thread returns other workers' expired jobs
+ * to the queue. Everything in struct worker below `mu` is guarded by it.
  */
 #ifndef SPOOL_WORKER_WORKER_H
 #define SPOOL_WORKER_WORKER_H
@@ -73,6 +74,8 @@ struct worker_thread {
 };
 void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);
+/* The reaper thread (reaper.c): every lease/2 s, expired leases back to the queue. */
+void *worker_reaper_main(void *arg);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject);

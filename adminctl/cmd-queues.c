@@ -21,7 +21,7 @@ static const char *const known_queues[] = { MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, MQ_EVE
 #define NKNOWN (sizeof(known_queues) / sizeof(known_queues[0]))
 
 /* Passive declares of the known queues: ready and consumers only. */
-static int amqp_counts(struct cmd_ctx *ctx, struct rmqadmin_queue **out, size_t *n)
+static int amqp_counts(struct cmd_ctx *ctx, const char *why, struct rmqadmin_queue **out, size_t *n)
 {
 	struct buf err = BUF_INIT;
 	struct mq *m = mq_new(&ctx->cfg, cmd_secrets(ctx));
@@ -29,10 +29,13 @@ static int amqp_counts(struct cmd_ctx *ctx, struct rmqadmin_queue **out, size_t 
 	*out = NULL;
 	*n = 0;
 	if (mq_connect(m, &err) < 0) {
-		cmd_error("queues: %s (is RabbitMQ up and the [rabbitmq] secret right?)", buf_str(&err));
+		cmd_error("queues: RabbitMQ is unreachable: %s; %s (is RabbitMQ up and the [rabbitmq] secret right?)",
+			  why, buf_str(&err));
 		rc = CMD_EXIT_UNAVAILABLE;
 		goto out;
 	}
+	cmd_error("queues: %s; figures from AMQP instead (no rates, no unacked counts, only spool's own queues)",
+		  why);
 	struct rmqadmin_queue *v = xcalloc(NKNOWN, sizeof(*v));
 	size_t k = 0;
 	for (size_t i = 0; i < NKNOWN; i++) {
@@ -117,10 +120,8 @@ static int cmd_queues_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int amqp = 0;
 	if (rmqadmin_queues(&ctx->cfg, cmd_secrets(ctx), &q, &n, &err) < 0) {
-		cmd_error("queues: %s; falling back to AMQP (no rates, no unacked counts, only spool's own queues)",
-			  buf_str(&err));
 		amqp = 1;
-		if ((rc = amqp_counts(ctx, &q, &n))) {
+		if ((rc = amqp_counts(ctx, buf_str(&err), &q, &n))) {
 			buf_release(&err);
 			return rc;
 		}

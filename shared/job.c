@@ -174,17 +174,24 @@ static int outbox_add(struct db_conn *c, const char *exchange, const char *key, 
 	return 0;
 }
 
-/* The spool.jobs message of `j` for its next attempt, into the outbox. */
-static int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
+/* The queue message of `j` for `attempt`, into the outbox for exchange/key. */
+static int outbox_add_message(struct db_conn *c, const struct job *j, int attempt, const char *exchange,
+			      const char *key, struct buf *err)
 {
-	struct job_message m = { .version = 1, .attempt = j->attempts + 1 };
+	struct job_message m = { .version = 1, .attempt = attempt };
 	struct buf payload = BUF_INIT;
 	memcpy(m.id, j->id, sizeof(m.id));
 	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
 	job_message_encode(&m, &payload);
-	int rc = outbox_add(c, "spool.jobs", "job", buf_str(&payload), err);
+	int rc = outbox_add(c, exchange, key, buf_str(&payload), err);
 	buf_release(&payload);
 	return rc;
+}
+
+/* The spool.jobs message of `j` for its next attempt, into the outbox. */
+static int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	return outbox_add_message(c, j, j->attempts + 1, "spool.jobs", "job", err);
 }
 
 /* The spool.events message of `j` (event "cancelled", …), into the outbox. */
@@ -637,14 +644,9 @@ static int outbox_add_next(struct db_conn *c, const struct job *j, struct buf *e
 {
 	if (j->status == JOB_RETRYING)
 		return outbox_add_job(c, j, err) < 0 || outbox_add_event(c, j, "retrying", err) < 0 ? -1 : 0;
-	struct job_message m = { .version = 1, .attempt = j->attempts };
-	struct buf payload = BUF_INIT;
-	memcpy(m.id, j->id, sizeof(m.id));
-	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
-	job_message_encode(&m, &payload);
-	int rc = outbox_add(c, "", "spool.dead", buf_str(&payload), err);
-	buf_release(&payload);
-	return rc < 0 || outbox_add_event(c, j, "failed", err) < 0 ? -1 : 0;
+	if (outbox_add_message(c, j, j->attempts, "", "spool.dead", err) < 0)
+		return -1;
+	return outbox_add_event(c, j, "failed", err);
 }
 
 /* Append the rows of `r` to *out (*n of them), then queue their outbox rows. */

@@ -195,8 +195,9 @@ static void consume(struct worker *w, struct mq *mq)
 
 /*
  * SIGTERM: take no new work, let running jobs finish within shutdown_grace
- * (still acking their deliveries), then abort what is left. Deliveries not yet
- * acked return to the queue when the connection closes.
+ * (still acking their deliveries), then abort what is left: the worker threads
+ * requeue those jobs (job_requeue). Deliveries not yet acked return to the queue
+ * when the connection closes.
  */
 static void drain(struct worker *w, struct mq *mq)
 {
@@ -223,7 +224,7 @@ static void drain(struct worker *w, struct mq *mq)
 				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
 			aborted = 1;
 			if (busy)
-				log_warn("shutdown grace over: abandoning %d running job(s)", busy);
+				log_warn("shutdown grace over: requeueing %d running job(s)", busy);
 		}
 		pthread_mutex_unlock(&w->mu);
 		/* after the abort, give handlers a moment to notice and clean up */

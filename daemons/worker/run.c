@@ -287,6 +287,32 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 	return rc;
 }
 
+/*
+ * The shutdown grace ran out while the job ran: give it back to the queue now
+ * (through the outbox) rather than leave it to the reaper after the lease.
+ */
+static void requeue(struct thread_ctx *t, struct job *job)
+{
+	struct buf err = BUF_INIT;
+	int rc = -1;
+	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
+
+	if (c) {
+		rc = job_requeue(c, job->id, t->w->id, job->attempts, "the worker was stopped", &err);
+		db_release(c);
+	}
+	if (rc < 0) {
+		log_warn("cannot requeue the job: %s; its lease will expire and the reaper will", buf_str(&err));
+	} else if (rc == 1) {
+		log_warn("job abandoned while shutting down; it was no longer ours");
+	} else {
+		log_info("job requeued: the worker is shutting down (attempt %d)", job->attempts);
+		reload(t, job);
+		publish_event(t, job, "retrying");
+	}
+	buf_release(&err);
+}
+
 static void slot_set(struct worker *w, struct slot *s, const struct job *job)
 {
 	pthread_mutex_lock(&w->mu);
@@ -333,9 +359,10 @@ static void process(struct thread_ctx *t, struct work *item)
 
 	int hr = run_handler(t, &job, &res);
 	int ab = atomic_load(&t->slot->abort);
-	if (hr != HANDLER_OK && ab != HANDLER_RUN) {
-		log_warn("job abandoned: %s; its lease will expire", ab == HANDLER_LEASE_LOST ?
-			 "the lease was lost" : "shutting down");
+	if (hr != HANDLER_OK && ab == HANDLER_SHUTDOWN) {
+		requeue(t, &job);
+	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {
+		log_warn("job abandoned: the lease was lost");
 	} else {
 		enum job_status st = JOB_FAILED;
 		rc = record(t, &job, hr == HANDLER_OK, &res, &st);

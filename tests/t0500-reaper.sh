@@ -81,4 +81,31 @@ expect_match "reaped by another worker" '.+' \
 expect_eq "killed job's reaping left the error lease_expired" lease_expired \
 	"$(sql -c "SELECT error->>'code' FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
 
+# ---- SIGTERM: after the grace the running job is requeued at once, not after its lease
+kill -TERM "$WPID"
+wait "$WPID" 2>/dev/null || true
+worker_start t0500-c 'shutdown_grace = 1s'
+C=$WPID
+ids=$(run_on t0500-c) || bail "no job ran on the test worker"
+victim=$(head -n 1 <<<"$ids")
+ok "a job runs on worker t0500-c"
+t0=$SECONDS
+kill -TERM "$C"
+wait "$C"
+expect_eq "worker t0500-c exits 0 on SIGTERM" 0 "$?"
+expect_match "it stopped within the grace and a few seconds" '^[0-6]$' "$((SECONDS - t0))"
+expect_eq "job requeued by the worker" 1 \
+	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'requeued' AND worker_id = 't0500-c'")"
+expect_match "its lease is gone at once" '^(retrying|running|succeeded)$' \
+	"$(sql -c "SELECT status FROM jobs WHERE id = '$victim' AND (status <> 'running' OR worker_id <> 't0500-c')")"
+for id in $ids; do
+	job=$(job_wait "$id" 180)
+	expect_eq "job ${id:0:8} succeeded" succeeded "$(jq -r .status <<<"$job")"
+	expect_eq "job ${id:0:8}: one succeeded event" 1 \
+		"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$id' AND event = 'succeeded'")"
+done
+expect_eq "requeued job not reaped" 0 \
+	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
+expect_eq "requeued job took two attempts" 2 "$(sql -c "SELECT attempts FROM jobs WHERE id = '$victim'")"
+
 done_testing

@@ -57,6 +57,17 @@ run_on() {
 	for id in "${ids[@]}"; do [ "$id" = "$mine" ] || echo "$id"; done
 }
 
+# all_succeed_once ID...: each job ends succeeded, with one succeeded event
+all_succeed_once() {
+	local id job
+	for id in "$@"; do
+		job=$(job_wait "$id" 180)
+		expect_eq "job ${id:0:8} succeeded" succeeded "$(jq -r .status <<<"$job")"
+		expect_eq "job ${id:0:8}: one succeeded event" 1 \
+			"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$id' AND event = 'succeeded'")"
+	done
+}
+
 # ---- kill -9 mid-job
 worker_start t0500-a
 A=$WPID
@@ -67,12 +78,7 @@ kill_tree "$A"
 ok "worker t0500-a killed with -9 mid-job"
 worker_start t0500-b   # its reaper runs every 2-3 s
 
-for id in $ids; do
-	job=$(job_wait "$id" 180)
-	expect_eq "job ${id:0:8} succeeded" succeeded "$(jq -r .status <<<"$job")"
-	expect_eq "job ${id:0:8}: one succeeded event" 1 \
-		"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$id' AND event = 'succeeded'")"
-done
+all_succeed_once $ids
 expect_eq "killed job reaped once" 1 \
 	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
 expect_eq "killed job took two attempts" 2 "$(sql -c "SELECT attempts FROM jobs WHERE id = '$victim'")"
@@ -98,12 +104,7 @@ expect_eq "job requeued by the worker" 1 \
 	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'requeued' AND worker_id = 't0500-c'")"
 expect_match "its lease is gone at once" '^(retrying|running|succeeded)$' \
 	"$(sql -c "SELECT status FROM jobs WHERE id = '$victim' AND (status <> 'running' OR worker_id <> 't0500-c')")"
-for id in $ids; do
-	job=$(job_wait "$id" 180)
-	expect_eq "job ${id:0:8} succeeded" succeeded "$(jq -r .status <<<"$job")"
-	expect_eq "job ${id:0:8}: one succeeded event" 1 \
-		"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$id' AND event = 'succeeded'")"
-done
+all_succeed_once $ids
 expect_eq "requeued job not reaped" 0 \
 	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
 expect_eq "requeued job took two attempts" 2 "$(sql -c "SELECT attempts FROM jobs WHERE id = '$victim'")"

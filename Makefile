@@ -55,7 +55,8 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
-.PHONY: all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man
+.PHONY: all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
+        fuzz fuzz-bins
 all: $(BINS) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
@@ -143,5 +144,44 @@ uninstall:
 
 clean:
 	rm -rf build bin
+
+# ---- fuzz: libFuzzer targets (clang), a separate libspool in build/fuzz ----------
+#   make fuzz                 build every tests/fuzz/fuzz-*.c and run each FUZZ_SECONDS
+#   make fuzz-bins            only build them (build/fuzz/fuzz-*)
+# fuzz-http #includes the API's server.c and routes_jobs.c to reach their static
+# parsers, so it links the other API objects but not those two (nor main.o).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_OPT     ?= -O1 -g
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+                -MMD -MP -Ishared $(PKG_CFLAGS)
+FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer -pthread
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_LIB     := build/fuzz/libspool.a
+FUZZ_API_OBJ := $(filter-out %/main.o %/server.o %/routes_jobs.o,$(API_SRC:%.c=build/fuzz/%.o))
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(LIB_SRC:%.c=build/fuzz/%.o)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz-http: $(FUZZ_API_OBJ)
+build/fuzz/fuzz-%: build/fuzz/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $(filter %.o,$^) $(FUZZ_LIB) $(PKG_LIBS) -lm
+
+# keep the targets' objects: they are intermediate to the pattern rule above
+.SECONDARY: $(FUZZ_SRC:%.c=build/fuzz/%.o)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: fuzz-bins
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BIN)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

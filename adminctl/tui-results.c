@@ -91,7 +91,7 @@ static void draw_results(struct tui *t, int top, int rows, int cols)
 			  strcmp(rs.copied, r->url_key) ? "" : " (copied)");
 		/* the URL may be long: two rows, cut */
 		size_t ulen = strlen(r->url);
-		tui_cell(uy++, 0, cols, TC_NORMAL, r->url);
+		tui_cellf(uy++, 0, cols, TC_NORMAL, "%.*s", cols, r->url);
 		if (ulen > (size_t)cols)
 			tui_cell(uy, 0, cols, TC_NORMAL, r->url + cols);
 		if (strcmp(rs.copied, r->url_key)) {

@@ -173,6 +173,20 @@ check_frame "80x24: header and key bar intact, nothing left over" 80 24
 sleep 1
 check_frame "back to 100x30: redrawn whole" 100 30
 
+# ---- metrics ---------------------------------------------------------------------------
+py "import boto3, botocore.config, os, datetime
+now = datetime.datetime.now(datetime.timezone.utc)
+$(boto3_client cloudwatch).put_metric_data(Namespace='Spool', MetricData=[
+    {'MetricName': 'JobsFailed', 'Value': float(v), 'Unit': 'Count', 'Timestamp': now - datetime.timedelta(minutes=5 * i)}
+    for i, v in enumerate([3, 5, 8, 2, 7])])" || fail "put metric data into the stand-in"
+keys 6
+expect_screen "the Metrics screen draws CloudWatch series as sparklines" 'jobs failed +[ ▁▂▃▄▅▆▇█]*[▁▂▃▄▅▆▇█]' 15
+keys p
+expect_screen "p changes the period" 'period 15m \(p\), range 3h' 5
+keys ']'
+expect_screen "] lengthens the range" 'period 15m \(p\), range 12h' 5
+keys 1
+
 # ---- RabbitMQ down -------------------------------------------------------------------
 RMQDIR=$SPOOL_RUN_DIR/rabbitmq
 rmqctl() {

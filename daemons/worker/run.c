@@ -353,6 +353,12 @@ static void process(struct thread_ctx *t, struct work *item)
 	}
 	slot_set(w, t->slot, &job); /* before the ack, so a drain never sees us idle */
 	worker_request_ack(w, item->d.tag, item->gen, 0);
+	if (stopping(w)) {
+		/* claimed as the shutdown began: hand it back rather than start it */
+		requeue(t, &job);
+		slot_set(w, t->slot, NULL);
+		goto out;
+	}
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
 		 job.max_attempts);
 	publish_event(t, &job, "started");

@@ -44,6 +44,22 @@ fi
 n=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" <<<"SELECT count(*) FROM job_events WHERE job_id = :'id' AND event = 'succeeded'")
 expect_eq "one succeeded event" 1 "$n"
 
+# a longer job shows its progress while it runs (stored at most every ~2 s)
+key=$(upload "$MEDIA/long-45s.mp4") || bail "cannot upload the long clip"
+id=$(submit_video "$key" '{"max_duration": 45}')
+seen=
+for ((i = 0; i < 600; i++)); do
+	job=$(_w_api "$SPOOL_API_URL/v1/jobs/$id")
+	p=$(jq -r '.progress // empty' <<<"$job")
+	[[ $p =~ ^[0-9]+$ ]] && [ "$p" -gt 0 ] && [ "$p" -lt 100 ] && [ "$(jq -r .status <<<"$job")" = running ] && seen=$p
+	[ -z "$seen" ] && [[ ! $(jq -r .status <<<"$job") =~ ^(succeeded|failed)$ ]] || break
+	sleep 0.2
+done
+expect_match "progress between 0 and 100 while running" '^[0-9]+$' "$seen"
+job=$(job_wait "$id" 180)
+expect_eq "long job succeeded" succeeded "$(jq -r .status <<<"$job")"
+expect_eq "long job: progress 100 at the end" 100 "$(jq -r .progress <<<"$job")"
+
 # a text file named .mp4 -> invalid_media, permanent, one attempt
 key=$(upload "$MEDIA/text.mp4") || bail "cannot upload the text file"
 id=$(submit_video "$key")

@@ -480,8 +480,6 @@ static unsigned prompt_key(struct tui *t, int is_key, wint_t ch)
 		r |= t->prompt_key_done(t, answer);
 		return r;
 	}
-	if (is_key && ch == KEY_RESIZE)
-		return TUI_REDRAW_ALL;
 	if ((!is_key && ch == KEY_ESC) || (!is_key && ch == CTRL('g'))) {
 		t->prompt = PROMPT_NONE;
 		return TUI_REDRAW_ALL | t->prompt_text_done(t, NULL);
@@ -722,11 +720,9 @@ int tui_run(const struct config *cfg, const char *actor, int read_only)
 			t.redraw |= prompt_key(&t, r == KEY_CODE_YES, ch);
 			continue;
 		}
-		if (t.help) {
+		if (t.help) { /* any key closes the overlay */
 			t.help = 0;
 			t.redraw = TUI_REDRAW_ALL;
-			if (ch != 'q')
-				continue;
 			continue;
 		}
 		if (*t.msg && !t.msg_error) {

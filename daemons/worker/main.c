@@ -22,6 +22,12 @@
 #define DEFAULT_CONFIG "/etc/spool/worker.ini"
 #define CONSUME_TICK_MS 200
 /*
+ * While deliveries are in the worker threads' hands, wait for the next one only
+ * this long: their acks are performed by this thread between waits, and with
+ * prefetch = threads RabbitMQ sends nothing more until they are.
+ */
+#define CONSUME_BUSY_TICK_MS 10
+/*
  * A delivery that found no idle worker is given back after this long, so that
  * an idle worker elsewhere can take it and it never meets the consumer timeout
  * while our threads are busy with long jobs.
@@ -178,9 +184,12 @@ static void consume(struct worker *w, struct mq *mq)
 		acks_flush(w, mq);
 		queue_expire(w, mq);
 
+		pthread_mutex_lock(&w->mu);
+		int inflight = w->qlen + w->claiming;
+		pthread_mutex_unlock(&w->mu);
 		struct mq_delivery d;
 		buf_reset(&err);
-		int rc = mq_next(mq, &d, CONSUME_TICK_MS, &err);
+		int rc = mq_next(mq, &d, inflight ? CONSUME_BUSY_TICK_MS : CONSUME_TICK_MS, &err);
 		if (rc == 1) {
 			delivery_take(w, mq, &d);
 		} else if (rc < 0) {

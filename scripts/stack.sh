@@ -9,6 +9,8 @@
 #   scripts/stack.sh status   one line per component; exit 0 when all are up
 #   scripts/stack.sh env      print the stack's variables as `export K=V` lines
 #   scripts/stack.sh restart  down, then up
+#   scripts/stack.sh stop SERVICE   stop one: postgres rabbitmq s3rver aws spool-api spool-worker
+#   scripts/stack.sh start SERVICE  start one that `up` starts, with the configs of the last `up`
 #
 # Environment:
 #   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
@@ -656,6 +658,28 @@ cmd_reset() {
 	fi
 }
 
+# One service of a running stack (fault tests): stop it, or start it again as `up` does.
+cmd_one() { # stop|start SERVICE
+	[ -f "$RUN/stack.env" ] || die "no $RUN/stack.env: run scripts/stack.sh up"
+	with_lock
+	load_secrets
+	case $1:$2 in
+	stop:postgres) pg_down ;;
+	start:postgres) pg_up ;;
+	stop:rabbitmq) rmq_down ;;
+	start:rabbitmq) rmq_up ;;
+	stop:s3rver) stop_pidfile s3rver "$PIDS/s3rver.pid" "$S3_PORT" 5 ;;
+	start:s3rver) s3_up ;;
+	stop:aws | stop:aws-standin) stop_pidfile aws-standin "$PIDS/aws-standin.pid" "$AWS_PORT" 5 ;;
+	start:aws | start:aws-standin) standin_up ;;
+	stop:spool-api) stop_pidfile spool-api "$PIDS/spool-api.pid" "$API_PORT" 40 ;;
+	start:spool-api) set_spool_env && daemon_up spool-api "$RUN/api.ini" "$API_PORT" ;;
+	stop:spool-worker) stop_pidfile spool-worker "$PIDS/spool-worker.pid" "" 40 ;;
+	start:spool-worker) set_spool_env && daemon_up spool-worker "$RUN/worker.ini" ;;
+	*) die "usage: stack.sh stop|start postgres|rabbitmq|s3rver|aws|spool-api|spool-worker" ;;
+	esac
+}
+
 cmd_status() {
 	[ -d "$RUN" ] || { echo "no stack in $RUN"; return 1; }
 	local bad=0 line
@@ -698,8 +722,9 @@ reset) cmd_reset ;;
 status) cmd_status ;;
 env) cmd_env ;;
 restart) cmd_down && cmd_up ;;
+stop | start) cmd_one "$1" "${2:-}" ;;
 *)
-	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

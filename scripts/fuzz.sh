@@ -53,6 +53,9 @@ for bin in "$@"; do
 		failed+=("$name")
 		echo "FAIL $name after $((SECONDS - t0)) s (exit $rc), log $log"
 		grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log" | head -n 5 | sed 's/^/    /'
+		# the innermost frame in Spool's own code (an abort() is a broken invariant)
+		grep -m1 -E '^ +#[0-9]+ .* in [A-Za-z_0-9]+ .*/(shared|daemons|adminctl|tests)/' "$log" |
+			sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in /    at /'
 		art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n1)
 		[ -n "$art" ] && echo "    reproduce: $bin $art"
 		continue

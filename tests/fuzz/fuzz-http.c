@@ -19,6 +19,8 @@
 
 #include "sigv4.h"
 
+#include <ctype.h>
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,12 +71,13 @@ static void check_arg(const char *name, const char *value)
 	enum job_status st;
 	int64_t micros;
 	char cid[JOB_ID_LEN + 1];
-	if (!strcmp(name, "wait")) {
-		if (int_arg(value, 1000000, &l) == 0 && (l < 0 || l > 1000000))
+	if (!strcmp(name, "wait") || !strcmp(name, "limit")) {
+		long max = name[0] == 'w' ? 1000000 : 100;
+		/* only digits make a number: strtol's leading white space and sign are not */
+		if (int_arg(value, max, &l) == 0 && (l < 0 || l > max || !isdigit((unsigned char)value[0]))) {
+			fprintf(stderr, "fuzz-http: int_arg took '%s=%s' as %ld\n", name, value, l);
 			abort();
-	} else if (!strcmp(name, "limit")) {
-		if (int_arg(value, 100, &l) == 0 && (l < 0 || l > 100))
-			abort();
+		}
 	} else if (!strcmp(name, "status")) {
 		if (job_status_parse(value, &st) == 0 && strcmp(job_status_name(st), value))
 			abort();

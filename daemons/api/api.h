@@ -6,6 +6,7 @@
  *   reply.c      JSON, error and redirect responses (every one with X-Request-Id)
  *   auth.c       Bearer key check with an in-process hash -> tenant cache
  *   routes_jobs.c  /v1/jobs, /v1/jobs/{id}[/result], /v1/uploads
+ *   routes_videos.c  POST /v1/videos: the body streamed to S3, then a job
  *   routes_ops.c   /health, /ready, /metrics
  *   waiter.c     GET /v1/jobs/{id}?wait=N: suspended connections and their timer
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
@@ -67,6 +68,7 @@ enum route {
 	ROUTE_JOBS_CANCEL,
 	ROUTE_JOBS_RESULT,
 	ROUTE_UPLOADS_CREATE,
+	ROUTE_VIDEOS_CREATE,
 	ROUTE_COUNT
 };
 
@@ -93,6 +95,7 @@ struct req {
 	int suspended;
 	int resumed;
 	uint64_t wait_deadline_ns;
+	struct video_upload *video;   /* POST /v1/videos: owned by routes_videos.c */
 };
 
 uint64_t api_now_ns(void);
@@ -139,12 +142,26 @@ enum MHD_Result route_jobs_get(struct req *r);
 enum MHD_Result route_jobs_cancel(struct req *r);
 enum MHD_Result route_jobs_result(struct req *r);
 enum MHD_Result route_uploads_create(struct req *r);
+/* Submit the job `body` (a JSON object, stolen) describes, exactly as POST /v1/jobs. */
+enum MHD_Result jobs_submit(struct req *r, json_t *body);
 /* Replace api.webhook_allow_hosts (comma-separated; NULL none); thread safe. */
 void routes_set_webhook_hosts(const char *hosts);
 void routes_free(void);
 enum MHD_Result route_health(struct req *r);
 enum MHD_Result route_ready(struct req *r);
 enum MHD_Result route_metrics(struct req *r);
+
+/*
+ * routes_videos.c: POST /v1/videos. videos_precheck() runs when the headers are
+ * in (413 by Content-Length, 415, 422 for the query parameters; -1 when a
+ * response is queued in *ret); videos_body() takes each body chunk; the route
+ * completes the upload and submits the job; videos_release() (on completion,
+ * whatever the reason) aborts an upload still open.
+ */
+int videos_precheck(struct req *r, enum MHD_Result *ret);
+enum MHD_Result videos_body(struct req *r, const char *data, size_t *size);
+enum MHD_Result route_videos_create(struct req *r);
+void videos_release(struct req *r, enum MHD_RequestTerminationCode toe);
 
 /* server.c */
 int server_start(struct api *a, struct buf *err);

@@ -289,11 +289,6 @@ static int job_input(struct req *r, struct db_conn *c, json_t *body, struct job_
 
 enum MHD_Result route_jobs_create(struct req *r)
 {
-	enum MHD_Result ret;
-	const char *idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
-	if (idem && strlen(idem) > IDEMPOTENCY_KEY_MAX)
-		return reply_error(r, 400, "bad_request", "Idempotency-Key",
-				   "header 'Idempotency-Key' must be at most %d characters", IDEMPOTENCY_KEY_MAX);
 	json_error_t jerr;
 	json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body)
@@ -302,6 +297,18 @@ enum MHD_Result route_jobs_create(struct req *r)
 	if (!json_is_object(body)) {
 		json_decref(body);
 		return reply_error(r, 400, "bad_request", NULL, "the request body must be a JSON object");
+	}
+	return jobs_submit(r, body);
+}
+
+enum MHD_Result jobs_submit(struct req *r, json_t *body)
+{
+	enum MHD_Result ret;
+	const char *idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	if (idem && strlen(idem) > IDEMPOTENCY_KEY_MAX) {
+		json_decref(body);
+		return reply_error(r, 400, "bad_request", "Idempotency-Key",
+				   "header 'Idempotency-Key' must be at most %d characters", IDEMPOTENCY_KEY_MAX);
 	}
 	struct db_conn *c = db_take(r, &ret);
 	if (!c) {

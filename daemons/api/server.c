@@ -35,6 +35,7 @@ static const char *const route_labels[ROUTE_COUNT] = {
 	[ROUTE_JOBS_CANCEL] = "DELETE /v1/jobs/{id}",
 	[ROUTE_JOBS_RESULT] = "GET /v1/jobs/{id}/result",
 	[ROUTE_UPLOADS_CREATE] = "POST /v1/uploads",
+	[ROUTE_VIDEOS_CREATE] = "POST /v1/videos",
 };
 
 typedef enum MHD_Result (*route_fn)(struct req *r);
@@ -49,6 +50,7 @@ static const route_fn route_fns[ROUTE_COUNT] = {
 	[ROUTE_JOBS_CANCEL] = route_jobs_cancel,
 	[ROUTE_JOBS_RESULT] = route_jobs_result,
 	[ROUTE_UPLOADS_CREATE] = route_uploads_create,
+	[ROUTE_VIDEOS_CREATE] = route_videos_create,
 };
 
 const char *route_label(enum route r)
@@ -96,6 +98,7 @@ static const struct path_routes p_jobs = { ROUTE_JOBS_LIST, ROUTE_JOBS_CREATE, 0
 static const struct path_routes p_job = { ROUTE_JOBS_GET, 0, ROUTE_JOBS_CANCEL, "GET, HEAD, DELETE" };
 static const struct path_routes p_result = { ROUTE_JOBS_RESULT, 0, 0, "GET, HEAD" };
 static const struct path_routes p_uploads = { 0, ROUTE_UPLOADS_CREATE, 0, "POST" };
+static const struct path_routes p_videos = { 0, ROUTE_VIDEOS_CREATE, 0, "POST" };
 
 /* Which path `url` is; copies the {id} segment (up to 36 chars, else "") to id. */
 static const struct path_routes *path_match(const char *url, char id[JOB_ID_LEN + 1])
@@ -109,6 +112,8 @@ static const struct path_routes *path_match(const char *url, char id[JOB_ID_LEN 
 		return &p_metrics;
 	if (!strcmp(url, "/v1/uploads"))
 		return &p_uploads;
+	if (!strcmp(url, "/v1/videos"))
+		return &p_videos;
 	if (strncmp(url, "/v1/jobs", 8) != 0)
 		return NULL;
 	url += 8;
@@ -169,6 +174,8 @@ static int body_precheck(struct req *r, enum MHD_Result *ret)
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
 	int64_t max = atomic_load(&r->api->tun.max_body);
 	int has_body = te != NULL;
+	if (r->route == ROUTE_VIDEOS_CREATE)
+		return videos_precheck(r, ret);
 	if (cl) {
 		char *end;
 		errno = 0;
@@ -257,6 +264,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->resumed)
 		return dispatch(r);
+	if (r->video && *upload_data_size > 0)
+		return videos_body(r, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
 		int64_t max = atomic_load(&a->tun.max_body);
 		/* Chunked bodies have no length up front: count and drop the excess. */
@@ -311,6 +320,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(o, "terminated", json_integer((json_int_t)toe));
 	log_raw_json(o);
+	videos_release(r, toe);
 	buf_release(&r->body);
 	free(r);
 	atomic_fetch_sub(&a->inflight, 1);

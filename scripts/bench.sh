@@ -7,6 +7,9 @@
 #   end to end: $BENCH_JOBS noop jobs submitted, jobs/s until all are final and the
 #   submit->finished p50/p99 (ms, from the database's timestamps);
 #   peak RSS (VmHWM, KiB) of spool-api and spool-worker.
+# BENCH_E2E_ONLY=1 runs only the end-to-end part. The POST /v1/jobs run leaves
+# queued jobs: they are cancelled, and the bench waits until the worker has
+# drained their messages from spool.jobs so that the queue is empty again.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,10 +75,11 @@ run() {
 	}'
 }
 
-run health "$U/health"
+E2E_ONLY=${BENCH_E2E_ONLY:-}
+[ -n "$E2E_ONLY" ] || run health "$U/health"
 id=$(curl -fsS -H "Authorization: Bearer $SPOOL_API_KEY" -H 'Content-Type: application/json' \
 	-d '{"type":"noop"}' "$U/v1/jobs" | jq -r .id)
-run get "$U/v1/jobs/$id"
+[ -n "$E2E_ONLY" ] || run get "$U/v1/jobs/$id"
 
 q() { psql "$SPOOL_PG_DSN" -XAtq -c "$1"; }
 # parallel REQUEST-CONFIG: run a curl config (entries separated by "next") over 32
@@ -119,6 +123,13 @@ q "SELECT count(*),
 		printf "e2e_not_succeeded %d\n", $5
 	}'
 
+hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+if [ -n "$E2E_ONLY" ]; then
+	echo "api_vmhwm_kib $(hwm "$api_pid")"
+	[ -n "$worker_pid" ] && echo "worker_vmhwm_kib $(hwm "$worker_pid")"
+	exit 0
+fi
+
 # POST /v1/jobs last: the worker does not have to drain it before the end-to-end run.
 run submit "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$tag-wrk\"}}"
 # ...and its jobs that are still queued are cancelled through the API.
@@ -138,7 +149,20 @@ if [ -s "$TMP/ids" ]; then
 	}' "$TMP/ids" >"$TMP/cancel.curl"
 	parallel "$TMP/cancel.curl" >/dev/null
 fi
+# The cancelled jobs' messages are still in spool.jobs: the worker acks and ignores
+# them; wait (up to 5 minutes) until it has, so the next user finds an empty queue.
+depth() {
+	curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" \
+		"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs" | jq -r '.messages // 0'
+}
+d0=$(date +%s.%N)
+for _ in $(seq 1 600); do
+	left=$(depth) || break
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+d1=$(date +%s.%N)
+awk -v a="$d0" -v b="$d1" -v l="${left:-?}" 'BEGIN { printf "drain_s %.1f\ndrain_left %s\n", b - a, l }'
 
-hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 echo "api_vmhwm_kib $(hwm "$api_pid")"
 [ -n "$worker_pid" ] && echo "worker_vmhwm_kib $(hwm "$worker_pid")"

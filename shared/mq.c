@@ -507,7 +507,7 @@ int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, 
 	return -1;
 }
 
-int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
+int mq_qos(struct mq *m, int prefetch, struct buf *err)
 {
 	if (need_conn(m, err) < 0)
 		return -1;
@@ -515,8 +515,24 @@ int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
 		prefetch = 0;
 	if (prefetch > 65535)
 		prefetch = 65535;
+	/* deliveries that arrive before the qos-ok are queued by librabbitmq (mq_buffered) */
 	amqp_basic_qos(m->conn, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
-	if (check_rpc(m, "basic.qos", err) < 0)
+	return check_rpc(m, "basic.qos", err);
+}
+
+int mq_fd(const struct mq *m)
+{
+	return m->conn ? amqp_get_sockfd(m->conn) : -1;
+}
+
+int mq_buffered(const struct mq *m)
+{
+	return m->conn && (amqp_frames_enqueued(m->conn) || amqp_data_in_buffer(m->conn));
+}
+
+int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
+{
+	if (mq_qos(m, prefetch, err) < 0)
 		return -1;
 	amqp_basic_consume(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
 			   amqp_empty_table);

@@ -65,6 +65,16 @@ int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err);
  */
 int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err);
 void mq_delivery_free(struct mq_delivery *d);
+/*
+ * For a consumer that waits in poll(2) on more than the connection: the socket to
+ * poll for input (-1 when not connected), and whether librabbitmq already holds
+ * received data or frames (then do not poll: mq_next(m, d, 0, err) returns them).
+ * mq_next must still be called at least every heartbeat/2 so heartbeats flow.
+ */
+int mq_fd(const struct mq *m);
+int mq_buffered(const struct mq *m);
+/* Change the prefetch of a consuming connection (basic.qos). 0 or -1 + err. */
+int mq_qos(struct mq *m, int prefetch, struct buf *err);
 int mq_ack(struct mq *m, uint64_t tag);
 /* Reject; requeue != 0 puts it back, else it dead-letters per the queue's policy. */
 int mq_reject(struct mq *m, uint64_t tag, int requeue);

@@ -5,10 +5,13 @@
  * jittered backoff while RabbitMQ is away, receive deliveries, queue them for
  * the worker threads, perform their acks), then the drain on SIGTERM.
  */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,13 +23,13 @@
 #define PROG "spool-worker"
 #define USAGE "[-dnv] [-f file]"
 #define DEFAULT_CONFIG "/etc/spool/worker.ini"
-#define CONSUME_TICK_MS 200
 /*
- * While deliveries are in the worker threads' hands, wait for the next one only
- * this long: their acks are performed by this thread between waits, and with
- * prefetch = threads RabbitMQ sends nothing more until they are.
+ * The consumer thread sleeps in poll(2) on the AMQP socket and the worker's
+ * eventfd at most this long: a worker thread asking for an ack wakes it at once
+ * (with prefetch = threads RabbitMQ sends nothing more until acks are performed),
+ * and the timeout only paces the watchdog, expiry and AMQP heartbeats.
  */
-#define CONSUME_BUSY_TICK_MS 10
+#define CONSUME_TICK_MS 200
 /*
  * A delivery that found no idle worker is given back after this long, so that
  * an idle worker elsewhere can take it and it never meets the consumer timeout
@@ -138,6 +141,22 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	pthread_mutex_unlock(&w->mu);
 }
 
+/*
+ * Wait until the broker sent something, a worker thread asked for an ack, or
+ * `ms` passed. librabbitmq may already hold received frames: then do not wait.
+ */
+static void consumer_wait(struct worker *w, struct mq *mq, int ms)
+{
+	struct pollfd p[2] = { { .fd = w->wake_fd, .events = POLLIN }, { .fd = mq_fd(mq), .events = POLLIN } };
+	uint64_t n;
+
+	if (mq_buffered(mq))
+		return;
+	if (poll(p, p[1].fd >= 0 ? 2 : 1, ms) > 0 && (p[0].revents & POLLIN) &&
+	    read(w->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("cannot read the wake-up eventfd: %s", strerror(errno));
+}
+
 /* Tell systemd's watchdog we are alive, at most once a second. */
 static void watchdog_ping(void)
 {
@@ -184,12 +203,11 @@ static void consume(struct worker *w, struct mq *mq)
 		acks_flush(w, mq);
 		queue_expire(w, mq);
 
-		pthread_mutex_lock(&w->mu);
-		int inflight = w->qlen + w->claiming;
-		pthread_mutex_unlock(&w->mu);
+		consumer_wait(w, mq, CONSUME_TICK_MS);
+		acks_flush(w, mq);
 		struct mq_delivery d;
 		buf_reset(&err);
-		int rc = mq_next(mq, &d, inflight ? CONSUME_BUSY_TICK_MS : CONSUME_TICK_MS, &err);
+		int rc = mq_next(mq, &d, 0, &err);
 		if (rc == 1) {
 			delivery_take(w, mq, &d);
 		} else if (rc < 0) {
@@ -321,6 +339,11 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.work_cv, NULL);
 	pthread_cond_init(&w.beat_cv, NULL);
+	w.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w.wake_fd < 0) {
+		log_error("cannot create an eventfd: %s", strerror(errno));
+		return 1;
+	}
 	handlers_init(cfg);
 
 	struct worker_thread *wt = xcalloc((size_t)w.nthreads, sizeof(*wt));
@@ -363,6 +386,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	pthread_mutex_destroy(&w.mu);
 	pthread_cond_destroy(&w.work_cv);
 	pthread_cond_destroy(&w.beat_cv);
+	close(w.wake_fd);
 	log_info("stopped");
 	return 0;
 }

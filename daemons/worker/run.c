@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "handlers.h"
@@ -44,7 +45,14 @@ void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject
 	}
 	w->acks[w->nacks++] = (struct ack_req){ tag, gen, reject };
 	w->claiming--;
+	int first = w->nacks == 1;
 	pthread_mutex_unlock(&w->mu);
+	/* wake the consumer thread from its poll; one wake-up covers a batch */
+	if (first) {
+		uint64_t one = 1;
+		if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("cannot wake the consumer thread: %s", strerror(errno));
+	}
 }
 
 static int stopping(struct worker *w)

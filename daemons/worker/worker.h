@@ -64,6 +64,7 @@ struct worker {
 	int stopping;             /* no new work */
 	int exiting;              /* heartbeat thread should end */
 	unsigned gen;             /* current consumer connection generation */
+	int wake_fd;              /* eventfd: ack requests are waiting for the consumer thread */
 };
 
 /* Worker thread body; `arg` is a struct worker_thread. */

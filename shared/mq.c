@@ -354,45 +354,59 @@ static void server_closed(struct mq *m, amqp_method_t method, const char *what, 
 	reply_error(m, r, what, err);
 }
 
-/* Wait for the broker's confirm of publish number `seq`. */
-static int wait_confirm(struct mq *m, uint64_t seq, struct buf *err)
+/* Mark publish numbers [first, first + n) confirmed up to `tag` (or just `tag`). */
+static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64_t tag, int multiple)
+{
+	size_t marked = 0;
+
+	for (uint64_t s = multiple ? first : tag; s <= tag && s < first + n; s++)
+		if (s >= first && !done[s - first]) {
+			done[s - first] = 1;
+			marked++;
+		}
+	return marked;
+}
+
+/* Wait for the broker's confirms of publish numbers [first, first + n). */
+static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err)
 {
 	double deadline = mono_now() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
 	int returned = 0;
+	unsigned char one, *done = n > 1 ? xcalloc(n, 1) : &one;
+	size_t left = n;
+	int rc = -1;
 
-	for (;;) {
+	one = 0;
+	while (left > 0) {
 		amqp_frame_t f;
 		struct timeval tv;
-		double left = deadline - mono_now();
+		double time_left = deadline - mono_now();
 
-		tv_from_ms(&tv, (long)(left * 1000));
+		tv_from_ms(&tv, (long)(time_left * 1000));
 		int st = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
-		if (st == AMQP_STATUS_TIMEOUT || left <= 0) {
+		if (st == AMQP_STATUS_TIMEOUT || time_left <= 0) {
 			buf_adds(err, "rabbitmq: timed out waiting for the publish confirm");
 			conn_destroy(m); /* its state is unknown now */
-			return -1;
+			goto out;
 		}
 		if (st != AMQP_STATUS_OK) {
 			buf_printf(err, "rabbitmq: waiting for the publish confirm: %s", amqp_error_string2(st));
 			conn_destroy(m);
-			return -1;
+			goto out;
 		}
 		if (f.frame_type != AMQP_FRAME_METHOD)
 			continue; /* header and body of a returned message */
 		switch (f.payload.method.id) {
 		case AMQP_BASIC_ACK_METHOD: {
 			const amqp_basic_ack_t *a = f.payload.method.decoded;
-			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag >= seq)) {
-				touch(m);
-				return returned ? -1 : 0;
-			}
+			left -= confirm_mark(done, first, n, a->delivery_tag, a->multiple);
 			break;
 		}
 		case AMQP_BASIC_NACK_METHOD: {
-			const amqp_basic_nack_t *n = f.payload.method.decoded;
-			if (n->delivery_tag == seq || (n->multiple && n->delivery_tag >= seq)) {
+			const amqp_basic_nack_t *nk = f.payload.method.decoded;
+			if (confirm_mark(done, first, n, nk->delivery_tag, nk->multiple) > 0) {
 				buf_adds(err, "rabbitmq: the broker refused the message (basic.nack)");
-				return -1;
+				goto out;
 			}
 			break;
 		}
@@ -406,14 +420,21 @@ static int wait_confirm(struct mq *m, uint64_t seq, struct buf *err)
 		case AMQP_CHANNEL_CLOSE_METHOD:
 		case AMQP_CONNECTION_CLOSE_METHOD:
 			server_closed(m, f.payload.method, "publish", err);
-			return -1;
+			goto out;
 		default:
 			break;
 		}
 	}
+	touch(m);
+	rc = returned ? -1 : 0;
+out:
+	if (done != &one)
+		free(done);
+	return rc;
 }
 
-static int publish_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
+/* Send one message (no wait); -1 drops the connection. */
+static int publish_send(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 			size_t len, struct buf *err)
 {
 	amqp_basic_properties_t props;
@@ -424,7 +445,7 @@ static int publish_once(struct mq *m, const char *exchange, const char *routing_
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 
 	amqp_bytes_t b = { len, (void *)(uintptr_t)body };
-	uint64_t seq = m->next_seq++;
+	m->next_seq++;
 	int st = amqp_basic_publish(m->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
 				    amqp_cstring_bytes(routing_key), 1, 0, &props, b);
 	if (st != AMQP_STATUS_OK) {
@@ -432,7 +453,17 @@ static int publish_once(struct mq *m, const char *exchange, const char *routing_
 		conn_destroy(m);
 		return -1;
 	}
-	int rc = wait_confirm(m, seq, err);
+	return 0;
+}
+
+static int publish_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
+			size_t len, struct buf *err)
+{
+	uint64_t seq = m->next_seq;
+
+	if (publish_send(m, exchange, routing_key, body, len, err) < 0)
+		return -1;
+	int rc = wait_confirms(m, seq, 1, err);
 	if (m->conn)
 		amqp_maybe_release_buffers(m->conn);
 	return rc;
@@ -472,6 +503,22 @@ int mq_publish(struct mq *m, const char *exchange, const char *routing_key, cons
 			return -1; /* the broker answered: nack or unroutable, do not repeat */
 	}
 	return -1;
+}
+
+int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)
+{
+	if (n == 0)
+		return 0;
+	if (ensure_fresh(m, err) < 0)
+		return -1;
+	uint64_t first = m->next_seq;
+	for (size_t i = 0; i < n; i++)
+		if (publish_send(m, msgs[i].exchange, msgs[i].routing_key, msgs[i].body, msgs[i].len, err) < 0)
+			return -1;
+	int rc = wait_confirms(m, first, n, err);
+	if (m->conn)
+		amqp_maybe_release_buffers(m->conn);
+	return rc;
 }
 
 int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err)

@@ -80,17 +80,21 @@ static int publish_batch(struct mq *m, struct db_conn *c, int *mq_failed)
 		return -1;
 	}
 	int64_t *ids = n ? xmalloc(n * sizeof(*ids)) : NULL;
-	for (; sent < n; sent++) {
-		const struct outbox_row *row = &rows[sent];
-		if (mq_publish(m, row->exchange, row->routing_key, row->payload, strlen(row->payload),
-			       &err) < 0) {
-			log_warn("publisher: publish of outbox row %lld failed: %s", (long long)row->id,
-				 buf_str(&err));
-			*mq_failed = 1;
-			break;
-		}
-		ids[sent] = row->id;
+	struct mq_message *msgs = n ? xmalloc(n * sizeof(*msgs)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i] = (struct mq_message){ rows[i].exchange, rows[i].routing_key, rows[i].payload,
+					       strlen(rows[i].payload) };
+		ids[i] = rows[i].id;
 	}
+	/* the whole batch, then its confirms: one broker disk sync per batch, not per row */
+	if (mq_publish_batch(m, msgs, n, &err) < 0) {
+		log_warn("publisher: publish of %zu outbox rows failed (they will be sent again): %s", n,
+			 buf_str(&err));
+		*mq_failed = 1;
+	} else {
+		sent = n;
+	}
+	free(msgs);
 	if (sent > 0 && outbox_mark_sent(c, ids, sent, &err) < 0)
 		log_warn("publisher: %zu rows published but not marked sent (they will be sent again): %s",
 			 sent, buf_str(&err));

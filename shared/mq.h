@@ -54,6 +54,20 @@ int mq_declare_topology(struct mq *m, struct buf *err);
 /* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
 int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 	       size_t len, struct buf *err);
+/* One message of mq_publish_batch(); the strings are borrowed. */
+struct mq_message {
+	const char *exchange;
+	const char *routing_key;
+	const char *body;
+	size_t len;
+};
+/*
+ * Publish `n` messages, then wait for all their confirms at once (the broker
+ * confirms a batch with one disk sync, not n). 0 when every one was confirmed;
+ * -1 otherwise (some may have been delivered: whoever sends them again must
+ * tolerate duplicates). No retry on a lost connection.
+ */
+int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err);
 /* Publish to spool.retry.<delay_s> (declared if needed) so it returns to spool.jobs later. */
 int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err);
 

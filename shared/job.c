@@ -556,17 +556,8 @@ static int own_update(struct db_conn *c, const char *name, const char *sql, cons
 int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
 		  struct buf *err)
 {
-	char att[16], lease[16];
-	if (!job_id_valid(id))
-		return 1;
-	snprintf(att, sizeof(att), "%d", attempt);
-	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
-	const char *params[] = { id, worker_id, att, lease };
-	return own_update(c, "job_heartbeat",
-			  "UPDATE jobs SET lease_until = now() + $4::int * interval '1 second', updated_at = now()"
-			  " WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
-			  " RETURNING id",
-			  params, 4, err);
+	int rc = job_heartbeat_check(c, id, worker_id, attempt, lease_s, err);
+	return rc == 2 ? 0 : rc;
 }
 
 int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
@@ -635,6 +626,97 @@ int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attem
 		*out_status = JOB_FAILED;
 	PQclear(r);
 	return ok ? 0 : 1;
+}
+
+/* Take the single job row of `r` (cleared) into out; 1 if there was one. */
+static int one_job(PGresult *r, struct job *out)
+{
+	int got = PQntuples(r) == 1;
+	if (got)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	return got;
+}
+
+int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+		       struct job *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!job_id_valid(id))
+		return 1;
+	const char *params[] = { id, tenant, actor };
+	PGresult *r = db_exec(c, "job_request_cancel",
+			      "WITH u AS (UPDATE jobs SET cancel_requested = true, updated_at = now()"
+			      "   WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)"
+			      "   AND status = 'running' RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, detail)"
+			      "   SELECT id, 'cancel_requested', 'running', attempts, worker_id,"
+			      "     jsonb_build_object('actor', $3::text) FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      3, params, err);
+	if (!r)
+		return -1;
+	if (one_job(r, out))
+		return 0;
+	int rc = job_get(c, id, tenant, out, err);
+	return rc == 0 ? 2 : rc;
+}
+
+int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
+			struct buf *err)
+{
+	char att[16], lease[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
+	const char *params[] = { id, worker_id, att, lease };
+	PGresult *r = db_exec(c, "job_heartbeat_check",
+			      "UPDATE jobs SET lease_until = now() + $4::int * interval '1 second', updated_at = now()"
+			      " WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			      " RETURNING cancel_requested",
+			      4, params, err);
+	if (!r)
+		return -1;
+	int rc = PQntuples(r) == 0 ? 1 : !strcmp(PQgetvalue(r, 0, 0), "t") ? 2 : 0;
+	PQclear(r);
+	return rc;
+}
+
+int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+		       struct buf *err)
+{
+	char att[16];
+	if (!job_id_valid(id))
+		return 1;
+	snprintf(att, sizeof(att), "%d", attempt);
+	const char *params[] = { id, worker_id, att };
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	PGresult *r = db_exec(c, "job_cancel_running",
+			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
+			      "   lease_until = NULL"
+			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			      "   AND cancel_requested RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+			      "   SELECT id, 'cancelled', 'cancelled', attempts, worker_id FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      3, params, err);
+	if (!r)
+		goto fail;
+	struct job j;
+	if (!one_job(r, &j)) {
+		rollback(c);
+		return 1;
+	}
+	int rc = outbox_add_event(c, &j, "cancelled", err);
+	job_clear(&j);
+	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0)
+		goto fail;
+	return 0;
+fail:
+	rollback(c);
+	return -1;
 }
 
 /* ---- reaper and requeue ------------------------------------------------------- */

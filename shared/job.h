@@ -154,6 +154,27 @@ int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int at
 int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
 	     const char *message, int permanent, enum job_status *out_status, struct buf *err);
 
+/*
+ * Ask the worker running a job to stop it: sets cancel_requested on a running
+ * job (with a job_events row 'cancel_requested' naming `actor`). 0 requested
+ * (out = the job, still running), 1 not found, 2 not running (out = current state).
+ */
+int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+		       struct job *out, struct buf *err);
+/*
+ * job_heartbeat that also reports a cancel request: 0 lease extended, 2 lease
+ * extended and cancel_requested is set, 1 if the job is no longer ours.
+ */
+int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
+			struct buf *err);
+/*
+ * Our running job whose cancel was requested stopped: running -> cancelled,
+ * conditional on the claim and on cancel_requested, with its job_events row and
+ * the job.cancelled event in the outbox, in one transaction. 1 if not ours.
+ */
+int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+		       struct buf *err);
+
 /* The advisory lock that lets one reaper act at a time (any constant all agree on). */
 #define JOB_REAP_LOCK_KEY "127359211762540" /* "spool" + 0x6c as a bigint */
 

@@ -85,6 +85,30 @@ static const char *const migrations[] = {
 	"  count int NOT NULL DEFAULT 0,"
 	"  detail jsonb);"
 	"CREATE INDEX audit_at ON audit (at DESC);",
+
+	/*
+	 * 2: webhook deliveries. One row per attempt: a row with `at` NULL is an
+	 * attempt due at next_at (claimed by one API process until claimed_until);
+	 * once tried it records the answer and, if it failed and attempts are left,
+	 * the next row is inserted. `final_at` (the job's finished_at) tells one final
+	 * state from a later one after an operator retry; the unique key makes a
+	 * duplicate event harmless.
+	 */
+	"CREATE TABLE webhook_deliveries ("
+	"  id bigserial PRIMARY KEY,"
+	"  job_id uuid NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  event text NOT NULL,"
+	"  final_at timestamptz NOT NULL,"
+	"  attempt int NOT NULL CHECK (attempt >= 1),"
+	"  url text NOT NULL,"
+	"  status_code int,"
+	"  error text,"
+	"  at timestamptz,"
+	"  next_at timestamptz NOT NULL DEFAULT now(),"
+	"  claimed_until timestamptz,"
+	"  delivered boolean NOT NULL DEFAULT false,"
+	"  UNIQUE (job_id, final_at, attempt));"
+	"CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE at IS NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

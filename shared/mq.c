@@ -344,6 +344,20 @@ int mq_declare_topology(struct mq *m, struct buf *err)
 	return 0;
 }
 
+int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
+			     size_t nkeys, struct buf *err)
+{
+	if (need_conn(m, err) < 0)
+		return -1;
+	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0, 1, 1, amqp_empty_table);
+	if (check_rpc(m, queue, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nkeys; i++)
+		if (queue_bind(m, queue, exchange, keys[i], err) < 0)
+			return -1;
+	return 0;
+}
+
 /* A channel.close or connection.close frame read outside an RPC: answer it like one. */
 static void server_closed(struct mq *m, amqp_method_t method, const char *what, struct buf *err)
 {

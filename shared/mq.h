@@ -51,6 +51,15 @@ void mq_disconnect(struct mq *m);
 
 int mq_declare_topology(struct mq *m, struct buf *err);
 
+/*
+ * Declare a queue private to this connection (exclusive, auto-delete, not
+ * durable: it disappears with the connection) and bind it to `exchange` with
+ * each of the `nkeys` routing keys. For per-process fan-out (every API process
+ * sees every event), unlike the shared spool.events.api.
+ */
+int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
+			     size_t nkeys, struct buf *err);
+
 /* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
 int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 	       size_t len, struct buf *err);

@@ -9,12 +9,14 @@
  *   routes_videos.c  POST /v1/videos: the body streamed to S3, then a job
  *   routes_ops.c   /health, /ready, /metrics
  *   waiter.c     GET /v1/jobs/{id}?wait=N: suspended connections and their timer
+ *   events.c     per-process event queue -> waiter_wake (final states)
+ *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
  *   metrics.c    lock-free counters and the Prometheus text rendering
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
- * thread owns its own RabbitMQ connection; one waiter thread polls the jobs of
- * suspended ?wait requests. Everything shared between them is atomic or behind
+ * thread, the events thread and the webhooks thread each own their RabbitMQ
+ * connection; one waiter thread ends suspended ?wait requests at their deadline. Everything shared between them is atomic or behind
  * the lock named where it is declared.
  */
 #ifndef SPOOL_API_H
@@ -146,6 +148,10 @@ enum MHD_Result route_uploads_create(struct req *r);
 enum MHD_Result jobs_submit(struct req *r, json_t *body);
 /* Replace api.webhook_allow_hosts (comma-separated; NULL none); thread safe. */
 void routes_set_webhook_hosts(const char *hosts);
+/* A malloc'd copy of the current api.webhook_allow_hosts, or NULL. */
+char *routes_webhook_hosts(void);
+/* The job as GET /v1/jobs/{id} shows it (with presigned result URLs). New reference. */
+json_t *api_job_json(struct api *a, const struct job *j);
 void routes_free(void);
 enum MHD_Result route_health(struct req *r);
 enum MHD_Result route_ready(struct req *r);
@@ -179,7 +185,19 @@ void waiter_wake(const char *job_id);
 void waiter_stop(void);
 /* Resume every waiter now (shutdown: requests that suspended after waiter_stop). */
 void waiter_flush(void);
+/* Check every waiting job in the database once (events may have been missed). */
+void waiter_recheck(void);
 void waiter_free(void);
+
+/* events.c: the thread consuming this process's own event queue. */
+void events_start(struct api *a);
+void events_stop(void);
+
+/* webhooks.c: webhooks_init keeps a copy of the pepper (signing keys derive from it). */
+void webhooks_init(const char *pepper, size_t len);
+void webhooks_start(struct api *a);
+void webhooks_stop(void);
+void webhooks_free(void);
 
 /* publisher.c */
 void publisher_start(struct api *a);

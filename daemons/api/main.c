@@ -4,7 +4,8 @@
  * Start-up: config (exit 78 on errors), the API-key pepper, the database pool,
  * the S3 client, the outbox publisher (which declares the RabbitMQ topology and
  * keeps retrying while the broker is away, so the API starts and accepts jobs
- * without it), the ?wait timer, then the HTTP server and READY=1.
+ * without it), the ?wait timer, the events and webhooks threads, then the HTTP
+ * server and READY=1.
  * SIGHUP reloads the reloadable keys; SIGTERM stops accepting, answers what is
  * in flight (waiting clients get the job as it is), then stops the threads.
  */
@@ -98,6 +99,8 @@ static void drain(struct api *a)
 		log_warn("stopping with %d requests still in flight", atomic_load(&a->inflight));
 	waiter_flush();
 	server_stop(a);
+	events_stop();
+	webhooks_stop();
 	publisher_stop();
 }
 
@@ -108,6 +111,7 @@ static int run(struct api *a)
 		return EX_UNAVAILABLE_CODE;
 	tunables_set(&a->tun, a->cfg);
 	auth_init(buf_str(&pepper), AUTH_CACHE_SLOTS);
+	webhooks_init(pepper.data ? pepper.data : "", pepper.len);
 	OPENSSL_cleanse(pepper.data, pepper.len);
 	buf_release(&pepper);
 	a->db = db_pool_new(a->cfg, a->sec, (int)a->cfg->database.pool_size);
@@ -122,10 +126,14 @@ static int run(struct api *a)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	publisher_start(a);
 	waiter_start(a);
+	events_start(a);
+	webhooks_start(a);
 	int rc = server_start(a, &err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		log_error("%s", buf_str(&err));
+		events_stop();
+		webhooks_stop();
 		waiter_stop();
 		publisher_stop();
 		rc = EX_OSERR_CODE;
@@ -146,6 +154,7 @@ static int run(struct api *a)
 		rc = 0;
 	}
 	waiter_free();
+	webhooks_free();
 	s3_free(a->s3);
 	db_pool_free(a->db);
 	auth_free();

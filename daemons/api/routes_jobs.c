@@ -8,6 +8,7 @@
 #include "api.h"
 #include "log.h"
 #include "videoparams.h"
+#include "webhook.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,7 +20,6 @@
 
 #define IDEMPOTENCY_KEY_MAX 200
 #define SOURCE_KEY_MAX 1024
-#define CALLBACK_URL_MAX 2048
 #define DB_WAIT_MS 2000
 
 static const char *const job_types[] = { "video.transcode", "media.probe", "noop" };
@@ -35,6 +35,14 @@ void routes_set_webhook_hosts(const char *hosts)
 	free(allow_hosts);
 	allow_hosts = copy;
 	pthread_rwlock_unlock(&hosts_lock);
+}
+
+char *routes_webhook_hosts(void)
+{
+	pthread_rwlock_rdlock(&hosts_lock);
+	char *copy = allow_hosts ? xstrdup(allow_hosts) : NULL;
+	pthread_rwlock_unlock(&hosts_lock);
+	return copy;
 }
 
 void routes_free(void)
@@ -76,7 +84,7 @@ static void rfc3339(time_t t, char out[32])
 }
 
 /* Add "url" and "expires_at" of a presigned GET of obj["key"] to obj; 0 or -1. */
-static int presign_into(struct req *r, json_t *obj)
+static int presign_into(struct api *a, json_t *obj)
 {
 	const char *key = json_string_value(json_object_get(obj, "key"));
 	if (!key)
@@ -84,8 +92,7 @@ static int presign_into(struct req *r, json_t *obj)
 	struct buf url = BUF_INIT;
 	struct aws_error aerr;
 	time_t exp = 0;
-	int rc = s3_presign(r->api->s3, "GET", key, atomic_load(&r->api->tun.result_url_expires), &url, &exp,
-			    &aerr);
+	int rc = s3_presign(a->s3, "GET", key, atomic_load(&a->tun.result_url_expires), &url, &exp, &aerr);
 	if (rc == 0) {
 		char at[32];
 		rfc3339(exp, at);
@@ -99,22 +106,27 @@ static int presign_into(struct req *r, json_t *obj)
 }
 
 /* The job as the API shows it: job_to_json plus presigned URLs of its results. */
-static json_t *job_json(struct req *r, const struct job *j)
+json_t *api_job_json(struct api *a, const struct job *j)
 {
 	json_t *o = job_to_json(j);
 	json_t *res = json_object_get(o, "result");
 	if (j->status != JOB_SUCCEEDED || !json_is_object(res))
 		return o;
 	res = json_deep_copy(res);
-	presign_into(r, res);
+	presign_into(a, res);
 	json_t *outs = json_object_get(res, "outputs");
 	const char *name;
 	json_t *out;
 	json_object_foreach(outs, name, out)
 		if (json_is_object(out))
-			presign_into(r, out);
+			presign_into(a, out);
 	json_object_set_new(o, "result", res);
 	return o;
+}
+
+static json_t *job_json(struct req *r, const struct job *j)
+{
+	return api_job_json(r->api, j);
 }
 
 /* ---- validation of POST /v1/jobs ---------------------------------------------- */
@@ -177,57 +189,15 @@ static int source_key_ok(struct req *r, struct db_conn *c, const char *key, stru
 	return -1;
 }
 
-/* Is `host` (length n) in the comma-separated allow list? */
-static int host_allowed(const char *host, size_t n)
-{
-	int ok = 0;
-	pthread_rwlock_rdlock(&hosts_lock);
-	for (const char *p = allow_hosts; p && *p && !ok;) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		size_t k = strcspn(p, ", ");
-		ok = k == n && k > 0 && !strncasecmp(p, host, n);
-		p += k;
-	}
-	pthread_rwlock_unlock(&hosts_lock);
-	return ok;
-}
-
-/* Loopback and private literals (and localhost) are SSRF targets unless allowed. */
-static int host_private(const char *h, size_t n)
-{
-	static const char *const prefixes[] = { "127.", "10.", "192.168.", "169.254.", "0.", "[" };
-	if ((n == 9 && !strncasecmp(h, "localhost", 9)) || n == 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(h, prefixes[i], strlen(prefixes[i])))
-			return 1;
-	if (!strncmp(h, "172.", 4)) {
-		int second = atoi(h + 4);
-		return second >= 16 && second <= 31;
-	}
-	return 0;
-}
-
+/* The URL policy of shared/webhook.h with the current api.webhook_allow_hosts. */
 static int callback_url_ok(const char *url, struct invalid *v)
 {
-	const char *f = "callback_url";
-	int https = !strncasecmp(url, "https://", 8), http = !strncasecmp(url, "http://", 7);
-	if (strlen(url) > CALLBACK_URL_MAX)
-		return invalid(v, f, "must be at most 2048 characters");
-	if (!https && !http)
-		return invalid(v, f, "must be an https:// URL");
-	const char *host = url + (https ? 8 : 7);
-	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
-	if (n == 0 || memchr(host, '@', strcspn(host, "/?#")))
-		return invalid(v, f, "must name a host and carry no user information");
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-		if (*p <= 0x20 || *p == 0x7f)
-			return invalid(v, f, "must not contain spaces or control characters");
-	if ((http || host_private(host, n)) && !host_allowed(host, n))
-		return invalid(v, f, http ? "must be https (http only to hosts in api.webhook_allow_hosts)"
-					  : "must not point to a private or loopback address");
-	return 0;
+	pthread_rwlock_rdlock(&hosts_lock);
+	int rc = webhook_url_check(url, allow_hosts, NULL, &v->msg);
+	pthread_rwlock_unlock(&hosts_lock);
+	if (rc < 0)
+		snprintf(v->field, sizeof(v->field), "callback_url");
+	return rc;
 }
 
 /* Parameters of video.transcode, checked the same way as the worker will (videoparams). */
@@ -409,7 +379,8 @@ enum MHD_Result route_jobs_get(struct req *r)
 				   "query parameter 'wait' must be a number of seconds");
 	int64_t max_wait = atomic_load(&r->api->tun.max_wait);
 	if (wait > max_wait)
-		wait = (long)max_wait;
+		return reply_error(r, 400, "bad_request", "wait", "query parameter 'wait' must be at most %lld seconds",
+				   (long long)max_wait);
 	struct job j;
 	if (load_job(r, &j, &ret) != 0)
 		return ret;
@@ -499,19 +470,36 @@ enum MHD_Result route_jobs_cancel(struct req *r)
 	struct buf err = BUF_INIT, actor = BUF_INIT;
 	memset(&j, 0, sizeof(j));
 	buf_printf(&actor, "api:key:%s", r->key_id);
-	int rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+	int rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err), requested = 0;
+	/*
+	 * A running job: ask its worker to stop at its next heartbeat (202, the job
+	 * still running); it ends cancelled with a job.cancelled event. If it left
+	 * `running` meanwhile (say to retrying), cancel it the ordinary way once more.
+	 */
+	for (int again = 0; rc == 2 && j.status == JOB_RUNNING && again < 2; again++) {
+		job_clear(&j);
+		rc = job_request_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+		if (rc == 0)
+			requested = 1;
+		else if (rc == 2 && (j.status == JOB_QUEUED || j.status == JOB_RETRYING)) {
+			job_clear(&j);
+			rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+		}
+	}
 	if (rc < 0) {
 		ret = db_failed(r, c, &err);
 	} else {
 		db_release(c);
-		if (rc == 0) {
+		if (rc == 0 && requested) {
+			ret = reply_json(r, 202, job_json(r, &j));
+		} else if (rc == 0) {
 			publisher_kick(); /* the job.cancelled event is in the outbox */
 			ret = reply_json(r, 200, job_json(r, &j));
 		} else if (rc == 1) {
 			ret = job_not_found(r);
 		} else {
 			ret = reply_error(r, 409, "conflict", NULL,
-					  "job '%s' is %s: only queued or retrying jobs can be cancelled",
+					  "job '%s' is %s: only queued, retrying or running jobs can be cancelled",
 					  r->job_id, job_status_name(j.status));
 		}
 	}

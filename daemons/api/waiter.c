@@ -2,12 +2,20 @@
  * waiter — GET /v1/jobs/{id}?wait=N without holding an HTTP thread hostage.
  *
  * The handler suspends the connection (MHD_suspend_connection) and hands the
- * request here. One thread checks the waiting jobs every POLL_MS (or at once
- * after waiter_wake()) and resumes the connections whose job reached a final
- * state or whose deadline passed; MHD then calls the handler again, which
- * answers with the job as it is. Only this thread resumes and removes entries,
- * so a request it holds stays valid (a suspended connection is never timed out
- * or completed by MHD).
+ * request here. Nothing polls the database: the events consumer (events.c)
+ * calls waiter_wake() when a job reaches a final state and the job's waiters are
+ * resumed at once; a timer thread resumes the others at their deadline. MHD then
+ * calls the handler again, which reads the job once and answers with it as it is.
+ *
+ * Two gaps are closed without polling: an event that arrives between the
+ * handler's read and waiter_add() is remembered in a small ring of recently
+ * finished jobs, which waiter_add() consults; and events lost while the events
+ * consumer was disconnected are made up by one database pass over the waiting
+ * jobs when it reconnects (waiter_recheck()).
+ *
+ * Entries are removed (and connections resumed) only under `mu`; the timer thread
+ * works on copies (job id and a sequence number), never on a request pointer
+ * outside the lock, because a resumed request completes and is freed by MHD.
  */
 #include "api.h"
 #include "log.h"
@@ -17,17 +25,56 @@
 #include <string.h>
 #include <time.h>
 
-#define POLL_MS 250
+/* The timer sleeps at most this long, so a stop is never missed for long. */
+#define IDLE_MS 1000
+/* Jobs that became final in the last RECENT_NS are remembered (RECENT of them). */
+#define RECENT 1024
+#define RECENT_NS (30ull * 1000000000ull)
+
+struct entry {
+	struct req *r;
+	char job_id[JOB_ID_LEN + 1];
+	uint64_t deadline_ns;
+	uint64_t seq;
+};
+
+struct recent {
+	char job_id[JOB_ID_LEN + 1];
+	uint64_t at_ns;
+};
 
 static struct {
-	pthread_mutex_t mu;  /* guards list, n, cap, stop, kicked */
+	pthread_mutex_t mu;  /* guards everything below */
 	pthread_cond_t cv;
-	struct req **list;
+	struct entry *list;
 	size_t n, cap;
-	int stop, kicked, started;
+	uint64_t next_seq;
+	struct recent ring[RECENT];
+	size_t ring_next;
+	int stop, kicked, recheck, started;
 	pthread_t th;
 	struct api *api;
 } w = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Resume entry i (lock held): swap-remove it from the list. */
+static void resume_at(size_t i)
+{
+	struct req *r = w.list[i].r;
+	w.list[i] = w.list[--w.n];
+	r->suspended = 0;
+	r->resumed = 1;
+	MHD_resume_connection(r->conn);
+}
+
+/* Did `job_id` become final a moment ago? (lock held) */
+static int recently_final(const char *job_id)
+{
+	uint64_t now = api_now_ns();
+	for (size_t i = 0; i < RECENT; i++)
+		if (w.ring[i].at_ns && now - w.ring[i].at_ns < RECENT_NS && !strcmp(w.ring[i].job_id, job_id))
+			return 1;
+	return 0;
+}
 
 void waiter_add(struct req *r)
 {
@@ -36,29 +83,43 @@ void waiter_add(struct req *r)
 		w.cap = w.cap ? w.cap * 2 : 64;
 		w.list = xrealloc(w.list, w.cap * sizeof(*w.list));
 	}
+	struct entry *e = &w.list[w.n++];
+	e->r = r;
+	memcpy(e->job_id, r->job_id, sizeof(e->job_id));
+	e->deadline_ns = r->wait_deadline_ns;
+	e->seq = ++w.next_seq;
 	r->suspended = 1;
 	MHD_suspend_connection(r->conn);
-	w.list[w.n++] = r;
+	if (recently_final(r->job_id) || w.stop)
+		resume_at(w.n - 1); /* the wake-up came before we were listed */
+	else
+		w.kicked = 1; /* the timer may need to wake earlier */
+	pthread_cond_signal(&w.cv);
 	pthread_mutex_unlock(&w.mu);
 }
 
 void waiter_wake(const char *job_id)
 {
-	(void)job_id;
 	pthread_mutex_lock(&w.mu);
-	w.kicked = 1;
-	pthread_cond_signal(&w.cv);
+	struct recent *rc = &w.ring[w.ring_next];
+	w.ring_next = (w.ring_next + 1) % RECENT;
+	snprintf(rc->job_id, sizeof(rc->job_id), "%s", job_id);
+	rc->at_ns = api_now_ns();
+	for (size_t k = 0; k < w.n;) {
+		if (!strcmp(w.list[k].job_id, job_id))
+			resume_at(k); /* swapped: look at k again */
+		else
+			k++;
+	}
 	pthread_mutex_unlock(&w.mu);
 }
 
-/* Resume entry i (lock held): swap-remove it from the list. */
-static void resume_at(size_t i)
+void waiter_recheck(void)
 {
-	struct req *r = w.list[i];
-	w.list[i] = w.list[--w.n];
-	r->suspended = 0;
-	r->resumed = 1;
-	MHD_resume_connection(r->conn);
+	pthread_mutex_lock(&w.mu);
+	w.recheck = 1;
+	pthread_cond_signal(&w.cv);
+	pthread_mutex_unlock(&w.mu);
 }
 
 /* Is the job final (or gone)? Errors count as "not yet": the deadline still ends it. */
@@ -76,65 +137,75 @@ static int job_done(struct db_conn *c, const char *id)
 	return done;
 }
 
-/* One pass: decide outside the lock, resume under it. */
-static void check_all(struct api *a)
+/* One database pass over the waiting jobs (after events may have been lost). */
+static void recheck_all(struct api *a)
 {
 	pthread_mutex_lock(&w.mu);
 	size_t n = w.n;
-	struct req **snap = n ? xmalloc(n * sizeof(*snap)) : NULL;
+	struct entry *snap = n ? xmalloc(n * sizeof(*snap)) : NULL;
 	if (n)
 		memcpy(snap, w.list, n * sizeof(*snap));
 	pthread_mutex_unlock(&w.mu);
 	if (!n)
 		return;
-	unsigned char *done = xcalloc(n, 1);
-	uint64_t now = api_now_ns();
 	struct buf err = BUF_INIT;
-	struct db_conn *c = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (now >= snap[i]->wait_deadline_ns) {
-			done[i] = 1;
+	struct db_conn *c = db_acquire(a->db, 1000, &err);
+	if (!c)
+		log_warn("waiter: cannot recheck the waiting jobs: %s", buf_str(&err));
+	for (size_t i = 0; c && i < n; i++) {
+		if (!job_done(c, snap[i].job_id))
 			continue;
-		}
-		if (!c && !(c = db_acquire(a->db, 1000, &err)))
-			continue;
-		done[i] = (unsigned char)job_done(c, snap[i]->job_id);
+		pthread_mutex_lock(&w.mu);
+		for (size_t k = 0; k < w.n; k++)
+			if (w.list[k].seq == snap[i].seq) {
+				resume_at(k);
+				break;
+			}
+		pthread_mutex_unlock(&w.mu);
 	}
 	if (c)
 		db_release(c);
 	buf_release(&err);
-	pthread_mutex_lock(&w.mu);
-	for (size_t i = 0; i < n; i++) {
-		if (!done[i])
-			continue;
-		for (size_t k = 0; k < w.n; k++)
-			if (w.list[k] == snap[i]) {
-				resume_at(k);
-				break;
-			}
-	}
-	pthread_mutex_unlock(&w.mu);
-	free(done);
 	free(snap);
+}
+
+/* Resume the entries whose deadline passed; the milliseconds to the next one (lock held). */
+static int expire(void)
+{
+	uint64_t now = api_now_ns(), next = now + (uint64_t)IDLE_MS * 1000000u;
+	for (size_t k = 0; k < w.n;) {
+		if (w.list[k].deadline_ns <= now) {
+			resume_at(k);
+			continue;
+		}
+		if (w.list[k].deadline_ns < next)
+			next = w.list[k].deadline_ns;
+		k++;
+	}
+	return (int)((next - now + 999999u) / 1000000u);
 }
 
 static void *waiter_main(void *arg)
 {
 	struct api *a = arg;
-	for (;;) {
+	pthread_mutex_lock(&w.mu);
+	while (!w.stop) {
+		int ms = expire();
+		if (w.recheck) {
+			w.recheck = 0;
+			pthread_mutex_unlock(&w.mu);
+			recheck_all(a);
+			pthread_mutex_lock(&w.mu);
+			continue;
+		}
 		struct timespec ts;
-		api_deadline(&ts, POLL_MS);
-		pthread_mutex_lock(&w.mu);
-		while (!w.kicked && !w.stop)
+		api_deadline(&ts, ms);
+		while (!w.kicked && !w.stop && !w.recheck)
 			if (pthread_cond_timedwait(&w.cv, &w.mu, &ts) != 0)
 				break;
 		w.kicked = 0;
-		int stop = w.stop;
-		pthread_mutex_unlock(&w.mu);
-		if (stop)
-			break;
-		check_all(a);
 	}
+	pthread_mutex_unlock(&w.mu);
 	return NULL;
 }
 
@@ -151,8 +222,8 @@ void waiter_start(struct api *a)
 
 /*
  * Stop the thread and resume everyone: each waiting client gets the job as it is.
- * Requests that suspend after this (in flight during shutdown) are resumed by
- * waiter_flush(), which the drain loop calls.
+ * Requests that suspend after this (in flight during shutdown) are resumed at
+ * once by waiter_add, and by waiter_flush(), which the drain loop calls.
  */
 void waiter_stop(void)
 {

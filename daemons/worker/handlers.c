@@ -70,6 +70,7 @@ int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handl
 	return HANDLER_OK;
 }
 
+/* Lease lost, shutdown, or a cancel request the heartbeat read from the job. */
 int handler_cancelled(void *data)
 {
 	const atomic_int *abort = data;

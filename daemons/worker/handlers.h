@@ -4,7 +4,8 @@
  * A handler runs on a worker thread after the job has been claimed. It gets the
  * job (read only), a private temporary directory (created and removed by the
  * caller, whatever happens), the thread's S3 client, and an abort flag it must
- * poll in long waits (set when the lease is lost or the shutdown grace ran out).
+ * poll in long waits (set when the lease is lost, the shutdown grace ran out or
+ * a client asked to cancel the job).
  * It returns HANDLER_OK with `res->result` set (a new reference, stored as the
  * job's result) or HANDLER_FAIL with `res->code`, `res->message` and
  * `res->permanent` filled (permanent: never retried, e.g. invalid_media).
@@ -27,6 +28,7 @@ enum handler_abort {
 	HANDLER_RUN = 0,
 	HANDLER_LEASE_LOST = 1,
 	HANDLER_SHUTDOWN = 2,
+	HANDLER_CANCEL_REQUESTED = 3, /* cancel_requested seen by the heartbeat */
 };
 
 struct handler_ctx {

@@ -321,6 +321,26 @@ static void requeue(struct thread_ctx *t, struct job *job)
 	buf_release(&err);
 }
 
+/* The job's cancel was requested and the handler stopped: record it as cancelled. */
+static void cancelled(struct thread_ctx *t, const struct job *job)
+{
+	struct buf err = BUF_INIT;
+	int rc = -1;
+	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
+
+	if (c) {
+		rc = job_cancel_running(c, job->id, t->w->id, job->attempts, &err);
+		db_release(c);
+	}
+	if (rc < 0)
+		log_warn("cannot record the cancellation: %s; its lease will expire", buf_str(&err));
+	else if (rc == 1)
+		log_warn("job stopped for a cancel request but it was no longer ours");
+	else
+		log_info("job cancelled on request (attempt %d)", job->attempts);
+	buf_release(&err);
+}
+
 static void slot_set(struct worker *w, struct slot *s, const struct job *job)
 {
 	pthread_mutex_lock(&w->mu);
@@ -375,6 +395,8 @@ static void process(struct thread_ctx *t, struct work *item)
 	int ab = atomic_load(&t->slot->abort);
 	if (hr != HANDLER_OK && ab == HANDLER_SHUTDOWN) {
 		requeue(t, &job);
+	} else if (hr != HANDLER_OK && ab == HANDLER_CANCEL_REQUESTED) {
+		cancelled(t, &job);
 	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {
 		log_warn("job abandoned: the lease was lost");
 	} else {
@@ -445,7 +467,7 @@ void *worker_heartbeat_main(void *arg)
 			int rc = -1;
 			struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
 			if (c) {
-				rc = job_heartbeat(c, id, w->id, attempt, lease, &err);
+				rc = job_heartbeat_check(c, id, w->id, attempt, lease, &err);
 				db_release(c);
 			}
 			pthread_mutex_lock(&w->mu);
@@ -455,6 +477,10 @@ void *worker_heartbeat_main(void *arg)
 			} else if (rc == 1 && s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt) {
 				log_warn("job %s is no longer ours (lease lost); aborting it", id);
 				atomic_store(&s->abort, HANDLER_LEASE_LOST);
+			} else if (rc == 2 && s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt &&
+				   atomic_load(&s->abort) == HANDLER_RUN) {
+				log_info("job %s: cancel requested; stopping it", id);
+				atomic_store(&s->abort, HANDLER_CANCEL_REQUESTED);
 			}
 		}
 		struct timespec ts;

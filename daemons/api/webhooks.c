@@ -1,0 +1,508 @@
+/*
+ * webhooks — signed POSTs of the job to its callback_url when it reaches a final
+ * state (api.md "Webhooks"), with retries and a delivery history.
+ *
+ * One thread, with its own RabbitMQ connection, consumes the durable
+ * spool.events.api queue (shared by every API process, so each event is handled
+ * once in the fleet, at least once overall). A final event of a job with a
+ * callback_url becomes the first row of its webhook_deliveries (a unique key
+ * makes a duplicate event harmless); only then is the message acked. The same
+ * thread runs the deliveries that are due: it claims rows in the database (so
+ * that several API processes never send the same attempt), POSTs with one
+ * reused curl handle, records the answer and schedules the next attempt with
+ * exponential backoff. A delivery is due in the database, not in memory, so a
+ * restart loses nothing.
+ *
+ * Safety: the URL policy of shared/webhook.h is applied again at delivery, the
+ * host is resolved here and refused if any address is private, loopback or
+ * link-local (unless the host is in api.webhook_allow_hosts), and the address we
+ * checked is pinned with CURLOPT_RESOLVE so a second lookup (DNS rebinding)
+ * cannot change it. No redirects are followed. The signing key is derived from
+ * the API-key pepper per tenant (webhook.h); neither it nor the signature is logged.
+ */
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "mq.h"
+#include "webhook.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NEXT_MS 250
+#define PREFETCH 32
+#define BATCH 10
+#define TIMEOUT_MS 5000
+#define MAX_ATTEMPTS 12
+#define BACKOFF_BASE_S 2
+#define BACKOFF_CAP_S 3600
+#define CLAIM_S 60
+#define RESPONSE_MAX 4096
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static struct {
+	pthread_mutex_t mu; /* guards stop */
+	pthread_cond_t cv;
+	int stop, started;
+	pthread_t th;
+	char *pepper;       /* copy of the API-key pepper; cleansed by webhooks_free */
+	size_t pepper_len;
+} wh = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
+
+/* One claimed attempt. */
+struct delivery {
+	char id[24];
+	char job_id[JOB_ID_LEN + 1];
+	char event[32];
+	int attempt;
+	char *url;
+};
+
+/* The result of one attempt. */
+struct outcome {
+	long status;        /* HTTP status, 0 none */
+	struct buf error;   /* why it failed, "" when delivered */
+	int permanent;      /* do not try again */
+};
+
+static int stopping(void)
+{
+	pthread_mutex_lock(&wh.mu);
+	int stop = wh.stop;
+	pthread_mutex_unlock(&wh.mu);
+	return stop;
+}
+
+static int wait_ms(int ms)
+{
+	struct timespec ts;
+	api_deadline(&ts, ms);
+	pthread_mutex_lock(&wh.mu);
+	while (!wh.stop)
+		if (pthread_cond_timedwait(&wh.cv, &wh.mu, &ts) != 0)
+			break;
+	int stop = wh.stop;
+	pthread_mutex_unlock(&wh.mu);
+	return stop;
+}
+
+/* ---- the database ------------------------------------------------------------ */
+
+/* The first attempt of the job's webhook, if it has a callback_url and is final. */
+static int enqueue(struct db_conn *c, const char *job_id, struct buf *err)
+{
+	const char *params[] = { job_id };
+	PGresult *r = db_exec(c, "webhook_enqueue",
+			      "INSERT INTO webhook_deliveries (job_id, event, final_at, attempt, url)"
+			      " SELECT id, 'job.' || status, finished_at, 1, callback_url FROM jobs"
+			      " WHERE id = $1::uuid AND callback_url IS NOT NULL AND finished_at IS NOT NULL"
+			      "   AND status IN ('succeeded', 'failed', 'cancelled')"
+			      " ON CONFLICT DO NOTHING",
+			      1, params, err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* Claim up to BATCH due attempts; *out is an array of *n (free with deliveries_free). */
+static int claim(struct db_conn *c, struct delivery **out, size_t *n, struct buf *err)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *r = db_exec(c, "webhook_claim",
+			      "UPDATE webhook_deliveries SET claimed_until = now() + interval '" STR(CLAIM_S) " seconds'"
+			      " WHERE id IN (SELECT id FROM webhook_deliveries"
+			      "   WHERE at IS NULL AND next_at <= now()"
+			      "     AND (claimed_until IS NULL OR claimed_until < now())"
+			      "   ORDER BY next_at LIMIT " STR(BATCH) " FOR UPDATE SKIP LOCKED)"
+			      " RETURNING id, job_id, event, attempt, url",
+			      0, NULL, err);
+	if (!r)
+		return -1;
+	int k = PQntuples(r);
+	if (k > 0)
+		*out = xcalloc((size_t)k, sizeof(**out));
+	for (int i = 0; i < k; i++) {
+		struct delivery *d = &(*out)[i];
+		db_copy(d->id, sizeof(d->id), r, i, 0);
+		db_copy(d->job_id, sizeof(d->job_id), r, i, 1);
+		db_copy(d->event, sizeof(d->event), r, i, 2);
+		d->attempt = atoi(PQgetvalue(r, i, 3));
+		d->url = db_strdup(r, i, 4);
+	}
+	*n = (size_t)k;
+	PQclear(r);
+	return 0;
+}
+
+static void deliveries_free(struct delivery *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(d[i].url);
+	free(d);
+}
+
+/* Seconds before attempt n+1: 2, 4, 8, … capped, with up to 10 % jitter. */
+static int backoff_s(int n)
+{
+	int64_t s = BACKOFF_BASE_S;
+	for (int i = 1; i < n && s < BACKOFF_CAP_S; i++)
+		s *= 2;
+	if (s > BACKOFF_CAP_S)
+		s = BACKOFF_CAP_S;
+	return (int)(s + daemon_jitter_ms((unsigned)(s * 100), 0, 360000) / 1000);
+}
+
+/* Record the attempt and, when it failed and may be retried, schedule the next one. */
+static int record(struct db_conn *c, const struct delivery *d, const struct outcome *o, struct buf *err)
+{
+	char status[16], delay[16];
+	int delivered = o->status >= 200 && o->status < 300;
+	int again = !delivered && !o->permanent && d->attempt < MAX_ATTEMPTS;
+	snprintf(status, sizeof(status), "%ld", o->status);
+	snprintf(delay, sizeof(delay), "%d", again ? backoff_s(d->attempt) : 0);
+	const char *params[] = { d->id, o->status ? status : NULL, delivered ? NULL : buf_str(&o->error),
+				 delivered ? "true" : "false", again ? "true" : "false", delay };
+	PGresult *r = db_exec(c, "webhook_record",
+			      "WITH u AS (UPDATE webhook_deliveries SET at = now(), status_code = $2::int,"
+			      "   error = $3, delivered = $4::bool, claimed_until = NULL"
+			      "   WHERE id = $1::bigint RETURNING *)"
+			      " INSERT INTO webhook_deliveries (job_id, event, final_at, attempt, url, next_at)"
+			      " SELECT job_id, event, final_at, attempt + 1, url, now() + $6::int * interval '1 second'"
+			      " FROM u WHERE $5::bool ON CONFLICT DO NOTHING",
+			      6, params, err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* ---- one POST ------------------------------------------------------------------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *data)
+{
+	(void)p;
+	size_t *seen = data;
+	*seen += size * n;
+	return *seen > RESPONSE_MAX ? 0 : size * n; /* stop reading a long answer */
+}
+
+/*
+ * Resolve `u` and pick the address to connect to: the first one, and only if
+ * no address is private (unless allowed). 0 with "host:port:addr" in `pin`.
+ */
+static int resolve(const struct webhook_url *u, int allowed, struct buf *pin, struct outcome *o)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo(u->host, NULL, &hints, &res);
+	if (rc != 0) {
+		buf_printf(&o->error, "cannot resolve '%s': %s", u->host, gai_strerror(rc));
+		return -1;
+	}
+	char addr[INET6_ADDRSTRLEN] = "";
+	int family = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (!allowed && webhook_addr_private(ai->ai_addr)) {
+			buf_printf(&o->error, "'%s' resolves to a private, loopback or link-local address; "
+					      "refused (add it to api.webhook_allow_hosts to allow it)", u->host);
+			o->permanent = 1;
+			freeaddrinfo(res);
+			return -1;
+		}
+		if (addr[0])
+			continue;
+		const void *a = ai->ai_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr;
+		if (inet_ntop(ai->ai_family, a, addr, sizeof(addr)))
+			family = ai->ai_family;
+	}
+	freeaddrinfo(res);
+	if (!addr[0]) {
+		buf_printf(&o->error, "'%s' has no usable address", u->host);
+		return -1;
+	}
+	buf_printf(pin, family == AF_INET6 ? "%s:%d:[%s]" : "%s:%d:%s", u->host, u->port, addr);
+	return 0;
+}
+
+/* POST the job to d->url; fills `o`. */
+static void post(struct api *a, CURL *h, const struct delivery *d, struct outcome *o)
+{
+	struct buf err = BUF_INIT, pin = BUF_INIT, sig = BUF_INIT, hdr = BUF_INIT;
+	struct job j;
+	struct webhook_url u;
+	struct curl_slist *resolve_list = NULL, *headers = NULL;
+	char *body = NULL;
+	memset(&j, 0, sizeof(j));
+	char *allow = routes_webhook_hosts();
+	struct db_conn *c = db_acquire(a->db, 2000, &err);
+	int rc = c ? job_get(c, d->job_id, NULL, &j, &err) : -1;
+	if (c)
+		db_release(c);
+	if (rc != 0) {
+		buf_printf(&o->error, rc == 1 ? "the job no longer exists" : "cannot read the job: %s", buf_str(&err));
+		o->permanent = rc == 1;
+		goto out;
+	}
+	if (webhook_url_check(d->url, allow, &u, &o->error) < 0) {
+		o->permanent = 1;
+		goto out;
+	}
+	if (resolve(&u, webhook_host_allowed(u.host, allow), &pin, o) < 0)
+		goto out;
+	json_t *doc = api_job_json(a, &j);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	unsigned char key[WEBHOOK_KEY_LEN];
+	webhook_tenant_key(wh.pepper, wh.pepper_len, j.tenant ? j.tenant : "", key);
+	webhook_sign(key, sizeof(key), time(NULL), body, strlen(body), &sig);
+	OPENSSL_cleanse(key, sizeof(key));
+
+	buf_printf(&hdr, "X-Spool-Signature: %s", buf_str(&sig));
+	headers = curl_slist_append(headers, "Content-Type: application/json; charset=utf-8");
+	headers = curl_slist_append(headers, "User-Agent: spool-webhook/1");
+	headers = curl_slist_append(headers, "Expect:");
+	headers = curl_slist_append(headers, buf_str(&hdr));
+	buf_reset(&hdr);
+	buf_printf(&hdr, "X-Spool-Event: %s", d->event);
+	headers = curl_slist_append(headers, buf_str(&hdr));
+	buf_reset(&hdr);
+	buf_printf(&hdr, "X-Spool-Delivery: %s", d->id);
+	headers = curl_slist_append(headers, buf_str(&hdr));
+	resolve_list = curl_slist_append(NULL, buf_str(&pin));
+
+	size_t seen = 0;
+	char cerr[CURL_ERROR_SIZE] = "";
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, d->url);
+	curl_easy_setopt(h, CURLOPT_RESOLVE, resolve_list);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &seen);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	CURLcode cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &o->status);
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && o->status)) {
+		buf_printf(&o->error, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+		o->status = 0;
+	} else if (o->status < 200 || o->status >= 300) {
+		buf_printf(&o->error, "HTTP %ld", o->status);
+		o->permanent = o->status == 410; /* Gone: the receiver asks us to stop */
+	}
+	/* forget the pinned address: the next delivery resolves afresh */
+	curl_slist_free_all(resolve_list);
+	buf_reset(&pin);
+	buf_printf(&pin, "-%s:%d", u.host, u.port);
+	resolve_list = curl_slist_append(NULL, buf_str(&pin));
+	curl_easy_setopt(h, CURLOPT_RESOLVE, resolve_list);
+out:
+	curl_slist_free_all(headers);
+	curl_slist_free_all(resolve_list);
+	free(body);
+	free(allow);
+	job_clear(&j);
+	buf_release(&err);
+	buf_release(&pin);
+	buf_release(&sig);
+	buf_release(&hdr);
+}
+
+/* Deliver what is due; 1 if a full batch was claimed (more may be due). */
+static int deliver_due(struct api *a, CURL *h)
+{
+	struct buf err = BUF_INIT;
+	struct delivery *ds = NULL;
+	size_t n = 0;
+	struct db_conn *c = db_acquire(a->db, 1000, &err);
+	if (!c || claim(c, &ds, &n, &err) < 0) {
+		if (c)
+			db_release(c);
+		log_warn("webhooks: cannot read the due deliveries: %s", buf_str(&err));
+		buf_release(&err);
+		return 0;
+	}
+	db_release(c);
+	for (size_t i = 0; i < n; i++) {
+		struct outcome o = { 0, BUF_INIT, 0 };
+		log_set_job_id(ds[i].job_id);
+		post(a, h, &ds[i], &o);
+		if (o.status >= 200 && o.status < 300)
+			log_info("webhooks: %s delivered (attempt %d, HTTP %ld)", ds[i].event, ds[i].attempt, o.status);
+		else
+			log_warn("webhooks: %s attempt %d failed: %s%s", ds[i].event, ds[i].attempt, buf_str(&o.error),
+				 o.permanent || ds[i].attempt >= MAX_ATTEMPTS ? "; giving up" : "; will retry");
+		buf_reset(&err);
+		c = db_acquire(a->db, 2000, &err);
+		if (!c || record(c, &ds[i], &o, &err) < 0)
+			log_warn("webhooks: cannot record the attempt (it is retried after %d s): %s", CLAIM_S,
+				 buf_str(&err));
+		if (c)
+			db_release(c);
+		log_set_job_id(NULL);
+		buf_release(&o.error);
+	}
+	deliveries_free(ds, n);
+	buf_release(&err);
+	return n == BATCH;
+}
+
+/* ---- the consumer ----------------------------------------------------------------- */
+
+static int subscribe(struct mq *m, struct buf *err)
+{
+	if (mq_connect(m, err) < 0 || mq_declare_topology(m, err) < 0 ||
+	    mq_consume(m, MQ_EVENTS_API_QUEUE, PREFETCH, err) < 0) {
+		mq_disconnect(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* An event from spool.events.api: 0 handled (ack), -1 retry later (requeue). */
+static int handle(struct api *a, const struct mq_delivery *d)
+{
+	int final = 0;
+	for (size_t i = 0; d->routing_key && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
+		final |= !strcmp(d->routing_key, final_keys[i]);
+	if (!final)
+		return 0;
+	json_t *o = json_loadb(d->body, d->len, 0, NULL);
+	const char *id = json_string_value(json_object_get(o, "job_id"));
+	int rc = 0;
+	if (id && job_id_valid(id)) {
+		struct buf err = BUF_INIT;
+		struct db_conn *c = db_acquire(a->db, 2000, &err);
+		rc = c ? enqueue(c, id, &err) : -1;
+		if (c)
+			db_release(c);
+		if (rc < 0)
+			log_warn("webhooks: cannot queue the webhook of job %s: %s", id, buf_str(&err));
+		buf_release(&err);
+	}
+	json_decref(o);
+	return rc;
+}
+
+static void *webhooks_main(void *arg)
+{
+	struct api *a = arg;
+	struct mq *m = mq_new(a->cfg, a->sec);
+	CURL *h = curl_easy_init();
+	struct buf err = BUF_INIT;
+	unsigned attempt = 0;
+	int was_down = 0;
+	uint64_t next_connect = 0, next_due = 0;
+	while (!stopping()) {
+		uint64_t now = api_now_ns();
+		if (!mq_connected(m) && now >= next_connect) {
+			buf_reset(&err);
+			if (subscribe(m, &err) < 0) {
+				if (!was_down)
+					log_warn("webhooks: RabbitMQ unavailable, final events wait in '%s': %s",
+						 MQ_EVENTS_API_QUEUE, buf_str(&err));
+				was_down = 1;
+				next_connect = now + daemon_jitter_ms(500, attempt++, 30000) * 1000000ull;
+			} else {
+				log_info("webhooks: consuming '%s'", MQ_EVENTS_API_QUEUE);
+				attempt = 0;
+				was_down = 0;
+			}
+		}
+		if (mq_connected(m)) {
+			struct mq_delivery d;
+			memset(&d, 0, sizeof(d));
+			buf_reset(&err);
+			int rc = mq_next(m, &d, NEXT_MS, &err);
+			if (rc < 0) {
+				log_warn("webhooks: connection lost: %s", buf_str(&err));
+				mq_disconnect(m);
+				was_down = 1;
+			} else if (rc == 1) {
+				if (handle(a, &d) == 0) {
+					mq_ack(m, d.tag);
+				} else {
+					mq_reject(m, d.tag, 1);
+					wait_ms(1000); /* the database is away: do not spin on the message */
+				}
+				mq_delivery_free(&d);
+				next_due = 0; /* a new first attempt may be due now */
+			}
+		} else {
+			wait_ms(NEXT_MS);
+		}
+		now = api_now_ns();
+		if (h && now >= next_due) {
+			int more = deliver_due(a, h);
+			next_due = more ? 0 : api_now_ns() + (uint64_t)NEXT_MS * 1000000u;
+		}
+	}
+	if (h)
+		curl_easy_cleanup(h);
+	mq_free(m);
+	buf_release(&err);
+	return NULL;
+}
+
+void webhooks_init(const char *pepper, size_t len)
+{
+	wh.pepper = xmalloc(len + 1);
+	memcpy(wh.pepper, pepper, len);
+	wh.pepper[len] = '\0';
+	wh.pepper_len = len;
+}
+
+void webhooks_start(struct api *a)
+{
+	api_cond_init(&wh.cv);
+	wh.stop = 0;
+	if (pthread_create(&wh.th, NULL, webhooks_main, a) != 0) {
+		log_error("webhooks: cannot start the thread");
+		return;
+	}
+	wh.started = 1;
+}
+
+void webhooks_stop(void)
+{
+	if (!wh.started)
+		return;
+	pthread_mutex_lock(&wh.mu);
+	wh.stop = 1;
+	pthread_cond_signal(&wh.cv);
+	pthread_mutex_unlock(&wh.mu);
+	pthread_join(wh.th, NULL);
+	pthread_cond_destroy(&wh.cv);
+	wh.started = 0;
+}
+
+void webhooks_free(void)
+{
+	if (wh.pepper) {
+		OPENSSL_cleanse(wh.pepper, wh.pepper_len);
+		free(wh.pepper);
+	}
+	wh.pepper = NULL;
+	wh.pepper_len = 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * webhook — the pure parts of job webhooks (api.md "Webhooks"): the signature,
+ * the per-tenant signing key and the URL policy. No I/O: the API's webhooks.c
+ * resolves, connects and records; these functions only decide.
+ *
+ * Signature: header `X-Spool-Signature: t=<unix seconds>,v1=<hex>` where hex is
+ * HMAC-SHA256(key, "<t>.<body>") and key is the tenant's webhook secret,
+ * HMAC-SHA256(pepper, "webhook:" + tenant) (32 bytes, shared with the tenant as
+ * 64 lower-case hex characters).
+ *
+ * URL policy: http or https, at most WEBHOOK_URL_MAX characters, a host, no user
+ * information, no spaces or control characters; http only to hosts in the allow
+ * list; literal private, loopback, link-local (and "localhost") targets only to
+ * allowed hosts. Names are checked again after resolution (webhook_addr_private).
+ */
+#ifndef SPOOL_WEBHOOK_H
+#define SPOOL_WEBHOOK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "buf.h"
+
+#define WEBHOOK_URL_MAX 2048
+#define WEBHOOK_KEY_LEN 32
+
+/* A parsed callback URL; host without brackets, port defaulted from the scheme. */
+struct webhook_url {
+	int https;
+	char host[256];
+	int port;
+};
+
+/* The tenant's signing key: HMAC-SHA256(pepper, "webhook:" + tenant). */
+void webhook_tenant_key(const char *pepper, size_t pepper_len, const char *tenant,
+			unsigned char key[WEBHOOK_KEY_LEN]);
+
+/* Append "t=<t>,v1=<hex HMAC-SHA256(key, "<t>.<body>")>" to `out`. */
+void webhook_sign(const unsigned char *key, size_t key_len, time_t t, const char *body, size_t len,
+		  struct buf *out);
+
+/* Is `host` in the comma- (or space-) separated `allow` list (case-insensitive)? NULL = none. */
+int webhook_host_allowed(const char *host, const char *allow);
+
+/*
+ * Check `url` against the policy with the allow list `allow` (may be NULL) and
+ * fill `out` (may be NULL). 0 when acceptable; -1 with the reason in `why`
+ * (phrased to follow "field 'callback_url' ").
+ */
+int webhook_url_check(const char *url, const char *allow, struct webhook_url *out, struct buf *why);
+
+/*
+ * 1 if the address is not a public unicast one: loopback, private (RFC 1918,
+ * fc00::/7), link-local, shared (100.64/10), unspecified, multicast, broadcast,
+ * documentation/reserved ranges, and IPv4-mapped forms of those.
+ */
+int webhook_addr_private(const struct sockaddr *sa);
+
+#endif

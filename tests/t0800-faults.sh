@@ -142,126 +142,128 @@ verify() {
 
 # ---- 1. kill -9 a worker mid-burst (a second worker with a 5 s lease; the stack's keeps going)
 if want kill9; then
-worker_extra t0800-k
-burst kill9 --rate 150
-# freeze it at a moment it has a job running (claimed, not yet recorded), then kill it
-hit=0
-for ((i = 0; i < 200; i++)); do
-	kill -STOP "$XPID"
-	hit=$(sql -c "SELECT count(*) FROM jobs WHERE worker_id = 't0800-k' AND status = 'running' AND idempotency_key LIKE '$RUNTAG-kill9-%'")
-	[ "$hit" -gt 0 ] && [ "$i" -gt 10 ] && break
-	kill -CONT "$XPID"
-	sleep 0.02
-done
-kill -9 "$XPID"
-wait "$XPID" 2>/dev/null
-expect_match "kill9: the worker was killed with job(s) running" '^[1-9]' "$hit"
-worker_extra t0800-r # its reaper runs every 2-3 s (the stack's, with a 60 s lease, every 30 s)
-RPID=$XPID
-burst_wait kill9
-settle kill9 60
-expect_match "kill9: its running job(s) reaped" '^[1-9]' \
-	"$(sql -v ids="$(ids kill9)" <<<"SELECT count(*) FROM job_events WHERE job_id = ANY(:'ids'::uuid[]) AND event = 'reaped'")"
-verify kill9
+	worker_extra t0800-k
+	burst kill9 --rate 150
+	# freeze it at a moment it has a job running (claimed, not yet recorded), then kill it
+	hit=0
+	for ((i = 0; i < 200; i++)); do
+		kill -STOP "$XPID"
+		hit=$(sql -c "SELECT count(*) FROM jobs WHERE worker_id = 't0800-k' AND status = 'running' AND idempotency_key LIKE '$RUNTAG-kill9-%'")
+		[ "$hit" -gt 0 ] && [ "$i" -gt 10 ] && break
+		kill -CONT "$XPID"
+		sleep 0.02
+	done
+	kill -9 "$XPID"
+	wait "$XPID" 2>/dev/null
+	expect_match "kill9: the worker was killed with job(s) running" '^[1-9]' "$hit"
+	worker_extra t0800-r # its reaper runs every 2-3 s (the stack's, with a 60 s lease, every 30 s)
+	RPID=$XPID
+	burst_wait kill9
+	settle kill9 60
+	expect_match "kill9: its running job(s) reaped" '^[1-9]' \
+		"$(sql -v ids="$(ids kill9)" <<<"SELECT count(*) FROM job_events WHERE job_id = ANY(:'ids'::uuid[]) AND event = 'reaped'")"
+	verify kill9
+	kill -TERM "$RPID"
+	wait "$RPID" 2>/dev/null
 fi
 
 # ---- 2. restart RabbitMQ mid-burst
 if want rabbitmq; then
-burst rabbitmq --rate 100
-sleep 1
-stack stop rabbitmq
-sleep 1
-stack start rabbitmq || fail "RabbitMQ started again" "$(tail -n 20 "$T_TMP/stack.log")"
-burst_wait rabbitmq
-settle rabbitmq 90
-verify rabbitmq
+	burst rabbitmq --rate 100
+	sleep 1
+	stack stop rabbitmq
+	sleep 1
+	stack start rabbitmq || fail "RabbitMQ started again" "$(tail -n 20 "$T_TMP/stack.log")"
+	burst_wait rabbitmq
+	settle rabbitmq 90
+	verify rabbitmq
 fi
 
 # ---- 3. restart PostgreSQL mid-burst (503 for what cannot be stored)
 if want postgres; then
-burst postgres --rate 100
-sleep 1
-stack stop postgres
-sleep 2
-stack start postgres || fail "PostgreSQL started again" "$(tail -n 20 "$T_TMP/stack.log")"
-burst_wait postgres
-settle postgres 90
-verify postgres
+	burst postgres --rate 100
+	sleep 1
+	stack stop postgres
+	sleep 2
+	stack start postgres || fail "PostgreSQL started again" "$(tail -n 20 "$T_TMP/stack.log")"
+	burst_wait postgres
+	settle postgres 90
+	verify postgres
 fi
 
 # ---- 4. the S3 stand-in down for 10 s while media.probe jobs run: retrying, then succeeded.
 if want s3; then
-# A worker with a 4 s backoff cap takes them (the stack's, with its 16 s+ backoff, pauses).
-stack stop spool-worker
-worker_extra t0800-s3 'backoff_cap = 4s'
-S3W=$XPID
-# a fresh worker has fetched no secret yet (database, S3): one probe job first
-job=$(job_wait "$(submit media.probe "$KEY")" 30)
-expect_eq "s3: the test worker ran a probe before the outage" succeeded "$(jq -r .status <<<"$job")"
-stack stop aws
-NP=$((NP * 3)) burst s3 --rate 100
-sleep 10
-stack start aws || fail "the AWS stand-in started again" "$(tail -n 20 "$T_TMP/stack.log")"
-burst_wait s3
-stack start spool-worker
-settle s3 90
-expect_match "s3: probe jobs went through retrying" '^[1-9]' \
-	"$(sql -v ids="$(ids s3)" <<<"SELECT count(DISTINCT job_id) FROM job_events WHERE job_id = ANY(:'ids'::uuid[]) AND event = 'retrying'")"
-kill -TERM "$S3W"
-wait "$S3W" 2>/dev/null
-verify s3
+	# A worker with a 4 s backoff cap takes them (the stack's, with its 16 s+ backoff, pauses).
+	stack stop spool-worker
+	worker_extra t0800-s3 'backoff_cap = 4s'
+	S3W=$XPID
+	# a fresh worker has fetched no secret yet (database, S3): one probe job first
+	job=$(job_wait "$(submit media.probe "$KEY")" 30)
+	expect_eq "s3: the test worker ran a probe before the outage" succeeded "$(jq -r .status <<<"$job")"
+	stack stop aws
+	NP=$((NP * 3)) burst s3 --rate 100
+	sleep 10
+	stack start aws || fail "the AWS stand-in started again" "$(tail -n 20 "$T_TMP/stack.log")"
+	burst_wait s3
+	stack start spool-worker
+	settle s3 90
+	expect_match "s3: probe jobs went through retrying" '^[1-9]' \
+		"$(sql -v ids="$(ids s3)" <<<"SELECT count(DISTINCT job_id) FROM job_events WHERE job_id = ANY(:'ids'::uuid[]) AND event = 'retrying'")"
+	kill -TERM "$S3W"
+	wait "$S3W" 2>/dev/null
+	verify s3
 fi
 
 # ---- 5. SIGTERM the stack's worker under load, then start it again
 if want sigterm-worker; then
-burst sigterm-worker --rate 150
-sleep 1
-stack stop spool-worker
-expect_match "the worker stopped on SIGTERM (exit 0 logged)" 'stopped' \
-	"$(tail -n 5 "$SPOOL_LOG_DIR/spool-worker.log")"
-stack start spool-worker
-burst_wait sigterm-worker
-settle sigterm-worker 60
-verify sigterm-worker
+	burst sigterm-worker --rate 150
+	sleep 1
+	stack stop spool-worker
+	expect_match "the worker stopped on SIGTERM (exit 0 logged)" 'stopped' \
+		"$(tail -n 5 "$SPOOL_LOG_DIR/spool-worker.log")"
+	stack start spool-worker
+	burst_wait sigterm-worker
+	settle sigterm-worker 60
+	verify sigterm-worker
 fi
 
 # ---- 6. SIGTERM the API under load: in-flight requests complete; start it again
 if want sigterm-api; then
-N=$((N * 2)) burst sigterm-api --threads 8 --rate 300
-sleep 1
-stack stop spool-api
-burst_wait sigterm-api
-stack start spool-api
-expect_eq "sigterm-api: no broken answer (cut short or timed out)" 0 \
-	"$(jq -s '[.[] | select(.status == -1)] | length' "$T_TMP/sigterm-api.jsonl")"
-settle sigterm-api 60
-verify sigterm-api
+	N=$((N * 2)) burst sigterm-api --threads 8 --rate 300
+	sleep 1
+	stack stop spool-api
+	burst_wait sigterm-api
+	stack start spool-api
+	expect_eq "sigterm-api: no broken answer (cut short or timed out)" 0 \
+		"$(jq -s '[.[] | select(.status == -1)] | length' "$T_TMP/sigterm-api.jsonl")"
+	settle sigterm-api 60
+	verify sigterm-api
 fi
 
 # ---- 7. a poison message on spool.jobs goes to spool.dead without blocking the others
 if want poison; then
-mark="poison $RUNTAG"
-mgmt() { curl -sS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" -H 'Content-Type: application/json' "$@"; }
-burst poison --rate 150
-sleep 0.5
-routed=$(mgmt -X POST -d "$(jq -cn --arg p "{not json: $mark" \
-	'{properties: {delivery_mode: 2}, routing_key: "job", payload: $p, payload_encoding: "string"}')" \
-	"$SPOOL_RABBITMQ_MGMT_URL/api/exchanges/%2F/spool.jobs/publish" | jq -r .routed)
-expect_eq "poison message published to spool.jobs" true "$routed"
-burst_wait poison
-settle poison 60
-found=
-for ((i = 0; i < 20; i++)); do
-	depth=$(mgmt "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.dead" | jq -r '.messages // 0')
-	if [ "${depth:-0}" -gt 0 ] && mgmt -X POST -d "{\"count\": $depth, \"ackmode\": \"ack_requeue_true\", \"encoding\": \"auto\"}" \
-		"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.dead/get" | jq -e --arg m "$mark" 'any(.[]; .payload | contains($m))' >/dev/null; then
-		found=1
-		break
-	fi
+	mark="poison $RUNTAG"
+	mgmt() { curl -sS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" -H 'Content-Type: application/json' "$@"; }
+	burst poison --rate 150
 	sleep 0.5
-done
-[ -n "$found" ] && ok "the poison message is in spool.dead" || fail "the poison message is in spool.dead" "depth $depth"
-verify poison
+	routed=$(mgmt -X POST -d "$(jq -cn --arg p "{not json: $mark" \
+		'{properties: {delivery_mode: 2}, routing_key: "job", payload: $p, payload_encoding: "string"}')" \
+		"$SPOOL_RABBITMQ_MGMT_URL/api/exchanges/%2F/spool.jobs/publish" | jq -r .routed)
+	expect_eq "poison message published to spool.jobs" true "$routed"
+	burst_wait poison
+	settle poison 60
+	found=
+	for ((i = 0; i < 20; i++)); do
+		depth=$(mgmt "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.dead" | jq -r '.messages // 0')
+		if [ "${depth:-0}" -gt 0 ] && mgmt -X POST -d "{\"count\": $depth, \"ackmode\": \"ack_requeue_true\", \"encoding\": \"auto\"}" \
+			"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.dead/get" | jq -e --arg m "$mark" 'any(.[]; .payload | contains($m))' >/dev/null; then
+			found=1
+			break
+		fi
+		sleep 0.5
+	done
+	[ -n "$found" ] && ok "the poison message is in spool.dead" || fail "the poison message is in spool.dead" "depth $depth"
+	verify poison
 fi
 
 echo "#"

@@ -1,0 +1,34 @@
+# tests/data/second-api.sh — a second spool-api for tests that need two API
+# processes or a config of their own; sourced after tests/lib.sh.
+#
+#   api2_start [LINE...]   start bin/spool-api on a free port with a copy of the stack's
+#                          api.ini, LINEs added to its [api] section; sets API2_URL,
+#                          API2_PID; logs to $SPOOL_LOG_DIR/spool-api-<test>.log;
+#                          stopped (SIGTERM) when the test exits
+
+api2_start() {
+	local port cfg i
+	port=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cfg=$T_TMP/api2.ini
+	awk -v port="$port" -v extra="$(printf '%s\n' "$@")" '
+		/^\[/ { section = $0 }
+		section == "[api]" && /^port *=/ { print "port = " port; next }
+		{ print }
+		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$cfg"
+	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
+		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &
+	API2_PID=$!
+	API2_URL=http://127.0.0.1:$port
+	at_exit "kill -TERM $API2_PID; sleep 0.5"
+	for ((i = 0; i < 100; i++)); do
+		curl -fsS -o /dev/null --max-time 1 "$API2_URL/health" 2>/dev/null && break
+		kill -0 "$API2_PID" 2>/dev/null || bail "the second spool-api exited: $(tail -n 5 "$SPOOL_LOG_DIR/spool-api-$T_NAME.log")"
+		sleep 0.1
+	done
+	# its events queue is declared once it has connected
+	for ((i = 0; i < 50; i++)); do
+		grep -q "events: consuming 'spool.events.api.[^']*\.$API2_PID'" "$SPOOL_LOG_DIR/spool-api-$T_NAME.log" && return 0
+		sleep 0.1
+	done
+	bail "the second spool-api does not consume its events queue"
+}

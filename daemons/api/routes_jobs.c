@@ -10,6 +10,7 @@
 #include "videoparams.h"
 #include "webhook.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -324,7 +325,8 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 static int int_arg(const char *s, long max, long *out)
 {
 	char *end;
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtol would skip any leading white space and take a sign: digits only. */
+	if (!s || !isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
 	long v = strtol(s, &end, 10);

@@ -441,7 +441,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 			enabled = true
 			namespace = Spool
 			endpoint_url = $ep
-			interval = 10s
+			interval = 5s
 		EOF
 	)
 	for f in api worker adminctl; do
@@ -458,10 +458,16 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 					listen = 127.0.0.1
 					port = $API_PORT
 					pepper_secret = $pep
+
+					[cloudwatch]
+					dimensions = Service=api,Env=local
 				EOF
 				;;
 			worker)
 				cat <<-EOF
+					[cloudwatch]
+					dimensions = Service=worker,Env=local
+
 					[worker]
 					concurrency = 2
 					enable_noop = true

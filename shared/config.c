@@ -79,6 +79,10 @@ static const struct ckey keys[] = {
 	  "Time limit to connect." },
 	{ "rabbitmq", "management_url", CT_URL, O(rabbitmq.management_url), 0, 0, NULL, 0, ALL,
 	  "RabbitMQ management API base URL, e.g. http://127.0.0.1:15672." },
+	{ "rabbitmq", "tls", CT_BOOL, O(rabbitmq.tls), 0, 1, "false", 0, ALL,
+	  "Connect with TLS (AMQPS), verifying the broker's certificate and host name; on by itself when the secret's port is 5671 (Amazon MQ)." },
+	{ "rabbitmq", "ca_file", CT_STR, O(rabbitmq.ca_file), 0, 0, NULL, 0, ALL,
+	  "PEM file of the CA that signed the broker's certificate (default: the system store)." },
 
 	{ "s3", "bucket", CT_STR, O(s3.bucket), 0, 0, NULL, F_REQUIRED, ALL,
 	  "Bucket for uploads and results." },
@@ -107,6 +111,8 @@ static const struct ckey keys[] = {
 	  "CloudWatch endpoint override." },
 	{ "cloudwatch", "interval", CT_DURATION, O(cloudwatch.interval), 1, 3600, "60s", F_RELOAD, ALL,
 	  "Seconds between metric flushes." },
+	{ "cloudwatch", "dimensions", CT_STR, O(cloudwatch.dimensions), 0, 0, NULL, 0, ALL,
+	  "Dimensions added to every metric, as Name=Value pairs separated by commas (e.g. Service=api,Env=prod); each metric is also published without them." },
 
 	{ "api", "listen", CT_STR, O(api.listen), 0, 0, "127.0.0.1", 0, A,
 	  "Address to listen on." },

@@ -62,6 +62,8 @@ struct config_rabbitmq {
 	int64_t heartbeat;       /* seconds */
 	int64_t connect_timeout; /* seconds */
 	char *management_url;    /* http://host:15672 (adminctl, /ready) */
+	int tls;                 /* AMQPS; also on when the secret's port is 5671 */
+	char *ca_file;           /* CA bundle for AMQPS (default: the system store) */
 };
 
 struct config_s3 {
@@ -81,6 +83,7 @@ struct config_cloudwatch {
 	char *namespace_;
 	char *endpoint_url;
 	int64_t interval;         /* seconds between PutMetricData flushes */
+	char *dimensions;         /* "Name=Value,..." added to every metric */
 };
 
 struct config_api {

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -102,6 +103,7 @@ static void drain(struct api *a)
 	events_stop();
 	webhooks_stop();
 	publisher_stop();
+	metrics_stop();
 }
 
 static int run(struct api *a)
@@ -128,6 +130,10 @@ static int run(struct api *a)
 	waiter_start(a);
 	events_start(a);
 	webhooks_start(a);
+	if (metrics_start(a->cfg, NULL, NULL, &err) < 0) {
+		log_error("%s; no metrics are published", buf_str(&err));
+		buf_reset(&err);
+	}
 	int rc = server_start(a, &err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
@@ -136,6 +142,7 @@ static int run(struct api *a)
 		webhooks_stop();
 		waiter_stop();
 		publisher_stop();
+		metrics_stop();
 		rc = EX_OSERR_CODE;
 	} else {
 		log_info("listening on %s port %lld with %lld threads", a->cfg->api.listen,

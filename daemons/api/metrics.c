@@ -6,6 +6,8 @@
 
 #include <stdatomic.h>
 
+#include "metrics.h"
+
 /* The statuses spool-api answers with; anything else counts as "other". */
 static const int statuses[] = { 200, 201, 202, 302, 400, 401, 404, 405, 409,
 				413, 415, 422, 429, 499, 500, 503 };
@@ -44,6 +46,12 @@ void metrics_request(enum route r, int status, uint64_t duration_ns)
 		b++;
 	atomic_fetch_add_explicit(&m.buckets[r][b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m.sum_ns[r], duration_ns, memory_order_relaxed);
+	/* the same figures for CloudWatch (published only when [cloudwatch] enabled) */
+	const char *cls = status >= 500 ? METRIC_HTTP_5XX : status >= 400 ? METRIC_HTTP_4XX
+					  : status >= 200 && status < 300 ? METRIC_HTTP_2XX : NULL;
+	if (cls)
+		metrics_add(metrics_counter(cls, "Count"), 1);
+	metrics_observe(metrics_timing(METRIC_HTTP_LATENCY, "Milliseconds", NULL, NULL), s * 1000.0);
 }
 
 void metrics_connections(int delta)
@@ -54,11 +62,13 @@ void metrics_connections(int delta)
 void metrics_job_submitted(void)
 {
 	atomic_fetch_add_explicit(&m.submitted, 1, memory_order_relaxed);
+	metrics_add(metrics_counter(METRIC_JOBS_SUBMITTED, "Count"), 1);
 }
 
 void metrics_set_backlog(int64_t n)
 {
 	atomic_store_explicit(&m.backlog, n, memory_order_relaxed);
+	metrics_set(metrics_gauge(METRIC_OUTBOX_BACKLOG, "Count", 0), (double)n);
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define PROG "spool-worker"
@@ -277,6 +278,45 @@ static void worker_id_init(struct worker *w)
 	snprintf(w->id, sizeof(w->id), "%s:%ld", host, (long)getpid());
 }
 
+/* What the metrics flush thread samples: its own connection to RabbitMQ. */
+struct sampler {
+	const struct config *cfg;
+	struct secrets *sec;
+	struct mq *mq;
+};
+
+/*
+ * Before each flush: QueueDepth (messages in spool.jobs) and BacklogPerInstance
+ * (that divided by the consumers of spool.jobs, i.e. the workers consuming; the
+ * Auto Scaling policy tracks it).
+ */
+static void sample_queue(void *arg)
+{
+	struct sampler *s = arg;
+	struct buf err = BUF_INIT;
+	uint32_t msgs = 0, consumers = 0;
+	int rc = -1;
+
+	if (!s->mq)
+		s->mq = mq_new(s->cfg, s->sec);
+	/* idle between flushes, the connection may have missed its heartbeats: retry once */
+	for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+		buf_reset(&err);
+		if (attempt > 0 || !mq_connected(s->mq))
+			if (mq_connect(s->mq, &err) < 0)
+				continue;
+		rc = mq_queue_counts(s->mq, MQ_JOBS_QUEUE, &msgs, &consumers, &err);
+	}
+	if (rc < 0) {
+		log_warn("metrics: cannot read the depth of '%s': %s", MQ_JOBS_QUEUE, buf_str(&err));
+	} else {
+		metrics_set(metrics_gauge(METRIC_QUEUE_DEPTH, "Count", 0), (double)msgs);
+		metrics_set(metrics_gauge(METRIC_BACKLOG_PER_INSTANCE, "Count", METRIC_NO_DIMS),
+			    (double)msgs / (consumers ? (double)consumers : 1.0));
+	}
+	buf_release(&err);
+}
+
 /* Start threads with the shutdown signals blocked: only the main thread sees them. */
 static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *beat, pthread_t *reaper)
 {
@@ -354,10 +394,20 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	log_fields(LL_INFO, json_pack("{s:s, s:i}", "worker_id", w.id, "concurrency", w.nthreads),
 		   "spool-worker started as '%s' with %d thread(s)", w.id, w.nthreads);
 
+	struct sampler smp = { cfg, sec, NULL };
+	struct buf merr = BUF_INIT;
+	if (metrics_start(cfg, sample_queue, &smp, &merr) < 0) {
+		log_error("%s", buf_str(&merr));
+		daemon_stop = 1;
+	}
+	buf_release(&merr);
+
 	struct mq *mq = mq_new(cfg, sec);
 	consume(&w, mq);
 	drain(&w, mq);
 	mq_free(mq);
+	metrics_stop();
+	mq_free(smp.mq);
 
 	pthread_mutex_lock(&w.mu);
 	w.stopping = 1;

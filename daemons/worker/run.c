@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "worker.h"
 
@@ -196,6 +197,7 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 	reload(t, job);
 	switch (st) {
 	case JOB_SUCCEEDED:
+		metrics_add(metrics_counter(METRIC_JOBS_SUCCEEDED, "Count"), 1);
 		log_info("job succeeded (attempt %d)", job->attempts);
 		publish_event(t, job, "succeeded");
 		break;
@@ -205,6 +207,7 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 		memcpy(m.id, job->id, sizeof(m.id));
 		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
 		job_message_encode(&m, &msg);
+		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
 		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
 			 buf_str(&res->message), job->attempts, job->max_attempts, delay);
 		if (mq_publish_delayed(t->mq, delay, msg.data, msg.len, &err) < 0)
@@ -213,6 +216,7 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 		break;
 	}
 	default:
+		metrics_add(metrics_counter(METRIC_JOBS_FAILED, "Count"), 1);
 		log_info("job failed (%s: %s), attempt %d of %d%s", res->code, buf_str(&res->message), job->attempts,
 			 job->max_attempts, res->permanent ? ", permanent" : ", no attempts left");
 		if (mq_publish(t->mq, "", MQ_DEAD_QUEUE, item->d.body, item->d.len, &err) < 0)
@@ -390,8 +394,12 @@ static void process(struct thread_ctx *t, struct work *item)
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
 		 job.max_attempts);
 	publish_event(t, &job, "started");
+	metrics_add(metrics_counter(METRIC_JOBS_STARTED, "Count"), 1);
 
+	double t0 = worker_now();
 	int hr = run_handler(t, &job, &res);
+	metrics_observe(metrics_timing(METRIC_JOB_DURATION, "Seconds", "JobType", job.type ? job.type : ""),
+			worker_now() - t0);
 	int ab = atomic_load(&t->slot->abort);
 	if (hr != HANDLER_OK && ab == HANDLER_SHUTDOWN) {
 		requeue(t, &job);

@@ -7,7 +7,12 @@
 #   end to end: $BENCH_JOBS noop jobs submitted, jobs/s until all are final and the
 #   submit->finished p50/p99 (ms, from the database's timestamps);
 #   peak RSS (VmHWM, KiB) of spool-api and spool-worker.
-# BENCH_E2E_ONLY=1 runs only the end-to-end part. The POST /v1/jobs run leaves
+#   POST /v1/videos: upload throughput of a $BENCH_UPLOAD_MIB MiB body (random bytes, so
+#   its job then fails invalid_media) and spool-api's peak RSS while receiving it;
+#   a 1080p 60 s source through the whole path (upload, queue, transcode, download)
+#   against the same ffmpeg command run by hand on the same file: the overhead in %.
+# BENCH_E2E_ONLY=1 runs only the end-to-end part; BENCH_VIDEO_ONLY=1 only the video
+# part; BENCH_NO_VIDEO=1 skips it. The POST /v1/jobs run leaves
 # queued jobs: they are cancelled, and the bench waits until the worker has
 # drained their messages from spool.jobs so that the queue is empty again.
 set -euo pipefail
@@ -74,6 +79,88 @@ run() {
 		printf "%s_errors %d\n", name, e
 	}'
 }
+
+# ---- video: POST /v1/videos throughput and peak RSS; the whole path against ffmpeg by hand
+vmhwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+vmrss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+video_bench() {
+	local mib=${BENCH_UPLOAD_MIB:-200} auth="Authorization: Bearer $SPOOL_API_KEY" out rss0 peak pid
+	command -v ffmpeg >/dev/null || die "'ffmpeg' is not installed"
+	head -c $((mib << 20)) /dev/urandom >"$TMP/upload.bin"
+	rss0=$(vmrss "$api_pid")
+	# VmHWM is the peak since start: reset it (clear_refs 5), and sample VmRSS too.
+	echo 5 >"/proc/$api_pid/clear_refs" 2>/dev/null || true
+	( peak=0; while :; do r=$(vmrss "$api_pid"); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$TMP/rss.peak"; sleep 0.02; done ) &
+	pid=$!
+	out=$(curl -sS -o "$TMP/upload.json" -w '%{http_code} %{time_total} %{size_upload}' -H "$auth" \
+		-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/upload.bin" "$U/v1/videos")
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+	peak=$(cat "$TMP/rss.peak" 2>/dev/null || echo 0)
+	read -r code secs bytes <<<"$out"
+	[ "$code" = 202 ] || die "POST /v1/videos of $mib MiB answered $code: $(cat "$TMP/upload.json")"
+	awk -v s="$secs" -v b="$bytes" -v mib="$mib" 'BEGIN {
+		printf "video_upload_mib %d\nvideo_upload_s %.2f\nvideo_upload_mib_per_s %.1f\n", mib, s, b / 1048576 / s }'
+	echo "video_upload_api_rss_before_kib $rss0"
+	echo "video_upload_api_vmhwm_kib $(vmhwm "$api_pid")"
+	echo "video_upload_api_rss_sampled_peak_kib $peak"
+	rm -f "$TMP/upload.bin"
+
+	# A 1080p 60 s source with audio, kept in the run directory between runs.
+	local src=$RUN/bench-media/src-1080p-60s.mp4 t0 t1 id job tp h0 h1
+	if [ ! -s "$src" ]; then
+		mkdir -p "$(dirname "$src")"
+		ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=1920x1080:r=25:d=60 \
+			-f lavfi -i sine=f=440:r=48000:d=60 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+			-c:a aac -b:a 96k "$src.tmp.mp4" && mv "$src.tmp.mp4" "$src"
+	fi
+	# The engine's ffmpeg command for the same file and params (the worker's logo),
+	# caught by an ffmpeg stand-in that records its arguments and fails.
+	local logo wrap=$TMP/ffmpeg-record args
+	logo=$(sed -n 's/^logo *= *//p' "$SPOOL_WORKER_CONFIG" | head -n1)
+	printf '#!/usr/bin/env bash\nprintf "%%q " "$@" >>"%s"\necho >>"%s"\nexit 1\n' "$TMP/ffmpeg.args" "$TMP/ffmpeg.args" >"$wrap"
+	chmod +x "$wrap"
+	FFMPEG=$wrap "$ROOT/bin/tools/transcode" ${logo:+-l "$logo"} -p '{"max_duration":60}' "$src" "$TMP/hand" >/dev/null 2>&1 || true
+	args=$(grep -m1 -- '-progress' "$TMP/ffmpeg.args") || die "could not record the engine's ffmpeg command"
+	# BENCH_VIDEO_RUNS rounds of (whole path, ffmpeg by hand); the fastest of each is
+	# kept, as other load on the machine only ever adds time.
+	local runs=${BENCH_VIDEO_RUNS:-2} n
+	: >"$TMP/path.times"
+	for ((n = 0; n < runs; n++)); do
+		# The whole path, as a client: upload, wait, download the result.
+		t0=$(date +%s.%N)
+		id=$(curl -fsS -H "$auth" -H 'Content-Type: video/mp4' --data-binary @"$src" \
+			"$U/v1/videos?max_duration=60" | jq -r .id) || die "cannot upload $src"
+		tp=$(date +%s.%N)
+		for _ in $(seq 1 60); do
+			job=$(curl -fsS -H "$auth" "$U/v1/jobs/$id?wait=60")
+			[[ $(jq -r .status <<<"$job") =~ ^(succeeded|failed|cancelled)$ ]] && break
+		done
+		[ "$(jq -r .status <<<"$job")" = succeeded ] || die "the 1080p job did not succeed: $job"
+		curl -fsS -o "$TMP/result.mp4" "$(curl -sS -o /dev/null -w '%{redirect_url}' -H "$auth" "$U/v1/jobs/$id/result")"
+		t1=$(date +%s.%N)
+		mkdir -p "$TMP/hand"
+		h0=$(date +%s.%N)
+		eval "ffmpeg $args" >/dev/null 2>&1 3>/dev/null </dev/null || die "the recorded ffmpeg command failed: ffmpeg $args"
+		h1=$(date +%s.%N)
+		psql "$SPOOL_PG_DSN" -XAtq -c "SELECT extract(epoch FROM started_at - created_at),
+			extract(epoch FROM finished_at - started_at) FROM jobs WHERE id = '$id'" |
+			awk -F'|' -v t0="$t0" -v tp="$tp" -v t1="$t1" -v h0="$h0" -v h1="$h1" \
+				'{ print t1 - t0, tp - t0, $1, $2, h1 - h0 }' >>"$TMP/path.times"
+	done
+	awk 'NR == 1 || $1 < p { p = $1; u = $2; q = $3; j = $4 }
+	     NR == 1 || $5 < h { h = $5 }
+	     END {
+		printf "video_1080p60_runs %d\n", NR
+		printf "video_1080p60_path_s %.2f\n", p
+		printf "video_1080p60_upload_s %.2f\n", u
+		printf "video_1080p60_queued_s %.2f\n", q
+		printf "video_1080p60_job_run_s %.2f\n", j
+		printf "video_1080p60_ffmpeg_by_hand_s %.2f\n", h
+		printf "video_1080p60_overhead_pct %.1f\n", 100 * (p - h) / h
+	}' "$TMP/path.times"
+	echo "video_loadavg_1m $(cut -d' ' -f1 /proc/loadavg)"
+}
+[ -z "${BENCH_VIDEO_ONLY:-}" ] || { video_bench; exit 0; }
 
 E2E_ONLY=${BENCH_E2E_ONLY:-}
 [ -n "$E2E_ONLY" ] || run health "$U/health"
@@ -166,3 +253,4 @@ awk -v a="$d0" -v b="$d1" -v l="${left:-?}" 'BEGIN { printf "drain_s %.1f\ndrain
 
 echo "api_vmhwm_kib $(hwm "$api_pid")"
 [ -n "$worker_pid" ] && echo "worker_vmhwm_kib $(hwm "$worker_pid")"
+[ -n "${BENCH_NO_VIDEO:-}" ] || video_bench

@@ -36,7 +36,9 @@ expect_eq "queues --json: exit 0, source management" "0 management" "$rc $(jq -r
 expect_eq "queues --json: the fields of a queue" "consumers,deliver_rate,name,publish_rate,ready,unacked" \
 	"$(jq -r '.queues[0] | keys | join(",")' <<<"$json")"
 expect_eq "queues: spool.jobs, spool.dead and spool.events.api listed" "spool.dead spool.events.api spool.jobs" \
-	"$(jq -r '[.queues[].name | select(startswith("spool.retry") | not)] | join(" ")' <<<"$json")"
+	"$(jq -r '[.queues[].name | select((startswith("spool.retry") or startswith("spool.events.api.")) | not)] | join(" ")' <<<"$json")"
+expect_match "queues: the API's own events queue (spool.events.api.<host>.<pid>) is listed" '^[1-9]' \
+	"$(jq -r '[.queues[] | select(.name | startswith("spool.events.api."))] | length' <<<"$json")"
 expect_match "queues: the worker consumes spool.jobs" '^[1-9]' \
 	"$(jq -r '.queues[] | select(.name == "spool.jobs") | .consumers' <<<"$json")"
 expect_match "queues: a table with a header when not a terminal" \

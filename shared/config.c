@@ -536,6 +536,26 @@ int config_unreloadable_changes(const struct config *a, const struct config *b, 
 	return n;
 }
 
+void config_keep_unreloadable(struct config *next, const struct config *cur)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ckey *k = &keys[i];
+		if (k->flags & F_RELOAD)
+			continue;
+		const char *from = (const char *)cur + k->off;
+		if (is_string_type(k->type)) {
+			char **f = str_field(next, k);
+			const char *v = *(char *const *)(const void *)from;
+			free(*f);
+			*f = v ? xstrdup(v) : NULL;
+		} else if (k->type == CT_BOOL) {
+			*bool_field(next, k) = *(const int *)(const void *)from;
+		} else {
+			*int_field(next, k) = *(const int64_t *)(const void *)from;
+		}
+	}
+}
+
 static const char *type_name(enum ctype t)
 {
 	switch (t) {

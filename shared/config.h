@@ -163,6 +163,12 @@ void config_free(struct config *cfg);
  */
 int config_unreloadable_changes(const struct config *a, const struct config *b, struct buf *out);
 
+/*
+ * Give `next` the values of `cur` for every key that is not reloadable, so that
+ * a reloaded config changes only what SIGHUP may change (strings are copied).
+ */
+void config_keep_unreloadable(struct config *next, const struct config *cur);
+
 /* Parse a duration ("90", "30s", "15m", "2h", "7d") into seconds. -1 on error. */
 int config_parse_duration(const char *s, int64_t *out);
 /* Parse a size ("1024", "64K", "16M", "2G", "512MiB") into bytes. -1 on error. */

@@ -150,6 +150,35 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 	return -1;
 }
 
+int daemon_reload_config(const struct config *cur, unsigned program, int verbose, struct config *next)
+{
+	struct buf err = BUF_INIT, fixed = BUF_INIT;
+	int rc = -1;
+
+	memset(next, 0, sizeof(*next));
+	if (config_load(next, cur->path, program, &err) < 0) {
+		/* one line per problem: keep them on one log line */
+		while (err.len > 0 && err.data[err.len - 1] == '\n')
+			err.data[--err.len] = '\0';
+		for (size_t i = 0; i < err.len; i++)
+			if (err.data[i] == '\n')
+				err.data[i] = ';';
+		log_error("reload: configuration not changed: %s", buf_str(&err));
+		goto out;
+	}
+	if (config_unreloadable_changes(cur, next, &fixed) > 0)
+		log_warn("reload: these keys need a restart and keep their old values: %s", buf_str(&fixed));
+	config_keep_unreloadable(next, cur);
+	enum log_level lvl;
+	if (!verbose && log_level_parse(next->log.level, &lvl) == 0)
+		log_set_level(lvl);
+	rc = 0;
+out:
+	buf_release(&err);
+	buf_release(&fixed);
+	return rc;
+}
+
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)

@@ -41,6 +41,16 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 /* Resolve every secret the config references; -1 with a reason in err. */
 int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err);
 
+/*
+ * SIGHUP: read cur->path again into `next` (a fresh struct) for `program`. If it
+ * is invalid, log the errors ("reload: configuration not changed: ...") and
+ * return -1; else log the names of the changed keys that need a restart, give
+ * them back their current values (config_keep_unreloadable), apply the log
+ * level (unless `verbose`: -v keeps debug) and return 0. Either way the caller
+ * config_free()s `next` once it is done with it.
+ */
+int daemon_reload_config(const struct config *cur, unsigned program, int verbose, struct config *next);
+
 /* SIGTERM/SIGINT set daemon_stop, SIGHUP sets daemon_reload; SIGPIPE ignored. */
 void daemon_signals_install(void);
 extern volatile sig_atomic_t daemon_stop;

@@ -36,6 +36,8 @@ struct mq {
 	int channel_open;
 	uint64_t next_seq;       /* publish sequence number of the next message */
 	struct timespec last_io; /* last successful exchange with the broker */
+	char *consuming;         /* queue of the running consumer (mq_consume), or NULL */
+	char *consumer_tag;      /* its tag */
 };
 
 static double mono_now(void)
@@ -73,6 +75,8 @@ void mq_free(struct mq *m)
 	if (!m)
 		return;
 	mq_disconnect(m);
+	free(m->consuming);
+	free(m->consumer_tag);
 	free(m);
 }
 
@@ -568,7 +572,8 @@ int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, 
 	return -1;
 }
 
-int mq_qos(struct mq *m, int prefetch, struct buf *err)
+/* basic.qos: the prefetch of the consumers started after it on the channel. */
+static int qos(struct mq *m, int prefetch, struct buf *err)
 {
 	if (need_conn(m, err) < 0)
 		return -1;
@@ -579,6 +584,39 @@ int mq_qos(struct mq *m, int prefetch, struct buf *err)
 	/* deliveries that arrive before the qos-ok are queued by librabbitmq (mq_buffered) */
 	amqp_basic_qos(m->conn, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
 	return check_rpc(m, "basic.qos", err);
+}
+
+/* basic.consume of `queue`, remembering the consumer for mq_qos. */
+static int consume_start(struct mq *m, const char *queue, struct buf *err)
+{
+	amqp_basic_consume_ok_t *ok = amqp_basic_consume(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue),
+							 amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (check_rpc(m, queue, err) < 0 || !ok)
+		return -1;
+	if (m->consuming != queue) {
+		free(m->consuming);
+		m->consuming = xstrdup(queue);
+	}
+	free(m->consumer_tag);
+	m->consumer_tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
+	return 0;
+}
+
+int mq_qos(struct mq *m, int prefetch, struct buf *err)
+{
+	if (qos(m, prefetch, err) < 0)
+		return -1;
+	if (!m->consuming || !m->consumer_tag)
+		return 0;
+	/*
+	 * RabbitMQ fixes a consumer's prefetch at basic.consume: start it again.
+	 * Deliveries not yet acked stay valid (their tags belong to the channel) and
+	 * those arriving for the old consumer meanwhile are queued by librabbitmq.
+	 */
+	amqp_basic_cancel(m->conn, MQ_CHANNEL, amqp_cstring_bytes(m->consumer_tag));
+	if (check_rpc(m, "basic.cancel", err) < 0)
+		return -1;
+	return consume_start(m, m->consuming, err);
 }
 
 int mq_fd(const struct mq *m)
@@ -593,11 +631,9 @@ int mq_buffered(const struct mq *m)
 
 int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
 {
-	if (mq_qos(m, prefetch, err) < 0)
+	if (qos(m, prefetch, err) < 0)
 		return -1;
-	amqp_basic_consume(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-			   amqp_empty_table);
-	return check_rpc(m, queue, err);
+	return consume_start(m, queue, err);
 }
 
 int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err)

@@ -96,7 +96,11 @@ void mq_delivery_free(struct mq_delivery *d);
  */
 int mq_fd(const struct mq *m);
 int mq_buffered(const struct mq *m);
-/* Change the prefetch of a consuming connection (basic.qos). 0 or -1 + err. */
+/*
+ * Change the prefetch (basic.qos); on a consuming connection the consumer is
+ * restarted, since RabbitMQ fixes its prefetch at basic.consume (unacked
+ * deliveries stay valid). 0 or -1 + err.
+ */
 int mq_qos(struct mq *m, int prefetch, struct buf *err);
 int mq_ack(struct mq *m, uint64_t tag);
 /* Reject; requeue != 0 puts it back, else it dead-letters per the queue's policy. */

@@ -46,23 +46,11 @@ static void tunables_set(struct api_tunables *t, const struct config *cfg)
 static void reload(struct api *a)
 {
 	struct config next;
-	struct buf err = BUF_INIT, fixed = BUF_INIT;
-	memset(&next, 0, sizeof(next));
-	if (config_load(&next, a->cfg->path, PROG_API, &err) < 0) {
-		log_error("reload: configuration not changed: %s", buf_str(&err));
-	} else {
-		if (config_unreloadable_changes(a->cfg, &next, &fixed) > 0)
-			log_warn("reload: these keys need a restart and keep their old values: %s",
-				 buf_str(&fixed));
+	if (daemon_reload_config(a->cfg, PROG_API, 0, &next) == 0) {
 		tunables_set(&a->tun, &next);
-		enum log_level lvl;
-		if (log_level_parse(next.log.level, &lvl) == 0)
-			log_set_level(lvl);
 		log_info("reload: configuration '%s' applied", a->cfg->path);
 	}
 	config_free(&next);
-	buf_release(&err);
-	buf_release(&fixed);
 }
 
 /* Fetch the pepper, retrying a little: Secrets Manager may be starting too. */

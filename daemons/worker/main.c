@@ -37,6 +37,8 @@
  * while our threads are busy with long jobs.
  */
 #define HOLD_S 60.0
+/* The upper bound of [worker] concurrency in the config table. */
+#define CONCURRENCY_MAX 256
 
 /* Give every queued delivery back (stale connection, or shutting down). */
 static void queue_clear(struct worker *w, struct mq *mq, int requeue_now)
@@ -170,8 +172,10 @@ static void watchdog_ping(void)
 	}
 }
 
+static void worker_reload(struct worker *w, struct mq *mq, int verbose);
+
 /* The consumer loop: returns when daemon_stop is set. */
-static void consume(struct worker *w, struct mq *mq)
+static void consume(struct worker *w, struct mq *mq, int verbose)
 {
 	struct buf err = BUF_INIT;
 	unsigned failures = 0;
@@ -179,6 +183,10 @@ static void consume(struct worker *w, struct mq *mq)
 
 	while (!daemon_stop) {
 		watchdog_ping();
+		if (daemon_reload) {
+			daemon_reload = 0;
+			worker_reload(w, mq, verbose);
+		}
 		if (!mq_connected(mq)) {
 			buf_reset(&err);
 			if (consumer_start(w, mq, &err) < 0) {
@@ -245,10 +253,10 @@ static void drain(struct worker *w, struct mq *mq)
 		acks_flush(w, mq);
 		pthread_mutex_lock(&w->mu);
 		int busy = w->claiming;
-		for (int i = 0; i < w->nthreads; i++)
+		for (int i = 0; i < w->nstarted; i++)
 			busy += w->slots[i].busy;
 		if (!aborted && worker_now() >= deadline) {
-			for (int i = 0; i < w->nthreads; i++)
+			for (int i = 0; i < w->nstarted; i++)
 				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
 			aborted = 1;
 			if (busy)
@@ -317,8 +325,12 @@ static void sample_queue(void *arg)
 	buf_release(&err);
 }
 
-/* Start threads with the shutdown signals blocked: only the main thread sees them. */
-static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *beat, pthread_t *reaper)
+/*
+ * Have `n` worker threads: start the missing ones (joining those that ended
+ * after an earlier decrease first); extra ones end when idle. Signals are
+ * blocked in the new threads: only the main thread sees them. 0 or -1.
+ */
+static int workers_resize(struct worker *w, int n)
 {
 	sigset_t block, old;
 	int rc = 0;
@@ -328,19 +340,93 @@ static int threads_start(struct worker *w, struct worker_thread *wt, pthread_t *
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	for (int i = 0; i < w->nthreads && rc == 0; i++) {
-		wt[i].w = w;
-		wt[i].index = i;
-		rc = pthread_create(&wt[i].tid, NULL, worker_thread_main, &wt[i]);
-		if (rc != 0)
+	pthread_mutex_lock(&w->mu);
+	w->nthreads = n;
+	pthread_cond_broadcast(&w->work_cv);
+	for (int i = 0; i < n && rc == 0; i++) {
+		struct worker_thread *t = &w->threads[i];
+		if (i < w->nstarted && t->alive)
+			continue; /* still running: it sees the new count */
+		if (i < w->nstarted)
+			pthread_join(t->tid, NULL); /* it has returned: immediate */
+		t->w = w;
+		t->index = i;
+		t->alive = 1;
+		if ((rc = pthread_create(&t->tid, NULL, worker_thread_main, t)) != 0) {
+			t->alive = 0;
 			w->nthreads = i;
+		}
+		if (i >= w->nstarted)
+			w->nstarted = i + 1;
 	}
+	pthread_mutex_unlock(&w->mu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc ? -1 : 0;
+}
+
+/* Start the worker threads, the heartbeat and the reaper thread. */
+static int threads_start(struct worker *w, int n, pthread_t *beat, pthread_t *reaper)
+{
+	sigset_t block, old;
+	int rc = workers_resize(w, n);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
 	if (rc == 0)
 		rc = pthread_create(beat, NULL, worker_heartbeat_main, w);
 	if (rc == 0)
 		rc = pthread_create(reaper, NULL, worker_reaper_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
+}
+
+/* Configs replaced by SIGHUP: threads may still read them, so they live until exit. */
+static struct config **retired;
+static size_t nretired;
+
+/*
+ * SIGHUP: a fresh config, swapped in only when valid. What may change applies at
+ * once: log level, concurrency (threads and prefetch), shutdown grace, time
+ * limits and attempts for the next jobs; cached secrets are dropped so they are
+ * fetched again. What may not is named in the log and keeps its value.
+ */
+static void worker_reload(struct worker *w, struct mq *mq, int verbose)
+{
+	const struct config *cur = w->cfg;
+	struct config *next = xcalloc(1, sizeof(*next));
+	struct buf err = BUF_INIT;
+
+	if (daemon_reload_config(cur, PROG_WORKER, verbose, next) < 0) {
+		config_free(next);
+		free(next);
+		return;
+	}
+	retired = xrealloc(retired, (nretired + 1) * sizeof(*retired));
+	retired[nretired++] = next;
+	atomic_store(&w->cfg, next);
+	secrets_invalidate(w->sec, next->database.secret);
+	secrets_invalidate(w->sec, next->rabbitmq.secret);
+	if (next->s3.credentials_secret)
+		secrets_invalidate(w->sec, next->s3.credentials_secret);
+	int n = (int)next->worker.concurrency, was = w->nthreads;
+	if (n > w->maxthreads)
+		n = w->maxthreads;
+	if (n != was) {
+		if (workers_resize(w, n) < 0)
+			log_error("reload: cannot start worker threads; running %d", w->nthreads);
+		if (mq_connected(mq) && mq_qos(mq, w->nthreads, &err) < 0)
+			log_warn("reload: cannot change the prefetch: %s", buf_str(&err));
+	}
+	log_fields(LL_INFO, json_pack("{s:s, s:s, s:i}", "config", next->path, "log_level", next->log.level,
+				      "concurrency", w->nthreads),
+		   "reload: configuration '%s' applied (log level %s, concurrency %d)", next->path,
+		   next->log.level, w->nthreads);
+	if (n != was)
+		log_info("reload: concurrency %d -> %d (prefetch too)", was, w->nthreads);
+	buf_release(&err);
 }
 
 /* Join a thread, or give up after `until` (it is stuck in a blocking call). */
@@ -361,7 +447,7 @@ static int join_until(pthread_t tid, double until)
 	return pthread_timedjoin_np(tid, NULL, &ts);
 }
 
-static int worker_run(const struct config *cfg, struct secrets *sec)
+static int worker_run(const struct config *cfg, struct secrets *sec, int verbose)
 {
 	struct worker w;
 	pthread_t beat, reaper;
@@ -370,12 +456,15 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.sec = sec;
-	w.nthreads = (int)cfg->worker.concurrency;
+	int n = (int)cfg->worker.concurrency;
 	worker_id_init(&w);
-	w.db = db_pool_new(cfg, sec, w.nthreads + 2);
-	w.qcap = w.nthreads;
+	w.db = db_pool_new(cfg, sec, n + 2);
+	/* room for what SIGHUP may raise concurrency to (the config's bound) */
+	w.maxthreads = CONCURRENCY_MAX;
+	w.qcap = w.maxthreads;
 	w.queue = xcalloc((size_t)w.qcap, sizeof(*w.queue));
-	w.slots = xcalloc((size_t)w.nthreads, sizeof(*w.slots));
+	w.slots = xcalloc((size_t)w.maxthreads, sizeof(*w.slots));
+	w.threads = xcalloc((size_t)w.maxthreads, sizeof(*w.threads));
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.work_cv, NULL);
 	pthread_cond_init(&w.beat_cv, NULL);
@@ -386,8 +475,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	}
 	handlers_init(cfg);
 
-	struct worker_thread *wt = xcalloc((size_t)w.nthreads, sizeof(*wt));
-	if (threads_start(&w, wt, &beat, &reaper) != 0) {
+	if (threads_start(&w, n, &beat, &reaper) != 0) {
 		log_error("cannot start worker threads");
 		daemon_stop = 1;
 	}
@@ -403,7 +491,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	buf_release(&merr);
 
 	struct mq *mq = mq_new(cfg, sec);
-	consume(&w, mq);
+	consume(&w, mq, verbose);
 	drain(&w, mq);
 	mq_free(mq);
 	metrics_stop();
@@ -416,8 +504,8 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 	pthread_cond_broadcast(&w.beat_cv);
 	pthread_mutex_unlock(&w.mu);
 	double until = worker_now() + 5.0;
-	for (int i = 0; i < w.nthreads; i++)
-		if (join_until(wt[i].tid, until) != 0)
+	for (int i = 0; i < w.nstarted; i++)
+		if (join_until(w.threads[i].tid, until) != 0)
 			stuck++;
 	if (join_until(beat, until) != 0)
 		stuck++;
@@ -428,7 +516,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec)
 		log_warn("%d thread(s) did not stop; exiting anyway", stuck);
 		return 0;
 	}
-	free(wt);
+	free(w.threads);
 	free(w.queue);
 	free(w.slots);
 	free(w.acks);
@@ -458,7 +546,12 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	daemon_signals_install();
-	rc = worker_run(&cfg, sec);
+	rc = worker_run(&cfg, sec, o.verbose);
+	for (size_t i = 0; i < nretired; i++) {
+		config_free(retired[i]);
+		free(retired[i]);
+	}
+	free(retired);
 	secrets_free(sec);
 	config_free(&cfg);
 	return rc;

@@ -432,9 +432,10 @@ void *worker_thread_main(void *arg)
 		struct work item;
 
 		pthread_mutex_lock(&w->mu);
-		while (!w->stopping && w->qlen == 0)
+		while (!w->stopping && w->qlen == 0 && wt->index < w->nthreads)
 			pthread_cond_wait(&w->work_cv, &w->mu);
-		if (w->stopping) {
+		if (w->stopping || wt->index >= w->nthreads) { /* stopping, or SIGHUP lowered concurrency */
+			wt->alive = 0;
 			pthread_mutex_unlock(&w->mu);
 			break;
 		}
@@ -461,7 +462,7 @@ void *worker_heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	while (!w->exiting) {
-		for (int i = 0; i < w->nthreads; i++) {
+		for (int i = 0; i < w->nstarted; i++) {
 			struct slot *s = &w->slots[i];
 			if (!s->busy || s->next_beat > worker_now())
 				continue;

@@ -46,11 +46,17 @@ struct slot {
 };
 
 struct worker {
-	const struct config *cfg;
+	/*
+	 * The current config, replaced by SIGHUP (the main thread); read it once per
+	 * use. Replaced configs stay allocated until exit, so a pointer read from
+	 * here stays valid; keys that need a restart are equal in all of them.
+	 */
+	const struct config *_Atomic cfg;
 	struct secrets *sec;
 	struct db_pool *db;
 	char id[256];          /* worker id: cfg worker.id or host:pid */
-	int nthreads;
+	int maxthreads;        /* capacity of slots, queue and threads */
+	struct worker_thread *threads;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;   /* work queued or stopping */
@@ -64,6 +70,8 @@ struct worker {
 	int stopping;             /* no new work */
 	int exiting;              /* heartbeat thread should end */
 	unsigned gen;             /* current consumer connection generation */
+	int nthreads;             /* worker threads wanted (worker.concurrency) */
+	int nstarted;             /* threads[0..nstarted) were started at some point */
 	int wake_fd;              /* eventfd: ack requests are waiting for the consumer thread */
 };
 
@@ -72,6 +80,7 @@ struct worker_thread {
 	struct worker *w;
 	int index;
 	pthread_t tid;
+	int alive;             /* under mu: started and not yet returned */
 };
 void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);

@@ -391,6 +391,12 @@ static void process(struct thread_ctx *t, struct work *item)
 		slot_set(w, t->slot, NULL);
 		goto out;
 	}
+	if (job.cancel_requested) {
+		/* cancelled while running an earlier attempt (then requeued or reaped) */
+		cancelled(t, &job);
+		slot_set(w, t->slot, NULL);
+		goto out;
+	}
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
 		 job.max_attempts);
 	publish_event(t, &job, "started");

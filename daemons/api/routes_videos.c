@@ -13,6 +13,11 @@
  * queue a response while it hands us upload data) up to DISCARD_MAX, then the
  * connection is closed. A client that goes away mid-body gets its upload aborted
  * in videos_release(), so no object and no multipart upload is left behind.
+ * libmicrohttpd (0.9.75, epoll) usually reports the close at once; when the close
+ * races its edge-triggered reads of the last data it only notices at
+ * api.connection_timeout, and the abort comes then.
+ *
+ * api.max_upload is read from the start-up config: a SIGHUP does not change it.
  *
  * Threading: all of this runs in the MHD pool thread serving the connection.
  * While a part is sent to S3 that thread blocks, and with it the other

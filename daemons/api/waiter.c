@@ -27,9 +27,13 @@
 
 /* The timer sleeps at most this long, so a stop is never missed for long. */
 #define IDLE_MS 1000
-/* Jobs that became final in the last RECENT_NS are remembered (RECENT of them). */
+/*
+ * Jobs that became final in the last RECENT_NS are remembered (RECENT of them):
+ * long enough to cover the moment between the handler's read and waiter_add(),
+ * short enough that a job retried by an operator meanwhile is not taken as final.
+ */
 #define RECENT 1024
-#define RECENT_NS (30ull * 1000000000ull)
+#define RECENT_NS (5ull * 1000000000ull)
 
 struct entry {
 	struct req *r;

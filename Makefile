@@ -11,7 +11,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SANITIZE ?=
 
-PKGS     := libmicrohttpd librabbitmq libpq libcurl libcrypto jansson inih libsystemd uuid
+PKGS     := libmicrohttpd librabbitmq libpq libcurl libssl libcrypto jansson inih libsystemd uuid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw)

@@ -14,8 +14,11 @@
  */
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -188,6 +191,42 @@ static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struc
 	return code;
 }
 
+int mq_use_tls(const struct config *cfg, int port)
+{
+	return cfg->rabbitmq.tls || port == MQ_AMQPS_PORT;
+}
+
+/*
+ * An AMQPS socket that verifies the broker's certificate chain and host name,
+ * against [rabbitmq] ca_file or else the system's trust store. NULL + err.
+ */
+static amqp_socket_t *tls_socket(struct mq *m, struct buf *err)
+{
+	const char *ca = m->cfg->rabbitmq.ca_file;
+	amqp_socket_t *sock = amqp_ssl_socket_new(m->conn);
+
+	if (!sock) {
+		buf_adds(err, "rabbitmq: cannot create a TLS socket");
+		return NULL;
+	}
+	amqp_ssl_socket_set_verify_peer(sock, 1);
+	amqp_ssl_socket_set_verify_hostname(sock, 1);
+	if (ca && *ca) {
+		if (amqp_ssl_socket_set_cacert(sock, ca) != AMQP_STATUS_OK) {
+			buf_printf(err, "rabbitmq: cannot load the CA certificates of [rabbitmq] ca_file '%s'", ca);
+			return NULL;
+		}
+	} else {
+		/* the system store: OpenSSL's default paths (SSL_CERT_FILE / SSL_CERT_DIR apply) */
+		SSL_CTX *ctx = amqp_ssl_socket_get_context(sock);
+		if (!ctx || SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			buf_adds(err, "rabbitmq: cannot load the system's CA certificates");
+			return NULL;
+		}
+	}
+	return sock;
+}
+
 /*
  * One connection attempt with the current secret. Returns 0, -1, or 1 when the
  * broker refused the credentials (the caller may refetch the secret and retry).
@@ -205,17 +244,24 @@ static int connect_once(struct mq *m, struct buf *err)
 		goto out;
 
 	m->conn = amqp_new_connection();
-	amqp_socket_t *sock = amqp_tcp_socket_new(m->conn);
+	int tls = mq_use_tls(m->cfg, s.port);
+	amqp_socket_t *sock = tls ? tls_socket(m, err) : amqp_tcp_socket_new(m->conn);
 	if (!sock) {
-		buf_adds(err, "rabbitmq: cannot create a socket");
+		if (!tls)
+			buf_adds(err, "rabbitmq: cannot create a socket");
 		goto fail;
 	}
 	tv.tv_sec = m->cfg->rabbitmq.connect_timeout;
 	tv.tv_usec = 0;
+	ERR_clear_error();
 	int st = amqp_socket_open_noblock(sock, s.host, s.port, &tv);
 	if (st != AMQP_STATUS_OK) {
-		buf_printf(err, "rabbitmq: cannot connect to '%s:%d': %s", s.host, s.port,
+		buf_printf(err, "rabbitmq: cannot connect to '%s:%d'%s: %s", s.host, s.port, tls ? " with TLS" : "",
 			   amqp_error_string2(st));
+		/* librabbitmq says "socket error" for most TLS failures: OpenSSL knows why */
+		unsigned long e = tls ? ERR_peek_last_error() : 0;
+		if (e && ERR_reason_error_string(e))
+			buf_printf(err, " (%s)", ERR_reason_error_string(e));
 		goto fail;
 	}
 	amqp_set_handshake_timeout(m->conn, &tv);

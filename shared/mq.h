@@ -12,6 +12,10 @@
  *       x-message-ttl, dead-letter back to exchange spool.jobs / key "job")
  *   exchange spool.events (topic) -> queue spool.events.api bound with "job.#"
  * All publishes use publisher confirms and persistent delivery.
+ *
+ * TLS (AMQPS) when [rabbitmq] tls is set or the secret's port is 5671: the
+ * broker's certificate chain and host name are verified against [rabbitmq]
+ * ca_file, else the system's trust store.
  */
 #ifndef SPOOL_MQ_H
 #define SPOOL_MQ_H
@@ -30,7 +34,13 @@
 #define MQ_EVENTS_EXCHANGE "spool.events"
 #define MQ_EVENTS_API_QUEUE "spool.events.api"
 
+/* Amazon MQ for RabbitMQ accepts only AMQPS, on this port. */
+#define MQ_AMQPS_PORT 5671
+
 struct mq;
+
+/* Whether to connect with TLS: [rabbitmq] tls, or the secret names port 5671. */
+int mq_use_tls(const struct config *cfg, int port);
 
 struct mq_delivery {
 	uint64_t tag;

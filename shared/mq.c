@@ -38,6 +38,7 @@ struct mq {
 	amqp_connection_state_t conn;
 	int channel_open;
 	uint64_t next_seq;       /* publish sequence number of the next message */
+	uint64_t unconfirmed;    /* first one sent by mq_publish_nowait not yet confirmed, 0: none */
 	struct timespec last_io; /* last successful exchange with the broker */
 	char *consuming;         /* queue of the running consumer (mq_consume), or NULL */
 	char *consumer_tag;      /* its tag */
@@ -135,6 +136,7 @@ static int channel_open(struct mq *m, struct buf *err)
 		return -1;
 	}
 	m->next_seq = 1;
+	m->unconfirmed = 0;
 	return 0;
 }
 
@@ -523,11 +525,13 @@ static int publish_send(struct mq *m, const char *exchange, const char *routing_
 static int publish_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 			size_t len, struct buf *err)
 {
-	uint64_t seq = m->next_seq;
+	uint64_t seq = m->next_seq, first = m->unconfirmed ? m->unconfirmed : seq;
 
 	if (publish_send(m, exchange, routing_key, body, len, err) < 0)
 		return -1;
-	int rc = wait_confirms(m, seq, 1, err);
+	/* this message's confirm, and those of the messages sent without waiting */
+	int rc = wait_confirms(m, first, (size_t)(seq - first + 1), err);
+	m->unconfirmed = 0;
 	if (m->conn)
 		amqp_maybe_release_buffers(m->conn);
 	return rc;
@@ -567,6 +571,19 @@ int mq_publish(struct mq *m, const char *exchange, const char *routing_key, cons
 			return -1; /* the broker answered: nack or unroutable, do not repeat */
 	}
 	return -1;
+}
+
+int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
+		      struct buf *err)
+{
+	if (ensure_fresh(m, err) < 0)
+		return -1;
+	uint64_t seq = m->next_seq;
+	if (publish_send(m, exchange, routing_key, body, len, err) < 0)
+		return -1;
+	if (!m->unconfirmed)
+		m->unconfirmed = seq;
+	return 0;
 }
 
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)

@@ -73,6 +73,14 @@ int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchan
 /* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
 int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 	       size_t len, struct buf *err);
+/*
+ * Publish without waiting for the confirm: the next mq_publish() (or
+ * mq_publish_delayed()) on this connection waits for it too, and reports its
+ * failure as its own. For notifications that may be lost with the connection
+ * (a reconnect forgets unconfirmed messages). 0, or -1 when it could not be sent.
+ */
+int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
+		      struct buf *err);
 /* One message of mq_publish_batch(); the strings are borrowed. */
 struct mq_message {
 	const char *exchange;

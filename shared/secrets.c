@@ -232,6 +232,31 @@ done:
 	return rc;
 }
 
+/*
+ * The fetch failed. A value whose TTL ran out is still better than none while
+ * Secrets Manager is unreachable: a daemon must not stop working because its
+ * cache expired during an outage. Rotation is unaffected, since secrets_invalidate()
+ * drops the entry altogether. Returns 0 with the old value, or -1 (err kept).
+ */
+static int stale_value(struct secrets *s, const char *ref, struct buf *out, struct buf *err, size_t mark)
+{
+	int found = 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct cache_entry *e = s->cache; e; e = e->next)
+		if (!strcmp(e->ref, ref)) {
+			buf_reset(out);
+			buf_adds(out, e->value);
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	if (!found)
+		return -1;
+	log_warn("%s; using the cached value past its TTL", buf_str(err) + mark);
+	buf_truncate(err, mark);
+	return 0;
+}
+
 int secrets_get(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
 {
 	buf_reset(out);
@@ -267,8 +292,9 @@ int secrets_get(struct secrets *s, const char *ref, struct buf *out, struct buf 
 	pthread_mutex_unlock(&s->lock);
 
 	/* Fetch without the lock: other secrets stay readable meanwhile. */
+	size_t mark = err->len;
 	if (fetch_arn(s, ref, out, err) != 0)
-		return -1;
+		return stale_value(s, ref, out, err, mark);
 	if (s->ttl <= 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);

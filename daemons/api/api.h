@@ -38,6 +38,7 @@
 /* Values SIGHUP may change, read lock-free by the handlers. */
 struct api_tunables {
 	_Atomic int64_t max_body;
+	_Atomic int64_t max_upload;
 	_Atomic int64_t key_cache_ttl;
 	_Atomic int64_t result_url_expires;
 	_Atomic int64_t upload_url_expires;

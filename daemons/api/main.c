@@ -32,6 +32,7 @@
 static void tunables_set(struct api_tunables *t, const struct config *cfg)
 {
 	atomic_store(&t->max_body, cfg->api.max_body);
+	atomic_store(&t->max_upload, cfg->api.max_upload);
 	atomic_store(&t->key_cache_ttl, cfg->api.key_cache_ttl);
 	atomic_store(&t->result_url_expires, cfg->api.result_url_expires);
 	atomic_store(&t->upload_url_expires, cfg->api.upload_url_expires);

@@ -17,8 +17,6 @@
  * races its edge-triggered reads of the last data it only notices at
  * api.connection_timeout, and the abort comes then.
  *
- * api.max_upload is read from the start-up config: a SIGHUP does not change it.
- *
  * Threading: all of this runs in the MHD pool thread serving the connection.
  * While a part is sent to S3 that thread blocks, and with it the other
  * connections it polls; with api.threads pool threads this is acceptable (a part
@@ -211,7 +209,7 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 
 int videos_precheck(struct req *r, enum MHD_Result *ret)
 {
-	int64_t limit = r->api->cfg->api.max_upload;
+	int64_t limit = atomic_load(&r->api->tun.max_upload);
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	if (cl) {
 		char *end;

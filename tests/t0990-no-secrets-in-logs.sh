@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t0280 — secrets are never logged: after the other tests, every log of the stack
+# t0990 — secrets are never logged: after the other tests, every log of the stack
 # ($SPOOL_LOG_DIR, the daemons', the services' and the AWS stand-in's, and the
 # tests' own) is searched for every secret value: the database and RabbitMQ
 # passwords, the API-key pepper, the S3 secret key (all fetched from the stand-in's

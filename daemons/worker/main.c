@@ -194,8 +194,8 @@ static void consume(struct worker *w, struct mq *mq, int verbose)
 				if (failures == 0 || failures % 10 == 0)
 					log_error("%s; retrying", buf_str(&err));
 				failures++;
-				/* in short steps: the watchdog must hear from us meanwhile */
-				for (int slept = 0; slept < (int)ms && !daemon_stop; slept += 1000) {
+				/* in short steps: the watchdog must hear from us, and SIGHUP is not delayed */
+				for (int slept = 0; slept < (int)ms && !daemon_stop && !daemon_reload; slept += 1000) {
 					daemon_sleep_ms(1000);
 					watchdog_ping();
 				}

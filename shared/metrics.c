@@ -40,6 +40,7 @@ static struct {
 	pthread_t th;
 	int running, stop;
 	const struct config *cfg;
+	_Atomic int64_t interval; /* seconds */
 	void (*collect)(void *);
 	void *arg;
 	char *dims_store;
@@ -253,7 +254,7 @@ static void *flush_main(void *arg)
 	while (!stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)reg.cfg->cloudwatch.interval;
+		ts.tv_sec += (time_t)atomic_load(&reg.interval);
 		pthread_mutex_lock(&reg.mu);
 		while (!reg.stop && pthread_cond_timedwait(&reg.cv, &reg.mu, &ts) != ETIMEDOUT)
 			;
@@ -277,6 +278,7 @@ int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, 
 		return -1;
 	reg.ndims = nd;
 	reg.cfg = cfg;
+	atomic_store(&reg.interval, cfg->cloudwatch.interval);
 	reg.collect = collect;
 	reg.arg = arg;
 	reg.stop = 0;
@@ -294,6 +296,12 @@ int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, 
 	}
 	reg.running = 1;
 	return 0;
+}
+
+void metrics_set_interval(int64_t seconds)
+{
+	if (seconds > 0)
+		atomic_store(&reg.interval, seconds);
 }
 
 void metrics_stop(void)

@@ -74,6 +74,8 @@ int metrics_parse_dimensions(const char *spec, char **store, const char **names,
  * 0, or -1 with err (bad dimensions, no thread).
  */
 int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, struct buf *err);
+/* SIGHUP: the seconds between flushes ([cloudwatch] interval), from the next one on. */
+void metrics_set_interval(int64_t seconds);
 /* Stop the flush thread after one last flush. */
 void metrics_stop(void);
 

@@ -49,6 +49,7 @@ static void reload(struct api *a)
 	struct config next;
 	if (daemon_reload_config(a->cfg, PROG_API, 0, &next) == 0) {
 		tunables_set(&a->tun, &next);
+		metrics_set_interval(next.cloudwatch.interval);
 		log_info("reload: configuration '%s' applied", a->cfg->path);
 	}
 	config_free(&next);

@@ -407,6 +407,7 @@ static void worker_reload(struct worker *w, struct mq *mq, int verbose)
 	retired = xrealloc(retired, (nretired + 1) * sizeof(*retired));
 	retired[nretired++] = next;
 	atomic_store(&w->cfg, next);
+	metrics_set_interval(next->cloudwatch.interval);
 	secrets_invalidate(w->sec, next->database.secret);
 	secrets_invalidate(w->sec, next->rabbitmq.secret);
 	if (next->s3.credentials_secret)

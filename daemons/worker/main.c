@@ -459,9 +459,14 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	w.sec = sec;
 	int n = (int)cfg->worker.concurrency;
 	worker_id_init(&w);
-	w.db = db_pool_new(cfg, sec, n + 2);
 	/* room for what SIGHUP may raise concurrency to (the config's bound) */
 	w.maxthreads = CONCURRENCY_MAX;
+	/*
+	 * A slot per possible thread, plus the heartbeat and reaper threads: the pool
+	 * opens connections lazily and reuses open ones first, so only as many are
+	 * open as threads ever used at once.
+	 */
+	w.db = db_pool_new(cfg, sec, w.maxthreads + 2);
 	w.qcap = w.maxthreads;
 	w.queue = xcalloc((size_t)w.qcap, sizeof(*w.queue));
 	w.slots = xcalloc((size_t)w.maxthreads, sizeof(*w.slots));

@@ -130,17 +130,48 @@ bench: up
 lint-man:
 	$(Q)mandoc -Tlint -Wwarning man/*.[0-9]
 
+# ---- install -----------------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [UNITDIR=/lib/systemd/system]
+# Binaries in PREFIX/bin, man pages in PREFIX/share/man, the logo in PREFIX/share/spool;
+# the units in UNITDIR with ExecStart pointing at PREFIX/bin; the sample configs in
+# SYSCONFDIR/spool (0640), never over an existing file. UNITDIR is not under PREFIX:
+# /lib/systemd/system is where Debian (bookworm) packages put units and systemd always
+# reads it, whereas PREFIX/lib/systemd/system is only read for /usr and /usr/local.
+# make uninstall removes all of that except the configs an administrator changed (a
+# config still identical to the sample is removed) and the directories that are left
+# non-empty; it names what it keeps.
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+UNITS      := spool-api.service spool-worker@.service
+CONFIGS    := api.ini worker.ini adminctl.ini
+# the units and sample configs name /usr/local/ (the default PREFIX): made PREFIX's here
+INSTALL_SED := sed -e 's\#/usr/local/\#$(PREFIX)/\#g'
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
-	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
+	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/spool $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/spool
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 644 etc/logo.png $(DESTDIR)$(PREFIX)/share/spool/logo.png
+	for u in $(UNITS); do $(INSTALL_SED) etc/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    chmod 644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u; done
+	for c in $(CONFIGS); do d=$(DESTDIR)$(SYSCONFDIR)/spool/$$c; \
+	    if [ -e "$$d" ]; then echo "install: keeping the existing $$d"; continue; fi; \
+	    $(INSTALL_SED) etc/$$c >"$$d.tmp" && chmod 640 "$$d.tmp" && mv "$$d.tmp" "$$d"; done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(BINS))
 	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
+	rm -f $(DESTDIR)$(PREFIX)/share/spool/logo.png $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	-rmdir $(DESTDIR)$(PREFIX)/share/spool 2>/dev/null
+	for c in $(CONFIGS); do d=$(DESTDIR)$(SYSCONFDIR)/spool/$$c; [ -e "$$d" ] || continue; \
+	    if $(INSTALL_SED) etc/$$c | cmp -s - "$$d"; then rm -f "$$d"; \
+	    else echo "uninstall: keeping $$d (changed since install)"; fi; done
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/spool 2>/dev/null || \
+	    echo "uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/spool (not empty)"
 
 clean:
 	rm -rf build bin

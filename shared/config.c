@@ -50,12 +50,12 @@ static const struct ckey keys[] = {
 	  "Endpoint for every AWS service, overriding the regional ones (local stand-in)." },
 	{ "aws", "profile", CT_STR, O(aws.profile), 0, 0, NULL, 0, ALL,
 	  "Profile in the shared credentials and config files (default: AWS_PROFILE or default)." },
-	{ "aws", "timeout", CT_DURATION, O(aws.timeout), 1, 600, "10s", F_RELOAD, ALL,
+	{ "aws", "timeout", CT_DURATION, O(aws.timeout), 1, 600, "10s", 0, ALL,
 	  "Time limit of one AWS call." },
-	{ "aws", "max_attempts", CT_INT, O(aws.max_attempts), 1, 10, "3", F_RELOAD, ALL,
+	{ "aws", "max_attempts", CT_INT, O(aws.max_attempts), 1, 10, "3", 0, ALL,
 	  "Attempts per AWS call on throttling and 5xx (standard retry mode)." },
 
-	{ "secrets", "cache_ttl", CT_DURATION, O(secrets.cache_ttl), 0, 7 * DAY, "1h", F_RELOAD, ALL,
+	{ "secrets", "cache_ttl", CT_DURATION, O(secrets.cache_ttl), 0, 7 * DAY, "1h", 0, ALL,
 	  "How long a fetched secret is used before it is fetched again." },
 	{ "secrets", "endpoint_url", CT_URL, O(secrets.endpoint_url), 0, 0, NULL, 0, ALL,
 	  "Secrets Manager endpoint override." },
@@ -77,6 +77,8 @@ static const struct ckey keys[] = {
 	  "AMQP heartbeat interval." },
 	{ "rabbitmq", "connect_timeout", CT_DURATION, O(rabbitmq.connect_timeout), 1, 300, "5s", 0, ALL,
 	  "Time limit to connect." },
+	{ "rabbitmq", "consumer_timeout", CT_DURATION, O(rabbitmq.consumer_timeout), 1, 7 * DAY, "30m", F_RELOAD, W,
+	  "The broker's consumer_timeout; deliveries waiting for a free worker thread are handed back well before it." },
 	{ "rabbitmq", "management_url", CT_URL, O(rabbitmq.management_url), 0, 0, NULL, 0, ALL,
 	  "RabbitMQ management API base URL, e.g. http://127.0.0.1:15672." },
 	{ "rabbitmq", "tls", CT_BOOL, O(rabbitmq.tls), 0, 1, "false", 0, ALL,
@@ -94,11 +96,11 @@ static const struct ckey keys[] = {
 	  "Optional secret with access_key_id and secret_access_key; default: the credentials chain." },
 	{ "s3", "force_path_style", CT_BOOL, O(s3.force_path_style), 0, 1, "false", 0, ALL,
 	  "Address the bucket in the path instead of the host name." },
-	{ "s3", "part_size", CT_SIZE, O(s3.part_size), 5 * MB, 5 * GB, "8M", F_RELOAD, ALL,
+	{ "s3", "part_size", CT_SIZE, O(s3.part_size), 5 * MB, 5 * GB, "8M", 0, ALL,
 	  "Multipart upload part size." },
-	{ "s3", "multipart_threshold", CT_SIZE, O(s3.multipart_threshold), 5 * MB, 5 * GB, "16M", F_RELOAD, ALL,
+	{ "s3", "multipart_threshold", CT_SIZE, O(s3.multipart_threshold), 5 * MB, 5 * GB, "16M", 0, ALL,
 	  "Files at least this large are uploaded in parts." },
-	{ "s3", "upload_concurrency", CT_INT, O(s3.upload_concurrency), 1, 32, "4", F_RELOAD, ALL,
+	{ "s3", "upload_concurrency", CT_INT, O(s3.upload_concurrency), 1, 32, "4", 0, ALL,
 	  "Parts uploaded in parallel." },
 	{ "s3", "presign_expires", CT_DURATION, O(s3.presign_expires), 1, 7 * DAY, "15m", F_RELOAD, ALL,
 	  "Default lifetime of presigned URLs." },
@@ -146,6 +148,10 @@ static const struct ckey keys[] = {
 	  "Attempts a new job gets." },
 	{ "api", "webhook_allow_hosts", CT_STR, O(api.webhook_allow_hosts), 0, 0, NULL, F_RELOAD, A,
 	  "Comma-separated hosts that webhooks may reach over http or on private addresses." },
+	{ "api", "tls_cert", CT_STR, O(api.tls_cert), 0, 0, NULL, 0, A,
+	  "PEM certificate (leaf first, then intermediates) to serve HTTPS instead of HTTP; needs tls_key; leave both unset when a load balancer terminates TLS." },
+	{ "api", "tls_key", CT_STR, O(api.tls_key), 0, 0, NULL, 0, A,
+	  "PEM private key of tls_cert (unencrypted; keep it root:spool 0640); needs tls_cert." },
 
 	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
 	  "Worker id in the job history (default: host:pid)." },
@@ -453,6 +459,9 @@ static int finish_load(struct load_ctx *lc, int rc)
 			if (missing)
 				add_err(lc, 0, "required key '%s' missing in [%s]", keys[i].name, keys[i].section);
 		}
+	if (rc == 0 && (lc->cfg->program & PROG_API) && !lc->cfg->api.tls_cert != !lc->cfg->api.tls_key)
+		add_err(lc, 0, "key '%s' in [api] is set but '%s' is not: HTTPS needs both (or neither)",
+			lc->cfg->api.tls_cert ? "tls_cert" : "tls_key", lc->cfg->api.tls_cert ? "tls_key" : "tls_cert");
 	return lc->errors ? -1 : 0;
 }
 

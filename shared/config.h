@@ -61,6 +61,7 @@ struct config_rabbitmq {
 	char *secret;            /* reference to a RabbitMQ-shaped JSON secret */
 	int64_t heartbeat;       /* seconds */
 	int64_t connect_timeout; /* seconds */
+	int64_t consumer_timeout; /* seconds: the broker's limit on an unacked delivery */
 	char *management_url;    /* http://host:15672 (adminctl, /ready) */
 	int tls;                 /* AMQPS; also on when the secret's port is 5671 */
 	char *ca_file;           /* CA bundle for AMQPS (default: the system store) */
@@ -103,6 +104,8 @@ struct config_api {
 	int64_t rate_burst;
 	int64_t default_max_attempts;
 	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
+	char *tls_cert;           /* PEM certificate (chain) for HTTPS; both or neither */
+	char *tls_key;            /* PEM private key for HTTPS */
 };
 
 struct config_worker {

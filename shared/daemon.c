@@ -135,19 +135,21 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 	const char *instance = program == PROG_WORKER ? cfg->worker.id : NULL;
 	log_init(prog, instance, fmt, lvl);
 	*sec = secrets_new(cfg);
-	if (o->check_only) {
-		int rc = daemon_check_secrets(cfg, *sec, &err);
-		if (rc < 0) {
-			fprintf(stderr, "%s: %s\n", prog, buf_str(&err));
-			buf_release(&err);
-			return EX_UNAVAILABLE_CODE;
-		}
-		printf("configuration OK\n");
-		buf_release(&err);
-		return 0;
-	}
 	buf_release(&err);
-	return -1;
+	return o->check_only ? daemon_check_only(cfg, *sec, prog) : -1;
+}
+
+int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog)
+{
+	struct buf err = BUF_INIT;
+	if (daemon_check_secrets(cfg, sec, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, buf_str(&err));
+		buf_release(&err);
+		return EX_UNAVAILABLE_CODE;
+	}
+	printf("configuration OK\n");
+	buf_release(&err);
+	return 0;
 }
 
 int daemon_reload_config(const struct config *cur, unsigned program, int verbose, struct config *next)

@@ -38,6 +38,13 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 int daemon_load_config(const struct daemon_opts *o, unsigned program, const char *prog,
 		       struct config *cfg, struct secrets **sec);
 
+/*
+ * The end of -n: resolve the secrets (daemon_check_secrets), print "configuration
+ * OK" and return 0, or print the reason and return 69. For a daemon that checks
+ * more of the config itself before (it loads with check_only cleared).
+ */
+int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog);
+
 /* Resolve every secret the config references; -1 with a reason in err. */
 int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err);
 

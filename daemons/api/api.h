@@ -56,6 +56,8 @@ struct api {
 	struct s3 *s3;
 	struct api_tunables tun;
 	struct MHD_Daemon *mhd;
+	struct buf tls_cert;         /* PEM read from api.tls_cert at start; empty: plain HTTP */
+	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
 	atomic_int inflight;         /* requests between start and completion */
 };
 
@@ -171,6 +173,14 @@ enum MHD_Result route_videos_create(struct req *r);
 void videos_release(struct req *r, enum MHD_RequestTerminationCode toe);
 
 /* server.c */
+/*
+ * With api.tls_cert and api.tls_key set, check that libmicrohttpd has TLS and
+ * read both files into a->tls_cert/tls_key (server_start then serves HTTPS).
+ * 0, or -1 with the reason in err (a configuration error: exit 78).
+ */
+int server_tls_load(struct api *a, struct buf *err);
+/* Release what server_tls_load() read, wiping the key. */
+void server_tls_free(struct api *a);
 int server_start(struct api *a, struct buf *err);
 /* Stop accepting new connections (listening socket closed). */
 void server_quiesce(struct api *a);

@@ -135,8 +135,9 @@ static int run(struct api *a)
 		metrics_stop();
 		rc = EX_OSERR_CODE;
 	} else {
-		log_info("listening on %s port %lld with %lld threads", a->cfg->api.listen,
-			 (long long)a->cfg->api.port, (long long)a->cfg->api.threads);
+		log_info("listening on %s port %lld with %lld threads (%s)", a->cfg->api.listen,
+			 (long long)a->cfg->api.port, (long long)a->cfg->api.threads,
+			 a->tls_cert.len ? "https" : "http");
 		daemon_notify("READY=1");
 		while (!daemon_stop) {
 			daemon_sleep_ms(1000);
@@ -170,14 +171,28 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&a, 0, sizeof(a));
+	/* -n checks the TLS files too: load as for a start, then check */
+	int check_only = o.check_only;
+	o.check_only = 0;
 	rc = daemon_load_config(&o, PROG_API, PROG, &cfg, &sec);
+	a.cfg = &cfg;
+	a.sec = sec;
 	if (rc < 0) {
+		struct buf err = BUF_INIT;
+		if (server_tls_load(&a, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", PROG, buf_str(&err));
+			rc = EX_CONFIG_CODE;
+		}
+		buf_release(&err);
+	}
+	if (rc < 0 && check_only) {
+		rc = daemon_check_only(&cfg, sec, PROG);
+	} else if (rc < 0) {
 		daemon_signals_install();
-		memset(&a, 0, sizeof(a));
-		a.cfg = &cfg;
-		a.sec = sec;
 		rc = run(&a);
 	}
+	server_tls_free(&a);
 	secrets_free(sec);
 	config_free(&cfg);
 	return rc;

@@ -348,6 +348,60 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	buf_release(&b);
 }
 
+/* Read a PEM file whole into `out`; -1 with err naming the key and the file. */
+static int pem_read(const char *key, const char *path, struct buf *out, struct buf *err)
+{
+	FILE *fp = fopen(path, "r");
+	char chunk[4096];
+	size_t n;
+
+	if (!fp) {
+		buf_printf(err, "api: cannot open %s '%s': %s", key, path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && out->len < (1u << 20))
+		buf_add(out, chunk, n);
+	int bad = ferror(fp);
+	fclose(fp);
+	if (bad) {
+		buf_printf(err, "api: cannot read %s '%s'", key, path);
+		return -1;
+	}
+	if (!strstr(buf_str(out), "-----BEGIN ")) {
+		buf_printf(err, "api: %s '%s' is not a PEM file", key, path);
+		return -1;
+	}
+	return 0;
+}
+
+int server_tls_load(struct api *a, struct buf *err)
+{
+	const struct config_api *c = &a->cfg->api;
+
+	if (!c->tls_cert && !c->tls_key)
+		return 0;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		buf_printf(err, "api: tls_cert and tls_key are set but libmicrohttpd %s was built "
+				"without TLS; use a build with GnuTLS or terminate TLS in front of spool-api",
+			   MHD_get_version());
+		return -1;
+	}
+	if (pem_read("tls_cert", c->tls_cert, &a->tls_cert, err) < 0 ||
+	    pem_read("tls_key", c->tls_key, &a->tls_key, err) < 0) {
+		server_tls_free(a);
+		return -1;
+	}
+	return 0;
+}
+
+void server_tls_free(struct api *a)
+{
+	if (a->tls_key.data)
+		explicit_bzero(a->tls_key.data, a->tls_key.len);
+	buf_release(&a->tls_key);
+	buf_release(&a->tls_cert);
+}
+
 int server_start(struct api *a, struct buf *err)
 {
 	const struct config_api *c = &a->cfg->api;
@@ -368,9 +422,19 @@ int server_start(struct api *a, struct buf *err)
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* MHD copies neither PEM: a->tls_cert/tls_key live until server_tls_free() */
+	int tls = a->tls_cert.len > 0;
+	struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL } };
+	if (tls) {
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls_cert.data };
+		tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key.data };
+		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	}
 	a->mhd = MHD_start_daemon(
 		flags, (uint16_t)c->port, NULL, NULL, on_request, a,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
@@ -382,8 +446,8 @@ int server_start(struct api *a, struct buf *err)
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!a->mhd) {
-		buf_printf(err, "api: cannot listen on '%s' port %s (address in use or not permitted?)",
-			   c->listen, port);
+		buf_printf(err, "api: cannot listen on '%s' port %s (address in use or not permitted%s?)",
+			   c->listen, port, tls ? ", or tls_cert and tls_key do not match" : "");
 		return -1;
 	}
 	return 0;

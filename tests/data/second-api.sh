@@ -5,6 +5,8 @@
 #                          api.ini, LINEs added to its [api] section; sets API2_URL,
 #                          API2_PID; logs to $SPOOL_LOG_DIR/spool-api-<test>.log;
 #                          stopped (SIGTERM) when the test exits
+#   API2_SCHEME=https API2_CURL=(--cacert FILE)   set before api2_start for a TLS
+#                          listener: the URL's scheme and curl's options while polling
 
 api2_start() {
 	local port cfg i
@@ -18,10 +20,10 @@ api2_start() {
 	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
 		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &
 	API2_PID=$!
-	API2_URL=http://127.0.0.1:$port
+	API2_URL=${API2_SCHEME:-http}://127.0.0.1:$port
 	at_exit "kill -TERM $API2_PID; sleep 0.5"
 	for ((i = 0; i < 100; i++)); do
-		curl -fsS -o /dev/null --max-time 1 "$API2_URL/health" 2>/dev/null && break
+		curl -fsS -o /dev/null --max-time 1 ${API2_CURL+"${API2_CURL[@]}"} "$API2_URL/health" 2>/dev/null && break
 		kill -0 "$API2_PID" 2>/dev/null || bail "the second spool-api exited: $(tail -n 5 "$SPOOL_LOG_DIR/spool-api-$T_NAME.log")"
 		sleep 0.1
 	done

@@ -226,6 +226,43 @@ static void test_unreloadable(void **state)
 	buf_release(&out);
 }
 
+/* Keys the daemons copy into long-lived clients at start are named as needing a restart. */
+static void test_unreloadable_clients(void **state)
+{
+	(void)state;
+	struct config a, b;
+	struct buf err = BUF_INIT, out = BUF_INIT;
+	assert_int_equal(load(&a, REQUIRED_WORKER, PROG_WORKER, &err), 0);
+	assert_int_equal(load(&b, REQUIRED_WORKER "[aws]\ntimeout = 20s\nmax_attempts = 5\n"
+				  "[secrets]\ncache_ttl = 5m\n"
+				  "[s3]\npart_size = 16M\nmultipart_threshold = 32M\nupload_concurrency = 8\n",
+			  PROG_WORKER, &err), 0);
+	assert_int_equal(config_unreloadable_changes(&a, &b, &out), 6);
+	assert_string_equal(buf_str(&out), "aws.timeout, aws.max_attempts, secrets.cache_ttl, s3.part_size, "
+					   "s3.multipart_threshold, s3.upload_concurrency");
+	config_free(&a);
+	config_free(&b);
+	buf_release(&err);
+	buf_release(&out);
+}
+
+static void test_api_tls_pair(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	expect_error(REQUIRED_ADMINCTL "tls_cert = /c.pem\n", PROG_API,
+		     "config: 'test.ini': key 'tls_cert' in [api] is set but 'tls_key' is not");
+	expect_error(REQUIRED_ADMINCTL "tls_key = /k.pem\n", PROG_API, "key 'tls_key' in [api] is set but 'tls_cert'");
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "tls_cert = /c.pem\ntls_key = /k.pem\n", PROG_API, &err), 0);
+	assert_string_equal(cfg.api.tls_cert, "/c.pem");
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL, PROG_API, &err), 0);
+	assert_null(cfg.api.tls_cert);
+	config_free(&cfg);
+	buf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,7 +271,8 @@ int main(void)
 		cmocka_unit_test(test_secret_value_not_echoed), cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_unknown),	   cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_program_mismatch), cmocka_unit_test(test_all_errors_reported),
-		cmocka_unit_test(test_unreloadable),
+		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
+		cmocka_unit_test(test_api_tls_pair),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,11 +32,10 @@
  */
 #define CONSUME_TICK_MS 200
 /*
- * A delivery that found no idle worker is given back after this long, so that
- * an idle worker elsewhere can take it and it never meets the consumer timeout
- * while our threads are busy with long jobs.
+ * A delivery that found no idle worker is given back after at most this long,
+ * so that an idle worker elsewhere can take it (see hold_s()).
  */
-#define HOLD_S 60.0
+#define HOLD_MAX_S 60.0
 /* The upper bound of [worker] concurrency in the config table. */
 #define CONCURRENCY_MAX 256
 
@@ -79,13 +78,26 @@ static void acks_flush(struct worker *w, struct mq *mq)
 	free(reqs);
 }
 
+/*
+ * How long a delivery may wait in the internal queue: min(HOLD_MAX_S, a third of
+ * [rabbitmq] consumer_timeout). A waiting delivery is unacked, so the broker's
+ * timeout runs for it; a third leaves room for the claim that follows and for
+ * the broker's clock, which starts when it sends.
+ */
+static double hold_s(const struct config *cfg)
+{
+	double third = (double)cfg->rabbitmq.consumer_timeout / 3.0;
+
+	return third < HOLD_MAX_S ? third : HOLD_MAX_S;
+}
+
 /* Requeue deliveries that waited too long for a free worker. */
 static void queue_expire(struct worker *w, struct mq *mq)
 {
-	double now = worker_now();
+	double now = worker_now(), hold = hold_s(w->cfg);
 
 	pthread_mutex_lock(&w->mu);
-	while (w->qlen > 0 && now - w->queue[w->qhead].received > HOLD_S) {
+	while (w->qlen > 0 && now - w->queue[w->qhead].received > hold) {
 		struct work *it = &w->queue[w->qhead];
 		log_debug("no free worker for job %s; giving its delivery back", it->msg.id);
 		if (it->gen == w->gen)

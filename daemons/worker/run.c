@@ -379,17 +379,24 @@ static void process(struct thread_ctx *t, struct work *item)
 		worker_request_ack(w, item->d.tag, item->gen, 2);
 		goto out;
 	}
-	/*
-	 * Ack now, not at the end: from here the database lease (extended by the
-	 * heartbeat) and the reaper keep the job safe, and a long job never runs into
-	 * RabbitMQ's consumer timeout for unacked deliveries.
-	 */
 	if (rc == 1) {
 		worker_request_ack(w, item->d.tag, item->gen, 0);
 		log_info("job is not claimable (%s), delivery ignored",
 			 job.id[0] ? job_status_name(job.status) : "no such job");
 		goto out;
 	}
+	/*
+	 * Ack on claim, not when the job ends. RabbitMQ closes the channel of a
+	 * consumer that keeps a delivery unacked past its consumer_timeout (30 min by
+	 * default) and requeues every delivery unacked on it: a transcode longer than
+	 * that would be run again and cost this worker its connection. From the
+	 * claim on, the database keeps the job instead: its lease, extended by the
+	 * heartbeat thread, and the reapers of all workers, which requeue it when the
+	 * lease expires (a crash); a second delivery of it finds it not claimable.
+	 * So only deliveries waiting for a free thread stay unacked, and the consumer
+	 * thread hands those back well before [rabbitmq] consumer_timeout (hold_s()
+	 * in main.c).
+	 */
 	slot_set(w, t->slot, &job); /* before the ack, so a drain never sees us idle */
 	worker_request_ack(w, item->d.tag, item->gen, 0);
 	if (stopping(w)) {

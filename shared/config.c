@@ -179,8 +179,6 @@ static const struct ckey keys[] = {
 	  "ffmpeg -threads (0: ffmpeg decides)." },
 	{ "worker", "logo", CT_STR, O(worker.logo), 0, 0, NULL, 0, W,
 	  "PNG logo used for the watermark and bumpers." },
-	{ "worker", "max_attempts", CT_INT, O(worker.max_attempts), 1, 100, "5", F_RELOAD, W,
-	  "Attempts before a transiently failing job is failed." },
 	{ "worker", "backoff_cap", CT_DURATION, O(worker.backoff_cap), 1, DAY, "1h", F_RELOAD, W,
 	  "Longest delay between attempts." },
 

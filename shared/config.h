@@ -122,7 +122,6 @@ struct config_worker {
 	int64_t transcode_timeout; /* seconds */
 	int64_t ffmpeg_threads;
 	char *logo;               /* path of the watermark logo (PNG), optional */
-	int64_t max_attempts;
 	int64_t backoff_cap;      /* seconds */
 };
 

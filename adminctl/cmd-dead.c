@@ -10,7 +10,6 @@
 #include "cmd.h"
 #include "jobops.h"
 #include "mq.h"
-#include "rmqadmin.h"
 #include "table.h"
 
 #define LIST_DEFAULT 1000
@@ -93,16 +92,6 @@ static void audit(struct cmd_ctx *ctx, const char *action, int64_t count, json_t
 	buf_release(&err);
 }
 
-/* A poison message's body for display: at most 200 bytes, one line. */
-static void body_excerpt(const struct jobops_dead *d, struct buf *out)
-{
-	buf_reset(out);
-	buf_add(out, d->body, d->len < 200 ? d->len : 200);
-	for (size_t i = 0; i < out->len; i++)
-		if ((unsigned char)out->data[i] < 0x20)
-			out->data[i] = ' ';
-}
-
 /* ---- dead list ---------------------------------------------------------------- */
 
 static int on_list_opt(void *arg, int opt, const char *val)
@@ -153,7 +142,7 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		const char *status = found ? job_status_name(j.status) : NULL;
 		const char *code = found ? json_string_value(json_object_get(j.error, "code")) : NULL;
 		const char *msg = found ? json_string_value(json_object_get(j.error, "message")) : NULL;
-		body_excerpt(&d[i], &b);
+		jobops_dead_excerpt(&d[i], &b);
 		json_array_append_new(
 			arr, json_pack("{s:s?, s:s?, s:o, s:b, s:s?, s:s?, s:o, s:s}", "job_id",
 				       d[i].poison ? NULL : d[i].msg.id, "type", d[i].poison ? NULL : d[i].msg.type,
@@ -205,14 +194,6 @@ static int on_flag(void *arg, int opt, const char *val)
 	return 0;
 }
 
-static int wanted(const char *id, char **ids, int nids)
-{
-	for (int i = 0; i < nids; i++)
-		if (!strcmp(ids[i], id))
-			return 1;
-	return nids == 0;
-}
-
 /*
  * Retry the jobs of dead letters (all, or those of the given ids) and drop
  * their messages; a message whose job is no longer failed (retried since,
@@ -235,112 +216,53 @@ static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct mq *m = connect_mq(ctx, "dead retry", &rc);
 	if (!m)
 		return rc;
-	struct jobops_dead *d = NULL;
-	size_t n = 0;
-	uint32_t total = 0;
-	if ((rc = read_dead(m, "dead retry", READ_ALL, &d, &n, &total))) {
-		close_mq(m);
-		return rc;
-	}
-	struct buf err = BUF_INIT, b = BUF_INIT;
-	json_t *done = json_array(), *stale = json_array(), *poison = json_array(), *errors = json_array();
-	char *seen = xcalloc((size_t)nids + 1, 1);
+	struct buf err = BUF_INIT;
+	struct jobops_dead_retried out;
 	rc = CMD_EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		if (d[i].poison) {
-			body_excerpt(&d[i], &b);
-			json_array_append_new(poison, json_pack("{s:s, s:s}", "reason", d[i].reason, "body", buf_str(&b)));
-			continue;
-		}
-		const char *id = d[i].msg.id;
-		if (!wanted(id, ids, nids))
-			continue;
-		for (int k = 0; k < nids; k++)
-			seen[k] |= !strcmp(ids[k], id);
-		buf_reset(&err);
-		int r = jobops_retry(ctx->db, id, cmd_actor(ctx), &err);
-		if (r < 0) {
-			cmd_error("dead retry: '%s': %s", id, buf_str(&err));
-			rc = CMD_EXIT_FAILURE;
-			break;
-		}
-		if (r == 1) {
-			json_array_append_new(errors, json_pack("{s:s, s:s}", "id", id, "reason", "no such job"));
-			continue; /* left in the queue for a look */
-		}
-		json_array_append_new(r == 0 ? done : stale, json_string(id));
-		if (mq_ack(m, d[i].tag) < 0) {
-			cmd_error("dead retry: cannot acknowledge the message of '%s'; it stays in '%s'", id,
-				  MQ_DEAD_QUEUE);
-			rc = CMD_EXIT_FAILURE;
-		}
+	if (jobops_dead_retry(ctx->db, m, (const char *const *)ids, (size_t)nids, cmd_actor(ctx), &out, &err) < 0) {
+		cmd_error("dead retry: %s", buf_str(&err));
+		rc = out.read_ok || mq_connected(m) ? CMD_EXIT_FAILURE : CMD_EXIT_UNAVAILABLE;
+	}
+	if (out.ack_failed) {
+		cmd_error("dead retry: cannot acknowledge %zu message%s; they stay in '%s'", out.ack_failed,
+			  out.ack_failed == 1 ? "" : "s", MQ_DEAD_QUEUE);
+		rc = CMD_EXIT_FAILURE;
 	}
 	close_mq(m);
-	for (int k = 0; k < nids; k++)
-		if (!seen[k])
-			json_array_append_new(errors, json_pack("{s:s, s:s}", "id", ids[k], "reason", "no dead letter"));
-	if (json_array_size(errors) > 0 && rc == CMD_EXIT_OK)
+	buf_release(&err);
+	if (!out.read_ok) {
+		jobops_dead_retry_clear(&out);
+		return rc;
+	}
+	if (json_array_size(out.errors) > 0 && rc == CMD_EXIT_OK)
 		rc = CMD_EXIT_FAILURE;
-	int64_t count = (int64_t)json_array_size(done);
-	if (count + (int64_t)json_array_size(stale) > 0)
-		audit(ctx, "dead.retry", count, json_pack("{s:O, s:O}", "ids", done, "stale", stale));
+	int64_t count = (int64_t)json_array_size(out.done);
+	if (count + (int64_t)json_array_size(out.stale) > 0)
+		audit(ctx, "dead.retry", count, json_pack("{s:O, s:O}", "ids", out.done, "stale", out.stale));
 	if (ctx->json) {
-		cmd_print_json(json_pack("{s:I, s:o, s:o, s:o, s:o}", "count", (json_int_t)count, "ids", done, "stale",
-					 stale, "poison", poison, "errors", errors));
+		cmd_print_json(json_pack("{s:I, s:O, s:O, s:O, s:O}", "count", (json_int_t)count, "ids", out.done,
+					 "stale", out.stale, "poison", out.poison, "errors", out.errors));
 	} else {
 		size_t i;
 		json_t *v;
-		json_array_foreach(done, i, v)
+		json_array_foreach(out.done, i, v)
 			printf("%s\n", json_string_value(v));
-		json_array_foreach(errors, i, v)
+		json_array_foreach(out.errors, i, v)
 			cmd_error("dead retry: '%s': %s", json_string_value(json_object_get(v, "id")),
 				  json_string_value(json_object_get(v, "reason")));
 		fprintf(stderr, "adminctl: retried %lld job%s; dropped %zu stale dead letter%s (job no longer failed)\n",
-			(long long)count, count == 1 ? "" : "s", json_array_size(stale),
-			json_array_size(stale) == 1 ? "" : "s");
-		if (json_array_size(poison) > 0)
+			(long long)count, count == 1 ? "" : "s", json_array_size(out.stale),
+			json_array_size(out.stale) == 1 ? "" : "s");
+		if (json_array_size(out.poison) > 0)
 			fprintf(stderr, "adminctl: %zu poison message%s left in '%s' (adminctl dead list shows them; "
 					"dead purge --yes drops them)\n",
-				json_array_size(poison), json_array_size(poison) == 1 ? "" : "s", MQ_DEAD_QUEUE);
-		json_decref(done);
-		json_decref(stale);
-		json_decref(poison);
-		json_decref(errors);
+				json_array_size(out.poison), json_array_size(out.poison) == 1 ? "" : "s", MQ_DEAD_QUEUE);
 	}
-	free(seen);
-	buf_release(&err);
-	buf_release(&b);
-	jobops_dead_free(d, n);
+	jobops_dead_retry_clear(&out);
 	return rc;
 }
 
 /* ---- dead purge --------------------------------------------------------------- */
-
-/* Without the management API: read everything and acknowledge it. Count or -1 (rc set). */
-static int64_t purge_amqp(struct cmd_ctx *ctx, int *rc)
-{
-	struct mq *m = connect_mq(ctx, "dead purge", rc);
-	if (!m)
-		return -1;
-	int64_t purged = 0;
-	for (;;) {
-		struct jobops_dead *d = NULL;
-		size_t n = 0;
-		uint32_t total = 0;
-		if ((*rc = read_dead(m, "dead purge", READ_ALL, &d, &n, &total))) {
-			close_mq(m);
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (mq_ack(m, d[i].tag) == 0)
-				purged++;
-		jobops_dead_free(d, n);
-		if (n == 0 || n >= total)
-			break;
-	}
-	close_mq(m);
-	return purged;
-}
 
 static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -354,29 +276,22 @@ static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_purge_entry)) || (rc = cmd_db(ctx)))
 		return rc;
-	struct buf err = BUF_INIT;
-	struct rmqadmin_queue *q = NULL;
-	size_t nq = 0;
-	int64_t purged = -1;
-	const char *via = "management";
-	if (rmqadmin_queues(&ctx->cfg, cmd_secrets(ctx), &q, &nq, &err) == 0) {
-		for (size_t i = 0; i < nq; i++)
-			if (!strcmp(q[i].name, MQ_DEAD_QUEUE))
-				purged = q[i].ready;
-		buf_reset(&err);
-		if (purged < 0)
-			purged = 0; /* never declared: nothing to purge */
-		else if (rmqadmin_purge(&ctx->cfg, cmd_secrets(ctx), MQ_DEAD_QUEUE, &err) < 0)
-			purged = -1;
+	struct buf err = BUF_INIT, warn = BUF_INIT;
+	struct mq *m = mq_new(&ctx->cfg, cmd_secrets(ctx));
+	int64_t purged = 0;
+	const char *via = NULL;
+	rc = jobops_dead_purge(&ctx->cfg, cmd_secrets(ctx), m, &purged, &via, &warn, &err);
+	if (warn.len)
+		cmd_error("dead purge: %s; purging over AMQP instead", buf_str(&warn));
+	if (rc < 0) {
+		int up = mq_connected(m);
+		cmd_error("dead purge: %s%s", buf_str(&err), up ? "" : " (is RabbitMQ up and the [rabbitmq] secret right?)");
+		rc = up ? CMD_EXIT_FAILURE : CMD_EXIT_UNAVAILABLE;
 	}
-	rmqadmin_queues_free(q, nq);
-	if (purged < 0) {
-		cmd_error("dead purge: %s; purging over AMQP instead", buf_str(&err));
-		via = "amqp";
-		purged = purge_amqp(ctx, &rc);
-	}
+	close_mq(m);
 	buf_release(&err);
-	if (purged < 0)
+	buf_release(&warn);
+	if (rc)
 		return rc;
 	audit(ctx, "dead.purge", purged, json_pack("{s:s}", "via", via));
 	if (ctx->json)

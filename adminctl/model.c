@@ -32,7 +32,6 @@ static const char *const overview_queues[] = { MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, MQ_
 #define NOVERVIEW_QUEUES (sizeof(overview_queues) / sizeof(overview_queues[0]))
 
 #define ACTION_MAX_JOBS 100000  /* "every job matching the filter" stops here */
-#define COUNT_MAX_PAGES 100     /* of 1000 when counting a filter's jobs */
 
 struct pending_action {
 	struct model_action a;
@@ -56,6 +55,8 @@ struct model {
 	char *res_prefix;
 	char *res_url_key;
 	int met_period, met_range;
+	enum model_kind visible;
+	int dead_force;          /* read the dead letters on the next fetch, whatever the interval */
 	struct pending_action *actions, **actions_tail;
 
 	/* under mu: answers */
@@ -112,6 +113,9 @@ static void snap_free(struct model_snap *s)
 		break;
 	case MODEL_DEAD:
 		jobops_dead_free(s->u.dead.msgs, s->u.dead.nmsgs);
+		break;
+	case MODEL_AUDIT:
+		audit_entries_free(s->u.audit.entries, s->u.audit.n);
 		break;
 	}
 	free(s);
@@ -341,6 +345,7 @@ static struct job_filter to_job_filter(const struct model_filter *f)
 	return jf;
 }
 
+/* The first MODEL_JOBS_MAX jobs of the filter, and how many match it (one COUNT). */
 static void fetch_jobs(struct model *m, struct model_snap *s, const struct model_filter *f)
 {
 	struct model_jobs *mj = &s->u.jobs;
@@ -349,35 +354,14 @@ static void fetch_jobs(struct model *m, struct model_snap *s, const struct model
 	if (!db)
 		return;
 	struct job_filter jf = to_job_filter(f);
-	char *cursor = NULL;
+	jf.limit = MODEL_JOBS_MAX;
+	char *next = NULL;
+	int64_t total = 0;
 	struct buf e = BUF_INIT;
-	for (int page = 0; page < COUNT_MAX_PAGES; page++) {
-		struct job *jobs = NULL;
-		size_t n = 0;
-		char *next = NULL;
-		jf.cursor = cursor;
-		int rc = job_list(db, &jf, &jobs, &n, &next, &e);
-		free(cursor);
-		cursor = next;
-		if (rc < 0) {
-			db_failed(m, &e, s->err, sizeof(s->err));
-			break;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (mj->n < MODEL_JOBS_MAX) {
-				if (!mj->jobs)
-					mj->jobs = xcalloc(MODEL_JOBS_MAX, sizeof(struct job));
-				mj->jobs[mj->n++] = jobs[i];
-			} else {
-				job_clear(&jobs[i]);
-			}
-		}
-		mj->total += n;
-		free(jobs);
-		if (!cursor)
-			break;
-	}
-	free(cursor);
+	if (job_list(db, &jf, &mj->jobs, &mj->n, &next, &e) < 0 || job_count_matching(db, &jf, &total, &e) < 0)
+		db_failed(m, &e, s->err, sizeof(s->err));
+	free(next);
+	mj->total = total > (int64_t)mj->n ? (size_t)total : mj->n;
 	buf_release(&e);
 }
 
@@ -402,22 +386,96 @@ static void fetch_job(struct model *m, struct model_snap *s, const char *id)
 	buf_release(&e);
 }
 
-/* The count and the first messages of spool.dead: read unacked, then put back by disconnecting. */
+/* spool.dead's counts from the management API, or a passive declare when it cannot answer. */
+static int dead_counts(struct model *m, struct model_dead *d, char *err, size_t size)
+{
+	struct rmqadmin_queue *q = NULL;
+	size_t n = 0;
+	struct buf e = BUF_INIT;
+	int rc = rmqadmin_queues(m->cfg, m->sec, &q, &n, &e);
+	buf_release(&e);
+	if (rc == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(q[i].name, MQ_DEAD_QUEUE)) {
+				d->messages = q[i].ready;
+				d->consumers = q[i].consumers;
+			}
+		rmqadmin_queues_free(q, n);
+		set_svc(m, MODEL_SVC_MQ, 1, NULL);
+		return 0;
+	}
+	struct model_queue mq = { 0 };
+	if (queue_counts(m, MQ_DEAD_QUEUE, &mq, err, size) < 0)
+		return -1;
+	d->messages = mq.ready;
+	d->consumers = mq.consumers;
+	return 0;
+}
+
+/* A deep copy of the messages of an older snapshot. */
+static void dead_copy(struct model_dead *to, const struct model_dead *from)
+{
+	to->read_at = from->read_at;
+	if (!from->nmsgs)
+		return;
+	to->msgs = xcalloc(from->nmsgs, sizeof(*to->msgs));
+	for (size_t i = 0; i < from->nmsgs; i++) {
+		to->msgs[i] = from->msgs[i];
+		to->msgs[i].body = xmalloc(from->msgs[i].len + 1);
+		memcpy(to->msgs[i].body, from->msgs[i].body, from->msgs[i].len + 1);
+		to->msgs[i].reason = from->msgs[i].reason ? xstrdup(from->msgs[i].reason) : NULL;
+	}
+	to->nmsgs = from->nmsgs;
+}
+
+/*
+ * The counts of spool.dead, and its first messages: read unacked, then put back
+ * by disconnecting, only while the Dead screen is visible and at most once per
+ * refresh interval (or when an action asked); otherwise the last ones read.
+ */
 static void fetch_dead(struct model *m, struct model_snap *s)
 {
-	struct model_queue q = { 0 };
-	if (queue_counts(m, MQ_DEAD_QUEUE, &q, s->err, sizeof(s->err)) < 0)
+	struct model_dead *d = &s->u.dead;
+	if (dead_counts(m, d, s->err, sizeof(s->err)) < 0)
 		return;
-	s->u.dead.ok = 1;
-	s->u.dead.messages = q.ready;
-	s->u.dead.consumers = q.consumers;
-	if (q.ready == 0)
+	d->ok = 1;
+	time_t now = time(NULL);
+	int interval = m->cfg->adminctl.refresh > 0 ? (int)m->cfg->adminctl.refresh : 5;
+	pthread_mutex_lock(&m->mu);
+	struct model_snap *old = m->snap[MODEL_DEAD];
+	if (old)
+		old->refs++;
+	int visible = m->visible == MODEL_DEAD, force = m->dead_force;
+	m->dead_force = 0;
+	pthread_mutex_unlock(&m->mu);
+	int fresh = old && !*old->err && old->u.dead.read_at && now - old->u.dead.read_at < interval;
+	if (d->messages == 0 || !visible || (fresh && !force)) {
+		if (old && d->messages > 0)
+			dead_copy(d, &old->u.dead);
+		model_snap_put(m, old);
+		return;
+	}
+	model_snap_put(m, old);
+	if (need_mq(m, s->err, sizeof(s->err)) < 0)
 		return;
 	struct buf e = BUF_INIT;
 	uint32_t total = 0;
-	if (jobops_dead_read(m->mq, MODEL_DEAD_MAX, &s->u.dead.msgs, &s->u.dead.nmsgs, &total, &e) < 0)
+	if (jobops_dead_read(m->mq, MODEL_DEAD_MAX, &d->msgs, &d->nmsgs, &total, &e) < 0)
 		one_line(s->err, sizeof(s->err), buf_str(&e));
+	else
+		d->read_at = now;
 	mq_disconnect(m->mq);
+	buf_release(&e);
+}
+
+static void fetch_audit(struct model *m, struct model_snap *s)
+{
+	struct db_conn *db = need_db(m, s->err, sizeof(s->err));
+	if (!db)
+		return;
+	struct buf e = BUF_INIT;
+	if (audit_list(db, MODEL_AUDIT_MAX, &s->u.audit.entries, &s->u.audit.n, &e) < 0)
+		db_failed(m, &e, s->err, sizeof(s->err));
 	buf_release(&e);
 }
 
@@ -557,8 +615,79 @@ static int op_one(struct model *m, struct db_conn *db, enum model_op op, const c
 	return rc < 0 ? -1 : rc == 0 ? 0 : 1;
 }
 
+/* Record an action; 0, or -1 with `e`. */
+static int audit_action(struct model *m, const char *action, const char *target, size_t count, json_t *detail,
+			struct buf *e)
+{
+	buf_reset(e);
+	int rc = m->db ? audit_record(m->db, m->actor, action, target, (int)count, detail, e) : -1;
+	if (!m->db)
+		buf_adds(e, "no database connection");
+	json_decref(detail);
+	return rc;
+}
+
+/* Dead-letter retry and purge, through the library code of `adminctl dead retry|purge`. */
+static void run_dead_action(struct model *m, struct pending_action *pa)
+{
+	const char *verb = pa->a.op == MODEL_OP_DEAD_RETRY ? "dead retry" : "purge";
+	char err[256] = "";
+	struct db_conn *db = need_db(m, err, sizeof(err));
+	if (!db || need_mq(m, err, sizeof(err)) < 0) {
+		set_msg(m, 1, "%s failed: %s", verb, err);
+		return;
+	}
+	struct buf e = BUF_INIT;
+	if (pa->a.op == MODEL_OP_DEAD_PURGE) {
+		int64_t purged = 0;
+		const char *via = NULL;
+		int rc = jobops_dead_purge(m->cfg, m->sec, m->mq, &purged, &via, NULL, &e);
+		mq_disconnect(m->mq);
+		if (rc < 0) {
+			one_line(err, sizeof(err), buf_str(&e));
+			set_msg(m, 1, "purge failed: %s", err);
+		} else if (audit_action(m, "dead.purge", MQ_DEAD_QUEUE, (size_t)purged,
+					json_pack("{s:s, s:s}", "via", via, "scope", pa->scope), &e) < 0) {
+			set_msg(m, 1, "purge: %lld messages dropped, but the audit record failed: %s", (long long)purged,
+				buf_str(&e));
+		} else {
+			set_msg(m, 0, "purge: %lld message%s dropped from %s", (long long)purged, purged == 1 ? "" : "s",
+				MQ_DEAD_QUEUE);
+		}
+		buf_release(&e);
+		return;
+	}
+	struct jobops_dead_retried out;
+	int rc = jobops_dead_retry(db, m->mq, (const char *const *)pa->a.ids, pa->a.nids, m->actor, &out, &e);
+	mq_disconnect(m->mq); /* puts back what was not acknowledged */
+	if (rc < 0)
+		one_line(err, sizeof(err), buf_str(&e));
+	size_t done = json_array_size(out.done), stale = json_array_size(out.stale);
+	int audited = 0;
+	if (done + stale > 0)
+		audited = audit_action(m, "dead.retry", MQ_DEAD_QUEUE, done,
+				       json_pack("{s:s, s:O, s:O}", "scope", pa->scope, "ids", out.done, "stale",
+						 out.stale),
+				       &e);
+	if (rc < 0)
+		set_msg(m, 1, "dead retry: %zu jobs retried, then: %s", done, err);
+	else if (audited < 0)
+		set_msg(m, 1, "dead retry: %zu jobs retried, but the audit record failed: %s", done, buf_str(&e));
+	else
+		set_msg(m, out.ack_failed || json_array_size(out.errors) ? 1 : 0,
+			"dead retry: %zu job%s retried, %zu stale dropped%s%s", done, done == 1 ? "" : "s", stale,
+			json_array_size(out.errors) ? ", some left (no such job or no dead letter)" : "",
+			out.ack_failed ? ", some not acknowledged" : "");
+	jobops_dead_retry_clear(&out);
+	buf_release(&e);
+}
+
 static void run_action(struct model *m, struct pending_action *pa)
 {
+	if (pa->a.op == MODEL_OP_DEAD_RETRY || pa->a.op == MODEL_OP_DEAD_PURGE) {
+		run_dead_action(m, pa);
+		return;
+	}
 	const char *verb = pa->a.op == MODEL_OP_RETRY ? "retry" : "cancel";
 	char err[256] = "";
 	struct db_conn *db = need_db(m, err, sizeof(err));
@@ -642,6 +771,7 @@ static int work_one(struct model *m)
 		action_free(pa);
 		pthread_mutex_lock(&m->mu);
 		m->st.action_busy = m->actions != NULL;
+		m->dead_force = 1;
 		/* what was shown is stale now */
 		for (int k = 0; k < MODEL_KIND_COUNT; k++)
 			if (m->snap[k] && k != MODEL_RESULTS && k != MODEL_METRICS)
@@ -679,6 +809,9 @@ static int work_one(struct model *m)
 			break;
 		case MODEL_METRICS:
 			fetch_metrics(m, s, period, range);
+			break;
+		case MODEL_AUDIT:
+			fetch_audit(m, s);
 			break;
 		}
 		free(prefix);
@@ -760,6 +893,13 @@ static void mark(struct model *m, enum model_kind kind)
 	m->st.busy[kind] = 1;
 	m->version++;
 	pthread_cond_signal(&m->cond);
+}
+
+void model_set_visible(struct model *m, enum model_kind kind)
+{
+	pthread_mutex_lock(&m->mu);
+	m->visible = kind;
+	pthread_mutex_unlock(&m->mu);
 }
 
 void model_refresh(struct model *m, enum model_kind kind)

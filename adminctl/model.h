@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "audit.h"
 #include "config.h"
 #include "job.h"
 #include "jobops.h"
@@ -32,8 +33,9 @@ enum model_kind {
 	MODEL_DEAD,
 	MODEL_RESULTS,
 	MODEL_METRICS,
+	MODEL_AUDIT,
 };
-#define MODEL_KIND_COUNT 6
+#define MODEL_KIND_COUNT 7
 
 enum model_svc {
 	MODEL_SVC_DB,
@@ -75,7 +77,7 @@ struct model_jobs {
 	struct model_filter filter; /* the filter this snapshot answers */
 	struct job *jobs;
 	size_t n;
-	size_t total;            /* every job matching the filter (counted past MODEL_JOBS_MAX) */
+	size_t total;            /* every job matching the filter (one COUNT, past MODEL_JOBS_MAX) */
 };
 
 struct model_job {
@@ -86,12 +88,25 @@ struct model_job {
 	size_t nevents;
 };
 
+/*
+ * The counts come from the management API (AMQP passive declare when it cannot
+ * answer) on every fetch. The messages are read (and put back) only while the
+ * Dead screen is visible (model_set_visible), at most once per refresh interval
+ * and after a dead-letter action; in between a fetch keeps the last ones read.
+ */
 #define MODEL_DEAD_MAX 200         /* messages read for the list */
 struct model_dead {
 	int ok;
 	int64_t messages, consumers;
 	struct jobops_dead *msgs;   /* the first of them, read and put back */
 	size_t nmsgs;
+	time_t read_at;             /* when msgs were read; 0: never */
+};
+
+#define MODEL_AUDIT_MAX 200        /* newest entries of the audit trail */
+struct model_audit {
+	struct audit_entry *entries; /* newest first */
+	size_t n;
 };
 
 struct model_results {
@@ -140,6 +155,7 @@ struct model_snap {
 		struct model_dead dead;
 		struct model_results res;
 		struct model_metrics_snap met;
+		struct model_audit audit;
 	} u;
 };
 
@@ -157,9 +173,14 @@ struct model_status {
 enum model_op {
 	MODEL_OP_RETRY,
 	MODEL_OP_CANCEL,
+	MODEL_OP_DEAD_RETRY,     /* the jobs of the dead letters of `ids` (nids 0: of every one) */
+	MODEL_OP_DEAD_PURGE,     /* drop every message of spool.dead */
 };
 
-/* An action on explicit ids (nids > 0) or on every job matching `filter`. */
+/*
+ * An action on explicit ids (nids > 0) or on every job matching `filter`; the
+ * dead-letter ops use only `ids` and `scope`.
+ */
 struct model_action {
 	enum model_op op;
 	char **ids;              /* copied by model_action() */
@@ -183,6 +204,8 @@ void model_want_results(struct model *m, const char *prefix);
 /* Presign `key` (into the results snapshot, keeping its listing). */
 void model_want_url(struct model *m, const char *key);
 void model_want_metrics(struct model *m, int period, int range);
+/* The kind the UI shows now: the dead letters are read only while it is MODEL_DEAD. */
+void model_set_visible(struct model *m, enum model_kind kind);
 /* Fetch `kind` again with its current parameters. */
 void model_refresh(struct model *m, enum model_kind kind);
 

@@ -1,13 +1,35 @@
 /*
  * Screen 4, Dead letters: what the spool.dead queue holds. Messages land there
  * when a job failed for good or a worker could not decode them (poison). The
- * list is read without acknowledging, so it changes nothing.
+ * list is read without acknowledging, so it changes nothing; the model reads it
+ * only while this screen is visible (the header count is the broker's).
+ *
+ * R retries the jobs of the selected, marked or every dead letter and drops
+ * their messages (poison messages stay); P purges the queue. Both go through
+ * the library code of `adminctl dead retry|purge`, after a y/N that says how
+ * many, are audited, and are refused in read-only mode.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "tui.h"
 
-static struct tui_list dl;
+static struct {
+	struct tui_list list;
+	char (*marks)[JOB_ID_LEN + 1]; /* job ids of marked dead letters */
+	size_t nmarks;
+	const char *scope;             /* of the pending retry: "selected", "marked", "all" */
+	char one[JOB_ID_LEN + 1];
+} ds;
+
+static int mark_find(const char *id)
+{
+	for (size_t i = 0; i < ds.nmarks; i++)
+		if (!strcmp(ds.marks[i], id))
+			return (int)i;
+	return -1;
+}
 
 static void draw_dead(struct tui *t, int top, int rows, int cols)
 {
@@ -26,21 +48,24 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 		tui_thousands(s->u.dead.messages, n, sizeof(n));
 		tui_thousands(s->u.dead.consumers, c, sizeof(c));
 		tui_cellf(y++, 2, cols - 2, s->u.dead.messages ? TC_WARN : TC_OK, "%s messages   %s consumers", n, c);
+		if (ds.nmarks)
+			tui_cellf(y - 1, cols - 16, 16, TC_MARKED, "%zu marked", ds.nmarks);
 		y++;
 		const struct model_dead *d = &s->u.dead;
 		if (d->nmsgs)
 			tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %7s  %s", "job", "type", "attempt", "body / why");
-		dl.n = (int)d->nmsgs;
-		tui_list_fix(&dl, top + rows - y);
-		for (int i = dl.top; i < dl.n && y < top + rows; i++, y++) {
+		ds.list.n = (int)d->nmsgs;
+		tui_list_fix(&ds.list, top + rows - y);
+		for (int i = ds.list.top; i < ds.list.n && y < top + rows; i++, y++) {
 			const struct jobops_dead *m = &d->msgs[i];
-			enum tui_color col = i == dl.sel ? TC_SELECTED : m->poison ? TC_WARN : TC_NORMAL;
+			int marked = !m->poison && mark_find(m->msg.id) >= 0;
+			enum tui_color col = i == ds.list.sel ? TC_SELECTED : marked ? TC_MARKED : m->poison ? TC_WARN : TC_NORMAL;
 			if (m->poison)
 				tui_cellf(y, 0, cols, col, "  %-8s %-16s %7s  %s: %.*s", "poison", "-", "-",
 					  m->reason ? m->reason : "not a job message", (int)(m->len > 200 ? 200 : m->len), m->body);
 			else
-				tui_cellf(y, 0, cols, col, "  %-8.8s %-16s %7d  %.*s", m->msg.id, m->msg.type, m->msg.attempt,
-					  (int)(m->len > 200 ? 200 : m->len), m->body);
+				tui_cellf(y, 0, cols, col, "%s %-8.8s %-16s %7d  %.*s", marked ? "*" : " ", m->msg.id,
+					  m->msg.type, m->msg.attempt, (int)(m->len > 200 ? 200 : m->len), m->body);
 		}
 		if (d->messages > (int64_t)d->nmsgs && y < top + rows)
 			tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu shown", d->nmsgs);
@@ -51,7 +76,7 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 static struct tui_list *dead_list(struct tui *t)
 {
 	(void)t;
-	return &dl;
+	return &ds.list;
 }
 
 static void enter_dead(struct tui *t)
@@ -59,9 +84,200 @@ static void enter_dead(struct tui *t)
 	model_refresh(tui_model(t), MODEL_DEAD);
 }
 
+/* The job id of the dead letter under the cursor (into `id`); 0 if none or poison. */
+static int selected(struct tui *t, char id[JOB_ID_LEN + 1])
+{
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_DEAD);
+	int ok = 0;
+	if (s && !*s->err && ds.list.sel >= 0 && (size_t)ds.list.sel < s->u.dead.nmsgs &&
+	    !s->u.dead.msgs[ds.list.sel].poison) {
+		memcpy(id, s->u.dead.msgs[ds.list.sel].msg.id, JOB_ID_LEN + 1);
+		ok = 1;
+	}
+	model_snap_put(tui_model(t), s);
+	return ok;
+}
+
+static unsigned key_mark(struct tui *t, int key)
+{
+	(void)key;
+	char id[JOB_ID_LEN + 1];
+	if (!selected(t, id)) {
+		ds.list.sel++;
+		return TUI_REDRAW_BODY;
+	}
+	int i = mark_find(id);
+	if (i >= 0) {
+		memcpy(ds.marks[i], ds.marks[--ds.nmarks], sizeof(ds.marks[i]));
+	} else {
+		ds.marks = realloc(ds.marks, (ds.nmarks + 1) * sizeof(*ds.marks));
+		if (!ds.marks)
+			tui_fatal("out of memory");
+		memcpy(ds.marks[ds.nmarks++], id, sizeof(id));
+	}
+	ds.list.sel++;
+	return TUI_REDRAW_BODY;
+}
+
+static unsigned key_unmark(struct tui *t, int key)
+{
+	(void)t;
+	(void)key;
+	ds.nmarks = 0;
+	return TUI_REDRAW_BODY;
+}
+
+static int refused(struct tui *t, const char *what)
+{
+	if (!tui_read_only(t))
+		return 0;
+	tui_message(t, 1, "read-only: %s is disabled (--read-only or adminctl.read_only)", what);
+	return 1;
+}
+
+/* Counts of the current snapshot: every message, and the job messages listed. -1 before it is loaded. */
+static int64_t counts(struct tui *t, size_t *jobs_listed, size_t *listed)
+{
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_DEAD);
+	int64_t n = -1;
+	*jobs_listed = *listed = 0;
+	if (s && !*s->err) {
+		n = s->u.dead.messages;
+		*listed = s->u.dead.nmsgs;
+		for (size_t i = 0; i < s->u.dead.nmsgs; i++)
+			*jobs_listed += !s->u.dead.msgs[i].poison;
+	}
+	model_snap_put(tui_model(t), s);
+	return n;
+}
+
+static unsigned retry_confirmed(struct tui *t, int key)
+{
+	if (key != 'y') {
+		tui_message(t, 0, "dead retry: nothing done");
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_action a = { .op = MODEL_OP_DEAD_RETRY, .scope = ds.scope };
+	char *one[1], **ids = NULL;
+	if (!strcmp(ds.scope, "marked")) {
+		ids = calloc(ds.nmarks + 1, sizeof(char *));
+		if (!ids)
+			tui_fatal("out of memory");
+		for (size_t i = 0; i < ds.nmarks; i++)
+			ids[i] = ds.marks[i];
+		a.ids = ids;
+		a.nids = ds.nmarks;
+	} else if (!strcmp(ds.scope, "selected")) {
+		one[0] = ds.one;
+		a.ids = one;
+		a.nids = 1;
+	}
+	model_action(tui_model(t), &a);
+	if (ids)
+		ds.nmarks = 0;
+	free(ids);
+	tui_message(t, 0, "dead retry: sent");
+	return TUI_REDRAW_ALL;
+}
+
+/* Ask y/N for the scope chosen with s/m/a. */
+static unsigned retry_scope(struct tui *t, int key)
+{
+	char q[256], num[32];
+	size_t jobs_listed, listed;
+	int64_t total = counts(t, &jobs_listed, &listed);
+	if (key == 's') {
+		if (!selected(t, ds.one)) {
+			tui_message(t, 1, "dead retry: the selected message is no job's (poison): P purges it");
+			return TUI_REDRAW_STATUS;
+		}
+		ds.scope = "selected";
+		snprintf(q, sizeof(q), "retry the job of 1 dead letter (%.8s)? y/N ", ds.one);
+	} else if (key == 'm' && ds.nmarks) {
+		ds.scope = "marked";
+		tui_thousands((long long)ds.nmarks, num, sizeof(num));
+		snprintf(q, sizeof(q), "retry the jobs of %s marked dead letter%s? y/N ", num, ds.nmarks == 1 ? "" : "s");
+	} else if (key == 'a') {
+		ds.scope = "all";
+		/* every message is read by the retry; the ones listed tell how many are jobs' when all are listed */
+		if (total >= 0 && (size_t)total == listed)
+			tui_thousands((long long)jobs_listed, num, sizeof(num));
+		else
+			tui_thousands((long long)total, num, sizeof(num));
+		snprintf(q, sizeof(q), "retry the jobs of all %s dead letters (poison messages stay)? y/N ", num);
+	} else {
+		return 0;
+	}
+	tui_prompt_key(t, q, "yn", retry_confirmed);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned key_retry(struct tui *t, int key)
+{
+	(void)key;
+	if (refused(t, "dead retry"))
+		return TUI_REDRAW_STATUS;
+	size_t jobs_listed, listed;
+	if (counts(t, &jobs_listed, &listed) < 0) {
+		tui_message(t, 1, "the dead letters are not loaded yet: try again");
+		return TUI_REDRAW_STATUS;
+	}
+	char q[200];
+	if (ds.nmarks)
+		snprintf(q, sizeof(q), "dead retry: (s)elected, (m)arked %zu or (a)ll dead letters? ", ds.nmarks);
+	else
+		snprintf(q, sizeof(q), "dead retry: (s)elected or (a)ll dead letters? ");
+	tui_prompt_key(t, q, ds.nmarks ? "sma" : "sa", retry_scope);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned purge_confirmed(struct tui *t, int key)
+{
+	if (key != 'y') {
+		tui_message(t, 0, "purge: nothing done");
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_action a = { .op = MODEL_OP_DEAD_PURGE, .scope = "all" };
+	model_action(tui_model(t), &a);
+	ds.nmarks = 0;
+	tui_message(t, 0, "purge: sent");
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_purge(struct tui *t, int key)
+{
+	(void)key;
+	if (refused(t, "purge"))
+		return TUI_REDRAW_STATUS;
+	size_t jobs_listed, listed;
+	int64_t total = counts(t, &jobs_listed, &listed);
+	if (total < 0) {
+		tui_message(t, 1, "the dead letters are not loaded yet: try again");
+		return TUI_REDRAW_STATUS;
+	}
+	if (total == 0) {
+		tui_message(t, 0, "purge: spool.dead is empty");
+		return TUI_REDRAW_STATUS;
+	}
+	char q[200], num[32];
+	tui_thousands((long long)total, num, sizeof(num));
+	snprintf(q, sizeof(q), "purge %s message%s from spool.dead for good? y/N ", num, total == 1 ? "" : "s");
+	tui_prompt_key(t, q, "yn", purge_confirmed);
+	return TUI_REDRAW_STATUS;
+}
+
+static const struct tui_key dead_keys[] = {
+	{ { ' ' }, "Space", "mark", "mark the dead letter (and move down)", key_mark },
+	{ { 'u' }, "u", NULL, "unmark all", key_unmark },
+	{ { 'R' }, "R", "retry", "retry the jobs of the selected, marked or every dead letter", key_retry },
+	{ { 'P' }, "P", "purge", "purge spool.dead: drop every message for good", key_purge },
+	{ .label = NULL },
+};
+
 const struct tui_screen tui_dead_screen = {
 	.name = "Dead",
 	.kind = MODEL_DEAD,
+	.keys = dead_keys,
 	.enter = enter_dead,
 	.draw = draw_dead,
 	.list = dead_list,

@@ -1,6 +1,6 @@
 /*
  * Screen 1, Overview: the services, the queues, job counts per state and the
- * workers running jobs now.
+ * workers running jobs now. `a` opens the audit trail.
  */
 #include <stdio.h>
 
@@ -96,9 +96,23 @@ static void enter_overview(struct tui *t)
 	model_refresh(tui_model(t), MODEL_OVERVIEW);
 }
 
+/* The audit trail is a screen of its own past the six tabs (tui.c): index 6. */
+static unsigned key_audit(struct tui *t, int key)
+{
+	(void)key;
+	tui_show(t, 6);
+	return TUI_REDRAW_ALL;
+}
+
+static const struct tui_key overview_keys[] = {
+	{ { 'a' }, "a", "audit", "the audit trail: who did what, when, to how many", key_audit },
+	{ .label = NULL },
+};
+
 const struct tui_screen tui_overview_screen = {
 	.name = "Overview",
 	.kind = MODEL_OVERVIEW,
+	.keys = overview_keys,
 	.enter = enter_overview,
 	.draw = draw_overview,
 };

@@ -21,11 +21,14 @@
 #define KEY_ESC 27
 #define CTRL(c) ((c) & 0x1f)
 
+/* The six tabs (1–6, Tab), then the screens reached by a key (the audit trail: `a` on the Overview). */
 static const struct tui_screen *const screens[] = {
 	&tui_overview_screen, &tui_jobs_screen, &tui_job_screen,
 	&tui_dead_screen, &tui_results_screen, &tui_metrics_screen,
+	&tui_audit_screen,
 };
 #define NSCREENS ((int)(sizeof(screens) / sizeof(screens[0])))
+#define NTABS 6
 
 enum prompt_kind {
 	PROMPT_NONE,
@@ -320,6 +323,7 @@ void tui_show(struct tui *t, int index)
 		return;
 	t->cur = index;
 	t->redraw = TUI_REDRAW_ALL;
+	model_set_visible(t->model, screens[index]->kind);
 	if (screens[index]->enter)
 		screens[index]->enter(t);
 }
@@ -352,6 +356,10 @@ static unsigned key_quit(struct tui *t, int key)
 		tui_show(t, 1); /* back to the list */
 		return TUI_REDRAW_ALL;
 	}
+	if (screens[t->cur] == &tui_audit_screen) {
+		tui_show(t, 0); /* back to the Overview */
+		return TUI_REDRAW_ALL;
+	}
 	t->quit = 1;
 	return 0;
 }
@@ -364,8 +372,8 @@ static unsigned key_screen(struct tui *t, int key)
 
 static unsigned key_next_screen(struct tui *t, int key)
 {
-	int step = key == KEY_BTAB ? NSCREENS - 1 : 1;
-	tui_show(t, (t->cur + step) % NSCREENS);
+	int step = key == KEY_BTAB ? NTABS - 1 : 1, cur = t->cur < NTABS ? t->cur : 0;
+	tui_show(t, (cur + step) % NTABS);
 	return TUI_REDRAW_ALL;
 }
 
@@ -512,13 +520,14 @@ static void draw_header(struct tui *t)
 	mvhline(0, 0, ' ', COLS);
 	tui_cell(0, 0, 8, TC_TITLE, " spool ");
 	x = 7;
-	for (int i = 0; i < NSCREENS && x < COLS; i++) {
+	for (int i = 0; i < NTABS && x < COLS; i++) {
 		char tab[40];
 		snprintf(tab, sizeof(tab), " %d %s ", i + 1, screens[i]->name);
 		int w = tui_width(tab);
 		if (x + w > COLS)
 			w = COLS - x;
-		tui_cell(0, x, w, i == t->cur ? TC_TAB_ACTIVE : TC_TITLE, tab);
+		/* a screen past the tabs shows under the tab it was opened from (the Overview) */
+		tui_cell(0, x, w, i == t->cur || (t->cur >= NTABS && i == 0) ? TC_TAB_ACTIVE : TC_TITLE, tab);
 		x += w;
 	}
 	if (t->read_only && COLS - x > 11)

@@ -360,77 +360,100 @@ int job_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 
 	return 0;
 }
 
-int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n, char **next_cursor,
-	     struct buf *err)
-{
-	char micros[24], cid[JOB_ID_LEN + 1], lim[16], name[32];
+/* The decoded cursor and the parameters of a filter's WHERE clause (see filter_where). */
+struct filter_sql {
+	struct buf sql;
 	const char *params[8];
-	int np = 0;
-	unsigned mask = 0;
-	struct buf sql = BUF_INIT;
-	*jobs = NULL;
-	*n = 0;
-	*next_cursor = NULL;
-	if (f->cursor && cursor_decode(f->cursor, micros, cid) < 0) {
+	int np;
+	unsigned mask;           /* which filters are set: names the prepared statement */
+	char micros[24], cid[JOB_ID_LEN + 1];
+};
+
+/*
+ * Append the conditions of `f` to q->sql (which ends in "WHERE true"), with their
+ * parameters. One prepared statement per combination of filters (q->mask), so
+ * that each plan can use the (tenant_id, created_at, id) and (created_at, id)
+ * indexes. -1 for a malformed cursor (err says so).
+ */
+static int filter_where(const struct job_filter *f, struct filter_sql *q, struct buf *err)
+{
+	if (f->cursor && cursor_decode(f->cursor, q->micros, q->cid) < 0) {
 		buf_adds(err, "malformed cursor: pass next_cursor from the previous page unchanged");
 		return -1;
 	}
-	int limit = f->limit < 1 ? 50 : f->limit > 1000 ? 1000 : f->limit;
-	/*
-	 * One prepared statement per combination of filters, so that each plan can use
-	 * the (tenant_id, created_at, id) and (created_at, id) indexes.
-	 */
-	buf_adds(&sql, "SELECT " JOB_COLS " FROM jobs WHERE true");
 	if (f->tenant) {
-		mask |= 1;
-		params[np++] = f->tenant;
-		buf_printf(&sql, " AND tenant_id = $%d", np);
+		q->mask |= 1;
+		q->params[q->np++] = f->tenant;
+		buf_printf(&q->sql, " AND tenant_id = $%d", q->np);
 	}
 	if (f->has_status) {
-		mask |= 2;
-		params[np++] = job_status_name(f->status);
-		buf_printf(&sql, " AND status = $%d", np);
+		q->mask |= 2;
+		q->params[q->np++] = job_status_name(f->status);
+		buf_printf(&q->sql, " AND status = $%d", q->np);
 	}
 	if (f->type) {
-		mask |= 4;
-		params[np++] = f->type;
-		buf_printf(&sql, " AND type = $%d", np);
+		q->mask |= 4;
+		q->params[q->np++] = f->type;
+		buf_printf(&q->sql, " AND type = $%d", q->np);
 	}
 	if (f->since) {
-		mask |= 8;
-		params[np++] = f->since;
-		buf_printf(&sql, " AND created_at >= $%d::timestamptz", np);
+		q->mask |= 8;
+		q->params[q->np++] = f->since;
+		buf_printf(&q->sql, " AND created_at >= $%d::timestamptz", q->np);
 	}
 	if (f->cursor) {
-		mask |= 16;
-		params[np++] = micros;
-		params[np++] = cid;
-		buf_printf(&sql,
+		q->mask |= 16;
+		q->params[q->np++] = q->micros;
+		q->params[q->np++] = q->cid;
+		buf_printf(&q->sql,
 			   " AND (created_at, id) < (timestamptz 'epoch' + $%d::bigint * interval '1 microsecond',"
 			   " $%d::uuid)",
-			   np - 1, np);
+			   q->np - 1, q->np);
 	}
 	if (f->search && *f->search) {
-		mask |= 32;
-		params[np++] = f->search;
-		buf_printf(&sql,
+		q->mask |= 32;
+		q->params[q->np++] = f->search;
+		buf_printf(&q->sql,
 			   " AND (starts_with(id::text, lower($%d))"
 			   " OR type = $%d OR error->>'message' ILIKE '%%' || $%d || '%%'"
 			   " OR error->>'code' = $%d)",
-			   np, np, np, np);
+			   q->np, q->np, q->np, q->np);
+	}
+	return 0;
+}
+
+/* A failed filtered query: a malformed `since` says so. */
+static void filter_failed(const struct job_filter *f, struct buf *err)
+{
+	if (strstr(buf_str(err), "22007") || strstr(buf_str(err), "22008")) {
+		buf_reset(err);
+		buf_printf(err, "malformed since '%s': use an RFC 3339 time", f->since);
+	}
+}
+
+int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n, char **next_cursor,
+	     struct buf *err)
+{
+	char lim[16], name[32];
+	struct filter_sql q = { .sql = BUF_INIT };
+	*jobs = NULL;
+	*n = 0;
+	*next_cursor = NULL;
+	int limit = f->limit < 1 ? 50 : f->limit > 1000 ? 1000 : f->limit;
+	buf_adds(&q.sql, "SELECT " JOB_COLS " FROM jobs WHERE true");
+	if (filter_where(f, &q, err) < 0) {
+		buf_release(&q.sql);
+		return -1;
 	}
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	params[np++] = lim;
-	buf_printf(&sql, " ORDER BY created_at DESC, id DESC LIMIT $%d::int", np);
-	snprintf(name, sizeof(name), "job_list_%u", mask);
+	q.params[q.np++] = lim;
+	buf_printf(&q.sql, " ORDER BY created_at DESC, id DESC LIMIT $%d::int", q.np);
+	snprintf(name, sizeof(name), "job_list_%u", q.mask);
 
-	PGresult *r = db_exec(c, name, buf_str(&sql), np, params, err);
-	buf_release(&sql);
+	PGresult *r = db_exec(c, name, buf_str(&q.sql), q.np, q.params, err);
+	buf_release(&q.sql);
 	if (!r) {
-		if (strstr(buf_str(err), "22007") || strstr(buf_str(err), "22008")) {
-			buf_reset(err);
-			buf_printf(err, "malformed since '%s': use an RFC 3339 time", f->since);
-		}
+		filter_failed(f, err);
 		return -1;
 	}
 	size_t rows = (size_t)PQntuples(r);
@@ -446,6 +469,28 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
 	PQclear(r);
 	*jobs = v;
 	*n = take;
+	return 0;
+}
+
+int job_count_matching(struct db_conn *c, const struct job_filter *f, int64_t *n, struct buf *err)
+{
+	char name[32];
+	struct filter_sql q = { .sql = BUF_INIT };
+	*n = 0;
+	buf_adds(&q.sql, "SELECT count(*) FROM jobs WHERE true");
+	if (filter_where(f, &q, err) < 0) {
+		buf_release(&q.sql);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "job_count_%u", q.mask);
+	PGresult *r = db_exec(c, name, buf_str(&q.sql), q.np, q.params, err);
+	buf_release(&q.sql);
+	if (!r) {
+		filter_failed(f, err);
+		return -1;
+	}
+	*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
 	return 0;
 }
 

@@ -111,6 +111,13 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
 	     char **next_cursor, struct buf *err);
 
 /*
+ * How many jobs match `f` (every filter of job_list, the cursor too when given;
+ * `limit` is ignored): one COUNT over the same WHERE clause. 0 and *n, or -1
+ * with `err` (a malformed cursor or since says so).
+ */
+int job_count_matching(struct db_conn *c, const struct job_filter *f, int64_t *n, struct buf *err);
+
+/*
  * The opaque list cursor for a position: created_at in microseconds since the
  * epoch and the job id, as base64url of "MICROS:ID". Decode checks both parts;
  * -1 if malformed.

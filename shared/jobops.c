@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rmqadmin.h"
+
 /* How long dead-letter reading waits for the next message before it stops. */
 #define DEAD_WAIT_MS 2000
 
@@ -279,4 +281,144 @@ void jobops_dead_free(struct jobops_dead *d, size_t n)
 		free(d[i].reason);
 	}
 	free(d);
+}
+
+void jobops_dead_excerpt(const struct jobops_dead *d, struct buf *out)
+{
+	buf_reset(out);
+	buf_add(out, d->body, d->len < 200 ? d->len : 200);
+	for (size_t i = 0; i < out->len; i++)
+		if ((unsigned char)out->data[i] < 0x20)
+			out->data[i] = ' ';
+}
+
+static int dead_wanted(const char *id, const char *const *ids, size_t nids)
+{
+	for (size_t i = 0; i < nids; i++)
+		if (!strcmp(ids[i], id))
+			return 1;
+	return nids == 0;
+}
+
+int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, size_t nids, const char *actor,
+		      struct jobops_dead_retried *out, struct buf *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->done = json_array();
+	out->stale = json_array();
+	out->poison = json_array();
+	out->errors = json_array();
+	struct jobops_dead *d = NULL;
+	size_t n = 0;
+	uint32_t total = 0;
+	struct buf e = BUF_INIT, b = BUF_INIT;
+	if (jobops_dead_read(m, 65535, &d, &n, &total, &e) < 0) {
+		buf_printf(err, "cannot read '%s': %s", MQ_DEAD_QUEUE, buf_str(&e));
+		buf_release(&e);
+		return -1;
+	}
+	out->read_ok = 1;
+	char *seen = xcalloc(nids + 1, 1);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].poison) {
+			jobops_dead_excerpt(&d[i], &b);
+			json_array_append_new(out->poison, json_pack("{s:s, s:s}", "reason", d[i].reason, "body", buf_str(&b)));
+			continue;
+		}
+		const char *id = d[i].msg.id;
+		if (!dead_wanted(id, ids, nids))
+			continue;
+		for (size_t k = 0; k < nids; k++)
+			seen[k] |= !strcmp(ids[k], id);
+		buf_reset(&e);
+		int r = jobops_retry(c, id, actor, &e);
+		if (r < 0) {
+			buf_printf(err, "'%s': %s", id, buf_str(&e));
+			rc = -1;
+			break;
+		}
+		if (r == 1) {
+			json_array_append_new(out->errors, json_pack("{s:s, s:s}", "id", id, "reason", "no such job"));
+			continue; /* left in the queue for a look */
+		}
+		json_array_append_new(r == 0 ? out->done : out->stale, json_string(id));
+		if (mq_ack(m, d[i].tag) < 0)
+			out->ack_failed++;
+	}
+	for (size_t k = 0; k < nids; k++)
+		if (!seen[k])
+			json_array_append_new(out->errors, json_pack("{s:s, s:s}", "id", ids[k], "reason", "no dead letter"));
+	free(seen);
+	buf_release(&e);
+	buf_release(&b);
+	jobops_dead_free(d, n);
+	return rc;
+}
+
+void jobops_dead_retry_clear(struct jobops_dead_retried *out)
+{
+	json_decref(out->done);
+	json_decref(out->stale);
+	json_decref(out->poison);
+	json_decref(out->errors);
+	memset(out, 0, sizeof(*out));
+}
+
+/* Without the management API: read everything and acknowledge it. */
+static int dead_purge_amqp(struct mq *m, int64_t *purged, struct buf *err)
+{
+	struct buf e = BUF_INIT;
+	if (!mq_connected(m) && mq_connect(m, err) < 0)
+		return -1;
+	for (;;) {
+		struct jobops_dead *d = NULL;
+		size_t n = 0;
+		uint32_t total = 0;
+		if (jobops_dead_read(m, 65535, &d, &n, &total, &e) < 0) {
+			buf_printf(err, "cannot read '%s': %s", MQ_DEAD_QUEUE, buf_str(&e));
+			buf_release(&e);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (mq_ack(m, d[i].tag) == 0)
+				(*purged)++;
+		jobops_dead_free(d, n);
+		if (n == 0 || n >= total)
+			break;
+	}
+	buf_release(&e);
+	return 0;
+}
+
+int jobops_dead_purge(const struct config *cfg, struct secrets *sec, struct mq *m, int64_t *purged,
+		      const char **via, struct buf *warn, struct buf *err)
+{
+	struct buf e = BUF_INIT;
+	struct rmqadmin_queue *q = NULL;
+	size_t nq = 0;
+	int64_t count = -1;
+	*purged = 0;
+	*via = "management";
+	if (rmqadmin_queues(cfg, sec, &q, &nq, &e) == 0) {
+		for (size_t i = 0; i < nq; i++)
+			if (!strcmp(q[i].name, MQ_DEAD_QUEUE))
+				count = q[i].ready;
+		buf_reset(&e);
+		if (count < 0)
+			count = 0; /* never declared: nothing to purge */
+		else if (rmqadmin_purge(cfg, sec, MQ_DEAD_QUEUE, &e) < 0)
+			count = -1;
+	}
+	rmqadmin_queues_free(q, nq);
+	if (count >= 0) {
+		*purged = count;
+		buf_release(&e);
+		return 0;
+	}
+	if (warn)
+		buf_adds(warn, buf_str(&e));
+	buf_release(&e);
+	*via = "amqp";
+	return dead_purge_amqp(m, purged, err);
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "config.h"
 #include "db.h"
 #include "job.h"
 #include "mq.h"
@@ -110,5 +111,42 @@ struct jobops_dead {
 int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *n, uint32_t *total,
 		     struct buf *err);
 void jobops_dead_free(struct jobops_dead *d, size_t n);
+
+/* The first 200 bytes of a dead letter's body on one line (control bytes as spaces), into `out`. */
+void jobops_dead_excerpt(const struct jobops_dead *d, struct buf *out);
+
+/* What jobops_dead_retry did; the arrays are owned (free with jobops_dead_retry_clear). */
+struct jobops_dead_retried {
+	int read_ok;             /* spool.dead was read: the rest is valid */
+	json_t *done;            /* ids retried; their messages dropped */
+	json_t *stale;           /* ids whose job was no longer failed; their messages dropped */
+	json_t *poison;          /* {reason, body (excerpt)} of poison messages: left in the queue */
+	json_t *errors;          /* {id, reason}: no such job (message left), or no dead letter for a wanted id */
+	size_t ack_failed;       /* messages retried but not acknowledged (they stay in the queue) */
+};
+
+/*
+ * Retry the jobs of the dead letters of `ids` (nids of them; nids == 0: every
+ * dead letter) through jobops_retry and acknowledge their messages over `m`
+ * (connected; mq_disconnect afterwards puts back what was not acknowledged).
+ * A message whose job is no longer failed (retried since, or succeeded) is stale
+ * and dropped too; poison messages and those of unknown jobs stay. Not audited:
+ * the caller records "dead.retry". 0, or -1 with `err` ("cannot read 'spool.dead':
+ * …" with out->read_ok 0, or "'ID': …" when the database failed part way, `out`
+ * saying what was done until then).
+ */
+int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, size_t nids, const char *actor,
+		      struct jobops_dead_retried *out, struct buf *err);
+void jobops_dead_retry_clear(struct jobops_dead_retried *out);
+
+/*
+ * Drop every message of spool.dead: through the RabbitMQ management API, or,
+ * when it cannot answer, by reading and acknowledging everything over `m`
+ * (connected here if it is not). *purged gets how many messages, *via
+ * "management" or "amqp"; `warn` (may be NULL) gets why the management API was
+ * not used. Not audited: the caller records "dead.purge". 0, or -1 with `err`.
+ */
+int jobops_dead_purge(const struct config *cfg, struct secrets *sec, struct mq *m, int64_t *purged,
+		      const char **via, struct buf *warn, struct buf *err);
 
 #endif

@@ -2,8 +2,10 @@
 # t0700 — the TUI driven in tmux against the local stack: the Overview shows the
 # broker's queue depth and the database's job counts, the failed tab plus a
 # search shows exactly the failed jobs, R retries them (they run again and
-# succeed), `?` opens the help, 80x24 and back redraws cleanly, RabbitMQ stopped
-# shows as down while the TUI keeps working, read-only refuses actions, q exits 0.
+# succeed), `?` opens the help, a poison message in spool.dead is listed on the
+# Dead screen and P + y purges it, `a` on the Overview shows the audit trail with
+# those actions, 80x24 and back redraws cleanly, RabbitMQ stopped shows as down
+# while the TUI keeps working, read-only refuses actions, q exits 0.
 . "$(dirname "$0")/lib.sh"
 
 command -v tmux >/dev/null || skip_all "tmux is not installed"
@@ -48,7 +50,7 @@ expect_eq "the probes of missing sources failed" "3" \
 	"$(sql "SELECT count(*) FROM jobs WHERE status = 'failed' AND error->>'code' = 'source_not_found' AND error->>'message' LIKE '%$R%'")"
 
 # ---- the TUI in tmux ---------------------------------------------------------
-TM=(tmux -L spooltest)
+TM=(tmux -L "spooltest-$$")    # a server of its own: other runs of this test may be going
 "${TM[@]}" kill-server 2>/dev/null
 at_exit "${TM[*]} kill-server"
 start_tui() { # EXTRA-OPTIONS
@@ -149,6 +151,46 @@ expect_eq "the retry is in the audit trail (actor, action, count)" "local-stack 
 expect_eq "exactly those jobs were retried" "$(printf '%s\n' "${missing[@]}" | sort | tr '\n' ' ')" \
 	"$(sql "SELECT jsonb_array_elements_text(detail->'ids') FROM audit WHERE id > $audit_before AND action = 'job.retry' ORDER BY 1" | tr '\n' ' ')"
 
+# ---- dead letters: a poison message, listed, then purged ------------------------------
+mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
+routed=$(mgmt -H 'Content-Type: application/json' -X POST "$SPOOL_RABBITMQ_MGMT_URL/api/exchanges/%2F/amq.default/publish" \
+	-d "$(jq -cn --arg p "poison $R" '{properties: {}, routing_key: "spool.jobs", payload: $p, payload_encoding: "string"}')" |
+	jq -r .routed)
+expect_eq "the poison message is routed to spool.jobs" true "$routed"
+dead=0
+for _ in $(seq 1 40); do
+	dead=$(mgmt_ready spool.dead)
+	[ "${dead:-0}" -gt 0 ] && break
+	sleep 0.5
+done
+[ "${dead:-0}" -gt 0 ] && ok "the worker dead-letters it to spool.dead ($dead)" || fail "poison in spool.dead" "messages_ready '$dead'"
+keys 4
+keys End # the newest message is the last of the queue
+expect_screen "the Dead screen lists the poison message" "poison .*poison $R" 15
+n=$(mgmt_ready spool.dead)
+keys P
+expect_screen "P asks, stating how many messages" "purge $n messages? from spool\.dead for good\? y/N" 5
+keys y
+expect_screen "the purge is done" "purge: $n messages? dropped from spool\.dead" 20
+left=
+for _ in $(seq 1 20); do
+	left=$(mgmt_ready spool.dead)
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+expect_eq "spool.dead is empty (management API)" 0 "$left"
+expect_eq "the purge is in the audit trail" "local-stack dead.purge spool.dead $n" \
+	"$(sql "SELECT actor || ' ' || action || ' ' || target || ' ' || count FROM audit WHERE id > $audit_before AND action = 'dead.purge' ORDER BY id DESC LIMIT 1")"
+
+# ---- the audit view ------------------------------------------------------------------
+keys 1
+keys a
+expect_screen "a on the Overview opens the audit trail" 'Audit trail \(newest first' 10
+expect_screen "… with the retry done from the Jobs screen" 'local-stack +job\.retry +filter +3 ' 10
+expect_screen "… and the purge" "local-stack +dead\.purge +spool\.dead +$n " 5
+keys q
+expect_screen "q goes back to the Overview" 'Services' 5
+
 # ---- resize ----------------------------------------------------------------------
 keys 1
 expect_screen "back on the Overview" 'Services' 5
@@ -158,7 +200,7 @@ check_frame() { # WHAT COLS ROWS
 	lines=$(printf '%s\n' "$s" | wc -l)
 	first=$(printf '%s\n' "$s" | head -n 1)
 	last=$(printf '%s\n' "$s" | tail -n 1)
-	if [ "$lines" -eq "$3" ] && [[ $first =~ ^\ spool\ +1\ Overview ]] && [[ $last =~ ^\?\ help\ +q\ quit ]] &&
+	if [ "$lines" -eq "$3" ] && [[ $first =~ ^\ spool\ +1\ Overview ]] && [[ $last =~ ^a\ audit\ +\?\ help\ +q\ quit ]] &&
 		[ "$(printf '%s\n' "$s" | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')" -le "$2" ] &&
 		[ "$(printf '%s\n' "$s" | grep -c '1 Overview')" -eq 1 ] && [ "$(printf '%s\n' "$s" | grep -c '? help')" -eq 1 ]; then
 		ok "$1"

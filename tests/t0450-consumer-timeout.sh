@@ -97,7 +97,8 @@ else
 	fail "the long job runs at least twice the timeout" "it ran '${ran}' s: make the source longer"
 fi
 for id in "$long" "$short"; do
-	expect_eq "job ${id:0:8}: one attempt" 1 "$(sql -c "SELECT attempts FROM jobs WHERE id = '$id'")"
+	expect_eq "job ${id:0:8}: one attempt, on our worker" "1 t0450" \
+		"$(sql -c "SELECT attempts || ' ' || worker_id FROM jobs WHERE id = '$id'")"
 	expect_eq "job ${id:0:8}: one started and one succeeded event" "1 1" \
 		"$(sql -c "SELECT count(*) FILTER (WHERE event = 'started') || ' ' || count(*) FILTER (WHERE event = 'succeeded') FROM job_events WHERE job_id = '$id'")"
 	expect_eq "job ${id:0:8}: never reaped, requeued or retried" 0 \

@@ -59,6 +59,7 @@ struct api {
 	struct buf tls_cert;         /* PEM read from api.tls_cert at start; empty: plain HTTP */
 	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
 	atomic_int inflight;         /* requests between start and completion */
+	atomic_int draining;         /* SIGTERM: new requests get 503, responses close */
 };
 
 /* The routes, for dispatch, metrics labels and the access log. */

@@ -77,6 +77,7 @@ static int pepper_fetch(struct api *a, struct buf *pepper)
 static void drain(struct api *a)
 {
 	daemon_notify("STOPPING=1");
+	atomic_store(&a->draining, 1);
 	log_info("stopping: no new connections, finishing %d requests in flight",
 		 atomic_load(&a->inflight));
 	server_quiesce(a);

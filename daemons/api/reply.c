@@ -25,6 +25,9 @@ static enum MHD_Result queue(struct req *r, unsigned status, struct MHD_Response
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (hname)
 		MHD_add_response_header(resp, hname, hvalue);
+	/* While draining, keep-alive connections are closed after their response. */
+	if (atomic_load(&r->api->draining))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->status = (int)status;

@@ -254,6 +254,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r) {
 		r = req_new(a, conn, url, method);
 		*con_cls = r;
+		/*
+		 * A request that starts once SIGTERM's drain has begun (on a keep-alive
+		 * connection accepted before) is refused before it does anything: the
+		 * drain waits only for requests already counted in `inflight`, so work
+		 * done now could be cut off with its answer unsent. req_new() counted
+		 * this one first, and drain() set `draining` before reading `inflight`,
+		 * so one of the two always sees the other (sequentially consistent).
+		 */
+		if (atomic_load(&a->draining)) {
+			r->checked = 1;
+			return reply_unavailable(r, "server", "shutting down");
+		}
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return MHD_YES;
 		log_set_request_id(r->request_id);

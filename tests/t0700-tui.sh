@@ -166,7 +166,7 @@ done
 [ "${dead:-0}" -gt 0 ] && ok "the worker dead-letters it to spool.dead ($dead)" || fail "poison in spool.dead" "messages_ready '$dead'"
 keys 4
 keys End # the newest message is the last of the queue
-expect_screen "the Dead screen lists the poison message" "poison .*poison $R" 15
+expect_screen "the Dead screen lists the poison message" "poison +- +- +message is not JSON: .*'poison'" 15
 n=$(mgmt_ready spool.dead)
 keys P
 expect_screen "P asks, stating how many messages" "purge $n messages? from spool\.dead for good\? y/N" 5

@@ -417,7 +417,7 @@ static int curl_is_transient(CURLcode rc)
 	}
 }
 
-static int reset_io(const struct aws_request *req)
+int aws_request_rewind(const struct aws_request *req)
 {
 	if (req->body_fp && fseeko(req->body_fp, (off_t)req->body_offset, SEEK_SET) != 0)
 		return -1;
@@ -571,7 +571,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 			buf_release(&why);
 			return -1;
 		}
-		if (sent++ > 0 && reset_io(req) != 0) {
+		if (sent++ > 0 && aws_request_rewind(req) != 0) {
 			aws_error_set(err, 0, "LocalIOError", 0, "cannot rewind for a retry: %s",
 				      strerror(errno));
 			aws_credentials_clear(&cr);

@@ -114,6 +114,12 @@ void aws_response_release(struct aws_response *r);
 int aws_response_header(const struct aws_response *r, const char *name, struct buf *out);
 
 /*
+ * Put a request's streams back to their start before it is sent again: the body
+ * file to body_offset, the output file emptied. 0, or -1 if a file cannot seek.
+ */
+int aws_request_rewind(const struct aws_request *req);
+
+/*
  * Perform the request (with retries). Returns 0 on a 2xx answer, or -1 with `err`
  * filled (resp->status and resp->body still describe the last answer, if any).
  */

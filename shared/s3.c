@@ -140,18 +140,6 @@ static int is_auth_error(const struct aws_error *e)
 				    !strcmp(e->code, "InvalidToken") || !strcmp(e->code, "ExpiredToken"));
 }
 
-static int rewind_io(const struct aws_request *req)
-{
-	if (req->body_fp && fseeko(req->body_fp, (off_t)req->body_offset, SEEK_SET) != 0)
-		return -1;
-	if (req->out_fp) {
-		fflush(req->out_fp);
-		if (ftruncate(fileno(req->out_fp), 0) != 0 || fseeko(req->out_fp, 0, SEEK_SET) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* aws_client_call plus lazy secret credentials and one refetch on rejection. */
 static int s3_call(struct s3 *s, const struct aws_request *req, struct aws_response *resp,
 		   struct aws_error *err)
@@ -165,7 +153,7 @@ static int s3_call(struct s3 *s, const struct aws_request *req, struct aws_respo
 	if (rc != 0 && s->cred_ref && is_auth_error(err)) {
 		log_warn("s3: credentials from '%s' rejected (%s), refetching the secret", s->cred_ref,
 			 err->code);
-		if (load_secret_creds(s, 1, err) != 0 || rewind_io(req) != 0)
+		if (load_secret_creds(s, 1, err) != 0 || aws_request_rewind(req) != 0)
 			return -1;
 		rc = aws_client_call(s->client, req, resp, err);
 	}

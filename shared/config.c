@@ -9,7 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
-enum ctype { CT_STR, CT_INT, CT_BOOL, CT_DURATION, CT_SIZE, CT_SECRET, CT_LEVEL, CT_FORMAT, CT_URL };
+enum ctype {
+	CT_STR, CT_INT, CT_BOOL, CT_DURATION, CT_SIZE, CT_SECRET, CT_LEVEL, CT_FORMAT, CT_URL,
+	CT_INT_BY_TYPE,      /* struct config_typemap of integers: "video.transcode=3, noop=5" */
+	CT_DURATION_BY_TYPE, /* struct config_typemap of durations: "video.transcode=2h" */
+};
 
 #define F_REQUIRED 1u
 #define F_RELOAD 2u
@@ -19,7 +23,7 @@ struct ckey {
 	const char *name;
 	enum ctype type;
 	size_t off;
-	int64_t min, max;
+	int64_t min, max;         /* bounds; of each value for the *_BY_TYPE types */
 	const char *def;
 	unsigned flags;
 	unsigned programs;
@@ -145,7 +149,9 @@ static const struct ckey keys[] = {
 	{ "api", "rate_burst", CT_INT, O(api.rate_burst), 1, 1000000, "100", F_RELOAD, A,
 	  "Burst allowed above the rate." },
 	{ "api", "default_max_attempts", CT_INT, O(api.default_max_attempts), 1, 100, "5", F_RELOAD, A,
-	  "Attempts a new job gets." },
+	  "Attempts a new job gets (of types max_attempts does not name)." },
+	{ "api", "max_attempts", CT_INT_BY_TYPE, O(api.max_attempts), 1, 100, NULL, F_RELOAD, A,
+	  "Attempts a new job gets, per job type: TYPE=N pairs separated by commas, e.g. video.transcode=3, media.probe=5 (types: video.transcode, media.probe, noop). Types not named get default_max_attempts." },
 	{ "api", "webhook_allow_hosts", CT_STR, O(api.webhook_allow_hosts), 0, 0, NULL, F_RELOAD, A,
 	  "Comma-separated hosts that webhooks may reach over http or on private addresses." },
 	{ "api", "tls_cert", CT_STR, O(api.tls_cert), 0, 0, NULL, 0, A,
@@ -180,7 +186,11 @@ static const struct ckey keys[] = {
 	{ "worker", "logo", CT_STR, O(worker.logo), 0, 0, NULL, 0, W,
 	  "PNG logo used for the watermark and bumpers." },
 	{ "worker", "backoff_cap", CT_DURATION, O(worker.backoff_cap), 1, DAY, "1h", F_RELOAD, W,
-	  "Longest delay between attempts." },
+	  "Longest delay between attempts (of job types backoff_caps does not name)." },
+	{ "worker", "backoff_caps", CT_DURATION_BY_TYPE, O(worker.backoff_caps), 1, DAY, NULL, F_RELOAD, W,
+	  "Longest delay between attempts, per job type: TYPE=DURATION pairs separated by commas, e.g. video.transcode=2h, noop=1m (types: video.transcode, media.probe, noop). Types not named use backoff_cap." },
+	{ "worker", "backoff_base", CT_DURATION, O(worker.backoff_base), 0, 3600, "15s", F_RELOAD, W,
+	  "The delay before retry n is n to the fourth power seconds, plus backoff_base, plus up to 10(n+1) seconds of jitter, at most the job type's cap." },
 
 	{ "adminctl", "read_only", CT_BOOL, O(adminctl.read_only), 0, 1, "false", 0, C,
 	  "Refuse every action (retry, cancel, purge, key changes)." },
@@ -211,6 +221,53 @@ static int64_t *int_field(struct config *cfg, const struct ckey *k)
 static int *bool_field(struct config *cfg, const struct ckey *k)
 {
 	return (int *)(void *)((char *)cfg + k->off);
+}
+
+static int is_typemap_type(enum ctype t)
+{
+	return t == CT_INT_BY_TYPE || t == CT_DURATION_BY_TYPE;
+}
+
+static struct config_typemap *typemap_field(struct config *cfg, const struct ckey *k)
+{
+	return (struct config_typemap *)(void *)((char *)cfg + k->off);
+}
+
+const char *const config_job_types[CONFIG_NTYPES] = { "video.transcode", "media.probe", "noop" };
+
+int config_job_type_index(const char *type)
+{
+	for (int i = 0; type && i < CONFIG_NTYPES; i++)
+		if (!strcmp(config_job_types[i], type))
+			return i;
+	return -1;
+}
+
+int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt)
+{
+	int i = config_job_type_index(type);
+	return i >= 0 && (m->set & (1u << i)) ? m->v[i] : dflt;
+}
+
+int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt)
+{
+	int64_t max = INT64_MIN;
+	for (int i = 0; i < CONFIG_NTYPES; i++) {
+		int64_t v = (m->set & (1u << i)) ? m->v[i] : dflt;
+		if (v > max)
+			max = v;
+	}
+	return max;
+}
+
+static int typemap_equal(const struct config_typemap *a, const struct config_typemap *b)
+{
+	if (a->set != b->set)
+		return 0;
+	for (int i = 0; i < CONFIG_NTYPES; i++)
+		if ((a->set & (1u << i)) && a->v[i] != b->v[i])
+			return 0;
+	return 1;
 }
 
 int config_parse_duration(const char *s, int64_t *out)
@@ -265,11 +322,102 @@ int config_parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
+/* Parse a number of type `t` (CT_INT, CT_DURATION or CT_SIZE) within [min, max]; -1 with the reason in `why`. */
+static int parse_number(enum ctype t, const char *val, int64_t min, int64_t max, int64_t *out, struct buf *why)
+{
+	int64_t n;
+	char *end;
+	if (t == CT_INT) {
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || end == val || *end) {
+			buf_printf(why, "'%s' is not a whole number", val);
+			return -1;
+		}
+	} else if (t == CT_DURATION) {
+		if (config_parse_duration(val, &n) < 0) {
+			buf_printf(why, "'%s' is not a duration (like 30s, 15m, 2h, 7d)", val);
+			return -1;
+		}
+	} else if (config_parse_size(val, &n) < 0) {
+		buf_printf(why, "'%s' is not a size (like 64K, 16M, 2G)", val);
+		return -1;
+	}
+	if (n < min || n > max) {
+		buf_printf(why, "%lld is out of range [%lld, %lld]", (long long)n, (long long)min, (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/*
+ * Parse "TYPE=VALUE, TYPE=VALUE" (blanks optional, empty text: an empty map) into
+ * `m`; each value of element type `t` within [min, max]. On error `why` names the
+ * offending item.
+ */
+static int parse_typemap(enum ctype t, const char *val, int64_t min, int64_t max, struct config_typemap *m,
+			 struct buf *why)
+{
+	char *copy = xstrdup(val), *next = copy;
+	struct buf num = BUF_INIT;
+	int rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	while (*val && next) {
+		char *item = next, *end = item + strcspn(item, ",");
+		next = *end ? end + 1 : NULL;
+		*end = '\0';
+		while (isspace((unsigned char)*item))
+			item++;
+		while (end > item && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		const char *eq = strchr(item, '=');
+		if (!*item) {
+			buf_adds(why, "empty item (a comma too many?)");
+			goto out;
+		}
+		if (!eq) {
+			buf_printf(why, "item '%s' is not TYPE=VALUE", item);
+			goto out;
+		}
+		int tlen = (int)(eq - item), i;
+		while (tlen > 0 && isspace((unsigned char)item[tlen - 1]))
+			tlen--;
+		for (i = 0; i < CONFIG_NTYPES; i++)
+			if ((int)strlen(config_job_types[i]) == tlen && !strncmp(item, config_job_types[i], (size_t)tlen))
+				break;
+		if (i == CONFIG_NTYPES) {
+			buf_printf(why, "item '%s': unknown job type '%.*s' (known:", item, tlen, item);
+			for (i = 0; i < CONFIG_NTYPES; i++)
+				buf_printf(why, "%s %s", i ? "," : "", config_job_types[i]);
+			buf_addc(why, ')');
+			goto out;
+		}
+		if (m->set & (1u << i)) {
+			buf_printf(why, "item '%s': job type '%s' is given twice", item, config_job_types[i]);
+			goto out;
+		}
+		eq++;
+		while (isspace((unsigned char)*eq))
+			eq++;
+		if (parse_number(t, eq, min, max, &m->v[i], &num) < 0) {
+			buf_printf(why, "item '%s': %s", item, buf_str(&num));
+			goto out;
+		}
+		m->set |= 1u << i;
+	}
+	rc = 0;
+out:
+	buf_release(&num);
+	free(copy);
+	return rc;
+}
+
 /* Set one key from text; on error append the reason (without location) to `why`. */
 static int set_value(struct config *cfg, const struct ckey *k, const char *val, struct buf *why)
 {
 	int64_t n;
-	char *end;
 	switch (k->type) {
 	case CT_STR:
 		break;
@@ -311,25 +459,20 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 		}
 		return 0;
 	case CT_INT:
-		errno = 0;
-		n = strtoll(val, &end, 10);
-		if (errno || end == val || *end) {
-			buf_printf(why, "'%s' is not a whole number", val);
-			return -1;
-		}
-		goto bounds;
 	case CT_DURATION:
-		if (config_parse_duration(val, &n) < 0) {
-			buf_printf(why, "'%s' is not a duration (like 30s, 15m, 2h, 7d)", val);
-			return -1;
-		}
-		goto bounds;
 	case CT_SIZE:
-		if (config_parse_size(val, &n) < 0) {
-			buf_printf(why, "'%s' is not a size (like 64K, 16M, 2G)", val);
+		if (parse_number(k->type, val, k->min, k->max, &n, why) < 0)
 			return -1;
-		}
-		goto bounds;
+		*int_field(cfg, k) = n;
+		return 0;
+	case CT_INT_BY_TYPE:
+	case CT_DURATION_BY_TYPE: {
+		struct config_typemap m;
+		if (parse_typemap(k->type == CT_INT_BY_TYPE ? CT_INT : CT_DURATION, val, k->min, k->max, &m, why) < 0)
+			return -1;
+		*typemap_field(cfg, k) = m;
+		return 0;
+	}
 	}
 	/* string types */
 	{
@@ -337,14 +480,6 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 		free(*f);
 		*f = *val ? xstrdup(val) : NULL;
 	}
-	return 0;
-bounds:
-	if (n < k->min || n > k->max) {
-		buf_printf(why, "%lld is out of range [%lld, %lld]", (long long)n, (long long)k->min,
-			   (long long)k->max);
-		return -1;
-	}
-	*int_field(cfg, k) = n;
 	return 0;
 }
 
@@ -532,6 +667,9 @@ int config_unreloadable_changes(const struct config *a, const struct config *b, 
 			differ = (sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb));
 		} else if (k->type == CT_BOOL) {
 			differ = *(const int *)(const void *)pa != *(const int *)(const void *)pb;
+		} else if (is_typemap_type(k->type)) {
+			differ = !typemap_equal((const struct config_typemap *)(const void *)pa,
+						(const struct config_typemap *)(const void *)pb);
 		} else {
 			differ = *(const int64_t *)(const void *)pa != *(const int64_t *)(const void *)pb;
 		}
@@ -557,6 +695,8 @@ void config_keep_unreloadable(struct config *next, const struct config *cur)
 			*f = v ? xstrdup(v) : NULL;
 		} else if (k->type == CT_BOOL) {
 			*bool_field(next, k) = *(const int *)(const void *)from;
+		} else if (is_typemap_type(k->type)) {
+			*typemap_field(next, k) = *(const struct config_typemap *)(const void *)from;
 		} else {
 			*int_field(next, k) = *(const int64_t *)(const void *)from;
 		}
@@ -575,6 +715,8 @@ static const char *type_name(enum ctype t)
 	case CT_LEVEL: return "level";
 	case CT_FORMAT: return "format";
 	case CT_URL: return "URL";
+	case CT_INT_BY_TYPE: return "per-type integers";
+	case CT_DURATION_BY_TYPE: return "per-type durations";
 	}
 	return "?";
 }
@@ -605,6 +747,9 @@ void config_dump_doc(FILE *fp)
 		if (k->type == CT_INT || k->type == CT_DURATION || k->type == CT_SIZE)
 			fprintf(fp, "Range: %lld to %lld%s.\n", (long long)k->min, (long long)k->max,
 				k->type == CT_DURATION ? " seconds" : k->type == CT_SIZE ? " bytes" : "");
+		else if (is_typemap_type(k->type))
+			fprintf(fp, "Range of each value: %lld to %lld%s.\n", (long long)k->min, (long long)k->max,
+				k->type == CT_DURATION_BY_TYPE ? " seconds" : "");
 		fputs((k->flags & F_RELOAD) ? "Reloaded on SIGHUP.\n" : "Needs a restart to change.\n", fp);
 	}
 	if (*cur)

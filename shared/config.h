@@ -10,6 +10,10 @@
  * for this program) are collected as lines "config: 'FILE' line N: key 'K': ..."
  * and config_load() returns -1; programs print them and exit 78 (EX_CONFIG).
  *
+ * A per-job-type key ("video.transcode=3, media.probe=5") fills a struct
+ * config_typemap: a value for each type it names, the caller's default for the
+ * others (config_type_value). Only the types in config_job_types may be named.
+ *
  * Ownership: struct config owns every string in it; config_free() releases them.
  * Secret-typed keys hold *references* ("arn:…", "file:PATH", "env:NAME"), never
  * values; resolve them with secrets.h.
@@ -30,6 +34,16 @@ enum config_program {
 	PROG_ADMINCTL = 1 << 2,
 };
 #define PROG_ALL (PROG_API | PROG_WORKER | PROG_ADMINCTL)
+
+/* The job types a per-type key may name, in the order of config_typemap.v. */
+#define CONFIG_NTYPES 3
+extern const char *const config_job_types[CONFIG_NTYPES];
+
+/* A per-job-type map: plain data (no allocation), copied by assignment. */
+struct config_typemap {
+	unsigned set;                 /* bit i: config_job_types[i] has a value */
+	int64_t v[CONFIG_NTYPES];     /* the values (seconds for durations) */
+};
 
 struct config_log {
 	char *level;  /* error|warn|info|debug */
@@ -103,6 +117,7 @@ struct config_api {
 	int64_t rate_limit;       /* requests per second per key, 0 = off */
 	int64_t rate_burst;
 	int64_t default_max_attempts;
+	struct config_typemap max_attempts; /* per type; default_max_attempts for the rest */
 	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
 	char *tls_cert;           /* PEM certificate (chain) for HTTPS; both or neither */
 	char *tls_key;            /* PEM private key for HTTPS */
@@ -123,6 +138,8 @@ struct config_worker {
 	int64_t ffmpeg_threads;
 	char *logo;               /* path of the watermark logo (PNG), optional */
 	int64_t backoff_cap;      /* seconds */
+	struct config_typemap backoff_caps; /* seconds, per type; backoff_cap for the rest */
+	int64_t backoff_base;     /* seconds: the constant in attempt^4 + base + jitter */
 };
 
 struct config_adminctl {
@@ -175,6 +192,13 @@ void config_keep_unreloadable(struct config *next, const struct config *cur);
 int config_parse_duration(const char *s, int64_t *out);
 /* Parse a size ("1024", "64K", "16M", "2G", "512MiB") into bytes. -1 on error. */
 int config_parse_size(const char *s, int64_t *out);
+
+/* Index of `type` in config_job_types, or -1 if it is not a known job type. */
+int config_job_type_index(const char *type);
+/* The value of `m` for job type `type`; `dflt` when the map does not name it (or it is unknown). */
+int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt);
+/* The largest value `m` gives any known job type, counting `dflt` for those it does not name. */
+int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt);
 
 /* Write the key table as mdoc (.It entries) for spool.ini(5). */
 void config_dump_doc(FILE *fp);

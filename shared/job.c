@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,6 +793,18 @@ static int reaped_take(struct db_conn *c, PGresult *r, struct job **out, size_t 
 			return -1;
 	}
 	return 0;
+}
+
+int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
+{
+	double n = attempt > 0 ? attempt : 0;
+	double d = n * n * n * n + (double)base_s + (jitter_s > 0 ? jitter_s : 0);
+
+	if (d > (double)cap_s)
+		d = (double)cap_s;
+	if (d > INT_MAX)
+		d = INT_MAX;
+	return d < 1 ? 1 : (int)d;
 }
 
 int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,

@@ -182,6 +182,14 @@ int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id
 int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
 		       struct buf *err);
 
+/*
+ * Seconds before the retry that follows failed attempt `attempt` (1-based):
+ * attempt^4 + base_s + jitter_s, at most cap_s, at least 1. Pure: the caller
+ * draws the jitter ([worker] backoff_base, backoff_cap and backoff_caps give base
+ * and cap).
+ */
+int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s);
+
 /* The advisory lock that lets one reaper act at a time (any constant all agree on). */
 #define JOB_REAP_LOCK_KEY "127359211762540" /* "spool" + 0x6c as a bigint */
 

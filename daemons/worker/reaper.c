@@ -11,7 +11,7 @@
 #include "worker.h"
 
 #define REAP_LIMIT 100
-/* A retrying job untouched this much longer than the largest backoff lost its message. */
+/* A retrying job untouched this much longer than the largest backoff cap of any type lost its message. */
 #define REAP_STALE_EXTRA_S 300
 
 /* One pass; the number of jobs reaped, or -1. */
@@ -23,8 +23,9 @@ static int reap_once(struct worker *w, struct buf *err)
 
 	if (!c)
 		return -1;
-	int rc = job_reap_expired(c, w->id, REAP_LIMIT, w->cfg->worker.backoff_cap + REAP_STALE_EXTRA_S, &jobs,
-				  &n, err);
+	const struct config *cfg = w->cfg;
+	int64_t cap = config_typemap_max(&cfg->worker.backoff_caps, cfg->worker.backoff_cap);
+	int rc = job_reap_expired(c, w->id, REAP_LIMIT, cap + REAP_STALE_EXTRA_S, &jobs, &n, err);
 	db_release(c);
 	if (rc < 0)
 		return -1;

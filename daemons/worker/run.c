@@ -128,14 +128,13 @@ static int claim(struct thread_ctx *t, const struct work *item, struct job *job)
 	return rc;
 }
 
-/* Seconds before retry n (the attempt that failed): n^4 + 15 + jitter, capped. */
-static int retry_delay(int n, int64_t cap)
+/* Seconds before the retry of a job of `type` whose attempt n failed: n^4 + base + jitter, capped per type. */
+static int retry_delay(const struct config *cfg, const char *type, int n)
 {
-	double d = (double)n * n * n * n + 15.0 + daemon_jitter_ms(10000u * (unsigned)(n + 1), 0, UINT_MAX) / 1000.0;
+	double jitter = daemon_jitter_ms(10000u * (unsigned)(n + 1), 0, UINT_MAX) / 1000.0;
 
-	if (d > (double)cap)
-		d = (double)cap;
-	return d < 1 ? 1 : (int)d;
+	return job_retry_delay(n, cfg->worker.backoff_base,
+			       config_type_value(&cfg->worker.backoff_caps, type, cfg->worker.backoff_cap), jitter);
 }
 
 /* Write the outcome to the database, retrying through an outage for up to a lease. */
@@ -209,10 +208,10 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 		publish_event(t, job, "succeeded");
 		break;
 	case JOB_RETRYING: {
-		int delay = retry_delay(job->attempts, t->w->cfg->worker.backoff_cap);
 		struct job_message m = { .version = 1, .attempt = job->attempts + 1 };
 		memcpy(m.id, job->id, sizeof(m.id));
 		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
+		int delay = retry_delay(t->w->cfg, m.type, job->attempts);
 		job_message_encode(&m, &msg);
 		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
 		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,

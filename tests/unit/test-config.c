@@ -263,6 +263,111 @@ static void test_api_tls_pair(void **state)
 	buf_release(&err);
 }
 
+/* Per-job-type maps: parsing (blanks optional), defaults for the types not named, the accessors. */
+static void test_typemap(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "max_attempts = video.transcode=3,media.probe = 7 \n", PROG_API,
+			      &err),
+			 0);
+	assert_string_equal(buf_str(&err), "");
+	assert_int_equal(config_type_value(&cfg.api.max_attempts, "video.transcode", 5), 3);
+	assert_int_equal(config_type_value(&cfg.api.max_attempts, "media.probe", 5), 7);
+	assert_int_equal(config_type_value(&cfg.api.max_attempts, "noop", 5), 5);
+	assert_int_equal(config_type_value(&cfg.api.max_attempts, "bogus.type", 5), 5);
+	assert_int_equal(config_type_value(&cfg.api.max_attempts, NULL, 5), 5);
+	assert_int_equal(config_typemap_max(&cfg.api.max_attempts, 5), 7);
+	assert_int_equal(config_typemap_max(&cfg.api.max_attempts, 9), 9);
+	config_free(&cfg);
+
+	assert_int_equal(load(&cfg, REQUIRED_WORKER "[worker]\nbackoff_caps = noop=1m, video.transcode=2h\n"
+				  "backoff_cap = 10m\nbackoff_base = 1m\n",
+			      PROG_WORKER, &err),
+			 0);
+	assert_int_equal(config_type_value(&cfg.worker.backoff_caps, "noop", cfg.worker.backoff_cap), 60);
+	assert_int_equal(config_type_value(&cfg.worker.backoff_caps, "video.transcode", cfg.worker.backoff_cap), 7200);
+	assert_int_equal(config_type_value(&cfg.worker.backoff_caps, "media.probe", cfg.worker.backoff_cap), 600);
+	assert_int_equal(config_typemap_max(&cfg.worker.backoff_caps, cfg.worker.backoff_cap), 7200);
+	assert_int_equal(cfg.worker.backoff_base, 60);
+	config_free(&cfg);
+
+	/* all three named: the default cap does not count towards the largest */
+	assert_int_equal(load(&cfg, REQUIRED_WORKER "[worker]\nbackoff_caps = noop=1m,media.probe=5m,video.transcode=2m\n",
+			      PROG_WORKER, &err),
+			 0);
+	assert_int_equal(config_typemap_max(&cfg.worker.backoff_caps, cfg.worker.backoff_cap), 300);
+	config_free(&cfg);
+
+	/* defaults: empty maps, base 15 s; an empty value is an empty map */
+	config_defaults(&cfg, PROG_WORKER);
+	assert_int_equal(cfg.worker.backoff_base, 15);
+	assert_int_equal(cfg.worker.backoff_caps.set, 0);
+	assert_int_equal(config_type_value(&cfg.worker.backoff_caps, "noop", 3600), 3600);
+	assert_int_equal(config_typemap_max(&cfg.worker.backoff_caps, 3600), 3600);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "max_attempts =\n", PROG_API, &err), 0);
+	assert_int_equal(cfg.api.max_attempts.set, 0);
+	config_free(&cfg);
+
+	assert_int_equal(config_job_type_index("noop"), 2);
+	assert_int_equal(config_job_type_index("noo"), -1);
+	assert_int_equal(config_job_type_index("noop "), -1);
+	buf_release(&err);
+}
+
+/* Every bad item is named, with the file, line and key. */
+static void test_typemap_errors(void **state)
+{
+	(void)state;
+	expect_error(REQUIRED_ADMINCTL "max_attempts = bogus.type=3\n", PROG_API,
+		     "config: 'test.ini' line 9: key 'max_attempts' in [api]: item 'bogus.type=3': "
+		     "unknown job type 'bogus.type' (known: video.transcode, media.probe, noop)");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = noop=2, noop=3\n", PROG_API,
+		     "line 9: key 'max_attempts' in [api]: item 'noop=3': job type 'noop' is given twice");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = noop=lots\n", PROG_API,
+		     "line 9: key 'max_attempts' in [api]: item 'noop=lots': 'lots' is not a whole number");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = media.probe=0\n", PROG_API,
+		     "item 'media.probe=0': 0 is out of range [1, 100]");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = media.probe=101\n", PROG_API,
+		     "item 'media.probe=101': 101 is out of range [1, 100]");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = media.probe\n", PROG_API,
+		     "item 'media.probe' is not TYPE=VALUE");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = media.probe=2,\n", PROG_API, "empty item");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = =2\n", PROG_API, "item '=2': unknown job type ''");
+	expect_error(REQUIRED_ADMINCTL "max_attempts = media.probe=2\nmax_attempts = noop=2\n", PROG_API,
+		     "line 10: key 'max_attempts' in [api] is set twice");
+	expect_error(REQUIRED_WORKER "[worker]\nbackoff_caps = noop=soon\n", PROG_WORKER,
+		     "line 8: key 'backoff_caps' in [worker]: item 'noop=soon': 'soon' is not a duration");
+	expect_error(REQUIRED_WORKER "[worker]\nbackoff_caps = noop=2d\n", PROG_WORKER,
+		     "item 'noop=2d': 172800 is out of range [1, 86400]");
+	expect_error(REQUIRED_WORKER "[worker]\nbackoff_base = 2h\n", PROG_WORKER,
+		     "key 'backoff_base' in [worker]: 7200 is out of range [0, 3600]");
+	expect_error(REQUIRED_WORKER "[api]\nmax_attempts = noop=2\n", PROG_WORKER,
+		     "line 8: key 'max_attempts' in [api] does not apply to this program");
+}
+
+/* The maps follow SIGHUP: a change is not named as needing a restart, and keep_unreloadable leaves it. */
+static void test_typemap_reload(void **state)
+{
+	(void)state;
+	struct config a, b;
+	struct buf err = BUF_INIT, out = BUF_INIT;
+	assert_int_equal(load(&a, REQUIRED_WORKER "[worker]\nbackoff_caps = noop=1m\n", PROG_WORKER, &err), 0);
+	assert_int_equal(load(&b, REQUIRED_WORKER "[worker]\nbackoff_caps = noop=2m\nbackoff_base = 5s\n", PROG_WORKER,
+			      &err),
+			 0);
+	assert_int_equal(config_unreloadable_changes(&a, &b, &out), 0);
+	config_keep_unreloadable(&b, &a);
+	assert_int_equal(config_type_value(&b.worker.backoff_caps, "noop", 0), 120);
+	assert_int_equal(b.worker.backoff_base, 5);
+	config_free(&a);
+	config_free(&b);
+	buf_release(&err);
+	buf_release(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_program_mismatch), cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
 		cmocka_unit_test(test_api_tls_pair),
+		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
+		cmocka_unit_test(test_typemap_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
-/* Unit tests for job: status names, uuid checks, queue messages, events, cursors, JSON shape. */
+/* Unit tests for job: status names, uuid checks, queue messages, events, cursors, JSON shape, retry delays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,12 +220,33 @@ static void test_cursor(void **state)
 	buf_release(&cur);
 }
 
+/* attempt^4 + base + jitter, capped (the cap wins over jitter), never below 1 s. */
+static void test_retry_delay(void **state)
+{
+	(void)state;
+	assert_int_equal(job_retry_delay(1, 15, 3600, 0.0), 16);
+	assert_int_equal(job_retry_delay(2, 15, 3600, 0.0), 31);
+	assert_int_equal(job_retry_delay(3, 15, 3600, 4.9), 100);
+	assert_int_equal(job_retry_delay(5, 15, 3600, 0.0), 640);
+	assert_int_equal(job_retry_delay(7, 15, 3600, 0.0), 2416);
+	assert_int_equal(job_retry_delay(8, 15, 3600, 0.0), 3600);
+	assert_int_equal(job_retry_delay(2, 15, 30, 0.0), 30);
+	assert_int_equal(job_retry_delay(1, 15, 30, 60.0), 30);
+	assert_int_equal(job_retry_delay(1, 0, 3600, 0.0), 1);
+	assert_int_equal(job_retry_delay(0, 0, 3600, 0.0), 1);
+	assert_int_equal(job_retry_delay(-3, 0, 3600, -5.0), 1);
+	assert_int_equal(job_retry_delay(4, 60, 86400, 0.0), 316);
+	assert_int_equal(job_retry_delay(100, 15, 86400, 0.0), 86400);
+	assert_int_equal(job_retry_delay(1000000, 15, INT64_MAX, 0.0), INT_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status_names),  cmocka_unit_test(test_uuid),	    cmocka_unit_test(test_message_roundtrip),
 		cmocka_unit_test(test_message_rejects), cmocka_unit_test(test_event_encode), cmocka_unit_test(test_to_json),
 		cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_retry_delay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -976,6 +976,12 @@ int job_message_decode(const char *data, size_t len, struct job_message *m, stru
 
 void job_event_encode(const struct job *j, const char *event, struct buf *out)
 {
+	/* A job requeued through the outbox (reaper, shutdown) is tried again at once. */
+	job_event_encode_next(j, event, j->status == JOB_RETRYING ? time(NULL) : 0, out);
+}
+
+void job_event_encode_next(const struct job *j, const char *event, time_t next_attempt_at, struct buf *out)
+{
 	char at[64];
 	struct timespec ts;
 	struct tm tm;
@@ -996,6 +1002,12 @@ void job_event_encode(const struct job *j, const char *event, struct buf *out)
 	json_object_set_new(o, "attempt", json_integer(j->attempts));
 	json_object_set_new(o, "at", json_string(at));
 	json_object_set_new(o, "error", ref_or_null(j->error));
+	if (next_attempt_at > 0) {
+		char next[32];
+		gmtime_r(&next_attempt_at, &tm);
+		strftime(next, sizeof(next), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(o, "next_attempt_at", json_string(next));
+	}
 	char *s = json_dumps(o, JSON_COMPACT);
 	buf_reset(out);
 	buf_adds(out, s);

@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "db.h"
@@ -236,6 +237,8 @@ int job_message_decode(const char *data, size_t len, struct job_message *m, stru
  * `event` is "started" or "job.started" (the prefix is added when missing).
  */
 void job_event_encode(const struct job *j, const char *event, struct buf *out);
+/* The same with the time of the next attempt ("next_attempt_at"; 0 leaves it out). */
+void job_event_encode_next(const struct job *j, const char *event, time_t next_attempt_at, struct buf *out);
 
 /*
  * Outbox: rows not yet published, oldest first. Fetched rows are claimed for

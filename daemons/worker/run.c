@@ -85,13 +85,16 @@ static void remove_tree(const char *dir)
  * next event waits for both (events are notifications, the database is the
  * truth), which saves a broker disk sync per job.
  */
-static void publish_event(struct thread_ctx *t, const struct job *j, const char *event)
+static void publish_event_next(struct thread_ctx *t, const struct job *j, const char *event, time_t next_at)
 {
 	struct buf body = BUF_INIT, key = BUF_INIT, err = BUF_INIT;
 	int (*pub)(struct mq *, const char *, const char *, const char *, size_t, struct buf *) =
 		strcmp(event, "started") ? mq_publish : mq_publish_nowait;
 
-	job_event_encode(j, event, &body);
+	if (next_at)
+		job_event_encode_next(j, event, next_at, &body);
+	else
+		job_event_encode(j, event, &body);
 	buf_printf(&key, "job.%s", event);
 	if (pub(t->mq, MQ_EVENTS_EXCHANGE, buf_str(&key), body.data, body.len, &err) < 0)
 		log_warn("cannot publish event '%s': %s", buf_str(&key), buf_str(&err));
@@ -100,6 +103,11 @@ static void publish_event(struct thread_ctx *t, const struct job *j, const char 
 	buf_release(&body);
 	buf_release(&key);
 	buf_release(&err);
+}
+
+static void publish_event(struct thread_ctx *t, const struct job *j, const char *event)
+{
+	publish_event_next(t, j, event, 0);
 }
 
 /*
@@ -218,7 +226,7 @@ static void after(struct thread_ctx *t, const struct work *item, struct job *job
 			 buf_str(&res->message), job->attempts, job->max_attempts, delay);
 		if (mq_publish_delayed(t->mq, delay, msg.data, msg.len, &err) < 0)
 			log_error("cannot queue the retry of the job: %s", buf_str(&err));
-		publish_event(t, job, "retrying");
+		publish_event_next(t, job, "retrying", time(NULL) + delay);
 		break;
 	}
 	default:

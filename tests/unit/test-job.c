@@ -147,8 +147,28 @@ static void test_event_encode(void **state)
 		assert_int_equal(at[strlen(at) - 1], 'Z');
 		assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "code")),
 				    "invalid_media");
+		assert_null(json_object_get(o, "next_attempt_at"));
 		json_decref(o);
 	}
+	/* job.retrying carries the time of the next attempt */
+	j.status = JOB_RETRYING;
+	job_event_encode_next(&j, "retrying", (time_t)1764460800 /* 2025-11-30T00:00:00Z */, &out);
+	json_t *o = json_loads(buf_str(&out), 0, NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "event")), "job.retrying");
+	assert_string_equal(json_string_value(json_object_get(o, "next_attempt_at")), "2025-11-30T00:00:00Z");
+	json_decref(o);
+	/* requeued through the outbox: the next attempt is now */
+	time_t before = time(NULL);
+	job_event_encode(&j, "retrying", &out);
+	o = json_loads(buf_str(&out), 0, NULL);
+	const char *next = json_string_value(json_object_get(o, "next_attempt_at"));
+	assert_non_null(next);
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	assert_non_null(strptime(next, "%Y-%m-%dT%H:%M:%SZ", &tm));
+	assert_true(timegm(&tm) >= before && timegm(&tm) <= time(NULL));
+	json_decref(o);
 	buf_release(&out);
 	job_clear(&j);
 	assert_null(j.type);

@@ -173,6 +173,14 @@ uninstall:
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/spool 2>/dev/null || \
 	    echo "uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/spool (not empty)"
 
+# make deb: build/spool_<version>_<arch>.deb (scripts/mkdeb.sh, packaging/). Always a
+# release build, whatever SANITIZE says and whatever bin/ holds: the binaries are linked
+# from build/rel into build/deb/bin (packaging/deb.mk), then `make install` stages them
+# with PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system; bin/ is not touched.
+.PHONY: deb
+deb:
+	$(Q)MAKE='$(MAKE)' scripts/mkdeb.sh
+
 clean:
 	rm -rf build bin
 

@@ -187,8 +187,7 @@ clean:
 # ---- fuzz: libFuzzer targets (clang), a separate libspool in build/fuzz ----------
 #   make fuzz                 build every tests/fuzz/fuzz-*.c and run each FUZZ_SECONDS
 #   make fuzz-bins            only build them (build/fuzz/fuzz-*)
-# fuzz-http #includes the API's server.c and routes_jobs.c to reach their static
-# parsers, so it links the other API objects but not those two (nor main.o).
+# fuzz-http links the API's pure request checks (daemons/api/validate.c) and libspool.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_OPT     ?= -O1 -g
@@ -199,7 +198,7 @@ FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer -pthread
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB     := build/fuzz/libspool.a
-FUZZ_API_OBJ := $(filter-out %/main.o %/server.o %/routes_jobs.o,$(API_SRC:%.c=build/fuzz/%.o))
+FUZZ_API_OBJ := build/fuzz/daemons/api/validate.o
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
  *
  *   main.c       options, config, start-up order, signals, SIGHUP, drain on SIGTERM
  *   server.c     libmicrohttpd daemon, per-request context, router, access log
+ *   validate.c   the pure request checks (routing, headers, query, job body)
  *   reply.c      JSON, error and redirect responses (every one with X-Request-Id)
  *   auth.c       Bearer key check with an in-process hash -> tenant cache
  *   routes_jobs.c  /v1/jobs, /v1/jobs/{id}[/result], /v1/uploads
@@ -34,6 +35,7 @@
 #include "job.h"
 #include "s3.h"
 #include "secrets.h"
+#include "validate.h"
 
 /* Values SIGHUP may change, read lock-free by the handlers. */
 struct api_tunables {
@@ -61,22 +63,6 @@ struct api {
 	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
 	atomic_int inflight;         /* requests between start and completion */
 	atomic_int draining;         /* SIGTERM: new requests get 503, responses close */
-};
-
-/* The routes, for dispatch, metrics labels and the access log. */
-enum route {
-	ROUTE_NONE = 0,               /* unknown path: 404 */
-	ROUTE_HEALTH,
-	ROUTE_READY,
-	ROUTE_METRICS,
-	ROUTE_JOBS_CREATE,
-	ROUTE_JOBS_LIST,
-	ROUTE_JOBS_GET,
-	ROUTE_JOBS_CANCEL,
-	ROUTE_JOBS_RESULT,
-	ROUTE_UPLOADS_CREATE,
-	ROUTE_VIDEOS_CREATE,
-	ROUTE_COUNT
 };
 
 /* Label of a route for metrics ("GET /v1/jobs/{id}"). */

@@ -7,11 +7,7 @@
  */
 #include "api.h"
 #include "log.h"
-#include "videoparams.h"
-#include "webhook.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +15,7 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-#define IDEMPOTENCY_KEY_MAX 200
-#define SOURCE_KEY_MAX 1024
 #define DB_WAIT_MS 2000
-
-static const char *const job_types[] = { "video.transcode", "media.probe", "noop" };
 
 /* webhook_allow_hosts, which SIGHUP may replace. */
 static pthread_rwlock_t hosts_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -49,14 +41,6 @@ char *routes_webhook_hosts(void)
 void routes_free(void)
 {
 	routes_set_webhook_hosts(NULL);
-}
-
-static int type_known(const char *t)
-{
-	for (size_t i = 0; i < sizeof(job_types) / sizeof(job_types[0]); i++)
-		if (!strcmp(t, job_types[i]))
-			return 1;
-	return 0;
 }
 
 /* Take a pooled connection or queue 503. */
@@ -130,132 +114,16 @@ static json_t *job_json(struct req *r, const struct job *j)
 	return api_job_json(r->api, j);
 }
 
-/* ---- validation of POST /v1/jobs ---------------------------------------------- */
-
-/* Checks fill `field` and `msg` and return -1 on the first problem. */
-struct invalid {
-	char field[64];
-	struct buf msg;
-};
-
-static int invalid(struct invalid *v, const char *field, const char *msg)
+/* validate_job()'s owns_job: does the tenant have job `id`? (arg: the db_conn) */
+static int tenant_owns_job(void *arg, const char *tenant, const char *id)
 {
-	snprintf(v->field, sizeof(v->field), "%s", field);
-	buf_adds(&v->msg, msg);
-	return -1;
-}
-
-static int uuid_prefix(const char *s, char id[JOB_ID_LEN + 1])
-{
-	if (strlen(s) <= JOB_ID_LEN || s[JOB_ID_LEN] != '/')
-		return 0;
-	memcpy(id, s, JOB_ID_LEN);
-	id[JOB_ID_LEN] = '\0';
-	return job_id_valid(id);
-}
-
-/*
- * A source key the tenant may use: its own uploads ("uploads/<tenant>/…") or the
- * results of one of its own jobs ("results/<job id>/…"). Never "..", "//", a
- * leading "/" or control characters. The results case costs a lookup.
- */
-static int source_key_ok(struct req *r, struct db_conn *c, const char *key, struct invalid *v)
-{
-	size_t n = strlen(key);
-	if (n == 0 || n > SOURCE_KEY_MAX)
-		return invalid(v, "source.key", "must be 1 to 1024 characters");
-	if (strstr(key, "..") || strstr(key, "//") || key[0] == '/' || strchr(key, '\\'))
-		return invalid(v, "source.key", "must not contain '..', '//', '\\' or start with '/'");
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return invalid(v, "source.key", "must not contain control characters");
-	size_t tl = strlen(r->tenant);
-	if (!strncmp(key, "uploads/", 8) && !strncmp(key + 8, r->tenant, tl) && key[8 + tl] == '/' &&
-	    key[9 + tl] != '\0')
-		return 0;
-	char id[JOB_ID_LEN + 1];
-	if (!strncmp(key, "results/", 8) && uuid_prefix(key + 8, id)) {
-		struct job j;
-		struct buf err = BUF_INIT;
-		memset(&j, 0, sizeof(j));
-		int rc = job_get(c, id, r->tenant, &j, &err);
-		job_clear(&j);
-		buf_release(&err);
-		if (rc == 0)
-			return 0;
-	}
-	buf_printf(&v->msg, "must be a key under 'uploads/%s/' (see POST /v1/uploads) or a result of "
-			    "one of your jobs", r->tenant);
-	snprintf(v->field, sizeof(v->field), "source.key");
-	return -1;
-}
-
-/* The URL policy of shared/webhook.h with the current api.webhook_allow_hosts. */
-static int callback_url_ok(const char *url, struct invalid *v)
-{
-	pthread_rwlock_rdlock(&hosts_lock);
-	int rc = webhook_url_check(url, allow_hosts, NULL, &v->msg);
-	pthread_rwlock_unlock(&hosts_lock);
-	if (rc < 0)
-		snprintf(v->field, sizeof(v->field), "callback_url");
-	return rc;
-}
-
-/* Parameters of video.transcode, checked the same way as the worker will (videoparams). */
-static int transcode_params_ok(const json_t *params, struct invalid *v)
-{
-	struct video_params vp;
-	struct buf field = BUF_INIT;
-	if (videoparams_parse(params, &vp, &field, &v->msg) == 0) {
-		buf_release(&field);
-		return 0;
-	}
-	if (!strcmp(buf_str(&field), "params"))
-		snprintf(v->field, sizeof(v->field), "params");
-	else
-		snprintf(v->field, sizeof(v->field), "params.%s", buf_str(&field));
-	buf_release(&field);
-	return -1;
-}
-
-/* Fill `in` from the body or name the first invalid field. Strings borrow from body. */
-static int job_input(struct req *r, struct db_conn *c, json_t *body, struct job_new *in, struct invalid *v)
-{
-	json_t *type = json_object_get(body, "type");
-	if (!json_is_string(type) || !type_known(json_string_value(type)))
-		return invalid(v, "type", "must be one of video.transcode, media.probe, noop");
-	in->type = json_string_value(type);
-	json_t *src = json_object_get(body, "source");
-	int needs_source = strcmp(in->type, "noop") != 0;
-	if (src && !json_is_null(src)) {
-		if (!json_is_object(src))
-			return invalid(v, "source", "must be an object {\"key\": \"uploads/…\"}");
-		json_t *key = json_object_get(src, "key");
-		if (!json_is_string(key))
-			return invalid(v, "source.key", "must be a string");
-		if (source_key_ok(r, c, json_string_value(key), v) < 0)
-			return -1;
-		in->source = src;
-	} else if (needs_source) {
-		return invalid(v, "source", "is required for this job type: {\"key\": \"uploads/…\"}");
-	}
-	json_t *params = json_object_get(body, "params");
-	if (params && !json_is_null(params)) {
-		if (!json_is_object(params))
-			return invalid(v, "params", "must be an object");
-		if (!strcmp(in->type, "video.transcode") && transcode_params_ok(params, v) < 0)
-			return -1;
-		in->params = params;
-	}
-	json_t *cb = json_object_get(body, "callback_url");
-	if (cb && !json_is_null(cb)) {
-		if (!json_is_string(cb))
-			return invalid(v, "callback_url", "must be a string");
-		if (callback_url_ok(json_string_value(cb), v) < 0)
-			return -1;
-		in->callback_url = json_string_value(cb);
-	}
-	return 0;
+	struct job j;
+	struct buf err = BUF_INIT;
+	memset(&j, 0, sizeof(j));
+	int rc = job_get(arg, id, tenant, &j, &err);
+	job_clear(&j);
+	buf_release(&err);
+	return rc == 0;
 }
 
 enum MHD_Result route_jobs_create(struct req *r)
@@ -276,10 +144,11 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 {
 	enum MHD_Result ret;
 	const char *idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
-	if (idem && strlen(idem) > IDEMPOTENCY_KEY_MAX) {
+	if (validate_idempotency_key(idem) < 0) {
 		json_decref(body);
 		return reply_error(r, 400, "bad_request", "Idempotency-Key",
-				   "header 'Idempotency-Key' must be at most %d characters", IDEMPOTENCY_KEY_MAX);
+				   "header 'Idempotency-Key' must be at most %d characters",
+				   VALIDATE_IDEMPOTENCY_KEY_MAX);
 	}
 	struct db_conn *c = db_take(r, &ret);
 	if (!c) {
@@ -291,8 +160,12 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		.idempotency_key = idem && *idem ? idem : NULL,
 		.max_attempts = (int)atomic_load(&r->api->tun.default_max_attempts),
 	};
-	struct invalid v = { "", BUF_INIT };
-	if (job_input(r, c, body, &in, &v) < 0) {
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	char *hosts = routes_webhook_hosts();
+	struct validate_job ctx = { r->tenant, hosts, tenant_owns_job, c };
+	int rc = validate_job(&ctx, body, &in, &v);
+	free(hosts);
+	if (rc < 0) {
 		db_release(c);
 		ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
 		buf_release(&v.msg);
@@ -322,21 +195,6 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 	buf_release(&err);
 	json_decref(body);
 	return ret;
-}
-
-/* Parse a non-negative decimal integer query argument; -1 if malformed. */
-static int int_arg(const char *s, long max, long *out)
-{
-	char *end;
-	/* strtol would skip any leading white space and take a sign: digits only. */
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static const char *query(struct req *r, const char *name)
@@ -379,7 +237,7 @@ enum MHD_Result route_jobs_get(struct req *r)
 	enum MHD_Result ret;
 	long wait = 0;
 	const char *w = query(r, "wait");
-	if (w && int_arg(w, 1000000, &wait) < 0)
+	if (w && validate_int_arg(w, 1000000, &wait) < 0)
 		return reply_error(r, 400, "bad_request", "wait",
 				   "query parameter 'wait' must be a number of seconds");
 	int64_t max_wait = atomic_load(&r->api->tun.max_wait);
@@ -417,13 +275,17 @@ enum MHD_Result route_jobs_list(struct req *r)
 		f.has_status = 1;
 	}
 	if (type && *type) {
-		if (!type_known(type))
-			return reply_error(r, 400, "bad_request", "type",
-					   "query parameter 'type' must be one of video.transcode, media.probe, noop");
+		struct validate_error v = VALIDATE_ERROR_INIT;
+		if (validate_job_type(type, "type", &v) < 0) {
+			ret = reply_error(r, 400, "bad_request", v.field, "query parameter '%s' %s", v.field,
+					  buf_str(&v.msg));
+			buf_release(&v.msg);
+			return ret;
+		}
 		f.type = type;
 	}
 	long lim;
-	if (limit && (int_arg(limit, 100, &lim) < 0 || lim < 1))
+	if (limit && (validate_int_arg(limit, 100, &lim) < 0 || lim < 1))
 		return reply_error(r, 400, "bad_request", "limit",
 				   "query parameter 'limit' must be an integer from 1 to 100");
 	if (limit)

@@ -27,11 +27,8 @@
 #include "log.h"
 #include "videoparams.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <uuid/uuid.h>
 
 #define POST_BUFFER 16384
@@ -59,22 +56,11 @@ struct video_upload {
 	struct buf fail_msg;
 };
 
-/* Does the Content-Type `ct` have the media type `type` ("video/" matches a prefix)? */
-static int media_type_is(const char *ct, const char *type)
-{
-	size_t n = strlen(type);
-	if (strncasecmp(ct, type, n) != 0)
-		return 0;
-	if (type[n - 1] == '/')
-		return ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ';
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
-}
-
 /* The media type of a Content-Type, without parameters, for the stored object. */
 static void object_type(const char *ct, char out[CONTENT_TYPE_MAX + 1])
 {
 	size_t n = ct ? strcspn(ct, "; \t") : 0;
-	if (!ct || !media_type_is(ct, "video/") || n > CONTENT_TYPE_MAX) {
+	if (!ct || !validate_media_type(ct, "video/") || n > CONTENT_TYPE_MAX) {
 		snprintf(out, CONTENT_TYPE_MAX + 1, "application/octet-stream");
 		return;
 	}
@@ -84,39 +70,12 @@ static void object_type(const char *ct, char out[CONTENT_TYPE_MAX + 1])
 
 /* ---- query parameters -> params ----------------------------------------------- */
 
-/*
- * A query value as the JSON type videoparams expects for `name`: integers for
- * height, numbers for max_duration, booleans for the flags. Anything that does
- * not convert stays a string, so videoparams names the field in its 422.
- */
-static json_t *param_value(const char *name, const char *v)
-{
-	char *end;
-	if (!v)
-		v = "";
-	if (!strcmp(name, "height") && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 10)
-		return json_integer(strtol(v, NULL, 10));
-	if (!strcmp(name, "max_duration") && *v && *v != ' ' && *v != '+' && *v != '-') {
-		errno = 0;
-		double d = strtod(v, &end);
-		if (!errno && !*end && isfinite(d))
-			return d == floor(d) && d < 1e9 ? json_integer((json_int_t)d) : json_real(d);
-	}
-	if (!strcmp(name, "audio") || !strcmp(name, "watermark") || !strcmp(name, "bumpers")) {
-		if (!strcmp(v, "true") || !strcmp(v, "1"))
-			return json_true();
-		if (!strcmp(v, "false") || !strcmp(v, "0"))
-			return json_false();
-	}
-	return json_string(v);
-}
-
 static enum MHD_Result param_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	json_t *params = cls;
 	(void)kind;
 	if (key)
-		json_object_set_new(params, key, param_value(key, value));
+		json_object_set_new(params, key, validate_video_param(key, value));
 	return MHD_YES;
 }
 
@@ -211,19 +170,15 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 {
 	int64_t limit = atomic_load(&r->api->tun.max_upload);
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-	if (cl) {
-		char *end;
-		errno = 0;
-		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno || *end || end == cl || n > (unsigned long long)limit) {
-			*ret = reply_error(r, 413, "too_large", NULL,
-					   "the video is larger than the limit of %lld bytes", (long long)limit);
-			return -1;
-		}
+	unsigned long long n;
+	if (cl && validate_content_length(cl, (uint64_t)limit, &n) < 0) {
+		*ret = reply_error(r, 413, "too_large", NULL,
+				   "the video is larger than the limit of %lld bytes", (long long)limit);
+		return -1;
 	}
 	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-	int multipart = ct && media_type_is(ct, "multipart/form-data");
-	if (!ct || (!multipart && !media_type_is(ct, "video/") && !media_type_is(ct, "application/octet-stream"))) {
+	int multipart = ct && validate_media_type(ct, "multipart/form-data");
+	if (!ct || (!multipart && !validate_media_type(ct, "video/") && !validate_media_type(ct, "application/octet-stream"))) {
 		*ret = reply_error(r, 415, "unsupported_media_type", NULL,
 				   "Content-Type must be 'video/*', 'application/octet-stream' or "
 				   "'multipart/form-data', not '%s'", ct ? ct : "");

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,67 +84,6 @@ void api_cond_init(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
-/* A path and the route each method maps to there; `allow` lists the methods. */
-struct path_routes {
-	enum route get, post, del;
-	const char *allow;
-};
-
-static const struct path_routes p_health = { ROUTE_HEALTH, 0, 0, "GET, HEAD" };
-static const struct path_routes p_ready = { ROUTE_READY, 0, 0, "GET, HEAD" };
-static const struct path_routes p_metrics = { ROUTE_METRICS, 0, 0, "GET, HEAD" };
-static const struct path_routes p_jobs = { ROUTE_JOBS_LIST, ROUTE_JOBS_CREATE, 0, "GET, HEAD, POST" };
-static const struct path_routes p_job = { ROUTE_JOBS_GET, 0, ROUTE_JOBS_CANCEL, "GET, HEAD, DELETE" };
-static const struct path_routes p_result = { ROUTE_JOBS_RESULT, 0, 0, "GET, HEAD" };
-static const struct path_routes p_uploads = { 0, ROUTE_UPLOADS_CREATE, 0, "POST" };
-static const struct path_routes p_videos = { 0, ROUTE_VIDEOS_CREATE, 0, "POST" };
-
-/* Which path `url` is; copies the {id} segment (up to 36 chars, else "") to id. */
-static const struct path_routes *path_match(const char *url, char id[JOB_ID_LEN + 1])
-{
-	id[0] = '\0';
-	if (!strcmp(url, "/health"))
-		return &p_health;
-	if (!strcmp(url, "/ready"))
-		return &p_ready;
-	if (!strcmp(url, "/metrics"))
-		return &p_metrics;
-	if (!strcmp(url, "/v1/uploads"))
-		return &p_uploads;
-	if (!strcmp(url, "/v1/videos"))
-		return &p_videos;
-	if (strncmp(url, "/v1/jobs", 8) != 0)
-		return NULL;
-	url += 8;
-	if (*url == '\0')
-		return &p_jobs;
-	if (*url++ != '/' || *url == '\0' || *url == '/')
-		return NULL;
-	const char *slash = strchr(url, '/');
-	size_t n = slash ? (size_t)(slash - url) : strlen(url);
-	if (n <= JOB_ID_LEN) {
-		memcpy(id, url, n);
-		id[n] = '\0';
-	}
-	if (!slash)
-		return &p_job;
-	if (!strcmp(slash, "/result"))
-		return &p_result;
-	return NULL;
-}
-
-static int request_id_sane(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-				  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return n > 0;
-}
-
 static struct req *req_new(struct api *a, struct MHD_Connection *conn, const char *url,
 			   const char *method)
 {
@@ -156,7 +94,7 @@ static struct req *req_new(struct api *a, struct MHD_Connection *conn, const cha
 	r->start_ns = api_now_ns();
 	snprintf(r->path, sizeof(r->path), "%s", url);
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-	if (rid && request_id_sane(rid)) {
+	if (rid && validate_request_id(rid)) {
 		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
 	} else {
 		uuid_t u;
@@ -177,10 +115,8 @@ static int body_precheck(struct req *r, enum MHD_Result *ret)
 	if (r->route == ROUTE_VIDEOS_CREATE)
 		return videos_precheck(r, ret);
 	if (cl) {
-		char *end;
-		errno = 0;
-		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno || *end || end == cl || n > (unsigned long long)max) {
+		unsigned long long n;
+		if (validate_content_length(cl, (uint64_t)max, &n) < 0) {
 			*ret = reply_error(r, 413, "too_large", NULL,
 					   "request body is larger than the limit of %lld bytes",
 					   (long long)max);
@@ -191,9 +127,7 @@ static int body_precheck(struct req *r, enum MHD_Result *ret)
 	if (!has_body)
 		return 0;
 	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-	size_t jl = strlen("application/json");
-	if (!ct || strncasecmp(ct, "application/json", jl) != 0 ||
-	    (ct[jl] != '\0' && ct[jl] != ';' && ct[jl] != ' ')) {
+	if (!ct || !validate_media_type(ct, "application/json")) {
 		*ret = reply_error(r, 415, "unsupported_media_type", NULL,
 				   "Content-Type must be 'application/json', not '%s'", ct ? ct : "");
 		return -1;
@@ -215,18 +149,12 @@ static enum MHD_Result dispatch(struct req *r)
  */
 static int precheck(struct req *r, enum MHD_Result *ret)
 {
-	const struct path_routes *p = path_match(r->path, r->job_id);
-	int is_get = !strcmp(r->method, MHD_HTTP_METHOD_GET) || !strcmp(r->method, MHD_HTTP_METHOD_HEAD);
+	const struct validate_route *p = validate_path(r->path, r->job_id);
 	if (!p) {
 		*ret = reply_error(r, 404, "not_found", NULL, "no route for '%s'", r->path);
 		return -1;
 	}
-	if (is_get)
-		r->route = p->get;
-	else if (!strcmp(r->method, MHD_HTTP_METHOD_POST))
-		r->route = p->post;
-	else if (!strcmp(r->method, MHD_HTTP_METHOD_DELETE))
-		r->route = p->del;
+	r->route = validate_method(p, r->method);
 	if (r->route == ROUTE_NONE) {
 		*ret = reply_method_not_allowed(r, p->allow);
 		return -1;

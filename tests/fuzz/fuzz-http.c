@@ -1,37 +1,51 @@
 /*
  * fuzz-http — the parts of spool-api's request path that read client input:
- * routing (path and {id}), the X-Request-Id check, the query arguments of
- * GET /v1/jobs[/{id}] and the validation of a POST /v1/jobs body.
+ * routing (path, method and {id}), the X-Request-Id, Idempotency-Key,
+ * Content-Length and Content-Type checks, the query arguments of
+ * GET /v1/jobs[/{id}] and POST /v1/videos, and the validation of a POST /v1/jobs
+ * body.
  *
- * Those parsers are static functions of server.c and routes_jobs.c, tangled with
- * libmicrohttpd in their callers, so this file #includes the two sources and the
- * fuzzer links the other API objects (Makefile: FUZZ_API_OBJ). What needs a live
- * MHD connection (Content-Length/Content-Type prechecks, the replies, auth) or a
- * database is not reached; job_input() gets no connection, so a "results/<id>/"
- * source key takes the path of a failed lookup.
+ * Those checks are daemons/api/validate.c, which needs neither libmicrohttpd nor
+ * a database: the fuzzer links validate.o and libspool only. What needs a live
+ * connection (the replies, auth) is not reached; the job lookup behind a
+ * "results/<id>/" source key answers "not yours" for every id but OWNED_ID.
  *
  * The input is a request in a loose HTTP/1.1 shape:
  *   METHOD SP TARGET LF, then "Name: value" LF lines, an empty line, the body.
  * TARGET is the path with an optional "?query" (name=value pairs split on '&').
  */
-#include "../../daemons/api/server.c"
-#include "../../daemons/api/routes_jobs.c"
-
+#include "../../daemons/api/validate.h"
+#include "config.h"
 #include "sigv4.h"
+#include "videoparams.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define TENANT "tenant-a"
+#define ALLOW_HOSTS "hooks.example.com, 10.0.0.5,[::1]"
+#define OWNED_ID "0b6f6c7e-3a52-4f6e-9d8e-2f1c4b5a6d7e"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	routes_set_webhook_hosts("hooks.example.com, 10.0.0.5,[::1]");
 	return 0;
+}
+
+/* validate_job()'s lookup: only ever called for a valid id of our tenant. */
+static int owns_job(void *arg, const char *tenant, const char *id)
+{
+	(void)arg;
+	if (strcmp(tenant, TENANT) || !job_id_valid(id))
+		abort();
+	return !strcmp(id, OWNED_ID);
 }
 
 /* Next line of [*p, end) without its LF; *p moves past it. NULL at the end. */
@@ -47,21 +61,46 @@ static const char *next_line(const char **p, const char *end, size_t *len)
 	return s;
 }
 
-static void check_route(const char *path)
+static void check_route(const char *path, const char *method)
 {
 	char id[JOB_ID_LEN + 1];
 	memset(id, 'x', sizeof(id));
-	const struct path_routes *p = path_match(path, id);
+	const struct validate_route *p = validate_path(path, id);
 	if (!memchr(id, '\0', sizeof(id)))
 		abort();
-	if (p && p != &p_job && p != &p_result && id[0])
+	if (!p)
+		return;
+	if (p->get != ROUTE_JOBS_GET && p->get != ROUTE_JOBS_RESULT && id[0])
 		abort(); /* only the {id} routes carry an id */
+	enum route rt = validate_method(p, method);
+	if ((unsigned)rt >= ROUTE_COUNT || (rt != ROUTE_NONE && rt != p->get && rt != p->post && rt != p->del))
+		abort();
+	if (rt != ROUTE_NONE && !strstr(p->allow, method))
+		abort(); /* a routed method is one the 405's Allow lists */
 }
 
 static void check_request_id(const char *v)
 {
-	if (request_id_sane(v) && (strlen(v) == 0 || strlen(v) > 128))
+	if (validate_request_id(v) && (strlen(v) == 0 || strlen(v) > 128))
 		abort(); /* r->request_id is char[129] and is sent back in a header */
+}
+
+static void check_header(const char *name, size_t n, const char *v)
+{
+	unsigned long long cl;
+	if (n == 12 && !strncasecmp(name, "X-Request-Id", 12))
+		check_request_id(v);
+	else if (n == 15 && !strncasecmp(name, "Idempotency-Key", 15)) {
+		if ((validate_idempotency_key(v) < 0) != (strlen(v) > VALIDATE_IDEMPOTENCY_KEY_MAX))
+			abort();
+	} else if (n == 14 && !strncasecmp(name, "Content-Length", 14)) {
+		if (validate_content_length(v, 1 << 20, &cl) == 0 && cl > 1 << 20)
+			abort();
+	} else if (n == 12 && !strncasecmp(name, "Content-Type", 12)) {
+		int json = validate_media_type(v, "application/json");
+		if (json && (validate_media_type(v, "video/") || strncasecmp(v, "application/json", 16)))
+			abort();
+	}
 }
 
 /* One query argument, as the GET handlers read it. */
@@ -74,7 +113,7 @@ static void check_arg(const char *name, const char *value)
 	if (!strcmp(name, "wait") || !strcmp(name, "limit")) {
 		long max = name[0] == 'w' ? 1000000 : 100;
 		/* only digits make a number: strtol's leading white space and sign are not */
-		if (int_arg(value, max, &l) == 0 && (l < 0 || l > max || !isdigit((unsigned char)value[0]))) {
+		if (validate_int_arg(value, max, &l) == 0 && (l < 0 || l > max || !isdigit((unsigned char)value[0]))) {
 			fprintf(stderr, "fuzz-http: int_arg took '%s=%s' as %ld\n", name, value, l);
 			abort();
 		}
@@ -82,7 +121,10 @@ static void check_arg(const char *name, const char *value)
 		if (job_status_parse(value, &st) == 0 && strcmp(job_status_name(st), value))
 			abort();
 	} else if (!strcmp(name, "type")) {
-		type_known(value);
+		struct validate_error v = VALIDATE_ERROR_INIT;
+		if ((validate_job_type(value, "type", &v) < 0) != (config_job_type_index(value) < 0))
+			abort();
+		buf_release(&v.msg);
 	} else if (!strcmp(name, "cursor")) {
 		if (job_cursor_decode(value, &micros, cid) == 0 && !job_id_valid(cid))
 			abort();
@@ -92,6 +134,7 @@ static void check_arg(const char *name, const char *value)
 static void check_query(const char *q, size_t n)
 {
 	const char *end = q + n;
+	json_t *params = json_object();
 	while (q < end) {
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *stop = amp ? amp : end;
@@ -101,13 +144,22 @@ static void check_query(const char *q, size_t n)
 		if (eq)
 			sigv4_uri_decode(&value, eq + 1, (size_t)(stop - eq - 1));
 		check_arg(buf_str(&name), buf_str(&value));
+		json_object_set_new(params, buf_str(&name), validate_video_param(buf_str(&name), buf_str(&value)));
 		buf_release(&name);
 		buf_release(&value);
 		q = amp ? amp + 1 : end;
 	}
+	/* POST /v1/videos: the query as job params */
+	struct video_params vp;
+	struct buf field = BUF_INIT, msg = BUF_INIT;
+	if (videoparams_parse(params, &vp, &field, &msg) < 0 && !msg.len)
+		abort(); /* the 422 says what is wrong (the field may be "": "?=1") */
+	buf_release(&field);
+	buf_release(&msg);
+	json_decref(params);
 }
 
-/* POST /v1/jobs: the body as route_jobs_create() reads it, up to job_create(). */
+/* POST /v1/jobs: the body as jobs_submit() reads it, up to job_create(). */
 static void check_job_body(const char *body, size_t n)
 {
 	json_error_t jerr;
@@ -115,15 +167,13 @@ static void check_job_body(const char *body, size_t n)
 	if (!o)
 		return;
 	if (json_is_object(o)) {
-		struct req r;
-		memset(&r, 0, sizeof(r));
-		snprintf(r.tenant, sizeof(r.tenant), "%s", TENANT);
-		struct job_new in = { .tenant = r.tenant };
-		struct invalid v = { "", BUF_INIT };
-		if (job_input(&r, NULL, o, &in, &v) < 0) {
+		struct validate_job ctx = { TENANT, ALLOW_HOSTS, owns_job, NULL };
+		struct job_new in = { .tenant = TENANT };
+		struct validate_error v = VALIDATE_ERROR_INIT;
+		if (validate_job(&ctx, o, &in, &v) < 0) {
 			if (!v.field[0] || v.msg.len == 0)
 				abort(); /* a 422 names the field and says what is wrong */
-		} else if (!in.type || !type_known(in.type)) {
+		} else if (config_job_type_index(in.type) < 0) {
 			abort();
 		}
 		buf_release(&v.msg);
@@ -144,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *qm = memchr(target, '?', tlen);
 	char *path = xstrndup(target, qm ? (size_t)(qm - target) : tlen);
 
-	check_route(path);
+	check_route(path, method);
 	if (qm)
 		check_query(qm + 1, tlen - (size_t)(qm + 1 - target));
 	while ((line = next_line(&p, end, &n)) && n > 0) {
@@ -153,8 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		char *value = xstrndup(colon + 1, n - (size_t)(colon + 1 - line));
 		const char *v = value + strspn(value, " \t");
-		if ((size_t)(colon - line) == 12 && !strncasecmp(line, "X-Request-Id", 12))
-			check_request_id(v);
+		check_header(line, (size_t)(colon - line), v);
 		free(value);
 	}
 	if (!strcmp(method, "POST") && !strcmp(path, "/v1/jobs"))

@@ -1,0 +1,265 @@
+/*
+ * validate — the pure request checks of spool-api (see validate.h).
+ */
+#include "validate.h"
+#include "config.h"
+#include "videoparams.h"
+#include "webhook.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SOURCE_KEY_MAX 1024
+
+/* ---- routing -------------------------------------------------------------------- */
+
+static const struct validate_route p_health = { ROUTE_HEALTH, 0, 0, "GET, HEAD" };
+static const struct validate_route p_ready = { ROUTE_READY, 0, 0, "GET, HEAD" };
+static const struct validate_route p_metrics = { ROUTE_METRICS, 0, 0, "GET, HEAD" };
+static const struct validate_route p_jobs = { ROUTE_JOBS_LIST, ROUTE_JOBS_CREATE, 0, "GET, HEAD, POST" };
+static const struct validate_route p_job = { ROUTE_JOBS_GET, 0, ROUTE_JOBS_CANCEL, "GET, HEAD, DELETE" };
+static const struct validate_route p_result = { ROUTE_JOBS_RESULT, 0, 0, "GET, HEAD" };
+static const struct validate_route p_uploads = { 0, ROUTE_UPLOADS_CREATE, 0, "POST" };
+static const struct validate_route p_videos = { 0, ROUTE_VIDEOS_CREATE, 0, "POST" };
+
+const struct validate_route *validate_path(const char *url, char id[JOB_ID_LEN + 1])
+{
+	id[0] = '\0';
+	if (!strcmp(url, "/health"))
+		return &p_health;
+	if (!strcmp(url, "/ready"))
+		return &p_ready;
+	if (!strcmp(url, "/metrics"))
+		return &p_metrics;
+	if (!strcmp(url, "/v1/uploads"))
+		return &p_uploads;
+	if (!strcmp(url, "/v1/videos"))
+		return &p_videos;
+	if (strncmp(url, "/v1/jobs", 8) != 0)
+		return NULL;
+	url += 8;
+	if (*url == '\0')
+		return &p_jobs;
+	if (*url++ != '/' || *url == '\0' || *url == '/')
+		return NULL;
+	const char *slash = strchr(url, '/');
+	size_t n = slash ? (size_t)(slash - url) : strlen(url);
+	if (n <= JOB_ID_LEN) {
+		memcpy(id, url, n);
+		id[n] = '\0';
+	}
+	if (!slash)
+		return &p_job;
+	if (!strcmp(slash, "/result"))
+		return &p_result;
+	return NULL;
+}
+
+enum route validate_method(const struct validate_route *p, const char *method)
+{
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+		return p->get;
+	if (!strcmp(method, "POST"))
+		return p->post;
+	if (!strcmp(method, "DELETE"))
+		return p->del;
+	return ROUTE_NONE;
+}
+
+/* ---- headers -------------------------------------------------------------------- */
+
+int validate_request_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+int validate_idempotency_key(const char *key)
+{
+	return key && strlen(key) > VALIDATE_IDEMPOTENCY_KEY_MAX ? -1 : 0;
+}
+
+int validate_content_length(const char *cl, uint64_t max, unsigned long long *n)
+{
+	char *end;
+	errno = 0;
+	*n = strtoull(cl, &end, 10);
+	if (errno || *end || end == cl || *n > max)
+		return -1;
+	return 0;
+}
+
+int validate_media_type(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+	if (strncasecmp(ct, type, n) != 0)
+		return 0;
+	if (type[n - 1] == '/')
+		return ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ';
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* ---- query arguments ------------------------------------------------------------ */
+
+int validate_int_arg(const char *s, long max, long *out)
+{
+	char *end;
+	/* strtol would skip any leading white space and take a sign: digits only. */
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+json_t *validate_video_param(const char *name, const char *v)
+{
+	char *end;
+	if (!v)
+		v = "";
+	if (!strcmp(name, "height") && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 10)
+		return json_integer(strtol(v, NULL, 10));
+	if (!strcmp(name, "max_duration") && *v && *v != ' ' && *v != '+' && *v != '-') {
+		errno = 0;
+		double d = strtod(v, &end);
+		if (!errno && !*end && isfinite(d))
+			return d == floor(d) && d < 1e9 ? json_integer((json_int_t)d) : json_real(d);
+	}
+	if (!strcmp(name, "audio") || !strcmp(name, "watermark") || !strcmp(name, "bumpers")) {
+		if (!strcmp(v, "true") || !strcmp(v, "1"))
+			return json_true();
+		if (!strcmp(v, "false") || !strcmp(v, "0"))
+			return json_false();
+	}
+	return json_string(v);
+}
+
+/* ---- POST /v1/jobs -------------------------------------------------------------- */
+
+static int invalid(struct validate_error *v, const char *field, const char *msg)
+{
+	snprintf(v->field, sizeof(v->field), "%s", field);
+	buf_adds(&v->msg, msg);
+	return -1;
+}
+
+int validate_job_type(const char *type, const char *field, struct validate_error *v)
+{
+	if (config_job_type_index(type) >= 0)
+		return 0;
+	snprintf(v->field, sizeof(v->field), "%s", field);
+	buf_adds(&v->msg, "must be one of ");
+	for (int i = 0; i < CONFIG_NTYPES; i++)
+		buf_printf(&v->msg, "%s%s", i ? ", " : "", config_job_types[i]);
+	return -1;
+}
+
+static int uuid_prefix(const char *s, char id[JOB_ID_LEN + 1])
+{
+	if (strlen(s) <= JOB_ID_LEN || s[JOB_ID_LEN] != '/')
+		return 0;
+	memcpy(id, s, JOB_ID_LEN);
+	id[JOB_ID_LEN] = '\0';
+	return job_id_valid(id);
+}
+
+/*
+ * A source key the tenant may use: its own uploads ("uploads/<tenant>/…") or the
+ * results of one of its own jobs ("results/<job id>/…", asked of ctx->owns_job).
+ * Never "..", "//", a leading "/" or control characters.
+ */
+static int source_key_ok(const struct validate_job *ctx, const char *key, struct validate_error *v)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > SOURCE_KEY_MAX)
+		return invalid(v, "source.key", "must be 1 to 1024 characters");
+	if (strstr(key, "..") || strstr(key, "//") || key[0] == '/' || strchr(key, '\\'))
+		return invalid(v, "source.key", "must not contain '..', '//', '\\' or start with '/'");
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return invalid(v, "source.key", "must not contain control characters");
+	size_t tl = strlen(ctx->tenant);
+	if (!strncmp(key, "uploads/", 8) && !strncmp(key + 8, ctx->tenant, tl) && key[8 + tl] == '/' &&
+	    key[9 + tl] != '\0')
+		return 0;
+	char id[JOB_ID_LEN + 1];
+	if (!strncmp(key, "results/", 8) && uuid_prefix(key + 8, id) && ctx->owns_job &&
+	    ctx->owns_job(ctx->arg, ctx->tenant, id) == 1)
+		return 0;
+	buf_printf(&v->msg, "must be a key under 'uploads/%s/' (see POST /v1/uploads) or a result of "
+			    "one of your jobs", ctx->tenant);
+	snprintf(v->field, sizeof(v->field), "source.key");
+	return -1;
+}
+
+/* Parameters of video.transcode, checked the same way as the worker will (videoparams). */
+static int transcode_params_ok(const json_t *params, struct validate_error *v)
+{
+	struct video_params vp;
+	struct buf field = BUF_INIT;
+	if (videoparams_parse(params, &vp, &field, &v->msg) == 0) {
+		buf_release(&field);
+		return 0;
+	}
+	if (!strcmp(buf_str(&field), "params"))
+		snprintf(v->field, sizeof(v->field), "params");
+	else
+		snprintf(v->field, sizeof(v->field), "params.%s", buf_str(&field));
+	buf_release(&field);
+	return -1;
+}
+
+int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v)
+{
+	json_t *type = json_object_get(body, "type");
+	if (validate_job_type(json_string_value(type), "type", v) < 0)
+		return -1;
+	in->type = json_string_value(type);
+	json_t *src = json_object_get(body, "source");
+	int needs_source = strcmp(in->type, "noop") != 0;
+	if (src && !json_is_null(src)) {
+		if (!json_is_object(src))
+			return invalid(v, "source", "must be an object {\"key\": \"uploads/…\"}");
+		json_t *key = json_object_get(src, "key");
+		if (!json_is_string(key))
+			return invalid(v, "source.key", "must be a string");
+		if (source_key_ok(ctx, json_string_value(key), v) < 0)
+			return -1;
+		in->source = src;
+	} else if (needs_source) {
+		return invalid(v, "source", "is required for this job type: {\"key\": \"uploads/…\"}");
+	}
+	json_t *params = json_object_get(body, "params");
+	if (params && !json_is_null(params)) {
+		if (!json_is_object(params))
+			return invalid(v, "params", "must be an object");
+		if (!strcmp(in->type, "video.transcode") && transcode_params_ok(params, v) < 0)
+			return -1;
+		in->params = params;
+	}
+	json_t *cb = json_object_get(body, "callback_url");
+	if (cb && !json_is_null(cb)) {
+		if (!json_is_string(cb))
+			return invalid(v, "callback_url", "must be a string");
+		if (webhook_url_check(json_string_value(cb), ctx->allow_hosts, NULL, &v->msg) < 0) {
+			snprintf(v->field, sizeof(v->field), "callback_url");
+			return -1;
+		}
+		in->callback_url = json_string_value(cb);
+	}
+	return 0;
+}

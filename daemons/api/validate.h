@@ -1,0 +1,116 @@
+/*
+ * validate — the pure checks of spool-api's request path: routing, the request
+ * headers it reads (X-Request-Id, Idempotency-Key, Content-Length, Content-Type),
+ * query arguments, and the body of POST /v1/jobs.
+ *
+ * Nothing here touches a libmicrohttpd connection, the database or a lock, so the
+ * fuzz target (tests/fuzz/fuzz-http.c) links this file alone with libspool. What
+ * needs the outside world comes in through struct validate_job: the webhook allow
+ * list as a string, the ownership of a job as a callback.
+ *
+ * Strings passed in are borrowed; nothing returned needs freeing except where a
+ * function says "new reference" or fills a struct buf (the caller releases it).
+ */
+#ifndef SPOOL_API_VALIDATE_H
+#define SPOOL_API_VALIDATE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "job.h"
+
+/* The routes, for dispatch, metrics labels and the access log. */
+enum route {
+	ROUTE_NONE = 0,               /* unknown path: 404 */
+	ROUTE_HEALTH,
+	ROUTE_READY,
+	ROUTE_METRICS,
+	ROUTE_JOBS_CREATE,
+	ROUTE_JOBS_LIST,
+	ROUTE_JOBS_GET,
+	ROUTE_JOBS_CANCEL,
+	ROUTE_JOBS_RESULT,
+	ROUTE_UPLOADS_CREATE,
+	ROUTE_VIDEOS_CREATE,
+	ROUTE_COUNT
+};
+
+/* A path and the route each method maps to there (ROUTE_NONE: 405); `allow` lists the methods. */
+struct validate_route {
+	enum route get, post, del;
+	const char *allow;
+};
+
+/*
+ * Which path `url` is, or NULL (404). The {id} segment of /v1/jobs/{id}[/result]
+ * is copied to `id` when it is at most JOB_ID_LEN characters (else "", which no job
+ * has); a matched path without one leaves `id` "". The id is not checked
+ * (job_id_valid).
+ */
+const struct validate_route *validate_path(const char *url, char id[JOB_ID_LEN + 1]);
+/* The route of `method` on path `p`: GET and HEAD read, POST, DELETE; ROUTE_NONE for others. */
+enum route validate_method(const struct validate_route *p, const char *method);
+
+/* 1 if an X-Request-Id may be used as given: 1 to 128 of [A-Za-z0-9._-]; else 0. */
+int validate_request_id(const char *s);
+
+#define VALIDATE_IDEMPOTENCY_KEY_MAX 200
+/* 0 if an Idempotency-Key header (NULL: absent) is acceptable, -1 if too long. */
+int validate_idempotency_key(const char *key);
+
+/*
+ * Parse a Content-Length of at most `max` bytes into *n: 0, or -1 when it is not
+ * a decimal number or exceeds `max` (413).
+ */
+int validate_content_length(const char *cl, uint64_t max, unsigned long long *n);
+/*
+ * Does the Content-Type `ct` have the media type `type` (case-insensitive, any
+ * parameters after ';' or ' ')? A `type` ending in '/' ("video/") matches any
+ * subtype. 1 or 0.
+ */
+int validate_media_type(const char *ct, const char *type);
+
+/*
+ * Parse a non-negative decimal query argument of at most `max` into *out: 0, or -1
+ * if `s` is NULL, is not digits only (no white space, no sign) or exceeds `max`.
+ */
+int validate_int_arg(const char *s, long max, long *out);
+
+/*
+ * A query parameter of POST /v1/videos as the JSON type videoparams expects for
+ * `name` (integer height, number max_duration, boolean flags); a value that does
+ * not convert stays a string so that videoparams names it. New reference.
+ */
+json_t *validate_video_param(const char *name, const char *value);
+
+/* A failed check: the field it concerns and what is wrong, phrased to follow "field 'F' ". */
+struct validate_error {
+	char field[64];
+	struct buf msg;
+};
+#define VALIDATE_ERROR_INIT { "", BUF_INIT }
+
+/* 0 if `type` (NULL: not a string) is a job type of config_job_types, else -1 naming `field`. */
+int validate_job_type(const char *type, const char *field, struct validate_error *v);
+
+/* What validate_job() needs from outside the request body. */
+struct validate_job {
+	const char *tenant;
+	const char *allow_hosts;      /* api.webhook_allow_hosts, NULL none */
+	/*
+	 * 1 if the tenant has a job `id` (a valid job id), 0 if not or the lookup
+	 * failed. Called only for a "results/<id>/…" source key; NULL: never owned.
+	 */
+	int (*owns_job)(void *arg, const char *tenant, const char *id);
+	void *arg;
+};
+
+/*
+ * Fill `in` (type, source, params, callback_url) from the POST /v1/jobs `body`
+ * (a JSON object) or name the first invalid field in `v`: 0 or -1. Strings in
+ * `in` borrow from `body`; `in`'s other fields are left alone.
+ */
+int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v);
+
+#endif

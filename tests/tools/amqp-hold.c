@@ -49,29 +49,16 @@ static void print_close(const amqp_frame_t *f, double secs)
 	printf("closed after %.1f s: %d %.*s\n", secs, code, (int)text.len, text.bytes ? (const char *)text.bytes : "");
 }
 
-int main(int argc, char **argv)
+/* Connect, take one delivery without acking it, and wait; the exit code of main. */
+static int hold(amqp_connection_state_t c, const struct amqp_connection_info *ci, double limit)
 {
-	struct amqp_connection_info ci;
 	amqp_envelope_t env;
-
-	if (argc != 3) {
-		fprintf(stderr, "usage: amqp-hold AMQP-URL SECONDS\n");
-		return 2;
-	}
-	char *url = strdup(argv[1]);
-	double limit = atof(argv[2]);
-	amqp_default_connection_info(&ci);
-	if (!url || amqp_parse_url(url, &ci) != AMQP_STATUS_OK) {
-		fprintf(stderr, "amqp-hold: cannot parse '%s'\n", argv[1]);
-		return 2;
-	}
-	amqp_connection_state_t c = amqp_new_connection();
 	amqp_socket_t *s = amqp_tcp_socket_new(c);
-	if (!s || amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK) {
-		fprintf(stderr, "amqp-hold: cannot connect to %s:%d\n", ci.host, ci.port);
+	if (!s || amqp_socket_open(s, ci->host, ci->port) != AMQP_STATUS_OK) {
+		fprintf(stderr, "amqp-hold: cannot connect to %s:%d\n", ci->host, ci->port);
 		return 2;
 	}
-	if (amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type !=
+	if (amqp_login(c, ci->vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci->user, ci->password).reply_type !=
 	    AMQP_RESPONSE_NORMAL) {
 		fprintf(stderr, "amqp-hold: login failed\n");
 		return 2;
@@ -82,7 +69,9 @@ int main(int argc, char **argv)
 	amqp_queue_declare_ok_t *q = amqp_queue_declare(c, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
 	if (!rpc_ok(c, "queue.declare") || !q)
 		return 2;
-	amqp_bytes_t queue = amqp_bytes_malloc_dup(q->queue);
+	char qname[256]; /* the server-named queue, copied out of the connection's reply pool */
+	snprintf(qname, sizeof(qname), "%.*s", (int)q->queue.len, (const char *)q->queue.bytes);
+	amqp_bytes_t queue = amqp_cstring_bytes(qname);
 	if (amqp_basic_publish(c, 1, amqp_empty_bytes, queue, 0, 0, NULL, amqp_cstring_bytes("hold")) != AMQP_STATUS_OK)
 		return 2;
 	amqp_basic_consume(c, 1, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
@@ -114,3 +103,26 @@ int main(int argc, char **argv)
 	printf("open after %.1f s\n", now() - t0);
 	return 1;
 }
+
+int main(int argc, char **argv)
+{
+	struct amqp_connection_info ci;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: amqp-hold AMQP-URL SECONDS\n");
+		return 2;
+	}
+	char *url = strdup(argv[1]);
+	double limit = atof(argv[2]);
+	amqp_default_connection_info(&ci);
+	if (!url || amqp_parse_url(url, &ci) != AMQP_STATUS_OK) {
+		fprintf(stderr, "amqp-hold: cannot parse '%s'\n", argv[1]);
+		return 2;
+	}
+	amqp_connection_state_t c = amqp_new_connection();
+	int rc = hold(c, &ci, limit);
+	amqp_destroy_connection(c);
+	free(url);
+	return rc;
+}
+

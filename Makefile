@@ -83,10 +83,14 @@ bin/adminctl: $(ADM_OBJ) $(LIBSPOOL)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(ADM_OBJ) $(LIBSPOOL) $(PKG_LIBS) $(CURSES_LIBS) -lm
 
+# A unit test of a daemon's own module names its object here.
+UNIT_EXTRA_test-validate := $(BUILD)/daemons/api/validate.o
+$(BUILD)/tests/test-validate: $(UNIT_EXTRA_test-validate)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIBSPOOL)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< $(UNIT_EXTRA_$*) $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
 # Small programs linked with libspool that integration tests drive.
 bin/tools/%: tests/tools/%.c $(LIBSPOOL)

@@ -93,9 +93,12 @@ int validate_idempotency_key(const char *key)
 int validate_content_length(const char *cl, uint64_t max, unsigned long long *n)
 {
 	char *end;
+	/* strtoull would skip white space and accept a sign ("-1" wraps): digits only. */
+	if (!isdigit((unsigned char)*cl))
+		return -1;
 	errno = 0;
 	*n = strtoull(cl, &end, 10);
-	if (errno || *end || end == cl || *n > max)
+	if (errno || *end || *n > max)
 		return -1;
 	return 0;
 }

@@ -1,0 +1,153 @@
+/* spool-api's pure request checks (daemons/api/validate.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../daemons/api/validate.h"
+
+#define ID "7c1e2f3a-0b1c-4d2e-8f90-a1b2c3d4e5f6"
+
+static void test_routes(void **state)
+{
+	(void)state;
+	char id[JOB_ID_LEN + 1];
+	const struct validate_route *p = validate_path("/v1/jobs", id);
+	assert_non_null(p);
+	assert_int_equal(validate_method(p, "GET"), ROUTE_JOBS_LIST);
+	assert_int_equal(validate_method(p, "POST"), ROUTE_JOBS_CREATE);
+	assert_int_equal(validate_method(p, "DELETE"), ROUTE_NONE);
+	assert_non_null(strstr(p->allow, "POST"));
+	p = validate_path("/v1/jobs/" ID, id);
+	assert_non_null(p);
+	assert_string_equal(id, ID);
+	assert_int_equal(validate_method(p, "GET"), ROUTE_JOBS_GET);
+	assert_int_equal(validate_method(p, "HEAD"), ROUTE_JOBS_GET);
+	assert_int_equal(validate_method(p, "DELETE"), ROUTE_JOBS_CANCEL);
+	assert_int_equal(validate_method(p, "PUT"), ROUTE_NONE);
+	p = validate_path("/v1/jobs/" ID "/result", id);
+	assert_non_null(p);
+	assert_int_equal(validate_method(p, "GET"), ROUTE_JOBS_RESULT);
+	/* an over-long id segment is not copied: no job has "" as id */
+	p = validate_path("/v1/jobs/" ID "ffffffffffffffffffff", id);
+	if (p)
+		assert_string_equal(id, "");
+	assert_null(validate_path("/v2/jobs", id));
+	assert_null(validate_path("/v1/jobs/" ID "/other", id));
+	assert_int_equal(validate_method(validate_path("/health", id), "GET"), ROUTE_HEALTH);
+	assert_int_equal(validate_method(validate_path("/v1/videos", id), "POST"), ROUTE_VIDEOS_CREATE);
+}
+
+static void test_headers(void **state)
+{
+	(void)state;
+	assert_true(validate_request_id("abc-DEF_1.2"));
+	assert_false(validate_request_id(""));
+	assert_false(validate_request_id("a b"));
+	assert_false(validate_request_id("a\r\nX-Evil: 1"));
+	char long_id[130];
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[129] = '\0';
+	assert_false(validate_request_id(long_id));
+	long_id[128] = '\0';
+	assert_true(validate_request_id(long_id));
+
+	assert_int_equal(validate_idempotency_key(NULL), 0);
+	char key[VALIDATE_IDEMPOTENCY_KEY_MAX + 2];
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(validate_idempotency_key(key), -1);
+	key[VALIDATE_IDEMPOTENCY_KEY_MAX] = '\0';
+	assert_int_equal(validate_idempotency_key(key), 0);
+
+	unsigned long long n;
+	assert_int_equal(validate_content_length("1024", 2048, &n), 0);
+	assert_int_equal((int)n, 1024);
+	assert_int_equal(validate_content_length("4096", 2048, &n), -1);
+	assert_int_equal(validate_content_length("-1", 2048, &n), -1);
+	assert_int_equal(validate_content_length(" 12", 2048, &n), -1);
+	assert_int_equal(validate_content_length("99999999999999999999999", UINT64_MAX, &n), -1);
+	assert_int_equal(validate_content_length("-1", UINT64_MAX, &n), -1);
+
+	assert_true(validate_media_type("application/json; charset=utf-8", "application/json"));
+	assert_true(validate_media_type("Application/JSON", "application/json"));
+	assert_true(validate_media_type("video/mp4", "video/"));
+	assert_false(validate_media_type("application/jsonx", "application/json"));
+	assert_false(validate_media_type("text/plain", "video/"));
+}
+
+static void test_int_arg(void **state)
+{
+	(void)state;
+	long v;
+	assert_int_equal(validate_int_arg("30", 60, &v), 0);
+	assert_int_equal(v, 30);
+	assert_int_equal(validate_int_arg("61", 60, &v), -1);
+	const char *bad[] = { NULL, "", "-1", "+1", " 1", "\t-1", "\n7", "1x", "0x10" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(validate_int_arg(bad[i], 1000, &v), -1);
+}
+
+static int owns_nothing(void *arg, const char *tenant, const char *id)
+{
+	(void)arg;
+	(void)tenant;
+	(void)id;
+	return 0;
+}
+
+/* Validate `json` as a POST /v1/jobs body; the named field, or "" when it is valid. */
+static void expect_field(const char *json, const char *field)
+{
+	struct validate_job ctx = { .tenant = "acme", .allow_hosts = NULL, .owns_job = owns_nothing };
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	struct job_new in;
+	memset(&in, 0, sizeof(in));
+	json_t *body = json_loads(json, 0, NULL);
+	assert_non_null(body);
+	int rc = validate_job(&ctx, body, &in, &v);
+	if (!*field) {
+		assert_int_equal(rc, 0);
+		assert_non_null(in.type);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_string_equal(v.field, field);
+		assert_true(v.msg.len > 0);
+	}
+	buf_release(&v.msg);
+	json_decref(body);
+}
+
+static void test_job_body(void **state)
+{
+	(void)state;
+	expect_field("{\"type\":\"noop\"}", "");
+	expect_field("{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/acme/x.mp4\"}}", "");
+	expect_field("{\"type\":\"video.transcode\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},"
+		     "\"params\":{\"height\":480}}", "");
+	expect_field("{\"type\":\"nope\"}", "type");
+	expect_field("{\"type\":7}", "type");
+	expect_field("{\"type\":\"media.probe\"}", "source");
+	/* another tenant's upload, and a job this tenant does not own */
+	expect_field("{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/other/x.mp4\"}}", "source.key");
+	expect_field("{\"type\":\"media.probe\",\"source\":{\"key\":\"results/" ID "/video.mp4\"}}", "source.key");
+	expect_field("{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/acme/../other/x\"}}", "source.key");
+	expect_field("{\"type\":\"video.transcode\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},"
+		     "\"params\":{\"height\":7}}", "params.height");
+	expect_field("{\"type\":\"noop\",\"callback_url\":\"http://10.0.0.1/hook\"}", "callback_url");
+	expect_field("{\"type\":\"noop\",\"callback_url\":\"https://hooks.example.com/x\"}", "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_int_arg),
+		cmocka_unit_test(test_job_body),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

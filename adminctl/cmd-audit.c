@@ -56,7 +56,7 @@ static int cmd_audit_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_print_json(json_pack("{s:o}", "entries", arr));
 	} else {
 		static const struct table_col cols[] = {
-			{ "AT", 0 },		     { "ACTOR", 0 },	     { "ACTION", 0 },
+			{ "AT", 0 },		     { "ACTOR", TABLE_SHRINK }, { "ACTION", TABLE_SHRINK },
 			{ "TARGET", TABLE_SHRINK }, { "COUNT", TABLE_RIGHT }, { "DETAIL", TABLE_SHRINK },
 		};
 		struct table t;

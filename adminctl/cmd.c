@@ -12,6 +12,7 @@ extern const struct cmd_entry cmd_db_migrate_entry;
 extern const struct cmd_entry cmd_db_status_entry;
 extern const struct cmd_entry cmd_keys_create_entry;
 extern const struct cmd_entry cmd_keys_list_entry;
+extern const struct cmd_entry cmd_keys_webhook_secret_entry;
 extern const struct cmd_entry cmd_keys_revoke_entry;
 extern const struct cmd_entry cmd_results_ls_entry;
 extern const struct cmd_entry cmd_results_url_entry;
@@ -44,6 +45,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_audit_entry,
 	&cmd_keys_create_entry,
 	&cmd_keys_list_entry,
+	&cmd_keys_webhook_secret_entry,
 	&cmd_keys_revoke_entry,
 	&cmd_db_migrate_entry,
 	&cmd_db_status_entry,

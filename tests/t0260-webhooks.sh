@@ -85,6 +85,18 @@ print(' / '.join(out))
 " "$tenant" "$T_TMP/sink.log" "$id")
 expect_eq "both POSTs carry a valid X-Spool-Signature and the job" \
 	"True True True succeeded job.succeeded / True True True succeeded job.succeeded" "$verdict"
+# what a client is given: `adminctl keys webhook-secret` (hex of the signing key)
+secret=$(bin/adminctl -f "$SPOOL_ADMINCTL_CONFIG" keys webhook-secret --tenant "$tenant")
+expect_eq "the secret from adminctl keys webhook-secret verifies the first POST" True "$(py "
+import hashlib, hmac, json, sys
+r = json.loads(open(sys.argv[1]).readline())
+h = {k.lower(): v for k, v in r['headers'].items()}
+parts = dict(p.split('=', 1) for p in h['x-spool-signature'].split(','))
+key = bytes.fromhex(sys.argv[2])
+print(hmac.compare_digest(hmac.new(key, (parts['t'] + '.' + r['body']).encode(), hashlib.sha256).hexdigest(), parts['v1']))
+" "$T_TMP/sink.log" "$secret")"
+expect_eq "reading it is in the audit trail" "keys.webhook_secret $tenant" \
+	"$(sql -c "SELECT action, target FROM audit WHERE action = 'keys.webhook_secret' ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
 body=$(head -n1 "$T_TMP/sink.log" | jq -r .body)
 expect_eq "the body has the API's job shape" "noop succeeded 1" "$(jq -r '"\(.type) \(.status) \(.attempts)"' <<<"$body")"
 expect_eq "a wrong tenant's key does not verify" False "$(py "

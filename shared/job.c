@@ -622,32 +622,46 @@ int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, i
 			  params, 4, err);
 }
 
+/* Take the single job row of `r` (cleared) into out; 1 if there was one. */
+static int one_job(PGresult *r, struct job *out)
+{
+	int got = PQntuples(r) == 1;
+	if (got)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	return got;
+}
+
 int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
-		struct buf *err)
+		struct job *out, struct buf *err)
 {
 	char att[16];
+	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
 		return 1;
 	snprintf(att, sizeof(att), "%d", attempt);
 	char *res = dump_or_null(result);
 	const char *params[] = { id, worker_id, att, res };
-	int rc = own_update(c, "job_succeed",
-			    "WITH u AS (UPDATE jobs SET status = 'succeeded', result = $4::jsonb, progress = 100,"
-			    "   finished_at = now(), updated_at = now(), lease_until = NULL"
-			    "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
-			    "   RETURNING *),"
-			    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
-			    "   SELECT id, 'succeeded', 'succeeded', attempts, worker_id FROM u)"
-			    " SELECT id FROM u",
-			    params, 4, err);
+	PGresult *r = db_exec(c, "job_succeed",
+			      "WITH u AS (UPDATE jobs SET status = 'succeeded', result = $4::jsonb, progress = 100,"
+			      "   finished_at = now(), updated_at = now(), lease_until = NULL"
+			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
+			      "   RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+			      "   SELECT id, 'succeeded', 'succeeded', attempts, worker_id FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      4, params, err);
 	free(res);
-	return rc;
+	if (!r)
+		return -1;
+	return one_job(r, out) ? 0 : 1;
 }
 
 int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-	     const char *message, int permanent, enum job_status *out_status, struct buf *err)
+	     const char *message, int permanent, struct job *out, struct buf *err)
 {
 	char att[16];
+	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
 		return 1;
 	snprintf(att, sizeof(att), "%d", attempt);
@@ -663,25 +677,11 @@ int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attem
 			      "   RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, error)"
 			      "   SELECT id, status, status, attempts, worker_id, error FROM u)"
-			      " SELECT status FROM u",
+			      " SELECT " JOB_COLS " FROM u",
 			      6, params, err);
 	if (!r)
 		return -1;
-	int ok = PQntuples(r) == 1;
-	if (ok && out_status && job_status_parse(PQgetvalue(r, 0, 0), out_status) < 0)
-		*out_status = JOB_FAILED;
-	PQclear(r);
-	return ok ? 0 : 1;
-}
-
-/* Take the single job row of `r` (cleared) into out; 1 if there was one. */
-static int one_job(PGresult *r, struct job *out)
-{
-	int got = PQntuples(r) == 1;
-	if (got)
-		job_from_row(r, 0, out);
-	PQclear(r);
-	return got;
+	return one_job(r, out) ? 0 : 1;
 }
 
 int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,

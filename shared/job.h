@@ -152,15 +152,19 @@ int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int 
 /* Record progress (0..100) of our running job. */
 int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
 		     struct buf *err);
-/* running -> succeeded with `result` (borrowed). 1 if the claim was lost. */
+/*
+ * running -> succeeded with `result` (borrowed); `out` is then the job as now
+ * stored (for the event: no second read). 1 if the claim was lost.
+ */
 int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
-		struct buf *err);
+		struct job *out, struct buf *err);
 /*
  * running -> failed (permanent, or attempts exhausted) or retrying (transient and
- * attempts left). *out_status tells which; 1 if the claim was lost.
+ * attempts left); `out` is then the job as now stored, its status telling which.
+ * 1 if the claim was lost.
  */
 int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-	     const char *message, int permanent, enum job_status *out_status, struct buf *err);
+	     const char *message, int permanent, struct job *out, struct buf *err);
 
 /*
  * Ask the worker running a job to stop it: sets cancel_requested on a running

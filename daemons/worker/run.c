@@ -145,9 +145,11 @@ static int retry_delay(const struct config *cfg, const char *type, int n)
 			       config_type_value(&cfg->worker.backoff_caps, type, cfg->worker.backoff_cap), jitter);
 }
 
-/* Write the outcome to the database, retrying through an outage for up to a lease. */
-static int record(struct thread_ctx *t, const struct job *job, int ok, struct handler_result *res,
-		  enum job_status *st)
+/*
+ * Write the outcome to the database, retrying through an outage for up to a
+ * lease. On 0, *job is replaced by the job as now stored (its status the outcome).
+ */
+static int record(struct thread_ctx *t, struct job *job, int ok, struct handler_result *res)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
@@ -158,14 +160,17 @@ static int record(struct thread_ctx *t, const struct job *job, int ok, struct ha
 		buf_reset(&err);
 		struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
 		if (c) {
-			if (ok) {
-				rc = job_succeed(c, job->id, w->id, job->attempts, res->result, &err);
-				*st = JOB_SUCCEEDED;
-			} else {
+			struct job fresh;
+			if (ok)
+				rc = job_succeed(c, job->id, w->id, job->attempts, res->result, &fresh, &err);
+			else
 				rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
-					      res->permanent, st, &err);
-			}
+					      res->permanent, &fresh, &err);
 			db_release(c);
+			if (rc == 0) {
+				job_clear(job);
+				*job = fresh;
+			}
 			if (rc >= 0)
 				break;
 		}
@@ -203,13 +208,12 @@ static void reload(struct thread_ctx *t, struct job *job)
 }
 
 /* After the outcome is recorded: events, and the message's next stop. */
-static void after(struct thread_ctx *t, const struct work *item, struct job *job, enum job_status st,
+static void after(struct thread_ctx *t, const struct work *item, const struct job *job,
 		  const struct handler_result *res)
 {
 	struct buf err = BUF_INIT, msg = BUF_INIT;
 
-	reload(t, job);
-	switch (st) {
+	switch (job->status) {
 	case JOB_SUCCEEDED:
 		metrics_add(metrics_counter(METRIC_JOBS_SUCCEEDED, "Count"), 1);
 		log_info("job succeeded (attempt %d)", job->attempts);
@@ -435,12 +439,11 @@ static void process(struct thread_ctx *t, struct work *item)
 	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {
 		log_warn("job abandoned: the lease was lost");
 	} else {
-		enum job_status st = JOB_FAILED;
-		rc = record(t, &job, hr == HANDLER_OK, &res, &st);
+		rc = record(t, &job, hr == HANDLER_OK, &res);
 		if (rc == 1)
 			log_warn("the claim on the job was lost before it finished; outcome discarded");
 		else if (rc == 0)
-			after(t, item, &job, st, &res);
+			after(t, item, &job, &res);
 	}
 	slot_set(w, t->slot, NULL);
 out:

@@ -573,9 +573,25 @@ int mq_publish(struct mq *m, const char *exchange, const char *routing_key, cons
 	return -1;
 }
 
+int mq_confirm_wait(struct mq *m, struct buf *err)
+{
+	if (!m->unconfirmed || !mq_connected(m)) {
+		m->unconfirmed = 0;
+		return 0;
+	}
+	int rc = wait_confirms(m, m->unconfirmed, (size_t)(m->next_seq - m->unconfirmed), err);
+	m->unconfirmed = 0;
+	if (m->conn)
+		amqp_maybe_release_buffers(m->conn);
+	return rc;
+}
+
 int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
 		      struct buf *err)
 {
+	/* bounded: the broker's acks must not pile up unread; their failure is this one's */
+	if (m->unconfirmed && m->next_seq - m->unconfirmed >= MQ_NOWAIT_MAX && mq_confirm_wait(m, err) < 0)
+		return -1;
 	if (ensure_fresh(m, err) < 0)
 		return -1;
 	uint64_t seq = m->next_seq;

@@ -77,10 +77,18 @@ int mq_publish(struct mq *m, const char *exchange, const char *routing_key, cons
  * Publish without waiting for the confirm: the next mq_publish() (or
  * mq_publish_delayed()) on this connection waits for it too, and reports its
  * failure as its own. For notifications that may be lost with the connection
- * (a reconnect forgets unconfirmed messages). 0, or -1 when it could not be sent.
+ * (a reconnect forgets unconfirmed messages). 0, or -1 when it could not be sent
+ * (or the earlier ones it waited for, MQ_NOWAIT_MAX being pending, failed).
  */
 int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
 		      struct buf *err);
+/*
+ * Wait for the confirms of the messages mq_publish_nowait() sent (0 at once when
+ * there are none). mq_publish_nowait() does this itself once MQ_NOWAIT_MAX are
+ * pending. 0, or -1 (nack, unroutable, lost connection) with `err`.
+ */
+int mq_confirm_wait(struct mq *m, struct buf *err);
+#define MQ_NOWAIT_MAX 256
 /* One message of mq_publish_batch(); the strings are borrowed. */
 struct mq_message {
 	const char *exchange;

@@ -81,22 +81,22 @@ static void remove_tree(const char *dir)
 }
 
 /*
- * Publish job.<event>. job.started does not wait for its confirm: the job's
- * next event waits for both (events are notifications, the database is the
- * truth), which saves a broker disk sync per job.
+ * Publish job.<event> without waiting for its confirm (events are
+ * notifications, the database is the truth; a failed one is only logged
+ * anyway): the next confirmed publish of this thread, or confirm_events() when
+ * the thread runs out of work, waits for them, which saves the thread a broker
+ * disk sync per event.
  */
 static void publish_event_next(struct thread_ctx *t, const struct job *j, const char *event, time_t next_at)
 {
 	struct buf body = BUF_INIT, key = BUF_INIT, err = BUF_INIT;
-	int (*pub)(struct mq *, const char *, const char *, const char *, size_t, struct buf *) =
-		strcmp(event, "started") ? mq_publish : mq_publish_nowait;
 
 	if (next_at)
 		job_event_encode_next(j, event, next_at, &body);
 	else
 		job_event_encode(j, event, &body);
 	buf_printf(&key, "job.%s", event);
-	if (pub(t->mq, MQ_EVENTS_EXCHANGE, buf_str(&key), body.data, body.len, &err) < 0)
+	if (mq_publish_nowait(t->mq, MQ_EVENTS_EXCHANGE, buf_str(&key), body.data, body.len, &err) < 0)
 		log_warn("cannot publish event '%s': %s", buf_str(&key), buf_str(&err));
 	else
 		log_debug("published event '%s'", buf_str(&key));
@@ -108,6 +108,16 @@ static void publish_event_next(struct thread_ctx *t, const struct job *j, const 
 static void publish_event(struct thread_ctx *t, const struct job *j, const char *event)
 {
 	publish_event_next(t, j, event, 0);
+}
+
+/* Wait for the confirms of the events published so far (the thread is idle). */
+static void confirm_events(struct thread_ctx *t)
+{
+	struct buf err = BUF_INIT;
+
+	if (mq_confirm_wait(t->mq, &err) < 0)
+		log_warn("cannot publish events: %s", buf_str(&err));
+	buf_release(&err);
 }
 
 /*
@@ -462,6 +472,11 @@ void *worker_thread_main(void *arg)
 		struct work item;
 
 		pthread_mutex_lock(&w->mu);
+		if (!w->stopping && w->qlen == 0) {
+			pthread_mutex_unlock(&w->mu);
+			confirm_events(&t);
+			pthread_mutex_lock(&w->mu);
+		}
 		while (!w->stopping && w->qlen == 0 && wt->index < w->nthreads)
 			pthread_cond_wait(&w->work_cv, &w->mu);
 		if (w->stopping || wt->index >= w->nthreads) { /* stopping, or SIGHUP lowered concurrency */
@@ -478,6 +493,7 @@ void *worker_thread_main(void *arg)
 		process(&t, &item);
 		mq_delivery_free(&item.d);
 	}
+	confirm_events(&t);
 	mq_free(t.mq);
 	s3_free(t.s3);
 	return NULL;

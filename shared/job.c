@@ -209,6 +209,11 @@ static int outbox_add_event(struct db_conn *c, const struct job *j, const char *
 
 /* ---- create, get, list ----------------------------------------------------- */
 
+/*
+ * One statement, so one round trip and one implicit transaction: the job, its
+ * first job_events row and its outbox row (the message of job_message_encode(),
+ * byte for byte, for the job type names it accepts).
+ */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed, struct buf *err)
 {
 	char maxa[16];
@@ -216,19 +221,23 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int
 	char *src = dump_or_null(in->source);
 	char *prm = in->params ? json_dumps(in->params, JSON_COMPACT) : xstrdup("{}");
 	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa };
-	PGresult *r = NULL;
 	int rc = -1;
 	*existed = 0;
 	memset(out, 0, sizeof(*out));
-	if (db_cmd(c, "BEGIN", err) < 0)
-		goto done;
-	r = db_exec(c, "job_create",
-		    "INSERT INTO jobs (tenant_id, type, source, params, callback_url, idempotency_key, max_attempts)"
-		    " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int)"
-		    " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING " JOB_COLS,
-		    7, params, err);
+	PGresult *r = db_exec(c, "job_create",
+			      "WITH u AS (INSERT INTO jobs (tenant_id, type, source, params, callback_url,"
+			      "     idempotency_key, max_attempts)"
+			      "   VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int)"
+			      "   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt)"
+			      "   SELECT id, 'queued', 'queued', 0 FROM u),"
+			      " o AS (INSERT INTO outbox (exchange, routing_key, payload)"
+			      "   SELECT 'spool.jobs', 'job', format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s}',"
+			      "     id, to_json(type), attempts + 1) FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      7, params, err);
 	if (!r)
-		goto fail;
+		goto done;
 	if (PQntuples(r) == 0) {
 		/* The tenant used this idempotency key before: answer with that job. */
 		PQclear(r);
@@ -236,31 +245,15 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int
 		r = db_exec(c, "job_by_idempotency_key",
 			    "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2", 2, p2, err);
 		if (!r)
-			goto fail;
+			goto done;
 		if (PQntuples(r) != 1) {
 			buf_adds(err, "database: idempotency key conflict but no job found");
-			goto fail;
+			goto done;
 		}
-		job_from_row(r, 0, out);
 		*existed = 1;
-		if (db_cmd(c, "COMMIT", err) < 0)
-			goto fail;
-		rc = 0;
-		goto done;
 	}
 	job_from_row(r, 0, out);
-	PQclear(r);
-	const char *p3[] = { out->id };
-	r = db_exec(c, "job_event_queued",
-		    "INSERT INTO job_events (job_id, event, status, attempt) VALUES ($1::uuid, 'queued', 'queued', 0)",
-		    1, p3, err);
-	if (!r || outbox_add_job(c, out, err) < 0 || db_cmd(c, "COMMIT", err) < 0)
-		goto fail;
 	rc = 0;
-	goto done;
-fail:
-	rollback(c);
-	job_clear(out);
 done:
 	PQclear(r);
 	free(src);

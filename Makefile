@@ -55,7 +55,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
-.PHONY: all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
+.PHONY: FORCE all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
         fuzz fuzz-bins
 all: $(BINS) $(TOOL_BIN)
 
@@ -67,6 +67,17 @@ $(BUILD)/%.o: %.c
 $(LIBSPOOL): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# bin/ holds one flavour at a time (release or sanitized) while the objects of both
+# are kept: build/flavor names the one bin/ was linked from, and is rewritten when
+# the flavour changes, so that switching relinks every program.
+FLAVOR := $(if $(SANITIZE),san:$(SANITIZE),rel)
+build/flavor: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" ] || echo "$(FLAVOR)" >$@
+
+bin/spool-api bin/spool-worker bin/adminctl $(TOOL_BIN): build/flavor
+
+FORCE:
 
 bin/spool-api: $(API_OBJ) $(LIBSPOOL)
 	@mkdir -p bin

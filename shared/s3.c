@@ -207,35 +207,6 @@ int s3_put_buffer(struct s3 *s, const char *key, const void *data, size_t len,
 	return rc;
 }
 
-/* SHA-256 of `len` bytes of fp from `off`, as hex. */
-static int hash_file_range(FILE *fp, int64_t off, int64_t len, char hex[65])
-{
-	if (fseeko(fp, (off_t)off, SEEK_SET) != 0)
-		return -1;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	char *tmp = xmalloc(64 * 1024);
-	int rc = 0;
-	while (len > 0) {
-		size_t want = len > 64 * 1024 ? 64 * 1024 : (size_t)len;
-		size_t n = fread(tmp, 1, want, fp);
-		if (n == 0) {
-			rc = -1;
-			break;
-		}
-		EVP_DigestUpdate(ctx, tmp, n);
-		len -= (int64_t)n;
-	}
-	unsigned char md[32];
-	unsigned int ml = 0;
-	EVP_DigestFinal_ex(ctx, md, &ml);
-	EVP_MD_CTX_free(ctx);
-	free(tmp);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return rc;
-}
-
 /* --- multipart primitives --- */
 
 static int mp_create(struct s3 *s, const char *key, const char *ct, struct buf *upload_id,
@@ -484,7 +455,7 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, const char *con
 		return -1;
 	}
 	char hex[65];
-	if (hash_file_range(fp, 0, (int64_t)st.st_size, hex) != 0) {
+	if (sigv4_sha256_file(fp, 0, (int64_t)st.st_size, hex, NULL) != 0) {
 		aws_error_set(err, 0, "LocalIOError", 0, "reading '%s' failed", path);
 		fclose(fp);
 		return -1;

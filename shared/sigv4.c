@@ -70,16 +70,52 @@ void sigv4_uri_decode(struct buf *out, const char *s, size_t len)
 	}
 }
 
-void sigv4_sha256_hex(const void *data, size_t len, char hex[65])
+static void digest_hex(const unsigned char md[32], char hex[65])
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
 	for (int i = 0; i < 32; i++) {
 		hex[2 * i] = hexdig[md[i] >> 4];
 		hex[2 * i + 1] = hexdig[md[i] & 15];
 	}
 	hex[64] = '\0';
+}
+
+void sigv4_sha256_hex(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	digest_hex(md, hex);
+}
+
+int sigv4_sha256_file(FILE *fp, int64_t off, int64_t len, char hex[65], int64_t *size)
+{
+	if (fseeko(fp, (off_t)off, SEEK_SET) != 0)
+		return -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	char *chunk = xmalloc(64 * 1024);
+	int64_t got = 0;
+	int rc = 0;
+	while (len < 0 || got < len) {
+		size_t want = len < 0 || len - got > 64 * 1024 ? 64 * 1024 : (size_t)(len - got);
+		size_t n = fread(chunk, 1, want, fp);
+		if (n == 0) {
+			if (ferror(fp) || len >= 0)
+				rc = -1;
+			break;
+		}
+		EVP_DigestUpdate(ctx, chunk, n);
+		got += (int64_t)n;
+	}
+	unsigned char md[32];
+	unsigned int ml = 0;
+	EVP_DigestFinal_ex(ctx, md, &ml);
+	EVP_MD_CTX_free(ctx);
+	free(chunk);
+	digest_hex(md, hex);
+	if (size)
+		*size = got;
+	return rc;
 }
 
 void sigv4_amz_date(time_t t, char out[17])

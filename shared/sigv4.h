@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "buf.h"
@@ -105,6 +106,12 @@ void sigv4_canonical_query(struct buf *out, const char *query);
 
 /* Lower-case hex SHA-256 of a buffer into hex[65]. */
 void sigv4_sha256_hex(const void *data, size_t len, char hex[65]);
+/*
+ * Lower-case hex SHA-256 of `len` bytes of `fp` from offset `off` (len < 0: up to
+ * the end) into hex[65]; the bytes read into *size when size is not NULL.
+ * 0, or -1 when the file cannot seek, is short of `len` bytes or has a read error.
+ */
+int sigv4_sha256_file(FILE *fp, int64_t off, int64_t len, char hex[65], int64_t *size);
 /* Format `t` as 20150830T123600Z into out[17]. */
 void sigv4_amz_date(time_t t, char out[17]);
 

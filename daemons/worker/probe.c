@@ -3,7 +3,6 @@
  * resolution, bit rate) made with ffprobe and stored in S3 as the job's result.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "log.h"
 #include "proc.h"
 #include "s3.h"
+#include "sigv4.h"
 
 #define PROBE_OUT_MAX (4u << 20)
 #define REPORT_TYPE "application/json"
@@ -135,17 +135,6 @@ static json_t *meta_build(json_t *report)
 	return meta;
 }
 
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
-}
-
 /* Run ffprobe on `path`; its JSON output into *out, or a failure in `res`. */
 static int ffprobe(struct handler_ctx *ctx, const char *path, json_t **out, struct handler_result *res)
 {
@@ -229,7 +218,7 @@ int handler_probe(struct handler_ctx *ctx, struct handler_result *res)
 	text = json_dumps(report, JSON_INDENT(2));
 	size_t len = strlen(text);
 	char sha[65];
-	sha256_hex(text, len, sha);
+	sigv4_sha256_hex(text, len, sha);
 	buf_printf(&rkey, "results/%s/probe.json", job->id);
 	memset(&ae, 0, sizeof(ae));
 	if (s3_put_buffer(ctx->s3, buf_str(&rkey), text, len, REPORT_TYPE, &ae) < 0) {

@@ -4,7 +4,6 @@
  * the job's result.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include "s3.h"
 #include "transcode.h"
 #include "videoparams.h"
+#include "sigv4.h"
 
 #define VIDEO_TYPE "video/mp4"
 #define THUMB_TYPE "image/jpeg"
@@ -21,31 +21,17 @@
 /* sha256 (hex) and size of the file at `path`; -1 with errno on a read error. */
 static int file_digest(const char *path, char hex[65], long long *size)
 {
-	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	size_t got;
 	FILE *fp = fopen(path, "rb");
-
 	if (!fp)
 		return -1;
-	EVP_MD_CTX *md_ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
-	*size = 0;
-	while ((got = fread(buf, 1, sizeof(buf), fp)) > 0) {
-		EVP_DigestUpdate(md_ctx, buf, got);
-		*size += (long long)got;
-	}
-	int bad = ferror(fp);
+	int64_t n = 0;
+	int rc = sigv4_sha256_file(fp, 0, -1, hex, &n);
 	fclose(fp);
-	EVP_DigestFinal_ex(md_ctx, md, &n);
-	EVP_MD_CTX_free(md_ctx);
-	if (bad) {
+	if (rc < 0) {
 		errno = EIO;
 		return -1;
 	}
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[64] = '\0';
+	*size = (long long)n;
 	return 0;
 }
 

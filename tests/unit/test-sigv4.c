@@ -251,6 +251,28 @@ static void test_canonical_query(void **state)
 	buf_release(&q);
 }
 
+/* The streamed SHA-256 matches the buffer one, over a whole file and a range. */
+static void test_sha256_file(void **state)
+{
+	(void)state;
+	FILE *fp = tmpfile();
+	assert_non_null(fp);
+	assert_int_equal(fwrite("xxabcyy", 1, 7, fp), 7);
+	char hex[65], want[65];
+	int64_t n = 0;
+	sigv4_sha256_hex("abc", 3, want);
+	assert_string_equal(want, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_int_equal(sigv4_sha256_file(fp, 2, 3, hex, &n), 0);
+	assert_string_equal(hex, want);
+	assert_int_equal(n, 3);
+	sigv4_sha256_hex("xxabcyy", 7, want);
+	assert_int_equal(sigv4_sha256_file(fp, 0, -1, hex, &n), 0);
+	assert_string_equal(hex, want);
+	assert_int_equal(n, 7);
+	assert_int_equal(sigv4_sha256_file(fp, 5, 10, hex, NULL), -1); /* short of 10 bytes */
+	fclose(fp);
+}
+
 int main(void)
 {
 	const char *env = getenv("SPOOL_TEST_DATA");
@@ -273,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_s3_presign_example),
 		cmocka_unit_test(test_canonical_uri),
 		cmocka_unit_test(test_canonical_query),
+		cmocka_unit_test(test_sha256_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -592,13 +592,6 @@ static int own_update(struct db_conn *c, const char *name, const char *sql, cons
 	return ok ? 0 : 1;
 }
 
-int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
-		  struct buf *err)
-{
-	int rc = job_heartbeat_check(c, id, worker_id, attempt, lease_s, err);
-	return rc == 2 ? 0 : rc;
-}
-
 int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
 		     struct buf *err)
 {

@@ -146,9 +146,6 @@ int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char
  */
 int job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
 	      struct buf *err);
-/* Extend the lease of a job this worker runs; 1 if it is no longer ours. */
-int job_heartbeat(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
-		  struct buf *err);
 /* Record progress (0..100) of our running job. */
 int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
 		     struct buf *err);
@@ -174,8 +171,9 @@ int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attem
 int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
 		       struct job *out, struct buf *err);
 /*
- * job_heartbeat that also reports a cancel request: 0 lease extended, 2 lease
- * extended and cancel_requested is set, 1 if the job is no longer ours.
+ * Extend the lease of a job this worker runs, and report a cancel request: 0 lease
+ * extended, 2 lease extended and cancel_requested is set, 1 if the job is no
+ * longer ours.
  */
 int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
 			struct buf *err);

@@ -40,7 +40,7 @@ static int on_opt(void *arg, int opt, const char *val)
 	case 'S':
 		o->since_arg = val;
 		if (jobops_since(val, time(NULL), &when) == 0) {
-			cmd_format_time(when, o->since);
+			timefmt_utc(when, o->since);
 			return 0;
 		}
 		cmd_error("job retry: --since wants a duration (30m, 2h, 7d) or an RFC 3339 time, not '%s'", val);

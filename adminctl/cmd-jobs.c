@@ -40,7 +40,7 @@ static int on_opt(void *arg, int opt, const char *val)
 		return 0;
 	case 'S':
 		if (jobops_since(val, time(NULL), &when) == 0) {
-			cmd_format_time(when, o->since);
+			timefmt_utc(when, o->since);
 			o->f.since = o->since;
 			return 0;
 		}

@@ -87,13 +87,13 @@ static void print_json(const struct metric *m, size_t nm, const char *ns, time_t
 			double v = value_at(m[i].s, x);
 			if (isnan(v))
 				continue;
-			cmd_format_time(x, t);
+			timefmt_utc(x, t);
 			json_array_append_new(pts, json_pack("{s:s, s:f}", "t", t, "v", v));
 		}
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "name", m[i].name, "stat", m[i].stat, "points", pts));
 	}
-	cmd_format_time(start, a);
-	cmd_format_time(end, b);
+	timefmt_utc(start, a);
+	timefmt_utc(end, b);
 	cmd_print_json(json_pack("{s:s, s:s, s:s, s:I, s:o}", "namespace", ns, "start", a, "end", b, "period",
 				 (json_int_t)period, "metrics", arr));
 }
@@ -117,7 +117,7 @@ static void print_table(const struct metric *m, size_t nm, time_t start, time_t 
 		if (!have)
 			continue; /* a period without any data is no row */
 		table_row(&tb);
-		cmd_format_time(x, t);
+		timefmt_utc(x, t);
 		table_cell(&tb, t);
 		for (size_t i = 0; i < nm; i++) {
 			double v = value_at(m[i].s, x);
@@ -149,8 +149,8 @@ static void print_chart(const struct metric *m, size_t nm, time_t start, time_t 
 	size_t per = (slots + width - 1) / width; /* slots per character */
 	per = per ? per : 1;
 	char a[32], b[32];
-	cmd_format_time(start, a);
-	cmd_format_time(end, b);
+	timefmt_utc(start, a);
+	timefmt_utc(end, b);
 	printf("%s .. %s, one point per %lld s\n", a, b, (long long)period * (long long)per);
 	for (size_t i = 0; i < nm; i++) {
 		double lo = INFINITY, hi = -INFINITY, last = NAN;

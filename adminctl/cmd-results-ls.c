@@ -31,7 +31,7 @@ static void print_json(const char *prefix, const struct s3_object *objs, size_t 
 	for (size_t i = 0; i < np; i++)
 		json_array_append_new(po, json_string(prefixes[i]));
 	for (size_t i = 0; i < n; i++) {
-		cmd_format_time(objs[i].last_modified, when);
+		timefmt_utc(objs[i].last_modified, when);
 		json_array_append_new(oa, json_pack("{s:s, s:I, s:s, s:s}", "key", objs[i].key, "size",
 						    (json_int_t)objs[i].size, "etag", objs[i].etag, "last_modified",
 						    when));
@@ -51,7 +51,7 @@ static void print_table(const struct s3_object *objs, size_t n, char **prefixes,
 	}
 	for (size_t i = 0; i < n; i++) {
 		snprintf(size, sizeof(size), "%" PRId64, objs[i].size);
-		cmd_format_time(objs[i].last_modified, when);
+		timefmt_utc(objs[i].last_modified, when);
 		const char *row[] = { objs[i].key, size, when };
 		cmd_table_add(&t, row);
 	}

@@ -61,7 +61,7 @@ static int cmd_results_url_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		buf_release(&url);
 		return cmd_s3_failed("results url", &e);
 	}
-	cmd_format_time(expires_at, when);
+	timefmt_utc(expires_at, when);
 	if (ctx->json) {
 		cmd_print_json(json_pack("{s:s, s:s, s:s, s:I}", "key", key, "url", buf_str(&url), "expires_at", when,
 					 "size", (json_int_t)obj.size));

@@ -309,10 +309,3 @@ int cmd_parse_duration(const char *s, int64_t *out)
 {
 	return config_parse_duration(s, out);
 }
-
-void cmd_format_time(time_t t, char out[32])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}

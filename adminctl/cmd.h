@@ -22,6 +22,7 @@
 #include "db.h"
 #include "s3.h"
 #include "secrets.h"
+#include "timefmt.h"
 
 /* sysexits-style exit codes of adminctl(8). */
 #define CMD_EXIT_OK 0
@@ -116,8 +117,6 @@ void cmd_table_add(struct cmd_table *t, const char *const *row);
 void cmd_table_print(const struct cmd_table *t);
 void cmd_table_free(struct cmd_table *t);
 
-/* `t` as RFC 3339 UTC ("2024-05-01T12:00:00Z") into `out`. */
-void cmd_format_time(time_t t, char out[32]);
 
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);

@@ -1,4 +1,5 @@
 #include "cloudwatch.h"
+#include "timefmt.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -60,13 +61,6 @@ static void form_addf(struct buf *b, const char *name, double v)
 	form_add(b, name, tmp);
 }
 
-static void iso8601(time_t t, char out[21])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int datum_finite(const struct cw_datum *d)
 {
 	if (d->is_stats)
@@ -107,7 +101,7 @@ static void encode_datum(struct buf *b, int m, const struct cw_datum *d)
 	}
 	if (d->timestamp) {
 		char ts[21];
-		iso8601(d->timestamp, ts);
+		timefmt_utc(d->timestamp, ts);
 		snprintf(k, sizeof(k), "MetricData.member.%d.Timestamp", m);
 		form_add(b, k, ts);
 	}
@@ -306,8 +300,8 @@ int cloudwatch_get_metric_data(struct cloudwatch *cw, const struct cw_query *q, 
 	size_t ns = 0;
 	struct buf body = BUF_INIT, next = BUF_INIT;
 	char ts[21], te[21];
-	iso8601(start, ts);
-	iso8601(end, te);
+	timefmt_utc(start, ts);
+	timefmt_utc(end, te);
 	int rc = 0;
 	for (size_t off = 0; off < nq && rc == 0; off += CW_MAX_QUERIES) {
 		size_t cnt = nq - off < CW_MAX_QUERIES ? nq - off : CW_MAX_QUERIES;

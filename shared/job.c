@@ -1,4 +1,5 @@
 #include "job.h"
+#include "timefmt.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -968,13 +969,8 @@ void job_event_encode(const struct job *j, const char *event, struct buf *out)
 
 void job_event_encode_next(const struct job *j, const char *event, time_t next_attempt_at, struct buf *out)
 {
-	char at[64];
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(at, sizeof(at) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(ts.tv_nsec / 1000000L));
+	char at[TIMEFMT_UTC_MS_SIZE];
+	timefmt_now_ms(at);
 	struct buf name = BUF_INIT;
 	if (strncmp(event, "job.", 4))
 		buf_adds(&name, "job.");
@@ -989,9 +985,8 @@ void job_event_encode_next(const struct job *j, const char *event, time_t next_a
 	json_object_set_new(o, "at", json_string(at));
 	json_object_set_new(o, "error", ref_or_null(j->error));
 	if (next_attempt_at > 0) {
-		char next[32];
-		gmtime_r(&next_attempt_at, &tm);
-		strftime(next, sizeof(next), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		char next[TIMEFMT_UTC_SIZE];
+		timefmt_utc(next_attempt_at, next);
 		json_object_set_new(o, "next_attempt_at", json_string(next));
 	}
 	char *s = json_dumps(o, JSON_COMPACT);

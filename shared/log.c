@@ -1,5 +1,6 @@
 #include "log.h"
 #include "buf.h"
+#include "timefmt.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -66,16 +67,6 @@ void log_set_job_id(const char *id)
 	snprintf(tl_job_id, sizeof(tl_job_id), "%s", id ? id : "");
 }
 
-static void now_rfc3339(char *out, size_t n)
-{
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 static void write_line(struct buf *b)
 {
 	buf_addc(b, '\n');
@@ -93,9 +84,9 @@ static void write_line(struct buf *b)
 
 static void emit(enum log_level level, json_t *fields, const char *msg)
 {
-	char ts[40];
+	char ts[TIMEFMT_UTC_MS_SIZE];
 	struct buf b = BUF_INIT;
-	now_rfc3339(ts, sizeof(ts));
+	timefmt_now_ms(ts);
 	if (log_fmt == LF_JSON) {
 		json_t *o = json_object();
 		json_object_set_new(o, "time", json_string(ts));
@@ -168,8 +159,8 @@ void log_fields(enum log_level level, json_t *fields, const char *fmt, ...)
 
 void log_raw_json(json_t *obj)
 {
-	char ts[40];
-	now_rfc3339(ts, sizeof(ts));
+	char ts[TIMEFMT_UTC_MS_SIZE];
+	timefmt_now_ms(ts);
 	if (log_fmt == LF_TEXT) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		struct buf b = BUF_INIT;

@@ -7,6 +7,7 @@
  */
 #include "api.h"
 #include "log.h"
+#include "timefmt.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -61,13 +62,6 @@ static enum MHD_Result db_failed(struct req *r, struct db_conn *c, const struct 
 	return reply_unavailable(r, "database", buf_str(err));
 }
 
-static void rfc3339(time_t t, char out[32])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Add "url" and "expires_at" of a presigned GET of obj["key"] to obj; 0 or -1. */
 static int presign_into(struct api *a, json_t *obj)
 {
@@ -80,7 +74,7 @@ static int presign_into(struct api *a, json_t *obj)
 	int rc = s3_presign(a->s3, "GET", key, atomic_load(&a->tun.result_url_expires), &url, &exp, &aerr);
 	if (rc == 0) {
 		char at[32];
-		rfc3339(exp, at);
+		timefmt_utc(exp, at);
 		json_object_set_new(obj, "url", json_string(buf_str(&url)));
 		json_object_set_new(obj, "expires_at", json_string(at));
 	} else {
@@ -418,7 +412,7 @@ enum MHD_Result route_uploads_create(struct req *r)
 		       &exp, &aerr) < 0) {
 		ret = reply_unavailable(r, "storage", aerr.message);
 	} else {
-		rfc3339(exp, at);
+		timefmt_utc(exp, at);
 		json_t *o = json_object();
 		json_object_set_new(o, "key", json_string(buf_str(&key)));
 		json_object_set_new(o, "url", json_string(buf_str(&url)));

@@ -2,6 +2,7 @@
 
 #include "apikey.h"
 #include "cmd.h"
+#include "table.h"
 
 static int cmd_keys_list_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
@@ -40,16 +41,23 @@ static int cmd_keys_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 							     *keys[i].revoked_at ? keys[i].revoked_at : NULL));
 		cmd_print_json(json_pack("{s:o}", "keys", arr));
 	} else {
-		static const char *const head[] = { "ID", "TENANT", "NAME", "PREFIX", "CREATED", "REVOKED" };
-		struct cmd_table t;
-		cmd_table_init(&t, 6, head);
+		static const struct table_col cols[] = {
+			{ "ID", 0 },	  { "TENANT", 0 },  { "NAME", TABLE_SHRINK },
+			{ "PREFIX", 0 }, { "CREATED", 0 }, { "REVOKED", 0 },
+		};
+		struct table t;
+		table_init(&t, cols, 6);
 		for (size_t i = 0; i < n; i++) {
-			const char *row[] = { keys[i].id,	  keys[i].tenant,     keys[i].name,
-					      keys[i].prefix, keys[i].created_at, keys[i].revoked_at };
-			cmd_table_add(&t, row);
+			table_row(&t);
+			table_cell(&t, keys[i].id);
+			table_cell(&t, keys[i].tenant);
+			table_cell(&t, keys[i].name);
+			table_cell(&t, keys[i].prefix);
+			table_cell(&t, keys[i].created_at);
+			table_cell(&t, keys[i].revoked_at);
 		}
-		cmd_table_print(&t);
-		cmd_table_free(&t);
+		table_print(&t, stdout);
+		table_free(&t);
 	}
 	apikey_info_free(keys, n);
 	return CMD_EXIT_OK;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cmd.h"
+#include "table.h"
 
 static int cmd_results_ls_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
@@ -41,22 +42,25 @@ static void print_json(const char *prefix, const struct s3_object *objs, size_t 
 
 static void print_table(const struct s3_object *objs, size_t n, char **prefixes, size_t np)
 {
-	static const char *const head[] = { "KEY", "SIZE", "MODIFIED" };
-	struct cmd_table t;
-	char size[32], when[32];
-	cmd_table_init(&t, 3, head);
+	static const struct table_col cols[] = {
+		{ "KEY", TABLE_SHRINK }, { "SIZE", TABLE_RIGHT }, { "MODIFIED", 0 },
+	};
+	struct table t;
+	char when[TIMEFMT_UTC_SIZE];
+	table_init(&t, cols, 3);
 	for (size_t i = 0; i < np; i++) {
-		const char *row[] = { prefixes[i], "", "" };
-		cmd_table_add(&t, row);
+		table_row(&t);
+		table_cell(&t, prefixes[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
-		snprintf(size, sizeof(size), "%" PRId64, objs[i].size);
 		timefmt_utc(objs[i].last_modified, when);
-		const char *row[] = { objs[i].key, size, when };
-		cmd_table_add(&t, row);
+		table_row(&t);
+		table_cell(&t, objs[i].key);
+		table_cellf(&t, "%" PRId64, objs[i].size);
+		table_cell(&t, when);
 	}
-	cmd_table_print(&t);
-	cmd_table_free(&t);
+	table_print(&t, stdout);
+	table_free(&t);
 }
 
 /* One level under PREFIX (sub-prefixes first, then objects), or everything with -r. */

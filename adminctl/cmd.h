@@ -102,22 +102,6 @@ void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print `v` (stolen) as indented JSON on stdout. */
 void cmd_print_json(json_t *v);
 
-/*
- * A table for stdout: aligned columns with a bold header on a terminal, plain
- * tab-separated lines ("-" for empty cells) otherwise.
- */
-struct cmd_table {
-	size_t ncols;
-	size_t nrows;
-	char **cells; /* (nrows + 1) * ncols, row 0 the header */
-};
-void cmd_table_init(struct cmd_table *t, size_t ncols, const char *const *header);
-/* Add a row of ncols strings (copied; NULL = empty). */
-void cmd_table_add(struct cmd_table *t, const char *const *row);
-void cmd_table_print(const struct cmd_table *t);
-void cmd_table_free(struct cmd_table *t);
-
-
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);
 

@@ -218,13 +218,17 @@ void daemon_sleep_ms(int ms)
 	}
 }
 
+int64_t daemon_backoff_ceiling(int64_t base, int doublings, int64_t cap)
+{
+	int64_t d = base;
+	for (int i = 0; i < doublings && d < cap; i++)
+		d *= 2;
+	return d > cap ? cap : d;
+}
+
 unsigned daemon_jitter_ms(unsigned base_ms, unsigned attempt, unsigned cap_ms)
 {
-	unsigned long long ceil = base_ms;
-	for (unsigned i = 0; i < attempt && ceil < cap_ms; i++)
-		ceil *= 2;
-	if (ceil > cap_ms)
-		ceil = cap_ms;
+	uint64_t ceil = (uint64_t)daemon_backoff_ceiling(base_ms, (int)(attempt > 64 ? 64 : attempt), cap_ms);
 	unsigned r = 0;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (unsigned)rand();

@@ -8,6 +8,7 @@
 #define SPOOL_DAEMON_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "secrets.h"
@@ -69,6 +70,8 @@ void daemon_notify(const char *state);
 /* Sleep, waking early (within 100 ms) when daemon_stop is set. */
 void daemon_sleep_ms(int ms);
 
+/* min(cap, base * 2^doublings), without overflow: the ceiling of exponential backoff. */
+int64_t daemon_backoff_ceiling(int64_t base, int doublings, int64_t cap);
 /* Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)]. */
 unsigned daemon_jitter_ms(unsigned base_ms, unsigned attempt, unsigned cap_ms);
 

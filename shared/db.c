@@ -1,4 +1,5 @@
 #include "db.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -224,11 +225,7 @@ void db_pool_free(struct db_pool *p)
 /* Delay before the next attempt after `failures` failures: exponential, 50–150 % jitter. */
 static int64_t backoff_ms(int failures)
 {
-	int64_t d = BACKOFF_MIN_MS;
-	for (int i = 1; i < failures && d < BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
+	int64_t d = daemon_backoff_ceiling(BACKOFF_MIN_MS, failures - 1, BACKOFF_MAX_MS);
 	unsigned char r[2] = { 0, 0 };
 	(void)RAND_bytes(r, sizeof(r));
 	unsigned jitter = ((unsigned)r[0] << 8 | r[1]) % 1001; /* 0..1000 */

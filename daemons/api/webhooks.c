@@ -156,11 +156,7 @@ static void deliveries_free(struct delivery *d, size_t n)
 /* Seconds before attempt n+1: 2, 4, 8, … capped, with up to 10 % jitter. */
 static int backoff_s(int n)
 {
-	int64_t s = BACKOFF_BASE_S;
-	for (int i = 1; i < n && s < BACKOFF_CAP_S; i++)
-		s *= 2;
-	if (s > BACKOFF_CAP_S)
-		s = BACKOFF_CAP_S;
+	int64_t s = daemon_backoff_ceiling(BACKOFF_BASE_S, n - 1, BACKOFF_CAP_S);
 	return (int)(s + daemon_jitter_ms((unsigned)(s * 100), 0, 360000) / 1000);
 }
 

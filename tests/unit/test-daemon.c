@@ -1,0 +1,40 @@
+/* Backoff arithmetic shared by the daemons (shared/daemon.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+
+static void test_backoff_ceiling(void **state)
+{
+	(void)state;
+	assert_int_equal(daemon_backoff_ceiling(100, 0, 30000), 100);
+	assert_int_equal(daemon_backoff_ceiling(100, 1, 30000), 200);
+	assert_int_equal(daemon_backoff_ceiling(100, 8, 30000), 25600);
+	assert_int_equal(daemon_backoff_ceiling(100, 9, 30000), 30000);
+	assert_int_equal(daemon_backoff_ceiling(2, 1000000, 3600), 3600); /* no overflow */
+	assert_int_equal(daemon_backoff_ceiling(2, -1, 3600), 2);
+}
+
+static void test_jitter_bounds(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		assert_true(daemon_jitter_ms(500, 0, 5000) <= 500);
+		assert_true(daemon_jitter_ms(500, 3, 5000) <= 4000);
+		assert_true(daemon_jitter_ms(500, 100, 5000) <= 5000);
+	}
+	assert_int_equal(daemon_jitter_ms(0, 5, 5000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backoff_ceiling),
+		cmocka_unit_test(test_jitter_bounds),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,7 @@
 #include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,18 +253,11 @@ void tui_thousands(long long v, char *out, size_t size)
 
 void tui_clipboard(const char *text)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	struct buf b = BUF_INIT;
-	const unsigned char *p = (const unsigned char *)text;
 	size_t n = strlen(text);
 	buf_adds(&b, "\033]52;c;");
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-		buf_addc(&b, b64[v >> 18 & 63]);
-		buf_addc(&b, b64[v >> 12 & 63]);
-		buf_addc(&b, i + 1 < n ? b64[v >> 6 & 63] : '=');
-		buf_addc(&b, i + 2 < n ? b64[v & 63] : '=');
-	}
+	buf_grow(&b, 4 * ((n + 2) / 3));
+	b.len += (size_t)EVP_EncodeBlock((unsigned char *)b.data + b.len, (const unsigned char *)text, (int)n);
 	buf_adds(&b, "\a");
 	/* straight to the terminal: curses does not know escape sequences it did not make */
 	fflush(stdout);

@@ -151,7 +151,7 @@ static const struct ckey keys[] = {
 	{ "api", "default_max_attempts", CT_INT, O(api.default_max_attempts), 1, 100, "5", F_RELOAD, A,
 	  "Attempts a new job gets (of types max_attempts does not name)." },
 	{ "api", "max_attempts", CT_INT_BY_TYPE, O(api.max_attempts), 1, 100, NULL, F_RELOAD, A,
-	  "Attempts a new job gets, per job type: TYPE=N pairs separated by commas, e.g. video.transcode=3, media.probe=5 (types: video.transcode, media.probe, noop). Types not named get default_max_attempts." },
+	  "Attempts a new job gets, per job type: TYPE=N pairs separated by commas, e.g. video.transcode=3, media.probe=5.\nTypes not named get default_max_attempts." },
 	{ "api", "webhook_allow_hosts", CT_STR, O(api.webhook_allow_hosts), 0, 0, NULL, F_RELOAD, A,
 	  "Comma-separated hosts that webhooks may reach over http or on private addresses." },
 	{ "api", "tls_cert", CT_STR, O(api.tls_cert), 0, 0, NULL, 0, A,
@@ -188,7 +188,7 @@ static const struct ckey keys[] = {
 	{ "worker", "backoff_cap", CT_DURATION, O(worker.backoff_cap), 1, DAY, "1h", F_RELOAD, W,
 	  "Longest delay between attempts (of job types backoff_caps does not name)." },
 	{ "worker", "backoff_caps", CT_DURATION_BY_TYPE, O(worker.backoff_caps), 1, DAY, NULL, F_RELOAD, W,
-	  "Longest delay between attempts, per job type: TYPE=DURATION pairs separated by commas, e.g. video.transcode=2h, noop=1m (types: video.transcode, media.probe, noop). Types not named use backoff_cap." },
+	  "Longest delay between attempts, per job type: TYPE=DURATION pairs separated by commas, e.g. video.transcode=2h, noop=1m.\nTypes not named use backoff_cap." },
 	{ "worker", "backoff_base", CT_DURATION, O(worker.backoff_base), 0, 3600, "15s", F_RELOAD, W,
 	  "The delay before retry n is n to the fourth power seconds, plus backoff_base, plus up to 10(n+1) seconds of jitter, at most the job type's cap." },
 
@@ -233,26 +233,16 @@ static struct config_typemap *typemap_field(struct config *cfg, const struct cke
 	return (struct config_typemap *)(void *)((char *)cfg + k->off);
 }
 
-const char *const config_job_types[CONFIG_NTYPES] = { "video.transcode", "media.probe", "noop" };
-
-int config_job_type_index(const char *type)
-{
-	for (int i = 0; type && i < CONFIG_NTYPES; i++)
-		if (!strcmp(config_job_types[i], type))
-			return i;
-	return -1;
-}
-
 int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt)
 {
-	int i = config_job_type_index(type);
-	return i >= 0 && (m->set & (1u << i)) ? m->v[i] : dflt;
+	const struct jobtype *jt = jobtype_find(type);
+	return jt && (m->set & (1u << jt->id)) ? m->v[jt->id] : dflt;
 }
 
 int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt)
 {
 	int64_t max = INT64_MIN;
-	for (int i = 0; i < CONFIG_NTYPES; i++) {
+	for (int i = 0; i < JOBTYPE_COUNT; i++) {
 		int64_t v = (m->set & (1u << i)) ? m->v[i] : dflt;
 		if (v > max)
 			max = v;
@@ -264,7 +254,7 @@ static int typemap_equal(const struct config_typemap *a, const struct config_typ
 {
 	if (a->set != b->set)
 		return 0;
-	for (int i = 0; i < CONFIG_NTYPES; i++)
+	for (int i = 0; i < JOBTYPE_COUNT; i++)
 		if ((a->set & (1u << i)) && a->v[i] != b->v[i])
 			return 0;
 	return 1;
@@ -381,31 +371,28 @@ static int parse_typemap(enum ctype t, const char *val, int64_t min, int64_t max
 			buf_printf(why, "item '%s' is not TYPE=VALUE", item);
 			goto out;
 		}
-		int tlen = (int)(eq - item), i;
+		int tlen = (int)(eq - item);
 		while (tlen > 0 && isspace((unsigned char)item[tlen - 1]))
 			tlen--;
-		for (i = 0; i < CONFIG_NTYPES; i++)
-			if ((int)strlen(config_job_types[i]) == tlen && !strncmp(item, config_job_types[i], (size_t)tlen))
-				break;
-		if (i == CONFIG_NTYPES) {
-			buf_printf(why, "item '%s': unknown job type '%.*s' (known:", item, tlen, item);
-			for (i = 0; i < CONFIG_NTYPES; i++)
-				buf_printf(why, "%s %s", i ? "," : "", config_job_types[i]);
+		const struct jobtype *jt = jobtype_find_n(item, (size_t)tlen);
+		if (!jt) {
+			buf_printf(why, "item '%s': unknown job type '%.*s' (known: ", item, tlen, item);
+			jobtype_names(why);
 			buf_addc(why, ')');
 			goto out;
 		}
-		if (m->set & (1u << i)) {
-			buf_printf(why, "item '%s': job type '%s' is given twice", item, config_job_types[i]);
+		if (m->set & (1u << jt->id)) {
+			buf_printf(why, "item '%s': job type '%s' is given twice", item, jt->name);
 			goto out;
 		}
 		eq++;
 		while (isspace((unsigned char)*eq))
 			eq++;
-		if (parse_number(t, eq, min, max, &m->v[i], &num) < 0) {
+		if (parse_number(t, eq, min, max, &m->v[jt->id], &num) < 0) {
 			buf_printf(why, "item '%s': %s", item, buf_str(&num));
 			goto out;
 		}
-		m->set |= 1u << i;
+		m->set |= 1u << jt->id;
 	}
 	rc = 0;
 out:
@@ -703,6 +690,16 @@ void config_keep_unreloadable(struct config *next, const struct config *cur)
 	}
 }
 
+int config_get_bool(const struct config *cfg, const char *section, const char *name, int *out)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].type == CT_BOOL && !strcmp(keys[i].section, section) && !strcmp(keys[i].name, name)) {
+			*out = *(const int *)(const void *)((const char *)cfg + keys[i].off);
+			return 0;
+		}
+	return -1;
+}
+
 static const char *type_name(enum ctype t)
 {
 	switch (t) {
@@ -734,6 +731,12 @@ void config_dump_doc(FILE *fp)
 		}
 		fprintf(fp, ".It Ic %s Ar %s\n", k->name, type_name(k->type));
 		fprintf(fp, "%s\n", k->doc);
+		if (is_typemap_type(k->type)) {
+			struct buf names = BUF_INIT;
+			jobtype_names(&names);
+			fprintf(fp, "Job types: %s.\n", buf_str(&names));
+			buf_release(&names);
+		}
 		fputs("Used by", fp);
 		const char *sep = " ";
 		if (k->programs & PROG_API) { fprintf(fp, "%s", sep); fputs("spool-api", fp); sep = ", "; }

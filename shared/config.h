@@ -12,7 +12,8 @@
  *
  * A per-job-type key ("video.transcode=3, media.probe=5") fills a struct
  * config_typemap: a value for each type it names, the caller's default for the
- * others (config_type_value). Only the types in config_job_types may be named.
+ * others (config_type_value). Only the types of jobtype.h's table may be named,
+ * and spool.ini(5) lists them from it.
  *
  * Ownership: struct config owns every string in it; config_free() releases them.
  * Secret-typed keys hold *references* ("arn:…", "file:PATH", "env:NAME"), never
@@ -25,6 +26,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "jobtype.h"
 
 #define EX_CONFIG_CODE 78
 
@@ -35,14 +37,10 @@ enum config_program {
 };
 #define PROG_ALL (PROG_API | PROG_WORKER | PROG_ADMINCTL)
 
-/* The job types a per-type key may name, in the order of config_typemap.v. */
-#define CONFIG_NTYPES 3
-extern const char *const config_job_types[CONFIG_NTYPES];
-
 /* A per-job-type map: plain data (no allocation), copied by assignment. */
 struct config_typemap {
-	unsigned set;                 /* bit i: config_job_types[i] has a value */
-	int64_t v[CONFIG_NTYPES];     /* the values (seconds for durations) */
+	unsigned set;                 /* bit i: job type i (enum jobtype_id) has a value */
+	int64_t v[JOBTYPE_COUNT];     /* the values (seconds for durations), by enum jobtype_id */
 };
 
 struct config_log {
@@ -193,12 +191,16 @@ int config_parse_duration(const char *s, int64_t *out);
 /* Parse a size ("1024", "64K", "16M", "2G", "512MiB") into bytes. -1 on error. */
 int config_parse_size(const char *s, int64_t *out);
 
-/* Index of `type` in config_job_types, or -1 if it is not a known job type. */
-int config_job_type_index(const char *type);
 /* The value of `m` for job type `type`; `dflt` when the map does not name it (or it is unknown). */
 int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt);
 /* The largest value `m` gives any known job type, counting `dflt` for those it does not name. */
 int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt);
+
+/*
+ * The [section] boolean key `name` of `cfg` into *out: 0, or -1 when the table has
+ * no such boolean key (*out is left alone).
+ */
+int config_get_bool(const struct config *cfg, const char *section, const char *name, int *out);
 
 /* Write the key table as mdoc (.It entries) for spool.ini(5). */
 void config_dump_doc(FILE *fp);

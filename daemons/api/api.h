@@ -33,6 +33,7 @@
 #include "config.h"
 #include "db.h"
 #include "job.h"
+#include "jobtype.h"
 #include "s3.h"
 #include "secrets.h"
 #include "validate.h"
@@ -46,7 +47,7 @@ struct api_tunables {
 	_Atomic int64_t upload_url_expires;
 	_Atomic int64_t max_wait;
 	_Atomic int64_t default_max_attempts;
-	_Atomic int64_t max_attempts[CONFIG_NTYPES]; /* per config_job_types, defaults resolved */
+	_Atomic int64_t max_attempts[JOBTYPE_COUNT]; /* by enum jobtype_id, defaults resolved */
 	_Atomic int64_t rate_limit;      /* requests per second per key, 0 = off */
 	_Atomic int64_t rate_burst;
 };

@@ -38,8 +38,8 @@ static void tunables_set(struct api_tunables *t, const struct config *cfg)
 	atomic_store(&t->upload_url_expires, cfg->api.upload_url_expires);
 	atomic_store(&t->max_wait, cfg->api.max_wait);
 	atomic_store(&t->default_max_attempts, cfg->api.default_max_attempts);
-	for (int i = 0; i < CONFIG_NTYPES; i++)
-		atomic_store(&t->max_attempts[i], config_type_value(&cfg->api.max_attempts, config_job_types[i],
+	for (int i = 0; i < JOBTYPE_COUNT; i++)
+		atomic_store(&t->max_attempts[i], config_type_value(&cfg->api.max_attempts, jobtype_get(i)->name,
 								    cfg->api.default_max_attempts));
 	atomic_store(&t->rate_limit, cfg->api.rate_limit);
 	atomic_store(&t->rate_burst, cfg->api.rate_burst);

@@ -166,9 +166,9 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		json_decref(body);
 		return ret;
 	}
-	int type = config_job_type_index(in.type);
-	if (type >= 0)
-		in.max_attempts = (int)atomic_load(&r->api->tun.max_attempts[type]);
+	const struct jobtype *jt = jobtype_find(in.type);
+	if (jt)
+		in.max_attempts = (int)atomic_load(&r->api->tun.max_attempts[jt->id]);
 	struct job j;
 	struct buf err = BUF_INIT;
 	int existed = 0;

@@ -2,8 +2,7 @@
  * validate — the pure request checks of spool-api (see validate.h).
  */
 #include "validate.h"
-#include "config.h"
-#include "videoparams.h"
+#include "jobtype.h"
 #include "webhook.h"
 
 #include <ctype.h>
@@ -162,12 +161,11 @@ static int invalid(struct validate_error *v, const char *field, const char *msg)
 
 int validate_job_type(const char *type, const char *field, struct validate_error *v)
 {
-	if (config_job_type_index(type) >= 0)
+	if (jobtype_find(type))
 		return 0;
 	snprintf(v->field, sizeof(v->field), "%s", field);
 	buf_adds(&v->msg, "must be one of ");
-	for (int i = 0; i < CONFIG_NTYPES; i++)
-		buf_printf(&v->msg, "%s%s", i ? ", " : "", config_job_types[i]);
+	jobtype_names(&v->msg);
 	return -1;
 }
 
@@ -209,12 +207,11 @@ static int source_key_ok(const struct validate_job *ctx, const char *key, struct
 	return -1;
 }
 
-/* Parameters of video.transcode, checked the same way as the worker will (videoparams). */
-static int transcode_params_ok(const json_t *params, struct validate_error *v)
+/* The job type's check of `params` (an object), its field named "params" or "params.KEY". */
+static int params_ok(const struct jobtype *jt, const json_t *params, struct validate_error *v)
 {
-	struct video_params vp;
 	struct buf field = BUF_INIT;
-	if (videoparams_parse(params, &vp, &field, &v->msg) == 0) {
+	if (!jt->check_params || jt->check_params(params, &field, &v->msg) == 0) {
 		buf_release(&field);
 		return 0;
 	}
@@ -232,8 +229,8 @@ int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *i
 	if (validate_job_type(json_string_value(type), "type", v) < 0)
 		return -1;
 	in->type = json_string_value(type);
+	const struct jobtype *jt = jobtype_find(in->type);
 	json_t *src = json_object_get(body, "source");
-	int needs_source = strcmp(in->type, "noop") != 0;
 	if (src && !json_is_null(src)) {
 		if (!json_is_object(src))
 			return invalid(v, "source", "must be an object {\"key\": \"uploads/…\"}");
@@ -243,14 +240,14 @@ int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *i
 		if (source_key_ok(ctx, json_string_value(key), v) < 0)
 			return -1;
 		in->source = src;
-	} else if (needs_source) {
+	} else if (jt->needs_source) {
 		return invalid(v, "source", "is required for this job type: {\"key\": \"uploads/…\"}");
 	}
 	json_t *params = json_object_get(body, "params");
 	if (params && !json_is_null(params)) {
 		if (!json_is_object(params))
 			return invalid(v, "params", "must be an object");
-		if (!strcmp(in->type, "video.transcode") && transcode_params_ok(params, v) < 0)
+		if (params_ok(jt, params, v) < 0)
 			return -1;
 		in->params = params;
 	}

@@ -91,7 +91,7 @@ struct validate_error {
 };
 #define VALIDATE_ERROR_INIT { "", BUF_INIT }
 
-/* 0 if `type` (NULL: not a string) is a job type of config_job_types, else -1 naming `field`. */
+/* 0 if `type` (NULL: not a string) is a job type of jobtype.h's table, else -1 naming `field`. */
 int validate_job_type(const char *type, const char *field, struct validate_error *v);
 
 /* What validate_job() needs from outside the request body. */

@@ -15,7 +15,7 @@
  * TARGET is the path with an optional "?query" (name=value pairs split on '&').
  */
 #include "../../daemons/api/validate.h"
-#include "config.h"
+#include "jobtype.h"
 #include "sigv4.h"
 #include "videoparams.h"
 
@@ -122,7 +122,7 @@ static void check_arg(const char *name, const char *value)
 			abort();
 	} else if (!strcmp(name, "type")) {
 		struct validate_error v = VALIDATE_ERROR_INIT;
-		if ((validate_job_type(value, "type", &v) < 0) != (config_job_type_index(value) < 0))
+		if ((validate_job_type(value, "type", &v) < 0) != (jobtype_find(value) == NULL))
 			abort();
 		buf_release(&v.msg);
 	} else if (!strcmp(name, "cursor")) {
@@ -173,7 +173,7 @@ static void check_job_body(const char *body, size_t n)
 		if (validate_job(&ctx, o, &in, &v) < 0) {
 			if (!v.field[0] || v.msg.len == 0)
 				abort(); /* a 422 names the field and says what is wrong */
-		} else if (config_job_type_index(in.type) < 0) {
+		} else if (!jobtype_find(in.type)) {
 			abort();
 		}
 		buf_release(&v.msg);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -310,10 +312,49 @@ static void test_typemap(void **state)
 	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "max_attempts =\n", PROG_API, &err), 0);
 	assert_int_equal(cfg.api.max_attempts.set, 0);
 	config_free(&cfg);
+	buf_release(&err);
+}
 
-	assert_int_equal(config_job_type_index("noop"), 2);
-	assert_int_equal(config_job_type_index("noo"), -1);
-	assert_int_equal(config_job_type_index("noop "), -1);
+/* spool.ini(5) lists the job types a per-type key may name from jobtype.h's table. */
+static void test_typemap_doc(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	config_dump_doc(fp);
+	fclose(fp);
+	const char *types = "Job types: video.transcode, media.probe, noop.\n";
+	const char *at = strstr(text, ".It Ic max_attempts Ar per-type integers\n");
+	assert_non_null(at);
+	assert_non_null(strstr(at, types));
+	at = strstr(text, ".It Ic backoff_caps Ar per-type durations\n");
+	assert_non_null(at);
+	assert_non_null(strstr(at, types));
+	free(text);
+}
+
+/* A boolean key by name: its value, or -1 for a key that is not a boolean of the table. */
+static void test_get_bool(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	int on = 7;
+	config_defaults(&cfg, PROG_WORKER);
+	assert_int_equal(config_get_bool(&cfg, "worker", "enable_noop", &on), 0);
+	assert_int_equal(on, 0);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, REQUIRED_WORKER "[worker]\nenable_noop = yes\n", PROG_WORKER, &err), 0);
+	assert_int_equal(config_get_bool(&cfg, "worker", "enable_noop", &on), 0);
+	assert_int_equal(on, 1);
+	on = 7;
+	assert_int_equal(config_get_bool(&cfg, "worker", "concurrency", &on), -1);
+	assert_int_equal(config_get_bool(&cfg, "api", "enable_noop", &on), -1);
+	assert_int_equal(config_get_bool(&cfg, "worker", "enable_nothing", &on), -1);
+	assert_int_equal(on, 7);
+	config_free(&cfg);
 	buf_release(&err);
 }
 
@@ -380,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_api_tls_pair),
 		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
 		cmocka_unit_test(test_typemap_reload),
+		cmocka_unit_test(test_typemap_doc),	   cmocka_unit_test(test_get_bool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,8 +99,11 @@ static int owns_nothing(void *arg, const char *tenant, const char *id)
 	return 0;
 }
 
-/* Validate `json` as a POST /v1/jobs body; the named field, or "" when it is valid. */
-static void expect_field(const char *json, const char *field)
+/*
+ * Validate `json` as a POST /v1/jobs body; the named field, or "" when it is
+ * valid, and the message when `msg` is not NULL.
+ */
+static void expect_message(const char *json, const char *field, const char *msg)
 {
 	struct validate_job ctx = { .tenant = "acme", .allow_hosts = NULL, .owns_job = owns_nothing };
 	struct validate_error v = VALIDATE_ERROR_INIT;
@@ -116,9 +119,48 @@ static void expect_field(const char *json, const char *field)
 		assert_int_equal(rc, -1);
 		assert_string_equal(v.field, field);
 		assert_true(v.msg.len > 0);
+		if (msg)
+			assert_string_equal(buf_str(&v.msg), msg);
 	}
 	buf_release(&v.msg);
 	json_decref(body);
+}
+
+static void expect_field(const char *json, const char *field)
+{
+	expect_message(json, field, NULL);
+}
+
+/* What each job type of the table asks of a body: a source, its params' check. */
+static void test_job_types(void **state)
+{
+	(void)state;
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	assert_int_equal(validate_job_type("media.probe", "type", &v), 0);
+	assert_int_equal(v.msg.len, 0);
+	assert_int_equal(validate_job_type(NULL, "type", &v), -1);
+	assert_string_equal(v.field, "type");
+	assert_string_equal(buf_str(&v.msg), "must be one of video.transcode, media.probe, noop");
+	buf_release(&v.msg);
+
+	expect_message("{\"type\":\"nope\"}", "type", "must be one of video.transcode, media.probe, noop");
+	expect_message("{\"type\":\"video.transcode\"}", "source",
+		       "is required for this job type: {\"key\": \"uploads/…\"}");
+	expect_message("{\"type\":\"media.probe\",\"source\":null}", "source",
+		       "is required for this job type: {\"key\": \"uploads/…\"}");
+	expect_message("{\"type\":\"video.transcode\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},"
+		       "\"params\":{\"height\":7}}",
+		       "params.height", "must be one of 240, 360, 480, 720, 1080");
+	expect_message("{\"type\":\"noop\",\"params\":[]}", "params", "must be an object");
+	expect_message("{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},\"params\":7}",
+		       "params", "must be an object");
+	/* noop takes a source if given; only video.transcode checks its params */
+	expect_field("{\"type\":\"noop\",\"source\":{\"key\":\"uploads/acme/x.mp4\"}}", "");
+	expect_field("{\"type\":\"noop\",\"params\":{\"height\":7}}", "");
+	expect_field("{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},"
+		     "\"params\":{\"height\":7}}", "");
+	expect_field("{\"type\":\"video.transcode\",\"source\":{\"key\":\"uploads/acme/x.mp4\"},"
+		     "\"params\":{\"colour\":1}}", "params.colour");
 }
 
 static void test_job_body(void **state)
@@ -148,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_int_arg),
 		cmocka_unit_test(test_job_body),
+		cmocka_unit_test(test_job_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,46 @@
+/* jobtype — the table of job types (see jobtype.h). */
+#include "jobtype.h"
+
+#include <string.h>
+
+#include "videoparams.h"
+
+/* video.transcode: the parameters the worker will use, checked the same way (videoparams). */
+static int transcode_check(const json_t *params, struct buf *field, struct buf *msg)
+{
+	struct video_params vp;
+	return videoparams_parse(params, &vp, field, msg);
+}
+
+static const struct jobtype table[] = {
+	[JOBTYPE_VIDEO_TRANSCODE] = { JOBTYPE_VIDEO_TRANSCODE, "video.transcode", true, transcode_check, true, NULL },
+	[JOBTYPE_MEDIA_PROBE] = { JOBTYPE_MEDIA_PROBE, "media.probe", true, NULL, true, NULL },
+	/* noop: nothing to do once claimed; for health checks and benchmarks, off unless asked for */
+	[JOBTYPE_NOOP] = { JOBTYPE_NOOP, "noop", false, NULL, false, "enable_noop" },
+};
+
+_Static_assert(sizeof(table) / sizeof(table[0]) == JOBTYPE_COUNT, "one row per enum jobtype_id");
+
+const struct jobtype *jobtype_get(enum jobtype_id id)
+{
+	return &table[id];
+}
+
+const struct jobtype *jobtype_find(const char *name)
+{
+	return name ? jobtype_find_n(name, strlen(name)) : NULL;
+}
+
+const struct jobtype *jobtype_find_n(const char *name, size_t len)
+{
+	for (size_t i = 0; i < JOBTYPE_COUNT; i++)
+		if (strlen(table[i].name) == len && !memcmp(table[i].name, name, len))
+			return &table[i];
+	return NULL;
+}
+
+void jobtype_names(struct buf *out)
+{
+	for (size_t i = 0; i < JOBTYPE_COUNT; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", table[i].name);
+}

@@ -7,25 +7,31 @@
 #include "handlers.h"
 #include "s3.h"
 
-static struct handler handlers[] = {
-	{ "noop", handler_noop, 0 },
-	{ "media.probe", handler_probe, 1 },
-	{ "video.transcode", handler_transcode, 1 },
+/* The function of each job type of jobtype.h's table; NULL: this worker has none. */
+static const handler_fn fns[JOBTYPE_COUNT] = {
+	[JOBTYPE_VIDEO_TRANSCODE] = handler_transcode,
+	[JOBTYPE_MEDIA_PROBE] = handler_probe,
+	[JOBTYPE_NOOP] = handler_noop,
 };
+
+static struct handler handlers[JOBTYPE_COUNT]; /* by enum jobtype_id, set by handlers_init */
 
 void handlers_init(const struct config *cfg)
 {
-	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (strcmp(handlers[i].type, "noop") == 0)
-			handlers[i].enabled = cfg->worker.enable_noop;
+	for (int i = 0; i < JOBTYPE_COUNT; i++) {
+		const struct jobtype *jt = jobtype_get(i);
+		int on = jt->enabled_by_default;
+		/* an enable_key the config table lacks leaves the default (test-jobtype rules it out) */
+		if (jt->enable_key)
+			config_get_bool(cfg, "worker", jt->enable_key, &on);
+		handlers[i] = (struct handler){ jt->name, fns[i], fns[i] && on };
+	}
 }
 
 const struct handler *handler_find(const char *type)
 {
-	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (type && strcmp(handlers[i].type, type) == 0)
-			return handlers[i].enabled ? &handlers[i] : NULL;
-	return NULL;
+	const struct jobtype *jt = jobtype_find(type);
+	return jt && handlers[jt->id].enabled ? &handlers[jt->id] : NULL;
 }
 
 int handler_fail(struct handler_result *res, const char *code, int permanent, const char *fmt, ...)

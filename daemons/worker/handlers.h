@@ -1,5 +1,7 @@
 /*
- * handlers — what the worker does for each job type, in one registry.
+ * handlers — what the worker does for each job type, in one registry keyed by
+ * jobtype.h's table (which says whether a type is enabled by default and which
+ * [worker] key turns it on or off).
  *
  * A handler runs on a worker thread after the job has been claimed. It gets the
  * job (read only), a private temporary directory (created and removed by the
@@ -19,6 +21,7 @@
 #include "buf.h"
 #include "config.h"
 #include "job.h"
+#include "jobtype.h"
 
 struct aws_error;
 struct s3;
@@ -62,7 +65,7 @@ struct handler {
 	int enabled;
 };
 
-/* Decide which handlers are enabled by the config (noop is off by default). */
+/* Decide which handlers are enabled: the type's enable_key in `cfg`, else enabled_by_default. */
 void handlers_init(const struct config *cfg);
 /* The enabled handler of `type`, or NULL (then the job fails: unsupported_type). */
 const struct handler *handler_find(const char *type);

@@ -138,7 +138,7 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct job j;
 		memset(&j, 0, sizeof(j));
-		int found = !d[i].poison && have_db && job_get(ctx->db, d[i].msg.id, NULL, &j, &err) == 0;
+		int found = !d[i].poison && have_db && job_get(ctx->db, d[i].msg.id, NULL, &j, &err) == JOB_OK;
 		const char *status = found ? job_status_name(j.status) : NULL;
 		const char *code = found ? json_string_value(json_object_get(j.error, "code")) : NULL;
 		const char *msg = found ? json_string_value(json_object_get(j.error, "message")) : NULL;

@@ -31,18 +31,19 @@ static int cmd_job_cancel_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	json_t *ids = json_array(), *errors = json_array();
 	rc = CMD_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
-		if (res[i].rc == 0) {
+		if (res[i].rc == JOB_OK) {
 			json_array_append_new(ids, json_string(res[i].id));
 			if (!ctx->json)
 				printf("%s\n", res[i].id);
 			continue;
 		}
 		rc = CMD_EXIT_FAILURE;
-		const char *why = res[i].rc == 1 ? "no such job" : res[i].rc == 2 ? "not queued or retrying"
-										: buf_str(&err);
-		json_array_append_new(errors, json_pack("{s:s, s:s, s:s?}", "id", res[i].id, "reason", why, "status",
-							res[i].rc == 2 ? job_status_name(res[i].status) : NULL));
-		if (!ctx->json && res[i].rc == 2)
+		const char *why = res[i].rc == JOB_NOT_FOUND ? "no such job"
+				  : res[i].rc == JOB_WRONG_STATE ? "not queued or retrying" : buf_str(&err);
+		json_array_append_new(errors,
+				      json_pack("{s:s, s:s, s:s?}", "id", res[i].id, "reason", why, "status",
+						res[i].rc == JOB_WRONG_STATE ? job_status_name(res[i].status) : NULL));
+		if (!ctx->json && res[i].rc == JOB_WRONG_STATE)
 			cmd_error("job cancel: '%s' is %s: only queued or retrying jobs can be cancelled", res[i].id,
 				  job_status_name(res[i].status));
 		else if (!ctx->json)

@@ -105,9 +105,10 @@ static int retry_ids(struct cmd_ctx *ctx, char **ids, int n)
 	int rc = CMD_EXIT_OK;
 	for (int i = 0; i < n; i++) {
 		buf_reset(&err);
-		int r = jobops_retry(ctx->db, ids[i], cmd_actor(ctx), &err);
-		const char *why = r == 1 ? "no such job" : r == 2 ? "not failed or cancelled" : buf_str(&err);
-		if (r == 0) {
+		enum job_rc r = jobops_retry(ctx->db, ids[i], cmd_actor(ctx), &err);
+		const char *why = r == JOB_NOT_FOUND ? "no such job"
+				  : r == JOB_WRONG_STATE ? "not failed or cancelled" : buf_str(&err);
+		if (r == JOB_OK) {
 			json_array_append_new(done, json_string(ids[i]));
 			if (!ctx->json)
 				printf("%s\n", ids[i]);
@@ -117,8 +118,8 @@ static int retry_ids(struct cmd_ctx *ctx, char **ids, int n)
 		json_array_append_new(errors, json_pack("{s:s, s:s}", "id", ids[i], "reason", why));
 		if (!ctx->json)
 			cmd_error("job retry: '%s': %s%s", ids[i], why,
-				  r == 2 ? " (adminctl job show ID says its state)" : "");
-		if (r < 0)
+				  r == JOB_WRONG_STATE ? " (adminctl job show ID says its state)" : "");
+		if (r == JOB_ERR)
 			break;
 	}
 	int64_t count = (int64_t)json_array_size(done);

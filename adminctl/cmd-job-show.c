@@ -154,13 +154,13 @@ static int cmd_job_show_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct job j;
 	struct jobops_event *ev = NULL;
 	size_t n = 0;
-	rc = job_get(ctx->db, id, NULL, &j, &err);
-	if (rc == 0 && jobops_events(ctx->db, id, &ev, &n, &err) < 0)
-		rc = -1;
-	if (rc < 0) {
+	enum job_rc found = job_get(ctx->db, id, NULL, &j, &err);
+	if (found == JOB_OK && jobops_events(ctx->db, id, &ev, &n, &err) < 0)
+		found = JOB_ERR;
+	if (found == JOB_ERR) {
 		cmd_error("job show: %s", buf_str(&err));
 		rc = CMD_EXIT_FAILURE;
-	} else if (rc == 1) {
+	} else if (found == JOB_NOT_FOUND) {
 		cmd_error("job show: no job '%s' (adminctl jobs --search PREFIX finds ids)", id);
 		rc = CMD_EXIT_FAILURE;
 	} else {

@@ -375,10 +375,10 @@ static void fetch_job(struct model *m, struct model_snap *s, const char *id)
 	if (!db)
 		return;
 	struct buf e = BUF_INIT;
-	int rc = job_get(db, id, NULL, &mj->job, &e);
-	if (rc < 0) {
+	enum job_rc rc = job_get(db, id, NULL, &mj->job, &e);
+	if (rc == JOB_ERR) {
 		db_failed(m, &e, s->err, sizeof(s->err));
-	} else if (rc == 0) {
+	} else if (rc == JOB_OK) {
 		mj->found = 1;
 		if (jobops_events(db, id, &mj->events, &mj->nevents, &e) < 0)
 			db_failed(m, &e, s->err, sizeof(s->err));
@@ -601,18 +601,24 @@ static int action_ids(struct model *m, struct db_conn *db, struct pending_action
 	return 0;
 }
 
-/* One job through the library the daemons use: 0 done, 1 not applicable (missing, wrong state), -1 error. */
-static int op_one(struct model *m, struct db_conn *db, enum model_op op, const char *id, struct buf *e)
+/* What op_one did to a job. */
+enum op_outcome {
+	OP_FAILED = -1,          /* database error, in `e` */
+	OP_DONE,
+	OP_SKIPPED,              /* missing, or in a state the action does not apply to */
+};
+
+/* One job through the library the daemons use. */
+static enum op_outcome op_one(struct model *m, struct db_conn *db, enum model_op op, const char *id, struct buf *e)
 {
-	int rc;
+	enum job_rc rc;
 	if (op == MODEL_OP_RETRY) {
 		rc = jobops_retry(db, id, m->actor, e);
 	} else {
 		struct jobops_result res;
-		rc = jobops_cancel_many(db, &id, 1, m->actor, &res, e);
-		rc = rc < 0 ? -1 : res.rc;
+		rc = jobops_cancel_many(db, &id, 1, m->actor, &res, e) < 0 ? JOB_ERR : res.rc;
 	}
-	return rc < 0 ? -1 : rc == 0 ? 0 : 1;
+	return rc == JOB_ERR ? OP_FAILED : rc == JOB_OK ? OP_DONE : OP_SKIPPED;
 }
 
 /* Record an action; 0, or -1 with `e`. */
@@ -707,11 +713,11 @@ static void run_action(struct model *m, struct pending_action *pa)
 	json_t *done_ids = json_array();
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&e);
-		int rc = op_one(m, db, pa->a.op, ids[i], &e);
-		if (rc == 0) {
+		enum op_outcome rc = op_one(m, db, pa->a.op, ids[i], &e);
+		if (rc == OP_DONE) {
 			done++;
 			json_array_append_new(done_ids, json_string(ids[i]));
-		} else if (rc == 1) {
+		} else if (rc == OP_SKIPPED) {
 			skipped++;
 		} else {
 			failed++;

@@ -262,22 +262,22 @@ done:
 	return rc;
 }
 
-int job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err)
+enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_NOT_FOUND;
 	const char *params[] = { id, tenant };
 	PGresult *r = db_exec(c, "job_get",
 			      "SELECT " JOB_COLS " FROM jobs WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)",
 			      2, params, err);
 	if (!r)
-		return -1;
+		return JOB_ERR;
 	int found = PQntuples(r) == 1;
 	if (found)
 		job_from_row(r, 0, out);
 	PQclear(r);
-	return found ? 0 : 1;
+	return found ? JOB_OK : JOB_NOT_FOUND;
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -510,15 +510,15 @@ int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JO
 
 /* ---- transitions ------------------------------------------------------------- */
 
-int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor, struct job *out,
-	       struct buf *err)
+enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor, struct job *out,
+		       struct buf *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_NOT_FOUND;
 	const char *params[] = { id, tenant, actor };
 	if (db_cmd(c, "BEGIN", err) < 0)
-		return -1;
+		return JOB_ERR;
 	PGresult *r = db_exec(c, "job_cancel",
 			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
 			      "   lease_until = NULL"
@@ -531,7 +531,7 @@ int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char
 			      3, params, err);
 	if (!r) {
 		rollback(c);
-		return -1;
+		return JOB_ERR;
 	}
 	int done = PQntuples(r) == 1;
 	if (done)
@@ -541,22 +541,22 @@ int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char
 		if (outbox_add_event(c, out, "cancelled", err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
 			rollback(c);
 			job_clear(out);
-			return -1;
+			return JOB_ERR;
 		}
-		return 0;
+		return JOB_OK;
 	}
 	rollback(c);
-	int rc = job_get(c, id, tenant, out, err);
-	return rc == 0 ? 2 : rc;
+	enum job_rc rc = job_get(c, id, tenant, out, err);
+	return rc == JOB_OK ? JOB_WRONG_STATE : rc;
 }
 
-int job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
-	      struct buf *err)
+enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
+			  struct buf *err)
 {
 	char lease[16];
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
 	const char *params[] = { id, worker_id, lease };
 	PGresult *r = db_exec(c, "job_claim",
@@ -571,34 +571,34 @@ int job_claim(struct db_conn *c, const char *id, const char *worker_id, int leas
 			      " SELECT " JOB_COLS " FROM u",
 			      3, params, err);
 	if (!r)
-		return -1;
+		return JOB_OWN_ERR;
 	int claimed = PQntuples(r) == 1;
 	if (claimed)
 		job_from_row(r, 0, out);
 	PQclear(r);
 	if (claimed)
-		return 0;
-	return job_get(c, id, NULL, out, err) < 0 ? -1 : 1;
+		return JOB_OWN_OK;
+	return job_get(c, id, NULL, out, err) == JOB_ERR ? JOB_OWN_ERR : JOB_OWN_NOT_OURS;
 }
 
-/* Run a conditional update of our own running job; 0 when it matched, 1 if not ours. */
-static int own_update(struct db_conn *c, const char *name, const char *sql, const char *const *params, int np,
-		      struct buf *err)
+/* Run a conditional update of our own running job. */
+static enum job_own_rc own_update(struct db_conn *c, const char *name, const char *sql, const char *const *params,
+				  int np, struct buf *err)
 {
 	PGresult *r = db_exec(c, name, sql, np, params, err);
 	if (!r)
-		return -1;
+		return JOB_OWN_ERR;
 	int ok = PQntuples(r) > 0;
 	PQclear(r);
-	return ok ? 0 : 1;
+	return ok ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
 }
 
-int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
-		     struct buf *err)
+enum job_own_rc job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				 int progress, struct buf *err)
 {
 	char att[16], prog[16];
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	snprintf(prog, sizeof(prog), "%d", progress < 0 ? 0 : progress > 100 ? 100 : progress);
 	const char *params[] = { id, worker_id, att, prog };
@@ -619,13 +619,13 @@ static int one_job(PGresult *r, struct job *out)
 	return got;
 }
 
-int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
-		struct job *out, struct buf *err)
+enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
+			    struct job *out, struct buf *err)
 {
 	char att[16];
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	char *res = dump_or_null(result);
 	const char *params[] = { id, worker_id, att, res };
@@ -640,17 +640,17 @@ int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int at
 			      4, params, err);
 	free(res);
 	if (!r)
-		return -1;
-	return one_job(r, out) ? 0 : 1;
+		return JOB_OWN_ERR;
+	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
 }
 
-int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-	     const char *message, int permanent, struct job *out, struct buf *err)
+enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
+			 const char *message, int permanent, struct job *out, struct buf *err)
 {
 	char att[16];
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	const char *params[] = { id, worker_id, att, code ? code : "error", message ? message : "",
 				 permanent ? "true" : "false" };
@@ -667,16 +667,16 @@ int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attem
 			      " SELECT " JOB_COLS " FROM u",
 			      6, params, err);
 	if (!r)
-		return -1;
-	return one_job(r, out) ? 0 : 1;
+		return JOB_OWN_ERR;
+	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
 }
 
-int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
-		       struct job *out, struct buf *err)
+enum job_rc job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+			       struct job *out, struct buf *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_NOT_FOUND;
 	const char *params[] = { id, tenant, actor };
 	PGresult *r = db_exec(c, "job_request_cancel",
 			      "WITH u AS (UPDATE jobs SET cancel_requested = true, updated_at = now()"
@@ -688,19 +688,19 @@ int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, co
 			      " SELECT " JOB_COLS " FROM u",
 			      3, params, err);
 	if (!r)
-		return -1;
+		return JOB_ERR;
 	if (one_job(r, out))
-		return 0;
-	int rc = job_get(c, id, tenant, out, err);
-	return rc == 0 ? 2 : rc;
+		return JOB_OK;
+	enum job_rc rc = job_get(c, id, tenant, out, err);
+	return rc == JOB_OK ? JOB_WRONG_STATE : rc;
 }
 
-int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
-			struct buf *err)
+enum job_beat_rc job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				     int lease_s, struct buf *err)
 {
 	char att[16], lease[16];
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_BEAT_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
 	const char *params[] = { id, worker_id, att, lease };
@@ -710,22 +710,24 @@ int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id
 			      " RETURNING cancel_requested",
 			      4, params, err);
 	if (!r)
-		return -1;
-	int rc = PQntuples(r) == 0 ? 1 : !strcmp(PQgetvalue(r, 0, 0), "t") ? 2 : 0;
+		return JOB_BEAT_ERR;
+	enum job_beat_rc rc = JOB_BEAT_NOT_OURS;
+	if (PQntuples(r) == 1)
+		rc = !strcmp(PQgetvalue(r, 0, 0), "t") ? JOB_BEAT_CANCEL : JOB_BEAT_OK;
 	PQclear(r);
 	return rc;
 }
 
-int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
-		       struct buf *err)
+enum job_own_rc job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				   struct buf *err)
 {
 	char att[16];
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	const char *params[] = { id, worker_id, att };
 	if (db_cmd(c, "BEGIN", err) < 0)
-		return -1;
+		return JOB_OWN_ERR;
 	PGresult *r = db_exec(c, "job_cancel_running",
 			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
 			      "   lease_until = NULL"
@@ -740,16 +742,16 @@ int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id,
 	struct job j;
 	if (!one_job(r, &j)) {
 		rollback(c);
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	}
 	int rc = outbox_add_event(c, &j, "cancelled", err);
 	job_clear(&j);
 	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0)
 		goto fail;
-	return 0;
+	return JOB_OWN_OK;
 fail:
 	rollback(c);
-	return -1;
+	return JOB_OWN_ERR;
 }
 
 /* ---- reaper and requeue ------------------------------------------------------- */
@@ -794,8 +796,8 @@ int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
 	return d < 1 ? 1 : (int)d;
 }
 
-int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
-		     struct job **out, size_t *n, struct buf *err)
+enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
+				  struct job **out, size_t *n, struct buf *err)
 {
 	char lim[16], stale[24];
 	PGresult *r = NULL;
@@ -804,7 +806,7 @@ int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
 	snprintf(stale, sizeof(stale), "%lld", (long long)(stale_retry_s > 0 ? stale_retry_s : 3600));
 	if (db_cmd(c, "BEGIN", err) < 0)
-		return -1;
+		return JOB_REAP_ERR;
 	r = db_exec(c, "job_reap_lock", "SELECT pg_try_advisory_xact_lock(" JOB_REAP_LOCK_KEY ")", 0, NULL, err);
 	if (!r)
 		goto fail;
@@ -813,7 +815,7 @@ int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_
 	r = NULL;
 	if (!locked) {
 		rollback(c);
-		return 1;
+		return JOB_REAP_LOCKED;
 	}
 	const char *p1[] = { worker_id, lim };
 	r = db_exec(c, "job_reap_expired",
@@ -847,7 +849,7 @@ int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_
 	if (!r || reaped_take(c, r, out, n, err) < 0 || db_cmd(c, "COMMIT", err) < 0)
 		goto fail;
 	PQclear(r);
-	return 0;
+	return JOB_REAP_DONE;
 fail:
 	PQclear(r);
 	rollback(c);
@@ -856,20 +858,20 @@ fail:
 	free(*out);
 	*out = NULL;
 	*n = 0;
-	return -1;
+	return JOB_REAP_ERR;
 }
 
-int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *reason,
-		struct buf *err)
+enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+			    const char *reason, struct buf *err)
 {
 	char att[16];
 	struct job j;
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
 	const char *params[] = { id, worker_id, att, reason ? reason : "the worker stopped" };
 	if (db_cmd(c, "BEGIN", err) < 0)
-		return -1;
+		return JOB_OWN_ERR;
 	PGresult *r = db_exec(c, "job_requeue",
 			      "WITH u AS (UPDATE jobs SET status = 'retrying', lease_until = NULL, updated_at = now(),"
 			      "   progress = NULL"
@@ -885,7 +887,7 @@ int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int at
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		rollback(c);
-		return 1;
+		return JOB_OWN_NOT_OURS;
 	}
 	memset(&j, 0, sizeof(j));
 	job_from_row(r, 0, &j);
@@ -894,10 +896,10 @@ int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int at
 	job_clear(&j);
 	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0)
 		goto fail;
-	return 0;
+	return JOB_OWN_OK;
 fail:
 	rollback(c);
-	return -1;
+	return JOB_OWN_ERR;
 }
 
 /* ---- messages ---------------------------------------------------------------- */

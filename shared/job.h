@@ -13,8 +13,10 @@
  * claim (status running, same worker, same attempt), so a duplicate or late
  * writer changes nothing.
  *
- * Return convention: 0 success, 1 "not found / not applicable" (documented per
- * function), -1 database error with a message in `err`.
+ * Return values: one named enum per family of functions below (enum job_rc for
+ * lookups and operators' transitions, enum job_own_rc for the worker's writes on
+ * its claim, enum job_beat_rc, enum job_reap_rc), their error member -1 with one
+ * line in `err`.
  */
 #ifndef SPOOL_JOB_H
 #define SPOOL_JOB_H
@@ -42,6 +44,39 @@ int job_status_parse(const char *s, enum job_status *out); /* -1 if unknown */
 int job_status_final(enum job_status s);
 
 #define JOB_ID_LEN 36
+
+/* What a lookup or an operator's transition found (job_get, job_cancel, job_request_cancel). */
+enum job_rc {
+	JOB_ERR = -1,            /* database error: one line in `err` */
+	JOB_OK = 0,
+	JOB_NOT_FOUND = 1,       /* no such job, another tenant's, or not a UUID */
+	JOB_WRONG_STATE = 2,     /* the job exists in a state the transition does not start from */
+};
+
+/*
+ * What a write conditional on the worker's claim found (job_claim, job_set_progress,
+ * job_succeed, job_fail, job_cancel_running, job_requeue).
+ */
+enum job_own_rc {
+	JOB_OWN_ERR = -1,        /* database error: one line in `err` */
+	JOB_OWN_OK = 0,
+	JOB_OWN_NOT_OURS = 1,    /* the job is not (or no longer, or cannot be) this worker's: nothing changed */
+};
+
+/* What job_heartbeat_check found. */
+enum job_beat_rc {
+	JOB_BEAT_ERR = -1,       /* database error: one line in `err` */
+	JOB_BEAT_OK = 0,         /* lease extended */
+	JOB_BEAT_NOT_OURS = 1,   /* the job is no longer ours: nothing changed */
+	JOB_BEAT_CANCEL = 2,     /* lease extended, and a cancel was requested: stop the job */
+};
+
+/* What job_reap_expired did. */
+enum job_reap_rc {
+	JOB_REAP_ERR = -1,       /* database error: one line in `err` */
+	JOB_REAP_DONE = 0,       /* this reaper acted (maybe on nothing) */
+	JOB_REAP_LOCKED = 1,     /* another reaper holds the lock: nothing done */
+};
 
 struct job {
 	char id[JOB_ID_LEN + 1];
@@ -89,8 +124,8 @@ struct job_new {
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed,
 	       struct buf *err);
 
-/* Load a job; `tenant` NULL for any tenant (operators). 1 if not found (or other tenant). */
-int job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err);
+/* Load a job; `tenant` NULL for any tenant (operators). JOB_OK, JOB_NOT_FOUND (or other tenant), JOB_ERR. */
+enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err);
 
 struct job_filter {
 	const char *tenant;      /* NULL = all tenants */
@@ -131,59 +166,58 @@ int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JO
 			struct buf *err);
 
 /*
- * Cancel a queued or retrying job: 0 done (out = new state), 1 not found,
- * 2 not cancellable in its state (out = current state). The job.cancelled event
- * goes to the outbox (exchange spool.events) in the same transaction.
+ * Cancel a queued or retrying job: JOB_OK (out = new state), JOB_NOT_FOUND,
+ * JOB_WRONG_STATE (out = current state), JOB_ERR. The job.cancelled event goes to
+ * the outbox (exchange spool.events) in the same transaction. Operators cancel
+ * through jobops_cancel, which also handles running jobs.
  */
-int job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
-	       struct job *out, struct buf *err);
+enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor, struct job *out,
+		       struct buf *err);
 
 /*
  * Claim for a worker: queued|retrying -> running, attempts + 1, lease until now +
- * lease_s, started_at set on the first attempt. 0 claimed (out filled), 1 not
- * claimable (missing, final, cancelled, or running under a live lease) with out
- * filled when the job exists.
+ * lease_s, started_at set on the first attempt. JOB_OWN_OK claimed (out filled),
+ * JOB_OWN_NOT_OURS not claimable (missing, final, cancelled, or running under a
+ * live lease) with out filled when the job exists.
  */
-int job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
-	      struct buf *err);
+enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
+			  struct buf *err);
 /* Record progress (0..100) of our running job. */
-int job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt, int progress,
-		     struct buf *err);
+enum job_own_rc job_set_progress(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				 int progress, struct buf *err);
 /*
  * running -> succeeded with `result` (borrowed); `out` is then the job as now
- * stored (for the event: no second read). 1 if the claim was lost.
+ * stored (for the event: no second read). JOB_OWN_NOT_OURS if the claim was lost.
  */
-int job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
-		struct job *out, struct buf *err);
+enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
+			    struct job *out, struct buf *err);
 /*
  * running -> failed (permanent, or attempts exhausted) or retrying (transient and
  * attempts left); `out` is then the job as now stored, its status telling which.
- * 1 if the claim was lost.
+ * JOB_OWN_NOT_OURS if the claim was lost.
  */
-int job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-	     const char *message, int permanent, struct job *out, struct buf *err);
+enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
+			 const char *message, int permanent, struct job *out, struct buf *err);
 
 /*
  * Ask the worker running a job to stop it: sets cancel_requested on a running
- * job (with a job_events row 'cancel_requested' naming `actor`). 0 requested
- * (out = the job, still running), 1 not found, 2 not running (out = current state).
+ * job (with a job_events row 'cancel_requested' naming `actor`). JOB_OK requested
+ * (out = the job, still running), JOB_NOT_FOUND, JOB_WRONG_STATE not running (out
+ * = current state), JOB_ERR.
  */
-int job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
-		       struct job *out, struct buf *err);
-/*
- * Extend the lease of a job this worker runs, and report a cancel request: 0 lease
- * extended, 2 lease extended and cancel_requested is set, 1 if the job is no
- * longer ours.
- */
-int job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt, int lease_s,
-			struct buf *err);
+enum job_rc job_request_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+			       struct job *out, struct buf *err);
+/* Extend the lease of a job this worker runs, and report a cancel request (enum job_beat_rc). */
+enum job_beat_rc job_heartbeat_check(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				     int lease_s, struct buf *err);
 /*
  * Our running job whose cancel was requested stopped: running -> cancelled,
  * conditional on the claim and on cancel_requested, with its job_events row and
- * the job.cancelled event in the outbox, in one transaction. 1 if not ours.
+ * the job.cancelled event in the outbox, in one transaction. JOB_OWN_NOT_OURS if
+ * not ours.
  */
-int job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
-		       struct buf *err);
+enum job_own_rc job_cancel_running(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+				   struct buf *err);
 
 /*
  * Seconds before the retry that follows failed attempt `attempt` (1-based):
@@ -205,18 +239,18 @@ int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
  * row (event 'reaped', worker_id = `worker_id`) and outbox rows: the spool.jobs
  * message for its next attempt and job.retrying, or a spool.dead copy and
  * job.failed. *out is an array of *n jobs as they now are (job_clear each, free the
- * array). 0 done (maybe nothing to do), 1 another reaper holds the lock, -1 error.
+ * array). Returns an enum job_reap_rc.
  */
-int job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
-		     struct job **out, size_t *n, struct buf *err);
+enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
+				  struct job **out, size_t *n, struct buf *err);
 /*
  * Give our running job back (the worker is shutting down): running -> retrying
  * with the attempt kept, a job_events row 'requeued' (detail.reason) and the
  * spool.jobs message for the next attempt in the outbox. Conditional on our
- * claim; 1 if the job is not ours any more.
+ * claim; JOB_OWN_NOT_OURS if the job is not ours any more.
  */
-int job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *reason,
-		struct buf *err);
+enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+			    const char *reason, struct buf *err);
 
 /*
  * The queue message for a job: {"v":1,"job_id":"…","type":"…","attempt":N} where

@@ -88,22 +88,22 @@ static int64_t retry_tx(struct db_conn *c, const char *name, const char *sql, in
 	return n;
 }
 
-int jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err)
+enum job_rc jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err)
 {
 	if (!job_id_valid(id))
-		return 1;
+		return JOB_NOT_FOUND;
 	const char *params[] = { id, actor };
 	int64_t n = retry_tx(c, "jobops_retry",
 			     RETRY_SQL("id = $1::uuid AND status IN ('failed', 'cancelled')", "$2"), 2, params, NULL,
 			     err);
 	if (n < 0)
-		return -1;
+		return JOB_ERR;
 	if (n == 1)
-		return 0;
+		return JOB_OK;
 	struct job j;
-	int rc = job_get(c, id, NULL, &j, err);
+	enum job_rc rc = job_get(c, id, NULL, &j, err);
 	job_clear(&j);
-	return rc == 0 ? 2 : rc;
+	return rc == JOB_OK ? JOB_WRONG_STATE : rc;
 }
 
 int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, int dry_run, const char *actor,
@@ -154,12 +154,12 @@ int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, cons
 		res[i].rc = job_cancel(c, ids[i], NULL, actor, &j, err);
 		res[i].status = j.status;
 		job_clear(&j);
-		if (res[i].rc < 0) {
+		if (res[i].rc == JOB_ERR) {
 			for (size_t k = i + 1; k < n; k++)
-				res[k] = (struct jobops_result){ ids[k], -1, JOB_QUEUED };
+				res[k] = (struct jobops_result){ ids[k], JOB_ERR, JOB_QUEUED };
 			return -1;
 		}
-		if (res[i].rc == 0)
+		if (res[i].rc == JOB_OK)
 			done++;
 	}
 	return done;
@@ -332,17 +332,17 @@ int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, s
 		for (size_t k = 0; k < nids; k++)
 			seen[k] |= !strcmp(ids[k], id);
 		buf_reset(&e);
-		int r = jobops_retry(c, id, actor, &e);
-		if (r < 0) {
+		enum job_rc r = jobops_retry(c, id, actor, &e);
+		if (r == JOB_ERR) {
 			buf_printf(err, "'%s': %s", id, buf_str(&e));
 			rc = -1;
 			break;
 		}
-		if (r == 1) {
+		if (r == JOB_NOT_FOUND) {
 			json_array_append_new(out->errors, json_pack("{s:s, s:s}", "id", id, "reason", "no such job"));
 			continue; /* left in the queue for a look */
 		}
-		json_array_append_new(r == 0 ? out->done : out->stale, json_string(id));
+		json_array_append_new(r == JOB_OK ? out->done : out->stale, json_string(id));
 		if (mq_ack(m, d[i].tag) < 0)
 			out->ack_failed++;
 	}

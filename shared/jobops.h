@@ -14,8 +14,8 @@
  * acks and then closes the channel, which puts back everything not acked, in
  * order: a listing changes nothing.
  *
- * Return convention as job.h: 0 done, 1 not found, 2 not applicable in the
- * job's state, -1 error with one line in `err`.
+ * Return values as job.h's enum job_rc: JOB_OK done, JOB_NOT_FOUND, JOB_WRONG_STATE
+ * not applicable in the job's state, JOB_ERR with one line in `err`.
  */
 #ifndef SPOOL_JOBOPS_H
 #define SPOOL_JOBOPS_H
@@ -32,10 +32,10 @@
 #include "mq.h"
 
 /*
- * Retry one job (failed or cancelled). 0 done, 1 no such job (or not a UUID),
- * 2 the job is in another state, -1 database error.
+ * Retry one job (failed or cancelled). JOB_OK done, JOB_NOT_FOUND (or not a UUID),
+ * JOB_WRONG_STATE the job is in another state, JOB_ERR database error.
  */
-int jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err);
+enum job_rc jobops_retry(struct db_conn *c, const char *id, const char *actor, struct buf *err);
 
 /* Which failed jobs jobops_retry_matching retries; strings borrowed. */
 struct jobops_match {
@@ -56,8 +56,8 @@ void jobops_ids_free(char **ids, int64_t n);
 /* Outcome of one job of a batch. */
 struct jobops_result {
 	const char *id;            /* borrowed from the caller's list */
-	int rc;                    /* 0 done, 1 not found, 2 wrong state, -1 error */
-	enum job_status status;    /* the state now (when rc is 0 or 2) */
+	enum job_rc rc;
+	enum job_status status;    /* the state now (when rc is JOB_OK or JOB_WRONG_STATE) */
 };
 
 /*

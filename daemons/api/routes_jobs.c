@@ -114,10 +114,10 @@ static int tenant_owns_job(void *arg, const char *tenant, const char *id)
 	struct job j;
 	struct buf err = BUF_INIT;
 	memset(&j, 0, sizeof(j));
-	int rc = job_get(arg, id, tenant, &j, &err);
+	enum job_rc rc = job_get(arg, id, tenant, &j, &err);
 	job_clear(&j);
 	buf_release(&err);
-	return rc == 0;
+	return rc == JOB_OK;
 }
 
 enum MHD_Result route_jobs_create(struct req *r)
@@ -202,25 +202,25 @@ static enum MHD_Result job_not_found(struct req *r)
 	return reply_error(r, 404, "not_found", NULL, "job '%s' does not exist", r->job_id);
 }
 
-/* Load the request's job into j: 0 ok, else the response is queued in *ret. */
-static int load_job(struct req *r, struct job *j, enum MHD_Result *ret)
+/* Load the request's job into j: JOB_OK, else the response is queued in *ret. */
+static enum job_rc load_job(struct req *r, struct job *j, enum MHD_Result *ret)
 {
 	struct buf err = BUF_INIT;
 	memset(j, 0, sizeof(*j));
 	if (!job_id_valid(r->job_id)) {
 		*ret = job_not_found(r);
-		return 1;
+		return JOB_NOT_FOUND;
 	}
 	struct db_conn *c = db_take(r, ret);
 	if (!c)
-		return -1;
-	int rc = job_get(c, r->job_id, r->tenant, j, &err);
+		return JOB_ERR;
+	enum job_rc rc = job_get(c, r->job_id, r->tenant, j, &err);
 	db_release(c);
-	if (rc < 0)
+	if (rc == JOB_ERR)
 		*ret = reply_unavailable(r, "database", buf_str(&err));
-	else if (rc == 1)
+	else if (rc == JOB_NOT_FOUND)
 		*ret = job_not_found(r);
-	if (rc != 0)
+	if (rc != JOB_OK)
 		job_clear(j);
 	buf_release(&err);
 	return rc;
@@ -239,7 +239,7 @@ enum MHD_Result route_jobs_get(struct req *r)
 		return reply_error(r, 400, "bad_request", "wait", "query parameter 'wait' must be at most %lld seconds",
 				   (long long)max_wait);
 	struct job j;
-	if (load_job(r, &j, &ret) != 0)
+	if (load_job(r, &j, &ret) != JOB_OK)
 		return ret;
 	if (wait > 0 && !r->resumed && !job_status_final(j.status)) {
 		job_clear(&j);
@@ -331,32 +331,33 @@ enum MHD_Result route_jobs_cancel(struct req *r)
 	struct buf err = BUF_INIT, actor = BUF_INIT;
 	memset(&j, 0, sizeof(j));
 	buf_printf(&actor, "api:key:%s", r->key_id);
-	int rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err), requested = 0;
+	enum job_rc rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+	int requested = 0;
 	/*
 	 * A running job: ask its worker to stop at its next heartbeat (202, the job
 	 * still running); it ends cancelled with a job.cancelled event. If it left
 	 * `running` meanwhile (say to retrying), cancel it the ordinary way once more.
 	 */
-	for (int again = 0; rc == 2 && j.status == JOB_RUNNING && again < 2; again++) {
+	for (int again = 0; rc == JOB_WRONG_STATE && j.status == JOB_RUNNING && again < 2; again++) {
 		job_clear(&j);
 		rc = job_request_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
-		if (rc == 0)
+		if (rc == JOB_OK)
 			requested = 1;
-		else if (rc == 2 && (j.status == JOB_QUEUED || j.status == JOB_RETRYING)) {
+		else if (rc == JOB_WRONG_STATE && (j.status == JOB_QUEUED || j.status == JOB_RETRYING)) {
 			job_clear(&j);
 			rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
 		}
 	}
-	if (rc < 0) {
+	if (rc == JOB_ERR) {
 		ret = db_failed(r, c, &err);
 	} else {
 		db_release(c);
-		if (rc == 0 && requested) {
+		if (rc == JOB_OK && requested) {
 			ret = reply_json(r, 202, job_json(r, &j));
-		} else if (rc == 0) {
+		} else if (rc == JOB_OK) {
 			publisher_kick(); /* the job.cancelled event is in the outbox */
 			ret = reply_json(r, 200, job_json(r, &j));
-		} else if (rc == 1) {
+		} else if (rc == JOB_NOT_FOUND) {
 			ret = job_not_found(r);
 		} else {
 			ret = reply_error(r, 409, "conflict", NULL,
@@ -374,7 +375,7 @@ enum MHD_Result route_jobs_result(struct req *r)
 {
 	enum MHD_Result ret;
 	struct job j;
-	if (load_job(r, &j, &ret) != 0)
+	if (load_job(r, &j, &ret) != JOB_OK)
 		return ret;
 	const char *key = json_string_value(json_object_get(j.result, "key"));
 	if (j.status != JOB_SUCCEEDED) {

@@ -132,9 +132,9 @@ static int job_done(struct db_conn *c, const char *id)
 	struct buf err = BUF_INIT;
 	struct job j;
 	memset(&j, 0, sizeof(j));
-	int rc = job_get(c, id, NULL, &j, &err);
-	int done = rc == 1 || (rc == 0 && job_status_final(j.status));
-	if (rc < 0)
+	enum job_rc rc = job_get(c, id, NULL, &j, &err);
+	int done = rc == JOB_NOT_FOUND || (rc == JOB_OK && job_status_final(j.status));
+	if (rc == JOB_ERR)
 		log_warn("waiter: cannot read job %s: %s", id, buf_str(&err));
 	job_clear(&j);
 	buf_release(&err);

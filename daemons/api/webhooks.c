@@ -247,12 +247,13 @@ static void post(struct api *a, CURL *h, const struct delivery *d, struct outcom
 	memset(&j, 0, sizeof(j));
 	char *allow = routes_webhook_hosts();
 	struct db_conn *c = db_acquire(a->db, 2000, &err);
-	int rc = c ? job_get(c, d->job_id, NULL, &j, &err) : -1;
+	enum job_rc rc = c ? job_get(c, d->job_id, NULL, &j, &err) : JOB_ERR;
 	if (c)
 		db_release(c);
-	if (rc != 0) {
-		buf_printf(&o->error, rc == 1 ? "the job no longer exists" : "cannot read the job: %s", buf_str(&err));
-		o->permanent = rc == 1;
+	if (rc != JOB_OK) {
+		buf_printf(&o->error, rc == JOB_NOT_FOUND ? "the job no longer exists" : "cannot read the job: %s",
+			   buf_str(&err));
+		o->permanent = rc == JOB_NOT_FOUND;
 		goto out;
 	}
 	if (webhook_url_check(d->url, allow, &u, &o->error) < 0) {

@@ -71,7 +71,8 @@ static void acks_flush(struct worker *w, struct mq *mq)
 		/* a tag from an earlier connection means nothing now: RabbitMQ requeued it */
 		if (reqs[i].gen != gen || !mq_connected(mq))
 			continue;
-		int rc = reqs[i].reject ? mq_reject(mq, reqs[i].tag, reqs[i].reject == 2) : mq_ack(mq, reqs[i].tag);
+		int rc = reqs[i].what == WORKER_ACK ? mq_ack(mq, reqs[i].tag)
+						    : mq_reject(mq, reqs[i].tag, reqs[i].what == WORKER_REQUEUE);
 		if (rc < 0)
 			log_warn("cannot ack delivery %llu: connection lost", (unsigned long long)reqs[i].tag);
 	}

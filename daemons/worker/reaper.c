@@ -25,9 +25,9 @@ static int reap_once(struct worker *w, struct buf *err)
 		return -1;
 	const struct config *cfg = w->cfg;
 	int64_t cap = config_typemap_max(&cfg->worker.backoff_caps, cfg->worker.backoff_cap);
-	int rc = job_reap_expired(c, w->id, REAP_LIMIT, cap + REAP_STALE_EXTRA_S, &jobs, &n, err);
+	enum job_reap_rc rc = job_reap_expired(c, w->id, REAP_LIMIT, cap + REAP_STALE_EXTRA_S, &jobs, &n, err);
 	db_release(c);
-	if (rc < 0)
+	if (rc == JOB_REAP_ERR)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		log_fields(LL_WARN, json_pack("{s:s, s:i}", "job_id", jobs[i].id, "attempt", jobs[i].attempts),

@@ -37,14 +37,14 @@ double worker_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject)
+void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what)
 {
 	pthread_mutex_lock(&w->mu);
 	if (w->nacks == w->acap) {
 		w->acap = w->acap ? 2 * w->acap : 16;
 		w->acks = xrealloc(w->acks, w->acap * sizeof(*w->acks));
 	}
-	w->acks[w->nacks++] = (struct ack_req){ tag, gen, reject };
+	w->acks[w->nacks++] = (struct ack_req){ tag, gen, what };
 	w->claiming--;
 	int first = w->nacks == 1;
 	pthread_mutex_unlock(&w->mu);
@@ -121,14 +121,15 @@ static void confirm_events(struct thread_ctx *t)
 }
 
 /*
- * Claim the job of `item`: 0 claimed, 1 not claimable (`job` filled if it
- * exists), -1 the database stayed unreachable (or we are stopping).
+ * Claim the job of `item`: JOB_OWN_OK claimed, JOB_OWN_NOT_OURS not claimable
+ * (`job` filled if it exists), JOB_OWN_ERR the database stayed unreachable (or
+ * we are stopping).
  */
-static int claim(struct thread_ctx *t, const struct work *item, struct job *job)
+static enum job_own_rc claim(struct thread_ctx *t, const struct work *item, struct job *job)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
-	int rc = -1;
+	enum job_own_rc rc = JOB_OWN_ERR;
 
 	for (unsigned attempt = 0; !stopping(w); attempt++) {
 		buf_reset(&err);
@@ -136,7 +137,7 @@ static int claim(struct thread_ctx *t, const struct work *item, struct job *job)
 		if (c) {
 			rc = job_claim(c, item->msg.id, w->id, (int)w->cfg->worker.lease, job, &err);
 			db_release(c);
-			if (rc >= 0)
+			if (rc != JOB_OWN_ERR)
 				break;
 		}
 		log_warn("cannot claim the job: %s; retrying", buf_str(&err));
@@ -157,14 +158,15 @@ static int retry_delay(const struct config *cfg, const char *type, int n)
 
 /*
  * Write the outcome to the database, retrying through an outage for up to a
- * lease. On 0, *job is replaced by the job as now stored (its status the outcome).
+ * lease. On JOB_OWN_OK, *job is replaced by the job as now stored (its status the
+ * outcome).
  */
-static int record(struct thread_ctx *t, struct job *job, int ok, struct handler_result *res)
+static enum job_own_rc record(struct thread_ctx *t, struct job *job, int ok, struct handler_result *res)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
 	double deadline = worker_now() + (double)w->cfg->worker.lease;
-	int rc = -1;
+	enum job_own_rc rc = JOB_OWN_ERR;
 
 	for (unsigned attempt = 0;; attempt++) {
 		buf_reset(&err);
@@ -177,11 +179,11 @@ static int record(struct thread_ctx *t, struct job *job, int ok, struct handler_
 				rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
 					      res->permanent, &fresh, &err);
 			db_release(c);
-			if (rc == 0) {
+			if (rc == JOB_OWN_OK) {
 				job_clear(job);
 				*job = fresh;
 			}
-			if (rc >= 0)
+			if (rc != JOB_OWN_ERR)
 				break;
 		}
 		if (worker_now() >= deadline) {
@@ -208,7 +210,7 @@ static void reload(struct thread_ctx *t, struct job *job)
 	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
 
 	if (c) {
-		if (job_get(c, job->id, NULL, &fresh, &err) == 0) {
+		if (job_get(c, job->id, NULL, &fresh, &err) == JOB_OK) {
 			job_clear(job);
 			*job = fresh;
 		}
@@ -280,14 +282,14 @@ static void progress_report(void *data, int percent)
 	ps->last = now;
 	ps->percent = percent;
 	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
-	int rc = -1;
+	enum job_own_rc rc = JOB_OWN_ERR;
 	if (c) {
 		rc = job_set_progress(c, ps->job->id, w->id, ps->job->attempts, percent, &err);
 		db_release(c);
 	}
-	if (rc < 0) {
+	if (rc == JOB_OWN_ERR) {
 		log_warn("cannot record the job's progress: %s", buf_str(&err));
-	} else if (rc == 0) {
+	} else if (rc == JOB_OWN_OK) {
 		/* the usual event, with the percentage */
 		job_event_encode(ps->job, "progress", &body);
 		json_t *ev = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
@@ -334,16 +336,16 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 static void requeue(struct thread_ctx *t, struct job *job)
 {
 	struct buf err = BUF_INIT;
-	int rc = -1;
+	enum job_own_rc rc = JOB_OWN_ERR;
 	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
 
 	if (c) {
 		rc = job_requeue(c, job->id, t->w->id, job->attempts, "the worker was stopped", &err);
 		db_release(c);
 	}
-	if (rc < 0) {
+	if (rc == JOB_OWN_ERR) {
 		log_warn("cannot requeue the job: %s; its lease will expire and the reaper will", buf_str(&err));
-	} else if (rc == 1) {
+	} else if (rc == JOB_OWN_NOT_OURS) {
 		log_warn("job abandoned while shutting down; it was no longer ours");
 	} else {
 		log_info("job requeued: the worker is shutting down (attempt %d)", job->attempts);
@@ -357,16 +359,16 @@ static void requeue(struct thread_ctx *t, struct job *job)
 static void cancelled(struct thread_ctx *t, const struct job *job)
 {
 	struct buf err = BUF_INIT;
-	int rc = -1;
+	enum job_own_rc rc = JOB_OWN_ERR;
 	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
 
 	if (c) {
 		rc = job_cancel_running(c, job->id, t->w->id, job->attempts, &err);
 		db_release(c);
 	}
-	if (rc < 0)
+	if (rc == JOB_OWN_ERR)
 		log_warn("cannot record the cancellation: %s; its lease will expire", buf_str(&err));
-	else if (rc == 1)
+	else if (rc == JOB_OWN_NOT_OURS)
 		log_warn("job stopped for a cancel request but it was no longer ours");
 	else
 		log_info("job cancelled on request (attempt %d)", job->attempts);
@@ -394,14 +396,14 @@ static void process(struct thread_ctx *t, struct work *item)
 
 	memset(&job, 0, sizeof(job));
 	log_set_job_id(item->msg.id);
-	int rc = claim(t, item, &job);
-	if (rc < 0) {
+	enum job_own_rc rc = claim(t, item, &job);
+	if (rc == JOB_OWN_ERR) {
 		/* stopping while the database is away: let another worker have it */
-		worker_request_ack(w, item->d.tag, item->gen, 2);
+		worker_request_ack(w, item->d.tag, item->gen, WORKER_REQUEUE);
 		goto out;
 	}
-	if (rc == 1) {
-		worker_request_ack(w, item->d.tag, item->gen, 0);
+	if (rc == JOB_OWN_NOT_OURS) {
+		worker_request_ack(w, item->d.tag, item->gen, WORKER_ACK);
 		log_info("job is not claimable (%s), delivery ignored",
 			 job.id[0] ? job_status_name(job.status) : "no such job");
 		goto out;
@@ -419,7 +421,7 @@ static void process(struct thread_ctx *t, struct work *item)
 	 * in main.c).
 	 */
 	slot_set(w, t->slot, &job); /* before the ack, so a drain never sees us idle */
-	worker_request_ack(w, item->d.tag, item->gen, 0);
+	worker_request_ack(w, item->d.tag, item->gen, WORKER_ACK);
 	if (stopping(w)) {
 		/* claimed as the shutdown began: hand it back rather than start it */
 		requeue(t, &job);
@@ -450,9 +452,9 @@ static void process(struct thread_ctx *t, struct work *item)
 		log_warn("job abandoned: the lease was lost");
 	} else {
 		rc = record(t, &job, hr == HANDLER_OK, &res);
-		if (rc == 1)
+		if (rc == JOB_OWN_NOT_OURS)
 			log_warn("the claim on the job was lost before it finished; outcome discarded");
-		else if (rc == 0)
+		else if (rc == JOB_OWN_OK)
 			after(t, item, &job, &res);
 	}
 	slot_set(w, t->slot, NULL);
@@ -519,21 +521,21 @@ void *worker_heartbeat_main(void *arg)
 			pthread_mutex_unlock(&w->mu);
 
 			buf_reset(&err);
-			int rc = -1;
+			enum job_beat_rc rc = JOB_BEAT_ERR;
 			struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
 			if (c) {
 				rc = job_heartbeat_check(c, id, w->id, attempt, lease, &err);
 				db_release(c);
 			}
 			pthread_mutex_lock(&w->mu);
-			if (rc < 0) {
+			int same = s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt; /* still that job */
+			if (rc == JOB_BEAT_ERR) {
 				log_warn("heartbeat of job %s failed: %s", id, buf_str(&err));
 				s->next_beat = worker_now() + 1;
-			} else if (rc == 1 && s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt) {
+			} else if (rc == JOB_BEAT_NOT_OURS && same) {
 				log_warn("job %s is no longer ours (lease lost); aborting it", id);
 				atomic_store(&s->abort, HANDLER_LEASE_LOST);
-			} else if (rc == 2 && s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt &&
-				   atomic_load(&s->abort) == HANDLER_RUN) {
+			} else if (rc == JOB_BEAT_CANCEL && same && atomic_load(&s->abort) == HANDLER_RUN) {
 				log_info("job %s: cancel requested; stopping it", id);
 				atomic_store(&s->abort, HANDLER_CANCEL_REQUESTED);
 			}

@@ -29,11 +29,18 @@ struct work {
 	double received;       /* monotonic seconds */
 };
 
+/* What the consumer thread does with a delivery a worker thread is done with. */
+enum worker_ack {
+	WORKER_ACK,            /* acknowledge: the broker forgets it */
+	WORKER_REJECT,         /* reject without requeue: dead-lettered to spool.dead */
+	WORKER_REQUEUE,        /* reject with requeue: another consumer may take it */
+};
+
 /* An ack or reject the consumer thread performs for a worker. */
 struct ack_req {
 	uint64_t tag;
 	unsigned gen;
-	int reject;            /* 0 ack, 1 reject without requeue, 2 reject with requeue */
+	enum worker_ack what;
 };
 
 /* What a worker thread is running, for the heartbeat thread. */
@@ -88,7 +95,7 @@ void *worker_heartbeat_main(void *arg);
 void *worker_reaper_main(void *arg);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
-void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, int reject);
+void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what);
 
 double worker_now(void);
 

@@ -605,20 +605,30 @@ static int action_ids(struct model *m, struct db_conn *db, struct pending_action
 enum op_outcome {
 	OP_FAILED = -1,          /* database error, in `e` */
 	OP_DONE,
+	OP_REQUESTED,            /* cancel: it is running, its worker stops it at its next heartbeat */
 	OP_SKIPPED,              /* missing, or in a state the action does not apply to */
 };
 
-/* One job through the library the daemons use. */
+/* One job through the library the daemons use (and so by their rules). */
 static enum op_outcome op_one(struct model *m, struct db_conn *db, enum model_op op, const char *id, struct buf *e)
 {
-	enum job_rc rc;
 	if (op == MODEL_OP_RETRY) {
-		rc = jobops_retry(db, id, m->actor, e);
-	} else {
-		struct jobops_result res;
-		rc = jobops_cancel_many(db, &id, 1, m->actor, &res, e) < 0 ? JOB_ERR : res.rc;
+		enum job_rc rc = jobops_retry(db, id, m->actor, e);
+		return rc == JOB_ERR ? OP_FAILED : rc == JOB_OK ? OP_DONE : OP_SKIPPED;
 	}
-	return rc == JOB_ERR ? OP_FAILED : rc == JOB_OK ? OP_DONE : OP_SKIPPED;
+	struct job j;
+	enum jobops_cancel_rc rc = jobops_cancel(db, id, NULL, m->actor, &j, e);
+	job_clear(&j);
+	switch (rc) {
+	case JOBOPS_CANCELLED:
+		return OP_DONE;
+	case JOBOPS_CANCEL_REQUESTED:
+		return OP_REQUESTED;
+	case JOBOPS_CANCEL_ERR:
+		return OP_FAILED;
+	default:
+		return OP_SKIPPED;
+	}
 }
 
 /* Record an action; 0, or -1 with `e`. */
@@ -703,32 +713,40 @@ static void run_action(struct model *m, struct pending_action *pa)
 	}
 	struct buf e = BUF_INIT;
 	char **ids = NULL;
-	size_t n = 0, done = 0, skipped = 0, failed = 0;
+	size_t n = 0, done = 0, requested = 0, skipped = 0, failed = 0;
 	if (action_ids(m, db, pa, &ids, &n, &e) < 0) {
 		db_failed(m, &e, err, sizeof(err));
 		set_msg(m, 1, "%s failed: %s", verb, err);
 		buf_release(&e);
 		return;
 	}
-	json_t *done_ids = json_array();
+	json_t *done_ids = json_array(), *requested_ids = json_array();
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&e);
 		enum op_outcome rc = op_one(m, db, pa->a.op, ids[i], &e);
-		if (rc == OP_DONE) {
-			done++;
-			json_array_append_new(done_ids, json_string(ids[i]));
-		} else if (rc == OP_SKIPPED) {
+		if (rc == OP_SKIPPED) {
 			skipped++;
-		} else {
+		} else if (rc == OP_FAILED) {
 			failed++;
 			one_line(err, sizeof(err), buf_str(&e));
 			if (!m->db || m->db->broken)
 				break;
+		} else {
+			done++;
+			json_array_append_new(done_ids, json_string(ids[i]));
+			if (rc == OP_REQUESTED) {
+				requested++;
+				json_array_append_new(requested_ids, json_string(ids[i]));
+			}
 		}
 	}
 	const char *target = n == 1 ? ids[0] : pa->a.use_filter ? "filter" : "marked";
 	json_t *detail = json_pack("{s:s, s:i, s:i, s:i, s:o}", "scope", pa->scope, "requested", (int)n, "skipped",
 				   (int)skipped, "failed", (int)failed, "ids", done_ids);
+	if (pa->a.op == MODEL_OP_CANCEL)
+		json_object_set_new(detail, "cancel_requested", requested_ids);
+	else
+		json_decref(requested_ids);
 	if (pa->a.use_filter) {
 		json_object_set_new(detail, "status",
 				    pa->filter.status >= 0
@@ -737,8 +755,9 @@ static void run_action(struct model *m, struct pending_action *pa)
 		json_object_set_new(detail, "search", json_string(pa->filter.search));
 	}
 	buf_reset(&e);
-	char action[32];
+	char action[32], running[64];
 	snprintf(action, sizeof(action), "job.%s", verb);
+	snprintf(running, sizeof(running), "%zu running: cancel requested", requested);
 	int audited = m->db ? audit_record(m->db, m->actor, action, target, (int)done, detail, &e) : -1;
 	json_decref(detail);
 	if (failed)
@@ -747,8 +766,8 @@ static void run_action(struct model *m, struct pending_action *pa)
 		set_msg(m, 1, "%s: %zu of %zu jobs done, but the audit record failed: %s", verb, done, n,
 			buf_str(&e));
 	else
-		set_msg(m, 0, "%s: %zu of %zu jobs done%s", verb, done, n,
-			skipped ? " (the others were not in a state for it)" : "");
+		set_msg(m, 0, "%s: %zu of %zu jobs done%s%s%s", verb, done, n, requested ? ", " : "",
+			requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);

@@ -7,6 +7,7 @@
  *   queued -> running -> succeeded | failed
  *   running -> retrying -> running
  *   queued | retrying -> cancelled
+ *   running -> cancelled    (requested: job_request_cancel, then the worker: job_cancel_running)
  *
  * Every transition inserts a job_events row (time, status, attempt, worker, error)
  * in the same transaction. Final-state writes are conditional on the worker's

@@ -8,6 +8,8 @@
 
 /* How long dead-letter reading waits for the next message before it stops. */
 #define DEAD_WAIT_MS 2000
+/* How many times jobops_cancel judges a job that changes state under it. */
+#define CANCEL_ROUNDS 4
 
 /* The retry of every job the caller's WHERE clause selects ($1.. its parameters, $N the actor). */
 #define RETRY_SQL(cond, actor)                                                                             \
@@ -144,6 +146,60 @@ void jobops_ids_free(char **ids, int64_t n)
 	free(ids);
 }
 
+enum jobops_cancel_rc jobops_cancel_rule(enum job_status s)
+{
+	switch (s) {
+	case JOB_QUEUED:
+	case JOB_RETRYING:
+		return JOBOPS_CANCELLED;
+	case JOB_RUNNING:
+		return JOBOPS_CANCEL_REQUESTED;
+	case JOB_SUCCEEDED:
+	case JOB_FAILED:
+	case JOB_CANCELLED:
+		break;
+	}
+	return JOBOPS_CANCEL_REFUSED;
+}
+
+const char *jobops_cancel_rc_name(enum jobops_cancel_rc rc)
+{
+	switch (rc) {
+	case JOBOPS_CANCELLED:
+		return "cancelled";
+	case JOBOPS_CANCEL_REQUESTED:
+		return "cancel_requested";
+	case JOBOPS_CANCEL_NOT_FOUND:
+		return "not_found";
+	case JOBOPS_CANCEL_REFUSED:
+		return "refused";
+	case JOBOPS_CANCEL_ERR:
+		break;
+	}
+	return "error";
+}
+
+enum jobops_cancel_rc jobops_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+				    struct job *out, struct buf *err)
+{
+	/* most jobs cancelled wait in the queue: try that first, the state found says what next */
+	enum jobops_cancel_rc want = JOBOPS_CANCELLED;
+	for (int round = 1;; round++) {
+		enum job_rc rc = want == JOBOPS_CANCELLED ? job_cancel(c, id, tenant, actor, out, err)
+							  : job_request_cancel(c, id, tenant, actor, out, err);
+		if (rc == JOB_OK)
+			return want;
+		if (rc == JOB_NOT_FOUND)
+			return JOBOPS_CANCEL_NOT_FOUND;
+		if (rc == JOB_ERR)
+			return JOBOPS_CANCEL_ERR;
+		want = jobops_cancel_rule(out->status);
+		if (want == JOBOPS_CANCEL_REFUSED || round == CANCEL_ROUNDS)
+			return JOBOPS_CANCEL_REFUSED;
+		job_clear(out);
+	}
+}
+
 int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, const char *actor,
 		       struct jobops_result *res, struct buf *err)
 {
@@ -151,15 +207,15 @@ int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, cons
 	for (size_t i = 0; i < n; i++) {
 		struct job j;
 		res[i].id = ids[i];
-		res[i].rc = job_cancel(c, ids[i], NULL, actor, &j, err);
+		res[i].rc = jobops_cancel(c, ids[i], NULL, actor, &j, err);
 		res[i].status = j.status;
 		job_clear(&j);
-		if (res[i].rc == JOB_ERR) {
+		if (res[i].rc == JOBOPS_CANCEL_ERR) {
 			for (size_t k = i + 1; k < n; k++)
-				res[k] = (struct jobops_result){ ids[k], JOB_ERR, JOB_QUEUED };
+				res[k] = (struct jobops_result){ ids[k], JOBOPS_CANCEL_ERR, JOB_QUEUED };
 			return -1;
 		}
-		if (res[i].rc == JOB_OK)
+		if (res[i].rc == JOBOPS_CANCELLED || res[i].rc == JOBOPS_CANCEL_REQUESTED)
 			done++;
 	}
 	return done;

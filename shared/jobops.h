@@ -2,6 +2,12 @@
  * jobops — operator actions on jobs and dead letters, shared by adminctl (CLI
  * and TUI) and the API's admin paths so that their rules hold everywhere.
  *
+ * Cancel: one rule for the API, `adminctl job cancel` and the TUI. A queued or
+ * retrying job is cancelled at once (job.cancelled goes through the outbox); a
+ * running job gets a cancel request, which its worker honours at its next
+ * heartbeat (the job then ends cancelled, by the worker); a finished job is left
+ * as it is. jobops_cancel applies it, jobops_cancel_rule says it.
+ *
  * Retry: a failed (or cancelled) job goes back to `queued` with fresh attempts
  * (attempts = 0, error and result cleared, lease and worker dropped). Its
  * errors stay in job_events, and a 'retried' event (detail: actor, the state
@@ -53,18 +59,48 @@ int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, i
 			      char ***ids, struct buf *err);
 void jobops_ids_free(char **ids, int64_t n);
 
-/* Outcome of one job of a batch. */
-struct jobops_result {
-	const char *id;            /* borrowed from the caller's list */
-	enum job_rc rc;
-	enum job_status status;    /* the state now (when rc is JOB_OK or JOB_WRONG_STATE) */
+/* What jobops_cancel did to a job. */
+enum jobops_cancel_rc {
+	JOBOPS_CANCEL_ERR = -1,       /* database error: one line in `err` */
+	JOBOPS_CANCELLED = 0,         /* it was queued or retrying: now cancelled */
+	JOBOPS_CANCEL_REQUESTED,      /* it is running: its worker stops it at its next heartbeat */
+	JOBOPS_CANCEL_NOT_FOUND,      /* no such job, another tenant's, or not a UUID */
+	JOBOPS_CANCEL_REFUSED,        /* it is finished (succeeded, failed or cancelled): left as it is */
 };
 
 /*
- * Cancel each of `n` jobs (queued or retrying) through job_cancel, one
- * transaction each. res[i] (caller's array of n) says what happened to ids[i].
- * Returns how many were cancelled, or -1 when the database failed (err; the
- * results before it are filled).
+ * The rule for a job in state `s`: JOBOPS_CANCELLED (queued, retrying),
+ * JOBOPS_CANCEL_REQUESTED (running) or JOBOPS_CANCEL_REFUSED (final states).
+ */
+enum jobops_cancel_rc jobops_cancel_rule(enum job_status s);
+
+/* The outcome in a word for machine output: "cancelled", "cancel_requested", "not_found", "refused", "error". */
+const char *jobops_cancel_rc_name(enum jobops_cancel_rc rc);
+
+/*
+ * Cancel job `id` (of `tenant`; NULL for any tenant) by the rule, for `actor`
+ * (named in the job's history: a 'cancelled' or 'cancel_requested' event).
+ * *out is the job afterwards (job_clear it whatever the outcome): cancelled,
+ * still running with cancel_requested set, or as it is when refused. A job that
+ * changes state meanwhile (claimed by a worker, handed back) is judged again in
+ * its new state, a few times; one that keeps changing is refused in the state
+ * last seen. Not audited: operators' front ends record "job.cancel" themselves.
+ */
+enum jobops_cancel_rc jobops_cancel(struct db_conn *c, const char *id, const char *tenant, const char *actor,
+				    struct job *out, struct buf *err);
+
+/* Outcome of one job of a batch. */
+struct jobops_result {
+	const char *id;            /* borrowed from the caller's list */
+	enum jobops_cancel_rc rc;
+	enum job_status status;    /* the state now (unless rc is JOBOPS_CANCEL_NOT_FOUND or JOBOPS_CANCEL_ERR) */
+};
+
+/*
+ * jobops_cancel each of `n` jobs (any tenant's), one after the other. res[i]
+ * (caller's array of n) says what happened to ids[i]. Returns how many were
+ * cancelled or had their cancellation requested, or -1 when the database failed
+ * (err; the results before it are filled, the rest say JOBOPS_CANCEL_ERR).
  */
 int jobops_cancel_many(struct db_conn *c, const char *const *ids, size_t n, const char *actor,
 		       struct jobops_result *res, struct buf *err);

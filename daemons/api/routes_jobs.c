@@ -6,6 +6,7 @@
  * sees only that tenant's jobs: another tenant's job is a 404, like a missing one.
  */
 #include "api.h"
+#include "jobops.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -329,40 +330,28 @@ enum MHD_Result route_jobs_cancel(struct req *r)
 		return ret;
 	struct job j;
 	struct buf err = BUF_INIT, actor = BUF_INIT;
-	memset(&j, 0, sizeof(j));
 	buf_printf(&actor, "api:key:%s", r->key_id);
-	enum job_rc rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
-	int requested = 0;
-	/*
-	 * A running job: ask its worker to stop at its next heartbeat (202, the job
-	 * still running); it ends cancelled with a job.cancelled event. If it left
-	 * `running` meanwhile (say to retrying), cancel it the ordinary way once more.
-	 */
-	for (int again = 0; rc == JOB_WRONG_STATE && j.status == JOB_RUNNING && again < 2; again++) {
-		job_clear(&j);
-		rc = job_request_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
-		if (rc == JOB_OK)
-			requested = 1;
-		else if (rc == JOB_WRONG_STATE && (j.status == JOB_QUEUED || j.status == JOB_RETRYING)) {
-			job_clear(&j);
-			rc = job_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
-		}
-	}
-	if (rc == JOB_ERR) {
+	enum jobops_cancel_rc rc = jobops_cancel(c, r->job_id, r->tenant, buf_str(&actor), &j, &err);
+	if (rc == JOBOPS_CANCEL_ERR) {
 		ret = db_failed(r, c, &err);
 	} else {
 		db_release(c);
-		if (rc == JOB_OK && requested) {
-			ret = reply_json(r, 202, job_json(r, &j));
-		} else if (rc == JOB_OK) {
+		switch (rc) {
+		case JOBOPS_CANCELLED:
 			publisher_kick(); /* the job.cancelled event is in the outbox */
 			ret = reply_json(r, 200, job_json(r, &j));
-		} else if (rc == JOB_NOT_FOUND) {
+			break;
+		case JOBOPS_CANCEL_REQUESTED: /* still running: its worker stops it at its next heartbeat */
+			ret = reply_json(r, 202, job_json(r, &j));
+			break;
+		case JOBOPS_CANCEL_NOT_FOUND:
 			ret = job_not_found(r);
-		} else {
+			break;
+		default:
 			ret = reply_error(r, 409, "conflict", NULL,
 					  "job '%s' is %s: only queued, retrying or running jobs can be cancelled",
 					  r->job_id, job_status_name(j.status));
+			break;
 		}
 	}
 	job_clear(&j);

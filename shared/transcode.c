@@ -10,13 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fftool.h"
 #include "proc.h"
 
-#define PROBE_TIMEOUT_DEFAULT 60
-#define PROBE_OUT_MAX (4u << 20)
 #define PRESET_DEFAULT "veryfast"
 #define CRF_DEFAULT 23
-#define ERR_LINES 8              /* stderr lines kept in error messages */
 
 /* What ffprobe says about a file. */
 struct probe {
@@ -115,31 +113,7 @@ static int fail(struct transcode_result *r, const char *code, bool permanent)
 	return -1;
 }
 
-/* Append ": " and the tool's last stderr lines (one line, "; "-separated) to `err`. */
-static void add_tail(struct buf *err, const struct proc_result *pr)
-{
-	const char *s = buf_str(&pr->err_tail);
-	if (!*s)
-		return;
-	buf_adds(err, ": ");
-	bool bol = true;
-	for (; *s; s++) {
-		/* Drop ffmpeg's "[mov,mp4,… @ 0x55…] " context prefix at the start of a line. */
-		const char *close = bol && *s == '[' ? strstr(s, "] ") : NULL;
-		const char *nl = strchr(s, '\n');
-		if (close && (!nl || close < nl) && memmem(s, (size_t)(close - s), " @ 0x", 5))
-			s = close + 2;
-		bol = *s == '\n';
-		if (!*s)
-			break;
-		if (bol)
-			buf_adds(err, "; ");
-		else
-			buf_addc(err, *s);
-	}
-}
-
-/* Map a run that did not succeed to a result code; `what` names the step. */
+/* Map a run of ffmpeg that did not succeed to a result code; `what` names the step. */
 static int fail_run(struct transcode_result *r, struct buf *err, const struct proc_result *pr,
 		    const char *what, const char *code, bool permanent)
 {
@@ -149,7 +123,7 @@ static int fail_run(struct transcode_result *r, struct buf *err, const struct pr
 		return fail(r, "timeout", false);
 	if (pr->cancelled)
 		return fail(r, "cancelled", false);
-	add_tail(err, pr);
+	fftool_err_tail(err, pr);
 	return fail(r, code, permanent);
 }
 
@@ -221,47 +195,20 @@ static void probe_parse(json_t *root, struct probe *pb)
 }
 
 /*
- * Run ffprobe on `path`. A run that fails (the file is not media) or output that
- * does not parse is reported with `bad_code`/`bad_permanent`.
+ * Run ffprobe on `path`, which messages call `name`. A run that fails (the file
+ * is not media) or a report that does not parse is reported with
+ * `bad_code`/`bad_permanent`.
  */
-static int probe_run(const struct transcode_opts *o, const char *path, struct probe *pb,
-		     const char *bad_code, bool bad_permanent, struct transcode_result *r,
-		     struct buf *err)
+static int probe_run(const struct transcode_opts *o, const char *path, const char *name, struct probe *pb,
+		     const char *bad_code, bool bad_permanent, struct transcode_result *r, struct buf *err)
 {
-	struct args a = { 0 };
-	args_list(&a, o->ffprobe ? o->ffprobe : "ffprobe", "-v", "error", "-print_format", "json",
-		  "-show_format", "-show_streams", NULL);
-	args_addf(&a, "file:%s", path);
-
-	struct buf out = BUF_INIT;
-	struct proc_opts po = { 0 };
-	po.timeout_ms = (o->probe_timeout > 0 ? o->probe_timeout : PROBE_TIMEOUT_DEFAULT) * 1000;
-	po.cancel = o->cancel;
-	po.cancel_data = o->data;
-	po.out = &out;
-	po.out_max = PROBE_OUT_MAX;
-	po.err_lines = ERR_LINES;
-	struct proc_result pr;
-	int rc = proc_run(args_argv(&a), &po, &pr, err);
-	args_free(&a);
-	if (rc != 0) {
-		buf_release(&out);
-		return fail(r, "internal", false);
-	}
-	if (!proc_ok(&pr)) {
-		rc = fail_run(r, err, &pr, "ffprobe", bad_code, bad_permanent);
-		buf_release(&out);
-		proc_result_release(&pr);
-		return rc;
-	}
-	proc_result_release(&pr);
-	json_error_t je;
-	json_t *root = json_loadb(out.data ? out.data : "", out.len, 0, &je);
-	buf_release(&out);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		buf_printf(err, "ffprobe: unreadable report: %s", je.text);
-		return fail(r, bad_code, bad_permanent);
+	struct fftool_probe_opts po = { o->ffprobe, o->probe_timeout, o->cancel, o->data };
+	const char *code;
+	json_t *root;
+	if (fftool_probe(&po, path, name, &root, &code, err) != 0) {
+		if (strcmp(code, "invalid_media") == 0)
+			return fail(r, bad_code, bad_permanent);
+		return fail(r, code, false);
 	}
 	probe_parse(root, pb);
 	json_decref(root);
@@ -361,7 +308,7 @@ static int ffmpeg_run(const struct transcode_opts *o, struct args *a, int64_t ti
 	po.timeout_ms = timeout_s * 1000;
 	po.cancel = o->cancel;
 	po.cancel_data = o->data;
-	po.err_lines = ERR_LINES;
+	po.err_lines = FFTOOL_ERR_LINES;
 	if (pg) {
 		po.extra_fd = 3;
 		po.on_line = progress_line;
@@ -436,8 +383,8 @@ static int thumbnail(const struct transcode_opts *o, const char *video, const ch
 	args_addf(&a, "file:%s", video);
 	args_list(&a, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", NULL);
 	args_addf(&a, "file:%s", out);
-	int rc = ffmpeg_run(o, &a, o->probe_timeout > 0 ? o->probe_timeout : PROBE_TIMEOUT_DEFAULT,
-			    NULL, "thumbnail", r, err);
+	int rc = ffmpeg_run(o, &a, o->probe_timeout > 0 ? o->probe_timeout : FFTOOL_PROBE_TIMEOUT, NULL,
+			    "thumbnail", r, err);
 	args_free(&a);
 	return rc;
 }
@@ -458,7 +405,7 @@ int transcode_run(const struct transcode_opts *o, const char *input, const char 
 {
 	memset(r, 0, sizeof(*r));
 	struct probe src, res;
-	if (probe_run(o, input, &src, "invalid_media", true, r, err) != 0)
+	if (probe_run(o, input, "the source", &src, "invalid_media", true, r, err) != 0)
 		return -1;
 	if (src.video_index < 0) {
 		buf_adds(err, "invalid media: no video stream");
@@ -495,7 +442,7 @@ int transcode_run(const struct transcode_opts *o, const char *input, const char 
 	double at = (bumpers ? TRANSCODE_BUMPER_SECONDS : 0.0) + fmin(1.0, main_len / 2.0);
 	if (thumbnail(o, tmp_video.data, tmp_thumb.data, at, r, err) != 0)
 		goto out;
-	if (probe_run(o, tmp_video.data, &res, "internal", false, r, err) != 0)
+	if (probe_run(o, tmp_video.data, "the output", &res, "internal", false, r, err) != 0)
 		goto out;
 	if (res.video_index < 0 || access(tmp_thumb.data, R_OK) != 0) {
 		buf_adds(err, "ffmpeg wrote no usable output");

@@ -8,13 +8,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fftool.h"
 #include "handlers.h"
 #include "log.h"
-#include "proc.h"
 #include "s3.h"
 #include "sigv4.h"
 
-#define PROBE_OUT_MAX (4u << 20)
 #define REPORT_TYPE "application/json"
 
 /* ffprobe writes numbers as strings ("2.000000"); report them as JSON numbers. */
@@ -135,59 +134,19 @@ static json_t *meta_build(json_t *report)
 	return meta;
 }
 
-/* Run ffprobe on `path`; its JSON output into *out, or a failure in `res`. */
+/* Run ffprobe on the source at `path`; its JSON report into *out, or a failure in `res`. */
 static int ffprobe(struct handler_ctx *ctx, const char *path, json_t **out, struct handler_result *res)
 {
 	const struct config *cfg = ctx->cfg;
-	const char *argv[] = { cfg->worker.ffprobe, "-v", "error", "-print_format", "json", "-show_format",
-			       "-show_streams", path, NULL };
-	struct buf stdout_buf = BUF_INIT, err = BUF_INIT, why = BUF_INIT;
-	struct proc_opts o = { 0 };
-	struct proc_result r;
-	int rc = HANDLER_FAIL;
+	struct fftool_probe_opts o = { cfg->worker.ffprobe, cfg->worker.probe_timeout, handler_cancelled,
+				       (void *)(uintptr_t)ctx->abort };
+	struct buf err = BUF_INIT;
+	const char *code;
+	int rc = HANDLER_OK;
 
-	o.timeout_ms = cfg->worker.probe_timeout * 1000;
-	o.cancel = handler_cancelled;
-	o.cancel_data = (void *)(uintptr_t)ctx->abort;
-	o.out = &stdout_buf;
-	o.out_max = PROBE_OUT_MAX;
-	o.err_lines = 5;
-	if (proc_run(argv, &o, &r, &err) < 0) {
-		handler_fail(res, "internal", 0, "%s", buf_str(&err));
-		goto done;
-	}
-	if (r.timed_out) {
-		handler_fail(res, "timeout", 0, "ffprobe did not finish within %lld s",
-			     (long long)cfg->worker.probe_timeout);
-		goto done;
-	}
-	if (r.cancelled) {
-		handler_fail(res, "aborted", 0, "ffprobe stopped: the job was abandoned");
-		goto done;
-	}
-	if (!proc_ok(&r)) {
-		proc_describe(&r, &why);
-		const char *msg = buf_str(&r.err_tail);
-		handler_fail(res, "invalid_media", 1, "ffprobe cannot read the source (%s)%s%s", buf_str(&why),
-			     *msg ? ": " : "", msg);
-		goto done;
-	}
-	if (r.out_truncated) {
-		handler_fail(res, "invalid_media", 1, "ffprobe's report is larger than %u bytes", PROBE_OUT_MAX);
-		goto done;
-	}
-	json_error_t je;
-	*out = json_loadb(stdout_buf.data ? stdout_buf.data : "", stdout_buf.len, 0, &je);
-	if (!*out) {
-		handler_fail(res, "invalid_media", 1, "ffprobe's output is not JSON: %s", je.text);
-		goto done;
-	}
-	rc = HANDLER_OK;
-done:
-	proc_result_release(&r);
-	buf_release(&stdout_buf);
+	if (fftool_probe(&o, path, "the source", out, &code, &err) < 0)
+		rc = handler_fail(res, code, strcmp(code, "invalid_media") == 0, "%s", buf_str(&err));
 	buf_release(&err);
-	buf_release(&why);
 	return rc;
 }
 

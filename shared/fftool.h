@@ -1,0 +1,55 @@
+/*
+ * fftool — running FFmpeg's programs for jobs: the one ffprobe runner, and the
+ * wording of what ffprobe and ffmpeg write on stderr when they fail.
+ *
+ * Every file is handed to the programs as "file:PATH", so that a name that
+ * looks like a protocol ("http:…") or starts with '-' is still read as a file.
+ *
+ * Errors of fftool_probe(): -1 with *code set (a static string) and a message
+ * in `err`:
+ *   internal       ffprobe could not be started
+ *   timeout        it ran past o->timeout
+ *   cancelled      o->cancel returned non-zero
+ *   invalid_media  it failed, or its report is too large or not a JSON object:
+ *                  the file is not media ffprobe can read (permanent when the
+ *                  file is a job's source; the caller decides)
+ *
+ * Ownership: *out of fftool_probe() is a new reference owned by the caller.
+ * Nothing in the options is kept after a call returns.
+ */
+#ifndef SPOOL_FFTOOL_H
+#define SPOOL_FFTOOL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "proc.h"
+
+#define FFTOOL_PROBE_TIMEOUT 60       /* seconds, when fftool_probe_opts.timeout is 0 */
+#define FFTOOL_PROBE_OUT_MAX (4u << 20) /* largest report read from ffprobe */
+#define FFTOOL_ERR_LINES 8            /* stderr lines kept in messages */
+
+struct fftool_probe_opts {
+	const char *ffprobe;           /* program; NULL = "ffprobe" */
+	int64_t timeout;               /* seconds; 0 = FFTOOL_PROBE_TIMEOUT */
+	/* Polled about every 200 ms while ffprobe runs; non-zero stops it. May be NULL. */
+	int (*cancel)(void *data);
+	void *cancel_data;
+};
+
+/*
+ * Run `ffprobe -show_format -show_streams` on `path`, which messages call
+ * `name` ("the source"). 0 and its JSON report in *out, or -1 (see above).
+ */
+int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char *name, json_t **out,
+		 const char **code, struct buf *err);
+
+/*
+ * Append to `err` ": " and the last stderr lines of a finished run, on one line
+ * ("; "-separated), without ffmpeg's "[mov,mp4,… @ 0x55…] " context prefixes.
+ * Nothing when the program wrote nothing on stderr.
+ */
+void fftool_err_tail(struct buf *err, const struct proc_result *pr);
+
+#endif

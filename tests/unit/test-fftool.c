@@ -1,0 +1,144 @@
+/* Unit tests for fftool: stderr tails, the ffprobe runner with stand-in programs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fftool.h"
+
+static void test_err_tail(void **state)
+{
+	(void)state;
+	struct proc_result pr;
+	memset(&pr, 0, sizeof(pr));
+	buf_adds(&pr.err_tail, "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c8a1b2c0] moov atom not found\n"
+			       "file:/w/source: Invalid data found when processing input");
+	struct buf err = BUF_INIT;
+	buf_adds(&err, "ffmpeg exit status 1");
+	fftool_err_tail(&err, &pr);
+	assert_string_equal(buf_str(&err),
+			    "ffmpeg exit status 1: moov atom not found; file:/w/source: Invalid data found when processing input");
+
+	/* nothing on stderr: nothing appended */
+	buf_reset(&pr.err_tail);
+	buf_reset(&err);
+	fftool_err_tail(&err, &pr);
+	assert_string_equal(buf_str(&err), "");
+	proc_result_release(&pr);
+	buf_release(&err);
+}
+
+/* A stand-in ffprobe in the test's directory: a shell script with `body`. */
+static char dir[64];
+
+static const char *program(const char *name, const char *body)
+{
+	static char path[128];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "#!/bin/sh\n%s\n", body);
+	fclose(fp);
+	chmod(path, 0755);
+	return path;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test-fftool-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Probe /w/source with a stand-in ffprobe; the code (NULL on success) and message. */
+static const char *probe(const char *body, int64_t timeout, json_t **out, struct buf *err)
+{
+	struct fftool_probe_opts o = { program("ffprobe", body), timeout, NULL, NULL };
+	const char *code = NULL;
+	buf_reset(err);
+	int rc = fftool_probe(&o, "/w/source", "the source", out, &code, err);
+	assert_int_equal(rc, code ? -1 : 0);
+	return code;
+}
+
+static void test_probe(void **state)
+{
+	(void)state;
+	struct buf err = BUF_INIT;
+	json_t *out = NULL;
+
+	/* the path is given with the file: prefix, last */
+	assert_null(probe("for a; do last=$a; done; printf '{\"format\": {\"filename\": \"%s\"}}' \"$last\"", 0, &out,
+			  &err));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "format"), "filename")),
+			    "file:/w/source");
+	json_decref(out);
+
+	assert_string_equal(probe("echo 'file:/w/source: Invalid data found when processing input' >&2; exit 1", 0,
+				  &out, &err),
+			    "invalid_media");
+	assert_null(out);
+	assert_string_equal(buf_str(&err), "ffprobe cannot read the source (exit status 1): "
+					   "file:/w/source: Invalid data found when processing input");
+
+	assert_string_equal(probe("echo '[1, 2]'", 0, &out, &err), "invalid_media");
+	assert_string_equal(buf_str(&err), "ffprobe's report on the source is not a JSON object");
+	assert_string_equal(probe("echo 'not json'", 0, &out, &err), "invalid_media");
+	assert_non_null(strstr(buf_str(&err), "ffprobe's report on the source is not JSON: "));
+
+	assert_string_equal(probe("sleep 5", 1, &out, &err), "timeout");
+	assert_non_null(strstr(buf_str(&err), "ffprobe timed out after "));
+
+	struct fftool_probe_opts o = { "/nonexistent/ffprobe", 0, NULL, NULL };
+	const char *code = NULL;
+	buf_reset(&err);
+	assert_int_equal(fftool_probe(&o, "/w/source", "the source", &out, &code, &err), -1);
+	assert_string_equal(code, "internal");
+	assert_non_null(strstr(buf_str(&err), "/nonexistent/ffprobe"));
+	buf_release(&err);
+}
+
+static int cancel_now(void *data)
+{
+	(void)data;
+	return 1;
+}
+
+static void test_probe_cancel(void **state)
+{
+	(void)state;
+	struct fftool_probe_opts o = { program("ffprobe", "sleep 5"), 0, cancel_now, NULL };
+	struct buf err = BUF_INIT;
+	const char *code = NULL;
+	json_t *out = NULL;
+	assert_int_equal(fftool_probe(&o, "/w/source", "the source", &out, &code, &err), -1);
+	assert_string_equal(code, "cancelled");
+	assert_string_equal(buf_str(&err), "ffprobe cancelled");
+	buf_release(&err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_tail),
+		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_probe_cancel),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

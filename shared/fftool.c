@@ -4,12 +4,47 @@
 #include <stdbool.h>
 #include <string.h>
 
-void fftool_err_tail(struct buf *err, const struct proc_result *pr)
+/* What ends a file name after a directory entry's '/': what ffmpeg writes after a path. */
+#define NAME_END " \t\n:;,'\"()[]"
+
+/* Replace every occurrence of `p->path` (and "file:" before it) in `msg` by `p->name`. */
+static void redact_one(struct buf *msg, const struct fftool_path *p)
+{
+	size_t plen = strlen(p->path);
+	bool dir = plen > 0 && p->path[plen - 1] == '/';
+	const char *s = buf_str(msg), *hit;
+	if (plen == 0 || !strstr(s, p->path))
+		return;
+	struct buf out = BUF_INIT;
+	while ((hit = strstr(s, p->path))) {
+		const char *start = hit;
+		if ((size_t)(hit - s) >= 5 && memcmp(hit - 5, "file:", 5) == 0)
+			start = hit - 5;
+		buf_add(&out, s, (size_t)(start - s));
+		buf_adds(&out, p->name);
+		s = hit + plen;
+		if (dir)
+			s += strcspn(s, NAME_END);
+	}
+	buf_adds(&out, s);
+	buf_reset(msg);
+	buf_add(msg, out.data ? out.data : "", out.len);
+	buf_release(&out);
+}
+
+void fftool_redact(struct buf *msg, const struct fftool_path *paths)
+{
+	for (; paths && paths->name; paths++)
+		if (paths->path)
+			redact_one(msg, paths);
+}
+
+void fftool_err_tail(struct buf *err, const struct proc_result *pr, const struct fftool_path *paths)
 {
 	const char *s = buf_str(&pr->err_tail);
 	if (!*s)
 		return;
-	buf_adds(err, ": ");
+	struct buf tail = BUF_INIT;
 	bool bol = true;
 	for (; *s; s++) {
 		/* Drop ffmpeg's "[mov,mp4,… @ 0x55…] " context prefix at the start of a line. */
@@ -21,24 +56,30 @@ void fftool_err_tail(struct buf *err, const struct proc_result *pr)
 		if (!*s)
 			break;
 		if (bol)
-			buf_adds(err, "; ");
+			buf_adds(&tail, "; ");
 		else
-			buf_addc(err, *s);
+			buf_addc(&tail, *s);
 	}
+	fftool_redact(&tail, paths);
+	buf_adds(err, ": ");
+	buf_adds(err, buf_str(&tail));
+	buf_release(&tail);
 }
 
 /* Word a run of ffprobe that did not succeed; its error code. */
-static const char *probe_failed(const struct proc_result *pr, const char *name, struct buf *err)
+static const char *probe_failed(const struct proc_result *pr, const char *path, const char *name,
+				struct buf *err)
 {
 	if (pr->timed_out || pr->cancelled) {
 		buf_adds(err, "ffprobe ");
 		proc_describe(pr, err);
 		return pr->timed_out ? "timeout" : "cancelled";
 	}
+	const struct fftool_path paths[] = { { path, name }, { NULL, NULL } };
 	buf_printf(err, "ffprobe cannot read %s (", name);
 	proc_describe(pr, err);
 	buf_addc(err, ')');
-	fftool_err_tail(err, pr);
+	fftool_err_tail(err, pr, paths);
 	return "invalid_media";
 }
 
@@ -63,7 +104,7 @@ int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char
 	if (proc_run(argv, &po, &pr, err) != 0) {
 		*code = "internal";
 	} else if (!proc_ok(&pr)) {
-		*code = probe_failed(&pr, name, err);
+		*code = probe_failed(&pr, path, name, err);
 	} else if (pr.out_truncated) {
 		buf_printf(err, "ffprobe's report on %s is larger than %u bytes", name, FFTOOL_PROBE_OUT_MAX);
 		*code = "invalid_media";

@@ -5,6 +5,13 @@
  * Every file is handed to the programs as "file:PATH", so that a name that
  * looks like a protocol ("http:…") or starts with '-' is still read as a file.
  *
+ * A message built here may become a job's error.message, which API clients
+ * read: it never shows a local path. The caller names the files involved in a
+ * table of struct fftool_path, and each PATH (also written "file:PATH") is
+ * replaced by its name ("the source", "the output"). An entry whose path ends
+ * with '/' stands for every file in that directory: the file name that follows
+ * it goes too.
+ *
  * Errors of fftool_probe(): -1 with *code set (a static string) and a message
  * in `err`:
  *   internal       ffprobe could not be started
@@ -15,7 +22,7 @@
  *                  file is a job's source; the caller decides)
  *
  * Ownership: *out of fftool_probe() is a new reference owned by the caller.
- * Nothing in the options is kept after a call returns.
+ * Nothing in the options or the path table is kept after a call returns.
  */
 #ifndef SPOOL_FFTOOL_H
 #define SPOOL_FFTOOL_H
@@ -29,6 +36,12 @@
 #define FFTOOL_PROBE_TIMEOUT 60       /* seconds, when fftool_probe_opts.timeout is 0 */
 #define FFTOOL_PROBE_OUT_MAX (4u << 20) /* largest report read from ffprobe */
 #define FFTOOL_ERR_LINES 8            /* stderr lines kept in messages */
+
+/* A local file and how messages call it; a table ends with name NULL, an entry with path NULL is skipped. */
+struct fftool_path {
+	const char *path;
+	const char *name;
+};
 
 struct fftool_probe_opts {
 	const char *ffprobe;           /* program; NULL = "ffprobe" */
@@ -47,9 +60,13 @@ int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char
 
 /*
  * Append to `err` ": " and the last stderr lines of a finished run, on one line
- * ("; "-separated), without ffmpeg's "[mov,mp4,… @ 0x55…] " context prefixes.
- * Nothing when the program wrote nothing on stderr.
+ * ("; "-separated), without ffmpeg's "[mov,mp4,… @ 0x55…] " context prefixes
+ * and with the paths of `paths` (may be NULL) replaced by their names. Nothing
+ * when the program wrote nothing on stderr.
  */
-void fftool_err_tail(struct buf *err, const struct proc_result *pr);
+void fftool_err_tail(struct buf *err, const struct proc_result *pr, const struct fftool_path *paths);
+
+/* Replace, in order, each path of `paths` in `msg` by its name (see above). */
+void fftool_redact(struct buf *msg, const struct fftool_path *paths);
 
 #endif

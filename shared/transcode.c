@@ -113,9 +113,12 @@ static int fail(struct transcode_result *r, const char *code, bool permanent)
 	return -1;
 }
 
-/* Map a run of ffmpeg that did not succeed to a result code; `what` names the step. */
+/*
+ * Map a run of ffmpeg that did not succeed to a result code; `what` names the
+ * step, `paths` the files it was given (their names replace them in `err`).
+ */
 static int fail_run(struct transcode_result *r, struct buf *err, const struct proc_result *pr,
-		    const char *what, const char *code, bool permanent)
+		    const char *what, const struct fftool_path *paths, const char *code, bool permanent)
 {
 	buf_printf(err, "%s ", what);
 	proc_describe(pr, err);
@@ -123,7 +126,7 @@ static int fail_run(struct transcode_result *r, struct buf *err, const struct pr
 		return fail(r, "timeout", false);
 	if (pr->cancelled)
 		return fail(r, "cancelled", false);
-	fftool_err_tail(err, pr);
+	fftool_err_tail(err, pr, paths);
 	return fail(r, code, permanent);
 }
 
@@ -301,8 +304,8 @@ static void join(struct buf *b, const char *dir, const char *name)
 
 /* Run ffmpeg with `a`; `pg` (may be NULL) receives -progress lines on fd 3. */
 static int ffmpeg_run(const struct transcode_opts *o, struct args *a, int64_t timeout_s,
-		      struct progress *pg, const char *what, struct transcode_result *r,
-		      struct buf *err)
+		      struct progress *pg, const char *what, const struct fftool_path *paths,
+		      struct transcode_result *r, struct buf *err)
 {
 	struct proc_opts po = { 0 };
 	po.timeout_ms = timeout_s * 1000;
@@ -320,7 +323,7 @@ static int ffmpeg_run(const struct transcode_opts *o, struct args *a, int64_t ti
 		return fail(r, "internal", false);
 	if (!proc_ok(&pr)) {
 		bool bad = !pr.timed_out && !pr.cancelled && input_was_bad(&pr);
-		rc = fail_run(r, err, &pr, what, bad ? "invalid_media" : "ffmpeg_failed", bad);
+		rc = fail_run(r, err, &pr, what, paths, bad ? "invalid_media" : "ffmpeg_failed", bad);
 	}
 	proc_result_release(&pr);
 	return rc;
@@ -365,7 +368,9 @@ static int encode(const struct transcode_opts *o, const char *input, const char 
 
 	struct progress pg = { o, fmin(src->duration, p->max_duration) +
 				      (bumpers ? 2 * TRANSCODE_BUMPER_SECONDS : 0.0), 0, mono_ms() };
-	int rc = ffmpeg_run(o, &a, o->timeout, &pg, "ffmpeg", r, err);
+	const struct fftool_path paths[] = { { input, "the source" }, { out, "the output" },
+					     { o->logo, "the logo" }, { NULL, NULL } };
+	int rc = ffmpeg_run(o, &a, o->timeout, &pg, "ffmpeg", paths, r, err);
 	buf_release(&graph);
 	args_free(&a);
 	return rc;
@@ -383,8 +388,9 @@ static int thumbnail(const struct transcode_opts *o, const char *video, const ch
 	args_addf(&a, "file:%s", video);
 	args_list(&a, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", NULL);
 	args_addf(&a, "file:%s", out);
+	const struct fftool_path paths[] = { { video, "the output" }, { out, "the thumbnail" }, { NULL, NULL } };
 	int rc = ffmpeg_run(o, &a, o->probe_timeout > 0 ? o->probe_timeout : FFTOOL_PROBE_TIMEOUT, NULL,
-			    "thumbnail", r, err);
+			    "thumbnail", paths, r, err);
 	args_free(&a);
 	return rc;
 }
@@ -450,7 +456,7 @@ int transcode_run(const struct transcode_opts *o, const char *input, const char 
 		goto out;
 	}
 	if (rename(tmp_video.data, video.data) != 0 || rename(tmp_thumb.data, thumb.data) != 0) {
-		buf_printf(err, "cannot rename the output in '%s': %s", workdir, strerror(errno));
+		buf_printf(err, "cannot rename the output: %s", strerror(errno));
 		fail(r, "internal", false);
 		unlink(video.data);
 		goto out;

@@ -25,7 +25,8 @@
  *
  * Errors: returns 0, or -1 with r->error_code set (a static string), r->permanent
  * (true: retrying cannot help) and a message in `err` (lower case, ending with
- * the tool's last stderr lines when there are any):
+ * the tool's last stderr lines when there are any; it names files "the source",
+ * "the output", "the thumbnail", "the logo", never by their paths: fftool.h):
  *   invalid_media   permanent  the input is not a usable video (also found late,
  *                              by ffmpeg, when decoding fails outright)
  *   timeout         transient  ffmpeg ran past o->timeout (or a probe past

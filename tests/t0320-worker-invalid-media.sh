@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A text file named .mp4 fails permanently with invalid_media after one attempt.
+# A text file named .mp4 fails permanently with invalid_media after one attempt; its
+# error message names "the source", never the worker's temporary path.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -16,6 +17,15 @@ expect_eq "job failed" failed "$(jq -r .status <<<"$job")"
 expect_eq "error code invalid_media" invalid_media "$(jq -r .error.code <<<"$job")"
 expect_eq "error is permanent" true "$(jq -r .error.permanent <<<"$job")"
 expect_match "error message quotes ffprobe" 'ffprobe' "$(jq -r .error.message <<<"$job")"
+# clients are told what failed, not where the worker keeps its temporary files
+msg=$(jq -r .error.message <<<"$job")
+expect_match "error message says 'the source'" 'the source' "$msg"
+expect_match "error message quotes ffprobe's reason" 'Invalid data found' "$msg"
+if grep -Eq 'spool-job-|/source|file:|/tmp/' <<<"$msg"; then
+	fail "error message shows no temporary path" "$msg"
+else
+	ok "error message shows no temporary path"
+fi
 expect_eq "one attempt" 1 "$(jq -r .attempts <<<"$job")"
 
 # not retried: still one attempt a little later, and no retrying event in the history

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fftool.h"
 #include "handlers.h"
 #include "s3.h"
 
@@ -81,6 +82,18 @@ int handler_cancelled(void *data)
 {
 	const atomic_int *abort = data;
 	return atomic_load(abort) != HANDLER_RUN;
+}
+
+void handler_redact(struct handler_result *res, const char *tmpdir)
+{
+	struct buf source = BUF_INIT, files = BUF_INIT;
+	buf_printf(&source, "%s/source", tmpdir);
+	buf_printf(&files, "%s/", tmpdir);
+	const struct fftool_path paths[] = { { buf_str(&source), "the source" }, { buf_str(&files), "the output" },
+					     { tmpdir, "the job's temporary directory" }, { NULL, NULL } };
+	fftool_redact(&res->message, paths);
+	buf_release(&source);
+	buf_release(&files);
 }
 
 void handler_result_release(struct handler_result *res)

@@ -78,6 +78,12 @@ void handler_result_release(struct handler_result *res);
 int handler_s3_fail(struct handler_result *res, const char *what, const struct aws_error *ae);
 /* Download the job's source.key to TMPDIR/source; its path into `path`. */
 int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handler_result *res);
+/*
+ * Clients read res->message as the job's error.message: replace the paths of
+ * the job's temporary directory `tmpdir` in it by what they are ("the source",
+ * "the output"), whichever handler or library call wrote them.
+ */
+void handler_redact(struct handler_result *res, const char *tmpdir);
 /* A cancel predicate for proc.h / transcode.h: `data` is ctx->abort. */
 int handler_cancelled(void *data);
 

@@ -325,6 +325,8 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 	struct progress_state ps = { t, job, 0, -1 };
 	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort, progress_report, &ps };
 	int rc = h->fn(&hc, res);
+	if (rc != HANDLER_OK)
+		handler_redact(res, dir);
 	remove_tree(dir);
 	return rc;
 }

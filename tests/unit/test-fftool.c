@@ -1,4 +1,4 @@
-/* Unit tests for fftool: stderr tails, the ffprobe runner with stand-in programs. */
+/* Unit tests for fftool: paths replaced by names, stderr tails, the ffprobe runner with stand-in programs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,23 +14,52 @@
 #include "buf.h"
 #include "fftool.h"
 
+static void test_redact(void **state)
+{
+	(void)state;
+	const struct fftool_path paths[] = {
+		{ "/tmp/spool-job-k22hea/source", "the source" },
+		{ NULL, "skipped" },
+		{ "/tmp/spool-job-k22hea/", "the output" },
+		{ "/tmp/spool-job-k22hea", "the job's temporary directory" },
+		{ NULL, NULL },
+	};
+	struct buf m = BUF_INIT;
+	buf_adds(&m, "file:/tmp/spool-job-k22hea/source: Invalid data; /tmp/spool-job-k22hea/source again");
+	fftool_redact(&m, paths);
+	assert_string_equal(buf_str(&m), "the source: Invalid data; the source again");
+
+	buf_reset(&m);
+	buf_adds(&m, "cannot open 'file:/tmp/spool-job-k22hea/video.part.mp4' in /tmp/spool-job-k22hea: full");
+	fftool_redact(&m, paths);
+	assert_string_equal(buf_str(&m), "cannot open 'the output' in the job's temporary directory: full");
+
+	buf_reset(&m);
+	buf_adds(&m, "nothing to hide");
+	fftool_redact(&m, paths);
+	fftool_redact(&m, NULL);
+	assert_string_equal(buf_str(&m), "nothing to hide");
+	buf_release(&m);
+}
+
 static void test_err_tail(void **state)
 {
 	(void)state;
+	const struct fftool_path paths[] = { { "/w/source", "the source" }, { NULL, NULL } };
 	struct proc_result pr;
 	memset(&pr, 0, sizeof(pr));
 	buf_adds(&pr.err_tail, "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c8a1b2c0] moov atom not found\n"
 			       "file:/w/source: Invalid data found when processing input");
 	struct buf err = BUF_INIT;
 	buf_adds(&err, "ffmpeg exit status 1");
-	fftool_err_tail(&err, &pr);
+	fftool_err_tail(&err, &pr, paths);
 	assert_string_equal(buf_str(&err),
-			    "ffmpeg exit status 1: moov atom not found; file:/w/source: Invalid data found when processing input");
+			    "ffmpeg exit status 1: moov atom not found; the source: Invalid data found when processing input");
 
 	/* nothing on stderr: nothing appended */
 	buf_reset(&pr.err_tail);
 	buf_reset(&err);
-	fftool_err_tail(&err, &pr);
+	fftool_err_tail(&err, &pr, paths);
 	assert_string_equal(buf_str(&err), "");
 	proc_result_release(&pr);
 	buf_release(&err);
@@ -95,7 +124,7 @@ static void test_probe(void **state)
 			    "invalid_media");
 	assert_null(out);
 	assert_string_equal(buf_str(&err), "ffprobe cannot read the source (exit status 1): "
-					   "file:/w/source: Invalid data found when processing input");
+					   "the source: Invalid data found when processing input");
 
 	assert_string_equal(probe("echo '[1, 2]'", 0, &out, &err), "invalid_media");
 	assert_string_equal(buf_str(&err), "ffprobe's report on the source is not a JSON object");
@@ -136,6 +165,7 @@ static void test_probe_cancel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_err_tail),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_cancel),

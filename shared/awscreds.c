@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 #define REFRESH_MARGIN 300 /* seconds before expiry */
 
@@ -256,38 +257,6 @@ static int from_files(const char *cfg_profile, struct aws_credentials *out, stru
 
 /* --- JSON documents (container endpoint, IMDS) --- */
 
-int aws_parse_iso8601(const char *s, time_t *out)
-{
-	struct tm tm = { 0 };
-	int n = 0;
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-		return -1;
-	const char *p = s + n;
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p); p++)
-			;
-	long off = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int hh = 0, mm = 0;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-			return -1;
-		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	}
-	if (*p)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = t - off;
-	return 0;
-}
-
 int awscreds_parse_json(const char *json, struct aws_credentials *out, struct buf *err)
 {
 	json_error_t je;
@@ -310,7 +279,7 @@ int awscreds_parse_json(const char *json, struct aws_credentials *out, struct bu
 	} else if (!ak || !sk) {
 		buf_printf(err, "credentials document lacks %s", ak ? "SecretAccessKey" : "AccessKeyId");
 		rc = -1;
-	} else if (exp && aws_parse_iso8601(exp, &t) != 0) {
+	} else if (exp && timefmt_parse(exp, &t) != 0) {
 		buf_adds(err, "credentials document has a bad Expiration");
 		rc = -1;
 	} else {

@@ -71,7 +71,5 @@ int awscreds_parse_profile(const char *credentials_text, const char *config_text
 			   const char *profile, struct aws_credentials *out, struct buf *err);
 /* Parse the JSON document of the container endpoint or IMDS. 0 or -1 (reason in err). */
 int awscreds_parse_json(const char *json, struct aws_credentials *out, struct buf *err);
-/* Parse "2015-08-30T12:36:00Z" (fraction and numeric offsets accepted). 0 or -1. */
-int aws_parse_iso8601(const char *s, time_t *out);
 
 #endif

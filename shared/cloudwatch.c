@@ -235,7 +235,7 @@ int cloudwatch_parse_get(const char *xml, size_t len, struct cw_series **out, si
 			buf_reset(&t);
 			buf_add(&t, tv, tvl);
 			time_t when;
-			if (aws_parse_iso8601(buf_str(&t), &when) != 0)
+			if (timefmt_parse(buf_str(&t), &when) != 0)
 				continue;
 			buf_reset(&t);
 			buf_add(&t, x, xl);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rmqadmin.h"
+#include "timefmt.h"
 
 /* How long dead-letter reading waits for the next message before it stops. */
 #define DEAD_WAIT_MS 2000
@@ -271,18 +272,7 @@ int jobops_since(const char *arg, time_t now, time_t *when)
 		*when = now - (time_t)secs;
 		return 0;
 	}
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	const char *p = strptime(arg, "%Y-%m-%dT%H:%M", &tm);
-	if (p && *p == ':')
-		p = strptime(p, ":%S", &tm);
-	if (p && *p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	if (!p || strcmp(p, "Z"))
-		return -1;
-	*when = timegm(&tm);
-	return 0;
+	return timefmt_parse(arg, when);
 }
 
 int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *n, uint32_t *total,

@@ -122,8 +122,9 @@ void jobops_events_free(struct jobops_event *e, size_t n);
 
 /*
  * A "since" argument as operators write it: a duration ("90m", "2h", "7d": that
- * long before `now`) or an RFC 3339 UTC time ("2024-05-01T12:00:00Z", seconds
- * and fraction optional). 0 and *when, or -1 if it is neither.
+ * long before `now`) or an RFC 3339 time ("2024-05-01T12:00:00Z", seconds and
+ * fraction optional, an offset instead of Z allowed: timefmt_parse()). 0 and
+ * *when, or -1 if it is neither.
  */
 int jobops_since(const char *arg, time_t now, time_t *when);
 

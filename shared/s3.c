@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 #define MAX_PARTS 10000
 #define MIN_PART (5 * 1024 * 1024)
@@ -601,7 +602,7 @@ static void list_parse(const char *x, size_t len, struct s3_object **objs, size_
 		if (aws_xml_get(v, vl, "ETag", &t) == 0)
 			copy_etag(o->etag, sizeof(o->etag), buf_str(&t));
 		if (aws_xml_get(v, vl, "LastModified", &t) == 0)
-			aws_parse_iso8601(buf_str(&t), &o->last_modified);
+			timefmt_parse(buf_str(&t), &o->last_modified);
 		(*n)++;
 	}
 	p = x;

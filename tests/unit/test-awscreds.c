@@ -118,16 +118,6 @@ static void test_json(void **state)
 	assert_int_equal(awscreds_parse_json("{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\"}",
 					     &c, &err), -1);
 	buf_release(&err);
-
-	time_t t;
-	assert_int_equal(aws_parse_iso8601("2015-08-30T12:36:00Z", &t), 0);
-	assert_int_equal((long long)t, 1440938160LL);
-	assert_int_equal(aws_parse_iso8601("2015-08-30T12:36:00.123Z", &t), 0);
-	assert_int_equal((long long)t, 1440938160LL);
-	assert_int_equal(aws_parse_iso8601("2015-08-30T14:36:00+02:00", &t), 0);
-	assert_int_equal((long long)t, 1440938160LL);
-	assert_int_equal(aws_parse_iso8601("yesterday", &t), -1);
-	assert_int_equal(aws_parse_iso8601("2015-08-30T12:36:00Zjunk", &t), -1);
 }
 
 /* The chain with files only: env empty, container unset, IMDS disabled. */

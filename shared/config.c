@@ -260,7 +260,32 @@ static int typemap_equal(const struct config_typemap *a, const struct config_typ
 	return 1;
 }
 
-int config_parse_duration(const char *s, int64_t *out)
+/* A number with a unit: its suffixes and what each multiplies by. */
+struct scale {
+	const char *what;            /* for messages: "a duration (like 30s, 15m, 2h, 7d)" */
+	int nocase;                  /* suffixes compared without regard to case */
+	struct {
+		const char *suffix;
+		int64_t mul;
+	} units[12];                 /* ends with suffix NULL */
+};
+
+static const struct scale durations = {
+	"a duration (like 30s, 15m, 2h, 7d)", 0,
+	{ { "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 } },
+};
+
+static const struct scale sizes = {
+	"a size (like 64K, 16M, 2G)", 1,
+	{ { "", 1 }, { "b", 1 },
+	  { "k", 1024 }, { "kib", 1024 }, { "kb", 1024 },
+	  { "m", 1024 * 1024 }, { "mib", 1024 * 1024 }, { "mb", 1024 * 1024 },
+	  { "g", 1024LL * 1024 * 1024 }, { "gib", 1024LL * 1024 * 1024 }, { "gb", 1024LL * 1024 * 1024 },
+	  { NULL, 0 } },
+};
+
+/* Digits then one of the suffixes of `sc`, as that many units; -1 when not, or past INT64_MAX. */
+static int parse_scaled(const char *s, const struct scale *sc, int64_t *out)
 {
 	char *end;
 	if (!s || !*s || !isdigit((unsigned char)*s))
@@ -269,47 +294,26 @@ int config_parse_duration(const char *s, int64_t *out)
 	long long v = strtoll(s, &end, 10);
 	if (errno)
 		return -1;
-	int64_t mul = 1;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		mul = 1;
-	else if (!strcmp(end, "m"))
-		mul = 60;
-	else if (!strcmp(end, "h"))
-		mul = 3600;
-	else if (!strcmp(end, "d"))
-		mul = 86400;
-	else
-		return -1;
-	if (v > INT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	for (size_t i = 0; sc->units[i].suffix; i++) {
+		int64_t mul = sc->units[i].mul;
+		if (sc->nocase ? strcasecmp(end, sc->units[i].suffix) : strcmp(end, sc->units[i].suffix))
+			continue;
+		if (v > INT64_MAX / mul)
+			return -1;
+		*out = v * mul;
+		return 0;
+	}
+	return -1;
+}
+
+int config_parse_duration(const char *s, int64_t *out)
+{
+	return parse_scaled(s, &durations, out);
 }
 
 int config_parse_size(const char *s, int64_t *out)
 {
-	char *end;
-	if (!s || !*s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno)
-		return -1;
-	int64_t mul;
-	if (!strcmp(end, "") || !strcasecmp(end, "b"))
-		mul = 1;
-	else if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb"))
-		mul = 1024;
-	else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib") || !strcasecmp(end, "mb"))
-		mul = 1024 * 1024;
-	else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib") || !strcasecmp(end, "gb"))
-		mul = 1024LL * 1024 * 1024;
-	else
-		return -1;
-	if (v > INT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	return parse_scaled(s, &sizes, out);
 }
 
 /* Parse a number of type `t` (CT_INT, CT_DURATION or CT_SIZE) within [min, max]; -1 with the reason in `why`. */
@@ -324,14 +328,12 @@ static int parse_number(enum ctype t, const char *val, int64_t min, int64_t max,
 			buf_printf(why, "'%s' is not a whole number", val);
 			return -1;
 		}
-	} else if (t == CT_DURATION) {
-		if (config_parse_duration(val, &n) < 0) {
-			buf_printf(why, "'%s' is not a duration (like 30s, 15m, 2h, 7d)", val);
+	} else {
+		const struct scale *sc = t == CT_DURATION ? &durations : &sizes;
+		if (parse_scaled(val, sc, &n) < 0) {
+			buf_printf(why, "'%s' is not %s", val, sc->what);
 			return -1;
 		}
-	} else if (config_parse_size(val, &n) < 0) {
-		buf_printf(why, "'%s' is not a size (like 64K, 16M, 2G)", val);
-		return -1;
 	}
 	if (n < min || n > max) {
 		buf_printf(why, "%lld is out of range [%lld, %lld]", (long long)n, (long long)min, (long long)max);

@@ -17,19 +17,10 @@
 
 static struct {
 	struct tui_list list;
-	char (*marks)[JOB_ID_LEN + 1]; /* job ids of marked dead letters */
-	size_t nmarks;
+	struct tui_marks marks;        /* the jobs of marked dead letters */
 	const char *scope;             /* of the pending retry: "selected", "marked", "all" */
-	char one[JOB_ID_LEN + 1];
+	struct tui_mark one;           /* of the pending retry of the selected one */
 } ds;
-
-static int mark_find(const char *id)
-{
-	for (size_t i = 0; i < ds.nmarks; i++)
-		if (!strcmp(ds.marks[i], id))
-			return (int)i;
-	return -1;
-}
 
 static void draw_dead(struct tui *t, int top, int rows, int cols)
 {
@@ -48,8 +39,7 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 		tui_thousands(s->u.dead.messages, n, sizeof(n));
 		tui_thousands(s->u.dead.consumers, c, sizeof(c));
 		tui_cellf(y++, 2, cols - 2, s->u.dead.messages ? TC_WARN : TC_OK, "%s messages   %s consumers", n, c);
-		if (ds.nmarks)
-			tui_cellf(y - 1, cols - 16, 16, TC_MARKED, "%zu marked", ds.nmarks);
+		tui_marks_draw(&ds.marks, y - 1, cols);
 		y++;
 		const struct model_dead *d = &s->u.dead;
 		if (d->nmsgs)
@@ -58,7 +48,7 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 		tui_list_fix(&ds.list, top + rows - y);
 		for (int i = ds.list.top; i < ds.list.n && y < top + rows; i++, y++) {
 			const struct jobops_dead *m = &d->msgs[i];
-			int marked = !m->poison && mark_find(m->msg.id) >= 0;
+			int marked = !m->poison && tui_marks_find(&ds.marks, m->msg.id) >= 0;
 			enum tui_color col = i == ds.list.sel ? TC_SELECTED : marked ? TC_MARKED : m->poison ? TC_WARN : TC_NORMAL;
 			if (m->poison)
 				tui_cellf(y, 0, cols, col, "  %-8s %-16s %7s  %s: %.*s", "poison", "-", "-",
@@ -84,14 +74,17 @@ static void enter_dead(struct tui *t)
 	model_refresh(tui_model(t), MODEL_DEAD);
 }
 
-/* The job id of the dead letter under the cursor (into `id`); 0 if none or poison. */
-static int selected(struct tui *t, char id[JOB_ID_LEN + 1])
+/* The job of the dead letter under the cursor (into `out`, status not known); 0 if none or poison. */
+static int selected(struct tui *t, struct tui_mark *out)
 {
 	struct model_snap *s = model_snap_get(tui_model(t), MODEL_DEAD);
 	int ok = 0;
 	if (s && !*s->err && ds.list.sel >= 0 && (size_t)ds.list.sel < s->u.dead.nmsgs &&
 	    !s->u.dead.msgs[ds.list.sel].poison) {
-		memcpy(id, s->u.dead.msgs[ds.list.sel].msg.id, JOB_ID_LEN + 1);
+		const struct jobops_dead *m = &s->u.dead.msgs[ds.list.sel];
+		memcpy(out->id, m->msg.id, sizeof(out->id));
+		snprintf(out->type, sizeof(out->type), "%s", m->msg.type);
+		out->status = -1;
 		ok = 1;
 	}
 	model_snap_put(tui_model(t), s);
@@ -101,20 +94,9 @@ static int selected(struct tui *t, char id[JOB_ID_LEN + 1])
 static unsigned key_mark(struct tui *t, int key)
 {
 	(void)key;
-	char id[JOB_ID_LEN + 1];
-	if (!selected(t, id)) {
-		ds.list.sel++;
-		return TUI_REDRAW_BODY;
-	}
-	int i = mark_find(id);
-	if (i >= 0) {
-		memcpy(ds.marks[i], ds.marks[--ds.nmarks], sizeof(ds.marks[i]));
-	} else {
-		ds.marks = realloc(ds.marks, (ds.nmarks + 1) * sizeof(*ds.marks));
-		if (!ds.marks)
-			tui_fatal("out of memory");
-		memcpy(ds.marks[ds.nmarks++], id, sizeof(id));
-	}
+	struct tui_mark m;
+	if (selected(t, &m))
+		tui_marks_toggle(&ds.marks, &m);
 	ds.list.sel++;
 	return TUI_REDRAW_BODY;
 }
@@ -123,7 +105,7 @@ static unsigned key_unmark(struct tui *t, int key)
 {
 	(void)t;
 	(void)key;
-	ds.nmarks = 0;
+	tui_marks_clear(&ds.marks);
 	return TUI_REDRAW_BODY;
 }
 
@@ -160,21 +142,17 @@ static unsigned retry_confirmed(struct tui *t, int key)
 	struct model_action a = { .op = MODEL_OP_DEAD_RETRY, .scope = ds.scope };
 	char *one[1], **ids = NULL;
 	if (!strcmp(ds.scope, "marked")) {
-		ids = calloc(ds.nmarks + 1, sizeof(char *));
-		if (!ids)
-			tui_fatal("out of memory");
-		for (size_t i = 0; i < ds.nmarks; i++)
-			ids[i] = ds.marks[i];
+		ids = tui_marks_ids(&ds.marks);
 		a.ids = ids;
-		a.nids = ds.nmarks;
+		a.nids = ds.marks.n;
 	} else if (!strcmp(ds.scope, "selected")) {
-		one[0] = ds.one;
+		one[0] = ds.one.id;
 		a.ids = one;
 		a.nids = 1;
 	}
 	model_action(tui_model(t), &a);
 	if (ids)
-		ds.nmarks = 0;
+		tui_marks_clear(&ds.marks);
 	free(ids);
 	tui_message(t, 0, "dead retry: sent");
 	return TUI_REDRAW_ALL;
@@ -187,16 +165,16 @@ static unsigned retry_scope(struct tui *t, int key)
 	size_t jobs_listed, listed;
 	int64_t total = counts(t, &jobs_listed, &listed);
 	if (key == 's') {
-		if (!selected(t, ds.one)) {
+		if (!selected(t, &ds.one)) {
 			tui_message(t, 1, "dead retry: the selected message is no job's (poison): P purges it");
 			return TUI_REDRAW_STATUS;
 		}
 		ds.scope = "selected";
-		snprintf(q, sizeof(q), "retry the job of 1 dead letter (%.8s)? y/N ", ds.one);
-	} else if (key == 'm' && ds.nmarks) {
+		snprintf(q, sizeof(q), "retry the job of 1 dead letter (%.8s)? y/N ", ds.one.id);
+	} else if (key == 'm' && ds.marks.n) {
 		ds.scope = "marked";
-		tui_thousands((long long)ds.nmarks, num, sizeof(num));
-		snprintf(q, sizeof(q), "retry the jobs of %s marked dead letter%s? y/N ", num, ds.nmarks == 1 ? "" : "s");
+		tui_thousands((long long)ds.marks.n, num, sizeof(num));
+		snprintf(q, sizeof(q), "retry the jobs of %s marked dead letter%s? y/N ", num, ds.marks.n == 1 ? "" : "s");
 	} else if (key == 'a') {
 		ds.scope = "all";
 		/* every message is read by the retry; the ones listed tell how many are jobs' when all are listed */
@@ -223,11 +201,11 @@ static unsigned key_retry(struct tui *t, int key)
 		return TUI_REDRAW_STATUS;
 	}
 	char q[200];
-	if (ds.nmarks)
-		snprintf(q, sizeof(q), "dead retry: (s)elected, (m)arked %zu or (a)ll dead letters? ", ds.nmarks);
+	if (ds.marks.n)
+		snprintf(q, sizeof(q), "dead retry: (s)elected, (m)arked %zu or (a)ll dead letters? ", ds.marks.n);
 	else
 		snprintf(q, sizeof(q), "dead retry: (s)elected or (a)ll dead letters? ");
-	tui_prompt_key(t, q, ds.nmarks ? "sma" : "sa", retry_scope);
+	tui_prompt_key(t, q, ds.marks.n ? "sma" : "sa", retry_scope);
 	return TUI_REDRAW_STATUS;
 }
 
@@ -239,7 +217,7 @@ static unsigned purge_confirmed(struct tui *t, int key)
 	}
 	struct model_action a = { .op = MODEL_OP_DEAD_PURGE, .scope = "all" };
 	model_action(tui_model(t), &a);
-	ds.nmarks = 0;
+	tui_marks_clear(&ds.marks);
 	tui_message(t, 0, "purge: sent");
 	return TUI_REDRAW_ALL;
 }

@@ -11,38 +11,23 @@
 
 #define KEY_ESC 27
 
-struct mark {
-	char id[JOB_ID_LEN + 1];
-	char type[64];
-	int status;
-};
-
 /* One pending action between the scope question and the y/N. */
 struct pending {
 	enum model_op op;
 	const char *scope;       /* "selected", "marked", "filter" */
-	struct mark one;
+	struct tui_mark one;
 };
 
 static struct {
 	struct tui_list list;
 	struct model_filter filter; /* status -1 = the "all" tab */
-	struct mark *marks;
-	size_t nmarks;
+	struct tui_marks marks;
 	struct pending pending;
 } js = { .filter = { .status = -1 } };
 
 static const char *op_verb(enum model_op op)
 {
 	return op == MODEL_OP_RETRY ? "retry" : "cancel";
-}
-
-static int mark_find(const char *id)
-{
-	for (size_t i = 0; i < js.nmarks; i++)
-		if (!strcmp(js.marks[i].id, id))
-			return (int)i;
-	return -1;
 }
 
 /* The current snapshot if it answers the current filter, else NULL. */
@@ -96,9 +81,8 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 	if (s && !*s->err)
 		tui_thousands((long long)s->u.jobs.total, total, sizeof(total));
 	tui_cellf(y++, 0, cols, TC_NORMAL, "search: %s   %s jobs%s%s", *js.filter.search ? js.filter.search : "-",
-		  total, js.nmarks ? "   marked: " : "", "");
-	if (js.nmarks)
-		tui_cellf(y - 1, cols - 16, 16, TC_MARKED, "%zu marked", js.nmarks);
+		  total, js.marks.n ? "   marked: " : "", "");
+	tui_marks_draw(&js.marks, y - 1, cols);
 	int errw = cols - 67;
 	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %s", "id", "type", "status", "tries",
 		  "created", errw > 4 ? "error" : "");
@@ -120,7 +104,7 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 		tui_cell(y, 2, cols - 2, TC_DIM, "no jobs match");
 	for (int i = js.list.top; i < (int)mj->n && y < top + rows; i++, y++) {
 		const struct job *j = &mj->jobs[i];
-		int marked = mark_find(j->id) >= 0;
+		int marked = tui_marks_find(&js.marks, j->id) >= 0;
 		enum tui_color c = i == js.list.sel ? TC_SELECTED : marked ? TC_MARKED : TC_NORMAL;
 		char created[20];
 		snprintf(created, sizeof(created), "%.19s", j->created_at);
@@ -189,7 +173,7 @@ static unsigned key_search(struct tui *t, int key)
 }
 
 /* The job under the cursor, copied; 0 if none. */
-static int selected(struct tui *t, struct mark *out)
+static int selected(struct tui *t, struct tui_mark *out)
 {
 	struct model_snap *s = current(t);
 	int ok = 0;
@@ -207,18 +191,10 @@ static int selected(struct tui *t, struct mark *out)
 static unsigned key_mark(struct tui *t, int key)
 {
 	(void)key;
-	struct mark m;
+	struct tui_mark m;
 	if (!selected(t, &m))
 		return 0;
-	int i = mark_find(m.id);
-	if (i >= 0) {
-		js.marks[i] = js.marks[--js.nmarks];
-	} else {
-		js.marks = realloc(js.marks, (js.nmarks + 1) * sizeof(*js.marks));
-		if (!js.marks)
-			tui_fatal("out of memory");
-		js.marks[js.nmarks++] = m;
-	}
+	tui_marks_toggle(&js.marks, &m);
 	js.list.sel++;
 	return TUI_REDRAW_BODY;
 }
@@ -227,7 +203,7 @@ static unsigned key_unmark(struct tui *t, int key)
 {
 	(void)t;
 	(void)key;
-	js.nmarks = 0;
+	tui_marks_clear(&js.marks);
 	return TUI_REDRAW_BODY;
 }
 
@@ -254,14 +230,10 @@ static unsigned confirm_done(struct tui *t, int key)
 		a.use_filter = 1;
 		a.filter = js.filter;
 	} else if (!strcmp(js.pending.scope, "marked")) {
-		ids = calloc(js.nmarks + 1, sizeof(char *));
-		if (!ids)
-			tui_fatal("out of memory");
-		for (size_t i = 0; i < js.nmarks; i++)
-			ids[i] = js.marks[i].id;
+		ids = tui_marks_ids(&js.marks);
 		a.ids = ids;
-		a.nids = js.nmarks;
-		js.nmarks = 0;
+		a.nids = js.marks.n;
+		tui_marks_clear(&js.marks);
 	} else {
 		one[0] = js.pending.one.id;
 		a.ids = one;
@@ -284,17 +256,17 @@ static unsigned scope_done(struct tui *t, int key)
 		js.pending.scope = "selected";
 		describe(1, js.pending.one.status, js.pending.one.type, what, sizeof(what));
 		snprintf(q, sizeof(q), "%s %s (%.8s)? y/N ", op_verb(op), what, js.pending.one.id);
-	} else if (key == 'm' && js.nmarks) {
+	} else if (key == 'm' && js.marks.n) {
 		js.pending.scope = "marked";
-		int status = js.marks[0].status;
-		const char *type = js.marks[0].type;
-		for (size_t i = 1; i < js.nmarks; i++) {
-			if (js.marks[i].status != status)
+		int status = js.marks.v[0].status;
+		const char *type = js.marks.v[0].type;
+		for (size_t i = 1; i < js.marks.n; i++) {
+			if (js.marks.v[i].status != status)
 				status = -1;
-			if (type && strcmp(js.marks[i].type, type))
+			if (type && strcmp(js.marks.v[i].type, type))
 				type = NULL;
 		}
-		describe(js.nmarks, status, type, what, sizeof(what));
+		describe(js.marks.n, status, type, what, sizeof(what));
 		snprintf(q, sizeof(q), "%s %s (marked)? y/N ", op_verb(op), what);
 	} else if (key == 'a') {
 		struct model_snap *s = current(t);
@@ -339,20 +311,20 @@ static unsigned key_action(struct tui *t, int key)
 	model_snap_put(tui_model(t), s);
 	char q[200], all[32];
 	tui_thousands((long long)total, all, sizeof(all));
-	if (js.nmarks)
+	if (js.marks.n)
 		snprintf(q, sizeof(q), "%s: (s)elected job, (m)arked %zu, (a)ll %s matching the filter? ",
-			 op_verb(js.pending.op), js.nmarks, all);
+			 op_verb(js.pending.op), js.marks.n, all);
 	else
 		snprintf(q, sizeof(q), "%s: (s)elected job or (a)ll %s matching the filter? ", op_verb(js.pending.op),
 			 all);
-	tui_prompt_key(t, q, js.nmarks ? "sma" : "sa", scope_done);
+	tui_prompt_key(t, q, js.marks.n ? "sma" : "sa", scope_done);
 	return TUI_REDRAW_STATUS;
 }
 
 static unsigned key_open(struct tui *t, int key)
 {
 	(void)key;
-	struct mark m;
+	struct tui_mark m;
 	if (!selected(t, &m))
 		return 0;
 	model_want_job(tui_model(t), m.id);

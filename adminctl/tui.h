@@ -106,6 +106,33 @@ void tui_prompt_key(struct tui *t, const char *question, const char *keys, unsig
 /* Keep the cursor in range and visible in `rows` rows. */
 void tui_list_fix(struct tui_list *l, int rows);
 
+/* One marked job: its id, and its type and status for describing a set (status -1: not known). */
+struct tui_mark {
+	char id[JOB_ID_LEN + 1];
+	char type[64];
+	int status;
+};
+
+/*
+ * The jobs marked on a screen (Space marks or unmarks, u unmarks all). Starts
+ * zeroed; owns its array, which lives as long as the screen (never freed).
+ */
+struct tui_marks {
+	struct tui_mark *v;
+	size_t n;
+};
+
+/* Index of the mark of job `id`, or -1. */
+int tui_marks_find(const struct tui_marks *s, const char *id);
+/* Mark the job of `m`, or unmark it when it is marked already. */
+void tui_marks_toggle(struct tui_marks *s, const struct tui_mark *m);
+/* Unmark every job. */
+void tui_marks_clear(struct tui_marks *s);
+/* The marked ids, NULL-terminated, pointing into `s` (valid until it changes): for model_action(); free() it. */
+char **tui_marks_ids(const struct tui_marks *s);
+/* "N marked" at the right end of row `y` of a `cols`-wide body, when any job is marked. */
+void tui_marks_draw(const struct tui_marks *s, int y, int cols);
+
 /* Attribute of a semantic colour. */
 int tui_attr(enum tui_color c);
 /*

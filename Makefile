@@ -12,16 +12,24 @@ DESTDIR  ?=
 SANITIZE ?=
 
 PKGS     := libmicrohttpd librabbitmq libpq libcurl libssl libcrypto jansson inih libsystemd uuid
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw)
-CURSES_LIBS   := $(shell pkg-config --libs ncursesw)
-CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+
+# pkg-config is asked when a rule first needs its answer, and only once, never while
+# the Makefile is read: `make deps|check|up|demo` install the libraries first, and a
+# sub-make that builds afterwards finds them. Where they are missing, the build stops
+# with one message saying what to do instead of pkg-config's complaints.
+pkg_missing = $(strip $(foreach p,$(1),$(if $(shell pkg-config --exists $(p) 2>/dev/null && echo y),,$(p))))
+pkgconf = $(if $(shell pkg-config --exists $(2) 2>/dev/null && echo y),$(shell pkg-config $(1) $(2)),$(error \
+  missing libraries ($(call pkg_missing,$(2))): run 'make deps' (scripts/deps.sh) to install them))
+PKG_CFLAGS    = $(eval PKG_CFLAGS := $$(call pkgconf,--cflags,$$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS      = $(eval PKG_LIBS := $$(call pkgconf,--libs,$$(PKGS)))$(PKG_LIBS)
+CURSES_CFLAGS = $(eval CURSES_CFLAGS := $$(call pkgconf,--cflags,ncursesw))$(CURSES_CFLAGS)
+CURSES_LIBS   = $(eval CURSES_LIBS := $$(call pkgconf,--libs,ncursesw))$(CURSES_LIBS)
+CMOCKA_LIBS   = $(eval CMOCKA_LIBS := $$(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wpointer-arith -Wcast-qual -Wundef -Wvla -fno-common -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -Ishared $(PKG_CFLAGS)
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -Ishared $(PKG_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) -pthread
 
 ifneq ($(SANITIZE),)
@@ -209,7 +217,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_OPT     ?= -O1 -g
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+FUZZ_CFLAGS  = -std=c17 -D_GNU_SOURCE $(WARN) $(FUZZ_OPT) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                 -MMD -MP -Ishared $(PKG_CFLAGS)
 FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer -pthread
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))

@@ -91,7 +91,7 @@ int cmd_usage(const struct cmd_entry *e)
 
 void cmd_print_help(FILE *fp)
 {
-	fputs("usage: adminctl [-h] [-c file] [--json] [--read-only] command [args]\n\ncommands:\n", fp);
+	fputs("usage: adminctl [-h] [-f file] [--json] [--read-only] command [args]\n\ncommands:\n", fp);
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++)
 		fprintf(fp, "  %s%s%s\n", (*e)->name, *(*e)->usage ? " " : "", (*e)->usage);
 }

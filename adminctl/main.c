@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:f:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c':
+		case 'c': /* a synonym of -f, kept for scripts written with it */
 		case 'f':
 			ctx.config_path = optarg;
 			break;

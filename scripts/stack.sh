@@ -571,7 +571,7 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
 create_demo_key() {
 	[ -s "$SEC/api-key" ] && return 0
 	local out key
-	out=$(env "${spool_env[@]}" "$BIN/adminctl" -c "$RUN/adminctl.ini" keys create --tenant demo --name local-stack --json 2>>"$LOG/adminctl.log") || {
+	out=$(env "${spool_env[@]}" "$BIN/adminctl" -f "$RUN/adminctl.ini" keys create --tenant demo --name local-stack --json 2>>"$LOG/adminctl.log") || {
 		say "warning: adminctl keys create failed (see $LOG/adminctl.log)"
 		return 0
 	}
@@ -596,7 +596,7 @@ start_spool() {
 		return 0
 	fi
 	set_spool_env
-	env "${spool_env[@]}" "$BIN/adminctl" -c "$RUN/adminctl.ini" db migrate >>"$LOG/adminctl.log" 2>&1 ||
+	env "${spool_env[@]}" "$BIN/adminctl" -f "$RUN/adminctl.ini" db migrate >>"$LOG/adminctl.log" 2>&1 ||
 		die "adminctl db migrate failed (see $LOG/adminctl.log)"
 	create_demo_key
 	daemon_up spool-worker "$RUN/worker.ini" || true

@@ -6,6 +6,8 @@
 
 #include "tui.h"
 
+#define QUEUE_NAME_W 22 /* cells of the queue column */
+
 static void draw_services(const struct model_status *st, int y, int cols)
 {
 	int x = 2;
@@ -37,12 +39,20 @@ static void draw_overview(struct tui *t, int top, int rows, int cols)
 	}
 	const struct model_overview *ov = &s->u.ov;
 	tui_cell(y++, 0, cols, TC_HEADER, "Queues");
-	tui_cellf(y++, 2, cols - 2, TC_HEADER, "%-22s %10s %10s %10s %9s %9s", "queue", "ready", "unacked",
-		  "consumers", "in/s", "out/s");
-	for (size_t i = 0; i < ov->nqueues && y < end; i++) {
+	tui_cellf(y++, 2, cols - 2, TC_HEADER, "%-*s %10s %10s %10s %9s %9s", QUEUE_NAME_W, "queue", "ready",
+		  "unacked", "consumers", "in/s", "out/s");
+	for (size_t i = 0; i < ov->nqueues && y < end; i++, y++) {
 		const struct model_queue *q = &ov->queues[i];
+		/*
+		 * The name has a cell of its own, so that a long one cannot push the
+		 * numbers out of their columns. A name too long for it keeps its end:
+		 * what tells the API's own queues (spool.events.api.<host>.<pid>) apart
+		 * is the host and pid, the start is the same for all of them.
+		 */
+		enum tui_color c = !q->ok ? TC_DOWN : q->consumers == 0 && q->ready > 0 ? TC_WARN : TC_NORMAL;
+		tui_cell_end(y, 2, QUEUE_NAME_W, c, q->name);
 		if (!q->ok) {
-			tui_cellf(y++, 2, cols - 2, TC_DOWN, "%-22s %10s", q->name, ov->mq_ok ? "missing" : "down");
+			tui_cellf(y, 2 + QUEUE_NAME_W, cols - 2 - QUEUE_NAME_W, c, " %10s", ov->mq_ok ? "missing" : "down");
 			continue;
 		}
 		char ready[24], unacked[24] = "-", cons[24], in[16] = "-", out[16] = "-";
@@ -54,8 +64,8 @@ static void draw_overview(struct tui *t, int top, int rows, int cols)
 			snprintf(in, sizeof(in), "%.1f", q->publish_rate);
 		if (q->deliver_rate >= 0)
 			snprintf(out, sizeof(out), "%.1f", q->deliver_rate);
-		tui_cellf(y++, 2, cols - 2, q->consumers == 0 && q->ready > 0 ? TC_WARN : TC_NORMAL,
-			  "%-22s %10s %10s %10s %9s %9s", q->name, ready, unacked, cons, in, out);
+		tui_cellf(y, 2 + QUEUE_NAME_W, cols - 2 - QUEUE_NAME_W, c, " %10s %10s %10s %9s %9s", ready, unacked,
+			  cons, in, out);
 	}
 	y++;
 	if (y < end)

@@ -191,7 +191,8 @@ int tui_width(const char *s)
 	return cells;
 }
 
-void tui_cell(int y, int x, int width, enum tui_color c, const char *s)
+/* tui_cell() and tui_cell_end(): `keep_end` cuts a long `s` at its start instead of its end. */
+static void cell(int y, int x, int width, enum tui_color c, const char *s, bool keep_end)
 {
 	if (width <= 0 || y < 0 || y >= LINES || x >= COLS)
 		return;
@@ -207,7 +208,17 @@ void tui_cell(int y, int x, int width, enum tui_color c, const char *s)
 			break;
 		used += cw;
 	}
-	if (keep < n && width >= 1) {
+	wchar_t *from = w;
+	if (keep < n && keep_end) {
+		/* cut: an ellipsis in the first cell, then as much of the end as fits */
+		size_t first = n;
+		used = 1;
+		while (first > 1 && used + wcwidth(w[first - 1]) <= width)
+			used += wcwidth(w[--first]);
+		from = &w[first - 1];
+		*from = L'…';
+		keep = n - first + 1;
+	} else if (keep < n && width >= 1) {
 		/* cut: end with an ellipsis in the last cell */
 		while (keep > 0 && used + 1 > width) {
 			keep--;
@@ -217,10 +228,20 @@ void tui_cell(int y, int x, int width, enum tui_color c, const char *s)
 		used += 1;
 	}
 	attrset(tui_attr(c));
-	mvaddnwstr(y, x, w, (int)keep);
+	mvaddnwstr(y, x, from, (int)keep);
 	for (; used < width; used++)
 		addch(' ');
 	attrset(A_NORMAL);
+}
+
+void tui_cell(int y, int x, int width, enum tui_color c, const char *s)
+{
+	cell(y, x, width, c, s, false);
+}
+
+void tui_cell_end(int y, int x, int width, enum tui_color c, const char *s)
+{
+	cell(y, x, width, c, s, true);
 }
 
 void tui_cellf(int y, int x, int width, enum tui_color c, const char *fmt, ...)

@@ -140,6 +140,8 @@ int tui_attr(enum tui_color c);
  * (wide characters counted as two, invalid bytes shown as '?'), with `c`.
  */
 void tui_cell(int y, int x, int width, enum tui_color c, const char *s);
+/* tui_cell(), but a string too long for the cell keeps its end: "…api.host.12345". */
+void tui_cell_end(int y, int x, int width, enum tui_color c, const char *s);
 /* printf into a cell. */
 void tui_cellf(int y, int x, int width, enum tui_color c, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Terminal cells `s` takes. */

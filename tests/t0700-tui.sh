@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # t0700 — the TUI driven in tmux against the local stack: the Overview shows the
-# broker's queue depth and the database's job counts, the failed tab plus a
-# search shows exactly the failed jobs, R retries them (they run again and
-# succeed), `?` opens the help, a poison message in spool.dead is listed on the
+# broker's queue depth and the database's job counts, and keeps a long queue name
+# to its column and the numbers in theirs, the failed tab plus a search shows
+# exactly the failed jobs, R retries them (they run again and succeed), `?` opens
+# the help, a poison message in spool.dead is listed on the
 # Dead screen and P + y purges it, `a` on the Overview shows the audit trail with
 # those actions, 80x24 and back redraws cleanly, RabbitMQ stopped shows as down
 # while the TUI keeps working, read-only refuses actions, q exits 0.
@@ -92,6 +93,37 @@ start_tui
 expect_screen "the TUI starts on the Overview" '1 Overview.*2 Jobs' 10
 expect_screen "database and rabbitmq are up" 'database up +rabbitmq up' 15
 expect_screen "the queues are listed" 'spool\.dead +[0-9]' 10
+
+# A queue name longer than its column, as the API's own spool.events.api.<host>.<pid>
+# can be, is cut keeping its end, and the row's numbers stay in their columns: each
+# ends where its header ends. (A queue of the test's own, so that the name is long
+# whatever the host name and pid.)
+longq=spool.events.api.t0700-long-host-name.example.$$
+mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" -H 'content-type: application/json' "$@"; }
+mgmt -X PUT -d '{"durable": false, "auto_delete": false}' "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$longq" ||
+	fail "declare the queue $longq"
+at_exit "curl -fsS -u '$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD' -X DELETE '$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$longq'"
+aligned() { # QUEUE: 0 when the row of QUEUE (cut to the column) has its 5 numbers under the headers
+	screen | py 'import re, sys
+name = sys.argv[1]
+shown = name if len(name) <= 22 else "\u2026" + name[-21:]
+lines = sys.stdin.buffer.read().decode("utf-8", "replace").split("\n")
+head = [l for l in lines if re.match(r"^  queue +ready +unacked", l)]
+row = [l for l in lines if l[2:24].rstrip() == shown]
+if not head or not row:
+    sys.exit(1)
+ends = [m.end() for m in re.finditer(r"\S+", head[0])][1:]
+got = [m.end() for m in re.finditer(r"\S+", row[0][24:])]
+sys.exit(0 if len(ends) == 5 and [e + 24 for e in got] == ends else 1)' "$1"
+}
+same=
+for _ in 1 2 3 4 5; do
+	keys r
+	sleep 1
+	aligned "$longq" && same=1 && break
+done
+[ -n "$same" ] && ok "a long queue name is cut to its column (…${longq: -21}) and its numbers stay in their columns" ||
+	fail "a long queue name keeps the numbers in their columns" "$(screen)"
 
 # The queue depth as the broker counts it (the management API refreshes every second)
 same=

@@ -1,7 +1,7 @@
 /*
  * fuzz-config — config_load_string() on arbitrary text for every program, then
  * the checks a SIGHUP reload runs (config_unreloadable_changes) and the value
- * parsers on their own. The input is one INI text; NUL bytes end it early as
+ * parsers on their own, with the RFC 3339 time parser (timefmt_parse). The input is one INI text; NUL bytes end it early as
  * they would for a file read as a C string.
  */
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "timefmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,6 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t v;
 	config_parse_duration(text, &v);
 	config_parse_size(text, &v);
+	/* a time that parses is written back as one that parses to the same time */
+	time_t t, back;
+	char utc[TIMEFMT_UTC_SIZE];
+	if (timefmt_parse(text, &t) == 0 && t >= 0) {
+		timefmt_utc(t, utc);
+		if (*utc && (timefmt_parse(utc, &back) != 0 || back != t))
+			abort();
+	}
 	free(text);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define MAX_BACKOFF_MS 20000
@@ -618,9 +619,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 		int64_t ms = aws_retry_delay_ms(attempt, random_unit());
 		log_debug("aws: %s %s failed (%s, HTTP %ld), retry %d in %lld ms", req->method,
 			  req->service, err->code, err->status, attempt, (long long)ms);
-		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
+		clock_sleep_ms(ms);
 	}
 }
 

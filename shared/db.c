@@ -1,13 +1,12 @@
 #include "db.h"
+#include "clock.h"
 #include "daemon.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -31,20 +30,6 @@ struct db_pool {
 	int failures;        /* consecutive connection failures */
 	int64_t retry_at_ms; /* no new connection attempt before this (monotonic) */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static int prepared_has(const struct prepared_set *ps, const char *name)
 {
@@ -198,7 +183,7 @@ struct db_pool *db_pool_new(const struct config *cfg, struct secrets *sec, int s
 	if (size < 1)
 		size = cfg->database.pool_size > 0 ? (int)cfg->database.pool_size : 1;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	clock_cond_init(&p->cv);
 	p->cfg = cfg;
 	p->sec = sec;
 	p->size = size;
@@ -234,7 +219,7 @@ static int64_t backoff_ms(int failures)
 
 struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int slot = -1;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -252,21 +237,13 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 				}
 		if (slot >= 0)
 			break;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		if (left <= 0) {
 			pthread_mutex_unlock(&p->mu);
 			buf_printf(err, "database: no free connection within %d ms (pool of %d)", timeout_ms, p->size);
 			return NULL;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (long)(left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+		clock_cond_wait_ms(&p->cv, &p->mu, left);
 	}
 	p->busy[slot] = 1;
 	struct db_conn *c = &p->conns[slot];
@@ -274,16 +251,16 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 		pthread_mutex_unlock(&p->mu);
 		return c;
 	}
-	int64_t wait = p->retry_at_ms - now_ms();
+	int64_t wait = p->retry_at_ms - clock_now_ms();
 	pthread_mutex_unlock(&p->mu);
 
 	conn_drop(c);
 	if (wait > 0) {
-		if (now_ms() + wait > deadline) {
+		if (clock_now_ms() + wait > deadline) {
 			buf_printf(err, "database: unavailable, next connection attempt in %lld ms", (long long)wait);
 			goto fail;
 		}
-		sleep_ms(wait);
+		clock_sleep_ms(wait);
 	}
 	c->pg = connect_pg(p->cfg, p->sec, err);
 	pthread_mutex_lock(&p->mu);
@@ -294,7 +271,7 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 		return c;
 	}
 	p->failures++;
-	p->retry_at_ms = now_ms() + backoff_ms(p->failures);
+	p->retry_at_ms = clock_now_ms() + backoff_ms(p->failures);
 	pthread_mutex_unlock(&p->mu);
 fail:
 	pthread_mutex_lock(&p->mu);

@@ -3,7 +3,6 @@
  */
 #include "metrics.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cloudwatch.h"
 #include "log.h"
 
@@ -46,7 +46,7 @@ static struct {
 	char *dims_store;
 	const char *dim_names[MAX_CFG_DIMS], *dim_values[MAX_CFG_DIMS];
 	int ndims;
-} reg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} reg = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static struct metric *find(const char *name, const char *dim_name, const char *dim_value)
 {
@@ -253,10 +253,9 @@ static void *flush_main(void *arg)
 	(void)arg;
 	while (!stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)atomic_load(&reg.interval);
+		clock_deadline(&ts, atomic_load(&reg.interval) * 1000);
 		pthread_mutex_lock(&reg.mu);
-		while (!reg.stop && pthread_cond_timedwait(&reg.cv, &reg.mu, &ts) != ETIMEDOUT)
+		while (!reg.stop && clock_cond_wait_until(&reg.cv, &reg.mu, &ts) == 0)
 			;
 		stop = reg.stop;
 		pthread_mutex_unlock(&reg.mu);
@@ -282,6 +281,7 @@ int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, 
 	reg.collect = collect;
 	reg.arg = arg;
 	reg.stop = 0;
+	clock_cond_init(&reg.cv);
 	/* the daemon's signals are for its main thread */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -292,6 +292,7 @@ int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, 
 		buf_adds(err, "metrics: cannot start the flush thread");
 		free(reg.dims_store);
 		reg.dims_store = NULL;
+		pthread_cond_destroy(&reg.cv);
 		return -1;
 	}
 	reg.running = 1;
@@ -313,6 +314,7 @@ void metrics_stop(void)
 	pthread_cond_signal(&reg.cv);
 	pthread_mutex_unlock(&reg.mu);
 	pthread_join(reg.th, NULL);
+	pthread_cond_destroy(&reg.cv);
 	reg.running = 0;
 	free(reg.dims_store);
 	reg.dims_store = NULL;

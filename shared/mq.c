@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mq.h"
 
@@ -39,22 +39,14 @@ struct mq {
 	int channel_open;
 	uint64_t next_seq;       /* publish sequence number of the next message */
 	uint64_t unconfirmed;    /* first one sent by mq_publish_nowait not yet confirmed, 0: none */
-	struct timespec last_io; /* last successful exchange with the broker */
+	int64_t last_io_ms;      /* last successful exchange with the broker (clock_now_ms) */
 	char *consuming;         /* queue of the running consumer (mq_consume), or NULL */
 	char *consumer_tag;      /* its tag */
 };
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void touch(struct mq *m)
 {
-	clock_gettime(CLOCK_MONOTONIC, &m->last_io);
+	m->last_io_ms = clock_now_ms();
 }
 
 static void tv_from_ms(struct timeval *tv, long ms)
@@ -436,7 +428,7 @@ static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64
 /* Wait for the broker's confirms of publish numbers [first, first + n). */
 static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err)
 {
-	double deadline = mono_now() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
+	double deadline = clock_now_s() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
 	int returned = 0;
 	unsigned char one, *done = n > 1 ? xcalloc(n, 1) : &one;
 	size_t left = n;
@@ -446,7 +438,7 @@ static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err
 	while (left > 0) {
 		amqp_frame_t f;
 		struct timeval tv;
-		double time_left = deadline - mono_now();
+		double time_left = deadline - clock_now_s();
 
 		tv_from_ms(&tv, (long)(time_left * 1000));
 		int st = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
@@ -545,10 +537,8 @@ static int publish_once(struct mq *m, const char *exchange, const char *routing_
 static int ensure_fresh(struct mq *m, struct buf *err)
 {
 	if (mq_connected(m)) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long hb = (long)m->cfg->rabbitmq.heartbeat;
-		if (hb <= 0 || now.tv_sec - m->last_io.tv_sec < hb)
+		int64_t hb = m->cfg->rabbitmq.heartbeat;
+		if (hb <= 0 || clock_now_ms() - m->last_io_ms < hb * 1000)
 			return 0;
 		conn_destroy(m);
 	}

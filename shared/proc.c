@@ -1,5 +1,6 @@
 /* proc — supervised subprocesses: own process group, time limit, cancel, bounded capture. */
 #include "proc.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,6 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 200            /* cancel predicate and timers are checked this often */
@@ -32,13 +32,6 @@ struct ring {
 	char **slot;
 	size_t n, next, count;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void ring_push(const char *line, void *data)
 {
@@ -200,7 +193,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 		close_fd(&xp[0]), close_fd(&xp[1]), close_fd(&ep[0]), close_fd(&ep[1]);
 		return -1;
 	}
-	int64_t start = now_ms();
+	int64_t start = clock_now_ms();
 	pid_t pid = fork();
 	if (pid == 0)
 		child_exec(argv, o->out ? outp[1] : null_fd, errp[1], xp[1], o->extra_fd, null_fd, ep[1]);
@@ -245,7 +238,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 	int64_t term_at = -1, next_cancel = start + POLL_MS, gone_at = -1;
 	bool killed = false;
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = clock_now_ms();
 		if (gone_at < 0 && child_gone(pid)) {
 			kill(-pid, SIGKILL); /* stragglers of the group; ESRCH when none */
 			gone_at = now;
@@ -304,7 +297,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	r->elapsed = (double)(now_ms() - start) / 1000.0;
+	r->elapsed = (double)(clock_now_ms() - start) / 1000.0;
 	if (WIFEXITED(status)) {
 		r->exited = true;
 		r->status = WEXITSTATUS(status);

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fftool.h"
 #include "proc.h"
 
@@ -97,13 +97,6 @@ static void args_free(struct args *a)
 static const char *const *args_argv(const struct args *a)
 {
 	return (const char *const *)a->v;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int fail(struct transcode_result *r, const char *code, bool permanent)
@@ -230,7 +223,7 @@ static void progress_line(const char *line, void *data)
 		return;
 	double pct = (double)us / 1e6 / pg->total * 100.0;
 	int p = pct >= 99.0 ? 99 : (int)pct; /* 100 is for when everything is done */
-	int64_t now = mono_ms();
+	int64_t now = clock_now_ms();
 	if (p > pg->last_pct && now - pg->last_ms >= 1000) {
 		pg->last_pct = p;
 		pg->last_ms = now;
@@ -367,7 +360,7 @@ static int encode(const struct transcode_opts *o, const char *input, const char 
 	args_addf(&a, "file:%s", out);
 
 	struct progress pg = { o, fmin(src->duration, p->max_duration) +
-				      (bumpers ? 2 * TRANSCODE_BUMPER_SECONDS : 0.0), 0, mono_ms() };
+				      (bumpers ? 2 * TRANSCODE_BUMPER_SECONDS : 0.0), 0, clock_now_ms() };
 	const struct fftool_path paths[] = { { input, "the source" }, { out, "the output" },
 					     { o->logo, "the logo" }, { NULL, NULL } };
 	int rc = ffmpeg_run(o, &a, o->timeout, &pg, "ffmpeg", paths, r, err);

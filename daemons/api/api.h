@@ -81,21 +81,16 @@ struct req {
 	char job_id[JOB_ID_LEN + 1];  /* for /v1/jobs/{id}... routes */
 	enum route route;
 	int status;                   /* the status queued, 0 none yet */
-	uint64_t start_ns;            /* CLOCK_MONOTONIC */
+	uint64_t start_ns;            /* clock_now_ns() */
 	struct buf body;
 	int body_too_large;
 	int checked;                  /* routed, authenticated, body pre-checked */
 	/* ?wait=: the waiter owns the fields below while `suspended` is set. */
 	int suspended;
 	int resumed;
-	uint64_t wait_deadline_ns;
+	uint64_t wait_deadline_ns;    /* clock_now_ns() */
 	struct video_upload *video;   /* POST /v1/videos: owned by routes_videos.c */
 };
-
-uint64_t api_now_ns(void);
-/* *ts = now + ms on CLOCK_MONOTONIC, for condition variables made by api_cond_init. */
-void api_deadline(struct timespec *ts, int ms);
-void api_cond_init(pthread_cond_t *cv);
 
 /* reply.c: each queues the response on r->conn, records r->status, returns MHD_YES/NO. */
 enum MHD_Result reply_json(struct req *r, unsigned status, json_t *body);  /* steals body */

@@ -14,6 +14,7 @@
  * the read lock plus one of STRIPES mutexes, so keys rarely contend.
  */
 #include "api.h"
+#include "clock.h"
 #include "apikey.h"
 #include "log.h"
 
@@ -96,7 +97,7 @@ static int bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t bu
 static int cache_get(struct api *a, const unsigned char h[32], struct req *r, int *found, int *limited)
 {
 	int hit = 0;
-	uint64_t now = api_now_ns();
+	uint64_t now = clock_now_ns();
 	int64_t rate = atomic_load(&a->tun.rate_limit);
 	size_t idx = slot_of(h);
 	pthread_rwlock_rdlock(&cache.lock);
@@ -125,9 +126,9 @@ static void cache_put(const unsigned char h[32], const struct req *r, int found,
 	s->state = found ? SLOT_FOUND : SLOT_UNKNOWN;
 	memcpy(s->tenant, r->tenant, sizeof(s->tenant));
 	memcpy(s->key_id, r->key_id, sizeof(s->key_id));
-	s->expires_ns = api_now_ns() + (uint64_t)ttl_s * 1000000000u;
+	s->expires_ns = clock_now_ns() + (uint64_t)ttl_s * 1000000000u;
 	s->tokens = (double)atomic_load(&r->api->tun.rate_burst);
-	s->refill_ns = api_now_ns();
+	s->refill_ns = clock_now_ns();
 	pthread_rwlock_unlock(&cache.lock);
 }
 

@@ -15,6 +15,7 @@
  * reconnects with jittered backoff.
  */
 #include "api.h"
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "mq.h"
@@ -41,10 +42,10 @@ static struct {
 static int wait_ms(int ms)
 {
 	struct timespec ts;
-	api_deadline(&ts, ms);
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&ev.mu);
 	while (!ev.stop)
-		if (pthread_cond_timedwait(&ev.cv, &ev.mu, &ts) != 0)
+		if (clock_cond_wait_until(&ev.cv, &ev.mu, &ts) != 0)
 			break;
 	int stop = ev.stop;
 	pthread_mutex_unlock(&ev.mu);
@@ -140,7 +141,7 @@ void events_start(struct api *a)
 	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
 		snprintf(host, sizeof(host), "localhost");
 	snprintf(ev.queue, sizeof(ev.queue), "%s.%s.%ld", MQ_EVENTS_API_QUEUE, host, (long)getpid());
-	api_cond_init(&ev.cv);
+	clock_cond_init(&ev.cv);
 	ev.stop = 0;
 	if (pthread_create(&ev.th, NULL, events_main, a) != 0) {
 		log_error("events: cannot start the thread");

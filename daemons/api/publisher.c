@@ -12,6 +12,7 @@
  * reports as the queue's state.
  */
 #include "api.h"
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "mq.h"
@@ -52,10 +53,10 @@ void publisher_kick(void)
 static int wait_ms(int ms)
 {
 	struct timespec ts;
-	api_deadline(&ts, ms);
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&p.mu);
 	while (!p.kicked && !p.stop)
-		if (pthread_cond_timedwait(&p.cv, &p.mu, &ts) != 0)
+		if (clock_cond_wait_until(&p.cv, &p.mu, &ts) != 0)
 			break;
 	p.kicked = 0;
 	int stop = p.stop;
@@ -175,7 +176,7 @@ static void *publisher_main(void *arg)
 			}
 			attempt = 0;
 			atomic_store(&p.queue_ok, 1);
-			last_check = api_now_ns();
+			last_check = clock_now_ns();
 		}
 		struct buf err = BUF_INIT;
 		struct db_conn *c = db_acquire(a->db, 2000, &err);
@@ -195,12 +196,12 @@ static void *publisher_main(void *arg)
 			continue;
 		}
 		if (n > 0)
-			last_check = api_now_ns();
+			last_check = clock_now_ns();
 		if (n == BATCH)
 			continue;
-		if (api_now_ns() - last_check >= (uint64_t)POLL_MS * 1000000u) {
+		if (clock_now_ns() - last_check >= (uint64_t)POLL_MS * 1000000u) {
 			broker_check(m);
-			last_check = api_now_ns();
+			last_check = clock_now_ns();
 		}
 		stop = wait_ms(POLL_MS);
 	}
@@ -210,7 +211,7 @@ static void *publisher_main(void *arg)
 
 void publisher_start(struct api *a)
 {
-	api_cond_init(&p.cv);
+	clock_cond_init(&p.cv);
 	p.api = a;
 	p.stop = 0;
 	if (pthread_create(&p.th, NULL, publisher_main, a) != 0) {

@@ -3,6 +3,7 @@
  * dependency calls), /ready (database, queue, storage) and /metrics.
  */
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -37,7 +38,7 @@ static void ready_check(struct api *a, struct readiness *out)
 	out->storage_ok = s3_ping(a->s3, &aerr) == 0;
 	if (!out->storage_ok)
 		log_warn("ready: storage: %ld %s %s", aerr.status, aerr.code, aerr.message);
-	out->at_ns = api_now_ns();
+	out->at_ns = clock_now_ns();
 	buf_release(&err);
 }
 
@@ -46,7 +47,7 @@ enum MHD_Result route_ready(struct req *r)
 	struct readiness s;
 	/* One checker at a time; the others wait and take its answer. */
 	pthread_mutex_lock(&ready_lock);
-	if (!ready_cache.at_ns || api_now_ns() - ready_cache.at_ns > READY_CACHE_NS)
+	if (!ready_cache.at_ns || clock_now_ns() - ready_cache.at_ns > READY_CACHE_NS)
 		ready_check(r->api, &ready_cache);
 	s = ready_cache;
 	pthread_mutex_unlock(&ready_lock);

@@ -10,6 +10,7 @@
  * again when the waiter resumes it.
  */
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -57,33 +58,6 @@ const char *route_label(enum route r)
 	return (unsigned)r < ROUTE_COUNT ? route_labels[r] : "unknown";
 }
 
-uint64_t api_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void api_deadline(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-void api_cond_init(pthread_cond_t *cv)
-{
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(cv, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
 static struct req *req_new(struct api *a, struct MHD_Connection *conn, const char *url,
 			   const char *method)
 {
@@ -91,7 +65,7 @@ static struct req *req_new(struct api *a, struct MHD_Connection *conn, const cha
 	r->api = a;
 	r->conn = conn;
 	r->method = method;
-	r->start_ns = api_now_ns();
+	r->start_ns = clock_now_ns();
 	snprintf(r->path, sizeof(r->path), "%s", url);
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && validate_request_id(rid)) {
@@ -245,7 +219,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	uint64_t dur = api_now_ns() - r->start_ns;
+	uint64_t dur = clock_now_ns() - r->start_ns;
 	int status = r->status ? r->status : 499; /* client went away before an answer */
 	metrics_request(r->route, status, dur);
 	json_t *o = json_object();

@@ -18,6 +18,7 @@
  * outside the lock, because a resumed request completes and is freed by MHD.
  */
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -73,7 +74,7 @@ static void resume_at(size_t i)
 /* Did `job_id` become final a moment ago? (lock held) */
 static int recently_final(const char *job_id)
 {
-	uint64_t now = api_now_ns();
+	uint64_t now = clock_now_ns();
 	for (size_t i = 0; i < RECENT; i++)
 		if (w.ring[i].at_ns && now - w.ring[i].at_ns < RECENT_NS && !strcmp(w.ring[i].job_id, job_id))
 			return 1;
@@ -108,7 +109,7 @@ void waiter_wake(const char *job_id)
 	struct recent *rc = &w.ring[w.ring_next];
 	w.ring_next = (w.ring_next + 1) % RECENT;
 	snprintf(rc->job_id, sizeof(rc->job_id), "%s", job_id);
-	rc->at_ns = api_now_ns();
+	rc->at_ns = clock_now_ns();
 	for (size_t k = 0; k < w.n;) {
 		if (!strcmp(w.list[k].job_id, job_id))
 			resume_at(k); /* swapped: look at k again */
@@ -176,7 +177,7 @@ static void recheck_all(struct api *a)
 /* Resume the entries whose deadline passed; the milliseconds to the next one (lock held). */
 static int expire(void)
 {
-	uint64_t now = api_now_ns(), next = now + (uint64_t)IDLE_MS * 1000000u;
+	uint64_t now = clock_now_ns(), next = now + (uint64_t)IDLE_MS * 1000000u;
 	for (size_t k = 0; k < w.n;) {
 		if (w.list[k].deadline_ns <= now) {
 			resume_at(k);
@@ -203,9 +204,9 @@ static void *waiter_main(void *arg)
 			continue;
 		}
 		struct timespec ts;
-		api_deadline(&ts, ms);
+		clock_deadline(&ts, ms);
 		while (!w.kicked && !w.stop && !w.recheck)
-			if (pthread_cond_timedwait(&w.cv, &w.mu, &ts) != 0)
+			if (clock_cond_wait_until(&w.cv, &w.mu, &ts) != 0)
 				break;
 		w.kicked = 0;
 	}
@@ -215,7 +216,7 @@ static void *waiter_main(void *arg)
 
 void waiter_start(struct api *a)
 {
-	api_cond_init(&w.cv);
+	clock_cond_init(&w.cv);
 	w.api = a;
 	if (pthread_create(&w.th, NULL, waiter_main, a) != 0) {
 		log_error("waiter: cannot start the thread");

@@ -21,6 +21,7 @@
  * the API-key pepper per tenant (webhook.h); neither it nor the signature is logged.
  */
 #include "api.h"
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "mq.h"
@@ -86,10 +87,10 @@ static int stopping(void)
 static int wait_ms(int ms)
 {
 	struct timespec ts;
-	api_deadline(&ts, ms);
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&wh.mu);
 	while (!wh.stop)
-		if (pthread_cond_timedwait(&wh.cv, &wh.mu, &ts) != 0)
+		if (clock_cond_wait_until(&wh.cv, &wh.mu, &ts) != 0)
 			break;
 	int stop = wh.stop;
 	pthread_mutex_unlock(&wh.mu);
@@ -412,7 +413,7 @@ static void *webhooks_main(void *arg)
 	int was_down = 0;
 	uint64_t next_connect = 0, next_due = 0;
 	while (!stopping()) {
-		uint64_t now = api_now_ns();
+		uint64_t now = clock_now_ns();
 		if (!mq_connected(m) && now >= next_connect) {
 			buf_reset(&err);
 			if (subscribe(m, &err) < 0) {
@@ -449,10 +450,10 @@ static void *webhooks_main(void *arg)
 		} else {
 			wait_ms(NEXT_MS);
 		}
-		now = api_now_ns();
+		now = clock_now_ns();
 		if (h && now >= next_due) {
 			int more = deliver_due(a, h);
-			next_due = more ? 0 : api_now_ns() + (uint64_t)NEXT_MS * 1000000u;
+			next_due = more ? 0 : clock_now_ns() + (uint64_t)NEXT_MS * 1000000u;
 		}
 	}
 	if (h)
@@ -472,7 +473,7 @@ void webhooks_init(const char *pepper, size_t len)
 
 void webhooks_start(struct api *a)
 {
-	api_cond_init(&wh.cv);
+	clock_cond_init(&wh.cv);
 	wh.stop = 0;
 	if (pthread_create(&wh.th, NULL, webhooks_main, a) != 0) {
 		log_error("webhooks: cannot start the thread");

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
@@ -95,7 +96,7 @@ static double hold_s(const struct config *cfg)
 /* Requeue deliveries that waited too long for a free worker. */
 static void queue_expire(struct worker *w, struct mq *mq)
 {
-	double now = worker_now(), hold = hold_s(w->cfg);
+	double now = clock_now_s(), hold = hold_s(w->cfg);
 
 	pthread_mutex_lock(&w->mu);
 	while (w->qlen > 0 && now - w->queue[w->qhead].received > hold) {
@@ -151,7 +152,7 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	it->d = *d;
 	it->msg = msg;
 	it->gen = w->gen;
-	it->received = worker_now();
+	it->received = clock_now_s();
 	w->qlen++;
 	pthread_cond_signal(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
@@ -177,7 +178,7 @@ static void consumer_wait(struct worker *w, struct mq *mq, int ms)
 static void watchdog_ping(void)
 {
 	static double last;
-	double now = worker_now();
+	double now = clock_now_s();
 
 	if (now - last >= 1.0) {
 		daemon_notify("WATCHDOG=1");
@@ -250,7 +251,7 @@ static void consume(struct worker *w, struct mq *mq, int verbose)
  */
 static void drain(struct worker *w, struct mq *mq)
 {
-	double deadline = worker_now() + (double)w->cfg->worker.shutdown_grace;
+	double deadline = clock_now_s() + (double)w->cfg->worker.shutdown_grace;
 	int aborted = 0;
 
 	daemon_notify("STOPPING=1");
@@ -268,7 +269,7 @@ static void drain(struct worker *w, struct mq *mq)
 		int busy = w->claiming;
 		for (int i = 0; i < w->nstarted; i++)
 			busy += w->slots[i].busy;
-		if (!aborted && worker_now() >= deadline) {
+		if (!aborted && clock_now_s() >= deadline) {
 			for (int i = 0; i < w->nstarted; i++)
 				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
 			aborted = 1;
@@ -277,7 +278,7 @@ static void drain(struct worker *w, struct mq *mq)
 		}
 		pthread_mutex_unlock(&w->mu);
 		/* after the abort, give handlers a moment to notice and clean up */
-		if (busy == 0 || (aborted && worker_now() >= deadline + 5.0))
+		if (busy == 0 || (aborted && clock_now_s() >= deadline + 5.0))
 			break;
 		struct timespec ts = { 0, 100 * 1000000L };
 		nanosleep(&ts, NULL);
@@ -443,22 +444,10 @@ static void worker_reload(struct worker *w, struct mq *mq, int verbose)
 	buf_release(&err);
 }
 
-/* Join a thread, or give up after `until` (it is stuck in a blocking call). */
-static int join_until(pthread_t tid, double until)
+/* Join a thread, or give up at `until` (it is stuck in a blocking call). */
+static int join_until(pthread_t tid, const struct timespec *until)
 {
-	struct timespec ts;
-	double left = until - worker_now();
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (left < 0)
-		left = 0;
-	ts.tv_sec += (time_t)left;
-	ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(tid, NULL, &ts);
+	return pthread_clockjoin_np(tid, NULL, CLOCK_MONOTONIC, until);
 }
 
 static int worker_run(const struct config *cfg, struct secrets *sec, int verbose)
@@ -486,7 +475,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	w.threads = xcalloc((size_t)w.maxthreads, sizeof(*w.threads));
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.work_cv, NULL);
-	pthread_cond_init(&w.beat_cv, NULL);
+	clock_cond_init(&w.beat_cv);
 	w.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w.wake_fd < 0) {
 		log_error("cannot create an eventfd: %s", strerror(errno));
@@ -522,13 +511,14 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	pthread_cond_broadcast(&w.work_cv);
 	pthread_cond_broadcast(&w.beat_cv);
 	pthread_mutex_unlock(&w.mu);
-	double until = worker_now() + 5.0;
+	struct timespec until;
+	clock_deadline(&until, 5000);
 	for (int i = 0; i < w.nstarted; i++)
-		if (join_until(w.threads[i].tid, until) != 0)
+		if (join_until(w.threads[i].tid, &until) != 0)
 			stuck++;
-	if (join_until(beat, until) != 0)
+	if (join_until(beat, &until) != 0)
 		stuck++;
-	if (join_until(reaper, until) != 0)
+	if (join_until(reaper, &until) != 0)
 		stuck++;
 	if (stuck) {
 		/* a thread is blocked in I/O; its job keeps its lease until it expires */

@@ -5,8 +5,8 @@
  * lost while RabbitMQ is away.
  */
 #include <stdlib.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "worker.h"
 
@@ -49,12 +49,8 @@ void *worker_reaper_main(void *arg)
 		every = 1;
 	pthread_mutex_lock(&w->mu);
 	while (!w->exiting) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
 		/* spread the workers' passes a little */
-		ts.tv_sec += every;
-		ts.tv_nsec = (long)(rand() % 1000) * 1000000L;
-		pthread_cond_timedwait(&w->beat_cv, &w->mu, &ts);
+		clock_cond_wait_ms(&w->beat_cv, &w->mu, (int64_t)every * 1000 + rand() % 1000);
 		if (w->exiting)
 			break;
 		pthread_mutex_unlock(&w->mu);

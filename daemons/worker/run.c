@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
@@ -28,14 +29,6 @@ struct thread_ctx {
 	struct mq *mq;     /* publishing connection of this thread */
 	struct s3 *s3;
 };
-
-double worker_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what)
 {
@@ -165,7 +158,7 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, int ok, str
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
-	double deadline = worker_now() + (double)w->cfg->worker.lease;
+	double deadline = clock_now_s() + (double)w->cfg->worker.lease;
 	enum job_own_rc rc = JOB_OWN_ERR;
 
 	for (unsigned attempt = 0;; attempt++) {
@@ -186,7 +179,7 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, int ok, str
 			if (rc != JOB_OWN_ERR)
 				break;
 		}
-		if (worker_now() >= deadline) {
+		if (clock_now_s() >= deadline) {
 			log_error("cannot record the job's outcome: %s; its lease will expire and it will run again",
 				  buf_str(&err));
 			break;
@@ -275,7 +268,7 @@ static void progress_report(void *data, int percent)
 	struct thread_ctx *t = ps->t;
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT, body = BUF_INIT;
-	double now = worker_now();
+	double now = clock_now_s();
 
 	if (percent == ps->percent || (percent < 100 && now - ps->last < PROGRESS_EVERY_S))
 		return;
@@ -384,7 +377,7 @@ static void slot_set(struct worker *w, struct slot *s, const struct job *job)
 	if (job) {
 		memcpy(s->id, job->id, sizeof(s->id));
 		s->attempt = job->attempts;
-		s->next_beat = worker_now() + (double)w->cfg->worker.heartbeat;
+		s->next_beat = clock_now_s() + (double)w->cfg->worker.heartbeat;
 		atomic_store(&s->abort, HANDLER_RUN);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -441,10 +434,10 @@ static void process(struct thread_ctx *t, struct work *item)
 	publish_event(t, &job, "started");
 	metrics_add(metrics_counter(METRIC_JOBS_STARTED, "Count"), 1);
 
-	double t0 = worker_now();
+	double t0 = clock_now_s();
 	int hr = run_handler(t, &job, &res);
 	metrics_observe(metrics_timing(METRIC_JOB_DURATION, "Seconds", "JobType", job.type ? job.type : ""),
-			worker_now() - t0);
+			clock_now_s() - t0);
 	int ab = atomic_load(&t->slot->abort);
 	if (hr != HANDLER_OK && ab == HANDLER_SHUTDOWN) {
 		requeue(t, &job);
@@ -514,12 +507,12 @@ void *worker_heartbeat_main(void *arg)
 	while (!w->exiting) {
 		for (int i = 0; i < w->nstarted; i++) {
 			struct slot *s = &w->slots[i];
-			if (!s->busy || s->next_beat > worker_now())
+			if (!s->busy || s->next_beat > clock_now_s())
 				continue;
 			char id[JOB_ID_LEN + 1];
 			int attempt = s->attempt;
 			memcpy(id, s->id, sizeof(id));
-			s->next_beat = worker_now() + (double)w->cfg->worker.heartbeat;
+			s->next_beat = clock_now_s() + (double)w->cfg->worker.heartbeat;
 			pthread_mutex_unlock(&w->mu);
 
 			buf_reset(&err);
@@ -533,7 +526,7 @@ void *worker_heartbeat_main(void *arg)
 			int same = s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt; /* still that job */
 			if (rc == JOB_BEAT_ERR) {
 				log_warn("heartbeat of job %s failed: %s", id, buf_str(&err));
-				s->next_beat = worker_now() + 1;
+				s->next_beat = clock_now_s() + 1;
 			} else if (rc == JOB_BEAT_NOT_OURS && same) {
 				log_warn("job %s is no longer ours (lease lost); aborting it", id);
 				atomic_store(&s->abort, HANDLER_LEASE_LOST);
@@ -542,10 +535,7 @@ void *worker_heartbeat_main(void *arg)
 				atomic_store(&s->abort, HANDLER_CANCEL_REQUESTED);
 			}
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&w->beat_cv, &w->mu, &ts);
+		clock_cond_wait_ms(&w->beat_cv, &w->mu, 1000);
 	}
 	pthread_mutex_unlock(&w->mu);
 	buf_release(&err);

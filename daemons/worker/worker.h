@@ -26,7 +26,7 @@ struct work {
 	struct mq_delivery d;  /* owned */
 	struct job_message msg;
 	unsigned gen;          /* consumer connection generation it came on */
-	double received;       /* monotonic seconds */
+	double received;       /* clock_now_s() */
 };
 
 /* What the consumer thread does with a delivery a worker thread is done with. */
@@ -96,7 +96,5 @@ void *worker_reaper_main(void *arg);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what);
-
-double worker_now(void);
 
 #endif

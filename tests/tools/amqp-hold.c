@@ -11,15 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 static int rpc_ok(amqp_connection_state_t c, const char *what)
 {
@@ -77,30 +70,30 @@ static int hold(amqp_connection_state_t c, const struct amqp_connection_info *ci
 	amqp_basic_consume(c, 1, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (!rpc_ok(c, "basic.consume"))
 		return 2;
-	double t0 = now();
+	double t0 = clock_now_s();
 	if (amqp_consume_message(c, &env, NULL, 0).reply_type != AMQP_RESPONSE_NORMAL) {
 		fprintf(stderr, "amqp-hold: no delivery\n");
 		return 2;
 	}
 	amqp_destroy_envelope(&env);
 	fflush(stdout);
-	while (now() - t0 < limit) {
+	while (clock_now_s() - t0 < limit) {
 		amqp_frame_t f;
 		struct timeval tv = { 1, 0 };
 		int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
 		if (st == AMQP_STATUS_TIMEOUT)
 			continue;
 		if (st != AMQP_STATUS_OK) {
-			printf("closed after %.1f s: %s\n", now() - t0, amqp_error_string2(st));
+			printf("closed after %.1f s: %s\n", clock_now_s() - t0, amqp_error_string2(st));
 			return 0;
 		}
 		if (f.frame_type == AMQP_FRAME_METHOD && (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
 							  f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-			print_close(&f, now() - t0);
+			print_close(&f, clock_now_s() - t0);
 			return 0;
 		}
 	}
-	printf("open after %.1f s\n", now() - t0);
+	printf("open after %.1f s\n", clock_now_s() - t0);
 	return 1;
 }
 

@@ -9,9 +9,9 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "transcode.h"
 #include "videoparams.h"
 
@@ -29,20 +29,13 @@ static void on_progress(int percent, void *data)
 	fprintf(stderr, "progress %d\n", percent);
 }
 
-static double seconds_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* -c: cancel the job once this monotonic time has passed. */
 static double cancel_at;
 
 static int should_cancel(void *data)
 {
 	(void)data;
-	return seconds_now() >= cancel_at;
+	return clock_now_s() >= cancel_at;
 }
 
 int main(int argc, char **argv)
@@ -62,7 +55,7 @@ int main(int argc, char **argv)
 		case 'P': o.preset = optarg; break;
 		case 'j': o.threads = atoi(optarg); break;
 		case 'c':
-			cancel_at = seconds_now() + atof(optarg);
+			cancel_at = clock_now_s() + atof(optarg);
 			o.cancel = should_cancel;
 			break;
 		default: usage();

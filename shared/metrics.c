@@ -5,13 +5,11 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "clock.h"
+#include "bgthread.h"
 #include "cloudwatch.h"
 #include "log.h"
 
@@ -32,13 +30,11 @@ struct metric {
 };
 
 static struct {
-	pthread_mutex_t mu; /* registration and the flush thread's start/stop */
+	pthread_mutex_t mu; /* registration */
 	struct metric m[METRICS_MAX];
 	atomic_int n;
 	struct metric sink; /* when the registry is full */
-	pthread_cond_t cv;
-	pthread_t th;
-	int running, stop;
+	struct bgthread flusher;
 	const struct config *cfg;
 	_Atomic int64_t interval; /* seconds */
 	void (*collect)(void *);
@@ -46,7 +42,7 @@ static struct {
 	char *dims_store;
 	const char *dim_names[MAX_CFG_DIMS], *dim_values[MAX_CFG_DIMS];
 	int ndims;
-} reg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} reg = { .mu = PTHREAD_MUTEX_INITIALIZER, .flusher = BGTHREAD_INIT };
 
 static struct metric *find(const char *name, const char *dim_name, const char *dim_value)
 {
@@ -252,13 +248,7 @@ static void *flush_main(void *arg)
 
 	(void)arg;
 	while (!stop) {
-		struct timespec ts;
-		clock_deadline(&ts, atomic_load(&reg.interval) * 1000);
-		pthread_mutex_lock(&reg.mu);
-		while (!reg.stop && clock_cond_wait_until(&reg.cv, &reg.mu, &ts) == 0)
-			;
-		stop = reg.stop;
-		pthread_mutex_unlock(&reg.mu);
+		stop = bgthread_wait_for(&reg.flusher, atomic_load(&reg.interval) * 1000);
 		if (reg.collect)
 			reg.collect(reg.arg);
 		flush(cw);
@@ -274,28 +264,17 @@ int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, 
 	int nd = metrics_parse_dimensions(cfg->cloudwatch.dimensions, &reg.dims_store, reg.dim_names,
 					  reg.dim_values, MAX_CFG_DIMS, err);
 	if (nd < 0)
-		return -1;
+		return METRICS_BAD_DIMENSIONS;
 	reg.ndims = nd;
 	reg.cfg = cfg;
 	atomic_store(&reg.interval, cfg->cloudwatch.interval);
 	reg.collect = collect;
 	reg.arg = arg;
-	reg.stop = 0;
-	clock_cond_init(&reg.cv);
-	/* the daemon's signals are for its main thread */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&reg.th, NULL, flush_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		buf_adds(err, "metrics: cannot start the flush thread");
+	if (bgthread_start(&reg.flusher, "metrics", flush_main, NULL, err) < 0) {
 		free(reg.dims_store);
 		reg.dims_store = NULL;
-		pthread_cond_destroy(&reg.cv);
-		return -1;
+		return METRICS_NO_THREAD;
 	}
-	reg.running = 1;
 	return 0;
 }
 
@@ -307,15 +286,7 @@ void metrics_set_interval(int64_t seconds)
 
 void metrics_stop(void)
 {
-	if (!reg.running)
-		return;
-	pthread_mutex_lock(&reg.mu);
-	reg.stop = 1;
-	pthread_cond_signal(&reg.cv);
-	pthread_mutex_unlock(&reg.mu);
-	pthread_join(reg.th, NULL);
-	pthread_cond_destroy(&reg.cv);
-	reg.running = 0;
+	bgthread_stop(&reg.flusher);
 	free(reg.dims_store);
 	reg.dims_store = NULL;
 }

@@ -67,11 +67,15 @@ void metrics_observe(struct metric *m, double value);
 int metrics_parse_dimensions(const char *spec, char **store, const char **names, const char **values,
 			     int max, struct buf *err);
 
+/* metrics_start's failures. */
+#define METRICS_BAD_DIMENSIONS (-1) /* [cloudwatch] dimensions is not Name=Value,... */
+#define METRICS_NO_THREAD (-2)      /* the flush thread could not start */
+
 /*
  * Start the flush thread when cfg->cloudwatch.enabled (else do nothing). Before
  * each flush `collect(arg)` runs on the flush thread (may be NULL): the place to
  * sample gauges such as queue depth. `cfg` must outlive metrics_stop().
- * 0, or -1 with err (bad dimensions, no thread).
+ * 0, or METRICS_BAD_DIMENSIONS or METRICS_NO_THREAD with the reason in err.
  */
 int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, struct buf *err);
 /* SIGHUP: the seconds between flushes ([cloudwatch] interval), from the next one on. */

@@ -17,8 +17,10 @@
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
  * thread, the events thread and the webhooks thread each own their RabbitMQ
- * connection; one waiter thread ends suspended ?wait requests at their deadline. Everything shared between them is atomic or behind
- * the lock named where it is declared.
+ * connection; one waiter thread ends suspended ?wait requests at their
+ * deadline; with [cloudwatch] enabled, the metrics flush thread. Those but MHD's
+ * are bgthreads (bgthread.h). Everything shared between them is atomic or
+ * behind the lock named where it is declared.
  */
 #ifndef SPOOL_API_H
 #define SPOOL_API_H
@@ -170,8 +172,13 @@ int server_start(struct api *a, struct buf *err);
 void server_quiesce(struct api *a);
 void server_stop(struct api *a);
 
+/*
+ * The background threads: each *_start is 0, or -1 with the reason in err (the
+ * daemon ends); each *_stop joins its thread (nothing when it did not start).
+ */
+
 /* waiter.c */
-void waiter_start(struct api *a);
+int waiter_start(struct api *a, struct buf *err);
 /* Suspend r's connection until its job is final or r->wait_deadline_ns passes. */
 void waiter_add(struct req *r);
 /* Wake waiters of `job_id` now (the events consumer calls this). */
@@ -185,17 +192,17 @@ void waiter_recheck(void);
 void waiter_free(void);
 
 /* events.c: the thread consuming this process's own event queue. */
-void events_start(struct api *a);
+int events_start(struct api *a, struct buf *err);
 void events_stop(void);
 
 /* webhooks.c: webhooks_init keeps a copy of the pepper (signing keys derive from it). */
 void webhooks_init(const char *pepper, size_t len);
-void webhooks_start(struct api *a);
+int webhooks_start(struct api *a, struct buf *err);
 void webhooks_stop(void);
 void webhooks_free(void);
 
 /* publisher.c */
-void publisher_start(struct api *a);
+int publisher_start(struct api *a, struct buf *err);
 /* A job was written: publish soon. Async-signal-unsafe, thread safe, cheap. */
 void publisher_kick(void);
 void publisher_stop(void);

@@ -15,12 +15,11 @@
  * reconnects with jittered backoff.
  */
 #include "api.h"
-#include "clock.h"
+#include "bgthread.h"
 #include "daemon.h"
 #include "log.h"
 #include "mq.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,34 +30,9 @@
 static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
 
 static struct {
-	pthread_mutex_t mu; /* guards stop */
-	pthread_cond_t cv;
-	int stop, started;
-	pthread_t th;
+	struct bgthread thread;
 	char queue[256];
-} ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-/* Wait up to ms or until stopped; 1 when stopping. */
-static int wait_ms(int ms)
-{
-	struct timespec ts;
-	clock_deadline(&ts, ms);
-	pthread_mutex_lock(&ev.mu);
-	while (!ev.stop)
-		if (clock_cond_wait_until(&ev.cv, &ev.mu, &ts) != 0)
-			break;
-	int stop = ev.stop;
-	pthread_mutex_unlock(&ev.mu);
-	return stop;
-}
-
-static int stopping(void)
-{
-	pthread_mutex_lock(&ev.mu);
-	int stop = ev.stop;
-	pthread_mutex_unlock(&ev.mu);
-	return stop;
-}
+} ev = { .thread = BGTHREAD_INIT };
 
 static int subscribe(struct mq *m, struct buf *err)
 {
@@ -97,7 +71,7 @@ static void *events_main(void *arg)
 	struct buf err = BUF_INIT;
 	unsigned attempt = 0;
 	int was_down = 0;
-	while (!stopping()) {
+	while (!bgthread_stopping(&ev.thread)) {
 		if (!mq_connected(m)) {
 			buf_reset(&err);
 			if (subscribe(m, &err) < 0) {
@@ -105,7 +79,7 @@ static void *events_main(void *arg)
 					log_warn("events: RabbitMQ unavailable, ?wait requests end at their "
 						 "deadline: %s", buf_str(&err));
 				was_down = 1;
-				wait_ms((int)daemon_jitter_ms(500, attempt++, 30000));
+				bgthread_wait_for(&ev.thread, daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}
 			log_info("events: consuming '%s'", ev.queue);
@@ -135,30 +109,16 @@ static void *events_main(void *arg)
 	return NULL;
 }
 
-void events_start(struct api *a)
+int events_start(struct api *a, struct buf *err)
 {
 	char host[128] = "";
 	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
 		snprintf(host, sizeof(host), "localhost");
 	snprintf(ev.queue, sizeof(ev.queue), "%s.%s.%ld", MQ_EVENTS_API_QUEUE, host, (long)getpid());
-	clock_cond_init(&ev.cv);
-	ev.stop = 0;
-	if (pthread_create(&ev.th, NULL, events_main, a) != 0) {
-		log_error("events: cannot start the thread");
-		return;
-	}
-	ev.started = 1;
+	return bgthread_start(&ev.thread, "events", events_main, a, err);
 }
 
 void events_stop(void)
 {
-	if (!ev.started)
-		return;
-	pthread_mutex_lock(&ev.mu);
-	ev.stop = 1;
-	pthread_cond_signal(&ev.cv);
-	pthread_mutex_unlock(&ev.mu);
-	pthread_join(ev.th, NULL);
-	pthread_cond_destroy(&ev.cv);
-	ev.started = 0;
+	bgthread_stop(&ev.thread);
 }

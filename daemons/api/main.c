@@ -76,6 +76,36 @@ static int pepper_fetch(struct api *a, struct buf *pepper)
 	return -1;
 }
 
+/*
+ * The background threads, before the HTTP server: the publisher (which keeps
+ * retrying while RabbitMQ is away), the ?wait timer, the events and webhooks
+ * consumers and the CloudWatch flush. 0, or -1 with err: a thread did not start
+ * (the others are stopped again by threads_stop).
+ */
+static int threads_start(struct api *a, struct buf *err)
+{
+	if (publisher_start(a, err) < 0 || waiter_start(a, err) < 0 || events_start(a, err) < 0 ||
+	    webhooks_start(a, err) < 0)
+		return -1;
+	int rc = metrics_start(a->cfg, NULL, NULL, err);
+	if (rc == METRICS_BAD_DIMENSIONS) {
+		log_error("%s; no metrics are published", buf_str(err));
+		buf_reset(err);
+		rc = 0;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* Stop the background threads; a thread that is not running is passed over. */
+static void threads_stop(void)
+{
+	events_stop();
+	webhooks_stop();
+	waiter_stop();
+	publisher_stop();
+	metrics_stop();
+}
+
 /* SIGTERM: stop accepting, let in-flight requests finish (bounded), stop. */
 static void drain(struct api *a)
 {
@@ -94,10 +124,7 @@ static void drain(struct api *a)
 		log_warn("stopping with %d requests still in flight", atomic_load(&a->inflight));
 	waiter_flush();
 	server_stop(a);
-	events_stop();
-	webhooks_stop();
-	publisher_stop();
-	metrics_stop();
+	threads_stop();
 }
 
 static int run(struct api *a)
@@ -113,30 +140,21 @@ static int run(struct api *a)
 	a->db = db_pool_new(a->cfg, a->sec, (int)a->cfg->database.pool_size);
 	a->s3 = s3_new(a->cfg, a->sec);
 
-	/* Threads inherit this mask: only the main thread takes the signals. */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
-	publisher_start(a);
-	waiter_start(a);
-	events_start(a);
-	webhooks_start(a);
-	if (metrics_start(a->cfg, NULL, NULL, &err) < 0) {
-		log_error("%s; no metrics are published", buf_str(&err));
-		buf_reset(&err);
+	int rc = threads_start(a, &err);
+	if (rc == 0) {
+		/* MHD's threads inherit this mask: only the main thread takes the signals. */
+		sigset_t set, old;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &set, &old);
+		rc = server_start(a, &err);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	int rc = server_start(a, &err);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		log_error("%s", buf_str(&err));
-		events_stop();
-		webhooks_stop();
-		waiter_stop();
-		publisher_stop();
-		metrics_stop();
+		threads_stop();
 		rc = EX_OSERR_CODE;
 	} else {
 		log_info("listening on %s port %lld with %lld threads (%s)", a->cfg->api.listen,

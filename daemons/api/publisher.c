@@ -12,12 +12,12 @@
  * reports as the queue's state.
  */
 #include "api.h"
+#include "bgthread.h"
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "mq.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,15 +26,9 @@
 #define POLL_MS 1000
 
 static struct {
-	pthread_mutex_t mu; /* guards kicked, stop */
-	pthread_cond_t cv;
-	int kicked;
-	int stop;
-	int started;
-	pthread_t th;
-	struct api *api;
+	struct bgthread thread; /* woken by publisher_kick */
 	atomic_int queue_ok;
-} p = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} p = { .thread = BGTHREAD_INIT };
 
 int publisher_queue_ok(void)
 {
@@ -43,25 +37,7 @@ int publisher_queue_ok(void)
 
 void publisher_kick(void)
 {
-	pthread_mutex_lock(&p.mu);
-	p.kicked = 1;
-	pthread_cond_signal(&p.cv);
-	pthread_mutex_unlock(&p.mu);
-}
-
-/* Wait up to ms for a kick or stop; returns 1 when stopping. */
-static int wait_ms(int ms)
-{
-	struct timespec ts;
-	clock_deadline(&ts, ms);
-	pthread_mutex_lock(&p.mu);
-	while (!p.kicked && !p.stop)
-		if (clock_cond_wait_until(&p.cv, &p.mu, &ts) != 0)
-			break;
-	p.kicked = 0;
-	int stop = p.stop;
-	pthread_mutex_unlock(&p.mu);
-	return stop;
+	bgthread_wake(&p.thread);
 }
 
 /*
@@ -171,7 +147,7 @@ static void *publisher_main(void *arg)
 			atomic_store(&p.queue_ok, 0);
 			if (broker_connect(m, &was_down) < 0) {
 				update_backlog_alone(a);
-				stop = wait_ms((int)daemon_jitter_ms(500, attempt++, 30000));
+				stop = bgthread_wait_for(&p.thread, daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}
 			attempt = 0;
@@ -183,7 +159,7 @@ static void *publisher_main(void *arg)
 		if (!c) {
 			log_warn("publisher: database unavailable: %s", buf_str(&err));
 			buf_release(&err);
-			stop = wait_ms(POLL_MS);
+			stop = bgthread_wait_for(&p.thread, POLL_MS);
 			continue;
 		}
 		buf_release(&err);
@@ -203,33 +179,18 @@ static void *publisher_main(void *arg)
 			broker_check(m);
 			last_check = clock_now_ns();
 		}
-		stop = wait_ms(POLL_MS);
+		stop = bgthread_wait_for(&p.thread, POLL_MS);
 	}
 	mq_free(m);
 	return NULL;
 }
 
-void publisher_start(struct api *a)
+int publisher_start(struct api *a, struct buf *err)
 {
-	clock_cond_init(&p.cv);
-	p.api = a;
-	p.stop = 0;
-	if (pthread_create(&p.th, NULL, publisher_main, a) != 0) {
-		log_error("publisher: cannot start the thread");
-		return;
-	}
-	p.started = 1;
+	return bgthread_start(&p.thread, "publisher", publisher_main, a, err);
 }
 
 void publisher_stop(void)
 {
-	if (!p.started)
-		return;
-	pthread_mutex_lock(&p.mu);
-	p.stop = 1;
-	pthread_cond_signal(&p.cv);
-	pthread_mutex_unlock(&p.mu);
-	pthread_join(p.th, NULL);
-	pthread_cond_destroy(&p.cv);
-	p.started = 0;
+	bgthread_stop(&p.thread);
 }

@@ -18,13 +18,13 @@
  * outside the lock, because a resumed request completes and is freed by MHD.
  */
 #include "api.h"
+#include "bgthread.h"
 #include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The timer sleeps at most this long, so a stop is never missed for long. */
 #define IDLE_MS 1000
@@ -49,17 +49,15 @@ struct recent {
 };
 
 static struct {
-	pthread_mutex_t mu;  /* guards everything below */
-	pthread_cond_t cv;
+	pthread_mutex_t mu;  /* guards everything below but `timer` */
 	struct entry *list;
 	size_t n, cap;
 	uint64_t next_seq;
 	struct recent ring[RECENT];
 	size_t ring_next;
-	int stop, kicked, recheck, started;
-	pthread_t th;
-	struct api *api;
-} w = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	int stop, recheck;
+	struct bgthread timer; /* woken when the next deadline may be earlier, or to recheck */
+} w = { .mu = PTHREAD_MUTEX_INITIALIZER, .timer = BGTHREAD_INIT };
 
 /* Resume entry i (lock held): swap-remove it from the list. */
 static void resume_at(size_t i)
@@ -95,12 +93,12 @@ void waiter_add(struct req *r)
 	e->seq = ++w.next_seq;
 	r->suspended = 1;
 	MHD_suspend_connection(r->conn);
-	if (recently_final(r->job_id) || w.stop)
+	int listed = !(recently_final(r->job_id) || w.stop);
+	if (!listed)
 		resume_at(w.n - 1); /* the wake-up came before we were listed */
-	else
-		w.kicked = 1; /* the timer may need to wake earlier */
-	pthread_cond_signal(&w.cv);
 	pthread_mutex_unlock(&w.mu);
+	if (listed)
+		bgthread_wake(&w.timer); /* the timer may need to wake earlier */
 }
 
 void waiter_wake(const char *job_id)
@@ -123,8 +121,8 @@ void waiter_recheck(void)
 {
 	pthread_mutex_lock(&w.mu);
 	w.recheck = 1;
-	pthread_cond_signal(&w.cv);
 	pthread_mutex_unlock(&w.mu);
+	bgthread_wake(&w.timer);
 }
 
 /* Is the job final (or gone)? Errors count as "not yet": the deadline still ends it. */
@@ -193,36 +191,22 @@ static int expire(void)
 static void *waiter_main(void *arg)
 {
 	struct api *a = arg;
-	pthread_mutex_lock(&w.mu);
-	while (!w.stop) {
-		int ms = expire();
-		if (w.recheck) {
-			w.recheck = 0;
-			pthread_mutex_unlock(&w.mu);
+	for (;;) {
+		pthread_mutex_lock(&w.mu);
+		int ms = expire(), recheck = w.recheck;
+		w.recheck = 0;
+		pthread_mutex_unlock(&w.mu);
+		if (recheck)
 			recheck_all(a);
-			pthread_mutex_lock(&w.mu);
-			continue;
-		}
-		struct timespec ts;
-		clock_deadline(&ts, ms);
-		while (!w.kicked && !w.stop && !w.recheck)
-			if (clock_cond_wait_until(&w.cv, &w.mu, &ts) != 0)
-				break;
-		w.kicked = 0;
+		else if (bgthread_wait_for(&w.timer, ms))
+			break;
 	}
-	pthread_mutex_unlock(&w.mu);
 	return NULL;
 }
 
-void waiter_start(struct api *a)
+int waiter_start(struct api *a, struct buf *err)
 {
-	clock_cond_init(&w.cv);
-	w.api = a;
-	if (pthread_create(&w.th, NULL, waiter_main, a) != 0) {
-		log_error("waiter: cannot start the thread");
-		return;
-	}
-	w.started = 1;
+	return bgthread_start(&w.timer, "waiter", waiter_main, a, err);
 }
 
 /*
@@ -234,11 +218,8 @@ void waiter_stop(void)
 {
 	pthread_mutex_lock(&w.mu);
 	w.stop = 1;
-	pthread_cond_signal(&w.cv);
 	pthread_mutex_unlock(&w.mu);
-	if (w.started)
-		pthread_join(w.th, NULL);
-	w.started = 0;
+	bgthread_stop(&w.timer);
 	waiter_flush();
 }
 
@@ -255,5 +236,4 @@ void waiter_free(void)
 	free(w.list);
 	w.list = NULL;
 	w.n = w.cap = 0;
-	pthread_cond_destroy(&w.cv);
 }

@@ -21,6 +21,7 @@
  * the API-key pepper per tenant (webhook.h); neither it nor the signature is logged.
  */
 #include "api.h"
+#include "bgthread.h"
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
@@ -31,7 +32,6 @@
 #include <curl/curl.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,13 +50,10 @@
 #define STR(x) STR_(x)
 
 static struct {
-	pthread_mutex_t mu; /* guards stop */
-	pthread_cond_t cv;
-	int stop, started;
-	pthread_t th;
+	struct bgthread thread;
 	char *pepper;       /* copy of the API-key pepper; cleansed by webhooks_free */
 	size_t pepper_len;
-} wh = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} wh = { .thread = BGTHREAD_INIT };
 
 static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
 
@@ -75,27 +72,6 @@ struct outcome {
 	struct buf error;   /* why it failed, "" when delivered */
 	int permanent;      /* do not try again */
 };
-
-static int stopping(void)
-{
-	pthread_mutex_lock(&wh.mu);
-	int stop = wh.stop;
-	pthread_mutex_unlock(&wh.mu);
-	return stop;
-}
-
-static int wait_ms(int ms)
-{
-	struct timespec ts;
-	clock_deadline(&ts, ms);
-	pthread_mutex_lock(&wh.mu);
-	while (!wh.stop)
-		if (clock_cond_wait_until(&wh.cv, &wh.mu, &ts) != 0)
-			break;
-	int stop = wh.stop;
-	pthread_mutex_unlock(&wh.mu);
-	return stop;
-}
 
 /* ---- the database ------------------------------------------------------------ */
 
@@ -412,7 +388,7 @@ static void *webhooks_main(void *arg)
 	unsigned attempt = 0;
 	int was_down = 0;
 	uint64_t next_connect = 0, next_due = 0;
-	while (!stopping()) {
+	while (!bgthread_stopping(&wh.thread)) {
 		uint64_t now = clock_now_ns();
 		if (!mq_connected(m) && now >= next_connect) {
 			buf_reset(&err);
@@ -442,13 +418,13 @@ static void *webhooks_main(void *arg)
 					mq_ack(m, d.tag);
 				} else {
 					mq_reject(m, d.tag, 1);
-					wait_ms(1000); /* the database is away: do not spin on the message */
+					bgthread_wait_for(&wh.thread, 1000); /* the database is away: do not spin on the message */
 				}
 				mq_delivery_free(&d);
 				next_due = 0; /* a new first attempt may be due now */
 			}
 		} else {
-			wait_ms(NEXT_MS);
+			bgthread_wait_for(&wh.thread, NEXT_MS);
 		}
 		now = clock_now_ns();
 		if (h && now >= next_due) {
@@ -471,28 +447,14 @@ void webhooks_init(const char *pepper, size_t len)
 	wh.pepper_len = len;
 }
 
-void webhooks_start(struct api *a)
+int webhooks_start(struct api *a, struct buf *err)
 {
-	clock_cond_init(&wh.cv);
-	wh.stop = 0;
-	if (pthread_create(&wh.th, NULL, webhooks_main, a) != 0) {
-		log_error("webhooks: cannot start the thread");
-		return;
-	}
-	wh.started = 1;
+	return bgthread_start(&wh.thread, "webhooks", webhooks_main, a, err);
 }
 
 void webhooks_stop(void)
 {
-	if (!wh.started)
-		return;
-	pthread_mutex_lock(&wh.mu);
-	wh.stop = 1;
-	pthread_cond_signal(&wh.cv);
-	pthread_mutex_unlock(&wh.mu);
-	pthread_join(wh.th, NULL);
-	pthread_cond_destroy(&wh.cv);
-	wh.started = 0;
+	bgthread_stop(&wh.thread);
 }
 
 void webhooks_free(void)

@@ -39,6 +39,10 @@
 #define HOLD_MAX_S 60.0
 /* The upper bound of [worker] concurrency in the config table. */
 #define CONCURRENCY_MAX 256
+/* The heartbeat and the reaper thread. */
+#define WORKER_HELPERS 2
+/* A thread could not be started (sysexits.h's EX_OSERR). */
+#define EX_OSERR_CODE 71
 
 /* Give every queued delivery back (stale connection, or shutting down). */
 static void queue_clear(struct worker *w, struct mq *mq, int requeue_now)
@@ -339,21 +343,30 @@ static void sample_queue(void *arg)
 	buf_release(&err);
 }
 
-/*
- * Have `n` worker threads: start the missing ones (joining those that ended
- * after an earlier decrease first); extra ones end when idle. Signals are
- * blocked in the new threads: only the main thread sees them. 0 or -1.
- */
-static int workers_resize(struct worker *w, int n)
+/* Block the daemon's signals in the threads started until the mask is restored from *old. */
+static void signals_block(sigset_t *old)
 {
-	sigset_t block, old;
-	int rc = 0;
+	sigset_t block;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	pthread_sigmask(SIG_BLOCK, &block, old);
+}
+
+/*
+ * Have `n` worker threads: start the missing ones (joining those that ended
+ * after an earlier decrease first); extra ones end when idle. Signals are
+ * blocked in the new threads: only the main thread sees them. 0, or the error
+ * of pthread_create (then w->nthreads threads run).
+ */
+static int workers_resize(struct worker *w, int n)
+{
+	sigset_t old;
+	int rc = 0;
+
+	signals_block(&old);
 	pthread_mutex_lock(&w->mu);
 	w->nthreads = n;
 	pthread_cond_broadcast(&w->work_cv);
@@ -361,40 +374,56 @@ static int workers_resize(struct worker *w, int n)
 		struct worker_thread *t = &w->threads[i];
 		if (i < w->nstarted && t->alive)
 			continue; /* still running: it sees the new count */
-		if (i < w->nstarted)
+		if (t->joinable)
 			pthread_join(t->tid, NULL); /* it has returned: immediate */
+		t->joinable = 0;
 		t->w = w;
 		t->index = i;
 		t->alive = 1;
 		if ((rc = pthread_create(&t->tid, NULL, worker_thread_main, t)) != 0) {
 			t->alive = 0;
 			w->nthreads = i;
+			break;
 		}
+		t->joinable = 1;
 		if (i >= w->nstarted)
 			w->nstarted = i + 1;
 	}
 	pthread_mutex_unlock(&w->mu);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc ? -1 : 0;
+	return rc;
 }
 
-/* Start the worker threads, the heartbeat and the reaper thread. */
-static int threads_start(struct worker *w, int n, pthread_t *beat, pthread_t *reaper)
+/* The threads beside the worker threads, in the order threads_start starts them. */
+static void *(*const helper_mains[WORKER_HELPERS])(void *) = { worker_heartbeat_main, worker_reaper_main };
+static const char *const helper_names[WORKER_HELPERS] = { "heartbeat", "reaper" };
+
+/*
+ * Start the worker threads, then the heartbeat and the reaper thread (helpers[]).
+ * 0, or -1 with err naming the thread that did not start; *nhelpers says how
+ * many helpers run.
+ */
+static int threads_start(struct worker *w, int n, pthread_t helpers[WORKER_HELPERS], int *nhelpers,
+			 struct buf *err)
 {
-	sigset_t block, old;
+	sigset_t old;
 	int rc = workers_resize(w, n);
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	if (rc == 0)
-		rc = pthread_create(beat, NULL, worker_heartbeat_main, w);
-	if (rc == 0)
-		rc = pthread_create(reaper, NULL, worker_reaper_main, w);
+	*nhelpers = 0;
+	if (rc != 0) {
+		buf_printf(err, "cannot start worker thread %d of %d: %s", w->nthreads + 1, n, strerror(rc));
+		return -1;
+	}
+	signals_block(&old);
+	for (int i = 0; i < WORKER_HELPERS && rc == 0; i++) {
+		rc = pthread_create(&helpers[i], NULL, helper_mains[i], w);
+		if (rc == 0)
+			*nhelpers = i + 1;
+		else
+			buf_printf(err, "cannot start the %s thread: %s", helper_names[i], strerror(rc));
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	return rc ? -1 : 0;
 }
 
 /* Configs replaced by SIGHUP: threads may still read them, so they live until exit. */
@@ -430,7 +459,7 @@ static void worker_reload(struct worker *w, struct mq *mq, int verbose)
 	if (n > w->maxthreads)
 		n = w->maxthreads;
 	if (n != was) {
-		if (workers_resize(w, n) < 0)
+		if (workers_resize(w, n) != 0)
 			log_error("reload: cannot start worker threads; running %d", w->nthreads);
 		if (mq_connected(mq) && mq_qos(mq, w->nthreads, &err) < 0)
 			log_warn("reload: cannot change the prefetch: %s", buf_str(&err));
@@ -450,11 +479,37 @@ static int join_until(pthread_t tid, const struct timespec *until)
 	return pthread_clockjoin_np(tid, NULL, CLOCK_MONOTONIC, until);
 }
 
+/*
+ * Tell every thread to end and join them, giving up after 5 s. The number of
+ * threads that did not stop (they are blocked in I/O).
+ */
+static int threads_stop(struct worker *w, const pthread_t *helpers, int nhelpers)
+{
+	struct timespec until;
+	int stuck = 0;
+
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	w->exiting = 1;
+	pthread_cond_broadcast(&w->work_cv);
+	pthread_cond_broadcast(&w->beat_cv);
+	pthread_mutex_unlock(&w->mu);
+	clock_deadline(&until, 5000);
+	for (int i = 0; i < w->nstarted; i++)
+		if (w->threads[i].joinable && join_until(w->threads[i].tid, &until) != 0)
+			stuck++;
+	for (int i = 0; i < nhelpers; i++)
+		if (join_until(helpers[i], &until) != 0)
+			stuck++;
+	return stuck;
+}
+
 static int worker_run(const struct config *cfg, struct secrets *sec, int verbose)
 {
 	struct worker w;
-	pthread_t beat, reaper;
-	int stuck = 0;
+	pthread_t helpers[WORKER_HELPERS];
+	int nhelpers = 0, rc = 0;
+	struct buf err = BUF_INIT;
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
@@ -468,7 +523,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	 * opens connections lazily and reuses open ones first, so only as many are
 	 * open as threads ever used at once.
 	 */
-	w.db = db_pool_new(cfg, sec, w.maxthreads + 2);
+	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS);
 	w.qcap = w.maxthreads;
 	w.queue = xcalloc((size_t)w.qcap, sizeof(*w.queue));
 	w.slots = xcalloc((size_t)w.maxthreads, sizeof(*w.slots));
@@ -483,47 +538,36 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	}
 	handlers_init(cfg);
 
-	if (threads_start(&w, n, &beat, &reaper) != 0) {
-		log_error("cannot start worker threads");
-		daemon_stop = 1;
-	}
-	log_fields(LL_INFO, json_pack("{s:s, s:i}", "worker_id", w.id, "concurrency", w.nthreads),
-		   "spool-worker started as '%s' with %d thread(s)", w.id, w.nthreads);
-
 	struct sampler smp = { cfg, sec, NULL };
-	struct buf merr = BUF_INIT;
-	if (metrics_start(cfg, sample_queue, &smp, &merr) < 0) {
-		log_error("%s", buf_str(&merr));
-		daemon_stop = 1;
+	if (threads_start(&w, n, helpers, &nhelpers, &err) < 0) {
+		log_error("%s", buf_str(&err));
+		rc = EX_OSERR_CODE;
+	} else {
+		log_fields(LL_INFO, json_pack("{s:s, s:i}", "worker_id", w.id, "concurrency", w.nthreads),
+			   "spool-worker started as '%s' with %d thread(s)", w.id, w.nthreads);
+		int mrc = metrics_start(cfg, sample_queue, &smp, &err);
+		if (mrc < 0)
+			log_error("%s", buf_str(&err));
+		if (mrc == METRICS_NO_THREAD)
+			rc = EX_OSERR_CODE;
+		else if (mrc < 0)
+			daemon_stop = 1;
 	}
-	buf_release(&merr);
-
-	struct mq *mq = mq_new(cfg, sec);
-	consume(&w, mq, verbose);
-	drain(&w, mq);
-	mq_free(mq);
+	buf_release(&err);
+	if (rc == 0) {
+		struct mq *mq = mq_new(cfg, sec);
+		consume(&w, mq, verbose);
+		drain(&w, mq);
+		mq_free(mq);
+	}
 	metrics_stop();
 	mq_free(smp.mq);
 
-	pthread_mutex_lock(&w.mu);
-	w.stopping = 1;
-	w.exiting = 1;
-	pthread_cond_broadcast(&w.work_cv);
-	pthread_cond_broadcast(&w.beat_cv);
-	pthread_mutex_unlock(&w.mu);
-	struct timespec until;
-	clock_deadline(&until, 5000);
-	for (int i = 0; i < w.nstarted; i++)
-		if (join_until(w.threads[i].tid, &until) != 0)
-			stuck++;
-	if (join_until(beat, &until) != 0)
-		stuck++;
-	if (join_until(reaper, &until) != 0)
-		stuck++;
+	int stuck = threads_stop(&w, helpers, nhelpers);
 	if (stuck) {
 		/* a thread is blocked in I/O; its job keeps its lease until it expires */
 		log_warn("%d thread(s) did not stop; exiting anyway", stuck);
-		return 0;
+		return rc;
 	}
 	free(w.threads);
 	free(w.queue);
@@ -534,8 +578,9 @@ static int worker_run(const struct config *cfg, struct secrets *sec, int verbose
 	pthread_cond_destroy(&w.work_cv);
 	pthread_cond_destroy(&w.beat_cv);
 	close(w.wake_fd);
-	log_info("stopped");
-	return 0;
+	if (rc == 0)
+		log_info("stopped");
+	return rc;
 }
 
 int main(int argc, char **argv)

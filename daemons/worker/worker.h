@@ -88,6 +88,7 @@ struct worker_thread {
 	int index;
 	pthread_t tid;
 	int alive;             /* under mu: started and not yet returned */
+	int joinable;          /* under mu: tid is a thread not yet joined */
 };
 void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);

@@ -13,7 +13,7 @@
  *   events.c     per-process event queue -> waiter_wake (final states)
  *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
- *   metrics.c    lock-free counters and the Prometheus text rendering
+ *   prom.c       lock-free counters and the Prometheus text rendering of /metrics
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
  * thread, the events thread and the webhooks thread each own their RabbitMQ
@@ -67,9 +67,6 @@ struct api {
 	atomic_int inflight;         /* requests between start and completion */
 	atomic_int draining;         /* SIGTERM: new requests get 503, responses close */
 };
-
-/* Label of a route for metrics ("GET /v1/jobs/{id}"). */
-const char *route_label(enum route r);
 
 /* Per-request state; allocated when the headers arrive, freed on completion. */
 struct req {
@@ -209,11 +206,14 @@ void publisher_stop(void);
 /* 1 if the publisher's last broker round trip worked. */
 int publisher_queue_ok(void);
 
-/* metrics.c */
-void metrics_request(enum route r, int status, uint64_t duration_ns);
-void metrics_connections(int delta);
-void metrics_job_submitted(void);
-void metrics_set_backlog(int64_t n);
-void metrics_render(struct buf *out);
+/* prom.c: the figures GET /metrics shows; each call is lock-free. */
+void prom_request(enum route r, int status, uint64_t duration_ns);
+void prom_connections(int delta);
+void prom_job_submitted(void);
+/* Outbox rows not yet published. */
+void prom_set_backlog(int64_t n);
+/* 1 when the publisher reaches RabbitMQ (the publisher reports it). */
+void prom_set_queue_up(int up);
+void prom_render(struct buf *out);
 
 #endif

@@ -35,6 +35,13 @@ int publisher_queue_ok(void)
 	return atomic_load(&p.queue_ok);
 }
 
+/* The broker's state as /ready and the spool_queue_up gauge show it. */
+static void queue_state(int ok)
+{
+	atomic_store(&p.queue_ok, ok);
+	prom_set_queue_up(ok);
+}
+
 void publisher_kick(void)
 {
 	bgthread_wake(&p.thread);
@@ -109,7 +116,7 @@ static void broker_check(struct mq *m)
 	if (mq_queue_counts(m, MQ_JOBS_QUEUE, &msgs, &consumers, &err) < 0) {
 		log_warn("publisher: RabbitMQ check failed: %s", buf_str(&err));
 		mq_disconnect(m);
-		atomic_store(&p.queue_ok, 0);
+		queue_state(0);
 	}
 	buf_release(&err);
 }
@@ -119,7 +126,7 @@ static void update_backlog(struct db_conn *c)
 	struct buf err = BUF_INIT;
 	int64_t n;
 	if (outbox_backlog(c, &n, &err) == 0)
-		metrics_set_backlog(n);
+		prom_set_backlog(n);
 	buf_release(&err);
 }
 
@@ -144,14 +151,14 @@ static void *publisher_main(void *arg)
 	uint64_t last_check = 0;
 	while (!stop) {
 		if (!mq_connected(m)) {
-			atomic_store(&p.queue_ok, 0);
+			queue_state(0);
 			if (broker_connect(m, &was_down) < 0) {
 				update_backlog_alone(a);
 				stop = bgthread_wait_for(&p.thread, daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}
 			attempt = 0;
-			atomic_store(&p.queue_ok, 1);
+			queue_state(1);
 			last_check = clock_now_ns();
 		}
 		struct buf err = BUF_INIT;
@@ -168,7 +175,7 @@ static void *publisher_main(void *arg)
 		db_release(c);
 		if (mq_failed) {
 			mq_disconnect(m);
-			atomic_store(&p.queue_ok, 0);
+			queue_state(0);
 			continue;
 		}
 		if (n > 0)

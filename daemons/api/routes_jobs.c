@@ -179,7 +179,7 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 	} else {
 		db_release(c);
 		if (!existed) {
-			metrics_job_submitted();
+			prom_job_submitted();
 			publisher_kick();
 		}
 		char loc[64];

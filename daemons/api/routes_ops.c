@@ -75,6 +75,6 @@ enum MHD_Result route_ready(struct req *r)
 enum MHD_Result route_metrics(struct req *r)
 {
 	struct buf b = BUF_INIT;
-	metrics_render(&b);
+	prom_render(&b);
 	return reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -24,20 +24,6 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-static const char *const route_labels[ROUTE_COUNT] = {
-	[ROUTE_NONE] = "unknown",
-	[ROUTE_HEALTH] = "GET /health",
-	[ROUTE_READY] = "GET /ready",
-	[ROUTE_METRICS] = "GET /metrics",
-	[ROUTE_JOBS_CREATE] = "POST /v1/jobs",
-	[ROUTE_JOBS_LIST] = "GET /v1/jobs",
-	[ROUTE_JOBS_GET] = "GET /v1/jobs/{id}",
-	[ROUTE_JOBS_CANCEL] = "DELETE /v1/jobs/{id}",
-	[ROUTE_JOBS_RESULT] = "GET /v1/jobs/{id}/result",
-	[ROUTE_UPLOADS_CREATE] = "POST /v1/uploads",
-	[ROUTE_VIDEOS_CREATE] = "POST /v1/videos",
-};
-
 typedef enum MHD_Result (*route_fn)(struct req *r);
 
 static const route_fn route_fns[ROUTE_COUNT] = {
@@ -52,11 +38,6 @@ static const route_fn route_fns[ROUTE_COUNT] = {
 	[ROUTE_UPLOADS_CREATE] = route_uploads_create,
 	[ROUTE_VIDEOS_CREATE] = route_videos_create,
 };
-
-const char *route_label(enum route r)
-{
-	return (unsigned)r < ROUTE_COUNT ? route_labels[r] : "unknown";
-}
 
 static struct req *req_new(struct api *a, struct MHD_Connection *conn, const char *url,
 			   const char *method)
@@ -221,7 +202,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	uint64_t dur = clock_now_ns() - r->start_ns;
 	int status = r->status ? r->status : 499; /* client went away before an answer */
-	metrics_request(r->route, status, dur);
+	prom_request(r->route, status, dur);
 	json_t *o = json_object();
 	json_object_set_new(o, "msg", json_string("request"));
 	json_object_set_new(o, "method", json_string(r->method));
@@ -246,7 +227,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	(void)cls;
 	(void)conn;
 	(void)socket_context;
-	metrics_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	prom_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

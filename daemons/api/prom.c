@@ -1,12 +1,34 @@
 /*
- * metrics — spool-api's counters, updated lock-free (relaxed atomics) on the
- * request path and rendered in the Prometheus text format by GET /metrics.
+ * prom — spool-api's Prometheus counters, updated lock-free (relaxed atomics) on
+ * the request path and by the publisher, and rendered in the Prometheus text
+ * format by GET /metrics. The request, submission and backlog figures are also
+ * handed to the CloudWatch registry (shared/metrics.h).
  */
 #include "api.h"
 
 #include <stdatomic.h>
 
 #include "metrics.h"
+
+/* The route label of the series ("GET /v1/jobs/{id}"). */
+static const char *const route_labels[ROUTE_COUNT] = {
+	[ROUTE_NONE] = "unknown",
+	[ROUTE_HEALTH] = "GET /health",
+	[ROUTE_READY] = "GET /ready",
+	[ROUTE_METRICS] = "GET /metrics",
+	[ROUTE_JOBS_CREATE] = "POST /v1/jobs",
+	[ROUTE_JOBS_LIST] = "GET /v1/jobs",
+	[ROUTE_JOBS_GET] = "GET /v1/jobs/{id}",
+	[ROUTE_JOBS_CANCEL] = "DELETE /v1/jobs/{id}",
+	[ROUTE_JOBS_RESULT] = "GET /v1/jobs/{id}/result",
+	[ROUTE_UPLOADS_CREATE] = "POST /v1/uploads",
+	[ROUTE_VIDEOS_CREATE] = "POST /v1/videos",
+};
+
+static const char *route_label(enum route r)
+{
+	return (unsigned)r < ROUTE_COUNT ? route_labels[r] : "unknown";
+}
 
 /* The statuses spool-api answers with; anything else counts as "other". */
 static const int statuses[] = { 200, 201, 202, 302, 400, 401, 404, 405, 409,
@@ -25,6 +47,7 @@ static struct {
 	atomic_uint_fast64_t submitted;
 	atomic_int_fast64_t backlog;
 	atomic_int_fast64_t connections;
+	atomic_int queue_up;
 } m = { .backlog = -1 };
 
 static size_t status_index(int status)
@@ -35,7 +58,7 @@ static size_t status_index(int status)
 	return NSTATUS;
 }
 
-void metrics_request(enum route r, int status, uint64_t duration_ns)
+void prom_request(enum route r, int status, uint64_t duration_ns)
 {
 	if ((unsigned)r >= ROUTE_COUNT)
 		r = ROUTE_NONE;
@@ -54,26 +77,31 @@ void metrics_request(enum route r, int status, uint64_t duration_ns)
 	metrics_observe(metrics_timing(METRIC_HTTP_LATENCY, "Milliseconds", NULL, NULL), s * 1000.0);
 }
 
-void metrics_connections(int delta)
+void prom_connections(int delta)
 {
 	atomic_fetch_add_explicit(&m.connections, delta, memory_order_relaxed);
 }
 
-void metrics_job_submitted(void)
+void prom_job_submitted(void)
 {
 	atomic_fetch_add_explicit(&m.submitted, 1, memory_order_relaxed);
 	metrics_add(metrics_counter(METRIC_JOBS_SUBMITTED, "Count"), 1);
 }
 
-void metrics_set_backlog(int64_t n)
+void prom_set_backlog(int64_t n)
 {
 	atomic_store_explicit(&m.backlog, n, memory_order_relaxed);
 	metrics_set(metrics_gauge(METRIC_OUTBOX_BACKLOG, "Count", 0), (double)n);
 }
 
+void prom_set_queue_up(int up)
+{
+	atomic_store_explicit(&m.queue_up, up, memory_order_relaxed);
+}
+
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
 
-void metrics_render(struct buf *out)
+void prom_render(struct buf *out)
 {
 	buf_adds(out, "# HELP spool_http_requests_total HTTP requests answered, by route and status.\n"
 		      "# TYPE spool_http_requests_total counter\n");
@@ -125,5 +153,5 @@ void metrics_render(struct buf *out)
 		   (long long)atomic_load_explicit(&m.connections, memory_order_relaxed));
 	buf_printf(out, "# HELP spool_queue_up Whether the outbox publisher reaches RabbitMQ.\n"
 			"# TYPE spool_queue_up gauge\n"
-			"spool_queue_up %d\n", publisher_queue_ok());
+			"spool_queue_up %d\n", atomic_load_explicit(&m.queue_up, memory_order_relaxed));
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,12 +153,16 @@ int daemon_check_only(const struct config *cfg, struct secrets *sec, const char 
 	return 0;
 }
 
-int daemon_reload_config(const struct config *cur, unsigned program, int verbose, struct config *next)
+/* The configs daemon_reload_config made, the current one last: threads may still read any of them. */
+static struct config **reloaded;
+static size_t nreloaded;
+
+/* Read cur->path into `next`; -1 (logged) when it is invalid. See daemon_reload_config. */
+static int reload_parse(const struct config *cur, unsigned program, int verbose, struct config *next)
 {
 	struct buf err = BUF_INIT, fixed = BUF_INIT;
 	int rc = -1;
 
-	memset(next, 0, sizeof(*next));
 	if (config_load(next, cur->path, program, &err) < 0) {
 		/* one line per problem: keep them on one log line */
 		while (err.len > 0 && err.data[err.len - 1] == '\n')
@@ -179,6 +184,37 @@ out:
 	buf_release(&err);
 	buf_release(&fixed);
 	return rc;
+}
+
+int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, int verbose,
+			 struct secrets *sec)
+{
+	struct config *next = xcalloc(1, sizeof(*next));
+
+	if (reload_parse(atomic_load(cur), program, verbose, next) < 0) {
+		config_free(next);
+		free(next);
+		return -1;
+	}
+	reloaded = xrealloc(reloaded, (nreloaded + 1) * sizeof(*reloaded));
+	reloaded[nreloaded++] = next;
+	atomic_store(cur, next);
+	secrets_invalidate(sec, next->database.secret);
+	secrets_invalidate(sec, next->rabbitmq.secret);
+	if (next->s3.credentials_secret)
+		secrets_invalidate(sec, next->s3.credentials_secret);
+	return 0;
+}
+
+void daemon_reload_free(void)
+{
+	for (size_t i = 0; i < nreloaded; i++) {
+		config_free(reloaded[i]);
+		free(reloaded[i]);
+	}
+	free(reloaded);
+	reloaded = NULL;
+	nreloaded = 0;
 }
 
 static void on_signal(int sig)

@@ -1,8 +1,9 @@
 /*
  * daemon — what spool-api and spool-worker share about being a daemon:
  * command-line options (-f/-c FILE, -n, -d, -v, -h), loading the config with
- * every error reported before anything starts (exit 78), signal flags, systemd
- * notification and the jittered backoff used when a service is away.
+ * every error reported before anything starts (exit 78), replacing it on
+ * SIGHUP, signal flags, systemd notification and the jittered backoff used when
+ * a service is away.
  */
 #ifndef SPOOL_DAEMON_H
 #define SPOOL_DAEMON_H
@@ -50,14 +51,25 @@ int daemon_check_only(const struct config *cfg, struct secrets *sec, const char 
 int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err);
 
 /*
- * SIGHUP: read cur->path again into `next` (a fresh struct) for `program`. If it
- * is invalid, log the errors ("reload: configuration not changed: ...") and
- * return -1; else log the names of the changed keys that need a restart, give
- * them back their current values (config_keep_unreloadable), apply the log
- * level (unless `verbose`: -v keeps debug) and return 0. Either way the caller
- * config_free()s `next` once it is done with it.
+ * SIGHUP. A daemon keeps its current config in an atomic pointer, *cur, that
+ * its threads read once per use. Read (*cur)->path again into a fresh config
+ * for `program`. If it is invalid, log the errors ("reload: configuration not
+ * changed: ...") and return -1, *cur unchanged. Else log the names of the
+ * changed keys that need a restart and give them back their current values
+ * (config_keep_unreloadable), apply the log level (unless `verbose`: -v keeps
+ * debug), make *cur point to the new config, drop the secrets it names
+ * (database, RabbitMQ, S3 credentials) from `sec`'s cache so that their next
+ * use fetches them again, and return 0.
+ *
+ * A replaced config may still be in use by a thread that read it a moment
+ * before: every config made here stays allocated until daemon_reload_free(),
+ * so a pointer read from *cur stays valid, and the keys that need a restart are
+ * equal in all of them. The first config is the caller's.
  */
-int daemon_reload_config(const struct config *cur, unsigned program, int verbose, struct config *next);
+int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, int verbose,
+			 struct secrets *sec);
+/* At exit, once no thread reads a config any more: free those daemon_reload_config made. */
+void daemon_reload_free(void);
 
 /* SIGTERM/SIGINT set daemon_stop, SIGHUP sets daemon_reload; SIGPIPE ignored. */
 void daemon_signals_install(void);

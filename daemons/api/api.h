@@ -35,32 +35,21 @@
 #include "config.h"
 #include "db.h"
 #include "job.h"
-#include "jobtype.h"
 #include "s3.h"
 #include "secrets.h"
 #include "validate.h"
 
-/* Values SIGHUP may change, read lock-free by the handlers. */
-struct api_tunables {
-	_Atomic int64_t max_body;
-	_Atomic int64_t max_upload;
-	_Atomic int64_t key_cache_ttl;
-	_Atomic int64_t result_url_expires;
-	_Atomic int64_t upload_url_expires;
-	_Atomic int64_t max_wait;
-	_Atomic int64_t default_max_attempts;
-	_Atomic int64_t max_attempts[JOBTYPE_COUNT]; /* by enum jobtype_id, defaults resolved */
-	_Atomic int64_t rate_limit;      /* requests per second per key, 0 = off */
-	_Atomic int64_t rate_burst;
-};
-
 /* The daemon: one per process, owned by main.c. */
 struct api {
-	struct config *cfg;          /* the start-up config (non-reloadable keys) */
+	/*
+	 * The current config: the start-up one, then each valid one SIGHUP read
+	 * (daemon_reload_config, which keeps every one allocated until exit, and the
+	 * keys that need a restart equal in all). Read it once per use.
+	 */
+	const struct config *_Atomic cfg;
 	struct secrets *sec;
 	struct db_pool *db;
 	struct s3 *s3;
-	struct api_tunables tun;
 	struct MHD_Daemon *mhd;
 	struct buf tls_cert;         /* PEM read from api.tls_cert at start; empty: plain HTTP */
 	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
@@ -132,13 +121,8 @@ enum MHD_Result route_jobs_result(struct req *r);
 enum MHD_Result route_uploads_create(struct req *r);
 /* Submit the job `body` (a JSON object, stolen) describes, exactly as POST /v1/jobs. */
 enum MHD_Result jobs_submit(struct req *r, json_t *body);
-/* Replace api.webhook_allow_hosts (comma-separated; NULL none); thread safe. */
-void routes_set_webhook_hosts(const char *hosts);
-/* A malloc'd copy of the current api.webhook_allow_hosts, or NULL. */
-char *routes_webhook_hosts(void);
 /* The job as GET /v1/jobs/{id} shows it (with presigned result URLs). New reference. */
 json_t *api_job_json(struct api *a, const struct job *j);
-void routes_free(void);
 enum MHD_Result route_health(struct req *r);
 enum MHD_Result route_ready(struct req *r);
 enum MHD_Result route_metrics(struct req *r);

@@ -98,7 +98,8 @@ static int cache_get(struct api *a, const unsigned char h[32], struct req *r, in
 {
 	int hit = 0;
 	uint64_t now = clock_now_ns();
-	int64_t rate = atomic_load(&a->tun.rate_limit);
+	const struct config *cfg = a->cfg;
+	int64_t rate = cfg->api.rate_limit;
 	size_t idx = slot_of(h);
 	pthread_rwlock_rdlock(&cache.lock);
 	struct auth_slot *s = &cache.slots[idx];
@@ -109,7 +110,7 @@ static int cache_get(struct api *a, const unsigned char h[32], struct req *r, in
 			memcpy(r->tenant, s->tenant, sizeof(r->tenant));
 			memcpy(r->key_id, s->key_id, sizeof(r->key_id));
 			if (rate > 0)
-				*limited = !bucket_take(s, idx, rate, atomic_load(&a->tun.rate_burst), now);
+				*limited = !bucket_take(s, idx, rate, cfg->api.rate_burst, now);
 		}
 	}
 	pthread_rwlock_unlock(&cache.lock);
@@ -127,7 +128,7 @@ static void cache_put(const unsigned char h[32], const struct req *r, int found,
 	memcpy(s->tenant, r->tenant, sizeof(s->tenant));
 	memcpy(s->key_id, r->key_id, sizeof(s->key_id));
 	s->expires_ns = clock_now_ns() + (uint64_t)ttl_s * 1000000000u;
-	s->tokens = (double)atomic_load(&r->api->tun.rate_burst);
+	s->tokens = (double)r->api->cfg->api.rate_burst;
 	s->refill_ns = clock_now_ns();
 	pthread_rwlock_unlock(&cache.lock);
 }
@@ -187,7 +188,7 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 		found = lookup_db(r, hash, ret);
 		if (found < 0)
 			return -1;
-		int64_t ttl = atomic_load(&r->api->tun.key_cache_ttl);
+		int64_t ttl = r->api->cfg->api.key_cache_ttl;
 		cache_put(hash, r, found, found ? ttl : (ttl < NEG_TTL_S ? ttl : NEG_TTL_S));
 	}
 	if (!found) {

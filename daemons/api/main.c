@@ -29,33 +29,18 @@
 #define DRAIN_MS 30000
 #define AUTH_CACHE_SLOTS 4096
 
-static void tunables_set(struct api_tunables *t, const struct config *cfg)
-{
-	atomic_store(&t->max_body, cfg->api.max_body);
-	atomic_store(&t->max_upload, cfg->api.max_upload);
-	atomic_store(&t->key_cache_ttl, cfg->api.key_cache_ttl);
-	atomic_store(&t->result_url_expires, cfg->api.result_url_expires);
-	atomic_store(&t->upload_url_expires, cfg->api.upload_url_expires);
-	atomic_store(&t->max_wait, cfg->api.max_wait);
-	atomic_store(&t->default_max_attempts, cfg->api.default_max_attempts);
-	for (int i = 0; i < JOBTYPE_COUNT; i++)
-		atomic_store(&t->max_attempts[i], config_type_value(&cfg->api.max_attempts, jobtype_get(i)->name,
-								    cfg->api.default_max_attempts));
-	atomic_store(&t->rate_limit, cfg->api.rate_limit);
-	atomic_store(&t->rate_burst, cfg->api.rate_burst);
-	routes_set_webhook_hosts(cfg->api.webhook_allow_hosts);
-}
-
-/* SIGHUP: read the file again; apply the reloadable keys if it is valid. */
+/*
+ * SIGHUP: read the file again into a fresh config and, if it is valid, make it
+ * the current one (daemon_reload_config): the handlers and threads take the new
+ * values of the reloadable keys at their next read; cached secrets are dropped.
+ */
 static void reload(struct api *a)
 {
-	struct config next;
-	if (daemon_reload_config(a->cfg, PROG_API, 0, &next) == 0) {
-		tunables_set(&a->tun, &next);
-		metrics_set_interval(next.cloudwatch.interval);
-		log_info("reload: configuration '%s' applied", a->cfg->path);
+	if (daemon_reload_config(&a->cfg, PROG_API, 0, a->sec) == 0) {
+		const struct config *cfg = a->cfg;
+		metrics_set_interval(cfg->cloudwatch.interval);
+		log_info("reload: configuration '%s' applied", cfg->path);
 	}
-	config_free(&next);
 }
 
 /* Fetch the pepper, retrying a little: Secrets Manager may be starting too. */
@@ -132,7 +117,6 @@ static int run(struct api *a)
 	struct buf pepper = BUF_INIT, err = BUF_INIT;
 	if (pepper_fetch(a, &pepper) < 0)
 		return EX_UNAVAILABLE_CODE;
-	tunables_set(&a->tun, a->cfg);
 	auth_init(buf_str(&pepper), AUTH_CACHE_SLOTS);
 	webhooks_init(pepper.data ? pepper.data : "", pepper.len);
 	OPENSSL_cleanse(pepper.data, pepper.len);
@@ -178,7 +162,6 @@ static int run(struct api *a)
 	s3_free(a->s3);
 	db_pool_free(a->db);
 	auth_free();
-	routes_free();
 	buf_release(&err);
 	return rc;
 }
@@ -215,6 +198,7 @@ int main(int argc, char **argv)
 		rc = run(&a);
 	}
 	server_tls_free(&a);
+	daemon_reload_free();
 	secrets_free(sec);
 	config_free(&cfg);
 	return rc;

@@ -10,7 +10,6 @@
 #include "log.h"
 #include "timefmt.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,32 +17,6 @@
 #include <uuid/uuid.h>
 
 #define DB_WAIT_MS 2000
-
-/* webhook_allow_hosts, which SIGHUP may replace. */
-static pthread_rwlock_t hosts_lock = PTHREAD_RWLOCK_INITIALIZER;
-static char *allow_hosts;
-
-void routes_set_webhook_hosts(const char *hosts)
-{
-	char *copy = hosts ? xstrdup(hosts) : NULL;
-	pthread_rwlock_wrlock(&hosts_lock);
-	free(allow_hosts);
-	allow_hosts = copy;
-	pthread_rwlock_unlock(&hosts_lock);
-}
-
-char *routes_webhook_hosts(void)
-{
-	pthread_rwlock_rdlock(&hosts_lock);
-	char *copy = allow_hosts ? xstrdup(allow_hosts) : NULL;
-	pthread_rwlock_unlock(&hosts_lock);
-	return copy;
-}
-
-void routes_free(void)
-{
-	routes_set_webhook_hosts(NULL);
-}
 
 /* Take a pooled connection or queue 503. */
 static struct db_conn *db_take(struct req *r, enum MHD_Result *ret)
@@ -72,7 +45,7 @@ static int presign_into(struct api *a, json_t *obj)
 	struct buf url = BUF_INIT;
 	struct aws_error aerr;
 	time_t exp = 0;
-	int rc = s3_presign(a->s3, "GET", key, atomic_load(&a->tun.result_url_expires), &url, &exp, &aerr);
+	int rc = s3_presign(a->s3, "GET", key, a->cfg->api.result_url_expires, &url, &exp, &aerr);
 	if (rc == 0) {
 		char at[32];
 		timefmt_utc(exp, at);
@@ -150,16 +123,15 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		json_decref(body);
 		return ret;
 	}
+	const struct config *cfg = r->api->cfg; /* one config for the whole request */
 	struct job_new in = {
 		.tenant = r->tenant,
 		.idempotency_key = idem && *idem ? idem : NULL,
-		.max_attempts = (int)atomic_load(&r->api->tun.default_max_attempts),
+		.max_attempts = (int)cfg->api.default_max_attempts,
 	};
 	struct validate_error v = VALIDATE_ERROR_INIT;
-	char *hosts = routes_webhook_hosts();
-	struct validate_job ctx = { r->tenant, hosts, tenant_owns_job, c };
+	struct validate_job ctx = { r->tenant, cfg->api.webhook_allow_hosts, tenant_owns_job, c };
 	int rc = validate_job(&ctx, body, &in, &v);
-	free(hosts);
 	if (rc < 0) {
 		db_release(c);
 		ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
@@ -167,9 +139,7 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		json_decref(body);
 		return ret;
 	}
-	const struct jobtype *jt = jobtype_find(in.type);
-	if (jt)
-		in.max_attempts = (int)atomic_load(&r->api->tun.max_attempts[jt->id]);
+	in.max_attempts = (int)config_type_value(&cfg->api.max_attempts, in.type, cfg->api.default_max_attempts);
 	struct job j;
 	struct buf err = BUF_INIT;
 	int existed = 0;
@@ -235,7 +205,7 @@ enum MHD_Result route_jobs_get(struct req *r)
 	if (w && validate_int_arg(w, 1000000, &wait) < 0)
 		return reply_error(r, 400, "bad_request", "wait",
 				   "query parameter 'wait' must be a number of seconds");
-	int64_t max_wait = atomic_load(&r->api->tun.max_wait);
+	int64_t max_wait = r->api->cfg->api.max_wait;
 	if (wait > max_wait)
 		return reply_error(r, 400, "bad_request", "wait", "query parameter 'wait' must be at most %lld seconds",
 				   (long long)max_wait);
@@ -376,8 +346,7 @@ enum MHD_Result route_jobs_result(struct req *r)
 		struct buf url = BUF_INIT;
 		struct aws_error aerr;
 		time_t exp;
-		if (s3_presign(r->api->s3, "GET", key, atomic_load(&r->api->tun.result_url_expires), &url, &exp,
-			       &aerr) < 0)
+		if (s3_presign(r->api->s3, "GET", key, r->api->cfg->api.result_url_expires, &url, &exp, &aerr) < 0)
 			ret = reply_unavailable(r, "storage", aerr.message);
 		else
 			ret = reply_redirect(r, buf_str(&url));
@@ -398,8 +367,8 @@ enum MHD_Result route_uploads_create(struct req *r)
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
 	buf_printf(&key, "uploads/%s/%s", r->tenant, id);
-	if (s3_presign(r->api->s3, "PUT", buf_str(&key), atomic_load(&r->api->tun.upload_url_expires), &url,
-		       &exp, &aerr) < 0) {
+	if (s3_presign(r->api->s3, "PUT", buf_str(&key), r->api->cfg->api.upload_url_expires, &url, &exp,
+		       &aerr) < 0) {
 		ret = reply_unavailable(r, "storage", aerr.message);
 	} else {
 		timefmt_utc(exp, at);

@@ -168,7 +168,7 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 
 int videos_precheck(struct req *r, enum MHD_Result *ret)
 {
-	int64_t limit = atomic_load(&r->api->tun.max_upload);
+	int64_t limit = r->api->cfg->api.max_upload;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	unsigned long long n;
 	if (cl && validate_content_length(cl, (uint64_t)limit, &n) < 0) {

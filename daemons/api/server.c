@@ -65,7 +65,7 @@ static int body_precheck(struct req *r, enum MHD_Result *ret)
 {
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
-	int64_t max = atomic_load(&r->api->tun.max_body);
+	int64_t max = r->api->cfg->api.max_body;
 	int has_body = te != NULL;
 	if (r->route == ROUTE_VIDEOS_CREATE)
 		return videos_precheck(r, ret);
@@ -162,7 +162,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->video && *upload_data_size > 0)
 		return videos_body(r, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
-		int64_t max = atomic_load(&a->tun.max_body);
+		int64_t max = a->cfg->api.max_body;
 		/* Chunked bodies have no length up front: count and drop the excess. */
 		if (!r->body_too_large && r->body.len + *upload_data_size > (uint64_t)max) {
 			r->body_too_large = 1;
@@ -178,7 +178,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->body_too_large)
 		return reply_error(r, 413, "too_large", NULL,
 				   "request body is larger than the limit of %lld bytes",
-				   (long long)atomic_load(&a->tun.max_body));
+				   (long long)a->cfg->api.max_body);
 	if (!r->checked) {
 		r->checked = 1;
 		log_set_request_id(r->request_id);

@@ -222,7 +222,7 @@ static void post(struct api *a, CURL *h, const struct delivery *d, struct outcom
 	struct curl_slist *resolve_list = NULL, *headers = NULL;
 	char *body = NULL;
 	memset(&j, 0, sizeof(j));
-	char *allow = routes_webhook_hosts();
+	const char *allow = a->cfg->api.webhook_allow_hosts;
 	struct db_conn *c = db_acquire(a->db, 2000, &err);
 	enum job_rc rc = c ? job_get(c, d->job_id, NULL, &j, &err) : JOB_ERR;
 	if (c)
@@ -295,7 +295,6 @@ out:
 	curl_slist_free_all(headers);
 	curl_slist_free_all(resolve_list);
 	free(body);
-	free(allow);
 	job_clear(&j);
 	buf_release(&err);
 	buf_release(&pin);

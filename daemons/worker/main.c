@@ -426,35 +426,21 @@ static int threads_start(struct worker *w, int n, pthread_t helpers[WORKER_HELPE
 	return rc ? -1 : 0;
 }
 
-/* Configs replaced by SIGHUP: threads may still read them, so they live until exit. */
-static struct config **retired;
-static size_t nretired;
-
 /*
- * SIGHUP: a fresh config, swapped in only when valid. What may change applies at
- * once: log level, concurrency (threads and prefetch), shutdown grace, time
- * limits and attempts for the next jobs; cached secrets are dropped so they are
- * fetched again. What may not is named in the log and keeps its value.
+ * SIGHUP: a fresh config, swapped in only when valid (daemon_reload_config). What
+ * may change applies at once: log level, concurrency (threads and prefetch),
+ * shutdown grace, time limits and attempts for the next jobs; cached secrets are
+ * dropped so they are fetched again. What may not is named in the log and keeps
+ * its value.
  */
 static void worker_reload(struct worker *w, struct mq *mq, int verbose)
 {
-	const struct config *cur = w->cfg;
-	struct config *next = xcalloc(1, sizeof(*next));
 	struct buf err = BUF_INIT;
 
-	if (daemon_reload_config(cur, PROG_WORKER, verbose, next) < 0) {
-		config_free(next);
-		free(next);
+	if (daemon_reload_config(&w->cfg, PROG_WORKER, verbose, w->sec) < 0)
 		return;
-	}
-	retired = xrealloc(retired, (nretired + 1) * sizeof(*retired));
-	retired[nretired++] = next;
-	atomic_store(&w->cfg, next);
+	const struct config *next = w->cfg;
 	metrics_set_interval(next->cloudwatch.interval);
-	secrets_invalidate(w->sec, next->database.secret);
-	secrets_invalidate(w->sec, next->rabbitmq.secret);
-	if (next->s3.credentials_secret)
-		secrets_invalidate(w->sec, next->s3.credentials_secret);
 	int n = (int)next->worker.concurrency, was = w->nthreads;
 	if (n > w->maxthreads)
 		n = w->maxthreads;
@@ -601,11 +587,7 @@ int main(int argc, char **argv)
 	}
 	daemon_signals_install();
 	rc = worker_run(&cfg, sec, o.verbose);
-	for (size_t i = 0; i < nretired; i++) {
-		config_free(retired[i]);
-		free(retired[i]);
-	}
-	free(retired);
+	daemon_reload_free();
 	secrets_free(sec);
 	config_free(&cfg);
 	return rc;

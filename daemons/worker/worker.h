@@ -54,9 +54,10 @@ struct slot {
 
 struct worker {
 	/*
-	 * The current config, replaced by SIGHUP (the main thread); read it once per
-	 * use. Replaced configs stay allocated until exit, so a pointer read from
-	 * here stays valid; keys that need a restart are equal in all of them.
+	 * The current config, replaced by SIGHUP (the main thread, through
+	 * daemon_reload_config); read it once per use. Replaced configs stay
+	 * allocated until exit, so a pointer read from here stays valid; keys that
+	 * need a restart are equal in all of them.
 	 */
 	const struct config *_Atomic cfg;
 	struct secrets *sec;

@@ -4,6 +4,7 @@
 
 #include "cmd.h"
 #include "job.h"
+#include "jobcodec.h"
 #include "jobops.h"
 #include "table.h"
 
@@ -48,7 +49,7 @@ static json_t *errors_json(const struct jobops_event *ev, size_t n)
 
 static void print_json(const struct job *j, const struct jobops_event *ev, size_t n)
 {
-	json_t *o = job_to_json(j), *evs = json_array();
+	json_t *o = jobcodec_to_json(j), *evs = json_array();
 	json_object_set_new(o, "tenant", str_or_null(j->tenant));
 	json_object_set_new(o, "worker_id", str_or_null(j->worker_id));
 	json_object_set_new(o, "lease_until", str_or_null(j->lease_until));

@@ -4,6 +4,7 @@
 
 #include "cmd.h"
 #include "job.h"
+#include "jobcodec.h"
 #include "jobops.h"
 #include "table.h"
 
@@ -124,7 +125,7 @@ static int cmd_jobs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++) {
-			json_t *j = job_to_json(&jobs[i]);
+			json_t *j = jobcodec_to_json(&jobs[i]);
 			json_object_set_new(j, "tenant", json_string(jobs[i].tenant ? jobs[i].tenant : ""));
 			json_array_append_new(arr, j);
 		}

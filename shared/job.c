@@ -1,18 +1,12 @@
 #include "job.h"
-#include "timefmt.h"
+#include "jobcodec.h"
+#include "outbox.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <openssl/evp.h>
-
-#define MESSAGE_MAX 4096
-#define CURSOR_MAX 128
 
 static const char *const status_names[JOB_STATUS_COUNT] = {
 	[JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running", [JOB_RETRYING] = "retrying",
@@ -71,35 +65,6 @@ void job_clear(struct job *j)
 	free(j->idempotency_key);
 	free(j->worker_id);
 	memset(j, 0, sizeof(*j));
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s && *s ? json_string(s) : json_null();
-}
-
-static json_t *ref_or_null(json_t *v)
-{
-	return v ? json_incref(v) : json_null();
-}
-
-json_t *job_to_json(const struct job *j)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(j->id));
-	json_object_set_new(o, "type", str_or_null(j->type));
-	json_object_set_new(o, "status", json_string(job_status_name(j->status)));
-	json_object_set_new(o, "attempts", json_integer(j->attempts));
-	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
-	json_object_set_new(o, "progress", j->progress >= 0 ? json_integer(j->progress) : json_null());
-	json_object_set_new(o, "source", ref_or_null(j->source));
-	json_object_set_new(o, "params", j->params ? json_incref(j->params) : json_object());
-	json_object_set_new(o, "result", ref_or_null(j->result));
-	json_object_set_new(o, "error", ref_or_null(j->error));
-	json_object_set_new(o, "created_at", str_or_null(j->created_at));
-	json_object_set_new(o, "started_at", str_or_null(j->started_at));
-	json_object_set_new(o, "finished_at", str_or_null(j->finished_at));
-	return o;
 }
 
 /* ---- rows ---------------------------------------------------------------- */
@@ -162,58 +127,12 @@ static char *dump_or_null(json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
-/* Queue a row for the outbox publisher, in the caller's transaction. */
-static int outbox_add(struct db_conn *c, const char *exchange, const char *key, const char *payload,
-		      struct buf *err)
-{
-	const char *params[] = { exchange, key, payload };
-	PGresult *r = db_exec(c, "outbox_add",
-			      "INSERT INTO outbox (exchange, routing_key, payload) VALUES ($1, $2, $3)", 3, params,
-			      err);
-	if (!r)
-		return -1;
-	PQclear(r);
-	return 0;
-}
-
-/* The queue message of `j` for `attempt`, into the outbox for exchange/key. */
-static int outbox_add_message(struct db_conn *c, const struct job *j, int attempt, const char *exchange,
-			      const char *key, struct buf *err)
-{
-	struct job_message m = { .version = 1, .attempt = attempt };
-	struct buf payload = BUF_INIT;
-	memcpy(m.id, j->id, sizeof(m.id));
-	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
-	job_message_encode(&m, &payload);
-	int rc = outbox_add(c, exchange, key, buf_str(&payload), err);
-	buf_release(&payload);
-	return rc;
-}
-
-/* The spool.jobs message of `j` for its next attempt, into the outbox. */
-static int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
-{
-	return outbox_add_message(c, j, j->attempts + 1, "spool.jobs", "job", err);
-}
-
-/* The spool.events message of `j` (event "cancelled", …), into the outbox. */
-static int outbox_add_event(struct db_conn *c, const struct job *j, const char *event, struct buf *err)
-{
-	struct buf payload = BUF_INIT, key = BUF_INIT;
-	job_event_encode(j, event, &payload);
-	buf_printf(&key, "job.%s", event);
-	int rc = outbox_add(c, "spool.events", buf_str(&key), buf_str(&payload), err);
-	buf_release(&payload);
-	buf_release(&key);
-	return rc;
-}
-
 /* ---- create, get, list ----------------------------------------------------- */
 
 /*
  * One statement, so one round trip and one implicit transaction: the job, its
- * first job_events row and its outbox row (the message of job_message_encode(),
- * byte for byte, for the job type names it accepts).
+ * first job_events row and its outbox row (the message of
+ * jobcodec_message_encode(), byte for byte, for the job type names it accepts).
  */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed, struct buf *err)
 {
@@ -280,81 +199,6 @@ enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struc
 	return found ? JOB_OK : JOB_NOT_FOUND;
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void cursor_encode(const char *micros, const char *id, struct buf *out)
-{
-	char plain[96];
-	int n = snprintf(plain, sizeof(plain), "%s:%s", micros, id);
-	unsigned acc = 0;
-	int bits = 0;
-	for (int i = 0; i < n; i++) {
-		acc = (acc << 8) | (unsigned char)plain[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			buf_addc(out, b64url[(acc >> bits) & 63]);
-		}
-	}
-	if (bits > 0)
-		buf_addc(out, b64url[(acc << (6 - bits)) & 63]);
-}
-
-/* Decode and check a cursor into its microseconds and id; -1 if malformed. */
-static int cursor_decode(const char *cur, char micros[24], char id[JOB_ID_LEN + 1])
-{
-	char plain[CURSOR_MAX];
-	size_t n = 0, len = strlen(cur);
-	unsigned acc = 0;
-	int bits = 0;
-	if (len == 0 || len > CURSOR_MAX)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		const char *p = cur[i] ? strchr(b64url, cur[i]) : NULL;
-		if (!p)
-			return -1;
-		acc = (acc << 6) | (unsigned)(p - b64url);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n >= sizeof(plain) - 1)
-				return -1;
-			plain[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	plain[n] = '\0';
-	const char *colon = memchr(plain, ':', n);
-	size_t dl = colon ? (size_t)(colon - plain) : 0;
-	if (!colon || dl == 0 || dl > 18)
-		return -1;
-	for (size_t i = 0; i < dl; i++)
-		if (!isdigit((unsigned char)plain[i]))
-			return -1;
-	if (!job_id_valid(colon + 1))
-		return -1;
-	memcpy(micros, plain, dl);
-	micros[dl] = '\0';
-	memcpy(id, colon + 1, JOB_ID_LEN + 1);
-	return 0;
-}
-
-void job_cursor_encode(int64_t micros, const char *id, struct buf *out)
-{
-	char m[24];
-	snprintf(m, sizeof(m), "%" PRId64, micros);
-	buf_reset(out);
-	cursor_encode(m, id, out);
-}
-
-int job_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 1])
-{
-	char m[24];
-	if (!cursor || cursor_decode(cursor, m, id) < 0)
-		return -1;
-	*micros = strtoll(m, NULL, 10);
-	return 0;
-}
-
 /* The decoded cursor and the parameters of a filter's WHERE clause (see filter_where). */
 struct filter_sql {
 	struct buf sql;
@@ -372,7 +216,8 @@ struct filter_sql {
  */
 static int filter_where(const struct job_filter *f, struct filter_sql *q, struct buf *err)
 {
-	if (f->cursor && cursor_decode(f->cursor, q->micros, q->cid) < 0) {
+	int64_t micros = 0;
+	if (f->cursor && jobcodec_cursor_decode(f->cursor, &micros, q->cid) < 0) {
 		buf_adds(err, "malformed cursor: pass next_cursor from the previous page unchanged");
 		return -1;
 	}
@@ -398,6 +243,7 @@ static int filter_where(const struct job_filter *f, struct filter_sql *q, struct
 	}
 	if (f->cursor) {
 		q->mask |= 16;
+		snprintf(q->micros, sizeof(q->micros), "%" PRId64, micros);
 		q->params[q->np++] = q->micros;
 		q->params[q->np++] = q->cid;
 		buf_printf(&q->sql,
@@ -458,7 +304,8 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
 		job_from_row(r, (int)i, &v[i]);
 	if (rows > take && take > 0) {
 		struct buf cur = BUF_INIT;
-		cursor_encode(PQgetvalue(r, (int)take - 1, JOB_NCOLS - 1), v[take - 1].id, &cur);
+		jobcodec_cursor_encode(strtoll(PQgetvalue(r, (int)take - 1, JOB_NCOLS - 1), NULL, 10), v[take - 1].id,
+				       &cur);
 		*next_cursor = buf_detach(&cur);
 	}
 	PQclear(r);
@@ -756,16 +603,6 @@ fail:
 
 /* ---- reaper and requeue ------------------------------------------------------- */
 
-/* Outbox rows after a job left `running` without its worker: its next stop and event. */
-static int outbox_add_next(struct db_conn *c, const struct job *j, struct buf *err)
-{
-	if (j->status == JOB_RETRYING)
-		return outbox_add_job(c, j, err) < 0 || outbox_add_event(c, j, "retrying", err) < 0 ? -1 : 0;
-	if (outbox_add_message(c, j, j->attempts, "", "spool.dead", err) < 0)
-		return -1;
-	return outbox_add_event(c, j, "failed", err);
-}
-
 /* Append the rows of `r` to *out (*n of them), then queue their outbox rows. */
 static int reaped_take(struct db_conn *c, PGresult *r, struct job **out, size_t *n, struct buf *err)
 {
@@ -900,178 +737,4 @@ enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worke
 fail:
 	rollback(c);
 	return JOB_OWN_ERR;
-}
-
-/* ---- messages ---------------------------------------------------------------- */
-
-void job_message_encode(const struct job_message *m, struct buf *out)
-{
-	json_t *o = json_pack("{s:i, s:s, s:s, s:i}", "v", m->version ? m->version : 1, "job_id", m->id, "type",
-			      m->type, "attempt", m->attempt);
-	char *s = json_dumps(o, JSON_COMPACT);
-	buf_reset(out);
-	buf_adds(out, s);
-	free(s);
-	json_decref(o);
-}
-
-static int type_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= sizeof(((struct job_message *)0)->type))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || strchr("._-", s[i])))
-			return 0;
-	return 1;
-}
-
-int job_message_decode(const char *data, size_t len, struct job_message *m, struct buf *err)
-{
-	json_error_t je;
-	memset(m, 0, sizeof(*m));
-	if (len > MESSAGE_MAX) {
-		buf_printf(err, "message of %zu bytes is longer than %d", len, MESSAGE_MAX);
-		return -1;
-	}
-	json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-	if (!o) {
-		buf_printf(err, "message is not JSON: %s", je.text);
-		return -1;
-	}
-	int rc = -1;
-	json_t *v = json_object_get(o, "v"), *id = json_object_get(o, "job_id"), *type = json_object_get(o, "type"),
-	       *att = json_object_get(o, "attempt");
-	if (!json_is_object(o))
-		buf_adds(err, "message is not a JSON object");
-	else if (!json_is_integer(v) || json_integer_value(v) != 1)
-		buf_adds(err, "message has no version 'v' or not version 1");
-	else if (!json_is_string(id) || !job_id_valid(json_string_value(id)))
-		buf_adds(err, "message 'job_id' is not a UUID");
-	else if (!json_is_string(type) || !type_name_ok(json_string_value(type)))
-		buf_adds(err, "message 'type' is missing or not a job type name");
-	else if (!json_is_integer(att) || json_integer_value(att) < 0 || json_integer_value(att) > 1000000)
-		buf_adds(err, "message 'attempt' is not a whole number in [0, 1000000]");
-	else {
-		m->version = 1;
-		memcpy(m->id, json_string_value(id), JOB_ID_LEN + 1);
-		snprintf(m->type, sizeof(m->type), "%s", json_string_value(type));
-		m->attempt = (int)json_integer_value(att);
-		rc = 0;
-	}
-	json_decref(o);
-	return rc;
-}
-
-void job_event_encode(const struct job *j, const char *event, struct buf *out)
-{
-	/* A job requeued through the outbox (reaper, shutdown) is tried again at once. */
-	job_event_encode_next(j, event, j->status == JOB_RETRYING ? time(NULL) : 0, out);
-}
-
-void job_event_encode_next(const struct job *j, const char *event, time_t next_attempt_at, struct buf *out)
-{
-	char at[TIMEFMT_UTC_MS_SIZE];
-	timefmt_now_ms(at);
-	struct buf name = BUF_INIT;
-	if (strncmp(event, "job.", 4))
-		buf_adds(&name, "job.");
-	buf_adds(&name, event);
-	json_t *o = json_object();
-	json_object_set_new(o, "v", json_integer(1));
-	json_object_set_new(o, "event", json_string(buf_str(&name)));
-	json_object_set_new(o, "job_id", json_string(j->id));
-	json_object_set_new(o, "type", str_or_null(j->type));
-	json_object_set_new(o, "status", json_string(job_status_name(j->status)));
-	json_object_set_new(o, "attempt", json_integer(j->attempts));
-	json_object_set_new(o, "at", json_string(at));
-	json_object_set_new(o, "error", ref_or_null(j->error));
-	if (next_attempt_at > 0) {
-		char next[TIMEFMT_UTC_SIZE];
-		timefmt_utc(next_attempt_at, next);
-		json_object_set_new(o, "next_attempt_at", json_string(next));
-	}
-	char *s = json_dumps(o, JSON_COMPACT);
-	buf_reset(out);
-	buf_adds(out, s);
-	free(s);
-	json_decref(o);
-	buf_release(&name);
-}
-
-/* ---- outbox ---------------------------------------------------------------- */
-
-int outbox_fetch(struct db_conn *c, int limit, struct outbox_row **rows, size_t *n, struct buf *err)
-{
-	char lim[16];
-	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
-	const char *params[] = { lim };
-	*rows = NULL;
-	*n = 0;
-	/*
-	 * Rows are claimed for 30 s so that several publishers (one per API instance)
-	 * do not all send the same rows; an unconfirmed claim simply expires.
-	 */
-	PGresult *r = db_exec(c, "outbox_fetch",
-			      "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-			      "   WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
-			      "     AND (claimed_until IS NULL OR claimed_until < now())"
-			      "     ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-			      "   RETURNING id, exchange, routing_key, payload)"
-			      " SELECT id, exchange, routing_key, payload FROM c ORDER BY id",
-			      1, params, err);
-	if (!r)
-		return -1;
-	size_t k = (size_t)PQntuples(r);
-	struct outbox_row *v = xcalloc(k ? k : 1, sizeof(*v));
-	for (size_t i = 0; i < k; i++) {
-		v[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
-		v[i].exchange = db_strdup(r, (int)i, 1);
-		v[i].routing_key = db_strdup(r, (int)i, 2);
-		v[i].payload = db_strdup(r, (int)i, 3);
-	}
-	PQclear(r);
-	*rows = v;
-	*n = k;
-	return 0;
-}
-
-void outbox_rows_free(struct outbox_row *rows, size_t n)
-{
-	for (size_t i = 0; rows && i < n; i++) {
-		free(rows[i].exchange);
-		free(rows[i].routing_key);
-		free(rows[i].payload);
-	}
-	free(rows);
-}
-
-int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err)
-{
-	if (n == 0)
-		return 0;
-	struct buf arr = BUF_INIT;
-	buf_addc(&arr, '{');
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
-	buf_addc(&arr, '}');
-	const char *params[] = { buf_str(&arr) };
-	PGresult *r = db_exec(c, "outbox_mark_sent",
-			      "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL", 1,
-			      params, err);
-	buf_release(&arr);
-	if (!r)
-		return -1;
-	PQclear(r);
-	return 0;
-}
-
-int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err)
-{
-	PGresult *r = db_exec(c, "outbox_backlog", "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL, err);
-	if (!r)
-		return -1;
-	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return 0;
 }

@@ -1,8 +1,8 @@
 /*
- * job — the job model and every SQL statement that touches jobs, their history
- * and the outbox. The database row is the truth; these functions are the only
- * writers, so the state machine of system.md holds wherever they are called from
- * (API, worker, adminctl):
+ * job — the job model and every SQL statement that touches jobs and their
+ * history. The database row is the truth; these functions are the only writers,
+ * so the state machine of system.md holds wherever they are called from (API,
+ * worker, adminctl):
  *
  *   queued -> running -> succeeded | failed
  *   running -> retrying -> running
@@ -12,7 +12,10 @@
  * Every transition inserts a job_events row (time, status, attempt, worker, error)
  * in the same transaction. Final-state writes are conditional on the worker's
  * claim (status running, same worker, same attempt), so a duplicate or late
- * writer changes nothing.
+ * writer changes nothing. What a transition publishes (the spool.jobs message of
+ * the next attempt, a spool.events event, a spool.dead copy) goes to the outbox
+ * (outbox.h) in that same transaction; the encodings of a job (queue message,
+ * event, list cursor, the API's JSON) are jobcodec.h's.
  *
  * Return values: one named enum per family of functions below (enum job_rc for
  * lookups and operators' transitions, enum job_own_rc for the worker's writes on
@@ -103,8 +106,6 @@ struct job {
 
 /* Release everything the job owns and zero it. */
 void job_clear(struct job *j);
-/* The API's JSON shape (api.md "The job") without presigned URLs. New reference. */
-json_t *job_to_json(const struct job *j);
 
 /* Input of job_create; strings borrowed. */
 struct job_new {
@@ -153,14 +154,6 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
  * with `err` (a malformed cursor or since says so).
  */
 int job_count_matching(struct db_conn *c, const struct job_filter *f, int64_t *n, struct buf *err);
-
-/*
- * The opaque list cursor for a position: created_at in microseconds since the
- * epoch and the job id, as base64url of "MICROS:ID". Decode checks both parts;
- * -1 if malformed.
- */
-void job_cursor_encode(int64_t micros, const char *id, struct buf *out);
-int job_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 1]);
 
 /* Counts per status (array indexed by enum job_status), optionally for one tenant. */
 int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JOB_STATUS_COUNT],
@@ -252,46 +245,6 @@ enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int 
  */
 enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
 			    const char *reason, struct buf *err);
-
-/*
- * The queue message for a job: {"v":1,"job_id":"…","type":"…","attempt":N} where
- * attempt is the attempt the delivery is for (jobs.attempts + 1 when queued).
- */
-struct job_message {
-	int version;             /* 1 */
-	char id[JOB_ID_LEN + 1];
-	char type[64];
-	int attempt;
-};
-/* Encode into `out` (reset first). */
-void job_message_encode(const struct job_message *m, struct buf *out);
-/* Decode untrusted bytes; -1 with a reason in `err` (poison message). */
-int job_message_decode(const char *data, size_t len, struct job_message *m, struct buf *err);
-
-/*
- * An event for spool.events: routing key "job.<name>", JSON body
- * {"v":1,"event":"job.<name>","job_id","type","status","attempt","at","error"}.
- * `event` is "started" or "job.started" (the prefix is added when missing).
- */
-void job_event_encode(const struct job *j, const char *event, struct buf *out);
-/* The same with the time of the next attempt ("next_attempt_at"; 0 leaves it out). */
-void job_event_encode_next(const struct job *j, const char *event, time_t next_attempt_at, struct buf *out);
-
-/*
- * Outbox: rows not yet published, oldest first. Fetched rows are claimed for
- * 30 s so that concurrent publishers do not send the same rows; rows not marked
- * sent by then are fetched again (consumers tolerate duplicates).
- */
-struct outbox_row {
-	int64_t id;
-	char *exchange;
-	char *routing_key;
-	char *payload;
-};
-int outbox_fetch(struct db_conn *c, int limit, struct outbox_row **rows, size_t *n, struct buf *err);
-void outbox_rows_free(struct outbox_row *rows, size_t n);
-int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err);
-int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err);
 
 /* True if `s` is a canonical lower-case UUID (8-4-4-4-12). */
 int job_id_valid(const char *s);

@@ -37,7 +37,8 @@ static void rollback(struct db_conn *c)
 
 /*
  * The spool.jobs messages of the retried jobs (rows of id, type in `r`) into
- * the outbox in one statement, encoded by job_message_encode as job_create's are.
+ * the outbox in one statement, encoded by jobcodec_message_encode as
+ * job_create's are.
  */
 static int outbox_add_jobs(struct db_conn *c, const PGresult *r, struct buf *err)
 {
@@ -47,10 +48,10 @@ static int outbox_add_jobs(struct db_conn *c, const PGresult *r, struct buf *err
 	json_t *payloads = json_array();
 	struct buf msg = BUF_INIT;
 	for (int i = 0; i < rows; i++) {
-		struct job_message m = { .version = 1, .attempt = 1 };
+		struct jobcodec_message m = { .version = 1, .attempt = 1 };
 		db_copy(m.id, sizeof(m.id), r, i, 0);
 		db_copy(m.type, sizeof(m.type), r, i, 1);
-		job_message_encode(&m, &msg);
+		jobcodec_message_encode(&m, &msg);
 		json_array_append_new(payloads, json_string(buf_str(&msg)));
 	}
 	buf_release(&msg);
@@ -308,7 +309,7 @@ int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *
 		x->tag = d.tag;
 		x->redelivered = d.redelivered;
 		d.body = NULL;
-		if (job_message_decode(x->body, x->len, &x->msg, &why) < 0) {
+		if (jobcodec_message_decode(x->body, x->len, &x->msg, &why) < 0) {
 			x->poison = 1;
 			x->reason = buf_detach(&why);
 		}

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "db.h"
 #include "job.h"
+#include "jobcodec.h"
 #include "mq.h"
 
 /*
@@ -134,7 +135,7 @@ struct jobops_dead {
 	size_t len;
 	int poison;              /* not a job message: `reason` says why */
 	char *reason;            /* owned, or NULL */
-	struct job_message msg;  /* when !poison */
+	struct jobcodec_message msg;  /* when !poison */
 	uint64_t tag;            /* delivery tag on the reading connection */
 	int redelivered;
 };

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
+#include "outbox.h"
 #include "mq.h"
 
 #include <stdlib.h>

@@ -6,6 +6,7 @@
  * sees only that tenant's jobs: another tenant's job is a 404, like a missing one.
  */
 #include "api.h"
+#include "jobcodec.h"
 #include "jobops.h"
 #include "log.h"
 #include "timefmt.h"
@@ -58,10 +59,10 @@ static int presign_into(struct api *a, json_t *obj)
 	return rc == 0 ? 0 : -1;
 }
 
-/* The job as the API shows it: job_to_json plus presigned URLs of its results. */
+/* The job as the API shows it: jobcodec_to_json plus presigned URLs of its results. */
 json_t *api_job_json(struct api *a, const struct job *j)
 {
-	json_t *o = job_to_json(j);
+	json_t *o = jobcodec_to_json(j);
 	json_t *res = json_object_get(o, "result");
 	if (j->status != JOB_SUCCEEDED || !json_is_object(res))
 		return o;
@@ -258,7 +259,7 @@ enum MHD_Result route_jobs_list(struct req *r)
 	int64_t micros;
 	char cid[JOB_ID_LEN + 1];
 	if (cursor && *cursor) {
-		if (job_cursor_decode(cursor, &micros, cid) < 0)
+		if (jobcodec_cursor_decode(cursor, &micros, cid) < 0)
 			return reply_error(r, 400, "bad_request", "cursor",
 					   "query parameter 'cursor' is malformed: pass next_cursor unchanged");
 		f.cursor = cursor;

@@ -132,10 +132,10 @@ static int consumer_start(struct worker *w, struct mq *mq, struct buf *err)
 /* One delivery from spool.jobs: poison is dead-lettered, the rest queued. */
 static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d)
 {
-	struct job_message msg;
+	struct jobcodec_message msg;
 	struct buf err = BUF_INIT;
 
-	if (job_message_decode(d->body, d->len, &msg, &err) < 0) {
+	if (jobcodec_message_decode(d->body, d->len, &msg, &err) < 0) {
 		log_fields(LL_ERROR, json_pack("{s:I}", "delivery_tag", (json_int_t)d->tag),
 			   "poison message on '%s' sent to '%s': %s", MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, buf_str(&err));
 		mq_reject(mq, d->tag, 0);

@@ -85,9 +85,9 @@ static void publish_event_next(struct thread_ctx *t, const struct job *j, const 
 	struct buf body = BUF_INIT, key = BUF_INIT, err = BUF_INIT;
 
 	if (next_at)
-		job_event_encode_next(j, event, next_at, &body);
+		jobcodec_event_encode_next(j, event, next_at, &body);
 	else
-		job_event_encode(j, event, &body);
+		jobcodec_event_encode(j, event, &body);
 	buf_printf(&key, "job.%s", event);
 	if (mq_publish_nowait(t->mq, MQ_EVENTS_EXCHANGE, buf_str(&key), body.data, body.len, &err) < 0)
 		log_warn("cannot publish event '%s': %s", buf_str(&key), buf_str(&err));
@@ -225,11 +225,11 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 		publish_event(t, job, "succeeded");
 		break;
 	case JOB_RETRYING: {
-		struct job_message m = { .version = 1, .attempt = job->attempts + 1 };
+		struct jobcodec_message m = { .version = 1, .attempt = job->attempts + 1 };
 		memcpy(m.id, job->id, sizeof(m.id));
 		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
 		int delay = retry_delay(t->w->cfg, m.type, job->attempts);
-		job_message_encode(&m, &msg);
+		jobcodec_message_encode(&m, &msg);
 		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
 		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
 			 buf_str(&res->message), job->attempts, job->max_attempts, delay);
@@ -284,7 +284,7 @@ static void progress_report(void *data, int percent)
 		log_warn("cannot record the job's progress: %s", buf_str(&err));
 	} else if (rc == JOB_OWN_OK) {
 		/* the usual event, with the percentage */
-		job_event_encode(ps->job, "progress", &body);
+		jobcodec_event_encode(ps->job, "progress", &body);
 		json_t *ev = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
 		if (ev) {
 			json_object_set_new(ev, "status", json_string("running"));

@@ -18,13 +18,14 @@
 #include "config.h"
 #include "db.h"
 #include "job.h"
+#include "jobcodec.h"
 #include "mq.h"
 #include "secrets.h"
 
 /* A delivery waiting for a worker thread. */
 struct work {
 	struct mq_delivery d;  /* owned */
-	struct job_message msg;
+	struct jobcodec_message msg;
 	unsigned gen;          /* consumer connection generation it came on */
 	double received;       /* clock_now_s() */
 };

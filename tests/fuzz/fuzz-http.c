@@ -15,6 +15,7 @@
  * TARGET is the path with an optional "?query" (name=value pairs split on '&').
  */
 #include "../../daemons/api/validate.h"
+#include "jobcodec.h"
 #include "jobtype.h"
 #include "sigv4.h"
 #include "videoparams.h"
@@ -126,7 +127,7 @@ static void check_arg(const char *name, const char *value)
 			abort();
 		buf_release(&v.msg);
 	} else if (!strcmp(name, "cursor")) {
-		if (job_cursor_decode(value, &micros, cid) == 0 && !job_id_valid(cid))
+		if (jobcodec_cursor_decode(value, &micros, cid) == 0 && !job_id_valid(cid))
 			abort();
 	}
 }

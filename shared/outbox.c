@@ -1,0 +1,142 @@
+#include "outbox.h"
+#include "jobcodec.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- rows added in the caller's transaction -------------------------------- */
+
+/* Queue a row for the outbox publisher, in the caller's transaction. */
+static int outbox_add(struct db_conn *c, const char *exchange, const char *key, const char *payload,
+		      struct buf *err)
+{
+	const char *params[] = { exchange, key, payload };
+	PGresult *r = db_exec(c, "outbox_add",
+			      "INSERT INTO outbox (exchange, routing_key, payload) VALUES ($1, $2, $3)", 3, params,
+			      err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* The queue message of `j` for `attempt`, into the outbox for exchange/key. */
+static int outbox_add_message(struct db_conn *c, const struct job *j, int attempt, const char *exchange,
+			      const char *key, struct buf *err)
+{
+	struct jobcodec_message m = { .version = 1, .attempt = attempt };
+	struct buf payload = BUF_INIT;
+	memcpy(m.id, j->id, sizeof(m.id));
+	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
+	jobcodec_message_encode(&m, &payload);
+	int rc = outbox_add(c, exchange, key, buf_str(&payload), err);
+	buf_release(&payload);
+	return rc;
+}
+
+/* The spool.jobs message of `j` for its next attempt, into the outbox. */
+int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	return outbox_add_message(c, j, j->attempts + 1, "spool.jobs", "job", err);
+}
+
+/* The spool.events message of `j` (event "cancelled", …), into the outbox. */
+int outbox_add_event(struct db_conn *c, const struct job *j, const char *event, struct buf *err)
+{
+	struct buf payload = BUF_INIT, key = BUF_INIT;
+	jobcodec_event_encode(j, event, &payload);
+	buf_printf(&key, "job.%s", event);
+	int rc = outbox_add(c, "spool.events", buf_str(&key), buf_str(&payload), err);
+	buf_release(&payload);
+	buf_release(&key);
+	return rc;
+}
+
+/* Outbox rows after a job left `running` without its worker: its next stop and event. */
+int outbox_add_next(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	if (j->status == JOB_RETRYING)
+		return outbox_add_job(c, j, err) < 0 || outbox_add_event(c, j, "retrying", err) < 0 ? -1 : 0;
+	if (outbox_add_message(c, j, j->attempts, "", "spool.dead", err) < 0)
+		return -1;
+	return outbox_add_event(c, j, "failed", err);
+}
+
+/* ---- the publisher's side ------------------------------------------------------ */
+
+int outbox_fetch(struct db_conn *c, int limit, struct outbox_row **rows, size_t *n, struct buf *err)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+	const char *params[] = { lim };
+	*rows = NULL;
+	*n = 0;
+	/*
+	 * Rows are claimed for 30 s so that several publishers (one per API instance)
+	 * do not all send the same rows; an unconfirmed claim simply expires.
+	 */
+	PGresult *r = db_exec(c, "outbox_fetch",
+			      "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+			      "   WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
+			      "     AND (claimed_until IS NULL OR claimed_until < now())"
+			      "     ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+			      "   RETURNING id, exchange, routing_key, payload)"
+			      " SELECT id, exchange, routing_key, payload FROM c ORDER BY id",
+			      1, params, err);
+	if (!r)
+		return -1;
+	size_t k = (size_t)PQntuples(r);
+	struct outbox_row *v = xcalloc(k ? k : 1, sizeof(*v));
+	for (size_t i = 0; i < k; i++) {
+		v[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+		v[i].exchange = db_strdup(r, (int)i, 1);
+		v[i].routing_key = db_strdup(r, (int)i, 2);
+		v[i].payload = db_strdup(r, (int)i, 3);
+	}
+	PQclear(r);
+	*rows = v;
+	*n = k;
+	return 0;
+}
+
+void outbox_rows_free(struct outbox_row *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++) {
+		free(rows[i].exchange);
+		free(rows[i].routing_key);
+		free(rows[i].payload);
+	}
+	free(rows);
+}
+
+int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err)
+{
+	if (n == 0)
+		return 0;
+	struct buf arr = BUF_INIT;
+	buf_addc(&arr, '{');
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
+	buf_addc(&arr, '}');
+	const char *params[] = { buf_str(&arr) };
+	PGresult *r = db_exec(c, "outbox_mark_sent",
+			      "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL", 1,
+			      params, err);
+	buf_release(&arr);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err)
+{
+	PGresult *r = db_exec(c, "outbox_backlog", "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL, err);
+	if (!r)
+		return -1;
+	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}

@@ -12,6 +12,11 @@
  * Service state (up/down with the last error) and the result of the last action
  * are read with model_status(). A dead service shows as an error in the
  * snapshot and as "down" in the status; the thread retries on the next refresh.
+ *
+ * A new kind of snapshot is a member of enum model_kind (before
+ * MODEL_KIND_COUNT), its struct in the union of struct model_snap, and one
+ * entry of the table model_kinds in model-fetch.c: its fetch, its free and when
+ * it is fetched again.
  */
 #ifndef ADMINCTL_MODEL_H
 #define ADMINCTL_MODEL_H
@@ -34,8 +39,8 @@ enum model_kind {
 	MODEL_RESULTS,
 	MODEL_METRICS,
 	MODEL_AUDIT,
+	MODEL_KIND_COUNT         /* not a kind: how many there are */
 };
-#define MODEL_KIND_COUNT 7
 
 enum model_svc {
 	MODEL_SVC_DB,
@@ -208,6 +213,8 @@ void model_want_metrics(struct model *m, int period, int range);
 void model_set_visible(struct model *m, enum model_kind kind);
 /* Fetch `kind` again with its current parameters. */
 void model_refresh(struct model *m, enum model_kind kind);
+/* Whether `kind` is worth fetching again on the refresh timer while it is shown (not the results listing). */
+int model_kind_timed(enum model_kind kind);
 
 /* Queue an action (run by the fetch thread, audited); the outcome goes to the status message. */
 void model_action(struct model *m, const struct model_action *a);

@@ -726,7 +726,7 @@ int tui_run(const struct config *cfg, const char *actor, int read_only)
 		}
 		if (time(NULL) >= t.next_refresh) {
 			model_refresh(t.model, MODEL_OVERVIEW);
-			if (screens[t.cur]->kind != MODEL_OVERVIEW && screens[t.cur]->kind != MODEL_RESULTS)
+			if (screens[t.cur]->kind != MODEL_OVERVIEW && model_kind_timed(screens[t.cur]->kind))
 				model_refresh(t.model, screens[t.cur]->kind);
 			t.next_refresh = time(NULL) + interval;
 		}

@@ -106,8 +106,8 @@ static const struct ckey keys[] = {
 	  "Files at least this large are uploaded in parts." },
 	{ "s3", "upload_concurrency", CT_INT, O(s3.upload_concurrency), 1, 32, "4", 0, ALL,
 	  "Parts uploaded in parallel." },
-	{ "s3", "presign_expires", CT_DURATION, O(s3.presign_expires), 1, 7 * DAY, "15m", F_RELOAD, ALL,
-	  "Default lifetime of presigned URLs." },
+	{ "s3", "presign_expires", CT_DURATION, O(s3.presign_expires), 1, 7 * DAY, "15m", 0, ALL,
+	  "Default lifetime of presigned URLs that adminctl makes (results url, the TUI's Results screen); the API's are api.result_url_expires and api.upload_url_expires." },
 
 	{ "cloudwatch", "enabled", CT_BOOL, O(cloudwatch.enabled), 0, 1, "false", 0, ALL,
 	  "Publish metrics with PutMetricData." },

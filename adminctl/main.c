@@ -1,6 +1,6 @@
 /*
- * adminctl — the operator's tool: scriptable subcommands (this file parses the
- * global options and dispatches through cmd_table) and, later, the TUI.
+ * adminctl — the operator's tool: this file parses the global options and
+ * dispatches through cmd_table to a scriptable subcommand or to the TUI (cmd-tui.c).
  */
 #include <getopt.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  *
  * One struct mq is one connection with one channel, used by ONE thread
  * (librabbitmq connections are not thread safe). Credentials come from the
- * [rabbitmq] secret. The topology of system.md is declared idempotently by
+ * [rabbitmq] secret. The topology of spool(7) (RabbitMQ topology) is declared idempotently by
  * mq_declare_topology():
  *   exchange spool.jobs (direct) -> queue spool.jobs (durable, routing key "job",
  *       x-dead-letter-exchange "" / x-dead-letter-routing-key spool.dead)

@@ -12,14 +12,31 @@
  * with '/' stands for every file in that directory: the file name that follows
  * it goes too.
  *
+ * Media is opened only as media. A tenant's file must never make FFmpeg open
+ * another file: playlists and other indirection formats (hls, dash, concat,
+ * sdp, image sequences, ...) would read what they name from the worker's disk
+ * or the network. So every run that opens such a file is given:
+ *   -format_whitelist  the demuxers of fftool_formats_list() (the containers
+ *                      of the table in fftool.c: MP4/MOV, Matroska/WebM,
+ *                      MPEG-TS, MPEG-PS, AVI, FLV, ASF, Ogg, MP3, WAV, FLAC,
+ *                      AAC), each of which reads the one file it is given;
+ *   -protocol_whitelist file (the local file, nothing else);
+ *   -enable_drefs 0    the mov demuxer's external data references stay off
+ *                      (its default, kept explicit).
+ * fftool_probe() does it and then checks ffprobe's format.format_name against
+ * the same list; transcode.h does the same for ffmpeg, forcing (-f) the
+ * demuxer ffprobe found.
+ *
  * Errors of fftool_probe(): -1 with *code set (a static string) and a message
  * in `err`:
  *   internal       ffprobe could not be started
  *   timeout        it ran past o->timeout
  *   cancelled      o->cancel returned non-zero
  *   invalid_media  it failed, or its report is too large or not a JSON object:
- *                  the file is not media ffprobe can read (permanent when the
- *                  file is a job's source; the caller decides)
+ *                  the file is not media ffprobe can read; or its format is not
+ *                  an accepted one ("the source's format 'hls' is not accepted
+ *                  (accepted: mp4/mov, ...)") (permanent when the file is a
+ *                  job's source; the caller decides)
  *
  * Ownership: *out of fftool_probe() is a new reference owned by the caller.
  * Nothing in the options or the path table is kept after a call returns.
@@ -28,6 +45,7 @@
 #define SPOOL_FFTOOL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -51,9 +69,25 @@ struct fftool_probe_opts {
 	void *cancel_data;
 };
 
+/* Append the accepted demuxers to `b`, comma-separated, as -format_whitelist takes them. */
+void fftool_formats_list(struct buf *b);
+
+/*
+ * Is `format_name` (ffprobe's format.format_name, a demuxer's names separated
+ * by commas, e.g. "mov,mp4,m4a,3gp,3g2,mj2") an accepted container? NULL: no.
+ */
+bool fftool_format_accepted(const char *format_name);
+
+/*
+ * Append to `err` that `name`'s ("the source") format is not accepted, naming
+ * `format` (NULL or empty: not known) and listing the accepted containers.
+ */
+void fftool_format_refused(struct buf *err, const char *name, const char *format);
+
 /*
  * Run `ffprobe -show_format -show_streams` on `path`, which messages call
- * `name` ("the source"). 0 and its JSON report in *out, or -1 (see above).
+ * `name` ("the source"), with the whitelists above; its format must be an
+ * accepted one. 0 and its JSON report in *out, or -1 (see above).
  */
 int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char *name, json_t **out,
 		 const char **code, struct buf *err);

@@ -15,12 +15,15 @@
 
 #define PRESET_DEFAULT "veryfast"
 #define CRF_DEFAULT 23
+#define LOGO_DEMUXER "png_pipe"  /* the logo is a PNG */
+#define OUTPUT_DEMUXER "mov"     /* what reads back our MP4 */
 
 /* What ffprobe says about a file. */
 struct probe {
 	double duration;
 	int width, height;
 	int video_index, audio_index; /* stream indexes; -1 when absent */
+	char demuxer[32];            /* the first name of format.format_name: "mov", "matroska" */
 	char codec[32];
 	char pix_fmt[32];
 	char fps[32];                /* "N/D", a sane frame rate for generated cards */
@@ -183,7 +186,10 @@ static void probe_parse(json_t *root, struct probe *pb)
 			pb->audio_index = index;
 		}
 	}
-	pb->duration = json_num_or_str(json_object_get(json_object_get(root, "format"), "duration"));
+	json_t *format = json_object_get(root, "format");
+	const char *names = str_or_empty(json_object_get(format, "format_name"));
+	snprintf(pb->demuxer, sizeof(pb->demuxer), "%.*s", (int)strcspn(names, ","), names);
+	pb->duration = json_num_or_str(json_object_get(format, "duration"));
 	if (!(pb->duration > 0.0) && vdur > 0.0)
 		pb->duration = vdur;
 	if (!isfinite(pb->duration) || pb->duration < 0.0)
@@ -328,6 +334,20 @@ static void args_ffmpeg(struct args *a, const struct transcode_opts *o)
 		  "error", "-y", NULL);
 }
 
+/*
+ * Add the input `path`, opened as `demuxer` only (forced, and the one format
+ * allowed) from the local file alone, without the mov demuxer's external data
+ * references: see fftool.h.
+ */
+static void args_input(struct args *a, const char *demuxer, const char *path)
+{
+	args_list(a, "-protocol_whitelist", "file", "-format_whitelist", demuxer, "-f", demuxer, NULL);
+	if (strcmp(demuxer, "mov") == 0)
+		args_list(a, "-enable_drefs", "0", NULL);
+	args_add(a, "-i");
+	args_addf(a, "file:%s", path);
+}
+
 /* Step 2: the encode into `out` (a temporary name). */
 static int encode(const struct transcode_opts *o, const char *input, const char *out,
 		  const struct video_params *p, const struct probe *src, bool watermark,
@@ -341,12 +361,10 @@ static int encode(const struct transcode_opts *o, const char *input, const char 
 	snprintf(threads, sizeof(threads), "%d", o->threads > 0 ? o->threads : 0);
 
 	args_ffmpeg(&a, o);
-	args_list(&a, "-t", t, "-i", NULL); /* the cut is on the input: bumpers come on top */
-	args_addf(&a, "file:%s", input);
-	if (watermark || bumpers) {
-		args_add(&a, "-i");
-		args_addf(&a, "file:%s", o->logo);
-	}
+	args_list(&a, "-t", t, NULL); /* the cut is on the input: bumpers come on top */
+	args_input(&a, src->demuxer, input);
+	if (watermark || bumpers)
+		args_input(&a, LOGO_DEMUXER, o->logo);
 	build_graph(&graph, p, src, watermark, bumpers, audio);
 	args_list(&a, "-filter_complex", buf_str(&graph), "-map", "[v]", NULL);
 	if (audio)
@@ -377,8 +395,8 @@ static int thumbnail(const struct transcode_opts *o, const char *video, const ch
 	args_ffmpeg(&a, o);
 	char ss[32];
 	snprintf(ss, sizeof(ss), "%.3f", at);
-	args_list(&a, "-ss", ss, "-i", NULL);
-	args_addf(&a, "file:%s", video);
+	args_list(&a, "-ss", ss, NULL);
+	args_input(&a, OUTPUT_DEMUXER, video);
 	args_list(&a, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", NULL);
 	args_addf(&a, "file:%s", out);
 	const struct fftool_path paths[] = { { video, "the output" }, { out, "the thumbnail" }, { NULL, NULL } };

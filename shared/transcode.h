@@ -3,9 +3,11 @@
  *
  * transcode_run() turns `input` (a local file) into WORKDIR/video.mp4 and
  * WORKDIR/thumb.jpg following `p` (see videoparams.h):
- *   1. ffprobe validates the input: unreadable, not media, no video stream (cover
- *      art does not count), zero or unknown duration → permanent "invalid_media"
- *      with ffprobe's reason.
+ *   1. ffprobe validates the input: unreadable, not media, a format that is not
+ *      an accepted container (fftool.h: playlists and other formats that open
+ *      further files are refused before they open anything), no video stream
+ *      (cover art does not count), zero or unknown duration → permanent
+ *      "invalid_media" with the reason.
  *   2. ffmpeg encodes MP4 (H.264 libx264, yuv420p, +faststart) at p->width ×
  *      p->height: scaled to fit, padded with black to exactly that size, square
  *      pixels; the source cut to p->max_duration seconds; audio dropped unless
@@ -18,6 +20,11 @@
  *   4. ffprobe reads the result back into r->meta:
  *      {"duration", "width", "height", "codec", "pix_fmt", "has_audio",
  *       "watermark", "bumpers", "source": {"duration", "width", "height"}}.
+ *
+ * Every input of ffmpeg is opened with the one demuxer it must be (the source's
+ * as ffprobe found it, png_pipe for the logo, mov for the output read back), from
+ * the local file alone (-protocol_whitelist file), and the mov demuxer's external
+ * data references off (-enable_drefs 0).
  *
  * Every tool runs through proc.h: its own process group, killed with it on time
  * limit or cancel. Output is written under temporary names and renamed only on

@@ -1,4 +1,4 @@
-/* Unit tests for fftool: paths replaced by names, stderr tails, the ffprobe runner with stand-in programs. */
+/* Unit tests for fftool: paths replaced by names, stderr tails, accepted formats, ffprobe with stand-ins. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,8 +113,9 @@ static void test_probe(void **state)
 	json_t *out = NULL;
 
 	/* the path is given with the file: prefix, last */
-	assert_null(probe("for a; do last=$a; done; printf '{\"format\": {\"filename\": \"%s\"}}' \"$last\"", 0, &out,
-			  &err));
+	assert_null(probe("for a; do last=$a; done; printf '{\"format\": {\"filename\": \"%s\", "
+			  "\"format_name\": \"mov,mp4,m4a,3gp,3g2,mj2\"}}' \"$last\"",
+			  0, &out, &err));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "format"), "filename")),
 			    "file:/w/source");
 	json_decref(out);
@@ -143,6 +144,74 @@ static void test_probe(void **state)
 	buf_release(&err);
 }
 
+/* The accepted containers, and ffprobe run to open only them, from the local file alone. */
+static void test_formats(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	fftool_formats_list(&b);
+	assert_string_equal(buf_str(&b), "mov,matroska,mpegts,mpeg,avi,flv,asf,ogg,mp3,wav,flac,aac");
+	buf_release(&b);
+
+	assert_true(fftool_format_accepted("mov,mp4,m4a,3gp,3g2,mj2"));
+	assert_true(fftool_format_accepted("matroska,webm"));
+	assert_true(fftool_format_accepted("mpegts"));
+	assert_false(fftool_format_accepted("hls"));
+	assert_false(fftool_format_accepted("dash"));
+	assert_false(fftool_format_accepted("concat"));
+	assert_false(fftool_format_accepted("png_pipe"));
+	assert_false(fftool_format_accepted("mpegtsraw"));
+	assert_false(fftool_format_accepted("webm_dash_manifest"));
+	assert_false(fftool_format_accepted("mo"));
+	assert_false(fftool_format_accepted(",,"));
+	assert_false(fftool_format_accepted(""));
+	assert_false(fftool_format_accepted(NULL));
+
+	fftool_format_refused(&b, "the source", "hls");
+	assert_string_equal(buf_str(&b), "the source's format 'hls' is not accepted (accepted: mp4/mov, "
+					 "matroska/webm, mpeg-ts, mpeg-ps, avi, flv, asf/wmv, ogg, mp3, wav, flac, aac)");
+	buf_reset(&b);
+	fftool_format_refused(&b, "the source", NULL);
+	assert_non_null(strstr(buf_str(&b), "the source's format is not accepted (accepted: mp4/mov, "));
+	buf_release(&b);
+}
+
+static void test_probe_refuses(void **state)
+{
+	(void)state;
+	struct buf err = BUF_INIT;
+	json_t *out = NULL;
+
+	/* the whitelists come before the file */
+	assert_null(probe("printf '{\"format\": {\"format_name\": \"mpegts\", \"args\": \"%s\"}}' \"$*\"", 0,
+			  &out, &err));
+	const char *args = json_string_value(json_object_get(json_object_get(out, "format"), "args"));
+	assert_non_null(strstr(args, "-protocol_whitelist file -format_whitelist "
+				     "mov,matroska,mpegts,mpeg,avi,flv,asf,ogg,mp3,wav,flac,aac -enable_drefs 0 "));
+	json_decref(out);
+
+	/* ffprobe refused the format: the message names it, not ffprobe's wording */
+	assert_string_equal(probe("echo \"[hls @ 0x55bb98e7d280] Format not on whitelist 'mov,matroska'\" >&2; "
+				  "echo 'file:/w/source: Invalid argument' >&2; exit 1",
+				  0, &out, &err),
+			    "invalid_media");
+	assert_null(out);
+	assert_non_null(strstr(buf_str(&err), "the source's format 'hls' is not accepted (accepted: mp4/mov, "));
+	assert_null(strstr(buf_str(&err), "/w/source"));
+	assert_string_equal(probe("echo \"[@x] Format not on whitelist 'mov'\" >&2; exit 1", 0, &out, &err),
+			    "invalid_media");
+	assert_non_null(strstr(buf_str(&err), "the source's format is not accepted (accepted: "));
+
+	/* a report of a format that is not accepted, or of none */
+	assert_string_equal(probe("echo '{\"format\": {\"format_name\": \"hls\"}, \"streams\": []}'", 0, &out, &err),
+			    "invalid_media");
+	assert_null(out);
+	assert_non_null(strstr(buf_str(&err), "the source's format 'hls' is not accepted (accepted: "));
+	assert_string_equal(probe("echo '{\"streams\": []}'", 0, &out, &err), "invalid_media");
+	assert_non_null(strstr(buf_str(&err), "the source's format is not accepted (accepted: "));
+	buf_release(&err);
+}
+
 static int cancel_now(void *data)
 {
 	(void)data;
@@ -168,6 +237,8 @@ int main(void)
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_err_tail),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_probe_refuses),
 		cmocka_unit_test(test_probe_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -46,10 +46,10 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1
 	-f lavfi -i sine=frequency=440:duration=6 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
 	-c:a aac -shortest "$clip" || die "ffmpeg could not make the clip"
 
-up=$(api POST /v1/uploads)
+up=$(api POST /v1/uploads -H 'Content-Type: application/json' -d "{\"size\": $(stat -c %s "$clip")}")
 key=$(jq -r .key <<<"$up")
 url=$(jq -r .url <<<"$up")
-say "uploading to $key (presigned PUT, expires $(jq -r .expires_at <<<"$up"))"
+say "uploading $(jq -r .size <<<"$up") bytes to $key (presigned PUT for exactly that Content-Length, expires $(jq -r .expires_at <<<"$up"))"
 curl -fsS -o /dev/null -T "$clip" "$url" || die "upload to the presigned URL failed"
 
 job=$(api POST /v1/jobs -H 'Content-Type: application/json' \

@@ -685,8 +685,9 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 	return 0;
 }
 
-int s3_presign(struct s3 *s, const char *method, const char *key, int64_t expires, struct buf *url,
-	       time_t *expires_at, struct aws_error *err)
+/* A presigned URL for `method` on `key` that also signs the `nheaders` of `headers`. */
+static int presign(struct s3 *s, const char *method, const char *key, const struct sigv4_header *headers,
+		   size_t nheaders, int64_t expires, struct buf *url, time_t *expires_at, struct aws_error *err)
 {
 	if (s->cred_ref && load_secret_creds(s, 0, err) != 0)
 		return -1;
@@ -719,7 +720,7 @@ int s3_presign(struct s3 *s, const char *method, const char *key, int64_t expire
 	buf_printf(&full, "%s%s", buf_str(&base), buf_str(&opath));
 	struct sigv4_creds sc = { cr.access_key_id, cr.secret_access_key, cr.session_token };
 	struct sigv4_params sp = { s->region, "s3", now, SIGV4_S3, expires };
-	struct sigv4_request sr = { method, buf_str(&host), buf_str(&full), NULL, NULL, 0, NULL, 0, NULL };
+	struct sigv4_request sr = { method, buf_str(&host), buf_str(&full), NULL, headers, nheaders, NULL, 0, NULL };
 	struct sigv4_out so;
 	sigv4_out_init(&so);
 	int rc = sigv4_presign(&sc, &sp, &sr, &so);
@@ -740,6 +741,25 @@ int s3_presign(struct s3 *s, const char *method, const char *key, int64_t expire
 	buf_release(&opath);
 	buf_release(&full);
 	return rc;
+}
+
+int s3_presign(struct s3 *s, const char *method, const char *key, int64_t expires, struct buf *url,
+	       time_t *expires_at, struct aws_error *err)
+{
+	return presign(s, method, key, NULL, 0, expires, url, expires_at, err);
+}
+
+int s3_presign_put(struct s3 *s, const char *key, int64_t size, int64_t expires, struct buf *url,
+		   time_t *expires_at, struct aws_error *err)
+{
+	char len[24];
+	if (size < 0) {
+		set_err(err, 0, "InvalidRequest", 0, "cannot presign a negative size");
+		return -1;
+	}
+	snprintf(len, sizeof(len), "%lld", (long long)size);
+	const struct sigv4_header h = { "content-length", len };
+	return presign(s, "PUT", key, &h, 1, expires, url, expires_at, err);
 }
 
 /* --- streaming upload --- */

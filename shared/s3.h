@@ -74,6 +74,13 @@ void s3_objects_free(struct s3_object *objs, size_t n);
  */
 int s3_presign(struct s3 *s, const char *method, const char *key, int64_t expires, struct buf *url,
 	       time_t *expires_at, struct aws_error *err);
+/*
+ * A presigned PUT of `key` for a body of exactly `size` bytes: Content-Length is
+ * one of the signed headers, so S3 refuses (403 SignatureDoesNotMatch) a PUT of
+ * any other length. Expiry as s3_presign().
+ */
+int s3_presign_put(struct s3 *s, const char *key, int64_t size, int64_t expires, struct buf *url,
+		   time_t *expires_at, struct aws_error *err);
 
 /*
  * Streaming upload of data arriving in pieces (e.g. an HTTP request body).

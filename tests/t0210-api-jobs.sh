@@ -125,11 +125,18 @@ media=$T_TMP/clip.mp4
 ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc=size=320x240:rate=25:duration=2 \
 	-f lavfi -i sine=frequency=440:duration=2 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
 	-c:a aac -shortest "$media" || bail "ffmpeg could not make the test clip"
-expect_status "POST /v1/uploads" 201 "${AUTH[@]}" -X POST "$U/v1/uploads"
+msize=$(stat -c %s "$media")
+expect_status "POST /v1/uploads" 201 "${AUTH[@]}" -X POST -H 'Content-Type: application/json' \
+	-d "{\"size\": $msize}" "$U/v1/uploads"
 ukey=$(jq -r .key <<<"$BODY")
 uurl=$(jq -r .url <<<"$BODY")
 expect_match "upload key is under the tenant" '^uploads/[^/]+/[0-9a-f-]{36}$' "$ukey"
 expect_eq "upload method" PUT "$(jq -r .method <<<"$BODY")"
+expect_eq "the size and the Content-Length to send" "$msize $msize" \
+	"$(jq -r '"\(.size) \(.headers["Content-Length"])"' <<<"$BODY")"
+expect_match "Content-Length is signed" 'X-Amz-SignedHeaders=content-length%3Bhost' "$uurl"
+expect_status "POST /v1/uploads without a size: 422" 422 "${AUTH[@]}" -X POST "$U/v1/uploads"
+expect_eq "naming the field size" "invalid size" "$(jq -r '"\(.error.code) \(.error.field)"' <<<"$BODY")"
 check "PUT to the presigned URL" curl -fsS -T "$media" "$uurl"
 p=$(submit "{\"type\":\"media.probe\",\"source\":{\"key\":\"$ukey\"}}")
 expect_eq "probe submitted" 202 "$(sub_status)"

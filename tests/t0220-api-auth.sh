@@ -49,7 +49,7 @@ expect_status "tenant 2 cannot see tenant 1's job" 404 "${A2[@]}" "$U/v1/jobs/$j
 expect_status "tenant 2 lists" 200 "${A2[@]}" "$U/v1/jobs?limit=100"
 expect_eq "only its own job" "$j2" "$(jq -r '.jobs[].id' <<<"$BODY" | paste -sd' ')"
 expect_status "tenant 2 sees its job" 200 "${A2[@]}" "$U/v1/jobs/$j2"
-expect_status "tenant 2 uploads" 201 "${A2[@]}" -X POST "$U/v1/uploads"
+expect_status "tenant 2 uploads" 201 "${A2[@]}" "${JSON[@]}" -d '{"size":1024}' -X POST "$U/v1/uploads"
 expect_match "under its own prefix" "^uploads/$tenant/" "$(jq -r .key <<<"$BODY")"
 expect_status "tenant 1 may not use tenant 2's upload key" 422 "${A1[@]}" "${JSON[@]}" \
 	-d "{\"type\":\"media.probe\",\"source\":{\"key\":\"uploads/$tenant/x.mp4\"}}" "$U/v1/jobs"

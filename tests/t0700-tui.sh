@@ -37,7 +37,8 @@ wait_final() { # ID...: each in a final state within 60 s
 }
 noop=($(submit noop) $(submit noop))
 printf 'not a video\n' >"$T_TMP/text.mp4"
-up=$(api -X POST "$U/v1/uploads") || bail "POST /v1/uploads failed"
+up=$(api -X POST -H 'Content-Type: application/json' -d "{\"size\": $(stat -c %s "$T_TMP/text.mp4")}" \
+	"$U/v1/uploads") || bail "POST /v1/uploads failed"
 curl -fsS -X PUT --upload-file "$T_TMP/text.mp4" "$(jq -r .url <<<"$up")" >/dev/null || bail "upload failed"
 text_job=$(submit media.probe "$(jq -r .key <<<"$up")")
 missing=()

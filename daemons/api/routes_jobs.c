@@ -95,18 +95,29 @@ static int tenant_owns_job(void *arg, const char *tenant, const char *id)
 	return rc == JOB_OK;
 }
 
-enum MHD_Result route_jobs_create(struct req *r)
+/* The request body as a JSON object (new reference), or NULL with the 400 queued in *ret. */
+static json_t *body_object(struct req *r, enum MHD_Result *ret)
 {
 	json_error_t jerr;
 	json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!body)
-		return reply_error(r, 400, "bad_request", NULL, "malformed JSON at line %d column %d: %s",
+	if (!body) {
+		*ret = reply_error(r, 400, "bad_request", NULL, "malformed JSON at line %d column %d: %s",
 				   jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
 	if (!json_is_object(body)) {
 		json_decref(body);
-		return reply_error(r, 400, "bad_request", NULL, "the request body must be a JSON object");
+		*ret = reply_error(r, 400, "bad_request", NULL, "the request body must be a JSON object");
+		return NULL;
 	}
-	return jobs_submit(r, body);
+	return body;
+}
+
+enum MHD_Result route_jobs_create(struct req *r)
+{
+	enum MHD_Result ret;
+	json_t *body = body_object(r, &ret);
+	return body ? jobs_submit(r, body) : ret;
 }
 
 enum MHD_Result jobs_submit(struct req *r, json_t *body)
@@ -357,26 +368,62 @@ enum MHD_Result route_jobs_result(struct req *r)
 	return ret;
 }
 
+/*
+ * The declared size of an upload from the request body; 0, or -1 with the 400,
+ * 422 or 413 queued in *ret. No body at all is a missing "size" (422).
+ */
+static int upload_size(struct req *r, int64_t *size, enum MHD_Result *ret)
+{
+	json_t *body = r->body.len ? body_object(r, ret) : json_object();
+	if (!body)
+		return -1;
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	int rc = validate_upload(body, size, &v);
+	json_decref(body);
+	if (rc < 0) {
+		*ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
+		buf_release(&v.msg);
+		return -1;
+	}
+	int64_t max = r->api->cfg->api.max_upload;
+	if (*size > max) {
+		*ret = reply_error(r, 413, "too_large", NULL, "an upload of %lld bytes is over the limit of %lld bytes",
+				   (long long)*size, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A presigned PUT for exactly the declared size: Content-Length is signed, so
+ * S3 refuses a body of any other length and max_upload holds at this door too.
+ */
 enum MHD_Result route_uploads_create(struct req *r)
 {
 	uuid_t u;
-	char id[37], at[32];
+	char id[37], at[32], len[24];
 	struct buf key = BUF_INIT, url = BUF_INIT;
 	struct aws_error aerr;
 	time_t exp;
+	int64_t size;
 	enum MHD_Result ret;
+	if (upload_size(r, &size, &ret) < 0)
+		return ret;
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
 	buf_printf(&key, "uploads/%s/%s", r->tenant, id);
-	if (s3_presign(r->api->s3, "PUT", buf_str(&key), r->api->cfg->api.upload_url_expires, &url, &exp,
-		       &aerr) < 0) {
+	if (s3_presign_put(r->api->s3, buf_str(&key), size, r->api->cfg->api.upload_url_expires, &url,
+			   &exp, &aerr) < 0) {
 		ret = reply_unavailable(r, "storage", aerr.message);
 	} else {
 		timefmt_utc(exp, at);
+		snprintf(len, sizeof(len), "%lld", (long long)size);
 		json_t *o = json_object();
 		json_object_set_new(o, "key", json_string(buf_str(&key)));
 		json_object_set_new(o, "url", json_string(buf_str(&url)));
 		json_object_set_new(o, "method", json_string("PUT"));
+		json_object_set_new(o, "size", json_integer((json_int_t)size));
+		json_object_set_new(o, "headers", json_pack("{s:s}", "Content-Length", len));
 		json_object_set_new(o, "expires_at", json_string(at));
 		ret = reply_json(r, 201, o);
 	}

@@ -263,3 +263,14 @@ int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *i
 	}
 	return 0;
 }
+
+int validate_upload(json_t *body, int64_t *size, struct validate_error *v)
+{
+	json_t *n = json_object_get(body, "size");
+	if (!n || json_is_null(n))
+		return invalid(v, "size", "is required: the number of bytes the upload will send");
+	if (!json_is_integer(n) || json_integer_value(n) < 1)
+		return invalid(v, "size", "must be a positive integer (bytes)");
+	*size = (int64_t)json_integer_value(n);
+	return 0;
+}

@@ -1,7 +1,7 @@
 /*
  * validate — the pure checks of spool-api's request path: routing, the request
  * headers it reads (X-Request-Id, Idempotency-Key, Content-Length, Content-Type),
- * query arguments, and the body of POST /v1/jobs.
+ * query arguments, and the bodies of POST /v1/jobs and POST /v1/uploads.
  *
  * Nothing here touches a libmicrohttpd connection, the database or a lock, so the
  * fuzz target (tests/fuzz/fuzz-http.c) links this file alone with libspool. What
@@ -112,5 +112,12 @@ struct validate_job {
  * `in` borrow from `body`; `in`'s other fields are left alone.
  */
 int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v);
+
+/*
+ * The declared size of a POST /v1/uploads `body` (a JSON object): its "size", a
+ * positive integer of bytes, into *size; 0, or -1 naming the field in `v`. The
+ * caller compares it with [api] max_upload.
+ */
+int validate_upload(json_t *body, int64_t *size, struct validate_error *v);
 
 #endif

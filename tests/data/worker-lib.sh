@@ -35,7 +35,8 @@ worker_ensure() {
 
 upload() {
 	local up
-	up=$(_w_api -X POST "$SPOOL_API_URL/v1/uploads") || return 1
+	up=$(_w_api -X POST -H 'Content-Type: application/json' -d "{\"size\": $(stat -c %s "$1")}" \
+		"$SPOOL_API_URL/v1/uploads") || return 1
 	curl -fsS -X PUT --upload-file "$1" "$(jq -r .url <<<"$up")" >/dev/null || return 1
 	jq -r .key <<<"$up"
 }

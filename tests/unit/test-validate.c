@@ -183,6 +183,31 @@ static void test_job_body(void **state)
 	expect_field("{\"type\":\"noop\",\"callback_url\":\"https://hooks.example.com/x\"}", "");
 }
 
+/* POST /v1/uploads: "size" is required, a positive integer. */
+static void test_upload_body(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "{}", "{\"size\":null}", "{\"size\":0}", "{\"size\":-5}",
+					   "{\"size\":\"100\"}", "{\"size\":1.5}", "{\"size\":true}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *b = json_loads(bad[i], 0, NULL);
+		struct validate_error v = VALIDATE_ERROR_INIT;
+		int64_t size = -1;
+		assert_non_null(b);
+		assert_int_equal(validate_upload(b, &size, &v), -1);
+		assert_string_equal(v.field, "size");
+		assert_int_equal(size, -1);
+		buf_release(&v.msg);
+		json_decref(b);
+	}
+	json_t *b = json_loads("{\"size\":5368709120,\"other\":1}", 0, NULL);
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	int64_t size = 0;
+	assert_int_equal(validate_upload(b, &size, &v), 0);
+	assert_int_equal(size, 5368709120LL);
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_int_arg),
 		cmocka_unit_test(test_job_body),
 		cmocka_unit_test(test_job_types),
+		cmocka_unit_test(test_upload_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,9 +13,13 @@
  *                   DeleteSecret, RestoreSecret. Stored in DATA/secrets.json.
  *   monitoring      CloudWatch Query protocol: PutMetricData, GetMetricData,
  *                   GetMetricStatistics, ListMetrics. Stored in memory + DATA/metrics.jsonl.
- *   s3              checked, then forwarded unchanged (body streamed) to s3rver, which
- *                   checks no signature. Multipart uploads are tracked here, because
- *                   s3rver lacks ListMultipartUploads, ListParts and AbortMultipartUpload.
+ *   s3              checked, then forwarded unchanged to s3rver, which checks no
+ *                   signature. A request body is received whole before it is sent on
+ *                   (and its x-amz-content-sha256 checked), so that, as with S3, a body
+ *                   cut short stores nothing. Signed headers, Content-Length included,
+ *                   are checked like any other. Multipart uploads are tracked here,
+ *                   because s3rver lacks ListMultipartUploads, ListParts and
+ *                   AbortMultipartUpload.
  *
  * Usage: node server.js --port N [--listen 127.0.0.1] --data DIR --s3-upstream URL
  * Credentials: env STANDIN_CREDENTIALS="AKID:SECRET[:SESSIONTOKEN],..." and/or
@@ -159,6 +163,12 @@ function qget(q, name) {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/* What AWS answers a request whose body ends before its Content-Length. */
+function incompleteBody() {
+  return new HttpError(400, 'IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
+}
+
+/* The whole body in memory; rejected when the client goes away before its end. */
 function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -173,6 +183,7 @@ function readBody(req, limit) {
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('aborted', () => reject(incompleteBody()));
     req.on('error', reject);
   });
 }
@@ -1013,6 +1024,10 @@ async function handleCloudWatch(req, res, ctx, body) {
 /* ------------------------------------------------------------------ S3 front */
 
 const upstream = opts.s3Upstream ? new URL(opts.s3Upstream) : null;
+/* request bodies too large to hold in memory wait here until they are whole */
+const BODIES_DIR = path.join(opts.data, 'bodies');
+fs.rmSync(BODIES_DIR, { recursive: true, force: true });
+fs.mkdirSync(BODIES_DIR, { recursive: true, mode: 0o700 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const MP_FILE = path.join(opts.data, 'multipart.json');
 let uploads = {};
@@ -1099,6 +1114,38 @@ function listParts(res, ctx, t, id) {
 
 const SMALL_BODY = 1 << 20;
 
+/*
+ * Receive a request body into a file of BODIES_DIR; resolves { file, sha256 } once
+ * it is whole, rejects (the file removed) when the client goes away first.
+ */
+function spoolBody(req) {
+  return new Promise((resolve, reject) => {
+    const file = path.join(BODIES_DIR, crypto.randomUUID());
+    const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+    const hash = crypto.createHash('sha256');
+    let settled = false;
+    const fail = (err) => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(out);
+      out.destroy();
+      fs.unlink(file, () => {});
+      reject(err);
+    };
+    req.on('data', (c) => hash.update(c));
+    req.on('aborted', () => fail(incompleteBody()));
+    req.on('error', () => fail(incompleteBody()));
+    out.on('error', (e) => fail(new HttpError(500, 'InternalError', `the stand-in cannot hold the body: ${e.message}`)));
+    out.on('finish', () => {
+      if (settled) return;
+      if (!req.complete) return fail(incompleteBody());
+      settled = true;
+      resolve({ file, sha256: hash.digest('hex') });
+    });
+    req.pipe(out);
+  });
+}
+
 async function handleS3(req, res, ctx) {
   if (!upstream) throw new HttpError(503, 'ServiceUnavailable', 'No S3 upstream configured (--s3-upstream).');
   const q = ctx.query;
@@ -1133,22 +1180,30 @@ async function handleS3(req, res, ctx) {
   if (headers.authorization) headers.authorization = headers.authorization.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
   if (ctx.presigned) rawQuery = rawQuery.replace(/(^|&)(X-Amz-Credential=)[^&%/]+/i, '$1$2S3RVER');
 
+  /*
+   * S3 stores nothing of a request whose body does not arrive whole, but s3rver
+   * writes an object as its body comes: so the body is received here first (in
+   * memory up to SMALL_BODY, else in a file) and sent on only once it is complete.
+   */
   let buffered = null;
+  let spooled = null;
   const len = Number(req.headers['content-length']);
-  if (sha && /^[0-9a-f]{64}$/i.test(sha) && Number.isFinite(len) && len <= SMALL_BODY) {
-    buffered = await readBody(req, SMALL_BODY);
-    if (sha256hex(buffered) !== sha.toLowerCase()) {
-      throw Object.assign(new HttpError(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed."), {
-        extra: { ClientComputedContentSHA256: sha, S3ComputedContentSHA256: sha256hex(buffered) },
-      });
-    }
+  const hasBody = req.headers['content-length'] !== undefined ? len > 0 : req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && Number.isFinite(len) && len <= SMALL_BODY) buffered = await readBody(req, SMALL_BODY);
+  else if (hasBody) spooled = await spoolBody(req);
+  const got = buffered ? sha256hex(buffered) : spooled && spooled.sha256;
+  if (got && sha && /^[0-9a-f]{64}$/i.test(sha) && got !== sha.toLowerCase()) {
+    if (spooled) fs.unlink(spooled.file, () => {});
+    throw Object.assign(new HttpError(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed."), {
+      extra: { ClientComputedContentSHA256: sha, S3ComputedContentSHA256: got },
+    });
   }
 
   const isCreate = req.method === 'POST' && hasUploads;
   const isComplete = req.method === 'POST' && uploadId !== undefined;
   const isPart = req.method === 'PUT' && uploadId !== undefined && qget(q, 'partNumber') !== undefined;
 
-  await new Promise((resolve, reject) => {
+  const forwarded = new Promise((resolve, reject) => {
     const up = http.request(
       {
         host: upstream.hostname,
@@ -1197,10 +1252,21 @@ async function handleS3(req, res, ctx) {
       },
     );
     up.on('error', (e) => reject(new HttpError(502, 'ServiceUnavailable', `S3 upstream: ${e.message}`)));
-    req.on('aborted', () => up.destroy());
+    /* a client gone stops a download; a body already whole is still stored, as by S3 */
+    if (!buffered && !spooled) {
+      res.on('close', () => {
+        if (!res.writableFinished) up.destroy();
+      });
+    }
     if (buffered) up.end(buffered);
-    else req.pipe(up);
+    else if (spooled) fs.createReadStream(spooled.file).on('error', (e) => up.destroy(e)).pipe(up);
+    else up.end();
   });
+  try {
+    await forwarded;
+  } finally {
+    if (spooled) fs.unlink(spooled.file, () => {});
+  }
 }
 
 /* ------------------------------------------------------------------ server */

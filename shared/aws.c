@@ -340,6 +340,8 @@ struct xfer {
 	size_t mem_off;      /* memory body read position */
 	int64_t file_left;   /* file body bytes left */
 	int write_failed;
+	int64_t out_len;     /* 2xx body bytes written to out_fp */
+	int over_max;        /* the 2xx body went past req->out_max */
 };
 
 static size_t read_cb(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -372,6 +374,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	long st = 0;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &st);
 	if (x->req->out_fp && st >= 200 && st < 300) {
+		if (x->req->out_max > 0 && x->out_len + (int64_t)n > x->req->out_max) {
+			x->over_max = 1;
+			return 0;
+		}
+		x->out_len += (int64_t)n;
 		if (fwrite(ptr, 1, n, x->req->out_fp) != n) {
 			x->write_failed = 1;
 			return 0;
@@ -497,7 +504,7 @@ static CURLcode attempt_once(struct aws_client *c, const struct aws_request *req
 		buf_adds(why, "curl_easy_init failed");
 		goto out;
 	}
-	struct xfer x = { req, resp, h, 0, req->body_fp ? (int64_t)req->body_len : 0, 0 };
+	struct xfer x = { req, resp, h, 0, req->body_fp ? (int64_t)req->body_len : 0, 0, 0, 0 };
 	buf_reset(&resp->body);
 	buf_reset(&resp->headers);
 	resp->status = 0;
@@ -535,6 +542,8 @@ static CURLcode attempt_once(struct aws_client *c, const struct aws_request *req
 	rc = curl_easy_perform(h);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	else if (x.over_max)
+		buf_printf(why, "the response is longer than the limit of %lld bytes", (long long)req->out_max);
 	else if (x.write_failed)
 		buf_printf(why, "writing the response: %s", strerror(errno));
 	else

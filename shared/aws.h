@@ -99,6 +99,7 @@ struct aws_request {
 	int64_t body_offset;
 	const char *payload_hash; /* hex SHA-256 of the body if known (required with body_fp) */
 	FILE *out_fp;            /* 2xx body streamed here; truncated/rewound on retry */
+	int64_t out_max;         /* with out_fp: a longer 2xx body fails the call, not retried; 0: no limit */
 	int max_attempts;        /* 0: from config */
 };
 

@@ -129,6 +129,8 @@ struct config_worker {
 	int64_t shutdown_grace;   /* seconds */
 	int enable_noop;
 	char *tmpdir;
+	int64_t max_source_size;  /* bytes: a larger source fails the job */
+	int64_t tmpdir_reserve;   /* bytes free in tmpdir beyond the source, for outputs */
 	char *ffmpeg;
 	char *ffprobe;
 	int64_t probe_timeout;    /* seconds */

@@ -481,7 +481,7 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, const char *con
 	return rc;
 }
 
-int s3_get_file(struct s3 *s, const char *key, const char *path, struct aws_error *err)
+int s3_get_file(struct s3 *s, const char *key, const char *path, int64_t max, struct aws_error *err)
 {
 	FILE *fp = fopen(path, "w+b");
 	if (!fp) {
@@ -493,6 +493,7 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, struct aws_erro
 	struct aws_request r;
 	req_init(s, &r, "GET", buf_str(&opath));
 	r.out_fp = fp;
+	r.out_max = max;
 	struct aws_response resp;
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);

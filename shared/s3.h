@@ -52,8 +52,12 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, const char *con
 		struct aws_error *err);
 int s3_put_buffer(struct s3 *s, const char *key, const void *data, size_t len,
 		  const char *content_type, struct aws_error *err);
-/* Download to `path` (created or truncated; removed again on failure). */
-int s3_get_file(struct s3 *s, const char *key, const char *path, struct aws_error *err);
+/*
+ * Download to `path` (created or truncated; removed again on failure). With
+ * max > 0 an object longer than `max` bytes fails the download (not retried)
+ * as soon as its byte max + 1 arrives.
+ */
+int s3_get_file(struct s3 *s, const char *key, const char *path, int64_t max, struct aws_error *err);
 /* Object metadata into `out` (out->key set to a copy of key). 0, 1 if not found, -1. */
 int s3_head(struct s3 *s, const char *key, struct s3_object *out, struct aws_error *err);
 /* Delete (deleting a missing key succeeds). */

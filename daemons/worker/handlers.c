@@ -1,12 +1,20 @@
 /*
  * handlers — the registry of job types. See handlers.h.
  */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "fftool.h"
 #include "handlers.h"
 #include "s3.h"
+
+/* Bytes of sources this process is downloading now: promised, not yet all on disk. */
+static _Atomic int64_t downloading;
 
 /* The function of each job type of jobtype.h's table; NULL: this worker has none. */
 static const handler_fn fns[JOBTYPE_COUNT] = {
@@ -59,17 +67,64 @@ int handler_s3_fail(struct handler_result *res, const char *what, const struct a
 	return HANDLER_FAIL;
 }
 
+/*
+ * Promise `size` bytes of tmpdir to a download if the file system has them free
+ * with tmpdir_reserve to spare, counting the downloads under way as used; else
+ * fail the job as transient (no_space): another worker, or this one later, may
+ * have room. The caller gives the promise back with atomic_fetch_sub.
+ */
+static int space_promise(struct handler_ctx *ctx, int64_t size, struct handler_result *res)
+{
+	struct statvfs sv;
+	if (statvfs(ctx->tmpdir, &sv) != 0)
+		return handler_fail(res, "internal", 0, "cannot read the free space of '%s': %s", ctx->tmpdir,
+				    strerror(errno));
+	unsigned long long free_bytes = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	int64_t avail = free_bytes > INT64_MAX ? INT64_MAX : (int64_t)free_bytes;
+	int64_t reserve = ctx->cfg->worker.tmpdir_reserve;
+	int64_t promised = atomic_fetch_add(&downloading, size);
+	if (avail - promised - reserve >= size)
+		return HANDLER_OK;
+	atomic_fetch_sub(&downloading, size);
+	return handler_fail(res, "no_space", 0,
+			    "not enough free space in '%s' for the source: %lld bytes free, %lld of them promised to "
+			    "downloads under way; the job needs %lld (its source) + %lld ([worker] tmpdir_reserve)",
+			    ctx->cfg->worker.tmpdir, (long long)avail, (long long)promised, (long long)size,
+			    (long long)reserve);
+}
+
+/*
+ * The source's size comes first, from a HEAD: over max_source_size the job fails
+ * for good and nothing is downloaded; then the space check; then the download,
+ * which stops should the object be longer than the HEAD said.
+ */
 int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handler_result *res)
 {
 	const char *key = json_string_value(json_object_get(ctx->job->source, "key"));
 	struct aws_error ae;
+	struct s3_object obj;
 
 	if (!key || !*key)
 		return handler_fail(res, "invalid_source", 1, "the job has no source key");
+	memset(&ae, 0, sizeof(ae));
+	int rc = s3_head(ctx->s3, key, &obj, &ae);
+	free(obj.key);
+	if (rc == 1)
+		return handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
+	if (rc < 0)
+		return handler_s3_fail(res, "cannot read the size of the source", &ae);
+	int64_t max = ctx->cfg->worker.max_source_size;
+	if (obj.size > max)
+		return handler_fail(res, "source_too_large", 1, "the source '%s' is %lld bytes, over the limit of %lld",
+				    key, (long long)obj.size, (long long)max);
+	if (space_promise(ctx, obj.size, res) < 0)
+		return HANDLER_FAIL;
 	buf_reset(path);
 	buf_printf(path, "%s/source", ctx->tmpdir);
-	memset(&ae, 0, sizeof(ae));
-	if (s3_get_file(ctx->s3, key, buf_str(path), &ae) < 0) {
+	/* (a limit of 0 would be none: an empty source may grow by one byte at most) */
+	rc = s3_get_file(ctx->s3, key, buf_str(path), obj.size > 0 ? obj.size : 1, &ae);
+	atomic_fetch_sub(&downloading, obj.size);
+	if (rc < 0) {
 		if (ae.status == 404)
 			return handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
 		return handler_s3_fail(res, "cannot download the source", &ae);

@@ -1,8 +1,9 @@
 /*
  * s3tool — drive the S3 client of libspool from the shell, for tests.
- *   s3tool -f CONFIG put KEY FILE | get KEY FILE | head KEY | rm KEY
+ *   s3tool -f CONFIG put KEY FILE | get KEY FILE [MAX] | head KEY | rm KEY
  * CONFIG is any Spool INI file (its [s3], [aws] and [secrets] sections are used;
- * default: $SPOOL_ADMINCTL_CONFIG). `head` prints {"key","size","etag","last_modified"}.
+ * default: $SPOOL_ADMINCTL_CONFIG). `head` prints {"key","size","etag","last_modified"};
+ * `get` with MAX refuses an object longer than MAX bytes.
  * Exit 0 ok, 1 the S3 call failed (message on stderr), 2 usage, 3 `head` of a
  * missing key, 78 bad config.
  */
@@ -18,7 +19,7 @@
 
 static int usage(void)
 {
-	fputs("usage: s3tool [-f config] put KEY FILE | get KEY FILE | head KEY | rm KEY\n", stderr);
+	fputs("usage: s3tool [-f config] put KEY FILE | get KEY FILE [MAX] | head KEY | rm KEY\n", stderr);
 	return 2;
 }
 
@@ -48,8 +49,8 @@ static int run(struct s3 *s3, int argc, char **argv)
 	aws_error_clear(&e);
 	if (!strcmp(cmd, "put") && argc == 3) {
 		rc = s3_put_file(s3, argv[1], argv[2], NULL, &e);
-	} else if (!strcmp(cmd, "get") && argc == 3) {
-		rc = s3_get_file(s3, argv[1], argv[2], &e);
+	} else if (!strcmp(cmd, "get") && (argc == 3 || argc == 4)) {
+		rc = s3_get_file(s3, argv[1], argv[2], argc == 4 ? strtoll(argv[3], NULL, 10) : 0, &e);
 	} else if (!strcmp(cmd, "rm") && argc == 2) {
 		rc = s3_delete(s3, argv[1], &e);
 	} else if (!strcmp(cmd, "head") && argc == 2) {

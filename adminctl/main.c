@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "daemon.h"
 
 static int usage(FILE *fp, int code)
 {
@@ -25,6 +26,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cmd_ctx ctx;
+	/* it holds the same secrets as the daemons */
+	if (daemon_protect_memory("adminctl") >= 0)
+		return CMD_EXIT_FAILURE;
 	memset(&ctx, 0, sizeof(ctx));
 	const char *env = getenv("SPOOL_ADMINCTL_CONFIG");
 	ctx.config_path = env && *env ? env : CMD_DEFAULT_CONFIG;

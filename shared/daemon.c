@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #define EX_USAGE_CODE 2
 #define EX_UNAVAILABLE_CODE 69
+#define EX_OSERR_CODE 71
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
@@ -57,6 +60,16 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
 		print_usage(stderr, prog, usage);
 		return EX_USAGE_CODE;
+	}
+	return -1;
+}
+
+int daemon_protect_memory(const char *prog)
+{
+	const struct rlimit none = { 0, 0 };
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &none) != 0) {
+		fprintf(stderr, "%s: cannot keep secrets out of core dumps: %s\n", prog, strerror(errno));
+		return EX_OSERR_CODE;
 	}
 	return -1;
 }

@@ -30,6 +30,17 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 		      const char *default_config, struct daemon_opts *o);
 
 /*
+ * Keep this process's memory, which will hold secrets, out of core files and
+ * away from other processes of its user: PR_SET_DUMPABLE 0 (no core dump;
+ * /proc/PID/mem and environ, ptrace and gcore need CAP_SYS_PTRACE; /proc/PID
+ * becomes root's) and RLIMIT_CORE 0 (for systems whose fs.suid_dumpable still
+ * dumps such processes). Both are inherited across fork; execve makes a child
+ * dumpable again. Call it first, before any secret is read.
+ * Returns -1 to go on, or the exit code to end with (71) after printing why.
+ */
+int daemon_protect_memory(const char *prog);
+
+/*
  * Load and check the config for `program`, initialise logging (text on a terminal
  * or with -d, else the configured format; debug with -v), create the secrets
  * resolver (*sec, caller frees). With -n also resolves every secret reference the

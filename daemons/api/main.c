@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	struct secrets *sec = NULL;
 	struct api a;
 	int rc = daemon_parse_args(argc, argv, PROG, USAGE, DEFAULT_CONFIG, &o);
-	if (rc >= 0)
+	if (rc >= 0 || (rc = daemon_protect_memory(PROG)) >= 0)
 		return rc;
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&a, 0, sizeof(a));

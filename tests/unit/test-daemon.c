@@ -1,8 +1,12 @@
-/* Backoff arithmetic shared by the daemons (shared/daemon.c). */
+/* Backoff arithmetic and memory protection shared by the daemons (shared/daemon.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -30,11 +34,31 @@ static void test_jitter_bounds(void **state)
 	assert_int_equal(daemon_jitter_ms(0, 5, 5000), 0);
 }
 
+/* No core dumps: not dumpable, core limit 0, and a forked child inherits both. */
+static void test_protect_memory(void **state)
+{
+	(void)state;
+	assert_int_equal(daemon_protect_memory("test-daemon"), -1);
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
+	assert_int_equal(rl.rlim_max, 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 1);
+	int status = -1;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_ceiling),
 		cmocka_unit_test(test_jitter_bounds),
+		cmocka_unit_test(test_protect_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,12 @@
 #define DRAIN_MS 1000          /* reading what is left after the group is gone */
 #define OUT_MAX_DEFAULT (16u << 20)
 #define HIGH_FD 64             /* child: pipes are moved above this before dup2 */
+
+/*
+ * The whole environment of every child. Nothing of the caller's: a daemon's may
+ * hold AWS credentials (AWS_SECRET_ACCESS_KEY, ...) or other secrets.
+ */
+static const char *const child_env[] = { "PATH=" PROC_PATH, "LC_ALL=C", NULL };
 
 /* A line assembler: bytes in, whole lines (without terminator) out. */
 struct lines {
@@ -82,7 +89,7 @@ static void lines_feed(struct lines *l, const char *p, size_t n)
 }
 
 /* Child side, between fork and exec: async-signal-safe calls only. */
-static void child_exec(const char *const argv[], int out_fd, int err_fd, int extra_w,
+static void child_exec(const char *file, const char *const argv[], int out_fd, int err_fd, int extra_w,
 		       int extra_fd, int null_fd, int exec_err)
 {
 	setpgid(0, 0);
@@ -117,12 +124,52 @@ static void child_exec(const char *const argv[], int out_fd, int err_fd, int ext
 	}
 	for (int fd = 3; fd < keep; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	execvp(argv[0], (char *const *)(uintptr_t)argv);
+	execve(file, (char *const *)(uintptr_t)argv, (char *const *)(uintptr_t)child_env);
 fail:;
 	int code = errno;
 	ssize_t w = write(exec_err, &code, sizeof(code));
 	(void)w;
 	_exit(127);
+}
+
+/*
+ * The file to execve for `prog`: prog itself when it names a path, else the first
+ * executable regular file of that name in the caller's PATH, as execvp finds it.
+ * Found before fork, so that the child only calls execve. NULL with errno set.
+ */
+static char *program_path(const char *prog)
+{
+	if (!*prog) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (strchr(prog, '/'))
+		return xstrdup(prog);
+	const char *dirs = getenv("PATH");
+	if (!dirs || !*dirs)
+		dirs = PROC_PATH;
+	int why = ENOENT;
+	struct buf cand = BUF_INIT;
+	for (const char *d = dirs;; d++) {
+		const char *end = strchrnul(d, ':');
+		buf_reset(&cand);
+		if (end > d)
+			buf_printf(&cand, "%.*s/%s", (int)(end - d), d, prog);
+		else
+			buf_adds(&cand, prog); /* an empty entry is the current directory */
+		struct stat st;
+		if (stat(buf_str(&cand), &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(buf_str(&cand), X_OK) == 0)
+				return buf_detach(&cand);
+			why = EACCES;
+		}
+		if (!*end)
+			break;
+		d = end;
+	}
+	buf_release(&cand);
+	errno = why;
+	return NULL;
 }
 
 static void close_fd(int *fd)
@@ -182,6 +229,11 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 {
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->err_tail);
+	char *file = program_path(argv[0]);
+	if (!file) {
+		buf_printf(err, "cannot run '%s': %s", argv[0], strerror(errno));
+		return -1;
+	}
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, xp[2] = { -1, -1 }, ep[2] = { -1, -1 };
 	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	bool want_extra = o->extra_fd >= 3;
@@ -191,13 +243,15 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 		close_fd(&null_fd);
 		close_fd(&outp[0]), close_fd(&outp[1]), close_fd(&errp[0]), close_fd(&errp[1]);
 		close_fd(&xp[0]), close_fd(&xp[1]), close_fd(&ep[0]), close_fd(&ep[1]);
+		free(file);
 		return -1;
 	}
 	int64_t start = clock_now_ms();
 	pid_t pid = fork();
 	if (pid == 0)
-		child_exec(argv, o->out ? outp[1] : null_fd, errp[1], xp[1], o->extra_fd, null_fd, ep[1]);
+		child_exec(file, argv, o->out ? outp[1] : null_fd, errp[1], xp[1], o->extra_fd, null_fd, ep[1]);
 	int fork_errno = errno;
+	free(file);
 	close_fd(&null_fd), close_fd(&outp[1]), close_fd(&errp[1]), close_fd(&xp[1]), close_fd(&ep[1]);
 	if (pid < 0) {
 		buf_printf(err, "cannot run '%s': fork: %s", argv[0], strerror(fork_errno));

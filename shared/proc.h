@@ -1,9 +1,11 @@
 /*
  * proc — run a program as a supervised subprocess (ffmpeg, ffprobe).
  *
- * proc_run() starts argv[0] (looked up in PATH by execvp, never through a shell)
- * in a process group of its own, stdin on /dev/null, every descriptor of the
- * caller except stdout, stderr and the optional extra pipe closed. It then waits
+ * proc_run() starts argv[0] (looked up in the caller's PATH as execvp would,
+ * never through a shell) in a process group of its own, stdin on /dev/null, every
+ * descriptor of the caller except stdout, stderr and the optional extra pipe
+ * closed, and with an environment of its own: PATH=PROC_PATH and LC_ALL=C, nothing
+ * of the caller's (a daemon's may hold credentials). It then waits
  * with poll(2), no threads and no signal handlers, while:
  *   - stdout is appended to `o->out` up to `o->out_max` bytes (the rest is read
  *     and dropped, `r->out_truncated` set), or goes to /dev/null when out is NULL;
@@ -40,6 +42,7 @@
 
 #define PROC_LINE_MAX 1024     /* longest line kept from stderr or the extra pipe */
 #define PROC_ERR_LINES 20      /* default number of stderr lines kept */
+#define PROC_PATH "/usr/local/bin:/usr/bin:/bin" /* the children's PATH */
 
 struct proc_opts {
 	int64_t timeout_ms;        /* wall-clock limit, 0 = none */

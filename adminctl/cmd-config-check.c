@@ -97,9 +97,10 @@ static int cmd_config_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	struct secrets *sec = secrets_new(&cfg);
-	if (daemon_check_secrets(&cfg, sec, &err) < 0) {
+	int checked = daemon_check_secrets(&cfg, sec, &err);
+	if (checked < 0) {
 		cmd_error("config check: '%s': %s", path, buf_str(&err));
-		rc = CMD_EXIT_UNAVAILABLE;
+		rc = checked == -2 ? CMD_EXIT_CONFIG : CMD_EXIT_UNAVAILABLE;
 	}
 	secrets_free(sec);
 	if (rc == CMD_EXIT_OK) {

@@ -1,3 +1,4 @@
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +76,11 @@ static int cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = CMD_EXIT_UNAVAILABLE;
 		goto out;
 	}
+	if (apikey_pepper_check(pepper.data, pepper.len, ctx->cfg.api.pepper_secret, &err) < 0) {
+		cmd_error("keys create: %s", buf_str(&err));
+		rc = CMD_EXIT_CONFIG;
+		goto out;
+	}
 	if ((rc = cmd_db(ctx)))
 		goto out;
 	if (apikey_create(ctx->db, buf_str(&pepper), o.tenant, o.name, &key, id, &err) < 0) {
@@ -93,6 +99,8 @@ static int cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("%s\n%s\n", buf_str(&key), id);
 	rc = CMD_EXIT_OK;
 out:
+	if (pepper.data)
+		OPENSSL_cleanse(pepper.data, pepper.len);
 	buf_release(&pepper);
 	buf_release(&key);
 	buf_release(&err);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apikey.h"
 #include "audit.h"
 #include "cmd.h"
 #include "webhook.h"
@@ -52,6 +53,11 @@ static int cmd_keys_webhook_secret_exec(struct cmd_ctx *ctx, int argc, char **ar
 	if (secrets_get(cmd_secrets(ctx), ctx->cfg.api.pepper_secret, &pepper, &err) < 0) {
 		cmd_error("keys webhook-secret: %s", buf_str(&err));
 		rc = CMD_EXIT_UNAVAILABLE;
+		goto out;
+	}
+	if (apikey_pepper_check(pepper.data, pepper.len, ctx->cfg.api.pepper_secret, &err) < 0) {
+		cmd_error("keys webhook-secret: %s", buf_str(&err));
+		rc = CMD_EXIT_CONFIG;
 		goto out;
 	}
 	if ((rc = cmd_db(ctx)))

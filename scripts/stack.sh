@@ -160,12 +160,14 @@ load_secrets() {
 	PG_SU_PW=$(persist pg-postgres.pw rand_hex 16)
 	PG_PW=$(persist pg-spool.pw rand_hex 16)
 	RMQ_PW=$(persist rabbitmq-spool.pw rand_hex 16)
+	# 64 hex digits: spool-api and adminctl refuse a pepper under 32 bytes
 	PEPPER=$(persist api-pepper rand_hex 32)
 	AWS_AK=$(persist aws-access-key-id eval 'printf AKIA; rand_chars A-Z2-7 16')
 	AWS_SK=$(persist aws-secret-access-key rand_chars A-Za-z0-9 40)
 	S3_AK=$(persist s3-access-key-id eval 'printf AKIA; rand_chars A-Z2-7 16')
 	S3_SK=$(persist s3-secret-access-key rand_chars A-Za-z0-9 40)
 	[ ${#AWS_AK} -eq 20 ] && [ ${#AWS_SK} -eq 40 ] || die "bad generated credentials in $SEC"
+	[ ${#PEPPER} -ge 32 ] || die "the pepper in $SEC/api-pepper is shorter than 32 bytes: remove it to make a new one"
 	(umask 077 && printf '%s:%s\n%s:%s\n' "$AWS_AK" "$AWS_SK" "$S3_AK" "$S3_SK" >"$SEC/aws-credentials")
 }
 

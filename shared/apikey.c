@@ -10,6 +10,23 @@
 
 #include "job.h"
 
+int apikey_pepper_check(const char *pepper, size_t len, const char *ref, struct buf *err)
+{
+	size_t n = pepper ? strnlen(pepper, len) : 0;
+	if (n < len) {
+		buf_printf(err, "api.pepper_secret '%s': the pepper has a NUL byte; use text, e.g. 64 hex digits "
+				"(openssl rand -hex 32)", ref ? ref : "");
+		return -1;
+	}
+	if (n < APIKEY_PEPPER_MIN) {
+		buf_printf(err, "api.pepper_secret '%s': the pepper is %zu bytes, shorter than the minimum of %d; "
+				"store a random one, e.g. 64 hex digits (openssl rand -hex 32)", ref ? ref : "", n,
+			   APIKEY_PEPPER_MIN);
+		return -1;
+	}
+	return 0;
+}
+
 void apikey_hash(const char *pepper, const char *key, unsigned char out[32])
 {
 	unsigned int len = 32;

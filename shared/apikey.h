@@ -20,6 +20,19 @@
 #define APIKEY_MAX_LEN 200
 #define APIKEY_PREFIX_LEN 10
 
+/*
+ * The shortest pepper accepted. It keys every stored key hash and every webhook
+ * secret: a short or empty one lets a copy of the database be brute-forced.
+ */
+#define APIKEY_PEPPER_MIN 32
+
+/*
+ * Is `pepper` (len bytes, as resolved from [api] pepper_secret `ref`) fit to use:
+ * at least APIKEY_PEPPER_MIN bytes and no NUL byte? 0, or -1 with the reason in
+ * `err` (naming `ref`, never the pepper): a configuration error.
+ */
+int apikey_pepper_check(const char *pepper, size_t len, const char *ref, struct buf *err);
+
 /* HMAC-SHA256(pepper, key) into `out`. */
 void apikey_hash(const char *pepper, const char *key, unsigned char out[32]);
 

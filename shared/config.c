@@ -135,7 +135,7 @@ static const struct ckey keys[] = {
 	{ "api", "max_upload", CT_SIZE, O(api.max_upload), 1 * KB, 64 * GB, "512M", F_RELOAD, A,
 	  "Largest POST /v1/videos body." },
 	{ "api", "pepper_secret", CT_SECRET, O(api.pepper_secret), 0, 0, NULL, F_REQUIRED, A | C,
-	  "Reference to the API-key pepper (keys are stored as HMAC-SHA256(pepper, key))." },
+	  "Reference to the API-key pepper (keys are stored as HMAC-SHA256(pepper, key)): at least 32 bytes, e.g. 64 hex digits; spool-api and adminctl refuse a shorter one (exit 78)." },
 	{ "api", "key_cache_ttl", CT_DURATION, O(api.key_cache_ttl), 0, 3600, "30s", F_RELOAD, A,
 	  "How long a looked-up API key is trusted without asking the database." },
 	{ "api", "result_url_expires", CT_DURATION, O(api.result_url_expires), 1, 7 * DAY, "15m", F_RELOAD, A,

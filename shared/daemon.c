@@ -1,8 +1,10 @@
 #include "daemon.h"
+#include "apikey.h"
 #include "log.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,15 +118,33 @@ static int parse_s3(const char *json, struct buf *err)
 	return rc;
 }
 
+/* The pepper: fetched (-1 if it cannot be), then long enough (-2 if not). */
+static int check_pepper(struct secrets *sec, const char *ref, struct buf *err)
+{
+	struct buf val = BUF_INIT;
+	int rc = 0;
+	if (!ref)
+		return 0;
+	if (secrets_get(sec, ref, &val, err) != 0) {
+		buf_adds(err, " (api.pepper_secret)");
+		rc = -1;
+	} else if (apikey_pepper_check(val.data, val.len, ref, err) < 0) {
+		rc = -2;
+	}
+	if (val.data)
+		OPENSSL_cleanse(val.data, val.len);
+	buf_release(&val);
+	return rc;
+}
+
 int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err)
 {
 	if (check_one(sec, cfg->database.secret, "database.secret", parse_db, err) ||
 	    check_one(sec, cfg->rabbitmq.secret, "rabbitmq.secret", parse_mq, err) ||
 	    check_one(sec, cfg->s3.credentials_secret, "s3.credentials_secret", parse_s3, err))
 		return -1;
-	if ((cfg->program & (PROG_API | PROG_ADMINCTL)) &&
-	    check_one(sec, cfg->api.pepper_secret, "api.pepper_secret", NULL, err))
-		return -1;
+	if (cfg->program & (PROG_API | PROG_ADMINCTL))
+		return check_pepper(sec, cfg->api.pepper_secret, err);
 	return 0;
 }
 
@@ -156,10 +176,11 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog)
 {
 	struct buf err = BUF_INIT;
-	if (daemon_check_secrets(cfg, sec, &err) < 0) {
+	int rc = daemon_check_secrets(cfg, sec, &err);
+	if (rc < 0) {
 		fprintf(stderr, "%s: %s\n", prog, buf_str(&err));
 		buf_release(&err);
-		return EX_UNAVAILABLE_CODE;
+		return rc == -2 ? EX_CONFIG_CODE : EX_UNAVAILABLE_CODE;
 	}
 	printf("configuration OK\n");
 	buf_release(&err);

@@ -53,12 +53,18 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 
 /*
  * The end of -n: resolve the secrets (daemon_check_secrets), print "configuration
- * OK" and return 0, or print the reason and return 69. For a daemon that checks
- * more of the config itself before (it loads with check_only cleared).
+ * OK" and return 0, or print the reason and return 69 (78 for a pepper that is
+ * too short). For a daemon that checks more of the config itself before (it
+ * loads with check_only cleared).
  */
 int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog);
 
-/* Resolve every secret the config references; -1 with a reason in err. */
+/*
+ * Resolve every secret the config references and check its shape: 0; -1 with
+ * a reason in err when one cannot be fetched or read (a service or secret is
+ * wrong: exit 69); -2 when the API-key pepper is unfit (apikey_pepper_check: a
+ * configuration error, exit 78).
+ */
 int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct buf *err);
 
 /*

@@ -10,6 +10,7 @@
  * in flight (waiting clients get the job as it is), then stops the threads.
  */
 #include "api.h"
+#include "apikey.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -117,6 +118,13 @@ static int run(struct api *a)
 	struct buf pepper = BUF_INIT, err = BUF_INIT;
 	if (pepper_fetch(a, &pepper) < 0)
 		return EX_UNAVAILABLE_CODE;
+	if (apikey_pepper_check(pepper.data, pepper.len, a->cfg->api.pepper_secret, &err) < 0) {
+		log_error("%s", buf_str(&err));
+		OPENSSL_cleanse(pepper.data, pepper.len);
+		buf_release(&pepper);
+		buf_release(&err);
+		return EX_CONFIG_CODE;
+	}
 	auth_init(buf_str(&pepper), AUTH_CACHE_SLOTS);
 	webhooks_init(pepper.data ? pepper.data : "", pepper.len);
 	OPENSSL_cleanse(pepper.data, pepper.len);

@@ -16,7 +16,9 @@ Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this st
   data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB,
              target group health check, outputs
   userdata   the INI files the user data writes: keys known to shared/config.c, secret
-             ARNs and bucket from the stack, the units started
+             ARNs and bucket from the stack, the database reached with sslmode
+             verify-full against the RDS CA bundle the user data fetches, the units
+             started
 Prints one line per failed rule and a summary; exit 1 on any failure.
 """
 import json
@@ -436,6 +438,15 @@ class Checker:
                 v = seen.get(key, "")
                 self.need(re.fullmatch(r"\$\{[A-Za-z:]+\}", v), "userdata",
                           "%s: [%s] %s = %r, want a value from the stack" % (n, key[0], key[1], v))
+            mode = seen.get(("database", "sslmode"), "")
+            self.need(mode == "verify-full", "userdata",
+                      "%s: [database] sslmode = %r, want verify-full (the server's certificate and name checked)"
+                      % (n, mode))
+            ca = seen.get(("database", "sslrootcert"), "")
+            fetched = re.search(r"https://truststore\.pki\.rds\.amazonaws\.com/\S+\.pem", sub[:m.start()])
+            self.need(ca.startswith("/") and fetched and re.search(r"\s%s\s*$" % re.escape(ca), sub[:m.start()], re.M),
+                      "userdata", "%s: [database] sslrootcert = %r, want the RDS CA bundle the user data puts there "
+                      "(from truststore.pki.rds.amazonaws.com)" % (n, ca))
             unit = "spool-api.service" if prog == "api" else "spool-worker@$i.service"
             self.need("systemctl enable --now %s" % unit in sub or "systemctl enable --now \"%s\"" % unit in sub,
                       "userdata", "%s: starts %s" % (n, unit))

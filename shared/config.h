@@ -64,6 +64,7 @@ struct config_secrets {
 struct config_database {
 	char *secret;            /* reference to an RDS-shaped JSON secret */
 	char *sslmode;
+	char *sslrootcert;       /* CA bundle for sslmode verify-ca/verify-full, or NULL */
 	int64_t pool_size;
 	int64_t connect_timeout; /* seconds */
 	int64_t statement_timeout; /* seconds */

@@ -147,11 +147,12 @@ static PGconn *connect_pg(const struct config *cfg, struct secrets *sec, struct 
 		snprintf(port, sizeof(port), "%d", ds.port > 0 ? ds.port : 5432);
 		snprintf(ctimeout, sizeof(ctimeout), "%lld", (long long)cfg->database.connect_timeout);
 		buf_printf(&options, "-c statement_timeout=%lld", (long long)cfg->database.statement_timeout * 1000);
+		/* libpq skips a key whose value is NULL: sslrootcert only when configured */
 		const char *const keys[] = { "host", "port", "dbname", "user", "password", "sslmode",
-					     "connect_timeout", "options", "application_name", NULL };
+					     "connect_timeout", "options", "application_name", "sslrootcert", NULL };
 		const char *const vals[] = { ds.host, port, ds.dbname, ds.username, ds.password,
 					     cfg->database.sslmode ? cfg->database.sslmode : "prefer", ctimeout,
-					     buf_str(&options), program_name(cfg), NULL };
+					     buf_str(&options), program_name(cfg), cfg->database.sslrootcert, NULL };
 		PGconn *pg = PQconnectdbParams(keys, vals, 0);
 		buf_release(&options);
 		if (pg && PQstatus(pg) == CONNECTION_OK) {

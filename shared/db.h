@@ -3,8 +3,10 @@
  *
  * Credentials come from the [database] secret (RDS JSON shape) through secrets.h;
  * when the server rejects them the secret is invalidated and refetched once
- * (rotation). Broken connections are detected on release and reconnected on the
- * next acquire with jittered backoff; callers never see a dead connection twice.
+ * (rotation). TLS as [database] sslmode says, the server's certificate checked
+ * against [database] sslrootcert for verify-ca and verify-full. Broken connections
+ * are detected on release and reconnected on the next acquire with jittered
+ * backoff; callers never see a dead connection twice.
  *
  * Thread safe: any thread may acquire; a db_conn is used by one thread at a time.
  */

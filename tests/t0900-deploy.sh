@@ -57,6 +57,8 @@ mutate bucket-public data "R['MediaBucket']['Properties']['PublicAccessBlockConf
 mutate no-health-path data "R['ApiTargetGroup']['Properties']['HealthCheckPath'] = '/'"
 mutate dangling-ref refs "R['ApiGroup']['Properties']['TargetGroupARNs'] = [{'Ref': 'NoSuchGroup'}]"
 mutate dangling-sub refs "R['MqSecret']['Properties']['SecretString'] = {'Fn::Sub': '\${NoSuchBroker}'}"
+mutate db-tls-unverified userdata "d = R['WorkerLaunchTemplate']['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']; d['Fn::Sub'] = d['Fn::Sub'].replace('sslmode = verify-full', 'sslmode = require')"
+mutate db-ca-not-fetched userdata "d = R['ApiLaunchTemplate']['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']; d['Fn::Sub'] = d['Fn::Sub'].replace('sslrootcert = /etc/spool/rds-ca.pem', 'sslrootcert = /etc/ssl/certs/ca-certificates.crt')"
 mutate unknown-ini-key userdata "d = R['ApiLaunchTemplate']['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']; d['Fn::Sub'] = d['Fn::Sub'].replace('max_wait = 60s', 'max_waits = 60s')"
 
 # the stack's outputs and the parameters the guide speaks of

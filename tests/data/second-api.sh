@@ -7,6 +7,8 @@
 #                          stopped (SIGTERM) when the test exits
 #   API2_SCHEME=https API2_CURL=(--cacert FILE)   set before api2_start for a TLS
 #                          listener: the URL's scheme and curl's options while polling
+#   API2_WRAP=(CMD ARGS)   set before api2_start: run spool-api through CMD, which must
+#                          exec it (setpriv ...), so that API2_PID is spool-api's pid
 
 api2_start() {
 	local port cfg i
@@ -17,7 +19,7 @@ api2_start() {
 		section == "[api]" && /^port *=/ { print "port = " port; next }
 		{ print }
 		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$cfg"
-	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
+	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null ${API2_WRAP+"${API2_WRAP[@]}"} \
 		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &
 	API2_PID=$!
 	API2_URL=${API2_SCHEME:-http}://127.0.0.1:$port

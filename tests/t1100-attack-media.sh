@@ -10,6 +10,7 @@
 # shows in the log however far the attack got.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/bystander.sh
 
 command -v ffmpeg >/dev/null || skip_all "ffmpeg is not installed"
 worker_ensure
@@ -18,8 +19,9 @@ key_for() {
 	bin/adminctl -f "$SPOOL_ADMINCTL_CONFIG" keys create --tenant "$1" 2>/dev/null | head -n 1
 }
 ATTACKER=$(key_for "t1100-attacker-$$")
-BYSTANDER=$(key_for "t1100-bystander-$$")
-[ -n "$ATTACKER" ] && [ -n "$BYSTANDER" ] || bail "cannot create API keys with adminctl"
+bystander_init
+BYSTANDER=$BYSTANDER_KEY
+[ -n "$ATTACKER" ] || bail "cannot create API keys with adminctl"
 
 # --- the worker's disk: real media and a marked text behind FIFOs
 S=$T_TMP/secret
@@ -120,28 +122,13 @@ refused() {
 	expect_eq "$name: no result" null "$(jq -c .result <<<"$job")"
 }
 
-# bystander WHAT: the other tenant's health, noop and listing work, a noop within 10 s
-bystander() {
-	local t0 id job ms
-	expect_status "$1: bystander: /health" 200 "$SPOOL_API_URL/health"
-	t0=$(date +%s%N)
-	id=$(SPOOL_API_KEY=$BYSTANDER _w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id)
-	job=$(wait_as "$BYSTANDER" "$id" 30)
-	ms=$((($(date +%s%N) - t0) / 1000000))
-	expect_eq "$1: bystander: noop succeeded" succeeded "$(jq -r .status <<<"$job")"
-	if [ "$ms" -lt 10000 ]; then ok "$1: bystander: noop done in ${ms} ms"; else fail "$1: bystander: noop took ${ms} ms"; fi
-	expect_status "$1: bystander: GET /v1/jobs" 200 -H "Authorization: Bearer $BYSTANDER" \
-		"$SPOOL_API_URL/v1/jobs?limit=5"
-}
-
 IDS=()
 for c in "${CASES[@]}"; do
 	read -r name format <<<"$c"
 	key=$(upload_as "$ATTACKER" "$P/$name") || bail "$name: cannot upload"
 	t=$(submit_as "$ATTACKER" video.transcode "$key")
 	p=$(submit_as "$ATTACKER" media.probe "$key")
-	bystander "$name"
+	bystander_ok "$name"
 	refused "$name (video.transcode)" "$format" "$t"
 	refused "$name (media.probe)" "$format" "$p"
 	IDS+=("$t" "$p")
@@ -155,7 +142,7 @@ cp "$P/hls-nested" "$P/holiday.mp4"
 expect_status "dressed: POST /v1/videos of a playlist named .mp4 -> 202" 202 \
 	-H "Authorization: Bearer $ATTACKER" -F "file=@$P/holiday.mp4;type=video/mp4" "$SPOOL_API_URL/v1/videos"
 v=$(jq -r .id <<<"$BODY")
-bystander "dressed"
+bystander_ok "dressed"
 refused "dressed video/mp4 upload (video.transcode)" hls "$t"
 refused "dressed video/mp4 upload (media.probe)" hls "$p"
 refused "dressed POST /v1/videos" hls "$v"

@@ -12,7 +12,7 @@
 # The stack's worker is replaced for the test by one with max_source_size = 64K and
 # its tmpdir on its own file system when possible (the stack's is started again at exit).
 . "$(dirname "$0")/lib.sh"
-. tests/data/bystander.sh
+. tests/bystander.sh
 
 command -v ffmpeg >/dev/null || skip_all "ffmpeg is not installed"
 U=$SPOOL_API_URL
@@ -66,7 +66,7 @@ done
 expect_status "size 2^64: 400 (not a JSON integer we read)" 400 "${AUTH[@]}" "${JSON[@]}" \
 	-d '{"size": 18446744073709551616}' "$U/v1/uploads"
 expect_status "not JSON: 400" 400 "${AUTH[@]}" "${JSON[@]}" -d 'size=1000' "$U/v1/uploads"
-bystander "declared sizes"
+bystander_ok "declared sizes"
 
 # --- the presigned PUT: exactly the declared length or nothing ----------------------
 ask 1000
@@ -90,7 +90,7 @@ s.close()
 ' "$UURL"
 sleep 0.5
 expect_eq "after all that, nothing is stored" missing "$(stored "$UKEY")"
-bystander "PUTs of other lengths"
+bystander_ok "PUTs of other lengths"
 expect_eq "the declared 1000 bytes: 200" 200 "$(put "$T_TMP/1000")"
 expect_eq "stored, 1000 bytes" 1000 "$(stored "$UKEY")"
 expect_eq "the URL cannot replace it with another length" 403 "$(put "$T_TMP/1001")"
@@ -162,7 +162,7 @@ seen=$(tail -n +"$((mark + 1))" "$STANDIN_LOG" | grep -F " /$SPOOL_S3_BUCKET/$bi
 expect_match "the worker asked S3 for its size (HEAD)" "HEAD s3 " "$seen"
 if grep -q "GET s3 " <<<"$seen"; then fail "nothing of it was downloaded" "$seen"; else ok "nothing of it was downloaded"; fi
 expect_eq "no job directory is left behind" "" "$(ls -A "$tmpdir")"
-bystander "a source over max_source_size"
+bystander_ok "a source over max_source_size"
 
 # the download itself stops at the size HEAD gave (an object replaced meanwhile)
 out=$(s3 get "$big" "$T_TMP/got" $LIMIT 2>&1)
@@ -189,7 +189,7 @@ else
 	expect_match "the message says what is missing" "bytes free.*the job needs [0-9]+ \(its source\) \+ $reserve" \
 		"$(jq -r .error.message <<<"$BODY")"
 	expect_status "the retrying job can be cancelled" 200 "${AUTH[@]}" -X DELETE "$U/v1/jobs/$id"
-	bystander "a worker without room"
+	bystander_ok "a worker without room"
 fi
 
 done_testing

@@ -14,7 +14,7 @@
 #    is refused; sslmode = require would have talked to it.
 # After each attack another tenant's traffic (health, a noop job) is served as usual.
 . "$(dirname "$0")/lib.sh"
-. tests/data/bystander.sh
+. tests/bystander.sh
 . tests/data/second-api.sh
 
 command -v setpriv >/dev/null || skip_all "setpriv is not installed"
@@ -51,7 +51,7 @@ api2_start
 expect_eq "spool-api is not dumpable" no "$(dumpable "$API2_PID")"
 expect_eq "its core file size limit is 0" "0 0" "$(core_limit "$API2_PID")"
 expect_status "and it serves (GET /health)" 200 "$API2_URL/health"
-bystander "spool-api not dumpable"
+bystander_ok "spool-api not dumpable"
 
 # --- adminctl (the TUI stays up long enough to be looked at) ------------------------
 if command -v tmux >/dev/null; then
@@ -112,7 +112,7 @@ leaked=$(grep -E '^(AWS_|SPOOL_)' <<<"$envs" | cut -d= -f1 | sort -u | paste -sd
 expect_eq "ffprobe's environment has no AWS_ or SPOOL_ variable" "" "$leaked"
 expect_match "its PATH is the fixed one, LC_ALL=C" "PATH=/usr/local/bin:/usr/bin:/bin.*LC_ALL=C|LC_ALL=C.*PATH=/usr/local/bin:/usr/bin:/bin" \
 	"$(paste -sd' ' <<<"$envs")"
-bystander "spool-worker not dumpable, children without its environment"
+bystander_ok "spool-worker not dumpable, children without its environment"
 
 # --- the pepper ---------------------------------------------------------------------
 pepper_cfg() { # PROGRAM-INI OUT: a copy whose pepper_secret is file:$T_TMP/pepper
@@ -150,7 +150,7 @@ expect_eq "no key was made with a short pepper" 0 "$(keys_of "short-$T_NAME")"
 printf '%s' "0123456789abcdef0123456789abcdef" >"$T_TMP/pepper"
 out=$(bin/spool-api -n -c "$T_TMP/api.ini" 2>&1)
 expect_eq "32 bytes are enough: spool-api -n" "0 configuration OK" "$? $out"
-bystander "short peppers"
+bystander_ok "short peppers"
 
 # --- the database: verify-full against sslrootcert ----------------------------------
 PGBIN=/usr/lib/postgresql/15/bin
@@ -210,6 +210,6 @@ expect_match "naming the file" "no-such-bundle.pem" "$out"
 db_cfg localhost require ""
 expect_match "(sslmode = require, no sslrootcert, would have trusted the man in the middle)" '"current": *0' \
 	"$(db_status)"
-bystander "database TLS"
+bystander_ok "database TLS"
 
 done_testing

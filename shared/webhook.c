@@ -4,6 +4,7 @@
 #include "webhook.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <stdint.h>
@@ -56,29 +57,55 @@ int webhook_host_allowed(const char *host, const char *allow)
 	return 0;
 }
 
+/* 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.0/16, 192.88.99/24,
+ * 192.168/16, 198.18/15, 198.51.100/24, 203.0.113/24, 224/3 (multicast, reserved,
+ * broadcast) */
 static int ipv4_private(uint32_t a)
 {
-	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16), b2 = (uint8_t)(a >> 8);
 	return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) || (b0 == 172 && (b1 & 0xf0) == 16) ||
 	       (b0 == 192 && b1 == 168) || (b0 == 100 && (b1 & 0xc0) == 64) || (b0 == 192 && b1 == 0) ||
-	       (b0 == 198 && (b1 & 0xfe) == 18) || b0 >= 224;
+	       (b0 == 192 && b1 == 88 && b2 == 99) || (b0 == 198 && (b1 & 0xfe) == 18) ||
+	       (b0 == 198 && b1 == 51 && b2 == 100) || (b0 == 203 && b1 == 0 && b2 == 113) || b0 >= 224;
+}
+
+static uint32_t be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/*
+ * Public IPv6 is global unicast (2000::/3) outside its special ranges, or an
+ * IPv4 address carried in IPv6 that is public itself. Everything else in ::/8
+ * (unspecified, loopback, IPv4-compatible, SIIT, 64:ff9b:1::/48) is not.
+ */
+static int ipv6_private(const uint8_t *b)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+	if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12))
+		return ipv4_private(be32(b + 12));
+	if ((b[0] & 0xe0) != 0x20)
+		return 1;                                            /* outside 2000::/3 */
+	if (b[0] == 0x20 && b[1] == 0x02)
+		return ipv4_private(be32(b + 2));                    /* 6to4 */
+	return (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0) || /* 2001::/23: Teredo, ORCHID, ... */
+	       (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) || /* documentation */
+	       (b[0] == 0x3f && b[1] == 0xff && (b[2] & 0xf0) == 0);        /* 3fff::/20, documentation */
 }
 
 int webhook_addr_private(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return ipv4_private(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
-	if (sa->sa_family != AF_INET6)
-		return 1;
-	const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	const uint8_t *b = a->s6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-		uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
-		return ipv4_private(v4);
-	}
-	return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
-	       IN6_IS_ADDR_SITELOCAL(a) || IN6_IS_ADDR_MULTICAST(a) || (b[0] & 0xfe) == 0xfc ||
-	       (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) || (b[0] == 0x00 && b[1] == 0x64);
+	if (sa->sa_family == AF_INET6)
+		return ipv6_private(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+	return 1;
+}
+
+int webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow)
+{
+	return webhook_host_allowed(host, allow) || !webhook_addr_private(sa);
 }
 
 /* A literal address or localhost that is not public; names are checked after resolution. */
@@ -107,6 +134,43 @@ static int bad(struct buf *why, const char *msg)
 	if (why)
 		buf_adds(why, msg);
 	return -1;
+}
+
+/*
+ * Copy the host (`len` bytes at `p`, inside brackets when `bracketed`) into
+ * u->host in its normal form: lower case, one trailing dot dropped; a name of
+ * non-empty labels of [a-z0-9_-], an IPv4 address (also the inet_aton forms,
+ * which are names of that alphabet too) or, in brackets, an IPv6 address.
+ */
+static int host_take(const char *p, size_t len, int bracketed, struct webhook_url *u, struct buf *why)
+{
+	if (len == 0 || len >= sizeof(u->host))
+		return bad(why, "must name a host");
+	for (size_t i = 0; i < len; i++)
+		u->host[i] = (char)tolower((unsigned char)p[i]);
+	u->host[len] = '\0';
+	if (bracketed) {
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, u->host, &a6) != 1)
+			return bad(why, "has a malformed IPv6 address");
+		u->ipv6 = 1;
+		return 0;
+	}
+	if (u->host[len - 1] == '.')
+		u->host[--len] = '\0'; /* "localhost." is localhost */
+	if (len == 0)
+		return bad(why, "must name a host");
+	if (strspn(u->host, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != len)
+		return bad(why, "has a malformed host (letters, digits, '-', '_' and dots only)");
+	for (const char *label = u->host;;) {
+		size_t n = strcspn(label, ".");
+		if (n == 0 || n > 63)
+			return bad(why, "has a malformed host (an empty or over-long label)");
+		if (!label[n])
+			break;
+		label += n + 1;
+	}
+	return 0;
 }
 
 int webhook_url_check(const char *url, const char *allow, struct webhook_url *out, struct buf *why)
@@ -146,12 +210,8 @@ int webhook_url_check(const char *url, const char *allow, struct webhook_url *ou
 		if (colon)
 			port = colon + 1;
 	}
-	if (hlen == 0 || hlen >= sizeof(u.host))
-		return bad(why, "must name a host");
-	memcpy(u.host, hp, hlen);
-	u.host[hlen] = '\0';
-	while (hlen > 1 && u.host[hlen - 1] == '.')
-		u.host[--hlen] = '\0'; /* "localhost." is localhost */
+	if (host_take(hp, hlen, hp != auth, &u, why) < 0)
+		return -1;
 	u.port = u.https ? 443 : 80;
 	if (port) {
 		size_t plen = (size_t)(auth + alen - port);
@@ -169,6 +229,8 @@ int webhook_url_check(const char *url, const char *allow, struct webhook_url *ou
 		return bad(why, "must be https (http only to hosts in api.webhook_allow_hosts)");
 	if (!allowed && host_literal_private(u.host))
 		return bad(why, "must not point to a private, loopback or link-local address");
+	snprintf(u.url, sizeof(u.url), u.ipv6 ? "%s://[%s]:%d%s" : "%s://%s:%d%s", u.https ? "https" : "http",
+		 u.host, u.port, auth + alen);
 	if (out)
 		*out = u;
 	return 0;

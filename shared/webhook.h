@@ -11,7 +11,14 @@
  * URL policy: http or https, at most WEBHOOK_URL_MAX characters, a host, no user
  * information, no spaces or control characters; http only to hosts in the allow
  * list; literal private, loopback, link-local (and "localhost") targets only to
- * allowed hosts. Names are checked again after resolution (webhook_addr_private).
+ * allowed hosts. The host is normalised (lower case, one trailing dot dropped)
+ * and must be a DNS name of letters, digits, '-' and '_' in non-empty labels, an
+ * IPv4 address or a bracketed IPv6 address (no zone, no percent-encoding), so
+ * that the name the caller resolves and pins is the very name its HTTP client
+ * looks up in the normalised URL (webhook_url.url).
+ *
+ * Address policy, the one check of every address a delivery may connect to
+ * (after resolution and again at connect time): webhook_addr_permitted().
  */
 #ifndef SPOOL_WEBHOOK_H
 #define SPOOL_WEBHOOK_H
@@ -25,11 +32,17 @@
 #define WEBHOOK_URL_MAX 2048
 #define WEBHOOK_KEY_LEN 32
 
-/* A parsed callback URL; host without brackets, port defaulted from the scheme. */
+/*
+ * A parsed callback URL: host normalised, without brackets; port defaulted from
+ * the scheme; url rebuilt from them ("scheme://host:port/rest", the host in
+ * brackets when IPv6) for the HTTP client, so that it names the checked host.
+ */
 struct webhook_url {
 	int https;
+	int ipv6;           /* host is an IPv6 literal */
 	char host[256];
 	int port;
+	char url[WEBHOOK_URL_MAX + 16];
 };
 
 /* The tenant's signing key: HMAC-SHA256(pepper, "webhook:" + tenant). */
@@ -53,8 +66,17 @@ int webhook_url_check(const char *url, const char *allow, struct webhook_url *ou
 /*
  * 1 if the address is not a public unicast one: loopback, private (RFC 1918,
  * fc00::/7), link-local, shared (100.64/10), unspecified, multicast, broadcast,
- * documentation/reserved ranges, and IPv4-mapped forms of those.
+ * documentation/benchmarking/reserved ranges, IPv6 outside 2000::/3, and the
+ * IPv4-in-IPv6 forms (::ffff:a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD::/48)
+ * of a private IPv4 address; any family but AF_INET and AF_INET6.
  */
 int webhook_addr_private(const struct sockaddr *sa);
+
+/*
+ * May a delivery to `host` (normalised, as in struct webhook_url) connect to
+ * `sa`? 1 when the host is in the allow list `allow` or the address is public
+ * (not webhook_addr_private), else 0.
+ */
+int webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow);
 
 #endif

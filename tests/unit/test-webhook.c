@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "buf.h"
 #include "webhook.h"
@@ -80,6 +81,43 @@ static void test_url_policy(void **state)
 	assert_int_equal(check(long_url, NULL, NULL), -1);
 }
 
+/* The host is normalised, and the URL handed to the HTTP client names exactly that host. */
+static void test_url_normalised(void **state)
+{
+	(void)state;
+	struct webhook_url u;
+	assert_int_equal(check("HTTPS://Hooks.Example.COM./a/b?c=D#e", NULL, &u), 0);
+	assert_string_equal(u.host, "hooks.example.com");
+	assert_string_equal(u.url, "https://hooks.example.com:443/a/b?c=D#e");
+	assert_int_equal(check("https://host.example.:8443/x", NULL, &u), 0);
+	assert_string_equal(u.host, "host.example");
+	assert_string_equal(u.url, "https://host.example:8443/x");
+	assert_int_equal(check("https://hooks.example.com?x=1", NULL, &u), 0);
+	assert_string_equal(u.url, "https://hooks.example.com:443?x=1");
+	assert_int_equal(check("https://[2001:DB9::A]", NULL, &u), 0);
+	assert_int_equal(u.ipv6, 1);
+	assert_string_equal(u.host, "2001:db9::a");
+	assert_string_equal(u.url, "https://[2001:db9::a]:443");
+	assert_int_equal(check("http://EXAMPLE.com:8080/", "example.com", &u), 0);
+	assert_string_equal(u.url, "http://example.com:8080/");
+	assert_int_equal(check("https://under_score.example.com/", NULL, &u), 0);
+	/* one trailing dot only, no empty or over-long labels, no other characters */
+	const char *bad[] = { "https://host.example../", "https://.host.example/", "https://host..example/",
+			      "https://./", "https://localhost../", "https://ex%61mple.com/", "https://exa$mple.com/",
+			      "https://exa\\mple.com/", "https://[fe80::1%25eth0]/", "https://[127.0.0.1]/",
+			      "https://[::1]x/", "https://[example.com]/",
+			      "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com/" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (check(bad[i], NULL, NULL) != -1)
+			fail_msg("accepted %s", bad[i]);
+	}
+	/* a trailing dot does not hide a private literal or localhost */
+	assert_int_equal(check("https://127.0.0.1.:8443/", NULL, NULL), -1);
+	assert_int_equal(check("https://LocalHost./", NULL, NULL), -1);
+	assert_int_equal(check("http://127.0.0.1.:9000/", "127.0.0.1", &u), 0);
+	assert_string_equal(u.url, "http://127.0.0.1:9000/");
+}
+
 static int v4_private(const char *a)
 {
 	struct sockaddr_in s = { .sin_family = AF_INET };
@@ -97,22 +135,54 @@ static int v6_private(const char *a)
 static void test_addr_private(void **state)
 {
 	(void)state;
-	assert_true(v4_private("127.0.0.1"));
-	assert_true(v4_private("10.255.0.1"));
-	assert_true(v4_private("172.20.1.1"));
-	assert_true(v4_private("192.168.0.10"));
-	assert_true(v4_private("169.254.169.254"));
-	assert_true(v4_private("224.0.0.1"));
-	assert_true(v4_private("255.255.255.255"));
-	assert_false(v4_private("8.8.8.8"));
-	assert_false(v4_private("172.15.0.1"));
-	assert_true(v6_private("::1"));
-	assert_true(v6_private("::"));
-	assert_true(v6_private("fe80::1"));
-	assert_true(v6_private("fc00::1"));
-	assert_true(v6_private("::ffff:10.0.0.1"));
-	assert_false(v6_private("::ffff:8.8.8.8"));
-	assert_false(v6_private("2606:4700::1111"));
+	const char *v4[] = { "127.0.0.1", "127.255.255.254", "10.0.0.1", "10.255.0.1", "172.16.0.1", "172.20.1.1",
+			     "172.31.255.255", "192.168.0.10", "169.254.169.254", "169.254.0.1", "100.64.0.1",
+			     "100.127.255.255", "0.0.0.0", "0.1.2.3", "192.0.0.8", "192.0.2.1", "192.88.99.1",
+			     "198.18.0.1", "198.19.255.1", "198.51.100.7", "203.0.113.9", "224.0.0.1", "239.1.1.1",
+			     "240.0.0.1", "255.255.255.255" };
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		if (!v4_private(v4[i]))
+			fail_msg("%s is taken for public", v4[i]);
+	}
+	const char *v4_public[] = { "8.8.8.8", "1.1.1.1", "93.184.216.34", "172.15.0.1", "172.32.0.1", "100.63.255.255",
+				    "100.128.0.1", "169.253.0.1", "192.169.0.1", "198.20.0.1", "223.255.255.254" };
+	for (size_t i = 0; i < sizeof(v4_public) / sizeof(v4_public[0]); i++) {
+		if (v4_private(v4_public[i]))
+			fail_msg("%s is taken for private", v4_public[i]);
+	}
+	const char *v6[] = { "::1", "::", "fe80::1", "febf::1", "fec0::1", "fc00::1", "fd12:3456::1", "ff02::1",
+			     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:0.0.0.0",
+			     "::127.0.0.1", "::8.8.8.8", "::ffff:0:127.0.0.1", "64:ff9b::127.0.0.1", "64:ff9b::10.1.2.3",
+			     "64:ff9b::c0a8:101", "64:ff9b:1::8.8.8.8", "100::1", "2001:db8::1", "2001::1",
+			     "2001:10::1", "2002:7f00:1::1", "2002:a00:1::", "3fff::1", "4000::1", "5f00::1" };
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		if (!v6_private(v6[i]))
+			fail_msg("%s is taken for public", v6[i]);
+	}
+	const char *v6_public[] = { "2606:4700::1111", "2a00:1450:4001::200e", "2001:4860:4860::8888",
+				    "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::1", "2001:200::1" };
+	for (size_t i = 0; i < sizeof(v6_public) / sizeof(v6_public[0]); i++) {
+		if (v6_private(v6_public[i]))
+			fail_msg("%s is taken for private", v6_public[i]);
+	}
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	assert_true(webhook_addr_private((struct sockaddr *)&un));
+}
+
+/* The one check of an address a delivery connects to: public, or the host is allowed. */
+static void test_addr_permitted(void **state)
+{
+	(void)state;
+	struct sockaddr_in lo = { .sin_family = AF_INET }, pub = { .sin_family = AF_INET };
+	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6 };
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr), 1);
+	assert_int_equal(inet_pton(AF_INET, "93.184.216.34", &pub.sin_addr), 1);
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.1", &mapped.sin6_addr), 1);
+	assert_false(webhook_addr_permitted((struct sockaddr *)&lo, "hooks.example.com", NULL));
+	assert_false(webhook_addr_permitted((struct sockaddr *)&mapped, "hooks.example.com", "other.example.com"));
+	assert_true(webhook_addr_permitted((struct sockaddr *)&pub, "hooks.example.com", NULL));
+	assert_true(webhook_addr_permitted((struct sockaddr *)&lo, "hooks.example.com", "a, hooks.example.com"));
+	assert_true(webhook_addr_permitted((struct sockaddr *)&mapped, "127.0.0.1", "127.0.0.1"));
 }
 
 int main(void)
@@ -120,7 +190,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_url_policy),
+		cmocka_unit_test(test_url_normalised),
 		cmocka_unit_test(test_addr_private),
+		cmocka_unit_test(test_addr_permitted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

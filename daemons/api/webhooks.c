@@ -8,17 +8,23 @@
  * callback_url becomes the first row of its webhook_deliveries (a unique key
  * makes a duplicate event harmless); only then is the message acked. The same
  * thread runs the deliveries that are due: it claims rows in the database (so
- * that several API processes never send the same attempt), POSTs with one
- * reused curl handle, records the answer and schedules the next attempt with
+ * that several API processes never send the same attempt), POSTs with a new
+ * curl handle each, records the answer and schedules the next attempt with
  * exponential backoff. A delivery is due in the database, not in memory, so a
  * restart loses nothing.
  *
- * Safety: the URL policy of shared/webhook.h is applied again at delivery, the
- * host is resolved here and refused if any address is private, loopback or
- * link-local (unless the host is in api.webhook_allow_hosts), and the address we
- * checked is pinned with CURLOPT_RESOLVE so a second lookup (DNS rebinding)
- * cannot change it. No redirects are followed. The signing key is derived from
- * the API-key pepper per tenant (webhook.h); neither it nor the signature is logged.
+ * Safety: the URL policy of shared/webhook.h is applied again at delivery and
+ * gives the normalised URL (lower-case host, no trailing dot) that curl is
+ * handed; the host is resolved here and refused if any address is not
+ * permitted (webhook_addr_permitted: private, loopback, link-local, ... unless
+ * the host is in api.webhook_allow_hosts); the address we checked is pinned
+ * with CURLOPT_RESOLVE for exactly the name curl looks up, and curl's
+ * CURLOPT_OPENSOCKETFUNCTION (open_checked) refuses any connection to another
+ * address or to one the policy does not permit, so neither a second lookup (DNS
+ * rebinding) nor anything else can change where we connect. Proxy settings of
+ * the environment are ignored and no redirects are followed. The signing key is
+ * derived from the API-key pepper per tenant (webhook.h); neither it nor the
+ * signature is logged.
  */
 #include "api.h"
 #include "bgthread.h"
@@ -172,99 +178,159 @@ static size_t discard(char *p, size_t size, size_t n, void *data)
 }
 
 /*
- * Resolve `u` and pick the address to connect to: the first one, and only if
- * no address is private (unless allowed). 0 with "host:port:addr" in `pin`.
+ * What one attempt may connect to: the normalised URL, the allow list it was
+ * checked with, and the address resolve() checked and pinned. open_checked()
+ * holds every connection to it and says why in `refused` when it does not.
  */
-static int resolve(const struct webhook_url *u, int allowed, struct buf *pin, struct outcome *o)
+struct target {
+	struct webhook_url u;
+	const char *allow;
+	struct sockaddr_storage addr;
+	struct buf refused;
+};
+
+static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
+{
+	const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+						 : (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    !inet_ntop(sa->sa_family, a, out, INET6_ADDRSTRLEN))
+		snprintf(out, INET6_ADDRSTRLEN, "(address family %d)", sa->sa_family);
+}
+
+/* Is `sa` the pinned address, on the URL's port? */
+static int addr_is_pinned(const struct sockaddr *sa, const struct target *t)
+{
+	const struct sockaddr *p = (const struct sockaddr *)&t->addr;
+	if (sa->sa_family != p->sa_family)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa, *b = (const void *)p;
+		return a->sin_addr.s_addr == b->sin_addr.s_addr && ntohs(a->sin_port) == t->u.port;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa, *b = (const void *)p;
+		return !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) && ntohs(a->sin6_port) == t->u.port;
+	}
+	return 0;
+}
+
+/*
+ * curl's CURLOPT_OPENSOCKETFUNCTION: the last word on where an attempt
+ * connects. Only the address resolve() checked and pinned, and only if the
+ * policy permits it, whatever curl's own resolution, a proxy setting or a
+ * URL quirk would make of the host.
+ */
+static curl_socket_t open_checked(void *data, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct target *t = data;
+	char text[INET6_ADDRSTRLEN];
+	(void)purpose;
+	addr_text(&a->addr, text);
+	if (!webhook_addr_permitted(&a->addr, t->u.host, t->allow)) {
+		buf_printf(&t->refused, "refused to connect to %s for '%s': a private, loopback or link-local address",
+			   text, t->u.host);
+		return CURL_SOCKET_BAD;
+	}
+	if (!addr_is_pinned(&a->addr, t)) {
+		char pinned[INET6_ADDRSTRLEN];
+		addr_text((const struct sockaddr *)&t->addr, pinned);
+		buf_printf(&t->refused, "refused to connect to %s port %d for '%s': only %s port %d was checked", text,
+			   ntohs(((const struct sockaddr_in *)(const void *)&a->addr)->sin_port), t->u.host, pinned,
+			   t->u.port);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/*
+ * Resolve the host and pick the address to connect to: the first one, and only
+ * if the policy permits every address. 0 with it in t->addr and, for a name,
+ * the "host:port:addr" of CURLOPT_RESOLVE in `pin`.
+ */
+static int resolve(struct target *t, struct buf *pin, struct outcome *o)
 {
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	int rc = getaddrinfo(u->host, NULL, &hints, &res);
+	int rc = getaddrinfo(t->u.host, NULL, &hints, &res);
 	if (rc != 0) {
-		buf_printf(&o->error, "cannot resolve '%s': %s", u->host, gai_strerror(rc));
+		buf_printf(&o->error, "cannot resolve '%s': %s", t->u.host, gai_strerror(rc));
 		return -1;
 	}
-	char addr[INET6_ADDRSTRLEN] = "";
-	int family = 0;
+	int found = 0;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (!allowed && webhook_addr_private(ai->ai_addr)) {
-			buf_printf(&o->error, "'%s' resolves to a private, loopback or link-local address; "
-					      "refused (add it to api.webhook_allow_hosts to allow it)", u->host);
+		if (!webhook_addr_permitted(ai->ai_addr, t->u.host, t->allow)) {
+			char text[INET6_ADDRSTRLEN];
+			addr_text(ai->ai_addr, text);
+			buf_printf(&o->error, "'%s' resolves to a private, loopback or link-local address (%s); "
+					      "refused (add it to api.webhook_allow_hosts to allow it)", t->u.host, text);
 			o->permanent = 1;
 			freeaddrinfo(res);
 			return -1;
 		}
-		if (addr[0])
-			continue;
-		const void *a = ai->ai_family == AF_INET
-				? (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr
-				: (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr;
-		if (inet_ntop(ai->ai_family, a, addr, sizeof(addr)))
-			family = ai->ai_family;
+		if (!found && (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+		    ai->ai_addrlen <= sizeof(t->addr)) {
+			memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
+			found = 1;
+		}
 	}
 	freeaddrinfo(res);
-	if (!addr[0]) {
-		buf_printf(&o->error, "'%s' has no usable address", u->host);
+	if (!found) {
+		buf_printf(&o->error, "'%s' has no usable address", t->u.host);
 		return -1;
 	}
-	buf_printf(pin, family == AF_INET6 ? "%s:%d:[%s]" : "%s:%d:%s", u->host, u->port, addr);
+	char text[INET6_ADDRSTRLEN];
+	addr_text((const struct sockaddr *)&t->addr, text);
+	if (!t->u.ipv6) /* a literal IPv6 host is never looked up */
+		buf_printf(pin, t->addr.ss_family == AF_INET6 ? "%s:%d:[%s]" : "%s:%d:%s", t->u.host, t->u.port, text);
 	return 0;
 }
 
-/* POST the job to d->url; fills `o`. */
-static void post(struct api *a, CURL *h, const struct delivery *d, struct outcome *o)
+/* The request headers, signature included (free with curl_slist_free_all). */
+static struct curl_slist *headers_new(const struct delivery *d, const char *sig)
 {
-	struct buf err = BUF_INIT, pin = BUF_INIT, sig = BUF_INIT, hdr = BUF_INIT;
-	struct job j;
-	struct webhook_url u;
-	struct curl_slist *resolve_list = NULL, *headers = NULL;
-	char *body = NULL;
-	memset(&j, 0, sizeof(j));
-	const char *allow = a->cfg->api.webhook_allow_hosts;
-	struct db_conn *c = db_acquire(a->db, 2000, &err);
-	enum job_rc rc = c ? job_get(c, d->job_id, NULL, &j, &err) : JOB_ERR;
-	if (c)
-		db_release(c);
-	if (rc != JOB_OK) {
-		buf_printf(&o->error, rc == JOB_NOT_FOUND ? "the job no longer exists" : "cannot read the job: %s",
-			   buf_str(&err));
-		o->permanent = rc == JOB_NOT_FOUND;
-		goto out;
-	}
-	if (webhook_url_check(d->url, allow, &u, &o->error) < 0) {
-		o->permanent = 1;
-		goto out;
-	}
-	if (resolve(&u, webhook_host_allowed(u.host, allow), &pin, o) < 0)
-		goto out;
-	json_t *doc = api_job_json(a, &j);
-	body = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	unsigned char key[WEBHOOK_KEY_LEN];
-	webhook_tenant_key(wh.pepper, wh.pepper_len, j.tenant ? j.tenant : "", key);
-	webhook_sign(key, sizeof(key), time(NULL), body, strlen(body), &sig);
-	OPENSSL_cleanse(key, sizeof(key));
-
-	buf_printf(&hdr, "X-Spool-Signature: %s", buf_str(&sig));
-	headers = curl_slist_append(headers, "Content-Type: application/json; charset=utf-8");
-	headers = curl_slist_append(headers, "User-Agent: spool-webhook/1");
-	headers = curl_slist_append(headers, "Expect:");
-	headers = curl_slist_append(headers, buf_str(&hdr));
+	struct buf hdr = BUF_INIT;
+	struct curl_slist *h = NULL;
+	h = curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
+	h = curl_slist_append(h, "User-Agent: spool-webhook/1");
+	h = curl_slist_append(h, "Expect:");
+	buf_printf(&hdr, "X-Spool-Signature: %s", sig);
+	h = curl_slist_append(h, buf_str(&hdr));
 	buf_reset(&hdr);
 	buf_printf(&hdr, "X-Spool-Event: %s", d->event);
-	headers = curl_slist_append(headers, buf_str(&hdr));
+	h = curl_slist_append(h, buf_str(&hdr));
 	buf_reset(&hdr);
 	buf_printf(&hdr, "X-Spool-Delivery: %s", d->id);
-	headers = curl_slist_append(headers, buf_str(&hdr));
-	resolve_list = curl_slist_append(NULL, buf_str(&pin));
+	h = curl_slist_append(h, buf_str(&hdr));
+	buf_release(&hdr);
+	return h;
+}
 
+/*
+ * POST `body` to the target; fills `o`. A new curl handle each time, so that no
+ * pinned or cached address, nor a connection, carries over from one attempt to
+ * the next; no proxy (whatever the environment says), no redirects, and every
+ * connection through open_checked.
+ */
+static void send_post(struct target *t, const char *pin, struct curl_slist *headers, const char *body,
+		      struct outcome *o)
+{
+	CURL *h = curl_easy_init();
+	if (!h) {
+		buf_adds(&o->error, "cannot start an HTTP request (out of memory)");
+		return;
+	}
+	struct curl_slist *resolve_list = pin[0] ? curl_slist_append(NULL, pin) : NULL;
 	size_t seen = 0;
 	char cerr[CURL_ERROR_SIZE] = "";
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, d->url);
+	curl_easy_setopt(h, CURLOPT_URL, t->u.url);
 	curl_easy_setopt(h, CURLOPT_RESOLVE, resolve_list);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, t);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -278,32 +344,67 @@ static void post(struct api *a, CURL *h, const struct delivery *d, struct outcom
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	CURLcode cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &o->status);
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && o->status)) {
+	if (t->refused.len) {
+		buf_adds(&o->error, buf_str(&t->refused));
+		o->status = 0;
+		o->permanent = 1;
+	} else if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && o->status)) {
 		buf_printf(&o->error, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
 		o->status = 0;
 	} else if (o->status < 200 || o->status >= 300) {
 		buf_printf(&o->error, "HTTP %ld", o->status);
 		o->permanent = o->status == 410; /* Gone: the receiver asks us to stop */
 	}
-	/* forget the pinned address: the next delivery resolves afresh */
+	curl_easy_cleanup(h);
 	curl_slist_free_all(resolve_list);
-	buf_reset(&pin);
-	buf_printf(&pin, "-%s:%d", u.host, u.port);
-	resolve_list = curl_slist_append(NULL, buf_str(&pin));
-	curl_easy_setopt(h, CURLOPT_RESOLVE, resolve_list);
+}
+
+/* POST the job to d->url; fills `o`. */
+static void post(struct api *a, const struct delivery *d, struct outcome *o)
+{
+	struct buf err = BUF_INIT, pin = BUF_INIT, sig = BUF_INIT;
+	struct job j;
+	struct target t = { .allow = a->cfg->api.webhook_allow_hosts, .refused = BUF_INIT };
+	struct curl_slist *headers = NULL;
+	char *body = NULL;
+	memset(&j, 0, sizeof(j));
+	struct db_conn *c = db_acquire(a->db, 2000, &err);
+	enum job_rc rc = c ? job_get(c, d->job_id, NULL, &j, &err) : JOB_ERR;
+	if (c)
+		db_release(c);
+	if (rc != JOB_OK) {
+		buf_printf(&o->error, rc == JOB_NOT_FOUND ? "the job no longer exists" : "cannot read the job: %s",
+			   buf_str(&err));
+		o->permanent = rc == JOB_NOT_FOUND;
+		goto out;
+	}
+	if (webhook_url_check(d->url, t.allow, &t.u, &o->error) < 0) {
+		o->permanent = 1;
+		goto out;
+	}
+	if (resolve(&t, &pin, o) < 0)
+		goto out;
+	json_t *doc = api_job_json(a, &j);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	unsigned char key[WEBHOOK_KEY_LEN];
+	webhook_tenant_key(wh.pepper, wh.pepper_len, j.tenant ? j.tenant : "", key);
+	webhook_sign(key, sizeof(key), time(NULL), body, strlen(body), &sig);
+	OPENSSL_cleanse(key, sizeof(key));
+	headers = headers_new(d, buf_str(&sig));
+	send_post(&t, buf_str(&pin), headers, body, o);
 out:
 	curl_slist_free_all(headers);
-	curl_slist_free_all(resolve_list);
 	free(body);
 	job_clear(&j);
 	buf_release(&err);
 	buf_release(&pin);
 	buf_release(&sig);
-	buf_release(&hdr);
+	buf_release(&t.refused);
 }
 
 /* Deliver what is due; 1 if a full batch was claimed (more may be due). */
-static int deliver_due(struct api *a, CURL *h)
+static int deliver_due(struct api *a)
 {
 	struct buf err = BUF_INIT;
 	struct delivery *ds = NULL;
@@ -320,7 +421,7 @@ static int deliver_due(struct api *a, CURL *h)
 	for (size_t i = 0; i < n; i++) {
 		struct outcome o = { 0, BUF_INIT, 0 };
 		log_set_job_id(ds[i].job_id);
-		post(a, h, &ds[i], &o);
+		post(a, &ds[i], &o);
 		if (o.status >= 200 && o.status < 300)
 			log_info("webhooks: %s delivered (attempt %d, HTTP %ld)", ds[i].event, ds[i].attempt, o.status);
 		else
@@ -382,7 +483,6 @@ static void *webhooks_main(void *arg)
 {
 	struct api *a = arg;
 	struct mq *m = mq_new(a->cfg, a->sec);
-	CURL *h = curl_easy_init();
 	struct buf err = BUF_INIT;
 	unsigned attempt = 0;
 	int was_down = 0;
@@ -426,13 +526,11 @@ static void *webhooks_main(void *arg)
 			bgthread_wait_for(&wh.thread, NEXT_MS);
 		}
 		now = clock_now_ns();
-		if (h && now >= next_due) {
-			int more = deliver_due(a, h);
+		if (now >= next_due) {
+			int more = deliver_due(a);
 			next_due = more ? 0 : clock_now_ns() + (uint64_t)NEXT_MS * 1000000u;
 		}
 	}
-	if (h)
-		curl_easy_cleanup(h);
 	mq_free(m);
 	buf_release(&err);
 	return NULL;

@@ -118,6 +118,8 @@ struct config_api {
 	int64_t default_max_attempts;
 	struct config_typemap max_attempts; /* per type; default_max_attempts for the rest */
 	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
+	int64_t webhook_workers;  /* delivery threads */
+	int64_t webhook_tenant_inflight; /* deliveries of one tenant in flight, fleet-wide */
 	char *tls_cert;           /* PEM certificate (chain) for HTTPS; both or neither */
 	char *tls_key;            /* PEM private key for HTTPS */
 };

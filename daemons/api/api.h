@@ -16,10 +16,10 @@
  *   prom.c       lock-free counters and the Prometheus text rendering of /metrics
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
- * thread, the events thread and the webhooks thread each own their RabbitMQ
- * connection; one waiter thread ends suspended ?wait requests at their
- * deadline; with [cloudwatch] enabled, the metrics flush thread. Those but MHD's
- * are bgthreads (bgthread.h). Everything shared between them is atomic or
+ * thread, the events thread and the webhooks consumer each own their RabbitMQ
+ * connection; cfg->api.webhook_workers threads deliver webhooks; one waiter
+ * thread ends suspended ?wait requests at their deadline; with [cloudwatch]
+ * enabled, the metrics flush thread. Those but MHD's are bgthreads (bgthread.h). Everything shared between them is atomic or
  * behind the lock named where it is declared.
  */
 #ifndef SPOOL_API_H

@@ -2,16 +2,22 @@
  * webhooks — signed POSTs of the job to its callback_url when it reaches a final
  * state (api.md "Webhooks"), with retries and a delivery history.
  *
- * One thread, with its own RabbitMQ connection, consumes the durable
- * spool.events.api queue (shared by every API process, so each event is handled
- * once in the fleet, at least once overall). A final event of a job with a
- * callback_url becomes the first row of its webhook_deliveries (a unique key
- * makes a duplicate event harmless); only then is the message acked. The same
- * thread runs the deliveries that are due: it claims rows in the database (so
- * that several API processes never send the same attempt), POSTs with a new
- * curl handle each, records the answer and schedules the next attempt with
- * exponential backoff. A delivery is due in the database, not in memory, so a
- * restart loses nothing.
+ * One thread, the consumer, with its own RabbitMQ connection, consumes the
+ * durable spool.events.api queue (shared by every API process, so each event is
+ * handled once in the fleet, at least once overall). A final event of a job
+ * with a callback_url becomes the first row of its webhook_deliveries (a unique
+ * key makes a duplicate event harmless); only then is the message acked, and
+ * the delivery threads are woken. api.webhook_workers delivery threads each
+ * claim one due attempt at a time in the database (so that several API
+ * processes never send the same attempt), POST it with a new curl handle,
+ * record the answer and schedule the next attempt with exponential backoff. A
+ * delivery is due in the database, not in memory, so a restart loses nothing.
+ *
+ * Fairness: a claim passes over the tenants that already have
+ * api.webhook_tenant_inflight attempts in flight anywhere in the fleet
+ * (claim_one), so a tenant whose receivers are slow or hang holds at most that
+ * many delivery threads, each for at most TIMEOUT_MS per attempt, and the other
+ * tenants' deliveries keep going on the rest.
  *
  * Safety: the URL policy of shared/webhook.h is applied again at delivery and
  * gives the normalised URL (lower-case host, no trailing dot) that curl is
@@ -44,22 +50,33 @@
 #include <time.h>
 
 #define NEXT_MS 250
+#define IDLE_MS 1000        /* a worker with nothing to do looks again after this */
+#define ERROR_WAIT_MS 2000  /* ... or after this when the database failed */
 #define PREFETCH 32
-#define BATCH 10
 #define TIMEOUT_MS 5000
 #define MAX_ATTEMPTS 12
 #define BACKOFF_BASE_S 2
 #define BACKOFF_CAP_S 3600
 #define CLAIM_S 60
+#define CLAIM_LOCK_KEY "126926743104631" /* "spoolw" as a bigint: any constant all API processes agree on */
 #define RESPONSE_MAX 4096
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-static struct {
+/* A delivery thread. */
+struct worker {
 	struct bgthread thread;
+	struct api *api;
+	int index;
+};
+
+static struct {
+	struct bgthread consumer;  /* spool.events.api -> first attempts */
+	struct worker *workers;    /* api.webhook_workers of them; freed by webhooks_free */
+	int nworkers;
 	char *pepper;       /* copy of the API-key pepper; cleansed by webhooks_free */
 	size_t pepper_len;
-} wh = { .thread = BGTHREAD_INIT };
+} wh = { .consumer = BGTHREAD_INIT };
 
 static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
 
@@ -98,42 +115,53 @@ static int enqueue(struct db_conn *c, const char *job_id, struct buf *err)
 	return 0;
 }
 
-/* Claim up to BATCH due attempts; *out is an array of *n (free with deliveries_free). */
-static int claim(struct db_conn *c, struct delivery **out, size_t *n, struct buf *err)
+/*
+ * Claim the next due attempt, oldest first, among the tenants that have fewer
+ * than `cap` attempts in flight (claimed and not yet recorded, by any API
+ * process): a tenant whose receivers hang holds at most `cap` delivery threads
+ * of the fleet while the others' deliveries go on. Claims are taken one at a
+ * time under a transaction-level advisory lock, so that each one counts every
+ * claim made before it and the cap holds across API processes; the UPDATE
+ * checks the row again, so a claimer that does not take the lock cannot make
+ * two processes send the same attempt. An attempt claimed by a process that
+ * died stops counting when its claim runs out (CLAIM_S).
+ * 1 with *d filled (free d->url), 0 when nothing is due, -1 on error.
+ */
+static int claim_one(struct db_conn *c, int64_t cap, struct delivery *d, struct buf *err)
 {
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, "webhook_claim",
-			      "UPDATE webhook_deliveries SET claimed_until = now() + interval '" STR(CLAIM_S) " seconds'"
-			      " WHERE id IN (SELECT id FROM webhook_deliveries"
-			      "   WHERE at IS NULL AND next_at <= now()"
-			      "     AND (claimed_until IS NULL OR claimed_until < now())"
-			      "   ORDER BY next_at LIMIT " STR(BATCH) " FOR UPDATE SKIP LOCKED)"
-			      " RETURNING id, job_id, event, attempt, url",
-			      0, NULL, err);
-	if (!r)
+	char cap_s[24];
+	snprintf(cap_s, sizeof(cap_s), "%lld", (long long)cap);
+	const char *params[] = { cap_s };
+	/* on failure db_release() rolls the transaction back */
+	if (db_cmd(c, "BEGIN", err) < 0 || db_cmd(c, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK_KEY ")", err) < 0)
 		return -1;
-	int k = PQntuples(r);
-	if (k > 0)
-		*out = xcalloc((size_t)k, sizeof(**out));
-	for (int i = 0; i < k; i++) {
-		struct delivery *d = &(*out)[i];
-		db_copy(d->id, sizeof(d->id), r, i, 0);
-		db_copy(d->job_id, sizeof(d->job_id), r, i, 1);
-		db_copy(d->event, sizeof(d->event), r, i, 2);
-		d->attempt = atoi(PQgetvalue(r, i, 3));
-		d->url = db_strdup(r, i, 4);
+	PGresult *r = db_exec(c, "webhook_claim",
+			      "WITH busy AS (SELECT j.tenant_id FROM webhook_deliveries f JOIN jobs j ON j.id = f.job_id"
+			      "   WHERE f.at IS NULL AND f.claimed_until >= now()"
+			      "   GROUP BY j.tenant_id HAVING count(*) >= $1::int)"
+			      " UPDATE webhook_deliveries SET claimed_until = now() + interval '" STR(CLAIM_S) " seconds'"
+			      " WHERE id = (SELECT w.id FROM webhook_deliveries w JOIN jobs j ON j.id = w.job_id"
+			      "     WHERE w.at IS NULL AND w.next_at <= now()"
+			      "       AND (w.claimed_until IS NULL OR w.claimed_until < now())"
+			      "       AND NOT EXISTS (SELECT 1 FROM busy WHERE busy.tenant_id = j.tenant_id)"
+			      "     ORDER BY w.next_at, w.id LIMIT 1)"
+			      "   AND at IS NULL AND (claimed_until IS NULL OR claimed_until < now())"
+			      " RETURNING id, job_id, event, attempt, url",
+			      1, params, err);
+	if (!r || db_cmd(c, "COMMIT", err) < 0) {
+		PQclear(r);
+		return -1;
 	}
-	*n = (size_t)k;
+	int k = PQntuples(r);
+	if (k == 1) {
+		db_copy(d->id, sizeof(d->id), r, 0, 0);
+		db_copy(d->job_id, sizeof(d->job_id), r, 0, 1);
+		db_copy(d->event, sizeof(d->event), r, 0, 2);
+		d->attempt = atoi(PQgetvalue(r, 0, 3));
+		d->url = db_strdup(r, 0, 4);
+	}
 	PQclear(r);
-	return 0;
-}
-
-static void deliveries_free(struct delivery *d, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(d[i].url);
-	free(d);
+	return k == 1;
 }
 
 /* Seconds before attempt n+1: 2, 4, 8, … capped, with up to 10 % jitter. */
@@ -403,43 +431,67 @@ out:
 	buf_release(&t.refused);
 }
 
-/* Deliver what is due; 1 if a full batch was claimed (more may be due). */
-static int deliver_due(struct api *a)
+/* Claim one due attempt and make it: 1 one was made, 0 none was due, -1 the database failed. */
+static int deliver_one(struct api *a)
 {
 	struct buf err = BUF_INIT;
-	struct delivery *ds = NULL;
-	size_t n = 0;
+	struct delivery d;
+	memset(&d, 0, sizeof(d));
 	struct db_conn *c = db_acquire(a->db, 1000, &err);
-	if (!c || claim(c, &ds, &n, &err) < 0) {
-		if (c)
-			db_release(c);
-		log_warn("webhooks: cannot read the due deliveries: %s", buf_str(&err));
+	int rc = c ? claim_one(c, a->cfg->api.webhook_tenant_inflight, &d, &err) : -1;
+	if (c)
+		db_release(c);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_warn("webhooks: cannot read the due deliveries: %s", buf_str(&err));
 		buf_release(&err);
-		return 0;
+		return rc;
 	}
-	db_release(c);
-	for (size_t i = 0; i < n; i++) {
-		struct outcome o = { 0, BUF_INIT, 0 };
-		log_set_job_id(ds[i].job_id);
-		post(a, &ds[i], &o);
-		if (o.status >= 200 && o.status < 300)
-			log_info("webhooks: %s delivered (attempt %d, HTTP %ld)", ds[i].event, ds[i].attempt, o.status);
-		else
-			log_warn("webhooks: %s attempt %d failed: %s%s", ds[i].event, ds[i].attempt, buf_str(&o.error),
-				 o.permanent || ds[i].attempt >= MAX_ATTEMPTS ? "; giving up" : "; will retry");
-		buf_reset(&err);
-		c = db_acquire(a->db, 2000, &err);
-		if (!c || record(c, &ds[i], &o, &err) < 0)
-			log_warn("webhooks: cannot record the attempt (it is retried after %d s): %s", CLAIM_S,
-				 buf_str(&err));
-		if (c)
-			db_release(c);
-		log_set_job_id(NULL);
-		buf_release(&o.error);
-	}
-	deliveries_free(ds, n);
+	struct outcome o = { 0, BUF_INIT, 0 };
+	log_set_job_id(d.job_id);
+	post(a, &d, &o);
+	if (o.status >= 200 && o.status < 300)
+		log_info("webhooks: %s delivered (attempt %d, HTTP %ld)", d.event, d.attempt, o.status);
+	else
+		log_warn("webhooks: %s attempt %d failed: %s%s", d.event, d.attempt, buf_str(&o.error),
+			 o.permanent || d.attempt >= MAX_ATTEMPTS ? "; giving up" : "; will retry");
+	buf_reset(&err);
+	c = db_acquire(a->db, 2000, &err);
+	if (!c || record(c, &d, &o, &err) < 0)
+		log_warn("webhooks: cannot record the attempt (it is retried after %d s): %s", CLAIM_S, buf_str(&err));
+	if (c)
+		db_release(c);
+	log_set_job_id(NULL);
+	buf_release(&o.error);
 	buf_release(&err);
-	return n == BATCH;
+	free(d.url);
+	return 1;
+}
+
+/* Wake every delivery thread: attempts may be due. */
+static void workers_wake(void)
+{
+	for (int i = 0; i < wh.nworkers; i++)
+		bgthread_wake(&wh.workers[i].thread);
+}
+
+/*
+ * A delivery thread: makes one due attempt after another; when none is due it
+ * sleeps until the consumer queues a first attempt or IDLE_MS passes (retries
+ * fall due by time). One that found work wakes the next thread, so that a
+ * backlog spreads over all of them at once.
+ */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!bgthread_stopping(&w->thread)) {
+		int rc = deliver_one(w->api);
+		if (rc > 0)
+			bgthread_wake(&wh.workers[(w->index + 1) % wh.nworkers].thread);
+		else
+			bgthread_wait_for(&w->thread, rc < 0 ? ERROR_WAIT_MS : IDLE_MS);
+	}
+	return NULL;
 }
 
 /* ---- the consumer ----------------------------------------------------------------- */
@@ -454,7 +506,10 @@ static int subscribe(struct mq *m, struct buf *err)
 	return 0;
 }
 
-/* An event from spool.events.api: 0 handled (ack), -1 retry later (requeue). */
+/*
+ * An event from spool.events.api: 1 a first attempt may have been queued, 0
+ * nothing to do (both acked), -1 retry later (requeue).
+ */
 static int handle(struct api *a, const struct mq_delivery *d)
 {
 	int final = 0;
@@ -468,7 +523,7 @@ static int handle(struct api *a, const struct mq_delivery *d)
 	if (id && job_id_valid(id)) {
 		struct buf err = BUF_INIT;
 		struct db_conn *c = db_acquire(a->db, 2000, &err);
-		rc = c ? enqueue(c, id, &err) : -1;
+		rc = c && enqueue(c, id, &err) == 0 ? 1 : -1;
 		if (c)
 			db_release(c);
 		if (rc < 0)
@@ -479,15 +534,16 @@ static int handle(struct api *a, const struct mq_delivery *d)
 	return rc;
 }
 
-static void *webhooks_main(void *arg)
+/* The consumer: final events become first attempts, and the delivery threads are woken. */
+static void *consumer_main(void *arg)
 {
 	struct api *a = arg;
 	struct mq *m = mq_new(a->cfg, a->sec);
 	struct buf err = BUF_INIT;
 	unsigned attempt = 0;
 	int was_down = 0;
-	uint64_t next_connect = 0, next_due = 0;
-	while (!bgthread_stopping(&wh.thread)) {
+	uint64_t next_connect = 0;
+	while (!bgthread_stopping(&wh.consumer)) {
 		uint64_t now = clock_now_ns();
 		if (!mq_connected(m) && now >= next_connect) {
 			buf_reset(&err);
@@ -513,22 +569,19 @@ static void *webhooks_main(void *arg)
 				mq_disconnect(m);
 				was_down = 1;
 			} else if (rc == 1) {
-				if (handle(a, &d) == 0) {
+				int queued = handle(a, &d);
+				if (queued >= 0) {
 					mq_ack(m, d.tag);
+					if (queued)
+						workers_wake(); /* a new first attempt is due now */
 				} else {
 					mq_reject(m, d.tag, 1);
-					bgthread_wait_for(&wh.thread, 1000); /* the database is away: do not spin on the message */
+					bgthread_wait_for(&wh.consumer, 1000); /* the database is away: do not spin on the message */
 				}
 				mq_delivery_free(&d);
-				next_due = 0; /* a new first attempt may be due now */
 			}
 		} else {
-			bgthread_wait_for(&wh.thread, NEXT_MS);
-		}
-		now = clock_now_ns();
-		if (now >= next_due) {
-			int more = deliver_due(a);
-			next_due = more ? 0 : clock_now_ns() + (uint64_t)NEXT_MS * 1000000u;
+			bgthread_wait_for(&wh.consumer, NEXT_MS);
 		}
 	}
 	mq_free(m);
@@ -546,12 +599,26 @@ void webhooks_init(const char *pepper, size_t len)
 
 int webhooks_start(struct api *a, struct buf *err)
 {
-	return bgthread_start(&wh.thread, "webhooks", webhooks_main, a, err);
+	if (!wh.workers) {
+		wh.nworkers = (int)a->cfg->api.webhook_workers;
+		wh.workers = xcalloc((size_t)wh.nworkers, sizeof(*wh.workers));
+		for (int i = 0; i < wh.nworkers; i++)
+			wh.workers[i] = (struct worker){ .thread = BGTHREAD_INIT, .api = a, .index = i };
+	}
+	for (int i = 0; i < wh.nworkers; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "webhooks (delivery %d)", i + 1);
+		if (bgthread_start(&wh.workers[i].thread, name, worker_main, &wh.workers[i], err) < 0)
+			return -1;
+	}
+	return bgthread_start(&wh.consumer, "webhooks", consumer_main, a, err);
 }
 
 void webhooks_stop(void)
 {
-	bgthread_stop(&wh.thread);
+	bgthread_stop(&wh.consumer);
+	for (int i = 0; i < wh.nworkers; i++)
+		bgthread_stop(&wh.workers[i].thread);
 }
 
 void webhooks_free(void)
@@ -562,4 +629,7 @@ void webhooks_free(void)
 	}
 	wh.pepper = NULL;
 	wh.pepper_len = 0;
+	free(wh.workers);
+	wh.workers = NULL;
+	wh.nworkers = 0;
 }

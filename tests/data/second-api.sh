@@ -7,19 +7,21 @@
 #                          stopped (SIGTERM) when the test exits
 #   API2_SCHEME=https API2_CURL=(--cacert FILE)   set before api2_start for a TLS
 #                          listener: the URL's scheme and curl's options while polling
-#   API2_WRAP=(CMD ARGS)   set before api2_start: run spool-api through CMD, which must
-#                          exec it (setpriv ...), so that API2_PID is spool-api's pid
+#   API2_PORT=N            listen on port N instead of a free one
+#   API2_WRAP=(CMD ARGS)   run the API as CMD ARGS env ... bin/spool-api ... (e.g. nsenter
+#                          into a namespace, setpriv, or env with variables of its own);
+#                          CMD must exec what follows, so that API2_PID is spool-api's pid
 
 api2_start() {
 	local port cfg i
-	port=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 	cfg=$T_TMP/api2.ini
 	awk -v port="$port" -v extra="$(printf '%s\n' "$@")" '
 		/^\[/ { section = $0 }
 		section == "[api]" && /^port *=/ { print "port = " port; next }
 		{ print }
 		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$cfg"
-	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null ${API2_WRAP+"${API2_WRAP[@]}"} \
+	${API2_WRAP+"${API2_WRAP[@]}"} env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
 		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &
 	API2_PID=$!
 	API2_URL=${API2_SCHEME:-http}://127.0.0.1:$port

@@ -217,6 +217,13 @@ struct target {
 	struct buf refused;
 };
 
+/* The port of an AF_INET or AF_INET6 address. */
+static int addr_port(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port)
+					 : ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+}
+
 static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
 	const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
@@ -234,11 +241,11 @@ static int addr_is_pinned(const struct sockaddr *sa, const struct target *t)
 		return 0;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)sa, *b = (const void *)p;
-		return a->sin_addr.s_addr == b->sin_addr.s_addr && ntohs(a->sin_port) == t->u.port;
+		return a->sin_addr.s_addr == b->sin_addr.s_addr && addr_port(sa) == t->u.port;
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)sa, *b = (const void *)p;
-		return !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) && ntohs(a->sin6_port) == t->u.port;
+		return !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) && addr_port(sa) == t->u.port;
 	}
 	return 0;
 }
@@ -255,6 +262,7 @@ static curl_socket_t open_checked(void *data, curlsocktype purpose, struct curl_
 	char text[INET6_ADDRSTRLEN];
 	(void)purpose;
 	addr_text(&a->addr, text);
+	buf_reset(&t->refused); /* the reason for the last address refused */
 	if (!webhook_addr_permitted(&a->addr, t->u.host, t->allow)) {
 		buf_printf(&t->refused, "refused to connect to %s for '%s': a private, loopback or link-local address",
 			   text, t->u.host);
@@ -264,8 +272,7 @@ static curl_socket_t open_checked(void *data, curlsocktype purpose, struct curl_
 		char pinned[INET6_ADDRSTRLEN];
 		addr_text((const struct sockaddr *)&t->addr, pinned);
 		buf_printf(&t->refused, "refused to connect to %s port %d for '%s': only %s port %d was checked", text,
-			   ntohs(((const struct sockaddr_in *)(const void *)&a->addr)->sin_port), t->u.host, pinned,
-			   t->u.port);
+			   addr_port(&a->addr), t->u.host, pinned, t->u.port);
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);

@@ -78,7 +78,7 @@ expect_eq "the long job runs on our worker" "running t0450" "$(sql -c "SELECT st
 key=$(upload "$MEDIA/short-3s.mp4") || bail "cannot upload the short clip"
 short=$(submit_video "$key" '{}')
 
-job=$(job_wait "$long" 240)
+job=$(job_wait "$long" 480) # minutes of 1080p encoding on a loaded machine
 expect_eq "long job succeeded" succeeded "$(jq -r .status <<<"$job")"
 job=$(job_wait "$short" 60)
 expect_eq "short job succeeded" succeeded "$(jq -r .status <<<"$job")"

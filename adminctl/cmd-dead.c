@@ -127,7 +127,7 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc;
 	/* The jobs' states from the database when it answers; the listing works without. */
-	int have_db = n > 0 && cmd_db(ctx) == 0;
+	bool have_db = n > 0 && cmd_db(ctx) == 0;
 	static const struct table_col cols[] = {
 		{ "JOB", 0 }, { "TYPE", 0 }, { "ATT", TABLE_RIGHT }, { "STATUS", 0 }, { "ERROR", TABLE_SHRINK },
 	};
@@ -138,7 +138,7 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct job j;
 		memset(&j, 0, sizeof(j));
-		int found = !d[i].poison && have_db && job_get(ctx->db, d[i].msg.id, NULL, &j, &err) == JOB_OK;
+		bool found = !d[i].poison && have_db && job_get(ctx->db, d[i].msg.id, NULL, &j, &err) == JOB_OK;
 		const char *status = found ? job_status_name(j.status) : NULL;
 		const char *code = found ? json_string_value(json_object_get(j.error, "code")) : NULL;
 		const char *msg = found ? json_string_value(json_object_get(j.error, "message")) : NULL;
@@ -190,7 +190,7 @@ static int on_flag(void *arg, int opt, const char *val)
 	(void)val;
 	if (opt != 'a' && opt != 'y')
 		return -1;
-	*(int *)arg = 1;
+	*(bool *)arg = true;
 	return 0;
 }
 
@@ -202,7 +202,8 @@ static int on_flag(void *arg, int opt, const char *val)
 static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
-	int all = 0, rc, first = cmd_getopt(ctx, &cmd_dead_retry_entry, argc, argv, NULL, longopts, on_flag, &all);
+	bool all = false;
+	int rc, first = cmd_getopt(ctx, &cmd_dead_retry_entry, argc, argv, NULL, longopts, on_flag, &all);
 	if (first < 0)
 		return CMD_EXIT_USAGE;
 	char **ids = argv + first;
@@ -267,7 +268,8 @@ static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = { { "yes", no_argument, NULL, 'y' }, { NULL, 0, NULL, 0 } };
-	int yes = 0, rc;
+	bool yes = false;
+	int rc;
 	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_flag, &yes) < 0)
 		return CMD_EXIT_USAGE;
 	if (!yes) {
@@ -284,7 +286,7 @@ static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (warn.len)
 		cmd_error("dead purge: %s; purging over AMQP instead", buf_str(&warn));
 	if (rc < 0) {
-		int up = mq_connected(m);
+		bool up = mq_connected(m);
 		cmd_error("dead purge: %s%s", buf_str(&err), up ? "" : " (is RabbitMQ up and the [rabbitmq] secret right?)");
 		rc = up ? CMD_EXIT_FAILURE : CMD_EXIT_UNAVAILABLE;
 	}

@@ -18,7 +18,7 @@ const struct cmd_entry cmd_job_retry_entry = {
 };
 
 struct retry_opts {
-	int all_failed, dry_run;
+	bool all_failed, dry_run;
 	const char *type, *since_arg;
 	char since[32];
 };
@@ -29,10 +29,10 @@ static int on_opt(void *arg, int opt, const char *val)
 	time_t when;
 	switch (opt) {
 	case 'a':
-		o->all_failed = 1;
+		o->all_failed = true;
 		return 0;
 	case 'n':
-		o->dry_run = 1;
+		o->dry_run = true;
 		return 0;
 	case 't':
 		o->type = val;

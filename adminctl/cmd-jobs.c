@@ -31,7 +31,7 @@ static int on_opt(void *arg, int opt, const char *val)
 	switch (opt) {
 	case 's':
 		if (job_status_parse(val, &o->f.status) == 0) {
-			o->f.has_status = 1;
+			o->f.has_status = true;
 			return 0;
 		}
 		cmd_error("jobs: unknown status '%s' (queued, running, retrying, succeeded, failed, cancelled)", val);

@@ -34,11 +34,11 @@ static int on_opt(void *arg, int opt, const char *val)
 }
 
 /* Tenant ids appear in S3 keys and URLs: lower-case letters, digits, '-' and '_'. */
-static int tenant_ok(const char *t)
+static bool tenant_ok(const char *t)
 {
 	size_t n = strlen(t);
 	if (n == 0 || n > 63 || t[0] == '-' || t[0] == '_')
-		return 0;
+		return false;
 	return strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 }
 

@@ -235,7 +235,7 @@ static int cmd_metrics_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (cloudwatch_get_metric_data(cw, q, nm, start, end, &s, &ns, &e) < 0) {
 		struct buf b = BUF_INIT;
 		aws_error_format(&e, &b);
-		int down = e.status == 0 || e.status >= 500;
+		bool down = e.status == 0 || e.status >= 500;
 		cmd_error("metrics: %s%s", buf_str(&b), down ? " (is CloudWatch reachable at the configured endpoint?)" : "");
 		buf_release(&b);
 		rc = down ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAILURE;

@@ -61,12 +61,12 @@ out:
 	return rc;
 }
 
-static json_t *num_or_null(int amqp, double v)
+static json_t *num_or_null(bool amqp, double v)
 {
 	return amqp ? json_null() : json_real(v);
 }
 
-static void print_json(const struct rmqadmin_queue *q, size_t n, int amqp)
+static void print_json(const struct rmqadmin_queue *q, size_t n, bool amqp)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
@@ -79,7 +79,7 @@ static void print_json(const struct rmqadmin_queue *q, size_t n, int amqp)
 	cmd_print_json(json_pack("{s:s, s:o}", "source", amqp ? "amqp" : "management", "queues", arr));
 }
 
-static void print_table(const struct rmqadmin_queue *q, size_t n, int amqp)
+static void print_table(const struct rmqadmin_queue *q, size_t n, bool amqp)
 {
 	static const struct table_col cols[] = {
 		{ "QUEUE", TABLE_SHRINK },   { "READY", TABLE_RIGHT },     { "UNACKED", TABLE_RIGHT },
@@ -118,9 +118,9 @@ static int cmd_queues_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct buf err = BUF_INIT;
 	struct rmqadmin_queue *q = NULL;
 	size_t n = 0;
-	int amqp = 0;
+	bool amqp = false;
 	if (rmqadmin_queues(&ctx->cfg, cmd_secrets(ctx), &q, &n, &err) < 0) {
-		amqp = 1;
+		amqp = true;
 		if ((rc = amqp_counts(ctx, buf_str(&err), &q, &n))) {
 			buf_release(&err);
 			return rc;

@@ -21,7 +21,7 @@ static int on_opt(void *arg, int opt, const char *val)
 	(void)val;
 	if (opt != 'r')
 		return -1;
-	*(int *)arg = 1;
+	*(bool *)arg = true;
 	return 0;
 }
 
@@ -70,7 +70,8 @@ static int cmd_results_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int recursive = 0, rc;
+	bool recursive = false;
+	int rc;
 	int first = cmd_getopt(ctx, &cmd_results_ls_entry, argc, argv, "r", longopts, on_opt, &recursive);
 	if (first < 0)
 		return CMD_EXIT_USAGE;

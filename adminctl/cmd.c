@@ -122,12 +122,13 @@ int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **
 	buf_printf(&so, ":%s", shortopts ? shortopts : "");
 	optind = 0; /* 0: glibc re-initialises its state after main's getopt */
 	opterr = 0;
-	int opt, bad = 0;
+	int opt;
+	bool bad = false;
 	while (!bad && (opt = getopt_long(argc, argv, buf_str(&so), all, NULL)) != -1) {
 		if (opt == 'J')
-			ctx->json = 1;
+			ctx->json = true;
 		else if (opt == '?' || opt == ':' || !on_opt || on_opt(arg, opt, optarg))
-			bad = 1;
+			bad = true;
 	}
 	buf_release(&so);
 	int left = argc - optind;
@@ -150,9 +151,9 @@ int cmd_config(struct cmd_ctx *ctx)
 		return CMD_EXIT_CONFIG;
 	}
 	buf_release(&err);
-	ctx->cfg_loaded = 1;
+	ctx->cfg_loaded = true;
 	if (ctx->cfg.adminctl.read_only)
-		ctx->read_only = 1;
+		ctx->read_only = true;
 	return 0;
 }
 
@@ -195,7 +196,7 @@ int cmd_s3_failed(const char *what, const struct aws_error *e)
 {
 	struct buf b = BUF_INIT;
 	aws_error_format(e, &b);
-	int down = e->status == 0 || e->status >= 500;
+	bool down = e->status == 0 || e->status >= 500;
 	cmd_error("%s: %s%s", what, buf_str(&b), down ? " (is S3 reachable at the configured endpoint?)" : "");
 	buf_release(&b);
 	return down ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAILURE;
@@ -227,7 +228,7 @@ void cmd_ctx_free(struct cmd_ctx *ctx)
 	ctx->sec = NULL;
 	if (ctx->cfg_loaded)
 		config_free(&ctx->cfg);
-	ctx->cfg_loaded = 0;
+	ctx->cfg_loaded = false;
 	free(ctx->actor);
 	ctx->actor = NULL;
 }

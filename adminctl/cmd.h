@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <stddef.h>
@@ -38,13 +39,13 @@
 
 struct cmd_ctx {
 	const char *config_path; /* -c/-f, else SPOOL_ADMINCTL_CONFIG, else the default */
-	int json;                /* --json */
-	int read_only;           /* --read-only (or adminctl.read_only in the config) */
+	bool json;               /* --json */
+	bool read_only;          /* --read-only (or adminctl.read_only in the config) */
 	const char *program;     /* --program for config check, or NULL */
 
 	/* Opened on demand; released by cmd_ctx_free. */
 	struct config cfg;
-	int cfg_loaded;
+	bool cfg_loaded;
 	struct secrets *sec;
 	struct db_conn *db;
 	struct s3 *s3;

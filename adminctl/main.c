@@ -41,10 +41,10 @@ int main(int argc, char **argv)
 			ctx.config_path = optarg;
 			break;
 		case 'J':
-			ctx.json = 1;
+			ctx.json = true;
 			break;
 		case 'R':
-			ctx.read_only = 1;
+			ctx.read_only = true;
 			break;
 		case 'P':
 			ctx.program = optarg;

@@ -105,7 +105,7 @@ static void run_dead_action(struct model *m, struct model_pending_action *pa)
 	char err[256] = "";
 	struct db_conn *db = model_need_db(m, err, sizeof(err));
 	if (!db || model_need_mq(m, err, sizeof(err)) < 0) {
-		model_set_msg(m, 1, "%s failed: %s", verb, err);
+		model_set_msg(m, true, "%s failed: %s", verb, err);
 		return;
 	}
 	struct buf e = BUF_INIT;
@@ -116,13 +116,13 @@ static void run_dead_action(struct model *m, struct model_pending_action *pa)
 		mq_disconnect(m->mq);
 		if (rc < 0) {
 			model_one_line(err, sizeof(err), buf_str(&e));
-			model_set_msg(m, 1, "purge failed: %s", err);
+			model_set_msg(m, true, "purge failed: %s", err);
 		} else if (audit_action(m, "dead.purge", MQ_DEAD_QUEUE, (size_t)purged,
 					json_pack("{s:s, s:s}", "via", via, "scope", pa->scope), &e) < 0) {
-			model_set_msg(m, 1, "purge: %lld messages dropped, but the audit record failed: %s", (long long)purged,
+			model_set_msg(m, true, "purge: %lld messages dropped, but the audit record failed: %s", (long long)purged,
 				buf_str(&e));
 		} else {
-			model_set_msg(m, 0, "purge: %lld message%s dropped from %s", (long long)purged, purged == 1 ? "" : "s",
+			model_set_msg(m, false, "purge: %lld message%s dropped from %s", (long long)purged, purged == 1 ? "" : "s",
 				MQ_DEAD_QUEUE);
 		}
 		buf_release(&e);
@@ -141,11 +141,11 @@ static void run_dead_action(struct model *m, struct model_pending_action *pa)
 						 out.stale),
 				       &e);
 	if (rc < 0)
-		model_set_msg(m, 1, "dead retry: %zu jobs retried, then: %s", done, err);
+		model_set_msg(m, true, "dead retry: %zu jobs retried, then: %s", done, err);
 	else if (audited < 0)
-		model_set_msg(m, 1, "dead retry: %zu jobs retried, but the audit record failed: %s", done, buf_str(&e));
+		model_set_msg(m, true, "dead retry: %zu jobs retried, but the audit record failed: %s", done, buf_str(&e));
 	else
-		model_set_msg(m, out.ack_failed || json_array_size(out.errors) ? 1 : 0,
+		model_set_msg(m, out.ack_failed || json_array_size(out.errors),
 			"dead retry: %zu job%s retried, %zu stale dropped%s%s", done, done == 1 ? "" : "s", stale,
 			json_array_size(out.errors) ? ", some left (no such job or no dead letter)" : "",
 			out.ack_failed ? ", some not acknowledged" : "");
@@ -163,7 +163,7 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 	char err[256] = "";
 	struct db_conn *db = model_need_db(m, err, sizeof(err));
 	if (!db) {
-		model_set_msg(m, 1, "%s failed: %s", verb, err);
+		model_set_msg(m, true, "%s failed: %s", verb, err);
 		return;
 	}
 	struct buf e = BUF_INIT;
@@ -171,7 +171,7 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 	size_t n = 0, done = 0, requested = 0, skipped = 0, failed = 0;
 	if (action_ids(m, db, pa, &ids, &n, &e) < 0) {
 		model_db_failed(m, &e, err, sizeof(err));
-		model_set_msg(m, 1, "%s failed: %s", verb, err);
+		model_set_msg(m, true, "%s failed: %s", verb, err);
 		buf_release(&e);
 		return;
 	}
@@ -216,12 +216,12 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 	int audited = m->db ? audit_record(m->db, m->actor, action, target, (int)done, detail, &e) : -1;
 	json_decref(detail);
 	if (failed)
-		model_set_msg(m, 1, "%s: %zu of %zu jobs done, %zu failed: %s", verb, done, n, failed, err);
+		model_set_msg(m, true, "%s: %zu of %zu jobs done, %zu failed: %s", verb, done, n, failed, err);
 	else if (audited < 0)
-		model_set_msg(m, 1, "%s: %zu of %zu jobs done, but the audit record failed: %s", verb, done, n,
+		model_set_msg(m, true, "%s: %zu of %zu jobs done, but the audit record failed: %s", verb, done, n,
 			buf_str(&e));
 	else
-		model_set_msg(m, 0, "%s: %zu of %zu jobs done%s%s%s", verb, done, n, requested ? ", " : "",
+		model_set_msg(m, false, "%s: %zu of %zu jobs done%s%s%s", verb, done, n, requested ? ", " : "",
 			requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
@@ -250,7 +250,7 @@ void model_action(struct model *m, const struct model_action *a)
 	pthread_mutex_lock(&m->mu);
 	*m->actions_tail = pa;
 	m->actions_tail = &pa->next;
-	m->st.action_busy = 1;
+	m->st.action_busy = true;
 	m->version++;
 	pthread_cond_signal(&m->cond);
 	pthread_mutex_unlock(&m->mu);

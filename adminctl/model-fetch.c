@@ -43,12 +43,12 @@ static int queue_counts(struct model *m, const char *queue, struct model_queue *
 	if (rc < 0) {
 		model_one_line(err, size, buf_str(&e));
 		if (!mq_connected(m->mq))
-			model_set_svc(m, MODEL_SVC_MQ, 0, err);
+			model_set_svc(m, MODEL_SVC_MQ, false, err);
 	} else {
-		q->ok = 1;
+		q->ok = true;
 		q->ready = msgs;
 		q->consumers = cons;
-		model_set_svc(m, MODEL_SVC_MQ, 1, NULL);
+		model_set_svc(m, MODEL_SVC_MQ, true, NULL);
 	}
 	buf_release(&e);
 	return rc;
@@ -69,7 +69,7 @@ static int queues_admin(struct model *m, struct model_overview *ov, char *err, s
 	for (size_t i = 0; i < n && ov->nqueues < MODEL_QUEUES_MAX; i++) {
 		struct model_queue *mq = &ov->queues[ov->nqueues++];
 		snprintf(mq->name, sizeof(mq->name), "%s", q[i].name);
-		mq->ok = 1;
+		mq->ok = true;
 		mq->ready = q[i].ready;
 		mq->unacked = q[i].unacked;
 		mq->consumers = q[i].consumers;
@@ -78,18 +78,18 @@ static int queues_admin(struct model *m, struct model_overview *ov, char *err, s
 	}
 	rmqadmin_queues_free(q, n);
 	buf_release(&e);
-	model_set_svc(m, MODEL_SVC_MQ, 1, NULL);
+	model_set_svc(m, MODEL_SVC_MQ, true, NULL);
 	return 0;
 }
 
-/* The fallback: passive declares of our queues over AMQP. 1 if every queue answered. */
-static int queues_amqp(struct model *m, struct model_overview *ov, char *qerr, size_t size)
+/* The fallback: passive declares of our queues over AMQP. true if every queue answered. */
+static bool queues_amqp(struct model *m, struct model_overview *ov, char *qerr, size_t size)
 {
-	int all_ok = 1;
+	bool all_ok = true;
 	for (size_t i = 0; i < NOVERVIEW_QUEUES; i++) {
 		struct model_queue *q = &ov->queues[ov->nqueues++];
 		if (queue_counts(m, overview_queues[i], q, qerr, size) < 0) {
-			all_ok = 0;
+			all_ok = false;
 			if (!mq_connected(m->mq)) {
 				/* the broker is down: the other queues would fail the same way */
 				for (size_t j = i + 1; j < NOVERVIEW_QUEUES; j++)
@@ -110,7 +110,7 @@ static void fetch_overview(struct model *m, struct model_snap *s, const struct m
 	if (db) {
 		struct buf e = BUF_INIT;
 		if (job_count_by_status(db, NULL, ov->counts, &e) == 0) {
-			ov->counts_ok = 1;
+			ov->counts_ok = true;
 			PGresult *r = db_exec(db, "tui_workers",
 					      "SELECT DISTINCT worker_id FROM jobs WHERE status = 'running' "
 					      "AND worker_id IS NOT NULL ORDER BY 1",
@@ -130,9 +130,9 @@ static void fetch_overview(struct model *m, struct model_snap *s, const struct m
 		buf_release(&e);
 	}
 	char qerr[256] = "";
-	int all_ok = 1;
+	bool all_ok = true;
 	if (queues_admin(m, ov, qerr, sizeof(qerr)) == 0)
-		ov->mq_ok = 1;
+		ov->mq_ok = true;
 	else
 		all_ok = queues_amqp(m, ov, qerr, sizeof(qerr));
 	if (!ov->mq_ok)
@@ -155,7 +155,7 @@ struct job_filter model_job_filter(const struct model_filter *f)
 {
 	struct job_filter jf = { .limit = 1000 };
 	if (f->status >= 0) {
-		jf.has_status = 1;
+		jf.has_status = true;
 		jf.status = (enum job_status)f->status;
 	}
 	jf.search = *f->search ? f->search : NULL;
@@ -205,7 +205,7 @@ static void fetch_job(struct model *m, struct model_snap *s, const struct model_
 	if (rc == JOB_ERR) {
 		model_db_failed(m, &e, s->err, sizeof(s->err));
 	} else if (rc == JOB_OK) {
-		mj->found = 1;
+		mj->found = true;
 		if (jobops_events(db, id, &mj->events, &mj->nevents, &e) < 0)
 			model_db_failed(m, &e, s->err, sizeof(s->err));
 	}
@@ -233,7 +233,7 @@ static int dead_counts(struct model *m, struct model_dead *d, char *err, size_t 
 				d->consumers = q[i].consumers;
 			}
 		rmqadmin_queues_free(q, n);
-		model_set_svc(m, MODEL_SVC_MQ, 1, NULL);
+		model_set_svc(m, MODEL_SVC_MQ, true, NULL);
 		return 0;
 	}
 	struct model_queue mq = { 0 };
@@ -271,17 +271,17 @@ static void fetch_dead(struct model *m, struct model_snap *s, const struct model
 	struct model_dead *d = &s->u.dead;
 	if (dead_counts(m, d, s->err, sizeof(s->err)) < 0)
 		return;
-	d->ok = 1;
+	d->ok = true;
 	time_t now = time(NULL);
 	int interval = m->cfg->adminctl.refresh > 0 ? (int)m->cfg->adminctl.refresh : 5;
 	pthread_mutex_lock(&m->mu);
 	struct model_snap *old = m->snap[MODEL_DEAD];
 	if (old)
 		old->refs++;
-	int visible = m->visible == MODEL_DEAD, force = m->dead_force;
-	m->dead_force = 0;
+	bool visible = m->visible == MODEL_DEAD, force = m->dead_force;
+	m->dead_force = false;
 	pthread_mutex_unlock(&m->mu);
-	int fresh = old && !*old->err && old->u.dead.read_at && now - old->u.dead.read_at < interval;
+	bool fresh = old && !*old->err && old->u.dead.read_at && now - old->u.dead.read_at < interval;
 	if (d->messages == 0 || !visible || (fresh && !force)) {
 		if (old && d->messages > 0)
 			dead_copy(d, &old->u.dead);
@@ -330,7 +330,7 @@ static void s3_failed(struct model *m, const struct aws_error *ae, char *err, si
 	model_one_line(err, size, buf_str(&b));
 	buf_release(&b);
 	if (ae->status == 0 || ae->status >= 500)
-		model_set_svc(m, MODEL_SVC_S3, 0, err);
+		model_set_svc(m, MODEL_SVC_S3, false, err);
 }
 
 static void fetch_results(struct model *m, struct model_snap *s, const struct model_params *req)
@@ -345,7 +345,7 @@ static void fetch_results(struct model *m, struct model_snap *s, const struct mo
 		s3_failed(m, &ae, s->err, sizeof(s->err));
 		return;
 	}
-	model_set_svc(m, MODEL_SVC_S3, 1, NULL);
+	model_set_svc(m, MODEL_SVC_S3, true, NULL);
 	if (url_key) {
 		struct buf url = BUF_INIT;
 		aws_error_clear(&ae);
@@ -399,10 +399,10 @@ static void fetch_metrics(struct model *m, struct model_snap *s, const struct mo
 		aws_error_format(&ae, &b);
 		model_one_line(s->err, sizeof(s->err), buf_str(&b));
 		buf_release(&b);
-		model_set_svc(m, MODEL_SVC_CW, 0, s->err);
+		model_set_svc(m, MODEL_SVC_CW, false, s->err);
 		return;
 	}
-	model_set_svc(m, MODEL_SVC_CW, 1, NULL);
+	model_set_svc(m, MODEL_SVC_CW, true, NULL);
 	for (size_t k = 0; k < nout; k++) {
 		size_t i = (size_t)atoi(out[k].id + 1);
 		if (out[k].id[0] != 'm' || i >= MODEL_METRICS_COUNT)
@@ -430,13 +430,13 @@ static void free_metrics(struct model_snap *s)
  * when asked (r, another prefix, a URL to presign), not on the refresh timer.
  */
 const struct model_kind_ops model_kinds[] = {
-	[MODEL_OVERVIEW] = { .fetch = fetch_overview, .free = free_overview, .after_action = 1, .timed = 1 },
-	[MODEL_JOBS] = { .fetch = fetch_jobs, .free = free_jobs, .after_action = 1, .timed = 1 },
-	[MODEL_JOB] = { .fetch = fetch_job, .free = free_job, .after_action = 1, .timed = 1 },
-	[MODEL_DEAD] = { .fetch = fetch_dead, .free = free_dead, .after_action = 1, .timed = 1 },
-	[MODEL_RESULTS] = { .fetch = fetch_results, .free = free_results, .after_action = 0, .timed = 0 },
-	[MODEL_METRICS] = { .fetch = fetch_metrics, .free = free_metrics, .after_action = 0, .timed = 1 },
-	[MODEL_AUDIT] = { .fetch = fetch_audit, .free = free_audit, .after_action = 1, .timed = 1 },
+	[MODEL_OVERVIEW] = { .fetch = fetch_overview, .free = free_overview, .after_action = true, .timed = true },
+	[MODEL_JOBS] = { .fetch = fetch_jobs, .free = free_jobs, .after_action = true, .timed = true },
+	[MODEL_JOB] = { .fetch = fetch_job, .free = free_job, .after_action = true, .timed = true },
+	[MODEL_DEAD] = { .fetch = fetch_dead, .free = free_dead, .after_action = true, .timed = true },
+	[MODEL_RESULTS] = { .fetch = fetch_results, .free = free_results, .after_action = false, .timed = false },
+	[MODEL_METRICS] = { .fetch = fetch_metrics, .free = free_metrics, .after_action = false, .timed = true },
+	[MODEL_AUDIT] = { .fetch = fetch_audit, .free = free_audit, .after_action = true, .timed = true },
 };
 _Static_assert(sizeof(model_kinds) / sizeof(model_kinds[0]) == MODEL_KIND_COUNT,
 	       "model_kinds: one entry for each enum model_kind");

@@ -37,17 +37,17 @@ struct model {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	int stop;
+	bool stop;
 
 	/* under mu: requests */
-	int dirty[MODEL_KIND_COUNT];
+	bool dirty[MODEL_KIND_COUNT];
 	struct model_filter filter;
 	char job_id[JOB_ID_LEN + 1];
 	char *res_prefix;
 	char *res_url_key;
 	int met_period, met_range;
 	enum model_kind visible;
-	int dead_force;          /* read the dead letters on the next fetch, whatever the interval */
+	bool dead_force;         /* read the dead letters on the next fetch, whatever the interval */
 	struct model_pending_action *actions, **actions_tail;
 
 	/* under mu: answers */
@@ -81,8 +81,8 @@ struct model_params {
 struct model_kind_ops {
 	void (*fetch)(struct model *m, struct model_snap *s, const struct model_params *req);
 	void (*free)(struct model_snap *s);
-	int after_action;        /* fetched again after an action, when it has a snapshot */
-	int timed;               /* fetched again by the refresh timer while it is shown */
+	bool after_action;       /* fetched again after an action, when it has a snapshot */
+	bool timed;              /* fetched again by the refresh timer while it is shown */
 };
 /* Indexed by enum model_kind, an entry for each (model-fetch.c). */
 extern const struct model_kind_ops model_kinds[];
@@ -90,9 +90,9 @@ extern const struct model_kind_ops model_kinds[];
 /* ---- model.c: the status and the service clients ---- */
 
 /* Record the state of `svc` (err: why it is down). Takes mu. */
-void model_set_svc(struct model *m, enum model_svc svc, int up, const char *err);
+void model_set_svc(struct model *m, enum model_svc svc, bool up, const char *err);
 /* The status message (the outcome of an action). Takes mu. */
-void model_set_msg(struct model *m, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void model_set_msg(struct model *m, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copy `src` into dst[size] on one line (newlines and tabs become spaces). */
 void model_one_line(char *dst, size_t size, const char *src);
 /* The database connection, connected on demand; NULL (err set, the service down) when unreachable. */

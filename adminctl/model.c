@@ -44,24 +44,24 @@ static void publish(struct model *m, struct model_snap *s)
 	s->version = ++m->snap_version[s->kind];
 	m->snap[s->kind] = s;
 	if (!m->dirty[s->kind])
-		m->st.busy[s->kind] = 0;
+		m->st.busy[s->kind] = false;
 	m->version++;
 	if (old && --old->refs == 0)
 		snap_free(old);
 	pthread_mutex_unlock(&m->mu);
 }
 
-void model_set_svc(struct model *m, enum model_svc svc, int up, const char *err)
+void model_set_svc(struct model *m, enum model_svc svc, bool up, const char *err)
 {
 	pthread_mutex_lock(&m->mu);
-	m->st.known[svc] = 1;
+	m->st.known[svc] = true;
 	m->st.up[svc] = up;
 	snprintf(m->st.err[svc], sizeof(m->st.err[svc]), "%s", up ? "" : err);
 	m->version++;
 	pthread_mutex_unlock(&m->mu);
 }
 
-void model_set_msg(struct model *m, int error, const char *fmt, ...)
+void model_set_msg(struct model *m, bool error, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&m->mu);
@@ -92,9 +92,9 @@ struct db_conn *model_need_db(struct model *m, char *err, size_t size)
 	m->db = db_connect(m->cfg, m->sec, &e);
 	if (!m->db) {
 		model_one_line(err, size, buf_str(&e));
-		model_set_svc(m, MODEL_SVC_DB, 0, err);
+		model_set_svc(m, MODEL_SVC_DB, false, err);
 	} else {
-		model_set_svc(m, MODEL_SVC_DB, 1, NULL);
+		model_set_svc(m, MODEL_SVC_DB, true, NULL);
 	}
 	buf_release(&e);
 	return m->db;
@@ -107,7 +107,7 @@ void model_db_failed(struct model *m, const struct buf *e, char *err, size_t siz
 	if (m->db && (m->db->broken || PQstatus(m->db->pg) != CONNECTION_OK)) {
 		db_close(m->db);
 		m->db = NULL;
-		model_set_svc(m, MODEL_SVC_DB, 0, err);
+		model_set_svc(m, MODEL_SVC_DB, false, err);
 	}
 }
 
@@ -119,37 +119,37 @@ int model_need_mq(struct model *m, char *err, size_t size)
 	int rc = mq_connect(m->mq, &e);
 	if (rc < 0) {
 		model_one_line(err, size, buf_str(&e));
-		model_set_svc(m, MODEL_SVC_MQ, 0, err);
+		model_set_svc(m, MODEL_SVC_MQ, false, err);
 	}
 	buf_release(&e);
 	return rc;
 }
 
-/* Work on one request; called with mu held, returns with it held. 0 when there was nothing to do. */
-static int work_one(struct model *m)
+/* Work on one request; called with mu held, returns with it held. false when there was nothing to do. */
+static bool work_one(struct model *m)
 {
 	if (m->actions) {
 		struct model_pending_action *pa = m->actions;
 		m->actions = pa->next;
 		if (!m->actions)
 			m->actions_tail = &m->actions;
-		m->st.action_busy = 1;
+		m->st.action_busy = true;
 		pthread_mutex_unlock(&m->mu);
 		model_run_action(m, pa);
 		model_action_free(pa);
 		pthread_mutex_lock(&m->mu);
 		m->st.action_busy = m->actions != NULL;
-		m->dead_force = 1;
+		m->dead_force = true;
 		/* what was shown is stale now */
 		for (int k = 0; k < MODEL_KIND_COUNT; k++)
 			if (m->snap[k] && model_kinds[k].after_action)
-				m->dirty[k] = m->st.busy[k] = 1;
-		return 1;
+				m->dirty[k] = m->st.busy[k] = true;
+		return true;
 	}
 	for (int k = 0; k < MODEL_KIND_COUNT; k++) {
 		if (!m->dirty[k])
 			continue;
-		m->dirty[k] = 0;
+		m->dirty[k] = false;
 		struct model_params req = { .filter = m->filter, .met_period = m->met_period, .met_range = m->met_range };
 		memcpy(req.job_id, m->job_id, sizeof(req.job_id));
 		char *prefix = m->res_prefix ? xstrdup(m->res_prefix) : NULL;
@@ -164,9 +164,9 @@ static int work_one(struct model *m)
 		free(url_key);
 		publish(m, s);
 		pthread_mutex_lock(&m->mu);
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 static void *fetch_main(void *arg)
@@ -207,7 +207,7 @@ void model_free(struct model *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->mu);
-	m->stop = 1;
+	m->stop = true;
 	pthread_cond_signal(&m->cond);
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->thread, NULL);
@@ -235,8 +235,8 @@ void model_free(struct model *m)
 /* Mark `kind` for a fetch; mu held. */
 static void mark(struct model *m, enum model_kind kind)
 {
-	m->dirty[kind] = 1;
-	m->st.busy[kind] = 1;
+	m->dirty[kind] = true;
+	m->st.busy[kind] = true;
 	m->version++;
 	pthread_cond_signal(&m->cond);
 }
@@ -315,7 +315,7 @@ void model_snap_put(struct model *m, struct model_snap *s)
 	if (!s)
 		return;
 	pthread_mutex_lock(&m->mu);
-	int last = --s->refs == 0;
+	bool last = --s->refs == 0;
 	pthread_mutex_unlock(&m->mu);
 	if (last)
 		snap_free(s);
@@ -336,7 +336,7 @@ unsigned long model_version(struct model *m)
 	return v;
 }
 
-int model_kind_timed(enum model_kind kind)
+bool model_kind_timed(enum model_kind kind)
 {
 	return model_kinds[kind].timed;
 }

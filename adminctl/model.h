@@ -21,6 +21,7 @@
 #ifndef ADMINCTL_MODEL_H
 #define ADMINCTL_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -61,16 +62,16 @@ struct model_filter {
 #define MODEL_QUEUES_MAX 24
 struct model_queue {
 	char name[64];
-	int ok;                  /* 0: the broker did not answer for it */
+	bool ok;                 /* false: the broker did not answer for it */
 	int64_t ready, unacked;  /* unacked -1 when unknown (AMQP fallback) */
 	int64_t consumers;
 	double publish_rate, deliver_rate; /* per second; < 0 unknown */
 };
 
 struct model_overview {
-	int counts_ok;
+	bool counts_ok;
 	int64_t counts[JOB_STATUS_COUNT];
-	int mq_ok;
+	bool mq_ok;
 	size_t nqueues;
 	struct model_queue queues[MODEL_QUEUES_MAX];
 	char **workers;          /* distinct worker_id of running jobs */
@@ -87,7 +88,7 @@ struct model_jobs {
 
 struct model_job {
 	char id[JOB_ID_LEN + 1];
-	int found;
+	bool found;
 	struct job job;
 	struct jobops_event *events; /* the history, oldest first */
 	size_t nevents;
@@ -101,7 +102,7 @@ struct model_job {
  */
 #define MODEL_DEAD_MAX 200         /* messages read for the list */
 struct model_dead {
-	int ok;
+	bool ok;
 	int64_t messages, consumers;
 	struct jobops_dead *msgs;   /* the first of them, read and put back */
 	size_t nmsgs;
@@ -165,14 +166,14 @@ struct model_snap {
 };
 
 struct model_status {
-	int known[MODEL_SVC_COUNT];   /* 0 until the service was tried */
-	int up[MODEL_SVC_COUNT];
+	bool known[MODEL_SVC_COUNT];  /* false until the service was tried */
+	bool up[MODEL_SVC_COUNT];
 	char err[MODEL_SVC_COUNT][256];
-	int busy[MODEL_KIND_COUNT];   /* a fetch of this kind is pending or running */
-	int action_busy;
+	bool busy[MODEL_KIND_COUNT];  /* a fetch of this kind is pending or running */
+	bool action_busy;
 	unsigned long msg_version;    /* grows with every new message */
 	char msg[256];                /* the outcome of the last action */
-	int msg_error;
+	bool msg_error;
 };
 
 enum model_op {
@@ -190,7 +191,7 @@ struct model_action {
 	enum model_op op;
 	char **ids;              /* copied by model_action() */
 	size_t nids;
-	int use_filter;
+	bool use_filter;
 	struct model_filter filter;
 	const char *scope;       /* "selected", "marked", "filter": for the audit trail */
 };
@@ -214,7 +215,7 @@ void model_set_visible(struct model *m, enum model_kind kind);
 /* Fetch `kind` again with its current parameters. */
 void model_refresh(struct model *m, enum model_kind kind);
 /* Whether `kind` is worth fetching again on the refresh timer while it is shown (not the results listing). */
-int model_kind_timed(enum model_kind kind);
+bool model_kind_timed(enum model_kind kind);
 
 /* Queue an action (run by the fetch thread, audited); the outcome goes to the status message. */
 void model_action(struct model *m, const struct model_action *a);

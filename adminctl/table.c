@@ -52,7 +52,7 @@ void table_free(struct table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int table_is_tty(FILE *fp)
+bool table_is_tty(FILE *fp)
 {
 	return isatty(fileno(fp));
 }
@@ -83,7 +83,7 @@ static const char *cell(const struct table *t, size_t r, size_t c)
 }
 
 /* Write `s` into a field of `w` columns: padded, or cut with "…" when longer. */
-static void put_field(FILE *fp, const char *s, size_t w, int right, int last)
+static void put_field(FILE *fp, const char *s, size_t w, bool right, bool last)
 {
 	size_t len = table_strwidth(s);
 	if (len > w) {

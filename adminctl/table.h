@@ -13,6 +13,7 @@
 #ifndef ADMINCTL_TABLE_H
 #define ADMINCTL_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -42,7 +43,7 @@ void table_print(const struct table *t, FILE *fp);
 void table_free(struct table *t);
 
 /* Is `fp` a terminal? */
-int table_is_tty(FILE *fp);
+bool table_is_tty(FILE *fp);
 /* The terminal's width in columns for `fp` (ioctl, else $COLUMNS, else 80). */
 int table_term_width(FILE *fp);
 /* The number of code points of UTF-8 `s` (its width on the terminal for our purposes). */

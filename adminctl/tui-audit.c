@@ -63,7 +63,7 @@ static unsigned key_detail(struct tui *t, int key)
 	if (s && !*s->err && al.sel >= 0 && (size_t)al.sel < s->u.audit.n) {
 		const struct audit_entry *e = &s->u.audit.entries[al.sel];
 		char *detail = e->detail ? json_dumps(e->detail, JSON_COMPACT) : NULL;
-		tui_message(t, 0, "%s %s: %s", e->action, e->target ? e->target : "-", detail ? detail : "no detail");
+		tui_message(t, false, "%s %s: %s", e->action, e->target ? e->target : "-", detail ? detail : "no detail");
 		free(detail);
 	}
 	model_snap_put(tui_model(t), s);

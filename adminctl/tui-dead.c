@@ -48,7 +48,7 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 		tui_list_fix(&ds.list, top + rows - y);
 		for (int i = ds.list.top; i < ds.list.n && y < top + rows; i++, y++) {
 			const struct jobops_dead *m = &d->msgs[i];
-			int marked = !m->poison && tui_marks_find(&ds.marks, m->msg.id) >= 0;
+			bool marked = !m->poison && tui_marks_find(&ds.marks, m->msg.id) >= 0;
 			enum tui_color col = i == ds.list.sel ? TC_SELECTED : marked ? TC_MARKED : m->poison ? TC_WARN : TC_NORMAL;
 			if (m->poison)
 				tui_cellf(y, 0, cols, col, "  %-8s %-16s %7s  %s: %.*s", "poison", "-", "-",
@@ -74,18 +74,18 @@ static void enter_dead(struct tui *t)
 	model_refresh(tui_model(t), MODEL_DEAD);
 }
 
-/* The job of the dead letter under the cursor (into `out`, status not known); 0 if none or poison. */
-static int selected(struct tui *t, struct tui_mark *out)
+/* The job of the dead letter under the cursor (into `out`, status not known); false if none or poison. */
+static bool selected(struct tui *t, struct tui_mark *out)
 {
 	struct model_snap *s = model_snap_get(tui_model(t), MODEL_DEAD);
-	int ok = 0;
+	bool ok = false;
 	if (s && !*s->err && ds.list.sel >= 0 && (size_t)ds.list.sel < s->u.dead.nmsgs &&
 	    !s->u.dead.msgs[ds.list.sel].poison) {
 		const struct jobops_dead *m = &s->u.dead.msgs[ds.list.sel];
 		memcpy(out->id, m->msg.id, sizeof(out->id));
 		snprintf(out->type, sizeof(out->type), "%s", m->msg.type);
 		out->status = -1;
-		ok = 1;
+		ok = true;
 	}
 	model_snap_put(tui_model(t), s);
 	return ok;
@@ -109,12 +109,12 @@ static unsigned key_unmark(struct tui *t, int key)
 	return TUI_REDRAW_BODY;
 }
 
-static int refused(struct tui *t, const char *what)
+static bool refused(struct tui *t, const char *what)
 {
 	if (!tui_read_only(t))
-		return 0;
-	tui_message(t, 1, "read-only: %s is disabled (--read-only or adminctl.read_only)", what);
-	return 1;
+		return false;
+	tui_message(t, true, "read-only: %s is disabled (--read-only or adminctl.read_only)", what);
+	return true;
 }
 
 /* Counts of the current snapshot: every message, and the job messages listed. -1 before it is loaded. */
@@ -136,7 +136,7 @@ static int64_t counts(struct tui *t, size_t *jobs_listed, size_t *listed)
 static unsigned retry_confirmed(struct tui *t, int key)
 {
 	if (key != 'y') {
-		tui_message(t, 0, "dead retry: nothing done");
+		tui_message(t, false, "dead retry: nothing done");
 		return TUI_REDRAW_STATUS;
 	}
 	struct model_action a = { .op = MODEL_OP_DEAD_RETRY, .scope = ds.scope };
@@ -154,7 +154,7 @@ static unsigned retry_confirmed(struct tui *t, int key)
 	if (ids)
 		tui_marks_clear(&ds.marks);
 	free(ids);
-	tui_message(t, 0, "dead retry: sent");
+	tui_message(t, false, "dead retry: sent");
 	return TUI_REDRAW_ALL;
 }
 
@@ -166,7 +166,7 @@ static unsigned retry_scope(struct tui *t, int key)
 	int64_t total = counts(t, &jobs_listed, &listed);
 	if (key == 's') {
 		if (!selected(t, &ds.one)) {
-			tui_message(t, 1, "dead retry: the selected message is no job's (poison): P purges it");
+			tui_message(t, true, "dead retry: the selected message is no job's (poison): P purges it");
 			return TUI_REDRAW_STATUS;
 		}
 		ds.scope = "selected";
@@ -197,7 +197,7 @@ static unsigned key_retry(struct tui *t, int key)
 		return TUI_REDRAW_STATUS;
 	size_t jobs_listed, listed;
 	if (counts(t, &jobs_listed, &listed) < 0) {
-		tui_message(t, 1, "the dead letters are not loaded yet: try again");
+		tui_message(t, true, "the dead letters are not loaded yet: try again");
 		return TUI_REDRAW_STATUS;
 	}
 	char q[200];
@@ -212,13 +212,13 @@ static unsigned key_retry(struct tui *t, int key)
 static unsigned purge_confirmed(struct tui *t, int key)
 {
 	if (key != 'y') {
-		tui_message(t, 0, "purge: nothing done");
+		tui_message(t, false, "purge: nothing done");
 		return TUI_REDRAW_STATUS;
 	}
 	struct model_action a = { .op = MODEL_OP_DEAD_PURGE, .scope = "all" };
 	model_action(tui_model(t), &a);
 	tui_marks_clear(&ds.marks);
-	tui_message(t, 0, "purge: sent");
+	tui_message(t, false, "purge: sent");
 	return TUI_REDRAW_ALL;
 }
 
@@ -230,11 +230,11 @@ static unsigned key_purge(struct tui *t, int key)
 	size_t jobs_listed, listed;
 	int64_t total = counts(t, &jobs_listed, &listed);
 	if (total < 0) {
-		tui_message(t, 1, "the dead letters are not loaded yet: try again");
+		tui_message(t, true, "the dead letters are not loaded yet: try again");
 		return TUI_REDRAW_STATUS;
 	}
 	if (total == 0) {
-		tui_message(t, 0, "purge: spool.dead is empty");
+		tui_message(t, false, "purge: spool.dead is empty");
 		return TUI_REDRAW_STATUS;
 	}
 	char q[200], num[32];

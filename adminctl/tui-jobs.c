@@ -104,7 +104,7 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 		tui_cell(y, 2, cols - 2, TC_DIM, "no jobs match");
 	for (int i = js.list.top; i < (int)mj->n && y < top + rows; i++, y++) {
 		const struct job *j = &mj->jobs[i];
-		int marked = tui_marks_find(&js.marks, j->id) >= 0;
+		bool marked = tui_marks_find(&js.marks, j->id) >= 0;
 		enum tui_color c = i == js.list.sel ? TC_SELECTED : marked ? TC_MARKED : TC_NORMAL;
 		char created[20];
 		snprintf(created, sizeof(created), "%.19s", j->created_at);
@@ -172,17 +172,17 @@ static unsigned key_search(struct tui *t, int key)
 	return TUI_REDRAW_STATUS;
 }
 
-/* The job under the cursor, copied; 0 if none. */
-static int selected(struct tui *t, struct tui_mark *out)
+/* The job under the cursor, copied; false if none. */
+static bool selected(struct tui *t, struct tui_mark *out)
 {
 	struct model_snap *s = current(t);
-	int ok = 0;
+	bool ok = false;
 	if (s && !*s->err && js.list.sel >= 0 && (size_t)js.list.sel < s->u.jobs.n) {
 		const struct job *j = &s->u.jobs.jobs[js.list.sel];
 		memcpy(out->id, j->id, sizeof(out->id));
 		snprintf(out->type, sizeof(out->type), "%s", j->type);
 		out->status = (int)j->status;
-		ok = 1;
+		ok = true;
 	}
 	model_snap_put(tui_model(t), s);
 	return ok;
@@ -220,14 +220,14 @@ static void describe(size_t n, int status, const char *type, char *out, size_t s
 static unsigned confirm_done(struct tui *t, int key)
 {
 	if (key != 'y') {
-		tui_message(t, 0, "%s: nothing done", op_verb(js.pending.op));
+		tui_message(t, false, "%s: nothing done", op_verb(js.pending.op));
 		return TUI_REDRAW_STATUS;
 	}
 	struct model_action a = { .op = js.pending.op, .scope = js.pending.scope };
 	char *one[1];
 	char **ids = NULL;
 	if (!strcmp(js.pending.scope, "filter")) {
-		a.use_filter = 1;
+		a.use_filter = true;
 		a.filter = js.filter;
 	} else if (!strcmp(js.pending.scope, "marked")) {
 		ids = tui_marks_ids(&js.marks);
@@ -241,7 +241,7 @@ static unsigned confirm_done(struct tui *t, int key)
 	}
 	model_action(tui_model(t), &a);
 	free(ids);
-	tui_message(t, 0, "%s: sent", op_verb(js.pending.op));
+	tui_message(t, false, "%s: sent", op_verb(js.pending.op));
 	return TUI_REDRAW_ALL;
 }
 
@@ -272,7 +272,7 @@ static unsigned scope_done(struct tui *t, int key)
 		struct model_snap *s = current(t);
 		if (!s || *s->err) {
 			model_snap_put(tui_model(t), s);
-			tui_message(t, 1, "the job list is not loaded yet: try again");
+			tui_message(t, true, "the job list is not loaded yet: try again");
 			return TUI_REDRAW_STATUS;
 		}
 		js.pending.scope = "filter";
@@ -289,7 +289,7 @@ static unsigned scope_done(struct tui *t, int key)
 		size_t total = s->u.jobs.total;
 		model_snap_put(tui_model(t), s);
 		if (!total) {
-			tui_message(t, 0, "%s: no job matches the filter", op_verb(op));
+			tui_message(t, false, "%s: no job matches the filter", op_verb(op));
 			return TUI_REDRAW_STATUS;
 		}
 	} else {
@@ -303,7 +303,7 @@ static unsigned key_action(struct tui *t, int key)
 {
 	js.pending.op = key == 'R' ? MODEL_OP_RETRY : MODEL_OP_CANCEL;
 	if (tui_read_only(t)) {
-		tui_message(t, 1, "read-only: %s is disabled (--read-only or adminctl.read_only)", op_verb(js.pending.op));
+		tui_message(t, true, "read-only: %s is disabled (--read-only or adminctl.read_only)", op_verb(js.pending.op));
 		return TUI_REDRAW_STATUS;
 	}
 	struct model_snap *s = current(t);

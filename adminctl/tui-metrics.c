@@ -14,7 +14,7 @@ static const int ranges[] = { 3600, 3 * 3600, 12 * 3600, 86400, 7 * 86400 };
 
 static struct {
 	int period, range;       /* indexes */
-	int entered;
+	bool entered;
 } ms = { 1, 1, 0 };
 
 static void dur(int s, char *out, size_t size)
@@ -101,7 +101,7 @@ static void draw_metrics(struct tui *t, int top, int rows, int cols)
 static void enter_metrics(struct tui *t)
 {
 	if (!ms.entered) {
-		ms.entered = 1;
+		ms.entered = true;
 		want(t);
 	}
 }

@@ -14,7 +14,7 @@ static struct {
 	struct tui_list list;
 	char prefix[1024];
 	char copied[1024];       /* the key whose URL went to the clipboard */
-	int entered;
+	bool entered;
 } rs;
 
 static void human(int64_t n, char *out, size_t size)
@@ -113,7 +113,7 @@ static void go(struct tui *t, const char *prefix)
 static void enter_results(struct tui *t)
 {
 	if (!rs.entered) {
-		rs.entered = 1;
+		rs.entered = true;
 		go(t, "");
 	}
 }

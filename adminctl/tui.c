@@ -40,17 +40,17 @@ enum prompt_kind {
 struct tui {
 	struct model *model;
 	const struct config *cfg;
-	int read_only;
+	bool read_only;
 	int cur;               /* index into screens */
 	unsigned redraw;
-	int quit;
-	int help;              /* the help overlay is up */
+	bool quit;
+	bool help;             /* the help overlay is up */
 	int body_rows;
 	unsigned long seen_version;
 	time_t next_refresh;
 
 	char msg[256];
-	int msg_error;
+	bool msg_error;
 	unsigned long msg_version; /* of the model message shown last */
 
 	enum prompt_kind prompt;
@@ -64,13 +64,13 @@ struct tui {
 
 /* The state every exit path needs: signal handlers and atexit see only these. */
 static volatile sig_atomic_t got_signal;
-static int curses_on;
+static bool curses_on;
 
 /* Leave curses mode; safe to call more than once and from any exit path. */
 static void term_restore(void)
 {
 	if (curses_on) {
-		curses_on = 0;
+		curses_on = false;
 		endwin();
 		fflush(stdout);
 	}
@@ -134,7 +134,7 @@ static void colours_init(void)
 		[TC_KEY] = { COLOR_CYAN, -1, A_BOLD },
 		[TC_BAR] = { COLOR_GREEN, -1, A_NORMAL },
 	};
-	int colour = has_colors() && getenv("NO_COLOR") == NULL;
+	bool colour = has_colors() && getenv("NO_COLOR") == NULL;
 	if (colour) {
 		start_color();
 		use_default_colors();
@@ -312,7 +312,7 @@ struct model *tui_model(struct tui *t)
 	return t->model;
 }
 
-int tui_read_only(struct tui *t)
+bool tui_read_only(struct tui *t)
 {
 	return t->read_only;
 }
@@ -322,7 +322,7 @@ int tui_body_rows(struct tui *t)
 	return t->body_rows;
 }
 
-void tui_message(struct tui *t, int error, const char *fmt, ...)
+void tui_message(struct tui *t, bool error, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -375,7 +375,7 @@ static unsigned key_quit(struct tui *t, int key)
 		tui_show(t, 0); /* back to the Overview */
 		return TUI_REDRAW_ALL;
 	}
-	t->quit = 1;
+	t->quit = true;
 	return 0;
 }
 
@@ -395,7 +395,7 @@ static unsigned key_next_screen(struct tui *t, int key)
 static unsigned key_help(struct tui *t, int key)
 {
 	(void)key;
-	t->help = 1;
+	t->help = true;
 	return TUI_REDRAW_ALL;
 }
 
@@ -489,7 +489,7 @@ static unsigned dispatch(struct tui *t, int key)
 
 /* ---- prompts ---- */
 
-static unsigned prompt_key(struct tui *t, int is_key, wint_t ch)
+static unsigned prompt_key(struct tui *t, bool is_key, wint_t ch)
 {
 	if (t->prompt == PROMPT_KEY) {
 		int answer = 0;
@@ -687,7 +687,7 @@ static void signals_init(void)
 	sigaction(SIGABRT, &sa, NULL);
 }
 
-int tui_run(const struct config *cfg, const char *actor, int read_only)
+int tui_run(const struct config *cfg, const char *actor, bool read_only)
 {
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fputs("adminctl: the TUI needs a terminal (give a command for scripts: adminctl -h)\n", stderr);
@@ -703,7 +703,7 @@ int tui_run(const struct config *cfg, const char *actor, int read_only)
 	signals_init();
 	if (!initscr())
 		tui_fatal("cannot start the terminal (is TERM right?)");
-	curses_on = 1;
+	curses_on = true;
 	cbreak();
 	noecho();
 	nonl();
@@ -745,7 +745,7 @@ int tui_run(const struct config *cfg, const char *actor, int read_only)
 			continue;
 		}
 		if (t.help) { /* any key closes the overlay */
-			t.help = 0;
+			t.help = false;
 			t.redraw = TUI_REDRAW_ALL;
 			continue;
 		}

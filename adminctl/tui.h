@@ -16,6 +16,7 @@
 #define ADMINCTL_TUI_H
 
 #include <curses.h> /* KEY_* for the key tables */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -82,20 +83,20 @@ extern const struct tui_screen tui_metrics_screen;
 extern const struct tui_screen tui_audit_screen;  /* not a tab: `a` on the Overview */
 
 /* Run the TUI until the user quits or a signal; returns the exit code. `cfg` borrowed. */
-int tui_run(const struct config *cfg, const char *actor, int read_only);
+int tui_run(const struct config *cfg, const char *actor, bool read_only);
 
 /* Restore the terminal, print "adminctl: MSG" and exit 1. */
 void tui_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* What screens may use. */
 struct model *tui_model(struct tui *t);
-int tui_read_only(struct tui *t);
+bool tui_read_only(struct tui *t);
 /* The body rows of the last layout (for paging). */
 int tui_body_rows(struct tui *t);
 /* Switch to screen `index` (0-based, order of the tabs). */
 void tui_show(struct tui *t, int index);
 /* A message in the status line (error: in the error colour). */
-void tui_message(struct tui *t, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tui_message(struct tui *t, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Ask for a line of text in the bottom row; done(t, text) on Enter (text NULL on Esc). */
 void tui_prompt_text(struct tui *t, const char *label, const char *initial,

@@ -33,20 +33,20 @@ void apikey_hash(const char *pepper, const char *key, unsigned char out[32])
 	HMAC(EVP_sha256(), pepper, (int)strlen(pepper), (const unsigned char *)key, strlen(key), out, &len);
 }
 
-static int urlsafe_char(char ch)
+static bool urlsafe_char(char ch)
 {
 	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
 	       ch == '_';
 }
 
-int apikey_format_ok(const char *key)
+bool apikey_format_ok(const char *key)
 {
 	if (!key || strncmp(key, "sk_", 3))
-		return 0;
+		return false;
 	size_t n = 0;
 	for (const char *p = key + 3; *p; p++, n++)
 		if (!urlsafe_char(*p) || n + 3 >= APIKEY_MAX_LEN)
-			return 0;
+			return false;
 	return n >= 32;
 }
 
@@ -117,7 +117,7 @@ int apikey_lookup(struct db_conn *c, const unsigned char hash[32], char **tenant
 			      1, params, err);
 	if (!r)
 		return -1;
-	int found = 0;
+	bool found = false;
 	if (PQntuples(r) == 1) {
 		size_t len = 0;
 		unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
@@ -143,7 +143,7 @@ int apikey_revoke(struct db_conn *c, const char *id, struct buf *err)
 			      1, params, err);
 	if (!r)
 		return -1;
-	int found = PQntuples(r) == 1;
+	bool found = PQntuples(r) == 1;
 	PQclear(r);
 	return found ? 0 : 1;
 }

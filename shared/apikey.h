@@ -12,6 +12,7 @@
 #ifndef SPOOL_APIKEY_H
 #define SPOOL_APIKEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -36,8 +37,8 @@ int apikey_pepper_check(const char *pepper, size_t len, const char *ref, struct 
 /* HMAC-SHA256(pepper, key) into `out`. */
 void apikey_hash(const char *pepper, const char *key, unsigned char out[32]);
 
-/* 1 if `key` is "sk_" + at least 32 URL-safe base64 chars, at most APIKEY_MAX_LEN long. */
-int apikey_format_ok(const char *key);
+/* true if `key` is "sk_" + at least 32 URL-safe base64 chars, at most APIKEY_MAX_LEN long. */
+bool apikey_format_ok(const char *key);
 
 /* A fresh random key into `out` (reset first). */
 void apikey_generate(struct buf *out);

@@ -36,7 +36,7 @@ void aws_error_clear(struct aws_error *e)
 		memset(e, 0, sizeof(*e));
 }
 
-void aws_error_set(struct aws_error *e, long status, const char *code, int transient,
+void aws_error_set(struct aws_error *e, long status, const char *code, bool transient,
 		   const char *fmt, ...)
 {
 	if (!e)
@@ -61,7 +61,7 @@ void aws_error_format(const struct aws_error *e, struct buf *out)
 		buf_printf(out, ": %s", e->message);
 }
 
-int aws_error_is_throttle(const char *code)
+bool aws_error_is_throttle(const char *code)
 {
 	static const char *const codes[] = {
 		"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
@@ -72,11 +72,11 @@ int aws_error_is_throttle(const char *code)
 	};
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i]))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
-int aws_error_is_transient(long status, const char *code)
+bool aws_error_is_transient(long status, const char *code)
 {
 	static const char *const codes[] = {
 		"RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
@@ -84,13 +84,13 @@ int aws_error_is_transient(long status, const char *code)
 	};
 	if (status == 0 || status == 429 || status == 500 || status == 502 || status == 503 ||
 	    status == 504)
-		return 1;
+		return true;
 	if (aws_error_is_throttle(code))
-		return 1;
+		return true;
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i]))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static const char *status_code_name(long status)
@@ -181,7 +181,7 @@ int64_t aws_retry_delay_ms(int retry, double r)
 	return (int64_t)(r * (double)ceiling);
 }
 
-int aws_retry_quota_acquire(struct aws_retry_quota *q, int is_timeout)
+int aws_retry_quota_acquire(struct aws_retry_quota *q, bool is_timeout)
 {
 	int cost = is_timeout ? AWS_RETRY_TIMEOUT_COST : AWS_RETRY_COST;
 	if (q->tokens < cost)
@@ -339,9 +339,9 @@ struct xfer {
 	CURL *h;
 	size_t mem_off;      /* memory body read position */
 	int64_t file_left;   /* file body bytes left */
-	int write_failed;
+	bool write_failed;
 	int64_t out_len;     /* 2xx body bytes written to out_fp */
-	int over_max;        /* the 2xx body went past req->out_max */
+	bool over_max;       /* the 2xx body went past req->out_max */
 };
 
 static size_t read_cb(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -375,12 +375,12 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &st);
 	if (x->req->out_fp && st >= 200 && st < 300) {
 		if (x->req->out_max > 0 && x->out_len + (int64_t)n > x->req->out_max) {
-			x->over_max = 1;
+			x->over_max = true;
 			return 0;
 		}
 		x->out_len += (int64_t)n;
 		if (fwrite(ptr, 1, n, x->req->out_fp) != n) {
-			x->write_failed = 1;
+			x->write_failed = true;
 			return 0;
 		}
 		return n;
@@ -401,12 +401,12 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static int curl_is_timeout(CURLcode rc)
+static bool curl_is_timeout(CURLcode rc)
 {
 	return rc == CURLE_OPERATION_TIMEDOUT;
 }
 
-static int curl_is_transient(CURLcode rc)
+static bool curl_is_transient(CURLcode rc)
 {
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -419,9 +419,9 @@ static int curl_is_transient(CURLcode rc)
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-		return 1;
+		return true;
 	default:
-		return 0;
+		return false;
 	}
 }
 
@@ -561,7 +561,7 @@ out:
 	return rc;
 }
 
-static int is_expired_token(const char *code)
+static bool is_expired_token(const char *code)
 {
 	return !strcmp(code, "ExpiredToken") || !strcmp(code, "ExpiredTokenException") ||
 	       !strcmp(code, "RequestExpired") || !strcmp(code, "TokenRefreshRequired");
@@ -571,18 +571,19 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 		    struct aws_error *err)
 {
 	int max = req->max_attempts > 0 ? req->max_attempts : c->max_attempts;
-	int refreshed = 0, last_cost = 0, sent = 0;
+	bool refreshed = false;
+	int last_cost = 0, sent = 0;
 	aws_error_clear(err);
 	for (int attempt = 1;; attempt++) {
 		struct aws_credentials cr = { 0 };
 		struct buf why = BUF_INIT;
 		if (awscreds_get(c->creds, &cr, &why) != 0) {
-			aws_error_set(err, 0, "NoCredentials", 1, "%s", buf_str(&why));
+			aws_error_set(err, 0, "NoCredentials", true, "%s", buf_str(&why));
 			buf_release(&why);
 			return -1;
 		}
 		if (sent++ > 0 && aws_request_rewind(req) != 0) {
-			aws_error_set(err, 0, "LocalIOError", 0, "cannot rewind for a retry: %s",
+			aws_error_set(err, 0, "LocalIOError", false, "cannot rewind for a retry: %s",
 				      strerror(errno));
 			aws_credentials_clear(&cr);
 			buf_release(&why);
@@ -590,7 +591,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 		}
 		CURLcode rc = attempt_once(c, req, &cr, resp, &why);
 		aws_credentials_clear(&cr);
-		int timeout = 0;
+		bool timeout = false;
 		if (rc != CURLE_OK) {
 			timeout = curl_is_timeout(rc);
 			aws_error_set(err, 0, timeout ? "RequestTimeout" : "NetworkError",
@@ -611,7 +612,7 @@ int aws_client_call(struct aws_client *c, const struct aws_request *req, struct 
 		}
 		buf_release(&why);
 		if (rc == CURLE_OK && is_expired_token(err->code) && !refreshed) {
-			refreshed = 1;
+			refreshed = true;
 			awscreds_invalidate(c->creds);
 			attempt--; /* does not count against max_attempts */
 			continue;
@@ -710,7 +711,7 @@ void aws_xml_unescape(struct buf *out, const char *s, size_t len)
 		}
 		const char *semi = memchr(s + i, ';', len - i);
 		size_t elen = semi ? (size_t)(semi - (s + i)) : 0;
-		int done = 0;
+		bool done = false;
 		if (semi && elen > 2 && s[i + 1] == '#') {
 			char num[16];
 			if (elen - 2 < sizeof(num)) {
@@ -721,7 +722,7 @@ void aws_xml_unescape(struct buf *out, const char *s, size_t len)
 										    : strtoul(num, &endp, 10);
 				if (*endp == '\0' && cp > 0 && cp <= 0x10FFFF) {
 					utf8_put(out, cp);
-					done = 1;
+					done = true;
 				}
 			}
 		}
@@ -729,7 +730,7 @@ void aws_xml_unescape(struct buf *out, const char *s, size_t len)
 			size_t nl = strlen(ents[k].name);
 			if (elen == nl && !strncmp(s + i + 1, ents[k].name, nl)) {
 				buf_addc(out, ents[k].c);
-				done = 1;
+				done = true;
 			}
 		}
 		if (done)

@@ -21,6 +21,7 @@
 #ifndef SPOOL_AWS_H
 #define SPOOL_AWS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -39,11 +40,11 @@ struct aws_error {
 	long status;
 	char code[64];
 	char message[512];
-	int transient;
+	bool transient;
 };
 
 void aws_error_clear(struct aws_error *e);
-void aws_error_set(struct aws_error *e, long status, const char *code, int transient,
+void aws_error_set(struct aws_error *e, long status, const char *code, bool transient,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Append "CODE (HTTP 503, transient): message" to `out`. */
 void aws_error_format(const struct aws_error *e, struct buf *out);
@@ -56,9 +57,9 @@ void aws_error_format(const struct aws_error *e, struct buf *out);
 void aws_error_parse(long status, const char *body, size_t len, const char *type_header,
 		     struct aws_error *e);
 /* Throttling codes (retried by the standard mode). */
-int aws_error_is_throttle(const char *code);
+bool aws_error_is_throttle(const char *code);
 /* Whether a status/code pair is worth retrying. */
-int aws_error_is_transient(long status, const char *code);
+bool aws_error_is_transient(long status, const char *code);
 
 /* Standard-mode delay in milliseconds before retry `retry` (1-based), r in [0,1). */
 int64_t aws_retry_delay_ms(int retry, double r);
@@ -71,7 +72,7 @@ struct aws_retry_quota {
 #define AWS_RETRY_COST 5
 #define AWS_RETRY_TIMEOUT_COST 10
 /* Take the cost of a retry; returns the cost taken, or 0 when the quota is empty. */
-int aws_retry_quota_acquire(struct aws_retry_quota *q, int is_timeout);
+int aws_retry_quota_acquire(struct aws_retry_quota *q, bool is_timeout);
 /* After a success: refund `cost` (the cost of the retry that succeeded) or add 1. */
 void aws_retry_quota_release(struct aws_retry_quota *q, int cost);
 

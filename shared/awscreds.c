@@ -21,7 +21,7 @@ struct awscreds {
 	enum provider_kind kind;
 	char *profile;             /* chain: from config, may be NULL */
 	struct aws_credentials cur;
-	int have;
+	bool have;
 };
 
 void aws_credentials_clear(struct aws_credentials *c)
@@ -74,7 +74,7 @@ struct awscreds *awscreds_new_static(const char *ak, const char *sk, const char 
 	pthread_mutex_init(&p->lock, NULL);
 	p->kind = PK_STATIC;
 	creds_set(&p->cur, ak, sk, token, 0, "static");
-	p->have = 1;
+	p->have = true;
 	return p;
 }
 
@@ -82,7 +82,7 @@ void awscreds_set_static(struct awscreds *p, const char *ak, const char *sk, con
 {
 	pthread_mutex_lock(&p->lock);
 	creds_set(&p->cur, ak, sk, token, 0, "static");
-	p->have = 1;
+	p->have = true;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -124,14 +124,14 @@ struct profile_keys {
 
 /*
  * Scan INI `text` for section `want` (config files name it "profile X" except
- * "default"), filling unset keys. Returns 1 if the section exists.
+ * "default"), filling unset keys. Returns true if the section exists.
  */
-static int ini_profile(const char *text, const char *profile, int is_config, struct profile_keys *k)
+static bool ini_profile(const char *text, const char *profile, bool is_config, struct profile_keys *k)
 {
 	if (!text)
-		return 0;
+		return false;
 	char *copy = xstrdup(text), *save = NULL;
-	int in = 0, found = 0;
+	bool in = false, found = false;
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *l = trim(line);
 		if (!*l || *l == '#' || *l == ';')
@@ -139,14 +139,14 @@ static int ini_profile(const char *text, const char *profile, int is_config, str
 		if (*l == '[') {
 			char *e = strchr(l, ']');
 			if (!e) {
-				in = 0;
+				in = false;
 				continue;
 			}
 			*e = '\0';
 			char *name = trim(l + 1);
 			if (is_config && strcmp(name, "default") != 0) {
 				if (strncmp(name, "profile", 7) || !isspace((unsigned char)name[7])) {
-					in = 0;
+					in = false;
 					continue;
 				}
 				name = trim(name + 8);
@@ -181,8 +181,8 @@ int awscreds_parse_profile(const char *credentials_text, const char *config_text
 			   const char *profile, struct aws_credentials *out, struct buf *err)
 {
 	struct profile_keys k = { 0 };
-	int found = ini_profile(credentials_text, profile, 0, &k);
-	found |= ini_profile(config_text, profile, 1, &k);
+	bool found = ini_profile(credentials_text, profile, false, &k);
+	found |= ini_profile(config_text, profile, true, &k);
 	int rc;
 	if (!found || (!k.ak && !k.sk)) {
 		rc = 1;
@@ -469,19 +469,19 @@ int awscreds_get(struct awscreds *p, struct aws_credentials *out, struct buf *er
 {
 	pthread_mutex_lock(&p->lock);
 	time_t now = time(NULL);
-	int stale = !p->have || (p->cur.expiration && now >= p->cur.expiration - REFRESH_MARGIN);
+	bool stale = !p->have || (p->cur.expiration && now >= p->cur.expiration - REFRESH_MARGIN);
 	if (stale && p->kind == PK_CHAIN) {
 		struct aws_credentials fresh = { 0 };
 		struct buf why = BUF_INIT;
 		if (chain_fetch(p, &fresh, &why) == 0) {
 			aws_credentials_clear(&p->cur);
 			p->cur = fresh;
-			p->have = 1;
+			p->have = true;
 		} else if (p->have && (!p->cur.expiration || now < p->cur.expiration)) {
 			log_warn("aws credentials: refresh failed, using the current ones until they expire: %s",
 				 buf_str(&why));
 		} else {
-			p->have = 0;
+			p->have = false;
 			buf_adds(err, buf_str(&why));
 			buf_release(&why);
 			pthread_mutex_unlock(&p->lock);
@@ -504,7 +504,7 @@ void awscreds_invalidate(struct awscreds *p)
 	pthread_mutex_lock(&p->lock);
 	if (p->kind == PK_CHAIN) {
 		aws_credentials_clear(&p->cur);
-		p->have = 0;
+		p->have = false;
 	}
 	pthread_mutex_unlock(&p->lock);
 }

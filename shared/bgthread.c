@@ -20,9 +20,9 @@ int bgthread_start(struct bgthread *t, const char *name, void *(*fn)(void *), vo
 		sigdelset(&block, fault_signals[i]);
 	clock_cond_init(&t->cv);
 	pthread_mutex_lock(&t->mu);
-	t->stop = 0;
-	t->woken = 0;
-	t->running = 1; /* before the thread exists: wake-ups from now on are kept */
+	t->stop = false;
+	t->woken = false;
+	t->running = true; /* before the thread exists: wake-ups from now on are kept */
 	pthread_mutex_unlock(&t->mu);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	int rc = pthread_create(&t->th, NULL, fn, arg);
@@ -30,7 +30,7 @@ int bgthread_start(struct bgthread *t, const char *name, void *(*fn)(void *), vo
 	if (rc == 0)
 		return 0;
 	pthread_mutex_lock(&t->mu);
-	t->running = 0;
+	t->running = false;
 	pthread_mutex_unlock(&t->mu);
 	pthread_cond_destroy(&t->cv);
 	buf_printf(err, "%s: cannot start its thread: %s", name, strerror(rc));
@@ -41,13 +41,13 @@ void bgthread_wake(struct bgthread *t)
 {
 	pthread_mutex_lock(&t->mu);
 	if (t->running) {
-		t->woken = 1;
+		t->woken = true;
 		pthread_cond_signal(&t->cv);
 	}
 	pthread_mutex_unlock(&t->mu);
 }
 
-int bgthread_wait_for(struct bgthread *t, int64_t ms)
+bool bgthread_wait_for(struct bgthread *t, int64_t ms)
 {
 	struct timespec deadline;
 
@@ -56,16 +56,16 @@ int bgthread_wait_for(struct bgthread *t, int64_t ms)
 	while (!t->woken && !t->stop)
 		if (clock_cond_wait_until(&t->cv, &t->mu, &deadline) != 0)
 			break;
-	t->woken = 0;
-	int stop = t->stop;
+	t->woken = false;
+	bool stop = t->stop;
 	pthread_mutex_unlock(&t->mu);
 	return stop;
 }
 
-int bgthread_stopping(struct bgthread *t)
+bool bgthread_stopping(struct bgthread *t)
 {
 	pthread_mutex_lock(&t->mu);
-	int stop = t->stop;
+	bool stop = t->stop;
 	pthread_mutex_unlock(&t->mu);
 	return stop;
 }
@@ -73,9 +73,9 @@ int bgthread_stopping(struct bgthread *t)
 void bgthread_stop(struct bgthread *t)
 {
 	pthread_mutex_lock(&t->mu);
-	int running = t->running;
+	bool running = t->running;
 	if (running) {
-		t->stop = 1;
+		t->stop = true;
 		pthread_cond_signal(&t->cv);
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -83,7 +83,7 @@ void bgthread_stop(struct bgthread *t)
 		return;
 	pthread_join(t->th, NULL);
 	pthread_mutex_lock(&t->mu);
-	t->running = 0;
+	t->running = false;
 	pthread_mutex_unlock(&t->mu);
 	pthread_cond_destroy(&t->cv);
 }

@@ -19,6 +19,7 @@
 #define SPOOL_BGTHREAD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -26,9 +27,9 @@
 struct bgthread {
 	pthread_mutex_t mu; /* guards the fields below */
 	pthread_cond_t cv;  /* CLOCK_MONOTONIC; exists while `running` */
-	int running;        /* started and not yet joined */
-	int stop;
-	int woken;
+	bool running;       /* started and not yet joined */
+	bool stop;
+	bool woken;
 	pthread_t th;
 };
 
@@ -41,10 +42,10 @@ struct bgthread {
 int bgthread_start(struct bgthread *t, const char *name, void *(*fn)(void *), void *arg, struct buf *err);
 /* Wake the thread from bgthread_wait_for now, or at its next wait. */
 void bgthread_wake(struct bgthread *t);
-/* In the thread: wait up to ms for a wake-up (taken) or a stop. 1 when stopping. */
-int bgthread_wait_for(struct bgthread *t, int64_t ms);
-/* In the thread: 1 when asked to stop. */
-int bgthread_stopping(struct bgthread *t);
+/* In the thread: wait up to ms for a wake-up (taken) or a stop. true when stopping. */
+bool bgthread_wait_for(struct bgthread *t, int64_t ms);
+/* In the thread: true when asked to stop. */
+bool bgthread_stopping(struct bgthread *t);
 /* Ask the thread to stop, wake it and join it. */
 void bgthread_stop(struct bgthread *t);
 

@@ -51,7 +51,7 @@ static void form_add(struct buf *b, const char *name, const char *value)
 		buf_addc(b, '&');
 	buf_adds(b, name);
 	buf_addc(b, '=');
-	sigv4_uri_encode(b, value, strlen(value), 0);
+	sigv4_uri_encode(b, value, strlen(value), false);
 }
 
 static void form_addf(struct buf *b, const char *name, double v)
@@ -61,7 +61,7 @@ static void form_addf(struct buf *b, const char *name, double v)
 	form_add(b, name, tmp);
 }
 
-static int datum_finite(const struct cw_datum *d)
+static bool datum_finite(const struct cw_datum *d)
 {
 	if (d->is_stats)
 		return isfinite(d->sample_count) && isfinite(d->sum) && isfinite(d->min) &&
@@ -323,7 +323,7 @@ int cloudwatch_get_metric_data(struct cloudwatch *cw, const struct cw_query *q, 
 			aws_response_init(&resp);
 			rc = post_form(cw, &body, &resp, err);
 			if (rc == 0 && cloudwatch_parse_get(resp.body.data, resp.body.len, &s, &ns, &next) != 0) {
-				aws_error_set(err, resp.status, "MalformedResponse", 0,
+				aws_error_set(err, resp.status, "MalformedResponse", false,
 					      "GetMetricData: no MetricDataResults in the answer");
 				rc = -1;
 			}

@@ -10,6 +10,7 @@
 #ifndef SPOOL_CLOUDWATCH_H
 #define SPOOL_CLOUDWATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -35,7 +36,7 @@ struct cw_datum {
 	const char *unit;            /* "Count", "Seconds", "Bytes", ... or NULL */
 	time_t timestamp;            /* 0: the time of the call */
 	int storage_resolution;      /* 1 (high resolution) or 0/60 (standard) */
-	int is_stats;
+	bool is_stats;
 	double value;                /* !is_stats */
 	double sample_count, sum, min, max; /* is_stats */
 };

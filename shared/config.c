@@ -213,7 +213,7 @@ static const struct ckey keys[] = {
 #undef O
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static int is_string_type(enum ctype t)
+static bool is_string_type(enum ctype t)
 {
 	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL;
 }
@@ -228,12 +228,12 @@ static int64_t *int_field(struct config *cfg, const struct ckey *k)
 	return (int64_t *)(void *)((char *)cfg + k->off);
 }
 
-static int *bool_field(struct config *cfg, const struct ckey *k)
+static bool *bool_field(struct config *cfg, const struct ckey *k)
 {
-	return (int *)(void *)((char *)cfg + k->off);
+	return (bool *)(void *)((char *)cfg + k->off);
 }
 
-static int is_typemap_type(enum ctype t)
+static bool is_typemap_type(enum ctype t)
 {
 	return t == CT_INT_BY_TYPE || t == CT_DURATION_BY_TYPE;
 }
@@ -260,20 +260,20 @@ int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt)
 	return max;
 }
 
-static int typemap_equal(const struct config_typemap *a, const struct config_typemap *b)
+static bool typemap_equal(const struct config_typemap *a, const struct config_typemap *b)
 {
 	if (a->set != b->set)
-		return 0;
+		return false;
 	for (int i = 0; i < JOBTYPE_COUNT; i++)
 		if ((a->set & (1u << i)) && a->v[i] != b->v[i])
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* A number with a unit: its suffixes and what each multiplies by. */
 struct scale {
 	const char *what;            /* for messages: "a duration (like 30s, 15m, 2h, 7d)" */
-	int nocase;                  /* suffixes compared without regard to case */
+	bool nocase;                 /* suffixes compared without regard to case */
 	struct {
 		const char *suffix;
 		int64_t mul;
@@ -281,12 +281,12 @@ struct scale {
 };
 
 static const struct scale durations = {
-	"a duration (like 30s, 15m, 2h, 7d)", 0,
+	"a duration (like 30s, 15m, 2h, 7d)", false,
 	{ { "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 } },
 };
 
 static const struct scale sizes = {
-	"a size (like 64K, 16M, 2G)", 1,
+	"a size (like 64K, 16M, 2G)", true,
 	{ { "", 1 }, { "b", 1 },
 	  { "k", 1024 }, { "kib", 1024 }, { "kb", 1024 },
 	  { "m", 1024 * 1024 }, { "mib", 1024 * 1024 }, { "mb", 1024 * 1024 },
@@ -448,10 +448,10 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 		break;
 	case CT_BOOL:
 		if (!strcasecmp(val, "true") || !strcasecmp(val, "yes") || !strcasecmp(val, "on") || !strcmp(val, "1"))
-			*bool_field(cfg, k) = 1;
+			*bool_field(cfg, k) = true;
 		else if (!strcasecmp(val, "false") || !strcasecmp(val, "no") || !strcasecmp(val, "off") ||
 			 !strcmp(val, "0"))
-			*bool_field(cfg, k) = 0;
+			*bool_field(cfg, k) = false;
 		else {
 			buf_printf(why, "'%s' is not a boolean (true or false)", val);
 			return -1;
@@ -506,7 +506,7 @@ struct load_ctx {
 	/* Debian's inih passes no line numbers: the reader below counts them. */
 	const char *pos;
 	int lineno;
-	unsigned char seen[NKEYS];
+	bool seen[NKEYS];
 };
 
 /* ini_reader over a string that counts lines, so messages can name them. */
@@ -548,13 +548,13 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 {
 	struct load_ctx *lc = user;
 	int lineno = lc->lineno;
-	int section_known = 0;
+	bool section_known = false;
 	if (!name) /* new section: checked when its first key arrives, or below */
 		return 1;
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcmp(keys[i].section, section))
 			continue;
-		section_known = 1;
+		section_known = true;
 		if (strcmp(keys[i].name, name))
 			continue;
 		if (!(keys[i].programs & lc->cfg->program)) {
@@ -563,7 +563,7 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		}
 		if (lc->seen[i])
 			add_err(lc, lineno, "key '%s' in [%s] is set twice", name, section);
-		lc->seen[i] = 1;
+		lc->seen[i] = true;
 		struct buf why = BUF_INIT;
 		if (set_value(lc->cfg, &keys[i], value, &why) < 0)
 			add_err(lc, lineno, "key '%s' in [%s]: %s", name, section, buf_str(&why));
@@ -587,7 +587,7 @@ static int finish_load(struct load_ctx *lc, int rc)
 		for (size_t i = 0; i < NKEYS; i++) {
 			if (!(keys[i].flags & F_REQUIRED) || !(keys[i].programs & lc->cfg->program))
 				continue;
-			int missing = is_string_type(keys[i].type) && *str_field(lc->cfg, &keys[i]) == NULL;
+			bool missing = is_string_type(keys[i].type) && *str_field(lc->cfg, &keys[i]) == NULL;
 			if (missing)
 				add_err(lc, 0, "required key '%s' missing in [%s]", keys[i].name, keys[i].section);
 		}
@@ -659,13 +659,13 @@ int config_unreloadable_changes(const struct config *a, const struct config *b, 
 		const struct ckey *k = &keys[i];
 		if ((k->flags & F_RELOAD) || !(k->programs & a->program))
 			continue;
-		int differ;
+		bool differ;
 		const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
 		if (is_string_type(k->type)) {
 			const char *sa = *(char *const *)(const void *)pa, *sb = *(char *const *)(const void *)pb;
 			differ = (sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb));
 		} else if (k->type == CT_BOOL) {
-			differ = *(const int *)(const void *)pa != *(const int *)(const void *)pb;
+			differ = *(const bool *)(const void *)pa != *(const bool *)(const void *)pb;
 		} else if (is_typemap_type(k->type)) {
 			differ = !typemap_equal((const struct config_typemap *)(const void *)pa,
 						(const struct config_typemap *)(const void *)pb);
@@ -693,7 +693,7 @@ void config_keep_unreloadable(struct config *next, const struct config *cur)
 			free(*f);
 			*f = v ? xstrdup(v) : NULL;
 		} else if (k->type == CT_BOOL) {
-			*bool_field(next, k) = *(const int *)(const void *)from;
+			*bool_field(next, k) = *(const bool *)(const void *)from;
 		} else if (is_typemap_type(k->type)) {
 			*typemap_field(next, k) = *(const struct config_typemap *)(const void *)from;
 		} else {
@@ -702,11 +702,11 @@ void config_keep_unreloadable(struct config *next, const struct config *cur)
 	}
 }
 
-int config_get_bool(const struct config *cfg, const char *section, const char *name, int *out)
+int config_get_bool(const struct config *cfg, const char *section, const char *name, bool *out)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].type == CT_BOOL && !strcmp(keys[i].section, section) && !strcmp(keys[i].name, name)) {
-			*out = *(const int *)(const void *)((const char *)cfg + keys[i].off);
+			*out = *(const bool *)(const void *)((const char *)cfg + keys[i].off);
 			return 0;
 		}
 	return -1;

@@ -22,6 +22,7 @@
 #ifndef SPOOL_CONFIG_H
 #define SPOOL_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -76,7 +77,7 @@ struct config_rabbitmq {
 	int64_t connect_timeout; /* seconds */
 	int64_t consumer_timeout; /* seconds: the broker's limit on an unacked delivery */
 	char *management_url;    /* http://host:15672 (adminctl, /ready) */
-	int tls;                 /* AMQPS; also on when the secret's port is 5671 */
+	bool tls;                /* AMQPS; also on when the secret's port is 5671 */
 	char *ca_file;           /* CA bundle for AMQPS (default: the system store) */
 };
 
@@ -85,7 +86,7 @@ struct config_s3 {
 	char *region;
 	char *endpoint_url;
 	char *credentials_secret; /* optional: JSON {"access_key_id","secret_access_key"} */
-	int force_path_style;
+	bool force_path_style;
 	int64_t part_size;        /* bytes */
 	int64_t multipart_threshold; /* bytes */
 	int64_t upload_concurrency;
@@ -93,7 +94,7 @@ struct config_s3 {
 };
 
 struct config_cloudwatch {
-	int enabled;
+	bool enabled;
 	char *namespace_;
 	char *endpoint_url;
 	int64_t interval;         /* seconds between PutMetricData flushes */
@@ -130,7 +131,7 @@ struct config_worker {
 	int64_t lease;            /* seconds */
 	int64_t heartbeat;        /* seconds */
 	int64_t shutdown_grace;   /* seconds */
-	int enable_noop;
+	bool enable_noop;
 	char *tmpdir;
 	int64_t max_source_size;  /* bytes: a larger source fails the job */
 	int64_t tmpdir_reserve;   /* bytes free in tmpdir beyond the source, for outputs */
@@ -146,7 +147,7 @@ struct config_worker {
 };
 
 struct config_adminctl {
-	int read_only;
+	bool read_only;
 	int64_t refresh;          /* TUI auto-refresh, seconds */
 	char *user;               /* name written to the audit trail */
 };
@@ -205,7 +206,7 @@ int64_t config_typemap_max(const struct config_typemap *m, int64_t dflt);
  * The [section] boolean key `name` of `cfg` into *out: 0, or -1 when the table has
  * no such boolean key (*out is left alone).
  */
-int config_get_bool(const struct config *cfg, const char *section, const char *name, int *out);
+int config_get_bool(const struct config *cfg, const char *section, const char *name, bool *out);
 
 /* Write the key table as mdoc (.It entries) for spool.ini(5). */
 void config_dump_doc(FILE *fp);

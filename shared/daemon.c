@@ -42,13 +42,13 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 			o->config_path = optarg;
 			break;
 		case 'd':
-			o->foreground = 1;
+			o->foreground = true;
 			break;
 		case 'n':
-			o->check_only = 1;
+			o->check_only = true;
 			break;
 		case 'v':
-			o->verbose = 1;
+			o->verbose = true;
 			break;
 		case 'h':
 			print_usage(stdout, prog, usage);
@@ -192,7 +192,7 @@ static struct config **reloaded;
 static size_t nreloaded;
 
 /* Read cur->path into `next`; -1 (logged) when it is invalid. See daemon_reload_config. */
-static int reload_parse(const struct config *cur, unsigned program, int verbose, struct config *next)
+static int reload_parse(const struct config *cur, unsigned program, bool verbose, struct config *next)
 {
 	struct buf err = BUF_INIT, fixed = BUF_INIT;
 	int rc = -1;
@@ -220,7 +220,7 @@ out:
 	return rc;
 }
 
-int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, int verbose,
+int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, bool verbose,
 			 struct secrets *sec)
 {
 	struct config *next = xcalloc(1, sizeof(*next));

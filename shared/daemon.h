@@ -9,6 +9,7 @@
 #define SPOOL_DAEMON_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -16,9 +17,9 @@
 
 struct daemon_opts {
 	const char *config_path;
-	int check_only; /* -n */
-	int foreground; /* -d: text logs to the terminal */
-	int verbose;    /* -v: debug level */
+	bool check_only; /* -n */
+	bool foreground; /* -d: text logs to the terminal */
+	bool verbose;    /* -v: debug level */
 };
 
 /*
@@ -83,7 +84,7 @@ int daemon_check_secrets(const struct config *cfg, struct secrets *sec, struct b
  * so a pointer read from *cur stays valid, and the keys that need a restart are
  * equal in all of them. The first config is the caller's.
  */
-int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, int verbose,
+int daemon_reload_config(const struct config *_Atomic *cur, unsigned program, bool verbose,
 			 struct secrets *sec);
 /* At exit, once no thread reads a config any more: free those daemon_reload_config made. */
 void daemon_reload_free(void);

@@ -26,17 +26,17 @@ struct db_pool {
 	struct secrets *sec;
 	int size;
 	struct db_conn *conns;
-	unsigned char *busy;
+	bool *busy;
 	int failures;        /* consecutive connection failures */
 	int64_t retry_at_ms; /* no new connection attempt before this (monotonic) */
 };
 
-static int prepared_has(const struct prepared_set *ps, const char *name)
+static bool prepared_has(const struct prepared_set *ps, const char *name)
 {
 	for (size_t i = 0; ps && i < ps->n; i++)
 		if (!strcmp(ps->names[i], name))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static void prepared_add(struct db_conn *c, const char *name)
@@ -69,7 +69,7 @@ static void conn_drop(struct db_conn *c)
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = NULL;
-	c->broken = 0;
+	c->broken = false;
 	prepared_free(c);
 }
 
@@ -108,7 +108,7 @@ static void ignore_notice(void *arg, const char *message)
 	(void)message;
 }
 
-static int is_auth_failure(const char *msg)
+static bool is_auth_failure(const char *msg)
 {
 	return strstr(msg, "password authentication failed") || strstr(msg, "28P01") ||
 	       strstr(msg, "authentication failed");
@@ -162,7 +162,7 @@ static PGconn *connect_pg(const struct config *cfg, struct secrets *sec, struct 
 			return pg;
 		}
 		const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
-		int auth = is_auth_failure(msg);
+		bool auth = is_auth_failure(msg);
 		if (!auth || attempt == 1) {
 			buf_printf(err, "database: cannot connect to %s:%s/%s: ", ds.host ? ds.host : "?", port,
 				   ds.dbname ? ds.dbname : "?");
@@ -189,7 +189,7 @@ struct db_pool *db_pool_new(const struct config *cfg, struct secrets *sec, int s
 	p->sec = sec;
 	p->size = size;
 	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
-	p->busy = xcalloc((size_t)size, 1);
+	p->busy = xcalloc((size_t)size, sizeof(*p->busy));
 	for (int i = 0; i < size; i++)
 		p->conns[i].pool = p;
 	return p;
@@ -246,7 +246,7 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 		}
 		clock_cond_wait_ms(&p->cv, &p->mu, left);
 	}
-	p->busy[slot] = 1;
+	p->busy[slot] = true;
 	struct db_conn *c = &p->conns[slot];
 	if (c->pg && !c->broken) {
 		pthread_mutex_unlock(&p->mu);
@@ -276,7 +276,7 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 	pthread_mutex_unlock(&p->mu);
 fail:
 	pthread_mutex_lock(&p->mu);
-	p->busy[slot] = 0;
+	p->busy[slot] = false;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -288,17 +288,17 @@ static void conn_settle(struct db_conn *c)
 	if (!c->pg)
 		return;
 	if (PQstatus(c->pg) != CONNECTION_OK) {
-		c->broken = 1;
+		c->broken = true;
 		return;
 	}
 	PGTransactionStatusType ts = PQtransactionStatus(c->pg);
 	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
 		PGresult *r = PQexec(c->pg, "ROLLBACK");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			c->broken = 1;
+			c->broken = true;
 		PQclear(r);
 	} else if (ts != PQTRANS_IDLE) {
-		c->broken = 1;
+		c->broken = true;
 	}
 }
 
@@ -315,7 +315,7 @@ void db_release(struct db_conn *c)
 	if (c->broken)
 		conn_drop(c);
 	pthread_mutex_lock(&p->mu);
-	p->busy[c - p->conns] = 0;
+	p->busy[c - p->conns] = false;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -330,10 +330,10 @@ static void note_failure(struct db_conn *c, const PGresult *r, struct buf *err)
 	if (state)
 		buf_printf(err, " (SQLSTATE %s)", state);
 	if (PQstatus(c->pg) != CONNECTION_OK)
-		c->broken = 1;
+		c->broken = true;
 }
 
-static int result_ok(const PGresult *r)
+static bool result_ok(const PGresult *r)
 {
 	ExecStatusType st = PQresultStatus(r);
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;

@@ -14,6 +14,7 @@
 #define SPOOL_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "buf.h"
 #include "config.h"
@@ -26,7 +27,7 @@ struct db_conn {
 	/* private: names of statements prepared on this connection */
 	void *prepared;
 	struct db_pool *pool;
-	int broken;
+	bool broken;
 };
 
 /* Create a pool of cfg->database.pool_size connections (opened lazily). Never NULL. */

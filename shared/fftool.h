@@ -31,7 +31,7 @@
  * in `err`:
  *   internal       ffprobe could not be started
  *   timeout        it ran past o->timeout
- *   cancelled      o->cancel returned non-zero
+ *   cancelled      o->cancel returned true
  *   invalid_media  it failed, or its report is too large or not a JSON object:
  *                  the file is not media ffprobe can read; or its format is not
  *                  an accepted one ("the source's format 'hls' is not accepted
@@ -64,8 +64,8 @@ struct fftool_path {
 struct fftool_probe_opts {
 	const char *ffprobe;           /* program; NULL = "ffprobe" */
 	int64_t timeout;               /* seconds; 0 = FFTOOL_PROBE_TIMEOUT */
-	/* Polled about every 200 ms while ffprobe runs; non-zero stops it. May be NULL. */
-	int (*cancel)(void *data);
+	/* Polled about every 200 ms while ffprobe runs; true stops it. May be NULL. */
+	bool (*cancel)(void *data);
 	void *cancel_data;
 };
 

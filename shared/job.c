@@ -30,22 +30,22 @@ int job_status_parse(const char *s, enum job_status *out)
 	return -1;
 }
 
-int job_status_final(enum job_status s)
+bool job_status_final(enum job_status s)
 {
 	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
 }
 
-int job_id_valid(const char *s)
+bool job_id_valid(const char *s)
 {
 	if (!s)
-		return 0;
+		return false;
 	for (int i = 0; i < JOB_ID_LEN; i++) {
 		char ch = s[i];
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (ch != '-')
-				return 0;
+				return false;
 		} else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
-			return 0;
+			return false;
 		}
 	}
 	return s[JOB_ID_LEN] == '\0';
@@ -134,7 +134,7 @@ static char *dump_or_null(json_t *v)
  * first job_events row and its outbox row (the message of
  * jobcodec_message_encode(), byte for byte, for the job type names it accepts).
  */
-int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed, struct buf *err)
+int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed, struct buf *err)
 {
 	char maxa[16];
 	snprintf(maxa, sizeof(maxa), "%d", in->max_attempts > 0 ? in->max_attempts : 5);
@@ -142,7 +142,7 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int
 	char *prm = in->params ? json_dumps(in->params, JSON_COMPACT) : xstrdup("{}");
 	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa };
 	int rc = -1;
-	*existed = 0;
+	*existed = false;
 	memset(out, 0, sizeof(*out));
 	PGresult *r = db_exec(c, "job_create",
 			      "WITH u AS (INSERT INTO jobs (tenant_id, type, source, params, callback_url,"
@@ -170,7 +170,7 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int
 			buf_adds(err, "database: idempotency key conflict but no job found");
 			goto done;
 		}
-		*existed = 1;
+		*existed = true;
 	}
 	job_from_row(r, 0, out);
 	rc = 0;
@@ -192,7 +192,7 @@ enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struc
 			      2, params, err);
 	if (!r)
 		return JOB_ERR;
-	int found = PQntuples(r) == 1;
+	bool found = PQntuples(r) == 1;
 	if (found)
 		job_from_row(r, 0, out);
 	PQclear(r);
@@ -380,7 +380,7 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
 		rollback(c);
 		return JOB_ERR;
 	}
-	int done = PQntuples(r) == 1;
+	bool done = PQntuples(r) == 1;
 	if (done)
 		job_from_row(r, 0, out);
 	PQclear(r);
@@ -419,7 +419,7 @@ enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_
 			      3, params, err);
 	if (!r)
 		return JOB_OWN_ERR;
-	int claimed = PQntuples(r) == 1;
+	bool claimed = PQntuples(r) == 1;
 	if (claimed)
 		job_from_row(r, 0, out);
 	PQclear(r);
@@ -456,10 +456,10 @@ enum job_own_rc job_set_progress(struct db_conn *c, const char *id, const char *
 			  params, 4, err);
 }
 
-/* Take the single job row of `r` (cleared) into out; 1 if there was one. */
-static int one_job(PGresult *r, struct job *out)
+/* Take the single job row of `r` (cleared) into out; true if there was one. */
+static bool one_job(PGresult *r, struct job *out)
 {
-	int got = PQntuples(r) == 1;
+	bool got = PQntuples(r) == 1;
 	if (got)
 		job_from_row(r, 0, out);
 	PQclear(r);
@@ -492,7 +492,7 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
 }
 
 enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-			 const char *message, int permanent, struct job *out, struct buf *err)
+			 const char *message, bool permanent, struct job *out, struct buf *err)
 {
 	char att[16];
 	memset(out, 0, sizeof(*out));
@@ -647,7 +647,7 @@ enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int 
 	r = db_exec(c, "job_reap_lock", "SELECT pg_try_advisory_xact_lock(" JOB_REAP_LOCK_KEY ")", 0, NULL, err);
 	if (!r)
 		goto fail;
-	int locked = !strcmp(PQgetvalue(r, 0, 0), "t");
+	bool locked = !strcmp(PQgetvalue(r, 0, 0), "t");
 	PQclear(r);
 	r = NULL;
 	if (!locked) {

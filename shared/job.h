@@ -26,6 +26,7 @@
 #define SPOOL_JOB_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -45,7 +46,7 @@ enum job_status {
 
 const char *job_status_name(enum job_status s);
 int job_status_parse(const char *s, enum job_status *out); /* -1 if unknown */
-int job_status_final(enum job_status s);
+bool job_status_final(enum job_status s);
 
 #define JOB_ID_LEN 36
 
@@ -97,7 +98,7 @@ struct job {
 	char *callback_url;
 	char *idempotency_key;
 	char *worker_id;
-	int cancel_requested;
+	bool cancel_requested;
 	char created_at[40];     /* RFC 3339 UTC, "" when NULL */
 	char started_at[40];
 	char finished_at[40];
@@ -121,9 +122,9 @@ struct job_new {
 /*
  * Insert the job (queued), its first job_events row and its outbox row (the
  * message for spool.jobs) in one transaction. With an idempotency key that the
- * tenant used before, returns the first job instead and sets *existed = 1.
+ * tenant used before, returns the first job instead and sets *existed.
  */
-int job_create(struct db_conn *c, const struct job_new *in, struct job *out, int *existed,
+int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed,
 	       struct buf *err);
 
 /* Load a job; `tenant` NULL for any tenant (operators). JOB_OK, JOB_NOT_FOUND (or other tenant), JOB_ERR. */
@@ -131,7 +132,7 @@ enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struc
 
 struct job_filter {
 	const char *tenant;      /* NULL = all tenants */
-	int has_status;
+	bool has_status;
 	enum job_status status;
 	const char *type;        /* NULL = any */
 	const char *since;       /* RFC 3339 or NULL */
@@ -191,7 +192,7 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
  * JOB_OWN_NOT_OURS if the claim was lost.
  */
 enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-			 const char *message, int permanent, struct job *out, struct buf *err);
+			 const char *message, bool permanent, struct job *out, struct buf *err);
 
 /*
  * Ask the worker running a job to stop it: sets cancel_requested on a running
@@ -247,6 +248,6 @@ enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worke
 			    const char *reason, struct buf *err);
 
 /* True if `s` is a canonical lower-case UUID (8-4-4-4-12). */
-int job_id_valid(const char *s);
+bool job_id_valid(const char *s);
 
 #endif

@@ -130,15 +130,15 @@ void jobcodec_message_encode(const struct jobcodec_message *m, struct buf *out)
 	json_decref(o);
 }
 
-static int type_name_ok(const char *s)
+static bool type_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n >= sizeof(((struct jobcodec_message *)0)->type))
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || strchr("._-", s[i])))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 int jobcodec_message_decode(const char *data, size_t len, struct jobcodec_message *m, struct buf *err)

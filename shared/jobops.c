@@ -110,7 +110,7 @@ enum job_rc jobops_retry(struct db_conn *c, const char *id, const char *actor, s
 	return rc == JOB_OK ? JOB_WRONG_STATE : rc;
 }
 
-int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, int dry_run, const char *actor,
+int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, bool dry_run, const char *actor,
 			      char ***ids, struct buf *err)
 {
 	const char *params[] = { m->type, m->since, actor };
@@ -310,7 +310,7 @@ int jobops_dead_read(struct mq *m, int limit, struct jobops_dead **out, size_t *
 		x->redelivered = d.redelivered;
 		d.body = NULL;
 		if (jobcodec_message_decode(x->body, x->len, &x->msg, &why) < 0) {
-			x->poison = 1;
+			x->poison = true;
 			x->reason = buf_detach(&why);
 		}
 		buf_release(&why);
@@ -339,11 +339,11 @@ void jobops_dead_excerpt(const struct jobops_dead *d, struct buf *out)
 			out->data[i] = ' ';
 }
 
-static int dead_wanted(const char *id, const char *const *ids, size_t nids)
+static bool dead_wanted(const char *id, const char *const *ids, size_t nids)
 {
 	for (size_t i = 0; i < nids; i++)
 		if (!strcmp(ids[i], id))
-			return 1;
+			return true;
 	return nids == 0;
 }
 
@@ -364,7 +364,7 @@ int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, s
 		buf_release(&e);
 		return -1;
 	}
-	out->read_ok = 1;
+	out->read_ok = true;
 	char *seen = xcalloc(nids + 1, 1);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -56,7 +56,7 @@ struct jobops_match {
  * touched (or that would be), each malloc'd; free with jobops_ids_free.
  * Returns the count, or -1 with `err` (a malformed `since` says so).
  */
-int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, int dry_run, const char *actor,
+int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, bool dry_run, const char *actor,
 			      char ***ids, struct buf *err);
 void jobops_ids_free(char **ids, int64_t n);
 
@@ -133,11 +133,11 @@ int jobops_since(const char *arg, time_t now, time_t *when);
 struct jobops_dead {
 	char *body;              /* owned, NUL-terminated */
 	size_t len;
-	int poison;              /* not a job message: `reason` says why */
+	bool poison;             /* not a job message: `reason` says why */
 	char *reason;            /* owned, or NULL */
 	struct jobcodec_message msg;  /* when !poison */
 	uint64_t tag;            /* delivery tag on the reading connection */
-	int redelivered;
+	bool redelivered;
 };
 
 /*
@@ -155,7 +155,7 @@ void jobops_dead_excerpt(const struct jobops_dead *d, struct buf *out);
 
 /* What jobops_dead_retry did; the arrays are owned (free with jobops_dead_retry_clear). */
 struct jobops_dead_retried {
-	int read_ok;             /* spool.dead was read: the rest is valid */
+	bool read_ok;            /* spool.dead was read: the rest is valid */
 	json_t *done;            /* ids retried; their messages dropped */
 	json_t *stale;           /* ids whose job was no longer failed; their messages dropped */
 	json_t *poison;          /* {reason, body (excerpt)} of poison messages: left in the queue */
@@ -170,7 +170,7 @@ struct jobops_dead_retried {
  * A message whose job is no longer failed (retried since, or succeeded) is stale
  * and dropped too; poison messages and those of unknown jobs stay. Not audited:
  * the caller records "dead.retry". 0, or -1 with `err` ("cannot read 'spool.dead':
- * …" with out->read_ok 0, or "'ID': …" when the database failed part way, `out`
+ * …" with out->read_ok false, or "'ID': …" when the database failed part way, `out`
  * saying what was done until then).
  */
 int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, size_t nids, const char *actor,

@@ -26,7 +26,7 @@ struct metric {
 	atomic_uint_fast64_t count;        /* counter events, timing samples */
 	_Atomic double sum, min, max;      /* timing */
 	_Atomic double value;              /* gauge */
-	atomic_int has_value;              /* gauge set since start */
+	atomic_bool has_value;             /* gauge set since start */
 };
 
 static struct {
@@ -109,7 +109,7 @@ void metrics_add(struct metric *m, uint64_t n)
 void metrics_set(struct metric *m, double value)
 {
 	atomic_store_explicit(&m->value, value, memory_order_relaxed);
-	atomic_store_explicit(&m->has_value, 1, memory_order_relaxed);
+	atomic_store_explicit(&m->has_value, true, memory_order_relaxed);
 }
 
 void metrics_observe(struct metric *m, double v)
@@ -205,7 +205,7 @@ static void flush(struct cloudwatch *cw)
 		} else if (m->kind == K_COUNTER) {
 			uint64_t c = atomic_exchange_explicit(&m->count, 0, memory_order_relaxed);
 			if (c > 0) {
-				p.is_stats = 1;
+				p.is_stats = true;
 				p.sample_count = p.sum = (double)c;
 				p.min = p.max = 1;
 			}
@@ -217,7 +217,7 @@ static void flush(struct cloudwatch *cw)
 				continue;
 			if (!(lo <= hi)) /* raced with an observe: keep the set consistent */
 				lo = hi = sum / (double)c;
-			p.is_stats = 1;
+			p.is_stats = true;
 			p.sample_count = (double)c;
 			p.sum = sum;
 			p.min = lo;
@@ -244,7 +244,7 @@ static void flush(struct cloudwatch *cw)
 static void *flush_main(void *arg)
 {
 	struct cloudwatch *cw = cloudwatch_new(reg.cfg);
-	int stop = 0;
+	bool stop = false;
 
 	(void)arg;
 	while (!stop) {

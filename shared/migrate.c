@@ -131,7 +131,7 @@ static int current_version(struct db_conn *c, int *out, struct buf *err)
 			      NULL, err);
 	if (!r)
 		return -1;
-	int exists = atoi(PQgetvalue(r, 0, 0)) == 0;
+	bool exists = atoi(PQgetvalue(r, 0, 0)) == 0;
 	PQclear(r);
 	*out = 0;
 	if (!exists)

@@ -36,7 +36,7 @@ struct mq {
 	const struct config *cfg;
 	struct secrets *sec;
 	amqp_connection_state_t conn;
-	int channel_open;
+	bool channel_open;
 	uint64_t next_seq;       /* publish sequence number of the next message */
 	uint64_t unconfirmed;    /* first one sent by mq_publish_nowait not yet confirmed, 0: none */
 	int64_t last_io_ms;      /* last successful exchange with the broker (clock_now_ms) */
@@ -76,7 +76,7 @@ void mq_free(struct mq *m)
 	free(m);
 }
 
-int mq_connected(const struct mq *m)
+bool mq_connected(const struct mq *m)
 {
 	return m->conn != NULL && m->channel_open;
 }
@@ -92,7 +92,7 @@ static void conn_destroy(struct mq *m)
 	if (m->conn)
 		amqp_destroy_connection(m->conn);
 	m->conn = NULL;
-	m->channel_open = 0;
+	m->channel_open = false;
 }
 
 void mq_disconnect(struct mq *m)
@@ -120,7 +120,7 @@ static int channel_open(struct mq *m, struct buf *err)
 		reply_error(m, r, "channel open", err);
 		return -1;
 	}
-	m->channel_open = 1;
+	m->channel_open = true;
 	amqp_confirm_select(m->conn, MQ_CHANNEL);
 	r = amqp_get_rpc_reply(m->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -159,7 +159,7 @@ static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struc
 		code = c->reply_code;
 		buf_printf(err, "channel closed by the server: %d ", code);
 		add_bytes(err, c->reply_text);
-		m->channel_open = 0;
+		m->channel_open = false;
 		if (amqp_send_method(m->conn, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
 			conn_destroy(m);
 			return code;
@@ -185,7 +185,7 @@ static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struc
 	return code;
 }
 
-int mq_use_tls(const struct config *cfg, int port)
+bool mq_use_tls(const struct config *cfg, int port)
 {
 	return cfg->rabbitmq.tls || port == MQ_AMQPS_PORT;
 }
@@ -413,7 +413,7 @@ static void server_closed(struct mq *m, amqp_method_t method, const char *what, 
 }
 
 /* Mark publish numbers [first, first + n) confirmed up to `tag` (or just `tag`). */
-static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64_t tag, int multiple)
+static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64_t tag, bool multiple)
 {
 	size_t marked = 0;
 
@@ -429,7 +429,7 @@ static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64
 static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err)
 {
 	double deadline = clock_now_s() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
-	int returned = 0;
+	bool returned = false;
 	unsigned char one, *done = n > 1 ? xcalloc(n, 1) : &one;
 	size_t left = n;
 	int rc = -1;
@@ -472,7 +472,7 @@ static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err
 			const amqp_basic_return_t *r = f.payload.method.decoded;
 			buf_printf(err, "rabbitmq: message returned as unroutable: %d ", r->reply_code);
 			add_bytes(err, r->reply_text);
-			returned = 1; /* the basic.ack follows */
+			returned = true; /* the basic.ack follows */
 			break;
 		}
 		case AMQP_CHANNEL_CLOSE_METHOD:
@@ -693,7 +693,7 @@ int mq_fd(const struct mq *m)
 	return m->conn ? amqp_get_sockfd(m->conn) : -1;
 }
 
-int mq_buffered(const struct mq *m)
+bool mq_buffered(const struct mq *m)
 {
 	return m->conn && (amqp_frames_enqueued(m->conn) || amqp_data_in_buffer(m->conn));
 }
@@ -776,7 +776,7 @@ int mq_ack(struct mq *m, uint64_t tag)
 	return 0;
 }
 
-int mq_reject(struct mq *m, uint64_t tag, int requeue)
+int mq_reject(struct mq *m, uint64_t tag, bool requeue)
 {
 	if (!mq_connected(m))
 		return -1;

@@ -20,6 +20,7 @@
 #ifndef SPOOL_MQ_H
 #define SPOOL_MQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,14 +41,14 @@
 struct mq;
 
 /* Whether to connect with TLS: [rabbitmq] tls, or the secret names port 5671. */
-int mq_use_tls(const struct config *cfg, int port);
+bool mq_use_tls(const struct config *cfg, int port);
 
 struct mq_delivery {
 	uint64_t tag;
 	char *body;        /* NUL-terminated copy, owned by the delivery */
 	size_t len;
 	char *routing_key; /* owned */
-	int redelivered;
+	bool redelivered;
 };
 
 /* A disconnected client; never NULL. */
@@ -56,7 +57,7 @@ void mq_free(struct mq *m);
 
 /* Connect (or reconnect) and open the channel with confirms on. 0 or -1 + err. */
 int mq_connect(struct mq *m, struct buf *err);
-int mq_connected(const struct mq *m);
+bool mq_connected(const struct mq *m);
 void mq_disconnect(struct mq *m);
 
 int mq_declare_topology(struct mq *m, struct buf *err);
@@ -121,7 +122,7 @@ void mq_delivery_free(struct mq_delivery *d);
  * mq_next must still be called at least every heartbeat/2 so heartbeats flow.
  */
 int mq_fd(const struct mq *m);
-int mq_buffered(const struct mq *m);
+bool mq_buffered(const struct mq *m);
 /*
  * Change the prefetch (basic.qos); on a consuming connection the consumer is
  * restarted, since RabbitMQ fixes its prefetch at basic.consume (unacked
@@ -129,8 +130,8 @@ int mq_buffered(const struct mq *m);
  */
 int mq_qos(struct mq *m, int prefetch, struct buf *err);
 int mq_ack(struct mq *m, uint64_t tag);
-/* Reject; requeue != 0 puts it back, else it dead-letters per the queue's policy. */
-int mq_reject(struct mq *m, uint64_t tag, int requeue);
+/* Reject; requeue puts it back, else it dead-letters per the queue's policy. */
+int mq_reject(struct mq *m, uint64_t tag, bool requeue);
 
 /* Passive declare: message and consumer counts of a queue. 0, or -1 (missing / error). */
 int mq_queue_counts(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers,

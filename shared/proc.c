@@ -305,7 +305,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 				r->timed_out = true;
 			else if (o->cancel && now >= next_cancel) {
 				next_cancel = now + POLL_MS;
-				r->cancelled = o->cancel(o->cancel_data) != 0;
+				r->cancelled = o->cancel(o->cancel_data);
 			}
 			if (r->timed_out || r->cancelled) {
 				kill(-pid, SIGTERM);

@@ -15,7 +15,7 @@
  *     descriptor (ffmpeg `-progress pipe:3`) and each line read from it is handed
  *     to `o->on_line` (without its newline, cut at PROC_LINE_MAX bytes);
  *   - after `o->timeout_ms` of wall-clock time (0: no limit) or as soon as
- *     `o->cancel(o->cancel_data)` returns non-zero (polled about every 200 ms) the
+ *     `o->cancel(o->cancel_data)` returns true (polled about every 200 ms) the
  *     whole group gets SIGTERM, then SIGKILL 2 s later if it is still alive.
  * When the child exits, whatever is left of its group is killed with SIGKILL
  * before it is reaped, so nothing it started outlives it.
@@ -46,8 +46,8 @@
 
 struct proc_opts {
 	int64_t timeout_ms;        /* wall-clock limit, 0 = none */
-	/* Polled about every 200 ms; non-zero stops the program. May be NULL. */
-	int (*cancel)(void *data);
+	/* Polled about every 200 ms; true stops the program. May be NULL. */
+	bool (*cancel)(void *data);
 	void *cancel_data;
 	struct buf *out;           /* stdout appended here; NULL = /dev/null */
 	size_t out_max;            /* bound on bytes appended to out; 0 = 16 MiB */
@@ -62,7 +62,7 @@ struct proc_result {
 	int status;                /* exit status when exited */
 	int signal;                /* terminating signal when !exited */
 	bool timed_out;            /* killed because the wall-clock limit passed */
-	bool cancelled;            /* killed because cancel() returned non-zero */
+	bool cancelled;            /* killed because cancel() returned true */
 	bool out_truncated;        /* stdout was larger than out_max */
 	double elapsed;            /* seconds from start to reaping */
 	struct buf err_tail;       /* last stderr lines, '\n'-separated */

@@ -15,6 +15,7 @@
 #ifndef SPOOL_RMQADMIN_H
 #define SPOOL_RMQADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +36,7 @@ struct rmqadmin_queue {
 	double publish_rate;   /* messages/s, message_stats.publish_details.rate; 0 when absent */
 	double deliver_rate;   /* deliver_get_details.rate */
 	double ack_rate;       /* ack_details.rate */
-	int durable;
+	bool durable;
 };
 
 /*

@@ -21,17 +21,17 @@ struct s3 {
 	char *bucket;
 	char *region;
 	char *endpoint;          /* scheme://host[:port][/base] the requests go to */
-	int path_style;
+	bool path_style;
 	int64_t part_size, threshold, concurrency, presign_expires;
 	struct awscreds *creds;
 	struct aws_client *client;
 	struct secrets *sec;
 	char *cred_ref;          /* credentials_secret, or NULL */
 	pthread_mutex_t lock;
-	int creds_loaded;
+	bool creds_loaded;
 };
 
-static void set_err(struct aws_error *err, long status, const char *code, int transient,
+static void set_err(struct aws_error *err, long status, const char *code, bool transient,
 		    const char *msg)
 {
 	aws_error_set(err, status, code, transient, "%s", msg);
@@ -52,7 +52,7 @@ struct s3 *s3_new(const struct config *cfg, struct secrets *sec)
 		while (l && custom[l - 1] == '/')
 			l--;
 		buf_add(&ep, custom, l);
-		s->path_style = 1;
+		s->path_style = true;
 	} else {
 		s->path_style = cfg->s3.force_path_style || strchr(s->bucket, '.') != NULL;
 		if (s->path_style)
@@ -71,7 +71,7 @@ struct s3 *s3_new(const struct config *cfg, struct secrets *sec)
 		s->creds = awscreds_new_static("", "", NULL);
 	} else {
 		s->creds = awscreds_new(cfg);
-		s->creds_loaded = 1;
+		s->creds_loaded = true;
 	}
 	s->client = aws_client_new(cfg, s->creds);
 	return s;
@@ -97,7 +97,7 @@ const char *s3_bucket(const struct s3 *s)
 }
 
 /* Resolve the credentials secret into the static provider (force: refetch). */
-static int load_secret_creds(struct s3 *s, int force, struct aws_error *err)
+static int load_secret_creds(struct s3 *s, bool force, struct aws_error *err)
 {
 	pthread_mutex_lock(&s->lock);
 	if (s->creds_loaded && !force) {
@@ -107,23 +107,23 @@ static int load_secret_creds(struct s3 *s, int force, struct aws_error *err)
 	struct buf val = BUF_INIT, why = BUF_INIT;
 	int rc = -1;
 	if (!s->sec) {
-		set_err(err, 0, "NoCredentials", 0, "s3 credentials_secret set but no secrets resolver");
+		set_err(err, 0, "NoCredentials", false, "s3 credentials_secret set but no secrets resolver");
 		goto out;
 	}
 	if (force)
 		secrets_invalidate(s->sec, s->cred_ref);
 	if (secrets_get(s->sec, s->cred_ref, &val, &why) != 0) {
-		set_err(err, 0, "NoCredentials", 1, buf_str(&why));
+		set_err(err, 0, "NoCredentials", true, buf_str(&why));
 		goto out;
 	}
 	struct s3_secret sc;
 	if (s3_secret_parse(buf_str(&val), &sc, &why) != 0) {
-		aws_error_set(err, 0, "NoCredentials", 0, "secret '%s': %s", s->cred_ref, buf_str(&why));
+		aws_error_set(err, 0, "NoCredentials", false, "secret '%s': %s", s->cred_ref, buf_str(&why));
 		goto out;
 	}
 	awscreds_set_static(s->creds, sc.access_key_id, sc.secret_access_key, sc.session_token);
 	s3_secret_free(&sc);
-	s->creds_loaded = 1;
+	s->creds_loaded = true;
 	rc = 0;
 out:
 	if (val.data)
@@ -134,7 +134,7 @@ out:
 	return rc;
 }
 
-static int is_auth_error(const struct aws_error *e)
+static bool is_auth_error(const struct aws_error *e)
 {
 	return e->status == 403 && (!strcmp(e->code, "InvalidAccessKeyId") ||
 				    !strcmp(e->code, "SignatureDoesNotMatch") ||
@@ -148,13 +148,13 @@ static int s3_call(struct s3 *s, const struct aws_request *req, struct aws_respo
 	struct aws_error local;
 	if (!err)
 		err = &local;
-	if (s->cred_ref && load_secret_creds(s, 0, err) != 0)
+	if (s->cred_ref && load_secret_creds(s, false, err) != 0)
 		return -1;
 	int rc = aws_client_call(s->client, req, resp, err);
 	if (rc != 0 && s->cred_ref && is_auth_error(err)) {
 		log_warn("s3: credentials from '%s' rejected (%s), refetching the secret", s->cred_ref,
 			 err->code);
-		if (load_secret_creds(s, 1, err) != 0 || aws_request_rewind(req) != 0)
+		if (load_secret_creds(s, true, err) != 0 || aws_request_rewind(req) != 0)
 			return -1;
 		rc = aws_client_call(s->client, req, resp, err);
 	}
@@ -167,11 +167,11 @@ static void object_path(const struct s3 *s, const char *key, struct buf *out)
 	buf_reset(out);
 	if (s->path_style) {
 		buf_addc(out, '/');
-		sigv4_uri_encode(out, s->bucket, strlen(s->bucket), 0);
+		sigv4_uri_encode(out, s->bucket, strlen(s->bucket), false);
 	}
 	if (key) {
 		buf_addc(out, '/');
-		sigv4_uri_encode(out, key, strlen(key), 1);
+		sigv4_uri_encode(out, key, strlen(key), true);
 	} else if (!s->path_style) {
 		buf_addc(out, '/');
 	}
@@ -225,7 +225,7 @@ static int mp_create(struct s3 *s, const char *key, const char *ct, struct buf *
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);
 	if (rc == 0 && aws_xml_get(resp.body.data, resp.body.len, "UploadId", upload_id) != 0) {
-		set_err(err, resp.status, "MalformedResponse", 0, "CreateMultipartUpload: no UploadId");
+		set_err(err, resp.status, "MalformedResponse", false, "CreateMultipartUpload: no UploadId");
 		rc = -1;
 	}
 	aws_response_release(&resp);
@@ -239,7 +239,7 @@ static void mp_query(struct buf *q, int part, const char *upload_id)
 	if (part > 0)
 		buf_printf(q, "partNumber=%d&", part);
 	buf_adds(q, "uploadId=");
-	sigv4_uri_encode(q, upload_id, strlen(upload_id), 0);
+	sigv4_uri_encode(q, upload_id, strlen(upload_id), false);
 }
 
 /* Upload one part from memory; its ETag (as sent, with quotes) into etag. */
@@ -258,7 +258,7 @@ static int mp_part(struct s3 *s, const char *key, const char *upload_id, int par
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);
 	if (rc == 0 && aws_response_header(&resp, "ETag", etag) != 0) {
-		set_err(err, resp.status, "MalformedResponse", 1, "UploadPart: no ETag");
+		set_err(err, resp.status, "MalformedResponse", true, "UploadPart: no ETag");
 		rc = -1;
 	}
 	aws_response_release(&resp);
@@ -343,7 +343,7 @@ struct mp_job {
 	char **etags;
 	pthread_mutex_t lock;
 	int next;                /* next part index to take */
-	int failed;
+	bool failed;
 	struct aws_error err;
 };
 
@@ -363,17 +363,17 @@ static void *mp_worker(void *arg)
 		aws_error_clear(&e);
 		int64_t off = (int64_t)idx * j->part_size;
 		size_t len = (size_t)(j->size - off < j->part_size ? j->size - off : j->part_size);
-		int ok = fp && fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(chunk, 1, len, fp) == len;
+		bool ok = fp && fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(chunk, 1, len, fp) == len;
 		if (!ok)
-			aws_error_set(&e, 0, "LocalIOError", 0, "reading '%s': %s", j->path, strerror(errno));
+			aws_error_set(&e, 0, "LocalIOError", false, "reading '%s': %s", j->path, strerror(errno));
 		else if (mp_part(j->s, j->key, j->upload_id, idx + 1, chunk, len, &etag, &e) == 0)
 			j->etags[idx] = xstrdup(buf_str(&etag));
 		else
-			ok = 0;
+			ok = false;
 		if (!ok) {
 			pthread_mutex_lock(&j->lock);
 			if (!j->failed) {
-				j->failed = 1;
+				j->failed = true;
 				j->err = e;
 			}
 			pthread_mutex_unlock(&j->lock);
@@ -444,7 +444,7 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, const char *con
 {
 	struct stat st;
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-		aws_error_set(err, 0, "LocalIOError", 0, "'%s': %s", path,
+		aws_error_set(err, 0, "LocalIOError", false, "'%s': %s", path,
 			      errno ? strerror(errno) : "not a regular file");
 		return -1;
 	}
@@ -452,12 +452,12 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, const char *con
 		return put_multipart(s, key, path, (int64_t)st.st_size, content_type, err);
 	FILE *fp = fopen(path, "rb");
 	if (!fp) {
-		aws_error_set(err, 0, "LocalIOError", 0, "'%s': %s", path, strerror(errno));
+		aws_error_set(err, 0, "LocalIOError", false, "'%s': %s", path, strerror(errno));
 		return -1;
 	}
 	char hex[65];
 	if (sigv4_sha256_file(fp, 0, (int64_t)st.st_size, hex, NULL) != 0) {
-		aws_error_set(err, 0, "LocalIOError", 0, "reading '%s' failed", path);
+		aws_error_set(err, 0, "LocalIOError", false, "reading '%s' failed", path);
 		fclose(fp);
 		return -1;
 	}
@@ -485,7 +485,7 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, int64_t max, st
 {
 	FILE *fp = fopen(path, "w+b");
 	if (!fp) {
-		aws_error_set(err, 0, "LocalIOError", 0, "'%s': %s", path, strerror(errno));
+		aws_error_set(err, 0, "LocalIOError", false, "'%s': %s", path, strerror(errno));
 		return -1;
 	}
 	struct buf opath = BUF_INIT;
@@ -498,7 +498,7 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, int64_t max, st
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);
 	if (fclose(fp) != 0 && rc == 0) {
-		aws_error_set(err, 0, "LocalIOError", 0, "writing '%s': %s", path, strerror(errno));
+		aws_error_set(err, 0, "LocalIOError", false, "writing '%s': %s", path, strerror(errno));
 		rc = -1;
 	}
 	if (rc != 0)
@@ -632,18 +632,18 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 		buf_reset(&q);
 		if (token.len) {
 			buf_adds(&q, "continuation-token=");
-			sigv4_uri_encode(&q, token.data, token.len, 0);
+			sigv4_uri_encode(&q, token.data, token.len, false);
 			buf_addc(&q, '&');
 		}
 		if (delimiter && *delimiter) {
 			buf_adds(&q, "delimiter=");
-			sigv4_uri_encode(&q, delimiter, strlen(delimiter), 0);
+			sigv4_uri_encode(&q, delimiter, strlen(delimiter), false);
 			buf_addc(&q, '&');
 		}
 		buf_adds(&q, "list-type=2");
 		if (prefix && *prefix) {
 			buf_adds(&q, "&prefix=");
-			sigv4_uri_encode(&q, prefix, strlen(prefix), 0);
+			sigv4_uri_encode(&q, prefix, strlen(prefix), false);
 		}
 		struct aws_request r;
 		req_init(s, &r, "GET", buf_str(&opath));
@@ -657,7 +657,7 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 		int more = rc == 0 && aws_xml_get(resp.body.data, resp.body.len, "IsTruncated", &t) == 0 &&
 			   !strcmp(buf_str(&t), "true");
 		if (more && aws_xml_get(resp.body.data, resp.body.len, "NextContinuationToken", &token) != 0) {
-			set_err(err, resp.status, "MalformedResponse", 0,
+			set_err(err, resp.status, "MalformedResponse", false,
 				"ListObjectsV2: truncated page without NextContinuationToken");
 			rc = -1;
 		}
@@ -690,12 +690,12 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 static int presign(struct s3 *s, const char *method, const char *key, const struct sigv4_header *headers,
 		   size_t nheaders, int64_t expires, struct buf *url, time_t *expires_at, struct aws_error *err)
 {
-	if (s->cred_ref && load_secret_creds(s, 0, err) != 0)
+	if (s->cred_ref && load_secret_creds(s, false, err) != 0)
 		return -1;
 	struct aws_credentials cr = { 0 };
 	struct buf why = BUF_INIT;
 	if (awscreds_get(s->creds, &cr, &why) != 0) {
-		set_err(err, 0, "NoCredentials", 1, buf_str(&why));
+		set_err(err, 0, "NoCredentials", true, buf_str(&why));
 		buf_release(&why);
 		return -1;
 	}
@@ -707,7 +707,7 @@ static int presign(struct s3 *s, const char *method, const char *key, const stru
 	if (cr.expiration) {
 		int64_t left = (int64_t)(cr.expiration - now);
 		if (left <= 0) {
-			set_err(err, 0, "ExpiredToken", 1, "credentials have expired");
+			set_err(err, 0, "ExpiredToken", true, "credentials have expired");
 			aws_credentials_clear(&cr);
 			buf_release(&why);
 			return -1;
@@ -731,7 +731,7 @@ static int presign(struct s3 *s, const char *method, const char *key, const stru
 		if (expires_at)
 			*expires_at = now + (time_t)expires;
 	} else {
-		set_err(err, 0, "InvalidRequest", 0, "cannot presign");
+		set_err(err, 0, "InvalidRequest", false, "cannot presign");
 	}
 	sigv4_out_release(&so);
 	aws_credentials_clear(&cr);
@@ -755,7 +755,7 @@ int s3_presign_put(struct s3 *s, const char *key, int64_t size, int64_t expires,
 {
 	char len[24];
 	if (size < 0) {
-		set_err(err, 0, "InvalidRequest", 0, "cannot presign a negative size");
+		set_err(err, 0, "InvalidRequest", false, "cannot presign a negative size");
 		return -1;
 	}
 	snprintf(len, sizeof(len), "%lld", (long long)size);
@@ -800,7 +800,7 @@ static int upload_send(struct s3_upload *u, size_t len, struct aws_error *err)
 	if (!u->upload_id.len && mp_create(u->s, u->key, u->content_type, &u->upload_id, err) != 0)
 		return -1;
 	if (u->nparts >= MAX_PARTS) {
-		set_err(err, 0, "EntityTooLarge", 0, "upload exceeds 10000 parts");
+		set_err(err, 0, "EntityTooLarge", false, "upload exceeds 10000 parts");
 		return -1;
 	}
 	struct buf etag = BUF_INIT;

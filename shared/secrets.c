@@ -240,13 +240,13 @@ done:
  */
 static int stale_value(struct secrets *s, const char *ref, struct buf *out, struct buf *err, size_t mark)
 {
-	int found = 0;
+	bool found = false;
 	pthread_mutex_lock(&s->lock);
 	for (struct cache_entry *e = s->cache; e; e = e->next)
 		if (!strcmp(e->ref, ref)) {
 			buf_reset(out);
 			buf_adds(out, e->value);
-			found = 1;
+			found = true;
 			break;
 		}
 	pthread_mutex_unlock(&s->lock);
@@ -355,7 +355,7 @@ static json_t *load_object(const char *json, const char *what, struct buf *err)
 }
 
 /* Get a string field (first of the names given); NULL with err if required and missing. */
-static char *field_str(json_t *o, const char *what, const char *name, const char *alias, int required,
+static char *field_str(json_t *o, const char *what, const char *name, const char *alias, bool required,
 		       struct buf *err)
 {
 	json_t *v = json_object_get(o, name);
@@ -363,7 +363,7 @@ static char *field_str(json_t *o, const char *what, const char *name, const char
 		v = json_object_get(o, alias);
 	if (v && json_is_string(v) && *json_string_value(v))
 		return xstrdup(json_string_value(v));
-	int bad = v && !json_is_string(v) && !json_is_null(v);
+	bool bad = v && !json_is_string(v) && !json_is_null(v);
 	if ((bad || required) && err->len)
 		buf_adds(err, "; ");
 	if (bad)
@@ -406,10 +406,10 @@ int db_secret_parse(const char *json, struct db_secret *out, struct buf *err)
 	if (!o)
 		return -1;
 	size_t before = err->len;
-	out->username = field_str(o, "database", "username", NULL, 1, err);
-	out->password = field_str(o, "database", "password", NULL, 1, err);
-	out->host = field_str(o, "database", "host", NULL, 1, err);
-	out->dbname = field_str(o, "database", "dbname", NULL, 0, err);
+	out->username = field_str(o, "database", "username", NULL, true, err);
+	out->password = field_str(o, "database", "password", NULL, true, err);
+	out->host = field_str(o, "database", "host", NULL, true, err);
+	out->dbname = field_str(o, "database", "dbname", NULL, false, err);
 	out->port = field_port(o, "database", 5432, err);
 	json_decref(o);
 	if (err->len != before) {
@@ -437,10 +437,10 @@ int mq_secret_parse(const char *json, struct mq_secret *out, struct buf *err)
 	if (!o)
 		return -1;
 	size_t before = err->len;
-	out->username = field_str(o, "rabbitmq", "username", NULL, 1, err);
-	out->password = field_str(o, "rabbitmq", "password", NULL, 1, err);
-	out->host = field_str(o, "rabbitmq", "host", NULL, 1, err);
-	out->vhost = field_str(o, "rabbitmq", "vhost", NULL, 0, err);
+	out->username = field_str(o, "rabbitmq", "username", NULL, true, err);
+	out->password = field_str(o, "rabbitmq", "password", NULL, true, err);
+	out->host = field_str(o, "rabbitmq", "host", NULL, true, err);
+	out->vhost = field_str(o, "rabbitmq", "vhost", NULL, false, err);
 	out->port = field_port(o, "rabbitmq", 5672, err);
 	json_decref(o);
 	if (err->len != before) {
@@ -468,9 +468,9 @@ int s3_secret_parse(const char *json, struct s3_secret *out, struct buf *err)
 	if (!o)
 		return -1;
 	size_t before = err->len;
-	out->access_key_id = field_str(o, "s3", "access_key_id", "AccessKeyId", 1, err);
-	out->secret_access_key = field_str(o, "s3", "secret_access_key", "SecretAccessKey", 1, err);
-	out->session_token = field_str(o, "s3", "session_token", "SessionToken", 0, err);
+	out->access_key_id = field_str(o, "s3", "access_key_id", "AccessKeyId", true, err);
+	out->secret_access_key = field_str(o, "s3", "secret_access_key", "SecretAccessKey", true, err);
+	out->session_token = field_str(o, "s3", "session_token", "SessionToken", false, err);
 	json_decref(o);
 	if (err->len != before) {
 		s3_secret_free(out);

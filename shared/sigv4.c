@@ -29,7 +29,7 @@ void sigv4_out_release(struct sigv4_out *out)
 	buf_release(&out->query);
 }
 
-static int is_unreserved(unsigned char c)
+static bool is_unreserved(unsigned char c)
 {
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
@@ -45,7 +45,7 @@ static int hexval(int c)
 	return -1;
 }
 
-void sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash)
+void sigv4_uri_encode(struct buf *out, const char *s, size_t len, bool keep_slash)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -183,13 +183,13 @@ void sigv4_canonical_uri(struct buf *out, const char *path, unsigned flags)
 			    (c == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0))
 				buf_addc(out, (char)c);
 			else
-				sigv4_uri_encode(out, p, 1, 0);
+				sigv4_uri_encode(out, p, 1, false);
 		}
 		return;
 	}
 	struct buf norm = BUF_INIT;
 	normalize_path(&norm, path);
-	sigv4_uri_encode(out, norm.data, norm.len, 1);
+	sigv4_uri_encode(out, norm.data, norm.len, true);
 	buf_release(&norm);
 }
 
@@ -224,12 +224,12 @@ void sigv4_canonical_query(struct buf *out, const char *query)
 			const char *kend = eq ? eq : e;
 			struct buf raw = BUF_INIT, enc = BUF_INIT;
 			sigv4_uri_decode(&raw, p, (size_t)(kend - p));
-			sigv4_uri_encode(&enc, buf_str(&raw), raw.len, 0);
+			sigv4_uri_encode(&enc, buf_str(&raw), raw.len, false);
 			qp[n].key = buf_detach(&enc);
 			buf_reset(&raw);
 			if (eq)
 				sigv4_uri_decode(&raw, eq + 1, (size_t)(e - eq - 1));
-			sigv4_uri_encode(&enc, buf_str(&raw), raw.len, 0);
+			sigv4_uri_encode(&enc, buf_str(&raw), raw.len, false);
 			qp[n].value = buf_detach(&enc);
 			buf_release(&raw);
 			n++;
@@ -275,15 +275,15 @@ static char *trim_collapse(const char *s)
 	struct buf b = BUF_INIT;
 	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
 		s++;
-	int space = 0;
+	bool space = false;
 	for (; *s; s++) {
 		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
-			space = 1;
+			space = true;
 			continue;
 		}
 		if (space && b.len)
 			buf_addc(&b, ' ');
-		space = 0;
+		space = false;
 		buf_addc(&b, *s);
 	}
 	return buf_detach(&b);
@@ -326,7 +326,7 @@ static void sign_core(const struct sigv4_creds *creds, const struct sigv4_params
 	buf_addc(cr, '\n');
 	buf_reset(&out->signed_headers);
 	for (size_t i = 0; i < n; i++) {
-		int same_as_prev = i && !strcmp(h[i].name, h[i - 1].name);
+		bool same_as_prev = i && !strcmp(h[i].name, h[i - 1].name);
 		if (same_as_prev) {
 			buf_printf(cr, ",%s", h[i].value);
 		} else {
@@ -371,7 +371,7 @@ static void sign_core(const struct sigv4_creds *creds, const struct sigv4_params
 	out->signature[64] = '\0';
 }
 
-static int has_token(const struct sigv4_creds *c)
+static bool has_token(const struct sigv4_creds *c)
 {
 	return c->session_token && *c->session_token;
 }
@@ -411,7 +411,7 @@ static void query_add(struct buf *q, const char *name, const char *value)
 	if (q->len)
 		buf_addc(q, '&');
 	buf_printf(q, "%s=", name);
-	sigv4_uri_encode(q, value, strlen(value), 0);
+	sigv4_uri_encode(q, value, strlen(value), false);
 }
 
 int sigv4_presign(const struct sigv4_creds *creds, const struct sigv4_params *p,

@@ -17,6 +17,7 @@
 #ifndef SPOOL_SIGV4_H
 #define SPOOL_SIGV4_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,7 +98,7 @@ int sigv4_presign(const struct sigv4_creds *creds, const struct sigv4_params *p,
 		  const struct sigv4_request *req, struct sigv4_out *out);
 
 /* Append `s` URI-encoded (RFC 3986 unreserved kept; '/' kept when keep_slash). */
-void sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash);
+void sigv4_uri_encode(struct buf *out, const char *s, size_t len, bool keep_slash);
 /* Percent-decode `s` into `out` ('+' stays '+'). */
 void sigv4_uri_decode(struct buf *out, const char *s, size_t len);
 /* Canonical URI / query as described above (exposed for tests). */

@@ -38,7 +38,7 @@
  *                              by ffmpeg, when decoding fails outright)
  *   timeout         transient  ffmpeg ran past o->timeout (or a probe past
  *                              o->probe_timeout)
- *   cancelled       transient  o->cancel returned non-zero
+ *   cancelled       transient  o->cancel returned true
  *   ffmpeg_failed   transient  ffmpeg or ffprobe failed for another reason
  *   internal        transient  a tool could not be started, a file could not be
  *                              renamed, output unreadable
@@ -71,8 +71,8 @@ struct transcode_opts {
 	int crf;                     /* libx264 CRF; 0 = 23 */
 	/* Percentage done, 0..100, at most about once a second, 100 only on success. */
 	void (*progress)(int percent, void *data);
-	/* Polled about every 200 ms while a tool runs; non-zero stops the job. */
-	int (*cancel)(void *data);
+	/* Polled about every 200 ms while a tool runs; true stops the job. */
+	bool (*cancel)(void *data);
 	void *data;                  /* given to both callbacks */
 };
 

@@ -43,7 +43,7 @@ void webhook_sign(const unsigned char *key, size_t key_len, time_t t, const char
 	buf_release(&msg);
 }
 
-int webhook_host_allowed(const char *host, const char *allow)
+bool webhook_host_allowed(const char *host, const char *allow)
 {
 	size_t n = strlen(host);
 	for (const char *p = allow; p && *p;) {
@@ -51,16 +51,16 @@ int webhook_host_allowed(const char *host, const char *allow)
 			p++;
 		size_t k = strcspn(p, ", ");
 		if (k == n && k > 0 && !strncasecmp(p, host, n))
-			return 1;
+			return true;
 		p += k;
 	}
-	return 0;
+	return false;
 }
 
 /* 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.0/16, 192.88.99/24,
  * 192.168/16, 198.18/15, 198.51.100/24, 203.0.113/24, 224/3 (multicast, reserved,
  * broadcast) */
-static int ipv4_private(uint32_t a)
+static bool ipv4_private(uint32_t a)
 {
 	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16), b2 = (uint8_t)(a >> 8);
 	return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) || (b0 == 172 && (b1 & 0xf0) == 16) ||
@@ -79,14 +79,14 @@ static uint32_t be32(const uint8_t *b)
  * IPv4 address carried in IPv6 that is public itself. Everything else in ::/8
  * (unspecified, loopback, IPv4-compatible, SIIT, 64:ff9b:1::/48) is not.
  */
-static int ipv6_private(const uint8_t *b)
+static bool ipv6_private(const uint8_t *b)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
 	if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12))
 		return ipv4_private(be32(b + 12));
 	if ((b[0] & 0xe0) != 0x20)
-		return 1;                                            /* outside 2000::/3 */
+		return true;                                            /* outside 2000::/3 */
 	if (b[0] == 0x20 && b[1] == 0x02)
 		return ipv4_private(be32(b + 2));                    /* 6to4 */
 	return (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0) || /* 2001::/23: Teredo, ORCHID, ... */
@@ -94,7 +94,7 @@ static int ipv6_private(const uint8_t *b)
 	       (b[0] == 0x3f && b[1] == 0xff && (b[2] & 0xf0) == 0);        /* 3fff::/20, documentation */
 }
 
-int webhook_addr_private(const struct sockaddr *sa)
+bool webhook_addr_private(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return ipv4_private(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
@@ -103,19 +103,19 @@ int webhook_addr_private(const struct sockaddr *sa)
 	return 1;
 }
 
-int webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow)
+bool webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow)
 {
 	return webhook_host_allowed(host, allow) || !webhook_addr_private(sa);
 }
 
 /* A literal address or localhost that is not public; names are checked after resolution. */
-static int host_literal_private(const char *host)
+static bool host_literal_private(const char *host)
 {
 	struct sockaddr_in v4 = { .sin_family = AF_INET };
 	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
 	size_t n = strlen(host);
 	if (!strcasecmp(host, "localhost") || (n > 10 && !strcasecmp(host + n - 10, ".localhost")))
-		return 1;
+		return true;
 	if (inet_pton(AF_INET, host, &v4.sin_addr) == 1)
 		return webhook_addr_private((struct sockaddr *)&v4);
 	if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1)
@@ -126,7 +126,7 @@ static int host_literal_private(const char *host)
 		v4.sin_addr = odd;
 		return webhook_addr_private((struct sockaddr *)&v4);
 	}
-	return 0;
+	return false;
 }
 
 static int bad(struct buf *why, const char *msg)
@@ -142,7 +142,7 @@ static int bad(struct buf *why, const char *msg)
  * non-empty labels of [a-z0-9_-], an IPv4 address (also the inet_aton forms,
  * which are names of that alphabet too) or, in brackets, an IPv6 address.
  */
-static int host_take(const char *p, size_t len, int bracketed, struct webhook_url *u, struct buf *why)
+static int host_take(const char *p, size_t len, bool bracketed, struct webhook_url *u, struct buf *why)
 {
 	if (len == 0 || len >= sizeof(u->host))
 		return bad(why, "must name a host");
@@ -153,7 +153,7 @@ static int host_take(const char *p, size_t len, int bracketed, struct webhook_ur
 		struct in6_addr a6;
 		if (inet_pton(AF_INET6, u->host, &a6) != 1)
 			return bad(why, "has a malformed IPv6 address");
-		u->ipv6 = 1;
+		u->ipv6 = true;
 		return 0;
 	}
 	if (u->host[len - 1] == '.')
@@ -184,7 +184,7 @@ int webhook_url_check(const char *url, const char *allow, struct webhook_url *ou
 		if (*p <= 0x20 || *p >= 0x7f)
 			return bad(why, "must not contain spaces, control or non-ASCII characters");
 	if (!strncasecmp(url, "https://", 8))
-		u.https = 1;
+		u.https = true;
 	else if (strncasecmp(url, "http://", 7))
 		return bad(why, "must be an https:// URL");
 	const char *auth = url + (u.https ? 8 : 7);
@@ -224,7 +224,7 @@ int webhook_url_check(const char *url, const char *allow, struct webhook_url *ou
 		if (u.port < 1 || u.port > 65535)
 			return bad(why, "has a port out of range");
 	}
-	int allowed = webhook_host_allowed(u.host, allow);
+	bool allowed = webhook_host_allowed(u.host, allow);
 	if (!u.https && !allowed)
 		return bad(why, "must be https (http only to hosts in api.webhook_allow_hosts)");
 	if (!allowed && host_literal_private(u.host))

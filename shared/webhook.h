@@ -23,6 +23,7 @@
 #ifndef SPOOL_WEBHOOK_H
 #define SPOOL_WEBHOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -38,8 +39,8 @@
  * brackets when IPv6) for the HTTP client, so that it names the checked host.
  */
 struct webhook_url {
-	int https;
-	int ipv6;           /* host is an IPv6 literal */
+	bool https;
+	bool ipv6;          /* host is an IPv6 literal */
 	char host[256];
 	int port;
 	char url[WEBHOOK_URL_MAX + 16];
@@ -54,7 +55,7 @@ void webhook_sign(const unsigned char *key, size_t key_len, time_t t, const char
 		  struct buf *out);
 
 /* Is `host` in the comma- (or space-) separated `allow` list (case-insensitive)? NULL = none. */
-int webhook_host_allowed(const char *host, const char *allow);
+bool webhook_host_allowed(const char *host, const char *allow);
 
 /*
  * Check `url` against the policy with the allow list `allow` (may be NULL) and
@@ -64,19 +65,19 @@ int webhook_host_allowed(const char *host, const char *allow);
 int webhook_url_check(const char *url, const char *allow, struct webhook_url *out, struct buf *why);
 
 /*
- * 1 if the address is not a public unicast one: loopback, private (RFC 1918,
+ * true if the address is not a public unicast one: loopback, private (RFC 1918,
  * fc00::/7), link-local, shared (100.64/10), unspecified, multicast, broadcast,
  * documentation/benchmarking/reserved ranges, IPv6 outside 2000::/3, and the
  * IPv4-in-IPv6 forms (::ffff:a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD::/48)
  * of a private IPv4 address; any family but AF_INET and AF_INET6.
  */
-int webhook_addr_private(const struct sockaddr *sa);
+bool webhook_addr_private(const struct sockaddr *sa);
 
 /*
  * May a delivery to `host` (normalised, as in struct webhook_url) connect to
- * `sa`? 1 when the host is in the allow list `allow` or the address is public
- * (not webhook_addr_private), else 0.
+ * `sa`? true when the host is in the allow list `allow` or the address is public
+ * (not webhook_addr_private).
  */
-int webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow);
+bool webhook_addr_permitted(const struct sockaddr *sa, const char *host, const char *allow);
 
 #endif

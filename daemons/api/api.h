@@ -29,6 +29,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -54,7 +55,7 @@ struct api {
 	struct buf tls_cert;         /* PEM read from api.tls_cert at start; empty: plain HTTP */
 	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
 	atomic_int inflight;         /* requests between start and completion */
-	atomic_int draining;         /* SIGTERM: new requests get 503, responses close */
+	atomic_bool draining;        /* SIGTERM: new requests get 503, responses close */
 };
 
 /* Per-request state; allocated when the headers arrive, freed on completion. */
@@ -71,11 +72,11 @@ struct req {
 	int status;                   /* the status queued, 0 none yet */
 	uint64_t start_ns;            /* clock_now_ns() */
 	struct buf body;
-	int body_too_large;
-	int checked;                  /* routed, authenticated, body pre-checked */
+	bool body_too_large;
+	bool checked;                 /* routed, authenticated, body pre-checked */
 	/* ?wait=: the waiter owns the fields below while `suspended` is set. */
-	int suspended;
-	int resumed;
+	bool suspended;
+	bool resumed;
 	uint64_t wait_deadline_ns;    /* clock_now_ns() */
 	struct video_upload *video;   /* POST /v1/videos: owned by routes_videos.c */
 };
@@ -187,8 +188,8 @@ int publisher_start(struct api *a, struct buf *err);
 /* A job was written: publish soon. Async-signal-unsafe, thread safe, cheap. */
 void publisher_kick(void);
 void publisher_stop(void);
-/* 1 if the publisher's last broker round trip worked. */
-int publisher_queue_ok(void);
+/* true if the publisher's last broker round trip worked. */
+bool publisher_queue_ok(void);
 
 /* prom.c: the figures GET /metrics shows; each call is lock-free. */
 void prom_request(enum route r, int status, uint64_t duration_ns);
@@ -196,8 +197,8 @@ void prom_connections(int delta);
 void prom_job_submitted(void);
 /* Outbox rows not yet published. */
 void prom_set_backlog(int64_t n);
-/* 1 when the publisher reaches RabbitMQ (the publisher reports it). */
-void prom_set_queue_up(int up);
+/* true when the publisher reaches RabbitMQ (the publisher reports it). */
+void prom_set_queue_up(bool up);
 void prom_render(struct buf *out);
 
 #endif

@@ -77,8 +77,8 @@ static size_t slot_of(const unsigned char h[32])
 	return i & cache.mask;
 }
 
-/* Take a token from the slot's bucket (read lock held); 0 when it is empty. */
-static int bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t burst, uint64_t now)
+/* Take a token from the slot's bucket (read lock held); false when it is empty. */
+static bool bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t burst, uint64_t now)
 {
 	pthread_mutex_t *mu = &cache.stripes[idx % STRIPES];
 	pthread_mutex_lock(mu);
@@ -86,17 +86,17 @@ static int bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t bu
 	if (s->tokens > (double)burst)
 		s->tokens = (double)burst;
 	s->refill_ns = now;
-	int ok = s->tokens >= 1.0;
+	bool ok = s->tokens >= 1.0;
 	if (ok)
 		s->tokens -= 1.0;
 	pthread_mutex_unlock(mu);
 	return ok;
 }
 
-/* 1 hit (state copied into r when found; *limited set by the bucket), 0 miss. */
-static int cache_get(struct api *a, const unsigned char h[32], struct req *r, int *found, int *limited)
+/* true on a hit (state copied into r when found; *limited set by the bucket), false on a miss. */
+static bool cache_get(struct api *a, const unsigned char h[32], struct req *r, int *found, bool *limited)
 {
-	int hit = 0;
+	bool hit = false;
 	uint64_t now = clock_now_ns();
 	const struct config *cfg = a->cfg;
 	int64_t rate = cfg->api.rate_limit;
@@ -104,7 +104,7 @@ static int cache_get(struct api *a, const unsigned char h[32], struct req *r, in
 	pthread_rwlock_rdlock(&cache.lock);
 	struct auth_slot *s = &cache.slots[idx];
 	if (s->state != SLOT_EMPTY && now < s->expires_ns && CRYPTO_memcmp(s->hash, h, 32) == 0) {
-		hit = 1;
+		hit = true;
 		*found = s->state == SLOT_FOUND;
 		if (*found) {
 			memcpy(r->tenant, s->tenant, sizeof(r->tenant));
@@ -117,7 +117,7 @@ static int cache_get(struct api *a, const unsigned char h[32], struct req *r, in
 	return hit;
 }
 
-static void cache_put(const unsigned char h[32], const struct req *r, int found, int64_t ttl_s)
+static void cache_put(const unsigned char h[32], const struct req *r, bool found, int64_t ttl_s)
 {
 	if (ttl_s <= 0)
 		return;
@@ -182,7 +182,8 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	unsigned char hash[32];
-	int found = 0, limited = 0;
+	int found = 0;
+	bool limited = false;
 	apikey_hash(cache.pepper, key, hash);
 	if (!cache_get(r->api, hash, r, &found, &limited)) {
 		found = lookup_db(r, hash, ret);

@@ -54,7 +54,7 @@ static void handle(const struct mq_delivery *d)
 	const char *event = json_string_value(json_object_get(o, "event"));
 	if (!event)
 		event = d->routing_key;
-	int final = 0;
+	bool final = false;
 	for (size_t i = 0; event && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
 		final |= !strcmp(event, final_keys[i]);
 	if (id && job_id_valid(id) && final)
@@ -70,7 +70,7 @@ static void *events_main(void *arg)
 	struct mq *m = mq_new(a->cfg, a->sec);
 	struct buf err = BUF_INIT;
 	unsigned attempt = 0;
-	int was_down = 0;
+	bool was_down = false;
 	while (!bgthread_stopping(&ev.thread)) {
 		if (!mq_connected(m)) {
 			buf_reset(&err);
@@ -78,7 +78,7 @@ static void *events_main(void *arg)
 				if (!was_down)
 					log_warn("events: RabbitMQ unavailable, ?wait requests end at their "
 						 "deadline: %s", buf_str(&err));
-				was_down = 1;
+				was_down = true;
 				bgthread_wait_for(&ev.thread, daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}
@@ -86,7 +86,7 @@ static void *events_main(void *arg)
 			attempt = 0;
 			if (was_down)
 				waiter_recheck(); /* events may have passed while the queue was gone */
-			was_down = 0;
+			was_down = false;
 		}
 		struct mq_delivery d;
 		memset(&d, 0, sizeof(d));
@@ -95,7 +95,7 @@ static void *events_main(void *arg)
 		if (rc < 0) {
 			log_warn("events: connection lost: %s", buf_str(&err));
 			mq_disconnect(m);
-			was_down = 1;
+			was_down = true;
 			continue;
 		}
 		if (rc == 0)

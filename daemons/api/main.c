@@ -37,7 +37,7 @@
  */
 static void reload(struct api *a)
 {
-	if (daemon_reload_config(&a->cfg, PROG_API, 0, a->sec) == 0) {
+	if (daemon_reload_config(&a->cfg, PROG_API, false, a->sec) == 0) {
 		const struct config *cfg = a->cfg;
 		metrics_set_interval(cfg->cloudwatch.interval);
 		log_info("reload: configuration '%s' applied", cfg->path);
@@ -96,7 +96,7 @@ static void threads_stop(void)
 static void drain(struct api *a)
 {
 	daemon_notify("STOPPING=1");
-	atomic_store(&a->draining, 1);
+	atomic_store(&a->draining, true);
 	log_info("stopping: no new connections, finishing %d requests in flight",
 		 atomic_load(&a->inflight));
 	server_quiesce(a);
@@ -186,8 +186,8 @@ int main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&a, 0, sizeof(a));
 	/* -n checks the TLS files too: load as for a start, then check */
-	int check_only = o.check_only;
-	o.check_only = 0;
+	bool check_only = o.check_only;
+	o.check_only = false;
 	rc = daemon_load_config(&o, PROG_API, PROG, &cfg, &sec);
 	a.cfg = &cfg;
 	a.sec = sec;

@@ -47,7 +47,7 @@ static struct {
 	atomic_uint_fast64_t submitted;
 	atomic_int_fast64_t backlog;
 	atomic_int_fast64_t connections;
-	atomic_int queue_up;
+	atomic_bool queue_up;
 } m = { .backlog = -1 };
 
 static size_t status_index(int status)
@@ -94,7 +94,7 @@ void prom_set_backlog(int64_t n)
 	metrics_set(metrics_gauge(METRIC_OUTBOX_BACKLOG, "Count", 0), (double)n);
 }
 
-void prom_set_queue_up(int up)
+void prom_set_queue_up(bool up)
 {
 	atomic_store_explicit(&m.queue_up, up, memory_order_relaxed);
 }

@@ -28,16 +28,16 @@
 
 static struct {
 	struct bgthread thread; /* woken by publisher_kick */
-	atomic_int queue_ok;
+	atomic_bool queue_ok;
 } p = { .thread = BGTHREAD_INIT };
 
-int publisher_queue_ok(void)
+bool publisher_queue_ok(void)
 {
 	return atomic_load(&p.queue_ok);
 }
 
 /* The broker's state as /ready and the spool_queue_up gauge show it. */
-static void queue_state(int ok)
+static void queue_state(bool ok)
 {
 	atomic_store(&p.queue_ok, ok);
 	prom_set_queue_up(ok);
@@ -53,12 +53,12 @@ void publisher_kick(void)
  * "go on at once"), or -1 when the broker failed (disconnect and retry) or the
  * database did (wait and retry).
  */
-static int publish_batch(struct mq *m, struct db_conn *c, int *mq_failed)
+static int publish_batch(struct mq *m, struct db_conn *c, bool *mq_failed)
 {
 	struct buf err = BUF_INIT;
 	struct outbox_row *rows = NULL;
 	size_t n = 0, sent = 0;
-	*mq_failed = 0;
+	*mq_failed = false;
 	if (outbox_fetch(c, BATCH, &rows, &n, &err) < 0) {
 		log_warn("publisher: cannot read the outbox: %s", buf_str(&err));
 		buf_release(&err);
@@ -75,7 +75,7 @@ static int publish_batch(struct mq *m, struct db_conn *c, int *mq_failed)
 	if (mq_publish_batch(m, msgs, n, &err) < 0) {
 		log_warn("publisher: publish of %zu outbox rows failed (they will be sent again): %s", n,
 			 buf_str(&err));
-		*mq_failed = 1;
+		*mq_failed = true;
 	} else {
 		sent = n;
 	}
@@ -90,21 +90,21 @@ static int publish_batch(struct mq *m, struct db_conn *c, int *mq_failed)
 }
 
 /* Connect and declare; 0 or -1 (logged when the state changes). */
-static int broker_connect(struct mq *m, int *was_down)
+static int broker_connect(struct mq *m, bool *was_down)
 {
 	struct buf err = BUF_INIT;
 	if (mq_connect(m, &err) < 0 || mq_declare_topology(m, &err) < 0) {
 		if (!*was_down)
 			log_warn("publisher: RabbitMQ unavailable, jobs wait in the outbox: %s",
 				 buf_str(&err));
-		*was_down = 1;
+		*was_down = true;
 		mq_disconnect(m);
 		buf_release(&err);
 		return -1;
 	}
 	if (*was_down)
 		log_info("publisher: connected to RabbitMQ, topology declared");
-	*was_down = 0;
+	*was_down = false;
 	buf_release(&err);
 	return 0;
 }
@@ -117,7 +117,7 @@ static void broker_check(struct mq *m)
 	if (mq_queue_counts(m, MQ_JOBS_QUEUE, &msgs, &consumers, &err) < 0) {
 		log_warn("publisher: RabbitMQ check failed: %s", buf_str(&err));
 		mq_disconnect(m);
-		queue_state(0);
+		queue_state(false);
 	}
 	buf_release(&err);
 }
@@ -148,18 +148,18 @@ static void *publisher_main(void *arg)
 	struct api *a = arg;
 	struct mq *m = mq_new(a->cfg, a->sec);
 	unsigned attempt = 0;
-	int was_down = 0, stop = 0;
+	bool was_down = false, stop = false;
 	uint64_t last_check = 0;
 	while (!stop) {
 		if (!mq_connected(m)) {
-			queue_state(0);
+			queue_state(false);
 			if (broker_connect(m, &was_down) < 0) {
 				update_backlog_alone(a);
 				stop = bgthread_wait_for(&p.thread, daemon_jitter_ms(500, attempt++, 30000));
 				continue;
 			}
 			attempt = 0;
-			queue_state(1);
+			queue_state(true);
 			last_check = clock_now_ns();
 		}
 		struct buf err = BUF_INIT;
@@ -171,12 +171,13 @@ static void *publisher_main(void *arg)
 			continue;
 		}
 		buf_release(&err);
-		int mq_failed = 0, n = publish_batch(m, c, &mq_failed);
+		bool mq_failed = false;
+		int n = publish_batch(m, c, &mq_failed);
 		update_backlog(c);
 		db_release(c);
 		if (mq_failed) {
 			mq_disconnect(m);
-			queue_state(0);
+			queue_state(false);
 			continue;
 		}
 		if (n > 0)

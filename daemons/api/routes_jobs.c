@@ -84,7 +84,7 @@ static json_t *job_json(struct req *r, const struct job *j)
 }
 
 /* validate_job()'s owns_job: does the tenant have job `id`? (arg: the db_conn) */
-static int tenant_owns_job(void *arg, const char *tenant, const char *id)
+static bool tenant_owns_job(void *arg, const char *tenant, const char *id)
 {
 	struct job j;
 	struct buf err = BUF_INIT;
@@ -154,7 +154,7 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 	in.max_attempts = (int)config_type_value(&cfg->api.max_attempts, in.type, cfg->api.default_max_attempts);
 	struct job j;
 	struct buf err = BUF_INIT;
-	int existed = 0;
+	bool existed = false;
 	memset(&j, 0, sizeof(j));
 	if (job_create(c, &in, &j, &existed, &err) < 0) {
 		ret = db_failed(r, c, &err);
@@ -249,7 +249,7 @@ enum MHD_Result route_jobs_list(struct req *r)
 			return reply_error(r, 400, "bad_request", "status",
 					   "query parameter 'status' must be one of queued, running, retrying, "
 					   "succeeded, failed, cancelled");
-		f.has_status = 1;
+		f.has_status = true;
 	}
 	if (type && *type) {
 		struct validate_error v = VALIDATE_ERROR_INIT;

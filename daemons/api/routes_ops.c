@@ -19,7 +19,7 @@ enum MHD_Result route_health(struct req *r)
 }
 
 struct readiness {
-	int db_ok, queue_ok, storage_ok;
+	bool db_ok, queue_ok, storage_ok;
 	uint64_t at_ns;
 };
 

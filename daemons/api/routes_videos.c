@@ -47,8 +47,8 @@ struct video_upload {
 	int64_t received;              /* body bytes, as sent (multipart framing included) */
 	int64_t discarded;             /* body bytes dropped after a failure */
 	int64_t file_bytes;            /* bytes of the video itself */
-	int multipart;                 /* multipart/form-data body */
-	int file_field;                /* multipart: the `file` field has begun */
+	bool multipart;                /* multipart/form-data body */
+	bool file_field;               /* multipart: the `file` field has begun */
 	/* The first failure, answered once the body is in; 0 none. */
 	unsigned fail_status;
 	const char *fail_code;
@@ -160,7 +160,7 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 		return MHD_NO;
 	}
 	if (off == 0 && !v->file_field) {
-		v->file_field = 1;
+		v->file_field = true;
 		object_type(content_type, v->content_type);
 	}
 	return upload_write(v, data, size) == 0 ? MHD_YES : MHD_NO;
@@ -177,7 +177,7 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-	int multipart = ct && validate_media_type(ct, "multipart/form-data");
+	bool multipart = ct && validate_media_type(ct, "multipart/form-data");
 	if (!ct || (!multipart && !validate_media_type(ct, "video/") && !validate_media_type(ct, "application/octet-stream"))) {
 		*ret = reply_error(r, 415, "unsupported_media_type", NULL,
 				   "Content-Type must be 'video/*', 'application/octet-stream' or "

@@ -66,7 +66,7 @@ static int body_precheck(struct req *r, enum MHD_Result *ret)
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
 	int64_t max = r->api->cfg->api.max_body;
-	int has_body = te != NULL;
+	bool has_body = te != NULL;
 	if (r->route == ROUTE_VIDEOS_CREATE)
 		return videos_precheck(r, ret);
 	if (cl) {
@@ -146,13 +146,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * so one of the two always sees the other (sequentially consistent).
 		 */
 		if (atomic_load(&a->draining)) {
-			r->checked = 1;
+			r->checked = true;
 			return reply_unavailable(r, "server", "shutting down");
 		}
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return MHD_YES;
 		log_set_request_id(r->request_id);
-		r->checked = 1;
+		r->checked = true;
 		precheck(r, &ret);
 		log_set_request_id(NULL);
 		return ret;
@@ -165,7 +165,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		int64_t max = a->cfg->api.max_body;
 		/* Chunked bodies have no length up front: count and drop the excess. */
 		if (!r->body_too_large && r->body.len + *upload_data_size > (uint64_t)max) {
-			r->body_too_large = 1;
+			r->body_too_large = true;
 			buf_release(&r->body);
 		}
 		if (!r->body_too_large)
@@ -180,7 +180,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				   "request body is larger than the limit of %lld bytes",
 				   (long long)a->cfg->api.max_body);
 	if (!r->checked) {
-		r->checked = 1;
+		r->checked = true;
 		log_set_request_id(r->request_id);
 		int rc = precheck(r, &ret);
 		log_set_request_id(NULL);
@@ -256,7 +256,7 @@ static int pem_read(const char *key, const char *path, struct buf *out, struct b
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && out->len < (1u << 20))
 		buf_add(out, chunk, n);
-	int bad = ferror(fp);
+	bool bad = ferror(fp);
 	fclose(fp);
 	if (bad) {
 		buf_printf(err, "api: cannot read %s '%s'", key, path);
@@ -318,7 +318,7 @@ int server_start(struct api *a, struct buf *err)
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* MHD copies neither PEM: a->tls_cert/tls_key live until server_tls_free() */
-	int tls = a->tls_cert.len > 0;
+	bool tls = a->tls_cert.len > 0;
 	struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL } };
 	if (tls) {
 		flags |= MHD_USE_TLS;

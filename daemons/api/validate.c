@@ -72,14 +72,14 @@ enum route validate_method(const struct validate_route *p, const char *method)
 
 /* ---- headers -------------------------------------------------------------------- */
 
-int validate_request_id(const char *s)
+bool validate_request_id(const char *s)
 {
 	size_t n = 0;
 	for (; s[n]; n++) {
 		char c = s[n];
 		if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 				  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
+			return false;
 	}
 	return n > 0;
 }
@@ -102,11 +102,11 @@ int validate_content_length(const char *cl, uint64_t max, unsigned long long *n)
 	return 0;
 }
 
-int validate_media_type(const char *ct, const char *type)
+bool validate_media_type(const char *ct, const char *type)
 {
 	size_t n = strlen(type);
 	if (strncasecmp(ct, type, n) != 0)
-		return 0;
+		return false;
 	if (type[n - 1] == '/')
 		return ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ';
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
@@ -169,10 +169,10 @@ int validate_job_type(const char *type, const char *field, struct validate_error
 	return -1;
 }
 
-static int uuid_prefix(const char *s, char id[JOB_ID_LEN + 1])
+static bool uuid_prefix(const char *s, char id[JOB_ID_LEN + 1])
 {
 	if (strlen(s) <= JOB_ID_LEN || s[JOB_ID_LEN] != '/')
-		return 0;
+		return false;
 	memcpy(id, s, JOB_ID_LEN);
 	id[JOB_ID_LEN] = '\0';
 	return job_id_valid(id);
@@ -199,7 +199,7 @@ static int source_key_ok(const struct validate_job *ctx, const char *key, struct
 		return 0;
 	char id[JOB_ID_LEN + 1];
 	if (!strncmp(key, "results/", 8) && uuid_prefix(key + 8, id) && ctx->owns_job &&
-	    ctx->owns_job(ctx->arg, ctx->tenant, id) == 1)
+	    ctx->owns_job(ctx->arg, ctx->tenant, id))
 		return 0;
 	buf_printf(&v->msg, "must be a key under 'uploads/%s/' (see POST /v1/uploads) or a result of "
 			    "one of your jobs", ctx->tenant);

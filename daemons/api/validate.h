@@ -15,6 +15,7 @@
 #define SPOOL_API_VALIDATE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -52,8 +53,8 @@ const struct validate_route *validate_path(const char *url, char id[JOB_ID_LEN +
 /* The route of `method` on path `p`: GET and HEAD read, POST, DELETE; ROUTE_NONE for others. */
 enum route validate_method(const struct validate_route *p, const char *method);
 
-/* 1 if an X-Request-Id may be used as given: 1 to 128 of [A-Za-z0-9._-]; else 0. */
-int validate_request_id(const char *s);
+/* true if an X-Request-Id may be used as given: 1 to 128 of [A-Za-z0-9._-]. */
+bool validate_request_id(const char *s);
 
 #define VALIDATE_IDEMPOTENCY_KEY_MAX 200
 /* 0 if an Idempotency-Key header (NULL: absent) is acceptable, -1 if too long. */
@@ -67,9 +68,9 @@ int validate_content_length(const char *cl, uint64_t max, unsigned long long *n)
 /*
  * Does the Content-Type `ct` have the media type `type` (case-insensitive, any
  * parameters after ';' or ' ')? A `type` ending in '/' ("video/") matches any
- * subtype. 1 or 0.
+ * subtype.
  */
-int validate_media_type(const char *ct, const char *type);
+bool validate_media_type(const char *ct, const char *type);
 
 /*
  * Parse a non-negative decimal query argument of at most `max` into *out: 0, or -1
@@ -99,10 +100,10 @@ struct validate_job {
 	const char *tenant;
 	const char *allow_hosts;      /* api.webhook_allow_hosts, NULL none */
 	/*
-	 * 1 if the tenant has a job `id` (a valid job id), 0 if not or the lookup
-	 * failed. Called only for a "results/<id>/…" source key; NULL: never owned.
+	 * true if the tenant has a job `id` (a valid job id), false if not or the
+	 * lookup failed. Called only for a "results/<id>/…" source key; NULL: never owned.
 	 */
-	int (*owns_job)(void *arg, const char *tenant, const char *id);
+	bool (*owns_job)(void *arg, const char *tenant, const char *id);
 	void *arg;
 };
 

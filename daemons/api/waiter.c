@@ -55,7 +55,7 @@ static struct {
 	uint64_t next_seq;
 	struct recent ring[RECENT];
 	size_t ring_next;
-	int stop, recheck;
+	bool stop, recheck;
 	struct bgthread timer; /* woken when the next deadline may be earlier, or to recheck */
 } w = { .mu = PTHREAD_MUTEX_INITIALIZER, .timer = BGTHREAD_INIT };
 
@@ -64,19 +64,19 @@ static void resume_at(size_t i)
 {
 	struct req *r = w.list[i].r;
 	w.list[i] = w.list[--w.n];
-	r->suspended = 0;
-	r->resumed = 1;
+	r->suspended = false;
+	r->resumed = true;
 	MHD_resume_connection(r->conn);
 }
 
 /* Did `job_id` become final a moment ago? (lock held) */
-static int recently_final(const char *job_id)
+static bool recently_final(const char *job_id)
 {
 	uint64_t now = clock_now_ns();
 	for (size_t i = 0; i < RECENT; i++)
 		if (w.ring[i].at_ns && now - w.ring[i].at_ns < RECENT_NS && !strcmp(w.ring[i].job_id, job_id))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 void waiter_add(struct req *r)
@@ -91,9 +91,9 @@ void waiter_add(struct req *r)
 	memcpy(e->job_id, r->job_id, sizeof(e->job_id));
 	e->deadline_ns = r->wait_deadline_ns;
 	e->seq = ++w.next_seq;
-	r->suspended = 1;
+	r->suspended = true;
 	MHD_suspend_connection(r->conn);
-	int listed = !(recently_final(r->job_id) || w.stop);
+	bool listed = !(recently_final(r->job_id) || w.stop);
 	if (!listed)
 		resume_at(w.n - 1); /* the wake-up came before we were listed */
 	pthread_mutex_unlock(&w.mu);
@@ -120,19 +120,19 @@ void waiter_wake(const char *job_id)
 void waiter_recheck(void)
 {
 	pthread_mutex_lock(&w.mu);
-	w.recheck = 1;
+	w.recheck = true;
 	pthread_mutex_unlock(&w.mu);
 	bgthread_wake(&w.timer);
 }
 
 /* Is the job final (or gone)? Errors count as "not yet": the deadline still ends it. */
-static int job_done(struct db_conn *c, const char *id)
+static bool job_done(struct db_conn *c, const char *id)
 {
 	struct buf err = BUF_INIT;
 	struct job j;
 	memset(&j, 0, sizeof(j));
 	enum job_rc rc = job_get(c, id, NULL, &j, &err);
-	int done = rc == JOB_NOT_FOUND || (rc == JOB_OK && job_status_final(j.status));
+	bool done = rc == JOB_NOT_FOUND || (rc == JOB_OK && job_status_final(j.status));
 	if (rc == JOB_ERR)
 		log_warn("waiter: cannot read job %s: %s", id, buf_str(&err));
 	job_clear(&j);
@@ -193,8 +193,9 @@ static void *waiter_main(void *arg)
 	struct api *a = arg;
 	for (;;) {
 		pthread_mutex_lock(&w.mu);
-		int ms = expire(), recheck = w.recheck;
-		w.recheck = 0;
+		int ms = expire();
+		bool recheck = w.recheck;
+		w.recheck = false;
 		pthread_mutex_unlock(&w.mu);
 		if (recheck)
 			recheck_all(a);
@@ -217,7 +218,7 @@ int waiter_start(struct api *a, struct buf *err)
 void waiter_stop(void)
 {
 	pthread_mutex_lock(&w.mu);
-	w.stop = 1;
+	w.stop = true;
 	pthread_mutex_unlock(&w.mu);
 	bgthread_stop(&w.timer);
 	waiter_flush();

@@ -93,7 +93,7 @@ struct delivery {
 struct outcome {
 	long status;        /* HTTP status, 0 none */
 	struct buf error;   /* why it failed, "" when delivered */
-	int permanent;      /* do not try again */
+	bool permanent;     /* do not try again */
 };
 
 /* ---- the database ------------------------------------------------------------ */
@@ -175,8 +175,8 @@ static int backoff_s(int n)
 static int record(struct db_conn *c, const struct delivery *d, const struct outcome *o, struct buf *err)
 {
 	char status[16], delay[16];
-	int delivered = o->status >= 200 && o->status < 300;
-	int again = !delivered && !o->permanent && d->attempt < MAX_ATTEMPTS;
+	bool delivered = o->status >= 200 && o->status < 300;
+	bool again = !delivered && !o->permanent && d->attempt < MAX_ATTEMPTS;
 	snprintf(status, sizeof(status), "%ld", o->status);
 	snprintf(delay, sizeof(delay), "%d", again ? backoff_s(d->attempt) : 0);
 	const char *params[] = { d->id, o->status ? status : NULL, delivered ? NULL : buf_str(&o->error),
@@ -234,11 +234,11 @@ static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 }
 
 /* Is `sa` the pinned address, on the URL's port? */
-static int addr_is_pinned(const struct sockaddr *sa, const struct target *t)
+static bool addr_is_pinned(const struct sockaddr *sa, const struct target *t)
 {
 	const struct sockaddr *p = (const struct sockaddr *)&t->addr;
 	if (sa->sa_family != p->sa_family)
-		return 0;
+		return false;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)sa, *b = (const void *)p;
 		return a->sin_addr.s_addr == b->sin_addr.s_addr && addr_port(sa) == t->u.port;
@@ -247,7 +247,7 @@ static int addr_is_pinned(const struct sockaddr *sa, const struct target *t)
 		const struct sockaddr_in6 *a = (const void *)sa, *b = (const void *)p;
 		return !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) && addr_port(sa) == t->u.port;
 	}
-	return 0;
+	return false;
 }
 
 /*
@@ -519,7 +519,7 @@ static int subscribe(struct mq *m, struct buf *err)
  */
 static int handle(struct api *a, const struct mq_delivery *d)
 {
-	int final = 0;
+	bool final = false;
 	for (size_t i = 0; d->routing_key && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
 		final |= !strcmp(d->routing_key, final_keys[i]);
 	if (!final)
@@ -558,12 +558,12 @@ static void *consumer_main(void *arg)
 				if (!was_down)
 					log_warn("webhooks: RabbitMQ unavailable, final events wait in '%s': %s",
 						 MQ_EVENTS_API_QUEUE, buf_str(&err));
-				was_down = 1;
+				was_down = true;
 				next_connect = now + daemon_jitter_ms(500, attempt++, 30000) * 1000000ull;
 			} else {
 				log_info("webhooks: consuming '%s'", MQ_EVENTS_API_QUEUE);
 				attempt = 0;
-				was_down = 0;
+				was_down = false;
 			}
 		}
 		if (mq_connected(m)) {
@@ -574,7 +574,7 @@ static void *consumer_main(void *arg)
 			if (rc < 0) {
 				log_warn("webhooks: connection lost: %s", buf_str(&err));
 				mq_disconnect(m);
-				was_down = 1;
+				was_down = true;
 			} else if (rc == 1) {
 				int queued = handle(a, &d);
 				if (queued >= 0) {

@@ -29,7 +29,7 @@ void handlers_init(const struct config *cfg)
 {
 	for (int i = 0; i < JOBTYPE_COUNT; i++) {
 		const struct jobtype *jt = jobtype_get(i);
-		int on = jt->enabled_by_default;
+		bool on = jt->enabled_by_default;
 		/* an enable_key the config table lacks leaves the default (test-jobtype rules it out) */
 		if (jt->enable_key)
 			config_get_bool(cfg, "worker", jt->enable_key, &on);
@@ -43,7 +43,7 @@ const struct handler *handler_find(const char *type)
 	return jt && handlers[jt->id].enabled ? &handlers[jt->id] : NULL;
 }
 
-int handler_fail(struct handler_result *res, const char *code, int permanent, const char *fmt, ...)
+int handler_fail(struct handler_result *res, const char *code, bool permanent, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -61,7 +61,7 @@ int handler_s3_fail(struct handler_result *res, const char *what, const struct a
 	struct buf msg = BUF_INIT;
 
 	aws_error_format(ae, &msg);
-	int transient = ae->transient || ae->status == 0 || ae->status >= 500 || ae->status == 429;
+	bool transient = ae->transient || ae->status == 0 || ae->status >= 500 || ae->status == 429;
 	handler_fail(res, "storage_error", !transient, "%s: %s", what, buf_str(&msg));
 	buf_release(&msg);
 	return HANDLER_FAIL;
@@ -77,7 +77,7 @@ static int space_promise(struct handler_ctx *ctx, int64_t size, struct handler_r
 {
 	struct statvfs sv;
 	if (statvfs(ctx->tmpdir, &sv) != 0)
-		return handler_fail(res, "internal", 0, "cannot read the free space of '%s': %s", ctx->tmpdir,
+		return handler_fail(res, "internal", false, "cannot read the free space of '%s': %s", ctx->tmpdir,
 				    strerror(errno));
 	unsigned long long free_bytes = (unsigned long long)sv.f_bavail * sv.f_frsize;
 	int64_t avail = free_bytes > INT64_MAX ? INT64_MAX : (int64_t)free_bytes;
@@ -86,7 +86,7 @@ static int space_promise(struct handler_ctx *ctx, int64_t size, struct handler_r
 	if (avail - promised - reserve >= size)
 		return HANDLER_OK;
 	atomic_fetch_sub(&downloading, size);
-	return handler_fail(res, "no_space", 0,
+	return handler_fail(res, "no_space", false,
 			    "not enough free space in '%s' for the source: %lld bytes free, %lld of them promised to "
 			    "downloads under way; the job needs %lld (its source) + %lld ([worker] tmpdir_reserve)",
 			    ctx->cfg->worker.tmpdir, (long long)avail, (long long)promised, (long long)size,
@@ -105,17 +105,17 @@ int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handl
 	struct s3_object obj;
 
 	if (!key || !*key)
-		return handler_fail(res, "invalid_source", 1, "the job has no source key");
+		return handler_fail(res, "invalid_source", true, "the job has no source key");
 	memset(&ae, 0, sizeof(ae));
 	int rc = s3_head(ctx->s3, key, &obj, &ae);
 	free(obj.key);
 	if (rc == 1)
-		return handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
+		return handler_fail(res, "source_not_found", true, "source '%s' does not exist", key);
 	if (rc < 0)
 		return handler_s3_fail(res, "cannot read the size of the source", &ae);
 	int64_t max = ctx->cfg->worker.max_source_size;
 	if (obj.size > max)
-		return handler_fail(res, "source_too_large", 1, "the source '%s' is %lld bytes, over the limit of %lld",
+		return handler_fail(res, "source_too_large", true, "the source '%s' is %lld bytes, over the limit of %lld",
 				    key, (long long)obj.size, (long long)max);
 	if (space_promise(ctx, obj.size, res) < 0)
 		return HANDLER_FAIL;
@@ -126,14 +126,14 @@ int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handl
 	atomic_fetch_sub(&downloading, obj.size);
 	if (rc < 0) {
 		if (ae.status == 404)
-			return handler_fail(res, "source_not_found", 1, "source '%s' does not exist", key);
+			return handler_fail(res, "source_not_found", true, "source '%s' does not exist", key);
 		return handler_s3_fail(res, "cannot download the source", &ae);
 	}
 	return HANDLER_OK;
 }
 
 /* Lease lost, shutdown, or a cancel request the heartbeat read from the job. */
-int handler_cancelled(void *data)
+bool handler_cancelled(void *data)
 {
 	const atomic_int *abort = data;
 	return atomic_load(abort) != HANDLER_RUN;

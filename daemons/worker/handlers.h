@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "buf.h"
 #include "config.h"
@@ -52,7 +53,7 @@ struct handler_result {
 	json_t *result;     /* on success; owned by the caller afterwards */
 	char code[64];      /* on failure: machine-readable error code */
 	struct buf message; /* on failure: human-readable, no secrets */
-	int permanent;
+	bool permanent;
 };
 
 enum { HANDLER_OK = 0, HANDLER_FAIL = -1 };
@@ -62,7 +63,7 @@ typedef int (*handler_fn)(struct handler_ctx *ctx, struct handler_result *res);
 struct handler {
 	const char *type;   /* job type, e.g. "media.probe" */
 	handler_fn fn;
-	int enabled;
+	bool enabled;
 };
 
 /* Decide which handlers are enabled: the type's enable_key in `cfg`, else enabled_by_default. */
@@ -71,7 +72,7 @@ void handlers_init(const struct config *cfg);
 const struct handler *handler_find(const char *type);
 
 /* Fill a failure into `res` and return HANDLER_FAIL. */
-int handler_fail(struct handler_result *res, const char *code, int permanent, const char *fmt, ...)
+int handler_fail(struct handler_result *res, const char *code, bool permanent, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void handler_result_release(struct handler_result *res);
 /* Store an S3 failure: 5xx, throttling and connection errors are transient. */
@@ -85,7 +86,7 @@ int handler_fetch_source(struct handler_ctx *ctx, struct buf *path, struct handl
  */
 void handler_redact(struct handler_result *res, const char *tmpdir);
 /* A cancel predicate for proc.h / transcode.h: `data` is ctx->abort. */
-int handler_cancelled(void *data);
+bool handler_cancelled(void *data);
 
 /* Handlers (one file each). */
 int handler_noop(struct handler_ctx *ctx, struct handler_result *res);

@@ -45,13 +45,13 @@
 #define EX_OSERR_CODE 71
 
 /* Give every queued delivery back (stale connection, or shutting down). */
-static void queue_clear(struct worker *w, struct mq *mq, int requeue_now)
+static void queue_clear(struct worker *w, struct mq *mq, bool requeue_now)
 {
 	pthread_mutex_lock(&w->mu);
 	while (w->qlen > 0) {
 		struct work *it = &w->queue[w->qhead];
 		if (requeue_now && it->gen == w->gen)
-			mq_reject(mq, it->d.tag, 1);
+			mq_reject(mq, it->d.tag, true);
 		mq_delivery_free(&it->d);
 		w->qhead = (w->qhead + 1) % w->qcap;
 		w->qlen--;
@@ -107,7 +107,7 @@ static void queue_expire(struct worker *w, struct mq *mq)
 		struct work *it = &w->queue[w->qhead];
 		log_debug("no free worker for job %s; giving its delivery back", it->msg.id);
 		if (it->gen == w->gen)
-			mq_reject(mq, it->d.tag, 1);
+			mq_reject(mq, it->d.tag, true);
 		mq_delivery_free(&it->d);
 		w->qhead = (w->qhead + 1) % w->qcap;
 		w->qlen--;
@@ -138,7 +138,7 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	if (jobcodec_message_decode(d->body, d->len, &msg, &err) < 0) {
 		log_fields(LL_ERROR, json_pack("{s:I}", "delivery_tag", (json_int_t)d->tag),
 			   "poison message on '%s' sent to '%s': %s", MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, buf_str(&err));
-		mq_reject(mq, d->tag, 0);
+		mq_reject(mq, d->tag, false);
 		mq_delivery_free(d);
 		buf_release(&err);
 		return;
@@ -148,7 +148,7 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	if (w->qlen == w->qcap) {
 		/* cannot happen with prefetch = threads; be safe anyway */
 		pthread_mutex_unlock(&w->mu);
-		mq_reject(mq, d->tag, 1);
+		mq_reject(mq, d->tag, true);
 		mq_delivery_free(d);
 		return;
 	}
@@ -190,14 +190,14 @@ static void watchdog_ping(void)
 	}
 }
 
-static void worker_reload(struct worker *w, struct mq *mq, int verbose);
+static void worker_reload(struct worker *w, struct mq *mq, bool verbose);
 
 /* The consumer loop: returns when daemon_stop is set. */
-static void consume(struct worker *w, struct mq *mq, int verbose)
+static void consume(struct worker *w, struct mq *mq, bool verbose)
 {
 	struct buf err = BUF_INIT;
 	unsigned failures = 0;
-	int ready = 0;
+	bool ready = false;
 
 	while (!daemon_stop) {
 		watchdog_ping();
@@ -223,7 +223,7 @@ static void consume(struct worker *w, struct mq *mq, int verbose)
 			failures = 0;
 			if (!ready) {
 				daemon_notify("READY=1");
-				ready = 1;
+				ready = true;
 			}
 			daemon_notify("STATUS=consuming");
 		}
@@ -241,7 +241,7 @@ static void consume(struct worker *w, struct mq *mq, int verbose)
 			log_error("%s; reconnecting", buf_str(&err));
 			daemon_notify("STATUS=reconnecting to rabbitmq");
 			mq_disconnect(mq);
-			queue_clear(w, mq, 0);
+			queue_clear(w, mq, false);
 		}
 	}
 	buf_release(&err);
@@ -256,14 +256,14 @@ static void consume(struct worker *w, struct mq *mq, int verbose)
 static void drain(struct worker *w, struct mq *mq)
 {
 	double deadline = clock_now_s() + (double)w->cfg->worker.shutdown_grace;
-	int aborted = 0;
+	bool aborted = false;
 
 	daemon_notify("STOPPING=1");
 	pthread_mutex_lock(&w->mu);
-	w->stopping = 1;
+	w->stopping = true;
 	pthread_cond_broadcast(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
-	queue_clear(w, mq, 1);
+	queue_clear(w, mq, true);
 	log_info("stopping: waiting up to %lld s for running jobs", (long long)w->cfg->worker.shutdown_grace);
 
 	for (;;) {
@@ -276,7 +276,7 @@ static void drain(struct worker *w, struct mq *mq)
 		if (!aborted && clock_now_s() >= deadline) {
 			for (int i = 0; i < w->nstarted; i++)
 				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
-			aborted = 1;
+			aborted = true;
 			if (busy)
 				log_warn("shutdown grace over: requeueing %d running job(s)", busy);
 		}
@@ -376,16 +376,16 @@ static int workers_resize(struct worker *w, int n)
 			continue; /* still running: it sees the new count */
 		if (t->joinable)
 			pthread_join(t->tid, NULL); /* it has returned: immediate */
-		t->joinable = 0;
+		t->joinable = false;
 		t->w = w;
 		t->index = i;
-		t->alive = 1;
+		t->alive = true;
 		if ((rc = pthread_create(&t->tid, NULL, worker_thread_main, t)) != 0) {
-			t->alive = 0;
+			t->alive = false;
 			w->nthreads = i;
 			break;
 		}
-		t->joinable = 1;
+		t->joinable = true;
 		if (i >= w->nstarted)
 			w->nstarted = i + 1;
 	}
@@ -433,7 +433,7 @@ static int threads_start(struct worker *w, int n, pthread_t helpers[WORKER_HELPE
  * dropped so they are fetched again. What may not is named in the log and keeps
  * its value.
  */
-static void worker_reload(struct worker *w, struct mq *mq, int verbose)
+static void worker_reload(struct worker *w, struct mq *mq, bool verbose)
 {
 	struct buf err = BUF_INIT;
 
@@ -475,8 +475,8 @@ static int threads_stop(struct worker *w, const pthread_t *helpers, int nhelpers
 	int stuck = 0;
 
 	pthread_mutex_lock(&w->mu);
-	w->stopping = 1;
-	w->exiting = 1;
+	w->stopping = true;
+	w->exiting = true;
 	pthread_cond_broadcast(&w->work_cv);
 	pthread_cond_broadcast(&w->beat_cv);
 	pthread_mutex_unlock(&w->mu);
@@ -490,7 +490,7 @@ static int threads_stop(struct worker *w, const pthread_t *helpers, int nhelpers
 	return stuck;
 }
 
-static int worker_run(const struct config *cfg, struct secrets *sec, int verbose)
+static int worker_run(const struct config *cfg, struct secrets *sec, bool verbose)
 {
 	struct worker w;
 	pthread_t helpers[WORKER_HELPERS];

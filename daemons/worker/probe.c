@@ -163,14 +163,14 @@ int handler_probe(struct handler_ctx *ctx, struct handler_result *res)
 		goto done;
 	struct stat st;
 	if (stat(buf_str(&path), &st) < 0) {
-		handler_fail(res, "internal", 0, "cannot stat the downloaded source: %s", strerror(errno));
+		handler_fail(res, "internal", false, "cannot stat the downloaded source: %s", strerror(errno));
 		goto done;
 	}
 	if (ffprobe(ctx, buf_str(&path), &probe, res) < 0)
 		goto done;
 	report = report_build(probe, (long long)st.st_size);
 	if (!report) {
-		handler_fail(res, "invalid_media", 1, "the source has no audio or video stream");
+		handler_fail(res, "invalid_media", true, "the source has no audio or video stream");
 		goto done;
 	}
 

@@ -55,7 +55,7 @@ void *worker_reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&w->mu);
 		buf_reset(&err);
-		int full;
+		bool full;
 		do {
 			int n = reap_once(w, &err);
 			if (n < 0)

@@ -39,7 +39,7 @@ void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worke
 	}
 	w->acks[w->nacks++] = (struct ack_req){ tag, gen, what };
 	w->claiming--;
-	int first = w->nacks == 1;
+	bool first = w->nacks == 1;
 	pthread_mutex_unlock(&w->mu);
 	/* wake the consumer thread from its poll; one wake-up covers a batch */
 	if (first) {
@@ -49,10 +49,10 @@ void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worke
 	}
 }
 
-static int stopping(struct worker *w)
+static bool stopping(struct worker *w)
 {
 	pthread_mutex_lock(&w->mu);
-	int s = w->stopping;
+	bool s = w->stopping;
 	pthread_mutex_unlock(&w->mu);
 	return s;
 }
@@ -154,7 +154,7 @@ static int retry_delay(const struct config *cfg, const char *type, int n)
  * lease. On JOB_OWN_OK, *job is replaced by the job as now stored (its status the
  * outcome).
  */
-static enum job_own_rc record(struct thread_ctx *t, struct job *job, int ok, struct handler_result *res)
+static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, struct handler_result *res)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
@@ -309,11 +309,11 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 	char dir[PATH_MAX];
 
 	if (!h)
-		return handler_fail(res, "unsupported_type", 1, "job type '%s' is not supported by this worker",
+		return handler_fail(res, "unsupported_type", true, "job type '%s' is not supported by this worker",
 				    job->type ? job->type : "");
 	snprintf(dir, sizeof(dir), "%s/spool-job-XXXXXX", cfg->worker.tmpdir);
 	if (!mkdtemp(dir))
-		return handler_fail(res, "internal", 0, "cannot create a temporary directory in '%s': %s",
+		return handler_fail(res, "internal", false, "cannot create a temporary directory in '%s': %s",
 				    cfg->worker.tmpdir, strerror(errno));
 	struct progress_state ps = { t, job, 0, -1 };
 	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort, progress_report, &ps };
@@ -477,7 +477,7 @@ void *worker_thread_main(void *arg)
 		while (!w->stopping && w->qlen == 0 && wt->index < w->nthreads)
 			pthread_cond_wait(&w->work_cv, &w->mu);
 		if (w->stopping || wt->index >= w->nthreads) { /* stopping, or SIGHUP lowered concurrency */
-			wt->alive = 0;
+			wt->alive = false;
 			pthread_mutex_unlock(&w->mu);
 			break;
 		}
@@ -523,7 +523,7 @@ void *worker_heartbeat_main(void *arg)
 				db_release(c);
 			}
 			pthread_mutex_lock(&w->mu);
-			int same = s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt; /* still that job */
+			bool same = s->busy && strcmp(s->id, id) == 0 && s->attempt == attempt; /* still that job */
 			if (rc == JOB_BEAT_ERR) {
 				log_warn("heartbeat of job %s failed: %s", id, buf_str(&err));
 				s->next_beat = clock_now_s() + 1;

@@ -43,7 +43,7 @@ static void on_progress(int percent, void *data)
 		ctx->progress(ctx->progress_data, percent);
 }
 
-static int on_cancel(void *data)
+static bool on_cancel(void *data)
 {
 	struct handler_ctx *ctx = data;
 
@@ -81,7 +81,7 @@ int handler_transcode(struct handler_ctx *ctx, struct handler_result *res)
 	int rc = HANDLER_FAIL;
 
 	if (videoparams_parse(ctx->job->params, &vp, &field, &msg) < 0) {
-		handler_fail(res, "invalid", 1, "params: '%s' %s", buf_str(&field), buf_str(&msg));
+		handler_fail(res, "invalid", true, "params: '%s' %s", buf_str(&field), buf_str(&msg));
 		goto done;
 	}
 	if (handler_fetch_source(ctx, &src, res) < 0)
@@ -111,7 +111,7 @@ int handler_transcode(struct handler_ctx *ctx, struct handler_result *res)
 	buf_printf(&vpath, "%s/%s", ctx->tmpdir, TRANSCODE_VIDEO);
 	buf_printf(&tpath, "%s/%s", ctx->tmpdir, TRANSCODE_THUMB);
 	if (file_digest(buf_str(&vpath), sha, &vsize) < 0 || stat(buf_str(&tpath), &st) < 0) {
-		handler_fail(res, "internal", 0, "cannot read the transcoded output: %s", strerror(errno));
+		handler_fail(res, "internal", false, "cannot read the transcoded output: %s", strerror(errno));
 		goto done;
 	}
 	if (upload(ctx, TRANSCODE_VIDEO, VIDEO_TYPE, &vkey, res) < 0 ||
@@ -122,7 +122,7 @@ int handler_transcode(struct handler_ctx *ctx, struct handler_result *res)
 				"key", buf_str(&tkey), "size", (json_int_t)st.st_size, "meta",
 				tr.meta ? tr.meta : json_null());
 	if (!res->result) {
-		handler_fail(res, "internal", 0, "cannot build the job's result");
+		handler_fail(res, "internal", false, "cannot build the job's result");
 		goto done;
 	}
 	rc = HANDLER_OK;

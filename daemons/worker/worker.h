@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "db.h"
@@ -46,7 +47,7 @@ struct ack_req {
 
 /* What a worker thread is running, for the heartbeat thread. */
 struct slot {
-	int busy;
+	bool busy;
 	char id[JOB_ID_LEN + 1];
 	int attempt;
 	double next_beat;
@@ -76,8 +77,8 @@ struct worker {
 	size_t nacks, acap;
 	struct slot *slots;       /* one per worker thread */
 	int claiming;             /* deliveries taken but not yet acked or given back */
-	int stopping;             /* no new work */
-	int exiting;              /* heartbeat thread should end */
+	bool stopping;            /* no new work */
+	bool exiting;             /* heartbeat thread should end */
 	unsigned gen;             /* current consumer connection generation */
 	int nthreads;             /* worker threads wanted (worker.concurrency) */
 	int nstarted;             /* threads[0..nstarted) were started at some point */
@@ -89,8 +90,8 @@ struct worker_thread {
 	struct worker *w;
 	int index;
 	pthread_t tid;
-	int alive;             /* under mu: started and not yet returned */
-	int joinable;          /* under mu: tid is a thread not yet joined */
+	bool alive;            /* under mu: started and not yet returned */
+	bool joinable;         /* under mu: tid is a thread not yet joined */
 };
 void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);

@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* validate_job()'s lookup: only ever called for a valid id of our tenant. */
-static int owns_job(void *arg, const char *tenant, const char *id)
+static bool owns_job(void *arg, const char *tenant, const char *id)
 {
 	(void)arg;
 	if (strcmp(tenant, TENANT) || !job_id_valid(id))
@@ -98,7 +98,7 @@ static void check_header(const char *name, size_t n, const char *v)
 		if (validate_content_length(v, 1 << 20, &cl) == 0 && cl > 1 << 20)
 			abort();
 	} else if (n == 12 && !strncasecmp(name, "Content-Type", 12)) {
-		int json = validate_media_type(v, "application/json");
+		bool json = validate_media_type(v, "application/json");
 		if (json && (validate_media_type(v, "video/") || strncasecmp(v, "application/json", 16)))
 			abort();
 	}

@@ -31,13 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&a);
 
 	/* encoding then decoding gives the bytes back (up to the first NUL) */
-	sigv4_uri_encode(&a, path, plen, 0);
+	sigv4_uri_encode(&a, path, plen, false);
 	sigv4_uri_decode(&b, a.data ? a.data : "", a.len);
 	if (b.len != plen || memcmp(buf_str(&b), path, plen))
 		abort();
 	buf_reset(&a);
 	buf_reset(&b);
-	sigv4_uri_encode(&a, path, plen, 1);
+	sigv4_uri_encode(&a, path, plen, true);
 	sigv4_uri_decode(&b, a.data ? a.data : "", a.len);
 	if (b.len != plen || memcmp(buf_str(&b), path, plen))
 		abort();

@@ -8,20 +8,21 @@
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 
-static int rpc_ok(amqp_connection_state_t c, const char *what)
+static bool rpc_ok(amqp_connection_state_t c, const char *what)
 {
 	amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
 
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 1;
+		return true;
 	fprintf(stderr, "amqp-hold: %s failed\n", what);
-	return 0;
+	return false;
 }
 
 /* Print the reply of a channel.close or connection.close frame. */

@@ -32,7 +32,7 @@ static void on_progress(int percent, void *data)
 /* -c: cancel the job once this monotonic time has passed. */
 static double cancel_at;
 
-static int should_cancel(void *data)
+static bool should_cancel(void *data)
 {
 	(void)data;
 	return clock_now_s() >= cancel_at;

@@ -33,9 +33,9 @@ static void test_quota(void **state)
 {
 	(void)state;
 	struct aws_retry_quota q = { AWS_RETRY_QUOTA_MAX };
-	assert_int_equal(aws_retry_quota_acquire(&q, 0), 5);
+	assert_int_equal(aws_retry_quota_acquire(&q, false), 5);
 	assert_int_equal(q.tokens, 495);
-	assert_int_equal(aws_retry_quota_acquire(&q, 1), 10);
+	assert_int_equal(aws_retry_quota_acquire(&q, true), 10);
 	assert_int_equal(q.tokens, 485);
 	aws_retry_quota_release(&q, 10);
 	assert_int_equal(q.tokens, 495);
@@ -46,9 +46,9 @@ static void test_quota(void **state)
 		aws_retry_quota_release(&q, 0);
 	assert_int_equal(q.tokens, AWS_RETRY_QUOTA_MAX);
 	q.tokens = 7;
-	assert_int_equal(aws_retry_quota_acquire(&q, 1), 0); /* not enough for a timeout */
-	assert_int_equal(aws_retry_quota_acquire(&q, 0), 5);
-	assert_int_equal(aws_retry_quota_acquire(&q, 0), 0);
+	assert_int_equal(aws_retry_quota_acquire(&q, true), 0); /* not enough for a timeout */
+	assert_int_equal(aws_retry_quota_acquire(&q, false), 5);
+	assert_int_equal(aws_retry_quota_acquire(&q, false), 0);
 }
 
 static void test_error_parse(void **state)
@@ -103,11 +103,11 @@ static void test_error_parse(void **state)
 	assert_string_equal(e.message, "denied");
 
 	struct buf out = BUF_INIT;
-	aws_error_set(&e, 503, "SlowDown", 1, "reduce %s", "rate");
+	aws_error_set(&e, 503, "SlowDown", true, "reduce %s", "rate");
 	aws_error_format(&e, &out);
 	assert_string_equal(buf_str(&out), "SlowDown (HTTP 503, transient): reduce rate");
 	buf_reset(&out);
-	aws_error_set(&e, 0, "RequestTimeout", 1, "timed out");
+	aws_error_set(&e, 0, "RequestTimeout", true, "timed out");
 	aws_error_format(&e, &out);
 	assert_string_equal(buf_str(&out), "RequestTimeout (transient): timed out");
 	buf_release(&out);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,7 +45,7 @@ static void *probe_main(void *arg)
 }
 
 /* Wait (at most 5 s) until `*v` reaches `n`. */
-static int reaches(atomic_int *v, int n)
+static bool reaches(atomic_int *v, int n)
 {
 	int64_t until = clock_now_ms() + 5000;
 	while (atomic_load(v) < n && clock_now_ms() < until)

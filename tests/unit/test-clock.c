@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,7 +82,7 @@ static void test_cond_wait_times_out(void **state)
 struct signaller {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int flag;
+	bool flag;
 };
 
 static void *signal_soon(void *arg)
@@ -89,7 +90,7 @@ static void *signal_soon(void *arg)
 	struct signaller *s = arg;
 	clock_sleep_ms(20);
 	pthread_mutex_lock(&s->mu);
-	s->flag = 1;
+	s->flag = true;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;

@@ -52,7 +52,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.database.statement_timeout, 30);
 	assert_int_equal(cfg.s3.part_size, 8 * 1024 * 1024);
 	assert_int_equal(cfg.s3.presign_expires, 900);
-	assert_int_equal(cfg.s3.force_path_style, 0);
+	assert_false(cfg.s3.force_path_style);
 	assert_int_equal(cfg.worker.lease, 60);
 	assert_int_equal(cfg.worker.transcode_timeout, 7200);
 	assert_int_equal(cfg.api.port, 8000);
@@ -78,13 +78,13 @@ static void test_good_file(void **state)
 	assert_string_equal(cfg.log.level, "debug");
 	assert_string_equal(cfg.database.secret, "file:/db.json");
 	assert_string_equal(cfg.rabbitmq.secret, "env:MQ");
-	assert_int_equal(cfg.s3.force_path_style, 1);
+	assert_true(cfg.s3.force_path_style);
 	assert_int_equal(cfg.s3.part_size, 16 * 1024 * 1024);
 	assert_int_equal(cfg.s3.presign_expires, 7200);
 	assert_string_equal(cfg.s3.endpoint_url, "http://127.0.0.1:9000");
 	assert_int_equal(cfg.worker.concurrency, 4);
 	assert_int_equal(cfg.worker.lease, 300);
-	assert_int_equal(cfg.worker.enable_noop, 1);
+	assert_true(cfg.worker.enable_noop);
 	config_free(&cfg);
 	buf_release(&err);
 }
@@ -190,7 +190,7 @@ static void test_program_mismatch(void **state)
 	struct config cfg;
 	struct buf err = BUF_INIT;
 	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "[adminctl]\nread_only = true\n", PROG_ADMINCTL, &err), 0);
-	assert_int_equal(cfg.adminctl.read_only, 1);
+	assert_true(cfg.adminctl.read_only);
 	config_free(&cfg);
 	buf_release(&err);
 }
@@ -341,19 +341,19 @@ static void test_get_bool(void **state)
 	(void)state;
 	struct config cfg;
 	struct buf err = BUF_INIT;
-	int on = 7;
+	bool on = true;
 	config_defaults(&cfg, PROG_WORKER);
 	assert_int_equal(config_get_bool(&cfg, "worker", "enable_noop", &on), 0);
-	assert_int_equal(on, 0);
+	assert_false(on);
 	config_free(&cfg);
 	assert_int_equal(load(&cfg, REQUIRED_WORKER "[worker]\nenable_noop = yes\n", PROG_WORKER, &err), 0);
 	assert_int_equal(config_get_bool(&cfg, "worker", "enable_noop", &on), 0);
-	assert_int_equal(on, 1);
-	on = 7;
+	assert_true(on);
+	on = false;
 	assert_int_equal(config_get_bool(&cfg, "worker", "concurrency", &on), -1);
 	assert_int_equal(config_get_bool(&cfg, "api", "enable_noop", &on), -1);
 	assert_int_equal(config_get_bool(&cfg, "worker", "enable_nothing", &on), -1);
-	assert_int_equal(on, 7);
+	assert_false(on);
 	config_free(&cfg);
 	buf_release(&err);
 }

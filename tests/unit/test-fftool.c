@@ -212,10 +212,10 @@ static void test_probe_refuses(void **state)
 	buf_release(&err);
 }
 
-static int cancel_now(void *data)
+static bool cancel_now(void *data)
 {
 	(void)data;
-	return 1;
+	return true;
 }
 
 static void test_probe_cancel(void **state)

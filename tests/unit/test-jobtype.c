@@ -109,13 +109,13 @@ static void test_enable_keys(void **state)
 	config_defaults(&cfg, PROG_WORKER);
 	for (int i = 0; i < JOBTYPE_COUNT; i++) {
 		const struct jobtype *jt = jobtype_get(i);
-		int on = -1;
+		bool on = !jt->enabled_by_default;
 		if (!jt->enable_key) {
 			assert_true(jt->enabled_by_default);
 			continue;
 		}
 		assert_int_equal(config_get_bool(&cfg, "worker", jt->enable_key, &on), 0);
-		assert_int_equal(on, jt->enabled_by_default);
+		assert_true(on == jt->enabled_by_default);
 	}
 	config_free(&cfg);
 }

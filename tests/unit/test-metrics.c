@@ -66,7 +66,7 @@ static void test_tls_selection(void **state)
 	config_defaults(&cfg, PROG_WORKER);
 	assert_false(mq_use_tls(&cfg, 5672));
 	assert_true(mq_use_tls(&cfg, MQ_AMQPS_PORT));
-	cfg.rabbitmq.tls = 1;
+	cfg.rabbitmq.tls = true;
 	assert_true(mq_use_tls(&cfg, 5672));
 	config_free(&cfg);
 }

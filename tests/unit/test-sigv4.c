@@ -163,7 +163,7 @@ static void test_s3_doc_examples(void **state)
 				       { "x-amz-storage-class", "REDUCED_REDUNDANCY" } };
 	struct buf path = BUF_INIT;
 	buf_addc(&path, '/');
-	sigv4_uri_encode(&path, "test$file.text", 14, 1);
+	sigv4_uri_encode(&path, "test$file.text", 14, true);
 	assert_string_equal(buf_str(&path), "/test%24file.text");
 	s3_sign("PUT", buf_str(&path), NULL, put, 2, "Welcome to Amazon S3.",
 		"98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
@@ -248,7 +248,7 @@ static void test_canonical_uri(void **state)
 	const char *key = "my folder/\xc3\xbc+a=b~c.txt";
 	struct buf wire = BUF_INIT, can = BUF_INIT;
 	buf_addc(&wire, '/');
-	sigv4_uri_encode(&wire, key, strlen(key), 1);
+	sigv4_uri_encode(&wire, key, strlen(key), true);
 	assert_string_equal(buf_str(&wire), "/my%20folder/%C3%BC%2Ba%3Db~c.txt");
 	sigv4_canonical_uri(&can, buf_str(&wire), SIGV4_S3);
 	assert_string_equal(buf_str(&can), "/my%20folder/%C3%BC%2Ba%3Db~c.txt");

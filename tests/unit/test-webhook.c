@@ -95,7 +95,7 @@ static void test_url_normalised(void **state)
 	assert_int_equal(check("https://hooks.example.com?x=1", NULL, &u), 0);
 	assert_string_equal(u.url, "https://hooks.example.com:443?x=1");
 	assert_int_equal(check("https://[2001:DB9::A]", NULL, &u), 0);
-	assert_int_equal(u.ipv6, 1);
+	assert_true(u.ipv6);
 	assert_string_equal(u.host, "2001:db9::a");
 	assert_string_equal(u.url, "https://[2001:db9::a]:443");
 	assert_int_equal(check("http://EXAMPLE.com:8080/", "example.com", &u), 0);
@@ -125,7 +125,7 @@ static int v4_private(const char *a)
 	return webhook_addr_private((struct sockaddr *)&s);
 }
 
-static int v6_private(const char *a)
+static bool v6_private(const char *a)
 {
 	struct sockaddr_in6 s = { .sin6_family = AF_INET6 };
 	assert_int_equal(inet_pton(AF_INET6, a, &s.sin6_addr), 1);

@@ -15,7 +15,7 @@ const struct cmd_entry cmd_audit_entry = {
 	.exec = cmd_audit_exec,
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	char *end;
 	if (opt != 'l')

@@ -14,7 +14,7 @@ const struct cmd_entry cmd_config_check_entry = {
 	.exec = cmd_config_check_exec,
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	if (opt != 'P')
 		return -1;

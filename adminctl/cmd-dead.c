@@ -94,7 +94,7 @@ static void audit(struct cmd_ctx *ctx, const char *action, int64_t count, json_t
 
 /* ---- dead list ---------------------------------------------------------------- */
 
-static int on_list_opt(void *arg, int opt, const char *val)
+static int on_list_opt(int opt, const char *val, void *arg)
 {
 	char *end;
 	if (opt != 'l')
@@ -185,7 +185,7 @@ static int cmd_dead_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 /* ---- dead retry --------------------------------------------------------------- */
 
 /* --all of retry, --yes of purge: a flag. */
-static int on_flag(void *arg, int opt, const char *val)
+static int on_flag(int opt, const char *val, void *arg)
 {
 	(void)val;
 	if (opt != 'a' && opt != 'y')

@@ -23,7 +23,7 @@ struct jobs_opts {
 	char since[32];
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	struct jobs_opts *o = arg;
 	time_t when;

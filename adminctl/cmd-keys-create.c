@@ -21,7 +21,7 @@ struct create_opts {
 	const char *tenant, *name;
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	struct create_opts *o = arg;
 	if (opt == 't')

@@ -23,7 +23,7 @@ const struct cmd_entry cmd_keys_webhook_secret_entry = {
 	.exec = cmd_keys_webhook_secret_exec,
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	if (opt != 't')
 		return -1;

@@ -34,7 +34,7 @@ struct metrics_opts {
 	int64_t period;
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	struct metrics_opts *o = arg;
 	if (opt == 'S' && jobops_since(val, time(NULL), &o->start) == 0)

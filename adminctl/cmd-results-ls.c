@@ -16,7 +16,7 @@ const struct cmd_entry cmd_results_ls_entry = {
 	.exec = cmd_results_ls_exec,
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	(void)val;
 	if (opt != 'r')

@@ -15,7 +15,7 @@ const struct cmd_entry cmd_results_url_entry = {
 	.exec = cmd_results_url_exec,
 };
 
-static int on_opt(void *arg, int opt, const char *val)
+static int on_opt(int opt, const char *val, void *arg)
 {
 	int64_t *expires = arg;
 	if (opt != 'e')

@@ -110,7 +110,7 @@ void cmd_error(const char *fmt, ...)
 }
 
 int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
-	       const struct option *longopts, int (*on_opt)(void *arg, int opt, const char *val), void *arg)
+	       const struct option *longopts, int (*on_opt)(int opt, const char *val, void *arg), void *arg)
 {
 	struct option all[16];
 	size_t n = 0;
@@ -127,7 +127,7 @@ int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **
 	while (!bad && (opt = getopt_long(argc, argv, buf_str(&so), all, NULL)) != -1) {
 		if (opt == 'J')
 			ctx->json = true;
-		else if (opt == '?' || opt == ':' || !on_opt || on_opt(arg, opt, optarg))
+		else if (opt == '?' || opt == ':' || !on_opt || on_opt(opt, optarg, arg))
 			bad = true;
 	}
 	buf_release(&so);

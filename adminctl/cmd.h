@@ -79,7 +79,7 @@ void cmd_print_help(FILE *fp);
  * from it is a usage error.
  */
 int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
-	       const struct option *longopts, int (*on_opt)(void *arg, int opt, const char *val), void *arg);
+	       const struct option *longopts, int (*on_opt)(int opt, const char *val, void *arg), void *arg);
 
 /* Load the config once; on error prints every problem, returns CMD_EXIT_CONFIG. */
 int cmd_config(struct cmd_ctx *ctx);

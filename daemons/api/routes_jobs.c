@@ -84,7 +84,7 @@ static json_t *job_json(struct req *r, const struct job *j)
 }
 
 /* validate_job()'s owns_job: does the tenant have job `id`? (arg: the db_conn) */
-static bool tenant_owns_job(void *arg, const char *tenant, const char *id)
+static bool tenant_owns_job(const char *tenant, const char *id, void *arg)
 {
 	struct job j;
 	struct buf err = BUF_INIT;

@@ -199,7 +199,7 @@ static int source_key_ok(const struct validate_job *ctx, const char *key, struct
 		return 0;
 	char id[JOB_ID_LEN + 1];
 	if (!strncmp(key, "results/", 8) && uuid_prefix(key + 8, id) && ctx->owns_job &&
-	    ctx->owns_job(ctx->arg, ctx->tenant, id))
+	    ctx->owns_job(ctx->tenant, id, ctx->arg))
 		return 0;
 	buf_printf(&v->msg, "must be a key under 'uploads/%s/' (see POST /v1/uploads) or a result of "
 			    "one of your jobs", ctx->tenant);

@@ -103,7 +103,7 @@ struct validate_job {
 	 * true if the tenant has a job `id` (a valid job id), false if not or the
 	 * lookup failed. Called only for a "results/<id>/…" source key; NULL: never owned.
 	 */
-	bool (*owns_job)(void *arg, const char *tenant, const char *id);
+	bool (*owns_job)(const char *tenant, const char *id, void *arg);
 	void *arg;
 };
 

@@ -45,7 +45,7 @@ struct handler_ctx {
 	 * Report progress (0..100) of the job: stored on the job and published as a
 	 * job.progress event, rate-limited by the caller. May be NULL.
 	 */
-	void (*progress)(void *data, int percent);
+	void (*progress)(int percent, void *data);
 	void *progress_data;
 };
 

@@ -262,7 +262,7 @@ struct progress_state {
 };
 
 /* Store the percentage on the job and publish job.progress, rate-limited. */
-static void progress_report(void *data, int percent)
+static void progress_report(int percent, void *data)
 {
 	struct progress_state *ps = data;
 	struct thread_ctx *t = ps->t;

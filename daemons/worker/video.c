@@ -40,7 +40,7 @@ static void on_progress(int percent, void *data)
 	struct handler_ctx *ctx = data;
 
 	if (ctx->progress)
-		ctx->progress(ctx->progress_data, percent);
+		ctx->progress(percent, ctx->progress_data);
 }
 
 static bool on_cancel(void *data)

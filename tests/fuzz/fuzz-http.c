@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* validate_job()'s lookup: only ever called for a valid id of our tenant. */
-static bool owns_job(void *arg, const char *tenant, const char *id)
+static bool owns_job(const char *tenant, const char *id, void *arg)
 {
 	(void)arg;
 	if (strcmp(tenant, TENANT) || !job_id_valid(id))

@@ -91,11 +91,11 @@ static void test_int_arg(void **state)
 		assert_int_equal(validate_int_arg(bad[i], 1000, &v), -1);
 }
 
-static bool owns_nothing(void *arg, const char *tenant, const char *id)
+static bool owns_nothing(const char *tenant, const char *id, void *arg)
 {
-	(void)arg;
 	(void)tenant;
 	(void)id;
+	(void)arg;
 	return false;
 }
 

@@ -224,13 +224,28 @@ static int mp_create(struct s3 *s, const char *key, const char *ct, struct buf *
 	struct aws_response resp;
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);
-	if (rc == 0 && aws_xml_get(resp.body.data, resp.body.len, "UploadId", upload_id) != 0) {
+	if (rc == 0 && s3_multipart_parse_create(resp.body.data, resp.body.len, upload_id) != 0) {
 		set_err(err, resp.status, "MalformedResponse", false, "CreateMultipartUpload: no UploadId");
 		rc = -1;
 	}
 	aws_response_release(&resp);
 	buf_release(&path);
 	return rc;
+}
+
+int s3_multipart_parse_create(const char *xml, size_t len, struct buf *upload_id)
+{
+	return aws_xml_get(xml, len, "UploadId", upload_id);
+}
+
+int s3_multipart_parse_complete(const char *xml, size_t len, struct aws_error *err)
+{
+	/* CompleteMultipartUpload can fail inside a 200 answer. */
+	if (!xml || !len || !aws_xml_find(xml, len, "Error", &(const char *){ NULL }, &(size_t){ 0 }))
+		return 0;
+	struct aws_error local;
+	aws_error_parse(500, xml, len, NULL, err ? err : &local);
+	return -1;
 }
 
 static void mp_query(struct buf *q, int part, const char *upload_id)
@@ -298,12 +313,8 @@ static int mp_complete(struct s3 *s, const char *key, const char *upload_id, cha
 	struct aws_response resp;
 	aws_response_init(&resp);
 	int rc = s3_call(s, &r, &resp, err);
-	/* CompleteMultipartUpload can fail inside a 200 answer. */
-	if (rc == 0 && resp.body.len && aws_xml_find(resp.body.data, resp.body.len, "Error",
-						     &(const char *){ NULL }, &(size_t){ 0 })) {
-		aws_error_parse(500, resp.body.data, resp.body.len, NULL, err);
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = s3_multipart_parse_complete(resp.body.data, resp.body.len, err);
 	aws_response_release(&resp);
 	buf_release(&path);
 	buf_release(&q);
@@ -581,19 +592,29 @@ void s3_objects_free(struct s3_object *objs, size_t n)
 	free(objs);
 }
 
-/* Parse one ListObjectsV2 page, appending to the arrays. */
-static void list_parse(const char *x, size_t len, struct s3_object **objs, size_t *n, size_t *cap,
-		       char ***pfx, size_t *np, size_t *pcap)
+void s3_listing_release(struct s3_listing *l)
 {
-	const char *v, *p = x;
+	s3_objects_free(l->objs, l->nobjs);
+	for (size_t i = 0; i < l->nprefixes; i++)
+		free(l->prefixes[i]);
+	free(l->prefixes);
+	memset(l, 0, sizeof(*l));
+}
+
+int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, int want_prefixes,
+		  struct buf *token)
+{
+	const char *v, *p = xml;
 	size_t vl;
 	struct buf t = BUF_INIT;
-	while ((p = aws_xml_find(p, len - (size_t)(p - x), "Contents", &v, &vl))) {
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 64;
-			*objs = xrealloc(*objs, *cap * sizeof(**objs));
+	if (!xml)
+		len = 0;
+	while (xml && (p = aws_xml_find(p, len - (size_t)(p - xml), "Contents", &v, &vl))) {
+		if (l->nobjs == l->objs_cap) {
+			l->objs_cap = l->objs_cap ? l->objs_cap * 2 : 64;
+			l->objs = xrealloc(l->objs, l->objs_cap * sizeof(*l->objs));
 		}
-		struct s3_object *o = &(*objs)[*n];
+		struct s3_object *o = &l->objs[l->nobjs];
 		memset(o, 0, sizeof(*o));
 		if (aws_xml_get(v, vl, "Key", &t) != 0)
 			continue;
@@ -604,29 +625,31 @@ static void list_parse(const char *x, size_t len, struct s3_object **objs, size_
 			copy_etag(o->etag, sizeof(o->etag), buf_str(&t));
 		if (aws_xml_get(v, vl, "LastModified", &t) == 0)
 			timefmt_parse(buf_str(&t), &o->last_modified);
-		(*n)++;
+		l->nobjs++;
 	}
-	p = x;
-	while (pfx && (p = aws_xml_find(p, len - (size_t)(p - x), "CommonPrefixes", &v, &vl))) {
+	p = xml;
+	while (xml && want_prefixes && (p = aws_xml_find(p, len - (size_t)(p - xml), "CommonPrefixes", &v, &vl))) {
 		if (aws_xml_get(v, vl, "Prefix", &t) != 0)
 			continue;
-		if (*np == *pcap) {
-			*pcap = *pcap ? *pcap * 2 : 16;
-			*pfx = xrealloc(*pfx, *pcap * sizeof(char *));
+		if (l->nprefixes == l->prefixes_cap) {
+			l->prefixes_cap = l->prefixes_cap ? l->prefixes_cap * 2 : 16;
+			l->prefixes = xrealloc(l->prefixes, l->prefixes_cap * sizeof(*l->prefixes));
 		}
-		(*pfx)[(*np)++] = xstrdup(buf_str(&t));
+		l->prefixes[l->nprefixes++] = xstrdup(buf_str(&t));
 	}
+	int rc = 0;
+	if (aws_xml_get(xml, len, "IsTruncated", &t) == 0 && !strcmp(buf_str(&t), "true"))
+		rc = aws_xml_get(xml, len, "NextContinuationToken", token) == 0 ? 1 : -1;
 	buf_release(&t);
+	return rc;
 }
 
 int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_object **objs,
 	    size_t *nobjs, char ***prefixes, size_t *nprefixes, struct aws_error *err)
 {
-	struct buf opath = BUF_INIT, q = BUF_INIT, token = BUF_INIT, t = BUF_INIT;
+	struct buf opath = BUF_INIT, q = BUF_INIT, token = BUF_INIT;
 	object_path(s, NULL, &opath);
-	struct s3_object *o = NULL;
-	size_t n = 0, cap = 0, np = 0, pcap = 0;
-	char **pfx = NULL;
+	struct s3_listing l = { 0 };
 	int rc = 0;
 	for (int page = 0;; page++) {
 		buf_reset(&q);
@@ -651,12 +674,10 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 		struct aws_response resp;
 		aws_response_init(&resp);
 		rc = s3_call(s, &r, &resp, err);
+		int more = 0;
 		if (rc == 0)
-			list_parse(resp.body.data, resp.body.len, &o, &n, &cap, prefixes ? &pfx : NULL, &np,
-				   &pcap);
-		int more = rc == 0 && aws_xml_get(resp.body.data, resp.body.len, "IsTruncated", &t) == 0 &&
-			   !strcmp(buf_str(&t), "true");
-		if (more && aws_xml_get(resp.body.data, resp.body.len, "NextContinuationToken", &token) != 0) {
+			more = s3_list_parse(resp.body.data, resp.body.len, &l, prefixes != NULL, &token);
+		if (more < 0) {
 			set_err(err, resp.status, "MalformedResponse", false,
 				"ListObjectsV2: truncated page without NextContinuationToken");
 			rc = -1;
@@ -668,20 +689,16 @@ int s3_list(struct s3 *s, const char *prefix, const char *delimiter, struct s3_o
 	buf_release(&opath);
 	buf_release(&q);
 	buf_release(&token);
-	buf_release(&t);
 	if (rc != 0) {
-		s3_objects_free(o, n);
-		for (size_t i = 0; i < np; i++)
-			free(pfx[i]);
-		free(pfx);
+		s3_listing_release(&l);
 		return -1;
 	}
-	*objs = o;
-	*nobjs = n;
+	*objs = l.objs;
+	*nobjs = l.nobjs;
 	if (prefixes) {
-		*prefixes = pfx;
+		*prefixes = l.prefixes;
 		if (nprefixes)
-			*nprefixes = np;
+			*nprefixes = l.nprefixes;
 	}
 	return 0;
 }

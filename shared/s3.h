@@ -104,4 +104,39 @@ int64_t s3_upload_size(const struct s3_upload *u);
 /* HeadBucket: can we reach the bucket with our credentials? (for /ready) */
 int s3_ping(struct s3 *s, struct aws_error *err);
 
+/*
+ * --- reading S3's XML answers (what s3_list and the multipart upload use; exposed
+ * for tests and fuzzing) ---
+ */
+
+/*
+ * A listing grown page by page: objs[0..nobjs) and prefixes[0..nprefixes), each
+ * array allocated to its *_cap. Zero it before the first page; it owns the
+ * arrays, their keys and prefixes until s3_listing_release() (which zeroes it).
+ */
+struct s3_listing {
+	struct s3_object *objs;
+	size_t nobjs, objs_cap;
+	char **prefixes;
+	size_t nprefixes, prefixes_cap;
+};
+void s3_listing_release(struct s3_listing *l);
+/*
+ * Parse one ListObjectsV2 answer page of `len` bytes: append its Contents that
+ * have a Key to l->objs and, when `want_prefixes`, its CommonPrefixes to
+ * l->prefixes. Returns 1 when IsTruncated is "true" (NextContinuationToken is
+ * then copied into `token`), 0 when this is the last page, and -1 when a
+ * truncated page has no continuation token (what the page held is kept in `l`).
+ */
+int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, int want_prefixes,
+		  struct buf *token);
+/* A CreateMultipartUpload answer: 0 with its UploadId in `upload_id` (replacing
+ * what it held), or -1 when it has none. */
+int s3_multipart_parse_create(const char *xml, size_t len, struct buf *upload_id);
+/*
+ * A CompleteMultipartUpload answer with status 200 may still be a failure: 0 when
+ * it holds no <Error>, else -1 with `err` (may be NULL) filled as for an HTTP 500.
+ */
+int s3_multipart_parse_complete(const char *xml, size_t len, struct aws_error *err);
+
 #endif

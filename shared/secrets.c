@@ -152,6 +152,38 @@ static int read_file_ref(const char *ref, const char *path, struct buf *out, str
 	return 0;
 }
 
+int secret_value_parse(const char *json, size_t len, struct buf *out, struct buf *err)
+{
+	json_t *root = json ? json_loadb(json, len, 0, NULL) : NULL;
+	const char *str = json_string_value(json_object_get(root, "SecretString"));
+	const char *bin = json_string_value(json_object_get(root, "SecretBinary"));
+	int rc = -1;
+	if (str) {
+		buf_adds(out, str);
+		rc = 0;
+	} else if (bin) {
+		size_t bl = strlen(bin);
+		unsigned char *dec = xmalloc(bl / 4 * 3 + 4);
+		int n = EVP_DecodeBlock(dec, (const unsigned char *)bin, (int)bl);
+		if (n >= 0) {
+			while (bl && bin[bl - 1] == '=' && n > 0) {
+				n--;
+				bl--;
+			}
+			buf_add(out, dec, (size_t)n);
+			rc = 0;
+		} else {
+			buf_adds(err, "SecretBinary is not valid base64");
+		}
+		memset(dec, 0, (size_t)(strlen(bin) / 4 * 3 + 4));
+		free(dec);
+	} else {
+		buf_adds(err, "GetSecretValue answer has neither SecretString nor SecretBinary");
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* GetSecretValue over the JSON 1.1 protocol. */
 static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
 {
@@ -195,33 +227,9 @@ static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct
 		buf_release(&msg);
 		goto done;
 	}
-	json_t *root = json_loadb(resp.body.data, resp.body.len, 0, NULL);
-	const char *str = json_string_value(json_object_get(root, "SecretString"));
-	const char *bin = json_string_value(json_object_get(root, "SecretBinary"));
-	if (str) {
-		buf_adds(out, str);
-		rc = 0;
-	} else if (bin) {
-		size_t bl = strlen(bin);
-		unsigned char *dec = xmalloc(bl / 4 * 3 + 4);
-		int n = EVP_DecodeBlock(dec, (const unsigned char *)bin, (int)bl);
-		if (n >= 0) {
-			while (bl && bin[bl - 1] == '=' && n > 0) {
-				n--;
-				bl--;
-			}
-			buf_add(out, dec, (size_t)n);
-			rc = 0;
-		} else {
-			buf_printf(err, "secret '%s': SecretBinary is not valid base64", ref);
-		}
-		memset(dec, 0, (size_t)(strlen(bin) / 4 * 3 + 4));
-		free(dec);
-	} else {
-		buf_printf(err, "secret '%s': GetSecretValue answer has neither SecretString nor SecretBinary",
-			   ref);
-	}
-	json_decref(root);
+	rc = secret_value_parse(resp.body.data, resp.body.len, out, &why);
+	if (rc != 0)
+		buf_printf(err, "secret '%s': %s", ref, buf_str(&why));
 done:
 	if (resp.body.data)
 		memset(resp.body.data, 0, resp.body.len);

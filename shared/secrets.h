@@ -13,6 +13,8 @@
 #ifndef SPOOL_SECRETS_H
 #define SPOOL_SECRETS_H
 
+#include <stddef.h>
+
 #include "buf.h"
 #include "config.h"
 
@@ -26,6 +28,13 @@ struct secret_arn {
 
 /* Parse an ARN; -1 with a reason in `err` if it is not a Secrets Manager secret ARN. */
 int secret_arn_parse(const char *arn, struct secret_arn *out, struct buf *err);
+
+/*
+ * The value in a GetSecretValue answer (`len` bytes of JSON): SecretString, else
+ * SecretBinary decoded from base64, appended to `out`. Returns 0, or -1 with a
+ * reason in `err` that never quotes the value. Exposed for tests and fuzzing.
+ */
+int secret_value_parse(const char *json, size_t len, struct buf *out, struct buf *err);
 
 /* A new resolver using cfg's [aws] and [secrets] sections; never NULL. Caller frees. */
 struct secrets *secrets_new(const struct config *cfg);

@@ -1,4 +1,4 @@
-/* Unit tests for secrets: ARN parsing, JSON shapes, file: and env: references. */
+/* Unit tests for secrets: ARN parsing, JSON shapes, GetSecretValue answers, file: and env: references. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +121,42 @@ static void test_mq_s3_secret(void **state)
 	buf_release(&err);
 }
 
+static void test_value_parse(void **state)
+{
+	(void)state;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	const char *str = "{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf\","
+			  "\"Name\":\"db\",\"SecretString\":\"{\\\"password\\\":\\\"pw\\\"}\","
+			  "\"VersionId\":\"v1\",\"VersionStages\":[\"AWSCURRENT\"]}";
+	assert_int_equal(secret_value_parse(str, strlen(str), &out, &err), 0);
+	assert_string_equal(buf_str(&out), "{\"password\":\"pw\"}");
+	buf_reset(&out);
+	const char *bin = "{\"Name\":\"key\",\"SecretBinary\":\"aGk=\"}";
+	assert_int_equal(secret_value_parse(bin, strlen(bin), &out, &err), 0);
+	assert_int_equal(out.len, 2);
+	assert_memory_equal(out.data, "hi", 2);
+	buf_reset(&out);
+	const char *zero = "{\"SecretBinary\":\"AAE=\"}";
+	assert_int_equal(secret_value_parse(zero, strlen(zero), &out, &err), 0);
+	assert_int_equal(out.len, 2);
+	assert_memory_equal(out.data, "\0\1", 2);
+	buf_reset(&out);
+
+	const char *bad = "{\"SecretBinary\":\"not base64!\"}";
+	assert_int_equal(secret_value_parse(bad, strlen(bad), &out, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "not valid base64"));
+	assert_null(strstr(buf_str(&err), "base64!"));
+	buf_reset(&err);
+	assert_int_equal(secret_value_parse("{\"Name\":\"db\"}", 13, &out, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "neither SecretString nor SecretBinary"));
+	buf_reset(&err);
+	assert_int_equal(secret_value_parse("<html>", 6, &out, &err), -1);
+	assert_int_equal(secret_value_parse(NULL, 0, &out, &err), -1);
+	assert_int_equal(out.len, 0);
+	buf_release(&out);
+	buf_release(&err);
+}
+
 static void test_refs(void **state)
 {
 	(void)state;
@@ -179,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_arn),
 		cmocka_unit_test(test_db_secret),
 		cmocka_unit_test(test_mq_s3_secret),
+		cmocka_unit_test(test_value_parse),
 		cmocka_unit_test(test_refs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

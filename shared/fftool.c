@@ -168,6 +168,24 @@ static const char *probe_failed(const struct proc_result *pr, const char *path, 
 	return "invalid_media";
 }
 
+int fftool_probe_parse(const char *text, size_t len, const char *name, json_t **out, struct buf *err)
+{
+	json_error_t je;
+	*out = json_loadb(text ? text : "", text ? len : 0, 0, &je);
+	const char *format = json_string_value(json_object_get(json_object_get(*out, "format"), "format_name"));
+	if (json_is_object(*out) && fftool_format_accepted(format))
+		return 0;
+	if (json_is_object(*out))
+		fftool_format_refused(err, name, format);
+	else if (*out)
+		buf_printf(err, "ffprobe's report on %s is not a JSON object", name);
+	else
+		buf_printf(err, "ffprobe's report on %s is not JSON: %s", name, je.text);
+	json_decref(*out);
+	*out = NULL;
+	return -1;
+}
+
 int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char *name, json_t **out,
 		 const char **code, struct buf *err)
 {
@@ -195,26 +213,8 @@ int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char
 	} else if (pr.out_truncated) {
 		buf_printf(err, "ffprobe's report on %s is larger than %u bytes", name, FFTOOL_PROBE_OUT_MAX);
 		*code = "invalid_media";
-	} else {
-		json_error_t je;
-		*out = json_loadb(report.data ? report.data : "", report.len, 0, &je);
-		const char *format = json_string_value(json_object_get(json_object_get(*out, "format"), "format_name"));
-		if (json_is_object(*out) && fftool_format_accepted(format)) {
-			rc = 0;
-		} else if (json_is_object(*out)) {
-			fftool_format_refused(err, name, format);
-			json_decref(*out);
-			*out = NULL;
-			*code = "invalid_media";
-		} else {
-			if (*out)
-				buf_printf(err, "ffprobe's report on %s is not a JSON object", name);
-			else
-				buf_printf(err, "ffprobe's report on %s is not JSON: %s", name, je.text);
-			json_decref(*out);
-			*out = NULL;
-			*code = "invalid_media";
-		}
+	} else if ((rc = fftool_probe_parse(report.data, report.len, name, out, err)) != 0) {
+		*code = "invalid_media";
 	}
 	proc_result_release(&pr);
 	buf_release(&arg);

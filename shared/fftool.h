@@ -93,6 +93,15 @@ int fftool_probe(const struct fftool_probe_opts *o, const char *path, const char
 		 const char **code, struct buf *err);
 
 /*
+ * Read ffprobe's report, `len` bytes of `text` (may be NULL) on the file messages
+ * call `name`: 0 with the JSON object in *out when its format.format_name is an
+ * accepted one, or -1 with *out NULL and why in `err` (not JSON, not an object,
+ * or the format refused: fftool_probe's invalid_media). Exposed for tests and
+ * fuzzing.
+ */
+int fftool_probe_parse(const char *text, size_t len, const char *name, json_t **out, struct buf *err);
+
+/*
  * Append to `err` ": " and the last stderr lines of a finished run, on one line
  * ("; "-separated), without ffmpeg's "[mov,mp4,… @ 0x55…] " context prefixes
  * and with the paths of `paths` (may be NULL) replaced by their names. Nothing

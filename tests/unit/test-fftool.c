@@ -176,6 +176,36 @@ static void test_formats(void **state)
 	buf_release(&b);
 }
 
+static void test_probe_parse(void **state)
+{
+	(void)state;
+	struct buf err = BUF_INIT;
+	json_t *out = NULL;
+	const char *report = "{\n    \"streams\": [],\n    \"format\": {\"format_name\": \"mov,mp4,m4a,3gp,3g2,mj2\", \"duration\": \"2.000000\"}\n}\n";
+	assert_int_equal(fftool_probe_parse(report, strlen(report), "the source", &out, &err), 0);
+	assert_non_null(json_object_get(out, "format"));
+	assert_string_equal(buf_str(&err), "");
+	json_decref(out);
+
+	/* only the `len` bytes count */
+	assert_int_equal(fftool_probe_parse(report, 5, "the source", &out, &err), -1);
+	assert_null(out);
+	assert_non_null(strstr(buf_str(&err), "ffprobe's report on the source is not JSON: "));
+	buf_reset(&err);
+	assert_int_equal(fftool_probe_parse("[1, 2]", 6, "the output", &out, &err), -1);
+	assert_string_equal(buf_str(&err), "ffprobe's report on the output is not a JSON object");
+	buf_reset(&err);
+	assert_int_equal(fftool_probe_parse(NULL, 0, "the source", &out, &err), -1);
+	assert_null(out);
+	assert_non_null(strstr(buf_str(&err), "is not JSON"));
+	buf_reset(&err);
+	/* a JSON object whose format is not an accepted one */
+	assert_int_equal(fftool_probe_parse("{\"format\": {\"format_name\": \"hls\"}}", 34, "the source", &out, &err), -1);
+	assert_null(out);
+	assert_non_null(strstr(buf_str(&err), "the source's format 'hls' is not accepted (accepted: "));
+	buf_release(&err);
+}
+
 static void test_probe_refuses(void **state)
 {
 	(void)state;
@@ -239,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_probe_refuses),
+		cmocka_unit_test(test_probe_parse),
 		cmocka_unit_test(test_probe_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

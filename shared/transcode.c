@@ -18,17 +18,6 @@
 #define LOGO_DEMUXER "png_pipe"  /* the logo is a PNG */
 #define OUTPUT_DEMUXER "mov"     /* what reads back our MP4 */
 
-/* What ffprobe says about a file. */
-struct probe {
-	double duration;
-	int width, height;
-	int video_index, audio_index; /* stream indexes; -1 when absent */
-	char demuxer[32];            /* the first name of format.format_name: "mov", "matroska" */
-	char codec[32];
-	char pix_fmt[32];
-	char fps[32];                /* "N/D", a sane frame rate for generated cards */
-};
-
 /* A growable NULL-terminated argument vector owning its strings. */
 struct args {
 	char **v;
@@ -153,12 +142,11 @@ static double json_num_or_str(const json_t *v)
 	return 0.0;
 }
 
-/* Fill `pb` from ffprobe's JSON; the first real video stream (not cover art) counts. */
-static void probe_parse(json_t *root, struct probe *pb)
+void transcode_probe_parse(const json_t *root, struct transcode_probe *pb)
 {
 	memset(pb, 0, sizeof(*pb));
 	pb->video_index = pb->audio_index = -1;
-	json_t *streams = json_object_get(root, "streams");
+	const json_t *streams = json_object_get(root, "streams");
 	size_t i;
 	json_t *s;
 	double vdur = 0.0;
@@ -201,8 +189,9 @@ static void probe_parse(json_t *root, struct probe *pb)
  * is not media) or a report that does not parse is reported with
  * `bad_code`/`bad_permanent`.
  */
-static int probe_run(const struct transcode_opts *o, const char *path, const char *name, struct probe *pb,
-		     const char *bad_code, bool bad_permanent, struct transcode_result *r, struct buf *err)
+static int probe_run(const struct transcode_opts *o, const char *path, const char *name,
+		     struct transcode_probe *pb, const char *bad_code, bool bad_permanent,
+		     struct transcode_result *r, struct buf *err)
 {
 	struct fftool_probe_opts po = { o->ffprobe, o->probe_timeout, o->cancel, o->data };
 	const char *code;
@@ -212,7 +201,7 @@ static int probe_run(const struct transcode_opts *o, const char *path, const cha
 			return fail(r, bad_code, bad_permanent);
 		return fail(r, code, false);
 	}
-	probe_parse(root, pb);
+	transcode_probe_parse(root, pb);
 	json_decref(root);
 	return 0;
 }
@@ -238,7 +227,7 @@ static void progress_line(const char *line, void *data)
 }
 
 /* The filter graph: scale to fit, pad, watermark, bumpers; outputs [v] and maybe [a]. */
-static void build_graph(struct buf *g, const struct video_params *p, const struct probe *src,
+static void build_graph(struct buf *g, const struct video_params *p, const struct transcode_probe *src,
 			bool watermark, bool bumpers, bool audio)
 {
 	int W = p->width, H = p->height;
@@ -350,7 +339,7 @@ static void args_input(struct args *a, const char *demuxer, const char *path)
 
 /* Step 2: the encode into `out` (a temporary name). */
 static int encode(const struct transcode_opts *o, const char *input, const char *out,
-		  const struct video_params *p, const struct probe *src, bool watermark,
+		  const struct video_params *p, const struct transcode_probe *src, bool watermark,
 		  bool bumpers, bool audio, struct transcode_result *r, struct buf *err)
 {
 	struct args a = { 0 };
@@ -406,8 +395,8 @@ static int thumbnail(const struct transcode_opts *o, const char *video, const ch
 	return rc;
 }
 
-static json_t *meta_json(const struct probe *out, const struct probe *src, bool watermark,
-			 bool bumpers)
+static json_t *meta_json(const struct transcode_probe *out, const struct transcode_probe *src,
+			 bool watermark, bool bumpers)
 {
 	return json_pack("{s:f, s:i, s:i, s:s, s:s, s:b, s:b, s:b, s:{s:f, s:i, s:i, s:b}}",
 			 "duration", out->duration, "width", out->width, "height", out->height,
@@ -421,7 +410,7 @@ int transcode_run(const struct transcode_opts *o, const char *input, const char 
 		  const struct video_params *p, struct transcode_result *r, struct buf *err)
 {
 	memset(r, 0, sizeof(*r));
-	struct probe src, res;
+	struct transcode_probe src, res;
 	if (probe_run(o, input, "the source", &src, "invalid_media", true, r, err) != 0)
 		return -1;
 	if (src.video_index < 0) {

@@ -82,6 +82,26 @@ struct transcode_result {
 	bool permanent;              /* on failure: true when retrying cannot help */
 };
 
+/*
+ * What ffprobe says about a file, as transcode_run() reads it: the first video
+ * stream that is not cover art (disposition attached_pic) and the first audio
+ * stream. duration is in seconds, finite and >= 0 (0: unknown); the format's,
+ * else that video stream's. fps is a frame rate for generated cards: the
+ * stream's as "N/D" when between 1 and 120 per second, else "25".
+ */
+struct transcode_probe {
+	double duration;
+	int width, height;
+	int video_index, audio_index; /* stream indexes; -1 when absent */
+	char demuxer[32];            /* the first name of format.format_name: "mov", "matroska" */
+	char codec[32];
+	char pix_fmt[32];
+	char fps[32];
+};
+
+/* Fill `pb` from ffprobe's JSON report `root` (fftool.h). Exposed for tests and fuzzing. */
+void transcode_probe_parse(const json_t *root, struct transcode_probe *pb);
+
 int transcode_run(const struct transcode_opts *o, const char *input, const char *workdir,
 		  const struct video_params *p, struct transcode_result *r, struct buf *err);
 void transcode_result_release(struct transcode_result *r);

@@ -1,0 +1,76 @@
+/* Unit tests for transcode's reading of ffprobe's report (struct transcode_probe). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "transcode.h"
+
+/* transcode_probe_parse on a JSON text that must load. */
+static void parse(const char *text, struct transcode_probe *pb)
+{
+	json_error_t je;
+	json_t *root = json_loads(text, 0, &je);
+	assert_non_null(root);
+	transcode_probe_parse(root, pb);
+	json_decref(root);
+}
+
+static void test_probe_parse(void **state)
+{
+	(void)state;
+	struct transcode_probe pb;
+	/* cover art first, then the real video stream, then audio; ffprobe writes numbers as strings */
+	parse("{\"streams\": ["
+	      "{\"index\": 0, \"codec_type\": \"video\", \"codec_name\": \"mjpeg\", \"width\": 600, \"height\": 600,"
+	      " \"disposition\": {\"attached_pic\": 1}},"
+	      "{\"index\": 1, \"codec_name\": \"h264\", \"codec_type\": \"video\", \"width\": 1920, \"height\": 1080,"
+	      " \"pix_fmt\": \"yuv420p\", \"r_frame_rate\": \"30000/1001\", \"avg_frame_rate\": \"0/0\","
+	      " \"duration\": \"9.500000\", \"disposition\": {\"attached_pic\": 0}},"
+	      "{\"index\": 2, \"codec_type\": \"audio\", \"codec_name\": \"aac\"},"
+	      "{\"index\": 3, \"codec_type\": \"audio\", \"codec_name\": \"mp3\"}],"
+	      " \"format\": {\"duration\": \"10.005000\"}}",
+	      &pb);
+	assert_int_equal(pb.video_index, 1);
+	assert_int_equal(pb.audio_index, 2);
+	assert_int_equal(pb.width, 1920);
+	assert_int_equal(pb.height, 1080);
+	assert_string_equal(pb.codec, "h264");
+	assert_string_equal(pb.pix_fmt, "yuv420p");
+	assert_string_equal(pb.fps, "30000/1001");
+	assert_true(pb.duration > 10.004 && pb.duration < 10.006);
+
+	/* no format duration: the video stream's; a silly frame rate: 25 */
+	parse("{\"streams\": [{\"index\": 0, \"codec_type\": \"video\", \"width\": 320, \"height\": 240,"
+	      " \"avg_frame_rate\": \"1000/1\", \"duration\": 4.25}], \"format\": {}}",
+	      &pb);
+	assert_int_equal(pb.video_index, 0);
+	assert_int_equal(pb.audio_index, -1);
+	assert_string_equal(pb.fps, "25");
+	assert_true(pb.duration == 4.25);
+	assert_string_equal(pb.codec, "");
+
+	/* nothing usable */
+	parse("{\"streams\": [{\"codec_type\": \"data\"}], \"format\": {\"duration\": \"N/A\"}}", &pb);
+	assert_int_equal(pb.video_index, -1);
+	assert_int_equal(pb.audio_index, -1);
+	assert_true(pb.duration == 0.0);
+	parse("{\"format\": {\"duration\": \"inf\"}}", &pb);
+	assert_true(pb.duration == 0.0);
+	parse("{\"format\": {\"duration\": \"nan\"}}", &pb);
+	assert_true(pb.duration == 0.0);
+	transcode_probe_parse(NULL, &pb);
+	assert_int_equal(pb.video_index, -1);
+	assert_true(pb.duration == 0.0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_probe_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -2,6 +2,7 @@
 #include "transcode.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,6 +143,13 @@ static double json_num_or_str(const json_t *v)
 	return 0.0;
 }
 
+/* An integer in [0, INT_MAX], or -1 when `v` is not one (missing, negative, too large, not an integer). */
+static int json_count(const json_t *v)
+{
+	json_int_t n = json_integer_value(v);
+	return json_is_integer(v) && n >= 0 && n <= INT_MAX ? (int)n : -1;
+}
+
 void transcode_probe_parse(const json_t *root, struct transcode_probe *pb)
 {
 	memset(pb, 0, sizeof(*pb));
@@ -152,15 +160,17 @@ void transcode_probe_parse(const json_t *root, struct transcode_probe *pb)
 	double vdur = 0.0;
 	json_array_foreach(streams, i, s) {
 		const char *type = json_string_value(json_object_get(s, "codec_type"));
-		int index = (int)json_integer_value(json_object_get(s, "index"));
-		if (!type)
+		int index = json_count(json_object_get(s, "index"));
+		if (!type || index < 0) /* a stream ffmpeg could not be told to map */
 			continue;
 		json_t *disp = json_object_get(s, "disposition");
 		bool cover = json_integer_value(json_object_get(disp, "attached_pic")) != 0;
 		if (strcmp(type, "video") == 0 && !cover && pb->video_index < 0) {
 			pb->video_index = index;
-			pb->width = (int)json_integer_value(json_object_get(s, "width"));
-			pb->height = (int)json_integer_value(json_object_get(s, "height"));
+			pb->width = json_count(json_object_get(s, "width"));
+			pb->height = json_count(json_object_get(s, "height"));
+			if (pb->width < 0 || pb->height < 0)
+				pb->width = pb->height = 0; /* no usable picture size */
 			snprintf(pb->codec, sizeof(pb->codec), "%s",
 				 str_or_empty(json_object_get(s, "codec_name")));
 			snprintf(pb->pix_fmt, sizeof(pb->pix_fmt), "%s",

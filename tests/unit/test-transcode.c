@@ -19,6 +19,15 @@ static void parse(const char *text, struct transcode_probe *pb)
 	json_decref(root);
 }
 
+/* The streams chosen and the picture size. */
+static void assert_streams(const struct transcode_probe *pb, int video, int audio, int width, int height)
+{
+	assert_int_equal(pb->video_index, video);
+	assert_int_equal(pb->audio_index, audio);
+	assert_int_equal(pb->width, width);
+	assert_int_equal(pb->height, height);
+}
+
 static void test_probe_parse(void **state)
 {
 	(void)state;
@@ -34,10 +43,7 @@ static void test_probe_parse(void **state)
 	      "{\"index\": 3, \"codec_type\": \"audio\", \"codec_name\": \"mp3\"}],"
 	      " \"format\": {\"duration\": \"10.005000\"}}",
 	      &pb);
-	assert_int_equal(pb.video_index, 1);
-	assert_int_equal(pb.audio_index, 2);
-	assert_int_equal(pb.width, 1920);
-	assert_int_equal(pb.height, 1080);
+	assert_streams(&pb, 1, 2, 1920, 1080);
 	assert_string_equal(pb.codec, "h264");
 	assert_string_equal(pb.pix_fmt, "yuv420p");
 	assert_string_equal(pb.fps, "30000/1001");
@@ -47,16 +53,14 @@ static void test_probe_parse(void **state)
 	parse("{\"streams\": [{\"index\": 0, \"codec_type\": \"video\", \"width\": 320, \"height\": 240,"
 	      " \"avg_frame_rate\": \"1000/1\", \"duration\": 4.25}], \"format\": {}}",
 	      &pb);
-	assert_int_equal(pb.video_index, 0);
-	assert_int_equal(pb.audio_index, -1);
+	assert_streams(&pb, 0, -1, 320, 240);
 	assert_string_equal(pb.fps, "25");
 	assert_true(pb.duration == 4.25);
 	assert_string_equal(pb.codec, "");
 
 	/* nothing usable */
 	parse("{\"streams\": [{\"codec_type\": \"data\"}], \"format\": {\"duration\": \"N/A\"}}", &pb);
-	assert_int_equal(pb.video_index, -1);
-	assert_int_equal(pb.audio_index, -1);
+	assert_streams(&pb, -1, -1, 0, 0);
 	assert_true(pb.duration == 0.0);
 	parse("{\"format\": {\"duration\": \"inf\"}}", &pb);
 	assert_true(pb.duration == 0.0);
@@ -67,10 +71,30 @@ static void test_probe_parse(void **state)
 	assert_true(pb.duration == 0.0);
 }
 
+/* Sizes and stream indexes are never negative: what is not a count is not used. */
+static void test_probe_counts(void **state)
+{
+	(void)state;
+	struct transcode_probe pb;
+	parse("{\"streams\": [{\"index\": -1, \"codec_type\": \"video\", \"width\": 640, \"height\": 480},"
+	      " {\"index\": \"1\", \"codec_type\": \"audio\"},"
+	      " {\"codec_type\": \"audio\"},"
+	      " {\"index\": 3, \"codec_type\": \"video\", \"width\": -320, \"height\": 240},"
+	      " {\"index\": 4, \"codec_type\": \"video\", \"width\": 320, \"height\": 240},"
+	      " {\"index\": 5, \"codec_type\": \"audio\"}]}",
+	      &pb);
+	assert_streams(&pb, 3, 5, 0, 0);
+	parse("{\"streams\": [{\"index\": 2147483648, \"codec_type\": \"video\"},"
+	      " {\"index\": 0, \"codec_type\": \"video\", \"width\": 99999999999, \"height\": 4294967536}]}",
+	      &pb);
+	assert_streams(&pb, 0, -1, 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_parse),
+		cmocka_unit_test(test_probe_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

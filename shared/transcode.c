@@ -128,10 +128,22 @@ static void pick_fps(const char *rate, char *out, size_t n)
 	}
 }
 
-static const char *str_or_empty(const json_t *v)
+/*
+ * Copy the UTF-8 string `v` ("" when it is not a string) into dst[cap], cut
+ * before the first character that does not fit whole: what is kept stays UTF-8
+ * that the job's metadata (JSON) can carry.
+ */
+static void copy_utf8(char *dst, size_t cap, const json_t *v)
 {
 	const char *s = json_string_value(v);
-	return s ? s : "";
+	size_t n = s ? strlen(s) : 0;
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, s ? s : "", n);
+	dst[n] = '\0';
 }
 
 static double json_num_or_str(const json_t *v)
@@ -171,10 +183,8 @@ void transcode_probe_parse(const json_t *root, struct transcode_probe *pb)
 			pb->height = json_count(json_object_get(s, "height"));
 			if (pb->width < 0 || pb->height < 0)
 				pb->width = pb->height = 0; /* no usable picture size */
-			snprintf(pb->codec, sizeof(pb->codec), "%s",
-				 str_or_empty(json_object_get(s, "codec_name")));
-			snprintf(pb->pix_fmt, sizeof(pb->pix_fmt), "%s",
-				 str_or_empty(json_object_get(s, "pix_fmt")));
+			copy_utf8(pb->codec, sizeof(pb->codec), json_object_get(s, "codec_name"));
+			copy_utf8(pb->pix_fmt, sizeof(pb->pix_fmt), json_object_get(s, "pix_fmt"));
 			const char *rate = json_string_value(json_object_get(s, "avg_frame_rate"));
 			if (!rate || strncmp(rate, "0/", 2) == 0)
 				rate = json_string_value(json_object_get(s, "r_frame_rate"));

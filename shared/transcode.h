@@ -86,7 +86,8 @@ struct transcode_result {
  * What ffprobe says about a file, as transcode_run() reads it: the first video
  * stream that is not cover art (disposition attached_pic) and the first audio
  * stream; a stream without an "index" in [0, INT_MAX] is ignored. width and
- * height are >= 0 (both 0 unless both are integers in [0, INT_MAX]). duration
+ * height are >= 0 (both 0 unless both are integers in [0, INT_MAX]). codec and
+ * pix_fmt are UTF-8, cut before a character that does not fit. duration
  * is in seconds, finite and >= 0 (0: unknown); the format's, else that video
  * stream's. fps is a frame rate for generated cards: the stream's as "N/D" when
  * between 1 and 120 per second, else "25".

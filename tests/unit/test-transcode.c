@@ -90,11 +90,34 @@ static void test_probe_counts(void **state)
 	assert_streams(&pb, 0, -1, 0, 0);
 }
 
+/* A long name is cut before a character that does not fit whole, so that it stays UTF-8. */
+static void test_probe_names(void **state)
+{
+	(void)state;
+	struct transcode_probe pb;
+	/* 30 bytes of ASCII then a 2-byte character: it does not fit in 31 */
+	parse("{\"streams\": [{\"index\": 0, \"codec_type\": \"video\","
+	      " \"codec_name\": \"abcdefghijklmnopqrstuvwxyz0123\\u00e9\","
+	      " \"pix_fmt\": \"abcdefghijklmnopqrstuvwxyz012\\u00e9\"}]}",
+	      &pb);
+	assert_string_equal(pb.codec, "abcdefghijklmnopqrstuvwxyz0123");
+	assert_string_equal(pb.pix_fmt, "abcdefghijklmnopqrstuvwxyz012\xc3\xa9");
+	json_t *j = json_string(pb.codec);
+	assert_non_null(j);
+	json_decref(j);
+	parse("{\"streams\": [{\"index\": 0, \"codec_type\": \"video\", \"codec_name\": 264,"
+	      " \"pix_fmt\": \"\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\\u263a\"}]}",
+	      &pb);
+	assert_string_equal(pb.codec, "");
+	assert_int_equal(strlen(pb.pix_fmt), 30); /* ten whole 3-byte characters */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_parse),
 		cmocka_unit_test(test_probe_counts),
+		cmocka_unit_test(test_probe_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

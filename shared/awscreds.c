@@ -276,8 +276,9 @@ int awscreds_parse_json(const char *json, struct aws_credentials *out, struct bu
 	if (code && strcmp(code, "Success") != 0) {
 		buf_printf(err, "credentials document says '%s'", code);
 		rc = -1;
-	} else if (!ak || !sk) {
-		buf_printf(err, "credentials document lacks %s", ak ? "SecretAccessKey" : "AccessKeyId");
+	} else if (!ak || !*ak || !sk || !*sk) {
+		/* an empty key is no key: the chain's profile files are read the same way */
+		buf_printf(err, "credentials document lacks %s", ak && *ak ? "SecretAccessKey" : "AccessKeyId");
 		rc = -1;
 	} else if (exp && timefmt_parse(exp, &t) != 0) {
 		buf_adds(err, "credentials document has a bad Expiration");

@@ -69,7 +69,11 @@ int awscreds_from_env(struct aws_credentials *out);
  */
 int awscreds_parse_profile(const char *credentials_text, const char *config_text,
 			   const char *profile, struct aws_credentials *out, struct buf *err);
-/* Parse the JSON document of the container endpoint or IMDS. 0 or -1 (reason in err). */
+/*
+ * Parse the JSON document of the container endpoint or IMDS: 0, or -1 (reason in
+ * err) when it is not a JSON object, its Code is not "Success", AccessKeyId or
+ * SecretAccessKey is missing or empty, or Expiration is not an RFC 3339 time.
+ */
 int awscreds_parse_json(const char *json, struct aws_credentials *out, struct buf *err);
 
 #endif

@@ -89,8 +89,8 @@ struct transcode_result {
  * height are >= 0 (both 0 unless both are integers in [0, INT_MAX]). codec and
  * pix_fmt are UTF-8, cut before a character that does not fit. duration
  * is in seconds, finite and >= 0 (0: unknown); the format's, else that video
- * stream's. fps is a frame rate for generated cards: the stream's as "N/D" when
- * between 1 and 120 per second, else "25".
+ * stream's. fps is a frame rate for generated cards: the video stream's as
+ * "N/D" when between 1 and 120 per second, else "25" ("" without a video stream).
  */
 struct transcode_probe {
 	double duration;

@@ -114,6 +114,14 @@ static void test_json(void **state)
 	aws_credentials_clear(&c);
 	assert_int_equal(awscreds_parse_json("{\"AccessKeyId\":\"A\"}", &c, &err), -1);
 	assert_non_null(strstr(buf_str(&err), "SecretAccessKey"));
+	/* an empty key is no key */
+	buf_reset(&err);
+	assert_int_equal(awscreds_parse_json("{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"B\"}", &c, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "lacks AccessKeyId"));
+	assert_null(c.access_key_id);
+	buf_reset(&err);
+	assert_int_equal(awscreds_parse_json("{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\"}", &c, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "lacks SecretAccessKey"));
 	assert_int_equal(awscreds_parse_json("nope", &c, &err), -1);
 	assert_int_equal(awscreds_parse_json("{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\"}",
 					     &c, &err), -1);

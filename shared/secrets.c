@@ -166,6 +166,9 @@ int secret_value_parse(const char *json, size_t len, struct buf *out, struct buf
 		unsigned char *dec = xmalloc(bl / 4 * 3 + 4);
 		int n = EVP_DecodeBlock(dec, (const unsigned char *)bin, (int)bl);
 		if (n >= 0) {
+			/* the padding that shortens the value is before what EVP_DecodeBlock ignored at the end */
+			while (bl && !isalnum((unsigned char)bin[bl - 1]) && !strchr("+/=", bin[bl - 1]))
+				bl--;
 			while (bl && bin[bl - 1] == '=' && n > 0) {
 				n--;
 				bl--;

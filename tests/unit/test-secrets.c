@@ -142,6 +142,13 @@ static void test_value_parse(void **state)
 	assert_memory_equal(out.data, "\0\1", 2);
 	buf_reset(&out);
 
+	/* a line end after the padding does not add bytes */
+	const char *nl = "{\"SecretBinary\":\" QQ==\\r\\n\"}";
+	assert_int_equal(secret_value_parse(nl, strlen(nl), &out, &err), 0);
+	assert_int_equal(out.len, 1);
+	assert_memory_equal(out.data, "A", 1);
+	buf_reset(&out);
+
 	const char *bad = "{\"SecretBinary\":\"not base64!\"}";
 	assert_int_equal(secret_value_parse(bad, strlen(bad), &out, &err), -1);
 	assert_non_null(strstr(buf_str(&err), "not valid base64"));

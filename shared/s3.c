@@ -638,8 +638,9 @@ int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, int want_pr
 		l->prefixes[l->nprefixes++] = xstrdup(buf_str(&t));
 	}
 	int rc = 0;
+	/* an empty token would ask for the first page again, and again */
 	if (aws_xml_get(xml, len, "IsTruncated", &t) == 0 && !strcmp(buf_str(&t), "true"))
-		rc = aws_xml_get(xml, len, "NextContinuationToken", token) == 0 ? 1 : -1;
+		rc = aws_xml_get(xml, len, "NextContinuationToken", token) == 0 && token->len ? 1 : -1;
 	buf_release(&t);
 	return rc;
 }

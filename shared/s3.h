@@ -126,7 +126,8 @@ void s3_listing_release(struct s3_listing *l);
  * have a Key to l->objs and, when `want_prefixes`, its CommonPrefixes to
  * l->prefixes. Returns 1 when IsTruncated is "true" (NextContinuationToken is
  * then copied into `token`), 0 when this is the last page, and -1 when a
- * truncated page has no continuation token (what the page held is kept in `l`).
+ * truncated page has no continuation token or an empty one (what the page held
+ * is kept in `l`).
  */
 int s3_list_parse(const char *xml, size_t len, struct s3_listing *l, int want_prefixes,
 		  struct buf *token);

@@ -51,6 +51,10 @@ static void test_list_parse(void **state)
 
 	const char *no_token = "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
 	assert_int_equal(s3_list_parse(no_token, strlen(no_token), &l, 1, &token), -1);
+	/* an empty token would ask for the first page again: s3_list would never end */
+	const char *empty_token = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+				  "<NextContinuationToken></NextContinuationToken></ListBucketResult>";
+	assert_int_equal(s3_list_parse(empty_token, strlen(empty_token), &l, 1, &token), -1);
 	assert_int_equal(s3_list_parse(NULL, 0, &l, 1, &token), 0);
 	assert_int_equal(l.nobjs, 0);
 	s3_listing_release(&l);

@@ -1,6 +1,7 @@
 /*
  * fuzz-secrets — the parsers of secret values and references read from Secrets
- * Manager, files and the environment: db/mq/s3 JSON shapes and ARNs.
+ * Manager, files and the environment: db/mq/s3 JSON shapes and ARNs, and the
+ * GetSecretValue answer the value comes in (secret_value_parse).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (!memchr(arn.region, '\0', sizeof(arn.region)) || !memchr(arn.account, '\0', sizeof(arn.account)) ||
 	     !memchr(arn.name, '\0', sizeof(arn.name))))
 		abort();
+	/* a value is decoded, never grown: SecretString as is, SecretBinary from base64 */
+	struct buf value = BUF_INIT;
+	buf_reset(&err);
+	int rc = secret_value_parse((const char *)data, size, &value, &err);
+	if ((rc < 0 && (err.len == 0 || value.len)) || (rc == 0 && (err.len || value.len > size)))
+		abort();
+	buf_release(&value);
 	buf_release(&err);
 	free(s);
 	return 0;

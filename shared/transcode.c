@@ -195,8 +195,8 @@ void transcode_probe_parse(const json_t *root, struct transcode_probe *pb)
 		}
 	}
 	json_t *format = json_object_get(root, "format");
-	const char *names = str_or_empty(json_object_get(format, "format_name"));
-	snprintf(pb->demuxer, sizeof(pb->demuxer), "%.*s", (int)strcspn(names, ","), names);
+	copy_utf8(pb->demuxer, sizeof(pb->demuxer), json_object_get(format, "format_name"));
+	pb->demuxer[strcspn(pb->demuxer, ",")] = '\0'; /* the first name: "mov" of "mov,mp4,..." */
 	pb->duration = json_num_or_str(json_object_get(format, "duration"));
 	if (!(pb->duration > 0.0) && vdur > 0.0)
 		pb->duration = vdur;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "netaddr.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 enum ctype {
 	CT_STR, CT_INT, CT_BOOL, CT_DURATION, CT_SIZE, CT_SECRET, CT_LEVEL, CT_FORMAT, CT_URL,
+	CT_NETS,             /* string: IP networks for netaddr_list_parse, "10.0.0.0/8, ::1" */
 	CT_INT_BY_TYPE,      /* struct config_typemap of integers: "video.transcode=3, noop=5" */
 	CT_DURATION_BY_TYPE, /* struct config_typemap of durations: "video.transcode=2h" */
 };
@@ -131,7 +133,13 @@ static const struct ckey keys[] = {
 	{ "api", "max_connections", CT_INT, O(api.max_connections), 1, 100000, "1024", 0, A,
 	  "Concurrent connections accepted." },
 	{ "api", "connection_timeout", CT_DURATION, O(api.connection_timeout), 1, 3600, "30s", 0, A,
-	  "Idle connection limit (slow clients are dropped)." },
+	  "A connection that sends and receives nothing for this long is closed." },
+	{ "api", "header_timeout", CT_DURATION, O(api.header_timeout), 1, 3600, "10s", F_RELOAD, A,
+	  "Time a client has to send a whole request header (and a JSON body) after it connects, or after the response to its previous request on a kept-alive connection; the connection is closed when it passes, however steadily the bytes trickle in.\nConnections from trusted_proxies wait for a request header as long as connection_timeout instead." },
+	{ "api", "max_connections_per_address", CT_INT, O(api.max_conns_per_address), 0, 100000, "64", F_RELOAD, A,
+	  "Connections one client address may hold at once; more are closed as they are accepted (0: no limit).\nConnections from trusted_proxies carry many clients and are not counted: behind a load balancer, the limits per API key share the API out." },
+	{ "api", "trusted_proxies", CT_NETS, O(api.trusted_proxies), 0, 0, NULL, F_RELOAD, A,
+	  "Load balancers and proxies in front of spool-api: addresses or ADDRESS/BITS networks separated by commas, e.g. 10.0.0.0/16.\nA request from one of them is taken to come from the rightmost address of its X-Forwarded-For header that is not itself a trusted proxy, the client address that is logged; from any other peer that header is ignored." },
 	{ "api", "max_body", CT_SIZE, O(api.max_body), 1 * KB, 64 * MB, "64K", F_RELOAD, A,
 	  "Largest JSON request body." },
 	{ "api", "max_upload", CT_SIZE, O(api.max_upload), 1 * KB, 64 * GB, "512M", F_RELOAD, A,
@@ -146,6 +154,8 @@ static const struct ckey keys[] = {
 	  "Lifetime of upload URLs." },
 	{ "api", "max_wait", CT_DURATION, O(api.max_wait), 0, 600, "60s", F_RELOAD, A,
 	  "Longest ?wait= a client may ask for." },
+	{ "api", "upload_idle_timeout", CT_DURATION, O(api.upload_idle_timeout), 1, 3600, "10s", F_RELOAD, A,
+	  "A POST /v1/videos body that sends nothing for this long is cut off: the connection is closed and the S3 upload aborted." },
 	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "0", F_RELOAD, A,
 	  "Requests per second per API key (0: no limit)." },
 	{ "api", "rate_burst", CT_INT, O(api.rate_burst), 1, 1000000, "100", F_RELOAD, A,
@@ -215,7 +225,7 @@ static const struct ckey keys[] = {
 
 static bool is_string_type(enum ctype t)
 {
-	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL;
+	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL || t == CT_NETS;
 }
 
 static char **str_field(struct config *cfg, const struct ckey *k)
@@ -440,6 +450,10 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 		}
 		break;
 	}
+	case CT_NETS:
+		if (netaddr_list_parse(val, NULL, why) < 0)
+			return -1;
+		break;
 	case CT_FORMAT:
 		if (strcmp(val, "json") && strcmp(val, "text")) {
 			buf_printf(why, "'%s' is not one of json, text", val);
@@ -724,6 +738,7 @@ static const char *type_name(enum ctype t)
 	case CT_LEVEL: return "level";
 	case CT_FORMAT: return "format";
 	case CT_URL: return "URL";
+	case CT_NETS: return "networks";
 	case CT_INT_BY_TYPE: return "per-type integers";
 	case CT_DURATION_BY_TYPE: return "per-type durations";
 	}

@@ -106,7 +106,10 @@ struct config_api {
 	int64_t port;
 	int64_t threads;
 	int64_t max_connections;
-	int64_t connection_timeout; /* seconds; slowloris guard */
+	int64_t connection_timeout; /* seconds without traffic before MHD closes a connection */
+	int64_t header_timeout;   /* seconds to send a whole request header (and JSON body) */
+	int64_t max_conns_per_address; /* connections one client address may hold; 0 = no limit */
+	char *trusted_proxies;    /* networks whose X-Forwarded-For is believed (netaddr list) */
 	int64_t max_body;         /* bytes for JSON bodies */
 	int64_t max_upload;       /* bytes for POST /v1/videos */
 	char *pepper_secret;      /* reference: API-key pepper */
@@ -114,6 +117,7 @@ struct config_api {
 	int64_t result_url_expires; /* seconds */
 	int64_t upload_url_expires; /* seconds */
 	int64_t max_wait;         /* seconds for ?wait= */
+	int64_t upload_idle_timeout; /* seconds a video body may send nothing */
 	int64_t rate_limit;       /* requests per second per key, 0 = off */
 	int64_t rate_burst;
 	int64_t default_max_attempts;

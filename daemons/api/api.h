@@ -3,6 +3,8 @@
  *
  *   main.c       options, config, start-up order, signals, SIGHUP, drain on SIGTERM
  *   server.c     libmicrohttpd daemon, per-request context, router, access log
+ *   conns.c      open connections: per-address cap, header and idle-body deadlines,
+ *                the client address (X-Forwarded-For from trusted proxies)
  *   validate.c   the pure request checks (routing, headers, query, job body)
  *   reply.c      JSON, error and redirect responses (every one with X-Request-Id)
  *   auth.c       Bearer key check with an in-process hash -> tenant cache
@@ -18,8 +20,10 @@
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
  * thread, the events thread and the webhooks consumer each own their RabbitMQ
  * connection; cfg->api.webhook_workers threads deliver webhooks; one waiter
- * thread ends suspended ?wait requests at their deadline; with [cloudwatch]
- * enabled, the metrics flush thread. Those but MHD's are bgthreads (bgthread.h). Everything shared between them is atomic or
+ * thread ends suspended ?wait requests at their deadline; the connections
+ * watchdog closes connections past their deadline; with [cloudwatch] enabled,
+ * the metrics flush thread. Those but MHD's are bgthreads (bgthread.h).
+ * Everything shared between them is atomic or
  * behind the lock named where it is declared.
  */
 #ifndef SPOOL_API_H
@@ -36,6 +40,7 @@
 #include "config.h"
 #include "db.h"
 #include "job.h"
+#include "netaddr.h"
 #include "s3.h"
 #include "secrets.h"
 #include "validate.h"
@@ -65,6 +70,7 @@ struct req {
 	const char *method;           /* MHD's, valid while the request lives */
 	char path[256];               /* URL path, truncated copy for the access log */
 	char request_id[129];
+	char client[NETADDR_STRLEN];  /* the client's address (conns_client); "" unknown */
 	char tenant[128];             /* "" until authenticated */
 	char key_id[37];
 	char job_id[JOB_ID_LEN + 1];  /* for /v1/jobs/{id}... routes */
@@ -155,9 +161,34 @@ void server_quiesce(struct api *a);
 void server_stop(struct api *a);
 
 /*
+ * conns.c: every open connection, from MHD's STARTED notification to CLOSED.
+ * conns_accept is MHD's accept policy (api.max_connections_per_address);
+ * conns_notify its connection notification. A connection's deadline follows
+ * the phase of its request, set by the handlers: CONN_HEADER (waiting for a
+ * request header: api.header_timeout, none from trusted proxies), CONN_BODY (a
+ * body: api.header_timeout from the header), CONN_UPLOAD (a video body: renewed
+ * on each chunk, api.upload_idle_timeout), CONN_BUSY (being handled or waiting:
+ * none). Past it the connection is shut down.
+ */
+enum conn_phase { CONN_HEADER, CONN_BODY, CONN_UPLOAD, CONN_BUSY, CONN_PHASES };
+enum MHD_Result conns_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void conns_notify(struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code);
+void conns_phase(struct MHD_Connection *c, enum conn_phase phase);
+/*
+ * The client address of c's request as text: the peer's, or, from a peer in
+ * api.trusted_proxies, the one its X-Forwarded-For names (netaddr_forwarded_client).
+ */
+void conns_client(struct MHD_Connection *c, char out[NETADDR_STRLEN]);
+
+/*
  * The background threads: each *_start is 0, or -1 with the reason in err (the
  * daemon ends); each *_stop joins its thread (nothing when it did not start).
  */
+
+/* conns.c: the watchdog; conns_free (after server_stop) drops the registry. */
+int conns_start(struct api *a, struct buf *err);
+void conns_stop(void);
+void conns_free(void);
 
 /* waiter.c */
 int waiter_start(struct api *a, struct buf *err);

@@ -4,8 +4,8 @@
  * Start-up: config (exit 78 on errors), the API-key pepper, the database pool,
  * the S3 client, the outbox publisher (which declares the RabbitMQ topology and
  * keeps retrying while the broker is away, so the API starts and accepts jobs
- * without it), the ?wait timer, the events and webhooks threads, then the HTTP
- * server and READY=1.
+ * without it), the ?wait timer, the events and webhooks threads, the connections
+ * watchdog, then the HTTP server and READY=1.
  * SIGHUP reloads the reloadable keys; SIGTERM stops accepting, answers what is
  * in flight (waiting clients get the job as it is), then stops the threads.
  */
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define PROG "spool-api"
 #define USAGE "[-dnv] [-f file]"
@@ -29,6 +30,8 @@
 #define EX_OSERR_CODE 71
 #define DRAIN_MS 30000
 #define AUTH_CACHE_SLOTS 4096
+/* Descriptors beside the connections: database pool, brokers, S3, logs, MHD's own. */
+#define FD_RESERVE 128
 
 /*
  * SIGHUP: read the file again into a fresh config and, if it is valid, make it
@@ -42,6 +45,30 @@ static void reload(struct api *a)
 		metrics_set_interval(cfg->cloudwatch.interval);
 		log_info("reload: configuration '%s' applied", cfg->path);
 	}
+}
+
+/*
+ * Room for api.max_connections: raise the soft limit on open files towards the
+ * hard one (the systemd unit sets both to 65536; a login shell often gives
+ * 1024), and warn when it stays short, since libmicrohttpd then stops accepting
+ * at the limit rather than at max_connections.
+ */
+static void fd_limit_raise(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)(cfg->api.max_connections + cfg->database.pool_size + FD_RESERVE);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = was;
+	if (rl.rlim_cur < want)
+		log_warn("the limit of %llu open files is too low for max_connections (%lld): connections past "
+			 "about %lld wait to be accepted; raise LimitNOFILE (ulimit -n) to %llu or lower max_connections",
+			 (unsigned long long)rl.rlim_cur, (long long)cfg->api.max_connections,
+			 (long long)rl.rlim_cur - (long long)(want - (rlim_t)cfg->api.max_connections),
+			 (unsigned long long)want);
 }
 
 /* Fetch the pepper, retrying a little: Secrets Manager may be starting too. */
@@ -65,13 +92,13 @@ static int pepper_fetch(struct api *a, struct buf *pepper)
 /*
  * The background threads, before the HTTP server: the publisher (which keeps
  * retrying while RabbitMQ is away), the ?wait timer, the events and webhooks
- * consumers and the CloudWatch flush. 0, or -1 with err: a thread did not start
- * (the others are stopped again by threads_stop).
+ * consumers, the connections watchdog and the CloudWatch flush. 0, or -1 with
+ * err: a thread did not start (the others are stopped again by threads_stop).
  */
 static int threads_start(struct api *a, struct buf *err)
 {
 	if (publisher_start(a, err) < 0 || waiter_start(a, err) < 0 || events_start(a, err) < 0 ||
-	    webhooks_start(a, err) < 0)
+	    webhooks_start(a, err) < 0 || conns_start(a, err) < 0)
 		return -1;
 	int rc = metrics_start(a->cfg, NULL, NULL, err);
 	if (rc == METRICS_BAD_DIMENSIONS) {
@@ -89,6 +116,7 @@ static void threads_stop(void)
 	webhooks_stop();
 	waiter_stop();
 	publisher_stop();
+	conns_stop();
 	metrics_stop();
 }
 
@@ -132,6 +160,7 @@ static int run(struct api *a)
 	a->db = db_pool_new(a->cfg, a->sec, (int)a->cfg->database.pool_size);
 	a->s3 = s3_new(a->cfg, a->sec);
 
+	fd_limit_raise(a->cfg);
 	int rc = threads_start(a, &err);
 	if (rc == 0) {
 		/* MHD's threads inherit this mask: only the main thread takes the signals. */
@@ -166,6 +195,7 @@ static int run(struct api *a)
 		rc = 0;
 	}
 	waiter_free();
+	conns_free();
 	webhooks_free();
 	s3_free(a->s3);
 	db_pool_free(a->db);

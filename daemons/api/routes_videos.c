@@ -14,8 +14,8 @@
  * connection is closed. A client that goes away mid-body gets its upload aborted
  * in videos_release(), so no object and no multipart upload is left behind.
  * libmicrohttpd (0.9.75, epoll) usually reports the close at once; when the close
- * races its edge-triggered reads of the last data it only notices at
- * api.connection_timeout, and the abort comes then.
+ * races its edge-triggered reads of the last data, the body looks idle and the
+ * abort comes at api.upload_idle_timeout, when conns.c shuts the socket down.
  *
  * Threading: all of this runs in the MHD pool thread serving the connection.
  * While a part is sent to S3 that thread blocks, and with it the other
@@ -208,6 +208,7 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 			return -1;
 		}
 	}
+	conns_phase(r->conn, CONN_UPLOAD);
 	return 0;
 }
 
@@ -216,6 +217,7 @@ enum MHD_Result videos_body(struct req *r, const char *data, size_t *size)
 	struct video_upload *v = r->video;
 	size_t n = *size;
 	*size = 0;
+	conns_phase(r->conn, CONN_UPLOAD);
 	v->received += (int64_t)n;
 	if (!v->fail_status && v->received > v->limit)
 		upload_fail(v, 413, "too_large", NULL, "the video is larger than the limit of %lld bytes",

@@ -7,7 +7,9 @@
  * answered right there, so a rejected body is never read), then once per body
  * chunk, then a final call that dispatches. Requests without a body dispatch on
  * the first call. A ?wait request may suspend its connection and is dispatched
- * again when the waiter resumes it.
+ * again when the waiter resumes it. Each step sets the connection's phase for
+ * the deadlines conns.c keeps: body from the first call, busy from the final one,
+ * waiting for a header again once the request completes.
  */
 #include "api.h"
 #include "clock.h"
@@ -48,6 +50,7 @@ static struct req *req_new(struct api *a, struct MHD_Connection *conn, const cha
 	r->method = method;
 	r->start_ns = clock_now_ns();
 	snprintf(r->path, sizeof(r->path), "%s", url);
+	conns_client(conn, r->client);
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && validate_request_id(rid)) {
 		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
@@ -137,6 +140,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r) {
 		r = req_new(a, conn, url, method);
 		*con_cls = r;
+		conns_phase(conn, CONN_BODY);
 		/*
 		 * A request that starts once SIGTERM's drain has begun (on a keep-alive
 		 * connection accepted before) is refused before it does anything: the
@@ -173,6 +177,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conns_phase(conn, CONN_BUSY);
 	if (r->status)
 		return MHD_YES;
 	if (r->body_too_large)
@@ -196,7 +201,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct api *a = cls;
 	struct req *r = *con_cls;
-	(void)conn;
+	conns_phase(conn, CONN_HEADER); /* the next request on a kept-alive connection */
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -212,6 +217,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)(dur / 1000)));
 	json_object_set_new(o, "request_id", json_string(r->request_id));
 	json_object_set_new(o, "tenant", r->tenant[0] ? json_string(r->tenant) : json_null());
+	json_object_set_new(o, "client", r->client[0] ? json_string(r->client) : json_null());
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(o, "terminated", json_integer((json_int_t)toe));
 	log_raw_json(o);
@@ -225,8 +231,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	(void)cls;
-	(void)conn;
-	(void)socket_context;
+	conns_notify(conn, socket_context, toe);
 	prom_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
@@ -327,7 +332,7 @@ int server_start(struct api *a, struct buf *err)
 		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	}
 	a->mhd = MHD_start_daemon(
-		flags, (uint16_t)c->port, NULL, NULL, on_request, a,
+		flags, (uint16_t)c->port, conns_accept, a, on_request, a,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_SOCK_ADDR, ai->ai_addr,

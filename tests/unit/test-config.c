@@ -265,6 +265,27 @@ static void test_api_tls_pair(void **state)
 	buf_release(&err);
 }
 
+/* The connection limits: defaults, trusted_proxies checked as networks. */
+static void test_api_limits(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL, PROG_API, &err), 0);
+	assert_int_equal(cfg.api.header_timeout, 10);
+	assert_int_equal(cfg.api.max_conns_per_address, 64);
+	assert_int_equal(cfg.api.upload_idle_timeout, 10);
+	assert_null(cfg.api.trusted_proxies);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "trusted_proxies = 10.0.0.0/16, fd00::/8\n", PROG_API, &err), 0);
+	assert_string_equal(cfg.api.trusted_proxies, "10.0.0.0/16, fd00::/8");
+	config_free(&cfg);
+	expect_error(REQUIRED_ADMINCTL "trusted_proxies = 10.0.0.0/16, lb.internal\n", PROG_API,
+		     "key 'trusted_proxies' in [api]: 'lb.internal' is not an IP address or ADDRESS/BITS");
+	expect_error(REQUIRED_ADMINCTL "trusted_proxies = 10.0.0.1/16\n", PROG_API, "has bits set past its /16 prefix");
+	buf_release(&err);
+}
+
 /* Per-job-type maps: parsing (blanks optional), defaults for the types not named, the accessors. */
 static void test_typemap(void **state)
 {
@@ -418,7 +439,7 @@ int main(void)
 		cmocka_unit_test(test_unknown),	   cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_program_mismatch), cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
-		cmocka_unit_test(test_api_tls_pair),
+		cmocka_unit_test(test_api_tls_pair),	   cmocka_unit_test(test_api_limits),
 		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
 		cmocka_unit_test(test_typemap_reload),
 		cmocka_unit_test(test_typemap_doc),	   cmocka_unit_test(test_get_bool),

@@ -154,6 +154,8 @@ static const struct ckey keys[] = {
 	  "Lifetime of upload URLs." },
 	{ "api", "max_wait", CT_DURATION, O(api.max_wait), 0, 600, "60s", F_RELOAD, A,
 	  "Longest ?wait= a client may ask for." },
+	{ "api", "max_waits_per_key", CT_INT, O(api.max_waits_per_key), 0, 100000, "32", F_RELOAD, A,
+	  "GET /v1/jobs/{id}?wait=N requests one API key may have waiting at once; past it, ?wait answers at once with the job as it is, as without ?wait (0: never wait)." },
 	{ "api", "upload_idle_timeout", CT_DURATION, O(api.upload_idle_timeout), 1, 3600, "10s", F_RELOAD, A,
 	  "A POST /v1/videos body that sends nothing for this long is cut off: the connection is closed and the S3 upload aborted." },
 	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "0", F_RELOAD, A,

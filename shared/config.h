@@ -117,6 +117,7 @@ struct config_api {
 	int64_t result_url_expires; /* seconds */
 	int64_t upload_url_expires; /* seconds */
 	int64_t max_wait;         /* seconds for ?wait= */
+	int64_t max_waits_per_key; /* ?wait requests one API key may hold suspended */
 	int64_t upload_idle_timeout; /* seconds a video body may send nothing */
 	int64_t rate_limit;       /* requests per second per key, 0 = off */
 	int64_t rate_burst;

@@ -192,8 +192,12 @@ void conns_free(void);
 
 /* waiter.c */
 int waiter_start(struct api *a, struct buf *err);
-/* Suspend r's connection until its job is final or r->wait_deadline_ns passes. */
-void waiter_add(struct req *r);
+/*
+ * Suspend r's connection until its job is final or r->wait_deadline_ns passes:
+ * 0; or -1, nothing done, when r's API key already has api.max_waits_per_key
+ * requests waiting (the caller answers at once).
+ */
+int waiter_add(struct req *r);
 /* Wake waiters of `job_id` now (the events consumer calls this). */
 void waiter_wake(const char *job_id);
 /* Stop the thread and resume every waiter (before MHD_stop_daemon). */

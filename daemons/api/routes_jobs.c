@@ -225,10 +225,12 @@ enum MHD_Result route_jobs_get(struct req *r)
 	if (load_job(r, &j, &ret) != JOB_OK)
 		return ret;
 	if (wait > 0 && !r->resumed && !job_status_final(j.status)) {
-		job_clear(&j);
 		r->wait_deadline_ns = r->start_ns + (uint64_t)wait * 1000000000u;
-		waiter_add(r);
-		return MHD_YES;
+		if (waiter_add(r) == 0) {
+			job_clear(&j);
+			return MHD_YES;
+		}
+		/* the key has max_waits_per_key waiting: answer now, as without ?wait */
 	}
 	ret = reply_json(r, 200, job_json(r, &j));
 	job_clear(&j);

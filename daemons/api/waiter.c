@@ -6,6 +6,9 @@
  * calls waiter_wake() when a job reaches a final state and the job's waiters are
  * resumed at once; a timer thread resumes the others at their deadline. MHD then
  * calls the handler again, which reads the job once and answers with it as it is.
+ * One API key holds at most api.max_waits_per_key suspended requests: a waiting
+ * connection is a connection nobody else can have, and past the cap a ?wait is
+ * answered at once with the job as it is, as a client that polls expects.
  *
  * Two gaps are closed without polling: an event that arrives between the
  * handler's read and waiter_add() is remembered in a small ring of recently
@@ -39,6 +42,7 @@
 struct entry {
 	struct req *r;
 	char job_id[JOB_ID_LEN + 1];
+	char key_id[37];              /* the API key's, for api.max_waits_per_key */
 	uint64_t deadline_ns;
 	uint64_t seq;
 };
@@ -79,9 +83,23 @@ static bool recently_final(const char *job_id)
 	return false;
 }
 
-void waiter_add(struct req *r)
+/* Requests of API key `key_id` waiting (lock held). */
+static int64_t waiting(const char *key_id)
 {
+	int64_t n = 0;
+	for (size_t i = 0; i < w.n; i++)
+		n += !strcmp(w.list[i].key_id, key_id);
+	return n;
+}
+
+int waiter_add(struct req *r)
+{
+	int64_t max = r->api->cfg->api.max_waits_per_key;
 	pthread_mutex_lock(&w.mu);
+	if (waiting(r->key_id) >= max) {
+		pthread_mutex_unlock(&w.mu);
+		return -1;
+	}
 	if (w.n == w.cap) {
 		w.cap = w.cap ? w.cap * 2 : 64;
 		w.list = xrealloc(w.list, w.cap * sizeof(*w.list));
@@ -89,6 +107,7 @@ void waiter_add(struct req *r)
 	struct entry *e = &w.list[w.n++];
 	e->r = r;
 	memcpy(e->job_id, r->job_id, sizeof(e->job_id));
+	memcpy(e->key_id, r->key_id, sizeof(e->key_id));
 	e->deadline_ns = r->wait_deadline_ns;
 	e->seq = ++w.next_seq;
 	r->suspended = true;
@@ -99,6 +118,7 @@ void waiter_add(struct req *r)
 	pthread_mutex_unlock(&w.mu);
 	if (listed)
 		bgthread_wake(&w.timer); /* the timer may need to wake earlier */
+	return 0;
 }
 
 void waiter_wake(const char *job_id)

@@ -274,6 +274,7 @@ static void test_api_limits(void **state)
 	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL, PROG_API, &err), 0);
 	assert_int_equal(cfg.api.header_timeout, 10);
 	assert_int_equal(cfg.api.max_conns_per_address, 64);
+	assert_int_equal(cfg.api.max_waits_per_key, 32);
 	assert_int_equal(cfg.api.upload_idle_timeout, 10);
 	assert_null(cfg.api.trusted_proxies);
 	config_free(&cfg);

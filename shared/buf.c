@@ -86,6 +86,17 @@ void buf_grow(struct buf *b, size_t extra)
 	b->data[b->len] = '\0';
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+	if (n + 1 == 0)
+		oom(SIZE_MAX);
+	if (n + 1 <= b->cap)
+		return;
+	b->data = xrealloc(b->data, n + 1);
+	b->cap = n + 1;
+	b->data[b->len] = '\0';
+}
+
 void buf_add(struct buf *b, const void *p, size_t n)
 {
 	buf_grow(b, n);

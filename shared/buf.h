@@ -29,6 +29,11 @@ void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
 /* Make room for at least `extra` more bytes (plus the terminating NUL). */
 void buf_grow(struct buf *b, size_t extra);
+/*
+ * Make the capacity exactly `n` bytes (plus the NUL) if it is less: for a buffer
+ * whose final size is known, allocated once without the slack of buf_grow's doubling.
+ */
+void buf_reserve(struct buf *b, size_t n);
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);

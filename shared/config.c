@@ -156,6 +156,10 @@ static const struct ckey keys[] = {
 	  "Longest ?wait= a client may ask for." },
 	{ "api", "max_waits_per_key", CT_INT, O(api.max_waits_per_key), 0, 100000, "32", F_RELOAD, A,
 	  "GET /v1/jobs/{id}?wait=N requests one API key may have waiting at once; past it, ?wait answers at once with the job as it is, as without ?wait (0: never wait)." },
+	{ "api", "upload_buffer", CT_SIZE, O(api.upload_buffer), 5 * MB, 64 * GB, "256M", F_RELOAD, A,
+	  "Memory all POST /v1/videos uploads together may buffer for S3: each takes [s3] part_size of it (its Content-Length when smaller) once its headers are in, and gives it back when it ends; an upload that finds too little left is answered 503 with Retry-After before its body is read.\nAt least part_size." },
+	{ "api", "upload_buffer_per_key", CT_SIZE, O(api.upload_buffer_per_key), 5 * MB, 64 * GB, "64M", F_RELOAD, A,
+	  "Of upload_buffer, what the uploads of one API key may hold together, so that one tenant's uploads leave room for the others'; past it an upload is answered 503 with Retry-After.\nAt least part_size." },
 	{ "api", "upload_idle_timeout", CT_DURATION, O(api.upload_idle_timeout), 1, 3600, "10s", F_RELOAD, A,
 	  "A POST /v1/videos body that sends nothing for this long is cut off: the connection is closed and the S3 upload aborted." },
 	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "0", F_RELOAD, A,
@@ -593,6 +597,19 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 	return 1;
 }
 
+/* Each upload takes up to [s3] part_size of the [api] upload buffers: they must hold one. */
+static void check_upload_buffer(struct load_ctx *lc)
+{
+	const struct config *c = lc->cfg;
+	const char *name[] = { "upload_buffer", "upload_buffer_per_key" };
+	int64_t v[] = { c->api.upload_buffer, c->api.upload_buffer_per_key };
+	for (int i = 0; i < 2; i++)
+		if (v[i] < c->s3.part_size)
+			add_err(lc, 0, "key '%s' in [api] (%lld bytes) is smaller than 'part_size' in [s3] "
+				"(%lld bytes): no upload larger than one part could start", name[i], (long long)v[i],
+				(long long)c->s3.part_size);
+}
+
 static int finish_load(struct load_ctx *lc, int rc)
 {
 	if (rc > 0)
@@ -610,6 +627,8 @@ static int finish_load(struct load_ctx *lc, int rc)
 	if (rc == 0 && (lc->cfg->program & PROG_API) && !lc->cfg->api.tls_cert != !lc->cfg->api.tls_key)
 		add_err(lc, 0, "key '%s' in [api] is set but '%s' is not: HTTPS needs both (or neither)",
 			lc->cfg->api.tls_cert ? "tls_cert" : "tls_key", lc->cfg->api.tls_cert ? "tls_key" : "tls_cert");
+	if (rc == 0 && (lc->cfg->program & PROG_API))
+		check_upload_buffer(lc);
 	return lc->errors ? -1 : 0;
 }
 

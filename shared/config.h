@@ -118,6 +118,8 @@ struct config_api {
 	int64_t upload_url_expires; /* seconds */
 	int64_t max_wait;         /* seconds for ?wait= */
 	int64_t max_waits_per_key; /* ?wait requests one API key may hold suspended */
+	int64_t upload_buffer;    /* bytes all POST /v1/videos part buffers may hold together */
+	int64_t upload_buffer_per_key; /* of which one API key's uploads may hold */
 	int64_t upload_idle_timeout; /* seconds a video body may send nothing */
 	int64_t rate_limit;       /* requests per second per key, 0 = off */
 	int64_t rate_burst;

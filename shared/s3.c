@@ -788,18 +788,27 @@ struct s3_upload {
 	char *key;
 	char *content_type;
 	struct buf upload_id;    /* empty until the first part goes */
-	struct buf pending;      /* bytes not yet sent */
+	struct buf pending;      /* bytes not yet sent; `buffer` allocated at the first */
 	char **etags;
 	int nparts, cap;
 	int64_t total;
+	int64_t size;            /* announced, -1 unknown */
+	size_t buffer;           /* s3_upload_buffer(s, size) */
 };
 
-struct s3_upload *s3_upload_begin(struct s3 *s, const char *key, const char *content_type,
+int64_t s3_upload_buffer(const struct s3 *s, int64_t size)
+{
+	return size >= 0 && size < s->part_size ? size : s->part_size;
+}
+
+struct s3_upload *s3_upload_begin(struct s3 *s, const char *key, const char *content_type, int64_t size,
 				  struct aws_error *err)
 {
 	(void)err;
 	struct s3_upload *u = xcalloc(1, sizeof(*u));
 	u->s = s;
+	u->size = size;
+	u->buffer = (size_t)s3_upload_buffer(s, size);
 	u->key = xstrdup(key);
 	u->content_type = xstrdup(content_type ? content_type : DEFAULT_CT);
 	buf_init(&u->upload_id);
@@ -841,6 +850,12 @@ int s3_upload_part(struct s3_upload *u, const void *data, size_t len, struct aws
 {
 	size_t ps = (size_t)u->s->part_size;
 	const char *p = data;
+	if (u->size >= 0 && (int64_t)len > u->size - u->total) {
+		aws_error_set(err, 0, "IncompleteBody", 0, "more bytes than the %lld announced", (long long)u->size);
+		return -1;
+	}
+	if (len && !u->pending.data)
+		buf_reserve(&u->pending, u->buffer); /* once, exactly: no growth by doubling */
 	while (len) {
 		size_t room = ps - u->pending.len;
 		size_t take = len < room ? len : room;

@@ -90,11 +90,16 @@ int s3_presign_put(struct s3 *s, const char *key, int64_t size, int64_t expires,
  * Streaming upload of data arriving in pieces (e.g. an HTTP request body).
  * Data is buffered to part_size and sent part by part; the multipart upload is
  * only created once the first full part exists, so a small upload becomes one PUT.
+ * `size` is the number of bytes that will come, or -1 when unknown: the buffer,
+ * allocated once at the first byte, is exactly s3_upload_buffer(s, size) bytes
+ * (plus one), and s3_upload_part() refuses bytes past `size`.
  * s3_upload_complete() and s3_upload_abort() free the handle. After a failed
  * s3_upload_part() the caller must still call s3_upload_abort().
  */
-struct s3_upload *s3_upload_begin(struct s3 *s, const char *key, const char *content_type,
+struct s3_upload *s3_upload_begin(struct s3 *s, const char *key, const char *content_type, int64_t size,
 				  struct aws_error *err);
+/* The bytes an upload of `size` bytes (-1: unknown) buffers: part_size, or size when smaller. */
+int64_t s3_upload_buffer(const struct s3 *s, int64_t size);
 int s3_upload_part(struct s3_upload *u, const void *data, size_t len, struct aws_error *err);
 int s3_upload_complete(struct s3_upload *u, struct aws_error *err);
 void s3_upload_abort(struct s3_upload *u);

@@ -104,6 +104,8 @@ enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *r
 enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing);
 /* 401 with WWW-Authenticate: Bearer. */
 enum MHD_Result reply_unauthorized(struct req *r, const char *message);
+/* 503 unavailable with Retry-After, for a limit of this server's (not a dependency's). */
+enum MHD_Result reply_busy(struct req *r, const char *message);
 /* 429 rate_limited with Retry-After. */
 enum MHD_Result reply_rate_limited(struct req *r);
 /* 405 with Allow. */
@@ -145,6 +147,8 @@ int videos_precheck(struct req *r, enum MHD_Result *ret);
 enum MHD_Result videos_body(struct req *r, const char *data, size_t *size);
 enum MHD_Result route_videos_create(struct req *r);
 void videos_release(struct req *r, enum MHD_RequestTerminationCode toe);
+/* At exit, once no upload is left: the budget's per-key table. */
+void videos_budget_free(void);
 
 /* server.c */
 /*

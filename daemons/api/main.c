@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
@@ -196,6 +197,7 @@ static int run(struct api *a)
 	}
 	waiter_free();
 	conns_free();
+	videos_budget_free();
 	webhooks_free();
 	s3_free(a->s3);
 	db_pool_free(a->db);
@@ -213,6 +215,12 @@ int main(int argc, char **argv)
 	int rc = daemon_parse_args(argc, argv, PROG, USAGE, DEFAULT_CONFIG, &o);
 	if (rc >= 0 || (rc = daemon_protect_memory(PROG)) >= 0)
 		return rc;
+	/*
+	 * Buffers of 1 MiB and more (the uploads' S3 parts) come straight from mmap,
+	 * so that freeing one gives its memory back: by default glibc raises this
+	 * threshold past the first such buffer freed and keeps later ones in its heaps.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&a, 0, sizeof(a));
 	/* -n checks the TLS files too: load as for a start, then check */

@@ -163,3 +163,8 @@ enum MHD_Result reply_redirect(struct req *r, const char *location)
 	json_object_set_new(o, "location", json_string(location));
 	return queue(r, 302, json_response(o), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
 }
+
+enum MHD_Result reply_busy(struct req *r, const char *message)
+{
+	return error_with(r, 503, "unavailable", MHD_HTTP_HEADER_RETRY_AFTER, "5", "%s", message);
+}

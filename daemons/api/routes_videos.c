@@ -17,6 +17,17 @@
  * races its edge-triggered reads of the last data, the body looks idle and the
  * abort comes at api.upload_idle_timeout, when conns.c shuts the socket down.
  *
+ * Memory: the S3 part buffers of all uploads together stay within
+ * api.upload_buffer, and those of one API key within api.upload_buffer_per_key
+ * (so that one tenant's uploads leave room for the others'). An upload takes its
+ * share, s3_upload_buffer() (part_size, or its Content-Length when smaller), when
+ * its headers are in, before anything is allocated; one that finds too little
+ * left is answered 503 with Retry-After before its body is read. The share goes
+ * back when the buffer is freed: the upload completed, failed (upload_fail) or
+ * ended with its request (videos_release), whichever comes first, exactly once
+ * (upload_end). A body that sends nothing for api.upload_idle_timeout has its
+ * connection shut down (conns.c), which ends the request and so the upload.
+ *
  * Threading: all of this runs in the MHD pool thread serving the connection.
  * While a part is sent to S3 that thread blocks, and with it the other
  * connections it polls; with api.threads pool threads this is acceptable (a part
@@ -27,6 +38,8 @@
 #include "log.h"
 #include "videoparams.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
@@ -47,6 +60,9 @@ struct video_upload {
 	int64_t received;              /* body bytes, as sent (multipart framing included) */
 	int64_t discarded;             /* body bytes dropped after a failure */
 	int64_t file_bytes;            /* bytes of the video itself */
+	int64_t size;                  /* Content-Length of a body not chunked; -1 unknown */
+	int64_t reserved;              /* bytes of upload_buffer held (budget_take) */
+	char key_id[37];               /* the API key's, whose share `reserved` counts against */
 	bool multipart;                /* multipart/form-data body */
 	bool file_field;               /* multipart: the `file` field has begun */
 	/* The first failure, answered once the body is in; 0 none. */
@@ -66,6 +82,83 @@ static void object_type(const char *ct, char out[CONTENT_TYPE_MAX + 1])
 	}
 	memcpy(out, ct, n);
 	out[n] = '\0';
+}
+
+/* ---- the memory budget ----------------------------------------------------------- */
+
+/* Part-buffer bytes held by uploads in progress: in all, and by each API key holding some. */
+static struct {
+	pthread_mutex_t mu;
+	int64_t total;
+	struct held {
+		char key_id[37];
+		int64_t bytes;
+	} *keys;
+	size_t n, cap;
+} budget = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* The entry of `key_id`, made when absent (lock held). */
+static struct held *held_of(const char *key_id)
+{
+	for (size_t i = 0; i < budget.n; i++)
+		if (!strcmp(budget.keys[i].key_id, key_id))
+			return &budget.keys[i];
+	if (budget.n == budget.cap) {
+		budget.cap = budget.cap ? budget.cap * 2 : 16;
+		budget.keys = xrealloc(budget.keys, budget.cap * sizeof(*budget.keys));
+	}
+	struct held *h = &budget.keys[budget.n++];
+	snprintf(h->key_id, sizeof(h->key_id), "%s", key_id);
+	h->bytes = 0;
+	return h;
+}
+
+/* Hold v->reserved bytes for v's key: 0; -1 over the key's share; -2 over the whole budget. */
+static int budget_take(struct video_upload *v, const struct config_api *c)
+{
+	int rc = 0;
+	pthread_mutex_lock(&budget.mu);
+	struct held *h = held_of(v->key_id);
+	if (h->bytes + v->reserved > c->upload_buffer_per_key)
+		rc = -1;
+	else if (budget.total + v->reserved > c->upload_buffer)
+		rc = -2;
+	else {
+		h->bytes += v->reserved;
+		budget.total += v->reserved;
+	}
+	if (!h->bytes)
+		*h = budget.keys[--budget.n];
+	pthread_mutex_unlock(&budget.mu);
+	if (rc < 0)
+		v->reserved = 0;
+	return rc;
+}
+
+/* The upload is over: abort what is still open at S3 and give its share back. */
+static void upload_end(struct video_upload *v)
+{
+	s3_upload_abort(v->up);
+	v->up = NULL;
+	if (!v->reserved)
+		return;
+	pthread_mutex_lock(&budget.mu);
+	struct held *h = held_of(v->key_id);
+	h->bytes -= v->reserved;
+	budget.total -= v->reserved;
+	if (!h->bytes)
+		*h = budget.keys[--budget.n];
+	pthread_mutex_unlock(&budget.mu);
+	v->reserved = 0;
+}
+
+void videos_budget_free(void)
+{
+	pthread_mutex_lock(&budget.mu);
+	free(budget.keys);
+	budget.keys = NULL;
+	budget.n = budget.cap = 0;
+	pthread_mutex_unlock(&budget.mu);
 }
 
 /* ---- query parameters -> params ----------------------------------------------- */
@@ -115,8 +208,7 @@ static void upload_fail(struct video_upload *v, unsigned status, const char *cod
 	v->fail_status = status;
 	v->fail_code = code;
 	v->fail_field = field;
-	s3_upload_abort(v->up);
-	v->up = NULL;
+	upload_end(v);
 }
 
 static void storage_failed(struct video_upload *v, const struct aws_error *aerr)
@@ -135,7 +227,7 @@ static int upload_write(struct video_upload *v, const char *data, size_t len)
 	if (v->fail_status || len == 0)
 		return v->fail_status ? -1 : 0;
 	if (!v->up)
-		v->up = s3_upload_begin(v->api->s3, v->key, v->content_type, &aerr);
+		v->up = s3_upload_begin(v->api->s3, v->key, v->content_type, v->size, &aerr);
 	if (!v->up || s3_upload_part(v->up, data, len, &aerr) < 0) {
 		storage_failed(v, &aerr);
 		return -1;
@@ -166,11 +258,31 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
 	return upload_write(v, data, size) == 0 ? MHD_YES : MHD_NO;
 }
 
+/* Take the upload's share of api.upload_buffer: 0, or -1 with the 503 queued in *ret. */
+static int upload_reserve(struct req *r, struct video_upload *v, enum MHD_Result *ret)
+{
+	const struct config_api *c = &r->api->cfg->api;
+	v->reserved = s3_upload_buffer(r->api->s3, v->size);
+	int rc = budget_take(v, c);
+	if (rc == -1) {
+		log_warn("upload refused: key '%s' holds its upload_buffer_per_key (%lld bytes)", v->key_id,
+			 (long long)c->upload_buffer_per_key);
+		*ret = reply_busy(r, "too many uploads are in progress for this API key; "
+				     "try again when one has finished");
+	} else if (rc == -2) {
+		log_warn("upload refused: the uploads in progress hold upload_buffer (%lld bytes)",
+			 (long long)c->upload_buffer);
+		*ret = reply_busy(r, "too many uploads are in progress; try again in a few seconds");
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 int videos_precheck(struct req *r, enum MHD_Result *ret)
 {
 	int64_t limit = r->api->cfg->api.max_upload;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-	unsigned long long n;
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	unsigned long long n = 0;
 	if (cl && validate_content_length(cl, (uint64_t)limit, &n) < 0) {
 		*ret = reply_error(r, 413, "too_large", NULL,
 				   "the video is larger than the limit of %lld bytes", (long long)limit);
@@ -191,6 +303,8 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 	v->api = r->api;
 	v->params = params;
 	v->limit = limit;
+	snprintf(v->key_id, sizeof(v->key_id), "%s", r->key_id);
+	v->size = cl && !te ? (int64_t)n : -1; /* MHD reads a chunked body whatever its Content-Length */
 	buf_init(&v->fail_msg);
 	object_type(ct, v->content_type);
 	uuid_t u;
@@ -208,6 +322,8 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 			return -1;
 		}
 	}
+	if (upload_reserve(r, v, ret) < 0)
+		return -1;
 	conns_phase(r->conn, CONN_UPLOAD);
 	return 0;
 }
@@ -252,7 +368,9 @@ static int upload_finish(struct req *r, struct video_upload *v, enum MHD_Result 
 	}
 	struct s3_upload *up = v->up;
 	v->up = NULL;
-	if (s3_upload_complete(up, &aerr) < 0) {
+	int rc = s3_upload_complete(up, &aerr);
+	upload_end(v);
+	if (rc < 0) {
 		storage_failed(v, &aerr);
 		*ret = reply_error(r, v->fail_status, v->fail_code, v->fail_field, "%s", buf_str(&v->fail_msg));
 		return -1;
@@ -291,8 +409,8 @@ void videos_release(struct req *r, enum MHD_RequestTerminationCode toe)
 		log_info("upload '%s' aborted after %lld bytes (request ended with code %d)", v->key,
 			 (long long)v->received, (int)toe);
 		log_set_request_id(NULL);
-		s3_upload_abort(v->up);
 	}
+	upload_end(v);
 	if (v->pp)
 		MHD_destroy_post_processor(v->pp);
 	json_decref(v->params);

@@ -265,7 +265,7 @@ static void test_api_tls_pair(void **state)
 	buf_release(&err);
 }
 
-/* The connection limits: defaults, trusted_proxies checked as networks. */
+/* The connection and upload limits: defaults, trusted_proxies checked as networks, upload_buffer >= part_size. */
 static void test_api_limits(void **state)
 {
 	(void)state;
@@ -275,6 +275,8 @@ static void test_api_limits(void **state)
 	assert_int_equal(cfg.api.header_timeout, 10);
 	assert_int_equal(cfg.api.max_conns_per_address, 64);
 	assert_int_equal(cfg.api.max_waits_per_key, 32);
+	assert_int_equal(cfg.api.upload_buffer, 256 * 1024 * 1024);
+	assert_int_equal(cfg.api.upload_buffer_per_key, 64 * 1024 * 1024);
 	assert_int_equal(cfg.api.upload_idle_timeout, 10);
 	assert_null(cfg.api.trusted_proxies);
 	config_free(&cfg);
@@ -284,6 +286,10 @@ static void test_api_limits(void **state)
 	expect_error(REQUIRED_ADMINCTL "trusted_proxies = 10.0.0.0/16, lb.internal\n", PROG_API,
 		     "key 'trusted_proxies' in [api]: 'lb.internal' is not an IP address or ADDRESS/BITS");
 	expect_error(REQUIRED_ADMINCTL "trusted_proxies = 10.0.0.1/16\n", PROG_API, "has bits set past its /16 prefix");
+	expect_error(REQUIRED_ADMINCTL "upload_buffer = 6M\n[s3]\npart_size = 8M\n", PROG_API,
+		     "key 'upload_buffer' in [api] (6291456 bytes) is smaller than 'part_size' in [s3] (8388608 bytes)");
+	expect_error(REQUIRED_ADMINCTL "upload_buffer_per_key = 7M\n", PROG_API,
+		     "key 'upload_buffer_per_key' in [api] (7340032 bytes) is smaller than 'part_size'");
 	buf_release(&err);
 }
 

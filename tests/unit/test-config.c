@@ -273,7 +273,8 @@ static void test_api_limits(void **state)
 	struct buf err = BUF_INIT;
 	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL, PROG_API, &err), 0);
 	assert_int_equal(cfg.api.header_timeout, 10);
-	assert_int_equal(cfg.api.max_conns_per_address, 64);
+	assert_int_equal(cfg.api.max_conns_per_address, 128);
+	assert_int_equal(cfg.api.max_connections, 4096);
 	assert_int_equal(cfg.api.max_waits_per_key, 32);
 	assert_int_equal(cfg.api.upload_buffer, 256 * 1024 * 1024);
 	assert_int_equal(cfg.api.upload_buffer_per_key, 64 * 1024 * 1024);

@@ -1,6 +1,7 @@
 #include "log.h"
 #include "buf.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -95,10 +96,11 @@ static void emit(enum log_level level, json_t *fields, const char *msg)
 		if (log_instance[0])
 			json_object_set_new(o, "instance", json_string(log_instance));
 		if (tl_request_id[0])
-			json_object_set_new(o, "request_id", json_string(tl_request_id));
+			json_object_set_new(o, "request_id", utf8_json(tl_request_id));
 		if (tl_job_id[0])
-			json_object_set_new(o, "job_id", json_string(tl_job_id));
-		json_object_set_new(o, "msg", json_string(msg));
+			json_object_set_new(o, "job_id", utf8_json(tl_job_id));
+		/* a message quoting what a client sent may not be UTF-8: escaped, never dropped */
+		json_object_set_new(o, "msg", utf8_json(msg));
 		if (fields)
 			json_object_update_missing(o, fields);
 		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

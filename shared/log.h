@@ -7,6 +7,11 @@
  * line is written with a single write(2).
  *
  * Secret values must never be passed to these functions.
+ *
+ * JSON lines keep every field: a message that is not UTF-8 is written with its
+ * bad bytes escaped as \xNN (utf8.h). Fields passed in `fields` or to
+ * log_raw_json() are the caller's JSON values: build strings that may hold
+ * anything a client sent with utf8_json(), as json_string() refuses them.
  */
 #ifndef SPOOL_LOG_H
 #define SPOOL_LOG_H

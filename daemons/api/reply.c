@@ -5,6 +5,7 @@
  */
 #include "api.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -69,14 +70,17 @@ enum MHD_Result reply_text(struct req *r, unsigned status, const char *content_t
 		     content_type, NULL, NULL);
 }
 
-/* {"error":{"code","message"[,"field"],"request_id"}} */
+/*
+ * {"error":{"code","message"[,"field"],"request_id"}}. A message may quote what
+ * the client sent (a path, a header): bytes that are not UTF-8 are escaped.
+ */
 static json_t *error_body(struct req *r, const char *code, const char *field, const char *message)
 {
 	json_t *e = json_object();
 	json_object_set_new(e, "code", json_string(code));
-	json_object_set_new(e, "message", json_string(message));
+	json_object_set_new(e, "message", utf8_json(message));
 	if (field)
-		json_object_set_new(e, "field", json_string(field));
+		json_object_set_new(e, "field", utf8_json(field));
 	json_object_set_new(e, "request_id", json_string(r->request_id));
 	json_t *o = json_object();
 	json_object_set_new(o, "error", e);

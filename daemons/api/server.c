@@ -14,6 +14,7 @@
 #include "api.h"
 #include "clock.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -210,8 +211,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	prom_request(r->route, status, dur);
 	json_t *o = json_object();
 	json_object_set_new(o, "msg", json_string("request"));
-	json_object_set_new(o, "method", json_string(r->method));
-	json_object_set_new(o, "path", json_string(r->path));
+	json_object_set_new(o, "method", utf8_json(r->method));
+	json_object_set_new(o, "path", utf8_json(r->path));
 	json_object_set_new(o, "status", json_integer(status));
 	json_object_set_new(o, "duration_ms", json_integer((json_int_t)((dur + 500000) / 1000000)));
 	json_object_set_new(o, "duration_us", json_integer((json_int_t)(dur / 1000)));

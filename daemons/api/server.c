@@ -102,9 +102,30 @@ static enum MHD_Result dispatch(struct req *r)
 	return ret;
 }
 
+/* MHD's iterator over the query arguments: stops at the first one that is not UTF-8. */
+static enum MHD_Result query_arg_check(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	return validate_query_arg(key, value, cls) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* 400 naming the first query argument that is not UTF-8: 0, or -1 when queued. */
+static int query_check(struct req *r, enum MHD_Result *ret)
+{
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_arg_check, &v);
+	int bad = v.msg.len > 0;
+	if (bad)
+		*ret = reply_error(r, 400, "bad_request", v.field, "query parameter '%s' %s", v.field,
+				   buf_str(&v.msg));
+	buf_release(&v.msg);
+	return bad ? -1 : 0;
+}
+
 /*
  * Route the request and answer what can be answered before its body: unknown
- * path, method, authentication, body size and type. -1 when a response is queued.
+ * path, method, authentication, query arguments that are not UTF-8, body size
+ * and type. -1 when a response is queued.
  */
 static int precheck(struct req *r, enum MHD_Result *ret)
 {
@@ -119,6 +140,8 @@ static int precheck(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	if (strncmp(r->path, "/v1/", 4) == 0 && auth_check(r, ret) < 0)
+		return -1;
+	if (query_check(r, ret) < 0)
 		return -1;
 	if (!strcmp(r->method, MHD_HTTP_METHOD_POST) && body_precheck(r, ret) < 0)
 		return -1;

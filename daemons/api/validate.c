@@ -3,6 +3,7 @@
  */
 #include "validate.h"
 #include "jobtype.h"
+#include "utf8.h"
 #include "webhook.h"
 
 #include <ctype.h>
@@ -126,6 +127,24 @@ int validate_int_arg(const char *s, long max, long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int validate_query_arg(const char *key, const char *value, struct validate_error *v)
+{
+	int key_ok = utf8_valid(key, strlen(key));
+	if (key_ok && (!value || utf8_valid(value, strlen(value))))
+		return 0;
+	struct buf name = BUF_INIT;
+	utf8_escape(&name, key, strlen(key));
+	snprintf(v->field, sizeof(v->field), "%s", buf_str(&name));
+	buf_release(&name);
+	/* a cut may leave half a character: drop it so that the field stays UTF-8 */
+	size_t n = strlen(v->field);
+	while (n > 0 && !utf8_valid(v->field, n))
+		v->field[--n] = '\0';
+	buf_adds(&v->msg, key_ok ? "is not valid UTF-8 (send text percent-encoded as UTF-8)"
+				 : "has a name that is not valid UTF-8 (send text percent-encoded as UTF-8)");
+	return -1;
 }
 
 json_t *validate_video_param(const char *name, const char *v)

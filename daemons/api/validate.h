@@ -92,6 +92,14 @@ struct validate_error {
 };
 #define VALIDATE_ERROR_INIT { "", BUF_INIT }
 
+/*
+ * 0 if the query argument `key`=`value` (value NULL: given without '=') is
+ * well-formed UTF-8, else -1 with `v` naming the parameter (its name escaped as
+ * utf8_escape does when the name itself is not UTF-8, cut to fit) and saying what
+ * is wrong.
+ */
+int validate_query_arg(const char *key, const char *value, struct validate_error *v);
+
 /* 0 if `type` (NULL: not a string) is a job type of jobtype.h's table, else -1 naming `field`. */
 int validate_job_type(const char *type, const char *field, struct validate_error *v);
 

@@ -2,8 +2,8 @@
  * fuzz-http — the parts of spool-api's request path that read client input:
  * routing (path, method and {id}), the X-Request-Id, Idempotency-Key,
  * Content-Length and Content-Type checks, the query arguments of
- * GET /v1/jobs[/{id}] and POST /v1/videos, and the validation of a POST /v1/jobs
- * body.
+ * GET /v1/jobs[/{id}] and POST /v1/videos (refused when not UTF-8, never dropped),
+ * and the validation of a POST /v1/jobs body.
  *
  * Those checks are daemons/api/validate.c, which needs neither libmicrohttpd nor
  * a database: the fuzzer links validate.o and libspool only. What needs a live
@@ -18,6 +18,7 @@
 #include "jobcodec.h"
 #include "jobtype.h"
 #include "sigv4.h"
+#include "utf8.h"
 #include "videoparams.h"
 
 #include <ctype.h>
@@ -144,10 +145,25 @@ static void check_query(const char *q, size_t n)
 		sigv4_uri_decode(&name, q, (size_t)((eq ? eq : stop) - q));
 		if (eq)
 			sigv4_uri_decode(&value, eq + 1, (size_t)(stop - eq - 1));
-		check_arg(buf_str(&name), buf_str(&value));
-		json_object_set_new(params, buf_str(&name), validate_video_param(buf_str(&name), buf_str(&value)));
+		/* an argument that is not UTF-8 ends the request with a 400 naming it */
+		struct validate_error v = VALIDATE_ERROR_INIT;
+		int bad = validate_query_arg(buf_str(&name), eq ? buf_str(&value) : NULL, &v) < 0;
+		if (bad && (!v.msg.len || !utf8_valid(v.field, strlen(v.field))))
+			abort();
+		buf_release(&v.msg);
+		if (!bad) {
+			check_arg(buf_str(&name), buf_str(&value));
+			/* nothing the check let through is dropped on the way to the job's params */
+			json_object_set_new(params, buf_str(&name), validate_video_param(buf_str(&name), buf_str(&value)));
+			if (!json_object_get(params, buf_str(&name)))
+				abort();
+		}
 		buf_release(&name);
 		buf_release(&value);
+		if (bad) {
+			json_decref(params);
+			return;
+		}
 		q = amp ? amp + 1 : end;
 	}
 	/* POST /v1/videos: the query as job params */

@@ -41,6 +41,45 @@ static void test_routes(void **state)
 	assert_int_equal(validate_method(validate_path("/v1/videos", id), "POST"), ROUTE_VIDEOS_CREATE);
 }
 
+/* A query argument that is not UTF-8 is named, its name escaped when the name is the culprit. */
+static void expect_query(const char *key, const char *value, const char *field, const char *msg)
+{
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	int rc = validate_query_arg(key, value, &v);
+	if (!field) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(v.msg.len, 0);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_string_equal(v.field, field);
+		assert_non_null(strstr(buf_str(&v.msg), msg));
+	}
+	buf_release(&v.msg);
+}
+
+static void test_query_utf8(void **state)
+{
+	(void)state;
+	expect_query("height", "720", NULL, NULL);
+	expect_query("flag", NULL, NULL, NULL);
+	expect_query("name", "caf\xc3\xa9", NULL, NULL);
+	expect_query("height", "72\xff", "height", "is not valid UTF-8");
+	expect_query("status", "\xc0\xaf", "status", "is not valid UTF-8");
+	expect_query("wait", "\xed\xa0\x80", "wait", "is not valid UTF-8");
+	expect_query("h\xffx", "1", "h\\xFFx", "has a name that is not valid UTF-8");
+	expect_query("h\xffx", NULL, "h\\xFFx", "has a name that is not valid UTF-8");
+	/* a long name is cut to fit, never inside a character */
+	char name[200];
+	memset(name, 'a', sizeof(name));
+	memcpy(name + 62, "\xc3\xa9", 2); /* across the cut at 63 bytes */
+	name[198] = '\xff';
+	name[199] = '\0';
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	assert_int_equal(validate_query_arg(name, "x", &v), -1);
+	assert_int_equal(strlen(v.field), 62);
+	buf_release(&v.msg);
+}
+
 static void test_headers(void **state)
 {
 	(void)state;
@@ -213,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_query_utf8),
 		cmocka_unit_test(test_int_arg),
 		cmocka_unit_test(test_job_body),
 		cmocka_unit_test(test_job_types),

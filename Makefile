@@ -105,6 +105,8 @@ bin/adminctl: $(ADM_OBJ) $(LIBSPOOL)
 # A unit test of a daemon's own module names its object here.
 UNIT_EXTRA_test-validate := $(BUILD)/daemons/api/validate.o
 $(BUILD)/tests/test-validate: $(UNIT_EXTRA_test-validate)
+UNIT_EXTRA_test-ratelimit := $(BUILD)/daemons/api/ratelimit.o
+$(BUILD)/tests/test-ratelimit: $(UNIT_EXTRA_test-ratelimit)
 # A unit test that replaces library functions with its own __wrap_NAME (ld --wrap) names them here.
 UNIT_WRAP_test-jobops := job_cancel job_request_cancel
 

@@ -15,6 +15,7 @@ enum ctype {
 	CT_NETS,             /* string: IP networks for netaddr_list_parse, "10.0.0.0/8, ::1" */
 	CT_INT_BY_TYPE,      /* struct config_typemap of integers: "video.transcode=3, noop=5" */
 	CT_DURATION_BY_TYPE, /* struct config_typemap of durations: "video.transcode=2h" */
+	CT_RATES,            /* string of per-tenant rates: "bulk=500/1000, demo=100" */
 };
 
 #define F_REQUIRED 1u
@@ -162,10 +163,18 @@ static const struct ckey keys[] = {
 	  "Of upload_buffer, what the uploads of one API key may hold together, so that one tenant's uploads leave room for the others'; past it an upload is answered 503 with Retry-After.\nAt least part_size." },
 	{ "api", "upload_idle_timeout", CT_DURATION, O(api.upload_idle_timeout), 1, 3600, "10s", F_RELOAD, A,
 	  "A POST /v1/videos body that sends nothing for this long is cut off: the connection is closed and the S3 upload aborted." },
-	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "0", F_RELOAD, A,
-	  "Requests per second per API key (0: no limit)." },
+	{ "api", "key_cache_size", CT_INT, O(api.key_cache_size), 1, 1048576, "4096", 0, A,
+	  "API keys remembered after their database lookup (rounded up to a power of two); two keys may share a slot, the later one taking it.\nUnknown keys are remembered apart (16384 of them, 5 minutes each), so that a flood of made-up keys costs one lookup per key and never pushes out a good one." },
+	{ "api", "rate_limit", CT_INT, O(api.rate_limit), 0, 1000000, "50", F_RELOAD, A,
+	  "Requests per second per API key, whatever key_cache_ttl (0: no limit); past the burst the API answers 429 with Retry-After.\nA key's bucket outlives its cache entry." },
 	{ "api", "rate_burst", CT_INT, O(api.rate_burst), 1, 1000000, "100", F_RELOAD, A,
-	  "Burst allowed above the rate." },
+	  "Requests a key may make at once above its rate." },
+	{ "api", "tenant_rate_limits", CT_RATES, O(api.tenant_rate_limits), 0, 1000000, NULL, F_RELOAD, A,
+	  "Rate limits of the keys of some tenants instead of rate_limit and rate_burst: TENANT=RATE or TENANT=RATE/BURST items separated by commas, e.g. bulk=500/1000, batch=0 (0: no limit)." },
+	{ "api", "auth_failure_rate", CT_INT, O(api.auth_failure_rate), 1, 1000000, "1", F_RELOAD, A,
+	  "Failed authentications per second allowed from one client address (an IPv6 client counts by its /64); past auth_failure_burst, a request from there whose key is not already verified gets 429 without a database lookup." },
+	{ "api", "auth_failure_burst", CT_INT, O(api.auth_failure_burst), 1, 1000000, "20", F_RELOAD, A,
+	  "Failed authentications one client address may make at once above auth_failure_rate." },
 	{ "api", "default_max_attempts", CT_INT, O(api.default_max_attempts), 1, 100, "5", F_RELOAD, A,
 	  "Attempts a new job gets (of types max_attempts does not name)." },
 	{ "api", "max_attempts", CT_INT_BY_TYPE, O(api.max_attempts), 1, 100, NULL, F_RELOAD, A,
@@ -180,7 +189,6 @@ static const struct ckey keys[] = {
 	  "PEM certificate (leaf first, then intermediates) to serve HTTPS instead of HTTP; needs tls_key; leave both unset when a load balancer terminates TLS." },
 	{ "api", "tls_key", CT_STR, O(api.tls_key), 0, 0, NULL, 0, A,
 	  "PEM private key of tls_cert (unencrypted; keep it root:spool 0640); needs tls_cert." },
-
 	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
 	  "Worker id in the job history (default: host:pid)." },
 	{ "worker", "concurrency", CT_INT, O(worker.concurrency), 1, 256, "2", F_RELOAD, W,
@@ -231,7 +239,8 @@ static const struct ckey keys[] = {
 
 static bool is_string_type(enum ctype t)
 {
-	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL || t == CT_NETS;
+	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL || t == CT_NETS ||
+	       t == CT_RATES;
 }
 
 static char **str_field(struct config *cfg, const struct ckey *k)
@@ -429,6 +438,102 @@ out:
 	return rc;
 }
 
+#define TENANT_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/* One item of [api] tenant_rate_limits: TENANT=RATE[/BURST]. */
+struct rate_item {
+	const char *name;
+	size_t nlen;
+	long long rate, burst;
+	int has_burst;
+};
+
+/* Digits at *p (after blanks) into *v, moving *p past them; -1 when there are none. */
+static int digits(const char **p, long long *v)
+{
+	char *e;
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (!isdigit((unsigned char)**p))
+		return -1;
+	errno = 0;
+	*v = strtoll(*p, &e, 10);
+	*p = e;
+	return errno ? -1 : 0;
+}
+
+/* Parse the item of `len` bytes at `s` (blanks around its parts allowed): 0, or -1 with the reason in `why`. */
+static int rate_item_parse(const char *s, size_t len, int64_t max, struct rate_item *it, struct buf *why)
+{
+	const char *end = s + len, *p = s;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	it->name = p;
+	it->nlen = strspn(p, TENANT_CHARS);  /* stops at the ',' or NUL that ends the item */
+	p += it->nlen;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (it->nlen == 0 || it->nlen > 63 || p >= end || *p != '=') {
+		buf_printf(why, "item '%.*s' is not TENANT=RATE or TENANT=RATE/BURST (a tenant is 1-63 of a-z 0-9 - _)",
+			   (int)len, s);
+		return -1;
+	}
+	p++;
+	it->has_burst = 0;
+	int bad = digits(&p, &it->rate) < 0;
+	if (!bad && *p == '/') {
+		p++;
+		it->has_burst = 1;
+		bad = digits(&p, &it->burst) < 0;
+	}
+	while (!bad && p < end && isspace((unsigned char)*p))
+		p++;
+	if (bad || p != end || it->rate > max || (it->has_burst && (it->burst < 1 || it->burst > max))) {
+		buf_printf(why, "item '%.*s': RATE must be 0 to %lld and BURST 1 to %lld", (int)len, s,
+			   (long long)max, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Walk the per-tenant rates "TENANT=RATE[/BURST], …" of `spec`, checking each
+ * item and that no tenant is named twice: 1 when `tenant` (NULL: none) is met,
+ * with *rate and maybe *burst set; 0 at the end; -1 with the problem in `why`.
+ */
+static int rates_scan(const char *spec, int64_t max, const char *tenant, int64_t *rate, int64_t *burst,
+		      struct buf *why)
+{
+	for (const char *p = spec; *p;) {
+		size_t len = strcspn(p, ",");
+		struct rate_item it, prev;
+		if (rate_item_parse(p, len, max, &it, why) < 0)
+			return -1;
+		if (tenant && strlen(tenant) == it.nlen && !strncmp(tenant, it.name, it.nlen)) {
+			*rate = it.rate;
+			if (it.has_burst)
+				*burst = it.burst;
+			return 1;
+		}
+		for (const char *q = spec; !tenant && q < p; q += strcspn(q, ",") + 1)
+			if (rate_item_parse(q, strcspn(q, ","), max, &prev, why) == 0 && prev.nlen == it.nlen &&
+			    !strncmp(prev.name, it.name, it.nlen)) {
+				buf_printf(why, "tenant '%.*s' is named twice", (int)it.nlen, it.name);
+				return -1;
+			}
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int64_t *burst)
+{
+	struct buf why = BUF_INIT;
+	int rc = spec ? rates_scan(spec, INT64_MAX, tenant, rate, burst, &why) : 0;
+	buf_release(&why);
+	return rc == 1;
+}
+
 /* Set one key from text; on error append the reason (without location) to `why`. */
 static int set_value(struct config *cfg, const struct ckey *k, const char *val, struct buf *why)
 {
@@ -460,6 +565,12 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 		if (netaddr_list_parse(val, NULL, why) < 0)
 			return -1;
 		break;
+	case CT_RATES: {
+		int64_t r, b;
+		if (rates_scan(val, k->max, NULL, &r, &b, why) < 0)
+			return -1;
+		break;
+	}
 	case CT_FORMAT:
 		if (strcmp(val, "json") && strcmp(val, "text")) {
 			buf_printf(why, "'%s' is not one of json, text", val);
@@ -762,6 +873,7 @@ static const char *type_name(enum ctype t)
 	case CT_NETS: return "networks";
 	case CT_INT_BY_TYPE: return "per-type integers";
 	case CT_DURATION_BY_TYPE: return "per-type durations";
+	case CT_RATES: return "per-tenant rates";
 	}
 	return "?";
 }

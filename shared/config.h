@@ -121,8 +121,12 @@ struct config_api {
 	int64_t upload_buffer;    /* bytes all POST /v1/videos part buffers may hold together */
 	int64_t upload_buffer_per_key; /* of which one API key's uploads may hold */
 	int64_t upload_idle_timeout; /* seconds a video body may send nothing */
-	int64_t rate_limit;       /* requests per second per key, 0 = off */
+	int64_t rate_limit;       /* requests per second per key, 0 = no limit */
 	int64_t rate_burst;
+	char *tenant_rate_limits; /* "TENANT=RATE[/BURST], …": config_tenant_rate() */
+	int64_t key_cache_size;   /* API keys remembered (slots) */
+	int64_t auth_failure_rate;  /* failed authentications per second per client address */
+	int64_t auth_failure_burst;
 	int64_t default_max_attempts;
 	struct config_typemap max_attempts; /* per type; default_max_attempts for the rest */
 	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
@@ -203,6 +207,13 @@ void config_keep_unreloadable(struct config *next, const struct config *cur);
 int config_parse_duration(const char *s, int64_t *out);
 /* Parse a size ("1024", "64K", "16M", "2G", "512MiB") into bytes. -1 on error. */
 int config_parse_size(const char *s, int64_t *out);
+
+/*
+ * The rate and burst [api] tenant_rate_limits (`spec`, checked when the config
+ * was read; NULL: empty) gives `tenant`: 1 with *rate set, and *burst when the
+ * item gives one (else left alone); 0 when the tenant is not named.
+ */
+int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int64_t *burst);
 
 /* The value of `m` for job type `type`; `dflt` when the map does not name it (or it is unknown). */
 int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt);

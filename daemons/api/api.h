@@ -7,7 +7,7 @@
  *                the client address (X-Forwarded-For from trusted proxies)
  *   validate.c   the pure request checks (routing, headers, query, job body)
  *   reply.c      JSON, error and redirect responses (every one with X-Request-Id)
- *   auth.c       Bearer key check with an in-process hash -> tenant cache
+ *   auth.c       Bearer key check: key cache, unknown keys, rate limits
  *   routes_jobs.c  /v1/jobs, /v1/jobs/{id}[/result], /v1/uploads
  *   routes_videos.c  POST /v1/videos: the body streamed to S3, then a job
  *   routes_ops.c   /health, /ready, /metrics
@@ -15,6 +15,7 @@
  *   events.c     per-process event queue -> waiter_wake (final states)
  *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
+ *   ratelimit.c  token buckets in a table of fixed size (per key, per address)
  *   prom.c       lock-free counters and the Prometheus text rendering of /metrics
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
@@ -31,6 +32,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -106,18 +108,19 @@ enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *faili
 enum MHD_Result reply_unauthorized(struct req *r, const char *message);
 /* 503 unavailable with Retry-After, for a limit of this server's (not a dependency's). */
 enum MHD_Result reply_busy(struct req *r, const char *message);
-/* 429 rate_limited with Retry-After. */
-enum MHD_Result reply_rate_limited(struct req *r);
+/* 429 rate_limited with Retry-After: 1 (every limit refills at least a token a second). */
+enum MHD_Result reply_rate_limited(struct req *r, const char *message);
 /* 405 with Allow. */
 enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow);
 
-/* auth.c */
+/* auth.c: the key cache has `slots` entries (rounded up to a power of two). */
 void auth_init(const char *pepper, int64_t slots);
 void auth_free(void);
 /*
  * Check the Authorization header of r; on success fills r->tenant and r->key_id
  * and returns 0. Otherwise it has queued the 401 (or 503), stored the queueing
- * result in *ret and returns -1.
+ * result in *ret and returns -1: 401, 429 (the key's rate limit, or too many
+ * failed authentications from the client's address) or 503.
  */
 int auth_check(struct req *r, enum MHD_Result *ret);
 
@@ -160,6 +163,11 @@ int server_tls_load(struct api *a, struct buf *err);
 /* Release what server_tls_load() read, wiping the key. */
 void server_tls_free(struct api *a);
 int server_start(struct api *a, struct buf *err);
+/*
+ * The address of the request's client, as text (inet_ntop's), into `out`: the
+ * peer of the connection. 0, or -1 when it is not known.
+ */
+int req_client_addr(const struct req *r, char out[INET6_ADDRSTRLEN]);
 /* Stop accepting new connections (listening socket closed). */
 void server_quiesce(struct api *a);
 void server_stop(struct api *a);
@@ -239,5 +247,10 @@ void prom_set_backlog(int64_t n);
 /* true when the publisher reaches RabbitMQ (the publisher reports it). */
 void prom_set_queue_up(bool up);
 void prom_render(struct buf *out);
+/* An API key looked up in the database. */
+void prom_key_lookup(void);
+/* A request refused with 429 by a limit. */
+enum prom_limit { PROM_LIMIT_KEY, PROM_LIMIT_AUTH_FAILURES, PROM_LIMIT_COUNT };
+void prom_rate_limited(enum prom_limit which);
 
 #endif

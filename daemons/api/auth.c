@@ -1,50 +1,78 @@
 /*
- * auth — Bearer API keys with an in-process cache, so an authenticated request
- * normally costs one HMAC and no database round trip.
+ * auth — Bearer API keys. An authenticated request normally costs one HMAC and
+ * no database round trip, a made-up key one lookup at most, and neither a flood
+ * of requests with one key nor a flood of made-up keys gets far.
  *
- * The cache maps the keyed hash of a key to its tenant. It is a fixed array of
- * slots indexed by the first bytes of the hash (uniformly distributed: it is an
- * HMAC), so its size is bounded and a colliding key simply takes the slot over.
- * Entries live key_cache_ttl seconds, so a revoked key stops working within that
- * time; unknown keys are cached too, for at most NEG_TTL_S, so that a client
- * retrying a bad key does not reach the database every time.
+ * Four structures, each of a fixed size:
  *
- * With api.rate_limit > 0 each cached key also has a token bucket (rate_limit per
- * second, rate_burst deep); an empty bucket answers 429. Buckets are updated under
- * the read lock plus one of STRIPES mutexes, so keys rarely contend.
+ *  - the key cache: the keyed hash of a verified key -> its tenant and key id,
+ *    api.key_cache_size slots indexed by the first bytes of the hash (uniformly
+ *    distributed: it is an HMAC); a colliding key takes the slot over. Entries
+ *    live key_cache_ttl seconds (0: every request asks the database), so a
+ *    revoked key stops working within that time. Only keys the database knows
+ *    go in: an unknown key never pushes a good one out.
+ *  - the unknown keys: hashes the database did not know, kept apart in a
+ *    set-associative table of UNKNOWN_SLOTS entries for UNKNOWN_TTL_S (no key
+ *    becomes valid later: new keys are random), the one expiring first making
+ *    room. A made-up key costs one lookup; sent again, none.
+ *  - one token bucket per key hash (ratelimit.h): rate_limit per second,
+ *    rate_burst deep, or the tenant's tenant_rate_limits. It is taken on every
+ *    request whatever the cache holds, lives in its own table and is evicted
+ *    only once full again, so neither key_cache_ttl = 0 nor an eviction from the
+ *    cache resets it. A key whose bucket is empty gets 429 before any lookup.
+ *  - one token bucket per client address (req_client_addr; an IPv6 client by
+ *    its /64) of failed authentications: auth_failure_rate, auth_failure_burst.
+ *    Once it is empty, a request from there whose key is not in the cache gets
+ *    429 without a lookup; keys in the cache still pass, so a good client behind
+ *    the same address keeps working.
+ *
+ * The tables of buckets and unknown keys have their own locks; the cache is
+ * behind a read-write lock, read on every request.
  */
 #include "api.h"
-#include "clock.h"
 #include "apikey.h"
+#include "clock.h"
 #include "log.h"
+#include "ratelimit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define NEG_TTL_S 5
+#define UNKNOWN_SLOTS 16384
+#define UNKNOWN_WAYS 8
+#define UNKNOWN_TTL_S 300
 #define STRIPES 64
-
-enum slot_state { SLOT_EMPTY = 0, SLOT_FOUND, SLOT_UNKNOWN };
+#define ADDR_BUCKETS 16384
+#define MIN_KEY_BUCKETS 1024
 
 struct auth_slot {
 	unsigned char hash[32];
 	char tenant[128];
 	char key_id[37];
-	unsigned char state;
+	unsigned char used;
 	uint64_t expires_ns;
-	double tokens;           /* rate limit bucket, guarded by the slot's stripe */
-	uint64_t refill_ns;
+};
+
+struct unknown_slot {
+	unsigned char hash[32];
+	uint64_t expires_ns;     /* 0: unused */
 };
 
 static struct {
 	pthread_rwlock_t lock;   /* guards slots */
 	struct auth_slot *slots;
 	size_t mask;
+	struct unknown_slot *unknown;             /* sets of UNKNOWN_WAYS */
+	pthread_mutex_t unknown_locks[STRIPES];   /* set s: unknown_locks[s % STRIPES] */
+	struct ratelimit *key_buckets;
+	struct ratelimit *addr_buckets;
 	char *pepper;
-	pthread_mutex_t stripes[STRIPES];
 } cache = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 void auth_init(const char *pepper, int64_t slots)
@@ -54,15 +82,25 @@ void auth_init(const char *pepper, int64_t slots)
 		n <<= 1;
 	cache.slots = xcalloc(n, sizeof(*cache.slots));
 	cache.mask = n - 1;
-	cache.pepper = xstrdup(pepper);
+	cache.unknown = xcalloc(UNKNOWN_SLOTS, sizeof(*cache.unknown));
 	for (int i = 0; i < STRIPES; i++)
-		pthread_mutex_init(&cache.stripes[i], NULL);
+		pthread_mutex_init(&cache.unknown_locks[i], NULL);
+	cache.key_buckets = ratelimit_new(4 * n > MIN_KEY_BUCKETS ? 4 * n : MIN_KEY_BUCKETS);
+	cache.addr_buckets = ratelimit_new(ADDR_BUCKETS);
+	cache.pepper = xstrdup(pepper);
 }
 
 void auth_free(void)
 {
 	free(cache.slots);
 	cache.slots = NULL;
+	free(cache.unknown);
+	cache.unknown = NULL;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&cache.unknown_locks[i]);
+	ratelimit_free(cache.key_buckets);
+	ratelimit_free(cache.addr_buckets);
+	cache.key_buckets = cache.addr_buckets = NULL;
 	if (cache.pepper) {
 		OPENSSL_cleanse(cache.pepper, strlen(cache.pepper));
 		free(cache.pepper);
@@ -70,76 +108,113 @@ void auth_free(void)
 	}
 }
 
-static size_t slot_of(const unsigned char h[32])
+static size_t index_of(const unsigned char h[32], size_t mask)
 {
 	size_t i;
 	memcpy(&i, h, sizeof(i));
-	return i & cache.mask;
+	return i & mask;
 }
 
-/* Take a token from the slot's bucket (read lock held); false when it is empty. */
-static bool bucket_take(struct auth_slot *s, size_t idx, int64_t rate, int64_t burst, uint64_t now)
+/* 1 if the cache holds the key (its tenant and id copied into r), else 0. */
+static int cache_get(const unsigned char h[32], struct req *r, uint64_t now)
 {
-	pthread_mutex_t *mu = &cache.stripes[idx % STRIPES];
-	pthread_mutex_lock(mu);
-	s->tokens += (double)(now - s->refill_ns) / 1e9 * (double)rate;
-	if (s->tokens > (double)burst)
-		s->tokens = (double)burst;
-	s->refill_ns = now;
-	bool ok = s->tokens >= 1.0;
-	if (ok)
-		s->tokens -= 1.0;
-	pthread_mutex_unlock(mu);
-	return ok;
-}
-
-/* true on a hit (state copied into r when found; *limited set by the bucket), false on a miss. */
-static bool cache_get(struct api *a, const unsigned char h[32], struct req *r, int *found, bool *limited)
-{
-	bool hit = false;
-	uint64_t now = clock_now_ns();
-	const struct config *cfg = a->cfg;
-	int64_t rate = cfg->api.rate_limit;
-	size_t idx = slot_of(h);
+	int hit = 0;
 	pthread_rwlock_rdlock(&cache.lock);
-	struct auth_slot *s = &cache.slots[idx];
-	if (s->state != SLOT_EMPTY && now < s->expires_ns && CRYPTO_memcmp(s->hash, h, 32) == 0) {
-		hit = true;
-		*found = s->state == SLOT_FOUND;
-		if (*found) {
-			memcpy(r->tenant, s->tenant, sizeof(r->tenant));
-			memcpy(r->key_id, s->key_id, sizeof(r->key_id));
-			if (rate > 0)
-				*limited = !bucket_take(s, idx, rate, cfg->api.rate_burst, now);
-		}
+	const struct auth_slot *s = &cache.slots[index_of(h, cache.mask)];
+	if (s->used && now < s->expires_ns && CRYPTO_memcmp(s->hash, h, 32) == 0) {
+		hit = 1;
+		memcpy(r->tenant, s->tenant, sizeof(r->tenant));
+		memcpy(r->key_id, s->key_id, sizeof(r->key_id));
 	}
 	pthread_rwlock_unlock(&cache.lock);
 	return hit;
 }
 
-static void cache_put(const unsigned char h[32], const struct req *r, bool found, int64_t ttl_s)
+static void cache_put(const unsigned char h[32], const struct req *r, int64_t ttl_s, uint64_t now)
 {
 	if (ttl_s <= 0)
 		return;
 	pthread_rwlock_wrlock(&cache.lock);
-	struct auth_slot *s = &cache.slots[slot_of(h)];
+	struct auth_slot *s = &cache.slots[index_of(h, cache.mask)];
 	memcpy(s->hash, h, 32);
-	s->state = found ? SLOT_FOUND : SLOT_UNKNOWN;
 	memcpy(s->tenant, r->tenant, sizeof(s->tenant));
 	memcpy(s->key_id, r->key_id, sizeof(s->key_id));
-	s->expires_ns = clock_now_ns() + (uint64_t)ttl_s * 1000000000u;
-	s->tokens = (double)r->api->cfg->api.rate_burst;
-	s->refill_ns = clock_now_ns();
+	s->used = 1;
+	s->expires_ns = now + (uint64_t)ttl_s * 1000000000u;
 	pthread_rwlock_unlock(&cache.lock);
 }
 
-/* Ask the database; 1 found, 0 unknown, -1 database down (503 queued). */
+/* The set of unknown keys `h` belongs to, locked; unlock with unknown_unlock. */
+static struct unknown_slot *unknown_lock(const unsigned char h[32], size_t *set)
+{
+	*set = index_of(h, UNKNOWN_SLOTS / UNKNOWN_WAYS - 1);
+	pthread_mutex_lock(&cache.unknown_locks[*set % STRIPES]);
+	return &cache.unknown[*set * UNKNOWN_WAYS];
+}
+
+static void unknown_unlock(size_t set)
+{
+	pthread_mutex_unlock(&cache.unknown_locks[set % STRIPES]);
+}
+
+/* 1 if the database said lately that it does not know this key. */
+static int unknown_has(const unsigned char h[32], uint64_t now)
+{
+	size_t set;
+	const struct unknown_slot *u = unknown_lock(h, &set);
+	int hit = 0;
+	for (int w = 0; w < UNKNOWN_WAYS && !hit; w++)
+		hit = u[w].expires_ns > now && CRYPTO_memcmp(u[w].hash, h, 32) == 0;
+	unknown_unlock(set);
+	return hit;
+}
+
+/* Remember an unknown key, in place of the entry of its set that expires first. */
+static void unknown_put(const unsigned char h[32], uint64_t now)
+{
+	size_t set;
+	struct unknown_slot *u = unknown_lock(h, &set), *victim = &u[0];
+	for (int w = 1; w < UNKNOWN_WAYS; w++)
+		if (u[w].expires_ns < victim->expires_ns)
+			victim = &u[w];
+	memcpy(victim->hash, h, 32);
+	victim->expires_ns = now + (uint64_t)UNKNOWN_TTL_S * 1000000000u;
+	unknown_unlock(set);
+}
+
+/*
+ * The bucket id of the request's client address: a keyed hash of the address,
+ * of its /64 for IPv6 (one client commonly holds a whole /64). 0, or -1 when the
+ * address is not known.
+ */
+static int client_id(struct req *r, unsigned char id[32])
+{
+	char text[INET6_ADDRSTRLEN], norm[INET6_ADDRSTRLEN + 8] = "addr:";
+	unsigned char a[16];
+	if (req_client_addr(r, text) < 0)
+		return -1;
+	if (inet_pton(AF_INET6, text, a) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a))
+			inet_ntop(AF_INET, a + 12, norm + 5, INET6_ADDRSTRLEN);
+		else {
+			memset(a + 8, 0, 8);
+			inet_ntop(AF_INET6, a, norm + 5, INET6_ADDRSTRLEN);
+		}
+	} else {
+		snprintf(norm + 5, sizeof(norm) - 5, "%s", text);
+	}
+	apikey_hash(cache.pepper, norm, id);
+	return 0;
+}
+
+/* Ask the database; 1 found (r's tenant and key id filled), 0 unknown, -1 database down (503 queued). */
 static int lookup_db(struct req *r, const unsigned char h[32], enum MHD_Result *ret)
 {
 	struct buf err = BUF_INIT;
 	char *tenant = NULL;
 	char id[37] = "";
 	int found = -1;
+	prom_key_lookup();
 	struct db_conn *c = db_acquire(r->api->db, 2000, &err);
 	if (c) {
 		int rc = apikey_lookup(c, h, &tenant, id, &err);
@@ -163,6 +238,65 @@ static int lookup_db(struct req *r, const unsigned char h[32], enum MHD_Result *
 	return found;
 }
 
+static int refuse_limited(struct req *r, enum prom_limit which, enum MHD_Result *ret)
+{
+	prom_rate_limited(which);
+	*ret = reply_rate_limited(r, which == PROM_LIMIT_KEY
+					     ? "too many requests for this API key; slow down"
+					     : "too many failed authentications from this address; slow down");
+	return -1;
+}
+
+/*
+ * A key the cache does not hold. Refused without a lookup when its client
+ * address has used up its failed authentications (429), when its bucket is
+ * empty (429) or when the database said lately that it does not know it (401);
+ * else looked up and remembered either way. 0 with r's tenant and key id
+ * filled, or -1 with the response queued in *ret.
+ */
+static int verify_uncached(struct req *r, const unsigned char h[32], uint64_t now, enum MHD_Result *ret)
+{
+	const struct config *cfg = r->api->cfg;
+	unsigned char addr[32];
+	int have_addr = client_id(r, addr) == 0;
+	if (have_addr && ratelimit_peek(cache.addr_buckets, addr, now) != RATELIMIT_OK)
+		return refuse_limited(r, PROM_LIMIT_AUTH_FAILURES, ret);
+	int found = 0;
+	if (!unknown_has(h, now)) {
+		if (ratelimit_peek(cache.key_buckets, h, now) == RATELIMIT_EMPTY)
+			return refuse_limited(r, PROM_LIMIT_KEY, ret);
+		found = lookup_db(r, h, ret);
+		if (found < 0)
+			return -1;
+		if (found)
+			cache_put(h, r, cfg->api.key_cache_ttl, now);
+		else
+			unknown_put(h, now);
+	}
+	if (found)
+		return 0;
+	if (have_addr)
+		ratelimit_take(cache.addr_buckets, addr, (double)cfg->api.auth_failure_rate,
+			       (double)cfg->api.auth_failure_burst, now);
+	r->tenant[0] = '\0';
+	*ret = reply_unauthorized(r, "invalid API key");
+	return -1;
+}
+
+/*
+ * Take a token from the key's bucket: 0, or -1 with the 429 queued. A key whose
+ * set of buckets is all busy (more active keys than the table holds) passes.
+ */
+static int key_limit(struct req *r, const unsigned char h[32], uint64_t now, enum MHD_Result *ret)
+{
+	const struct config *cfg = r->api->cfg;
+	int64_t rate = cfg->api.rate_limit, burst = cfg->api.rate_burst;
+	config_tenant_rate(cfg->api.tenant_rate_limits, r->tenant, &rate, &burst);
+	if (rate > 0 && ratelimit_take(cache.key_buckets, h, (double)rate, (double)burst, now) == RATELIMIT_EMPTY)
+		return refuse_limited(r, PROM_LIMIT_KEY, ret);
+	return 0;
+}
+
 int auth_check(struct req *r, enum MHD_Result *ret)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
@@ -182,24 +316,9 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	unsigned char hash[32];
-	int found = 0;
-	bool limited = false;
 	apikey_hash(cache.pepper, key, hash);
-	if (!cache_get(r->api, hash, r, &found, &limited)) {
-		found = lookup_db(r, hash, ret);
-		if (found < 0)
-			return -1;
-		int64_t ttl = r->api->cfg->api.key_cache_ttl;
-		cache_put(hash, r, found, found ? ttl : (ttl < NEG_TTL_S ? ttl : NEG_TTL_S));
-	}
-	if (!found) {
-		r->tenant[0] = '\0';
-		*ret = reply_unauthorized(r, "invalid API key");
+	uint64_t now = clock_now_ns();
+	if (!cache_get(hash, r, now) && verify_uncached(r, hash, now, ret) < 0)
 		return -1;
-	}
-	if (limited) {
-		*ret = reply_rate_limited(r);
-		return -1;
-	}
-	return 0;
+	return key_limit(r, hash, now, ret);
 }

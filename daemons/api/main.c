@@ -30,7 +30,6 @@
 #define EX_UNAVAILABLE_CODE 69
 #define EX_OSERR_CODE 71
 #define DRAIN_MS 30000
-#define AUTH_CACHE_SLOTS 4096
 /* Descriptors beside the connections: database pool, brokers, S3, logs, MHD's own. */
 #define FD_RESERVE 128
 
@@ -154,7 +153,7 @@ static int run(struct api *a)
 		buf_release(&err);
 		return EX_CONFIG_CODE;
 	}
-	auth_init(buf_str(&pepper), AUTH_CACHE_SLOTS);
+	auth_init(buf_str(&pepper), a->cfg->api.key_cache_size);
 	webhooks_init(pepper.data ? pepper.data : "", pepper.len);
 	OPENSSL_cleanse(pepper.data, pepper.len);
 	buf_release(&pepper);

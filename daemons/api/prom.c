@@ -48,6 +48,8 @@ static struct {
 	atomic_int_fast64_t backlog;
 	atomic_int_fast64_t connections;
 	atomic_bool queue_up;
+	atomic_uint_fast64_t key_lookups;
+	atomic_uint_fast64_t limited[PROM_LIMIT_COUNT];
 } m = { .backlog = -1 };
 
 static size_t status_index(int status)
@@ -97,6 +99,16 @@ void prom_set_backlog(int64_t n)
 void prom_set_queue_up(bool up)
 {
 	atomic_store_explicit(&m.queue_up, up, memory_order_relaxed);
+}
+
+void prom_key_lookup(void)
+{
+	atomic_fetch_add_explicit(&m.key_lookups, 1, memory_order_relaxed);
+}
+
+void prom_rate_limited(enum prom_limit which)
+{
+	atomic_fetch_add_explicit(&m.limited[which], 1, memory_order_relaxed);
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
@@ -154,4 +166,12 @@ void prom_render(struct buf *out)
 	buf_printf(out, "# HELP spool_queue_up Whether the outbox publisher reaches RabbitMQ.\n"
 			"# TYPE spool_queue_up gauge\n"
 			"spool_queue_up %d\n", atomic_load_explicit(&m.queue_up, memory_order_relaxed));
+	buf_printf(out, "# HELP spool_auth_key_lookups_total API keys looked up in the database (neither cache knew them).\n"
+			"# TYPE spool_auth_key_lookups_total counter\n"
+			"spool_auth_key_lookups_total %llu\n", LOAD(m.key_lookups));
+	buf_printf(out, "# HELP spool_rate_limited_total Requests answered 429, by the limit that refused them.\n"
+			"# TYPE spool_rate_limited_total counter\n"
+			"spool_rate_limited_total{limit=\"key\"} %llu\n"
+			"spool_rate_limited_total{limit=\"auth_failures\"} %llu\n",
+		   LOAD(m.limited[PROM_LIMIT_KEY]), LOAD(m.limited[PROM_LIMIT_AUTH_FAILURES]));
 }

@@ -149,10 +149,9 @@ enum MHD_Result reply_unauthorized(struct req *r, const char *message)
 			  "Bearer realm=\"spool\"", "%s", message);
 }
 
-enum MHD_Result reply_rate_limited(struct req *r)
+enum MHD_Result reply_rate_limited(struct req *r, const char *message)
 {
-	return error_with(r, 429, "rate_limited", MHD_HTTP_HEADER_RETRY_AFTER, "1",
-			  "too many requests for this API key; slow down");
+	return error_with(r, 429, "rate_limited", MHD_HTTP_HEADER_RETRY_AFTER, "1", "%s", message);
 }
 
 enum MHD_Result reply_method_not_allowed(struct req *r, const char *allow)

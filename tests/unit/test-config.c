@@ -265,6 +265,22 @@ static void test_api_tls_pair(void **state)
 	buf_release(&err);
 }
 
+/* A line of [api] (after the required keys) that fails, and what the messages say. */
+struct bad_api {
+	const char *line;
+	const char *want;
+};
+
+static void expect_api_errors(const struct bad_api *bad, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct buf text = BUF_INIT;
+		buf_printf(&text, REQUIRED_ADMINCTL "%s\n", bad[i].line);
+		expect_error(buf_str(&text), PROG_API, bad[i].want);
+		buf_release(&text);
+	}
+}
+
 /* The connection and upload limits: defaults, trusted_proxies checked as networks, upload_buffer >= part_size. */
 static void test_api_limits(void **state)
 {
@@ -291,6 +307,55 @@ static void test_api_limits(void **state)
 		     "key 'upload_buffer' in [api] (6291456 bytes) is smaller than 'part_size' in [s3] (8388608 bytes)");
 	expect_error(REQUIRED_ADMINCTL "upload_buffer_per_key = 7M\n", PROG_API,
 		     "key 'upload_buffer_per_key' in [api] (7340032 bytes) is smaller than 'part_size'");
+	buf_release(&err);
+}
+
+/* The API's rate limits: on by default; per-tenant rates parsed, looked up and checked. */
+static void test_api_rate_limits(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	config_defaults(&cfg, PROG_API);
+	assert_int_equal(cfg.api.rate_limit, 50);
+	assert_int_equal(cfg.api.rate_burst, 100);
+	assert_int_equal(cfg.api.key_cache_size, 4096);
+	assert_int_equal(cfg.api.auth_failure_rate, 1);
+	assert_int_equal(cfg.api.auth_failure_burst, 20);
+	assert_null(cfg.api.tenant_rate_limits);
+	config_free(&cfg);
+
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "tenant_rate_limits = bulk=500/1000 , demo = 7,zero=0\n", PROG_API,
+			      &err), 0);
+	int64_t rate = 1, burst = 2;
+	assert_int_equal(config_tenant_rate(cfg.api.tenant_rate_limits, "bulk", &rate, &burst), 1);
+	assert_int_equal(rate, 500);
+	assert_int_equal(burst, 1000);
+	burst = 2;
+	assert_int_equal(config_tenant_rate(cfg.api.tenant_rate_limits, "demo", &rate, &burst), 1);
+	assert_int_equal(rate, 7);
+	assert_int_equal(burst, 2); /* no BURST: the caller's default stays */
+	assert_int_equal(config_tenant_rate(cfg.api.tenant_rate_limits, "zero", &rate, &burst), 1);
+	assert_int_equal(rate, 0);
+	assert_int_equal(config_tenant_rate(cfg.api.tenant_rate_limits, "bul", &rate, &burst), 0);
+	assert_int_equal(config_tenant_rate(cfg.api.tenant_rate_limits, "bulky", &rate, &burst), 0);
+	assert_int_equal(config_tenant_rate(NULL, "bulk", &rate, &burst), 0);
+	config_free(&cfg);
+
+	static const struct bad_api bad[] = {
+		{ "tenant_rate_limits = bulk",
+		  "line 9: key 'tenant_rate_limits' in [api]: item 'bulk' is not TENANT=RATE or TENANT=RATE/BURST" },
+		{ "tenant_rate_limits = Bulk=5", "item 'Bulk=5' is not TENANT=RATE" },
+		{ "tenant_rate_limits = bulk=5/0", "item 'bulk=5/0': RATE must be 0 to 1000000 and BURST 1 to 1000000" },
+		{ "tenant_rate_limits = bulk=-5", "item 'bulk=-5': RATE must be" },
+		{ "tenant_rate_limits = bulk=5x", "item 'bulk=5x': RATE must be" },
+		{ "tenant_rate_limits = bulk=2000000", "RATE must be 0 to 1000000" },
+		{ "tenant_rate_limits = a=1,,b=2", "item '' is not TENANT=RATE" },
+		{ "tenant_rate_limits = a=1, b=2, a=3", "tenant 'a' is named twice" },
+		{ "key_cache_size = 0", "0 is out of range [1, 1048576]" },
+		{ "auth_failure_rate = 0", "0 is out of range [1, 1000000]" },
+	};
+	expect_api_errors(bad, sizeof(bad) / sizeof(bad[0]));
 	buf_release(&err);
 }
 
@@ -448,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_program_mismatch), cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
 		cmocka_unit_test(test_api_tls_pair),	   cmocka_unit_test(test_api_limits),
+		cmocka_unit_test(test_api_rate_limits),
 		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
 		cmocka_unit_test(test_typemap_reload),
 		cmocka_unit_test(test_typemap_doc),	   cmocka_unit_test(test_get_bool),

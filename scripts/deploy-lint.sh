@@ -70,6 +70,16 @@ ltd = pt["AWS::EC2::LaunchTemplate.LaunchTemplateData"]["Properties"]
 if "MetadataOptions" not in ltd:
     ltd["MetadataOptions"] = {"Type": "MetadataOptions", "Required": False, "UpdateType": "Mutable"}
     changed = True
+# several path patterns in one listener rule condition (CloudFormation 2019-11)
+if "AWS::ElasticLoadBalancingV2::ListenerRule.PathPatternConfig" not in pt:
+    pt["AWS::ElasticLoadBalancingV2::ListenerRule.PathPatternConfig"] = {"Properties": {
+        "Values": {"Type": "List", "PrimitiveItemType": "String", "Required": False,
+                   "UpdateType": "Mutable"}}}
+    changed = True
+rc = pt["AWS::ElasticLoadBalancingV2::ListenerRule.RuleCondition"]["Properties"]
+if "PathPatternConfig" not in rc:
+    rc["PathPatternConfig"] = {"Type": "PathPatternConfig", "Required": False, "UpdateType": "Mutable"}
+    changed = True
 if changed:
     json.dump(spec, open(path, "w"))
 PYEOF

@@ -13,8 +13,8 @@ Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this st
              from their names; no other 0.0.0.0/0 or ::/0 anywhere.
   iam        least privilege: secrets and bucket prefixes per role, no wildcard action,
              Resource "*" only for PutMetricData with a namespace condition
-  data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB,
-             target group health check, outputs
+  data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB
+             (forwarding only the API's paths), target group health check, outputs
   userdata   the INI files the user data writes: keys known to shared/config.c, secret
              ARNs and bucket from the stack, the database reached with sslmode
              verify-full against the RDS CA bundle the user data fetches, the units
@@ -35,6 +35,7 @@ KNOWN_TYPES = {
     "AWS::EC2::LaunchTemplate", "AWS::AutoScaling::AutoScalingGroup",
     "AWS::AutoScaling::ScalingPolicy", "AWS::ElasticLoadBalancingV2::LoadBalancer",
     "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::ElasticLoadBalancingV2::Listener",
+    "AWS::ElasticLoadBalancingV2::ListenerRule",
     "AWS::RDS::DBInstance", "AWS::RDS::DBSubnetGroup", "AWS::AmazonMQ::Broker",
     "AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment",
     "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
@@ -46,6 +47,7 @@ REQUIRED = {  # required properties of the types used (CloudFormation's own list
     "AWS::AutoScaling::AutoScalingGroup": ["MaxSize", "MinSize"],
     "AWS::AutoScaling::ScalingPolicy": ["AutoScalingGroupName"],
     "AWS::ElasticLoadBalancingV2::Listener": ["DefaultActions", "LoadBalancerArn"],
+    "AWS::ElasticLoadBalancingV2::ListenerRule": ["Actions", "Conditions", "ListenerArn", "Priority"],
     "AWS::RDS::DBInstance": ["DBInstanceClass"],
     "AWS::RDS::DBSubnetGroup": ["DBSubnetGroupDescription", "SubnetIds"],
     "AWS::AmazonMQ::Broker": ["AutoMinorVersionUpgrade", "BrokerName", "DeploymentMode",
@@ -380,6 +382,17 @@ class Checker:
         if 443 in ports:
             self.need(ports[443].get("Protocol") == "HTTPS" and ports[443].get("Certificates"), "data",
                       "443: HTTPS with a certificate")
+        if 443 in ports:
+            self.need(all(a.get("Type") != "forward" for a in ports[443].get("DefaultActions", [])), "data",
+                      "443: forwards only the API's paths (its default action is no forward)")
+        forwarded = set()
+        for n, rule in self.of_type("AWS::ElasticLoadBalancingV2::ListenerRule").items():
+            p = rule["Properties"]
+            if any(a.get("Type") == "forward" for a in p.get("Actions", [])):
+                for c in p.get("Conditions", []):
+                    forwarded |= set(c.get("PathPatternConfig", {}).get("Values", c.get("Values", [])))
+        self.need(forwarded == {"/v1/*", "/health", "/ready"}, "data",
+                  "the ALB forwards exactly /v1/*, /health and /ready (not /metrics): %s" % sorted(forwarded))
         if 80 in ports:
             a = ports[80]["DefaultActions"][0]
             self.need(a.get("Type") == "redirect" and a.get("RedirectConfig", {}).get("Protocol") == "HTTPS",

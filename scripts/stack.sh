@@ -14,9 +14,9 @@
 #
 # Environment:
 #   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
-#   SPOOL_PORT_BASE  first of 8 loopback ports (default 25400), remembered in the run dir:
+#   SPOOL_PORT_BASE  first of 9 loopback ports (default 25400), remembered in the run dir:
 #                    +0 postgres, +1 amqp, +2 rabbit dist, +3 epmd, +4 rabbit mgmt,
-#                    +5 s3rver, +6 aws stand-in, +7 spool-api
+#                    +5 s3rver, +6 aws stand-in, +7 spool-api, +8 its /metrics listener
 #   SPOOL_NO_DAEMONS=1  do not start spool-api / spool-worker even if built
 set -euo pipefail
 
@@ -56,6 +56,7 @@ MGMT_PORT=$((BASE + 4))
 S3_PORT=$((BASE + 5))
 AWS_PORT=$((BASE + 6))
 API_PORT=$((BASE + 7))
+METRICS_PORT=$((BASE + 8))
 
 PIDS=$RUN/pids
 LOG=$RUN/log
@@ -460,6 +461,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 					listen = 127.0.0.1
 					port = $API_PORT
 					pepper_secret = $pep
+					metrics_listen = 127.0.0.1:$METRICS_PORT
 					; the demo tenant's key drives the benchmarks and the load tests:
 					; a high limit of its own; every other tenant gets the default
 					tenant_rate_limits = demo=100000/100000
@@ -506,6 +508,7 @@ write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 			SPOOL_PORT_BASE=$BASE
 			SPOOL_LOG_DIR=$LOG
 			SPOOL_API_URL=http://127.0.0.1:$API_PORT
+			SPOOL_METRICS_URL=http://127.0.0.1:$METRICS_PORT/metrics
 			SPOOL_API_KEY=$key
 			SPOOL_PG_DSN=postgresql://spool:$PG_PW@127.0.0.1:$PG_PORT/spool?sslmode=disable
 			SPOOL_PG_ADMIN_DSN=postgresql://postgres@/postgres?host=$PGDIR/sock&port=$PG_PORT

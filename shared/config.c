@@ -16,6 +16,7 @@ enum ctype {
 	CT_INT_BY_TYPE,      /* struct config_typemap of integers: "video.transcode=3, noop=5" */
 	CT_DURATION_BY_TYPE, /* struct config_typemap of durations: "video.transcode=2h" */
 	CT_RATES,            /* string of per-tenant rates: "bulk=500/1000, demo=100" */
+	CT_ADDR,             /* string "HOST:PORT" or "[IPv6]:PORT" */
 };
 
 #define F_REQUIRED 1u
@@ -189,6 +190,9 @@ static const struct ckey keys[] = {
 	  "PEM certificate (leaf first, then intermediates) to serve HTTPS instead of HTTP; needs tls_key; leave both unset when a load balancer terminates TLS." },
 	{ "api", "tls_key", CT_STR, O(api.tls_key), 0, 0, NULL, 0, A,
 	  "PEM private key of tls_cert (unencrypted; keep it root:spool 0640); needs tls_cert." },
+	{ "api", "metrics_listen", CT_ADDR, O(api.metrics_listen), 0, 0, NULL, 0, A,
+	  "HOST:PORT (or [IPv6]:PORT) of a second, plain-HTTP listener that serves only GET /metrics (Prometheus), e.g. 127.0.0.1:9464; keep it off the network the clients reach.\nUnset: /metrics is not served.\nThe API's own listener never serves it." },
+
 	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
 	  "Worker id in the job history (default: host:pid)." },
 	{ "worker", "concurrency", CT_INT, O(worker.concurrency), 1, 256, "2", F_RELOAD, W,
@@ -240,7 +244,7 @@ static const struct ckey keys[] = {
 static bool is_string_type(enum ctype t)
 {
 	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL || t == CT_NETS ||
-	       t == CT_RATES;
+	       t == CT_RATES || t == CT_ADDR;
 }
 
 static char **str_field(struct config *cfg, const struct ckey *k)
@@ -534,6 +538,36 @@ int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int6
 	return rc == 1;
 }
 
+int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct buf *why)
+{
+	const char *colon = strrchr(s, ':'), *h = s, *hend = colon;
+	buf_reset(host);
+	if (*s == '[') {
+		h = s + 1;
+		hend = strchr(s, ']');
+		if (!hend || hend[1] != ':') {
+			buf_printf(why, "'%s' is not [IPv6]:PORT", s);
+			return -1;
+		}
+		colon = hend + 1;
+	} else if (colon && strchr(s, ':') != colon) {
+		buf_printf(why, "'%s': write an IPv6 address in brackets, [ADDRESS]:PORT", s);
+		return -1;
+	}
+	if (!colon || hend == h) {
+		buf_printf(why, "'%s' is not HOST:PORT", s);
+		return -1;
+	}
+	struct buf num = BUF_INIT;
+	int rc = parse_number(CT_INT, colon + 1, 1, 65535, port, &num);
+	if (rc < 0 || !isdigit((unsigned char)colon[1]))
+		buf_printf(why, "'%s': the port must be a number from 1 to 65535", s);
+	else
+		buf_add(host, h, (size_t)(hend - h));
+	buf_release(&num);
+	return rc < 0 || !isdigit((unsigned char)colon[1]) ? -1 : 0;
+}
+
 /* Set one key from text; on error append the reason (without location) to `why`. */
 static int set_value(struct config *cfg, const struct ckey *k, const char *val, struct buf *why)
 {
@@ -571,6 +605,15 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 			return -1;
 		break;
 	}
+	case CT_ADDR:
+		if (*val) {
+			struct buf host = BUF_INIT;
+			int rc = config_parse_hostport(val, &host, &n, why);
+			buf_release(&host);
+			if (rc < 0)
+				return -1;
+		}
+		break;
 	case CT_FORMAT:
 		if (strcmp(val, "json") && strcmp(val, "text")) {
 			buf_printf(why, "'%s' is not one of json, text", val);
@@ -874,6 +917,7 @@ static const char *type_name(enum ctype t)
 	case CT_INT_BY_TYPE: return "per-type integers";
 	case CT_DURATION_BY_TYPE: return "per-type durations";
 	case CT_RATES: return "per-tenant rates";
+	case CT_ADDR: return "host:port";
 	}
 	return "?";
 }

@@ -127,6 +127,7 @@ struct config_api {
 	int64_t key_cache_size;   /* API keys remembered (slots) */
 	int64_t auth_failure_rate;  /* failed authentications per second per client address */
 	int64_t auth_failure_burst;
+	char *metrics_listen;     /* HOST:PORT of the /metrics listener; NULL: none */
 	int64_t default_max_attempts;
 	struct config_typemap max_attempts; /* per type; default_max_attempts for the rest */
 	char *webhook_allow_hosts; /* comma-separated hosts allowed over http/private */
@@ -214,6 +215,13 @@ int config_parse_size(const char *s, int64_t *out);
  * item gives one (else left alone); 0 when the tenant is not named.
  */
 int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int64_t *burst);
+
+/*
+ * Split "HOST:PORT" or "[IPv6]:PORT" (an address key such as [api] metrics_listen)
+ * into `host` (reset first; without brackets) and *port (1 to 65535): 0, or -1
+ * with the reason in `why`.
+ */
+int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct buf *why);
 
 /* The value of `m` for job type `type`; `dflt` when the map does not name it (or it is unknown). */
 int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# t0200 — spool-api basics: /health, /ready, /metrics, X-Request-Id, unknown routes.
+# t0200 — spool-api basics: /health, /ready, /metrics (on its own listener), X-Request-Id,
+# unknown routes.
 . "$(dirname "$0")/lib.sh"
 
 U=$SPOOL_API_URL
@@ -37,7 +38,8 @@ rid=$(sed -n 's/^[Xx]-[Rr]equest-[Ii]d: \(.*\)\r$/\1/p' "$T_TMP/h")
 expect_eq "error body request_id matches the header" "$rid" "$(jq -r .error.request_id <<<"$BODY")"
 expect_status "/v1/jobs/x/y is 404" 404 -H "Authorization: Bearer $SPOOL_API_KEY" "$U/v1/jobs/x/y"
 
-expect_status "GET /metrics is 200" 200 -D "$T_TMP/h" "$U/metrics"
+expect_status "GET /metrics on the API's listener is 404" 404 "$U/metrics"
+expect_status "GET /metrics on the metrics listener is 200" 200 -D "$T_TMP/h" "$SPOOL_METRICS_URL"
 expect_match "metrics are Prometheus text" $'Content-Type: text/plain; version=0.0.4' "$(cat "$T_TMP/h")"
 for m in 'spool_http_requests_total\{route="GET /health",status="200"\} [0-9]+' \
 	'spool_http_request_duration_seconds_bucket\{route="GET /health",le="\+Inf"\} [0-9]+' \

@@ -46,7 +46,7 @@ for i in 1 2 3; do
 	ids+=("$(jq -r .id <<<"$BODY")")
 done
 sleep 1
-backlog=$(curl -s "$U/metrics" | sed -n 's/^spool_outbox_backlog \([0-9]*\)$/\1/p')
+backlog=$(curl -s "$SPOOL_METRICS_URL" | sed -n 's/^spool_outbox_backlog \([0-9]*\)$/\1/p')
 [ "${backlog:-0}" -ge 3 ] && ok "they wait in the outbox (backlog $backlog)" || fail "they wait in the outbox" "backlog '$backlog'"
 
 rmqctl -q start_app >/dev/null || bail "rabbitmqctl start_app failed"

@@ -55,6 +55,8 @@ mutate s3-star iam "R['WorkerRole']['Properties']['Policies'][0]['PolicyDocument
 mutate metrics-any-namespace iam "del R['ApiRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'][3]['Condition']"
 mutate bucket-public data "R['MediaBucket']['Properties']['PublicAccessBlockConfiguration']['RestrictPublicBuckets'] = False"
 mutate no-health-path data "R['ApiTargetGroup']['Properties']['HealthCheckPath'] = '/'"
+mutate alb-forwards-all data "R['HttpsListener']['Properties']['DefaultActions'] = [{'Type': 'forward', 'TargetGroupArn': {'Ref': 'ApiTargetGroup'}}]"
+mutate alb-forwards-metrics data "R['ApiPathsRule']['Properties']['Conditions'][0]['PathPatternConfig']['Values'].append('/metrics')"
 mutate dangling-ref refs "R['ApiGroup']['Properties']['TargetGroupARNs'] = [{'Ref': 'NoSuchGroup'}]"
 mutate dangling-sub refs "R['MqSecret']['Properties']['SecretString'] = {'Fn::Sub': '\${NoSuchBroker}'}"
 mutate db-tls-unverified userdata "d = R['WorkerLaunchTemplate']['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']; d['Fn::Sub'] = d['Fn::Sub'].replace('sslmode = verify-full', 'sslmode = require')"

@@ -10,20 +10,21 @@
  *   auth.c       Bearer key check: key cache, unknown keys, rate limits
  *   routes_jobs.c  /v1/jobs, /v1/jobs/{id}[/result], /v1/uploads
  *   routes_videos.c  POST /v1/videos: the body streamed to S3, then a job
- *   routes_ops.c   /health, /ready, /metrics
+ *   routes_ops.c   /health, /ready
  *   waiter.c     GET /v1/jobs/{id}?wait=N: suspended connections and their timer
  *   events.c     per-process event queue -> waiter_wake (final states)
  *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
  *   ratelimit.c  token buckets in a table of fixed size (per key, per address)
- *   prom.c       lock-free counters and the Prometheus text rendering of /metrics
+ *   prom.c       lock-free counters, their Prometheus text, the /metrics listener
  *
  * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
  * thread, the events thread and the webhooks consumer each own their RabbitMQ
  * connection; cfg->api.webhook_workers threads deliver webhooks; one waiter
  * thread ends suspended ?wait requests at their deadline; the connections
  * watchdog closes connections past their deadline; with [cloudwatch] enabled,
- * the metrics flush thread. Those but MHD's are bgthreads (bgthread.h).
+ * the metrics flush thread; with [api] metrics_listen, the metrics listener's
+ * MHD thread. Those but MHD's are bgthreads (bgthread.h).
  * Everything shared between them is atomic or
  * behind the lock named where it is declared.
  */
@@ -96,8 +97,6 @@ enum MHD_Result reply_json_located(struct req *r, unsigned status, json_t *body,
 enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, const char *field,
 			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result reply_redirect(struct req *r, const char *location);
-enum MHD_Result reply_text(struct req *r, unsigned status, const char *content_type,
-			   struct buf *body); /* takes the buffer's storage */
 /* A constant JSON body (not copied). */
 enum MHD_Result reply_static(struct req *r, unsigned status, const char *json);
 /* 503 unavailable with Retry-After; `what` names the dependency (logged, not sent). */
@@ -137,7 +136,6 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body);
 json_t *api_job_json(struct api *a, const struct job *j);
 enum MHD_Result route_health(struct req *r);
 enum MHD_Result route_ready(struct req *r);
-enum MHD_Result route_metrics(struct req *r);
 
 /*
  * routes_videos.c: POST /v1/videos. videos_precheck() runs when the headers are
@@ -252,5 +250,12 @@ void prom_key_lookup(void);
 /* A request refused with 429 by a limit. */
 enum prom_limit { PROM_LIMIT_KEY, PROM_LIMIT_AUTH_FAILURES, PROM_LIMIT_COUNT };
 void prom_rate_limited(enum prom_limit which);
+/*
+ * Serve GET /metrics on [api] metrics_listen, with a thread of its own (nothing
+ * when the key is unset): 0, or -1 with the reason in err. Start it with the
+ * daemon's signals blocked, as the HTTP server.
+ */
+int prom_listen_start(const struct config *cfg, struct buf *err);
+void prom_listen_stop(void);
 
 #endif

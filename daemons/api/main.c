@@ -109,7 +109,7 @@ static int threads_start(struct api *a, struct buf *err)
 	return rc < 0 ? -1 : 0;
 }
 
-/* Stop the background threads; a thread that is not running is passed over. */
+/* Stop the background threads and the metrics listener; what is not running is passed over. */
 static void threads_stop(void)
 {
 	events_stop();
@@ -118,6 +118,7 @@ static void threads_stop(void)
 	publisher_stop();
 	conns_stop();
 	metrics_stop();
+	prom_listen_stop();
 }
 
 /* SIGTERM: stop accepting, let in-flight requests finish (bounded), stop. */
@@ -170,7 +171,9 @@ static int run(struct api *a)
 		sigaddset(&set, SIGINT);
 		sigaddset(&set, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &set, &old);
-		rc = server_start(a, &err);
+		rc = prom_listen_start(a->cfg, &err);
+		if (rc == 0)
+			rc = server_start(a, &err);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	if (rc < 0) {

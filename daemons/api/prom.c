@@ -1,14 +1,25 @@
 /*
  * prom — spool-api's Prometheus counters, updated lock-free (relaxed atomics) on
- * the request path and by the publisher, and rendered in the Prometheus text
- * format by GET /metrics. The request, submission and backlog figures are also
- * handed to the CloudWatch registry (shared/metrics.h).
+ * the request path and by the publisher, rendered in the Prometheus text format
+ * and served by GET /metrics on a listener of their own ([api] metrics_listen),
+ * never on the API's public one: the figures (routes, statuses, backlog) are the
+ * operator's. The request, submission and backlog figures are also handed to the
+ * CloudWatch registry (shared/metrics.h).
  */
 #include "api.h"
+#include "clock.h"
+#include "log.h"
 
+#include <netdb.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "metrics.h"
+
+/* The metrics listener: a scraper or two, never the public. */
+#define SCRAPE_CONNECTIONS 8
+#define SCRAPE_TIMEOUT_S 10
 
 /* The route label of the series ("GET /v1/jobs/{id}"). */
 static const char *const route_labels[ROUTE_COUNT] = {
@@ -51,6 +62,8 @@ static struct {
 	atomic_uint_fast64_t key_lookups;
 	atomic_uint_fast64_t limited[PROM_LIMIT_COUNT];
 } m = { .backlog = -1 };
+
+static struct MHD_Daemon *scrape_mhd;  /* the metrics listener; NULL when off */
 
 static size_t status_index(int status)
 {
@@ -174,4 +187,102 @@ void prom_render(struct buf *out)
 			"spool_rate_limited_total{limit=\"key\"} %llu\n"
 			"spool_rate_limited_total{limit=\"auth_failures\"} %llu\n",
 		   LOAD(m.limited[PROM_LIMIT_KEY]), LOAD(m.limited[PROM_LIMIT_AUTH_FAILURES]));
+}
+
+/* MHD's access handler of the metrics listener: GET or HEAD /metrics, nothing else. */
+static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				 const char *version, const char *upload_data, size_t *upload_data_size,
+				 void **con_cls)
+{
+	static int started;
+	struct buf b = BUF_INIT;
+	const char *ct = "text/plain; charset=utf-8", *allow = NULL;
+	unsigned status = 200;
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	if (!*con_cls) {          /* the headers: answer on the last call */
+		*con_cls = &started;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {  /* a body: dropped */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	uint64_t t0 = clock_now_ns();
+	if (strcmp(url, "/metrics") != 0) {
+		status = 404;
+		buf_adds(&b, "not found: this listener serves GET /metrics only\n");
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		status = 405;
+		allow = "GET, HEAD";
+		buf_printf(&b, "method not allowed: GET /metrics only\n");
+	} else {
+		ct = "text/plain; version=0.0.4; charset=utf-8";
+		prom_render(&b);
+	}
+	size_t n = b.len;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(n, buf_detach(&b), MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	if (status == 200)
+		prom_request(ROUTE_METRICS, 200, clock_now_ns() - t0);
+	return ret;
+}
+
+int prom_listen_start(const struct config *cfg, struct buf *err)
+{
+	struct buf host = BUF_INIT;
+	struct addrinfo hints, *ai = NULL;
+	int64_t port;
+	char pstr[16];
+	const char *addr = cfg->api.metrics_listen;
+
+	if (!addr)
+		return 0;
+	if (config_parse_hostport(addr, &host, &port, err) < 0) {
+		buf_release(&host);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(pstr, sizeof(pstr), "%lld", (long long)port);
+	int rc = getaddrinfo(buf_str(&host), pstr, &hints, &ai);
+	buf_release(&host);
+	if (rc != 0) {
+		buf_printf(err, "api: cannot resolve metrics_listen '%s': %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	scrape_mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_scrape, NULL,
+				      MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				      MHD_OPTION_CONNECTION_LIMIT, (unsigned)SCRAPE_CONNECTIONS,
+				      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SCRAPE_TIMEOUT_S,
+				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+				      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+				      MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!scrape_mhd) {
+		buf_printf(err, "api: cannot listen on metrics_listen '%s' (address in use or not permitted?)", addr);
+		return -1;
+	}
+	log_info("metrics on %s (GET /metrics)", addr);
+	return 0;
+}
+
+void prom_listen_stop(void)
+{
+	if (scrape_mhd)
+		MHD_stop_daemon(scrape_mhd);
+	scrape_mhd = NULL;
 }

@@ -1,7 +1,8 @@
 /*
- * reply — every response spool-api sends goes through here, so each one carries
- * X-Request-Id, the JSON Content-Type (metrics aside) and Cache-Control, and
- * every error has the body {"error":{"code","message","request_id"}}.
+ * reply — every response of spool-api's listener goes through here, so each one
+ * carries X-Request-Id, the JSON Content-Type and Cache-Control, and every error
+ * has the body {"error":{"code","message","request_id"}}. (The metrics listener
+ * answers in prom.c.)
  */
 #include "api.h"
 #include "log.h"
@@ -60,14 +61,6 @@ enum MHD_Result reply_static(struct req *r, unsigned status, const char *json)
 	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *)(uintptr_t)json,
 								    MHD_RESPMEM_PERSISTENT);
 	return queue(r, status, resp, CT_JSON, NULL, NULL);
-}
-
-enum MHD_Result reply_text(struct req *r, unsigned status, const char *content_type, struct buf *body)
-{
-	size_t n = body->len;
-	char *s = buf_detach(body);
-	return queue(r, status, MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE),
-		     content_type, NULL, NULL);
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
  * routes_ops — the unauthenticated operational endpoints: /health (liveness, no
- * dependency calls), /ready (database, queue, storage) and /metrics.
+ * dependency calls) and /ready (database, queue, storage). /metrics is not here:
+ * it has a listener of its own (prom.c).
  */
 #include "api.h"
 #include "clock.h"
@@ -70,11 +71,4 @@ enum MHD_Result route_ready(struct req *r)
 	enum MHD_Result ret = reply_not_ready(r, checks, buf_str(&failing));
 	buf_release(&failing);
 	return ret;
-}
-
-enum MHD_Result route_metrics(struct req *r)
-{
-	struct buf b = BUF_INIT;
-	prom_render(&b);
-	return reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

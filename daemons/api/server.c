@@ -32,7 +32,6 @@ typedef enum MHD_Result (*route_fn)(struct req *r);
 static const route_fn route_fns[ROUTE_COUNT] = {
 	[ROUTE_HEALTH] = route_health,
 	[ROUTE_READY] = route_ready,
-	[ROUTE_METRICS] = route_metrics,
 	[ROUTE_JOBS_CREATE] = route_jobs_create,
 	[ROUTE_JOBS_LIST] = route_jobs_list,
 	[ROUTE_JOBS_GET] = route_jobs_get,

@@ -20,7 +20,6 @@
 
 static const struct validate_route p_health = { ROUTE_HEALTH, 0, 0, "GET, HEAD" };
 static const struct validate_route p_ready = { ROUTE_READY, 0, 0, "GET, HEAD" };
-static const struct validate_route p_metrics = { ROUTE_METRICS, 0, 0, "GET, HEAD" };
 static const struct validate_route p_jobs = { ROUTE_JOBS_LIST, ROUTE_JOBS_CREATE, 0, "GET, HEAD, POST" };
 static const struct validate_route p_job = { ROUTE_JOBS_GET, 0, ROUTE_JOBS_CANCEL, "GET, HEAD, DELETE" };
 static const struct validate_route p_result = { ROUTE_JOBS_RESULT, 0, 0, "GET, HEAD" };
@@ -34,8 +33,6 @@ const struct validate_route *validate_path(const char *url, char id[JOB_ID_LEN +
 		return &p_health;
 	if (!strcmp(url, "/ready"))
 		return &p_ready;
-	if (!strcmp(url, "/metrics"))
-		return &p_metrics;
 	if (!strcmp(url, "/v1/uploads"))
 		return &p_uploads;
 	if (!strcmp(url, "/v1/videos"))

@@ -26,7 +26,7 @@ enum route {
 	ROUTE_NONE = 0,               /* unknown path: 404 */
 	ROUTE_HEALTH,
 	ROUTE_READY,
-	ROUTE_METRICS,
+	ROUTE_METRICS,                /* served on [api] metrics_listen only, never routed here */
 	ROUTE_JOBS_CREATE,
 	ROUTE_JOBS_LIST,
 	ROUTE_JOBS_GET,

@@ -2,9 +2,11 @@
 # processes or a config of their own; sourced after tests/lib.sh.
 #
 #   api2_start [LINE...]   start bin/spool-api on a free port with a copy of the stack's
-#                          api.ini, LINEs added to its [api] section; sets API2_URL,
-#                          API2_PID; logs to $SPOOL_LOG_DIR/spool-api-<test>.log;
-#                          stopped (SIGTERM) when the test exits
+#                          api.ini, LINEs added to its [api] section, its /metrics
+#                          listener on another free port; sets API2_URL,
+#                          API2_METRICS_URL, API2_PID; logs to
+#                          $SPOOL_LOG_DIR/spool-api-<test>.log; stopped (SIGTERM)
+#                          when the test exits
 #   API2_SCHEME=https API2_CURL=(--cacert FILE)   set before api2_start for a TLS
 #                          listener: the URL's scheme and curl's options while polling
 #   API2_PORT=N            listen on port N instead of a free one
@@ -13,14 +15,17 @@
 #                          CMD must exec what follows, so that API2_PID is spool-api's pid
 
 api2_start() {
-	local port cfg i
+	local port mport cfg i
 	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+	mport=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	cfg=$T_TMP/api2.ini
-	awk -v port="$port" -v extra="$(printf '%s\n' "$@")" '
+	awk -v port="$port" -v mport="$mport" -v extra="$(printf '%s\n' "$@")" '
 		/^\[/ { section = $0 }
 		section == "[api]" && /^port *=/ { print "port = " port; next }
+		section == "[api]" && /^metrics_listen *=/ { print "metrics_listen = 127.0.0.1:" mport; next }
 		{ print }
 		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$cfg"
+	API2_METRICS_URL=http://127.0.0.1:$mport/metrics
 	${API2_WRAP+"${API2_WRAP[@]}"} env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
 		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &
 	API2_PID=$!

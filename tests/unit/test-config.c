@@ -323,6 +323,7 @@ static void test_api_rate_limits(void **state)
 	assert_int_equal(cfg.api.auth_failure_rate, 1);
 	assert_int_equal(cfg.api.auth_failure_burst, 20);
 	assert_null(cfg.api.tenant_rate_limits);
+	assert_null(cfg.api.metrics_listen);
 	config_free(&cfg);
 
 	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "tenant_rate_limits = bulk=500/1000 , demo = 7,zero=0\n", PROG_API,
@@ -357,6 +358,39 @@ static void test_api_rate_limits(void **state)
 	};
 	expect_api_errors(bad, sizeof(bad) / sizeof(bad[0]));
 	buf_release(&err);
+}
+
+/* [api] metrics_listen: HOST:PORT or [IPv6]:PORT, checked when read. */
+static void test_hostport(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT, host = BUF_INIT, why = BUF_INIT;
+	int64_t port;
+	assert_int_equal(load(&cfg, REQUIRED_ADMINCTL "metrics_listen = 127.0.0.1:9464\n", PROG_API, &err), 0);
+	assert_string_equal(cfg.api.metrics_listen, "127.0.0.1:9464");
+	config_free(&cfg);
+	assert_int_equal(config_parse_hostport("127.0.0.1:9464", &host, &port, &why), 0);
+	assert_string_equal(buf_str(&host), "127.0.0.1");
+	assert_int_equal(port, 9464);
+	assert_int_equal(config_parse_hostport("[::1]:80", &host, &port, &why), 0);
+	assert_string_equal(buf_str(&host), "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(config_parse_hostport("localhost:1", &host, &port, &why), 0);
+	assert_string_equal(buf_str(&host), "localhost");
+	static const struct bad_api bad[] = {
+		{ "metrics_listen = 9464", "key 'metrics_listen' in [api]: '9464' is not HOST:PORT" },
+		{ "metrics_listen = :9464", "':9464' is not HOST:PORT" },
+		{ "metrics_listen = h:0", "'h:0': the port must be a number from 1 to 65535" },
+		{ "metrics_listen = h:+80", "the port must be a number" },
+		{ "metrics_listen = h:70000", "the port must be a number" },
+		{ "metrics_listen = ::1:80", "write an IPv6 address in brackets" },
+		{ "metrics_listen = [::1]80", "'[::1]80' is not [IPv6]:PORT" },
+	};
+	expect_api_errors(bad, sizeof(bad) / sizeof(bad[0]));
+	buf_release(&err);
+	buf_release(&host);
+	buf_release(&why);
 }
 
 /* Per-job-type maps: parsing (blanks optional), defaults for the types not named, the accessors. */
@@ -514,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
 		cmocka_unit_test(test_api_tls_pair),	   cmocka_unit_test(test_api_limits),
 		cmocka_unit_test(test_api_rate_limits),
+		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
 		cmocka_unit_test(test_typemap_reload),
 		cmocka_unit_test(test_typemap_doc),	   cmocka_unit_test(test_get_bool),

@@ -39,6 +39,8 @@ static void test_routes(void **state)
 	assert_null(validate_path("/v1/jobs/" ID "/other", id));
 	assert_int_equal(validate_method(validate_path("/health", id), "GET"), ROUTE_HEALTH);
 	assert_int_equal(validate_method(validate_path("/v1/videos", id), "POST"), ROUTE_VIDEOS_CREATE);
+	/* /metrics has a listener of its own: the API's is 404 there */
+	assert_null(validate_path("/metrics", id));
 }
 
 /* A query argument that is not UTF-8 is named, its name escaped when the name is the culprit. */

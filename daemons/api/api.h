@@ -162,8 +162,9 @@ int server_tls_load(struct api *a, struct buf *err);
 void server_tls_free(struct api *a);
 int server_start(struct api *a, struct buf *err);
 /*
- * The address of the request's client, as text (inet_ntop's), into `out`: the
- * peer of the connection. 0, or -1 when it is not known.
+ * The address of the request's client, as text, into `out`: r->client, the
+ * peer of the connection or, behind a trusted proxy, the X-Forwarded-For client
+ * (conns_client). 0, or -1 when it is not known.
  */
 int req_client_addr(const struct req *r, char out[INET6_ADDRSTRLEN]);
 /* Stop accepting new connections (listening socket closed). */

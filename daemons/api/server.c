@@ -378,14 +378,11 @@ int server_start(struct api *a, struct buf *err)
 
 int req_client_addr(const struct req *r, char out[INET6_ADDRSTRLEN])
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	const void *addr = NULL;
-	if (sa && sa->sa_family == AF_INET)
-		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	else if (sa && sa->sa_family == AF_INET6)
-		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	return addr && inet_ntop(sa->sa_family, addr, out, INET6_ADDRSTRLEN) ? 0 : -1;
+	/* r->client is conns_client's: the peer, or behind a trusted proxy the X-Forwarded-For client */
+	if (!r->client[0])
+		return -1;
+	snprintf(out, INET6_ADDRSTRLEN, "%s", r->client);
+	return 0;
 }
 
 void server_quiesce(struct api *a)

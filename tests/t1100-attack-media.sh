@@ -101,7 +101,8 @@ CASES=(
 # upload_as KEY FILE [CONTENT-TYPE]: presigned PUT as the tenant of KEY; prints the key
 upload_as() {
 	local up
-	up=$(curl -fsS --max-time 20 -X POST -H "Authorization: Bearer $1" "$SPOOL_API_URL/v1/uploads") || return 1
+	up=$(curl -fsS --max-time 20 -X POST -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+		-d "{\"size\": $(stat -c %s "$2")}" "$SPOOL_API_URL/v1/uploads") || return 1
 	curl -fsS --max-time 20 -X PUT -H "Content-Type: ${3:-application/octet-stream}" --upload-file "$2" \
 		"$(jq -r .url <<<"$up")" >/dev/null || return 1
 	jq -r .key <<<"$up"

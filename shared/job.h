@@ -1,7 +1,7 @@
 /*
  * job — the job model and every SQL statement that touches jobs and their
  * history. The database row is the truth; these functions are the only writers,
- * so the state machine of system.md holds wherever they are called from (API,
+ * so the state machine of spool(7) holds wherever they are called from (API,
  * worker, adminctl):
  *
  *   queued -> running -> succeeded | failed

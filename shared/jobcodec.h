@@ -51,7 +51,7 @@ void jobcodec_event_encode_next(const struct job *j, const char *event, time_t n
 void jobcodec_cursor_encode(int64_t micros, const char *id, struct buf *out);
 int jobcodec_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_LEN + 1]);
 
-/* The API's JSON shape (api.md "The job") without presigned URLs. New reference. */
+/* The API's JSON shape (the README's "The REST API", spool-api(8)) without presigned URLs. New reference. */
 json_t *jobcodec_to_json(const struct job *j);
 
 #endif

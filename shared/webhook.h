@@ -1,6 +1,6 @@
 /*
- * webhook — the pure parts of job webhooks (api.md "Webhooks"): the signature,
- * the per-tenant signing key and the URL policy. No I/O: the API's webhooks.c
+ * webhook — the pure parts of job webhooks (spool-api(8), the README's "The
+ * REST API"): the signature, the per-tenant signing key and the URL policy. No I/O: the API's webhooks.c
  * resolves, connects and records; these functions only decide.
  *
  * Signature: header `X-Spool-Signature: t=<unix seconds>,v1=<hex>` where hex is

@@ -1,5 +1,5 @@
 /*
- * spool-api — the REST API daemon (shared/spec/api.md).
+ * spool-api — the REST API daemon (spool-api(8); the README's "The REST API").
  *
  * Start-up: config (exit 78 on errors), the API-key pepper, the database pool,
  * the S3 client, the outbox publisher (which declares the RabbitMQ topology and

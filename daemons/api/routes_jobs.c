@@ -1,5 +1,5 @@
 /*
- * routes_jobs — the authenticated job endpoints of api.md: submit, read (with
+ * routes_jobs — the authenticated job endpoints (spool-api(8)): submit, read (with
  * ?wait), list, cancel, result redirect, and presigned uploads.
  *
  * Every handler runs with r->tenant set (server.c authenticated the request) and

@@ -1,6 +1,6 @@
 /*
  * webhooks — signed POSTs of the job to its callback_url when it reaches a final
- * state (api.md "Webhooks"), with retries and a delivery history.
+ * state (spool-api(8), the README's "The REST API"), with retries and a delivery history.
  *
  * One thread, the consumer, with its own RabbitMQ connection, consumes the
  * durable spool.events.api queue (shared by every API process, so each event is

@@ -143,7 +143,8 @@ verify() {
 # ---- 1. kill -9 a worker mid-burst (a second worker with a 5 s lease; the stack's keeps going)
 if want kill9; then
 	worker_extra t0800-k
-	burst kill9 --rate 150
+	# media.probe jobs (tens of ms each, noop ones take 1 ms) so that the frozen worker holds one
+	NP=$((NP * 5)) burst kill9 --rate 150
 	# freeze it at a moment it has a job running (claimed, not yet recorded), then kill it
 	hit=0
 	for ((i = 0; i < 200; i++)); do

@@ -84,3 +84,17 @@ int timefmt_parse(const char *s, time_t *out)
 	*out = t + leap - sign * (oh * 3600L + om * 60L);
 	return 0;
 }
+
+void timefmt_duration(int64_t secs, char *out, size_t size)
+{
+	static const struct {
+		int64_t secs;
+		char unit;
+	} units[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' } };
+	for (size_t i = 0; secs > 0 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (secs % units[i].secs == 0) {
+			snprintf(out, size, "%lld%c", (long long)(secs / units[i].secs), units[i].unit);
+			return;
+		}
+	snprintf(out, size, "%llds", (long long)secs);
+}

@@ -5,6 +5,8 @@
 #ifndef SPOOL_TIMEFMT_H
 #define SPOOL_TIMEFMT_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define TIMEFMT_UTC_SIZE 21    /* "2026-11-29T23:45:00Z" and its NUL */
@@ -24,5 +26,11 @@ void timefmt_now_ms(char out[TIMEFMT_UTC_MS_SIZE]);
  * or a field is out of range.
  */
 int timefmt_parse(const char *s, time_t *out);
+
+/*
+ * `secs` as a duration is written in the configuration: in the largest of d, h, m
+ * and s that it is a whole number of ("5m", "90s", "2h", "7d"; "0s").
+ */
+void timefmt_duration(int64_t secs, char *out, size_t size);
 
 #endif

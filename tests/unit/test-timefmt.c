@@ -92,6 +92,24 @@ static void test_since(void **state)
 	assert_int_equal(jobops_since(NULL, now, &when), -1);
 }
 
+/* Durations as the configuration writes them. */
+static void test_duration(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t secs;
+		const char *want;
+	} cases[] = {
+		{ 300, "5m" }, { 90, "90s" }, { 7200, "2h" }, { 5400, "90m" }, { 604800, "7d" },
+		{ 3, "3s" },   { 0, "0s" },   { 86401, "86401s" },
+	};
+	char got[24];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		timefmt_duration(cases[i].secs, got, sizeof(got));
+		assert_string_equal(got, cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -99,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_since),
+		cmocka_unit_test(test_duration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

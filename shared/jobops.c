@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outbox.h"
 #include "rmqadmin.h"
 #include "timefmt.h"
 
@@ -35,39 +36,19 @@ static void rollback(struct db_conn *c)
 	buf_release(&ignored);
 }
 
-/*
- * The spool.jobs messages of the retried jobs (rows of id, type in `r`) into
- * the outbox in one statement, encoded by jobcodec_message_encode as
- * job_create's are.
- */
-static int outbox_add_jobs(struct db_conn *c, const PGresult *r, struct buf *err)
+/* The spool.jobs messages of the retried jobs (rows of id, type in `r`) into the outbox, in one statement. */
+static int outbox_add_retried(struct db_conn *c, const PGresult *r, struct buf *err)
 {
-	int rows = PQntuples(r);
-	if (rows == 0)
-		return 0;
-	json_t *payloads = json_array();
-	struct buf msg = BUF_INIT;
-	for (int i = 0; i < rows; i++) {
-		struct jobcodec_message m = { .version = 1, .attempt = 1 };
-		db_copy(m.id, sizeof(m.id), r, i, 0);
-		db_copy(m.type, sizeof(m.type), r, i, 1);
-		jobcodec_message_encode(&m, &msg);
-		json_array_append_new(payloads, json_string(buf_str(&msg)));
+	size_t rows = (size_t)PQntuples(r);
+	struct jobcodec_message *msgs = xcalloc(rows ? rows : 1, sizeof(*msgs));
+	for (size_t i = 0; i < rows; i++) {
+		msgs[i] = (struct jobcodec_message){ .version = 1, .attempt = 1 };
+		db_copy(msgs[i].id, sizeof(msgs[i].id), r, (int)i, 0);
+		db_copy(msgs[i].type, sizeof(msgs[i].type), r, (int)i, 1);
 	}
-	buf_release(&msg);
-	char *arr = json_dumps(payloads, JSON_COMPACT);
-	json_decref(payloads);
-	const char *params[] = { MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, arr };
-	PGresult *ins = db_exec(c, "jobops_outbox_jobs",
-				"INSERT INTO outbox (exchange, routing_key, payload)"
-				" SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
-				" ORDER BY i",
-				3, params, err);
-	free(arr);
-	if (!ins)
-		return -1;
-	PQclear(ins);
-	return 0;
+	int rc = outbox_add_messages(c, msgs, rows, err);
+	free(msgs);
+	return rc;
 }
 
 /* Run a retry statement and queue the messages, all in one transaction. Rows retried, or -1. */
@@ -77,7 +58,7 @@ static int64_t retry_tx(struct db_conn *c, const char *name, const char *sql, in
 	if (db_cmd(c, "BEGIN", err) < 0)
 		return -1;
 	PGresult *r = db_exec(c, name, sql, np, params, err);
-	if (!r || outbox_add_jobs(c, r, err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
+	if (!r || outbox_add_retried(c, r, err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
 		PQclear(r);
 		rollback(c);
 		return -1;

@@ -1,5 +1,6 @@
 #include "outbox.h"
 #include "jobcodec.h"
+#include "mq.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,14 +23,21 @@ static int outbox_add(struct db_conn *c, const char *exchange, const char *key, 
 	return 0;
 }
 
+/* The queue message of `j` for `attempt`. */
+static void message_of(const struct job *j, int attempt, struct jobcodec_message *m)
+{
+	*m = (struct jobcodec_message){ .version = 1, .attempt = attempt };
+	memcpy(m->id, j->id, sizeof(m->id));
+	snprintf(m->type, sizeof(m->type), "%s", j->type ? j->type : "");
+}
+
 /* The queue message of `j` for `attempt`, into the outbox for exchange/key. */
 static int outbox_add_message(struct db_conn *c, const struct job *j, int attempt, const char *exchange,
 			      const char *key, struct buf *err)
 {
-	struct jobcodec_message m = { .version = 1, .attempt = attempt };
+	struct jobcodec_message m;
 	struct buf payload = BUF_INIT;
-	memcpy(m.id, j->id, sizeof(m.id));
-	snprintf(m.type, sizeof(m.type), "%s", j->type ? j->type : "");
+	message_of(j, attempt, &m);
 	jobcodec_message_encode(&m, &payload);
 	int rc = outbox_add(c, exchange, key, buf_str(&payload), err);
 	buf_release(&payload);
@@ -40,6 +48,42 @@ static int outbox_add_message(struct db_conn *c, const struct job *j, int attemp
 int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
 {
 	return outbox_add_message(c, j, j->attempts + 1, "spool.jobs", "job", err);
+}
+
+int outbox_add_jobs(struct db_conn *c, const struct job *jobs, size_t n, struct buf *err)
+{
+	struct jobcodec_message *msgs = xcalloc(n ? n : 1, sizeof(*msgs));
+	for (size_t i = 0; i < n; i++)
+		message_of(&jobs[i], jobs[i].attempts + 1, &msgs[i]);
+	int rc = outbox_add_messages(c, msgs, n, err);
+	free(msgs);
+	return rc;
+}
+
+int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, size_t n, struct buf *err)
+{
+	if (n == 0)
+		return 0;
+	json_t *payloads = json_array();
+	struct buf msg = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		jobcodec_message_encode(&msgs[i], &msg);
+		json_array_append_new(payloads, json_string(buf_str(&msg)));
+	}
+	buf_release(&msg);
+	char *arr = json_dumps(payloads, JSON_COMPACT);
+	json_decref(payloads);
+	const char *params[] = { MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, arr };
+	PGresult *r = db_exec(c, "outbox_add_messages",
+			      "INSERT INTO outbox (exchange, routing_key, payload)"
+			      " SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
+			      " ORDER BY i",
+			      3, params, err);
+	free(arr);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 /* The spool.events message of `j` (event "cancelled", …), into the outbox. */

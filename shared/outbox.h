@@ -17,9 +17,17 @@
 #include "buf.h"
 #include "db.h"
 #include "job.h"
+#include "jobcodec.h"
 
 /* The spool.jobs message of `j` for its next attempt, in the caller's transaction. */
 int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err);
+/* The spool.jobs messages of the `n` jobs `jobs` for their next attempts, in one statement. */
+int outbox_add_jobs(struct db_conn *c, const struct job *jobs, size_t n, struct buf *err);
+/*
+ * The spool.jobs messages `msgs` (n of them, in that order) in one statement, in
+ * the caller's transaction: operators' bulk actions and the re-drive.
+ */
+int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, size_t n, struct buf *err);
 /* The spool.events message of `j` (event "cancelled", …), in the caller's transaction. */
 int outbox_add_event(struct db_conn *c, const struct job *j, const char *event, struct buf *err);
 /*

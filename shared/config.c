@@ -229,6 +229,8 @@ static const struct ckey keys[] = {
 	  "Longest delay between attempts, per job type: TYPE=DURATION pairs separated by commas, e.g. video.transcode=2h, noop=1m.\nTypes not named use backoff_cap." },
 	{ "worker", "backoff_base", CT_DURATION, O(worker.backoff_base), 0, 3600, "15s", F_RELOAD, W,
 	  "The delay before retry n is n to the fourth power seconds, plus backoff_base, plus up to 10(n+1) seconds of jitter, at most the job type's cap." },
+	{ "worker", "redrive_after", CT_DURATION, O(worker.redrive_after), 1, 7 * DAY, "5m", F_RELOAD, W | C,
+	  "A job queued, or retrying past its backoff, that no worker has claimed for this long is published to spool.jobs again (through the outbox) by the reaper of one worker, at most 100 jobs a pass, each at most once per this interval: its message was lost (the queue purged, a broker node replaced or restored). Should the message only be waiting behind a backlog, the job gets a second one, which finds it claimed and is dropped; keep it well above the time a normal backlog waits.\nadminctl reads it for the default of job redrive --older-than and the TUI's count of jobs waiting unclaimed." },
 
 	{ "adminctl", "read_only", CT_BOOL, O(adminctl.read_only), 0, 1, "false", 0, C,
 	  "Refuse every action (retry, cancel, purge, key changes)." },

@@ -156,6 +156,7 @@ struct config_worker {
 	int64_t backoff_cap;      /* seconds */
 	struct config_typemap backoff_caps; /* seconds, per type; backoff_cap for the rest */
 	int64_t backoff_base;     /* seconds: the constant in attempt^4 + base + jitter */
+	int64_t redrive_after;    /* seconds a waiting job goes unclaimed before its message is sent again */
 };
 
 struct config_adminctl {

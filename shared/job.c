@@ -74,9 +74,9 @@ void job_clear(struct job *j)
 	"id, tenant_id, type, status, attempts, max_attempts, coalesce(progress, -1), source::text, "    \
 	"params::text, result::text, error::text, callback_url, idempotency_key, worker_id, "           \
 	"cancel_requested, " DB_RFC3339("created_at") ", " DB_RFC3339("started_at") ", "                \
-	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", "                                  \
+	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", " DB_RFC3339("due_at") ", "         \
 	"(extract(epoch FROM created_at) * 1000000)::bigint"
-#define JOB_NCOLS 20
+#define JOB_NCOLS 21
 
 static json_t *json_col(const PGresult *r, int row, int col)
 {
@@ -113,6 +113,7 @@ static void job_from_row(const PGresult *r, int row, struct job *j)
 	db_copy(j->started_at, sizeof(j->started_at), r, row, 16);
 	db_copy(j->finished_at, sizeof(j->finished_at), r, row, 17);
 	db_copy(j->lease_until, sizeof(j->lease_until), r, row, 18);
+	db_copy(j->due_at, sizeof(j->due_at), r, row, 19);
 }
 
 static void rollback(struct db_conn *c)
@@ -492,27 +493,30 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
 }
 
 enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-			 const char *message, bool permanent, struct job *out, struct buf *err)
+			 const char *message, bool permanent, int retry_delay_s, struct job *out, struct buf *err)
 {
-	char att[16];
+	char att[16], delay[16];
 	memset(out, 0, sizeof(*out));
 	if (!job_id_valid(id))
 		return JOB_OWN_NOT_OURS;
 	snprintf(att, sizeof(att), "%d", attempt);
+	snprintf(delay, sizeof(delay), "%d", retry_delay_s > 0 ? retry_delay_s : 0);
 	const char *params[] = { id, worker_id, att, code ? code : "error", message ? message : "",
-				 permanent ? "true" : "false" };
+				 permanent ? "true" : "false", delay };
 	PGresult *r = db_exec(c, "job_fail",
 			      "WITH u AS (UPDATE jobs SET"
 			      "   status = CASE WHEN $6::bool OR attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,"
 			      "   error = jsonb_build_object('code', $4::text, 'message', $5::text, 'permanent', $6::bool),"
 			      "   finished_at = CASE WHEN $6::bool OR attempts >= max_attempts THEN now() END,"
+			      "   due_at = CASE WHEN $6::bool OR attempts >= max_attempts THEN due_at"
+			      "     ELSE now() + $7::int * interval '1 second' END,"
 			      "   updated_at = now(), lease_until = NULL"
 			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
 			      "   RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, error)"
 			      "   SELECT id, status, status, attempts, worker_id, error FROM u)"
 			      " SELECT " JOB_COLS " FROM u",
-			      6, params, err);
+			      7, params, err);
 	if (!r)
 		return JOB_OWN_ERR;
 	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
@@ -601,7 +605,21 @@ fail:
 	return JOB_OWN_ERR;
 }
 
-/* ---- reaper and requeue ------------------------------------------------------- */
+/* ---- reaper, re-drive and requeue ----------------------------------------------- */
+
+/*
+ * Take a transaction's advisory lock with `sql`, which answers one boolean:
+ * 1 taken, 0 another session holds it, -1 database error.
+ */
+static int xact_lock(struct db_conn *c, const char *name, const char *sql, struct buf *err)
+{
+	PGresult *r = db_exec(c, name, sql, 0, NULL, err);
+	if (!r)
+		return -1;
+	int taken = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	return taken;
+}
 
 /* Append the rows of `r` to *out (*n of them), then queue their outbox rows. */
 static int reaped_take(struct db_conn *c, PGresult *r, struct job **out, size_t *n, struct buf *err)
@@ -633,26 +651,20 @@ int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
 	return d < 1 ? 1 : (int)d;
 }
 
-enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
-				  struct job **out, size_t *n, struct buf *err)
+enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, struct job **out, size_t *n,
+				  struct buf *err)
 {
-	char lim[16], stale[24];
+	char lim[16];
 	PGresult *r = NULL;
 	*out = NULL;
 	*n = 0;
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
-	snprintf(stale, sizeof(stale), "%lld", (long long)(stale_retry_s > 0 ? stale_retry_s : 3600));
 	if (db_cmd(c, "BEGIN", err) < 0)
 		return JOB_REAP_ERR;
-	r = db_exec(c, "job_reap_lock", "SELECT pg_try_advisory_xact_lock(" JOB_REAP_LOCK_KEY ")", 0, NULL, err);
-	if (!r)
-		goto fail;
-	bool locked = !strcmp(PQgetvalue(r, 0, 0), "t");
-	PQclear(r);
-	r = NULL;
-	if (!locked) {
+	int locked = xact_lock(c, "job_reap_lock", "SELECT pg_try_advisory_xact_lock(" JOB_REAP_LOCK_KEY ")", err);
+	if (locked <= 0) {
 		rollback(c);
-		return JOB_REAP_LOCKED;
+		return locked < 0 ? JOB_REAP_ERR : JOB_REAP_LOCKED;
 	}
 	const char *p1[] = { worker_id, lim };
 	r = db_exec(c, "job_reap_expired",
@@ -663,26 +675,12 @@ enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int 
 		    "   error = jsonb_build_object('code', 'lease_expired', 'message',"
 		    "     format('worker %L stopped renewing its lease', j.worker_id), 'permanent', false),"
 		    "   finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,"
-		    "   updated_at = now(), lease_until = NULL"
+		    "   due_at = now(), updated_at = now(), lease_until = NULL"
 		    "   FROM x WHERE j.id = x.id RETURNING j.*),"
 		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, error)"
 		    "   SELECT id, 'reaped', status, attempts, $1, error FROM u)"
 		    " SELECT " JOB_COLS " FROM u",
 		    2, p1, err);
-	if (!r || reaped_take(c, r, out, n, err) < 0)
-		goto fail;
-	PQclear(r);
-	/* retrying jobs whose delayed message never came back: queue them again */
-	const char *p2[] = { worker_id, lim, stale };
-	r = db_exec(c, "job_reap_stale_retry",
-		    "WITH x AS (SELECT id FROM jobs WHERE status = 'retrying'"
-		    "   AND updated_at < now() - $3::bigint * interval '1 second'"
-		    "   ORDER BY updated_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
-		    " u AS (UPDATE jobs j SET updated_at = now() FROM x WHERE j.id = x.id RETURNING j.*),"
-		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
-		    "   SELECT id, 'reaped', status, attempts, $1 FROM u)"
-		    " SELECT " JOB_COLS " FROM u",
-		    3, p2, err);
 	if (!r || reaped_take(c, r, out, n, err) < 0 || db_cmd(c, "COMMIT", err) < 0)
 		goto fail;
 	PQclear(r);
@@ -698,6 +696,100 @@ fail:
 	return JOB_REAP_ERR;
 }
 
+/* Jobs waiting for a worker, their message due more than $1 seconds ago and not re-driven since. */
+#define REDRIVE_COND                                                                                   \
+	"status IN ('queued', 'retrying')"                                                             \
+	" AND greatest(due_at, redriven_at) < now() - $1::bigint * interval '1 second'"
+
+/* Take the rows of `r` (cleared) into a new array *out of *n jobs. */
+static void jobs_take(PGresult *r, struct job **out, size_t *n)
+{
+	size_t k = (size_t)PQntuples(r);
+	*out = xcalloc(k ? k : 1, sizeof(**out));
+	for (size_t i = 0; i < k; i++)
+		job_from_row(r, (int)i, &(*out)[i]);
+	*n = k;
+	PQclear(r);
+}
+
+/* One pass of the re-drive in its transaction (lock taken): *out the jobs re-driven. */
+static int redrive_tx(struct db_conn *c, const char *const params[3], struct job **out, size_t *n,
+		      struct buf *err)
+{
+	PGresult *r = db_exec(c, "job_redrive",
+			      "WITH x AS (SELECT id FROM jobs WHERE " REDRIVE_COND
+			      "   ORDER BY greatest(due_at, redriven_at) LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+			      " u AS (UPDATE jobs j SET redriven_at = now() FROM x WHERE j.id = x.id RETURNING j.*),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
+			      "   SELECT id, 'redriven', status, attempts, jsonb_build_object('actor', $3::text,"
+			      "     'waited_s', floor(extract(epoch FROM now() - due_at))::bigint) FROM u)"
+			      " SELECT " JOB_COLS " FROM u ORDER BY due_at, id",
+			      3, params, err);
+	if (!r)
+		return -1;
+	jobs_take(r, out, n);
+	return outbox_add_jobs(c, *out, *n, err);
+}
+
+enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older_than_s, int limit, unsigned flags,
+			     struct job **out, size_t *n, struct buf *err)
+{
+	char older[24], lim[16];
+	*out = NULL;
+	*n = 0;
+	snprintf(older, sizeof(older), "%lld", (long long)(older_than_s > 0 ? older_than_s : 0));
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+	const char *params[] = { older, lim, actor };
+	if (flags & JOB_REDRIVE_DRY_RUN) {
+		PGresult *r = db_exec(c, "job_redrive_preview",
+				      "SELECT " JOB_COLS " FROM jobs WHERE " REDRIVE_COND
+				      " ORDER BY greatest(due_at, redriven_at), id LIMIT $2::int",
+				      2, params, err);
+		if (!r)
+			return JOB_REAP_ERR;
+		jobs_take(r, out, n);
+		return JOB_REAP_DONE;
+	}
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return JOB_REAP_ERR;
+	int locked = (flags & JOB_REDRIVE_WAIT)
+			     ? xact_lock(c, "job_redrive_wait",
+					 "SELECT true FROM pg_advisory_xact_lock(" JOB_REDRIVE_LOCK_KEY ")", err)
+			     : xact_lock(c, "job_redrive_lock",
+					 "SELECT pg_try_advisory_xact_lock(" JOB_REDRIVE_LOCK_KEY ")", err);
+	if (locked <= 0) {
+		rollback(c);
+		return locked < 0 ? JOB_REAP_ERR : JOB_REAP_LOCKED;
+	}
+	if (redrive_tx(c, params, out, n, err) < 0 || db_cmd(c, "COMMIT", err) < 0) {
+		rollback(c);
+		for (size_t i = 0; i < *n; i++)
+			job_clear(&(*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return JOB_REAP_ERR;
+	}
+	return JOB_REAP_DONE;
+}
+
+int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err)
+{
+	char older[24];
+	snprintf(older, sizeof(older), "%lld", (long long)(older_than_s > 0 ? older_than_s : 0));
+	const char *params[] = { older };
+	*count = 0;
+	PGresult *r = db_exec(c, "job_count_unclaimed",
+			      "SELECT count(*) FROM jobs WHERE status IN ('queued', 'retrying')"
+			      " AND due_at < now() - $1::bigint * interval '1 second'",
+			      1, params, err);
+	if (!r)
+		return -1;
+	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
 enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
 			    const char *reason, struct buf *err)
 {
@@ -711,7 +803,7 @@ enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worke
 		return JOB_OWN_ERR;
 	PGresult *r = db_exec(c, "job_requeue",
 			      "WITH u AS (UPDATE jobs SET status = 'retrying', lease_until = NULL, updated_at = now(),"
-			      "   progress = NULL"
+			      "   due_at = now(), progress = NULL"
 			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
 			      "   RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, detail)"

@@ -76,11 +76,11 @@ enum job_beat_rc {
 	JOB_BEAT_CANCEL = 2,     /* lease extended, and a cancel was requested: stop the job */
 };
 
-/* What job_reap_expired did. */
+/* What job_reap_expired or job_redrive did. */
 enum job_reap_rc {
 	JOB_REAP_ERR = -1,       /* database error: one line in `err` */
 	JOB_REAP_DONE = 0,       /* this reaper acted (maybe on nothing) */
-	JOB_REAP_LOCKED = 1,     /* another reaper holds the lock: nothing done */
+	JOB_REAP_LOCKED = 1,     /* another reaper (re-drive) holds the lock: nothing done */
 };
 
 struct job {
@@ -103,6 +103,7 @@ struct job {
 	char started_at[40];
 	char finished_at[40];
 	char lease_until[40];
+	char due_at[40];         /* when its spool.jobs message is due: queued, or the retry after the backoff */
 };
 
 /* Release everything the job owns and zero it. */
@@ -188,11 +189,12 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
 			    struct job *out, struct buf *err);
 /*
  * running -> failed (permanent, or attempts exhausted) or retrying (transient and
- * attempts left); `out` is then the job as now stored, its status telling which.
- * JOB_OWN_NOT_OURS if the claim was lost.
+ * attempts left), the retry due in `retry_delay_s` (the delay the worker gives
+ * its message: due_at); `out` is then the job as now stored, its status telling
+ * which. JOB_OWN_NOT_OURS if the claim was lost.
  */
 enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,
-			 const char *message, bool permanent, struct job *out, struct buf *err);
+			 const char *message, bool permanent, int retry_delay_s, struct job *out, struct buf *err);
 
 /*
  * Ask the worker running a job to stop it: sets cancel_requested on a running
@@ -228,16 +230,42 @@ int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
 /*
  * The reaper: if no other session holds the reaper lock (pg_try_advisory_xact_lock),
  * in one transaction return up to `limit` running jobs whose lease expired to
- * `retrying` (attempts kept; `failed` with error lease_expired when attempts are
- * exhausted), and requeue up to `limit` jobs `retrying` untouched for more than
- * `stale_retry_s` seconds (their delayed message was lost). Each gets a job_events
- * row (event 'reaped', worker_id = `worker_id`) and outbox rows: the spool.jobs
- * message for its next attempt and job.retrying, or a spool.dead copy and
- * job.failed. *out is an array of *n jobs as they now are (job_clear each, free the
- * array). Returns an enum job_reap_rc.
+ * `retrying` (attempts kept, due at once; `failed` with error lease_expired when
+ * attempts are exhausted). Each gets a job_events row (event 'reaped', worker_id =
+ * `worker_id`) and outbox rows: the spool.jobs message for its next attempt and
+ * job.retrying, or a spool.dead copy and job.failed. *out is an array of *n jobs
+ * as they now are (job_clear each, free the array). Returns an enum job_reap_rc.
  */
-enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, int64_t stale_retry_s,
-				  struct job **out, size_t *n, struct buf *err);
+enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, struct job **out, size_t *n,
+				  struct buf *err);
+
+/* The advisory lock that lets one re-drive act at a time. */
+#define JOB_REDRIVE_LOCK_KEY "127359211762541"
+
+/* job_redrive's flags. */
+#define JOB_REDRIVE_DRY_RUN 0x1u /* only list the jobs (no lock, nothing changes) */
+#define JOB_REDRIVE_WAIT 0x2u    /* wait for another re-drive to end rather than leave the pass to it */
+
+/*
+ * The re-drive of jobs that wait with no message behind them (spool.jobs purged,
+ * a broker node replaced or restored, a delayed retry lost): up to `limit` jobs
+ * queued or retrying whose message was due (due_at) more than `older_than_s`
+ * seconds ago, that no worker claimed since and that were not re-driven in that
+ * time either, oldest first. In one transaction under the re-drive lock (tried;
+ * waited for with JOB_REDRIVE_WAIT), each gets redriven_at = now, a job_events
+ * row 'redriven' (detail: actor, waited_s) and its spool.jobs message again in
+ * the outbox. Should the message still be there (a long backlog), the job has two:
+ * the claim is conditional, so the second delivery finds it claimed and is
+ * dropped. *out is the array of the *n jobs re-driven (or, with
+ * JOB_REDRIVE_DRY_RUN, that would be); job_clear each, free the array. Returns
+ * an enum job_reap_rc.
+ */
+enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older_than_s, int limit, unsigned flags,
+			     struct job **out, size_t *n, struct buf *err);
+
+/* How many jobs are queued or retrying with their message due more than `older_than_s` ago, into *count. 0 or -1. */
+int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err);
+
 /*
  * Give our running job back (the worker is shutting down): running -> retrying
  * with the attempt kept, a job_events row 'requeued' (detail.reason) and the

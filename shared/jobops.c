@@ -18,7 +18,7 @@
 	"WITH o AS (SELECT id, status, error FROM jobs WHERE " cond " FOR UPDATE),"                       \
 	" u AS (UPDATE jobs j SET status = 'queued', attempts = 0, error = NULL, result = NULL,"             \
 	"   progress = NULL, worker_id = NULL, lease_until = NULL, cancel_requested = false,"               \
-	"   started_at = NULL, finished_at = NULL, updated_at = now()"                                      \
+	"   started_at = NULL, finished_at = NULL, due_at = now(), updated_at = now()"                      \
 	"   FROM o WHERE j.id = o.id RETURNING j.id, j.type, o.status AS old_status, o.error AS old_error),"  \
 	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                            \
 	"   SELECT id, 'retried', 'queued', 0,"                                                             \

@@ -109,6 +109,23 @@ static const char *const migrations[] = {
 	"  delivered boolean NOT NULL DEFAULT false,"
 	"  UNIQUE (job_id, final_at, attempt));"
 	"CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE at IS NULL;",
+
+	/*
+	 * 3: the re-drive of jobs that wait with no message behind them. due_at is
+	 * when the job's spool.jobs message is due (at once for a queued job, after
+	 * the backoff for a retrying one); redriven_at when its message was last
+	 * published again. A waiting job past greatest(due_at, redriven_at) by more
+	 * than [worker] redrive_after is re-driven: the index is that sweep's.
+	 * Jobs already waiting keep their last change as due_at; a retrying one's
+	 * backoff, not recorded until now, is taken as an hour (the default
+	 * backoff_cap), so that none is run before its time.
+	 */
+	"ALTER TABLE jobs ADD COLUMN due_at timestamptz NOT NULL DEFAULT now(),"
+	"  ADD COLUMN redriven_at timestamptz;"
+	"UPDATE jobs SET due_at = updated_at + CASE WHEN status = 'retrying' THEN interval '1 hour'"
+	"  ELSE interval '0' END WHERE status IN ('queued', 'retrying');"
+	"CREATE INDEX jobs_unclaimed ON jobs ((greatest(due_at, redriven_at)))"
+	"  WHERE status IN ('queued', 'retrying');",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -57,6 +57,8 @@ out=$(scratch_psql "insert into jobs (tenant_id, type, idempotency_key) values (
 expect_match "(tenant, idempotency_key) is unique" "duplicate key" "$out"
 idx=$(scratch_psql "select count(*) from pg_indexes where indexname in ('jobs_tenant_created', 'jobs_status_lease', 'jobs_type_status', 'outbox_unsent')")
 expect_eq "the job and outbox indexes exist" 4 "$idx"
+expect_eq "jobs carry due_at and redriven_at, and the re-drive's index exists" "2 1" \
+	"$(scratch_psql "select count(*) from information_schema.columns where table_name = 'jobs' and column_name in ('due_at', 'redriven_at')") $(scratch_psql "select count(*) from pg_indexes where indexname = 'jobs_unclaimed'")"
 
 out=$($S db migrate 2>&1); rc=$?
 expect_eq "migrate again: 0, up to date" "0 schema is up to date at version $latest" "$rc $out"

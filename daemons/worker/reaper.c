@@ -1,8 +1,9 @@
 /*
  * reaper — in every worker, a thread that returns jobs whose worker died (lease
- * expired) to the queue. The database decides which worker acts (an advisory
- * lock in job_reap_expired); the messages go through the outbox, so nothing is
- * lost while RabbitMQ is away.
+ * expired) to the queue, and re-drives jobs that wait with no message behind
+ * them ([worker] redrive_after). The database decides which worker acts (an
+ * advisory lock each, in job_reap_expired and job_redrive); the messages go
+ * through the outbox, so nothing is lost while RabbitMQ is away.
  */
 #include <stdlib.h>
 
@@ -11,8 +12,11 @@
 #include "worker.h"
 
 #define REAP_LIMIT 100
-/* A retrying job untouched this much longer than the largest backoff cap of any type lost its message. */
-#define REAP_STALE_EXTRA_S 300
+/*
+ * Jobs re-driven in one pass, one pass each time the reaper wakes: should a
+ * long backlog outlast redrive_after, its duplicates come at this pace.
+ */
+#define REDRIVE_LIMIT 100
 
 /* One pass; the number of jobs reaped, or -1. */
 static int reap_once(struct worker *w, struct buf *err)
@@ -23,9 +27,7 @@ static int reap_once(struct worker *w, struct buf *err)
 
 	if (!c)
 		return -1;
-	const struct config *cfg = w->cfg;
-	int64_t cap = config_typemap_max(&cfg->worker.backoff_caps, cfg->worker.backoff_cap);
-	enum job_reap_rc rc = job_reap_expired(c, w->id, REAP_LIMIT, cap + REAP_STALE_EXTRA_S, &jobs, &n, err);
+	enum job_reap_rc rc = job_reap_expired(c, w->id, REAP_LIMIT, &jobs, &n, err);
 	db_release(c);
 	if (rc == JOB_REAP_ERR)
 		return -1;
@@ -37,6 +39,34 @@ static int reap_once(struct worker *w, struct buf *err)
 	}
 	free(jobs);
 	return (int)n;
+}
+
+/* One pass of the re-drive; logged here. */
+static void redrive_once(struct worker *w, struct buf *err)
+{
+	struct job *jobs = NULL;
+	size_t n = 0;
+	int64_t after = w->cfg->worker.redrive_after;
+	struct db_conn *c = db_acquire(w->db, 5000, err);
+
+	if (!c) {
+		log_warn("re-drive: %s", buf_str(err));
+		return;
+	}
+	enum job_reap_rc rc = job_redrive(c, w->id, after, REDRIVE_LIMIT, 0, &jobs, &n, err);
+	db_release(c);
+	if (rc == JOB_REAP_ERR) {
+		log_warn("re-drive: %s", buf_str(err));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		log_fields(LL_WARN, json_pack("{s:s, s:s}", "job_id", jobs[i].id, "due_at", jobs[i].due_at),
+			   "job %s is %s and unclaimed since %s, over redrive_after (%llds): its message is "
+			   "published again",
+			   jobs[i].id, job_status_name(jobs[i].status), jobs[i].due_at, (long long)after);
+		job_clear(&jobs[i]);
+	}
+	free(jobs);
 }
 
 void *worker_reaper_main(void *arg)
@@ -62,6 +92,8 @@ void *worker_reaper_main(void *arg)
 				log_warn("reaper: %s", buf_str(&err));
 			full = n == REAP_LIMIT;
 		} while (full);
+		buf_reset(&err);
+		redrive_once(w, &err);
 		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);

@@ -151,10 +151,10 @@ static int retry_delay(const struct config *cfg, const char *type, int n)
 
 /*
  * Write the outcome to the database, retrying through an outage for up to a
- * lease. On JOB_OWN_OK, *job is replaced by the job as now stored (its status the
- * outcome).
+ * lease; a failure that leaves attempts is due again in `delay` seconds. On
+ * JOB_OWN_OK, *job is replaced by the job as now stored (its status the outcome).
  */
-static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, struct handler_result *res)
+static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, struct handler_result *res, int delay)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
@@ -170,7 +170,7 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, st
 				rc = job_succeed(c, job->id, w->id, job->attempts, res->result, &fresh, &err);
 			else
 				rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
-					      res->permanent, &fresh, &err);
+					      res->permanent, delay, &fresh, &err);
 			db_release(c);
 			if (rc == JOB_OWN_OK) {
 				job_clear(job);
@@ -212,9 +212,9 @@ static void reload(struct thread_ctx *t, struct job *job)
 	buf_release(&err);
 }
 
-/* After the outcome is recorded: events, and the message's next stop. */
+/* After the outcome is recorded: events, and the message's next stop (a retry after `delay` seconds). */
 static void after(struct thread_ctx *t, const struct work *item, const struct job *job,
-		  const struct handler_result *res)
+		  const struct handler_result *res, int delay)
 {
 	struct buf err = BUF_INIT, msg = BUF_INIT;
 
@@ -228,7 +228,6 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 		struct jobcodec_message m = { .version = 1, .attempt = job->attempts + 1 };
 		memcpy(m.id, job->id, sizeof(m.id));
 		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
-		int delay = retry_delay(t->w->cfg, m.type, job->attempts);
 		jobcodec_message_encode(&m, &msg);
 		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
 		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
@@ -446,11 +445,13 @@ static void process(struct thread_ctx *t, struct work *item)
 	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {
 		log_warn("job abandoned: the lease was lost");
 	} else {
-		rc = record(t, &job, hr == HANDLER_OK, &res);
+		/* the retry's delay is drawn before the outcome is recorded: the job's due_at says it */
+		int delay = retry_delay(w->cfg, job.type ? job.type : item->msg.type, job.attempts);
+		rc = record(t, &job, hr == HANDLER_OK, &res, delay);
 		if (rc == JOB_OWN_NOT_OURS)
 			log_warn("the claim on the job was lost before it finished; outcome discarded");
 		else if (rc == JOB_OWN_OK)
-			after(t, item, &job, &res);
+			after(t, item, &job, &res, delay);
 	}
 	slot_set(w, t->slot, NULL);
 out:

@@ -7,7 +7,7 @@
  * workers ask for. Each worker thread has its own publishing connection (events,
  * retries, dead letters) and its own S3 client. A heartbeat thread extends the
  * leases of running jobs; a reaper thread returns other workers' expired jobs
- * to the queue. Everything in struct worker below `mu` is guarded by it.
+ * to the queue and re-drives jobs left without a message. Everything in struct worker below `mu` is guarded by it.
  */
 #ifndef SPOOL_WORKER_WORKER_H
 #define SPOOL_WORKER_WORKER_H
@@ -95,7 +95,7 @@ struct worker_thread {
 };
 void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);
-/* The reaper thread (reaper.c): every lease/2 s, expired leases back to the queue. */
+/* The reaper thread (reaper.c): every lease/2 s, expired leases back to the queue, then a re-drive pass. */
 void *worker_reaper_main(void *arg);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */

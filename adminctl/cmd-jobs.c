@@ -72,15 +72,19 @@ static void error_line(const struct job *j, struct buf *out)
 			out->data[i] = ' ';
 }
 
-static void print_table(const struct job *jobs, size_t n)
+void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 {
 	static const struct table_col cols[] = {
 		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
 		{ "ATT", TABLE_RIGHT }, { "CREATED", 0 }, { "ERROR", TABLE_SHRINK },
 	};
+	static const struct table_col due_cols[] = {
+		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
+		{ "ATT", TABLE_RIGHT }, { "DUE", 0 }, { "ERROR", TABLE_SHRINK },
+	};
 	struct table t;
 	struct buf err = BUF_INIT;
-	table_init(&t, cols, 7);
+	table_init(&t, due ? due_cols : cols, 7);
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&err);
 		error_line(&jobs[i], &err);
@@ -90,7 +94,7 @@ static void print_table(const struct job *jobs, size_t n)
 		table_cell(&t, jobs[i].type);
 		table_cell(&t, jobs[i].tenant);
 		table_cellf(&t, "%d/%d", jobs[i].attempts, jobs[i].max_attempts);
-		table_cell(&t, jobs[i].created_at);
+		table_cell(&t, due ? jobs[i].due_at : jobs[i].created_at);
 		table_cell(&t, buf_str(&err));
 	}
 	table_print(&t, stdout);
@@ -131,7 +135,7 @@ static int cmd_jobs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		cmd_print_json(json_pack("{s:o, s:b}", "jobs", arr, "more", next != NULL));
 	} else {
-		print_table(jobs, n);
+		cmd_print_jobs(jobs, n, false);
 		if (next)
 			fprintf(stderr, "adminctl: more jobs match: raise --limit or narrow the filter\n");
 	}

@@ -22,6 +22,7 @@ extern const struct cmd_entry cmd_queues_entry;
 extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_job_show_entry;
 extern const struct cmd_entry cmd_job_retry_entry;
+extern const struct cmd_entry cmd_job_redrive_entry;
 extern const struct cmd_entry cmd_job_cancel_entry;
 extern const struct cmd_entry cmd_dead_list_entry;
 extern const struct cmd_entry cmd_dead_retry_entry;
@@ -35,6 +36,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_jobs_entry,
 	&cmd_job_show_entry,
 	&cmd_job_retry_entry,
+	&cmd_job_redrive_entry,
 	&cmd_job_cancel_entry,
 	&cmd_dead_list_entry,
 	&cmd_dead_retry_entry,

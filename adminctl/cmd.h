@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "job.h"
 #include "s3.h"
 #include "secrets.h"
 #include "timefmt.h"
@@ -102,6 +103,12 @@ void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print `v` (stolen) as indented JSON on stdout. */
 void cmd_print_json(json_t *v);
+
+/*
+ * Jobs as a table on stdout (table.h): id, status, type, tenant, attempts, the
+ * time they were created (or, with `due`, their message was due) and their error.
+ */
+void cmd_print_jobs(const struct job *jobs, size_t n, bool due);
 
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);

@@ -101,34 +101,43 @@ static bool queues_amqp(struct model *m, struct model_overview *ov, char *qerr, 
 	return all_ok;
 }
 
+/* The database's part of the Overview: job counts, jobs waiting unclaimed, live workers. */
+static void overview_db(struct model *m, struct model_overview *ov, char *err, size_t size)
+{
+	struct db_conn *db = model_need_db(m, err, size);
+	if (!db)
+		return;
+	struct buf e = BUF_INIT;
+	ov->unclaimed_after = m->cfg->worker.redrive_after;
+	if (job_count_by_status(db, NULL, ov->counts, &e) < 0 ||
+	    job_count_unclaimed(db, ov->unclaimed_after, &ov->unclaimed, &e) < 0) {
+		model_db_failed(m, &e, err, size);
+		buf_release(&e);
+		return;
+	}
+	ov->counts_ok = true;
+	PGresult *r = db_exec(db, "tui_workers",
+			      "SELECT DISTINCT worker_id FROM jobs WHERE status = 'running' "
+			      "AND worker_id IS NOT NULL ORDER BY 1",
+			      0, NULL, &e);
+	if (r) {
+		int n = PQntuples(r);
+		ov->workers = xcalloc((size_t)n + 1, sizeof(char *));
+		for (int i = 0; i < n; i++)
+			ov->workers[ov->nworkers++] = db_strdup(r, i, 0);
+		PQclear(r);
+	} else {
+		model_db_failed(m, &e, err, size);
+	}
+	buf_release(&e);
+}
+
 static void fetch_overview(struct model *m, struct model_snap *s, const struct model_params *req)
 {
 	(void)req;
 	struct model_overview *ov = &s->u.ov;
 	char err[256] = "";
-	struct db_conn *db = model_need_db(m, err, sizeof(err));
-	if (db) {
-		struct buf e = BUF_INIT;
-		if (job_count_by_status(db, NULL, ov->counts, &e) == 0) {
-			ov->counts_ok = true;
-			PGresult *r = db_exec(db, "tui_workers",
-					      "SELECT DISTINCT worker_id FROM jobs WHERE status = 'running' "
-					      "AND worker_id IS NOT NULL ORDER BY 1",
-					      0, NULL, &e);
-			if (r) {
-				int n = PQntuples(r);
-				ov->workers = xcalloc((size_t)n + 1, sizeof(char *));
-				for (int i = 0; i < n; i++)
-					ov->workers[ov->nworkers++] = db_strdup(r, i, 0);
-				PQclear(r);
-			} else {
-				model_db_failed(m, &e, err, sizeof(err));
-			}
-		} else {
-			model_db_failed(m, &e, err, sizeof(err));
-		}
-		buf_release(&e);
-	}
+	overview_db(m, ov, err, sizeof(err));
 	char qerr[256] = "";
 	bool all_ok = true;
 	if (queues_admin(m, ov, qerr, sizeof(qerr)) == 0)

@@ -69,8 +69,10 @@ struct model_queue {
 };
 
 struct model_overview {
-	bool counts_ok;
+	bool counts_ok;          /* counts and unclaimed are valid */
 	int64_t counts[JOB_STATUS_COUNT];
+	int64_t unclaimed;       /* jobs queued or retrying, their message due longer than unclaimed_after ago */
+	int64_t unclaimed_after; /* seconds: [worker] redrive_after */
 	bool mq_ok;
 	size_t nqueues;
 	struct model_queue queues[MODEL_QUEUES_MAX];

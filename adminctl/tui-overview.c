@@ -1,9 +1,10 @@
 /*
- * Screen 1, Overview: the services, the queues, job counts per state and the
- * workers running jobs now. `a` opens the audit trail.
+ * Screen 1, Overview: the services, the queues, job counts per state, the jobs
+ * waiting unclaimed past [worker] redrive_after and the workers running jobs now. `a` opens the audit trail.
  */
 #include <stdio.h>
 
+#include "timefmt.h"
 #include "tui.h"
 
 #define QUEUE_NAME_W 22 /* cells of the queue column */
@@ -22,6 +23,20 @@ static void draw_services(const struct model_status *st, int y, int cols)
 		tui_cell(y, x, 7, c, state);
 		x += 7;
 	}
+}
+
+/*
+ * Jobs waiting with nobody taking them: queued, or retrying past their backoff,
+ * for longer than redrive_after. Whether their message still exists is not
+ * known here; the workers publish it again.
+ */
+static void draw_unclaimed(const struct model_overview *ov, int y, int cols)
+{
+	char n[24], after[24];
+	tui_thousands(ov->unclaimed, n, sizeof(n));
+	timefmt_duration(ov->unclaimed_after, after, sizeof(after));
+	tui_cellf(y, 2, cols - 2, ov->unclaimed ? TC_WARN : TC_NORMAL,
+		  "unclaimed > %s %s   (queued or due for retry, no worker took them: re-driven)", after, n);
 }
 
 static void draw_overview(struct tui *t, int top, int rows, int cols)
@@ -87,6 +102,8 @@ static void draw_overview(struct tui *t, int top, int rows, int cols)
 				x += w;
 			}
 			y++;
+			if (y < end)
+				draw_unclaimed(ov, y++, cols);
 		}
 	}
 	y++;

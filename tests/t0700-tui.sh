@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # t0700 — the TUI driven in tmux against the local stack: the Overview shows the
-# broker's queue depth and the database's job counts, and keeps a long queue name
+# broker's queue depth, the database's job counts and its jobs waiting unclaimed
+# past redrive_after, and keeps a long queue name
 # to its column and the numbers in theirs, the failed tab plus a search shows
 # exactly the failed jobs, R retries them (they run again and succeed), `?` opens
 # the help, a poison message in spool.dead is listed on the
@@ -149,6 +150,26 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$same" ] && ok "job counts per state are the database's" || fail "job counts" "screen: $got
 psql:   $want"
+
+# Jobs waiting unclaimed past redrive_after (5m): one stranded an hour ago, its
+# message just published again (so that no worker's re-drive touches it meanwhile)
+stranded=$(sql "INSERT INTO jobs (tenant_id, type, due_at, redriven_at) VALUES ('$TENANT', 'noop',
+	now() - interval '1 hour', now()) RETURNING id" | head -n 1)
+at_exit "psql -X -At '$SPOOL_PG_DSN' -c \"DELETE FROM jobs WHERE id = '$stranded'\""
+same=
+for _ in 1 2 3 4 5; do
+	keys r
+	sleep 1
+	want=$(sql "SELECT to_char(count(*), 'FM999,999,999') FROM jobs WHERE status IN ('queued', 'retrying')
+		AND due_at < now() - interval '5 minutes'")
+	got=$(screen | sed -n 's/^ *unclaimed > 5m \([0-9,]*\) .*/\1/p')
+	[ -n "$got" ] && [ "$got" = "$want" ] && [ "$got" != 0 ] && same=1 && break
+done
+[ -n "$same" ] && ok "the jobs waiting unclaimed > 5m are the database's ($got)" || fail "unclaimed > 5m" "screen: '$got'
+psql:   '$want'
+$(screen)"
+expect_screen "… labelled as what they are" 'unclaimed > 5m [0-9,]+ +\(queued or due for retry, no worker took them: re-driven\)' 2
+sql "DELETE FROM jobs WHERE id = '$stranded'" >/dev/null
 
 # ---- Jobs: failed tab and search ---------------------------------------------
 keys 2

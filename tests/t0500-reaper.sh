@@ -14,14 +14,7 @@ sql() { psql -X -At "$SPOOL_PG_DSN" "$@"; }
 
 # worker_start NAME [EXTRA-INI-LINES]: a worker with a short lease; its pid in $WPID
 worker_start() {
-	local name=$1 ini=$T_TMP/$1.ini
-	grep -v '^concurrency' "$SPOOL_WORKER_CONFIG" >"$ini"
-	printf 'id = %s\nconcurrency = 1\nlease = 5s\nheartbeat = 1s\n%s\n' "$name" "${2:-}" >>"$ini"
-	bin/spool-worker -d -f "$ini" >"$T_TMP/$name.log" 2>&1 &
-	WPID=$!
-	at_exit "kill -9 $WPID"
-	sleep 1
-	kill -0 "$WPID" 2>/dev/null || bail "worker $name did not start: $(tail -n 5 "$T_TMP/$name.log")"
+	worker_own "$1" "$(printf 'concurrency = 1\nlease = 5s\nheartbeat = 1s\n%s' "${2:-}")"
 }
 
 # kill_tree PID: kill -9 a worker and the ffmpeg process groups it started, like a crash

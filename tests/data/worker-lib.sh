@@ -1,6 +1,8 @@
 # tests/data/worker-lib.sh — helpers of the worker tests (t03xx), sourced after tests/lib.sh.
 #
 #   worker_ensure                 start bin/spool-worker unless the stack runs one; needs spool-api
+#   worker_own NAME [INI-LINES]   start a worker of the test's own: the stack's worker.ini with
+#                                 worker id NAME and INI-LINES added to [worker]; its pid in $WPID
 #   upload FILE                   put FILE in S3 through a presigned upload URL; prints its key
 #   submit TYPE KEY               POST /v1/jobs; prints the job id
 #   job_wait ID [SECONDS]         wait for a final state (?wait=); prints the job JSON
@@ -31,6 +33,17 @@ worker_ensure() {
 	at_exit "kill $W_PID; sleep 1"
 	sleep 1
 	kill -0 "$W_PID" 2>/dev/null || bail "spool-worker did not start: $(cat "$T_TMP/worker.log")"
+}
+
+worker_own() {
+	local name=$1 ini=$T_TMP/$1.ini
+	grep -v '^concurrency' "$SPOOL_WORKER_CONFIG" >"$ini"
+	printf 'id = %s\n%s\n' "$name" "${2:-}" >>"$ini"
+	bin/spool-worker -d -f "$ini" >"$T_TMP/$name.log" 2>&1 &
+	WPID=$!
+	at_exit "kill -9 $WPID"
+	sleep 1
+	kill -0 "$WPID" 2>/dev/null || bail "worker $name did not start: $(tail -n 5 "$T_TMP/$name.log")"
 }
 
 upload() {

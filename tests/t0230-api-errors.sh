@@ -80,5 +80,8 @@ err "missing job" 404 not_found - "${AUTH[@]}" "$U/v1/jobs/00000000-0000-4000-80
 err "missing job result" 404 not_found - "${AUTH[@]}" "$U/v1/jobs/00000000-0000-4000-8000-000000000000/result"
 err "cancel missing job" 404 not_found - "${AUTH[@]}" -X DELETE "$U/v1/jobs/00000000-0000-4000-8000-000000000000"
 err "unknown route" 404 not_found - "$U/v2/jobs"
+# The path is quoted in the message; bytes that are not UTF-8 are written \xNN, so the message stays.
+err "route that is not UTF-8" 404 not_found - "$U/v1/%FF%C0"
+expect_eq "its message quotes the path with the bytes escaped" "no route for '/v1/\\xFF\\xC0'" "$(jq -r .error.message <<<"$BODY")"
 
 done_testing

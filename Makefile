@@ -214,7 +214,9 @@ clean:
 # ---- fuzz: libFuzzer targets (clang), a separate libspool in build/fuzz ----------
 #   make fuzz                 build every tests/fuzz/fuzz-*.c and run each FUZZ_SECONDS
 #   make fuzz-bins            only build them (build/fuzz/fuzz-*)
-# fuzz-http links the API's pure request checks (daemons/api/validate.c) and libspool.
+# fuzz-http links the API's pure request checks (daemons/api/validate.c) and libspool;
+# fuzz-server links all of spool-api but main.c, with the functions FUZZ_WRAP_fuzz-server
+# names replaced by the target's own __wrap_NAME (ld --wrap: a database and S3 stand-in).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_OPT     ?= -O1 -g
@@ -226,6 +228,9 @@ FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB     := build/fuzz/libspool.a
 FUZZ_API_OBJ := build/fuzz/daemons/api/validate.o
+FUZZ_SERVER_OBJ := $(filter-out build/fuzz/daemons/api/main.o,$(API_SRC:%.c=build/fuzz/%.o))
+FUZZ_WRAP_fuzz-server := db_acquire db_release db_ping apikey_lookup job_get job_list job_create \
+                jobops_cancel s3_upload_complete log_raw_json
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -237,9 +242,11 @@ $(FUZZ_LIB): $(LIB_SRC:%.c=build/fuzz/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 build/fuzz/fuzz-http: $(FUZZ_API_OBJ)
+build/fuzz/fuzz-server: $(FUZZ_SERVER_OBJ)
 build/fuzz/fuzz-%: build/fuzz/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $(filter %.o,$^) $(FUZZ_LIB) $(PKG_LIBS) -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) $(FUZZ_WRAP_fuzz-$*:%=-Wl,--wrap=%) -o $@ $(filter %.o,$^) $(FUZZ_LIB) \
+		$(PKG_LIBS) -lm
 
 # keep the targets' objects: they are intermediate to the pattern rule above
 .SECONDARY: $(FUZZ_SRC:%.c=build/fuzz/%.o)

@@ -310,7 +310,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	apikey_hash(PEPPER, DOWN_KEY, down_hash);
 	api.s3 = s3_new(&cfg, NULL);
-	if (server_start(&api, &err) < 0) {
+	/* the connection registry (per-address caps, deadlines), as main.c starts it */
+	if (conns_start(&api, &err) < 0 || server_start(&api, &err) < 0) {
 		fprintf(stderr, "fuzz-server: %s\n", buf_str(&err));
 		abort();
 	}

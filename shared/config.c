@@ -17,6 +17,8 @@ enum ctype {
 	CT_DURATION_BY_TYPE, /* struct config_typemap of durations: "video.transcode=2h" */
 	CT_RATES,            /* string of per-tenant rates: "bulk=500/1000, demo=100" */
 	CT_ADDR,             /* string "HOST:PORT" or "[IPv6]:PORT" */
+	CT_ADDRS,            /* string: CT_ADDR items separated by commas, at most `max` of them */
+	CT_QUEUE_TYPE,       /* string: quorum or classic */
 };
 
 #define F_REQUIRED 1u
@@ -95,6 +97,10 @@ static const struct ckey keys[] = {
 	  "Connect with TLS (AMQPS), verifying the broker's certificate and host name; on by itself when the secret's port is 5671 (Amazon MQ)." },
 	{ "rabbitmq", "ca_file", CT_STR, O(rabbitmq.ca_file), 0, 0, NULL, 0, ALL,
 	  "PEM file of the CA that signed the broker's certificate (default: the system store)." },
+	{ "rabbitmq", "endpoints", CT_ADDRS, O(rabbitmq.endpoints), 0, CONFIG_ENDPOINTS_MAX, NULL, 0, ALL,
+	  "The broker's nodes: HOST:PORT items separated by commas, e.g. mq1:5671, mq2:5671, mq3:5671.\nWhen set it is used instead of the secret's host and port (and of its hosts list); the secret still gives the user, password and vhost.\nEvery connection tries the nodes in a random order and, when it is lost, the other nodes before the one it lost." },
+	{ "rabbitmq", "queue_type", CT_QUEUE_TYPE, O(rabbitmq.queue_type), 0, 0, "quorum", 0, ALL,
+	  "Type of the shared queues (spool.jobs, spool.dead, spool.events.api and the delay queues spool.retry.SECONDS): quorum (replicated on the nodes of a cluster; RabbitMQ 3.10 or later) or classic, for a broker without quorum queues.\nA shared queue that already exists with the other type stops spool-api and spool-worker with exit status 78 until adminctl queues migrate converts it.\nEach spool-api process's own events queue is classic whatever this says." },
 
 	{ "s3", "bucket", CT_STR, O(s3.bucket), 0, 0, NULL, F_REQUIRED, ALL,
 	  "Bucket for uploads and results." },
@@ -246,7 +252,7 @@ static const struct ckey keys[] = {
 static bool is_string_type(enum ctype t)
 {
 	return t == CT_STR || t == CT_SECRET || t == CT_LEVEL || t == CT_FORMAT || t == CT_URL || t == CT_NETS ||
-	       t == CT_RATES || t == CT_ADDR;
+	       t == CT_RATES || t == CT_ADDR || t == CT_ADDRS || t == CT_QUEUE_TYPE;
 }
 
 static char **str_field(struct config *cfg, const struct ckey *k)
@@ -540,25 +546,34 @@ int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int6
 	return rc == 1;
 }
 
-int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct buf *why)
+int config_parse_endpoint(const char *s, int64_t default_port, struct buf *host, int64_t *port, struct buf *why)
 {
 	const char *colon = strrchr(s, ':'), *h = s, *hend = colon;
+	const char *form = default_port > 0 ? "HOST[:PORT]" : "HOST:PORT";
 	buf_reset(host);
 	if (*s == '[') {
 		h = s + 1;
 		hend = strchr(s, ']');
-		if (!hend || hend[1] != ':') {
-			buf_printf(why, "'%s' is not [IPv6]:PORT", s);
+		if (!hend || (hend[1] != ':' && (hend[1] || default_port <= 0))) {
+			buf_printf(why, "'%s' is not [IPv6]%s", s, default_port > 0 ? "[:PORT]" : ":PORT");
 			return -1;
 		}
-		colon = hend + 1;
+		colon = hend[1] ? hend + 1 : NULL;
 	} else if (colon && strchr(s, ':') != colon) {
-		buf_printf(why, "'%s': write an IPv6 address in brackets, [ADDRESS]:PORT", s);
+		buf_printf(why, "'%s': write an IPv6 address in brackets, [ADDRESS]%s", s,
+			   default_port > 0 ? "[:PORT]" : ":PORT");
+		return -1;
+	} else if (!colon && default_port > 0) {
+		hend = s + strlen(s);
+	}
+	if ((!colon && default_port <= 0) || hend == h) {
+		buf_printf(why, "'%s' is not %s", s, form);
 		return -1;
 	}
-	if (!colon || hend == h) {
-		buf_printf(why, "'%s' is not HOST:PORT", s);
-		return -1;
+	if (!colon) {
+		*port = default_port;
+		buf_add(host, h, (size_t)(hend - h));
+		return 0;
 	}
 	struct buf num = BUF_INIT;
 	int rc = parse_number(CT_INT, colon + 1, 1, 65535, port, &num);
@@ -568,6 +583,68 @@ int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct
 		buf_add(host, h, (size_t)(hend - h));
 	buf_release(&num);
 	return rc < 0 || !isdigit((unsigned char)colon[1]) ? -1 : 0;
+}
+
+int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct buf *why)
+{
+	return config_parse_endpoint(s, 0, host, port, why);
+}
+
+int config_parse_endpoints(const char *list, int64_t default_port, struct config_endpoint **out, size_t *n,
+			   struct buf *why)
+{
+	struct config_endpoint *v = NULL;
+	struct buf item = BUF_INIT, host = BUF_INIT;
+	size_t k = 0;
+	int rc = 0;
+
+	for (const char *p = list; rc == 0 && p; ) {
+		size_t len = strcspn(p, ",");
+		const char *b = p, *e = p + len;
+		p = *e ? e + 1 : NULL;
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		int64_t port;
+		buf_reset(&item);
+		buf_add(&item, b, (size_t)(e - b));
+		if (b == e) {
+			buf_adds(why, k || p ? "empty item (a comma too many?)" : "no endpoint");
+			rc = -1;
+		} else if (k == CONFIG_ENDPOINTS_MAX) {
+			buf_printf(why, "more than %d endpoints", CONFIG_ENDPOINTS_MAX);
+			rc = -1;
+		} else if (config_parse_endpoint(buf_str(&item), default_port, &host, &port, why) < 0) {
+			rc = -1;
+		} else if (out) {
+			v = xrealloc(v, (k + 1) * sizeof(*v));
+			v[k].host = xstrdup(buf_str(&host));
+			v[k].port = (int)port;
+			k++;
+		} else {
+			k++;
+		}
+	}
+	buf_release(&item);
+	buf_release(&host);
+	if (rc < 0) {
+		config_endpoints_free(v, out ? k : 0);
+		v = NULL;
+		k = 0;
+	}
+	if (out)
+		*out = v;
+	if (n)
+		*n = k;
+	return rc;
+}
+
+void config_endpoints_free(struct config_endpoint *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++)
+		free(e[i].host);
+	free(e);
 }
 
 /* Set one key from text; on error append the reason (without location) to `why`. */
@@ -614,6 +691,16 @@ static int set_value(struct config *cfg, const struct ckey *k, const char *val, 
 			buf_release(&host);
 			if (rc < 0)
 				return -1;
+		}
+		break;
+	case CT_ADDRS:
+		if (*val && config_parse_endpoints(val, 0, NULL, NULL, why) < 0)
+			return -1;
+		break;
+	case CT_QUEUE_TYPE:
+		if (strcmp(val, "quorum") && strcmp(val, "classic")) {
+			buf_printf(why, "'%s' is not one of quorum, classic", val);
+			return -1;
 		}
 		break;
 	case CT_FORMAT:
@@ -920,6 +1007,8 @@ static const char *type_name(enum ctype t)
 	case CT_DURATION_BY_TYPE: return "per-type durations";
 	case CT_RATES: return "per-tenant rates";
 	case CT_ADDR: return "host:port";
+	case CT_ADDRS: return "host:port list";
+	case CT_QUEUE_TYPE: return "queue type";
 	}
 	return "?";
 }

@@ -79,6 +79,8 @@ struct config_rabbitmq {
 	char *management_url;    /* http://host:15672 (adminctl, /ready) */
 	bool tls;                /* AMQPS; also on when the secret's port is 5671 */
 	char *ca_file;           /* CA bundle for AMQPS (default: the system store) */
+	char *endpoints;         /* "HOST:PORT, ..." (config_parse_endpoints); NULL: the secret's */
+	char *queue_type;        /* "quorum" or "classic": the shared queues' type */
 };
 
 struct config_s3 {
@@ -223,6 +225,28 @@ int config_tenant_rate(const char *spec, const char *tenant, int64_t *rate, int6
  * with the reason in `why`.
  */
 int config_parse_hostport(const char *s, struct buf *host, int64_t *port, struct buf *why);
+
+/*
+ * Like config_parse_hostport, but when default_port > 0 the port may be left
+ * out ("HOST", "[IPv6]") and is then default_port.
+ */
+int config_parse_endpoint(const char *s, int64_t default_port, struct buf *host, int64_t *port, struct buf *why);
+
+/* One item of a list of endpoints ([rabbitmq] endpoints): a host without brackets and a port. */
+struct config_endpoint {
+	char *host; /* owned */
+	int port;
+};
+#define CONFIG_ENDPOINTS_MAX 16
+/*
+ * Parse "HOST:PORT, HOST:PORT, ..." (blanks around items allowed; each item as
+ * config_parse_endpoint with `default_port`; at most CONFIG_ENDPOINTS_MAX) into
+ * *out (an array of *n, the caller frees it with config_endpoints_free; `out`
+ * and `n` may be NULL to only check). 0, or -1 with the offending item in `why`.
+ */
+int config_parse_endpoints(const char *list, int64_t default_port, struct config_endpoint **out, size_t *n,
+			   struct buf *why);
+void config_endpoints_free(struct config_endpoint *e, size_t n);
 
 /* The value of `m` for job type `type`; `dflt` when the map does not name it (or it is unknown). */
 int64_t config_type_value(const struct config_typemap *m, const char *type, int64_t dflt);

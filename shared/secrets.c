@@ -441,6 +441,39 @@ void db_secret_free(struct db_secret *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * The secret's "hosts": an array of "HOST[:PORT]" strings (the port defaulting
+ * to the secret's), copied into out->hosts. Absent or null: none. The items are
+ * not quoted in `err` (the whole secret stays out of messages).
+ */
+static void mq_hosts(json_t *o, struct mq_secret *out, struct buf *err)
+{
+	json_t *arr = json_object_get(o, "hosts");
+	struct buf host = BUF_INIT, why = BUF_INIT;
+	if (!arr || json_is_null(arr))
+		return;
+	size_t n = json_array_size(arr);
+	if (!json_is_array(arr) || n == 0 || n > CONFIG_ENDPOINTS_MAX) {
+		buf_printf(err, "%srabbitmq secret: field 'hosts' is not a list of 1 to %d \"HOST:PORT\" strings",
+			   err->len ? "; " : "", CONFIG_ENDPOINTS_MAX);
+		return;
+	}
+	out->hosts = xcalloc(n, sizeof(*out->hosts));
+	for (size_t i = 0; i < n; i++) {
+		const char *v = json_string_value(json_array_get(arr, i));
+		int64_t port;
+		buf_reset(&why);
+		if (!v || config_parse_endpoint(v, out->port > 0 ? out->port : 5672, &host, &port, &why) < 0) {
+			buf_printf(err, "%srabbitmq secret: item %zu of field 'hosts' is not HOST:PORT", err->len ? "; " : "",
+				   i + 1);
+			break;
+		}
+		out->hosts[out->nhosts++] = xstrdup(v);
+	}
+	buf_release(&host);
+	buf_release(&why);
+}
+
 int mq_secret_parse(const char *json, struct mq_secret *out, struct buf *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -450,9 +483,11 @@ int mq_secret_parse(const char *json, struct mq_secret *out, struct buf *err)
 	size_t before = err->len;
 	out->username = field_str(o, "rabbitmq", "username", NULL, true, err);
 	out->password = field_str(o, "rabbitmq", "password", NULL, true, err);
-	out->host = field_str(o, "rabbitmq", "host", NULL, true, err);
 	out->vhost = field_str(o, "rabbitmq", "vhost", NULL, false, err);
 	out->port = field_port(o, "rabbitmq", 5672, err);
+	mq_hosts(o, out, err);
+	/* "host" may be left out when "hosts" names the nodes */
+	out->host = field_str(o, "rabbitmq", "host", NULL, out->nhosts == 0, err);
 	json_decref(o);
 	if (err->len != before) {
 		mq_secret_free(out);
@@ -469,6 +504,9 @@ void mq_secret_free(struct mq_secret *s)
 	wipe_free(s->password);
 	free(s->host);
 	free(s->vhost);
+	for (size_t i = 0; i < s->nhosts; i++)
+		free(s->hosts[i]);
+	free(s->hosts);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -54,10 +54,18 @@ struct db_secret {
 	char *username, *password, *host, *dbname;
 	int port;
 };
-/* RabbitMQ credentials. */
+/*
+ * RabbitMQ credentials: username, password, vhost ("/" when absent) and the
+ * broker: "host" and "port" (5672 when absent), and/or "hosts", a list of the
+ * nodes of a cluster as "HOST:PORT" strings (an item without a port has
+ * "port"); host may be absent (NULL) when hosts is given. [rabbitmq] endpoints
+ * in the config, when set, replaces all three.
+ */
 struct mq_secret {
 	char *username, *password, *host, *vhost;
 	int port;
+	char **hosts;      /* nhosts "HOST[:PORT]" strings, checked by mq_secret_parse */
+	size_t nhosts;
 };
 /* S3 static credentials (optional secret). */
 struct s3_secret {

@@ -393,6 +393,69 @@ static void test_hostport(void **state)
 	buf_release(&why);
 }
 
+/* [rabbitmq] endpoints and queue_type: the list checked item by item when read, the type one of two. */
+static void test_rabbitmq_cluster(void **state)
+{
+	(void)state;
+	struct config cfg;
+	struct buf err = BUF_INIT, host = BUF_INIT, why = BUF_INIT;
+	struct config_endpoint *e = NULL;
+	size_t n = 0;
+	int64_t port;
+
+	assert_int_equal(load(&cfg, REQUIRED_WORKER, PROG_WORKER, &err), 0);
+	assert_string_equal(cfg.rabbitmq.queue_type, "quorum");
+	assert_null(cfg.rabbitmq.endpoints);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, REQUIRED_WORKER "[rabbitmq]\nqueue_type = classic\n"
+			      "endpoints = mq1:5671, [fd00::2]:5671 ,mq3.example.com:5671\n", PROG_WORKER, &err), 0);
+	assert_string_equal(cfg.rabbitmq.queue_type, "classic");
+	assert_int_equal(config_parse_endpoints(cfg.rabbitmq.endpoints, 0, &e, &n, &why), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(e[0].host, "mq1");
+	assert_int_equal(e[0].port, 5671);
+	assert_string_equal(e[1].host, "fd00::2");
+	assert_string_equal(e[2].host, "mq3.example.com");
+	config_endpoints_free(e, n);
+	config_free(&cfg);
+
+	/* a default port: HOST and [IPv6] alone take it */
+	assert_int_equal(config_parse_endpoints("a, b:1, [::1]", 5672, &e, &n, &why), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(e[0].port, 5672);
+	assert_int_equal(e[1].port, 1);
+	assert_string_equal(e[2].host, "::1");
+	assert_int_equal(e[2].port, 5672);
+	config_endpoints_free(e, n);
+	assert_int_equal(config_parse_endpoint("h", 5671, &host, &port, &why), 0);
+	assert_int_equal(port, 5671);
+	assert_int_equal(config_parse_endpoint("h", 0, &host, &port, &why), -1);
+	assert_int_equal(config_parse_endpoints("a:1, b:2", 0, NULL, &n, &why), 0);
+	assert_int_equal(n, 2);
+
+	static const struct {
+		const char *line, *want;
+	} bad[] = {
+		{ "queue_type = stream", "key 'queue_type' in [rabbitmq]: 'stream' is not one of quorum, classic" },
+		{ "endpoints = mq1", "key 'endpoints' in [rabbitmq]: 'mq1' is not HOST:PORT" },
+		{ "endpoints = mq1:5671,", "empty item (a comma too many?)" },
+		{ "endpoints = mq1:5671,,mq2:5671", "empty item" },
+		{ "endpoints = mq1:99999", "'mq1:99999': the port must be a number from 1 to 65535" },
+		{ "endpoints = ::1:5671", "write an IPv6 address in brackets" },
+		{ "endpoints = a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1,a:1",
+		  "more than 16 endpoints" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct buf text = BUF_INIT;
+		buf_printf(&text, REQUIRED_WORKER "[rabbitmq]\n%s\n", bad[i].line);
+		expect_error(buf_str(&text), PROG_WORKER, bad[i].want);
+		buf_release(&text);
+	}
+	buf_release(&err);
+	buf_release(&host);
+	buf_release(&why);
+}
+
 /* Per-job-type maps: parsing (blanks optional), defaults for the types not named, the accessors. */
 static void test_typemap(void **state)
 {
@@ -548,7 +611,7 @@ int main(void)
 		cmocka_unit_test(test_unreloadable),	   cmocka_unit_test(test_unreloadable_clients),
 		cmocka_unit_test(test_api_tls_pair),	   cmocka_unit_test(test_api_limits),
 		cmocka_unit_test(test_api_rate_limits),
-		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_hostport),	   cmocka_unit_test(test_rabbitmq_cluster),
 		cmocka_unit_test(test_typemap),	   cmocka_unit_test(test_typemap_errors),
 		cmocka_unit_test(test_typemap_reload),
 		cmocka_unit_test(test_typemap_doc),	   cmocka_unit_test(test_get_bool),

@@ -106,6 +106,25 @@ static void test_mq_s3_secret(void **state)
 	assert_int_equal(mq_secret_parse("{\"host\":\"mq\"}", &m, &err), -1);
 	assert_non_null(strstr(buf_str(&err), "'username'"));
 	assert_non_null(strstr(buf_str(&err), "'password'"));
+	buf_reset(&err);
+	/* the nodes of a cluster: "hosts" instead of (or beside) "host" */
+	assert_int_equal(mq_secret_parse("{\"username\":\"u\",\"password\":\"p\",\"port\":5671,"
+					 "\"hosts\":[\"mq1:5671\",\"mq2\",\"[fd00::3]:5672\"]}", &m, &err), 0);
+	assert_null(m.host);
+	assert_int_equal(m.nhosts, 3);
+	assert_string_equal(m.hosts[1], "mq2");
+	mq_secret_free(&m);
+	assert_int_equal(mq_secret_parse("{\"username\":\"u\",\"password\":\"p\",\"hosts\":[]}", &m, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "field 'hosts' is not a list"));
+	buf_reset(&err);
+	assert_int_equal(mq_secret_parse("{\"username\":\"u\",\"password\":\"p\",\"hosts\":[\"a:1\",\"b:SECRETX\"]}",
+					 &m, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "item 2 of field 'hosts' is not HOST:PORT"));
+	assert_null(strstr(buf_str(&err), "SECRETX"));
+	buf_reset(&err);
+	assert_int_equal(mq_secret_parse("{\"username\":\"u\",\"password\":\"p\",\"hosts\":\"a:1\"}", &m, &err), -1);
+	assert_int_equal(mq_secret_parse("{\"username\":\"u\",\"password\":\"p\"}", &m, &err), -1);
+	assert_non_null(strstr(buf_str(&err), "'host' is missing"));
 
 	assert_int_equal(s3_secret_parse("{\"access_key_id\":\"AKID\",\"secret_access_key\":\"sk\"}", &s, &err), 0);
 	assert_string_equal(s.access_key_id, "AKID");

@@ -22,6 +22,7 @@
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
+static atomic_int exit_code;
 
 static void print_usage(FILE *fp, const char *prog, const char *usage)
 {
@@ -270,6 +271,19 @@ void daemon_signals_install(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+void daemon_exit_config(const char *msg)
+{
+	int none = 0;
+	if (atomic_compare_exchange_strong(&exit_code, &none, EX_CONFIG_CODE))
+		log_error("%s", msg);
+	daemon_stop = 1;
+}
+
+int daemon_exit_code(void)
+{
+	return atomic_load(&exit_code);
 }
 
 void daemon_notify(const char *state)

@@ -94,6 +94,17 @@ void daemon_signals_install(void);
 extern volatile sig_atomic_t daemon_stop;
 extern volatile sig_atomic_t daemon_reload;
 
+/*
+ * A configuration error found while running, which retrying cannot mend (the
+ * broker's queues are of another type than the config says): log `msg` as an
+ * error (only the first time) and set daemon_stop, so that the daemon ends
+ * with daemon_exit_code() 78 (EX_CONFIG; the systemd units do not restart on
+ * it). Safe from any thread.
+ */
+void daemon_exit_config(const char *msg);
+/* The exit status daemon_exit_config asked for, or 0. */
+int daemon_exit_code(void);
+
 /* sd_notify wrapper ("READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=..."). */
 void daemon_notify(const char *state);
 

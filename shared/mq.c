@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 
 #include "clock.h"
@@ -29,8 +30,6 @@
 
 #define MQ_CHANNEL 1
 #define MQ_FRAME_MAX 131072
-/* A delay queue lives this long past its TTL after its last use (x-expires). */
-#define MQ_RETRY_EXPIRE_S 300
 
 struct mq {
 	const struct config *cfg;
@@ -42,6 +41,7 @@ struct mq {
 	int64_t last_io_ms;      /* last successful exchange with the broker (clock_now_ms) */
 	char *consuming;         /* queue of the running consumer (mq_consume), or NULL */
 	char *consumer_tag;      /* its tag */
+	struct config_endpoint last; /* node of the current or last connection (host NULL: none yet) */
 };
 
 static void touch(struct mq *m)
@@ -73,6 +73,7 @@ void mq_free(struct mq *m)
 	mq_disconnect(m);
 	free(m->consuming);
 	free(m->consumer_tag);
+	free(m->last.host);
 	free(m);
 }
 
@@ -221,24 +222,96 @@ static amqp_socket_t *tls_socket(struct mq *m, struct buf *err)
 	return sock;
 }
 
-/*
- * One connection attempt with the current secret. Returns 0, -1, or 1 when the
- * broker refused the credentials (the caller may refetch the secret and retry).
- */
-static int connect_once(struct mq *m, struct buf *err)
+int mq_endpoints(const struct config *cfg, const struct mq_secret *s, struct config_endpoint **out, size_t *n,
+		 struct buf *err)
 {
-	struct buf val = BUF_INIT;
-	struct mq_secret s = { 0 };
-	struct timeval tv;
-	int ret = -1;
+	struct buf why = BUF_INIT;
+	int rc = 0;
 
-	if (secrets_get(m->sec, m->cfg->rabbitmq.secret, &val, err) < 0)
-		goto out;
-	if (mq_secret_parse(buf_str(&val), &s, err) < 0)
-		goto out;
+	*out = NULL;
+	*n = 0;
+	if (cfg->rabbitmq.endpoints && *cfg->rabbitmq.endpoints) {
+		if (config_parse_endpoints(cfg->rabbitmq.endpoints, 0, out, n, &why) < 0) {
+			buf_printf(err, "rabbitmq: [rabbitmq] endpoints: %s", buf_str(&why));
+			rc = -1;
+		}
+	} else if (s->nhosts > 0) {
+		struct config_endpoint *v = xcalloc(s->nhosts, sizeof(*v));
+		struct buf host = BUF_INIT;
+		for (size_t i = 0; i < s->nhosts && rc == 0; i++) {
+			int64_t port;
+			if (config_parse_endpoint(s->hosts[i], s->port, &host, &port, &why) < 0) {
+				buf_printf(err, "rabbitmq secret: item %zu of field 'hosts' is not HOST:PORT", i + 1);
+				rc = -1;
+			} else {
+				v[i].host = xstrdup(buf_str(&host));
+				v[i].port = (int)port;
+			}
+		}
+		buf_release(&host);
+		if (rc < 0)
+			config_endpoints_free(v, s->nhosts);
+		else
+			*out = v, *n = s->nhosts;
+	} else {
+		*out = xcalloc(1, sizeof(**out));
+		(*out)->host = xstrdup(s->host ? s->host : "");
+		(*out)->port = s->port;
+		*n = 1;
+	}
+	buf_release(&why);
+	return rc;
+}
+
+static uint32_t random_u32(void *arg)
+{
+	uint32_t r;
+
+	(void)arg;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint32_t)rand();
+	return r;
+}
+
+static bool same_endpoint(const struct config_endpoint *a, const struct config_endpoint *b)
+{
+	return a->port == b->port && !strcmp(a->host, b->host);
+}
+
+void mq_endpoints_order(struct config_endpoint *e, size_t n, const struct config_endpoint *last,
+			uint32_t (*rnd)(void *arg), void *arg)
+{
+	if (!rnd)
+		rnd = random_u32;
+	/* Fisher-Yates */
+	for (size_t i = n; i > 1; i--) {
+		size_t j = rnd(arg) % i;
+		struct config_endpoint t = e[i - 1];
+		e[i - 1] = e[j];
+		e[j] = t;
+	}
+	if (!last || !last->host)
+		return;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (same_endpoint(&e[i], last)) {
+			struct config_endpoint t = e[i];
+			memmove(&e[i], &e[i + 1], (n - i - 1) * sizeof(*e));
+			e[n - 1] = t;
+			break;
+		}
+}
+
+/*
+ * Connect to the node `ep` with the credentials of `s` and open the channel.
+ * Returns 0, -1 (+ err), or 1 when the broker refused the credentials.
+ */
+static int connect_endpoint(struct mq *m, const struct mq_secret *s, const struct config_endpoint *ep,
+			    struct buf *err)
+{
+	struct timeval tv;
 
 	m->conn = amqp_new_connection();
-	int tls = mq_use_tls(m->cfg, s.port);
+	int tls = mq_use_tls(m->cfg, ep->port);
 	amqp_socket_t *sock = tls ? tls_socket(m, err) : amqp_tcp_socket_new(m->conn);
 	if (!sock) {
 		if (!tls)
@@ -248,9 +321,9 @@ static int connect_once(struct mq *m, struct buf *err)
 	tv.tv_sec = m->cfg->rabbitmq.connect_timeout;
 	tv.tv_usec = 0;
 	ERR_clear_error();
-	int st = amqp_socket_open_noblock(sock, s.host, s.port, &tv);
+	int st = amqp_socket_open_noblock(sock, ep->host, ep->port, &tv);
 	if (st != AMQP_STATUS_OK) {
-		buf_printf(err, "rabbitmq: cannot connect to '%s:%d'%s: %s", s.host, s.port, tls ? " with TLS" : "",
+		buf_printf(err, "rabbitmq: cannot connect to '%s:%d'%s: %s", ep->host, ep->port, tls ? " with TLS" : "",
 			   amqp_error_string2(st));
 		/* librabbitmq says "socket error" for most TLS failures: OpenSSL knows why */
 		unsigned long e = tls ? ERR_peek_last_error() : 0;
@@ -262,28 +335,76 @@ static int connect_once(struct mq *m, struct buf *err)
 	amqp_set_rpc_timeout(m->conn, &tv);
 
 	int heartbeat = (int)m->cfg->rabbitmq.heartbeat;
-	amqp_rpc_reply_t r = amqp_login(m->conn, s.vhost && *s.vhost ? s.vhost : "/", 0, MQ_FRAME_MAX,
-					heartbeat, AMQP_SASL_METHOD_PLAIN, s.username, s.password);
+	amqp_rpc_reply_t r = amqp_login(m->conn, s->vhost && *s->vhost ? s->vhost : "/", 0, MQ_FRAME_MAX,
+					heartbeat, AMQP_SASL_METHOD_PLAIN, s->username, s->password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		/*
 		 * RabbitMQ reports bad credentials as connection.close 403
 		 * ACCESS_REFUSED (authentication_failure_close capability).
 		 */
 		int code = reply_error(m, r, "login", err);
-		if (code == AMQP_ACCESS_REFUSED)
-			ret = 1;
-		goto fail;
+		conn_destroy(m);
+		return code == AMQP_ACCESS_REFUSED ? 1 : -1;
 	}
 	if (channel_open(m, err) < 0)
 		goto fail;
 	touch(m);
-	ret = 0;
-	goto out;
+	return 0;
 fail:
 	conn_destroy(m);
+	return -1;
+}
+
+/* Remember the node connected to; log it when there are several and it changed. */
+static void note_endpoint(struct mq *m, const struct config_endpoint *ep, size_t n, const struct buf *failed)
+{
+	bool changed = !m->last.host || !same_endpoint(&m->last, ep);
+
+	if (failed->len)
+		log_warn("rabbitmq: connected to '%s:%d' after: %s", ep->host, ep->port, buf_str(failed));
+	else if (n > 1 && changed)
+		log_info("rabbitmq: connected to '%s:%d'", ep->host, ep->port);
+	if (changed) {
+		free(m->last.host);
+		m->last.host = xstrdup(ep->host);
+		m->last.port = ep->port;
+	}
+}
+
+/*
+ * One connection attempt with the current secret: every node, in the order of
+ * mq_endpoints_order, until one answers. Returns 0, -1, or 1 when the broker
+ * refused the credentials (the caller may refetch the secret and retry).
+ */
+static int connect_once(struct mq *m, struct buf *err)
+{
+	struct buf val = BUF_INIT, failed = BUF_INIT, why = BUF_INIT;
+	struct mq_secret s = { 0 };
+	struct config_endpoint *eps = NULL;
+	size_t n = 0;
+	int ret = -1;
+
+	if (secrets_get(m->sec, m->cfg->rabbitmq.secret, &val, err) < 0 || mq_secret_parse(buf_str(&val), &s, err) < 0 ||
+	    mq_endpoints(m->cfg, &s, &eps, &n, err) < 0)
+		goto out;
+	mq_endpoints_order(eps, n, &m->last, NULL, NULL);
+	/* the nodes of a cluster share their users: a refusal (1) is the same on each */
+	for (size_t i = 0; i < n && ret < 0; i++) {
+		buf_reset(&why);
+		ret = connect_endpoint(m, &s, &eps[i], &why);
+		if (ret == 0)
+			note_endpoint(m, &eps[i], n, &failed);
+		else
+			buf_printf(&failed, "%s%s", failed.len ? "; " : "", buf_str(&why));
+	}
+	if (ret != 0)
+		buf_add(err, failed.data ? failed.data : "", failed.len);
 out:
+	config_endpoints_free(eps, n);
 	mq_secret_free(&s);
 	buf_release(&val);
+	buf_release(&failed);
+	buf_release(&why);
 	return ret;
 }
 
@@ -327,12 +448,6 @@ static int exchange_declare(struct mq *m, const char *name, const char *type, st
 	return check_rpc(m, name, err);
 }
 
-static int queue_declare(struct mq *m, const char *name, amqp_table_t args, struct buf *err)
-{
-	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
-	return check_rpc(m, name, err);
-}
-
 static int queue_bind(struct mq *m, const char *queue, const char *exchange, const char *key,
 		      struct buf *err)
 {
@@ -361,30 +476,201 @@ static amqp_table_entry_t entry_int(const char *key, int64_t val)
 	return e;
 }
 
+enum mq_queue_type mq_config_queue_type(const struct config *cfg)
+{
+	return cfg->rabbitmq.queue_type && !strcmp(cfg->rabbitmq.queue_type, "classic") ? MQ_CLASSIC : MQ_QUORUM;
+}
+
+const char *mq_queue_type_name(enum mq_queue_type t)
+{
+	return t == MQ_CLASSIC ? "classic" : "quorum";
+}
+
+static void arg_str(struct mq_arg *out, size_t *n, const char *key, const char *val)
+{
+	out[(*n)++] = (struct mq_arg){ key, val, 0 };
+}
+
+static void arg_num(struct mq_arg *out, size_t *n, const char *key, int64_t val)
+{
+	out[(*n)++] = (struct mq_arg){ key, NULL, val };
+}
+
+size_t mq_queue_args(enum mq_queue_type type, enum mq_queue_role role, int delay_s, struct mq_arg out[MQ_ARGS_MAX])
+{
+	size_t n = 0;
+
+	switch (role) {
+	case MQ_ROLE_JOBS:
+		arg_str(out, &n, "x-dead-letter-exchange", "");
+		arg_str(out, &n, "x-dead-letter-routing-key", MQ_DEAD_QUEUE);
+		if (type == MQ_QUORUM)
+			arg_num(out, &n, "x-delivery-limit", MQ_DELIVERY_LIMIT);
+		break;
+	case MQ_ROLE_RETRY:
+		arg_num(out, &n, "x-message-ttl", (int64_t)delay_s * 1000);
+		arg_str(out, &n, "x-dead-letter-exchange", MQ_JOBS_EXCHANGE);
+		arg_str(out, &n, "x-dead-letter-routing-key", MQ_JOBS_KEY);
+		arg_num(out, &n, "x-expires", ((int64_t)delay_s + MQ_RETRY_EXPIRE_S) * 1000);
+		break;
+	case MQ_ROLE_DEAD:
+	case MQ_ROLE_EVENTS:
+	case MQ_ROLE_HOLD:
+		break;
+	}
+	if (type != MQ_QUORUM)
+		return n;
+	arg_str(out, &n, "x-queue-type", "quorum");
+	if (role == MQ_ROLE_JOBS || role == MQ_ROLE_RETRY) {
+		/*
+		 * A quorum queue dead-letters at most once by default: a message
+		 * whose target queue did not take it (its leader moving, say) is
+		 * dropped. At least once keeps it until the target confirms, and
+		 * needs x-overflow reject-publish (no length limit is set, so
+		 * nothing is refused for it).
+		 */
+		arg_str(out, &n, "x-dead-letter-strategy", "at-least-once");
+		arg_str(out, &n, "x-overflow", "reject-publish");
+	}
+	return n;
+}
+
+/*
+ * queue.declare of a durable queue with `args`: 0, -1 + err, or MQ_MISMATCH
+ * when it exists with other arguments, `err` getting the broker's reason
+ * ("inequivalent arg 'x-queue-type' for queue ...: received the value 'quorum'
+ * of type 'longstr' but current is none"); the channel is opened again.
+ */
+static int queue_declare(struct mq *m, const char *name, amqp_table_t args, struct buf *err)
+{
+	static const char pf[] = "PRECONDITION_FAILED - ";
+	struct buf why = BUF_INIT;
+
+	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		touch(m);
+		return 0;
+	}
+	int code = reply_error(m, r, name, &why);
+	const char *reason = strstr(buf_str(&why), pf);
+	if (code == AMQP_PRECONDITION_FAILED && reason)
+		buf_adds(err, reason + strlen(pf));
+	else
+		buf_add(err, why.data ? why.data : "", why.len);
+	buf_release(&why);
+	return code == AMQP_PRECONDITION_FAILED && reason ? MQ_MISMATCH : -1;
+}
+
+/* The delay of a delay queue's name, spool.retry.<seconds>; 0 when it is not one. */
+static int retry_delay_of(const char *name)
+{
+	size_t pl = strlen(MQ_RETRY_PREFIX);
+	char *end;
+
+	if (strncmp(name, MQ_RETRY_PREFIX, pl) || name[pl] < '1' || name[pl] > '9')
+		return 0;
+	long d = strtol(name + pl, &end, 10);
+	return *end || d > 1000000 ? 0 : (int)d;
+}
+
+/* Declare `queue` of `role` with the arguments of queue type `type`; see queue_declare. */
+static int declare_typed(struct mq *m, const char *queue, enum mq_queue_type type, enum mq_queue_role role,
+			 struct buf *err)
+{
+	struct mq_arg a[MQ_ARGS_MAX];
+	amqp_table_entry_t e[MQ_ARGS_MAX];
+	size_t n = mq_queue_args(type, role, retry_delay_of(queue), a);
+
+	for (size_t i = 0; i < n; i++)
+		e[i] = a[i].str ? entry_str(a[i].key, a[i].str) : entry_int(a[i].key, a[i].num);
+	amqp_table_t table = { (int)n, e };
+	return queue_declare(m, queue, table, err);
+}
+
+/*
+ * `queue` exists with other arguments than those of `want` (the broker's
+ * reason in `reason`): say which type it has and the way out, in `err`.
+ * RabbitMQ names the first argument that differs, not always x-queue-type,
+ * so the declare is tried again with the other type's arguments: when they
+ * fit, that is its type.
+ */
+static void mismatch_explain(struct mq *m, const char *queue, enum mq_queue_type want, enum mq_queue_role role,
+			     const char *reason, const char **type, struct buf *err)
+{
+	enum mq_queue_type other = want == MQ_QUORUM ? MQ_CLASSIC : MQ_QUORUM;
+	struct buf e2 = BUF_INIT;
+	char have[32] = "";
+
+	if (declare_typed(m, queue, other, role, &e2) == 0) {
+		snprintf(have, sizeof(have), "%s", mq_queue_type_name(other));
+		if (type)
+			*type = mq_queue_type_name(other);
+	} else if (strstr(reason, "inequivalent arg 'x-queue-type'") && strstr(reason, "but current is '")) {
+		/* "... but current is 'stream'" */
+		const char *q = strstr(reason, "but current is '") + strlen("but current is '");
+		snprintf(have, sizeof(have), "%.*s", (int)strcspn(q, "'"), q);
+	}
+	buf_release(&e2);
+	if (!*have) {
+		buf_printf(err, "queue '%s' exists with other arguments than spool declares (%s): move its messages "
+			   "with 'adminctl queues migrate', which declares it again", queue, reason);
+		return;
+	}
+	buf_printf(err, "queue '%s' exists as a %s queue but [rabbitmq] queue_type is %s: move its messages with "
+		   "'adminctl queues migrate'", queue, have, mq_queue_type_name(want));
+	if (!strcmp(have, "classic") || !strcmp(have, "quorum"))
+		buf_printf(err, " or set queue_type = %s", have);
+}
+
+int mq_declare_queue(struct mq *m, const char *queue, enum mq_queue_role role, const char **have, struct buf *err)
+{
+	struct buf reason = BUF_INIT;
+	enum mq_queue_type type = mq_config_queue_type(m->cfg);
+
+	if (have)
+		*have = NULL;
+	if (need_conn(m, err) < 0)
+		return -1;
+	int rc = declare_typed(m, queue, type, role, &reason);
+	if (rc == MQ_MISMATCH && mq_connected(m))
+		mismatch_explain(m, queue, type, role, buf_str(&reason), have, err);
+	else if (rc < 0)
+		buf_add(err, reason.data ? reason.data : "", reason.len);
+	buf_release(&reason);
+	return rc;
+}
+
 int mq_declare_topology(struct mq *m, struct buf *err)
 {
 	if (need_conn(m, err) < 0)
 		return -1;
-	amqp_table_entry_t jobs_args[2] = {
-		entry_str("x-dead-letter-exchange", ""),
-		entry_str("x-dead-letter-routing-key", MQ_DEAD_QUEUE),
-	};
-	amqp_table_t jobs_table = { 2, jobs_args };
-
 	/*
 	 * No consumer-timeout argument on spool.jobs: a worker acks its delivery as
 	 * soon as it has claimed the job in the database. From then on the job's
 	 * lease (extended by heartbeats) and the reaper keep it safe, so RabbitMQ's
 	 * consumer timeout never sees a long-running job's delivery.
 	 */
-	if (exchange_declare(m, MQ_JOBS_EXCHANGE, "direct", err) < 0 ||
-	    queue_declare(m, MQ_DEAD_QUEUE, amqp_empty_table, err) < 0 ||
-	    queue_declare(m, MQ_JOBS_QUEUE, jobs_table, err) < 0 ||
-	    queue_bind(m, MQ_JOBS_QUEUE, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, err) < 0 ||
-	    exchange_declare(m, MQ_EVENTS_EXCHANGE, "topic", err) < 0 ||
-	    queue_declare(m, MQ_EVENTS_API_QUEUE, amqp_empty_table, err) < 0 ||
-	    queue_bind(m, MQ_EVENTS_API_QUEUE, MQ_EVENTS_EXCHANGE, "job.#", err) < 0)
+	int rc;
+	if ((rc = mq_declare_queue(m, MQ_JOBS_QUEUE, MQ_ROLE_JOBS, NULL, err)) < 0 ||
+	    (rc = mq_bind_as(m, MQ_JOBS_QUEUE, MQ_ROLE_JOBS, err)) < 0 ||
+	    (rc = mq_declare_queue(m, MQ_DEAD_QUEUE, MQ_ROLE_DEAD, NULL, err)) < 0 ||
+	    (rc = mq_declare_queue(m, MQ_EVENTS_API_QUEUE, MQ_ROLE_EVENTS, NULL, err)) < 0 ||
+	    (rc = mq_bind_as(m, MQ_EVENTS_API_QUEUE, MQ_ROLE_EVENTS, err)) < 0)
+		return rc;
+	return 0;
+}
+
+int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct buf *err)
+{
+	if (need_conn(m, err) < 0)
 		return -1;
+	if (role == MQ_ROLE_JOBS)
+		return exchange_declare(m, MQ_JOBS_EXCHANGE, "direct", err) < 0 ||
+		       queue_bind(m, queue, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, err) < 0 ? -1 : 0;
+	if (role == MQ_ROLE_EVENTS)
+		return exchange_declare(m, MQ_EVENTS_EXCHANGE, "topic", err) < 0 ||
+		       queue_bind(m, queue, MQ_EVENTS_EXCHANGE, "job.#", err) < 0 ? -1 : 0;
 	return 0;
 }
 
@@ -393,7 +679,10 @@ int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchan
 {
 	if (need_conn(m, err) < 0)
 		return -1;
-	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0, 1, 1, amqp_empty_table);
+	/* classic whatever [rabbitmq] queue_type says: a quorum queue is never exclusive */
+	amqp_table_entry_t type = entry_str("x-queue-type", "classic");
+	amqp_table_t args = { 1, &type };
+	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0, 1, 1, args);
 	if (check_rpc(m, queue, err) < 0)
 		return -1;
 	for (size_t i = 0; i < nkeys; i++)
@@ -491,7 +780,23 @@ out:
 	return rc;
 }
 
-/* Send one message (no wait); -1 drops the connection. */
+/* Send one message with `props` (no wait); -1 drops the connection. */
+static int publish_props(struct mq *m, const char *exchange, const char *routing_key,
+			 const amqp_basic_properties_t *props, amqp_bytes_t body, struct buf *err)
+{
+	m->next_seq++;
+	int st = amqp_basic_publish(m->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
+				    amqp_cstring_bytes(routing_key), 1, 0, props, body);
+	if (st != AMQP_STATUS_OK) {
+		buf_printf(err, "rabbitmq: publish to '%s': %s", *exchange ? exchange : routing_key,
+			   amqp_error_string2(st));
+		conn_destroy(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send one message (no wait), JSON and persistent; -1 drops the connection. */
 static int publish_send(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 			size_t len, struct buf *err)
 {
@@ -503,15 +808,7 @@ static int publish_send(struct mq *m, const char *exchange, const char *routing_
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 
 	amqp_bytes_t b = { len, (void *)(uintptr_t)body };
-	m->next_seq++;
-	int st = amqp_basic_publish(m->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
-				    amqp_cstring_bytes(routing_key), 1, 0, &props, b);
-	if (st != AMQP_STATUS_OK) {
-		buf_printf(err, "rabbitmq: publish to '%s': %s", exchange, amqp_error_string2(st));
-		conn_destroy(m);
-		return -1;
-	}
-	return 0;
+	return publish_props(m, exchange, routing_key, &props, b, err);
 }
 
 static int publish_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
@@ -614,21 +911,25 @@ int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, 
 
 	if (delay_s < 1)
 		delay_s = 1;
-	snprintf(name, sizeof(name), "spool.retry.%d", delay_s);
+	snprintf(name, sizeof(name), MQ_RETRY_PREFIX "%d", delay_s);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0)
 			buf_reset(err);
 		if (ensure_fresh(m, err) < 0)
 			continue;
-		amqp_table_entry_t args[4] = {
-			entry_int("x-message-ttl", (int64_t)delay_s * 1000),
-			entry_str("x-dead-letter-exchange", MQ_JOBS_EXCHANGE),
-			entry_str("x-dead-letter-routing-key", MQ_JOBS_KEY),
-			entry_int("x-expires", ((int64_t)delay_s + MQ_RETRY_EXPIRE_S) * 1000),
-		};
-		amqp_table_t table = { 4, args };
 		/* the declare also restarts x-expires, so the queue outlives the TTL */
-		if (queue_declare(m, name, table, err) < 0) {
+		int rc = mq_declare_queue(m, name, MQ_ROLE_RETRY, NULL, err);
+		if (rc == MQ_MISMATCH && mq_connected(m)) {
+			/*
+			 * Left from before queue_type changed: its TTL and dead-lettering
+			 * are the same, so use it as it is (a passive declare restarts its
+			 * x-expires too) until it expires unused or is migrated.
+			 */
+			log_debug("%s; using it as it is", buf_str(err));
+			buf_reset(err);
+			rc = mq_queue_counts(m, name, NULL, NULL, err);
+		}
+		if (rc < 0) {
 			if (mq_connected(m))
 				return -1;
 			continue;

@@ -3,17 +3,29 @@
  *
  * One struct mq is one connection with one channel, used by ONE thread
  * (librabbitmq connections are not thread safe). Credentials come from the
- * [rabbitmq] secret. The topology of spool(7) (RabbitMQ topology) is declared idempotently by
- * mq_declare_topology():
+ * [rabbitmq] secret; the broker's nodes from [rabbitmq] endpoints, else the
+ * secret's "hosts", else its "host" and "port" (mq_endpoints). A connection
+ * tries the nodes in a random order, and a reconnect tries the node it lost
+ * last (mq_endpoints_order), so that the daemons' reconnect loops, with their
+ * jittered backoff, fail over to another node of a cluster.
+ *
+ * The topology of spool(7) (RabbitMQ topology) is declared idempotently by
+ * mq_declare_topology(); the shared queues are of the type [rabbitmq]
+ * queue_type says (quorum by default, mq_queue_args gives their arguments):
  *   exchange spool.jobs (direct) -> queue spool.jobs (durable, routing key "job",
- *       x-dead-letter-exchange "" / x-dead-letter-routing-key spool.dead)
+ *       x-dead-letter-exchange "" / x-dead-letter-routing-key spool.dead;
+ *       quorum: x-delivery-limit MQ_DELIVERY_LIMIT, at-least-once dead-lettering)
  *   queue spool.dead (durable)
  *   delay queues spool.retry.<seconds> (declared on demand by mq_publish_delayed:
- *       x-message-ttl, dead-letter back to exchange spool.jobs / key "job")
+ *       x-message-ttl, dead-letter back to exchange spool.jobs / key "job", x-expires)
  *   exchange spool.events (topic) -> queue spool.events.api bound with "job.#"
+ * A shared queue that exists with other arguments (another type) is not
+ * touched: its declare fails with MQ_MISMATCH and a message naming the queue
+ * and the way out (adminctl queues migrate, which uses mq_queue_move).
+ * Per-process queues (mq_declare_private_queue) are always classic.
  * All publishes use publisher confirms and persistent delivery.
  *
- * TLS (AMQPS) when [rabbitmq] tls is set or the secret's port is 5671: the
+ * TLS (AMQPS) when [rabbitmq] tls is set or a node's port is 5671: the
  * broker's certificate chain and host name are verified against [rabbitmq]
  * ca_file, else the system's trust store.
  */
@@ -34,14 +46,70 @@
 #define MQ_DEAD_QUEUE "spool.dead"
 #define MQ_EVENTS_EXCHANGE "spool.events"
 #define MQ_EVENTS_API_QUEUE "spool.events.api"
+#define MQ_RETRY_PREFIX "spool.retry."
+/* A delay queue lives this long past its TTL after its last use (x-expires). */
+#define MQ_RETRY_EXPIRE_S 300
+/*
+ * Deliveries of a message of spool.jobs (a quorum queue) returned to it, by a
+ * reject with requeue or because their consumer's channel closed, after which
+ * the broker dead-letters it to spool.dead: the second line against a message
+ * that makes its consumer crash (the first: a worker rejects a message it cannot
+ * read without requeue). A worker gives a delivery that waited for a free
+ * thread back by publishing a copy, which does not count.
+ */
+#define MQ_DELIVERY_LIMIT 10
+/* mq_declare_topology / mq_declare_queue: the queue exists with other arguments. */
+#define MQ_MISMATCH (-2)
 
 /* Amazon MQ for RabbitMQ accepts only AMQPS, on this port. */
 #define MQ_AMQPS_PORT 5671
 
 struct mq;
 
-/* Whether to connect with TLS: [rabbitmq] tls, or the secret names port 5671. */
+/* Whether to connect with TLS: [rabbitmq] tls, or the node's port is 5671. */
 bool mq_use_tls(const struct config *cfg, int port);
+
+/*
+ * The broker's nodes: [rabbitmq] endpoints when set, else the secret's
+ * "hosts", else its "host" and "port". *out is an array of *n (free with
+ * config_endpoints_free). 0, or -1 + err.
+ */
+int mq_endpoints(const struct config *cfg, const struct mq_secret *s, struct config_endpoint **out, size_t *n,
+		 struct buf *err);
+/*
+ * Put the `n` nodes in the order a connection tries them: shuffled (`rnd`
+ * returns random numbers; NULL: getrandom), then `last` (the node of the
+ * connection being replaced; NULL or a NULL host: none) moved to the end.
+ */
+void mq_endpoints_order(struct config_endpoint *e, size_t n, const struct config_endpoint *last,
+			uint32_t (*rnd)(void *arg), void *arg);
+
+enum mq_queue_type { MQ_QUORUM, MQ_CLASSIC };
+/* [rabbitmq] queue_type */
+enum mq_queue_type mq_config_queue_type(const struct config *cfg);
+const char *mq_queue_type_name(enum mq_queue_type t);
+
+/* What a queue of spool is for: its arguments follow from it. */
+enum mq_queue_role {
+	MQ_ROLE_JOBS,   /* spool.jobs */
+	MQ_ROLE_DEAD,   /* spool.dead: no delivery limit, as `dead list` reads and gives back */
+	MQ_ROLE_EVENTS, /* spool.events.api: no delivery limit, webhooks requeue while the database is away */
+	MQ_ROLE_RETRY,  /* spool.retry.<seconds> */
+	MQ_ROLE_HOLD,   /* where adminctl queues migrate keeps messages meanwhile: the type only */
+};
+/* One x-argument of a queue.declare: a string, or (str NULL) a number. */
+struct mq_arg {
+	const char *key;
+	const char *str;
+	int64_t num;
+};
+#define MQ_ARGS_MAX 8
+/*
+ * The arguments a queue of `role` is declared with for queue type `type`
+ * (delay_s: the TTL of a delay queue) into `out`; returns how many. Classic
+ * queues get exactly the arguments of the releases before quorum queues.
+ */
+size_t mq_queue_args(enum mq_queue_type type, enum mq_queue_role role, int delay_s, struct mq_arg out[MQ_ARGS_MAX]);
 
 struct mq_delivery {
 	uint64_t tag;
@@ -60,7 +128,27 @@ int mq_connect(struct mq *m, struct buf *err);
 bool mq_connected(const struct mq *m);
 void mq_disconnect(struct mq *m);
 
+/*
+ * Declare the topology: 0, -1 + err, or MQ_MISMATCH when one of the shared
+ * queues exists with other arguments (another type): `err` then names the
+ * queue, the types and the way out, and a daemon should exit 78 (EX_CONFIG):
+ * retrying cannot help.
+ */
 int mq_declare_topology(struct mq *m, struct buf *err);
+/*
+ * Bind `queue` as the topology binds the queue of `role` (spool.jobs: to
+ * exchange spool.jobs with key "job"; spool.events.api: to spool.events with
+ * "job.#"; the others have no binding), declaring the exchange. 0 or -1 + err.
+ */
+int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct buf *err);
+/*
+ * Declare one queue of `role` (a delay queue's TTL comes from its name) with
+ * the arguments of [rabbitmq] queue_type: 0, -1 + err, or MQ_MISMATCH + err as
+ * mq_declare_topology (the connection stays usable); then *have (when `have`
+ * is not NULL) is the type it has, "classic" or "quorum", or NULL when it has
+ * the arguments of neither.
+ */
+int mq_declare_queue(struct mq *m, const char *queue, enum mq_queue_role role, const char **have, struct buf *err);
 
 /*
  * Declare a queue private to this connection (exclusive, auto-delete, not
@@ -104,7 +192,11 @@ struct mq_message {
  * tolerate duplicates). No retry on a lost connection.
  */
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err);
-/* Publish to spool.retry.<delay_s> (declared if needed) so it returns to spool.jobs later. */
+/*
+ * Publish to spool.retry.<delay_s> (declared if needed) so it returns to
+ * spool.jobs later. A delay queue of the other type (left from before
+ * queue_type changed) is used as it is.
+ */
 int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err);
 
 /* Start consuming `queue` with manual acks and the given prefetch. */

@@ -236,6 +236,13 @@ void publisher_kick(void);
 void publisher_stop(void);
 /* true if the publisher's last broker round trip worked. */
 bool publisher_queue_ok(void);
+struct mq;
+/*
+ * mq_declare_topology for the threads of spool-api that connect to RabbitMQ
+ * (publisher, events, webhooks): a queue of another type than the config says
+ * (MQ_MISMATCH) ends the daemon with exit status 78 (daemon_exit_config).
+ */
+int publisher_declare_topology(struct mq *m, struct buf *err);
 
 /* prom.c: the figures GET /metrics shows; each call is lock-free. */
 void prom_request(enum route r, int status, uint64_t duration_ns);

@@ -194,8 +194,9 @@ static int run(struct api *a)
 			}
 		}
 		drain(a);
-		log_info("stopped");
-		rc = 0;
+		rc = daemon_exit_code(); /* 78 when the broker's queues do not fit the config */
+		if (rc == 0)
+			log_info("stopped");
 	}
 	waiter_free();
 	conns_free();

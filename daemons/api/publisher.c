@@ -89,12 +89,23 @@ static int publish_batch(struct mq *m, struct db_conn *c, bool *mq_failed)
 	return *mq_failed ? -1 : (int)n;
 }
 
+int publisher_declare_topology(struct mq *m, struct buf *err)
+{
+	int rc = mq_declare_topology(m, err);
+	if (rc == MQ_MISMATCH)
+		daemon_exit_config(buf_str(err)); /* retrying cannot help */
+	return rc;
+}
+
 /* Connect and declare; 0 or -1 (logged when the state changes). */
 static int broker_connect(struct mq *m, bool *was_down)
 {
 	struct buf err = BUF_INIT;
-	if (mq_connect(m, &err) < 0 || mq_declare_topology(m, &err) < 0) {
-		if (!*was_down)
+	int rc = mq_connect(m, &err);
+	if (rc == 0)
+		rc = publisher_declare_topology(m, &err);
+	if (rc < 0) {
+		if (!*was_down && rc != MQ_MISMATCH)
 			log_warn("publisher: RabbitMQ unavailable, jobs wait in the outbox: %s",
 				 buf_str(&err));
 		*was_down = true;

@@ -505,7 +505,7 @@ static void *worker_main(void *arg)
 
 static int subscribe(struct mq *m, struct buf *err)
 {
-	if (mq_connect(m, err) < 0 || mq_declare_topology(m, err) < 0 ||
+	if (mq_connect(m, err) < 0 || publisher_declare_topology(m, err) < 0 ||
 	    mq_consume(m, MQ_EVENTS_API_QUEUE, PREFETCH, err) < 0) {
 		mq_disconnect(m);
 		return -1;

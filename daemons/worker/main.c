@@ -44,19 +44,70 @@
 /* A thread could not be started (sysexits.h's EX_OSERR). */
 #define EX_OSERR_CODE 71
 
-/* Give every queued delivery back (stale connection, or shutting down). */
-static void queue_clear(struct worker *w, struct mq *mq, bool requeue_now)
+/*
+ * Take deliveries out of the queue: all of them (hold < 0), or those that
+ * waited longer than `hold` seconds for a free worker thread. Returns them in
+ * an array of *n (NULL when none; the caller frees it and their deliveries);
+ * *gen gets the current connection generation.
+ */
+static struct work *queue_take(struct worker *w, double hold, size_t *n, unsigned *gen)
 {
+	double now = clock_now_s();
+	struct work *v = NULL;
+
+	*n = 0;
 	pthread_mutex_lock(&w->mu);
-	while (w->qlen > 0) {
-		struct work *it = &w->queue[w->qhead];
-		if (requeue_now && it->gen == w->gen)
-			mq_reject(mq, it->d.tag, true);
-		mq_delivery_free(&it->d);
+	*gen = w->gen;
+	while (w->qlen > 0 && (hold < 0 || now - w->queue[w->qhead].received > hold)) {
+		if (!v)
+			v = xcalloc((size_t)w->qlen, sizeof(*v));
+		v[(*n)++] = w->queue[w->qhead];
 		w->qhead = (w->qhead + 1) % w->qcap;
 		w->qlen--;
 	}
 	pthread_mutex_unlock(&w->mu);
+	return v;
+}
+
+/*
+ * Give back a delivery no worker thread took, so that another consumer may
+ * take it. On a quorum queue every requeue counts towards the delivery limit
+ * (MQ_DELIVERY_LIMIT), after which the broker dead-letters the message, and a
+ * job may wait for a thread through many hand-backs while long jobs run: so a
+ * copy is published (confirmed, on `pub`) and the delivery acked. Should both
+ * stay (the ack lost with the connection), the second is a duplicate that the
+ * claim ignores. Requeued when the copy cannot be published.
+ */
+static void give_back(struct worker *w, struct mq *mq, struct mq *pub, const struct work *it)
+{
+	struct buf err = BUF_INIT;
+
+	if (mq_config_queue_type(w->cfg) == MQ_QUORUM) {
+		if (mq_publish(pub, "", MQ_JOBS_QUEUE, it->d.body, it->d.len, &err) == 0) {
+			mq_ack(mq, it->d.tag);
+			buf_release(&err);
+			return;
+		}
+		log_warn("cannot give the delivery of job %s back as a copy (%s); requeueing it", it->msg.id,
+			 buf_str(&err));
+	}
+	mq_reject(mq, it->d.tag, true);
+	buf_release(&err);
+}
+
+/* Give every queued delivery back (shutting down), or just drop them (stale connection). */
+static void queue_clear(struct worker *w, struct mq *mq, struct mq *pub, bool requeue_now)
+{
+	unsigned gen;
+	size_t n;
+	struct work *v = queue_take(w, -1, &n, &gen);
+
+	for (size_t i = 0; i < n; i++) {
+		if (requeue_now && v[i].gen == gen)
+			give_back(w, mq, pub, &v[i]);
+		mq_delivery_free(&v[i].d);
+	}
+	free(v);
 }
 
 /* Perform the acks and rejects the worker threads asked for. */
@@ -97,31 +148,33 @@ static double hold_s(const struct config *cfg)
 	return third < HOLD_MAX_S ? third : HOLD_MAX_S;
 }
 
-/* Requeue deliveries that waited too long for a free worker. */
-static void queue_expire(struct worker *w, struct mq *mq)
+/* Give back deliveries that waited too long for a free worker. */
+static void queue_expire(struct worker *w, struct mq *mq, struct mq *pub)
 {
-	double now = clock_now_s(), hold = hold_s(w->cfg);
+	unsigned gen;
+	size_t n;
+	struct work *v = queue_take(w, hold_s(w->cfg), &n, &gen);
 
-	pthread_mutex_lock(&w->mu);
-	while (w->qlen > 0 && now - w->queue[w->qhead].received > hold) {
-		struct work *it = &w->queue[w->qhead];
-		log_debug("no free worker for job %s; giving its delivery back", it->msg.id);
-		if (it->gen == w->gen)
-			mq_reject(mq, it->d.tag, true);
-		mq_delivery_free(&it->d);
-		w->qhead = (w->qhead + 1) % w->qcap;
-		w->qlen--;
+	for (size_t i = 0; i < n; i++) {
+		log_debug("no free worker for job %s; giving its delivery back", v[i].msg.id);
+		if (v[i].gen == gen)
+			give_back(w, mq, pub, &v[i]);
+		mq_delivery_free(&v[i].d);
 	}
-	pthread_mutex_unlock(&w->mu);
+	free(v);
 }
 
-/* Connect, declare, consume; 0 or -1 with `err`. */
+/* Connect, declare, consume; 0, or -1 or MQ_MISMATCH (see mq_declare_topology) with `err`. */
 static int consumer_start(struct worker *w, struct mq *mq, struct buf *err)
 {
-	if (mq_connect(mq, err) < 0 || mq_declare_topology(mq, err) < 0 ||
-	    mq_consume(mq, MQ_JOBS_QUEUE, w->nthreads, err) < 0) {
+	int rc = mq_connect(mq, err);
+	if (rc == 0)
+		rc = mq_declare_topology(mq, err);
+	if (rc == 0)
+		rc = mq_consume(mq, MQ_JOBS_QUEUE, w->nthreads, err);
+	if (rc < 0) {
 		mq_disconnect(mq);
-		return -1;
+		return rc;
 	}
 	pthread_mutex_lock(&w->mu);
 	w->gen++;
@@ -192,8 +245,12 @@ static void watchdog_ping(void)
 
 static void worker_reload(struct worker *w, struct mq *mq, bool verbose);
 
-/* The consumer loop: returns when daemon_stop is set. */
-static void consume(struct worker *w, struct mq *mq, bool verbose)
+/*
+ * The consumer loop: returns when daemon_stop is set (by a signal, or by
+ * daemon_exit_config when spool.jobs is of another type than the config says).
+ * `pub` publishes the copies of deliveries given back.
+ */
+static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbose)
 {
 	struct buf err = BUF_INIT;
 	unsigned failures = 0;
@@ -207,7 +264,12 @@ static void consume(struct worker *w, struct mq *mq, bool verbose)
 		}
 		if (!mq_connected(mq)) {
 			buf_reset(&err);
-			if (consumer_start(w, mq, &err) < 0) {
+			int rc = consumer_start(w, mq, &err);
+			if (rc == MQ_MISMATCH) {
+				daemon_exit_config(buf_str(&err)); /* retrying cannot help: exit 78 */
+				break;
+			}
+			if (rc < 0) {
 				unsigned ms = daemon_jitter_ms(1000, failures, 30000);
 				if (failures == 0 || failures % 10 == 0)
 					log_error("%s; retrying", buf_str(&err));
@@ -228,7 +290,7 @@ static void consume(struct worker *w, struct mq *mq, bool verbose)
 			daemon_notify("STATUS=consuming");
 		}
 		acks_flush(w, mq);
-		queue_expire(w, mq);
+		queue_expire(w, mq, pub);
 
 		consumer_wait(w, mq, CONSUME_TICK_MS);
 		acks_flush(w, mq);
@@ -241,7 +303,7 @@ static void consume(struct worker *w, struct mq *mq, bool verbose)
 			log_error("%s; reconnecting", buf_str(&err));
 			daemon_notify("STATUS=reconnecting to rabbitmq");
 			mq_disconnect(mq);
-			queue_clear(w, mq, false);
+			queue_clear(w, mq, pub, false);
 		}
 	}
 	buf_release(&err);
@@ -253,7 +315,7 @@ static void consume(struct worker *w, struct mq *mq, bool verbose)
  * requeue those jobs (job_requeue). Deliveries not yet acked return to the queue
  * when the connection closes.
  */
-static void drain(struct worker *w, struct mq *mq)
+static void drain(struct worker *w, struct mq *mq, struct mq *pub)
 {
 	double deadline = clock_now_s() + (double)w->cfg->worker.shutdown_grace;
 	bool aborted = false;
@@ -263,7 +325,7 @@ static void drain(struct worker *w, struct mq *mq)
 	w->stopping = true;
 	pthread_cond_broadcast(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
-	queue_clear(w, mq, true);
+	queue_clear(w, mq, pub, true);
 	log_info("stopping: waiting up to %lld s for running jobs", (long long)w->cfg->worker.shutdown_grace);
 
 	for (;;) {
@@ -541,10 +603,12 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	}
 	buf_release(&err);
 	if (rc == 0) {
-		struct mq *mq = mq_new(cfg, sec);
-		consume(&w, mq, verbose);
-		drain(&w, mq);
+		struct mq *mq = mq_new(cfg, sec), *pub = mq_new(cfg, sec);
+		consume(&w, mq, pub, verbose);
+		drain(&w, mq, pub);
 		mq_free(mq);
+		mq_free(pub);
+		rc = daemon_exit_code();
 	}
 	metrics_stop();
 	mq_free(smp.mq);

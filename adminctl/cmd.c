@@ -19,6 +19,7 @@ extern const struct cmd_entry cmd_results_url_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_tui_entry;
 extern const struct cmd_entry cmd_queues_entry;
+extern const struct cmd_entry cmd_queues_migrate_entry;
 extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_job_show_entry;
 extern const struct cmd_entry cmd_job_retry_entry;
@@ -33,6 +34,7 @@ extern const struct cmd_entry cmd_audit_entry;
 /* In the order of adminctl(8). */
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_queues_entry,
+	&cmd_queues_migrate_entry,
 	&cmd_jobs_entry,
 	&cmd_job_show_entry,
 	&cmd_job_retry_entry,
@@ -71,18 +73,21 @@ static int name_matches(const char *name, int argc, char **argv)
 
 const struct cmd_entry *cmd_find(int argc, char **argv, int *words)
 {
+	const struct cmd_entry *found = NULL;
+
 	if (argc < 1)
 		return NULL;
+	/* the longest name wins: "queues migrate" over "queues" */
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++) {
 		int w = name_matches((*e)->name, argc, argv);
 		if (!w && (*e)->alias)
 			w = name_matches((*e)->alias, argc, argv);
-		if (w) {
+		if (w && (!found || w > *words)) {
+			found = *e;
 			*words = w;
-			return *e;
 		}
 	}
-	return NULL;
+	return found;
 }
 
 int cmd_usage(const struct cmd_entry *e)

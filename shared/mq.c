@@ -1106,3 +1106,93 @@ int mq_queue_counts(struct mq *m, const char *queue, uint32_t *messages, uint32_
 		*consumers = ok->consumer_count;
 	return 0;
 }
+
+/* Messages mq_queue_move takes before it publishes them and waits for their confirms. */
+#define MOVE_BATCH 128
+
+/* basic.get one message of `from` into *msg: 1 and *tag, 0 when `from` is empty, -1 + err. */
+static int get_one(struct mq *m, const char *from, amqp_message_t *msg, uint64_t *tag, struct buf *err)
+{
+	amqp_rpc_reply_t r = amqp_basic_get(m->conn, MQ_CHANNEL, amqp_cstring_bytes(from), 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_error(m, r, from, err);
+		return -1;
+	}
+	if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+		return 0;
+	*tag = ((const amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+	r = amqp_read_message(m->conn, MQ_CHANNEL, msg, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_error(m, r, from, err);
+		conn_destroy(m);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * One batch of mq_queue_move: get up to MOVE_BATCH messages, then publish them
+ * all (no get waits behind a confirm), wait for the confirms and ack the
+ * originals. The number moved (0: `from` is empty), or -1 + err.
+ */
+static int move_batch(struct mq *m, const char *from, const char *to, struct buf *err)
+{
+	amqp_message_t *msgs = xcalloc(MOVE_BATCH, sizeof(*msgs));
+	uint64_t tag = 0, first = m->next_seq;
+	int n = 0, rc = 1;
+
+	while (n < MOVE_BATCH && (rc = get_one(m, from, &msgs[n], &tag, err)) == 1)
+		n++;
+	for (int i = 0; i < n && rc >= 0; i++)
+		rc = publish_props(m, "", to, &msgs[i].properties, msgs[i].body, err);
+	for (int i = 0; i < n; i++)
+		amqp_destroy_message(&msgs[i]);
+	free(msgs);
+	if (rc < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	/* the copies are the broker's before the originals go */
+	if (wait_confirms(m, first, (size_t)n, err) < 0)
+		return -1;
+	if (amqp_basic_ack(m->conn, MQ_CHANNEL, tag, 1) != AMQP_STATUS_OK) {
+		buf_printf(err, "rabbitmq: cannot acknowledge the messages taken from '%s'", from);
+		conn_destroy(m);
+		return -1;
+	}
+	amqp_maybe_release_buffers(m->conn);
+	touch(m);
+	return n;
+}
+
+int mq_queue_move(struct mq *m, const char *from, const char *to, uint64_t *moved, struct buf *err)
+{
+	int n;
+
+	*moved = 0;
+	if (need_conn(m, err) < 0)
+		return -1;
+	while ((n = move_batch(m, from, to, err)) > 0)
+		*moved += (uint64_t)n;
+	return n < 0 ? -1 : 0;
+}
+
+int mq_queue_delete(struct mq *m, const char *queue, struct buf *err)
+{
+	uint32_t messages, consumers;
+
+	/*
+	 * Checked here rather than with the if-unused and if-empty flags of
+	 * queue.delete: RabbitMQ 3.10 answers those for a quorum queue with
+	 * NOT_IMPLEMENTED, closing the connection.
+	 */
+	if (mq_queue_counts(m, queue, &messages, &consumers, err) < 0)
+		return -1;
+	if (messages || consumers) {
+		buf_printf(err, "rabbitmq: queue '%s' not deleted: it has %u message%s and %u consumer%s", queue,
+			   messages, messages == 1 ? "" : "s", consumers, consumers == 1 ? "" : "s");
+		return -1;
+	}
+	amqp_queue_delete(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+	return check_rpc(m, queue, err);
+}

@@ -229,4 +229,20 @@ int mq_reject(struct mq *m, uint64_t tag, bool requeue);
 int mq_queue_counts(struct mq *m, const char *queue, uint32_t *messages, uint32_t *consumers,
 		    struct buf *err);
 
+/*
+ * Move every message of queue `from` to queue `to` (through the default
+ * exchange, properties and headers kept): batches of basic.get, published to
+ * `to`, confirmed, then acked. *moved counts those moved. 0, or -1 + err: the
+ * messages of the batch that failed go back to `from` when the connection
+ * closes, and some may be in both. For a connection that does nothing else
+ * (no consumer, nothing published without waiting).
+ */
+int mq_queue_move(struct mq *m, const char *from, const char *to, uint64_t *moved, struct buf *err);
+/*
+ * Delete `queue` when it has no message and no consumer (a passive declare
+ * just before: RabbitMQ 3.10 has no conditional delete of a quorum queue).
+ * 0, or -1 + err.
+ */
+int mq_queue_delete(struct mq *m, const char *queue, struct buf *err);
+
 #endif

@@ -249,10 +249,12 @@ int mq_endpoints(const struct config *cfg, const struct mq_secret *s, struct con
 			}
 		}
 		buf_release(&host);
-		if (rc < 0)
+		if (rc < 0) {
 			config_endpoints_free(v, s->nhosts);
-		else
-			*out = v, *n = s->nhosts;
+		} else {
+			*out = v;
+			*n = s->nhosts;
+		}
 	} else {
 		*out = xcalloc(1, sizeof(**out));
 		(*out)->host = xstrdup(s->host ? s->host : "");

@@ -24,6 +24,8 @@
  * Usage: node server.js --port N [--listen 127.0.0.1] --data DIR --s3-upstream URL
  * Credentials: env STANDIN_CREDENTIALS="AKID:SECRET[:SESSIONTOKEN],..." and/or
  *              --credentials-file FILE (same format, one or more per line).
+ * Roles:       --iam-keys FILE maps more keys to roles, --iam-dir DIR holds the roles'
+ *              policies; requests signed by those keys are evaluated (iam.js).
  * GET /__standin/health answers 200 without a signature (for start-up checks).
  * One log line per request on stderr; never secret values nor the Authorization header.
  */
@@ -34,6 +36,7 @@ const fs = require('fs');
 const path = require('path');
 const { SignatureV4 } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
+const iam = require('./iam');
 
 /* SHA-256 for the signer, on node's crypto (as the AWS SDK for JavaScript does it) */
 const Sha256 = Hash.bind(null, 'sha256');
@@ -47,6 +50,8 @@ function parseArgs(argv) {
     data: path.join(process.cwd(), 'standin-data'),
     s3Upstream: null,
     credentialsFile: null,
+    iamDir: null,
+    iamKeys: null,
     accountId: '000000000000',
     maxSkew: 15 * 60,
   };
@@ -62,8 +67,10 @@ function parseArgs(argv) {
     else if (a === '--s3-upstream') o.s3Upstream = v();
     else if (a === '--credentials-file') o.credentialsFile = v();
     else if (a === '--account-id') o.accountId = v();
+    else if (a === '--iam-dir') o.iamDir = v();
+    else if (a === '--iam-keys') o.iamKeys = v();
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: server.js --port N [--listen ADDR] --data DIR [--s3-upstream URL] [--credentials-file FILE]\n');
+      process.stdout.write('usage: server.js --port N [--listen ADDR] --data DIR [--s3-upstream URL] [--credentials-file FILE] [--iam-keys FILE --iam-dir DIR]\n');
       process.exit(0);
     } else die(`unknown argument ${a}`);
   }
@@ -92,6 +99,20 @@ function addCredentials(text, where) {
 if (process.env.STANDIN_CREDENTIALS) addCredentials(process.env.STANDIN_CREDENTIALS, 'STANDIN_CREDENTIALS');
 if (opts.credentialsFile) addCredentials(fs.readFileSync(opts.credentialsFile, 'utf8'), opts.credentialsFile);
 if (credentials.size === 0) die('no credentials (set STANDIN_CREDENTIALS or --credentials-file)');
+iam.configure({
+  dir: opts.iamDir,
+  keysFile: opts.iamKeys,
+  accountId: opts.accountId,
+  log: (msg) => process.stderr.write(`aws-standin: ${msg}\n`),
+  makeError: (status, code, message) => new HttpError(status, code, message),
+  secretArn: (id) => {
+    try {
+      return findSecret(id, { includeDeleted: true }).arn;
+    } catch (e) {
+      return null;
+    }
+  },
+});
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -385,7 +406,7 @@ async function authenticate(req, ctx, body) {
     throw new HttpError(400, 'InvalidAction', `The stand-in does not serve the service '${service}'.`);
   }
 
-  const known = credentials.get(accessKeyId);
+  const known = credentials.get(accessKeyId) || iam.credentials(accessKeyId);
   if (!known) throw authError(service, 'unknownkey');
   const token = authz ? req.headers['x-amz-security-token'] : qget(q, 'X-Amz-Security-Token');
   if (token !== undefined || known.token) {
@@ -1153,6 +1174,7 @@ async function handleS3(req, res, ctx) {
   const uploadId = qget(q, 'uploadId');
   const hasUploads = 'uploads' in q;
   ctx.op = hasUploads ? 'uploads' : uploadId !== undefined ? (qget(q, 'partNumber') ? 'UploadPart' : 'uploadId') : '-';
+  iam.authorizeS3(ctx, req, t);
 
   /* what s3rver cannot do */
   if (req.method === 'GET' && hasUploads && t.bucket && !t.key) return listMultipartUploads(res, ctx, t);
@@ -1214,6 +1236,12 @@ async function handleS3(req, res, ctx) {
         agent,
       },
       (ur) => {
+        const hidden = ur.statusCode === 404 ? iam.missingObject(ctx, req, t) : null;
+        if (hidden) {
+          ur.resume();
+          reject(hidden);
+          return;
+        }
         ctx.status = ur.statusCode;
         if ((isCreate || isComplete) && ur.statusCode === 200) {
           const chunks = [];
@@ -1274,7 +1302,8 @@ async function handleS3(req, res, ctx) {
 function logLine(ctx) {
   const ms = Date.now() - ctx.t0;
   process.stderr.write(
-    `${new Date().toISOString()} ${ctx.method} ${ctx.service || '-'} ${ctx.op || '-'} ${ctx.logPath} ${ctx.status || '-'} ${ms}ms\n`,
+    `${new Date().toISOString()} ${ctx.method} ${ctx.service || '-'} ${ctx.op || '-'} ${ctx.logPath} ${ctx.status || '-'} ${ms}ms` +
+      `${ctx.role ? ` role=${ctx.role}` : ''}${ctx.iamDenied ? ` denied=${ctx.iamDenied}` : ''}\n`,
   );
 }
 
@@ -1318,6 +1347,7 @@ const server = http.createServer(async (req, res) => {
     ctx.region = a.region;
     ctx.presigned = a.presigned;
     if (a.service === 's3') return await handleS3(req, res, ctx);
+    iam.authorize(ctx, req, body);
     if (a.service === 'secretsmanager') return await handleSecrets(req, res, ctx, body);
     if (a.service === 'monitoring') return await handleCloudWatch(req, res, ctx, body);
   } catch (err) {

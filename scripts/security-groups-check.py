@@ -12,7 +12,8 @@ Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this st
              attached to (load balancer, launch templates, DB instance, broker), not
              from their names; no other 0.0.0.0/0 or ::/0 anywhere.
   iam        least privilege: secrets and bucket prefixes per role, no wildcard action,
-             Resource "*" only for PutMetricData with a namespace condition
+             Resource "*" only for PutMetricData with a namespace condition; on the
+             bucket itself exactly s3:ListBucket, which each role needs (see bucket_arn)
   data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB
              (forwarding only the API's paths), target group health check, outputs
   userdata   the INI files the user data writes: keys known to shared/config.c, secret
@@ -267,6 +268,17 @@ class Checker:
             self.need(mq["Properties"].get("PubliclyAccessible") is False, "sg", "%s must not be public" % n)
 
     # ------------------------------------------------------------------ IAM
+    def bucket_arn(self, r, bucket):
+        """Whether a Resource is the bucket's own ARN (not its objects'). The only grant
+        allowed there is s3:ListBucket, and each role must have it: S3 authorises
+        HeadBucket (the API's /ready) and the choice between 404 NoSuchKey and 403
+        AccessDenied for a missing object (the worker's source_not_found) as
+        s3:ListBucket on the bucket, with no s3:prefix to scope it by."""
+        if isinstance(r, dict) and "Fn::GetAtt" in r:
+            return r["Fn::GetAtt"] == [bucket, "Arn"]
+        sub = r.get("Fn::Sub", "") if isinstance(r, dict) else str(r)
+        return sub == "${%s.Arn}" % bucket
+
     def iam(self):
         secrets = self.of_type("AWS::SecretsManager::Secret")
         roles = self.of_type("AWS::IAM::Role")
@@ -302,7 +314,7 @@ class Checker:
                 stmts += p["PolicyDocument"]["Statement"]
             self.need(not roles[rname]["Properties"].get("ManagedPolicyArns"), "iam",
                       "%s: managed policies are not least privilege" % rname)
-            got_secrets, got_s3, metrics = set(), {}, False
+            got_secrets, got_s3, metrics, listing = set(), {}, False, False
             for s in stmts:
                 if s.get("Effect") != "Allow":
                     continue
@@ -324,6 +336,10 @@ class Checker:
                             got_secrets.add(kind.get(t, t))
                     elif a.startswith("s3:"):
                         for r in ress:
+                            if self.bucket_arn(r, bucket):
+                                self.need(a == "s3:ListBucket", "iam", "%s: %s on the bucket itself" % (rname, a))
+                                listing = listing or a == "s3:ListBucket"
+                                continue
                             sub = r.get("Fn::Sub", "") if isinstance(r, dict) else str(r)
                             m = re.fullmatch(r"\$\{(\w+)\.Arn\}/(.+)", sub)
                             self.need(m and m.group(1) == bucket, "iam", "%s: s3 resource %s" % (rname, r))
@@ -340,6 +356,8 @@ class Checker:
             core = {k: v - extra_ok for k, v in got_s3.items()}
             self.need(core == want_s3[who], "iam", "%s (%s) s3 %s; want %s" % (rname, who, core, want_s3[who]))
             self.need(metrics, "iam", "%s: PutMetricData limited to the namespace" % rname)
+            self.need(listing, "iam", "%s (%s): s3:ListBucket on the bucket (HeadBucket, 404 for a missing "
+                      "object)" % (rname, who))
 
     # ------------------------------------------------------------------ data and edges
     def data(self):

@@ -53,6 +53,8 @@ mutate worker-reads-pepper iam "R['WorkerRole']['Properties']['Policies'][0]['Po
 mutate api-writes-results iam "R['ApiRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'][2]['Action'] = ['s3:GetObject', 's3:PutObject']"
 mutate s3-star iam "R['WorkerRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'][2]['Action'] = 's3:*'"
 mutate metrics-any-namespace iam "del R['ApiRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'][3]['Condition']"
+mutate bucket-level-put iam "R['WorkerRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'][-1]['Action'] = ['s3:ListBucket', 's3:PutBucketPolicy']"
+mutate no-list-bucket iam "R['ApiRole']['Properties']['Policies'][0]['PolicyDocument']['Statement'].pop()"
 mutate bucket-public data "R['MediaBucket']['Properties']['PublicAccessBlockConfiguration']['RestrictPublicBuckets'] = False"
 mutate no-health-path data "R['ApiTargetGroup']['Properties']['HealthCheckPath'] = '/'"
 mutate alb-forwards-all data "R['HttpsListener']['Properties']['DefaultActions'] = [{'Type': 'forward', 'TargetGroupArn': {'Ref': 'ApiTargetGroup'}}]"

@@ -374,7 +374,8 @@ s3_up() {
 standin_up() {
 	node_up aws-standin "$AWS_PORT" "$LOG/aws-standin.log" \
 		node "$SI/server.js" --listen 127.0.0.1 --port "$AWS_PORT" --data "$RUN/standin" \
-		--s3-upstream "http://127.0.0.1:$S3_PORT" --credentials-file "$SEC/aws-credentials"
+		--s3-upstream "http://127.0.0.1:$S3_PORT" --credentials-file "$SEC/aws-credentials" \
+		--iam-keys "$SEC/iam-keys" --iam-dir "$RUN/iam"
 	curl -fsS "http://127.0.0.1:$AWS_PORT/__standin/health" >/dev/null || die "aws-standin not healthy"
 }
 
@@ -438,7 +439,6 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 			bucket = $BUCKET
 			endpoint_url = $ep
 			force_path_style = true
-			credentials_secret = $s3
 
 			[cloudwatch]
 			enabled = true
@@ -486,6 +486,9 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 				cat <<-EOF
 					[api]
 					pepper_secret = $pep
+
+					[s3]
+					credentials_secret = $s3
 
 					[adminctl]
 					user = local-stack
@@ -559,7 +562,8 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
 	rm -f "$PIDS/$name.pid"
 	[ -z "$port" ] || check_port_free "$port" "$name"
 	say "$name: start${port:+ (port $port)}"
-	(env "${spool_env[@]}" setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
+	# shellcheck disable=SC2046 # KEY=VALUE words of letters and digits
+	(env "${spool_env[@]}" $(role_env "$name") setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
 		echo $! >"$PIDS/$name.pid")
 	if [ -n "$port" ]; then
 		local i
@@ -573,6 +577,36 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
 	fi
 	sleep 0.5
 	alive "$(pidof_file "$PIDS/$name.pid")" || { say "warning: $name exited (see $LOG/$name.log)"; return 1; }
+}
+
+# The instance roles of deploy/spool.yaml, as the stand-in enforces them: spool-api and
+# spool-worker get an access key each, which the stand-in maps to ApiRole / WorkerRole
+# ($SEC/iam-keys) and evaluates against the roles' policy statements, resolved by
+# scripts/iam-policies.py with this stack's bucket, region and secret ARNs into
+# $RUN/iam/<role>.json. They read S3 with these keys too (no [s3] credentials_secret), as
+# on EC2 with the instance profile. adminctl, the tests and the tools keep the stack's
+# unrestricted key (AWS_ACCESS_KEY_ID of stack.env).
+iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN
+	local r ak sk keys=
+	for r in api worker; do
+		ak=$(persist "iam-$r-access-key-id" eval 'printf AKIA; rand_chars A-Z2-7 16')
+		sk=$(persist "iam-$r-secret-access-key" rand_chars A-Za-z0-9 40)
+		keys+="$ak $sk $([ $r = api ] && echo ApiRole || echo WorkerRole)"$'\n'
+	done
+	(umask 077 && printf '%s' "$keys" >"$SEC/iam-keys.tmp" && mv "$SEC/iam-keys.tmp" "$SEC/iam-keys")
+	"$PY" "$ROOT/scripts/iam-policies.py" --out "$RUN/iam" --region "$REGION" --account-id 000000000000 \
+		--stack-name spool-local --value "MediaBucket=$BUCKET" --value "DbSecret=$1" \
+		--value "MqSecret=$2" --value "PepperSecret=$3" >/dev/null ||
+		die "scripts/iam-policies.py could not resolve the roles of deploy/spool.yaml"
+}
+
+# AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... of a daemon's role key (nothing for others)
+role_env() { # NAME
+	local r
+	case $1 in spool-api) r=api ;; spool-worker) r=worker ;; *) return 0 ;; esac
+	[ -s "$SEC/iam-$r-access-key-id" ] || return 0
+	printf 'AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s' "$(cat "$SEC/iam-$r-access-key-id")" \
+		"$(cat "$SEC/iam-$r-secret-access-key")"
 }
 
 # Creates the demo tenant's API key once (kept in secrets/api-key, written to stack.env).
@@ -645,6 +679,7 @@ cmd_up() {
 	[ -n "$db" ] && [ -n "$mq" ] && [ -n "$pep" ] && [ -n "$s3" ] || die "secret ARNs missing from the stand-in's answers"
 	write_configs "$db" "$mq" "$pep" "$s3"
 	write_env "$db" "$mq" "$pep" "$s3"
+	iam_roles_up "$db" "$mq" "$pep"
 	start_spool
 	say "up: source $RUN/stack.env (or eval \"\$(scripts/stack.sh env)\")"
 }

@@ -304,7 +304,8 @@ class Checker:
                     if key % n in ud:
                         kind[n] = k
         want_s3 = {
-            "api": {"uploads/*": {"s3:GetObject", "s3:PutObject"}, "results/*": {"s3:GetObject"}},
+            # the API deletes an upload no job took (POST /v1/videos refused or replayed)
+            "api": {"uploads/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "results/*": {"s3:GetObject"}},
             "worker": {"uploads/*": {"s3:GetObject"}, "results/*": {"s3:GetObject", "s3:PutObject"}},
         }
         extra_ok = {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}

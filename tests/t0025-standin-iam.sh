@@ -4,7 +4,8 @@
 #  - the stack's spool-api and spool-worker run with the keys of the template's ApiRole
 #    and WorkerRole, and what their policies leave out is refused, in each service's
 #    own AccessDenied (S3 403 XML, Secrets Manager 400 JSON, CloudWatch 403 Query XML),
-#    presigned URLs included;
+#    presigned URLs included, and what they do is allowed (the API deletes the upload of
+#    a replayed POST /v1/videos);
 #  - on a second stand-in with policies of this test's own: an explicit Deny wins over
 #    an Allow, s3:prefix and cloudwatch:namespace conditions, a missing object 404
 #    NoSuchKey only with s3:ListBucket on the bucket and 403 AccessDenied without, and a
@@ -128,6 +129,23 @@ print('cw', st, b.replace(chr(10), ' '))
 expect_match "Secrets Manager raw answer: 400, __type AccessDeniedException" "sm 400 AccessDeniedException" "$raw"
 expect_match "CloudWatch raw answer: 403 Query XML ErrorResponse, Sender, AccessDenied" \
 	'cw 403 <\?xml[^>]*> <ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>AccessDenied</Code>' "$raw"
+
+# --- POST /v1/videos replayed (Idempotency-Key): the API deletes the upload no job took
+count_uploads() {
+	py "$PYLIB
+s3 = client('s3', os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY'])
+n = 0
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=B, Prefix='uploads/demo/'):
+    n += len(page.get('Contents', []))
+print(n)"
+}
+head -c 4096 /dev/urandom >"$T_TMP/clip"
+before=$(count_uploads)
+VIDEO=(-H "Authorization: Bearer $SPOOL_API_KEY" -H 'Content-Type: video/mp4' -H "Idempotency-Key: $prefix-replay"
+	--data-binary @"$T_TMP/clip" "$SPOOL_API_URL/v1/videos")
+expect_status "POST /v1/videos as ApiRole -> 202" 202 "${VIDEO[@]}"
+expect_status "the same POST again -> 200, the job replayed" 200 "${VIDEO[@]}"
+expect_eq "one upload kept: the replay's was deleted (s3:DeleteObject on uploads/)" 1 "$(($(count_uploads) - before))"
 
 # --- a second stand-in, with this test's roles
 PORT=$((SPOOL_PORT_BASE + 25))

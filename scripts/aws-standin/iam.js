@@ -288,6 +288,7 @@ function authorize(ctx, req, body) {
   if (ctx.service === 'secretsmanager') {
     const m = /^secretsmanager\.(\w+)$/.exec(req.headers['x-amz-target'] || '');
     if (!m) throw cannotMap(ctx, role, 'a Secrets Manager request without its operation');
+    ctx.op = m[1];
     const input = jsonBody(body);
     const id = input.SecretId || input.Name;
     let resource = '*';
@@ -298,12 +299,14 @@ function authorize(ctx, req, body) {
     const p = new URLSearchParams(req.method === 'POST' ? (body || Buffer.alloc(0)).toString('utf8') : ctx.rawQuery);
     const action = p.get('Action');
     if (!action || !/^\w+$/.test(action)) throw cannotMap(ctx, role, 'a CloudWatch request without its Action');
+    ctx.op = action;
     if (p.get('Namespace') !== null) context['cloudwatch:namespace'] = p.get('Namespace');
     return enforce(ctx, role, [[`cloudwatch:${action}`, '*']], context);
   }
   if (ctx.service === 'logs') {
     const m = /^Logs_\d+\.(\w+)$/.exec(req.headers['x-amz-target'] || '');
     if (!m) throw cannotMap(ctx, role, 'a CloudWatch Logs request without its operation');
+    ctx.op = m[1];
     const input = jsonBody(body);
     let resource = '*';
     if (typeof input.logGroupName === 'string') {

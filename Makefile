@@ -4,6 +4,7 @@
 #   make up | down | reset | demo     local stack
 #   make check                unit + integration tests (starts the stack if needed)
 #   make bench                benchmarks (prints numbers)
+#   make version | dist       print the version | build/spool-<version>.tar.gz
 #   V=1                       show full commands
 
 CC       ?= cc
@@ -25,6 +26,13 @@ PKG_LIBS      = $(eval PKG_LIBS := $$(call pkgconf,--libs,$$(PKGS)))$(PKG_LIBS)
 CURSES_CFLAGS = $(eval CURSES_CFLAGS := $$(call pkgconf,--cflags,ncursesw))$(CURSES_CFLAGS)
 CURSES_LIBS   = $(eval CURSES_LIBS := $$(call pkgconf,--libs,ncursesw))$(CURSES_LIBS)
 CMOCKA_LIBS   = $(eval CMOCKA_LIBS := $$(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
+
+# The version (scripts/version.sh: git describe in a checkout, VERSION in a tarball),
+# asked once when a rule first needs it. Only shared/version.o is compiled with it:
+# build/version changes when the version does, which recompiles that one object and
+# relinks the programs.
+SPOOL_VERSION = $(eval SPOOL_VERSION := $$(or $$(shell scripts/version.sh),$$(error \
+  cannot tell the version: see scripts/version.sh)))$(SPOOL_VERSION)
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wpointer-arith -Wcast-qual -Wundef -Wvla -fno-common -Werror
@@ -86,6 +94,12 @@ build/flavor: FORCE
 bin/spool-api bin/spool-worker bin/adminctl $(TOOL_BIN): build/flavor
 
 FORCE:
+
+build/version: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = "$(SPOOL_VERSION)" ] || echo "$(SPOOL_VERSION)" >$@
+
+$(BUILD)/shared/version.o: build/version
+$(BUILD)/shared/version.o: ALL_CFLAGS += -DSPOOL_VERSION='"$(SPOOL_VERSION)"'
 
 bin/spool-api: $(API_OBJ) $(LIBSPOOL)
 	@mkdir -p bin
@@ -207,6 +221,21 @@ uninstall:
 .PHONY: deb
 deb:
 	$(Q)MAKE='$(MAKE)' scripts/mkdeb.sh
+
+# make version: print the version (scripts/version.sh).
+# make dist: build/spool-<version>.tar.gz, HEAD's tree (git archive) with VERSION
+# holding that whole version, which a build outside git then reads.
+.PHONY: version dist
+version:
+	@echo $(SPOOL_VERSION)
+
+dist:
+	$(Q)v=$$(scripts/version.sh --commit) && d=build/dist/spool-$$v && rm -rf build/dist && \
+	    mkdir -p build/dist && git archive --prefix=spool-$$v/ HEAD | tar -x -C build/dist && \
+	    echo "$$v" >$$d/VERSION && \
+	    tar -C build/dist --sort=name --owner=0 --group=0 --numeric-owner \
+	        --mtime=@$$(git log -1 --format=%ct) -cf - spool-$$v | gzip -9n >build/spool-$$v.tar.gz && \
+	    rm -rf build/dist && echo build/spool-$$v.tar.gz
 
 clean:
 	rm -rf build bin

@@ -1,10 +1,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
-
-#ifndef SPOOL_VERSION
-#define SPOOL_VERSION "0.1.0"
-#endif
+#include "version.h"
 
 static int cmd_version_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
@@ -21,8 +18,8 @@ static int cmd_version_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (cmd_getopt(ctx, &cmd_version_entry, argc, argv, NULL, NULL, NULL, NULL) < 0)
 		return CMD_EXIT_USAGE;
 	if (ctx->json)
-		cmd_print_json(json_pack("{s:s, s:s}", "program", "adminctl", "version", SPOOL_VERSION));
+		cmd_print_json(json_pack("{s:s, s:s}", "program", "adminctl", "version", spool_version()));
 	else
-		printf("adminctl %s\n", SPOOL_VERSION);
+		printf("adminctl %s\n", spool_version());
 	return CMD_EXIT_OK;
 }

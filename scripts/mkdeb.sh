@@ -10,7 +10,7 @@
 #   3. binaries stripped, man pages gzipped, /usr/share/doc/spool (copyright,
 #      changelog.gz) added, as Debian packages have them;
 #   4. DEBIAN/ from packaging/debian/: control with Version = what `adminctl version`
-#      prints (SPOOL_VERSION), Architecture = dpkg --print-architecture, Depends from
+#      prints (scripts/version.sh, compiled in), Architecture = dpkg --print-architecture, Depends from
 #      dpkg-shlibdeps (plus adduser for postinst and ffmpeg for the workers), or a
 #      fixed list where dpkg-shlibdeps is missing; conffiles, maintainer scripts,
 #      md5sums;

@@ -1,6 +1,7 @@
 #include "daemon.h"
 #include "apikey.h"
 #include "log.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +37,7 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 	memset(o, 0, sizeof(*o));
 	o->config_path = default_config;
 	optind = 1;
-	while ((c = getopt(argc, argv, "c:f:dnvh")) != -1) {
+	while ((c = getopt(argc, argv, "c:f:dnvVh")) != -1) {
 		switch (c) {
 		case 'c':
 		case 'f':
@@ -51,6 +52,9 @@ int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage
 		case 'v':
 			o->verbose = true;
 			break;
+		case 'V':
+			printf("%s %s\n", prog, spool_version());
+			return 0;
 		case 'h':
 			print_usage(stdout, prog, usage);
 			return 0;

@@ -23,8 +23,9 @@ struct daemon_opts {
 };
 
 /*
- * Parse argv. `usage` is the synopsis after the program name (e.g. "[-dnv] [-f file]").
- * Returns -1 to go on, or the exit code to end with (0 for -h, 2 for bad usage).
+ * Parse argv. `usage` is the synopsis after the program name (e.g. "[-Vdnv] [-f file]").
+ * Returns -1 to go on, or the exit code to end with (0 for -h and for -V, which
+ * prints "PROG VERSION" on stdout; 2 for bad usage).
  * SPOOL_<PROG>_CONFIG is not consulted: daemons take the path from -f only.
  */
 int daemon_parse_args(int argc, char **argv, const char *prog, const char *usage,

@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 
 #define PROG "spool-api"
-#define USAGE "[-dnv] [-f file]"
+#define USAGE "[-Vdnv] [-f file]"
 #define DEFAULT_CONFIG "/etc/spool/api.ini"
 #define EX_UNAVAILABLE_CODE 69
 #define EX_OSERR_CODE 71

@@ -23,7 +23,7 @@
 #include "worker.h"
 
 #define PROG "spool-worker"
-#define USAGE "[-dnv] [-f file]"
+#define USAGE "[-Vdnv] [-f file]"
 #define DEFAULT_CONFIG "/etc/spool/worker.ini"
 /*
  * The consumer thread sleeps in poll(2) on the AMQP socket and the worker's

@@ -36,9 +36,29 @@ SPOOL_VERSION = $(eval SPOOL_VERSION := $$(or $$(shell scripts/version.sh),$$(er
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wpointer-arith -Wcast-qual -Wundef -Wvla -fno-common -Werror
-CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -Ishared $(PKG_CFLAGS)
-ALL_LDFLAGS := $(LDFLAGS) -pthread
+
+# The release build is hardened as Debian builds its packages: CFLAGS, CPPFLAGS and
+# LDFLAGS are dpkg-buildflags' with hardening=+all (-fstack-protector-strong,
+# -D_FORTIFY_SOURCE=2, -Wl,-z,relro -Wl,-z,now; PIE is gcc's default on Debian), asked
+# once when a rule first needs them, or the same by hand where dpkg-buildflags is
+# missing. DEB_BUILD_MAINT_OPTIONS and DEB_CFLAGS_APPEND etc. in the environment are
+# honoured; CFLAGS, CPPFLAGS or LDFLAGS given to make replace them. The sanitized build
+# keeps -O2 -g. dpkg-buildflags' -Wformat is left out: it would lower WARN's -Wformat=2.
+buildflags = $(or $(shell DEB_BUILD_MAINT_OPTIONS="hardening=+all $$DEB_BUILD_MAINT_OPTIONS" \
+  dpkg-buildflags --get $(1) 2>/dev/null),$(2))
+ifeq ($(SANITIZE),)
+CFLAGS   ?= $(eval CFLAGS := $$(call buildflags,CFLAGS,-g -O2 -fstack-protector-strong \
+  -Werror=format-security -fPIE))$(CFLAGS)
+CPPFLAGS ?= $(eval CPPFLAGS := $$(call buildflags,CPPFLAGS,-D_FORTIFY_SOURCE=2))$(CPPFLAGS)
+LDFLAGS  ?= $(eval LDFLAGS := $$(call buildflags,LDFLAGS,-Wl$$(comma)-z$$(comma)relro \
+  -Wl$$(comma)-z$$(comma)now -pie))$(LDFLAGS)
+else
+CFLAGS   ?= -O2 -g
+endif
+comma := ,
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(CPPFLAGS) $(WARN) $(filter-out -Wformat,$(CFLAGS)) -MMD -MP -Ishared \
+  $(PKG_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) -pthread
 
 ifneq ($(SANITIZE),)
 ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -75,7 +95,13 @@ BINS := bin/spool-api bin/spool-worker bin/adminctl
         fuzz fuzz-bins
 all: $(BINS) $(TOOL_BIN)
 
-$(BUILD)/%.o: %.c
+# $(BUILD)/flags holds the flags the objects were compiled with, rewritten when they
+# change (another CFLAGS, dpkg-buildflags' answer, the directory), which recompiles them.
+BUILD_FLAGS = $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD); [ "$$(cat $@ 2>/dev/null)" = '$(BUILD_FLAGS)' ] || echo '$(BUILD_FLAGS)' >$@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(if $(filter adminctl/%,$<),$(CURSES_CFLAGS)) -c -o $@ $<

@@ -12,7 +12,10 @@ PKGS=(
 	libcurl4-openssl-dev libssl-dev libjansson-dev libinih-dev libncurses-dev
 	libsystemd-dev libcmocka-dev uuid-dev ffmpeg rabbitmq-server postgresql-15
 	mandoc wrk tmux python3-boto3 curl jq nodejs clang libclang-rt-14-dev
+	devscripts lintian
 )
+# devscripts and lintian are for t0930 (make deb): hardening-check (devscripts ships it
+# in bookworm; hardening-includes is gone) and lintian on the package.
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 

@@ -199,6 +199,7 @@ lint-man:
 
 # ---- install -----------------------------------------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [UNITDIR=/lib/systemd/system]
+#                [SYSUSERSDIR=PREFIX/lib/sysusers.d] [TMPFILESDIR=PREFIX/lib/tmpfiles.d] [CREATE_USER=yes|no]
 # Binaries in PREFIX/bin, man pages in PREFIX/share/man, the logo in PREFIX/share/spool;
 # the units in UNITDIR with ExecStart pointing at PREFIX/bin; the sample configs in
 # SYSCONFDIR/spool (0640), never over an existing file. UNITDIR is not under PREFIX:
@@ -206,9 +207,22 @@ lint-man:
 # reads it, whereas PREFIX/lib/systemd/system is only read for /usr and /usr/local.
 # make uninstall removes all of that except the configs an administrator changed (a
 # config still identical to the sample is removed) and the directories that are left
-# non-empty; it names what it keeps.
-SYSCONFDIR ?= /etc
-UNITDIR    ?= /lib/systemd/system
+# non-empty; it names what it keeps. It never removes the user spool nor /var/lib/spool
+# (files they own may be elsewhere; the package's purge removes /var/lib/spool).
+#
+# The system user "spool" and /var/lib/spool: etc/sysusers.d/spool.conf and
+# etc/tmpfiles.d/spool.conf go to SYSUSERSDIR and TMPFILESDIR (PREFIX/lib/..., which
+# systemd reads for /usr and /usr/local). CREATE_USER=yes then applies them
+# (systemd-sysusers, systemd-tmpfiles --create, with --root=DESTDIR when DESTDIR is set)
+# and gives the configs it installs the group spool; it is the default for root without
+# DESTDIR. With DESTDIR (a package's staging tree) nothing is applied by default: the
+# package's postinst does it on the target.
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= /lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CREATE_USER ?= $(if $(DESTDIR),no,$(if $(filter 0,$(shell id -u)),yes,no))
+SYSTEMD_ROOT = $(if $(DESTDIR),--root=$(DESTDIR))
 UNITS      := spool-api.service spool-worker@.service
 CONFIGS    := api.ini worker.ini adminctl.ini
 # the units and sample configs name /usr/local/ (the default PREFIX): made PREFIX's here
@@ -217,22 +231,34 @@ INSTALL_SED := sed -e 's\#/usr/local/\#$(PREFIX)/\#g'
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/share/spool $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/spool
+	    $(DESTDIR)$(PREFIX)/share/spool $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/spool \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 etc/sysusers.d/spool.conf $(DESTDIR)$(SYSUSERSDIR)/spool.conf
+	install -m 644 etc/tmpfiles.d/spool.conf $(DESTDIR)$(TMPFILESDIR)/spool.conf
 	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 	install -m 644 etc/logo.png $(DESTDIR)$(PREFIX)/share/spool/logo.png
 	for u in $(UNITS); do $(INSTALL_SED) etc/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
 	    chmod 644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u; done
+ifeq ($(CREATE_USER),yes)
+	systemd-sysusers $(SYSTEMD_ROOT) $(DESTDIR)$(SYSUSERSDIR)/spool.conf
+	systemd-tmpfiles $(SYSTEMD_ROOT) --create $(DESTDIR)$(TMPFILESDIR)/spool.conf
+else
+	@echo "install: the user spool and /var/lib/spool are not made (CREATE_USER=yes to make them)"
+endif
+	g=$$(awk -F: '$$1 == "spool" { print $$3 }' $(DESTDIR)/etc/group 2>/dev/null); \
 	for c in $(CONFIGS); do d=$(DESTDIR)$(SYSCONFDIR)/spool/$$c; \
 	    if [ -e "$$d" ]; then echo "install: keeping the existing $$d"; continue; fi; \
-	    $(INSTALL_SED) etc/$$c >"$$d.tmp" && chmod 640 "$$d.tmp" && mv "$$d.tmp" "$$d"; done
+	    $(INSTALL_SED) etc/$$c >"$$d.tmp" && chmod 640 "$$d.tmp" && \
+	    { [ "$(CREATE_USER)" != yes ] || chgrp "$$g" "$$d.tmp"; } && mv "$$d.tmp" "$$d"; done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(BINS))
 	for m in man/*.[578]; do [ -f "$$m" ] || continue; s=$${m##*.}; \
 	    rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
-	rm -f $(DESTDIR)$(PREFIX)/share/spool/logo.png $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(DESTDIR)$(PREFIX)/share/spool/logo.png $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+	    $(DESTDIR)$(SYSUSERSDIR)/spool.conf $(DESTDIR)$(TMPFILESDIR)/spool.conf
 	-rmdir $(DESTDIR)$(PREFIX)/share/spool 2>/dev/null
 	for c in $(CONFIGS); do d=$(DESTDIR)$(SYSCONFDIR)/spool/$$c; [ -e "$$d" ] || continue; \
 	    if $(INSTALL_SED) etc/$$c | cmp -s - "$$d"; then rm -f "$$d"; \
@@ -311,4 +337,4 @@ fuzz-bins: $(FUZZ_BIN)
 fuzz: fuzz-bins
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BIN)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

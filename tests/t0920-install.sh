@@ -3,10 +3,15 @@
 # where spool-api(8) and the README say, the units' ExecStart and the sample
 # worker.ini's logo following PREFIX, the installed units clean under
 # `systemd-analyze verify` (as in t0910), configs 0640 and never overwritten, and
-# uninstall leaving only a config the administrator changed.
+# uninstall leaving only a config the administrator changed. The sysusers.d and
+# tmpfiles.d files: installed, naming the units' user and state directories, applied
+# only with CREATE_USER=yes (never into a staging DESTDIR by default), which makes the
+# system user spool, /var/lib/spool and its tmp/ spool:spool 0750 and the configs
+# root:spool in that root.
 . "$(dirname "$0")/lib.sh"
 
 R=$T_TMP/root
+T_HOST_SPOOL=$(getent passwd spool)
 mk() { make --no-print-directory "$@" DESTDIR="$R" PREFIX=/usr >"$T_TMP/make.out" 2>&1; }
 
 mk install || bail "make install failed: $(tail -n 20 "$T_TMP/make.out")"
@@ -16,11 +21,32 @@ want=(
 	usr/share/spool/logo.png
 	lib/systemd/system/spool-api.service lib/systemd/system/spool-worker@.service
 	etc/spool/api.ini etc/spool/worker.ini etc/spool/adminctl.ini
+	usr/lib/sysusers.d/spool.conf usr/lib/tmpfiles.d/spool.conf
 )
 for f in man/*.[578]; do want+=("usr/share/man/man${f##*.}/${f##*/}"); done
 expected=$(printf '%s\n' "${want[@]}" | sort)
 actual=$(cd "$R" && find . -type f | sed 's#^\./##' | sort)
 expect_eq "installed files" "$expected" "$actual"
+
+expect_match "install says it does not make the user in a DESTDIR" \
+	"the user spool and /var/lib/spool are not made" "$(cat "$T_TMP/make.out")"
+check "sysusers.d/spool.conf is the repository's" cmp etc/sysusers.d/spool.conf "$R/usr/lib/sysusers.d/spool.conf"
+check "tmpfiles.d/spool.conf is the repository's" cmp etc/tmpfiles.d/spool.conf "$R/usr/lib/tmpfiles.d/spool.conf"
+
+# what the files declare is what the units need: their User= and Group= and the
+# worker's StateDirectory= with its StateDirectoryMode=
+unit=etc/systemd/spool-worker@.service
+for u in etc/systemd/spool-api.service "$unit"; do
+	expect_eq "${u##*/} runs as the user sysusers.d makes" "User=spool Group=spool" \
+		"$(grep -E '^(User|Group)=' "$u" | tr '\n' ' ' | sed 's/ $//')"
+done
+expect_eq "sysusers.d: a system user spool, its group, home /var/lib/spool" \
+	'u spool - "Spool daemons" /var/lib/spool' "$(grep -v '^#' etc/sysusers.d/spool.conf | tr -s ' ')"
+smode=$(sed -n 's/^StateDirectoryMode=//p' "$unit")
+for d in $(sed -n 's/^StateDirectory=//p' "$unit"); do
+	expect_match "tmpfiles.d makes /var/lib/$d as StateDirectory= does" \
+		"^d /var/lib/$d $smode spool spool " "$(grep -v '^#' etc/tmpfiles.d/spool.conf | tr -s ' ' | grep " /var/lib/$d ")"
+done
 
 mode() { stat -c %a "$R/$1"; }
 expect_eq "spool-api mode" 755 "$(mode usr/bin/spool-api)"
@@ -62,6 +88,30 @@ else
 	ok "systemd-analyze not here: verify skipped (t0910 installs it) # SKIP"
 fi
 
+# CREATE_USER=yes into another root: the user, the directories, the configs' group
+R2=$T_TMP/root2
+mk2() { make --no-print-directory install DESTDIR="$R2" PREFIX=/usr CREATE_USER=yes >"$T_TMP/make2.out" 2>&1; }
+if mk2; then
+	pw=$(grep '^spool:' "$R2/etc/passwd")
+	expect_match "CREATE_USER=yes: a system user spool, home /var/lib/spool, no login" \
+		'^spool:x:[1-9][0-9]{0,2}:[1-9][0-9]{0,2}:Spool daemons:/var/lib/spool:/usr/sbin/nologin$' "$pw"
+	uid=$(cut -d: -f3 <<<"$pw")
+	gid=$(awk -F: '$1 == "spool" { print $3 }' "$R2/etc/group")
+	expect_eq "its group spool is its primary group" "$(cut -d: -f4 <<<"$pw")" "$gid"
+	for d in var/lib/spool var/lib/spool/tmp; do
+		expect_eq "/$d is spool:spool 0750" "$uid:$gid 750" "$(stat -c '%u:%g %a' "$R2/$d")"
+	done
+	for c in api worker adminctl; do
+		expect_eq "etc/spool/$c.ini is root:spool 0640" "0:$gid 640" "$(stat -c '%u:%g %a' "$R2/etc/spool/$c.ini")"
+	done
+	mk2 || fail "second make install CREATE_USER=yes" "$(tail -n 20 "$T_TMP/make2.out")"
+	expect_eq "a second install makes no second user" 1 "$(grep -c '^spool:' "$R2/etc/passwd")"
+	expect_eq "nor changes the first" "$pw" "$(grep '^spool:' "$R2/etc/passwd")"
+else
+	fail "make install CREATE_USER=yes" "$(tail -n 20 "$T_TMP/make2.out")"
+fi
+expect_eq "the host has no user spool made by the test" "$T_HOST_SPOOL" "$(getent passwd spool)"
+
 # a second install keeps an administrator's config
 echo "; changed by the administrator" >>"$R/etc/spool/api.ini"
 mk install || fail "second make install" "$(tail -n 20 "$T_TMP/make.out")"
@@ -75,5 +125,7 @@ expect_eq "uninstall leaves only the changed config" "etc/spool/api.ini" \
 expect_match "uninstall says it keeps api.ini" "keeping .*/etc/spool/api.ini \(changed since install\)" \
 	"$(cat "$T_TMP/make.out")"
 expect_eq "uninstall removed share/spool" "" "$(ls -d "$R/usr/share/spool" 2>/dev/null)"
+expect_eq "no passwd, group or /var/lib in the staging DESTDIR" "" \
+	"$(ls -d "$R/etc/passwd" "$R/etc/group" "$R/var" 2>/dev/null)"
 
 done_testing

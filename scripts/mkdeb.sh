@@ -3,17 +3,21 @@
 #
 #   1. release binaries linked from build/rel's objects into $DEB_DIR/bin by a sub-make
 #      with SANITIZE= forced (packaging/deb.mk says why bin/ is not used: it may hold a
-#      sanitized build, and bin/ is left alone);
+#      sanitized build, and bin/ is left alone) and CFLAGS, CPPFLAGS and LDFLAGS from
+#      dpkg-buildflags with hardening=+all, as dpkg-buildpackage gives them (so CFLAGS
+#      in the environment do not reach the package; DEB_CFLAGS_APPEND etc. do);
 #   2. `make install DESTDIR=$DEB_DIR/debian/spool PREFIX=/usr SYSCONFDIR=/etc
-#      UNITDIR=/lib/systemd/system` with those binaries as BINS (`-o all`: install's
-#      prerequisite `all` would build bin/);
+#      UNITDIR=/lib/systemd/system CREATE_USER=no` with those binaries as BINS (`-o
+#      all`: install's prerequisite `all` would build bin/); sysusers.d and tmpfiles.d
+#      go to /usr/lib, and postinst applies them;
 #   3. binaries stripped, man pages gzipped, /usr/share/doc/spool (copyright,
 #      changelog.gz) added, as Debian packages have them;
 #   4. DEBIAN/ from packaging/debian/: control with Version = what `adminctl version`
 #      prints (scripts/version.sh, compiled in), Architecture = dpkg --print-architecture, Depends from
-#      dpkg-shlibdeps (plus adduser for postinst and ffmpeg for the workers), or a
-#      fixed list where dpkg-shlibdeps is missing; conffiles, maintainer scripts,
-#      md5sums;
+#      dpkg-shlibdeps (plus systemd-sysusers and systemd-tmpfiles for postinst, as
+#      debhelper words them, and ffmpeg for the workers), or a fixed list where
+#      dpkg-shlibdeps is missing; conffiles, maintainer scripts, md5sums; the lintian
+#      overrides in /usr/share/lintian/overrides/spool;
 #   5. dpkg-deb --build --root-owner-group.
 #
 # Environment: DEB_DIR (work directory, default build/deb), DEB_OUT (where the .deb
@@ -34,8 +38,8 @@ die() {
 	exit 1
 }
 
-for t in dpkg-deb dpkg install strip gzip md5sum readelf; do
-	command -v "$t" >/dev/null 2>&1 || die "$t is missing (dpkg, binutils)"
+for t in dpkg-deb dpkg dpkg-buildflags install strip gzip md5sum readelf; do
+	command -v "$t" >/dev/null 2>&1 || die "$t is missing (dpkg, dpkg-dev, binutils)"
 done
 
 mkdir -p "$DEB_DIR" "$DEB_OUT"
@@ -51,7 +55,14 @@ case " ${MAKEFLAGS:-} " in
 *" -j"* | *jobserver*) ;;
 *) jobs=(-j"$(nproc 2>/dev/null || echo 2)") ;;
 esac
-submake=("$MAKE" --no-print-directory "${jobs[@]}" -f Makefile -f packaging/deb.mk SANITIZE= DEB_BINDIR="$BINDIR")
+flags=()
+for f in CFLAGS CPPFLAGS LDFLAGS; do
+	v=$(DEB_BUILD_MAINT_OPTIONS="hardening=+all ${DEB_BUILD_MAINT_OPTIONS:-}" dpkg-buildflags --get "$f")
+	flags+=("$f=$v")
+	say "$f=$v"
+done
+submake=("$MAKE" --no-print-directory "${jobs[@]}" -f Makefile -f packaging/deb.mk SANITIZE= "${flags[@]}"
+	DEB_BINDIR="$BINDIR")
 
 sanitized() { # FILE: linked with a sanitizer runtime (shared, as gcc does, or static, as clang)
 	readelf -d "$1" 2>/dev/null | grep -qE 'NEEDED.*lib(a|ub|t|l)san' && return 0
@@ -70,15 +81,20 @@ done
 
 say "make install DESTDIR=$STAGE"
 "${submake[@]}" -o all install DESTDIR="$STAGE" PREFIX=/usr SYSCONFDIR=/etc \
-	UNITDIR=/lib/systemd/system BINS="${bins[*]}" >"$DEB_DIR/install.log" 2>&1 ||
+	UNITDIR=/lib/systemd/system CREATE_USER=no BINS="${bins[*]}" >"$DEB_DIR/install.log" 2>&1 ||
 	die "make install failed: $(tail -n 20 "$DEB_DIR/install.log")"
 
 # what `adminctl version` prints is the package's version
 version=$("$STAGE/usr/bin/adminctl" version | sed -n 's/^adminctl //p')
-[[ $version =~ ^[0-9][A-Za-z0-9.+~-]*$ ]] || die "adminctl version printed no usable version: '$version'"
+[[ $version =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "adminctl version printed no usable version: '$version'"
+tree=$(scripts/version.sh)
+[ "$version" = "$tree" ] || die "adminctl version prints '$version' but the tree is '$tree'"
 arch=$(dpkg --print-architecture)
 gitrev=$(git describe --tags --always --dirty 2>/dev/null || echo unknown)
 
+# the sample configs 0644 as lintian wants (they name secrets, never hold one): postinst
+# makes them root:spool 0640 at once, and dpkg never replaces a config that was changed
+chmod 644 "$STAGE"/etc/spool/*.ini
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$STAGE"/usr/bin/*
 gzip -9n "$STAGE"/usr/share/man/man*/*
 doc=$STAGE/usr/share/doc/spool
@@ -92,7 +108,7 @@ install -m 644 packaging/debian/copyright "$doc/copyright"
 chmod 644 "$doc/changelog.gz"
 
 # Depends
-extra="adduser, ffmpeg"
+extra="systemd | systemd-standalone-sysusers | systemd-sysusers, systemd | systemd-standalone-tmpfiles | systemd-tmpfiles, ffmpeg"
 depends=
 if command -v dpkg-shlibdeps >/dev/null 2>&1; then
 	# dpkg-shlibdeps wants a source tree: debian/control there, the package in debian/spool
@@ -109,10 +125,15 @@ if [ -z "$depends" ]; then
 fi
 depends="$depends, $extra"
 
+if [ -s packaging/debian/spool.lintian-overrides ]; then
+	install -d "$STAGE/usr/share/lintian/overrides"
+	install -m 644 packaging/debian/spool.lintian-overrides "$STAGE/usr/share/lintian/overrides/spool"
+fi
+
 install -d -m 755 "$STAGE/DEBIAN"
 size=$(du -sk --apparent-size --exclude=DEBIAN "$STAGE" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$MAINTAINER|" \
-	-e "s|@INSTALLED_SIZE@|$size|" -e "s|@DEPENDS@|$depends|" \
+	-e "s|@INSTALLED_SIZE@|$size|" -e "s#@DEPENDS@#$depends#" \
 	packaging/debian/control >"$STAGE/DEBIAN/control"
 ! grep -q '@[A-Z_]*@' "$STAGE/DEBIAN/control" || die "control: a placeholder is left"
 install -m 644 packaging/debian/conffiles "$STAGE/DEBIAN/conffiles"

@@ -247,7 +247,8 @@ if dpk -i "$deb"; then
 		deb-systemd-helper debian-installed spool-api.service
 
 	# the administrator enables the API and two workers; an upgrade keeps them enabled
-	systemctl --root="$D" --quiet enable spool-api.service spool-worker@1.service spool-worker@2.service 2>/dev/null
+	check "systemctl --root enable spool-api spool-worker@1 spool-worker@2" \
+		systemctl --root="$D" --quiet enable spool-api.service spool-worker@1.service spool-worker@2.service
 	expect_eq "enabled by the administrator" "spool-api.service spool-worker@1.service spool-worker@2.service" \
 		"$(ls "$D/$WANTS" | tr '\n' ' ' | sed 's/ $//')"
 	if dpk -i "$deb"; then

@@ -247,7 +247,7 @@ ifeq ($(CREATE_USER),yes)
 else
 	@echo "install: the user spool and /var/lib/spool are not made (CREATE_USER=yes to make them)"
 endif
-	g=$$(awk -F: '$$1 == "spool" { print $$3 }' $(DESTDIR)/etc/group 2>/dev/null); \
+	g=spool; [ -z "$(DESTDIR)" ] || g=$$(awk -F: '$$1 == "spool" { print $$3 }' $(DESTDIR)/etc/group 2>/dev/null); \
 	for c in $(CONFIGS); do d=$(DESTDIR)$(SYSCONFDIR)/spool/$$c; \
 	    if [ -e "$$d" ]; then echo "install: keeping the existing $$d"; continue; fi; \
 	    $(INSTALL_SED) etc/$$c >"$$d.tmp" && chmod 640 "$$d.tmp" && \

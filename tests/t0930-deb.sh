@@ -251,8 +251,15 @@ if dpk -i "$deb"; then
 		systemctl --root="$D" --quiet enable spool-api.service spool-worker@1.service spool-worker@2.service
 	expect_eq "enabled by the administrator" "spool-api.service spool-worker@1.service spool-worker@2.service" \
 		"$(ls "$D/$WANTS" | tr '\n' ' ' | sed 's/ $//')"
+	# and keeps worker.ini as a dpkg-statoverride of theirs says
+	check "dpkg-statoverride --update root root 0600 worker.ini" \
+		dpkg-statoverride --root="$D" --update --add root root 0600 /etc/spool/worker.ini
 	if dpk -i "$deb"; then
 		ok "dpkg -i again (an upgrade: prerm upgrade, postinst configure OLD)"
+		expect_eq "the upgrade left the overridden worker.ini root:root 0600" "0:0 600" \
+			"$(stat -c '%u:%g %a' "$D/etc/spool/worker.ini")"
+		expect_eq "and made the others root:spool 0640 again" "0:$gid 640" \
+			"$(stat -c '%u:%g %a' "$D/etc/spool/adminctl.ini")"
 		expect_eq "the upgrade kept the units enabled" \
 			"spool-api.service spool-worker@1.service spool-worker@2.service" \
 			"$(ls "$D/$WANTS" | tr '\n' ' ' | sed 's/ $//')"

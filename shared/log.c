@@ -3,10 +3,13 @@
 #include "timefmt.h"
 #include "utf8.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +17,9 @@ static char log_daemon[64] = "spool";
 static char log_instance[128];
 static enum log_format log_fmt = LF_TEXT;
 static atomic_int log_threshold = LL_INFO;
+static bool log_journal; /* stderr is the journal's stream: lines get a <N> prefix */
+static void (*_Atomic log_sink_fn)(void *, const char *, size_t);
+static void *_Atomic log_sink_arg;
 static _Thread_local char tl_request_id[80];
 static _Thread_local char tl_job_id[80];
 
@@ -21,10 +27,39 @@ static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void log_init(const char *daemon, const char *instance, enum log_format fmt, enum log_level level)
 {
+	struct stat st;
+
 	snprintf(log_daemon, sizeof(log_daemon), "%s", daemon ? daemon : "spool");
 	snprintf(log_instance, sizeof(log_instance), "%s", instance ? instance : "");
 	log_fmt = fmt;
 	atomic_store(&log_threshold, (int)level);
+	log_journal = fstat(STDERR_FILENO, &st) == 0 &&
+		      log_journal_stream_is(getenv("JOURNAL_STREAM"), (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+}
+
+bool log_journal_stream_is(const char *env, uint64_t dev, uint64_t ino)
+{
+	uint64_t d, i;
+	int end = 0;
+
+	if (!env || sscanf(env, "%" SCNu64 ":%" SCNu64 "%n", &d, &i, &end) != 2 || env[end] != '\0' ||
+	    !(env[0] >= '0' && env[0] <= '9'))
+		return false;
+	return d == dev && i == ino;
+}
+
+int log_syslog_priority(enum log_level level)
+{
+	static const int prio[] = { 3, 4, 6, 7 }; /* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+
+	return (unsigned)level <= LL_DEBUG ? prio[level] : 6;
+}
+
+void log_set_sink(void (*fn)(void *arg, const char *line, size_t len), void *arg)
+{
+	atomic_store(&log_sink_fn, NULL);
+	atomic_store(&log_sink_arg, arg);
+	atomic_store(&log_sink_fn, fn);
 }
 
 void log_set_level(enum log_level level)
@@ -68,8 +103,23 @@ void log_set_job_id(const char *id)
 	snprintf(tl_job_id, sizeof(tl_job_id), "%s", id ? id : "");
 }
 
-static void write_line(struct buf *b)
+/*
+ * Start a line in `b`: the journal's priority prefix when stderr is the journal.
+ * Returns where the line itself begins.
+ */
+static size_t line_start(struct buf *b, enum log_level level)
 {
+	if (log_journal)
+		buf_printf(b, "<%d>", log_syslog_priority(level));
+	return b->len;
+}
+
+/* Hand the line (from `off`, without the prefix) to the sink, then write it all. */
+static void write_line(struct buf *b, size_t off)
+{
+	void (*sink)(void *, const char *, size_t) = atomic_load(&log_sink_fn);
+	if (sink && b->len > off)
+		sink(atomic_load(&log_sink_arg), b->data + off, b->len - off);
 	buf_addc(b, '\n');
 	/* One write per line keeps concurrent lines whole. */
 	const char *p = b->data;
@@ -87,6 +137,7 @@ static void emit(enum log_level level, json_t *fields, const char *msg)
 {
 	char ts[TIMEFMT_UTC_MS_SIZE];
 	struct buf b = BUF_INIT;
+	size_t off = line_start(&b, level);
 	timefmt_now_ms(ts);
 	if (log_fmt == LF_JSON) {
 		json_t *o = json_object();
@@ -123,7 +174,7 @@ static void emit(enum log_level level, json_t *fields, const char *msg)
 			free(s);
 		}
 	}
-	write_line(&b);
+	write_line(&b, off);
 	buf_release(&b);
 }
 
@@ -166,9 +217,10 @@ void log_raw_json(json_t *obj)
 	if (log_fmt == LF_TEXT) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		struct buf b = BUF_INIT;
+		size_t off = line_start(&b, LL_INFO);
 		buf_printf(&b, "%s %s[%s] access: %s", ts, log_daemon,
 			   log_instance[0] ? log_instance : "-", s ? s : "");
-		write_line(&b);
+		write_line(&b, off);
 		buf_release(&b);
 		free(s);
 		json_decref(obj);
@@ -184,9 +236,10 @@ void log_raw_json(json_t *obj)
 	json_decref(obj);
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	struct buf b = BUF_INIT;
+	size_t off = line_start(&b, LL_INFO);
 	if (s)
 		buf_adds(&b, s);
-	write_line(&b);
+	write_line(&b, off);
 	buf_release(&b);
 	free(s);
 	json_decref(o);

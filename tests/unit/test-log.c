@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -89,12 +90,96 @@ static void test_fields_kept(void **state)
 	json_decref(o);
 }
 
+/* The journal's stream is recognised only by its exact "DEV:INODE". */
+static void test_journal_stream_decision(void **state)
+{
+	(void)state;
+	assert_true(log_journal_stream_is("8:12345", 8, 12345));
+	assert_true(log_journal_stream_is("18446744073709551615:1", UINT64_MAX, 1));
+	assert_false(log_journal_stream_is(NULL, 8, 12345));
+	assert_false(log_journal_stream_is("", 8, 12345));
+	assert_false(log_journal_stream_is("8:12346", 8, 12345));
+	assert_false(log_journal_stream_is("9:12345", 8, 12345));
+	assert_false(log_journal_stream_is("8:12345x", 8, 12345));
+	assert_false(log_journal_stream_is("8:", 8, 0));
+	assert_false(log_journal_stream_is(" 8:12345", 8, 12345));
+	assert_false(log_journal_stream_is("-8:12345", (uint64_t)-8, 12345));
+	assert_int_equal(log_syslog_priority(LL_ERROR), 3);
+	assert_int_equal(log_syslog_priority(LL_WARN), 4);
+	assert_int_equal(log_syslog_priority(LL_INFO), 6);
+	assert_int_equal(log_syslog_priority(LL_DEBUG), 7);
+}
+
+static char sunk[4096];
+static void sink(void *arg, const char *line, size_t len)
+{
+	(void)arg;
+	snprintf(sunk, sizeof(sunk), "%.*s", (int)len, line);
+}
+
+/* Lines written with JOURNAL_STREAM naming stderr (inode + ino_add): returns them. */
+static char *journal_lines(unsigned long long ino_add)
+{
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	int saved = dup(STDERR_FILENO);
+	dup2(fileno(tmp), STDERR_FILENO);
+	struct stat st;
+	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+	char env[64];
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + ino_add);
+	setenv("JOURNAL_STREAM", env, 1);
+	log_init("test-log", NULL, LF_JSON, LL_INFO);
+	log_set_sink(sink, NULL);
+	log_error("disk on fire");
+	log_info("all well");
+	log_raw_json(json_pack("{s:s}", "msg", "request"));
+	log_set_sink(NULL, NULL);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	unsetenv("JOURNAL_STREAM");
+	log_init("test-log", NULL, LF_JSON, LL_INFO);
+	rewind(tmp);
+	static char all[8192];
+	size_t n = fread(all, 1, sizeof(all) - 1, tmp);
+	all[n] = '\0';
+	fclose(tmp);
+	return all;
+}
+
+static void test_journal_prefix(void **state)
+{
+	(void)state;
+	char *all = journal_lines(0);
+	char *save = NULL, *l1 = strtok_r(all, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
+	     *l3 = strtok_r(NULL, "\n", &save);
+	assert_non_null(l3);
+	assert_memory_equal(l1, "<3>{", 4);
+	assert_memory_equal(l2, "<6>{", 4);
+	assert_memory_equal(l3, "<6>{", 4);
+	json_t *o = json_loads(l1 + 3, 0, NULL);
+	assert_non_null(o); /* the JSON object is whole after the prefix */
+	expect_member(o, "level", "error");
+	json_decref(o);
+	/* the sink saw the last line without the prefix */
+	assert_int_equal(sunk[0], '{');
+	assert_non_null(strstr(sunk, "\"msg\":\"request\""));
+
+	/* another file's dev:ino: no prefix */
+	all = journal_lines(1);
+	assert_int_equal(all[0], '{');
+	assert_null(strstr(all, "\n<"));
+}
+
 int main(void)
 {
 	log_init("test-log", NULL, LF_JSON, LL_INFO);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_message_kept),
 		cmocka_unit_test(test_fields_kept),
+		cmocka_unit_test(test_journal_stream_decision),
+		cmocka_unit_test(test_journal_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

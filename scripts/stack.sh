@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # stack.sh — the Spool local stack: real PostgreSQL 15 and RabbitMQ, s3rver behind a
-# SigV4-checking AWS stand-in (Secrets Manager, CloudWatch, S3 front), then spool-api
+# SigV4-checking AWS stand-in (Secrets Manager, CloudWatch, CloudWatch Logs, S3 front), then spool-api
 # and spool-worker when they are built.
 #
 #   scripts/stack.sh up       start what is not running (idempotent); data is kept
@@ -413,6 +413,20 @@ seed_secrets() {
 		EOF
 }
 
+# The daemons' CloudWatch Logs groups (they create their streams themselves).
+seed_log_groups() {
+	AWS_ENDPOINT="http://127.0.0.1:$AWS_PORT" AK="$AWS_AK" SK="$AWS_SK" "$PY" - <<-'EOF'
+		import os, boto3
+		logs = boto3.client('logs', endpoint_url=os.environ['AWS_ENDPOINT'], region_name='us-east-1',
+		                    aws_access_key_id=os.environ['AK'], aws_secret_access_key=os.environ['SK'])
+		for group in ('/spool/api', '/spool/worker'):
+		    try:
+		        logs.create_log_group(logGroupName=group)
+		    except logs.exceptions.ResourceAlreadyExistsException:
+		        pass
+	EOF
+}
+
 write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 	local db=$1 mq=$2 pep=$3 s3=$4 ep="http://127.0.0.1:$AWS_PORT" f
 	local common
@@ -468,12 +482,18 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 
 					[cloudwatch]
 					dimensions = Service=api,Env=local
+
+					[log]
+					cloudwatch_group = /spool/api
 				EOF
 				;;
 			worker)
 				cat <<-EOF
 					[cloudwatch]
 					dimensions = Service=worker,Env=local
+
+					[log]
+					cloudwatch_group = /spool/worker
 
 					[worker]
 					concurrency = 2
@@ -677,6 +697,7 @@ cmd_up() {
 	pep=$(awk '$1=="spool/api-pepper"{print $2}' <<<"$out")
 	s3=$(awk '$1=="spool/s3"{print $2}' <<<"$out")
 	[ -n "$db" ] && [ -n "$mq" ] && [ -n "$pep" ] && [ -n "$s3" ] || die "secret ARNs missing from the stand-in's answers"
+	seed_log_groups || die "creating the log groups in the stand-in failed (see $LOG/aws-standin.log)"
 	write_configs "$db" "$mq" "$pep" "$s3"
 	write_env "$db" "$mq" "$pep" "$s3"
 	iam_roles_up "$db" "$mq" "$pep"

@@ -47,6 +47,10 @@ struct config_typemap {
 struct config_log {
 	char *level;  /* error|warn|info|debug */
 	char *format; /* json|text */
+	char *cloudwatch_group;        /* CloudWatch Logs group lines are shipped to; empty: none */
+	char *cloudwatch_stream;       /* its stream; empty: the host name */
+	char *cloudwatch_endpoint_url; /* CloudWatch Logs endpoint override */
+	int64_t cloudwatch_queue;      /* bytes of lines held for shipping at most */
 };
 
 struct config_aws {

@@ -1,6 +1,7 @@
 #include "daemon.h"
 #include "apikey.h"
 #include "log.h"
+#include "logship.h"
 #include "version.h"
 
 #include <errno.h>
@@ -176,6 +177,16 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 	*sec = secrets_new(cfg);
 	buf_release(&err);
 	return o->check_only ? daemon_check_only(cfg, *sec, prog) : -1;
+}
+
+int daemon_logship_start(const struct config *cfg, const char *prog)
+{
+	struct buf err = BUF_INIT;
+	int rc = logship_start(cfg, prog, &err) < 0 ? EX_OSERR_CODE : -1;
+	if (rc >= 0)
+		log_error("%s", buf_str(&err));
+	buf_release(&err);
+	return rc;
 }
 
 int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog)

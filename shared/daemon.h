@@ -62,6 +62,13 @@ int daemon_load_config(const struct daemon_opts *o, unsigned program, const char
 int daemon_check_only(const struct config *cfg, struct secrets *sec, const char *prog);
 
 /*
+ * Start shipping the log to CloudWatch Logs when [log] cloudwatch_group says so
+ * (logship.h; logship_stop() after the daemon's last line). Returns -1 to go
+ * on, or the exit code to end with (71: its thread did not start, logged).
+ */
+int daemon_logship_start(const struct config *cfg, const char *prog);
+
+/*
  * Resolve every secret the config references and check its shape: 0; -1 with
  * a reason in err when one cannot be fetched or read (a service or secret is
  * wrong: exit 69); -2 when the API-key pepper is unfit (apikey_pepper_check: a

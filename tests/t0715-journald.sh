@@ -5,17 +5,14 @@
 # lines are plain JSON. spool-api is started on a port that is taken (PostgreSQL's),
 # so that it logs info lines and then an error before it exits.
 . "$(dirname "$0")/lib.sh"
+. tests/data/second-api.sh
 
 port=$(sed -n 's/.*@127\.0\.0\.1:\([0-9]*\)\/spool.*/\1/p' <<<"$SPOOL_PG_DSN")
 [ -n "$port" ] || bail "no PostgreSQL port in SPOOL_PG_DSN"
 mport=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cfg=$T_TMP/api.ini
-awk -v port="$port" -v mport="$mport" '
-	/^\[/ { section = $0 }
-	section == "[api]" && /^port *=/ { print "port = " port; next }
-	section == "[api]" && /^metrics_listen *=/ { print "metrics_listen = 127.0.0.1:" mport; next }
-	/^cloudwatch_group *=/ { next }
-	{ print }' "$SPOOL_API_CONFIG" >"$cfg"
+api_config_copy "$cfg" "$port" "$mport"
+sed -i '/^cloudwatch_group *=/d' "$cfg"
 
 # run_api FILE JOURNAL_STREAM: spool-api's stderr appended to FILE; its exit code
 run_api() {

@@ -13,6 +13,7 @@
 #include "apikey.h"
 #include "daemon.h"
 #include "log.h"
+#include "logship.h"
 #include "metrics.h"
 
 #include <malloc.h>
@@ -244,7 +245,10 @@ int main(int argc, char **argv)
 		rc = daemon_check_only(&cfg, sec, PROG);
 	} else if (rc < 0) {
 		daemon_signals_install();
-		rc = run(&a);
+		rc = daemon_logship_start(&cfg, PROG);
+		if (rc < 0)
+			rc = run(&a);
+		logship_stop(); /* after the last line */
 	}
 	server_tls_free(&a);
 	daemon_reload_free();

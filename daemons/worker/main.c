@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
+#include "logship.h"
 #include "metrics.h"
 #include "worker.h"
 
@@ -650,7 +651,10 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	daemon_signals_install();
-	rc = worker_run(&cfg, sec, o.verbose);
+	rc = daemon_logship_start(&cfg, PROG);
+	if (rc < 0)
+		rc = worker_run(&cfg, sec, o.verbose);
+	logship_stop(); /* after the last line */
 	daemon_reload_free();
 	secrets_free(sec);
 	config_free(&cfg);

@@ -13,6 +13,12 @@
  *                   DeleteSecret, RestoreSecret. Stored in DATA/secrets.json.
  *   monitoring      CloudWatch Query protocol: PutMetricData, GetMetricData,
  *                   GetMetricStatistics, ListMetrics. Stored in memory + DATA/metrics.jsonl.
+ *   logs            CloudWatch Logs, JSON 1.1 protocol (X-Amz-Target Logs_20140328.*):
+ *                   CreateLogGroup, CreateLogStream, PutLogEvents (with its limits:
+ *                   10,000 events, 1,048,576 bytes counting 26 per event, chronological
+ *                   order, a 24-hour span, 256 KiB per event). Each stream's events are
+ *                   appended to DATA/logs/<group>/<stream>.jsonl (names URI-encoded),
+ *                   one {"timestamp","message","ingestionTime"} object per line.
  *   s3              checked, then forwarded unchanged to s3rver, which checks no
  *                   signature. A request body is received whole before it is sent on
  *                   (and its x-amz-content-sha256 checked), so that, as with S3, a body
@@ -230,7 +236,7 @@ function sendError(res, ctx, err) {
   const code = err.code || 'InternalFailure';
   const message = err.message || 'internal error';
   ctx.status = status;
-  if (ctx.service === 'secretsmanager') {
+  if (ctx.service === 'secretsmanager' || ctx.service === 'logs') {
     const body = JSON.stringify({ __type: code, message, Message: message });
     res.writeHead(status, {
       'content-type': 'application/x-amz-json-1.1',
@@ -303,6 +309,7 @@ function authError(service, kind, detail) {
       expired: [403, 'AccessDeniedException', 'Request has expired'],
     },
   };
+  table.logs = table.secretsmanager;
   const t = table[service] || table.s3;
   const [status, code, message] = t[kind];
   return new HttpError(status, code, detail ? `${message} (${detail})` : message);
@@ -336,6 +343,7 @@ function guessService(req, q) {
     const p = qc.split('/');
     if (p.length >= 5) return p[3];
   }
+  if (/^Logs_/.test(req.headers['x-amz-target'] || '')) return 'logs';
   if (req.headers['x-amz-target']) return 'secretsmanager';
   if (req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] || '')) return 'monitoring';
   return 's3';
@@ -401,7 +409,7 @@ async function authenticate(req, ctx, body) {
   }
   ctx.service = service;
   ctx.accessKeyId = accessKeyId;
-  if (!['s3', 'secretsmanager', 'monitoring'].includes(service)) {
+  if (!['s3', 'secretsmanager', 'monitoring', 'logs'].includes(service)) {
     ctx.service = svcGuess;
     throw new HttpError(400, 'InvalidAction', `The stand-in does not serve the service '${service}'.`);
   }
@@ -726,21 +734,26 @@ const secretsOps = {
   },
 };
 
-async function handleSecrets(req, res, ctx, body) {
+/*
+ * A call of a JSON 1.1 protocol service: X-Amz-Target "PREFIX.Operation" picks one of
+ * `ops`, which takes the parsed body and returns the answer's object; `error` makes
+ * the service's errors.
+ */
+async function handleJson11(req, res, ctx, body, prefix, ops, error) {
   const target = req.headers['x-amz-target'] || '';
-  const m = /^secretsmanager\.(\w+)$/.exec(target);
+  const m = new RegExp(`^${prefix.replace(/\./g, '\\.')}\\.(\\w+)$`).exec(target);
   ctx.op = m ? m[1] : target || '-';
-  if (req.method !== 'POST') throw smError('InvalidAction', 'Secrets Manager calls are POSTs.');
-  if (!m || !Object.prototype.hasOwnProperty.call(secretsOps, m[1]))
-    throw smError('UnknownOperationException', `Unknown operation '${target}'.`);
+  if (req.method !== 'POST') throw error('InvalidAction', 'Calls of this service are POSTs.');
+  if (!m || !Object.prototype.hasOwnProperty.call(ops, m[1]))
+    throw error('UnknownOperationException', `Unknown operation '${target}'.`);
   let input;
   try {
     input = body.length ? JSON.parse(body.toString('utf8')) : {};
   } catch (e) {
-    throw smError('SerializationException', 'The request body is not valid JSON.');
+    throw error('SerializationException', 'The request body is not valid JSON.');
   }
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw smError('SerializationException', 'The request body must be a JSON object.');
-  const out = secretsOps[m[1]](input, ctx);
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw error('SerializationException', 'The request body must be a JSON object.');
+  const out = ops[m[1]](input, ctx);
   const text = JSON.stringify(out);
   ctx.status = 200;
   res.writeHead(200, {
@@ -749,6 +762,10 @@ async function handleSecrets(req, res, ctx, body) {
     'content-length': Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+async function handleSecrets(req, res, ctx, body) {
+  return handleJson11(req, res, ctx, body, 'secretsmanager', secretsOps, smError);
 }
 
 /* ------------------------------------------------------------------ CloudWatch */
@@ -1040,6 +1057,92 @@ async function handleCloudWatch(req, res, ctx, body) {
   ctx.status = 200;
   res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId, 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/* ------------------------------------------------------------------ CloudWatch Logs */
+
+const LOGS_DIR = path.join(opts.data, 'logs');
+const LOGS_MAX_EVENTS = 10000;
+const LOGS_MAX_BYTES = 1048576;
+const LOGS_EVENT_OVERHEAD = 26;
+const LOGS_MAX_EVENT = 262144 - LOGS_EVENT_OVERHEAD;
+const LOGS_MAX_SPAN_MS = 24 * 3600 * 1000;
+const LOGS_TOO_OLD_MS = 14 * 24 * 3600 * 1000;
+const LOGS_TOO_NEW_MS = 2 * 3600 * 1000;
+const LOGS_NAME = /^[.\-_/#A-Za-z0-9]{1,512}$/;
+const LOGS_STREAM_NAME = /^[^:*]{1,512}$/;
+
+function logsError(code, message, status) {
+  return new HttpError(status || 400, code, message);
+}
+
+function logsGroupDir(name) {
+  if (typeof name !== 'string' || !LOGS_NAME.test(name))
+    throw logsError('InvalidParameterException', `Invalid log group name '${name}'.`);
+  return path.join(LOGS_DIR, encodeURIComponent(name));
+}
+
+function logsStreamFile(group, stream) {
+  const dir = logsGroupDir(group);
+  if (!fs.existsSync(dir)) throw logsError('ResourceNotFoundException', 'The specified log group does not exist.');
+  if (typeof stream !== 'string' || !LOGS_STREAM_NAME.test(stream))
+    throw logsError('InvalidParameterException', `Invalid log stream name '${stream}'.`);
+  return path.join(dir, `${encodeURIComponent(stream)}.jsonl`);
+}
+
+const logsOps = {
+  CreateLogGroup(input) {
+    const dir = logsGroupDir(input.logGroupName);
+    if (fs.existsSync(dir)) throw logsError('ResourceAlreadyExistsException', 'The specified log group already exists');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return {};
+  },
+  CreateLogStream(input) {
+    const file = logsStreamFile(input.logGroupName, input.logStreamName);
+    if (fs.existsSync(file)) throw logsError('ResourceAlreadyExistsException', 'The specified log stream already exists');
+    fs.writeFileSync(file, '', { mode: 0o600 });
+    return {};
+  },
+  PutLogEvents(input) {
+    const file = logsStreamFile(input.logGroupName, input.logStreamName);
+    if (!fs.existsSync(file)) throw logsError('ResourceNotFoundException', 'The specified log stream does not exist.');
+    const ev = input.logEvents;
+    if (!Array.isArray(ev) || ev.length < 1 || ev.length > LOGS_MAX_EVENTS)
+      throw logsError('InvalidParameterException', `logEvents must hold 1 to ${LOGS_MAX_EVENTS} events.`);
+    let bytes = 0;
+    for (const e of ev) {
+      if (!e || typeof e.message !== 'string' || !Number.isInteger(e.timestamp) || e.timestamp < 0)
+        throw logsError('InvalidParameterException', 'Each log event needs an integer timestamp and a string message.');
+      if (e.message.length === 0) throw logsError('InvalidParameterException', 'A log event message cannot be empty.');
+      const n = Buffer.byteLength(e.message, 'utf8');
+      if (n > LOGS_MAX_EVENT) throw logsError('InvalidParameterException', `Log event too large: ${n} bytes exceeds limit of ${LOGS_MAX_EVENT}`);
+      bytes += n + LOGS_EVENT_OVERHEAD;
+    }
+    if (bytes > LOGS_MAX_BYTES)
+      throw logsError('InvalidParameterException', `Upload too large: ${bytes} bytes exceeds limit of ${LOGS_MAX_BYTES}`);
+    for (let i = 1; i < ev.length; i++)
+      if (ev[i].timestamp < ev[i - 1].timestamp)
+        throw logsError('InvalidParameterException', 'Log events in a single PutLogEvents request must be in chronological order.');
+    if (ev[ev.length - 1].timestamp - ev[0].timestamp > LOGS_MAX_SPAN_MS)
+      throw logsError('InvalidParameterException', 'The batch of log events in a single PutLogEvents request cannot span more than 24 hours.');
+    const now = Date.now();
+    const rejected = {};
+    let lines = '';
+    ev.forEach((e, i) => {
+      if (e.timestamp < now - LOGS_TOO_OLD_MS) rejected.tooOldLogEventEndIndex = i + 1;
+      else if (e.timestamp > now + LOGS_TOO_NEW_MS) {
+        if (rejected.tooNewLogEventStartIndex === undefined) rejected.tooNewLogEventStartIndex = i;
+      } else lines += `${JSON.stringify({ timestamp: e.timestamp, message: e.message, ingestionTime: now })}\n`;
+    });
+    fs.appendFileSync(file, lines);
+    const out = { nextSequenceToken: String(now) };
+    if (Object.keys(rejected).length) out.rejectedLogEventsInfo = rejected;
+    return out;
+  },
+};
+
+async function handleLogs(req, res, ctx, body) {
+  return handleJson11(req, res, ctx, body, 'Logs_20140328', logsOps, logsError);
 }
 
 /* ------------------------------------------------------------------ S3 front */
@@ -1350,6 +1453,7 @@ const server = http.createServer(async (req, res) => {
     iam.authorize(ctx, req, body);
     if (a.service === 'secretsmanager') return await handleSecrets(req, res, ctx, body);
     if (a.service === 'monitoring') return await handleCloudWatch(req, res, ctx, body);
+    if (a.service === 'logs') return await handleLogs(req, res, ctx, body);
   } catch (err) {
     if (!(err instanceof HttpError)) {
       process.stderr.write(`aws-standin: internal error: ${err && err.stack ? err.stack : err}\n`);

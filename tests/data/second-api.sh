@@ -1,6 +1,7 @@
 # tests/data/second-api.sh — a second spool-api for tests that need two API
 # processes or a config of their own; sourced after tests/lib.sh.
 #
+#   api_config_copy FILE PORT MPORT [LINE...]   the copy of api.ini api2_start uses
 #   api2_start [LINE...]   start bin/spool-api on a free port with a copy of the stack's
 #                          api.ini, LINEs added to its [api] section, its /metrics
 #                          listener on another free port; sets API2_URL,
@@ -14,17 +15,25 @@
 #                          into a namespace, setpriv, or env with variables of its own);
 #                          CMD must exec what follows, so that API2_PID is spool-api's pid
 
-api2_start() {
-	local port mport cfg i
-	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-	mport=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	cfg=$T_TMP/api2.ini
+# api_config_copy FILE PORT MPORT [LINE...]: the stack's api.ini with another port and
+# /metrics listener, LINEs added to its [api] section
+api_config_copy() {
+	local out=$1 port=$2 mport=$3
+	shift 3
 	awk -v port="$port" -v mport="$mport" -v extra="$(printf '%s\n' "$@")" '
 		/^\[/ { section = $0 }
 		section == "[api]" && /^port *=/ { print "port = " port; next }
 		section == "[api]" && /^metrics_listen *=/ { print "metrics_listen = 127.0.0.1:" mport; next }
 		{ print }
-		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$cfg"
+		$0 == "[api]" && extra != "" { print extra }' "$SPOOL_API_CONFIG" >"$out"
+}
+
+api2_start() {
+	local port mport cfg i
+	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+	mport=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cfg=$T_TMP/api2.ini
+	api_config_copy "$cfg" "$port" "$mport" "$@"
 	API2_METRICS_URL=http://127.0.0.1:$mport/metrics
 	${API2_WRAP+"${API2_WRAP[@]}"} env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
 		bin/spool-api -c "$cfg" >>"$SPOOL_LOG_DIR/spool-api-$T_NAME.log" 2>&1 </dev/null &

@@ -350,8 +350,8 @@ static void warn_failure(const char *what, const struct aws_error *e, size_t que
 }
 
 /*
- * Send one batch. 1: sent (or refused for good and dropped), more may follow;
- * 0: nothing to send or a partial batch sent; -1: failed, try later.
+ * Send one batch. 1: sent, more may follow; 0: nothing to send, a partial batch
+ * sent, or a batch refused for good (dropped); -1: failed, try later.
  */
 static int ship_batch(int max_attempts, struct buf *body, struct buf *notice)
 {
@@ -392,7 +392,9 @@ static int ship_batch(int max_attempts, struct buf *body, struct buf *notice)
 		log_warn("logship: PutLogEvents to '%s' refused %zu lines: %s", ls.group, n, buf_str(&b));
 		buf_release(&b);
 		logship_queue_pop(ls.q, n);
-		return 1;
+		metrics_add(ls.dropped_metric, n);
+		ls.notice += n; /* lost too: the next batch says so */
+		return 0;        /* the rest at the next round: its warning must not feed a loop */
 	}
 	if (ls.failures) {
 		log_info("logship: shipping to '%s' again after %d failed tries", ls.group, ls.failures);

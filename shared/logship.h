@@ -11,7 +11,7 @@
  * calls go through aws.h (SigV4 "logs", JSON 1.1 protocol, the standard retries);
  * when one still fails on throttling, a 5xx or no answer, the lines stay queued and
  * the thread tries again after a backoff (1 s doubling to 60 s). A batch refused
- * for good (a 4xx other than throttling) is dropped and counted.
+ * for good (a 4xx other than throttling) is dropped and counted as below.
  *
  * The logging thread never waits for the network: it copies the line and takes
  * the queue's mutex for a few pointer updates. When the queue holds [log]

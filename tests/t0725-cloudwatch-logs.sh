@@ -170,6 +170,20 @@ wait_for "the 40 access lines logged while the relay was away arrive after it is
 expect_eq "none of them was dropped" "" "$(events /spool/api "$stream" | grep -F 'dropped' | head -n1)"
 
 # 2. a flood past the 64 KiB queue with the relay away: requests are not slowed, drops counted
+t_start=$(($(date +%s) / 60 * 60 - 600))
+# the LogLinesDropped sum (no dimensions) from ten minutes before the test, as boto3 reads it
+drops_metric() {
+	py "
+import os, datetime, time, boto3, botocore.config
+cw = $(boto3_client cloudwatch)
+end = datetime.datetime.fromtimestamp((int(time.time()) // 60 + 1) * 60, datetime.timezone.utc)
+r = cw.get_metric_data(MetricDataQueries=[{'Id': 'm', 'MetricStat': {'Metric': {'Namespace': 'Spool',
+    'MetricName': 'LogLinesDropped'}, 'Period': 60, 'Stat': 'Sum'}}],
+    StartTime=datetime.datetime.fromtimestamp($t_start, datetime.timezone.utc), EndTime=end)
+print('%d' % sum(r['MetricDataResults'][0]['Values']))
+"
+}
+drops_before=$(drops_metric)
 relay_down
 sleep 1
 n=600
@@ -188,6 +202,8 @@ expect_match "some flood lines were shipped ($shipped) and some dropped ($droppe
 	"$([ "$shipped" -gt 0 ] && [ "$shipped" -lt "$n" ] && [ "${dropped:-0}" -gt 0 ] && echo yes || echo no)"
 expect_match "shipped + dropped >= the $n flood lines ($shipped + $dropped)" yes \
 	"$([ $((shipped + dropped)) -ge "$n" ] && echo yes || echo no)"
+drops_grew() { [ "$(drops_metric)" -ge $((drops_before + dropped)) ]; }
+wait_for "the metric LogLinesDropped grew by the $dropped lines dropped (from $drops_before)" 30 drops_grew
 notice=$(events /spool/api "$stream" | cut -f2 | grep '"msg":"dropped' | head -n1)
 expect_eq "the notice is a warn line of spool-api" "warn spool-api" "$(jq -r '"\(.level) \(.daemon)"' <<<"$notice")"
 

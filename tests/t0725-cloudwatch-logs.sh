@@ -6,7 +6,8 @@
 # worker's group. A second spool-api ships through a relay we stop and start: lines
 # logged while the relay is away all arrive once it is back (below the queue's
 # bound); a flood past its small queue does not slow the requests, and the lines
-# dropped are counted in a "dropped N lines" line; SIGTERM ships what is queued.
+# dropped are counted in a "dropped N lines" line; SIGTERM ships what is queued, and
+# ends it soon when there is nowhere to ship to.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 . tests/data/second-api.sh
@@ -147,16 +148,32 @@ cat >>"$cfg" <<-EOF
 	cloudwatch_queue = 64K
 EOF
 api2_log=$SPOOL_LOG_DIR/spool-api-$T_NAME.log
-env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null bin/spool-api -c "$cfg" \
-	>>"$api2_log" 2>&1 </dev/null &
-api2=$!
-at_exit "kill -TERM $api2"
 URL2=http://127.0.0.1:$port
-for ((i = 0; i < 100; i++)); do
-	curl -fsS -o /dev/null --max-time 1 "$URL2/health" 2>/dev/null && break
-	kill -0 "$api2" 2>/dev/null || bail "the second spool-api exited: $(tail -n 5 "$api2_log")"
-	sleep 0.1
-done
+# start_api2: the second spool-api with $cfg, its pid in $api2, answering on $URL2
+start_api2() {
+	env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null bin/spool-api -c "$cfg" \
+		>>"$api2_log" 2>&1 </dev/null &
+	api2=$!
+	at_exit "kill -TERM $api2"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		curl -fsS -o /dev/null --max-time 1 "$URL2/health" 2>/dev/null && return 0
+		kill -0 "$api2" 2>/dev/null || bail "the second spool-api exited: $(tail -n 5 "$api2_log")"
+		sleep 0.1
+	done
+}
+# stop_api2: SIGTERM it and wait (30 s at most); prints the seconds it took
+stop_api2() {
+	local t0 i
+	t0=$(date +%s)
+	kill -TERM "$api2"
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$api2" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo $(($(date +%s) - t0))
+}
+start_api2
 
 # 1. the relay is away for a while: 40 requests' lines wait in the queue and all arrive
 for i in $(seq 1 40); do
@@ -211,15 +228,16 @@ expect_eq "the notice is a warn line of spool-api" "warn spool-api" "$(jq -r '"\
 for i in 1 2 3; do
 	curl -sS -o /dev/null --max-time 5 -H "X-Request-Id: $rid-last-$i" "$URL2/health"
 done
-t0=$(date +%s)
-kill -TERM "$api2"
-for ((i = 0; i < 300; i++)); do
-	kill -0 "$api2" 2>/dev/null || break
-	sleep 0.1
-done
-secs=$(($(date +%s) - t0))
+secs=$(stop_api2)
 kill -0 "$api2" 2>/dev/null && fail "the second spool-api stopped within 30 s" || ok "the second spool-api stopped in ${secs}s"
 expect_eq "its last access lines and its 'stopped' line were shipped at SIGTERM" "3 1" \
 	"$(events /spool/api "$stream" | grep -c "\"request_id\":\"$rid-last-") $(events /spool/api "$stream" | grep -c '"msg":"stopped"')"
+
+# 4. with nowhere to ship to, SIGTERM still ends it soon (the last flush tries once, within 5 s)
+relay_down
+start_api2
+secs=$(stop_api2)
+kill -0 "$api2" 2>/dev/null && fail "stopped within 30 s while the relay was away" ||
+	expect_match "stopped in ${secs}s (< 15 s) while the relay was away" yes "$([ "$secs" -lt 15 ] && echo yes || echo no)"
 
 done_testing

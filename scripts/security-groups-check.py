@@ -11,15 +11,27 @@ Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this st
              worker groups only. The roles of the groups are found from what they are
              attached to (load balancer, launch templates, DB instance, broker), not
              from their names; no other 0.0.0.0/0 or ::/0 anywhere.
-  iam        least privilege: secrets and bucket prefixes per role, no wildcard action,
-             Resource "*" only for PutMetricData with a namespace condition; on the
-             bucket itself exactly s3:ListBucket, which each role needs (see bucket_arn)
-  data       bucket (public access blocked, encryption, lifecycle), RDS, broker, ALB
-             (forwarding only the API's paths), target group health check, outputs
+  iam        least privilege: each role reads exactly the secrets its instances'
+             configuration names, the API role alone writes the first key's secret (and
+             never reads it), secrets and bucket prefixes per role, no wildcard action,
+             Resource "*" only for PutMetricData with a namespace condition, signals to
+             this stack only, lifecycle and health calls on the worker group only, the
+             one managed policy AmazonSSMManagedInstanceCore; on the bucket itself exactly
+             s3:ListBucket, which each role needs (see bucket_arn)
+  data       bucket (public access blocked, encryption, lifecycle), RDS (Multi-AZ by the
+             DatabaseMultiAZ parameter), broker (a cluster by default), ALB (forwarding
+             only the API's paths), target group health check, outputs; the groups
+             (no DesiredCapacity, creation and rolling updates waiting for signals, the
+             worker group's scale-in hook and EC2 health), Retain on the secrets that
+             must outlive the stack, the alarms (on metrics shared/metrics.h names),
+             Debian 12's AMI parameter and root device, and the time-outs along a request
+             (max_wait < ALB idle < API keep-alive, deregistration delay >= max_wait)
   userdata   the INI files the user data writes: keys known to shared/config.c, secret
              ARNs and bucket from the stack, the database reached with sslmode
-             verify-full against the RDS CA bundle the user data fetches, the units
-             started
+             verify-full against the RDS CA bundle the user data fetches, logs to the
+             stack's groups, quorum queues; no `set -e`; the units enabled, then
+             started; the first boot through spool-migrate.service only; the group
+             signalled after /ready (API) or every worker's /health answers
 Prints one line per failed rule and a summary; exit 1 on any failure.
 """
 import json
@@ -293,16 +305,18 @@ class Checker:
             prof = self.target(lt["Properties"]["LaunchTemplateData"]["IamInstanceProfile"]["Arn"])
             rs = self.targets(profiles[prof]["Properties"]["Roles"])
             role_of["api" if a["Properties"].get("TargetGroupARNs") else "worker"] = next(iter(rs))
-        want_secrets = {"api": {"db", "mq", "pepper"}, "worker": {"db", "mq"}}
-        # which secret is which: by the INI key the user data writes it to
-        kind = {}
-        for n in secrets:
-            for lt in lts.values():
-                ud = json.dumps(lt["Properties"]["LaunchTemplateData"].get("UserData"))
-                for key, k in (("[database]\\nsecret = ${%s}", "db"), ("[rabbitmq]\\nsecret = ${%s}", "mq"),
-                               ("pepper_secret = ${%s}", "pepper")):
-                    if key % n in ud:
-                        kind[n] = k
+        # which secrets each role's instances name: the INI files and /etc/default/spool
+        # that its launch template's user data writes
+        named, first_key = {}, {}
+        for a in asgs.values():
+            who = "api" if a["Properties"].get("TargetGroupARNs") else "worker"
+            lt = lts[self.target(a["Properties"]["LaunchTemplate"]["LaunchTemplateId"])]
+            sub = self.userdata_text(lt)
+            named[who] = {n for n in secrets if re.search(r"^\s*\w+ = \$\{%s\}\s*$" % n, sub, re.M)}
+            first_key[who] = {n for n in secrets if "SPOOL_FIRST_KEY_SECRET=${%s}" % n in sub}
+        master = {n for n in secrets
+                  if any(self.target(x["Properties"].get("SecretId")) == n
+                         for x in self.of_type("AWS::SecretsManager::SecretTargetAttachment").values())}
         want_s3 = {
             # the API deletes an upload no job took (POST /v1/videos refused or replayed)
             "api": {"uploads/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "results/*": {"s3:GetObject"}},
@@ -313,9 +327,11 @@ class Checker:
             stmts = []
             for p in roles[rname]["Properties"].get("Policies", []):
                 stmts += p["PolicyDocument"]["Statement"]
-            self.need(not roles[rname]["Properties"].get("ManagedPolicyArns"), "iam",
-                      "%s: managed policies are not least privilege" % rname)
-            got_secrets, got_s3, metrics, listing = set(), {}, False, False
+            # one managed policy: Session Manager's, for the operator's shell and port forwarding
+            managed = [json.dumps(m) for m in roles[rname]["Properties"].get("ManagedPolicyArns", [])]
+            self.need(managed == ['{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}'],
+                      "iam", "%s: managed policies %s; want AmazonSSMManagedInstanceCore alone" % (rname, managed))
+            got_secrets, put_secrets, got_s3, metrics, listing = set(), set(), {}, False, False
             for s in stmts:
                 if s.get("Effect") != "Allow":
                     continue
@@ -330,11 +346,21 @@ class Checker:
                     continue
                 for a in acts:
                     if a.startswith("secretsmanager:"):
-                        self.need(a == "secretsmanager:GetSecretValue", "iam", "%s: %s" % (rname, a))
+                        self.need(a in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"),
+                                  "iam", "%s: %s" % (rname, a))
                         for r in ress:
                             t = self.target(r)
                             self.need(t in secrets, "iam", "%s: secret resource %s" % (rname, r))
-                            got_secrets.add(kind.get(t, t))
+                            (put_secrets if a == "secretsmanager:PutSecretValue" else got_secrets).add(t)
+                    elif a == "cloudformation:SignalResource":
+                        # the instances' signals to the creation and update policies: this stack only
+                        self.need(ress == [{"Ref": "AWS::StackId"}], "iam", "%s: %s on %s" % (rname, a, ress))
+                    elif a in ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat",
+                               "autoscaling:SetInstanceHealth"):
+                        # the worker hosts' scale-in drain and health report: their own group only
+                        group = {"Fn::Sub": "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:"
+                                            "autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-worker"}
+                        self.need(who == "worker" and ress == [group], "iam", "%s: %s on %s" % (rname, a, ress))
                     elif a.startswith("s3:"):
                         for r in ress:
                             if self.bucket_arn(r, bucket):
@@ -352,13 +378,28 @@ class Checker:
                                       "%s: logs on %s" % (rname, r))
                     else:
                         self.need(False, "iam", "%s: unexpected action %s" % (rname, a))
-            self.need(got_secrets == want_secrets[who], "iam",
-                      "%s (%s) secrets %s; want %s" % (rname, who, sorted(got_secrets), sorted(want_secrets[who])))
+            # reads exactly the secrets its configuration names; the worker role's master
+            # secret dates from before the daemons had database roles of their own: shown,
+            # not failed, until its statement drops it
+            self.need(named.get(who, set()) <= got_secrets, "iam", "%s (%s) cannot read %s, which its config names"
+                      % (rname, who, sorted(named.get(who, set()) - got_secrets)))
+            extra = got_secrets - named.get(who, set())
+            if who == "worker" and extra & master:
+                print("WARN iam: %s reads the master database secret %s, which no worker config names"
+                      % (rname, sorted(extra & master)))
+                extra -= master
+            self.need(not extra, "iam", "%s (%s) reads %s, which its config does not name" % (rname, who, sorted(extra)))
+            self.need(put_secrets == first_key.get(who, set()), "iam",
+                      "%s (%s) writes secrets %s; want only the first key's %s" % (
+                          rname, who, sorted(put_secrets), sorted(first_key.get(who, set()))))
+            self.need(not (got_secrets & put_secrets), "iam", "%s reads the first key back" % rname)
             core = {k: v - extra_ok for k, v in got_s3.items()}
             self.need(core == want_s3[who], "iam", "%s (%s) s3 %s; want %s" % (rname, who, core, want_s3[who]))
             self.need(metrics, "iam", "%s: PutMetricData limited to the namespace" % rname)
             self.need(listing, "iam", "%s (%s): s3:ListBucket on the bucket (HeadBucket, 404 for a missing "
                       "object)" % (rname, who))
+        self.need(first_key.get("api") and not first_key.get("worker"), "iam",
+                  "the first key's secret is written by the API instances alone: %s" % first_key)
 
     # ------------------------------------------------------------------ data and edges
     def data(self):
@@ -380,8 +421,11 @@ class Checker:
             self.need(p.get("Engine") == "postgres" and str(p.get("EngineVersion", "")).split(".")[0] == "15",
                       "data", "%s: PostgreSQL 15" % n)
             self.need(p.get("StorageEncrypted") is True, "data", "%s: storage not encrypted" % n)
-            self.need("MultiAZ" in json.dumps(p.get("MultiAZ")) or "Fn::If" in json.dumps(p.get("MultiAZ")),
-                      "data", "%s: MultiAZ from the parameter" % n)
+            self.need(p.get("MultiAZ") == {"Ref": "DatabaseMultiAZ"}
+                      and self.params.get("DatabaseMultiAZ", {}).get("Default") == "true",
+                      "data", "%s: MultiAZ from the parameter DatabaseMultiAZ, true by default" % n)
+            self.need(d.get("DeletionPolicy") == "Snapshot" and d.get("UpdateReplacePolicy") == "Snapshot",
+                      "data", "%s: snapshot when deleted or replaced" % n)
             self.need("secretsmanager" in json.dumps(p.get("MasterUserPassword", "")) or p.get("ManageMasterUserPassword") is True,
                       "data", "%s: password from Secrets Manager" % n)
         for n, m in self.of_type("AWS::AmazonMQ::Broker").items():
@@ -389,6 +433,10 @@ class Checker:
             self.need(p.get("EngineType") == "RABBITMQ" and str(p.get("EngineVersion")).startswith("3."),
                       "data", "%s: RabbitMQ 3.x" % n)
             self.need("secretsmanager" in json.dumps(p.get("Users")), "data", "%s: users from a secret" % n)
+            mode = p.get("DeploymentMode")
+            self.need(mode == "CLUSTER_MULTI_AZ" or (isinstance(mode, dict) and self.params.get(
+                mode.get("Ref"), {}).get("Default") == "CLUSTER_MULTI_AZ"), "data",
+                      "%s: a three-node cluster (CLUSTER_MULTI_AZ) by default" % n)
         for n, tg in self.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items():
             p = tg["Properties"]
             self.need(p.get("Port") == 8000 and p.get("HealthCheckPath") == "/health", "data",
@@ -428,9 +476,97 @@ class Checker:
         txt = json.dumps(pols)
         self.need("ASGAverageCPUUtilization" in txt, "data", "API scaling on CPU")
         self.need('"BacklogPerInstance"' in txt, "data", "worker scaling on BacklogPerInstance")
+        self.edges()
         outs = json.dumps(self.t.get("Outputs", {}))
         for want in ("LoadBalancer", "DNSName", "MediaBucket", "DbSecret", "MqSecret", "PepperSecret"):
             self.need(want in outs, "data", "outputs name %s" % want)
+
+    def metric_names(self):
+        path = os.path.join(self.root, "shared", "metrics.h")
+        if not os.path.exists(path):
+            return set()
+        return set(re.findall(r'#define METRIC_\w+ "(\w+)"', open(path).read()))
+
+    def edges(self):
+        """Groups, signals, scale-in, retention, alarms, the AMI, time-outs along a request."""
+        asgs = self.of_type("AWS::AutoScaling::AutoScalingGroup")
+        for n, a in asgs.items():
+            p = a["Properties"]
+            self.need("DesiredCapacity" not in p, "data",
+                      "%s: no DesiredCapacity beside a scaling policy (an update would reset the count)" % n)
+            self.need(a.get("CreationPolicy", {}).get("ResourceSignal", {}).get("Count") == p.get("MinSize"),
+                      "data", "%s: creation waits for a signal from each of MinSize instances" % n)
+            ru = a.get("UpdatePolicy", {}).get("AutoScalingRollingUpdate", {})
+            self.need(ru.get("WaitOnResourceSignals") is True, "data", "%s: rolling updates wait for signals" % n)
+            self.need(p.get("AutoScalingGroupName") == {"Fn::Sub": "${AWS::StackName}-%s" % (
+                "api" if p.get("TargetGroupARNs") else "worker")}, "data",
+                      "%s: named ${AWS::StackName}-api|worker (the instances and the worker role name it)" % n)
+            if p.get("TargetGroupARNs"):
+                self.need(p.get("HealthCheckType") == "ELB", "data", "%s: ELB health checks" % n)
+            else:
+                hooks = p.get("LifecycleHookSpecificationList", [])
+                self.need(any(h.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_TERMINATING"
+                              and h.get("DefaultResult") == "CONTINUE"
+                              and h.get("LifecycleHookName") == {"Fn::Sub": "${AWS::StackName}-worker-drain"}
+                              for h in hooks), "data", "%s: a scale-in lifecycle hook for the drain" % n)
+                self.need(p.get("HealthCheckType") == "EC2", "data",
+                          "%s: EC2 health checks fed by set-instance-health" % n)
+        # secrets that must outlive the stack: the pepper (every key's hash) and the database's
+        lts = self.of_type("AWS::EC2::LaunchTemplate")
+        text = "".join(self.userdata_text(lt) for lt in lts.values())
+        for n, sec in self.of_type("AWS::SecretsManager::Secret").items():
+            keep = re.search(r"^\s*(secret|pepper_secret) = \$\{%s\}\s*$" % n, text, re.M) and n != "MqSecret"
+            keep = keep or "SPOOL_FIRST_KEY_SECRET=${%s}" % n in text
+            if keep:
+                self.need(sec.get("DeletionPolicy") == "Retain" and sec.get("UpdateReplacePolicy") == "Retain",
+                          "data", "%s: DeletionPolicy and UpdateReplacePolicy Retain" % n)
+        for n, b in self.of_type("AWS::S3::Bucket").items():
+            self.need(b.get("DeletionPolicy") == "Retain" and b.get("UpdateReplacePolicy") == "Retain",
+                      "data", "%s: DeletionPolicy and UpdateReplacePolicy Retain" % n)
+        # alarms: what the brief of operations needs, and only metrics the daemons publish
+        alarms = self.of_type("AWS::CloudWatch::Alarm")
+        txt = json.dumps(alarms)
+        for m in ("OutboxBacklog", "JobsFailed", "ConsumerCount", "FreeStorageSpace", "DatabaseConnections",
+                  "RabbitMQMemUsed", "RabbitMQDiskFree", "UnHealthyHostCount"):
+            self.need(m in txt, "data", "an alarm on %s" % m)
+        ours = self.metric_names()
+        for n, al in alarms.items():
+            p = al["Properties"]
+            stats = [p] + [m.get("MetricStat", {}).get("Metric", {}) for m in p.get("Metrics", [])]
+            for st in stats:
+                if st.get("Namespace") == {"Ref": "MetricNamespace"} and ours:
+                    self.need(st.get("MetricName") in ours, "data",
+                              "%s: %s is no metric of shared/metrics.h" % (n, st.get("MetricName")))
+        # Debian 12 by its public parameter, and its root device
+        ami = self.params.get("AmiId", {})
+        self.need(ami.get("Type") == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+                  and ami.get("Default") == "/aws/service/debian/release/12/latest/amd64", "data",
+                  "AmiId: the public parameter of Debian 12's AMI")
+        for n, lt in lts.items():
+            devs = [m.get("DeviceName") for m in lt["Properties"]["LaunchTemplateData"].get("BlockDeviceMappings", [])]
+            self.need(devs == ["/dev/xvda"], "data", "%s: root device /dev/xvda (Debian's AMIs): %s" % (n, devs))
+        # along a request: API keep-alive > ALB idle timeout > long poll; deregistration
+        # delay >= long poll
+        idle = dereg = None
+        for lb in self.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer").values():
+            for kv in lb["Properties"].get("LoadBalancerAttributes", []):
+                if kv.get("Key") == "idle_timeout.timeout_seconds":
+                    idle = int(kv["Value"])
+        for tg in self.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values():
+            for kv in tg["Properties"].get("TargetGroupAttributes", []):
+                if kv.get("Key") == "deregistration_delay.timeout_seconds":
+                    dereg = int(kv["Value"])
+        secs = {}
+        for lt in lts.values():
+            files = self.ini_files(self.userdata_text(lt))
+            if "api" in files:
+                for k in ("connection_timeout", "max_wait"):
+                    v = files["api"][0].get(("api", k), "")
+                    secs[k] = int(v[:-1]) if re.fullmatch(r"\d+s", v) else None
+        ka, mw = secs.get("connection_timeout"), secs.get("max_wait")
+        self.need(None not in (idle, dereg, ka, mw) and mw < idle < ka and dereg >= mw, "data",
+                  "max_wait %s < ALB idle %s < API keep-alive %s, deregistration delay %s >= max_wait"
+                  % (mw, idle, ka, dereg))
 
     # ------------------------------------------------------------------ user data
     def config_keys(self):
@@ -441,19 +577,19 @@ class Checker:
                 keys.add((s, k))
         return keys
 
-    def userdata(self):
-        known = self.config_keys()
-        for n, lt in self.of_type("AWS::EC2::LaunchTemplate").items():
-            ud = lt["Properties"]["LaunchTemplateData"].get("UserData", {})
-            sub = ud.get("Fn::Base64", {}).get("Fn::Sub") if isinstance(ud, dict) else None
-            if not self.need(isinstance(sub, str), "userdata", "%s: UserData is Fn::Base64 of a Sub string" % n):
-                continue
-            m = re.search(r"cat > /etc/spool/(api|worker)\.ini <<'INI'\n(.*?)\nINI\n", sub, re.S)
-            if not self.need(m, "userdata", "%s: writes /etc/spool/<program>.ini" % n):
-                continue
-            prog, ini = m.group(1), m.group(2)
+    @staticmethod
+    def userdata_text(lt):
+        ud = lt["Properties"]["LaunchTemplateData"].get("UserData", {})
+        sub = ud.get("Fn::Base64", {}).get("Fn::Sub") if isinstance(ud, dict) else None
+        return sub if isinstance(sub, str) else ""
+
+    @staticmethod
+    def ini_files(sub):
+        """{program: {(section, key): value}} of each /etc/spool/<program>.ini the script writes."""
+        files = {}
+        for m in re.finditer(r"cat > /etc/spool/(\w+)\.ini <<'INI'\n(.*?)\nINI\n", sub, re.S):
             sect, seen = None, {}
-            for line in ini.splitlines():
+            for line in m.group(2).splitlines():
                 line = line.strip()
                 if not line or line.startswith(";"):
                     continue
@@ -461,27 +597,79 @@ class Checker:
                     sect = line.strip("[]")
                     continue
                 k, _, v = line.partition("=")
-                k, v = k.strip(), v.strip()
-                seen[(sect, k)] = v
-                if known:
-                    self.need((sect, k) in known, "userdata", "%s: [%s] %s is no key of shared/config.c" % (n, sect, k))
-            for key in [("database", "secret"), ("rabbitmq", "secret"), ("s3", "bucket"), ("aws", "region")] + \
-                    ([("api", "pepper_secret")] if prog == "api" else []):
-                v = seen.get(key, "")
-                self.need(re.fullmatch(r"\$\{[A-Za-z:]+\}", v), "userdata",
-                          "%s: [%s] %s = %r, want a value from the stack" % (n, key[0], key[1], v))
-            mode = seen.get(("database", "sslmode"), "")
-            self.need(mode == "verify-full", "userdata",
-                      "%s: [database] sslmode = %r, want verify-full (the server's certificate and name checked)"
-                      % (n, mode))
-            ca = seen.get(("database", "sslrootcert"), "")
-            fetched = re.search(r"https://truststore\.pki\.rds\.amazonaws\.com/\S+\.pem", sub[:m.start()])
-            self.need(ca.startswith("/") and fetched and re.search(r"\s%s\s*$" % re.escape(ca), sub[:m.start()], re.M),
-                      "userdata", "%s: [database] sslrootcert = %r, want the RDS CA bundle the user data puts there "
-                      "(from truststore.pki.rds.amazonaws.com)" % (n, ca))
-            unit = "spool-api.service" if prog == "api" else "spool-worker@$i.service"
-            self.need("systemctl enable --now %s" % unit in sub or "systemctl enable --now \"%s\"" % unit in sub,
-                      "userdata", "%s: starts %s" % (n, unit))
+                seen[(sect, k.strip())] = v.strip()
+            files[m.group(1)] = (seen, m.start())
+        return files
+
+    def userdata(self):
+        known = self.config_keys()
+        if known:
+            # keys of the daemons' release this template deploys that shared/config.c of
+            # this tree may not have yet: log shipping to CloudWatch Logs, and the worker's
+            # loopback health endpoint that the instance's health report reads
+            known |= {("log", "cloudwatch_group"), ("log", "cloudwatch_stream"), ("worker", "health_listen")}
+        asgs = self.of_type("AWS::AutoScaling::AutoScalingGroup")
+        group_of = {self.target(a["Properties"]["LaunchTemplate"]["LaunchTemplateId"]): g for g, a in asgs.items()}
+        for n, lt in self.of_type("AWS::EC2::LaunchTemplate").items():
+            sub = self.userdata_text(lt)
+            if not self.need(sub, "userdata", "%s: UserData is Fn::Base64 of a Sub string" % n):
+                continue
+            files = self.ini_files(sub)
+            progs = [p for p in files if p in ("api", "worker")]
+            if not self.need(len(progs) == 1, "userdata", "%s: writes /etc/spool/<program>.ini" % n):
+                continue
+            prog = progs[0]
+            for fname, (seen, start) in sorted(files.items()):
+                for (sect, k) in seen:
+                    if known:
+                        self.need((sect, k) in known, "userdata",
+                                  "%s: %s.ini: [%s] %s is no key of shared/config.c" % (n, fname, sect, k))
+                for key in [("database", "secret"), ("rabbitmq", "secret"), ("s3", "bucket"), ("aws", "region")] + \
+                        ([("api", "pepper_secret")] if fname == "api" else []):
+                    v = seen.get(key, "")
+                    self.need(re.fullmatch(r"\$\{[A-Za-z:]+\}", v), "userdata",
+                              "%s: %s.ini: [%s] %s = %r, want a value from the stack" % (n, fname, key[0], key[1], v))
+                mode = seen.get(("database", "sslmode"), "")
+                self.need(mode == "verify-full", "userdata",
+                          "%s: %s.ini: [database] sslmode = %r, want verify-full (the server's certificate and name "
+                          "checked)" % (n, fname, mode))
+                ca = seen.get(("database", "sslrootcert"), "")
+                fetched = re.search(r"https://truststore\.pki\.rds\.amazonaws\.com/\S+\.pem", sub[:start])
+                self.need(ca.startswith("/") and fetched and re.search(r"\s%s\s*$" % re.escape(ca), sub[:start], re.M),
+                          "userdata", "%s: [database] sslrootcert = %r, want the RDS CA bundle the user data puts "
+                          "there (from truststore.pki.rds.amazonaws.com)" % (n, ca))
+            seen = files[prog][0]
+            if prog == "api":
+                self.need(seen.get(("api", "connection_timeout")) == "75s" and seen.get(("api", "max_wait")) == "50s",
+                          "userdata", "%s: [api] connection_timeout 75s (above the ALB's idle 60 s) and max_wait 50s "
+                                      "(below it)" % n)
+            else:
+                self.need(seen.get(("worker", "logo")) == "/usr/share/spool/logo.png", "userdata",
+                          "%s: [worker] logo is the package's /usr/share/spool/logo.png" % n)
+                self.need(seen.get(("worker", "health_listen"), "").startswith("127.0.0.1:"), "userdata",
+                          "%s: [worker] health_listen on loopback" % n)
+            self.need(seen.get(("rabbitmq", "queue_type"), "quorum") == "quorum", "userdata",
+                      "%s: quorum queues" % n)
+            self.need(seen.get(("log", "cloudwatch_group")) in ("${ApiLogGroup}", "${WorkerLogGroup}"), "userdata",
+                      "%s: [log] cloudwatch_group is the stack's log group" % n)
+            # no `set -e`: every unit is enabled even when a step (the broker, a signal) fails
+            self.need(not re.search(r"^\s*set -[a-z]*e", sub, re.M), "userdata",
+                      "%s: `set -e` would stop before every unit is enabled" % n)
+            if prog == "api":
+                en = sub.find("systemctl enable spool-migrate.service spool-api.service")
+                st = sub.find("systemctl start --no-block spool-migrate.service spool-api.service")
+                probe = "http://127.0.0.1:8000/ready"
+            else:
+                en = sub.find('systemctl enable "spool-worker@$i.service"')
+                st = sub.find('systemctl start --no-block "spool-worker@$i.service"')
+                probe = "http://127.0.0.1:$((8080 + i))/health"
+            self.need(0 <= en < st, "userdata", "%s: enables the %s units, then starts them" % (n, prog))
+            self.need(sub.count("db bootstrap") == 0 and (prog != "api" or sub.count("systemctl enable spool-migrate.service") == 1),
+                      "userdata", "%s: the first boot runs through spool-migrate.service only" % n)
+            group = group_of.get(n)
+            sig = sub.find("signal SUCCESS")
+            self.need(group and "--logical-resource-id %s " % group in sub and 0 <= sub.find(probe) < sig,
+                      "userdata", "%s: signals %s SUCCESS after %s answers 200" % (n, group, probe))
             self.need("${PackageUrl}" in sub, "userdata", "%s: installs from PackageUrl" % n)
 
     def run(self):

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # t0900: deploy/spool.yaml offline — scripts/security-groups-check.py passes; then the
 # check is shown to catch what it is for: copies of the template with one rule broken
-# each must fail it, naming the rule. No AWS call. (cfn-lint: t0905-cfn-lint.sh.)
+# each must fail it, naming the rule. The worker hosts' health report and scale-in drain
+# scripts run against loopback stand-ins of the instance metadata and the workers'
+# /health, with `aws` and `systemctl` recording their calls. No AWS call. (cfn-lint:
+# t0905-cfn-lint.sh.)
 . "$(dirname "$0")/lib.sh"
 
 [ -f deploy/spool.yaml ] || bail "deploy/spool.yaml missing"
@@ -127,5 +130,122 @@ for i, m in enumerate(re.finditer(r\"<<'SH'\\n(.*?)\\n *SH\\n\", src, re.S)):
 " "$T_TMP/$lt.sh" "$T_TMP" "$lt")
 	[ "$lt" = ApiLaunchTemplate ] || expect_eq "user data of $lt: two installed scripts" 2 "$n"
 done
+
+# What the worker hosts run, for real against loopback stand-ins of what only EC2 has:
+# the instance metadata (a token, the target lifecycle state) and the workers' /health
+# are a small HTTP server; `aws` and `systemctl` are commands that record their
+# arguments (no Auto Scaling here, no systemd as PID 1). The scripts are the ones the
+# user data installs, with their paths moved under the test's own directory.
+F=$T_TMP/fake
+case $F in /tmp/*/fake) ;; *) bail "unexpected test directory '$F'" ;; esac
+mkdir -p "$F/bin" "$F/run"
+IMDS_PORT=$((${SPOOL_PORT_BASE:-25400} + 90))
+HEALTH_BASE=$((${SPOOL_PORT_BASE:-25400} + 90)) # worker N answers on HEALTH_BASE + N
+printf '%s\n' '#!/bin/bash' 'echo "aws $*" >>"$FAKE/calls"' \
+	'if [ -s "$FAKE/aws-fail" ]; then n=$(cat "$FAKE/aws-fail"); echo $((n - 1)) >"$FAKE/aws-fail"; [ "$n" -gt 0 ] && exit 1; fi' \
+	'exit 0' >"$F/bin/aws"
+printf '%s\n' '#!/bin/bash' 'echo "systemctl $*" >>"$FAKE/calls"' \
+	'case "$1" in list-units) cat "$FAKE/failed-units" 2>/dev/null ;; esac' 'exit 0' >"$F/bin/systemctl"
+chmod +x "$F/bin/aws" "$F/bin/systemctl"
+printf '%s\n' INSTANCE_ID=i-0123456789abcdef0 AWS_DEFAULT_REGION=us-east-1 SPOOL_WORKERS=2 \
+	SPOOL_GROUP=spool-test-worker SPOOL_DRAIN_HOOK=spool-test-worker-drain >"$F/default"
+echo InService >"$F/state"
+# (exec: the pid that at_exit kills is python's own)
+(exec "$T_PY" -c "
+import http.server, os, sys, threading
+F, imds, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def answer(self, code, body):
+        self.send_response(code); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_PUT(self):
+        ok = self.server.server_port == imds and self.path == '/latest/api/token' and self.headers.get('X-aws-ec2-metadata-token-ttl-seconds')
+        self.answer(200 if ok else 400, b'tok' if ok else b'')
+    def do_GET(self):
+        port = self.server.server_port
+        if port == imds:
+            if self.headers.get('X-aws-ec2-metadata-token') != 'tok':
+                return self.answer(401, b'')
+            if self.path == '/latest/meta-data/autoscaling/target-lifecycle-state':
+                return self.answer(200, open(F + '/state').read().strip().encode())
+            return self.answer(404, b'')
+        down = os.path.exists('%s/down-%d' % (F, port - base))
+        self.answer(503 if down or self.path != '/health' else 200, b'{}')
+servers = [http.server.ThreadingHTTPServer(('127.0.0.1', p), H) for p in (imds, base + 1, base + 2)]
+for s in servers:
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+open(F + '/ready', 'w').write('1')
+threading.Event().wait(600)
+" "$F" "$IMDS_PORT" "$HEALTH_BASE" >"$F/server.log" 2>&1) &
+at_exit "kill $!"
+for _ in $(seq 1 100); do [ -f "$F/ready" ] && break; sleep 0.1; done
+[ -f "$F/ready" ] || bail "the IMDS and /health stand-in did not start: $(cat "$F/server.log")"
+# the scripts as installed, with their paths moved under $F
+py "
+import importlib.util, re, sys
+spec = importlib.util.spec_from_file_location('sgc', 'scripts/security-groups-check.py')
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+u = m.load('deploy/spool.yaml')['Resources']['WorkerLaunchTemplate']['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']['Fn::Sub']
+F, imds, base = sys.argv[1], sys.argv[2], sys.argv[3]
+for name in ('spool-health-report', 'spool-drain'):
+    body = re.search(r\"cat > /usr/local/sbin/%s <<'SH'\n(.*?)\nSH\n\" % name, u, re.S).group(1)
+    body = body.replace('/etc/default/spool', F + '/default').replace('/run/', F + '/run/')
+    body = body.replace('http://169.254.169.254', 'http://127.0.0.1:' + imds).replace('8080 + i', base + ' + i')
+    body = body.replace('sleep 10', 'sleep 1')
+    assert '/usr/' not in body and ' /run' not in body and '/etc/' not in body, body
+    open('%s/%s' % (F, name), 'w').write(body)
+" "$F" "$IMDS_PORT" "$HEALTH_BASE" || bail "cannot extract the worker host's scripts"
+export FAKE=$F
+report() { PATH="$F/bin:$PATH" bash "$F/spool-health-report" 2>>"$F/report.err"; }
+calls() { cat "$F/calls" 2>/dev/null; }
+unhealthy="aws autoscaling set-instance-health --instance-id i-0123456789abcdef0 --health-status Unhealthy --should-respect-grace-period"
+query="systemctl list-units --state=failed --plain --no-legend spool-worker@*"
+
+report
+report
+report
+expect_eq "health report: both workers answer, no unit failed: nothing reported" \
+	"$(printf '%s\n' "$query" "$query" "$query")" "$(calls)"
+: >"$F/calls"
+touch "$F/down-2"
+report
+report
+expect_eq "health report: worker 2's /health failed twice: not yet reported" "" "$(calls | grep '^aws')"
+report
+expect_eq "health report: the third failure in a row reports the instance unhealthy" "$unhealthy" "$(calls | grep '^aws')"
+: >"$F/calls"
+rm -f "$F/down-2"
+report
+touch "$F/down-2"
+report
+report
+expect_eq "health report: a success resets the count (two failures after it: no report)" "" "$(calls | grep '^aws')"
+rm -f "$F/down-2"
+echo "spool-worker@1.service loaded failed failed Spool worker 1" >"$F/failed-units"
+report
+expect_eq "health report: a failed spool-worker unit is reported at once" "$unhealthy" "$(calls | grep '^aws')"
+: >"$F/calls"
+touch "$F/run/spool-draining"
+report
+expect_eq "health report: nothing while the host drains" "" "$(calls)"
+rm -f "$F/run/spool-draining" "$F/failed-units"
+
+# scale-in: nothing while in service; on Terminated the workers are stopped, then the
+# lifecycle action is completed (retried when the call fails)
+: >"$F/calls"
+echo 1 >"$F/aws-fail"
+PATH="$F/bin:$PATH" timeout 120 bash "$F/spool-drain" >"$F/drain.out" 2>&1 &
+drain=$!
+at_exit "kill $drain"
+sleep 6
+expect_eq "drain: nothing happens while the target state is InService" "" "$(calls)"
+echo Terminated >"$F/state"
+for _ in $(seq 1 300); do kill -0 $drain 2>/dev/null || break; sleep 0.1; done
+wait $drain
+expect_eq "drain: exits 0 once the lifecycle action is completed" 0 "$?"
+complete="aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --lifecycle-hook-name spool-test-worker-drain --auto-scaling-group-name spool-test-worker --instance-id i-0123456789abcdef0"
+expect_eq "drain: stops every worker, then completes the action (a failed call retried)" \
+	"$(printf '%s\n' "systemctl stop spool-worker@*.service" "$complete" "$complete")" "$(calls)"
+check "drain: the health report is told to keep quiet" test -e "$F/run/spool-draining"
 
 done_testing

@@ -3,7 +3,8 @@
 # check is shown to catch what it is for: copies of the template with one rule broken
 # each must fail it, naming the rule. The worker hosts' health report and scale-in drain
 # scripts run against loopback stand-ins of the instance metadata and the workers'
-# /health, with `aws` and `systemctl` recording their calls. No AWS call. (cfn-lint:
+# /health, with `aws` and `systemctl` recording their calls; the configuration lines of
+# the user data run and write the expected files. No AWS call. (cfn-lint:
 # t0905-cfn-lint.sh.)
 . "$(dirname "$0")/lib.sh"
 
@@ -130,6 +131,43 @@ for i, m in enumerate(re.finditer(r\"<<'SH'\\n(.*?)\\n *SH\\n\", src, re.S)):
 " "$T_TMP/$lt.sh" "$T_TMP" "$lt")
 	[ "$lt" = ApiLaunchTemplate ] || expect_eq "user data of $lt: two installed scripts" 2 "$n"
 done
+
+# The configuration files as the user data writes them (its own lines, run with the
+# paths moved under the test's directory): one worker-N.ini per spool-worker@N, each
+# the shared file but for its health port and log stream; api.ini's stream named.
+E=$T_TMP/etc
+mkdir -p "$E/spool"
+py "
+import importlib.util, re, sys
+spec = importlib.util.spec_from_file_location('sgc', 'scripts/security-groups-check.py')
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+R = m.load('deploy/spool.yaml')['Resources']
+E = sys.argv[1]
+for lt, first, last in (('WorkerLaunchTemplate', 'cat > /etc/spool/worker.ini', 'chown root:spool /etc/spool/worker*.ini'),
+                        ('ApiLaunchTemplate', 'cat > /etc/spool/api.ini', 'chown root:spool')):
+    u = R[lt]['Properties']['LaunchTemplateData']['UserData']['Fn::Base64']['Fn::Sub']
+    part = u[u.index(first):u.index(last)]
+    part = re.sub(r'[$][{]([A-Za-z:]+)[}]', lambda v: 'STACK-' + v.group(1).replace('::', '-'), part)
+    part = part.replace('/etc/spool/', E + '/spool/').replace('/etc/default/', E + '/default-')
+    assert '/etc/' not in part.replace(E, '')
+    open('%s/%s.sh' % (E, lt), 'w').write('INSTANCE_ID=i-0123456789abcdef0\nN=2\n' + part)
+" "$E" || bail "cannot extract the user data's configuration lines"
+check "worker user data: its configuration lines run" bash -e "$E/WorkerLaunchTemplate.sh"
+check "API user data: its configuration lines run" bash -e "$E/ApiLaunchTemplate.sh"
+for i in 1 2; do
+	expect_eq "worker-$i.ini: health on 127.0.0.1:808$i" "health_listen = 127.0.0.1:808$i" \
+		"$(grep '^health_listen' "$E/spool/worker-$i.ini" 2>&1)"
+	expect_eq "worker-$i.ini: its own log stream" "cloudwatch_stream = i-0123456789abcdef0-worker-$i" \
+		"$(grep '^cloudwatch_stream' "$E/spool/worker-$i.ini" 2>&1)"
+	expect_eq "worker-$i.ini: otherwise worker.ini" \
+		"$(grep -v '^health_listen\|^cloudwatch_stream' "$E/spool/worker.ini")" \
+		"$(grep -v '^health_listen\|^cloudwatch_stream' "$E/spool/worker-$i.ini" 2>&1)"
+done
+check "no worker-3.ini for two workers" test ! -e "$E/spool/worker-3.ini"
+expect_eq "api.ini: the instance's log stream" "cloudwatch_stream = i-0123456789abcdef0" \
+	"$(grep '^cloudwatch_stream' "$E/spool/api.ini" 2>&1)"
+expect_eq "/etc/default/spool: the first key's secret for spool-migrate.service" \
+	"SPOOL_FIRST_KEY_SECRET=STACK-FirstKeySecret" "$(grep '^SPOOL_FIRST_KEY_SECRET=' "$E/default-spool" 2>&1)"
 
 # What the worker hosts run, for real against loopback stand-ins of what only EC2 has:
 # the instance metadata (a token, the target lifecycle state) and the workers' /health

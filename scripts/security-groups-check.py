@@ -355,8 +355,7 @@ class Checker:
                     elif a == "cloudformation:SignalResource":
                         # the instances' signals to the creation and update policies: this stack only
                         self.need(ress == [{"Ref": "AWS::StackId"}], "iam", "%s: %s on %s" % (rname, a, ress))
-                    elif a in ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat",
-                               "autoscaling:SetInstanceHealth"):
+                    elif a in ("autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceHealth"):
                         # the worker hosts' scale-in drain and health report: their own group only
                         group = {"Fn::Sub": "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:"
                                             "autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-worker"}

@@ -670,6 +670,10 @@ class Checker:
             self.need(group and "--logical-resource-id %s " % group in sub and 0 <= sub.find(probe) < sig,
                       "userdata", "%s: signals %s SUCCESS after %s answers 200" % (n, group, probe))
             self.need("${PackageUrl}" in sub, "userdata", "%s: installs from PackageUrl" % n)
+            # EC2 takes 16 KiB of user data before base64; each substitution counted at
+            # 256 bytes (an ARN, a presigned URL's worth)
+            size = len(re.sub(r"\$\{[^}]+\}", "", sub).encode()) + 256 * len(re.findall(r"\$\{[^}]+\}", sub))
+            self.need(size <= 16384, "userdata", "%s: user data of up to %d bytes, over EC2's 16 KiB" % (n, size))
 
     def run(self):
         for step in (self.refs, self.sg, self.iam, self.data, self.userdata):

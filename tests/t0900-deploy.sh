@@ -94,6 +94,7 @@ mutate bootstrap-outside-the-unit userdata "$(ud ApiLaunchTemplate "'systemctl d
 mutate no-logo userdata "$(ud WorkerLaunchTemplate "'logo = /usr/share/spool/logo.png', 'logo = /usr/local/share/spool/logo.png'")"
 mutate keepalive-below-idle userdata "$(ud ApiLaunchTemplate "'connection_timeout = 75s', 'connection_timeout = 30s'")"
 mutate classic-queues userdata "$(ud WorkerLaunchTemplate "'queue_type = quorum', 'queue_type = classic'")"
+mutate user-data-too-big userdata "$(ud WorkerLaunchTemplate "'set -uo pipefail', 'set -uo pipefail' + chr(10) + '#' * 3000")"
 mutate logs-elsewhere userdata "$(ud ApiLaunchTemplate "'cloudwatch_group = \${ApiLogGroup}', 'cloudwatch_group = /var/log'")"
 
 # the stack's outputs and the parameters the guide speaks of

@@ -790,8 +790,8 @@ int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count,
 	return 0;
 }
 
-enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
-			    const char *reason, struct buf *err)
+enum job_own_rc job_hand_back(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+			      const char *reason, struct buf *err)
 {
 	char att[16];
 	struct job j;
@@ -801,13 +801,14 @@ enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worke
 	const char *params[] = { id, worker_id, att, reason ? reason : "the worker stopped" };
 	if (db_cmd(c, "BEGIN", err) < 0)
 		return JOB_OWN_ERR;
-	PGresult *r = db_exec(c, "job_requeue",
-			      "WITH u AS (UPDATE jobs SET status = 'retrying', lease_until = NULL, updated_at = now(),"
-			      "   due_at = now(), progress = NULL"
+	PGresult *r = db_exec(c, "job_hand_back",
+			      "WITH u AS (UPDATE jobs SET status = 'queued', attempts = attempts - 1,"
+			      "   lease_until = NULL, updated_at = now(), due_at = now(), progress = NULL,"
+			      "   started_at = CASE WHEN attempts > 1 THEN started_at END"
 			      "   WHERE id = $1::uuid AND status = 'running' AND worker_id = $2 AND attempts = $3::int"
 			      "   RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id, detail)"
-			      "   SELECT id, 'requeued', 'retrying', attempts, worker_id,"
+			      "   SELECT id, 'handed_back', 'queued', $3::int, worker_id,"
 			      "     jsonb_build_object('reason', $4::text) FROM u)"
 			      " SELECT " JOB_COLS " FROM u",
 			      4, params, err);
@@ -821,7 +822,7 @@ enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worke
 	memset(&j, 0, sizeof(j));
 	job_from_row(r, 0, &j);
 	PQclear(r);
-	int rc = outbox_add_job(c, &j, err);
+	int rc = outbox_add_job(c, &j, err) < 0 || outbox_add_event(c, &j, "queued", err) < 0 ? -1 : 0;
 	job_clear(&j);
 	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0)
 		goto fail;

@@ -60,7 +60,7 @@ enum job_rc {
 
 /*
  * What a write conditional on the worker's claim found (job_claim, job_set_progress,
- * job_succeed, job_fail, job_cancel_running, job_requeue).
+ * job_succeed, job_fail, job_cancel_running, job_hand_back).
  */
 enum job_own_rc {
 	JOB_OWN_ERR = -1,        /* database error: one line in `err` */
@@ -267,13 +267,18 @@ enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older
 int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err);
 
 /*
- * Give our running job back (the worker is shutting down): running -> retrying
- * with the attempt kept, a job_events row 'requeued' (detail.reason) and the
- * spool.jobs message for the next attempt in the outbox. Conditional on our
- * claim; JOB_OWN_NOT_OURS if the job is not ours any more.
+ * Hand our running job back without spending an attempt (the worker is shutting
+ * down or told to hand back): running -> queued with attempts - 1, undoing the
+ * claim's increment, the lease and progress cleared, due at once, started_at
+ * cleared when no attempt is left counted. A job_events row 'handed_back'
+ * (status queued, the attempt handed back, detail.reason), the spool.jobs message
+ * of its next claim and a job.queued event go to the outbox in the same
+ * transaction. Conditional on our claim (running, `worker_id`, `attempt`);
+ * JOB_OWN_NOT_OURS if the job is not ours any more. Once handed back, the claim
+ * token (worker_id, attempt) is not this caller's: it must write nothing more.
  */
-enum job_own_rc job_requeue(struct db_conn *c, const char *id, const char *worker_id, int attempt,
-			    const char *reason, struct buf *err);
+enum job_own_rc job_hand_back(struct db_conn *c, const char *id, const char *worker_id, int attempt,
+			      const char *reason, struct buf *err);
 
 /* True if `s` is a canonical lower-case UUID (8-4-4-4-12). */
 bool job_id_valid(const char *s);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Leases and crashes: kill -9 a worker mid-job; the reaper of another worker returns
 # the job to the queue and it completes exactly once. SIGTERM after the shutdown
-# grace requeues the running job at once.
+# grace hands the running job back at once, its attempt not counted.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -80,7 +80,7 @@ expect_match "reaped by another worker" '.+' \
 expect_eq "killed job's reaping left the error lease_expired" lease_expired \
 	"$(sql -c "SELECT error->>'code' FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
 
-# ---- SIGTERM: after the grace the running job is requeued at once, not after its lease
+# ---- SIGTERM: after the grace the running job is handed back at once, not after its lease
 kill -TERM "$WPID"
 wait "$WPID" 2>/dev/null || true
 worker_start t0500-c 'shutdown_grace = 1s'
@@ -93,13 +93,14 @@ kill -TERM "$C"
 wait "$C"
 expect_eq "worker t0500-c exits 0 on SIGTERM" 0 "$?"
 expect_match "it stopped within the grace and a few seconds" '^[0-6]$' "$((SECONDS - t0))"
-expect_eq "job requeued by the worker" 1 \
-	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'requeued' AND worker_id = 't0500-c'")"
-expect_match "its lease is gone at once" '^(retrying|running|succeeded)$' \
+expect_eq "job handed back by the worker" 1 \
+	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'handed_back' AND worker_id = 't0500-c'")"
+expect_match "its lease is gone at once" '^(queued|running|succeeded)$' \
 	"$(sql -c "SELECT status FROM jobs WHERE id = '$victim' AND (status <> 'running' OR worker_id <> 't0500-c')")"
 all_succeed_once $ids
-expect_eq "requeued job not reaped" 0 \
+expect_eq "handed-back job not reaped" 0 \
 	"$(sql -c "SELECT count(*) FROM job_events WHERE job_id = '$victim' AND event = 'reaped'")"
-expect_eq "requeued job took two attempts" 2 "$(sql -c "SELECT attempts FROM jobs WHERE id = '$victim'")"
+expect_eq "handed-back job took one attempt: the one handed back is not counted" 1 \
+	"$(sql -c "SELECT attempts FROM jobs WHERE id = '$victim'")"
 
 done_testing

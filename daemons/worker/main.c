@@ -46,6 +46,30 @@
 #define EX_OSERR_CODE 71
 
 /*
+ * SIGUSR1: stop like SIGTERM, but with no grace: running jobs are stopped and
+ * handed back at once without spending an attempt (scale-in). Set by the
+ * handler, read by the main thread.
+ */
+static volatile sig_atomic_t hand_back_now;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	hand_back_now = 1;
+	daemon_stop = 1;
+}
+
+static void sigusr1_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+/*
  * Take deliveries out of the queue: all of them (hold < 0), or those that
  * waited longer than `hold` seconds for a free worker thread. Returns them in
  * an array of *n (NULL when none; the caller frees it and their deliveries);
@@ -313,8 +337,9 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 /*
  * SIGTERM: take no new work, let running jobs finish within shutdown_grace
  * (still acking their deliveries), then abort what is left: the worker threads
- * requeue those jobs (job_requeue). Deliveries not yet acked return to the queue
- * when the connection closes.
+ * stop their ffmpeg and hand those jobs back without spending an attempt
+ * (job_hand_back). SIGUSR1, before or during the grace, ends the grace at once.
+ * Deliveries not yet acked return to the queue when the connection closes.
  */
 static void drain(struct worker *w, struct mq *mq, struct mq *pub)
 {
@@ -322,6 +347,8 @@ static void drain(struct worker *w, struct mq *mq, struct mq *pub)
 	bool aborted = false;
 
 	daemon_notify("STOPPING=1");
+	if (hand_back_now)
+		log_info("SIGUSR1: handing running jobs back now");
 	pthread_mutex_lock(&w->mu);
 	w->stopping = true;
 	pthread_cond_broadcast(&w->work_cv);
@@ -336,12 +363,15 @@ static void drain(struct worker *w, struct mq *mq, struct mq *pub)
 		int busy = w->claiming;
 		for (int i = 0; i < w->nstarted; i++)
 			busy += w->slots[i].busy;
+		if (!aborted && hand_back_now && deadline > clock_now_s())
+			deadline = clock_now_s();
 		if (!aborted && clock_now_s() >= deadline) {
 			for (int i = 0; i < w->nstarted; i++)
 				atomic_store(&w->slots[i].abort, HANDLER_SHUTDOWN);
 			aborted = true;
 			if (busy)
-				log_warn("shutdown grace over: requeueing %d running job(s)", busy);
+				log_warn("%s: handing %d running job(s) back", hand_back_now ? "SIGUSR1" : "shutdown grace over",
+					 busy);
 		}
 		pthread_mutex_unlock(&w->mu);
 		/* after the abort, give handlers a moment to notice and clean up */
@@ -415,6 +445,7 @@ static void signals_block(sigset_t *old)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, old);
 }
 
@@ -651,6 +682,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	daemon_signals_install();
+	sigusr1_install();
 	rc = daemon_logship_start(&cfg, PROG);
 	if (rc < 0)
 		rc = worker_run(&cfg, sec, o.verbose);

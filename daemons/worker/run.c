@@ -195,23 +195,6 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, st
 	return rc;
 }
 
-/* The job as stored now (for the event), falling back to what we know. */
-static void reload(struct thread_ctx *t, struct job *job)
-{
-	struct buf err = BUF_INIT;
-	struct job fresh;
-	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
-
-	if (c) {
-		if (job_get(c, job->id, NULL, &fresh, &err) == JOB_OK) {
-			job_clear(job);
-			*job = fresh;
-		}
-		db_release(c);
-	}
-	buf_release(&err);
-}
-
 /* After the outcome is recorded: events, and the message's next stop (a retry after `delay` seconds). */
 static void after(struct thread_ctx *t, const struct work *item, const struct job *job,
 		  const struct handler_result *res, int delay)
@@ -324,28 +307,30 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 }
 
 /*
- * The shutdown grace ran out while the job ran: give it back to the queue now
- * (through the outbox) rather than leave it to the reaper after the lease.
+ * The shutdown grace ran out (or SIGUSR1 asked for it) while the job ran, or it
+ * was claimed as the shutdown began: give it back to the queue now, through the
+ * outbox, without spending its attempt (job_hand_back), rather than leave it to
+ * the reaper after the lease.
  */
-static void requeue(struct thread_ctx *t, struct job *job)
+static void hand_back(struct thread_ctx *t, const struct job *job)
 {
 	struct buf err = BUF_INIT;
 	enum job_own_rc rc = JOB_OWN_ERR;
 	struct db_conn *c = db_acquire(t->w->db, DB_ACQUIRE_MS, &err);
 
 	if (c) {
-		rc = job_requeue(c, job->id, t->w->id, job->attempts, "the worker was stopped", &err);
+		rc = job_hand_back(c, job->id, t->w->id, job->attempts, "the worker was stopped", &err);
 		db_release(c);
 	}
-	if (rc == JOB_OWN_ERR) {
-		log_warn("cannot requeue the job: %s; its lease will expire and the reaper will", buf_str(&err));
-	} else if (rc == JOB_OWN_NOT_OURS) {
+	if (rc == JOB_OWN_ERR)
+		log_fields(LL_WARN, json_pack("{s:s, s:i}", "code", "hand_back_failed", "attempt", job->attempts),
+			   "cannot hand the job back: %s; its lease will expire and the reaper will requeue it",
+			   buf_str(&err));
+	else if (rc == JOB_OWN_NOT_OURS)
 		log_warn("job abandoned while shutting down; it was no longer ours");
-	} else {
-		log_info("job requeued: the worker is shutting down (attempt %d)", job->attempts);
-		reload(t, job);
-		publish_event(t, job, "retrying");
-	}
+	else
+		log_fields(LL_INFO, json_pack("{s:i}", "attempt", job->attempts),
+			   "job handed back: the worker is stopping (attempt %d not counted)", job->attempts);
 	buf_release(&err);
 }
 
@@ -418,7 +403,7 @@ static void process(struct thread_ctx *t, struct work *item)
 	worker_request_ack(w, item->d.tag, item->gen, WORKER_ACK);
 	if (stopping(w)) {
 		/* claimed as the shutdown began: hand it back rather than start it */
-		requeue(t, &job);
+		hand_back(t, &job);
 		slot_set(w, t->slot, NULL);
 		goto out;
 	}
@@ -439,7 +424,7 @@ static void process(struct thread_ctx *t, struct work *item)
 			clock_now_s() - t0);
 	int ab = atomic_load(&t->slot->abort);
 	if (hr != HANDLER_OK && ab == HANDLER_SHUTDOWN) {
-		requeue(t, &job);
+		hand_back(t, &job);
 	} else if (hr != HANDLER_OK && ab == HANDLER_CANCEL_REQUESTED) {
 		cancelled(t, &job);
 	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {

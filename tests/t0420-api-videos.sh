@@ -157,7 +157,7 @@ print('seconds %.1f' % (time.time() - t0))
 " 2>&1)
 # The abort is at once when spool-api sees the close; should libmicrohttpd miss the
 # end of the stream (a close racing its edge-triggered epoll reads) the connection
-# timeout (api.connection_timeout, 30 s) ends the request and aborts the upload.
+# timeout (api.connection_timeout, 75 s) ends the request and aborts the upload.
 expect_eq "disconnect: a multipart upload existed mid-body, none after the close" "during 1 after 0" \
 	"$(head -n1 <<<"$out")"
 echo "# disconnect: upload gone $(sed -n 2p <<<"$out") after the close"

@@ -210,14 +210,15 @@ void log_fields(enum log_level level, json_t *fields, const char *fmt, ...)
 	va_end(ap);
 }
 
-void log_raw_json(json_t *obj)
+/* An access line at LEVEL: the journal's priority prefix follows the level. */
+static void raw_json_at(enum log_level level, json_t *obj)
 {
 	char ts[TIMEFMT_UTC_MS_SIZE];
 	timefmt_now_ms(ts);
 	if (log_fmt == LF_TEXT) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		struct buf b = BUF_INIT;
-		size_t off = line_start(&b, LL_INFO);
+		size_t off = line_start(&b, level);
 		buf_printf(&b, "%s %s[%s] access: %s", ts, log_daemon,
 			   log_instance[0] ? log_instance : "-", s ? s : "");
 		write_line(&b, off);
@@ -228,7 +229,7 @@ void log_raw_json(json_t *obj)
 	}
 	json_t *o = json_object();
 	json_object_set_new(o, "time", json_string(ts));
-	json_object_set_new(o, "level", json_string("info"));
+	json_object_set_new(o, "level", json_string(level_names[level]));
 	json_object_set_new(o, "daemon", json_string(log_daemon));
 	if (log_instance[0])
 		json_object_set_new(o, "instance", json_string(log_instance));
@@ -236,11 +237,21 @@ void log_raw_json(json_t *obj)
 	json_decref(obj);
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	struct buf b = BUF_INIT;
-	size_t off = line_start(&b, LL_INFO);
+	size_t off = line_start(&b, level);
 	if (s)
 		buf_adds(&b, s);
 	write_line(&b, off);
 	buf_release(&b);
 	free(s);
 	json_decref(o);
+}
+
+void log_raw_json(json_t *obj)
+{
+	raw_json_at(LL_INFO, obj);
+}
+
+void log_raw_json_level(enum log_level level, json_t *obj)
+{
+	raw_json_at(level, obj);
 }

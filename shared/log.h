@@ -75,4 +75,10 @@ void log_raw_json(json_t *obj);
 #define log_debug(...) \
 	do { if (log_get_level() >= LL_DEBUG) log_msg(LL_DEBUG, __VA_ARGS__); } while (0)
 
+/*
+ * log_raw_json with the line's level set to `level` (log_raw_json's is info);
+ * written whatever the threshold, as log_raw_json's lines are.
+ */
+void log_raw_json_level(enum log_level level, json_t *obj);
+
 #endif

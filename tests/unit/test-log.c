@@ -57,6 +57,16 @@ static void emit_access(void)
 	log_raw_json(o);
 }
 
+static void emit_access_level(void)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "msg", json_string("request"));
+	json_object_set_new(o, "status", json_integer(503));
+	log_set_level(LL_ERROR); /* access lines are written whatever the threshold */
+	log_raw_json_level(LL_ERROR, o);
+	log_set_level(LL_INFO);
+}
+
 /* The string member `name` of `o` is `want`. */
 static void expect_member(json_t *o, const char *name, const char *want)
 {
@@ -135,6 +145,7 @@ static char *journal_lines(unsigned long long ino_add)
 	log_error("disk on fire");
 	log_info("all well");
 	log_raw_json(json_pack("{s:s}", "msg", "request"));
+	log_raw_json_level(LL_ERROR, json_pack("{s:s}", "msg", "failed request"));
 	log_set_sink(NULL, NULL);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -153,8 +164,9 @@ static void test_journal_prefix(void **state)
 	(void)state;
 	char *all = journal_lines(0);
 	char *save = NULL, *l1 = strtok_r(all, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
-	     *l3 = strtok_r(NULL, "\n", &save);
-	assert_non_null(l3);
+	     *l3 = strtok_r(NULL, "\n", &save), *l4 = strtok_r(NULL, "\n", &save);
+	assert_non_null(l4);
+	assert_memory_equal(l4, "<3>{", 4); /* an access line at error is an error to the journal */
 	assert_memory_equal(l1, "<3>{", 4);
 	assert_memory_equal(l2, "<6>{", 4);
 	assert_memory_equal(l3, "<6>{", 4);
@@ -164,12 +176,24 @@ static void test_journal_prefix(void **state)
 	json_decref(o);
 	/* the sink saw the last line without the prefix */
 	assert_int_equal(sunk[0], '{');
-	assert_non_null(strstr(sunk, "\"msg\":\"request\""));
+	assert_non_null(strstr(sunk, "\"msg\":\"failed request\""));
 
 	/* another file's dev:ino: no prefix */
 	all = journal_lines(1);
 	assert_int_equal(all[0], '{');
 	assert_null(strstr(all, "\n<"));
+}
+
+/* log_raw_json_level: the given level in place of log_raw_json's info, the other fields kept. */
+static void test_access_level(void **state)
+{
+	(void)state;
+	json_t *o = capture(emit_access_level);
+	expect_member(o, "level", "error");
+	expect_member(o, "msg", "request");
+	assert_int_equal(json_integer_value(json_object_get(o, "status")), 503);
+	assert_non_null(json_object_get(o, "time"));
+	json_decref(o);
 }
 
 int main(void)
@@ -180,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_fields_kept),
 		cmocka_unit_test(test_journal_stream_decision),
 		cmocka_unit_test(test_journal_prefix),
+		cmocka_unit_test(test_access_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A text file named .mp4 fails permanently with invalid_media after one attempt; its
-# error message names "the source", never the worker's temporary path.
+# error message names "the source", never the worker's temporary path. The worker's
+# failure line carries the error as fields.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -35,5 +36,20 @@ expect_eq "still failed after a while" failed "$(jq -r .status <<<"$job")"
 expect_eq "still one attempt" 1 "$(jq -r .attempts <<<"$job")"
 n=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" <<<"SELECT count(*) FROM job_events WHERE job_id = :'id' AND event = 'retrying'")
 expect_eq "no retrying event recorded" 0 "$n"
+
+# the worker's log line of the failure: code, attempt, type, tenant, job as fields, level info (permanent)
+tenant=$(psql -X -At "$SPOOL_PG_DSN" -v id="$id" <<<"SELECT tenant_id FROM jobs WHERE id = :'id'")
+fields=$(cat "$SPOOL_LOG_DIR/spool-worker.log" "$T_TMP/worker.log" 2>/dev/null | py '
+import json, sys
+for raw in sys.stdin:
+    try:
+        o = json.loads(raw)
+    except ValueError:
+        continue
+    if o.get("job_id") == sys.argv[1] and str(o.get("msg", "")).startswith("job failed"):
+        print(" ".join(json.dumps(o.get(k)) for k in ("level", "code", "attempt", "max_attempts", "type", "tenant", "permanent", "retry_in")))
+' "$id")
+expect_eq "the worker logged the failure with its fields" \
+	"\"info\" \"invalid_media\" 1 $(jq -r .max_attempts <<<"$job") \"media.probe\" \"$tenant\" true null" "$fields"
 
 done_testing

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "s3.h"
+#include "utf8.h"
 #include "worker.h"
 
 /* How long a DB outage may delay claiming or recording before we give up. */
@@ -195,6 +196,20 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, st
 	return rc;
 }
 
+/*
+ * The fields of a job failure's log line, for queries on the log (the job_id
+ * field is the thread's): error code, attempt, type, tenant, whether permanent,
+ * and `retry_in` (stolen: seconds, or null when it will not be retried).
+ */
+static json_t *failure_fields(const struct job *job, const struct handler_result *res, const struct work *item,
+			      json_t *retry_in)
+{
+	return json_pack("{s:s, s:i, s:i, s:s, s:o, s:b, s:o}", "code", res->code, "attempt",
+			 job->attempts, "max_attempts", job->max_attempts, "type", job->type ? job->type : item->msg.type,
+			 "tenant", job->tenant ? utf8_json(job->tenant) : json_null(), "permanent", res->permanent,
+			 "retry_in", retry_in);
+}
+
 /* After the outcome is recorded: events, and the message's next stop (a retry after `delay` seconds). */
 static void after(struct thread_ctx *t, const struct work *item, const struct job *job,
 		  const struct handler_result *res, int delay)
@@ -213,8 +228,9 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
 		jobcodec_message_encode(&m, &msg);
 		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
-		log_info("job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
-			 buf_str(&res->message), job->attempts, job->max_attempts, delay);
+		log_fields(LL_INFO, failure_fields(job, res, item, json_integer(delay)),
+			   "job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
+			   buf_str(&res->message), job->attempts, job->max_attempts, delay);
 		if (mq_publish_delayed(t->mq, delay, msg.data, msg.len, &err) < 0)
 			log_error("cannot queue the retry of the job: %s", buf_str(&err));
 		publish_event_next(t, job, "retrying", time(NULL) + delay);
@@ -222,8 +238,10 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 	}
 	default:
 		metrics_add(metrics_counter(METRIC_JOBS_FAILED, "Count"), 1);
-		log_info("job failed (%s: %s), attempt %d of %d%s", res->code, buf_str(&res->message), job->attempts,
-			 job->max_attempts, res->permanent ? ", permanent" : ", no attempts left");
+		/* attempts exhausted is the operator's to look at; a permanent failure is the job's input */
+		log_fields(res->permanent ? LL_INFO : LL_ERROR, failure_fields(job, res, item, json_null()),
+			   "job failed (%s: %s), attempt %d of %d%s", res->code, buf_str(&res->message), job->attempts,
+			   job->max_attempts, res->permanent ? ", permanent" : ", no attempts left");
 		if (mq_publish(t->mq, "", MQ_DEAD_QUEUE, item->d.body, item->d.len, &err) < 0)
 			log_error("cannot copy the job's message to '%s': %s", MQ_DEAD_QUEUE, buf_str(&err));
 		publish_event(t, job, "failed");

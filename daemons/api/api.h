@@ -79,6 +79,7 @@ struct req {
 	char job_id[JOB_ID_LEN + 1];  /* for /v1/jobs/{id}... routes */
 	enum route route;
 	int status;                   /* the status queued, 0 none yet */
+	uint64_t bytes;               /* the size of the response body queued */
 	uint64_t start_ns;            /* clock_now_ns() */
 	struct buf body;
 	bool body_too_large;

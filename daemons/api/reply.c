@@ -36,30 +36,33 @@ static enum MHD_Result queue(struct req *r, unsigned status, struct MHD_Response
 	return ret;
 }
 
-static struct MHD_Response *json_response(json_t *body)
+/* The response of `body` (stolen); its size goes to r->bytes for the access log. */
+static struct MHD_Response *json_response(struct req *r, json_t *body)
 {
 	char *s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (!s)
 		return NULL;
+	r->bytes = strlen(s);
 	/* jansson allocates with malloc, MHD frees with free. */
 	return MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
 }
 
 enum MHD_Result reply_json(struct req *r, unsigned status, json_t *body)
 {
-	return queue(r, status, json_response(body), CT_JSON, NULL, NULL);
+	return queue(r, status, json_response(r, body), CT_JSON, NULL, NULL);
 }
 
 enum MHD_Result reply_json_located(struct req *r, unsigned status, json_t *body, const char *location)
 {
-	return queue(r, status, json_response(body), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
+	return queue(r, status, json_response(r, body), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
 }
 
 enum MHD_Result reply_static(struct req *r, unsigned status, const char *json)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *)(uintptr_t)json,
 								    MHD_RESPMEM_PERSISTENT);
+	r->bytes = strlen(json);
 	return queue(r, status, resp, CT_JSON, NULL, NULL);
 }
 
@@ -91,7 +94,7 @@ static enum MHD_Result verror(struct req *r, unsigned status, const char *code, 
 	buf_vprintf(&m, fmt, ap);
 	json_t *o = error_body(r, code, field, buf_str(&m));
 	buf_release(&m);
-	return queue(r, status, json_response(o), CT_JSON, hname, hvalue);
+	return queue(r, status, json_response(r, o), CT_JSON, hname, hvalue);
 }
 
 static enum MHD_Result error_with(struct req *r, unsigned status, const char *code, const char *hname,
@@ -133,7 +136,7 @@ enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *faili
 	buf_release(&m);
 	json_object_set_new(o, "status", json_string("not_ready"));
 	json_object_set_new(o, "checks", checks);
-	return queue(r, 503, json_response(o), CT_JSON, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	return queue(r, 503, json_response(r, o), CT_JSON, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 }
 
 enum MHD_Result reply_unauthorized(struct req *r, const char *message)
@@ -157,7 +160,7 @@ enum MHD_Result reply_redirect(struct req *r, const char *location)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "location", json_string(location));
-	return queue(r, 302, json_response(o), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
+	return queue(r, 302, json_response(r, o), CT_JSON, MHD_HTTP_HEADER_LOCATION, location);
 }
 
 enum MHD_Result reply_busy(struct req *r, const char *message)

@@ -218,6 +218,70 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return dispatch(r);
 }
 
+/* The User-Agent logged: at most this many bytes, cut before a UTF-8 sequence. */
+#define ACCESS_UA_MAX 256
+
+/* The User-Agent for the access log: bounded, bytes that are not UTF-8 escaped; null when absent. */
+static json_t *access_user_agent(struct MHD_Connection *conn)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+	char cut[ACCESS_UA_MAX + 1];
+	size_t n;
+
+	if (!v)
+		return json_null();
+	if (strlen(v) <= ACCESS_UA_MAX)
+		return utf8_json(v);
+	n = ACCESS_UA_MAX;
+	while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+		n--; /* v[n] continues a sequence: cut before its first byte */
+	memcpy(cut, v, n);
+	cut[n] = '\0';
+	return utf8_json(cut);
+}
+
+/*
+ * The level of a request's access line: 5xx error (the server failed, someone
+ * should look), everything else info. A 4xx is the client's mistake (a bad
+ * body, an unknown key, a rate limit): at warn, one careless or hostile client
+ * would fill the warnings an operator watches and the alarms built on them;
+ * the failed-authentication and rate limiters log their own warnings when a
+ * client goes past them.
+ */
+static enum log_level access_level(int status)
+{
+	return status >= 500 && status != 499 ? LL_ERROR : LL_INFO;
+}
+
+/*
+ * The access line of a request: client (the X-Forwarded-For client behind a
+ * trusted proxy), method, path (MHD's, without the query string, which may hold
+ * a presigned URL's signature), status, bytes (the response body), duration,
+ * user agent, request id, the load balancer's trace id when well-formed, tenant.
+ */
+static void access_log(struct req *r, uint64_t dur, int status, enum MHD_RequestTerminationCode toe)
+{
+	char client[INET6_ADDRSTRLEN];
+	const char *trace = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Amzn-Trace-Id");
+	json_t *o = json_object();
+
+	json_object_set_new(o, "msg", json_string("request"));
+	json_object_set_new(o, "client", req_client_addr(r, client) == 0 ? json_string(client) : json_null());
+	json_object_set_new(o, "method", utf8_json(r->method));
+	json_object_set_new(o, "path", utf8_json(r->path));
+	json_object_set_new(o, "status", json_integer(status));
+	json_object_set_new(o, "bytes", json_integer(strcmp(r->method, MHD_HTTP_METHOD_HEAD) ? (json_int_t)r->bytes : 0));
+	json_object_set_new(o, "duration_ms", json_integer((json_int_t)((dur + 500000) / 1000000)));
+	json_object_set_new(o, "duration_us", json_integer((json_int_t)(dur / 1000)));
+	json_object_set_new(o, "user_agent", access_user_agent(r->conn));
+	json_object_set_new(o, "request_id", json_string(r->request_id));
+	json_object_set_new(o, "trace_id", trace && validate_trace_id(trace) ? json_string(trace) : json_null());
+	json_object_set_new(o, "tenant", r->tenant[0] ? json_string(r->tenant) : json_null());
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(o, "terminated", json_integer((json_int_t)toe));
+	log_raw_json_level(access_level(status), o);
+}
+
 /* Access log line and metrics, then free the request. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
@@ -231,19 +295,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	uint64_t dur = clock_now_ns() - r->start_ns;
 	int status = r->status ? r->status : 499; /* client went away before an answer */
 	prom_request(r->route, status, dur);
-	json_t *o = json_object();
-	json_object_set_new(o, "msg", json_string("request"));
-	json_object_set_new(o, "method", utf8_json(r->method));
-	json_object_set_new(o, "path", utf8_json(r->path));
-	json_object_set_new(o, "status", json_integer(status));
-	json_object_set_new(o, "duration_ms", json_integer((json_int_t)((dur + 500000) / 1000000)));
-	json_object_set_new(o, "duration_us", json_integer((json_int_t)(dur / 1000)));
-	json_object_set_new(o, "request_id", json_string(r->request_id));
-	json_object_set_new(o, "tenant", r->tenant[0] ? json_string(r->tenant) : json_null());
-	json_object_set_new(o, "client", r->client[0] ? json_string(r->client) : json_null());
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		json_object_set_new(o, "terminated", json_integer((json_int_t)toe));
-	log_raw_json(o);
+	access_log(r, dur, status, toe);
 	videos_release(r, toe);
 	buf_release(&r->body);
 	free(r);

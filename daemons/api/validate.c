@@ -82,6 +82,51 @@ bool validate_request_id(const char *s)
 	return n > 0;
 }
 
+static bool is_alnum(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* `n` hex digits at `s`. */
+static bool hex_run(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+/* Root=1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY: the field [f, f + n) is an X-Ray root id. */
+static bool trace_root(const char *f, size_t n)
+{
+	return n == 5 + 1 + 1 + 8 + 1 + 24 && !strncmp(f, "Root=1-", 7) && hex_run(f + 7, 8) && f[15] == '-' &&
+	       hex_run(f + 16, 24);
+}
+
+bool validate_trace_id(const char *s)
+{
+	size_t len = strlen(s);
+	bool root = false;
+
+	if (len == 0 || len > VALIDATE_TRACE_ID_MAX)
+		return false;
+	for (const char *f = s; *f;) {
+		size_t n = strcspn(f, ";"), k = 0;
+		while (k < n && is_alnum(f[k]))
+			k++;
+		if (k == 0 || k == n || f[k] != '=')
+			return false;
+		for (size_t i = k + 1; i < n; i++)
+			if (!is_alnum(f[i]) && !strchr("._:-", f[i]))
+				return false;
+		root = root || trace_root(f, n);
+		f += n;
+		if (*f == ';' && *++f == '\0')
+			return false; /* a trailing ';' */
+	}
+	return root;
+}
+
 int validate_idempotency_key(const char *key)
 {
 	return key && strlen(key) > VALIDATE_IDEMPOTENCY_KEY_MAX ? -1 : 0;

@@ -56,6 +56,14 @@ enum route validate_method(const struct validate_route *p, const char *method);
 /* true if an X-Request-Id may be used as given: 1 to 128 of [A-Za-z0-9._-]. */
 bool validate_request_id(const char *s);
 
+#define VALIDATE_TRACE_ID_MAX 256
+/*
+ * true if an X-Amzn-Trace-Id (as an ALB adds) may be logged as given: at most
+ * VALIDATE_TRACE_ID_MAX characters of ';'-separated KEY=VALUE fields, keys of
+ * [A-Za-z0-9], values of [A-Za-z0-9._:-], one of them Root=1-<8 hex>-<24 hex>.
+ */
+bool validate_trace_id(const char *s);
+
 #define VALIDATE_IDEMPOTENCY_KEY_MAX 200
 /* 0 if an Idempotency-Key header (NULL: absent) is acceptable, -1 if too long. */
 int validate_idempotency_key(const char *key);

@@ -11,6 +11,7 @@
 #   API2_SCHEME=https API2_CURL=(--cacert FILE)   set before api2_start for a TLS
 #                          listener: the URL's scheme and curl's options while polling
 #   API2_PORT=N            listen on port N instead of a free one
+#   API2_METRICS_PORT=N    its /metrics listener on port N instead of a free one
 #   API2_WRAP=(CMD ARGS)   run the API as CMD ARGS env ... bin/spool-api ... (e.g. nsenter
 #                          into a namespace, setpriv, or env with variables of its own);
 #                          CMD must exec what follows, so that API2_PID is spool-api's pid
@@ -31,7 +32,7 @@ api_config_copy() {
 api2_start() {
 	local port mport cfg i
 	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-	mport=$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mport=${API2_METRICS_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 	cfg=$T_TMP/api2.ini
 	api_config_copy "$cfg" "$port" "$mport" "$@"
 	API2_METRICS_URL=http://127.0.0.1:$mport/metrics

@@ -59,6 +59,36 @@ static void expect_query(const char *key, const char *value, const char *field, 
 	buf_release(&v.msg);
 }
 
+/* X-Amzn-Trace-Id: fields KEY=VALUE, a well-formed Root, bounded; nothing a log line could be forged with. */
+static void test_trace_id(void **state)
+{
+	(void)state;
+	assert_true(validate_trace_id("Root=1-67891233-abcdef012345678912345678"));
+	assert_true(validate_trace_id("Self=1-67891233-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678"));
+	assert_true(validate_trace_id("Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1"));
+	assert_true(validate_trace_id("Root=1-67891233-abcdef012345678912345678;CalledFrom=app.v2:x_y"));
+	assert_false(validate_trace_id(""));
+	assert_false(validate_trace_id("Parent=53995c3f42cd8ad8;Sampled=1"));       /* no Root */
+	assert_false(validate_trace_id("Root=1-6789123-abcdef012345678912345678"));  /* 7 hex */
+	assert_false(validate_trace_id("Root=1-67891233-abcdef01234567891234567g")); /* not hex */
+	assert_false(validate_trace_id("Root=2-67891233-abcdef012345678912345678"));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;"));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;;Sampled=1"));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;=1"));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;Sampled"));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;X=\"y\""));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678 "));
+	assert_false(validate_trace_id("Root=1-67891233-abcdef012345678912345678;X=a\nb"));
+	char t[VALIDATE_TRACE_ID_MAX + 2];
+	const char *root = "Root=1-67891233-abcdef012345678912345678;X=";
+	memset(t, 'a', sizeof(t) - 1);
+	memcpy(t, root, strlen(root));
+	t[sizeof(t) - 1] = '\0';
+	assert_false(validate_trace_id(t)); /* one too long */
+	t[VALIDATE_TRACE_ID_MAX] = '\0';
+	assert_true(validate_trace_id(t));
+}
+
 static void test_query_utf8(void **state)
 {
 	(void)state;
@@ -254,6 +284,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_trace_id),
 		cmocka_unit_test(test_query_utf8),
 		cmocka_unit_test(test_int_arg),
 		cmocka_unit_test(test_job_body),

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "alive.h"
 #include "clock.h"
 #include "log.h"
 
@@ -347,6 +348,7 @@ struct xfer {
 static size_t read_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
+	alive_touch(); /* bytes move: the calling thread is not wedged */
 	size_t want = size * nmemb;
 	if (x->req->body_fp) {
 		if (x->file_left <= 0)
@@ -370,6 +372,7 @@ static size_t read_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
+	alive_touch(); /* bytes move: the calling thread is not wedged */
 	size_t n = size * nmemb;
 	long st = 0;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &st);

@@ -149,6 +149,8 @@ struct config_worker {
 	int64_t lease;            /* seconds */
 	int64_t heartbeat;        /* seconds */
 	int64_t shutdown_grace;   /* seconds */
+	char *health_listen;      /* HOST:PORT of the GET /health listener; NULL: none */
+	int64_t stall_timeout;    /* seconds without progress after which a thread is stalled */
 	bool enable_noop;
 	char *tmpdir;
 	int64_t max_source_size;  /* bytes: a larger source fails the job */

@@ -1,5 +1,6 @@
 /* proc — supervised subprocesses: own process group, time limit, cancel, bounded capture. */
 #include "proc.h"
+#include "alive.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -293,6 +294,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, struct proc_re
 	bool killed = false;
 	for (;;) {
 		int64_t now = clock_now_ms();
+		alive_touch(); /* waiting for a child that runs: the calling thread is not wedged */
 		if (gone_at < 0 && child_gone(pid)) {
 			kill(-pid, SIGKILL); /* stragglers of the group; ESRCH when none */
 			gone_at = now;

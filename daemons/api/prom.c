@@ -8,12 +8,11 @@
  */
 #include "api.h"
 #include "clock.h"
+#include "listener.h"
 #include "log.h"
 
-#include <netdb.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "metrics.h"
 
@@ -238,44 +237,14 @@ static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *conn, const c
 
 int prom_listen_start(const struct config *cfg, struct buf *err)
 {
-	struct buf host = BUF_INIT;
-	struct addrinfo hints, *ai = NULL;
-	int64_t port;
-	char pstr[16];
 	const char *addr = cfg->api.metrics_listen;
 
 	if (!addr)
 		return 0;
-	if (config_parse_hostport(addr, &host, &port, err) < 0) {
-		buf_release(&host);
+	scrape_mhd = listener_start("api: metrics_listen", addr, on_scrape, NULL, SCRAPE_CONNECTIONS, SCRAPE_TIMEOUT_S,
+				    err);
+	if (!scrape_mhd)
 		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(pstr, sizeof(pstr), "%lld", (long long)port);
-	int rc = getaddrinfo(buf_str(&host), pstr, &hints, &ai);
-	buf_release(&host);
-	if (rc != 0) {
-		buf_printf(err, "api: cannot resolve metrics_listen '%s': %s", addr, gai_strerror(rc));
-		return -1;
-	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	scrape_mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_scrape, NULL,
-				      MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				      MHD_OPTION_CONNECTION_LIMIT, (unsigned)SCRAPE_CONNECTIONS,
-				      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SCRAPE_TIMEOUT_S,
-				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-				      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-				      MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (!scrape_mhd) {
-		buf_printf(err, "api: cannot listen on metrics_listen '%s' (address in use or not permitted?)", addr);
-		return -1;
-	}
 	log_info("metrics on %s (GET /metrics)", addr);
 	return 0;
 }

@@ -256,16 +256,33 @@ static void consumer_wait(struct worker *w, struct mq *mq, int ms)
 		log_warn("cannot read the wake-up eventfd: %s", strerror(errno));
 }
 
-/* Tell systemd's watchdog we are alive, at most once a second. */
-static void watchdog_ping(void)
+/*
+ * Stamp the consumer's liveness and tell systemd's watchdog we are alive, at most
+ * once a second, but only while every thread is (worker_health): a wedged job
+ * thread, heartbeat or reaper stops the pings, and systemd restarts the worker
+ * WatchdogSec later. The reason is logged once per stall.
+ */
+static void watchdog_ping(struct worker *w)
 {
 	static double last;
+	static bool stalled;
 	double now = clock_now_s();
+	struct buf why = BUF_INIT;
 
-	if (now - last >= 1.0) {
+	alive_stamp(&w->consumer_alive);
+	if (now - last < 1.0)
+		return;
+	last = now;
+	if (worker_health(w, &why, NULL) == 0) {
 		daemon_notify("WATCHDOG=1");
-		last = now;
+		if (stalled)
+			log_info("watchdog: every thread shows progress again; pinging");
+		stalled = false;
+	} else if (!stalled) {
+		log_error("watchdog: not pinged: %s", buf_str(&why));
+		stalled = true;
 	}
+	buf_release(&why);
 }
 
 static void worker_reload(struct worker *w, struct mq *mq, bool verbose);
@@ -282,13 +299,14 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 	bool ready = false;
 
 	while (!daemon_stop) {
-		watchdog_ping();
+		watchdog_ping(w);
 		if (daemon_reload) {
 			daemon_reload = 0;
 			worker_reload(w, mq, verbose);
 		}
 		if (!mq_connected(mq)) {
 			buf_reset(&err);
+			atomic_store(&w->broker_try_ns, clock_now_ns());
 			int rc = consumer_start(w, mq, &err);
 			if (rc == MQ_MISMATCH) {
 				daemon_exit_config(buf_str(&err)); /* retrying cannot help: exit 78 */
@@ -302,11 +320,12 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 				/* in short steps: the watchdog must hear from us, and SIGHUP is not delayed */
 				for (int slept = 0; slept < (int)ms && !daemon_stop && !daemon_reload; slept += 1000) {
 					daemon_sleep_ms(1000);
-					watchdog_ping();
+					watchdog_ping(w);
 				}
 				continue;
 			}
 			log_info("consuming '%s' (prefetch %d)", MQ_JOBS_QUEUE, w->nthreads);
+			atomic_store(&w->broker_down_ns, 0);
 			failures = 0;
 			if (!ready) {
 				daemon_notify("READY=1");
@@ -327,6 +346,7 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 		} else if (rc < 0) {
 			log_error("%s; reconnecting", buf_str(&err));
 			daemon_notify("STATUS=reconnecting to rabbitmq");
+			atomic_store(&w->broker_down_ns, clock_now_ns());
 			mq_disconnect(mq);
 			queue_clear(w, mq, pub, false);
 		}
@@ -357,7 +377,7 @@ static void drain(struct worker *w, struct mq *mq, struct mq *pub)
 	log_info("stopping: waiting up to %lld s for running jobs", (long long)w->cfg->worker.shutdown_grace);
 
 	for (;;) {
-		watchdog_ping();
+		watchdog_ping(w);
 		acks_flush(w, mq);
 		pthread_mutex_lock(&w->mu);
 		int busy = w->claiming;
@@ -609,7 +629,12 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	w.slots = xcalloc((size_t)w.maxthreads, sizeof(*w.slots));
 	w.threads = xcalloc((size_t)w.maxthreads, sizeof(*w.threads));
 	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.work_cv, NULL);
+	clock_cond_init(&w.work_cv); /* worker threads wait on it a second at a time */
+	/* from now on: each thread stamps its own as soon as it runs */
+	alive_stamp(&w.consumer_alive);
+	alive_stamp(&w.heartbeat_alive);
+	alive_stamp(&w.reaper_alive);
+	atomic_store(&w.broker_down_ns, clock_now_ns()); /* not connected yet */
 	clock_cond_init(&w.beat_cv);
 	w.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w.wake_fd < 0) {
@@ -632,6 +657,14 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 			rc = EX_OSERR_CODE;
 		else if (mrc < 0)
 			daemon_stop = 1;
+		sigset_t old;
+		signals_block(&old); /* MHD's thread takes no signal */
+		buf_reset(&err);
+		if (rc == 0 && worker_health_start(&w, &err) < 0) {
+			log_error("%s", buf_str(&err));
+			rc = EX_OSERR_CODE;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	buf_release(&err);
 	if (rc == 0) {
@@ -642,6 +675,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 		mq_free(pub);
 		rc = daemon_exit_code();
 	}
+	worker_health_stop();
 	metrics_stop();
 	mq_free(smp.mq);
 

@@ -77,10 +77,16 @@ void *worker_reaper_main(void *arg)
 
 	if (every < 1)
 		every = 1;
+	alive_stamp(&w->reaper_alive);
 	pthread_mutex_lock(&w->mu);
 	while (!w->exiting) {
-		/* spread the workers' passes a little */
-		clock_cond_wait_ms(&w->beat_cv, &w->mu, (int64_t)every * 1000 + rand() % 1000);
+		/* spread the workers' passes a little; waiting, show progress each second */
+		int64_t until = clock_now_ms() + (int64_t)every * 1000 + rand() % 1000;
+		for (int64_t left; !w->exiting && (left = until - clock_now_ms()) > 0;) {
+			alive_stamp(&w->reaper_alive);
+			clock_cond_wait_ms(&w->beat_cv, &w->mu, left < 1000 ? left : 1000);
+		}
+		alive_stamp(&w->reaper_alive);
 		if (w->exiting)
 			break;
 		pthread_mutex_unlock(&w->mu);

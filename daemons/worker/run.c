@@ -115,6 +115,25 @@ static void confirm_events(struct thread_ctx *t)
 }
 
 /*
+ * Wait `ms` between two tries of a database write, a second at a time, showing
+ * the thread's progress (alive_touch): a backoff is not a wedge. With
+ * `until_stop`, end early once the daemon is stopping.
+ */
+static void backoff_ms(unsigned ms, bool until_stop)
+{
+	while (ms > 0 && !(until_stop && daemon_stop)) {
+		unsigned step = ms < 1000 ? ms : 1000;
+		struct timespec ts = { step / 1000, (long)(step % 1000) * 1000000L };
+		if (until_stop)
+			daemon_sleep_ms((int)step);
+		else
+			nanosleep(&ts, NULL);
+		alive_touch();
+		ms -= step;
+	}
+}
+
+/*
  * Claim the job of `item`: JOB_OWN_OK claimed, JOB_OWN_NOT_OURS not claimable
  * (`job` filled if it exists), JOB_OWN_ERR the database stayed unreachable (or
  * we are stopping).
@@ -135,7 +154,7 @@ static enum job_own_rc claim(struct thread_ctx *t, const struct work *item, stru
 				break;
 		}
 		log_warn("cannot claim the job: %s; retrying", buf_str(&err));
-		daemon_sleep_ms((int)daemon_jitter_ms(500, attempt, 30000));
+		backoff_ms(daemon_jitter_ms(500, attempt, 30000), true);
 	}
 	buf_release(&err);
 	return rc;
@@ -186,11 +205,7 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, st
 			break;
 		}
 		log_warn("cannot record the job's outcome: %s; retrying", buf_str(&err));
-		struct timespec ts = { 0, 0 };
-		unsigned ms = daemon_jitter_ms(500, attempt, 10000);
-		ts.tv_sec = ms / 1000;
-		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
+		backoff_ms(daemon_jitter_ms(500, attempt, 10000), false);
 	}
 	buf_release(&err);
 	return rc;
@@ -469,6 +484,8 @@ void *worker_thread_main(void *arg)
 	struct worker *w = wt->w;
 	struct thread_ctx t = { w, &w->slots[wt->index], mq_new(w->cfg, w->sec), s3_new(w->cfg, w->sec) };
 
+	alive_bind(&t.slot->alive);
+	alive_stamp(&t.slot->alive);
 	for (;;) {
 		struct work item;
 
@@ -478,8 +495,12 @@ void *worker_thread_main(void *arg)
 			confirm_events(&t);
 			pthread_mutex_lock(&w->mu);
 		}
-		while (!w->stopping && w->qlen == 0 && wt->index < w->nthreads)
-			pthread_cond_wait(&w->work_cv, &w->mu);
+		/* idle: show progress each second */
+		while (!w->stopping && w->qlen == 0 && wt->index < w->nthreads) {
+			alive_stamp(&t.slot->alive);
+			clock_cond_wait_ms(&w->work_cv, &w->mu, 1000);
+		}
+		alive_stamp(&t.slot->alive);
 		if (w->stopping || wt->index >= w->nthreads) { /* stopping, or SIGHUP lowered concurrency */
 			wt->alive = false;
 			pthread_mutex_unlock(&w->mu);
@@ -497,6 +518,7 @@ void *worker_thread_main(void *arg)
 	confirm_events(&t);
 	mq_free(t.mq);
 	s3_free(t.s3);
+	alive_bind(NULL);
 	return NULL;
 }
 
@@ -509,6 +531,7 @@ void *worker_heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	while (!w->exiting) {
+		alive_stamp(&w->heartbeat_alive);
 		for (int i = 0; i < w->nstarted; i++) {
 			struct slot *s = &w->slots[i];
 			if (!s->busy || s->next_beat > clock_now_s())

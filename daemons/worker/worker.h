@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "alive.h"
 #include "config.h"
 #include "db.h"
 #include "job.h"
@@ -52,6 +53,7 @@ struct slot {
 	int attempt;
 	double next_beat;
 	atomic_int abort;      /* enum handler_abort */
+	struct alive alive;    /* stamped by its worker thread while it makes progress */
 };
 
 struct worker {
@@ -63,6 +65,10 @@ struct worker {
 	 */
 	const struct config *_Atomic cfg;
 	struct secrets *sec;
+	/* Liveness (health.c): each thread stamps its own while it makes progress. */
+	struct alive consumer_alive, heartbeat_alive, reaper_alive;
+	_Atomic uint64_t broker_down_ns;  /* clock_now_ns() when the consumer's connection went down; 0: up */
+	_Atomic uint64_t broker_try_ns;   /* clock_now_ns() of the consumer's last connection attempt */
 	struct db_pool *db;
 	char id[256];          /* worker id: cfg worker.id or host:pid */
 	int maxthreads;        /* capacity of slots, queue and threads */
@@ -97,6 +103,16 @@ void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);
 /* The reaper thread (reaper.c): every lease/2 s, expired leases back to the queue, then a re-drive pass. */
 void *worker_reaper_main(void *arg);
+
+/*
+ * health.c: whether every thread shows progress within [worker] stall_timeout and
+ * the broker is connected or being reconnected to. 0 healthy, -1 not, with the
+ * first problem in `why`; *report (may be NULL) gets the JSON of GET /health.
+ */
+int worker_health(struct worker *w, struct buf *why, json_t **report);
+/* Serve GET /health on [worker] health_listen (nothing when unset); -1 with err. */
+int worker_health_start(struct worker *w, struct buf *err);
+void worker_health_stop(void);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what);

@@ -2,9 +2,11 @@
 # t0280: optional TLS on the API listener ([api] tls_cert and tls_key): a second
 # spool-api with a self-signed certificate answers /health over https to a client
 # trusting that certificate, refuses plain http on the same port, and a config with
-# only one of the two keys, or a file that is not PEM, is refused with exit 78.
+# only one of the two keys, or a file that is not PEM, is refused with exit 78. Under a
+# watchdog its pings follow a GET /health through that HTTPS listener.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/data/second-api.sh"
+. "$(dirname "$0")/data/notify.sh"
 
 command -v openssl >/dev/null 2>&1 || skip_all "openssl not found"
 
@@ -36,9 +38,15 @@ awk -v c="$cert" -v k="$key" '{ print } $0 == "[api]" { print "tls_cert = " c; p
 out=$(env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null bin/spool-api -n -f "$goodcfg" 2>&1)
 expect_eq "-n with both keys: configuration OK" "0 configuration OK" "$? $out"
 
+# under a watchdog: its pings follow GET /health through its own HTTPS listener
+notify_start
+API2_WRAP=(env NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=3000000)
 API2_SCHEME=https
 API2_CURL=(--cacert "$cert")
 api2_start "tls_cert = $cert" "tls_key = $key"
+for _ in $(seq 1 50); do [ "$(notify_count WATCHDOG=1)" -ge 2 ] && break; sleep 0.2; done
+expect_eq "WATCHDOG=1 sent: the self-check gets through the HTTPS listener" yes \
+	"$([ "$(notify_count WATCHDOG=1)" -ge 2 ] && echo yes || echo no)"
 
 expect_status "https /health with --cacert: 200" 200 --cacert "$cert" "$API2_URL/health"
 expect_status "https /v1/jobs with a key: 200" 200 --cacert "$cert" -H "Authorization: Bearer $SPOOL_API_KEY" \

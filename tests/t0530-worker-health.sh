@@ -10,6 +10,7 @@
 # again and the pings come back.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/data/notify.sh
 
 [ -n "${SPOOL_API_KEY:-}" ] || bail "SPOOL_API_KEY is empty in stack.env"
 sql() { psql -X -At "$SPOOL_PG_DSN" "$@"; }
@@ -33,21 +34,7 @@ while True:
 HOLE_PID=$!
 at_exit "kill $HOLE_PID"
 
-# the NOTIFY_SOCKET: each datagram a line "<monotonic seconds> <message>"
-NOTIFY=$T_TMP/notify.sock
-NLOG=$T_TMP/notify.log
-"$T_PY" -c '
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as f:
-    while True:
-        m = s.recv(4096).decode(errors="replace").replace("\n", " ")
-        f.write("%.3f %s\n" % (time.monotonic(), m))
-' "$NOTIFY" "$NLOG" &
-at_exit "kill $!"
-for _ in $(seq 1 50); do [ -S "$NOTIFY" ] && break; sleep 0.1; done
-[ -S "$NOTIFY" ] || bail "the notify socket reader did not start"
+notify_start
 
 scripts/stack.sh stop spool-worker >/dev/null 2>&1
 at_exit "scripts/stack.sh start spool-worker"
@@ -76,7 +63,7 @@ wait_for() {
 	done
 	ok "$what"
 }
-pings() { grep -c ' WATCHDOG=1$' "$NLOG" || true; }
+pings() { notify_count WATCHDOG=1; }
 
 wait_for "READY=1 on the notify socket" 60 grep -q ' READY=1$' "$NLOG"
 expect_status "GET /health: 200" 200 "$H/health"

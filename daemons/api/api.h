@@ -64,6 +64,7 @@ struct api {
 	struct buf tls_key;          /* PEM of api.tls_key; wiped by server_tls_free() */
 	atomic_int inflight;         /* requests between start and completion */
 	atomic_bool draining;        /* SIGTERM: new requests get 503, responses close */
+	char probe_token[37];        /* X-Spool-Probe of the watchdog's own requests (server_probe) */
 };
 
 /* Per-request state; allocated when the headers arrive, freed on completion. */
@@ -84,6 +85,7 @@ struct req {
 	struct buf body;
 	bool body_too_large;
 	bool checked;                 /* routed, authenticated, body pre-checked */
+	bool probe;                   /* the watchdog's own request: not logged or counted */
 	/* ?wait=: the waiter owns the fields below while `suspended` is set. */
 	bool suspended;
 	bool resumed;
@@ -170,6 +172,14 @@ int server_start(struct api *a, struct buf *err);
 int req_client_addr(const struct req *r, char out[INET6_ADDRSTRLEN]);
 /* Stop accepting new connections (listening socket closed). */
 void server_quiesce(struct api *a);
+/*
+ * A real GET /health through the daemon's own listener (a new connection each
+ * time, at most SERVER_PROBE_MS, TLS unchecked when the listener speaks it): 0
+ * when it is answered 200, else -1 with err. Its requests carry a token of the
+ * process (X-Spool-Probe) and are left out of the access log and the metrics.
+ */
+#define SERVER_PROBE_MS 2000
+int server_probe(struct api *a, struct buf *err);
 void server_stop(struct api *a);
 
 /*

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #define PROG "spool-api"
 #define USAGE "[-Vdnv] [-f file]"
@@ -54,6 +55,31 @@ static void reload(struct api *a)
  * 1024), and warn when it stays short, since libmicrohttpd then stops accepting
  * at the limit rather than at max_connections.
  */
+/*
+ * Ping systemd's watchdog only when the daemon serves: a real request through its
+ * own listener (server_probe) must be answered. Nothing is probed when no
+ * watchdog is asked for (WATCHDOG_USEC unset). Each outage is logged once.
+ */
+static void watchdog_ping(struct api *a)
+{
+	static bool failing;
+	uint64_t usec = 0;
+	struct buf err = BUF_INIT;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return;
+	if (server_probe(a, &err) == 0) {
+		daemon_notify("WATCHDOG=1");
+		if (failing)
+			log_info("watchdog: the listener answers again; pinging");
+		failing = false;
+	} else if (!failing) {
+		log_error("watchdog: not pinged: the listener does not answer: %s", buf_str(&err));
+		failing = true;
+	}
+	buf_release(&err);
+}
+
 static void fd_limit_raise(const struct config *cfg)
 {
 	struct rlimit rl;
@@ -188,7 +214,7 @@ static int run(struct api *a)
 		daemon_notify("READY=1");
 		while (!daemon_stop) {
 			daemon_sleep_ms(1000);
-			daemon_notify("WATCHDOG=1");
+			watchdog_ping(a);
 			if (daemon_reload) {
 				daemon_reload = 0;
 				reload(a);

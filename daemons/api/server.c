@@ -17,8 +17,10 @@
 #include "utf8.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,9 @@ static struct req *req_new(struct api *a, struct MHD_Connection *conn, const cha
 	r->start_ns = clock_now_ns();
 	snprintf(r->path, sizeof(r->path), "%s", url);
 	conns_client(conn, r->client);
+	const char *probe = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Spool-Probe");
+	r->probe = probe && strlen(probe) == strlen(a->probe_token) &&
+		   CRYPTO_memcmp(probe, a->probe_token, strlen(probe)) == 0;
 	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && validate_request_id(rid)) {
 		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
@@ -294,8 +299,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	uint64_t dur = clock_now_ns() - r->start_ns;
 	int status = r->status ? r->status : 499; /* client went away before an answer */
-	prom_request(r->route, status, dur);
-	access_log(r, dur, status, toe);
+	if (!r->probe) {
+		prom_request(r->route, status, dur);
+		access_log(r, dur, status, toe);
+	}
 	videos_release(r, toe);
 	buf_release(&r->body);
 	free(r);
@@ -393,6 +400,9 @@ int server_start(struct api *a, struct buf *err)
 			   gai_strerror(rc));
 		return -1;
 	}
+	uuid_t u;
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, a->probe_token);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
@@ -435,6 +445,71 @@ int req_client_addr(const struct req *r, char out[INET6_ADDRSTRLEN])
 		return -1;
 	snprintf(out, INET6_ADDRSTRLEN, "%s", r->client);
 	return 0;
+}
+
+static size_t probe_discard(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	(void)ud;
+	return size * nmemb;
+}
+
+/*
+ * Why a real request: the watchdog must hear from spool-api only while it serves.
+ * A timer in the main thread proves nothing about libmicrohttpd's threads; this
+ * request must be accepted (a free connection slot, file descriptors left), read
+ * and routed by a thread of the pool and answered, so a pool whose threads are
+ * all stuck (in a handler, a lock, the database), a listener that no longer
+ * accepts, or every connection slot held stops the pings. The answer of a pool
+ * with some threads free is still 200: those threads serve.
+ */
+int server_probe(struct api *a, struct buf *err)
+{
+	const struct config_api *c = &a->cfg->api;
+	const char *l = c->listen && *c->listen ? c->listen : "0.0.0.0";
+	struct buf url = BUF_INIT, hdr = BUF_INIT;
+	long status = 0;
+	int rc = -1;
+
+	if (!strcmp(l, "0.0.0.0"))
+		l = "127.0.0.1";
+	else if (!strcmp(l, "::"))
+		l = "::1";
+	buf_printf(&url, "%s://%s%s%s:%lld/health", a->tls_cert.len ? "https" : "http", strchr(l, ':') ? "[" : "", l,
+		   strchr(l, ':') ? "]" : "", (long long)c->port);
+	buf_printf(&hdr, "X-Spool-Probe: %s", a->probe_token);
+	CURL *h = curl_easy_init();
+	struct curl_slist *hl = curl_slist_append(NULL, buf_str(&hdr));
+	if (!h || !hl) {
+		buf_adds(err, "curl_easy_init failed");
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, buf_str(&url));
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)SERVER_PROBE_MS);
+	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, probe_discard);
+	/* our own certificate, reached by an address it may not name: liveness, not identity */
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	CURLcode cc = curl_easy_perform(h);
+	if (cc != CURLE_OK) {
+		buf_printf(err, "GET %s: %s", buf_str(&url), curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		buf_printf(err, "GET %s: HTTP %ld", buf_str(&url), status);
+	else
+		rc = 0;
+out:
+	curl_slist_free_all(hl);
+	if (h)
+		curl_easy_cleanup(h);
+	buf_release(&url);
+	buf_release(&hdr);
+	return rc;
 }
 
 void server_quiesce(struct api *a)

@@ -1,6 +1,6 @@
 /*
  * fuzz-http — the parts of spool-api's request path that read client input:
- * routing (path, method and {id}), the X-Request-Id, Idempotency-Key,
+ * routing (path, method and {id}), the X-Request-Id, X-Amzn-Trace-Id, Idempotency-Key,
  * Content-Length and Content-Type checks, the query arguments of
  * GET /v1/jobs[/{id}] and POST /v1/videos (refused when not UTF-8, never dropped),
  * and the validation of a POST /v1/jobs body.
@@ -87,11 +87,25 @@ static void check_request_id(const char *v)
 		abort(); /* r->request_id is char[129] and is sent back in a header */
 }
 
+/* A trace id accepted is logged as a JSON string: bounded, nothing but its field characters. */
+static void check_trace_id(const char *v)
+{
+	if (!validate_trace_id(v))
+		return;
+	if (strlen(v) > VALIDATE_TRACE_ID_MAX || !strstr(v, "Root=1-"))
+		abort();
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("=;._:-", *p))
+			abort();
+}
+
 static void check_header(const char *name, size_t n, const char *v)
 {
 	unsigned long long cl;
 	if (n == 12 && !strncasecmp(name, "X-Request-Id", 12))
 		check_request_id(v);
+	else if (n == 15 && !strncasecmp(name, "X-Amzn-Trace-Id", 15))
+		check_trace_id(v);
 	else if (n == 15 && !strncasecmp(name, "Idempotency-Key", 15)) {
 		if ((validate_idempotency_key(v) < 0) != (strlen(v) > VALIDATE_IDEMPOTENCY_KEY_MAX))
 			abort();

@@ -33,7 +33,7 @@
  *    the credentials set in the environment. An upload is buffered by the real
  *    client and "completed" by s3_upload_complete() freeing it; one over
  *    STORE_MAX bytes is refused (503).
- *  - the access log (log_raw_json) is rendered and dropped, and only errors
+ *  - the access log (log_raw_json, log_raw_json_level) is rendered and dropped, and only errors
  *    are logged, unless SPOOL_FUZZ_LOG is set in the environment.
  */
 #include "../../daemons/api/api.h"
@@ -221,6 +221,8 @@ enum jobops_cancel_rc __wrap_jobops_cancel(struct db_conn *c, const char *id, co
 __typeof__(s3_upload_complete) __wrap_s3_upload_complete;
 __typeof__(log_raw_json) __wrap_log_raw_json;
 __typeof__(log_raw_json) __real_log_raw_json;
+__typeof__(log_raw_json_level) __wrap_log_raw_json_level;
+__typeof__(log_raw_json_level) __real_log_raw_json_level;
 
 /* Nothing was sent (parts start at [s3] part_size): freeing the upload is all there is. */
 int __wrap_s3_upload_complete(struct s3_upload *u, struct aws_error *err)
@@ -241,6 +243,15 @@ void __wrap_log_raw_json(json_t *obj)
 	}
 	free(json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER));
 	json_decref(obj);
+}
+
+void __wrap_log_raw_json_level(enum log_level level, json_t *obj)
+{
+	if (verbose) {
+		__real_log_raw_json_level(level, obj);
+		return;
+	}
+	__wrap_log_raw_json(obj);
 }
 
 /* ---- the daemon ---------------------------------------------------------------- */

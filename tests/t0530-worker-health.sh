@@ -48,7 +48,7 @@ awk -v hole="http://127.0.0.1:$HOLE" -v h="127.0.0.1:$HPORT" '
 	$0 == "[aws]" { print "timeout = 120s" }
 	$0 == "[worker]" { print "id = t0530"; print "concurrency = 1"; print "heartbeat = 1s";
 		print "stall_timeout = 5s"; print "health_listen = " h }' "$SPOOL_WORKER_CONFIG" >"$ini"
-WLOG=$T_TMP/t0530.log
+WLOG=$SPOOL_LOG_DIR/spool-worker-$T_NAME.log
 env NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=3000000 bin/spool-worker -d -f "$ini" >"$WLOG" 2>&1 </dev/null &
 WPID=$!
 at_exit "kill -9 $WPID"

@@ -8,6 +8,7 @@
  *   running -> retrying -> running
  *   queued | retrying -> cancelled
  *   running -> cancelled    (requested: job_request_cancel, then the worker: job_cancel_running)
+ *   running -> queued       (handed back by a stopping worker, the attempt not counted: job_hand_back)
  *
  * Every transition inserts a job_events row (time, status, attempt, worker, error)
  * in the same transaction. Final-state writes are conditional on the worker's

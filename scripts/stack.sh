@@ -10,13 +10,27 @@
 #   scripts/stack.sh env      print the stack's variables as `export K=V` lines
 #   scripts/stack.sh restart  down, then up
 #   scripts/stack.sh stop SERVICE   stop one: postgres rabbitmq s3rver aws spool-api spool-worker
+#                                   haproxy, or one instance: rabbitmq-N spool-api-N spool-worker-N
+#                                   (rabbitmq, spool-api, spool-worker: every instance)
 #   scripts/stack.sh start SERVICE  start one that `up` starts, with the configs of the last `up`
 #
 # Environment:
 #   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
-#   SPOOL_PORT_BASE  first of 9 loopback ports (default 25400), remembered in the run dir:
+#   SPOOL_PORT_BASE  first of the loopback ports (default 25400), remembered in the run dir:
 #                    +0 postgres, +1 amqp, +2 rabbit dist, +3 epmd, +4 rabbit mgmt,
-#                    +5 s3rver, +6 aws stand-in, +7 spool-api, +8 its /metrics listener
+#                    +5 s3rver, +6 aws stand-in, +7 spool-api, +8 its /metrics listener;
+#                    in a clustered stack also: RabbitMQ node N (2..3) amqp, dist, mgmt at
+#                    +10+3(N-2)..+12+3(N-2); spool-api instance N (2..6) at +20+2(N-2), its
+#                    /metrics at +21+2(N-2); the balancer (HAProxy) at +30
+#   SPOOL_RABBITMQ_NODES=3  a RabbitMQ cluster of that many nodes (1..3, default 1); the
+#                    daemons' [rabbitmq] endpoints name every node
+#   SPOOL_API_INSTANCES=N   N spool-api processes (1..6, default 1) behind HAProxy, which
+#                    health-checks GET /health and listens where SPOOL_API_URL says
+#   SPOOL_BALANCER=1 the balancer even with one API instance
+#   SPOOL_WORKERS=M  M spool-worker processes (1..16, default 1)
+#                    These four are remembered in the run dir (file topology) like the
+#                    port base: reset to change. A stack with several nodes, instances or
+#                    workers gives its workers a 10 s lease and a 2 s heartbeat.
 #   SPOOL_NO_DAEMONS=1  do not start spool-api / spool-worker even if built
 set -euo pipefail
 
@@ -61,6 +75,38 @@ METRICS_PORT=$((BASE + 8))
 PIDS=$RUN/pids
 LOG=$RUN/log
 SEC=$RUN/secrets
+
+# ---------------------------------------------------------------- topology
+
+# NODES APIS WORKERS BALANCER: from $RUN/topology once written, else the environment
+topo_var() { # KEY DEFAULT: the remembered value of KEY, else the environment's, else DEFAULT
+	local v=
+	[ ! -f "$RUN/topology" ] || v=$(sed -n "s/^$1=//p" "$RUN/topology")
+	[ -n "$v" ] || v=${!1:-$2}
+	case $v in '' | *[!0-9]*) die "bad $1 '$v'" ;; esac
+	if [ -f "$RUN/topology" ] && [ -n "${!1:-}" ] && [ "${!1}" != "$v" ]; then
+		say "note: $RUN was made with $1=$v; using that (reset to change)"
+	fi
+	printf '%s' "$v"
+}
+NODES=$(topo_var SPOOL_RABBITMQ_NODES 1)
+APIS=$(topo_var SPOOL_API_INSTANCES 1)
+WORKERS=$(topo_var SPOOL_WORKERS 1)
+BALANCER=$(topo_var SPOOL_BALANCER 0)
+[ "$NODES" -ge 1 ] && [ "$NODES" -le 3 ] || die "SPOOL_RABBITMQ_NODES must be 1..3"
+[ "$APIS" -ge 1 ] && [ "$APIS" -le 6 ] || die "SPOOL_API_INSTANCES must be 1..6"
+[ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 16 ] || die "SPOOL_WORKERS must be 1..16"
+[ "$APIS" -eq 1 ] || BALANCER=1
+[ "$BALANCER" -le 1 ] || die "SPOOL_BALANCER must be 0 or 1"
+LB_PORT=$((BASE + 30))
+CLUSTERED=0
+[ "$NODES" -eq 1 ] && [ "$APIS" -eq 1 ] && [ "$WORKERS" -eq 1 ] && [ "$BALANCER" -eq 0 ] || CLUSTERED=1
+
+# instance N of spool-api / spool-worker: its name (pid and log files), config and ports
+inst_name() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+api_port() { if [ "$1" -eq 1 ]; then echo "$API_PORT"; else echo $((BASE + 20 + 2 * ($1 - 2))); fi; }
+api_metrics_port() { if [ "$1" -eq 1 ]; then echo "$METRICS_PORT"; else echo $((BASE + 21 + 2 * ($1 - 2))); fi; }
+api_config() { if [ "$1" -eq 1 ]; then echo "$RUN/api.ini"; else echo "$RUN/api-$1.ini"; fi; }
 
 # ---------------------------------------------------------------- helpers
 
@@ -155,6 +201,8 @@ ensure_dirs() {
 	[ -f "$RUN/.spool-run" ] || echo "spool local stack run directory" >"$RUN/.spool-run"
 	(umask 077 && mkdir -p "$SEC")
 	echo "$BASE" >"$RUN/port_base"
+	printf 'SPOOL_RABBITMQ_NODES=%s\nSPOOL_API_INSTANCES=%s\nSPOOL_WORKERS=%s\nSPOOL_BALANCER=%s\n' \
+		"$NODES" "$APIS" "$WORKERS" "$BALANCER" >"$RUN/topology"
 }
 
 load_secrets() {
@@ -240,43 +288,119 @@ pg_down() {
 
 RMQDIR=$RUN/rabbitmq
 RMQ_NODE=spool$BASE@localhost
-rmq_env=(
-	HOME="$RMQDIR/home"
-	RABBITMQ_CONF_ENV_FILE="$RMQDIR/rabbitmq-env.conf"
-	RABBITMQ_NODENAME="$RMQ_NODE"
-	RABBITMQ_USE_LONGNAME=false
-	RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-	RABBITMQ_NODE_PORT="$AMQP_PORT"
-	RABBITMQ_DIST_PORT="$DIST_PORT"
-	ERL_EPMD_PORT="$EPMD_PORT"
-	ERL_EPMD_ADDRESS=127.0.0.1
-	RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-	RABBITMQ_CONFIG_FILE="$RMQDIR/rabbitmq.conf"
-	RABBITMQ_ADVANCED_CONFIG_FILE="$RMQDIR/advanced.config"
-	RABBITMQ_ENABLED_PLUGINS_FILE="$RMQDIR/enabled_plugins"
-	RABBITMQ_MNESIA_BASE="$RMQDIR/mnesia"
-	RABBITMQ_LOG_BASE="$RMQDIR/log"
-	RABBITMQ_PID_FILE="$RMQDIR/rabbit.pid"
-)
+
+# rmq_node K: select RabbitMQ node K (1 = the single node's directory, name and ports);
+# sets RDIR RNODE R_AMQP R_DIST R_MGMT and rmq_env. The nodes share epmd and node 1's
+# Erlang cookie (copied to their HOME, which tells their processes apart).
+RDIR= RNODE= R_AMQP= R_DIST= R_MGMT=
+rmq_env=()
+rmq_node() {
+	if [ "$1" -eq 1 ]; then
+		RDIR=$RMQDIR RNODE=$RMQ_NODE R_AMQP=$AMQP_PORT R_DIST=$DIST_PORT R_MGMT=$MGMT_PORT
+	else
+		RDIR=$RUN/rabbitmq-$1 RNODE=spool${BASE}n$1@localhost
+		R_AMQP=$((BASE + 10 + 3 * ($1 - 2))) R_DIST=$((BASE + 11 + 3 * ($1 - 2))) R_MGMT=$((BASE + 12 + 3 * ($1 - 2)))
+	fi
+	rmq_env=(
+		HOME="$RDIR/home"
+		RABBITMQ_CONF_ENV_FILE="$RDIR/rabbitmq-env.conf"
+		RABBITMQ_NODENAME="$RNODE"
+		RABBITMQ_USE_LONGNAME=false
+		RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+		RABBITMQ_NODE_PORT="$R_AMQP"
+		RABBITMQ_DIST_PORT="$R_DIST"
+		ERL_EPMD_PORT="$EPMD_PORT"
+		ERL_EPMD_ADDRESS=127.0.0.1
+		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+		RABBITMQ_CONFIG_FILE="$RDIR/rabbitmq.conf"
+		RABBITMQ_ADVANCED_CONFIG_FILE="$RDIR/advanced.config"
+		RABBITMQ_ENABLED_PLUGINS_FILE="$RDIR/enabled_plugins"
+		RABBITMQ_MNESIA_BASE="$RDIR/mnesia"
+		RABBITMQ_LOG_BASE="$RDIR/log"
+		RABBITMQ_PID_FILE="$RDIR/rabbit.pid"
+	)
+}
+rmq_node 1
 rmqctl() { env "${rmq_env[@]}" "$RMQBIN/rabbitmqctl" "$@"; }
+rmq_log() { if [ "$1" -eq 1 ]; then echo "$LOG/rabbitmq.log"; else echo "$LOG/rabbitmq-$1.log"; fi; }
+rmq_all() { seq 1 "$NODES"; }
 
 epmd_running() { ours "$(pidof_file "$PIDS/epmd.pid" || true)" "-port $EPMD_PORT" && port_open "$EPMD_PORT"; }
-rmq_running() { ours "$(pidof_file "$RMQDIR/rabbit.pid" || true)" "$RMQDIR" && port_open "$AMQP_PORT"; }
+# of the selected node
+rmq_running() { ours "$(pidof_file "$RDIR/rabbit.pid" || true)" "$RDIR/home" && port_open "$R_AMQP"; }
 
-rmq_up() {
-	mkdir -p "$RMQDIR/home" "$RMQDIR/mnesia" "$RMQDIR/log"
-	: >"$RMQDIR/rabbitmq-env.conf"
-	[ -f "$RMQDIR/advanced.config" ] || echo '[].' >"$RMQDIR/advanced.config"
-	cat >"$RMQDIR/rabbitmq.conf" <<-EOF
-		listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+# rmq_launch K: start node K in the background unless it runs; 0 when it was started
+rmq_launch() {
+	rmq_node "$1"
+	mkdir -p "$RDIR/home" "$RDIR/mnesia" "$RDIR/log"
+	if [ "$1" -ne 1 ]; then
+		[ -s "$RMQDIR/home/.erlang.cookie" ] || die "rabbitmq-$1: node 1 has not run yet (no Erlang cookie)"
+		cmp -s "$RMQDIR/home/.erlang.cookie" "$RDIR/home/.erlang.cookie" ||
+			(umask 077 && rm -f "$RDIR/home/.erlang.cookie" && cp "$RMQDIR/home/.erlang.cookie" "$RDIR/home/" &&
+				chmod 400 "$RDIR/home/.erlang.cookie")
+	fi
+	: >"$RDIR/rabbitmq-env.conf"
+	[ -f "$RDIR/advanced.config" ] || echo '[].' >"$RDIR/advanced.config"
+	cat >"$RDIR/rabbitmq.conf" <<-EOC
+		listeners.tcp.default = 127.0.0.1:$R_AMQP
 		management.tcp.ip = 127.0.0.1
-		management.tcp.port = $MGMT_PORT
+		management.tcp.port = $R_MGMT
 		collect_statistics_interval = 1000
 		log.console = true
 		log.console.level = info
 		log.file = false
 		disk_free_limit.absolute = 50MB
-	EOF
+	EOC
+	if rmq_running; then
+		say "rabbitmq-$1: running (port $R_AMQP, management $R_MGMT)"
+		return 1
+	fi
+	check_port_free "$R_AMQP" amqp
+	check_port_free "$R_MGMT" "rabbitmq management"
+	check_port_free "$R_DIST" "rabbitmq distribution"
+	if ! grep -q rabbitmq_management "$RDIR/enabled_plugins" 2>/dev/null; then
+		env "${rmq_env[@]}" "$RMQBIN/rabbitmq-plugins" -q enable --offline rabbitmq_management \
+			>"$LOG/rabbitmq-plugins.log" 2>&1 || die "rabbitmq-plugins failed (see $LOG/rabbitmq-plugins.log)"
+	fi
+	say "rabbitmq-$1: start (node $RNODE, port $R_AMQP, management $R_MGMT)"
+	rm -f "$RDIR/rabbit.pid"
+	(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$(rmq_log "$1")" 2>&1 </dev/null 9>&- &)
+	return 0
+}
+
+# rmq_await K: wait for a node rmq_launch started to boot
+rmq_await() {
+	rmq_node "$1"
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -s "$RDIR/rabbit.pid" ] && break
+		sleep 0.1
+	done
+	[ -s "$RDIR/rabbit.pid" ] || die "rabbitmq-$1 wrote no pid file (see $(rmq_log "$1"))"
+	# a clustered node waits for the others to load its tables: start them together
+	rmqctl -q wait --timeout 180 "$RDIR/rabbit.pid" >/dev/null 2>&1 ||
+		die "rabbitmq-$1 did not boot (see $(rmq_log "$1"))"
+	wait_port_open "$R_AMQP" 30 "rabbitmq-$1"
+	wait_port_open "$R_MGMT" 30 "rabbitmq-$1 management"
+}
+
+# rmq_join K: node K (2..) joins node 1's cluster unless it is already a member
+rmq_join() {
+	rmq_node "$1"
+	if rmqctl -q cluster_status --formatter json 2>/dev/null |
+		jq -e --arg n "$RMQ_NODE" '.disk_nodes | index($n)' >/dev/null; then
+		return 0
+	fi
+	say "rabbitmq-$1: join_cluster $RMQ_NODE"
+	rmqctl -q stop_app >/dev/null || die "rabbitmq-$1: stop_app failed"
+	rmqctl -q join_cluster "$RMQ_NODE" >>"$(rmq_log "$1")" 2>&1 || die "rabbitmq-$1: join_cluster failed (see $(rmq_log "$1"))"
+	rmqctl -q start_app >/dev/null || die "rabbitmq-$1: start_app failed"
+	wait_port_open "$R_AMQP" 30 "rabbitmq-$1"
+}
+
+rmq_up() { # [K...]: the nodes to start (default every node)
+	local nodes=("$@") k started=()
+	[ ${#nodes[@]} -gt 0 ] || nodes=($(rmq_all))
 	if ! epmd_running; then
 		check_port_free "$EPMD_PORT" epmd
 		say "epmd: start (port $EPMD_PORT)"
@@ -284,31 +408,26 @@ rmq_up() {
 			>"$LOG/epmd.log" 2>&1 </dev/null 9>&- & echo $! >"$PIDS/epmd.pid")
 		wait_port_open "$EPMD_PORT" 10 epmd
 	fi
-	if rmq_running; then
-		say "rabbitmq: running (port $AMQP_PORT, management $MGMT_PORT)"
-	else
-		check_port_free "$AMQP_PORT" amqp
-		check_port_free "$MGMT_PORT" "rabbitmq management"
-		check_port_free "$DIST_PORT" "rabbitmq distribution"
-		if ! grep -q rabbitmq_management "$RMQDIR/enabled_plugins" 2>/dev/null; then
-			env "${rmq_env[@]}" "$RMQBIN/rabbitmq-plugins" -q enable --offline rabbitmq_management \
-				>"$LOG/rabbitmq-plugins.log" 2>&1 || die "rabbitmq-plugins failed (see $LOG/rabbitmq-plugins.log)"
-		fi
-		say "rabbitmq: start (port $AMQP_PORT, management $MGMT_PORT)"
-		rm -f "$RMQDIR/rabbit.pid"
-		(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$LOG/rabbitmq.log" 2>&1 </dev/null 9>&- &)
-		local i
-		for ((i = 0; i < 300; i++)); do
-			[ -s "$RMQDIR/rabbit.pid" ] && break
-			sleep 0.1
-		done
-		[ -s "$RMQDIR/rabbit.pid" ] || die "rabbitmq wrote no pid file (see $LOG/rabbitmq.log)"
-		rmqctl -q wait --timeout 90 "$RMQDIR/rabbit.pid" >/dev/null 2>&1 ||
-			die "rabbitmq did not boot (see $LOG/rabbitmq.log)"
-		wait_port_open "$AMQP_PORT" 30 rabbitmq
-		wait_port_open "$MGMT_PORT" 30 "rabbitmq management"
+	# node 1 first when it has never run (it makes the cookie the others share)
+	if [ ! -s "$RMQDIR/home/.erlang.cookie" ] && [[ " ${nodes[*]} " == *" 1 "* ]]; then
+		rmq_launch 1 && rmq_await 1
 	fi
-	# the stack's user (idempotent; password from the run directory)
+	for k in "${nodes[@]}"; do
+		if rmq_launch "$k"; then started+=("$k"); fi
+	done
+	for k in ${started[@]+"${started[@]}"}; do rmq_await "$k"; done
+	for k in "${nodes[@]}"; do [ "$k" -eq 1 ] || rmq_join "$k"; done
+	# one node of a cluster back: the users are the cluster's, already there
+	if [ "$NODES" -gt 1 ] && [ ${#nodes[@]} -lt "$NODES" ]; then
+		rmq_node 1
+		return 0
+	fi
+	# the stack's user (idempotent, on every node of a cluster at once; password from the
+	# run directory), through a node that runs
+	for k in $(rmq_all); do
+		rmq_node "$k"
+		rmq_running && break
+	done
 	if ! rmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx spool; then
 		rmqctl -q add_user spool "$RMQ_PW" >/dev/null
 	else
@@ -316,28 +435,41 @@ rmq_up() {
 	fi
 	rmqctl -q set_user_tags spool administrator >/dev/null
 	rmqctl -q set_permissions -p / spool '.*' '.*' '.*' >/dev/null
+	rmq_node 1
 }
 
-rmq_down() {
-	local pid
-	pid=$(pidof_file "$RMQDIR/rabbit.pid" || true)
-	if [ -n "$pid" ] && ours "$pid" "$RMQDIR"; then
-		say "rabbitmq: stop"
+rmq_stop_node() { # K
+	rmq_node "$1"
+	local pid i
+	pid=$(pidof_file "$RDIR/rabbit.pid" || true)
+	if [ -n "$pid" ] && ours "$pid" "$RDIR/home"; then
+		say "rabbitmq-$1: stop"
 		rmqctl -q shutdown --timeout 60 >/dev/null 2>&1 || true
-		local i
 		for ((i = 0; i < 200; i++)); do
 			alive "$pid" || break
 			sleep 0.1
 		done
 		if alive "$pid"; then
-			say "rabbitmq (pid $pid) still alive: KILL"
+			say "rabbitmq-$1 (pid $pid) still alive: KILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
-		wait_port_closed "$AMQP_PORT" 15 || say "warning: port $AMQP_PORT (amqp) still open"
-		wait_port_closed "$MGMT_PORT" 5 || say "warning: port $MGMT_PORT (rabbitmq management) still open"
-		wait_port_closed "$DIST_PORT" 5 || say "warning: port $DIST_PORT (rabbitmq dist) still open"
+		wait_port_closed "$R_AMQP" 15 || say "warning: port $R_AMQP (amqp) still open"
+		wait_port_closed "$R_MGMT" 5 || say "warning: port $R_MGMT (rabbitmq management) still open"
+		wait_port_closed "$R_DIST" 5 || say "warning: port $R_DIST (rabbitmq dist) still open"
 	fi
-	rm -f "$RMQDIR/rabbit.pid"
+	rm -f "$RDIR/rabbit.pid"
+}
+
+rmq_down() { # [K...]: the nodes to stop (default every node, then epmd), at once
+	local k
+	if [ $# -gt 0 ]; then
+		for k in "$@"; do rmq_stop_node "$k"; done
+		rmq_node 1
+		return 0
+	fi
+	for k in $(rmq_all); do rmq_stop_node "$k" & done
+	wait
+	rmq_node 1
 	if ours "$(pidof_file "$PIDS/epmd.pid" || true)" "-port $EPMD_PORT"; then
 		say "epmd: stop"
 		ERL_EPMD_PORT=$EPMD_PORT epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
@@ -427,6 +559,19 @@ seed_log_groups() {
 	EOF
 }
 
+# "endpoints = …" naming every node of a cluster; nothing for one node
+rmq_endpoints_line() {
+	[ "$NODES" -gt 1 ] || return 0
+	local k eps=()
+	for k in $(rmq_all); do
+		rmq_node "$k"
+		eps+=("127.0.0.1:$R_AMQP")
+	done
+	rmq_node 1
+	local IFS=,
+	echo "endpoints = ${eps[*]}"
+}
+
 write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 	local db=$1 mq=$2 pep=$3 s3=$4 ep="http://127.0.0.1:$AWS_PORT" f
 	local common
@@ -448,6 +593,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 			[rabbitmq]
 			secret = $mq
 			management_url = http://127.0.0.1:$MGMT_PORT
+			$(rmq_endpoints_line)
 
 			[s3]
 			bucket = $BUCKET
@@ -501,6 +647,10 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 					tmpdir = $RUN/tmp/worker
 					logo = $ROOT/etc/logo.png
 				EOF
+				if [ "$CLUSTERED" -eq 1 ]; then
+					# a killed worker's jobs are reaped in seconds (the fault suite)
+					printf 'lease = 10s\nheartbeat = 2s\n'
+				fi
 				;;
 			adminctl)
 				cat <<-EOF
@@ -518,10 +668,65 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 		} >"$RUN/$f.ini.tmp"
 		mv "$RUN/$f.ini.tmp" "$RUN/$f.ini"
 	done
+	# API instances 2..: api.ini with their own ports
+	local i
+	for ((i = 2; i <= APIS; i++)); do
+		awk -v port="$(api_port "$i")" -v mport="$(api_metrics_port "$i")" '
+			/^\[/ { section = $0 }
+			section == "[api]" && /^port *=/ { print "port = " port; next }
+			section == "[api]" && /^metrics_listen *=/ { print "metrics_listen = 127.0.0.1:" mport; next }
+			{ print }' "$RUN/api.ini" >"$RUN/api-$i.ini.tmp"
+		mv "$RUN/api-$i.ini.tmp" "$RUN/api-$i.ini"
+	done
+	[ "$BALANCER" -eq 0 ] || write_haproxy_config
+}
+
+# HAProxy in front of the API instances: round robin, GET /health checked every second
+# (an instance is out after 2 failed checks, back after 2 good ones), a connection
+# refused tried again on another instance; long enough for ?wait=60.
+write_haproxy_config() {
+	local i
+	{
+		cat <<-EOF
+			# generated by scripts/stack.sh for the local stack in $RUN — do not edit
+			global
+			    log stdout format raw local0 notice
+			    maxconn 4096
+			defaults
+			    mode http
+			    log global
+			    option dontlognull
+			    timeout connect 2s
+			    timeout client 90s
+			    timeout server 90s
+			    timeout http-keep-alive 30s
+			    retries 3
+			    option redispatch 1
+			    retry-on conn-failure
+			frontend spool-api
+			    bind 127.0.0.1:$LB_PORT
+			    default_backend spool-api
+			backend spool-api
+			    balance roundrobin
+			    option httpchk GET /health
+			    http-check expect status 200
+			    default-server inter 1s fall 2 rise 2
+		EOF
+		for ((i = 1; i <= APIS; i++)); do
+			printf '    server %s 127.0.0.1:%s check\n' "$(inst_name spool-api "$i")" "$(api_port "$i")"
+		done
+	} >"$RUN/haproxy.cfg.tmp"
+	mv "$RUN/haproxy.cfg.tmp" "$RUN/haproxy.cfg"
+}
+
+lb_up() {
+	command -v haproxy >/dev/null || die "haproxy is not installed (scripts/deps.sh)"
+	haproxy -c -q -f "$RUN/haproxy.cfg" >>"$LOG/haproxy.log" 2>&1 || die "bad $RUN/haproxy.cfg (see $LOG/haproxy.log)"
+	node_up haproxy "$LB_PORT" "$LOG/haproxy.log" haproxy -db -f "$RUN/haproxy.cfg"
 }
 
 write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
-	local key=
+	local key= i k
 	[ -f "$RUN/stack.env" ] && key=$(sed -n 's/^SPOOL_API_KEY=//p' "$RUN/stack.env")
 	[ -s "$SEC/api-key" ] && key=$(cat "$SEC/api-key")
 	(
@@ -530,7 +735,13 @@ write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 			SPOOL_RUN_DIR=$RUN
 			SPOOL_PORT_BASE=$BASE
 			SPOOL_LOG_DIR=$LOG
-			SPOOL_API_URL=http://127.0.0.1:$API_PORT
+			SPOOL_API_URL=http://127.0.0.1:$([ "$BALANCER" -eq 1 ] && echo "$LB_PORT" || echo "$API_PORT")
+			SPOOL_API_URLS=$(for ((i = 1; i <= APIS; i++)); do printf 'http://127.0.0.1:%s,' "$(api_port "$i")"; done | sed 's/,$//')
+			SPOOL_RABBITMQ_NODES=$NODES
+			SPOOL_API_INSTANCES=$APIS
+			SPOOL_WORKERS=$WORKERS
+			SPOOL_BALANCER=$BALANCER
+			SPOOL_RABBITMQ_MGMT_URLS=$(for k in $(rmq_all); do rmq_node "$k"; printf 'http://127.0.0.1:%s,' "$R_MGMT"; done | sed 's/,$//')
 			SPOOL_METRICS_URL=http://127.0.0.1:$METRICS_PORT/metrics
 			SPOOL_API_KEY=$key
 			SPOOL_PG_DSN=postgresql://spool:$PG_PW@127.0.0.1:$PG_PORT/spool?sslmode=disable
@@ -573,8 +784,8 @@ set_spool_env() {
 	)
 }
 
-daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
-	local name=$1 cfg=$2 port=${3:-}
+daemon_up() { # NAME CONFIG PORT(optional, for a health wait) [BINARY]
+	local name=$1 cfg=$2 port=${3:-} prog=${4:-$1}
 	if ours "$(pidof_file "$PIDS/$name.pid" || true)" "$RUN"; then
 		say "$name: running"
 		return 0
@@ -583,7 +794,7 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait)
 	[ -z "$port" ] || check_port_free "$port" "$name"
 	say "$name: start${port:+ (port $port)}"
 	# shellcheck disable=SC2046 # KEY=VALUE words of letters and digits
-	(env "${spool_env[@]}" $(role_env "$name") setsid "$BIN/$name" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
+	(env "${spool_env[@]}" $(role_env "$prog") setsid "$BIN/$prog" -c "$cfg" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
 		echo $! >"$PIDS/$name.pid")
 	if [ -n "$port" ]; then
 		local i
@@ -661,17 +872,24 @@ start_spool() {
 	env "${spool_env[@]}" "$BIN/adminctl" -f "$RUN/adminctl.ini" db migrate >>"$LOG/adminctl.log" 2>&1 ||
 		die "adminctl db migrate failed (see $LOG/adminctl.log)"
 	create_demo_key
-	daemon_up spool-worker "$RUN/worker.ini" || true
-	daemon_up spool-api "$RUN/api.ini" "$API_PORT" || true
+	local i
+	for ((i = 1; i <= WORKERS; i++)); do worker_up "$i" || true; done
+	for ((i = 1; i <= APIS; i++)); do api_up "$i" || true; done
+	[ "$BALANCER" -eq 0 ] || lb_up
 }
 
+worker_up() { daemon_up "$(inst_name spool-worker "$1")" "$RUN/worker.ini" "" spool-worker; }
+api_up() { daemon_up "$(inst_name spool-api "$1")" "$(api_config "$1")" "$(api_port "$1")" spool-api; }
+worker_down() { stop_pidfile "$(inst_name spool-worker "$1")" "$PIDS/$(inst_name spool-worker "$1").pid" "" 40; }
+api_down() { stop_pidfile "$(inst_name spool-api "$1")" "$PIDS/$(inst_name spool-api "$1").pid" "$(api_port "$1")" 40; }
+
+# every instance at once (each may take its shutdown grace)
 stop_spool() {
-	local n
-	for n in spool-api spool-worker; do
-		if [ -f "$PIDS/$n.pid" ]; then
-			stop_pidfile "$n" "$PIDS/$n.pid" "$([ "$n" = spool-api ] && echo "$API_PORT")" 40
-		fi
-	done
+	local i
+	stop_pidfile haproxy "$PIDS/haproxy.pid" "$LB_PORT" 5
+	for ((i = 1; i <= APIS; i++)); do api_down "$i" & done
+	for ((i = 1; i <= WORKERS; i++)); do worker_down "$i" & done
+	wait
 }
 
 # ---------------------------------------------------------------- commands
@@ -733,21 +951,37 @@ cmd_one() { # stop|start SERVICE
 	[ -f "$RUN/stack.env" ] || die "no $RUN/stack.env: run scripts/stack.sh up"
 	with_lock
 	load_secrets
+	local i rc=0
 	case $1:$2 in
 	stop:postgres) pg_down ;;
 	start:postgres) pg_up ;;
 	stop:rabbitmq) rmq_down ;;
 	start:rabbitmq) rmq_up ;;
+	stop:rabbitmq-[1-9]) inst_check "$2" "$NODES" && rmq_down "${2##*-}" ;;
+	start:rabbitmq-[1-9]) inst_check "$2" "$NODES" && rmq_up "${2##*-}" ;;
 	stop:s3rver) stop_pidfile s3rver "$PIDS/s3rver.pid" "$S3_PORT" 5 ;;
 	start:s3rver) s3_up ;;
 	stop:aws | stop:aws-standin) stop_pidfile aws-standin "$PIDS/aws-standin.pid" "$AWS_PORT" 5 ;;
 	start:aws | start:aws-standin) standin_up ;;
-	stop:spool-api) stop_pidfile spool-api "$PIDS/spool-api.pid" "$API_PORT" 40 ;;
-	start:spool-api) set_spool_env && daemon_up spool-api "$RUN/api.ini" "$API_PORT" ;;
-	stop:spool-worker) stop_pidfile spool-worker "$PIDS/spool-worker.pid" "" 40 ;;
-	start:spool-worker) set_spool_env && daemon_up spool-worker "$RUN/worker.ini" ;;
-	*) die "usage: stack.sh stop|start postgres|rabbitmq|s3rver|aws|spool-api|spool-worker" ;;
+	stop:spool-api) for ((i = 1; i <= APIS; i++)); do api_down "$i" & done; wait ;;
+	start:spool-api) set_spool_env && for ((i = 1; i <= APIS; i++)); do api_up "$i" || rc=1; done ;;
+	stop:spool-api-[1-9]) inst_check "$2" "$APIS" && api_down "${2##*-}" ;;
+	start:spool-api-[1-9]) inst_check "$2" "$APIS" && set_spool_env && api_up "${2##*-}" ;;
+	stop:spool-worker) for ((i = 1; i <= WORKERS; i++)); do worker_down "$i" & done; wait ;;
+	start:spool-worker) set_spool_env && for ((i = 1; i <= WORKERS; i++)); do worker_up "$i" || rc=1; done ;;
+	stop:spool-worker-[1-9]*) inst_check "$2" "$WORKERS" && worker_down "${2##*-}" ;;
+	start:spool-worker-[1-9]*) inst_check "$2" "$WORKERS" && set_spool_env && worker_up "${2##*-}" ;;
+	stop:haproxy | stop:balancer) stop_pidfile haproxy "$PIDS/haproxy.pid" "$LB_PORT" 5 ;;
+	start:haproxy | start:balancer) [ "$BALANCER" -eq 1 ] || die "this stack has no balancer" && lb_up ;;
+	*) die "usage: stack.sh stop|start postgres|rabbitmq[-N]|s3rver|aws|spool-api[-N]|spool-worker[-N]|haproxy" ;;
 	esac
+	return $rc
+}
+
+inst_check() { # NAME COUNT: NAME's number is one of this stack's instances
+	local n=${1##*-}
+	case $n in *[!0-9]*) die "bad instance '$1'" ;; esac
+	[ "$n" -ge 1 ] && [ "$n" -le "$2" ] || die "this stack has no $1 (it has $2)"
 }
 
 cmd_status() {
@@ -755,25 +989,39 @@ cmd_status() {
 	local bad=0 line
 	st() { # NAME OK DETAIL
 		if [ "$2" = 0 ]; then line="up"; else line="down"; bad=1; fi
-		printf '%-13s %-5s %s\n' "$1" "$line" "$3"
+		printf '%-15s %-5s %s\n' "$1" "$line" "$3"
 	}
 	pg_running && st postgres 0 "127.0.0.1:$PG_PORT" || st postgres 1 "127.0.0.1:$PG_PORT"
 	epmd_running && st epmd 0 "127.0.0.1:$EPMD_PORT" || st epmd 1 "127.0.0.1:$EPMD_PORT"
-	rmq_running && st rabbitmq 0 "amqp 127.0.0.1:$AMQP_PORT, mgmt :$MGMT_PORT" ||
-		st rabbitmq 1 "amqp 127.0.0.1:$AMQP_PORT, mgmt :$MGMT_PORT"
-	local n p
+	local n p k i
+	for k in $(rmq_all); do
+		rmq_node "$k"
+		n=$(inst_name rabbitmq "$k")
+		rmq_running && st "$n" 0 "amqp 127.0.0.1:$R_AMQP, mgmt :$R_MGMT" ||
+			st "$n" 1 "amqp 127.0.0.1:$R_AMQP, mgmt :$R_MGMT"
+	done
+	rmq_node 1
 	for n in s3rver:$S3_PORT aws-standin:$AWS_PORT; do
 		p=${n#*:}
 		n=${n%%:*}
 		if ours "$(pidof_file "$PIDS/$n.pid" || true)" "$RUN" && port_open "$p"; then st "$n" 0 "127.0.0.1:$p"; else st "$n" 1 "127.0.0.1:$p"; fi
 	done
-	for n in spool-api spool-worker; do
-		if ours "$(pidof_file "$PIDS/$n.pid" || true)" "$RUN"; then
-			printf '%-13s %-5s %s\n' "$n" up "pid $(pidof_file "$PIDS/$n.pid")"
-		elif [ -x "$BIN/$n" ]; then
-			printf '%-13s %-5s %s\n' "$n" down "(not running)"
+	if [ "$BALANCER" -eq 1 ]; then
+		if ours "$(pidof_file "$PIDS/haproxy.pid" || true)" "$RUN" && port_open "$LB_PORT"; then
+			st haproxy 0 "127.0.0.1:$LB_PORT"
 		else
-			printf '%-13s %-5s %s\n' "$n" -- "(not built)"
+			st haproxy 1 "127.0.0.1:$LB_PORT"
+		fi
+	fi
+	for n in $(for ((i = 1; i <= APIS; i++)); do inst_name spool-api "$i"; done) \
+		$(for ((i = 1; i <= WORKERS; i++)); do inst_name spool-worker "$i"; done); do
+		p=${n%-[0-9]*}
+		if ours "$(pidof_file "$PIDS/$n.pid" || true)" "$RUN"; then
+			printf '%-15s %-5s %s\n' "$n" up "pid $(pidof_file "$PIDS/$n.pid")"
+		elif [ -x "$BIN/$p" ]; then
+			printf '%-15s %-5s %s\n' "$n" down "(not running)"
+		else
+			printf '%-15s %-5s %s\n' "$n" -- "(not built)"
 		fi
 	done
 	[ -f "$RUN/stack.env" ] || bad=1
@@ -794,7 +1042,7 @@ env) cmd_env ;;
 restart) cmd_down && cmd_up ;;
 stop | start) cmd_one "$1" "${2:-}" ;;
 *)
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -572,6 +572,11 @@ rmq_endpoints_line() {
 	echo "endpoints = ${eps[*]}"
 }
 
+# [api] lines of a clustered stack: its tests' webhook receiver listens on loopback
+api_cluster_lines() {
+	[ "$CLUSTERED" -eq 0 ] || echo 'webhook_allow_hosts = 127.0.0.1'
+}
+
 write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 	local db=$1 mq=$2 pep=$3 s3=$4 ep="http://127.0.0.1:$AWS_PORT" f
 	local common
@@ -625,6 +630,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN
 					; the demo tenant's key drives the benchmarks and the load tests:
 					; a high limit of its own; every other tenant gets the default
 					tenant_rate_limits = demo=100000/100000
+					$(api_cluster_lines)
 
 					[cloudwatch]
 					dimensions = Service=api,Env=local

@@ -3,6 +3,7 @@
 #   make SANITIZE=address,undefined   sanitized build (objects kept apart in build/san)
 #   make up | down | reset | demo     local stack
 #   make check                unit + integration tests (starts the stack if needed)
+#   make check-cluster        the clustered tests (t0770, t0810) against a clustered stack
 #   make bench                benchmarks (prints numbers)
 #   make version | dist       print the version | build/spool-<version>.tar.gz
 #   V=1                       show full commands
@@ -91,7 +92,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
-.PHONY: FORCE all clean check unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
+.PHONY: FORCE all clean check check-cluster unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
         fuzz fuzz-bins
 all: $(BINS) $(TOOL_BIN)
 
@@ -166,6 +167,12 @@ unit: $(UNIT_BIN)
 
 integration: all
 	$(Q)scripts/run-integration.sh
+
+# The clustered tests (tests/t*-cluster*.sh) against the running stack, which must be a
+# clustered one (SPOOL_RABBITMQ_NODES=3 SPOOL_API_INSTANCES=3 SPOOL_WORKERS=3
+# scripts/stack.sh up); they skip on another. Ends with "N passed, N failed".
+check-cluster: all
+	$(Q)SPOOL_TEST_TIMEOUT=$${SPOOL_TEST_TIMEOUT:-900} scripts/run-integration.sh cluster
 
 # check, up and demo first install what a fresh machine lacks, then rebuild in a
 # sub-make so that pkg-config sees the libraries just installed.

@@ -377,18 +377,25 @@ rmq_await() {
 		sleep 0.1
 	done
 	[ -s "$RDIR/rabbit.pid" ] || die "rabbitmq-$1 wrote no pid file (see $(rmq_log "$1"))"
-	# a clustered node waits for the others to load its tables: start them together
-	rmqctl -q wait --timeout 180 "$RDIR/rabbit.pid" >/dev/null 2>&1 ||
-		die "rabbitmq-$1 did not boot (see $(rmq_log "$1"))"
-	wait_port_open "$R_AMQP" 30 "rabbitmq-$1"
-	wait_port_open "$R_MGMT" 30 "rabbitmq-$1 management"
+	# booted: its listeners open last, the management plugin's after AMQP's (watched
+	# here rather than with `rabbitmqctl wait`, whose Erlang VM takes seconds to start on
+	# a busy machine). A clustered node waits for the others to load its tables: start
+	# them together.
+	local pid
+	pid=$(pidof_file "$RDIR/rabbit.pid")
+	for ((i = 0; i < 1800; i++)); do
+		port_open "$R_AMQP" && port_open "$R_MGMT" && return 0
+		alive "$pid" || die "rabbitmq-$1 exited while booting (see $(rmq_log "$1"))"
+		sleep 0.1
+	done
+	die "rabbitmq-$1 did not boot within 180 s (see $(rmq_log "$1"))"
 }
 
 # rmq_join K: node K (2..) joins node 1's cluster unless it is already a member
 rmq_join() {
 	rmq_node "$1"
-	if rmqctl -q cluster_status --formatter json 2>/dev/null |
-		jq -e --arg n "$RMQ_NODE" '.disk_nodes | index($n)' >/dev/null; then
+	# a member already: node 1 is in the cluster's nodes it keeps in its data directory
+	if grep -qF "$RMQ_NODE" "$RDIR/mnesia/$RNODE/cluster_nodes.config" 2>/dev/null; then
 		return 0
 	fi
 	say "rabbitmq-$1: join_cluster $RMQ_NODE"
@@ -428,6 +435,13 @@ rmq_up() { # [K...]: the nodes to start (default every node)
 		rmq_node "$k"
 		rmq_running && break
 	done
+	# there with its password, tag and permissions already (the management API, quicker
+	# than the CLI's Erlang VM)
+	if curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/permissions/%2F/spool" 2>/dev/null &&
+		curl -fsS --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/whoami" 2>/dev/null | grep -q administrator; then
+		rmq_node 1
+		return 0
+	fi
 	if ! rmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx spool; then
 		rmqctl -q add_user spool "$RMQ_PW" >/dev/null
 	else

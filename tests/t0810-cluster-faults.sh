@@ -181,6 +181,7 @@ if want leader; then
 		sleep 0.5
 	done
 	expect_match "leader: another node leads spool.jobs" "^spool" "$([ "$newleader" != "$leader" ] && echo "$newleader")"
+	echo "# leader: $newleader leads spool.jobs $(awk -v a="$FAULT_T0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s after the kill"
 	sleep 5
 	stack start "rabbitmq-$NODE_N" || fail "leader: rabbitmq-$NODE_N started again" "$(tail -n 20 "$T_TMP/stack.log")"
 	fault_end leader

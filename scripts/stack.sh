@@ -290,15 +290,16 @@ RMQDIR=$RUN/rabbitmq
 RMQ_NODE=spool$BASE@localhost
 
 # rmq_node K: select RabbitMQ node K (1 = the single node's directory, name and ports);
-# sets RDIR RNODE R_AMQP R_DIST R_MGMT and rmq_env. The nodes share epmd and node 1's
-# Erlang cookie (copied to their HOME, which tells their processes apart).
-RDIR= RNODE= R_AMQP= R_DIST= R_MGMT=
+# sets RDIR RNODE RNAME (its name in messages) R_AMQP R_DIST R_MGMT and rmq_env. The
+# nodes share epmd and node 1's Erlang cookie (copied to their HOME, which tells their
+# processes apart).
+RDIR= RNODE= RNAME= R_AMQP= R_DIST= R_MGMT=
 rmq_env=()
 rmq_node() {
 	if [ "$1" -eq 1 ]; then
-		RDIR=$RMQDIR RNODE=$RMQ_NODE R_AMQP=$AMQP_PORT R_DIST=$DIST_PORT R_MGMT=$MGMT_PORT
+		RDIR=$RMQDIR RNODE=$RMQ_NODE R_AMQP=$AMQP_PORT R_DIST=$DIST_PORT R_MGMT=$MGMT_PORT RNAME=rabbitmq
 	else
-		RDIR=$RUN/rabbitmq-$1 RNODE=spool${BASE}n$1@localhost
+		RDIR=$RUN/rabbitmq-$1 RNODE=spool${BASE}n$1@localhost RNAME=rabbitmq-$1
 		R_AMQP=$((BASE + 10 + 3 * ($1 - 2))) R_DIST=$((BASE + 11 + 3 * ($1 - 2))) R_MGMT=$((BASE + 12 + 3 * ($1 - 2)))
 	fi
 	rmq_env=(
@@ -334,7 +335,7 @@ rmq_launch() {
 	rmq_node "$1"
 	mkdir -p "$RDIR/home" "$RDIR/mnesia" "$RDIR/log"
 	if [ "$1" -ne 1 ]; then
-		[ -s "$RMQDIR/home/.erlang.cookie" ] || die "rabbitmq-$1: node 1 has not run yet (no Erlang cookie)"
+		[ -s "$RMQDIR/home/.erlang.cookie" ] || die "$RNAME: node 1 has not run yet (no Erlang cookie)"
 		cmp -s "$RMQDIR/home/.erlang.cookie" "$RDIR/home/.erlang.cookie" ||
 			(umask 077 && rm -f "$RDIR/home/.erlang.cookie" && cp "$RMQDIR/home/.erlang.cookie" "$RDIR/home/" &&
 				chmod 400 "$RDIR/home/.erlang.cookie")
@@ -352,7 +353,7 @@ rmq_launch() {
 		disk_free_limit.absolute = 50MB
 	EOC
 	if rmq_running; then
-		say "rabbitmq-$1: running (port $R_AMQP, management $R_MGMT)"
+		say "$RNAME: running (port $R_AMQP, management $R_MGMT)"
 		return 1
 	fi
 	check_port_free "$R_AMQP" amqp
@@ -362,7 +363,7 @@ rmq_launch() {
 		env "${rmq_env[@]}" "$RMQBIN/rabbitmq-plugins" -q enable --offline rabbitmq_management \
 			>"$LOG/rabbitmq-plugins.log" 2>&1 || die "rabbitmq-plugins failed (see $LOG/rabbitmq-plugins.log)"
 	fi
-	say "rabbitmq-$1: start (node $RNODE, port $R_AMQP, management $R_MGMT)"
+	say "$RNAME: start (node $RNODE, port $R_AMQP, management $R_MGMT)"
 	rm -f "$RDIR/rabbit.pid"
 	(env "${rmq_env[@]}" setsid "$RMQBIN/rabbitmq-server" >>"$(rmq_log "$1")" 2>&1 </dev/null 9>&- &)
 	return 0
@@ -376,7 +377,7 @@ rmq_await() {
 		[ -s "$RDIR/rabbit.pid" ] && break
 		sleep 0.1
 	done
-	[ -s "$RDIR/rabbit.pid" ] || die "rabbitmq-$1 wrote no pid file (see $(rmq_log "$1"))"
+	[ -s "$RDIR/rabbit.pid" ] || die "$RNAME wrote no pid file (see $(rmq_log "$1"))"
 	# booted: its listeners open last, the management plugin's after AMQP's (watched
 	# here rather than with `rabbitmqctl wait`, whose Erlang VM takes seconds to start on
 	# a busy machine). A clustered node waits for the others to load its tables: start
@@ -385,10 +386,10 @@ rmq_await() {
 	pid=$(pidof_file "$RDIR/rabbit.pid")
 	for ((i = 0; i < 1800; i++)); do
 		port_open "$R_AMQP" && port_open "$R_MGMT" && return 0
-		alive "$pid" || die "rabbitmq-$1 exited while booting (see $(rmq_log "$1"))"
+		alive "$pid" || die "$RNAME exited while booting (see $(rmq_log "$1"))"
 		sleep 0.1
 	done
-	die "rabbitmq-$1 did not boot within 180 s (see $(rmq_log "$1"))"
+	die "$RNAME did not boot within 180 s (see $(rmq_log "$1"))"
 }
 
 # rmq_join K: node K (2..) joins node 1's cluster unless it is already a member
@@ -398,11 +399,11 @@ rmq_join() {
 	if grep -qF "$RMQ_NODE" "$RDIR/mnesia/$RNODE/cluster_nodes.config" 2>/dev/null; then
 		return 0
 	fi
-	say "rabbitmq-$1: join_cluster $RMQ_NODE"
-	rmqctl -q stop_app >/dev/null || die "rabbitmq-$1: stop_app failed"
-	rmqctl -q join_cluster "$RMQ_NODE" >>"$(rmq_log "$1")" 2>&1 || die "rabbitmq-$1: join_cluster failed (see $(rmq_log "$1"))"
-	rmqctl -q start_app >/dev/null || die "rabbitmq-$1: start_app failed"
-	wait_port_open "$R_AMQP" 30 "rabbitmq-$1"
+	say "$RNAME: join_cluster $RMQ_NODE"
+	rmqctl -q stop_app >/dev/null || die "$RNAME: stop_app failed"
+	rmqctl -q join_cluster "$RMQ_NODE" >>"$(rmq_log "$1")" 2>&1 || die "$RNAME: join_cluster failed (see $(rmq_log "$1"))"
+	rmqctl -q start_app >/dev/null || die "$RNAME: start_app failed"
+	wait_port_open "$R_AMQP" 30 "$RNAME"
 }
 
 rmq_up() { # [K...]: the nodes to start (default every node)
@@ -457,14 +458,14 @@ rmq_stop_node() { # K
 	local pid i
 	pid=$(pidof_file "$RDIR/rabbit.pid" || true)
 	if [ -n "$pid" ] && ours "$pid" "$RDIR/home"; then
-		say "rabbitmq-$1: stop"
+		say "$RNAME: stop"
 		rmqctl -q shutdown --timeout 60 >/dev/null 2>&1 || true
 		for ((i = 0; i < 200; i++)); do
 			alive "$pid" || break
 			sleep 0.1
 		done
 		if alive "$pid"; then
-			say "rabbitmq-$1 (pid $pid) still alive: KILL"
+			say "$RNAME (pid $pid) still alive: KILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		wait_port_closed "$R_AMQP" 15 || say "warning: port $R_AMQP (amqp) still open"

@@ -30,7 +30,8 @@
 #   SPOOL_WORKERS=M  M spool-worker processes (1..16, default 1)
 #                    These four are remembered in the run dir (file topology) like the
 #                    port base: reset to change. A stack with several nodes, instances or
-#                    workers gives its workers a 10 s lease and a 2 s heartbeat.
+#                    workers gives its workers a 10 s lease and a 2 s heartbeat, and its
+#                    API instances webhook_allow_hosts = 127.0.0.1 (its tests' receiver).
 #   SPOOL_NO_DAEMONS=1  do not start spool-api / spool-worker even if built
 set -euo pipefail
 

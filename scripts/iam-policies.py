@@ -42,6 +42,8 @@ class Resolver:
         self.pseudo = {
             "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack,
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackId": "arn:aws:cloudformation:%s:%s:stack/%s/00000000-0000-0000-0000-000000000000"
+                            % (region, account, stack),
         }
 
     def ref(self, name):

@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 
 #include "aws.h"
 #include "awscreds.h"
@@ -187,27 +189,37 @@ int secret_value_parse(const char *json, size_t len, struct buf *out, struct buf
 	return rc;
 }
 
-/* GetSecretValue over the JSON 1.1 protocol. */
-static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
+/*
+ * One Secrets Manager call over the JSON 1.1 protocol: `op` ("GetSecretValue",
+ * "PutSecretValue") on the secret `ref`, with `input` (stolen; SecretId is added).
+ * 0 with the answer in resp->body, or -1 with `ae` filled and, unless the ARN
+ * itself is bad, `err` untouched (the caller words the error). The request body,
+ * which may hold a value, is wiped.
+ */
+static int sm_call(struct secrets *s, const char *ref, const char *op, json_t *input, struct aws_response *resp,
+		   struct aws_error *ae, struct buf *err)
 {
 	struct secret_arn arn;
 	struct buf why = BUF_INIT;
+	aws_error_clear(ae);
 	if (secret_arn_parse(ref, &arn, &why) != 0) {
 		buf_printf(err, "secret '%s': %s", ref, buf_str(&why));
 		buf_release(&why);
-		return -1;
+		json_decref(input);
+		return -2;
 	}
-	struct buf ep = BUF_INIT;
+	struct buf ep = BUF_INIT, target = BUF_INIT;
 	if (s->endpoint)
 		buf_adds(&ep, s->endpoint);
 	else
 		buf_printf(&ep, "https://secretsmanager.%s.amazonaws.com", arn.region);
-	json_t *req = json_pack("{s:s}", "SecretId", ref);
-	char *body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
+	buf_printf(&target, "secretsmanager.%s", op);
+	json_object_set_new(input, "SecretId", json_string(ref));
+	char *body = json_dumps(input, JSON_COMPACT);
+	json_decref(input);
 	const struct sigv4_header hdrs[] = {
 		{ "Content-Type", "application/x-amz-json-1.1" },
-		{ "X-Amz-Target", "secretsmanager.GetSecretValue" },
+		{ "X-Amz-Target", buf_str(&target) },
 	};
 	struct aws_request r = { 0 };
 	r.method = "POST";
@@ -219,28 +231,100 @@ static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct
 	r.nheaders = 2;
 	r.body = body;
 	r.body_len = strlen(body);
-	struct aws_response resp;
-	aws_response_init(&resp);
-	struct aws_error ae;
-	int rc = -1;
-	if (aws_client_call(s->client, &r, &resp, &ae) != 0) {
-		struct buf msg = BUF_INIT;
-		aws_error_format(&ae, &msg);
-		buf_printf(err, "secret '%s': GetSecretValue: %s", ref, buf_str(&msg));
-		buf_release(&msg);
-		goto done;
-	}
-	rc = secret_value_parse(resp.body.data, resp.body.len, out, &why);
-	if (rc != 0)
-		buf_printf(err, "secret '%s': %s", ref, buf_str(&why));
-done:
-	if (resp.body.data)
-		memset(resp.body.data, 0, resp.body.len);
-	aws_response_release(&resp);
-	free(body);
+	int rc = aws_client_call(s->client, &r, resp, ae) == 0 ? 0 : -1;
+	wipe_free(body);
+	buf_release(&target);
 	buf_release(&ep);
-	buf_release(&why);
 	return rc;
+}
+
+/* "secret 'REF': OP: CODE (HTTP N): message" into err. */
+static void sm_error(const char *ref, const char *op, const struct aws_error *ae, struct buf *err)
+{
+	struct buf msg = BUF_INIT;
+	aws_error_format(ae, &msg);
+	buf_printf(err, "secret '%s': %s: %s", ref, op, buf_str(&msg));
+	buf_release(&msg);
+}
+
+static void wipe_response(struct aws_response *resp)
+{
+	if (resp->body.data)
+		memset(resp->body.data, 0, resp->body.len);
+	aws_response_release(resp);
+}
+
+/*
+ * GetSecretValue: 0 with the value in `out`, 1 when the secret has no current
+ * value (ResourceNotFoundException: also a secret that does not exist), -1 on
+ * another error, in `err`.
+ */
+static int fetch_arn(struct secrets *s, const char *ref, struct buf *out, struct buf *err)
+{
+	struct aws_response resp;
+	struct aws_error ae;
+	aws_response_init(&resp);
+	int rc = sm_call(s, ref, "GetSecretValue", json_object(), &resp, &ae, err);
+	if (rc == -1) {
+		sm_error(ref, "GetSecretValue", &ae, err);
+		if (strstr(ae.code, "ResourceNotFoundException"))
+			rc = 1;
+	} else if (rc == 0) {
+		struct buf why = BUF_INIT;
+		rc = secret_value_parse(resp.body.data, resp.body.len, out, &why);
+		if (rc != 0)
+			buf_printf(err, "secret '%s': %s", ref, buf_str(&why));
+		buf_release(&why);
+	}
+	wipe_response(&resp);
+	return rc < 0 ? -1 : rc;
+}
+
+int secrets_get_current(struct secrets *s, const char *arn, struct buf *out, struct buf *err)
+{
+	buf_reset(out);
+	if (!arn || strncmp(arn, "arn:", 4) != 0) {
+		buf_printf(err, "secret '%s': not a Secrets Manager ARN", arn ? arn : "");
+		return -1;
+	}
+	size_t mark = err->len;
+	int rc = fetch_arn(s, arn, out, err);
+	if (rc == 1)
+		buf_truncate(err, mark);
+	return rc;
+}
+
+int secrets_put(struct secrets *s, const char *arn, const char *value, const char *token, struct buf *err)
+{
+	if (!arn || strncmp(arn, "arn:", 4) != 0) {
+		buf_printf(err, "secret '%s': not a Secrets Manager ARN", arn ? arn : "");
+		return -1;
+	}
+	json_t *in = json_pack("{s:s}", "SecretString", value);
+	char made[33];
+	if (!token) {
+		/* raw calls must bring their own token: the SDKs make one the same way */
+		unsigned char rnd[16];
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			json_decref(in);
+			buf_printf(err, "secret '%s': no random bytes for the request token", arn);
+			return -1;
+		}
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			snprintf(made + 2 * i, 3, "%02x", rnd[i]);
+		token = made;
+	}
+	json_object_set_new(in, "ClientRequestToken", json_string(token));
+	struct aws_response resp;
+	struct aws_error ae;
+	aws_response_init(&resp);
+	int rc = sm_call(s, arn, "PutSecretValue", in, &resp, &ae, err);
+	if (rc == -1)
+		sm_error(arn, "PutSecretValue", &ae, err);
+	wipe_response(&resp);
+	if (rc == 0)
+		secrets_invalidate(s, arn);
+	return rc < 0 ? -1 : 0;
 }
 
 /*

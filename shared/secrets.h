@@ -49,6 +49,23 @@ int secrets_get(struct secrets *s, const char *ref, struct buf *out, struct buf 
 /* Drop the cached value of `ref` so the next get refetches. */
 void secrets_invalidate(struct secrets *s, const char *ref);
 
+/*
+ * The current value of the Secrets Manager secret `arn`, fetched now (neither
+ * the cache nor a stale value is used): 0 with the value in `out` (reset
+ * first), 1 when Secrets Manager has no current value for it (a secret created
+ * without one; also a secret that does not exist), -1 on any other failure,
+ * with the reason in `err`.
+ */
+int secrets_get_current(struct secrets *s, const char *arn, struct buf *out, struct buf *err);
+/*
+ * Store `value` as the new current value of the existing Secrets Manager secret
+ * `arn` (PutSecretValue). `token` (may be NULL: a random one) is the
+ * ClientRequestToken, 32-64 characters, which makes a repeated call with the
+ * same value a no-op. Drops the cached value. 0, or -1 with the reason in `err`
+ * (never the value).
+ */
+int secrets_put(struct secrets *s, const char *arn, const char *value, const char *token, struct buf *err);
+
 /* Database credentials in the RDS JSON shape. Strings owned by the struct. */
 struct db_secret {
 	char *username, *password, *host, *dbname;

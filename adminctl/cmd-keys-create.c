@@ -33,15 +33,6 @@ static int on_opt(int opt, const char *val, void *arg)
 	return 0;
 }
 
-/* Tenant ids appear in S3 keys and URLs: lower-case letters, digits, '-' and '_'. */
-static bool tenant_ok(const char *t)
-{
-	size_t n = strlen(t);
-	if (n == 0 || n > 63 || t[0] == '-' || t[0] == '_')
-		return false;
-	return strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
-}
-
 static int cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -55,7 +46,7 @@ static int cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return CMD_EXIT_USAGE;
 	if (!o.tenant)
 		return cmd_usage(&cmd_keys_create_entry);
-	if (!tenant_ok(o.tenant)) {
+	if (!apikey_tenant_valid(o.tenant)) {
 		cmd_error("keys create: tenant '%s' is not valid: use 1-63 of a-z 0-9 - _", o.tenant);
 		return CMD_EXIT_USAGE;
 	}

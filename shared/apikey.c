@@ -79,15 +79,22 @@ static void hash_param(const unsigned char hash[32], char out[67])
 	out[66] = '\0';
 }
 
-int apikey_create(struct db_conn *c, const char *pepper, const char *tenant, const char *name,
-		  struct buf *key_out, char id_out[37], struct buf *err)
+bool apikey_tenant_valid(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 63 || t[0] == '-' || t[0] == '_')
+		return false;
+	return strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+int apikey_insert(struct db_conn *c, const char *pepper, const char *tenant, const char *name, const char *key,
+		  char id_out[37], struct buf *err)
 {
 	unsigned char hash[32];
 	char hex[67], prefix[APIKEY_PREFIX_LEN + 1];
-	apikey_generate(key_out);
-	apikey_hash(pepper, buf_str(key_out), hash);
+	apikey_hash(pepper, key, hash);
 	hash_param(hash, hex);
-	memcpy(prefix, buf_str(key_out), APIKEY_PREFIX_LEN);
+	memcpy(prefix, key, APIKEY_PREFIX_LEN);
 	prefix[APIKEY_PREFIX_LEN] = '\0';
 	/* One statement: the tenant row and the key commit together. */
 	const char *params[] = { tenant, name ? name : "", prefix, hex };
@@ -96,12 +103,21 @@ int apikey_create(struct db_conn *c, const char *pepper, const char *tenant, con
 			      " INSERT INTO api_keys (tenant_id, name, prefix, hash) VALUES ($1, $2, $3, $4::bytea)"
 			      " RETURNING id",
 			      4, params, err);
-	if (!r) {
+	if (!r)
+		return -1;
+	db_copy(id_out, 37, r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int apikey_create(struct db_conn *c, const char *pepper, const char *tenant, const char *name,
+		  struct buf *key_out, char id_out[37], struct buf *err)
+{
+	apikey_generate(key_out);
+	if (apikey_insert(c, pepper, tenant, name, buf_str(key_out), id_out, err) < 0) {
 		buf_reset(key_out);
 		return -1;
 	}
-	db_copy(id_out, 37, r, 0, 0);
-	PQclear(r);
 	return 0;
 }
 

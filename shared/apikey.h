@@ -52,6 +52,16 @@ int apikey_create(struct db_conn *c, const char *pepper, const char *tenant, con
 		  struct buf *key_out, char id_out[37], struct buf *err);
 
 /*
+ * Record `key` (apikey_format_ok), made elsewhere, for `tenant` as apikey_create
+ * does: a key kept outside the database (a secret) whose record was lost.
+ */
+int apikey_insert(struct db_conn *c, const char *pepper, const char *tenant, const char *name, const char *key,
+		  char id_out[37], struct buf *err);
+
+/* Tenant ids appear in S3 keys and URLs: 1-63 of a-z 0-9 '-' '_', not starting with '-' or '_'. */
+bool apikey_tenant_valid(const char *tenant);
+
+/*
  * Find the key with this hash: 0 found and not revoked (*tenant_out malloc'd,
  * caller frees; `id_out` filled), 1 not found or revoked. The stored hash is
  * compared again with CRYPTO_memcmp. Updates last_used_at.

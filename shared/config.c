@@ -90,6 +90,10 @@ static const struct ckey keys[] = {
 	  "Time limit to connect." },
 	{ "database", "statement_timeout", CT_DURATION, O(database.statement_timeout), 0, 3600, "30s", 0, ALL,
 	  "Server-side limit on one statement (0 = none)." },
+	{ "database", "api_role_secret", CT_SECRET, O(database.api_role_secret), 0, 0, NULL, 0, C,
+	  "Reference to spool-api's own database secret (the RDS JSON shape, as spool-api's [database] secret): adminctl db bootstrap creates the role it names (username, password) if absent, with the grants spool-api needs and no more.\nadminctl's own [database] secret is then the master user's, which owns the tables." },
+	{ "database", "worker_role_secret", CT_SECRET, O(database.worker_role_secret), 0, 0, NULL, 0, C,
+	  "Reference to spool-worker's own database secret, for its role, as api_role_secret." },
 
 	{ "rabbitmq", "secret", CT_SECRET, O(rabbitmq.secret), 0, 0, NULL, F_REQUIRED, ALL,
 	  "Reference to the RabbitMQ secret (JSON: username, password, host, port, vhost)." },

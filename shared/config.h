@@ -73,6 +73,8 @@ struct config_database {
 	int64_t pool_size;
 	int64_t connect_timeout; /* seconds */
 	int64_t statement_timeout; /* seconds */
+	char *api_role_secret;    /* adminctl: spool-api's own database secret, for its role */
+	char *worker_role_secret; /* adminctl: spool-worker's */
 };
 
 struct config_rabbitmq {

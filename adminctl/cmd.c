@@ -8,6 +8,7 @@
 #include "audit.h"
 
 extern const struct cmd_entry cmd_config_check_entry;
+extern const struct cmd_entry cmd_db_bootstrap_entry;
 extern const struct cmd_entry cmd_db_migrate_entry;
 extern const struct cmd_entry cmd_db_status_entry;
 extern const struct cmd_entry cmd_keys_create_entry;
@@ -51,6 +52,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_keys_list_entry,
 	&cmd_keys_webhook_secret_entry,
 	&cmd_keys_revoke_entry,
+	&cmd_db_bootstrap_entry,
 	&cmd_db_migrate_entry,
 	&cmd_db_status_entry,
 	&cmd_config_check_entry,

@@ -230,7 +230,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 CREATE_USER ?= $(if $(DESTDIR),no,$(if $(filter 0,$(shell id -u)),yes,no))
 SYSTEMD_ROOT = $(if $(DESTDIR),--root=$(DESTDIR))
-UNITS      := spool-api.service spool-worker@.service
+UNITS      := spool-api.service spool-worker@.service spool-migrate.service
 CONFIGS    := api.ini worker.ini adminctl.ini
 # the units and sample configs name /usr/local/ (the default PREFIX): made PREFIX's here
 INSTALL_SED := sed -e 's\#/usr/local/\#$(PREFIX)/\#g'

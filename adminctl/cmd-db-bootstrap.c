@@ -246,6 +246,9 @@ static int cmd_db_bootstrap_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("db bootstrap: tenant '%s' is not valid: use 1-63 of a-z 0-9 - _", o.tenant);
 		return CMD_EXIT_USAGE;
 	}
+	/* the unit passes ${SPOOL_FIRST_KEY_SECRET}, empty when /etc/default/spool does not set it */
+	if (o.key_secret && !*o.key_secret)
+		o.key_secret = NULL;
 	if (o.key_secret && strncmp(o.key_secret, "arn:", 4)) {
 		cmd_error("db bootstrap: --key-secret '%s' is not a Secrets Manager ARN", o.key_secret);
 		return CMD_EXIT_USAGE;

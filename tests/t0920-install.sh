@@ -20,6 +20,7 @@ want=(
 	usr/bin/spool-api usr/bin/spool-worker usr/bin/adminctl
 	usr/share/spool/logo.png
 	lib/systemd/system/spool-api.service lib/systemd/system/spool-worker@.service
+	lib/systemd/system/spool-migrate.service
 	etc/spool/api.ini etc/spool/worker.ini etc/spool/adminctl.ini
 	usr/lib/sysusers.d/spool.conf usr/lib/tmpfiles.d/spool.conf
 )
@@ -62,6 +63,9 @@ expect_eq "api unit ExecStart follows PREFIX" "ExecStart=/usr/bin/spool-api -f /
 	"$(grep '^ExecStart=' "$R/lib/systemd/system/spool-api.service")"
 expect_eq "worker unit ExecStart follows PREFIX" "ExecStart=/usr/bin/spool-worker -f /etc/spool/worker.ini" \
 	"$(grep '^ExecStart=' "$R/lib/systemd/system/spool-worker@.service")"
+expect_eq "bootstrap unit ExecStart follows PREFIX" \
+	"ExecStart=/usr/bin/adminctl -f /etc/spool/adminctl.ini db bootstrap --key-secret \${SPOOL_FIRST_KEY_SECRET}" \
+	"$(grep '^ExecStart=' "$R/lib/systemd/system/spool-migrate.service")"
 expect_eq "the units differ from etc/systemd/ only in ExecStart" "" \
 	"$(diff etc/systemd/spool-api.service "$R/lib/systemd/system/spool-api.service" | grep '^[<>]' | grep -v 'ExecStart=')"
 
@@ -72,11 +76,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	# verify resolves ExecStart on the host: point it into DESTDIR (the only change)
 	V=$T_TMP/verify
 	mkdir -p "$V"
-	for u in spool-api.service spool-worker@.service; do
+	for u in spool-api.service spool-worker@.service spool-migrate.service; do
 		sed "s#^ExecStart=/usr/bin/#ExecStart=$R/usr/bin/#" "$R/lib/systemd/system/$u" >"$V/$u"
 	done
 	out=$(cd "$V" && MANPATH=$R/usr/share/man SYSTEMD_LOG_COLOR=0 systemd-analyze verify "${man_opt[@]}" \
-		./spool-api.service ./spool-worker@1.service 2>&1)
+		./spool-api.service ./spool-worker@1.service ./spool-migrate.service 2>&1)
 	rc=$?
 	if [ $rc -eq 0 ] && [ -z "$out" ]; then
 		ok "systemd-analyze verify: installed units"

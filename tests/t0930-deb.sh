@@ -79,6 +79,7 @@ want=(
 	usr/bin/spool-api usr/bin/spool-worker usr/bin/adminctl
 	usr/share/spool/logo.png usr/share/doc/spool/copyright usr/share/doc/spool/changelog.gz
 	lib/systemd/system/spool-api.service lib/systemd/system/spool-worker@.service
+	lib/systemd/system/spool-migrate.service
 	etc/spool/api.ini etc/spool/worker.ini etc/spool/adminctl.ini
 	usr/lib/sysusers.d/spool.conf usr/lib/tmpfiles.d/spool.conf
 )

@@ -181,19 +181,21 @@ int migrate_status(struct db_conn *c, int *current, int *latest, struct buf *err
 	return 0;
 }
 
-int migrate_check(struct db_conn *c, struct buf *err)
+int migrate_check(struct db_conn *c, int *current, struct buf *err)
 {
 	int v;
 	if (current_version(c, &v, err) < 0)
 		return -1;
+	if (current)
+		*current = v;
 	if (v > NMIGRATIONS) {
 		newer_schema(err, v);
-		return -1;
+		return MIGRATE_NEWER;
 	}
 	if (v < NMIGRATIONS) {
-		buf_printf(err, "database schema version %d is older than %d: run 'adminctl db migrate'", v,
+		buf_printf(err, "database schema version %d is older than %d: run 'adminctl db bootstrap'", v,
 			   NMIGRATIONS);
-		return -1;
+		return MIGRATE_OLDER;
 	}
 	return 0;
 }

@@ -27,9 +27,14 @@ int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err);
 int migrate_status(struct db_conn *c, int *current, int *latest, struct buf *err);
 
 /*
- * For daemons at start: 0 if the schema is exactly migrate_latest(), else -1 with
- * what to do ("run adminctl db migrate" or "upgrade this program") in `err`.
+ * Does the database's schema fit this program: 0 if it is exactly
+ * migrate_latest(); MIGRATE_OLDER when the database is behind (what to do, "run
+ * adminctl db bootstrap", in `err`); MIGRATE_NEWER when it is ahead (a newer
+ * release migrated it: "upgrade this program" in `err`); -1 if it could not be
+ * read. *current (may be NULL) gets the database's version.
  */
-int migrate_check(struct db_conn *c, struct buf *err);
+#define MIGRATE_OLDER 1
+#define MIGRATE_NEWER 2
+int migrate_check(struct db_conn *c, int *current, struct buf *err);
 
 #endif

@@ -104,7 +104,7 @@ enum MHD_Result reply_redirect(struct req *r, const char *location);
 enum MHD_Result reply_static(struct req *r, unsigned status, const char *json);
 /* 503 unavailable with Retry-After; `what` names the dependency (logged, not sent). */
 enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *reason);
-/* /ready's 503: the error body plus "status" and "checks" (stolen); `failing` names them. */
+/* /ready's 503: the error body plus "status" and "checks" (stolen); `failing` names them with their states. */
 enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing);
 /* 401 with WWW-Authenticate: Bearer. */
 enum MHD_Result reply_unauthorized(struct req *r, const char *message);

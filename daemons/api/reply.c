@@ -131,7 +131,7 @@ enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *r
 enum MHD_Result reply_not_ready(struct req *r, json_t *checks, const char *failing)
 {
 	struct buf m = BUF_INIT;
-	buf_printf(&m, "not ready: %s unavailable", failing);
+	buf_printf(&m, "not ready: %s", failing);
 	json_t *o = error_body(r, "unavailable", NULL, buf_str(&m));
 	buf_release(&m);
 	json_object_set_new(o, "status", json_string("not_ready"));

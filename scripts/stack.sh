@@ -629,6 +629,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
 			secret = @DB@
 			sslmode = disable
 			pool_size = 4
+			@DB_ROLES@
 
 			[rabbitmq]
 			secret = $mq
@@ -653,11 +654,17 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
 			echo "; secrets are named by ARN and fetched from the AWS stand-in (SigV4-checked)"
 			echo
 			# each program its own database user: the daemons theirs, adminctl the master
+			# (one [database] section each: tests edit it as the only one)
 			case $f in
-			api) echo "${common/@DB@/$dbapi}" ;;
-			worker) echo "${common/@DB@/$dbworker}" ;;
-			*) echo "${common/@DB@/$db}" ;;
+			api) c=${common/@DB@/$dbapi} ;;
+			worker) c=${common/@DB@/$dbworker} ;;
+			*)
+				c=${common/@DB@/$db}
+				c=${c/@DB_ROLES@/api_role_secret = $dbapi
+worker_role_secret = $dbworker}
+				;;
 			esac
+			echo "${c/@DB_ROLES@$'\n'/}"
 			echo
 			case $f in
 			api)
@@ -700,10 +707,6 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
 				;;
 			adminctl)
 				cat <<-EOF
-					[database]
-					api_role_secret = $dbapi
-					worker_role_secret = $dbworker
-
 					[api]
 					pepper_secret = $pep
 

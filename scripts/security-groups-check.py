@@ -314,9 +314,6 @@ class Checker:
             sub = self.userdata_text(lt)
             named[who] = {n for n in secrets if re.search(r"^\s*\w+ = \$\{%s\}\s*$" % n, sub, re.M)}
             first_key[who] = {n for n in secrets if "SPOOL_FIRST_KEY_SECRET=${%s}" % n in sub}
-        master = {n for n in secrets
-                  if any(self.target(x["Properties"].get("SecretId")) == n
-                         for x in self.of_type("AWS::SecretsManager::SecretTargetAttachment").values())}
         want_s3 = {
             # the API deletes an upload no job took (POST /v1/videos refused or replayed)
             "api": {"uploads/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "results/*": {"s3:GetObject"}},
@@ -377,21 +374,17 @@ class Checker:
                                       "%s: logs on %s" % (rname, r))
                     else:
                         self.need(False, "iam", "%s: unexpected action %s" % (rname, a))
-            # reads exactly the secrets its configuration names; the worker role's master
-            # secret dates from before the daemons had database roles of their own: shown,
-            # not failed, until its statement drops it
+            # reads exactly the secrets its configuration names, and the API role the
+            # first key's secret too: the bootstrap reads it before writing it
             self.need(named.get(who, set()) <= got_secrets, "iam", "%s (%s) cannot read %s, which its config names"
                       % (rname, who, sorted(named.get(who, set()) - got_secrets)))
-            extra = got_secrets - named.get(who, set())
-            if who == "worker" and extra & master:
-                print("WARN iam: %s reads the master database secret %s, which no worker config names"
-                      % (rname, sorted(extra & master)))
-                extra -= master
+            extra = got_secrets - named.get(who, set()) - first_key.get(who, set())
             self.need(not extra, "iam", "%s (%s) reads %s, which its config does not name" % (rname, who, sorted(extra)))
             self.need(put_secrets == first_key.get(who, set()), "iam",
                       "%s (%s) writes secrets %s; want only the first key's %s" % (
                           rname, who, sorted(put_secrets), sorted(first_key.get(who, set()))))
-            self.need(not (got_secrets & put_secrets), "iam", "%s reads the first key back" % rname)
+            self.need(first_key.get(who, set()) <= got_secrets, "iam",
+                      "%s cannot read the first key's secret back (a bootstrap cut off half-way)" % rname)
             core = {k: v - extra_ok for k, v in got_s3.items()}
             self.need(core == want_s3[who], "iam", "%s (%s) s3 %s; want %s" % (rname, who, core, want_s3[who]))
             self.need(metrics, "iam", "%s: PutMetricData limited to the namespace" % rname)

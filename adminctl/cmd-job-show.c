@@ -103,6 +103,8 @@ static void print_text(const struct job *j, const struct jobops_event *ev, size_
 	field("error", buf_str(&b));
 	field("worker", j->worker_id);
 	field("created", j->created_at);
+	if (j->run_at[0])
+		field("run at", j->run_at);
 	field("started", j->started_at);
 	field("finished", j->finished_at);
 	if (j->lease_until[0])

@@ -34,7 +34,9 @@ static int on_opt(int opt, const char *val, void *arg)
 			o->f.has_status = true;
 			return 0;
 		}
-		cmd_error("jobs: unknown status '%s' (queued, running, retrying, succeeded, failed, cancelled)", val);
+		cmd_error("jobs: unknown status '%s' (scheduled, queued, running, retrying, succeeded, failed, "
+			  "cancelled)",
+			  val);
 		return -1;
 	case 't':
 		o->f.type = val;
@@ -76,15 +78,15 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 {
 	static const struct table_col cols[] = {
 		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
-		{ "ATT", TABLE_RIGHT }, { "CREATED", 0 }, { "ERROR", TABLE_SHRINK },
+		{ "ATT", TABLE_RIGHT }, { "CREATED", 0 }, { "RUN AT", 0 }, { "ERROR", TABLE_SHRINK },
 	};
 	static const struct table_col due_cols[] = {
 		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
-		{ "ATT", TABLE_RIGHT }, { "DUE", 0 }, { "ERROR", TABLE_SHRINK },
+		{ "ATT", TABLE_RIGHT }, { "DUE", 0 }, { "RUN AT", 0 }, { "ERROR", TABLE_SHRINK },
 	};
 	struct table t;
 	struct buf err = BUF_INIT;
-	table_init(&t, due ? due_cols : cols, 7);
+	table_init(&t, due ? due_cols : cols, 8);
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&err);
 		error_line(&jobs[i], &err);
@@ -95,6 +97,7 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 		table_cell(&t, jobs[i].tenant);
 		table_cellf(&t, "%d/%d", jobs[i].attempts, jobs[i].max_attempts);
 		table_cell(&t, due ? jobs[i].due_at : jobs[i].created_at);
+		table_cell(&t, *jobs[i].run_at ? jobs[i].run_at : "-");
 		table_cell(&t, buf_str(&err));
 	}
 	table_print(&t, stdout);

@@ -59,6 +59,8 @@ static void build(const struct model_job *mj, struct lines *l)
 	    job_status_name(j->status), j->attempts, j->max_attempts, j->progress, j->cancel_requested ? "   cancel requested" : "");
 	add(l, TC_NORMAL, "  created %s   started %s   finished %s", j->created_at, *j->started_at ? j->started_at : "-",
 	    *j->finished_at ? j->finished_at : "-");
+	if (*j->run_at)
+		add(l, TC_NORMAL, "  run at %s", j->run_at);
 	if (j->worker_id)
 		add(l, TC_NORMAL, "  worker %s   lease until %s", j->worker_id, j->lease_until);
 	if (j->error) {

@@ -11,6 +11,7 @@
 static const char *const status_names[JOB_STATUS_COUNT] = {
 	[JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running", [JOB_RETRYING] = "retrying",
 	[JOB_SUCCEEDED] = "succeeded", [JOB_FAILED] = "failed",   [JOB_CANCELLED] = "cancelled",
+	[JOB_SCHEDULED] = "scheduled",
 };
 
 const char *job_status_name(enum job_status s)
@@ -75,8 +76,8 @@ void job_clear(struct job *j)
 	"params::text, result::text, error::text, callback_url, idempotency_key, worker_id, "           \
 	"cancel_requested, " DB_RFC3339("created_at") ", " DB_RFC3339("started_at") ", "                \
 	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", " DB_RFC3339("due_at") ", "         \
-	"(extract(epoch FROM created_at) * 1000000)::bigint"
-#define JOB_NCOLS 21
+	DB_RFC3339("run_at") ", (extract(epoch FROM created_at) * 1000000)::bigint"
+#define JOB_NCOLS 22
 
 static json_t *json_col(const PGresult *r, int row, int col)
 {
@@ -114,6 +115,7 @@ static void job_from_row(const PGresult *r, int row, struct job *j)
 	db_copy(j->finished_at, sizeof(j->finished_at), r, row, 17);
 	db_copy(j->lease_until, sizeof(j->lease_until), r, row, 18);
 	db_copy(j->due_at, sizeof(j->due_at), r, row, 19);
+	db_copy(j->run_at, sizeof(j->run_at), r, row, 20);
 }
 
 static void rollback(struct db_conn *c)
@@ -137,26 +139,34 @@ static char *dump_or_null(json_t *v)
  */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed, struct buf *err)
 {
-	char maxa[16];
+	char maxa[16], run_at[24], delay[24];
 	snprintf(maxa, sizeof(maxa), "%d", in->max_attempts > 0 ? in->max_attempts : 5);
+	snprintf(run_at, sizeof(run_at), "%lld", (long long)(in->run_at_ms > 0 ? in->run_at_ms : 0));
+	snprintf(delay, sizeof(delay), "%lld", (long long)(in->delay_s > 0 ? in->delay_s : 0));
 	char *src = dump_or_null(in->source);
 	char *prm = in->params ? json_dumps(in->params, JSON_COMPACT) : xstrdup("{}");
-	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa };
+	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa,
+				 run_at, delay };
 	int rc = -1;
 	*existed = false;
 	memset(out, 0, sizeof(*out));
+	/* s.ra: the run_at asked for (NULL: none); a job whose run_at has come is queued at once */
 	PGresult *r = db_exec(c, "job_create",
 			      "WITH u AS (INSERT INTO jobs (tenant_id, type, source, params, callback_url,"
-			      "     idempotency_key, max_attempts)"
-			      "   VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int)"
+			      "     idempotency_key, max_attempts, status, run_at, due_at)"
+			      "   SELECT $1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int,"
+			      "     CASE WHEN s.ra > now() THEN 'scheduled' ELSE 'queued' END, s.ra, greatest(s.ra, now())"
+			      "   FROM (SELECT CASE WHEN $8::bigint > 0 THEN to_timestamp($8::bigint / 1000.0)"
+			      "     WHEN $9::bigint > 0 THEN now() + $9::bigint * interval '1 second' END AS ra) s"
 			      "   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),"
-			      " e AS (INSERT INTO job_events (job_id, event, status, attempt)"
-			      "   SELECT id, 'queued', 'queued', 0 FROM u),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
+			      "   SELECT id, status, status, 0, CASE WHEN run_at IS NOT NULL THEN"
+			      "     jsonb_build_object('run_at', " DB_RFC3339("run_at") ") END FROM u),"
 			      " o AS (INSERT INTO outbox (exchange, routing_key, payload)"
 			      "   SELECT 'spool.jobs', 'job', format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s}',"
-			      "     id, to_json(type), attempts + 1) FROM u)"
+			      "     id, to_json(type), attempts + 1) FROM u WHERE status = 'queued')"
 			      " SELECT " JOB_COLS " FROM u",
-			      7, params, err);
+			      9, params, err);
 	if (!r)
 		goto done;
 	if (PQntuples(r) == 0) {
@@ -371,7 +381,7 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
 			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
 			      "   lease_until = NULL"
 			      "   WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)"
-			      "   AND status IN ('queued', 'retrying') RETURNING *),"
+			      "   AND status IN ('scheduled', 'queued', 'retrying') RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
 			      "   SELECT id, 'cancelled', 'cancelled', attempts, jsonb_build_object('actor', $3::text)"
 			      "   FROM u)"
@@ -786,6 +796,62 @@ int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count,
 	if (!r)
 		return -1;
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- the promoter of scheduled jobs ------------------------------------------------- */
+
+int job_promote_due(struct db_conn *c, const char *actor, int limit, size_t *n, struct buf *err)
+{
+	char lim[16];
+	struct job *jobs = NULL;
+	*n = 0;
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 500);
+	const char *params[] = { actor, lim };
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	PGresult *r = db_exec(c, "job_promote_due",
+			      "WITH x AS (SELECT id FROM jobs WHERE status = 'scheduled' AND run_at <= now()"
+			      "   ORDER BY run_at LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+			      " u AS (UPDATE jobs j SET status = 'queued', due_at = now(), updated_at = now()"
+			      "   FROM x WHERE j.id = x.id RETURNING j.*),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
+			      "   SELECT id, 'queued', 'queued', attempts, jsonb_build_object('actor', $1::text,"
+			      "     'late_ms', floor(extract(epoch FROM now() - run_at) * 1000)::bigint) FROM u)"
+			      " SELECT " JOB_COLS " FROM u ORDER BY run_at, id",
+			      2, params, err);
+	if (!r) {
+		rollback(c);
+		return -1;
+	}
+	size_t k = 0;
+	jobs_take(r, &jobs, &k);
+	int rc = outbox_add_jobs(c, jobs, k, err);
+	if (rc == 0)
+		rc = outbox_add_events(c, jobs, k, "queued", err);
+	for (size_t i = 0; i < k; i++)
+		job_clear(&jobs[i]);
+	free(jobs);
+	if (rc < 0 || db_cmd(c, "COMMIT", err) < 0) {
+		rollback(c);
+		return -1;
+	}
+	*n = k;
+	return 0;
+}
+
+int job_next_run_in(struct db_conn *c, int64_t *ms, struct buf *err)
+{
+	*ms = -1;
+	PGresult *r = db_exec(c, "job_next_run_in",
+			      "SELECT greatest(0, ceil(extract(epoch FROM min(run_at) - now()) * 1000))::bigint"
+			      " FROM jobs WHERE status = 'scheduled'",
+			      0, NULL, err);
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		*ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return 0;
 }

@@ -4,9 +4,10 @@
  * so the state machine of spool(7) holds wherever they are called from (API,
  * worker, adminctl):
  *
+ *   scheduled -> queued     (at its run_at: job_promote_due)
  *   queued -> running -> succeeded | failed
  *   running -> retrying -> running
- *   queued | retrying -> cancelled
+ *   scheduled | queued | retrying -> cancelled
  *   running -> cancelled    (requested: job_request_cancel, then the worker: job_cancel_running)
  *   running -> queued       (handed back by a stopping worker, the attempt not counted: job_hand_back)
  *
@@ -42,8 +43,9 @@ enum job_status {
 	JOB_SUCCEEDED,
 	JOB_FAILED,
 	JOB_CANCELLED,
+	JOB_SCHEDULED,           /* waits for its run_at: no message exists for it yet */
 };
-#define JOB_STATUS_COUNT 6
+#define JOB_STATUS_COUNT 7
 
 const char *job_status_name(enum job_status s);
 int job_status_parse(const char *s, enum job_status *out); /* -1 if unknown */
@@ -105,6 +107,7 @@ struct job {
 	char finished_at[40];
 	char lease_until[40];
 	char due_at[40];         /* when its spool.jobs message is due: queued, or the retry after the backoff */
+	char run_at[40];         /* when a scheduled job was asked to run, "" when it was not scheduled */
 };
 
 /* Release everything the job owns and zero it. */
@@ -119,12 +122,17 @@ struct job_new {
 	const char *callback_url;
 	const char *idempotency_key; /* may be NULL */
 	int max_attempts;
+	int64_t run_at_ms;       /* > 0: scheduled for this time (Unix milliseconds) */
+	int64_t delay_s;         /* > 0 (and run_at_ms 0): scheduled this many seconds after the database's now */
 };
 
 /*
  * Insert the job (queued), its first job_events row and its outbox row (the
- * message for spool.jobs) in one transaction. With an idempotency key that the
- * tenant used before, returns the first job instead and sets *existed.
+ * message for spool.jobs) in one transaction. A job given run_at_ms or delay_s
+ * is stored with that run_at and, unless the time has come already, inserted
+ * `scheduled` instead, with no outbox row: the promoter (job_promote_due)
+ * queues it then. With an idempotency key
+ * that the tenant used before, returns the first job instead and sets *existed.
  */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed,
 	       struct buf *err);
@@ -280,6 +288,21 @@ int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count,
  */
 enum job_own_rc job_hand_back(struct db_conn *c, const char *id, const char *worker_id, int attempt,
 			      const char *reason, struct buf *err);
+
+/*
+ * The promoter: in one transaction, up to `limit` scheduled jobs whose run_at
+ * has come (oldest run_at first, rows another promoter holds skipped, so that
+ * several may run at once) become queued, each with a job_events row 'queued'
+ * (detail.actor), its spool.jobs message and its job.queued event in the
+ * outbox. *n is how many; -1 with `err` on a database error.
+ */
+int job_promote_due(struct db_conn *c, const char *actor, int limit, size_t *n, struct buf *err);
+
+/*
+ * Milliseconds until the earliest run_at of a scheduled job (0 when one is due
+ * already) into *ms, or -1 there when none is scheduled. 0, or -1 with `err`.
+ */
+int job_next_run_in(struct db_conn *c, int64_t *ms, struct buf *err);
 
 /* True if `s` is a canonical lower-case UUID (8-4-4-4-12). */
 bool job_id_valid(const char *s);

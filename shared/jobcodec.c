@@ -37,6 +37,7 @@ json_t *jobcodec_to_json(const struct job *j)
 	json_object_set_new(o, "created_at", str_or_null(j->created_at));
 	json_object_set_new(o, "started_at", str_or_null(j->started_at));
 	json_object_set_new(o, "finished_at", str_or_null(j->finished_at));
+	json_object_set_new(o, "run_at", str_or_null(j->run_at));
 	return o;
 }
 

@@ -132,6 +132,7 @@ void jobops_ids_free(char **ids, int64_t n)
 enum jobops_cancel_rc jobops_cancel_rule(enum job_status s)
 {
 	switch (s) {
+	case JOB_SCHEDULED:
 	case JOB_QUEUED:
 	case JOB_RETRYING:
 		return JOBOPS_CANCELLED;

@@ -2,7 +2,7 @@
  * jobops — operator actions on jobs and dead letters, shared by adminctl (CLI
  * and TUI) and the API's admin paths so that their rules hold everywhere.
  *
- * Cancel: one rule for the API, `adminctl job cancel` and the TUI. A queued or
+ * Cancel: one rule for the API, `adminctl job cancel` and the TUI. A scheduled, queued or
  * retrying job is cancelled at once (job.cancelled goes through the outbox); a
  * running job gets a cancel request, which its worker honours at its next
  * heartbeat (the job then ends cancelled, by the worker); a finished job is left
@@ -63,7 +63,7 @@ void jobops_ids_free(char **ids, int64_t n);
 /* What jobops_cancel did to a job. */
 enum jobops_cancel_rc {
 	JOBOPS_CANCEL_ERR = -1,       /* database error: one line in `err` */
-	JOBOPS_CANCELLED = 0,         /* it was queued or retrying: now cancelled */
+	JOBOPS_CANCELLED = 0,         /* it was scheduled, queued or retrying: now cancelled */
 	JOBOPS_CANCEL_REQUESTED,      /* it is running: its worker stops it at its next heartbeat */
 	JOBOPS_CANCEL_NOT_FOUND,      /* no such job, another tenant's, or not a UUID */
 	JOBOPS_CANCEL_REFUSED,        /* it is finished (succeeded, failed or cancelled): left as it is */

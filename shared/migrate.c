@@ -126,6 +126,18 @@ static const char *const migrations[] = {
 	"  ELSE interval '0' END WHERE status IN ('queued', 'retrying');"
 	"CREATE INDEX jobs_unclaimed ON jobs ((greatest(due_at, redriven_at)))"
 	"  WHERE status IN ('queued', 'retrying');",
+
+	/*
+	 * 4: scheduled jobs. A job submitted with run_at or delay waits as
+	 * 'scheduled' with its run_at, no message anywhere; the promoter queues it
+	 * then. The partial index is the promoter's: its pass and its probe of the
+	 * earliest run_at read only the jobs still scheduled.
+	 */
+	"ALTER TABLE jobs ADD COLUMN run_at timestamptz,"
+	"  DROP CONSTRAINT jobs_status_check,"
+	"  ADD CONSTRAINT jobs_status_check CHECK (status IN"
+	"    ('scheduled', 'queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'));"
+	"CREATE INDEX jobs_scheduled ON jobs (run_at) WHERE status = 'scheduled';",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

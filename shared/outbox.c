@@ -60,6 +60,25 @@ int outbox_add_jobs(struct db_conn *c, const struct job *jobs, size_t n, struct 
 	return rc;
 }
 
+/* The rows of `payloads` (a JSON array of strings, stolen) for exchange/key, in their order. */
+static int outbox_add_payloads(struct db_conn *c, const char *exchange, const char *key, json_t *payloads,
+			       struct buf *err)
+{
+	char *arr = json_dumps(payloads, JSON_COMPACT);
+	json_decref(payloads);
+	const char *params[] = { exchange, key, arr };
+	PGresult *r = db_exec(c, "outbox_add_payloads",
+			      "INSERT INTO outbox (exchange, routing_key, payload)"
+			      " SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
+			      " ORDER BY i",
+			      3, params, err);
+	free(arr);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
 int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, size_t n, struct buf *err)
 {
 	if (n == 0)
@@ -71,19 +90,25 @@ int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, 
 		json_array_append_new(payloads, json_string(buf_str(&msg)));
 	}
 	buf_release(&msg);
-	char *arr = json_dumps(payloads, JSON_COMPACT);
-	json_decref(payloads);
-	const char *params[] = { MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, arr };
-	PGresult *r = db_exec(c, "outbox_add_messages",
-			      "INSERT INTO outbox (exchange, routing_key, payload)"
-			      " SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
-			      " ORDER BY i",
-			      3, params, err);
-	free(arr);
-	if (!r)
-		return -1;
-	PQclear(r);
-	return 0;
+	return outbox_add_payloads(c, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, payloads, err);
+}
+
+int outbox_add_events(struct db_conn *c, const struct job *jobs, size_t n, const char *event, struct buf *err)
+{
+	if (n == 0)
+		return 0;
+	json_t *payloads = json_array();
+	struct buf msg = BUF_INIT, key = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		buf_reset(&msg);
+		jobcodec_event_encode(&jobs[i], event, &msg);
+		json_array_append_new(payloads, json_string(buf_str(&msg)));
+	}
+	buf_release(&msg);
+	buf_printf(&key, "job.%s", event);
+	int rc = outbox_add_payloads(c, "spool.events", buf_str(&key), payloads, err);
+	buf_release(&key);
+	return rc;
 }
 
 /* The spool.events message of `j` (event "cancelled", …), into the outbox. */

@@ -28,6 +28,8 @@ int outbox_add_jobs(struct db_conn *c, const struct job *jobs, size_t n, struct 
  * the caller's transaction: operators' bulk actions and the re-drive.
  */
 int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, size_t n, struct buf *err);
+/* The spool.events messages `event` of the `n` jobs `jobs`, in one statement, in the caller's transaction. */
+int outbox_add_events(struct db_conn *c, const struct job *jobs, size_t n, const char *event, struct buf *err);
 /* The spool.events message of `j` (event "cancelled", …), in the caller's transaction. */
 int outbox_add_event(struct db_conn *c, const struct job *j, const char *event, struct buf *err);
 /*

@@ -113,13 +113,13 @@ json=$($ADM --json jobs --search "${id:0:8}" --limit 5)
 expect_eq "jobs --search by id prefix finds it" "$id" "$(jq -r '.jobs[0].id' <<<"$json")"
 expect_eq "jobs --json: top-level shape" "jobs,more" "$(jq -r 'keys_unsorted | join(",")' <<<"$json")"
 expect_eq "jobs --json: a job's fields" \
-	"attempts,created_at,error,finished_at,id,max_attempts,params,progress,result,source,started_at,status,tenant,type" \
+	"attempts,created_at,error,finished_at,id,max_attempts,params,progress,result,run_at,source,started_at,status,tenant,type" \
 	"$(jq -r '.jobs[0] | keys | join(",")' <<<"$json")"
 json=$($ADM --json jobs --status succeeded --type noop --since 10m --limit 1000)
 expect_eq "jobs --status --type --since: all match" "true" \
 	"$(jq -r '[.jobs[] | .status == "succeeded" and .type == "noop"] | all' <<<"$json")"
 expect_match "jobs --status --type --since: ours among them" "$id" "$(jq -r '.jobs[].id' <<<"$json")"
-expect_match "jobs: a table with a header" $'^ID\tSTATUS\tTYPE\tTENANT\tATT\tCREATED\tERROR' "$($ADM jobs --limit 1 2>/dev/null)"
+expect_match "jobs: a table with a header" $'^ID\tSTATUS\tTYPE\tTENANT\tATT\tCREATED\tRUN AT\tERROR' "$($ADM jobs --limit 1 2>/dev/null)"
 json=$($ADM --json job show "$id")
 expect_eq "job show --json: shape" "job,events,errors" "$(jq -r 'keys_unsorted | join(",")' <<<"$json")"
 expect_eq "job show: the history" "queued started succeeded" "$(jq -r '[.events[].event] | join(" ")' <<<"$json")"

@@ -15,11 +15,12 @@
  *   events.c     per-process event queue -> waiter_wake (final states)
  *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
+ *   scheduler.c  the promoter thread: scheduled jobs queued at their run_at
  *   ratelimit.c  token buckets in a table of fixed size (per key, per address)
  *   prom.c       lock-free counters, their Prometheus text, the /metrics listener
  *
- * Threads: the MHD pool (cfg->api.threads) runs the handlers; one publisher
- * thread, the events thread and the webhooks consumer each own their RabbitMQ
+ * Threads: the MHD pool (cfg->api.threads) runs the handlers; the scheduler
+ * thread queues scheduled jobs; one publisher thread, the events thread and the webhooks consumer each own their RabbitMQ
  * connection; cfg->api.webhook_workers threads deliver webhooks; one waiter
  * thread ends suspended ?wait requests at their deadline; the connections
  * watchdog closes connections past their deadline; with [cloudwatch] enabled,
@@ -247,6 +248,12 @@ void publisher_kick(void);
 void publisher_stop(void);
 /* true if the publisher's last broker round trip worked. */
 bool publisher_queue_ok(void);
+/* scheduler.c: the promoter of scheduled jobs. */
+int scheduler_start(struct api *a, struct buf *err);
+/* A job was scheduled: look at the schedule again now. Thread safe, cheap. */
+void scheduler_kick(void);
+void scheduler_stop(void);
+
 struct mq;
 /*
  * mq_declare_topology for the threads of spool-api that connect to RabbitMQ

@@ -118,13 +118,14 @@ static int pepper_fetch(struct api *a, struct buf *pepper)
 
 /*
  * The background threads, before the HTTP server: the publisher (which keeps
- * retrying while RabbitMQ is away), the ?wait timer, the events and webhooks
+ * retrying while RabbitMQ is away), the scheduler, the ?wait timer, the events and webhooks
  * consumers, the connections watchdog and the CloudWatch flush. 0, or -1 with
  * err: a thread did not start (the others are stopped again by threads_stop).
  */
 static int threads_start(struct api *a, struct buf *err)
 {
-	if (publisher_start(a, err) < 0 || waiter_start(a, err) < 0 || events_start(a, err) < 0 ||
+	if (publisher_start(a, err) < 0 || scheduler_start(a, err) < 0 || waiter_start(a, err) < 0 ||
+	    events_start(a, err) < 0 ||
 	    webhooks_start(a, err) < 0 || conns_start(a, err) < 0)
 		return -1;
 	int rc = metrics_start(a->cfg, NULL, NULL, err);
@@ -142,6 +143,7 @@ static void threads_stop(void)
 	events_stop();
 	webhooks_stop();
 	waiter_stop();
+	scheduler_stop();
 	publisher_stop();
 	conns_stop();
 	metrics_stop();

@@ -142,7 +142,7 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		.max_attempts = (int)cfg->api.default_max_attempts,
 	};
 	struct validate_error v = VALIDATE_ERROR_INIT;
-	struct validate_job ctx = { r->tenant, cfg->api.webhook_allow_hosts, tenant_owns_job, c };
+	struct validate_job ctx = { r->tenant, cfg->api.webhook_allow_hosts, tenant_owns_job, c, time(NULL) };
 	int rc = validate_job(&ctx, body, &in, &v);
 	if (rc < 0) {
 		db_release(c);
@@ -162,7 +162,10 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		db_release(c);
 		if (!existed) {
 			prom_job_submitted();
-			publisher_kick();
+			if (j.status == JOB_SCHEDULED)
+				scheduler_kick(); /* its run_at may be sooner than the scheduler's next look */
+			else
+				publisher_kick();
 		}
 		char loc[64];
 		snprintf(loc, sizeof(loc), "/v1/jobs/%s", j.id);
@@ -249,8 +252,8 @@ enum MHD_Result route_jobs_list(struct req *r)
 	if (status && *status) {
 		if (job_status_parse(status, &f.status) < 0)
 			return reply_error(r, 400, "bad_request", "status",
-					   "query parameter 'status' must be one of queued, running, retrying, "
-					   "succeeded, failed, cancelled");
+					   "query parameter 'status' must be one of scheduled, queued, running, "
+					   "retrying, succeeded, failed, cancelled");
 		f.has_status = true;
 	}
 	if (type && *type) {
@@ -333,7 +336,8 @@ enum MHD_Result route_jobs_cancel(struct req *r)
 			break;
 		default:
 			ret = reply_error(r, 409, "conflict", NULL,
-					  "job '%s' is %s: only queued, retrying or running jobs can be cancelled",
+					  "job '%s' is %s: only scheduled, queued, retrying or running jobs can be "
+					  "cancelled",
 					  r->job_id, job_status_name(j.status));
 			break;
 		}

@@ -3,6 +3,7 @@
  */
 #include "validate.h"
 #include "jobtype.h"
+#include "timefmt.h"
 #include "utf8.h"
 #include "webhook.h"
 
@@ -284,6 +285,52 @@ static int params_ok(const struct jobtype *jt, const json_t *params, struct vali
 	return -1;
 }
 
+/* Milliseconds of the fraction of an RFC 3339 time timefmt_parse accepted (it keeps whole seconds). */
+static int64_t fraction_ms(const char *s)
+{
+	int64_t ms = 0;
+	if (strlen(s) <= 19 || s[19] != '.')
+		return 0;
+	s += 20;
+	for (int i = 0; i < 3; i++) {
+		ms *= 10;
+		if (isdigit((unsigned char)*s))
+			ms += *s++ - '0';
+	}
+	return ms;
+}
+
+/* "run_at" or "delay" of the body, at most one, into in->run_at_ms or in->delay_s. */
+static int schedule_ok(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v)
+{
+	json_t *at = json_object_get(body, "run_at"), *delay = json_object_get(body, "delay");
+	if (at && json_is_null(at))
+		at = NULL;
+	if (delay && json_is_null(delay))
+		delay = NULL;
+	if (at && delay)
+		return invalid(v, "delay", "must not be given with run_at: give one of them");
+	if (delay) {
+		if (!json_is_integer(delay) || json_integer_value(delay) < 1 ||
+		    json_integer_value(delay) > VALIDATE_SCHEDULE_MAX_S)
+			return invalid(v, "delay", "must be an integer of seconds from 1 to 31622400 (366 days)");
+		in->delay_s = (int64_t)json_integer_value(delay);
+	}
+	if (at) {
+		time_t t;
+		const char *s = json_string_value(at);
+		if (!s || timefmt_parse(s, &t) < 0)
+			return invalid(v, "run_at", "must be an RFC 3339 time with 'Z' or an offset, "
+						    "like 2026-05-01T12:00:00Z or 2026-05-01T14:00:00+02:00");
+		if ((int64_t)t < (int64_t)ctx->now - VALIDATE_RUN_AT_PAST_S)
+			return invalid(v, "run_at", "is in the past");
+		if ((int64_t)t > (int64_t)ctx->now + VALIDATE_SCHEDULE_MAX_S)
+			return invalid(v, "run_at", "must be at most 366 days ahead");
+		in->run_at_ms = (int64_t)t * 1000 + fraction_ms(s);
+	}
+	return 0;
+}
+
 int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v)
 {
 	json_t *type = json_object_get(body, "type");
@@ -322,7 +369,7 @@ int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *i
 		}
 		in->callback_url = json_string_value(cb);
 	}
-	return 0;
+	return schedule_ok(ctx, body, in, v);
 }
 
 int validate_upload(json_t *body, int64_t *size, struct validate_error *v)

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "job.h"
@@ -121,12 +122,22 @@ struct validate_job {
 	 */
 	bool (*owns_job)(const char *tenant, const char *id, void *arg);
 	void *arg;
+	time_t now;                   /* the time run_at is judged against */
 };
 
+/* The furthest ahead a job may be scheduled (run_at or delay): 366 days. */
+#define VALIDATE_SCHEDULE_MAX_S (366 * 86400)
+/* How far in the past a run_at may be and still mean "at once" (a client's clock, the trip here). */
+#define VALIDATE_RUN_AT_PAST_S 5
+
 /*
- * Fill `in` (type, source, params, callback_url) from the POST /v1/jobs `body`
- * (a JSON object) or name the first invalid field in `v`: 0 or -1. Strings in
- * `in` borrow from `body`; `in`'s other fields are left alone.
+ * Fill `in` (type, source, params, callback_url, run_at_ms, delay_s) from the
+ * POST /v1/jobs `body` (a JSON object) or name the first invalid field in `v`:
+ * 0 or -1. Strings in `in` borrow from `body`; `in`'s other fields are left
+ * alone. Scheduling takes at most one of "run_at" (an RFC 3339 time with "Z" or
+ * an offset, milliseconds kept, at most VALIDATE_SCHEDULE_MAX_S after ctx->now
+ * and at most VALIDATE_RUN_AT_PAST_S before it) and "delay" (an integer of
+ * seconds, 1 to VALIDATE_SCHEDULE_MAX_S); null is the same as absent.
  */
 int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v);
 

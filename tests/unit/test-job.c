@@ -17,7 +17,7 @@
 static void test_status_names(void **state)
 {
 	(void)state;
-	const char *names[] = { "queued", "running", "retrying", "succeeded", "failed", "cancelled" };
+	const char *names[] = { "queued", "running", "retrying", "succeeded", "failed", "cancelled", "scheduled" };
 	for (int i = 0; i < JOB_STATUS_COUNT; i++) {
 		enum job_status s;
 		assert_string_equal(job_status_name((enum job_status)i), names[i]);
@@ -35,6 +35,7 @@ static void test_status_names(void **state)
 	assert_true(job_status_final(JOB_SUCCEEDED));
 	assert_true(job_status_final(JOB_FAILED));
 	assert_true(job_status_final(JOB_CANCELLED));
+	assert_false(job_status_final(JOB_SCHEDULED));
 }
 
 static void test_uuid(void **state)

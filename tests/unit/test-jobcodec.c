@@ -150,7 +150,7 @@ static void test_to_json(void **state)
 	strcpy(j.created_at, "2024-01-01T00:00:00.000Z");
 	json_t *o = jobcodec_to_json(&j);
 	const char *keys[] = { "id",	 "type",  "status",	"attempts",   "max_attempts", "progress",   "source",
-			       "params", "result", "error", "created_at", "started_at",   "finished_at" };
+			       "params", "result", "error", "created_at", "started_at",   "finished_at", "run_at" };
 	assert_int_equal(json_object_size(o), sizeof(keys) / sizeof(keys[0]));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		assert_non_null(json_object_get(o, keys[i]));
@@ -159,6 +159,7 @@ static void test_to_json(void **state)
 	assert_true(json_is_null(json_object_get(o, "result")));
 	assert_true(json_is_null(json_object_get(o, "error")));
 	assert_true(json_is_null(json_object_get(o, "started_at")));
+	assert_true(json_is_null(json_object_get(o, "run_at")));
 	assert_true(json_is_object(json_object_get(o, "params")));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "source"), "key")), "uploads/acme/x");
 	assert_null(json_object_get(o, "tenant"));

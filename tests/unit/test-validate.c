@@ -254,6 +254,73 @@ static void test_job_body(void **state)
 	expect_field("{\"type\":\"noop\",\"callback_url\":\"https://hooks.example.com/x\"}", "");
 }
 
+/* The scheduling fields of a body, judged at NOW; `in` as validate_job left it, the field or "". */
+#define NOW 1780000000 /* 2026-05-28T20:26:40Z */
+static char schedule_msg[256];
+static const char *schedule(const char *json, struct job_new *in)
+{
+	static char field[64];
+	struct validate_job ctx = { .tenant = "acme", .owns_job = owns_nothing, .now = NOW };
+	struct validate_error v = VALIDATE_ERROR_INIT;
+	memset(in, 0, sizeof(*in));
+	json_t *body = json_loads(json, 0, NULL);
+	assert_non_null(body);
+	int rc = validate_job(&ctx, body, in, &v);
+	assert_int_equal(rc, *v.field ? -1 : 0);
+	snprintf(field, sizeof(field), "%s", v.field);
+	snprintf(schedule_msg, sizeof(schedule_msg), "%s", buf_str(&v.msg));
+	buf_release(&v.msg);
+	json_decref(body);
+	return field;
+}
+
+/* run_at (RFC 3339 with an offset, within 366 days, not past by over 5 s) or delay (1 s to 366 days). */
+static void test_schedule(void **state)
+{
+	(void)state;
+	struct job_new in;
+	assert_string_equal(schedule("{\"type\":\"noop\"}", &in), "");
+	assert_int_equal(in.run_at_ms, 0);
+	assert_int_equal(in.delay_s, 0);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":2}", &in), "");
+	assert_int_equal(in.delay_s, 2);
+	assert_int_equal(in.run_at_ms, 0);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":31622400}", &in), "");
+	assert_int_equal(in.delay_s, 31622400);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":null,\"run_at\":null}", &in), "");
+	assert_int_equal(in.delay_s + in.run_at_ms, 0);
+	/* an offset, milliseconds kept */
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-05-28T22:27:00.25+02:00\"}", &in), "");
+	assert_int_equal(in.run_at_ms, (NOW + 20) * 1000LL + 250);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-05-28T20:27:00Z\"}", &in), "");
+	assert_int_equal(in.run_at_ms, (NOW + 20) * 1000LL);
+	/* up to 5 s in the past means "at once"; earlier is refused */
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-05-28T20:26:35Z\"}", &in), "");
+	assert_int_equal(in.run_at_ms, (NOW - 5) * 1000LL);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-05-28T20:26:34Z\"}", &in), "run_at");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2001-01-01T00:00:00Z\"}", &in), "run_at");
+	assert_string_equal(schedule_msg, "is in the past");
+	/* 366 days ahead at most */
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2027-05-29T20:26:40Z\"}", &in), "");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2027-05-29T20:26:41Z\"}", &in), "run_at");
+	/* malformed */
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-05-29T20:26:40\"}", &in), "run_at");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"tomorrow\"}", &in), "run_at");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":1780000100}", &in), "run_at");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"run_at\":\"2026-02-30T00:00:00Z\"}", &in), "run_at");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":0}", &in), "delay");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":-3}", &in), "delay");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":31622401}", &in), "delay");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":1.5}", &in), "delay");
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":\"5\"}", &in), "delay");
+	/* not both */
+	assert_string_equal(schedule("{\"type\":\"noop\",\"delay\":5,\"run_at\":\"2026-05-28T20:27:00Z\"}", &in),
+			    "delay");
+	assert_string_equal(schedule_msg, "must not be given with run_at: give one of them");
+	/* the other fields are checked first */
+	assert_string_equal(schedule("{\"type\":\"nope\",\"delay\":0}", &in), "type");
+}
+
 /* POST /v1/uploads: "size" is required, a positive integer. */
 static void test_upload_body(void **state)
 {
@@ -289,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_int_arg),
 		cmocka_unit_test(test_job_body),
 		cmocka_unit_test(test_job_types),
+		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_upload_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Held for the length of each migration's transaction (pg_advisory_xact_lock). */
+/* Held by migrate_apply for its whole run, and for each migration's transaction (pg_advisory_xact_lock). */
 #define MIGRATE_LOCK_KEY "7311853201"
 
 /* Migration N is migrations[N - 1]. Never edit one that has shipped: add another. */
@@ -257,6 +257,30 @@ fail:
 	return -1;
 }
 
+/*
+ * The migrations from the current version on, under the session's hold of the
+ * lock (apply_one takes it again per transaction, which the same session may):
+ * a concurrent migrator waits for all of them, then finds the schema current,
+ * so one process applies and reports the whole run.
+ */
+static int apply_all(struct db_conn *c, int *applied, struct buf *err)
+{
+	int v;
+	if (current_version(c, &v, err) < 0)
+		return -1;
+	if (v > NMIGRATIONS) {
+		newer_schema(err, v);
+		return -1;
+	}
+	for (int n = v + 1; n <= NMIGRATIONS; n++) {
+		int rc = apply_one(c, n, err);
+		if (rc < 0)
+			return -1;
+		*applied += rc;
+	}
+	return 0;
+}
+
 int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err)
 {
 	int v, applied = 0;
@@ -270,15 +294,17 @@ int migrate_apply(struct db_conn *c, int *from, int *to, struct buf *err)
 		newer_schema(err, v);
 		return -1;
 	}
-	for (int n = v + 1; n <= NMIGRATIONS; n++) {
-		int rc = apply_one(c, n, err);
-		if (rc < 0)
-			return -1;
-		applied += rc;
-	}
-	if (current_version(c, &v, err) < 0)
+	if (v == NMIGRATIONS)
+		return 0;
+	if (db_cmd(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err) < 0)
 		return -1;
-	/* Another process may have applied some under the lock: report only ours. */
+	int rc = apply_all(c, &applied, err);
+	struct buf ignored = BUF_INIT;
+	db_cmd(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", &ignored);
+	buf_release(&ignored);
+	if (rc < 0 || current_version(c, &v, err) < 0)
+		return -1;
+	/* Another process may have applied some before the lock was ours: report only ours. */
 	if (from)
 		*from = v - applied;
 	if (to)

@@ -191,6 +191,8 @@ static void check_query(const char *q, size_t n)
 }
 
 /* POST /v1/jobs: the body as jobs_submit() reads it, up to job_create(). */
+#define NOW 1780000000LL /* validate_job's now: 2026-05-28T20:26:40Z */
+
 static void check_job_body(const char *body, size_t n)
 {
 	json_error_t jerr;
@@ -198,7 +200,7 @@ static void check_job_body(const char *body, size_t n)
 	if (!o)
 		return;
 	if (json_is_object(o)) {
-		struct validate_job ctx = { TENANT, ALLOW_HOSTS, owns_job, NULL };
+		struct validate_job ctx = { TENANT, ALLOW_HOSTS, owns_job, NULL, NOW };
 		struct job_new in = { .tenant = TENANT };
 		struct validate_error v = VALIDATE_ERROR_INIT;
 		if (validate_job(&ctx, o, &in, &v) < 0) {
@@ -206,6 +208,10 @@ static void check_job_body(const char *body, size_t n)
 				abort(); /* a 422 names the field and says what is wrong */
 		} else if (!jobtype_find(in.type)) {
 			abort();
+		} else if ((in.run_at_ms && in.delay_s) || in.delay_s < 0 || in.delay_s > VALIDATE_SCHEDULE_MAX_S ||
+			   (in.run_at_ms && (in.run_at_ms < (NOW - VALIDATE_RUN_AT_PAST_S) * 1000LL ||
+					     in.run_at_ms >= (NOW + VALIDATE_SCHEDULE_MAX_S + 1) * 1000LL))) {
+			abort(); /* one schedule at most, within its bounds */
 		}
 		buf_release(&v.msg);
 	}

@@ -194,7 +194,7 @@ int __wrap_job_create(struct db_conn *c, const struct job_new *in, struct job *o
 	uuid_unparse_lower(u, out->id);
 	out->tenant = xstrdup(in->tenant);
 	out->type = xstrdup(in->type);
-	out->status = JOB_QUEUED;
+	out->status = in->run_at_ms > 0 || in->delay_s > 0 ? JOB_SCHEDULED : JOB_QUEUED;
 	out->max_attempts = in->max_attempts;
 	out->source = in->source ? json_incref(in->source) : NULL;
 	out->params = in->params ? json_incref(in->params) : json_object();

@@ -36,14 +36,14 @@ static int report(const struct cmd_ctx *ctx, const struct jobops_result *r, cons
 		return 0;
 	}
 	const char *why = r->rc == JOBOPS_CANCEL_NOT_FOUND ? "no such job"
-			  : r->rc == JOBOPS_CANCEL_REFUSED ? "not queued, retrying or running" : buf_str(err);
+			  : r->rc == JOBOPS_CANCEL_REFUSED ? "not scheduled, queued, retrying or running" : buf_str(err);
 	const char *status = r->rc == JOBOPS_CANCEL_REFUSED ? job_status_name(r->status) : NULL;
 	json_array_append_new(json_object_get(out, "errors"), json_pack("{s:s, s:s, s:s, s:s?}", "id", r->id, "outcome",
 									  outcome, "reason", why, "status", status));
 	if (ctx->json)
 		return -1;
 	if (status)
-		cmd_error("job cancel: '%s' is %s: only queued, retrying or running jobs can be cancelled", r->id,
+		cmd_error("job cancel: '%s' is %s: only scheduled, queued, retrying or running jobs can be cancelled", r->id,
 			  status);
 	else
 		cmd_error("job cancel: '%s': %s", r->id, why);
@@ -51,7 +51,7 @@ static int report(const struct cmd_ctx *ctx, const struct jobops_result *r, cons
 }
 
 /*
- * Cancel jobs by jobops' rule: queued or retrying ones are cancelled, running
+ * Cancel jobs by jobops' rule: scheduled, queued or retrying ones are cancelled, running
  * ones get a cancel request; finished ones are reported with their state and left.
  */
 static int cmd_job_cancel_exec(struct cmd_ctx *ctx, int argc, char **argv)

@@ -171,7 +171,7 @@ int job_count_by_status(struct db_conn *c, const char *tenant, int64_t counts[JO
 			struct buf *err);
 
 /*
- * Cancel a queued or retrying job: JOB_OK (out = new state), JOB_NOT_FOUND,
+ * Cancel a scheduled, queued or retrying job: JOB_OK (out = new state), JOB_NOT_FOUND,
  * JOB_WRONG_STATE (out = current state), JOB_ERR. The job.cancelled event goes to
  * the outbox (exchange spool.events) in the same transaction. Operators cancel
  * through jobops_cancel, which also handles running jobs.

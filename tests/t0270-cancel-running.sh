@@ -106,7 +106,7 @@ expect_status "API: DELETE of a cancelled job is 409" 409 "${AUTH[@]}" -X DELETE
 expect_eq "API: 409 conflict" conflict "$(jq -r .error.code <<<"$BODY")"
 err=$("${ADM[@]}" job cancel "$finished" 2>&1 >/dev/null); rc=$?
 expect_eq "CLI: job cancel of the cancelled job exits 1" 1 "$rc"
-expect_match "CLI: … saying it is cancelled" "'$finished' is cancelled: only queued, retrying or running jobs can be cancelled" "$err"
+expect_match "CLI: … saying it is cancelled" "'$finished' is cancelled: only scheduled, queued, retrying or running jobs can be cancelled" "$err"
 json=$("${ADM[@]}" --json job cancel "$finished" 2>/dev/null)
 expect_eq "CLI: --json: refused, with its state, nothing cancelled" "0 refused cancelled" \
 	"$(jq -r '"\(.count) \(.errors[0].outcome) \(.errors[0].status)"' <<<"$json")"

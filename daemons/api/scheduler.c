@@ -21,6 +21,8 @@
 
 #define PASS_LIMIT 500
 #define SLEEP_MAX_MS 250
+/* A due job left by the pass is another promoter's (locked): let it finish rather than spin. */
+#define SLEEP_MIN_MS 20
 #define RETRY_MS 1000
 
 static struct bgthread thread = BGTHREAD_INIT;
@@ -31,8 +33,8 @@ void scheduler_kick(void)
 }
 
 /*
- * One pass and the probe after it: the milliseconds to sleep, 0 to go on at
- * once (a full pass).
+ * One pass and the probe after it: the milliseconds to sleep (SLEEP_MIN_MS to
+ * SLEEP_MAX_MS; RETRY_MS after a failure), 0 to go on at once (a full pass).
  */
 static int64_t promote_once(struct api *a, const char *actor, bool *failed)
 {
@@ -62,7 +64,9 @@ static int64_t promote_once(struct api *a, const char *actor, bool *failed)
 	buf_release(&err);
 	if (n == PASS_LIMIT)
 		return 0;
-	return next < 0 || next > SLEEP_MAX_MS ? SLEEP_MAX_MS : next;
+	if (next < 0 || next > SLEEP_MAX_MS)
+		return SLEEP_MAX_MS;
+	return next < SLEEP_MIN_MS ? SLEEP_MIN_MS : next;
 }
 
 static void *scheduler_main(void *arg)

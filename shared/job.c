@@ -1,5 +1,6 @@
 #include "job.h"
 #include "jobcodec.h"
+#include "joblimits.h"
 #include "outbox.h"
 
 #include <inttypes.h>
@@ -379,7 +380,7 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
 		return JOB_ERR;
 	PGresult *r = db_exec(c, "job_cancel",
 			      "WITH u AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),"
-			      "   lease_until = NULL"
+			      "   lease_until = NULL, deferred_at = NULL"
 			      "   WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)"
 			      "   AND status IN ('scheduled', 'queued', 'retrying') RETURNING *),"
 			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
@@ -408,6 +409,139 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
 	return rc == JOB_OK ? JOB_WRONG_STATE : rc;
 }
 
+static bool one_job(PGresult *r, struct job *out);
+
+/* The effective limit of tenant $1 and type $2 (joblimits.h); with $4 their running jobs but job $3. */
+#define LIMIT_EFF_SQL                                                                                   \
+	"SELECT t.max_running IS NOT NULL, coalesce(t.max_running, 0), coalesce(t.paused, false),"      \
+	"  CASE WHEN $4::bool AND t.max_running IS NOT NULL THEN (SELECT count(*) FROM jobs r"          \
+	"    WHERE r.status = 'running' AND r.tenant_id = $1 AND r.id <> $3::uuid) ELSE 0 END,"        \
+	"  y.max_running IS NOT NULL, coalesce(y.max_running, 0), coalesce(y.paused, false),"           \
+	"  CASE WHEN $4::bool AND y.max_running IS NOT NULL THEN (SELECT count(*) FROM jobs r"          \
+	"    WHERE r.status = 'running' AND r.type = $2 AND r.id <> $3::uuid) ELSE 0 END"                \
+	" FROM (SELECT 1) z"                                                                            \
+	" LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'tenant'"          \
+	"   AND l.name IN ($1, '*') ORDER BY l.name = '*' LIMIT 1) t ON true"                           \
+	" LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'type'"            \
+	"   AND l.name IN ($2, '*') ORDER BY l.name = '*' LIMIT 1) y ON true"
+
+/* Take the tenant's and the type's limit locks ($1, $2), in that order. */
+#define LIMIT_LOCK_SQL                                                                                  \
+	"SELECT pg_advisory_xact_lock(" JOB_LIMIT_LOCK_TENANT ", hashtext($1)),"                         \
+	" pg_advisory_xact_lock(" JOB_LIMIT_LOCK_TYPE ", hashtext($2))"
+
+/* Read the limits of `tenant` and `type` (with running counts if `count`) into the two. */
+static int limit_read(struct db_conn *c, const char *tenant, const char *type, const char *id, bool count,
+		       struct joblimits_eff *t, struct joblimits_eff *y, struct buf *err)
+{
+	const char *params[] = { tenant, type, id, count ? "true" : "false" };
+	PGresult *r = db_exec(c, "job_limits_eff", LIMIT_EFF_SQL, 4, params, err);
+	if (!r)
+		return -1;
+	struct joblimits_eff *e[2] = { t, y };
+	for (int i = 0; i < 2; i++) {
+		e[i]->limited = !strcmp(PQgetvalue(r, 0, 4 * i), "t");
+		e[i]->max_running = strtoll(PQgetvalue(r, 0, 4 * i + 1), NULL, 10);
+		e[i]->paused = !strcmp(PQgetvalue(r, 0, 4 * i + 2), "t");
+		e[i]->running = strtoll(PQgetvalue(r, 0, 4 * i + 3), NULL, 10);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Run `sql` (params: tenant, type) in the caller's transaction; its answer is discarded. */
+static int limit_lock(struct db_conn *c, const char *tenant, const char *type, struct buf *err)
+{
+	const char *params[] = { tenant, type };
+	PGresult *r = db_exec(c, "job_limits_lock", LIMIT_LOCK_SQL, 2, params, err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/*
+ * In the claim's transaction: may job `id` of `tenant` and `type` start? Locks
+ * and counts only when a limit applies (see job_claim). JOBLIMITS_START, another
+ * verdict, or -1.
+ */
+static int claim_verdict(struct db_conn *c, const char *id, const char *tenant, const char *type, struct buf *err)
+{
+	struct joblimits_eff t, y;
+	if (limit_read(c, tenant, type, id, false, &t, &y, err) < 0)
+		return -1;
+	if (!t.limited && !y.limited && !t.paused && !y.paused)
+		return JOBLIMITS_START;
+	if (limit_lock(c, tenant, type, err) < 0 || limit_read(c, tenant, type, id, true, &t, &y, err) < 0)
+		return -1;
+	return (int)joblimits_decide(&t, &y);
+}
+
+/* Mark job `id` deferred for `verdict` in the caller's transaction; out = the job. */
+static int claim_defer(struct db_conn *c, const char *id, enum joblimits_verdict verdict, struct job *out,
+		       struct buf *err)
+{
+	const char *params[] = { id, joblimits_verdict_reason(verdict) };
+	PGresult *r = db_exec(c, "job_defer",
+			      "WITH u AS (UPDATE jobs SET deferred_at = now(), updated_at = now()"
+			      "   WHERE id = $1::uuid AND status IN ('queued', 'retrying') RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
+			      "   SELECT id, 'deferred', status, attempts, jsonb_build_object('reason', $2::text) FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      2, params, err);
+	if (!r)
+		return -1;
+	bool got = PQntuples(r) == 1;
+	if (got)
+		job_from_row(r, 0, out);
+	PQclear(r);
+	return got ? 1 : 0;
+}
+
+/*
+ * The claim's transaction: JOB_OWN_OK claimed, JOB_OWN_DEFERRED deferred,
+ * JOB_OWN_NOT_OURS nothing changed (out not filled), JOB_OWN_ERR.
+ */
+static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], struct job *out, struct buf *err)
+{
+	PGresult *r = db_exec(c, "job_claimable",
+			      "SELECT tenant_id, type FROM jobs WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
+			      "   OR (status = 'running' AND lease_until < now()))",
+			      1, params, err);
+	if (!r)
+		return JOB_OWN_ERR;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return JOB_OWN_NOT_OURS;
+	}
+	char *tenant = xstrdup(PQgetvalue(r, 0, 0)), *type = xstrdup(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	int verdict = claim_verdict(c, params[0], tenant, type, err);
+	free(tenant);
+	free(type);
+	if (verdict < 0)
+		return JOB_OWN_ERR;
+	if (verdict != JOBLIMITS_START) {
+		int d = claim_defer(c, params[0], (enum joblimits_verdict)verdict, out, err);
+		return d < 0 ? JOB_OWN_ERR : d ? JOB_OWN_DEFERRED : JOB_OWN_NOT_OURS;
+	}
+	r = db_exec(c, "job_claim",
+		    "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+		    "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
+		    "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL,"
+		    "   deferred_at = NULL"
+		    "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
+		    "     OR (status = 'running' AND lease_until < now()))"
+		    "   RETURNING *),"
+		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+		    "   SELECT id, 'started', 'running', attempts, worker_id FROM u)"
+		    " SELECT " JOB_COLS " FROM u",
+		    3, params, err);
+	if (!r)
+		return JOB_OWN_ERR;
+	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+}
+
 enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
 			  struct buf *err)
 {
@@ -417,25 +551,16 @@ enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_
 		return JOB_OWN_NOT_OURS;
 	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
 	const char *params[] = { id, worker_id, lease };
-	PGresult *r = db_exec(c, "job_claim",
-			      "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-			      "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
-			      "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL"
-			      "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
-			      "     OR (status = 'running' AND lease_until < now()))"
-			      "   RETURNING *),"
-			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
-			      "   SELECT id, 'started', 'running', attempts, worker_id FROM u)"
-			      " SELECT " JOB_COLS " FROM u",
-			      3, params, err);
-	if (!r)
+	if (db_cmd(c, "BEGIN", err) < 0)
 		return JOB_OWN_ERR;
-	bool claimed = PQntuples(r) == 1;
-	if (claimed)
-		job_from_row(r, 0, out);
-	PQclear(r);
-	if (claimed)
-		return JOB_OWN_OK;
+	enum job_own_rc rc = claim_tx(c, params, out, err);
+	if (rc == JOB_OWN_ERR || db_cmd(c, "COMMIT", err) < 0) {
+		rollback(c);
+		job_clear(out);
+		return JOB_OWN_ERR;
+	}
+	if (rc != JOB_OWN_NOT_OURS)
+		return rc;
 	return job_get(c, id, NULL, out, err) == JOB_ERR ? JOB_OWN_ERR : JOB_OWN_NOT_OURS;
 }
 
@@ -708,7 +833,7 @@ fail:
 
 /* Jobs waiting for a worker, their message due more than $1 seconds ago and not re-driven since. */
 #define REDRIVE_COND                                                                                   \
-	"status IN ('queued', 'retrying')"                                                             \
+	"status IN ('queued', 'retrying') AND deferred_at IS NULL"                                     \
 	" AND greatest(due_at, redriven_at) < now() - $1::bigint * interval '1 second'"
 
 /* Take the rows of `r` (cleared) into a new array *out of *n jobs. */
@@ -783,6 +908,85 @@ enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older
 	return JOB_REAP_DONE;
 }
 
+/*
+ * The deferred jobs that may start, oldest first, at most as many per tenant and
+ * per type as it has free slots ($2/$3: only those of tenant $2 or type $3, both
+ * NULL for all): each loses deferred_at, gets redriven_at and a 'woken' event.
+ * Candidates are bounded (the sweep takes the rest at its next pass).
+ */
+#define WAKE_SQL                                                                                         \
+	"WITH d AS (SELECT id, tenant_id, type, due_at FROM jobs"                                         \
+	"   WHERE deferred_at IS NOT NULL AND status IN ('queued', 'retrying')"                           \
+	"   AND (($2::text IS NULL AND $3::text IS NULL) OR tenant_id = $2 OR type = $3)"                 \
+	"   ORDER BY due_at, id LIMIT 1000),"                                                            \
+	" e AS (SELECT d.*, coalesce(t.paused, false) OR coalesce(y.paused, false) AS paused,"           \
+	"   CASE WHEN t.max_running IS NULL THEN NULL ELSE t.max_running - (SELECT count(*) FROM jobs r"  \
+	"     WHERE r.status = 'running' AND r.tenant_id = d.tenant_id) END AS t_free,"                   \
+	"   CASE WHEN y.max_running IS NULL THEN NULL ELSE y.max_running - (SELECT count(*) FROM jobs r"  \
+	"     WHERE r.status = 'running' AND r.type = d.type) END AS y_free"                              \
+	"   FROM d"                                                                                       \
+	"   LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'tenant'"          \
+	"     AND l.name IN (d.tenant_id, '*') ORDER BY l.name = '*' LIMIT 1) t ON true"                  \
+	"   LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'type'"            \
+	"     AND l.name IN (d.type, '*') ORDER BY l.name = '*' LIMIT 1) y ON true),"                     \
+	" k AS (SELECT e.*, row_number() OVER (PARTITION BY tenant_id ORDER BY due_at, id) AS tn,"       \
+	"   row_number() OVER (PARTITION BY type ORDER BY due_at, id) AS yn FROM e"                       \
+	"   WHERE NOT paused AND coalesce(t_free, 1) > 0 AND coalesce(y_free, 1) > 0),"                   \
+	" f AS (SELECT id FROM k WHERE (t_free IS NULL OR tn <= t_free) AND (y_free IS NULL OR yn <= y_free)" \
+	"   ORDER BY due_at, id LIMIT $1::int),"                                                          \
+	" x AS (SELECT j.id FROM jobs j JOIN f ON j.id = f.id WHERE j.deferred_at IS NOT NULL"             \
+	"   FOR UPDATE OF j SKIP LOCKED),"                                                                \
+	" u AS (UPDATE jobs j SET deferred_at = NULL, redriven_at = now(), updated_at = now()"             \
+	"   FROM x WHERE j.id = x.id RETURNING j.*),"                                                     \
+	" v AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                         \
+	"   SELECT id, 'woken', status, attempts, jsonb_build_object('actor', $4::text) FROM u)"          \
+	" SELECT " JOB_COLS " FROM u ORDER BY due_at, id"
+
+/* In the caller's transaction (locks taken): wake; the count, or -1. */
+static int wake_tx(struct db_conn *c, const char *const params[4], struct buf *err)
+{
+	struct job *jobs = NULL;
+	size_t n = 0;
+	PGresult *r = db_exec(c, "job_wake_deferred", WAKE_SQL, 4, params, err);
+	if (!r)
+		return -1;
+	jobs_take(r, &jobs, &n);
+	int rc = outbox_add_jobs(c, jobs, n, err);
+	for (size_t i = 0; i < n; i++)
+		job_clear(&jobs[i]);
+	free(jobs);
+	return rc < 0 ? -1 : (int)n;
+}
+
+int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, bool wait,
+		      const char *actor, struct buf *err)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+	const char *params[] = { lim, tenant, type, actor ? actor : "" };
+	if (db_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	int go;
+	if (tenant && type) {
+		/* a job of them stopped running: only where a limit applies, after the claimers that counted it */
+		struct joblimits_eff t, y;
+		go = limit_read(c, tenant, type, "00000000-0000-0000-0000-000000000000", false, &t, &y, err);
+		if (go == 0)
+			go = !t.limited && !y.limited ? 0 : limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
+	} else {
+		go = wait ? xact_lock(c, "job_wake_wait", "SELECT true FROM pg_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")",
+				      err)
+			  : xact_lock(c, "job_wake_lock", "SELECT pg_try_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")",
+				      err);
+	}
+	int n = go > 0 ? wake_tx(c, params, err) : go;
+	if (n < 0 || db_cmd(c, "COMMIT", err) < 0) {
+		rollback(c);
+		return -1;
+	}
+	return n;
+}
+
 int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err)
 {
 	char older[24];
@@ -790,7 +994,7 @@ int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count,
 	const char *params[] = { older };
 	*count = 0;
 	PGresult *r = db_exec(c, "job_count_unclaimed",
-			      "SELECT count(*) FROM jobs WHERE status IN ('queued', 'retrying')"
+			      "SELECT count(*) FROM jobs WHERE status IN ('queued', 'retrying') AND deferred_at IS NULL"
 			      " AND due_at < now() - $1::bigint * interval '1 second'",
 			      1, params, err);
 	if (!r)

@@ -69,6 +69,7 @@ enum job_own_rc {
 	JOB_OWN_ERR = -1,        /* database error: one line in `err` */
 	JOB_OWN_OK = 0,
 	JOB_OWN_NOT_OURS = 1,    /* the job is not (or no longer, or cannot be) this worker's: nothing changed */
+	JOB_OWN_DEFERRED = 2,    /* job_claim: over its tenant's or type's limit, or paused: deferred (joblimits.h) */
 };
 
 /* What job_heartbeat_check found. */
@@ -184,6 +185,16 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
  * lease_s, started_at set on the first attempt. JOB_OWN_OK claimed (out filled),
  * JOB_OWN_NOT_OURS not claimable (missing, final, cancelled, or running under a
  * live lease) with out filled when the job exists.
+ *
+ * The claim honours joblimits.h: in its transaction it reads the effective limits of
+ * the job's tenant and type; when one applies it takes the transaction's advisory
+ * locks of the tenant and of the type (JOB_LIMIT_LOCK_*, in that order, the same
+ * as job_wake_deferred) and counts their running jobs, so that concurrent claimers
+ * on any host cannot together exceed a limit. A job paused or over a limit is not
+ * claimed: it gets deferred_at (its attempts unchanged) and a job_events row
+ * 'deferred' (detail.reason "tenant limit", "type paused", …), and
+ * JOB_OWN_DEFERRED is returned with out filled; the worker drops the delivery and
+ * a wake-up (job_wake_deferred) publishes the job again once it may start.
  */
 enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
 			  struct buf *err);
@@ -274,6 +285,31 @@ enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older
 
 /* How many jobs are queued or retrying with their message due more than `older_than_s` ago, into *count. 0 or -1. */
 int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err);
+
+/* The advisory lock classes (pg_advisory_xact_lock(class, hashtext(name))) of a tenant's and a type's limit. */
+#define JOB_LIMIT_LOCK_TENANT "735901"
+#define JOB_LIMIT_LOCK_TYPE "735902"
+/* The advisory lock that lets one sweep of deferred jobs act at a time. */
+#define JOB_WAKE_LOCK_KEY "127359211762542"
+
+/*
+ * Wake deferred jobs that may start now: up to `limit` of them, oldest (due_at)
+ * first and no more per tenant or type than it has free slots (a pause frees
+ * none), lose deferred_at, get a job_events row 'woken' (detail.actor) and their
+ * spool.jobs message in the outbox, in one transaction; redriven_at is set too,
+ * so that the re-drive does not take them for lost. The claim still decides:
+ * one that no longer fits is deferred again.
+ *
+ * With `tenant` and `type` (the tenant and type of a job that just stopped
+ * running) only their deferred jobs are looked at, and only when a limit
+ * applies to either; the tenant's and the type's locks are taken first, so a
+ * claimer that counted the stopped job as running has committed its deferral
+ * by then. With both NULL (the workers' sweep, an operator's change) every
+ * deferred job is: the sweep lock is tried, or waited for with `wait`.
+ * Returns the number of jobs woken (0 when the lock was busy), or -1 with `err`.
+ */
+int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, bool wait,
+		      const char *actor, struct buf *err);
 
 /*
  * Hand our running job back without spending an attempt (the worker is shutting

@@ -27,6 +27,9 @@ enum jobtype_id {
 	JOBTYPE_COUNT
 };
 
+/* The longest wait a noop job may ask for in params.duration_ms (10 s). */
+#define JOBTYPE_NOOP_MAX_MS 10000
+
 struct jobtype {
 	enum jobtype_id id;
 	const char *name;          /* as in the API and the queue: "video.transcode" */

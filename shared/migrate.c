@@ -138,6 +138,27 @@ static const char *const migrations[] = {
 	"  ADD CONSTRAINT jobs_status_check CHECK (status IN"
 	"    ('scheduled', 'queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'));"
 	"CREATE INDEX jobs_scheduled ON jobs (run_at) WHERE status = 'scheduled';",
+
+	/*
+	 * 5: concurrency limits and pauses of tenants and job types (joblimits.h). A
+	 * job the claim found over a limit or paused stays queued (or retrying)
+	 * with deferred_at set and no message, until a wake-up publishes it again.
+	 * The partial indexes count running jobs per tenant and per type at each
+	 * claim, and find the deferred jobs oldest first.
+	 */
+	"CREATE TABLE limits ("
+	"  scope text NOT NULL CHECK (scope IN ('tenant', 'type')),"
+	"  name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),"
+	"  max_running int CHECK (max_running >= 0),"
+	"  paused boolean NOT NULL DEFAULT false,"
+	"  updated_at timestamptz NOT NULL DEFAULT now(),"
+	"  updated_by text NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (scope, name));"
+	"ALTER TABLE jobs ADD COLUMN deferred_at timestamptz;"
+	"CREATE INDEX jobs_running_tenant ON jobs (tenant_id) WHERE status = 'running';"
+	"CREATE INDEX jobs_running_type ON jobs (type) WHERE status = 'running';"
+	"CREATE INDEX jobs_deferred ON jobs (due_at, id) WHERE deferred_at IS NOT NULL"
+	"  AND status IN ('queued', 'retrying');",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

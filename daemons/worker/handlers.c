@@ -9,8 +9,11 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "clock.h"
+#include "daemon.h"
 #include "fftool.h"
 #include "handlers.h"
+#include "jobtype.h"
 #include "s3.h"
 
 /* Bytes of sources this process is downloading now: promised, not yet all on disk. */
@@ -158,10 +161,23 @@ void handler_result_release(struct handler_result *res)
 	buf_release(&res->message);
 }
 
-/* noop: nothing to do once claimed; for health checks and benchmarks. */
+/*
+ * noop: nothing to do once claimed but wait params.duration_ms (at most
+ * JOBTYPE_NOOP_MAX_MS, checked at submission), in steps that see an abort.
+ */
 int handler_noop(struct handler_ctx *ctx, struct handler_result *res)
 {
-	(void)ctx;
+	const json_t *d = json_object_get(ctx->job->params, "duration_ms");
+	json_int_t ms = json_is_integer(d) ? json_integer_value(d) : 0;
+	if (ms > JOBTYPE_NOOP_MAX_MS)
+		ms = JOBTYPE_NOOP_MAX_MS;
+	double until = clock_now_s() + (double)ms / 1000.0;
+	for (double now = clock_now_s(); now < until; now = clock_now_s()) {
+		if (handler_cancelled((void *)(uintptr_t)ctx->abort))
+			return handler_fail(res, "cancelled", false, "stopped while waiting");
+		double left = until - now;
+		daemon_sleep_ms(left > 0.1 ? 100 : (int)(left * 1000) + 1);
+	}
 	res->result = json_object();
 	return HANDLER_OK;
 }

@@ -4,6 +4,12 @@
  * them ([worker] redrive_after). The database decides which worker acts (an
  * advisory lock each, in job_reap_expired and job_redrive); the messages go
  * through the outbox, so nothing is lost while RabbitMQ is away.
+ *
+ * Every few seconds it also sweeps the jobs deferred by their tenant's or
+ * type's limit or pause (joblimits.h), waking those that may start now: the
+ * end of a running job and an operator's change wake them at once, the sweep
+ * makes sure none is stranded should such a wake-up be missed (a worker
+ * killed between the two, a default '*' row changed under a claim).
  */
 #include <stdlib.h>
 
@@ -17,6 +23,9 @@
  * long backlog outlast redrive_after, its duplicates come at this pace.
  */
 #define REDRIVE_LIMIT 100
+/* Deferred jobs woken by one sweep at most, and the seconds between sweeps. */
+#define WAKE_SWEEP_LIMIT 200
+#define WAKE_SWEEP_EVERY_S 3
 
 /* One pass; the number of jobs reaped, or -1. */
 static int reap_once(struct worker *w, struct buf *err)
@@ -37,6 +46,7 @@ static int reap_once(struct worker *w, struct buf *err)
 			   jobs[i].worker_id ? jobs[i].worker_id : "", job_status_name(jobs[i].status));
 		job_clear(&jobs[i]);
 	}
+	/* their running slots are free: the sweep that follows wakes what they held back */
 	free(jobs);
 	return (int)n;
 }
@@ -69,6 +79,20 @@ static void redrive_once(struct worker *w, struct buf *err)
 	free(jobs);
 }
 
+/* One sweep of the deferred jobs; logged here. */
+static void wake_sweep(struct worker *w, struct buf *err)
+{
+	struct db_conn *c = db_acquire(w->db, 5000, err);
+	int n = c ? job_wake_deferred(c, NULL, NULL, WAKE_SWEEP_LIMIT, false, w->id, err) : -1;
+
+	if (c)
+		db_release(c);
+	if (n < 0)
+		log_warn("deferred jobs: %s", buf_str(err));
+	else if (n > 0)
+		log_info("deferred jobs: woke %d that may start now", n);
+}
+
 void *worker_reaper_main(void *arg)
 {
 	struct worker *w = arg;
@@ -77,11 +101,13 @@ void *worker_reaper_main(void *arg)
 
 	if (every < 1)
 		every = 1;
+	int sweep = every < WAKE_SWEEP_EVERY_S ? every : WAKE_SWEEP_EVERY_S;
+	double next_reap = clock_now_s() + every;
 	alive_stamp(&w->reaper_alive);
 	pthread_mutex_lock(&w->mu);
 	while (!w->exiting) {
 		/* spread the workers' passes a little; waiting, show progress each second */
-		int64_t until = clock_now_ms() + (int64_t)every * 1000 + rand() % 1000;
+		int64_t until = clock_now_ms() + (int64_t)sweep * 1000 + rand() % 1000;
 		for (int64_t left; !w->exiting && (left = until - clock_now_ms()) > 0;) {
 			alive_stamp(&w->reaper_alive);
 			clock_cond_wait_ms(&w->beat_cv, &w->mu, left < 1000 ? left : 1000);
@@ -91,6 +117,12 @@ void *worker_reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&w->mu);
 		buf_reset(&err);
+		if (clock_now_s() < next_reap) {
+			wake_sweep(w, &err);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		next_reap = clock_now_s() + every;
 		bool full;
 		do {
 			int n = reap_once(w, &err);
@@ -100,6 +132,8 @@ void *worker_reaper_main(void *arg)
 		} while (full);
 		buf_reset(&err);
 		redrive_once(w, &err);
+		buf_reset(&err);
+		wake_sweep(w, &err);
 		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);

@@ -400,6 +400,33 @@ static void slot_set(struct worker *w, struct slot *s, const struct job *job)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Deferred jobs woken by one job's end at most (more wait for the next end or the sweep). */
+#define WAKE_LIMIT 100
+
+/*
+ * Our claimed job stopped running (whatever became of it): free the slot, and
+ * wake the deferred jobs of its tenant and type that may start now (joblimits.h).
+ * Should this fail, the reaper's sweep of deferred jobs wakes them.
+ */
+static void stopped_running(struct thread_ctx *t, const struct job *job)
+{
+	struct worker *w = t->w;
+	struct buf err = BUF_INIT;
+
+	slot_set(w, t->slot, NULL);
+	if (!job->tenant || !job->type)
+		return;
+	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+	int n = c ? job_wake_deferred(c, job->tenant, job->type, WAKE_LIMIT, false, w->id, &err) : -1;
+	if (c)
+		db_release(c);
+	if (n < 0)
+		log_warn("cannot wake deferred jobs: %s; the sweep will", buf_str(&err));
+	else if (n > 0)
+		log_info("woke %d deferred job%s", n, n == 1 ? "" : "s");
+	buf_release(&err);
+}
+
 static void process(struct thread_ctx *t, struct work *item)
 {
 	struct worker *w = t->w;
@@ -420,6 +447,13 @@ static void process(struct thread_ctx *t, struct work *item)
 			 job.id[0] ? job_status_name(job.status) : "no such job");
 		goto out;
 	}
+	if (rc == JOB_OWN_DEFERRED) {
+		/* its tenant or type is paused or at its limit: it waits, without a message, for a wake-up */
+		worker_request_ack(w, item->d.tag, item->gen, WORKER_ACK);
+		log_info("job of tenant '%s' and type '%s' deferred: paused or at its limit", job.tenant ? job.tenant : "",
+			 job.type ? job.type : "");
+		goto out;
+	}
 	/*
 	 * Ack on claim, not when the job ends. RabbitMQ closes the channel of a
 	 * consumer that keeps a delivery unacked past its consumer_timeout (30 min by
@@ -437,13 +471,13 @@ static void process(struct thread_ctx *t, struct work *item)
 	if (stopping(w)) {
 		/* claimed as the shutdown began: hand it back rather than start it */
 		hand_back(t, &job);
-		slot_set(w, t->slot, NULL);
+		stopped_running(t, &job);
 		goto out;
 	}
 	if (job.cancel_requested) {
 		/* cancelled while running an earlier attempt (then requeued or reaped) */
 		cancelled(t, &job);
-		slot_set(w, t->slot, NULL);
+		stopped_running(t, &job);
 		goto out;
 	}
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
@@ -471,7 +505,7 @@ static void process(struct thread_ctx *t, struct work *item)
 		else if (rc == JOB_OWN_OK)
 			after(t, item, &job, &res, delay);
 	}
-	slot_set(w, t->slot, NULL);
+	stopped_running(t, &job);
 out:
 	handler_result_release(&res);
 	job_clear(&job);

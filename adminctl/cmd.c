@@ -31,6 +31,10 @@ extern const struct cmd_entry cmd_dead_retry_entry;
 extern const struct cmd_entry cmd_dead_purge_entry;
 extern const struct cmd_entry cmd_metrics_entry;
 extern const struct cmd_entry cmd_audit_entry;
+extern const struct cmd_entry cmd_limits_entry;
+extern const struct cmd_entry cmd_limits_set_entry;
+extern const struct cmd_entry cmd_pause_entry;
+extern const struct cmd_entry cmd_resume_entry;
 
 /* In the order of adminctl(8). */
 const struct cmd_entry *const cmd_table[] = {
@@ -44,6 +48,10 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_dead_list_entry,
 	&cmd_dead_retry_entry,
 	&cmd_dead_purge_entry,
+	&cmd_limits_entry,
+	&cmd_limits_set_entry,
+	&cmd_pause_entry,
+	&cmd_resume_entry,
 	&cmd_results_ls_entry,
 	&cmd_results_url_entry,
 	&cmd_metrics_entry,

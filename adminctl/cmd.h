@@ -110,6 +110,20 @@ void cmd_print_json(json_t *v);
  */
 void cmd_print_jobs(const struct job *jobs, size_t n, bool due);
 
+/* The limits commands' shared steps (cmd-limits.c): see joblimits.h for what they change. */
+enum joblimits_scope;
+/* Check the operands SCOPE NAME of `cmdname` into *out: 0, or -1 after saying what is wrong. */
+int cmd_limits_target(const char *cmdname, const char *scope, const char *name, enum joblimits_scope *out);
+/*
+ * After a change of limits (committed): wake the deferred jobs that may start
+ * now, audit `action` on SCOPE:NAME with `detail` (stolen; "woken" added) and say
+ * what was done. Returns the exit code.
+ */
+int cmd_limits_changed(struct cmd_ctx *ctx, const char *action, enum joblimits_scope scope, const char *name,
+		       json_t *detail);
+/* `adminctl pause` (paused) and `adminctl resume`: entry `e`, its argv. Returns the exit code. */
+int cmd_limits_pause(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, bool paused);
+
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);
 

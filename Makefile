@@ -318,7 +318,7 @@ FUZZ_LIB     := build/fuzz/libspool.a
 FUZZ_API_OBJ := build/fuzz/daemons/api/validate.o
 FUZZ_SERVER_OBJ := $(filter-out build/fuzz/daemons/api/main.o,$(API_SRC:%.c=build/fuzz/%.o))
 FUZZ_WRAP_fuzz-server := db_acquire db_release db_ping apikey_lookup job_get job_list job_create \
-                jobops_cancel s3_upload_complete log_raw_json log_raw_json_level
+                jobops_cancel joblimits_paused_names s3_upload_complete log_raw_json log_raw_json_level
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)

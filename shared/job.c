@@ -525,6 +525,7 @@ static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], 
 		int d = claim_defer(c, params[0], (enum joblimits_verdict)verdict, out, err);
 		return d < 0 ? JOB_OWN_ERR : d ? JOB_OWN_DEFERRED : JOB_OWN_NOT_OURS;
 	}
+	/* started at the claim itself, not at the transaction's start (which may have waited for the limit locks) */
 	r = db_exec(c, "job_claim",
 		    "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
 		    "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
@@ -533,8 +534,8 @@ static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], 
 		    "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
 		    "     OR (status = 'running' AND lease_until < now()))"
 		    "   RETURNING *),"
-		    " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
-		    "   SELECT id, 'started', 'running', attempts, worker_id FROM u)"
+		    " e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"
+		    "   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"
 		    " SELECT " JOB_COLS " FROM u",
 		    3, params, err);
 	if (!r)

@@ -1,5 +1,6 @@
 #include "outbox.h"
 #include "jobcodec.h"
+#include "log.h"
 #include "mq.h"
 
 #include <inttypes.h>
@@ -208,4 +209,40 @@ int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err)
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return 0;
+}
+
+int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, bool *mq_failed)
+{
+	struct buf err = BUF_INIT;
+	struct outbox_row *rows = NULL;
+	size_t n = 0, sent = 0;
+	*mq_failed = false;
+	if (outbox_fetch(c, limit, &rows, &n, &err) < 0) {
+		log_warn("%s: cannot read the outbox: %s", who, buf_str(&err));
+		buf_release(&err);
+		return -1;
+	}
+	int64_t *ids = n ? xmalloc(n * sizeof(*ids)) : NULL;
+	struct mq_message *msgs = n ? xmalloc(n * sizeof(*msgs)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i] = (struct mq_message){ rows[i].exchange, rows[i].routing_key, rows[i].payload,
+					       strlen(rows[i].payload) };
+		ids[i] = rows[i].id;
+	}
+	/* the whole batch, then its confirms: one broker disk sync per batch, not per row */
+	if (mq_publish_batch(m, msgs, n, &err) < 0) {
+		log_warn("%s: publish of %zu outbox rows failed (they will be sent again): %s", who, n,
+			 buf_str(&err));
+		*mq_failed = true;
+	} else {
+		sent = n;
+	}
+	free(msgs);
+	if (sent > 0 && outbox_mark_sent(c, ids, sent, &err) < 0)
+		log_warn("%s: %zu rows published but not marked sent (they will be sent again): %s",
+			 who, sent, buf_str(&err));
+	free(ids);
+	outbox_rows_free(rows, n);
+	buf_release(&err);
+	return *mq_failed ? -1 : (int)n;
 }

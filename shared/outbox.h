@@ -11,6 +11,7 @@
 #ifndef SPOOL_OUTBOX_H
 #define SPOOL_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,5 +59,15 @@ void outbox_rows_free(struct outbox_row *rows, size_t n);
 int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err);
 /* How many rows are not yet sent, into *count. */
 int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err);
+
+struct mq;
+/*
+ * Publish one batch of up to `limit` rows on `m` (connected) with publisher
+ * confirms, and mark them sent; failures are logged, prefixed with `who`. The
+ * API's publisher, and a worker that wrote rows it wants sent at once. Returns
+ * the number of rows fetched (a full batch means "go on at once"), or -1 when the
+ * broker failed (*mq_failed: disconnect and retry) or the database did.
+ */
+int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, bool *mq_failed);
 
 #endif

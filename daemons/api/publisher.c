@@ -48,47 +48,6 @@ void publisher_kick(void)
 	bgthread_wake(&p.thread);
 }
 
-/*
- * Publish one batch. Returns the number of rows fetched (so a full batch means
- * "go on at once"), or -1 when the broker failed (disconnect and retry) or the
- * database did (wait and retry).
- */
-static int publish_batch(struct mq *m, struct db_conn *c, bool *mq_failed)
-{
-	struct buf err = BUF_INIT;
-	struct outbox_row *rows = NULL;
-	size_t n = 0, sent = 0;
-	*mq_failed = false;
-	if (outbox_fetch(c, BATCH, &rows, &n, &err) < 0) {
-		log_warn("publisher: cannot read the outbox: %s", buf_str(&err));
-		buf_release(&err);
-		return -1;
-	}
-	int64_t *ids = n ? xmalloc(n * sizeof(*ids)) : NULL;
-	struct mq_message *msgs = n ? xmalloc(n * sizeof(*msgs)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		msgs[i] = (struct mq_message){ rows[i].exchange, rows[i].routing_key, rows[i].payload,
-					       strlen(rows[i].payload) };
-		ids[i] = rows[i].id;
-	}
-	/* the whole batch, then its confirms: one broker disk sync per batch, not per row */
-	if (mq_publish_batch(m, msgs, n, &err) < 0) {
-		log_warn("publisher: publish of %zu outbox rows failed (they will be sent again): %s", n,
-			 buf_str(&err));
-		*mq_failed = true;
-	} else {
-		sent = n;
-	}
-	free(msgs);
-	if (sent > 0 && outbox_mark_sent(c, ids, sent, &err) < 0)
-		log_warn("publisher: %zu rows published but not marked sent (they will be sent again): %s",
-			 sent, buf_str(&err));
-	free(ids);
-	outbox_rows_free(rows, n);
-	buf_release(&err);
-	return *mq_failed ? -1 : (int)n;
-}
-
 int publisher_declare_topology(struct mq *m, struct buf *err)
 {
 	int rc = mq_declare_topology(m, err);
@@ -183,7 +142,7 @@ static void *publisher_main(void *arg)
 		}
 		buf_release(&err);
 		bool mq_failed = false;
-		int n = publish_batch(m, c, &mq_failed);
+		int n = outbox_publish(c, m, BATCH, "publisher", &mq_failed);
 		update_backlog(c);
 		db_release(c);
 		if (mq_failed) {

@@ -1,14 +1,17 @@
 /*
  * routes_ops — the unauthenticated operational endpoints: /health (liveness, no
- * dependency calls) and /ready (database, queue, storage, schema). /metrics is
- * not here: it has a listener of its own (prom.c).
+ * dependency calls) and /ready (database, queue, storage, schema; and the
+ * tenants and job types paused by an operator, which do not make the API
+ * unready). /metrics is not here: it has a listener of its own (prom.c).
  */
 #include "api.h"
 #include "clock.h"
+#include "joblimits.h"
 #include "log.h"
 #include "migrate.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* /ready is unauthenticated: its answer is reused for this long so that it cannot
@@ -16,6 +19,8 @@
 #define READY_CACHE_NS 1000000000ull
 /* The schema version changes only with a deploy: read it at most this often. */
 #define SCHEMA_CACHE_NS 5000000000ull
+/* Paused names /ready lists at most. */
+#define READY_PAUSED_MAX 100
 
 enum MHD_Result route_health(struct req *r)
 {
@@ -26,6 +31,7 @@ struct readiness {
 	bool db_ok, queue_ok, storage_ok, schema_ok;
 	bool schema_version_logged; /* the newer schema was logged */
 	int schema_version;   /* the database's, as last read */
+	json_t *paused; /* "tenant:NAME", "type:NAME" strings; NULL when the database did not say */
 	uint64_t at_ns;
 	uint64_t schema_at_ns; /* when it was read; 0: to read */
 };
@@ -67,6 +73,30 @@ static void schema_check(struct api *a, struct readiness *out)
 	buf_release(&err);
 }
 
+/* The names paused now (a new array), or NULL when they cannot be read (logged). */
+static json_t *ready_paused(struct api *a)
+{
+	struct buf err = BUF_INIT;
+	char **names = NULL;
+	size_t n = 0;
+	json_t *arr = NULL;
+	struct db_conn *c = db_acquire(a->db, 1000, &err);
+	if (c && joblimits_paused_names(c, READY_PAUSED_MAX, &names, &n, &err) == 0) {
+		arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_array_append_new(arr, json_string(names[i]));
+			free(names[i]);
+		}
+		free(names);
+	} else {
+		log_warn("ready: paused tenants and types: %s", buf_str(&err));
+	}
+	if (c)
+		db_release(c);
+	buf_release(&err);
+	return arr;
+}
+
 static void ready_check(struct api *a, struct readiness *out)
 {
 	struct buf err = BUF_INIT;
@@ -76,6 +106,8 @@ static void ready_check(struct api *a, struct readiness *out)
 		log_warn("ready: database: %s", buf_str(&err));
 	else
 		schema_check(a, out);
+	json_decref(out->paused);
+	out->paused = out->db_ok ? ready_paused(a) : NULL;
 	out->queue_ok = publisher_queue_ok();
 	memset(&aerr, 0, sizeof(aerr));
 	out->storage_ok = s3_ping(a->s3, &aerr) == 0;
@@ -93,6 +125,7 @@ enum MHD_Result route_ready(struct req *r)
 	if (!ready_cache.at_ns || clock_now_ns() - ready_cache.at_ns > READY_CACHE_NS)
 		ready_check(r->api, &ready_cache);
 	s = ready_cache;
+	s.paused = ready_cache.paused ? json_deep_copy(ready_cache.paused) : NULL; /* ours, outside the lock */
 	pthread_mutex_unlock(&ready_lock);
 	json_t *checks = json_object();
 	json_object_set_new(checks, "database", json_string(s.db_ok ? "ok" : "unavailable"));
@@ -105,8 +138,11 @@ enum MHD_Result route_ready(struct req *r)
 		json_t *o = json_object();
 		json_object_set_new(o, "status", json_string("ready"));
 		json_object_set_new(o, "checks", checks);
+		if (s.paused)
+			json_object_set_new(o, "paused", s.paused);
 		return reply_json(r, 200, o);
 	}
+	json_decref(s.paused);
 	struct buf failing = BUF_INIT;
 	const char *name;
 	json_t *v;

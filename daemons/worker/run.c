@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "handlers.h"
 #include "log.h"
+#include "outbox.h"
 #include "metrics.h"
 #include "s3.h"
 #include "utf8.h"
@@ -418,12 +419,16 @@ static void stopped_running(struct thread_ctx *t, const struct job *job)
 		return;
 	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
 	int n = c ? job_wake_deferred(c, job->tenant, job->type, WAKE_LIMIT, false, w->id, &err) : -1;
+	if (n > 0) {
+		/* their messages at once rather than at the API publisher's next poll (the rows stay the truth) */
+		bool mq_failed;
+		log_info("woke %d deferred job%s", n, n == 1 ? "" : "s");
+		outbox_publish(c, t->mq, WAKE_LIMIT, "wake-up", &mq_failed);
+	}
 	if (c)
 		db_release(c);
 	if (n < 0)
 		log_warn("cannot wake deferred jobs: %s; the sweep will", buf_str(&err));
-	else if (n > 0)
-		log_info("woke %d deferred job%s", n, n == 1 ? "" : "s");
 	buf_release(&err);
 }
 

@@ -897,11 +897,13 @@ int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, stru
 		return 0;
 	if (ensure_fresh(m, err) < 0)
 		return -1;
-	uint64_t first = m->next_seq;
+	/* the batch's confirms, and those of the messages sent before it without waiting */
+	uint64_t first = m->unconfirmed ? m->unconfirmed : m->next_seq;
 	for (size_t i = 0; i < n; i++)
 		if (publish_send(m, msgs[i].exchange, msgs[i].routing_key, msgs[i].body, msgs[i].len, err) < 0)
 			return -1;
-	int rc = wait_confirms(m, first, n, err);
+	int rc = wait_confirms(m, first, (size_t)(m->next_seq - first), err);
+	m->unconfirmed = 0;
 	if (m->conn)
 		amqp_maybe_release_buffers(m->conn);
 	return rc;

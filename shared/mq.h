@@ -187,7 +187,8 @@ struct mq_message {
 };
 /*
  * Publish `n` messages, then wait for all their confirms at once (the broker
- * confirms a batch with one disk sync, not n). 0 when every one was confirmed;
+ * confirms a batch with one disk sync, not n), and for those of the messages
+ * mq_publish_nowait() sent before (their failure is the batch's). 0 when every one was confirmed;
  * -1 otherwise (some may have been delivered: whoever sends them again must
  * tolerate duplicates). No retry on a lost connection.
  */

@@ -105,7 +105,7 @@ int cmd_limits_changed(struct cmd_ctx *ctx, const char *action, enum joblimits_s
 {
 	struct buf err = BUF_INIT, target = BUF_INIT;
 	buf_printf(&target, "%s:%s", joblimits_scope_name(scope), name);
-	int woken = job_wake_deferred(ctx->db, NULL, NULL, LIMITS_WAKE_MAX, true, cmd_actor(ctx), &err);
+	int woken = job_wake_deferred(ctx->db, NULL, NULL, LIMITS_WAKE_MAX, JOB_WAKE_WAIT, cmd_actor(ctx), &err);
 	if (woken < 0) {
 		cmd_error("%s: done, but waking the deferred jobs failed: %s (the workers' sweep will)", action,
 			  buf_str(&err));

@@ -101,7 +101,7 @@ static bool queues_amqp(struct model *m, struct model_overview *ov, char *qerr, 
 	return all_ok;
 }
 
-/* The database's part of the Overview: job counts, jobs waiting unclaimed, live workers. */
+/* The database's part of the Overview: job counts, jobs waiting unclaimed, live workers, limits. */
 static void overview_db(struct model *m, struct model_overview *ov, char *err, size_t size)
 {
 	struct db_conn *db = model_need_db(m, err, size);
@@ -129,6 +129,9 @@ static void overview_db(struct model *m, struct model_overview *ov, char *err, s
 	} else {
 		model_db_failed(m, &e, err, size);
 	}
+	buf_reset(&e);
+	if (joblimits_list(db, &ov->limits, &ov->nlimits, &e) < 0)
+		model_db_failed(m, &e, err, size);
 	buf_release(&e);
 }
 
@@ -157,6 +160,7 @@ static void free_overview(struct model_snap *s)
 	for (size_t i = 0; i < s->u.ov.nworkers; i++)
 		free(s->u.ov.workers[i]);
 	free(s->u.ov.workers);
+	joblimits_rows_free(s->u.ov.limits, s->u.ov.nlimits);
 }
 
 /* job.h's filter for ours, pages of 1000 (strings borrowed from `f`). */

@@ -29,6 +29,7 @@
 #include "audit.h"
 #include "config.h"
 #include "job.h"
+#include "joblimits.h"
 #include "jobops.h"
 #include "s3.h"
 
@@ -78,6 +79,8 @@ struct model_overview {
 	struct model_queue queues[MODEL_QUEUES_MAX];
 	char **workers;          /* distinct worker_id of running jobs */
 	size_t nworkers;
+	struct joblimits_row *limits; /* the limits and pauses of tenants and types (joblimits_list) */
+	size_t nlimits;
 };
 
 #define MODEL_JOBS_MAX 1000      /* rows kept for the table */

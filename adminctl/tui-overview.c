@@ -1,6 +1,8 @@
 /*
  * Screen 1, Overview: the services, the queues, job counts per state, the jobs
- * waiting unclaimed past [worker] redrive_after and the workers running jobs now. `a` opens the audit trail.
+ * waiting unclaimed past [worker] redrive_after, the limits and pauses of
+ * tenants and types (joblimits.h) and the workers running jobs now. `a` opens
+ * the audit trail.
  */
 #include <stdio.h>
 
@@ -37,6 +39,26 @@ static void draw_unclaimed(const struct model_overview *ov, int y, int cols)
 	timefmt_duration(ov->unclaimed_after, after, sizeof(after));
 	tui_cellf(y, 2, cols - 2, ov->unclaimed ? TC_WARN : TC_NORMAL,
 		  "unclaimed > %s %s   (queued or due for retry, no worker took them: re-driven)", after, n);
+}
+
+/* The limits and pauses of tenants and types, from y; returns the next free row. */
+static int draw_limits(const struct model_overview *ov, int y, int end, int cols)
+{
+	if (y < end)
+		tui_cellf(y++, 0, cols, TC_HEADER, "Limits and pauses (%zu)", ov->nlimits);
+	for (size_t i = 0; i < ov->nlimits && y < end; i++, y++) {
+		const struct joblimits_row *l = &ov->limits[i];
+		char max[24] = "unlimited", running[24], deferred[24];
+		if (l->limited)
+			tui_thousands(l->max_running, max, sizeof(max));
+		tui_thousands(l->running, running, sizeof(running));
+		tui_thousands(l->deferred, deferred, sizeof(deferred));
+		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s max %-9s running %-7s deferred %-7s%s",
+			  joblimits_scope_name(l->scope), l->name, max, running, deferred, l->paused ? "  PAUSED" : "");
+	}
+	if (ov->nlimits == 0 && y < end && ov->counts_ok)
+		tui_cell(y++, 2, cols - 2, TC_DIM, "none: every tenant and type runs as many jobs as workers take");
+	return y;
 }
 
 static void draw_overview(struct tui *t, int top, int rows, int cols)
@@ -107,6 +129,7 @@ static void draw_overview(struct tui *t, int top, int rows, int cols)
 		}
 	}
 	y++;
+	y = draw_limits(ov, y, end, cols) + 1;
 	if (y < end)
 		tui_cellf(y++, 0, cols, TC_HEADER, "Live workers (%zu)", ov->nworkers);
 	for (size_t i = 0; i < ov->nworkers && y < end; i++)

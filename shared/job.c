@@ -411,14 +411,29 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
 
 static bool one_job(PGresult *r, struct job *out);
 
-/* The effective limit of tenant $1 and type $2 (joblimits.h); with $4 their running jobs but job $3. */
+/*
+ * Jobs woken (or re-driven) in the last 30 s whose message is on its way: they
+ * will take a slot of their tenant and type, so the wake-ups count them as
+ * running. Bounded by the jobs_unclaimed index.
+ */
+#define WOKEN_PENDING(cond)                                                                              \
+	"(SELECT count(*) FROM jobs p WHERE p.status IN ('queued', 'retrying') AND p.deferred_at IS NULL" \
+	" AND greatest(p.due_at, p.redriven_at) > now() - interval '30 seconds'"                          \
+	" AND p.redriven_at > now() - interval '30 seconds' AND " cond ")"
+
+/*
+ * The effective limit of tenant $1 and type $2 (joblimits.h); with $4 their
+ * running jobs but job $3, and with $5 the woken ones on their way too.
+ */
 #define LIMIT_EFF_SQL                                                                                   \
 	"SELECT t.max_running IS NOT NULL, coalesce(t.max_running, 0), coalesce(t.paused, false),"      \
 	"  CASE WHEN $4::bool AND t.max_running IS NOT NULL THEN (SELECT count(*) FROM jobs r"          \
-	"    WHERE r.status = 'running' AND r.tenant_id = $1 AND r.id <> $3::uuid) ELSE 0 END,"        \
+	"    WHERE r.status = 'running' AND r.tenant_id = $1 AND r.id <> $3::uuid)"                    \
+	"    + CASE WHEN $5::bool THEN " WOKEN_PENDING("p.tenant_id = $1") " ELSE 0 END ELSE 0 END,"      \
 	"  y.max_running IS NOT NULL, coalesce(y.max_running, 0), coalesce(y.paused, false),"           \
 	"  CASE WHEN $4::bool AND y.max_running IS NOT NULL THEN (SELECT count(*) FROM jobs r"          \
-	"    WHERE r.status = 'running' AND r.type = $2 AND r.id <> $3::uuid) ELSE 0 END"                \
+	"    WHERE r.status = 'running' AND r.type = $2 AND r.id <> $3::uuid)"                          \
+	"    + CASE WHEN $5::bool THEN " WOKEN_PENDING("p.type = $2") " ELSE 0 END ELSE 0 END"           \
 	" FROM (SELECT 1) z"                                                                            \
 	" LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'tenant'"          \
 	"   AND l.name IN ($1, '*') ORDER BY l.name = '*' LIMIT 1) t ON true"                           \
@@ -430,12 +445,20 @@ static bool one_job(PGresult *r, struct job *out);
 	"SELECT pg_advisory_xact_lock(" JOB_LIMIT_LOCK_TENANT ", hashtext($1)),"                         \
 	" pg_advisory_xact_lock(" JOB_LIMIT_LOCK_TYPE ", hashtext($2))"
 
-/* Read the limits of `tenant` and `type` (with running counts if `count`) into the two. */
-static int limit_read(struct db_conn *c, const char *tenant, const char *type, const char *id, bool count,
-		       struct joblimits_eff *t, struct joblimits_eff *y, struct buf *err)
+/* Read the limits of `tenant` and `type` (with the counts `count` says) into the two. */
+/* What limit_read counts as running. */
+enum limit_count {
+	COUNT_NONE,    /* nothing: only the limits */
+	COUNT_RUNNING, /* the running jobs (the claim) */
+	COUNT_PENDING, /* and the woken ones on their way (the re-check after a deferral) */
+};
+
+static int limit_read(struct db_conn *c, const char *tenant, const char *type, const char *id,
+		      enum limit_count count, struct joblimits_eff *t, struct joblimits_eff *y, struct buf *err)
 {
-	const char *params[] = { tenant, type, id, count ? "true" : "false" };
-	PGresult *r = db_exec(c, "job_limits_eff", LIMIT_EFF_SQL, 4, params, err);
+	const char *params[] = { tenant, type, id, count != COUNT_NONE ? "true" : "false",
+				 count == COUNT_PENDING ? "true" : "false" };
+	PGresult *r = db_exec(c, "job_limits_eff", LIMIT_EFF_SQL, 5, params, err);
 	if (!r)
 		return -1;
 	struct joblimits_eff *e[2] = { t, y };
@@ -461,20 +484,41 @@ static int limit_lock(struct db_conn *c, const char *tenant, const char *type, s
 }
 
 /*
- * In the claim's transaction: may job `id` of `tenant` and `type` start? Locks
- * and counts only when a limit applies (see job_claim). JOBLIMITS_START, another
- * verdict, or -1.
+ * In the claim's transaction: may job `id` of `tenant` and `type` start?
+ * JOBLIMITS_START, another verdict, or -1. A job that cannot start is deferred
+ * without the locks (claimers of a full tenant do not queue up on them; see
+ * job_claim for why none is stranded); one that may start takes them and counts
+ * again, so that concurrent claimers cannot together exceed a limit.
  */
 static int claim_verdict(struct db_conn *c, const char *id, const char *tenant, const char *type, struct buf *err)
 {
 	struct joblimits_eff t, y;
-	if (limit_read(c, tenant, type, id, false, &t, &y, err) < 0)
+	if (limit_read(c, tenant, type, id, COUNT_RUNNING, &t, &y, err) < 0)
 		return -1;
 	if (!t.limited && !y.limited && !t.paused && !y.paused)
 		return JOBLIMITS_START;
-	if (limit_lock(c, tenant, type, err) < 0 || limit_read(c, tenant, type, id, true, &t, &y, err) < 0)
+	enum joblimits_verdict v = joblimits_decide(&t, &y);
+	if (v != JOBLIMITS_START)
+		return (int)v;
+	if (limit_lock(c, tenant, type, err) < 0 || limit_read(c, tenant, type, id, COUNT_RUNNING, &t, &y, err) < 0)
 		return -1;
 	return (int)joblimits_decide(&t, &y);
+}
+
+/*
+ * After a deferral was committed: should its tenant and type have a free slot
+ * by now (a job ended, or a pause was lifted, after the claim counted but before
+ * the wake-up could see the deferral), wake the deferred jobs at once. 0 or -1.
+ */
+static int claim_recheck(struct db_conn *c, const struct job *j, struct buf *err)
+{
+	struct joblimits_eff t, y;
+	if (limit_read(c, j->tenant, j->type, j->id, COUNT_PENDING, &t, &y, err) < 0)
+		return -1;
+	if (joblimits_decide(&t, &y) != JOBLIMITS_START)
+		return 0;
+	/* one: should that still be early (a job woken for the slot not yet claimed), its claim defers it again */
+	return job_wake_deferred(c, j->tenant, j->type, 1, JOB_WAKE_ALWAYS, "claim", err) < 0 ? -1 : 0;
 }
 
 /* Mark job `id` deferred for `verdict` in the caller's transaction; out = the job. */
@@ -559,6 +603,11 @@ enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_
 		rollback(c);
 		job_clear(out);
 		return JOB_OWN_ERR;
+	}
+	if (rc == JOB_OWN_DEFERRED) {
+		if (claim_recheck(c, out, err) < 0)
+			buf_reset(err); /* deferred all the same: the workers' sweep wakes it */
+		return rc;
 	}
 	if (rc != JOB_OWN_NOT_OURS)
 		return rc;
@@ -922,9 +971,11 @@ enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older
 	"   ORDER BY due_at, id LIMIT 1000),"                                                            \
 	" e AS (SELECT d.*, coalesce(t.paused, false) OR coalesce(y.paused, false) AS paused,"           \
 	"   CASE WHEN t.max_running IS NULL THEN NULL ELSE t.max_running - (SELECT count(*) FROM jobs r"  \
-	"     WHERE r.status = 'running' AND r.tenant_id = d.tenant_id) END AS t_free,"                   \
+	"     WHERE r.status = 'running' AND r.tenant_id = d.tenant_id)"                                  \
+	"     - " WOKEN_PENDING("p.tenant_id = d.tenant_id") " END AS t_free,"                            \
 	"   CASE WHEN y.max_running IS NULL THEN NULL ELSE y.max_running - (SELECT count(*) FROM jobs r"  \
-	"     WHERE r.status = 'running' AND r.type = d.type) END AS y_free"                              \
+	"     WHERE r.status = 'running' AND r.type = d.type)"                                            \
+	"     - " WOKEN_PENDING("p.type = d.type") " END AS y_free"                                       \
 	"   FROM d"                                                                                       \
 	"   LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'tenant'"          \
 	"     AND l.name IN (d.tenant_id, '*') ORDER BY l.name = '*' LIMIT 1) t ON true"                  \
@@ -959,7 +1010,7 @@ static int wake_tx(struct db_conn *c, const char *const params[4], struct buf *e
 	return rc < 0 ? -1 : (int)n;
 }
 
-int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, bool wait,
+int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, unsigned flags,
 		      const char *actor, struct buf *err)
 {
 	char lim[16];
@@ -971,14 +1022,13 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 	if (tenant && type) {
 		/* a job of them stopped running: only where a limit applies, after the claimers that counted it */
 		struct joblimits_eff t, y;
-		go = limit_read(c, tenant, type, "00000000-0000-0000-0000-000000000000", false, &t, &y, err);
-		if (go == 0)
-			go = !t.limited && !y.limited ? 0 : limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
+		go = limit_read(c, tenant, type, "00000000-0000-0000-0000-000000000000", COUNT_NONE, &t, &y, err);
+		if (go == 0 && (t.limited || y.limited || (flags & JOB_WAKE_ALWAYS)))
+			go = limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
+	} else if (flags & JOB_WAKE_WAIT) {
+		go = xact_lock(c, "job_wake_wait", "SELECT true FROM pg_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")", err);
 	} else {
-		go = wait ? xact_lock(c, "job_wake_wait", "SELECT true FROM pg_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")",
-				      err)
-			  : xact_lock(c, "job_wake_lock", "SELECT pg_try_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")",
-				      err);
+		go = xact_lock(c, "job_wake_lock", "SELECT pg_try_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")", err);
 	}
 	int n = go > 0 ? wake_tx(c, params, err) : go;
 	if (n < 0 || db_cmd(c, "COMMIT", err) < 0) {

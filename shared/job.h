@@ -187,14 +187,18 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
  * live lease) with out filled when the job exists.
  *
  * The claim honours joblimits.h: in its transaction it reads the effective limits of
- * the job's tenant and type; when one applies it takes the transaction's advisory
- * locks of the tenant and of the type (JOB_LIMIT_LOCK_*, in that order, the same
- * as job_wake_deferred) and counts their running jobs, so that concurrent claimers
- * on any host cannot together exceed a limit. A job paused or over a limit is not
- * claimed: it gets deferred_at (its attempts unchanged) and a job_events row
- * 'deferred' (detail.reason "tenant limit", "type paused", …), and
- * JOB_OWN_DEFERRED is returned with out filled; the worker drops the delivery and
- * a wake-up (job_wake_deferred) publishes the job again once it may start.
+ * the job's tenant and type and counts their running jobs. When one applies and
+ * the job may start, it takes the transaction's advisory locks of the tenant and
+ * of the type (JOB_LIMIT_LOCK_*, in that order, the same as job_wake_deferred)
+ * and counts again, so that concurrent claimers on any host cannot together
+ * exceed a limit. A job paused or over a limit is not claimed: it gets
+ * deferred_at (its attempts unchanged) and a job_events row 'deferred'
+ * (detail.reason "tenant limit", "type paused", …), and JOB_OWN_DEFERRED is
+ * returned with out filled; the worker drops the delivery and a wake-up
+ * (job_wake_deferred) publishes the job again once it may start. A deferral
+ * takes no lock: once committed, the claim counts again and, should a slot have
+ * freed meanwhile, wakes the deferred jobs itself. So a job that stops running
+ * either committed before that count, or wakes after the deferral is visible.
  */
 enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
 			  struct buf *err);
@@ -301,14 +305,16 @@ int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count,
  * one that no longer fits is deferred again.
  *
  * With `tenant` and `type` (the tenant and type of a job that just stopped
- * running) only their deferred jobs are looked at, and only when a limit
- * applies to either; the tenant's and the type's locks are taken first, so a
- * claimer that counted the stopped job as running has committed its deferral
- * by then. With both NULL (the workers' sweep, an operator's change) every
- * deferred job is: the sweep lock is tried, or waited for with `wait`.
- * Returns the number of jobs woken (0 when the lock was busy), or -1 with `err`.
+ * running) only the deferred jobs of either are looked at, and only when a limit
+ * applies to either (or always, with JOB_WAKE_ALWAYS); the tenant's and the
+ * type's locks are taken first. With both NULL (the workers' sweep, an
+ * operator's change) every deferred job is: the sweep lock is tried, or waited
+ * for with JOB_WAKE_WAIT. Returns the number of jobs woken (0 when the lock was
+ * busy), or -1 with `err`.
  */
-int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, bool wait,
+#define JOB_WAKE_WAIT 0x1u   /* wait for another sweep to end rather than leave the pass to it */
+#define JOB_WAKE_ALWAYS 0x2u /* with tenant and type: even when no limit applies to them */
+int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, int limit, unsigned flags,
 		      const char *actor, struct buf *err);
 
 /*

@@ -83,7 +83,7 @@ static void redrive_once(struct worker *w, struct buf *err)
 static void wake_sweep(struct worker *w, struct buf *err)
 {
 	struct db_conn *c = db_acquire(w->db, 5000, err);
-	int n = c ? job_wake_deferred(c, NULL, NULL, WAKE_SWEEP_LIMIT, false, w->id, err) : -1;
+	int n = c ? job_wake_deferred(c, NULL, NULL, WAKE_SWEEP_LIMIT, 0, w->id, err) : -1;
 
 	if (c)
 		db_release(c);

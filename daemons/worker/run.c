@@ -418,7 +418,7 @@ static void stopped_running(struct thread_ctx *t, const struct job *job)
 	if (!job->tenant || !job->type)
 		return;
 	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
-	int n = c ? job_wake_deferred(c, job->tenant, job->type, WAKE_LIMIT, false, w->id, &err) : -1;
+	int n = c ? job_wake_deferred(c, job->tenant, job->type, WAKE_LIMIT, 0, w->id, &err) : -1;
 	if (n > 0) {
 		/* their messages at once rather than at the API publisher's next poll (the rows stay the truth) */
 		bool mq_failed;

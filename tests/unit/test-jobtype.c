@@ -85,11 +85,16 @@ static void test_rules(void **state)
 	expect_params("video.transcode", "{\"max_duration\":0}", "max_duration");
 	expect_params("video.transcode", "{\"audio\":\"yes\"}", "audio");
 	expect_params("video.transcode", "{\"colour\":\"red\"}", "colour");
-	/* the other types take any object */
+	/* media.probe takes any object; noop any but a bad duration_ms (0..10000) */
 	assert_null(jobtype_find("media.probe")->check_params);
-	assert_null(jobtype_find("noop")->check_params);
 	expect_params("media.probe", "{\"height\":7}", "");
 	expect_params("noop", "{\"anything\":[1,2]}", "");
+	expect_params("noop", "{\"duration_ms\":0}", "");
+	expect_params("noop", "{\"duration_ms\":10000}", "");
+	expect_params("noop", "{\"duration_ms\":10001}", "duration_ms");
+	expect_params("noop", "{\"duration_ms\":-1}", "duration_ms");
+	expect_params("noop", "{\"duration_ms\":1.5}", "duration_ms");
+	expect_params("noop", "{\"duration_ms\":\"5\"}", "duration_ms");
 
 	assert_true(jobtype_find("video.transcode")->enabled_by_default);
 	assert_true(jobtype_find("media.probe")->enabled_by_default);

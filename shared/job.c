@@ -542,49 +542,61 @@ static int claim_defer(struct db_conn *c, const char *id, enum joblimits_verdict
 	return got ? 1 : 0;
 }
 
-/*
- * The claim's transaction: JOB_OWN_OK claimed, JOB_OWN_DEFERRED deferred,
- * JOB_OWN_NOT_OURS nothing changed (out not filled), JOB_OWN_ERR.
- */
-static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], struct job *out, struct buf *err)
+/* The claim itself: queued|retrying (or running, lease expired) -> running. JOB_OWN_OK or JOB_OWN_NOT_OURS. */
+static enum job_own_rc claim_update(struct db_conn *c, const char *const params[3], struct job *out,
+				    struct buf *err)
 {
-	PGresult *r = db_exec(c, "job_claimable",
-			      "SELECT tenant_id, type FROM jobs WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
-			      "   OR (status = 'running' AND lease_until < now()))",
-			      1, params, err);
+	/* started at the claim itself, not at the transaction's start (which may have waited for the limit locks) */
+	PGresult *r = db_exec(c, "job_claim",
+			      "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+			      "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
+			      "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL,"
+			      "   deferred_at = NULL"
+			      "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
+			      "     OR (status = 'running' AND lease_until < now()))"
+			      "   RETURNING *),"
+			      " e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"
+			      "   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      3, params, err);
 	if (!r)
 		return JOB_OWN_ERR;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		return JOB_OWN_NOT_OURS;
-	}
-	char *tenant = xstrdup(PQgetvalue(r, 0, 0)), *type = xstrdup(PQgetvalue(r, 0, 1));
-	PQclear(r);
+	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+}
+
+/*
+ * The claim's transaction when a limit or a pause may apply to the job `tenant`
+ * and `type`: JOB_OWN_OK claimed, JOB_OWN_DEFERRED deferred, JOB_OWN_NOT_OURS
+ * nothing changed (out not filled), JOB_OWN_ERR.
+ */
+static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], const char *tenant,
+				const char *type, struct job *out, struct buf *err)
+{
 	int verdict = claim_verdict(c, params[0], tenant, type, err);
-	free(tenant);
-	free(type);
 	if (verdict < 0)
 		return JOB_OWN_ERR;
 	if (verdict != JOBLIMITS_START) {
 		int d = claim_defer(c, params[0], (enum joblimits_verdict)verdict, out, err);
 		return d < 0 ? JOB_OWN_ERR : d ? JOB_OWN_DEFERRED : JOB_OWN_NOT_OURS;
 	}
-	/* started at the claim itself, not at the transaction's start (which may have waited for the limit locks) */
-	r = db_exec(c, "job_claim",
-		    "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-		    "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
-		    "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL,"
-		    "   deferred_at = NULL"
-		    "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
-		    "     OR (status = 'running' AND lease_until < now()))"
-		    "   RETURNING *),"
-		    " e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"
-		    "   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"
-		    " SELECT " JOB_COLS " FROM u",
-		    3, params, err);
-	if (!r)
+	return claim_update(c, params, out, err);
+}
+
+/* In the limited claim's transaction; the rest as job_claim. */
+static enum job_own_rc claim_limited(struct db_conn *c, const char *const params[3], const char *tenant,
+				     const char *type, struct job *out, struct buf *err)
+{
+	if (db_cmd(c, "BEGIN", err) < 0)
 		return JOB_OWN_ERR;
-	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+	enum job_own_rc rc = claim_tx(c, params, tenant, type, out, err);
+	if (rc == JOB_OWN_ERR || db_cmd(c, "COMMIT", err) < 0) {
+		rollback(c);
+		job_clear(out);
+		return JOB_OWN_ERR;
+	}
+	if (rc == JOB_OWN_DEFERRED && claim_recheck(c, out, err) < 0)
+		buf_reset(err); /* deferred all the same: the workers' sweep wakes it */
+	return rc;
 }
 
 enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
@@ -596,19 +608,27 @@ enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_
 		return JOB_OWN_NOT_OURS;
 	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
 	const char *params[] = { id, worker_id, lease };
-	if (db_cmd(c, "BEGIN", err) < 0)
+	/*
+	 * Whether a limits row that limits or pauses may apply to the job (a name's
+	 * own row or its scope's '*'): without one, the claim is the single
+	 * statement it always was.
+	 */
+	PGresult *r = db_exec(c, "job_claimable",
+			      "SELECT j.tenant_id, j.type, EXISTS (SELECT 1 FROM limits l"
+			      "   WHERE ((l.scope = 'tenant' AND l.name IN (j.tenant_id, '*'))"
+			      "     OR (l.scope = 'type' AND l.name IN (j.type, '*')))"
+			      "   AND (l.max_running IS NOT NULL OR l.paused))"
+			      " FROM jobs j WHERE j.id = $1::uuid AND (j.status IN ('queued', 'retrying')"
+			      "   OR (j.status = 'running' AND j.lease_until < now()))",
+			      1, params, err);
+	if (!r)
 		return JOB_OWN_ERR;
-	enum job_own_rc rc = claim_tx(c, params, out, err);
-	if (rc == JOB_OWN_ERR || db_cmd(c, "COMMIT", err) < 0) {
-		rollback(c);
-		job_clear(out);
-		return JOB_OWN_ERR;
-	}
-	if (rc == JOB_OWN_DEFERRED) {
-		if (claim_recheck(c, out, err) < 0)
-			buf_reset(err); /* deferred all the same: the workers' sweep wakes it */
-		return rc;
-	}
+	enum job_own_rc rc = JOB_OWN_NOT_OURS;
+	if (PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 2), "t"))
+		rc = claim_limited(c, params, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), out, err);
+	else if (PQntuples(r) == 1)
+		rc = claim_update(c, params, out, err);
+	PQclear(r);
 	if (rc != JOB_OWN_NOT_OURS)
 		return rc;
 	return job_get(c, id, NULL, out, err) == JOB_ERR ? JOB_OWN_ERR : JOB_OWN_NOT_OURS;

@@ -186,19 +186,21 @@ enum job_rc job_cancel(struct db_conn *c, const char *id, const char *tenant, co
  * JOB_OWN_NOT_OURS not claimable (missing, final, cancelled, or running under a
  * live lease) with out filled when the job exists.
  *
- * The claim honours joblimits.h: in its transaction it reads the effective limits of
- * the job's tenant and type and counts their running jobs. When one applies and
- * the job may start, it takes the transaction's advisory locks of the tenant and
- * of the type (JOB_LIMIT_LOCK_*, in that order, the same as job_wake_deferred)
- * and counts again, so that concurrent claimers on any host cannot together
- * exceed a limit. A job paused or over a limit is not claimed: it gets
- * deferred_at (its attempts unchanged) and a job_events row 'deferred'
+ * The claim honours joblimits.h. When no limits row limits or pauses the job's
+ * tenant or type, it is one statement, as without limits. Otherwise, in one
+ * transaction, it reads their effective limits and counts their running jobs.
+ * When the job may start, it takes the transaction's advisory locks of the
+ * tenant and of the type (JOB_LIMIT_LOCK_*, in that order, the same as
+ * job_wake_deferred) and counts again, so that concurrent claimers on any host
+ * cannot together exceed a limit. A job paused or over a limit is not claimed:
+ * it gets deferred_at (its attempts unchanged) and a job_events row 'deferred'
  * (detail.reason "tenant limit", "type paused", …), and JOB_OWN_DEFERRED is
  * returned with out filled; the worker drops the delivery and a wake-up
  * (job_wake_deferred) publishes the job again once it may start. A deferral
- * takes no lock: once committed, the claim counts again and, should a slot have
- * freed meanwhile, wakes the deferred jobs itself. So a job that stops running
- * either committed before that count, or wakes after the deferral is visible.
+ * takes no lock: once committed, the claim counts again (with the jobs woken
+ * and on their way) and, should a slot have freed meanwhile, wakes one deferred
+ * job itself. So a job that stops running either committed before that count,
+ * or its wake-up comes after the deferral is visible.
  */
 enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_id, int lease_s, struct job *out,
 			  struct buf *err);
@@ -275,7 +277,7 @@ enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int 
  * a broker node replaced or restored, a delayed retry lost): up to `limit` jobs
  * queued or retrying whose message was due (due_at) more than `older_than_s`
  * seconds ago, that no worker claimed since and that were not re-driven in that
- * time either, oldest first. In one transaction under the re-drive lock (tried;
+ * time either, oldest first; deferred jobs are left to job_wake_deferred. In one transaction under the re-drive lock (tried;
  * waited for with JOB_REDRIVE_WAIT), each gets redriven_at = now, a job_events
  * row 'redriven' (detail: actor, waited_s) and its spool.jobs message again in
  * the outbox. Should the message still be there (a long backlog), the job has two:
@@ -287,7 +289,11 @@ enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int 
 enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older_than_s, int limit, unsigned flags,
 			     struct job **out, size_t *n, struct buf *err);
 
-/* How many jobs are queued or retrying with their message due more than `older_than_s` ago, into *count. 0 or -1. */
+/*
+ * How many jobs are queued or retrying with their message due more than
+ * `older_than_s` ago, into *count; deferred jobs (job_claim), which wait for a
+ * slot and not for a message, are not counted. 0 or -1.
+ */
 int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err);
 
 /* The advisory lock classes (pg_advisory_xact_lock(class, hashtext(name))) of a tenant's and a type's limit. */

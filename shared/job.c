@@ -1036,20 +1036,23 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
 	const char *params[] = { lim, tenant, type, actor ? actor : "" };
+	if (tenant && type && !(flags & JOB_WAKE_ALWAYS)) {
+		/* a job of them stopped running: only where a limit applies (one read, no transaction otherwise) */
+		struct joblimits_eff t, y;
+		if (limit_read(c, tenant, type, "00000000-0000-0000-0000-000000000000", COUNT_NONE, &t, &y, err) < 0)
+			return -1;
+		if (!t.limited && !y.limited)
+			return 0;
+	}
 	if (db_cmd(c, "BEGIN", err) < 0)
 		return -1;
 	int go;
-	if (tenant && type) {
-		/* a job of them stopped running: only where a limit applies, after the claimers that counted it */
-		struct joblimits_eff t, y;
-		go = limit_read(c, tenant, type, "00000000-0000-0000-0000-000000000000", COUNT_NONE, &t, &y, err);
-		if (go == 0 && (t.limited || y.limited || (flags & JOB_WAKE_ALWAYS)))
-			go = limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
-	} else if (flags & JOB_WAKE_WAIT) {
+	if (tenant && type) /* after the claimers that counted the stopped job as running */
+		go = limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
+	else if (flags & JOB_WAKE_WAIT)
 		go = xact_lock(c, "job_wake_wait", "SELECT true FROM pg_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")", err);
-	} else {
+	else
 		go = xact_lock(c, "job_wake_lock", "SELECT pg_try_advisory_xact_lock(" JOB_WAKE_LOCK_KEY ")", err);
-	}
 	int n = go > 0 ? wake_tx(c, params, err) : go;
 	if (n < 0 || db_cmd(c, "COMMIT", err) < 0) {
 		rollback(c);

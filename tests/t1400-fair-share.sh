@@ -9,7 +9,8 @@
 # The noop type limited to 1: never 2 running. Tenant D paused: submissions
 # accepted, the running job finishes, the new ones are deferred and stay so through
 # a restart of both workers; /ready lists the pause and stays 200, the TUI's
-# Overview shows it; resume runs them, each once. Every change is audited.
+# Overview shows it; resume runs them, each once. A pause lifted without a wake-up:
+# the workers' sweep runs the job it deferred. Every change is audited.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -179,6 +180,22 @@ wait_sql 4 30 "SELECT count(*) FROM jobs j WHERE $NEW AND status = 'succeeded'" 
 expect_eq "tenant D: each job succeeded once, in one attempt" "5 5 5" "$(once "j.tenant_id = '$TD'")"
 expect_status "/ready after the resume" 200 "$SPOOL_API_URL/ready"
 expect_eq "/ready no longer lists tenant D" "" "$(jq -r --arg n "tenant:$TD" '.paused[] | select(. == $n)' <<<"$BODY")"
+# ---- a missed wake-up: the workers' sweep (every 3 s) wakes the job -----------
+TE=t1400-e-$RUN
+KE=$(key "$TE")
+check "pause tenant E" $ADM pause tenant "$TE"
+e_job=$(submit "$KE" 0)
+wait_sql 1 20 "SELECT count(*) FROM jobs WHERE id = '$e_job' AND deferred_at IS NOT NULL" ||
+	fail "tenant E paused: its job is deferred"
+# lifted behind adminctl's back: nothing wakes the job but the sweep
+sql "UPDATE limits SET paused = false WHERE scope = 'tenant' AND name = '$TE'" >/dev/null
+wait_sql succeeded 15 "SELECT status FROM jobs WHERE id = '$e_job'" ||
+	fail "tenant E: the sweep wakes the deferred job and it runs, within 15 s"
+expect_eq "tenant E: woken by a worker's sweep, once, in one attempt" "1 1 1" \
+	"$(sql "SELECT (SELECT count(*) FROM job_events WHERE job_id = j.id AND event = 'woken'
+		AND detail->>'actor' <> 'claim'), (SELECT count(*) FROM job_events WHERE job_id = j.id
+		AND event = 'started'), attempts FROM jobs j WHERE id = '$e_job'" | tr '|' ' ')"
+
 expect_eq "the changes are audited" "limits.set limits.pause limits.resume" \
 	"$(sql "SELECT string_agg(action, ' ' ORDER BY id) FROM audit WHERE target IN ('tenant:$TA', 'tenant:$TD')")"
 expect_eq "noop's limits audited" 2 "$(sql "SELECT count(*) FROM audit WHERE action = 'limits.set'

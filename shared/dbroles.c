@@ -16,12 +16,14 @@ static const char *const api_grants[] = {
 	"outbox:SELECT,INSERT,UPDATE",     /* the publisher claims and marks rows */
 	"webhook_deliveries:SELECT,INSERT,UPDATE",
 	"schema_version:SELECT",           /* /ready compares it with the binary's */
+	"limits:SELECT",                   /* /ready lists the paused tenants and types */
 };
 
 static const char *const worker_grants[] = {
 	"jobs:SELECT,UPDATE",              /* claim, progress, results, reaper, re-drive */
 	"job_events:INSERT",
-	"outbox:INSERT",                   /* the reaper's and re-drive's messages */
+	"outbox:SELECT,INSERT,UPDATE",     /* messages of reaped, re-driven and woken jobs, sent at once */
+	"limits:SELECT",                   /* the claim's limits and pauses */
 };
 
 const char *dbroles_kind_name(enum dbroles_kind k)

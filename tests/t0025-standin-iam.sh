@@ -74,7 +74,8 @@ print('api-get-url', api_s3.generate_presigned_url('get_object', Params={'Bucket
 api_sm = client('secretsmanager', os.environ['API_AK'], os.environ['API_SK'])
 wrk_sm = client('secretsmanager', os.environ['WRK_AK'], os.environ['WRK_SK'])
 print('api-pepper', code(lambda: api_sm.get_secret_value(SecretId=os.environ['SPOOL_PEPPER_SECRET_ARN'])))
-print('wrk-db', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_DB_SECRET_ARN'])))
+print('wrk-db', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_DB_WORKER_SECRET_ARN'])))
+print('wrk-master-db', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_DB_SECRET_ARN'])))
 print('wrk-pepper', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_PEPPER_SECRET_ARN'])))
 print('wrk-s3secret', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_S3_SECRET_ARN'])))
 print('api-list-secrets', code(lambda: api_sm.list_secrets()))
@@ -91,7 +92,8 @@ expect_match "WorkerRole may not read outside its prefixes: 403 AccessDenied" "w
 expect_match "WorkerRole (s3:ListBucket): a missing source is 404 NoSuchKey" "wrk-missing-source 404 NoSuchKey" "$out"
 expect_match "WorkerRole may not delete: 403 AccessDenied" "wrk-delete 403 AccessDenied" "$out"
 expect_match "ApiRole reads the pepper" "api-pepper ok" "$out"
-expect_match "WorkerRole reads the database secret" "wrk-db ok" "$out"
+expect_match "WorkerRole reads its own database secret" "wrk-db ok" "$out"
+expect_match "WorkerRole may not read the master database secret" "wrk-master-db 400 AccessDeniedException" "$out"
 expect_match "WorkerRole may not read the pepper: 400 AccessDeniedException naming action and ARN" \
 	"wrk-pepper 400 AccessDeniedException User: arn:aws:sts::[0-9]{12}:assumed-role/WorkerRole/[^ ]+ is not authorized to perform: secretsmanager:GetSecretValue on resource: ${SPOOL_PEPPER_SECRET_ARN} because no identity-based policy allows the secretsmanager:GetSecretValue action" "$out"
 expect_match "WorkerRole may not read the stack's S3 key secret" "wrk-s3secret 400 AccessDeniedException" "$out"

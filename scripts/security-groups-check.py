@@ -519,7 +519,7 @@ class Checker:
         alarms = self.of_type("AWS::CloudWatch::Alarm")
         txt = json.dumps(alarms)
         for m in ("OutboxBacklog", "JobsFailed", "ConsumerCount", "FreeStorageSpace", "DatabaseConnections",
-                  "RabbitMQMemUsed", "RabbitMQDiskFree", "UnHealthyHostCount"):
+                  "RabbitMQMemUsed", "RabbitMQDiskFree", "UnHealthyHostCount", "TmpdirFreeBytes"):
             self.need(m in txt, "data", "an alarm on %s" % m)
         ours = self.metric_names()
         for n, al in alarms.items():

@@ -43,6 +43,7 @@
 #define METRIC_HTTP_4XX "Http4xx"
 #define METRIC_HTTP_5XX "Http5xx"
 #define METRIC_HTTP_LATENCY "HttpLatency"
+#define METRIC_TMPDIR_FREE_BYTES "TmpdirFreeBytes"
 
 /* Flags of a metric. */
 #define METRIC_NO_DIMS 1u /* publish only without dimensions */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The daemons publish their metrics to CloudWatch (the AWS stand-in): jobs
 # submitted and succeeded, HTTP status classes, the worker's backlog per
-# instance; adminctl metrics reads the same series back.
+# instance and the free bytes of its tmpdir; adminctl metrics reads the same
+# series back.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -74,6 +75,27 @@ expect_match "JobsSubmitted with Service=api" 'JobsSubmitted:Env=local,Service=a
 expect_match "JobsSucceeded with Service=worker" 'JobsSucceeded:Env=local,Service=worker' "$dims"
 expect_match "JobDuration by JobType" 'JobDuration:JobType=noop( |$)' "$dims"
 expect_match "BacklogPerInstance without dimensions only" '^[^B]*BacklogPerInstance: ' "$dims "
+
+# the free bytes of the worker's tmpdir: the latest data point, in Bytes, within
+# 10 % of what df reads of it now
+tmpdir=$(sed -n 's/^tmpdir = //p' "$SPOOL_WORKER_CONFIG" | tail -n1)
+[ -d "$tmpdir" ] || fail "the worker's tmpdir '$tmpdir' exists"
+tfree=$(py "
+import os, datetime, boto3, botocore.config
+cw = $(boto3_client cloudwatch)
+now = datetime.datetime.now(datetime.timezone.utc)
+r = cw.get_metric_statistics(Namespace='Spool', MetricName='TmpdirFreeBytes',
+    Dimensions=[{'Name': 'Env', 'Value': 'local'}, {'Name': 'Service', 'Value': 'worker'}],
+    StartTime=now - datetime.timedelta(minutes=5), EndTime=now + datetime.timedelta(minutes=1),
+    Period=60, Statistics=['Maximum'])
+p = sorted(r['Datapoints'], key=lambda d: d['Timestamp'])
+print('%d %s' % (p[-1]['Maximum'], p[-1].get('Unit')) if p else 'none none')
+")
+read -r tf tunit <<<"$tfree"
+avail=$(df -B1 --output=avail "$tmpdir" | tail -n1 | tr -d ' ')
+expect_eq "TmpdirFreeBytes is in Bytes" Bytes "$tunit"
+expect_eq "TmpdirFreeBytes ($tf) within 10% of df's free bytes of $tmpdir ($avail)" yes \
+	"$(awk -v a="$tf" -v d="$avail" 'BEGIN { print (a != "none" && d > 0 && a >= d * 0.9 && a <= d * 1.1) ? "yes" : "no" }')"
 
 # adminctl reads the same series (others may submit meanwhile: between two boto3 reads)
 b1=$(cw_sum JobsSubmitted | cut -d' ' -f1)

@@ -76,14 +76,22 @@ int handler_s3_fail(struct handler_result *res, const char *what, const struct a
  * fail the job as transient (no_space): another worker, or this one later, may
  * have room. The caller gives the promise back with atomic_fetch_sub.
  */
-static int space_promise(struct handler_ctx *ctx, int64_t size, struct handler_result *res)
+int handlers_free_bytes(const char *dir, int64_t *out)
 {
 	struct statvfs sv;
-	if (statvfs(ctx->tmpdir, &sv) != 0)
+	if (statvfs(dir, &sv) != 0)
+		return -1;
+	unsigned long long free_bytes = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	*out = free_bytes > INT64_MAX ? INT64_MAX : (int64_t)free_bytes;
+	return 0;
+}
+
+static int space_promise(struct handler_ctx *ctx, int64_t size, struct handler_result *res)
+{
+	int64_t avail;
+	if (handlers_free_bytes(ctx->tmpdir, &avail) != 0)
 		return handler_fail(res, "internal", false, "cannot read the free space of '%s': %s", ctx->tmpdir,
 				    strerror(errno));
-	unsigned long long free_bytes = (unsigned long long)sv.f_bavail * sv.f_frsize;
-	int64_t avail = free_bytes > INT64_MAX ? INT64_MAX : (int64_t)free_bytes;
 	int64_t reserve = ctx->cfg->worker.tmpdir_reserve;
 	int64_t promised = atomic_fetch_add(&downloading, size);
 	if (avail - promised - reserve >= size)

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "config.h"
@@ -92,5 +93,11 @@ bool handler_cancelled(void *data);
 int handler_noop(struct handler_ctx *ctx, struct handler_result *res);
 int handler_probe(struct handler_ctx *ctx, struct handler_result *res);
 int handler_transcode(struct handler_ctx *ctx, struct handler_result *res);
+
+/*
+ * The bytes of the file system of `dir` free to an unprivileged user (statvfs
+ * f_bavail * f_frsize) into *out: 0, or -1 with errno set.
+ */
+int handlers_free_bytes(const char *dir, int64_t *out);
 
 #endif

@@ -425,9 +425,10 @@ struct sampler {
 };
 
 /*
- * Before each flush: QueueDepth (messages in spool.jobs) and BacklogPerInstance
- * (that divided by the consumers of spool.jobs, i.e. the workers consuming; the
- * Auto Scaling policy tracks it).
+ * Before each flush: TmpdirFreeBytes (the free bytes of [worker] tmpdir's file
+ * system), QueueDepth (messages in spool.jobs) and BacklogPerInstance (that
+ * divided by the consumers of spool.jobs, i.e. the workers consuming; the Auto
+ * Scaling policy tracks it).
  */
 static void sample_queue(void *arg)
 {
@@ -435,6 +436,12 @@ static void sample_queue(void *arg)
 	struct buf err = BUF_INIT;
 	uint32_t msgs = 0, consumers = 0;
 	int rc = -1;
+	int64_t free_bytes;
+
+	if (handlers_free_bytes(s->cfg->worker.tmpdir, &free_bytes) == 0)
+		metrics_set(metrics_gauge(METRIC_TMPDIR_FREE_BYTES, "Bytes", 0), (double)free_bytes);
+	else
+		log_warn("metrics: cannot read the free space of '%s': %s", s->cfg->worker.tmpdir, strerror(errno));
 
 	if (!s->mq)
 		s->mq = mq_new(s->cfg, s->sec);

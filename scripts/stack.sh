@@ -16,7 +16,8 @@
 #
 # Environment:
 #   SPOOL_RUN_DIR    data, logs, pid files, generated configs (default <repo>/.run)
-#   SPOOL_PORT_BASE  first of the loopback ports (default 25400), remembered in the run dir:
+#   SPOOL_PORT_BASE  first of the loopback ports (default 25400; keep it below the kernel's
+#                    ephemeral ports, 32768), remembered in the run dir:
 #                    +0 postgres, +1 amqp, +2 rabbit dist, +3 epmd, +4 rabbit mgmt,
 #                    +5 s3rver, +6 aws stand-in, +7 spool-api, +8 its /metrics listener;
 #                    in a clustered stack also: RabbitMQ node N (2..3) amqp, dist, mgmt at
@@ -63,6 +64,12 @@ else
 fi
 case $BASE in '' | *[!0-9]*) die "bad SPOOL_PORT_BASE '$BASE'" ;; esac
 [ "$BASE" -ge 1024 ] && [ "$BASE" -le 65520 ] || die "SPOOL_PORT_BASE must be 1024..65520"
+# A listener whose port lies among the kernel's ephemeral ports can find it taken by an
+# outgoing connection (the stack's own, to PostgreSQL or between RabbitMQ nodes).
+if [ "${1:-}" = up ] && read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+	[ "$((BASE + 99))" -ge "$eph_lo" ] && [ "$BASE" -le "$eph_hi" ]; then
+	say "warning: ports $BASE..$((BASE + 99)) overlap the ephemeral ports $eph_lo..$eph_hi: a start may fail with 'address in use'; choose a SPOOL_PORT_BASE below $eph_lo"
+fi
 PG_PORT=$((BASE + 0))
 AMQP_PORT=$((BASE + 1))
 DIST_PORT=$((BASE + 2))

@@ -57,7 +57,9 @@ for p in pairs:
 EOF
 OPENED=$S/opened.log
 : >"$OPENED"
-py_file "$S/serve.py" "$OPENED" "$S/secret.ts=$S/clip.ts" "$S/secret.mp4=$S/clip.mp4" \
+# python itself in the background (not the py_file function, whose $! would be a
+# subshell that a kill leaves its python behind)
+"$T_PY" "$S/serve.py" "$OPENED" "$S/secret.ts=$S/clip.ts" "$S/secret.mp4=$S/clip.mp4" \
 	"$S/secret.txt=$S/text" "$S/inner.m3u8=$S/inner" &
 SERVER=$!
 at_exit "kill $SERVER"

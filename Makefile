@@ -148,13 +148,16 @@ UNIT_EXTRA_test-validate := $(BUILD)/daemons/api/validate.o
 $(BUILD)/tests/test-validate: $(UNIT_EXTRA_test-validate)
 UNIT_EXTRA_test-ratelimit := $(BUILD)/daemons/api/ratelimit.o
 $(BUILD)/tests/test-ratelimit: $(UNIT_EXTRA_test-ratelimit)
+UNIT_EXTRA_test-query := $(BUILD)/adminctl/query.o
+UNIT_CFLAGS_test-query := -Iadminctl
+$(BUILD)/tests/test-query: $(UNIT_EXTRA_test-query)
 # A unit test that replaces library functions with its own __wrap_NAME (ld --wrap) names them here.
 UNIT_WRAP_test-jobops := job_cancel job_request_cancel
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBSPOOL)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) $(UNIT_WRAP_$*:%=-Wl,--wrap=%) -o $@ $< $(UNIT_EXTRA_$*) $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(Q)$(CC) $(ALL_CFLAGS) $(UNIT_CFLAGS_$*) -Wno-missing-prototypes $(ALL_LDFLAGS) $(UNIT_WRAP_$*:%=-Wl,--wrap=%) -o $@ $< $(UNIT_EXTRA_$*) $(LIBSPOOL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
 # Small programs linked with libspool that integration tests drive.
 bin/tools/%: tests/tools/%.c $(LIBSPOOL)

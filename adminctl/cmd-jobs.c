@@ -6,15 +6,16 @@
 #include "job.h"
 #include "jobcodec.h"
 #include "jobops.h"
+#include "query.h"
 #include "table.h"
 
 static int cmd_jobs_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
 const struct cmd_entry cmd_jobs_entry = {
 	.name = "jobs",
-	.usage = "[--status S] [--type T] [--since DUR] [--limit N] [--search TEXT]",
+	.usage = "[--status S] [--type T] [--since DUR] [--limit N] [--search TEXT] [QUERY ...]",
 	.args_min = 0,
-	.args_max = 0,
+	.args_max = -1,
 	.exec = cmd_jobs_exec,
 };
 
@@ -105,7 +106,22 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 	buf_release(&err);
 }
 
-/* Jobs of every tenant, newest first, filtered as the API's list is. */
+int cmd_query(int argc, char **argv, struct query_sql *out)
+{
+	struct buf text = BUF_INIT;
+	for (int i = 0; i < argc; i++)
+		buf_printf(&text, "%s%s", i ? " " : "", argv[i]);
+	struct query_error qe;
+	int rc = CMD_EXIT_OK;
+	if (query_compile(buf_str(&text), "jobs", 1, out, &qe) < 0) {
+		cmd_error("query: column %d: %s", qe.column, qe.message);
+		rc = CMD_EXIT_USAGE;
+	}
+	buf_release(&text);
+	return rc;
+}
+
+/* Jobs of every tenant, newest first, filtered as the API's list is and by the query. */
 static int cmd_jobs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -114,16 +130,28 @@ static int cmd_jobs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "search", required_argument, NULL, 'q' }, { NULL, 0, NULL, 0 },
 	};
 	struct jobs_opts o = { .f = { .limit = 50 } };
-	int rc;
-	if (cmd_getopt(ctx, &cmd_jobs_entry, argc, argv, NULL, longopts, on_opt, &o) < 0)
+	int rc, first;
+	if ((first = cmd_getopt(ctx, &cmd_jobs_entry, argc, argv, NULL, longopts, on_opt, &o)) < 0)
 		return CMD_EXIT_USAGE;
-	if ((rc = cmd_db(ctx)))
+	struct query_sql qs = QUERY_SQL_INIT;
+	if ((rc = cmd_query(argc - first, argv + first, &qs)))
 		return rc;
+	if (first < argc) {
+		o.f.where = buf_str(&qs.sql);
+		o.f.where_params = (const char *const *)qs.params;
+		o.f.where_np = qs.nparams;
+	}
+	if ((rc = cmd_db(ctx))) {
+		query_sql_release(&qs);
+		return rc;
+	}
 	struct buf err = BUF_INIT;
 	struct job *jobs;
 	size_t n;
 	char *next;
-	if (job_list(ctx->db, &o.f, &jobs, &n, &next, &err) < 0) {
+	rc = job_list(ctx->db, &o.f, &jobs, &n, &next, &err);
+	query_sql_release(&qs);
+	if (rc < 0) {
 		cmd_error("jobs: %s", buf_str(&err));
 		buf_release(&err);
 		return CMD_EXIT_FAILURE;

@@ -124,6 +124,14 @@ int cmd_limits_changed(struct cmd_ctx *ctx, const char *action, enum joblimits_s
 /* `adminctl pause` (paused) and `adminctl resume`: entry `e`, its argv. Returns the exit code. */
 int cmd_limits_pause(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, bool paused);
 
+/*
+ * The operands QUERY ... of a command, joined with spaces, compiled for the
+ * table `jobs` from $1 (query.h) into *out (QUERY_SQL_INIT). CMD_EXIT_OK, or
+ * CMD_EXIT_USAGE after "adminctl: query: column N: why" on stderr.
+ */
+struct query_sql;
+int cmd_query(int argc, char **argv, struct query_sql *out);
+
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);
 

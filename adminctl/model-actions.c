@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "db.h"
 #include "mq.h"
+#include "query.h"
 
 #define ACTION_MAX_JOBS 100000  /* "every job matching the filter" stops here */
 
@@ -29,7 +30,13 @@ static int action_ids(struct model *m, struct db_conn *db, struct model_pending_
 		return 0;
 	}
 	(void)m;
-	struct job_filter jf = model_job_filter(&pa->filter);
+	struct job_filter jf;
+	struct query_sql qs = QUERY_SQL_INIT;
+	char qerr[256];
+	if (model_job_filter(&pa->filter, &qs, &jf, qerr, sizeof(qerr)) < 0) {
+		buf_adds(e, qerr);
+		return -1;
+	}
 	char *cursor = NULL;
 	size_t cap = 0;
 	do {
@@ -40,8 +47,10 @@ static int action_ids(struct model *m, struct db_conn *db, struct model_pending_
 		int rc = job_list(db, &jf, &jobs, &got, &next, e);
 		free(cursor);
 		cursor = next;
-		if (rc < 0)
+		if (rc < 0) {
+			query_sql_release(&qs);
 			return -1;
+		}
 		for (size_t i = 0; i < got; i++) {
 			if (*n + 1 >= cap) {
 				cap = cap ? cap * 2 : 256;
@@ -53,6 +62,7 @@ static int action_ids(struct model *m, struct db_conn *db, struct model_pending_
 		free(jobs);
 	} while (cursor && *n < ACTION_MAX_JOBS);
 	free(cursor);
+	query_sql_release(&qs);
 	return 0;
 }
 

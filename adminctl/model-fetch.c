@@ -15,6 +15,7 @@
 #include "cloudwatch.h"
 #include "db.h"
 #include "mq.h"
+#include "query.h"
 #include "rmqadmin.h"
 
 const struct model_metric model_metrics[MODEL_METRICS_COUNT] = {
@@ -163,16 +164,26 @@ static void free_overview(struct model_snap *s)
 	joblimits_rows_free(s->u.ov.limits, s->u.ov.nlimits);
 }
 
-/* job.h's filter for ours, pages of 1000 (strings borrowed from `f`). */
-struct job_filter model_job_filter(const struct model_filter *f)
+int model_job_filter(const struct model_filter *f, struct query_sql *qs, struct job_filter *out, char *err,
+		     size_t size)
 {
 	struct job_filter jf = { .limit = 1000 };
 	if (f->status >= 0) {
 		jf.has_status = true;
 		jf.status = (enum job_status)f->status;
 	}
-	jf.search = *f->search ? f->search : NULL;
-	return jf;
+	*out = jf;
+	if (!*f->search)
+		return 0;
+	struct query_error qe;
+	if (query_compile(f->search, "jobs", 1, qs, &qe) < 0) {
+		snprintf(err, size, "query: column %d: %s", qe.column, qe.message);
+		return -1;
+	}
+	out->where = buf_str(&qs->sql);
+	out->where_params = (const char *const *)qs->params;
+	out->where_np = qs->nparams;
+	return 0;
 }
 
 /* The first MODEL_JOBS_MAX jobs of the filter, and how many match it (one COUNT). */
@@ -184,13 +195,17 @@ static void fetch_jobs(struct model *m, struct model_snap *s, const struct model
 	struct db_conn *db = model_need_db(m, s->err, sizeof(s->err));
 	if (!db)
 		return;
-	struct job_filter jf = model_job_filter(f);
+	struct job_filter jf;
+	struct query_sql qs = QUERY_SQL_INIT;
+	if (model_job_filter(f, &qs, &jf, s->err, sizeof(s->err)) < 0)
+		return;
 	jf.limit = MODEL_JOBS_MAX;
 	char *next = NULL;
 	int64_t total = 0;
 	struct buf e = BUF_INIT;
 	if (job_list(db, &jf, &mj->jobs, &mj->n, &next, &e) < 0 || job_count_matching(db, &jf, &total, &e) < 0)
 		model_db_failed(m, &e, s->err, sizeof(s->err));
+	query_sql_release(&qs);
 	free(next);
 	mj->total = total > (int64_t)mj->n ? (size_t)total : mj->n;
 	buf_release(&e);

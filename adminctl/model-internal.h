@@ -104,8 +104,14 @@ int model_need_mq(struct model *m, char *err, size_t size);
 
 /* ---- model-fetch.c ---- */
 
-/* job.h's filter for ours, pages of 1000 (strings borrowed from `f`). */
-struct job_filter model_job_filter(const struct model_filter *f);
+/*
+ * job.h's filter for ours, pages of 1000: the search compiled as a query
+ * (query.h) into *qs (QUERY_SQL_INIT; the caller releases it, *out borrows
+ * from it). 0, or -1 with "query: column N: why" in err.
+ */
+struct query_sql;
+int model_job_filter(const struct model_filter *f, struct query_sql *qs, struct job_filter *out, char *err,
+		     size_t size);
 
 /* ---- model-actions.c ---- */
 

@@ -54,10 +54,10 @@ enum model_svc {
 
 const char *model_svc_name(enum model_svc s);
 
-/* The jobs filter: status -1 = every status; search "" = none. */
+/* The jobs filter: status -1 = every status; search "" = none, else a query (query.h). */
 struct model_filter {
 	int status;
-	char search[128];
+	char search[1024];
 };
 
 #define MODEL_QUEUES_MAX 24

@@ -1,5 +1,5 @@
 /*
- * Screen 2, Jobs: the job table with status tabs and `/` search; space marks;
+ * Screen 2, Jobs: the job table with status tabs and `/` query (`!` negates it); space marks;
  * R and C retry or cancel the selected job, the marked jobs or every job that
  * matches the filter, after a confirmation that says how many.
  */
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query.h"
 #include "tui.h"
 
 #define KEY_ESC 27
@@ -156,20 +157,67 @@ static unsigned key_tab(struct tui *t, int key)
 	return TUI_REDRAW_ALL;
 }
 
-static unsigned search_done(struct tui *t, const char *text)
+/* Make `text` the search if it is a valid query; else say where it is wrong and keep the search. */
+static unsigned set_search(struct tui *t, const char *text)
 {
-	if (!text)
-		return 0;
+	struct query_sql qs = QUERY_SQL_INIT;
+	struct query_error qe;
+	if (strlen(text) >= sizeof(js.filter.search)) {
+		tui_message(t, true, "query: longer than %zu bytes", sizeof(js.filter.search) - 1);
+		return TUI_REDRAW_STATUS;
+	}
+	if (query_compile(text, "jobs", 1, &qs, &qe) < 0) {
+		tui_message(t, true, "query: column %d: %s", qe.column, qe.message);
+		return TUI_REDRAW_STATUS;
+	}
+	query_sql_release(&qs);
 	snprintf(js.filter.search, sizeof(js.filter.search), "%s", text);
 	want(t);
 	return TUI_REDRAW_ALL;
 }
 
+static unsigned search_done(struct tui *t, const char *text)
+{
+	return text ? set_search(t, text) : 0;
+}
+
 static unsigned key_search(struct tui *t, int key)
 {
 	(void)key;
-	tui_prompt_text(t, "search (id prefix, type, error text): ", js.filter.search, search_done);
+	tui_prompt_text(t, "query (words, status=failed, params.height=720, error.message~timeout): ",
+			js.filter.search, search_done);
 	return TUI_REDRAW_STATUS;
+}
+
+/* `!`: the search negated, "not (QUERY)", or back again. */
+static unsigned key_negate(struct tui *t, int key)
+{
+	(void)key;
+	const char *s = js.filter.search;
+	size_t n = strlen(s);
+	char next[sizeof(js.filter.search) + 8];
+	if (!n) {
+		tui_message(t, true, "no query to negate: / sets one");
+		return TUI_REDRAW_STATUS;
+	}
+	snprintf(next, sizeof(next), "not (%s)", s);
+	if (n > 6 && !strncmp(s, "not (", 5) && s[n - 1] == ')') {
+		/* "not (X)" back to X, only when it is the negation of X as a whole (not "not (a) or (b)") */
+		char inner[sizeof(js.filter.search)];
+		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 6), s + 5);
+		struct query_sql qx = QUERY_SQL_INIT, qs = QUERY_SQL_INIT;
+		struct query_error qe;
+		if (query_compile(inner, "jobs", 1, &qx, &qe) == 0 && query_compile(s, "jobs", 1, &qs, &qe) == 0) {
+			struct buf b = BUF_INIT;
+			buf_printf(&b, "(NOT coalesce(%s, false))", buf_str(&qx.sql));
+			if (!strcmp(buf_str(&b), buf_str(&qs.sql)))
+				snprintf(next, sizeof(next), "%s", inner);
+			buf_release(&b);
+		}
+		query_sql_release(&qx);
+		query_sql_release(&qs);
+	}
+	return set_search(t, next);
 }
 
 /* The job under the cursor, copied; false if none. */
@@ -284,7 +332,7 @@ static unsigned scope_done(struct tui *t, int key)
 					type = NULL;
 		}
 		describe(s->u.jobs.total, js.filter.status, type, what, sizeof(what));
-		snprintf(q, sizeof(q), "%s %s%s%s%s? y/N ", op_verb(op), what, *js.filter.search ? " matching '" : "",
+		snprintf(q, sizeof(q), "%s %s%s%.160s%s? y/N ", op_verb(op), what, *js.filter.search ? " matching '" : "",
 			 js.filter.search, *js.filter.search ? "'" : "");
 		size_t total = s->u.jobs.total;
 		model_snap_put(tui_model(t), s);
@@ -334,7 +382,8 @@ static unsigned key_open(struct tui *t, int key)
 
 static const struct tui_key jobs_keys[] = {
 	{ { KEY_LEFT, 'h', KEY_RIGHT, 'l' }, "←→ hl", "tab", "status tab", key_tab },
-	{ { '/' }, "/", "search", "search by id prefix, type or error text", key_search },
+	{ { '/' }, "/", "query", "filter by a query: words, status=failed, error.code=x (adminctl(8))", key_search },
+	{ { '!' }, "!", "negate", "negate the query", key_negate },
 	{ { ' ' }, "Space", "mark", "mark the job (and move down)", key_mark },
 	{ { 'u' }, "u", NULL, "unmark all", key_unmark },
 	{ { 'R' }, "R", "retry", "retry the selected, marked or matching jobs", key_action },

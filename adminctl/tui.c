@@ -56,7 +56,7 @@ struct tui {
 	enum prompt_kind prompt;
 	char prompt_label[512];
 	char prompt_keys[16];
-	wchar_t prompt_text[128];
+	wchar_t prompt_text[256];
 	size_t prompt_len;
 	unsigned (*prompt_text_done)(struct tui *t, const char *text);
 	unsigned (*prompt_key_done)(struct tui *t, int key);
@@ -348,7 +348,7 @@ void tui_prompt_text(struct tui *t, const char *label, const char *initial,
 {
 	t->prompt = PROMPT_TEXT;
 	snprintf(t->prompt_label, sizeof(t->prompt_label), "%s", label);
-	t->prompt_len = decode(initial ? initial : "", t->prompt_text, 127);
+	t->prompt_len = decode(initial ? initial : "", t->prompt_text, 255);
 	t->prompt_text_done = done;
 	t->redraw |= TUI_REDRAW_STATUS;
 }
@@ -508,7 +508,7 @@ static unsigned prompt_key(struct tui *t, bool is_key, wint_t ch)
 		return TUI_REDRAW_ALL | t->prompt_text_done(t, NULL);
 	}
 	if ((!is_key && (ch == '\n' || ch == '\r')) || (is_key && ch == KEY_ENTER)) {
-		char out[512];
+		char out[1024];
 		t->prompt_text[t->prompt_len] = 0;
 		if (wcstombs(out, t->prompt_text, sizeof(out)) == (size_t)-1)
 			out[0] = 0;
@@ -520,7 +520,7 @@ static unsigned prompt_key(struct tui *t, bool is_key, wint_t ch)
 			t->prompt_len--;
 	} else if (!is_key && ch == CTRL('u')) {
 		t->prompt_len = 0;
-	} else if (!is_key && ch >= 32 && wcwidth((wchar_t)ch) >= 0 && t->prompt_len < 127) {
+	} else if (!is_key && ch >= 32 && wcwidth((wchar_t)ch) >= 0 && t->prompt_len < 255) {
 		t->prompt_text[t->prompt_len++] = (wchar_t)ch;
 	}
 	return TUI_REDRAW_STATUS;
@@ -554,7 +554,7 @@ static void draw_status(struct tui *t, const struct model_status *st)
 {
 	int y = LINES - 2;
 	if (t->prompt != PROMPT_NONE) {
-		wchar_t w[128];
+		wchar_t w[256];
 		int lw = tui_width(t->prompt_label);
 		tui_cell(y, 0, COLS, TC_KEY, t->prompt_label);
 		if (t->prompt == PROMPT_TEXT) {

@@ -214,7 +214,7 @@ enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struc
 /* The decoded cursor and the parameters of a filter's WHERE clause (see filter_where). */
 struct filter_sql {
 	struct buf sql;
-	const char *params[8];
+	const char **params;     /* the filter's own 8 and f->where_np */
 	int np;
 	unsigned mask;           /* which filters are set: names the prepared statement */
 	char micros[24], cid[JOB_ID_LEN + 1];
@@ -232,6 +232,13 @@ static int filter_where(const struct job_filter *f, struct filter_sql *q, struct
 	if (f->cursor && jobcodec_cursor_decode(f->cursor, &micros, q->cid) < 0) {
 		buf_adds(err, "malformed cursor: pass next_cursor from the previous page unchanged");
 		return -1;
+	}
+	q->params = xcalloc((size_t)(f->where ? f->where_np : 0) + 8, sizeof(*q->params));
+	if (f->where) {
+		/* first, so that its parameters are $1 .. $where_np */
+		for (int i = 0; i < f->where_np; i++)
+			q->params[q->np++] = f->where_params[i];
+		buf_printf(&q->sql, " AND (%s)", f->where);
 	}
 	if (f->tenant) {
 		q->mask |= 1;
@@ -275,6 +282,13 @@ static int filter_where(const struct job_filter *f, struct filter_sql *q, struct
 	return 0;
 }
 
+static void filter_release(struct filter_sql *q)
+{
+	buf_release(&q->sql);
+	free(q->params);
+	q->params = NULL;
+}
+
 /* A failed filtered query: a malformed `since` says so. */
 static void filter_failed(const struct job_filter *f, struct buf *err)
 {
@@ -295,7 +309,7 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
 	int limit = f->limit < 1 ? 50 : f->limit > 1000 ? 1000 : f->limit;
 	buf_adds(&q.sql, "SELECT " JOB_COLS " FROM jobs WHERE true");
 	if (filter_where(f, &q, err) < 0) {
-		buf_release(&q.sql);
+		filter_release(&q);
 		return -1;
 	}
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
@@ -303,8 +317,8 @@ int job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, s
 	buf_printf(&q.sql, " ORDER BY created_at DESC, id DESC LIMIT $%d::int", q.np);
 	snprintf(name, sizeof(name), "job_list_%u", q.mask);
 
-	PGresult *r = db_exec(c, name, buf_str(&q.sql), q.np, q.params, err);
-	buf_release(&q.sql);
+	PGresult *r = db_exec(c, f->where ? NULL : name, buf_str(&q.sql), q.np, q.params, err);
+	filter_release(&q);
 	if (!r) {
 		filter_failed(f, err);
 		return -1;
@@ -333,12 +347,12 @@ int job_count_matching(struct db_conn *c, const struct job_filter *f, int64_t *n
 	*n = 0;
 	buf_adds(&q.sql, "SELECT count(*) FROM jobs WHERE true");
 	if (filter_where(f, &q, err) < 0) {
-		buf_release(&q.sql);
+		filter_release(&q);
 		return -1;
 	}
 	snprintf(name, sizeof(name), "job_count_%u", q.mask);
-	PGresult *r = db_exec(c, name, buf_str(&q.sql), q.np, q.params, err);
-	buf_release(&q.sql);
+	PGresult *r = db_exec(c, f->where ? NULL : name, buf_str(&q.sql), q.np, q.params, err);
+	filter_release(&q);
 	if (!r) {
 		filter_failed(f, err);
 		return -1;

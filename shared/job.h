@@ -150,6 +150,15 @@ struct job_filter {
 	const char *cursor;      /* opaque, from a previous page, or NULL */
 	const char *search;      /* id prefix, type or error text (adminctl), or NULL */
 	int limit;               /* 1..1000 */
+	/*
+	 * Or NULL: a further condition, an SQL boolean expression over the table
+	 * `jobs` whose parameters are $1 .. $where_np (adminctl's query language,
+	 * compiled with first parameter 1). Run as an unnamed statement, planned
+	 * with its values.
+	 */
+	const char *where;
+	const char *const *where_params;
+	int where_np;
 };
 
 /*

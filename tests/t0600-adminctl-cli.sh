@@ -95,7 +95,7 @@ expect_eq "an unknown config key: exit 78" 78 "$rc"
 expect_match "an unknown config key: named" "no_such_key" "$out"
 
 # usage: 2
-for args in "jobs --status bogus" "jobs --limit 0" "jobs extra" "jobs --since yesterday" "job show" \
+for args in "jobs --status bogus" "jobs --limit 0" "jobs status=" "jobs --since yesterday" "job show" \
 	"job retry" "job retry --type noop 00000000-0000-0000-0000-000000000000" \
 	"job retry --all-failed 00000000-0000-0000-0000-000000000000" "job cancel" "dead purge" "dead retry" \
 	"metrics --period 90s" "audit --limit x" "queues --bogus" "no-such-command"; do

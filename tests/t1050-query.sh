@@ -5,7 +5,9 @@
 # paths with containment and numeric comparison, ~ and !~, relative ages and
 # RFC 3339 dates, !/not, or, parentheses, plain words, quoted values, the old
 # flags beside a query); values reach the database as parameters (an injection
-# attempt is just text); invalid queries exit 2 naming the exact column.
+# attempt is just text); invalid queries exit 2 naming the exact column; in the
+# TUI (tmux) / filters by a query, ! negates it and back, and an invalid query
+# shows its column in the status line and leaves the filter as it was.
 . "$(dirname "$0")/lib.sh"
 
 ADM=${ADMINCTL:-bin/adminctl}
@@ -102,4 +104,46 @@ refused "adminctl: query: column 10: attempts wants a whole number, not 'many'" 
 refused "adminctl: query: column 9: created wants an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or an age (90m, 2h, 7d), not 'soon'" 'created>soon'
 refused "adminctl: query: column 1: params needs a key: params.KEY" params=1
 refused "adminctl: query: column 5: expected a term after 'or' at column 3" a or
+
+# ---- the TUI's / takes the same language, ! negates it --------------------------
+if ! command -v tmux >/dev/null; then
+	ok "# SKIP the TUI: tmux is not installed"
+	done_testing
+fi
+TM=(tmux -L "spooltest-$$")
+at_exit "${TM[*]} kill-server"
+"${TM[@]}" new-session -d -x 120 -y 30 \
+	"$ADM -f $SPOOL_ADMINCTL_CONFIG; echo \$? >$T_TMP/exit; sleep 600"
+screen() { "${TM[@]}" capture-pane -p; }
+keys() { "${TM[@]}" send-keys "$@"; sleep 0.3; }
+expect_screen() { # WHAT REGEX: within 15 s
+	local i
+	for ((i = 0; i < 75; i++)); do
+		[[ $(screen) =~ $2 ]] && { ok "$1"; return; }
+		sleep 0.2
+	done
+	fail "$1" "screen does not match: $2
+$(screen)"
+}
+query() { keys / && keys C-u && "${TM[@]}" send-keys -l "$1" && keys Enter; }
+B=$(sql "SELECT left(id::text, 8) FROM jobs WHERE tenant_id = '$T' AND idempotency_key = 'B'")
+keys 2
+expect_screen "TUI: the Jobs screen" 'search: -'
+query "tenant=$T error.code=invalid_media"
+expect_screen "TUI: / filters by a query: the one job" "search: tenant=$T error\\.code=invalid_media +1 jobs"
+expect_screen "TUI: ... and it is job B" "$B +video\\.transcode +failed"
+others=$(($(sql "SELECT count(*) FROM jobs") - 1))
+keys '!'
+expect_screen "TUI: ! negates the query: every other job" "search: not \\(tenant=$T error\\.code=invalid_media\\) +$others jobs"
+keys '!'
+expect_screen "TUI: ! again: the query as it was" "search: tenant=$T error\\.code=invalid_media +1 jobs"
+query "status=failed params.height>="
+expect_screen "TUI: an invalid query: its column and error in the status line" \
+	"query: column 28: expected a value after '>='"
+expect_screen "TUI: ... and the filter stays" "search: tenant=$T error\\.code=invalid_media +1 jobs"
+query "tenant=$T (params.height=720 or moov) !attempts=3"
+expect_screen "TUI: or, parentheses and ! in /: jobs A and B" "search: tenant=$T .* +2 jobs"
+keys q
+for ((i = 0; i < 50; i++)); do [ -s "$T_TMP/exit" ] && break; sleep 0.2; done
+expect_eq "TUI: q exits 0" 0 "$(cat "$T_TMP/exit" 2>/dev/null)"
 done_testing

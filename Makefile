@@ -4,7 +4,7 @@
 #   make up | down | reset | demo     local stack
 #   make check                unit + integration tests (starts the stack if needed)
 #   make check-cluster        the clustered tests (t0770, t0810) against a clustered stack
-#   make bench                benchmarks (prints numbers)
+#   make bench                benchmarks (prints numbers): the API, then the jobs query language
 #   make version | dist       print the version | build/spool-<version>.tar.gz
 #   V=1                       show full commands
 
@@ -203,6 +203,7 @@ demo: up
 
 bench: up
 	$(Q)scripts/bench.sh
+	$(Q)scripts/bench-query.sh
 
 lint-man:
 	$(Q)mandoc -Tlint -Wwarning man/*.[0-9]

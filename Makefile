@@ -307,6 +307,7 @@ clean:
 #   make fuzz                 build every tests/fuzz/fuzz-*.c and run each FUZZ_SECONDS
 #   make fuzz-bins            only build them (build/fuzz/fuzz-*)
 # fuzz-http links the API's pure request checks (daemons/api/validate.c) and libspool;
+# fuzz-query adminctl's query language (adminctl/query.c);
 # fuzz-server links all of spool-api but main.c, with the functions FUZZ_WRAP_fuzz-server
 # names replaced by the target's own __wrap_NAME (ld --wrap: a database and S3 stand-in).
 FUZZ_CC      ?= clang
@@ -334,6 +335,7 @@ $(FUZZ_LIB): $(LIB_SRC:%.c=build/fuzz/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 build/fuzz/fuzz-http: $(FUZZ_API_OBJ)
+build/fuzz/fuzz-query: build/fuzz/adminctl/query.o
 build/fuzz/fuzz-server: $(FUZZ_SERVER_OBJ)
 build/fuzz/fuzz-%: build/fuzz/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
 	@$(if $(Q),echo "  LINK    $@")

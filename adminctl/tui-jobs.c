@@ -383,7 +383,7 @@ static unsigned key_open(struct tui *t, int key)
 static const struct tui_key jobs_keys[] = {
 	{ { KEY_LEFT, 'h', KEY_RIGHT, 'l' }, "←→ hl", "tab", "status tab", key_tab },
 	{ { '/' }, "/", "query", "filter by a query: words, status=failed, error.code=x (adminctl(8))", key_search },
-	{ { '!' }, "!", "negate", "negate the query", key_negate },
+	{ { '!' }, "!", NULL, "negate the query (not (QUERY)), and back", key_negate },
 	{ { ' ' }, "Space", "mark", "mark the job (and move down)", key_mark },
 	{ { 'u' }, "u", NULL, "unmark all", key_unmark },
 	{ { 'R' }, "R", "retry", "retry the selected, marked or matching jobs", key_action },

@@ -13,8 +13,11 @@
 /* How many times jobops_cancel judges a job that changes state under it. */
 #define CANCEL_ROUNDS 4
 
-/* The retry of every job the caller's WHERE clause selects ($1.. its parameters, $N the actor). */
-#define RETRY_SQL(cond, actor)                                                                             \
+/*
+ * The retry of every job the caller's WHERE clause selects ($1.. its parameters,
+ * $N the actor); `extra` (jsonb) is merged into the 'retried' events' detail.
+ */
+#define RETRY_SQL(cond, actor, extra)                                                                             \
 	"WITH o AS (SELECT id, status, error FROM jobs WHERE " cond " FOR UPDATE),"                       \
 	" u AS (UPDATE jobs j SET status = 'queued', attempts = 0, error = NULL, result = NULL,"             \
 	"   progress = NULL, worker_id = NULL, lease_until = NULL, cancel_requested = false,"               \
@@ -22,7 +25,8 @@
 	"   FROM o WHERE j.id = o.id RETURNING j.id, j.type, o.status AS old_status, o.error AS old_error),"  \
 	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                            \
 	"   SELECT id, 'retried', 'queued', 0,"                                                             \
-	"     jsonb_build_object('actor', " actor "::text, 'from', old_status, 'error', old_error) FROM u)"   \
+	"     jsonb_build_object('actor', " actor "::text, 'from', old_status, 'error', old_error) || " extra  \
+	"     FROM u)"                                                                                       \
 	" SELECT id, type FROM u ORDER BY id"
 
 #define MATCH_COND                                                                                         \
@@ -79,7 +83,7 @@ enum job_rc jobops_retry(struct db_conn *c, const char *id, const char *actor, s
 		return JOB_NOT_FOUND;
 	const char *params[] = { id, actor };
 	int64_t n = retry_tx(c, "jobops_retry",
-			     RETRY_SQL("id = $1::uuid AND status IN ('failed', 'cancelled')", "$2"), 2, params, NULL,
+			     RETRY_SQL("id = $1::uuid AND status IN ('failed', 'cancelled')", "$2", "'{}'::jsonb"), 2, params, NULL,
 			     err);
 	if (n < 0)
 		return JOB_ERR;
@@ -113,12 +117,35 @@ int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, b
 			PQclear(r);
 		}
 	} else {
-		n = retry_tx(c, "jobops_retry_matching", RETRY_SQL(MATCH_COND, "$3"), 3, params, ids, err);
+		n = retry_tx(c, "jobops_retry_matching", RETRY_SQL(MATCH_COND, "$3", "'{}'::jsonb"), 3, params, ids, err);
 	}
 	if (n < 0 && m->since && (strstr(buf_str(err), "22007") || strstr(buf_str(err), "22008"))) {
 		buf_reset(err);
 		buf_printf(err, "malformed since '%s': use an RFC 3339 time", m->since);
 	}
+	return n;
+}
+
+int64_t jobops_retry_selection(struct db_conn *c, const char *selection, const char *actor, char ***ids,
+			       struct buf *err)
+{
+	const char *params[] = { selection, actor };
+	PGresult *r = db_exec(c, "jobops_retry_selection",
+			      RETRY_SQL("status IN ('failed', 'cancelled') AND (id, status, updated_at) IN"
+					" (SELECT s.id, s.status, s.updated_at FROM selections x,"
+					"   unnest(x.job_ids, x.seen_status, x.seen_updated) AS s(id, status, updated_at)"
+					"   WHERE x.id = $1::bigint)",
+					"$2", "jsonb_build_object('selection', $1::bigint)"),
+			      2, params, err);
+	if (!r || outbox_add_retried(c, r, err) < 0) {
+		PQclear(r);
+		return -1;
+	}
+	int64_t n = PQntuples(r);
+	*ids = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int64_t i = 0; i < n; i++)
+		(*ids)[i] = db_strdup(r, (int)i, 0);
+	PQclear(r);
 	return n;
 }
 

@@ -60,6 +60,16 @@ int64_t jobops_retry_matching(struct db_conn *c, const struct jobops_match *m, b
 			      char ***ids, struct buf *err);
 void jobops_ids_free(char **ids, int64_t n);
 
+/*
+ * Retry the jobs of frozen selection `selection` (selection.h) that are still
+ * failed or cancelled and unchanged since it was resolved (same status and
+ * updated_at), inside the caller's transaction: their 'retried' events name the
+ * selection (detail.selection). *ids gets the ids retried (jobops_ids_free).
+ * Returns their count, or -1 with `err` (the caller rolls back).
+ */
+int64_t jobops_retry_selection(struct db_conn *c, const char *selection, const char *actor, char ***ids,
+			       struct buf *err);
+
 /* What jobops_cancel did to a job. */
 enum jobops_cancel_rc {
 	JOBOPS_CANCEL_ERR = -1,       /* database error: one line in `err` */

@@ -187,6 +187,46 @@ static const char *const migrations[] = {
 	"      USING gin ((error->>'message') gin_trgm_ops) WHERE error IS NOT NULL;"
 	"  END IF;"
 	"END $$;",
+	/*
+	 * 9: frozen selections and failure groups (selection.h). A bulk action
+	 * resolves its filter once into a selection: the ids of the jobs it will
+	 * touch and what each looked like then (status, updated_at, attempts), so
+	 * that acting touches only those that did not move on; `results` says what
+	 * was done and what was skipped, `undoes` names the selection an undo
+	 * reverses. spool_failure_signature() is a failure's error code and message
+	 * with what varies between occurrences (quoted strings, UUIDs, paths, hex
+	 * ids, numbers) replaced by placeholders; the partial index over it lets
+	 * the grouping of failed and retrying jobs read only those.
+	 */
+	"CREATE FUNCTION spool_failure_signature(e jsonb) RETURNS text"
+	"  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$"
+	"  SELECT coalesce(e->>'code', '') || ': ' ||"
+	"    regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("
+	"      left(coalesce(e->>'message', ''), 500),"
+	"      '\"[^\"]*\"|''[^'']*''', '\"*\"', 'g'),"
+	"      '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<uuid>', 'g'),"
+	"      '[^\\s:,;()''\"=]*/[^\\s:,;()''\"]*', '<path>', 'g'),"
+	"      '\\m0x[0-9a-fA-F]+\\M|\\m(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{6,}\\M',"
+	"      '<hex>', 'g'),"
+	"      '[0-9]+([.][0-9]+)?', '<n>', 'g')"
+	"  $$;"
+	"CREATE INDEX jobs_failure_signature ON jobs (spool_failure_signature(error))"
+	"  WHERE status IN ('failed', 'retrying');"
+	"CREATE TABLE selections ("
+	"  id bigserial PRIMARY KEY,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  actor text NOT NULL,"
+	"  action text NOT NULL CHECK (action IN ('retry', 'cancel', 'redrive', 'undo')),"
+	"  filter text NOT NULL,"
+	"  job_ids uuid[] NOT NULL,"
+	"  seen_status text[] NOT NULL,"
+	"  seen_updated timestamptz[] NOT NULL,"
+	"  seen_attempts int[] NOT NULL,"
+	"  state text NOT NULL DEFAULT 'previewed' CHECK (state IN ('previewed', 'declined', 'done')),"
+	"  acted_at timestamptz,"
+	"  undoes bigint REFERENCES selections(id),"
+	"  results jsonb);"
+	"CREATE INDEX selections_undoes ON selections (undoes) WHERE undoes IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -35,6 +35,12 @@ extern const struct cmd_entry cmd_limits_entry;
 extern const struct cmd_entry cmd_limits_set_entry;
 extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_resume_entry;
+extern const struct cmd_entry cmd_bulk_retry_entry;
+extern const struct cmd_entry cmd_bulk_cancel_entry;
+extern const struct cmd_entry cmd_bulk_redrive_entry;
+extern const struct cmd_entry cmd_undo_entry;
+extern const struct cmd_entry cmd_selection_show_entry;
+extern const struct cmd_entry cmd_failures_entry;
 
 /* In the order of adminctl(8). */
 const struct cmd_entry *const cmd_table[] = {
@@ -45,6 +51,12 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_job_retry_entry,
 	&cmd_job_redrive_entry,
 	&cmd_job_cancel_entry,
+	&cmd_bulk_retry_entry,
+	&cmd_bulk_cancel_entry,
+	&cmd_bulk_redrive_entry,
+	&cmd_undo_entry,
+	&cmd_selection_show_entry,
+	&cmd_failures_entry,
 	&cmd_dead_list_entry,
 	&cmd_dead_retry_entry,
 	&cmd_dead_purge_entry,

@@ -131,6 +131,16 @@ int cmd_limits_pause(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, c
  */
 struct query_sql;
 int cmd_query(int argc, char **argv, struct query_sql *out);
+struct selection;
+/*
+ * A resolved selection (selection.h) through the bulk flow of `cmdname`: its
+ * count and first jobs, the confirmation (typing "yes", unless `yes`), the
+ * action on exactly it, the audit record ("bulk.ACTION" or "undo", target
+ * "selection:ID") and what was done. An empty or unconfirmed selection is kept
+ * as declined. Returns the exit code: 0 acted on, 1 nothing matched or not
+ * confirmed or failed.
+ */
+int cmd_selection_run(struct cmd_ctx *ctx, const char *cmdname, const struct selection *sel, bool yes);
 
 /* Parse a duration for --expires/--since with config's rules; -1 if bad. */
 int cmd_parse_duration(const char *s, int64_t *out);

@@ -256,16 +256,9 @@ int selection_resolve(struct db_conn *c, const struct selection_source *src, enu
 	return load_new(c, id, out, err);
 }
 
-json_t *selection_sample(struct db_conn *c, const char *id, int limit, struct buf *err)
+/* Rows (id, type, tenant, status, error code) of `r` as objects; clears `r`. NULL if `r` is. */
+static json_t *job_rows(PGresult *r)
 {
-	char lim[16];
-	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 10);
-	const char *params[] = { id, lim };
-	PGresult *r = db_exec(c, "selection_sample",
-			      "SELECT j.id, j.type, j.tenant_id, j.status, j.error->>'code' FROM selections x,"
-			      " unnest(x.job_ids) WITH ORDINALITY AS u(id, n) JOIN jobs j ON j.id = u.id"
-			      " WHERE x.id = $1::bigint ORDER BY u.n LIMIT $2::int",
-			      2, params, err);
 	if (!r)
 		return NULL;
 	json_t *arr = json_array();
@@ -276,6 +269,37 @@ json_t *selection_sample(struct db_conn *c, const char *id, int limit, struct bu
 						     PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4)));
 	PQclear(r);
 	return arr;
+}
+
+json_t *selection_sample(struct db_conn *c, const char *id, int limit, struct buf *err)
+{
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 10);
+	const char *params[] = { id, lim };
+	return job_rows(db_exec(c, "selection_sample",
+				"SELECT j.id, j.type, j.tenant_id, j.status, j.error->>'code' FROM selections x,"
+				" unnest(x.job_ids) WITH ORDINALITY AS u(id, n) JOIN jobs j ON j.id = u.id"
+				" WHERE x.id = $1::bigint ORDER BY u.n LIMIT $2::int",
+				2, params, err));
+}
+
+json_t *selection_source_jobs(struct db_conn *c, const struct selection_source *src, int limit, struct buf *err)
+{
+	int n = src->nparams;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 10);
+	const char *params[SELECTION_MAX_PARAMS + 1];
+	for (int i = 0; i < n; i++)
+		params[i] = src->params[i];
+	params[n] = lim;
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql,
+		   "SELECT id, type, tenant_id, status, error->>'code' FROM jobs WHERE %s"
+		   " ORDER BY created_at, id LIMIT $%d::int",
+		   src->where.len ? buf_str(&src->where) : "true", n + 1);
+	json_t *rows = job_rows(db_exec(c, NULL, buf_str(&sql), n + 1, params, err));
+	buf_release(&sql);
+	return rows;
 }
 
 int selection_decline(struct db_conn *c, const char *id, struct buf *err)

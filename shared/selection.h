@@ -118,6 +118,12 @@ int selection_resolve(struct db_conn *c, const struct selection_source *src, enu
  */
 json_t *selection_sample(struct db_conn *c, const char *id, int limit, struct buf *err);
 
+/*
+ * The first `limit` jobs `src` selects now, oldest first, as selection_sample
+ * gives them (a look, not a selection). NULL with `err`.
+ */
+json_t *selection_source_jobs(struct db_conn *c, const struct selection_source *src, int limit, struct buf *err);
+
 /* The operator said no: the selection is kept, marked declined. 0 or -1. */
 int selection_decline(struct db_conn *c, const char *id, struct buf *err);
 

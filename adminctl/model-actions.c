@@ -14,86 +14,48 @@
 #include "db.h"
 #include "mq.h"
 #include "query.h"
+#include "selection.h"
 
 #define ACTION_MAX_JOBS 100000  /* "every job matching the filter" stops here */
 
-/* The ids an action touches: its own list, or every job matching its filter now. */
-static int action_ids(struct model *m, struct db_conn *db, struct model_pending_action *pa, char ***ids, size_t *n,
-		      struct buf *e)
+/*
+ * The selection source of an action: its own ids, or every job matching the
+ * Jobs screen's filter (status, and the search as job_list reads it).
+ */
+static int action_source(const struct model_pending_action *pa, struct selection_source *src, struct buf *e)
 {
-	*ids = NULL;
-	*n = 0;
 	if (!pa->a.use_filter) {
-		*ids = xcalloc(pa->a.nids + 1, sizeof(char *));
+		struct buf arr = BUF_INIT;
+		size_t k = 0;
+		buf_addc(&arr, '{');
 		for (size_t i = 0; i < pa->a.nids; i++)
-			(*ids)[(*n)++] = xstrdup(pa->a.ids[i]);
-		return 0;
+			if (job_id_valid(pa->a.ids[i]))
+				buf_printf(&arr, "%s%s", k++ ? "," : "", pa->a.ids[i]);
+		buf_addc(&arr, '}');
+		const char *p[] = { buf_str(&arr) };
+		int rc = selection_source_and(src, "id = ANY($1::uuid[])", 1, p, pa->scope, e);
+		buf_release(&arr);
+		return rc;
 	}
-	(void)m;
-	struct job_filter jf;
+	if (pa->filter.status >= 0 &&
+	    selection_source_filter(src, "status", job_status_name((enum job_status)pa->filter.status), e) < 0)
+		return -1;
+	if (!*pa->filter.search)
+		return 0;
+	/* the search is a query (query.h), compiled once into the selection's expression */
 	struct query_sql qs = QUERY_SQL_INIT;
-	char qerr[256];
-	if (model_job_filter(&pa->filter, &qs, &jf, qerr, sizeof(qerr)) < 0) {
-		buf_adds(e, qerr);
+	struct query_error qe;
+	if (query_compile(pa->filter.search, NULL, 1, &qs, &qe) < 0) {
+		buf_printf(e, "query: column %d: %s", qe.column, qe.message);
 		return -1;
 	}
-	char *cursor = NULL;
-	size_t cap = 0;
-	do {
-		struct job *jobs = NULL;
-		size_t got = 0;
-		char *next = NULL;
-		jf.cursor = cursor;
-		int rc = job_list(db, &jf, &jobs, &got, &next, e);
-		free(cursor);
-		cursor = next;
-		if (rc < 0) {
-			query_sql_release(&qs);
-			return -1;
-		}
-		for (size_t i = 0; i < got; i++) {
-			if (*n + 1 >= cap) {
-				cap = cap ? cap * 2 : 256;
-				*ids = xrealloc(*ids, cap * sizeof(char *));
-			}
-			(*ids)[(*n)++] = xstrdup(jobs[i].id);
-			job_clear(&jobs[i]);
-		}
-		free(jobs);
-	} while (cursor && *n < ACTION_MAX_JOBS);
-	free(cursor);
+	struct buf text = BUF_INIT;
+	buf_printf(&text, "query=%s", pa->filter.search);
+	int rc = selection_source_and(src, buf_str(&qs.sql), qs.nparams, (const char *const *)qs.params,
+				      buf_str(&text), e);
+	buf_release(&text);
 	query_sql_release(&qs);
-	return 0;
-}
-
-/* What op_one did to a job. */
-enum op_outcome {
-	OP_FAILED = -1,          /* database error, in `e` */
-	OP_DONE,
-	OP_REQUESTED,            /* cancel: it is running, its worker stops it at its next heartbeat */
-	OP_SKIPPED,              /* missing, or in a state the action does not apply to */
-};
-
-/* One job through the library the daemons use (and so by their rules). */
-static enum op_outcome op_one(struct model *m, struct db_conn *db, enum model_op op, const char *id, struct buf *e)
-{
-	if (op == MODEL_OP_RETRY) {
-		enum job_rc rc = jobops_retry(db, id, m->actor, e);
-		return rc == JOB_ERR ? OP_FAILED : rc == JOB_OK ? OP_DONE : OP_SKIPPED;
-	}
-	struct job j;
-	enum jobops_cancel_rc rc = jobops_cancel(db, id, NULL, m->actor, &j, e);
-	job_clear(&j);
-	switch (rc) {
-	case JOBOPS_CANCELLED:
-		return OP_DONE;
-	case JOBOPS_CANCEL_REQUESTED:
-		return OP_REQUESTED;
-	case JOBOPS_CANCEL_ERR:
-		return OP_FAILED;
-	default:
-		return OP_SKIPPED;
-	}
+	return rc;
 }
 
 /* Record an action; 0, or -1 with `e`. */
@@ -163,8 +125,98 @@ static void run_dead_action(struct model *m, struct model_pending_action *pa)
 	buf_release(&e);
 }
 
+/* The selection resolved for a group, for the UI's confirmation (sel_id "" when there is none). */
+static void set_selection(struct model *m, const struct selection *sel, const char *action)
+{
+	pthread_mutex_lock(&m->mu);
+	snprintf(m->st.sel_id, sizeof(m->st.sel_id), "%s", sel && sel->count ? sel->id : "");
+	m->st.sel_count = sel ? (long long)sel->count : 0;
+	snprintf(m->st.sel_action, sizeof(m->st.sel_action), "%s", action);
+	m->st.sel_version++;
+	m->version++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* A failure group's retry or cancel: resolve its selection, then act on it once confirmed (or decline it). */
+static void run_selection_action(struct model *m, struct model_pending_action *pa)
+{
+	char err[256] = "";
+	const char *action = pa->a.cancel ? "cancel" : "retry";
+	struct db_conn *db = model_need_db(m, err, sizeof(err));
+	if (!db) {
+		if (pa->a.op == MODEL_OP_GROUP_SELECT)
+			set_selection(m, NULL, action);
+		model_set_msg(m, true, "%s failed: %s", action, err);
+		return;
+	}
+	struct buf e = BUF_INIT;
+	struct selection sel;
+	if (pa->a.op == MODEL_OP_GROUP_SELECT) {
+		struct selection_source src;
+		selection_source_init(&src);
+		int rc = selection_source_filter(&src, "group", pa->a.group, &e);
+		if (rc == 0)
+			rc = selection_resolve(db, &src, pa->a.cancel ? SELECTION_CANCEL : SELECTION_RETRY, m->actor,
+					       ACTION_MAX_JOBS, &sel, &e);
+		selection_source_release(&src);
+		if (rc < 0) {
+			set_selection(m, NULL, action);
+			model_db_failed(m, &e, err, sizeof(err));
+			model_set_msg(m, true, "%s failed: %s", action, err);
+		} else {
+			if (!sel.count)
+				selection_decline(db, sel.id, &e);
+			set_selection(m, &sel, action);
+			model_set_msg(m, false, "selection %s: %lld job%s of group %s to %s", sel.id, (long long)sel.count,
+				      sel.count == 1 ? "" : "s", pa->a.group, action);
+			selection_clear(&sel);
+		}
+		buf_release(&e);
+		return;
+	}
+	if (pa->a.op == MODEL_OP_SELECTION_DECLINE) {
+		if (selection_decline(db, pa->a.selection, &e) < 0)
+			model_set_msg(m, true, "selection %s: %s", pa->a.selection, buf_str(&e));
+		else
+			model_set_msg(m, false, "selection %s not confirmed: nothing done", pa->a.selection);
+		buf_release(&e);
+		return;
+	}
+	json_t *res = NULL;
+	int64_t done = -1;
+	if (selection_get(db, pa->a.selection, &sel, &e) == 0)
+		done = selection_act(db, sel.id, m->actor, &res, &e);
+	else
+		memset(&sel, 0, sizeof(sel));
+	if (done < 0) {
+		model_db_failed(m, &e, err, sizeof(err));
+		model_set_msg(m, true, "selection %s: %s", pa->a.selection, err);
+	} else {
+		size_t skipped = json_array_size(json_object_get(res, "skipped"));
+		char audit_name[32], target[40];
+		snprintf(audit_name, sizeof(audit_name), "bulk.%s", selection_action_name(sel.action));
+		snprintf(target, sizeof(target), "selection:%s", sel.id);
+		int audited = audit_action(m, audit_name, target, (size_t)done,
+					   json_pack("{s:s, s:s, s:s, s:I, s:I}", "scope", pa->scope, "selection", sel.id,
+						     "filter", sel.filter, "selected", (json_int_t)sel.count, "skipped",
+						     (json_int_t)skipped),
+					   &e);
+		model_set_msg(m, audited < 0, "%s: %lld of %lld jobs done (selection %s), %zu skipped%s%s",
+			      selection_action_name(sel.action), (long long)done, (long long)sel.count, sel.id, skipped,
+			      audited < 0 ? "; the audit record failed: " : "", audited < 0 ? buf_str(&e) : "");
+	}
+	selection_clear(&sel);
+	json_decref(res);
+	buf_release(&e);
+}
+
 void model_run_action(struct model *m, struct model_pending_action *pa)
 {
+	if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_SELECTION_ACT ||
+	    pa->a.op == MODEL_OP_SELECTION_DECLINE) {
+		run_selection_action(m, pa);
+		return;
+	}
 	if (pa->a.op == MODEL_OP_DEAD_RETRY || pa->a.op == MODEL_OP_DEAD_PURGE) {
 		run_dead_action(m, pa);
 		return;
@@ -177,41 +229,42 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 		return;
 	}
 	struct buf e = BUF_INIT;
-	char **ids = NULL;
-	size_t n = 0, done = 0, requested = 0, skipped = 0, failed = 0;
-	if (action_ids(m, db, pa, &ids, &n, &e) < 0) {
+	struct selection_source src;
+	struct selection sel;
+	selection_source_init(&src);
+	json_t *res = NULL;
+	int64_t done = -1;
+	if (action_source(pa, &src, &e) == 0 &&
+	    selection_resolve(db, &src, pa->a.op == MODEL_OP_RETRY ? SELECTION_RETRY : SELECTION_CANCEL, m->actor,
+			      ACTION_MAX_JOBS, &sel, &e) == 0) {
+		done = sel.count ? selection_act(db, sel.id, m->actor, &res, &e) : 0;
+		if (!sel.count)
+			selection_decline(db, sel.id, &e);
+	} else {
+		memset(&sel, 0, sizeof(sel));
+	}
+	selection_source_release(&src);
+	if (done < 0) {
 		model_db_failed(m, &e, err, sizeof(err));
 		model_set_msg(m, true, "%s failed: %s", verb, err);
+		selection_clear(&sel);
+		json_decref(res);
 		buf_release(&e);
 		return;
 	}
-	json_t *done_ids = json_array(), *requested_ids = json_array();
-	for (size_t i = 0; i < n; i++) {
-		buf_reset(&e);
-		enum op_outcome rc = op_one(m, db, pa->a.op, ids[i], &e);
-		if (rc == OP_SKIPPED) {
-			skipped++;
-		} else if (rc == OP_FAILED) {
-			failed++;
-			model_one_line(err, sizeof(err), buf_str(&e));
-			if (!m->db || m->db->broken)
-				break;
-		} else {
-			done++;
-			json_array_append_new(done_ids, json_string(ids[i]));
-			if (rc == OP_REQUESTED) {
-				requested++;
-				json_array_append_new(requested_ids, json_string(ids[i]));
-			}
-		}
-	}
-	const char *target = n == 1 ? ids[0] : pa->a.use_filter ? "filter" : "marked";
-	json_t *detail = json_pack("{s:s, s:i, s:i, s:i, s:o}", "scope", pa->scope, "requested", (int)n, "skipped",
-				   (int)skipped, "failed", (int)failed, "ids", done_ids);
+	/* asked for: the marked or selected ids, or what the filter matched */
+	size_t n = pa->a.use_filter ? (size_t)sel.count : pa->a.nids;
+	size_t requested = json_array_size(json_object_get(res, "cancel_requested"));
+	size_t skipped = n - (size_t)done;
+	const char *target = pa->a.nids == 1 && !pa->a.use_filter ? pa->a.ids[0] : pa->a.use_filter ? "filter" : "marked";
+	json_t *detail = json_pack("{s:s, s:s, s:i, s:i, s:O*}", "scope", pa->scope, "selection", sel.id, "requested",
+				   (int)n, "skipped", (int)skipped, "ids", json_object_get(res, "acted"));
+	if (!json_object_get(detail, "ids"))
+		json_object_set_new(detail, "ids", json_array());
 	if (pa->a.op == MODEL_OP_CANCEL)
-		json_object_set_new(detail, "cancel_requested", requested_ids);
-	else
-		json_decref(requested_ids);
+		json_object_set(detail, "cancel_requested",
+				res && json_object_get(res, "cancel_requested") ? json_object_get(res, "cancel_requested")
+										: json_array());
 	if (pa->a.use_filter) {
 		json_object_set_new(detail, "status",
 				    pa->filter.status >= 0
@@ -225,17 +278,14 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 	snprintf(running, sizeof(running), "%zu running: cancel requested", requested);
 	int audited = m->db ? audit_record(m->db, m->actor, action, target, (int)done, detail, &e) : -1;
 	json_decref(detail);
-	if (failed)
-		model_set_msg(m, true, "%s: %zu of %zu jobs done, %zu failed: %s", verb, done, n, failed, err);
-	else if (audited < 0)
-		model_set_msg(m, true, "%s: %zu of %zu jobs done, but the audit record failed: %s", verb, done, n,
-			buf_str(&e));
+	if (audited < 0)
+		model_set_msg(m, true, "%s: %lld of %zu jobs done, but the audit record failed: %s", verb, (long long)done,
+			      n, buf_str(&e));
 	else
-		model_set_msg(m, false, "%s: %zu of %zu jobs done%s%s%s", verb, done, n, requested ? ", " : "",
-			requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
-	for (size_t i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+		model_set_msg(m, false, "%s: %lld of %zu jobs done%s%s%s", verb, (long long)done, n, requested ? ", " : "",
+			      requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
+	selection_clear(&sel);
+	json_decref(res);
 	buf_release(&e);
 }
 

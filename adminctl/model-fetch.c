@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "selection.h"
 #include "buf.h"
 #include "cloudwatch.h"
 #include "db.h"
@@ -457,6 +458,34 @@ static void free_metrics(struct model_snap *s)
  * CloudWatch's series change with an action; the Results are listed again only
  * when asked (r, another prefix, a URL to presign), not on the refresh timer.
  */
+/* The failure groups, and the first jobs of the group asked for. */
+static void fetch_failures(struct model *m, struct model_snap *s, const struct model_params *req)
+{
+	struct db_conn *db = model_need_db(m, s->err, sizeof(s->err));
+	if (!db)
+		return;
+	struct buf e = BUF_INIT;
+	s->u.fail.groups = selection_failure_groups(db, NULL, NULL, &e);
+	if (s->u.fail.groups && *req->fail_group) {
+		struct selection_source src;
+		selection_source_init(&src);
+		if (selection_source_filter(&src, "group", req->fail_group, &e) == 0)
+			s->u.fail.jobs = selection_source_jobs(db, &src, MODEL_GROUP_JOBS_MAX, &e);
+		selection_source_release(&src);
+		if (s->u.fail.jobs)
+			snprintf(s->u.fail.group, sizeof(s->u.fail.group), "%s", req->fail_group);
+	}
+	if (!s->u.fail.groups || (*req->fail_group && !s->u.fail.jobs))
+		model_db_failed(m, &e, s->err, sizeof(s->err));
+	buf_release(&e);
+}
+
+static void free_failures(struct model_snap *s)
+{
+	json_decref(s->u.fail.groups);
+	json_decref(s->u.fail.jobs);
+}
+
 const struct model_kind_ops model_kinds[] = {
 	[MODEL_OVERVIEW] = { .fetch = fetch_overview, .free = free_overview, .after_action = true, .timed = true },
 	[MODEL_JOBS] = { .fetch = fetch_jobs, .free = free_jobs, .after_action = true, .timed = true },
@@ -465,6 +494,7 @@ const struct model_kind_ops model_kinds[] = {
 	[MODEL_RESULTS] = { .fetch = fetch_results, .free = free_results, .after_action = false, .timed = false },
 	[MODEL_METRICS] = { .fetch = fetch_metrics, .free = free_metrics, .after_action = false, .timed = true },
 	[MODEL_AUDIT] = { .fetch = fetch_audit, .free = free_audit, .after_action = true, .timed = true },
+	[MODEL_FAILURES] = { .fetch = fetch_failures, .free = free_failures, .after_action = true, .timed = true },
 };
 _Static_assert(sizeof(model_kinds) / sizeof(model_kinds[0]) == MODEL_KIND_COUNT,
 	       "model_kinds: one entry for each enum model_kind");

@@ -46,6 +46,7 @@ struct model {
 	char *res_prefix;
 	char *res_url_key;
 	int met_period, met_range;
+	char fail_group[16];
 	enum model_kind visible;
 	bool dead_force;         /* read the dead letters on the next fetch, whatever the interval */
 	struct model_pending_action *actions, **actions_tail;
@@ -71,6 +72,7 @@ struct model_params {
 	const char *res_prefix;          /* MODEL_RESULTS: the prefix listed, or NULL for the top */
 	const char *res_url_key;         /* MODEL_RESULTS: a key to presign, or NULL */
 	int met_period, met_range;       /* MODEL_METRICS: seconds */
+	char fail_group[16];             /* MODEL_FAILURES: the group whose jobs to fetch, "" for none */
 };
 
 /*

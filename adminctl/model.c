@@ -152,6 +152,7 @@ static bool work_one(struct model *m)
 		m->dirty[k] = false;
 		struct model_params req = { .filter = m->filter, .met_period = m->met_period, .met_range = m->met_range };
 		memcpy(req.job_id, m->job_id, sizeof(req.job_id));
+		memcpy(req.fail_group, m->fail_group, sizeof(req.fail_group));
 		char *prefix = m->res_prefix ? xstrdup(m->res_prefix) : NULL;
 		char *url_key = m->res_url_key ? xstrdup(m->res_url_key) : NULL;
 		req.res_prefix = prefix;
@@ -288,6 +289,14 @@ void model_want_url(struct model *m, const char *key)
 	free(m->res_url_key);
 	m->res_url_key = xstrdup(key);
 	mark(m, MODEL_RESULTS);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void model_want_failures(struct model *m, const char *group)
+{
+	pthread_mutex_lock(&m->mu);
+	snprintf(m->fail_group, sizeof(m->fail_group), "%s", group ? group : "");
+	mark(m, MODEL_FAILURES);
 	pthread_mutex_unlock(&m->mu);
 }
 

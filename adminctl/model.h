@@ -41,6 +41,7 @@ enum model_kind {
 	MODEL_RESULTS,
 	MODEL_METRICS,
 	MODEL_AUDIT,
+	MODEL_FAILURES,
 	MODEL_KIND_COUNT         /* not a kind: how many there are */
 };
 
@@ -120,6 +121,14 @@ struct model_audit {
 	size_t n;
 };
 
+/* Failure groups (selection_failure_groups), and the first jobs of one of them. */
+#define MODEL_GROUP_JOBS_MAX 200
+struct model_failures {
+	json_t *groups;          /* owned: selection.h's array of groups */
+	char group[16];          /* the group whose jobs were fetched, "" for none */
+	json_t *jobs;            /* owned: its first jobs {id, type, tenant, status, error_code}, or NULL */
+};
+
 struct model_results {
 	char *prefix;            /* the prefix this snapshot lists ("" = top) */
 	char **prefixes;
@@ -167,6 +176,7 @@ struct model_snap {
 		struct model_results res;
 		struct model_metrics_snap met;
 		struct model_audit audit;
+		struct model_failures fail;
 	} u;
 };
 
@@ -179,6 +189,11 @@ struct model_status {
 	unsigned long msg_version;    /* grows with every new message */
 	char msg[256];                /* the outcome of the last action */
 	bool msg_error;
+	/* the last selection resolved by MODEL_OP_GROUP_SELECT, for its confirmation */
+	unsigned long sel_version;    /* grows with every one */
+	char sel_id[24];              /* "" when it failed or nothing matched */
+	long long sel_count;
+	char sel_action[16];          /* "retry", "cancel" */
 };
 
 enum model_op {
@@ -186,6 +201,9 @@ enum model_op {
 	MODEL_OP_CANCEL,
 	MODEL_OP_DEAD_RETRY,     /* the jobs of the dead letters of `ids` (nids 0: of every one) */
 	MODEL_OP_DEAD_PURGE,     /* drop every message of spool.dead */
+	MODEL_OP_GROUP_SELECT,   /* resolve a selection of failure group `group` to retry (or `cancel`): status sel_* */
+	MODEL_OP_SELECTION_ACT,  /* act on selection `selection`, resolved and confirmed */
+	MODEL_OP_SELECTION_DECLINE, /* the operator said no to selection `selection` */
 };
 
 /*
@@ -198,7 +216,10 @@ struct model_action {
 	size_t nids;
 	bool use_filter;
 	struct model_filter filter;
-	const char *scope;       /* "selected", "marked", "filter": for the audit trail */
+	const char *scope;       /* "selected", "marked", "filter", "group": for the audit trail */
+	char group[16];          /* MODEL_OP_GROUP_SELECT: the failure group */
+	bool cancel;             /* MODEL_OP_GROUP_SELECT: a cancel, not a retry */
+	char selection[24];      /* MODEL_OP_SELECTION_ACT, _DECLINE */
 };
 
 struct model;
@@ -215,6 +236,8 @@ void model_want_results(struct model *m, const char *prefix);
 /* Presign `key` (into the results snapshot, keeping its listing). */
 void model_want_url(struct model *m, const char *key);
 void model_want_metrics(struct model *m, int period, int range);
+/* The failure groups, and the first jobs of `group` ("" or NULL: none). */
+void model_want_failures(struct model *m, const char *group);
 /* The kind the UI shows now: the dead letters are read only while it is MODEL_DEAD. */
 void model_set_visible(struct model *m, enum model_kind kind);
 /* Fetch `kind` again with its current parameters. */

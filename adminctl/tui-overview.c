@@ -154,8 +154,16 @@ static unsigned key_audit(struct tui *t, int key)
 	return TUI_REDRAW_ALL;
 }
 
+static unsigned key_failures(struct tui *t, int key)
+{
+	(void)key;
+	tui_show(t, 7);
+	return TUI_REDRAW_ALL;
+}
+
 static const struct tui_key overview_keys[] = {
 	{ { 'a' }, "a", "audit", "the audit trail: who did what, when, to how many", key_audit },
+	{ { 'f' }, "f", "failures", "failed and retrying jobs grouped by error signature", key_failures },
 	{ .label = NULL },
 };
 

@@ -22,11 +22,14 @@
 #define KEY_ESC 27
 #define CTRL(c) ((c) & 0x1f)
 
-/* The six tabs (1–6, Tab), then the screens reached by a key (the audit trail: `a` on the Overview). */
+/*
+ * The six tabs (1–6, Tab), then the screens reached by a key on the Overview
+ * (the audit trail: `a`; the failure groups: `f`).
+ */
 static const struct tui_screen *const screens[] = {
 	&tui_overview_screen, &tui_jobs_screen, &tui_job_screen,
 	&tui_dead_screen, &tui_results_screen, &tui_metrics_screen,
-	&tui_audit_screen,
+	&tui_audit_screen, &tui_failures_screen,
 };
 #define NSCREENS ((int)(sizeof(screens) / sizeof(screens[0])))
 #define NTABS 6
@@ -371,7 +374,7 @@ static unsigned key_quit(struct tui *t, int key)
 		tui_show(t, 1); /* back to the list */
 		return TUI_REDRAW_ALL;
 	}
-	if (screens[t->cur] == &tui_audit_screen) {
+	if (screens[t->cur] == &tui_audit_screen || screens[t->cur] == &tui_failures_screen) {
 		tui_show(t, 0); /* back to the Overview */
 		return TUI_REDRAW_ALL;
 	}

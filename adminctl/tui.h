@@ -81,6 +81,7 @@ extern const struct tui_screen tui_dead_screen;
 extern const struct tui_screen tui_results_screen;
 extern const struct tui_screen tui_metrics_screen;
 extern const struct tui_screen tui_audit_screen;  /* not a tab: `a` on the Overview */
+extern const struct tui_screen tui_failures_screen; /* not a tab: `f` on the Overview */
 
 /* Run the TUI until the user quits or a signal; returns the exit code. `cfg` borrowed. */
 int tui_run(const struct config *cfg, const char *actor, bool read_only);

@@ -193,7 +193,8 @@ static const char *const migrations[] = {
 	 * touch and what each looked like then (status, updated_at, attempts), so
 	 * that acting touches only those that did not move on; `results` says what
 	 * was done and what was skipped, `undoes` names the selection an undo
-	 * reverses. spool_failure_signature() is a failure's error code and message
+	 * reverses. A purge of dead letters records the jobs of the messages it
+	 * dropped. spool_failure_signature() is a failure's error code and message
 	 * with what varies between occurrences (quoted strings, UUIDs, paths, hex
 	 * ids, numbers) replaced by placeholders; the partial index over it lets
 	 * the grouping of failed and retrying jobs read only those.
@@ -216,7 +217,7 @@ static const char *const migrations[] = {
 	"  id bigserial PRIMARY KEY,"
 	"  created_at timestamptz NOT NULL DEFAULT now(),"
 	"  actor text NOT NULL,"
-	"  action text NOT NULL CHECK (action IN ('retry', 'cancel', 'redrive', 'undo')),"
+	"  action text NOT NULL CHECK (action IN ('retry', 'cancel', 'redrive', 'undo', 'purge')),"
 	"  filter text NOT NULL,"
 	"  job_ids uuid[] NOT NULL,"
 	"  seen_status text[] NOT NULL,"

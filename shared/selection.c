@@ -16,6 +16,7 @@ static const char *const action_cond[] = {
 	[SELECTION_CANCEL] = "status IN ('scheduled', 'queued', 'retrying', 'running')",
 	[SELECTION_REDRIVE] = "status IN ('queued', 'retrying') AND deferred_at IS NULL",
 	[SELECTION_UNDO] = "false",
+	[SELECTION_PURGE] = "false",
 };
 
 static const char *const action_names[] = {
@@ -23,6 +24,7 @@ static const char *const action_names[] = {
 	[SELECTION_CANCEL] = "cancel",
 	[SELECTION_REDRIVE] = "redrive",
 	[SELECTION_UNDO] = "undo",
+	[SELECTION_PURGE] = "purge",
 };
 
 /* The selection's jobs as seen when it was resolved: s(id, status, updated_at, attempts); $1 the selection. */
@@ -221,8 +223,8 @@ int selection_resolve(struct db_conn *c, const struct selection_source *src, enu
 		      const char *actor, int limit, struct selection *out, struct buf *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (action == SELECTION_UNDO) {
-		buf_adds(err, "an undo is resolved by selection_undo_resolve");
+	if (action == SELECTION_UNDO || action == SELECTION_PURGE) {
+		buf_adds(err, "an undo or a purge is not resolved from a filter");
 		return -1;
 	}
 	int n = src->nparams;
@@ -561,6 +563,10 @@ int64_t selection_act(struct db_conn *c, const char *id, const char *actor, json
 		case SELECTION_REDRIVE:
 			rc = act_redrive(c, params, res, err);
 			break;
+		case SELECTION_PURGE:
+			rc = -1;
+			buf_adds(err, "a purge is recorded, not acted on");
+			break;
 		case SELECTION_UNDO:
 			rc = target_action == SELECTION_RETRY	 ? undo_retry(c, params, res, err)
 			     : target_action == SELECTION_CANCEL ? undo_cancel(c, params, res, err)
@@ -649,6 +655,33 @@ int selection_undo_resolve(struct db_conn *c, const char *target, const char *ac
 	char id[24];
 	memcpy(id, out->id, sizeof(id));
 	return load_new(c, id, out, err);
+}
+
+int selection_record_purge(struct db_conn *c, const char *actor, const char *filter, json_t *ids, json_t *results,
+			   char id[24], struct buf *err)
+{
+	json_t *valid = json_array(), *res = json_deep_copy(results);
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v) if (job_id_valid(json_string_value(v))) json_array_append(valid, v);
+	json_object_set(res, "acted", valid);
+	char *js_ids = json_dumps(valid, JSON_COMPACT), *js_res = json_dumps(res, JSON_COMPACT);
+	const char *params[] = { actor, filter, js_ids, js_res };
+	PGresult *r = db_exec(c, "selection_record_purge",
+			      "INSERT INTO selections (actor, action, filter, job_ids, seen_status, seen_updated,"
+			      "   seen_attempts, state, acted_at, results)"
+			      " SELECT $1, 'purge', $2, coalesce(array_agg(u.id::uuid ORDER BY u.n), '{}'),"
+			      "  coalesce(array_agg(coalesce(j.status, 'gone') ORDER BY u.n), '{}'),"
+			      "  coalesce(array_agg(coalesce(j.updated_at, now()) ORDER BY u.n), '{}'),"
+			      "  coalesce(array_agg(coalesce(j.attempts, 0) ORDER BY u.n), '{}'), 'done', now(), $4::jsonb"
+			      " FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS u(id, n)"
+			      " LEFT JOIN jobs j ON j.id = u.id::uuid RETURNING id",
+			      4, params, err);
+	free(js_ids);
+	free(js_res);
+	json_decref(valid);
+	json_decref(res);
+	return returned_id(r, id, 24, err);
 }
 
 json_t *selection_failure_groups(struct db_conn *c, const char *status, const char *since, struct buf *err)

@@ -85,6 +85,7 @@ enum selection_action {
 	SELECTION_CANCEL,  /* jobops' cancel rule: scheduled, queued, retrying cancelled; running asked to stop */
 	SELECTION_REDRIVE, /* queued or retrying jobs (not deferred): their message published again */
 	SELECTION_UNDO,    /* the reversal of another selection */
+	SELECTION_PURGE,   /* dead letters dropped: recorded by selection_record_purge, never acted on */
 };
 
 const char *selection_action_name(enum selection_action a);
@@ -147,6 +148,14 @@ int64_t selection_act(struct db_conn *c, const char *id, const char *actor, json
  */
 int selection_undo_resolve(struct db_conn *c, const char *target, const char *actor, struct selection *out,
 			   struct buf *err);
+
+/*
+ * Record a purge of dead letters by `actor` as a done selection: the jobs of the
+ * `ids` (an array of job ids, borrowed; not UUIDs are left out) as they are
+ * now, `results` (borrowed) stored with acted = ids. *id gets its number. 0 or -1.
+ */
+int selection_record_purge(struct db_conn *c, const char *actor, const char *filter, json_t *ids, json_t *results,
+			   char id[24], struct buf *err);
 
 /* Load selection `id`: JOB_OK-style 0, 1 not found, -1 error. */
 int selection_get(struct db_conn *c, const char *id, struct selection *out, struct buf *err);

@@ -144,12 +144,10 @@ static int preview(struct cmd_ctx *ctx, const char *cmdname, const struct select
 	return 0;
 }
 
-/* Ask on stderr, read a line on stdin: true only for "yes". */
-static bool confirmed(const struct selection *sel)
+bool cmd_confirm(const char *question)
 {
 	char line[64];
-	fprintf(stderr, "adminctl: %s these %lld jobs (selection %s)? type 'yes' to go on: ",
-		selection_action_name(sel->action), (long long)sel->count, sel->id);
+	fprintf(stderr, "adminctl: %s? type 'yes' to go on: ", question);
 	fflush(stderr);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;
@@ -215,7 +213,10 @@ int cmd_selection_run(struct cmd_ctx *ctx, const char *cmdname, const struct sel
 		cmd_error("%s: no job matches: nothing to do", cmdname);
 		return CMD_EXIT_FAILURE;
 	}
-	if (!yes && !confirmed(sel)) {
+	char q[128];
+	snprintf(q, sizeof(q), "%s these %lld jobs (selection %s)", selection_action_name(sel->action),
+		 (long long)sel->count, sel->id);
+	if (!yes && !cmd_confirm(q)) {
 		selection_decline(ctx->db, sel->id, &err);
 		buf_release(&err);
 		cmd_error("%s: not confirmed: nothing done (selection %s kept, declined)", cmdname, sel->id);

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "jobops.h"
 #include "mq.h"
+#include "selection.h"
 #include "table.h"
 
 #define LIST_DEFAULT 1000
@@ -37,9 +38,13 @@ const struct cmd_entry cmd_dead_retry_entry = {
 	.exec = cmd_dead_retry_exec,
 };
 
+/* Messages one purge reads and drops: --limit's default and ceiling. */
+#define PURGE_DEFAULT 10000
+#define PURGE_MAX 65535
+
 const struct cmd_entry cmd_dead_purge_entry = {
 	.name = "dead purge",
-	.usage = "--yes",
+	.usage = "[--limit N] [--yes]",
 	.args_min = 0,
 	.args_max = 0,
 	.flags = CMD_ACTION,
@@ -265,40 +270,130 @@ static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 /* ---- dead purge --------------------------------------------------------------- */
 
+struct purge_opts {
+	bool yes;
+	int limit;
+};
+
+static int on_purge_opt(int opt, const char *val, void *arg)
+{
+	struct purge_opts *o = arg;
+	if (opt == 'y') {
+		o->yes = true;
+		return 0;
+	}
+	if (opt == 'l') {
+		o->limit = atoi(val);
+		if (o->limit >= 1 && o->limit <= PURGE_MAX)
+			return 0;
+		cmd_error("dead purge: --limit wants 1 to %d, not '%s'", PURGE_MAX, val);
+	}
+	return -1;
+}
+
+/* The count and the first messages read, on stdout (stderr with --json). */
+static void purge_preview(const struct cmd_ctx *ctx, const struct jobops_dead *d, size_t n, uint32_t total)
+{
+	FILE *fp = ctx->json ? stderr : stdout;
+	fprintf(fp, "%s: %zu message%s to purge (of %u), held until confirmed\n", MQ_DEAD_QUEUE, n, n == 1 ? "" : "s",
+		total);
+	static const struct table_col cols[] = { { "JOB", 0 }, { "TYPE", 0 }, { "MESSAGE", TABLE_SHRINK } };
+	struct table t;
+	table_init(&t, cols, 3);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < n && i < 10; i++) {
+		table_row(&t);
+		table_cell(&t, d[i].poison ? "-" : d[i].msg.id);
+		table_cell(&t, d[i].poison ? "-" : d[i].msg.type);
+		if (d[i].poison) {
+			jobops_dead_excerpt(&d[i], &b);
+			table_cellf(&t, "poison (%s): %s", d[i].reason, buf_str(&b));
+		} else {
+			table_cellf(&t, "attempt %d", d[i].msg.attempt);
+		}
+	}
+	if (n)
+		table_print(&t, fp);
+	table_free(&t);
+	buf_release(&b);
+	if (n > 10)
+		fprintf(fp, "… and %zu more\n", n - 10);
+	fflush(fp);
+}
+
+/*
+ * Drop dead letters on a frozen set: the messages read (at most --limit), held
+ * unacknowledged while the operator looks at them and confirms, are exactly the
+ * ones acknowledged; one that arrives meanwhile is not delivered to us and
+ * stays, and a declined purge puts every message back. The jobs of the
+ * messages dropped are recorded as a selection.
+ */
 static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = { { "yes", no_argument, NULL, 'y' }, { NULL, 0, NULL, 0 } };
-	bool yes = false;
+	static const struct option longopts[] = {
+		{ "yes", no_argument, NULL, 'y' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct purge_opts o = { .limit = PURGE_DEFAULT };
 	int rc;
-	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_flag, &yes) < 0)
+	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_purge_opt, &o) < 0)
 		return CMD_EXIT_USAGE;
-	if (!yes) {
-		cmd_error("dead purge: this drops every message of '%s' for good: add --yes", MQ_DEAD_QUEUE);
-		return cmd_usage(&cmd_dead_purge_entry);
-	}
 	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_purge_entry)) || (rc = cmd_db(ctx)))
 		return rc;
-	struct buf err = BUF_INIT, warn = BUF_INIT;
-	struct mq *m = mq_new(&ctx->cfg, cmd_secrets(ctx));
-	int64_t purged = 0;
-	const char *via = NULL;
-	rc = jobops_dead_purge(&ctx->cfg, cmd_secrets(ctx), m, &purged, &via, &warn, &err);
-	if (warn.len)
-		cmd_error("dead purge: %s; purging over AMQP instead", buf_str(&warn));
-	if (rc < 0) {
-		bool up = mq_connected(m);
-		cmd_error("dead purge: %s%s", buf_str(&err), up ? "" : " (is RabbitMQ up and the [rabbitmq] secret right?)");
-		rc = up ? CMD_EXIT_FAILURE : CMD_EXIT_UNAVAILABLE;
-	}
-	close_mq(m);
-	buf_release(&err);
-	buf_release(&warn);
-	if (rc)
+	struct mq *m = connect_mq(ctx, "dead purge", &rc);
+	if (!m)
 		return rc;
-	audit(ctx, "dead.purge", purged, json_pack("{s:s}", "via", via));
+	struct jobops_dead *d = NULL;
+	size_t n = 0;
+	uint32_t total = 0;
+	if ((rc = read_dead(m, "dead purge", o.limit, &d, &n, &total))) {
+		close_mq(m);
+		return rc;
+	}
+	purge_preview(ctx, d, n, total);
+	char q[96];
+	snprintf(q, sizeof(q), "purge these %zu messages of %s", n, MQ_DEAD_QUEUE);
+	if (n == 0 || (!o.yes && !cmd_confirm(q))) {
+		cmd_error(n ? "dead purge: not confirmed: nothing dropped" : "dead purge: '%s' is empty: nothing to do",
+			  MQ_DEAD_QUEUE);
+		jobops_dead_free(d, n);
+		close_mq(m);
+		return CMD_EXIT_FAILURE;
+	}
+	json_t *ids = json_array();
+	int64_t purged = 0, poison = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (mq_ack(m, d[i].tag) < 0)
+			continue;
+		purged++;
+		if (d[i].poison)
+			poison++;
+		else
+			json_array_append_new(ids, json_string(d[i].msg.id));
+	}
+	jobops_dead_free(d, n);
+	close_mq(m);
+	struct buf err = BUF_INIT;
+	char sel[24] = "";
+	json_t *res = json_pack("{s:I, s:I}", "messages", (json_int_t)purged, "poison", (json_int_t)poison);
+	if (selection_record_purge(ctx->db, cmd_actor(ctx), MQ_DEAD_QUEUE, ids, res, sel, &err) < 0)
+		cmd_error("dead purge: done, but the selection was not recorded: %s", buf_str(&err));
+	json_decref(res);
+	buf_release(&err);
+	audit(ctx, "dead.purge", purged,
+	      json_pack("{s:s, s:s?, s:I, s:O}", "via", "amqp", "selection", *sel ? sel : NULL, "poison",
+			(json_int_t)poison, "ids", ids));
 	if (ctx->json)
-		cmd_print_json(json_pack("{s:s, s:I, s:s}", "queue", MQ_DEAD_QUEUE, "purged", (json_int_t)purged, "via", via));
-	else
-		printf("purged %lld message%s from %s\n", (long long)purged, purged == 1 ? "" : "s", MQ_DEAD_QUEUE);
-	return CMD_EXIT_OK;
+		cmd_print_json(json_pack("{s:s, s:I, s:s, s:s?, s:I, s:o}", "queue", MQ_DEAD_QUEUE, "purged",
+					 (json_int_t)purged, "via", "amqp", "selection", *sel ? sel : NULL, "poison",
+					 (json_int_t)poison, "ids", ids));
+	else {
+		printf("purged %lld message%s from %s%s%s\n", (long long)purged, purged == 1 ? "" : "s", MQ_DEAD_QUEUE,
+		       *sel ? " (selection " : "", *sel ? sel : "");
+		if (*sel)
+			printf(")\n");
+		json_decref(ids);
+	}
+	return purged == (int64_t)n ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
 }

@@ -131,6 +131,9 @@ int cmd_limits_pause(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, c
  */
 struct query_sql;
 int cmd_query(int argc, char **argv, struct query_sql *out);
+/* Ask `question` on stderr and read a line on stdin: true only for "yes". */
+bool cmd_confirm(const char *question);
+
 struct selection;
 /*
  * A resolved selection (selection.h) through the bulk flow of `cmdname`: its

@@ -97,7 +97,7 @@ expect_match "an unknown config key: named" "no_such_key" "$out"
 # usage: 2
 for args in "jobs --status bogus" "jobs --limit 0" "jobs status=" "jobs --since yesterday" "job show" \
 	"job retry" "job retry --type noop 00000000-0000-0000-0000-000000000000" \
-	"job retry --all-failed 00000000-0000-0000-0000-000000000000" "job cancel" "dead purge" "dead retry" \
+	"job retry --all-failed 00000000-0000-0000-0000-000000000000" "job cancel" "dead purge --limit 0" "dead retry" \
 	"metrics --period 90s" "audit --limit x" "queues --bogus" "no-such-command"; do
 	# shellcheck disable=SC2086
 	$ADM $args >/dev/null 2>&1

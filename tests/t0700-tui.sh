@@ -264,7 +264,7 @@ check_frame() { # WHAT COLS ROWS
 	lines=$(printf '%s\n' "$s" | wc -l)
 	first=$(printf '%s\n' "$s" | head -n 1)
 	last=$(printf '%s\n' "$s" | tail -n 1)
-	if [ "$lines" -eq "$3" ] && [[ $first =~ ^\ spool\ +1\ Overview ]] && [[ $last =~ ^a\ audit\ +\?\ help\ +q\ quit ]] &&
+	if [ "$lines" -eq "$3" ] && [[ $first =~ ^\ spool\ +1\ Overview ]] && [[ $last =~ ^a\ audit\ +f\ failures\ +\?\ help\ +q\ quit ]] &&
 		[ "$(printf '%s\n' "$s" | LC_ALL=C.UTF-8 wc -L)" -le "$2" ] &&
 		[ "$(printf '%s\n' "$s" | grep -c '1 Overview')" -eq 1 ] && [ "$(printf '%s\n' "$s" | grep -c '? help')" -eq 1 ]; then
 		ok "$1"

@@ -14,7 +14,9 @@
 # - bulk cancel of queued jobs and its undo: back to queued with their message
 #   published again; one retried meanwhile is skipped;
 # - failure groups: messages differing only in numbers, paths, hex ids and
-#   UUIDs are one group, a quoted name another; a group retry retries exactly it.
+#   UUIDs are one group, a quoted name another; a group retry retries exactly it;
+# - dead purge: the messages read are held while the operator confirms, exactly
+#   they are dropped, one published meanwhile stays, and a refusal puts them back.
 . "$(dirname "$0")/lib.sh"
 
 ADM=${ADMINCTL:-bin/adminctl}
@@ -177,6 +179,50 @@ expect_eq "group retry: exactly the group's three jobs" "0 $(printf '%s\n' "$g1"
 	"$rc $(jq -r '.ids[]' <<<"$json" | sort | tr '\n' ' ')"
 expect_eq "the other group's job is left failed" "failed 1 $G" "$(state "$g4")"
 expect_eq "--group of no group: exit 1" 1 "$($ADM bulk retry --group 000000000000 --yes >/dev/null 2>&1; echo $?)"
+
+# --- dead purge on a frozen set: the messages read and held, not those arriving later ---
+mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
+dead_pub() { # PAYLOAD: straight into spool.dead
+	mgmt -H 'Content-Type: application/json' -X POST "$SPOOL_RABBITMQ_MGMT_URL/api/exchanges/%2F/amq.default/publish" \
+		-d "$(jq -cn --arg p "$1" '{properties: {}, routing_key: "spool.dead", payload: $p, payload_encoding: "string"}')" |
+		jq -r .routed
+}
+dead_total() { $ADM --json dead list 2>/dev/null | jq -r .total; }
+wait_dead() { # N: spool.dead holds N messages within 30 s
+	local i
+	for ((i = 0; i < 150; i++)); do
+		[ "$(dead_total)" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+$ADM dead purge --yes >/dev/null 2>&1 # start from an empty queue
+expect_eq "two dead letters published" "true true" \
+	"$(dead_pub "$(jq -cn --arg id "$g4" '{v: 1, job_id: $id, type: "noop", attempt: 1}')") $(dead_pub "poison $TEN")"
+wait_dead 2 || fail "spool.dead holds the two" "total $(dead_total)"
+mkfifo "$T_TMP/yes2"
+$ADM --json dead purge <"$T_TMP/yes2" >"$T_TMP/pout" 2>"$T_TMP/perr" &
+pid=$!
+exec 4>"$T_TMP/yes2"
+if wait_for "$T_TMP/perr" 60 "type 'yes'"; then ok "dead purge shows the messages and asks"
+else fail "dead purge shows the messages and asks" "$(cat "$T_TMP/perr")"; fi
+expect_match "… their count" "spool.dead: 2 messages to purge" "$(cat "$T_TMP/perr")"
+expect_eq "a third dead letter arrives before the confirmation" true \
+	"$(dead_pub "$(jq -cn --arg id "$D" '{v: 1, job_id: $id, type: "noop", attempt: 1}')")"
+echo yes >&4
+exec 4>&-
+wait "$pid"
+rc=$?
+expect_eq "dead purge: exit 0, the two held dropped, one poison, the job's id recorded" "0 2 1 $g4" \
+	"$rc $(jq -r '"\(.purged) \(.poison) \(.ids | join(" "))"' "$T_TMP/pout")"
+wait_dead 1 && ok "the message that arrived later stays" || fail "the message that arrived later stays" "total $(dead_total)"
+expect_eq "… it is the third" "$D" "$($ADM --json dead list | jq -r '.messages[0].job_id')"
+expect_eq "the purge is a selection of the jobs of its messages" "purge done $g4" \
+	"$($ADM --json selection show "$(jq -r .selection "$T_TMP/pout")" | jq -r '"\(.action) \(.state) \(.ids | join(" "))"')"
+out=$(echo no | $ADM dead purge 2>&1); rc=$?
+expect_match "a purge not confirmed: exit 1, nothing dropped" "^1 .*not confirmed" "$rc $out"
+wait_dead 1 && ok "… the message is back" || fail "… the message is back" "total $(dead_total)"
+$ADM dead purge --yes >/dev/null 2>&1
 
 # read-only refuses
 out=$($ADM --read-only bulk cancel --tenant "$TEN" --yes 2>&1); rc=$?

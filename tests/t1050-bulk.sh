@@ -13,6 +13,8 @@
 #   and attempts; one cancelled meanwhile is skipped;
 # - bulk cancel of queued jobs and its undo: back to queued with their message
 #   published again; one retried meanwhile is skipped;
+# - bulk redrive: messages published again, a job cancelled before the
+#   confirmation skipped;
 # - failure groups: messages differing only in numbers, paths, hex ids and
 #   UUIDs are one group, a quoted name another; a group retry retries exactly it;
 # - dead purge: the messages read are held while the operator confirms, exactly
@@ -42,8 +44,8 @@ mk_failed() {
 	     select id, now() - interval '30 seconds', 'failed', 'failed', 1, error from j)
 	   select id from j"
 }
-mk_queued() {
-	q "with j as (insert into jobs (tenant_id, type, status) values ('$TEN', 'noop', 'queued') returning id),
+mk_queued() { # [TENANT]
+	q "with j as (insert into jobs (tenant_id, type, status) values ('${1:-$TEN}', 'noop', 'queued') returning id),
 	   e as (insert into job_events (job_id, event, status, attempt) select id, 'queued', 'queued', 0 from j)
 	   select id from j"
 }
@@ -157,6 +159,29 @@ for ((i = 0; i < 300; i++)); do
 	sleep 0.1
 done
 expect_eq "the API's publisher sent them" 2 "$sent"
+
+# --- bulk redrive: the messages of queued jobs published again, a job cancelled meanwhile skipped ---
+R1=$(mk_queued "$TEN-r") R2=$(mk_queued "$TEN-r") R3=$(mk_queued "$TEN-r")
+before=$(q "select coalesce(max(id), 0) from outbox")
+mkfifo "$T_TMP/yes3"
+$ADM --json bulk redrive --tenant "$TEN-r" <"$T_TMP/yes3" >"$T_TMP/rout" 2>"$T_TMP/rerr" &
+pid=$!
+exec 5>"$T_TMP/yes3"
+wait_for "$T_TMP/rerr" 60 "type 'yes'" || fail "bulk redrive asks" "$(cat "$T_TMP/rerr")"
+check "someone cancels R2 before the confirmation" $ADM job cancel "$R2"
+echo yes >&5
+exec 5>&-
+wait "$pid"
+rc=$?
+expect_eq "bulk redrive: exit 0, R1 and R3 re-driven, R2 skipped" "0 $(printf '%s\n' "$R1" "$R3" | sort | tr '\n' ' ')$R2 cancelled" \
+	"$rc $(jq -r '.ids[]' "$T_TMP/rout" | sort | tr '\n' ' ')$(jq -r '.skipped | map("\(.id) \(.status)") | join(" ")' "$T_TMP/rout")"
+expect_eq "each has a redriven event naming the selection, and its message in the outbox again" "2 2" \
+	"$(q "select count(*) from job_events where event = 'redriven' and job_id in ('$R1', '$R3')
+	      and detail->>'selection' = '$(jq -r .selection "$T_TMP/rout")'") $(q "select count(distinct j) from outbox,
+	      unnest(array['$R1', '$R3']) j where id > $before and exchange = 'spool.jobs' and payload like '%' || j || '%'")"
+expect_eq "R2 got no message" 0 \
+	"$(q "select count(*) from outbox where id > $before and exchange = 'spool.jobs' and payload like '%$R2%'")"
+$ADM bulk cancel --tenant "$TEN-r" --yes >/dev/null 2>&1
 
 # --- failure groups ---
 G="e_grp_$RANDOM"

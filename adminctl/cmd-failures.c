@@ -73,14 +73,15 @@ static int cmd_failures_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_db(ctx)))
 		return rc;
 	struct buf err = BUF_INIT;
-	json_t *groups = selection_failure_groups(ctx->db, o.status, o.has_since ? o.since : NULL, &err);
+	bool capped = false;
+	json_t *groups = selection_failure_groups(ctx->db, o.status, o.has_since ? o.since : NULL, &capped, &err);
 	if (!groups) {
 		cmd_error("failures: %s", buf_str(&err));
 		buf_release(&err);
 		return CMD_EXIT_FAILURE;
 	}
 	if (ctx->json) {
-		cmd_print_json(json_pack("{s:o}", "groups", groups));
+		cmd_print_json(json_pack("{s:o, s:b}", "groups", groups, "capped", capped));
 		buf_release(&err);
 		return CMD_EXIT_OK;
 	}
@@ -107,6 +108,9 @@ static int cmd_failures_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	table_print(&t, stdout);
 	table_free(&t);
+	if (capped)
+		fprintf(stderr, "adminctl: the groups of the newest %d failed or retrying jobs only: narrow with --since\n",
+			SELECTION_MAX_FAILURE_ROWS);
 	json_decref(groups);
 	buf_release(&err);
 	return CMD_EXIT_OK;

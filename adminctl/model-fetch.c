@@ -465,7 +465,7 @@ static void fetch_failures(struct model *m, struct model_snap *s, const struct m
 	if (!db)
 		return;
 	struct buf e = BUF_INIT;
-	s->u.fail.groups = selection_failure_groups(db, NULL, NULL, &e);
+	s->u.fail.groups = selection_failure_groups(db, NULL, NULL, NULL, &e);
 	if (s->u.fail.groups && *req->fail_group) {
 		struct selection_source src;
 		selection_source_init(&src);

@@ -196,8 +196,10 @@ static const char *const migrations[] = {
 	 * reverses. A purge of dead letters records the jobs of the messages it
 	 * dropped. spool_failure_signature() is a failure's error code and message
 	 * with what varies between occurrences (quoted strings, UUIDs, paths, hex
-	 * ids, numbers) replaced by placeholders; the partial index over it lets
-	 * the grouping of failed and retrying jobs read only those.
+	 * ids, numbers) replaced by placeholders. The partial indexes over failed
+	 * and retrying jobs are the grouping's (the newest first, a bounded
+	 * number of them) and a group's (the first 12 hex digits of the MD5 of
+	 * the signature name it).
 	 */
 	"CREATE FUNCTION spool_failure_signature(e jsonb) RETURNS text"
 	"  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$"
@@ -211,7 +213,8 @@ static const char *const migrations[] = {
 	"      '<hex>', 'g'),"
 	"      '[0-9]+([.][0-9]+)?', '<n>', 'g')"
 	"  $$;"
-	"CREATE INDEX jobs_failure_signature ON jobs (spool_failure_signature(error))"
+	"CREATE INDEX jobs_failed_recent ON jobs (updated_at DESC) WHERE status IN ('failed', 'retrying');"
+	"CREATE INDEX jobs_failure_group ON jobs (left(md5(spool_failure_signature(error)), 12))"
 	"  WHERE status IN ('failed', 'retrying');"
 	"CREATE TABLE selections ("
 	"  id bigserial PRIMARY KEY,"

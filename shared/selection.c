@@ -684,21 +684,26 @@ int selection_record_purge(struct db_conn *c, const char *actor, const char *fil
 	return returned_id(r, id, 24, err);
 }
 
-json_t *selection_failure_groups(struct db_conn *c, const char *status, const char *since, struct buf *err)
+json_t *selection_failure_groups(struct db_conn *c, const char *status, const char *since, bool *capped,
+				 struct buf *err)
 {
-	char lim[16];
+	char lim[16], rows[16];
 	snprintf(lim, sizeof(lim), "%d", SELECTION_MAX_GROUPS);
-	const char *params[] = { status, since, lim };
+	snprintf(rows, sizeof(rows), "%d", SELECTION_MAX_FAILURE_ROWS);
+	const char *params[] = { status, since, lim, rows };
+	if (capped)
+		*capped = false;
 	PGresult *r = db_exec(c, "selection_failure_groups",
 			      "SELECT left(md5(sig), 12), sig, min(code), count(*), " DB_RFC3339("min(at)") ","
 			      " " DB_RFC3339("max(at)") ", to_json((array_agg(DISTINCT type))[1:10])::text,"
-			      " to_json((array_agg(DISTINCT tenant_id))[1:10])::text"
+			      " to_json((array_agg(DISTINCT tenant_id))[1:10])::text, sum(count(*)) OVER ()"
 			      " FROM (SELECT spool_failure_signature(error) AS sig, error->>'code' AS code,"
 			      "   coalesce(finished_at, updated_at) AS at, type, tenant_id FROM jobs"
 			      "   WHERE status IN ('failed', 'retrying') AND ($1::text IS NULL OR status = $1::text)"
-			      "   AND ($2::timestamptz IS NULL OR updated_at >= $2::timestamptz)) g"
+			      "   AND ($2::timestamptz IS NULL OR updated_at >= $2::timestamptz)"
+			      "   ORDER BY updated_at DESC LIMIT $4::int) g"
 			      " GROUP BY sig ORDER BY count(*) DESC, sig LIMIT $3::int",
-			      3, params, err);
+			      4, params, err);
 	if (!r)
 		return NULL;
 	json_t *arr = json_array();
@@ -710,6 +715,8 @@ json_t *selection_failure_groups(struct db_conn *c, const char *status, const ch
 				       PQgetvalue(r, i, 4), "last_seen", PQgetvalue(r, i, 5), "types",
 				       json_loads(PQgetvalue(r, i, 6), 0, NULL), "tenants",
 				       json_loads(PQgetvalue(r, i, 7), 0, NULL)));
+	if (capped && PQntuples(r) > 0)
+		*capped = strtoll(PQgetvalue(r, 0, 8), NULL, 10) >= SELECTION_MAX_FAILURE_ROWS;
 	PQclear(r);
 	return arr;
 }

@@ -32,7 +32,9 @@
  * spool_failure_signature(error) in the database (migration 9): the error
  * code and the message with quoted strings, UUIDs, paths, hex ids and numbers
  * replaced by placeholders. A group's id is the first 12 hex digits of the
- * MD5 of its signature.
+ * MD5 of its signature (an index finds a group's jobs). The grouping reads
+ * the newest SELECTION_MAX_FAILURE_ROWS failed or retrying jobs at most, in
+ * one statement over their partial index.
  *
  * Errors: -1 with one line in `err`.
  */
@@ -50,8 +52,9 @@
 #define SELECTION_MAX_PARAMS 16
 /* How many jobs one selection holds at most (--limit's ceiling). */
 #define SELECTION_MAX_JOBS 100000
-/* How many failure groups selection_failure_groups returns at most. */
+/* How many failure groups selection_failure_groups returns at most, and how many jobs it reads at most. */
 #define SELECTION_MAX_GROUPS 200
+#define SELECTION_MAX_FAILURE_ROWS 100000
 
 /* Which jobs: a SQL boolean expression over jobs and its parameters; all owned. */
 struct selection_source {
@@ -163,10 +166,13 @@ int selection_get(struct db_conn *c, const char *id, struct selection *out, stru
 /*
  * Failure groups of the jobs `status` ("failed", "retrying", or NULL for both)
  * that changed at or after `since` (RFC 3339, or NULL), largest first, at most
- * SELECTION_MAX_GROUPS, in one statement: a new array of {group, signature,
- * code, count, first_seen, last_seen, types [..], tenants [..]} (types and
- * tenants: the first 10). NULL with `err`.
+ * SELECTION_MAX_GROUPS, in one statement over the newest
+ * SELECTION_MAX_FAILURE_ROWS such jobs (*capped, may be NULL: whether there
+ * were that many, so that older ones were left out): a new array of {group,
+ * signature, code, count, first_seen, last_seen, types [..], tenants [..]}
+ * (types and tenants: the first 10). NULL with `err`.
  */
-json_t *selection_failure_groups(struct db_conn *c, const char *status, const char *since, struct buf *err);
+json_t *selection_failure_groups(struct db_conn *c, const char *status, const char *since, bool *capped,
+				 struct buf *err);
 
 #endif

@@ -30,7 +30,7 @@ q "select 1" >/dev/null || bail "psql cannot reach the stack's database"
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 3>&-
 at_exit 'scripts/stack.sh start spool-worker >/dev/null 2>&1 3>&-'
 
-TEN="t1050-$$-$RANDOM"
+TEN="t1070-$$-$RANDOM"
 CODE="e_bulk_$RANDOM"
 
 # a job as a worker leaves it: failed with `code` and `message` after one attempt, or queued

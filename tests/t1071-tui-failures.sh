@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t1060 — the TUI's Failures screen driven in tmux: `f` on the Overview shows the
+# t1071 — the TUI's Failures screen driven in tmux: `f` on the Overview shows the
 # failure groups, where jobs whose messages differ only in numbers, paths and ids
 # are one group with their count; Enter lists the group's jobs; R resolves the
 # group into a frozen selection and asks for its count, n declines it (nothing
@@ -15,7 +15,7 @@ sql "select 1" >/dev/null || bail "psql cannot reach the stack's database"
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 3>&-
 at_exit 'scripts/stack.sh start spool-worker >/dev/null 2>&1 3>&-'
 
-TEN="t1060-$$-$RANDOM"
+TEN="t1071-$$-$RANDOM"
 G="e_tui_$RANDOM"
 mk_failed() { # MESSAGE: a job failed with code $G as a worker leaves it
 	sql "with j as (insert into jobs (tenant_id, type, status, attempts, error, finished_at)

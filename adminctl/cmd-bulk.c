@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "jobops.h"
+#include "query.h"
 #include "selection.h"
 #include "table.h"
 
@@ -19,13 +20,13 @@ static int cmd_bulk_cancel_exec(struct cmd_ctx *ctx, int argc, char **argv);
 static int cmd_bulk_redrive_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
 #define BULK_USAGE                                                                                          \
-	"[--status S] [--type T] [--tenant T] [--error-code C] [--group G] [--since DUR] [--limit N] [--yes]"
+	"[--status S] [--type T] [--tenant T] [--error-code C] [--group G] [--since DUR] [--limit N] [--yes] [QUERY ...]"
 
 const struct cmd_entry cmd_bulk_retry_entry = {
 	.name = "bulk retry",
 	.usage = BULK_USAGE,
 	.args_min = 0,
-	.args_max = 0,
+	.args_max = -1,
 	.flags = CMD_ACTION,
 	.exec = cmd_bulk_retry_exec,
 };
@@ -34,7 +35,7 @@ const struct cmd_entry cmd_bulk_cancel_entry = {
 	.name = "bulk cancel",
 	.usage = BULK_USAGE,
 	.args_min = 0,
-	.args_max = 0,
+	.args_max = -1,
 	.flags = CMD_ACTION,
 	.exec = cmd_bulk_cancel_exec,
 };
@@ -43,7 +44,7 @@ const struct cmd_entry cmd_bulk_redrive_entry = {
 	.name = "bulk redrive",
 	.usage = BULK_USAGE,
 	.args_min = 0,
-	.args_max = 0,
+	.args_max = -1,
 	.flags = CMD_ACTION,
 	.exec = cmd_bulk_redrive_exec,
 };
@@ -249,9 +250,28 @@ static int bulk_exec(struct cmd_ctx *ctx, const struct cmd_entry *e, enum select
 	};
 	struct bulk_opts o = { .cmdname = e->name, .limit = DEFAULT_LIMIT };
 	selection_source_init(&o.src);
-	int rc = CMD_EXIT_USAGE;
-	if (cmd_getopt(ctx, e, argc, argv, NULL, longopts, on_opt, &o) < 0)
+	int rc = CMD_EXIT_USAGE, first;
+	if ((first = cmd_getopt(ctx, e, argc, argv, NULL, longopts, on_opt, &o)) < 0)
 		goto out;
+	if (first < argc) {
+		/* the query (query.h) is one more source, ANDed with the options' */
+		struct query_sql qs = QUERY_SQL_INIT;
+		if ((rc = cmd_query(argc - first, argv + first, &qs)))
+			goto out;
+		struct buf text = BUF_INIT, qerr = BUF_INIT;
+		for (int i = first; i < argc; i++)
+			buf_printf(&text, "%s%s", i > first ? " " : "query=", argv[i]);
+		int qrc = selection_source_and(&o.src, buf_str(&qs.sql), qs.nparams, (const char *const *)qs.params,
+					       buf_str(&text), &qerr);
+		if (qrc < 0)
+			cmd_error("%s: %s", e->name, buf_str(&qerr));
+		buf_release(&text);
+		buf_release(&qerr);
+		query_sql_release(&qs);
+		rc = CMD_EXIT_USAGE;
+		if (qrc < 0)
+			goto out;
+	}
 	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, e)) || (rc = cmd_db(ctx)))
 		goto out;
 	struct buf err = BUF_INIT;

@@ -205,6 +205,16 @@ expect_eq "group retry: exactly the group's three jobs" "0 $(printf '%s\n' "$g1"
 expect_eq "the other group's job is left failed" "failed 1 $G" "$(state "$g4")"
 expect_eq "--group of no group: exit 1" 1 "$($ADM bulk retry --group 000000000000 --yes >/dev/null 2>&1; echo $?)"
 
+# --- a query selects too, ANDed with the options: only the failure whose message says "disk"
+QC="e_bulkq_$RANDOM"
+q1=$(mk_failed "$QC" "disk full on /var/tmp")
+q2=$(mk_failed "$QC" "network unreachable")
+json=$($ADM --json bulk retry --tenant "$TEN" --yes "error.code=$QC" 'error.message~disk'); rc=$?
+expect_eq "bulk retry with a query: exactly the matching job" "0 $q1" "$rc $(jq -r '.ids | join(" ")' <<<"$json")"
+expect_eq "the other is left failed" "failed 1 $QC" "$(state "$q2")"
+err=$($ADM bulk retry --yes 'error.code=' 2>&1); rc=$?
+expect_eq "a bad query: exit 2 and its position" "2 adminctl: query: column 11: expected a value after '='" "$rc $err"
+
 # --- dead purge on a frozen set: the messages read and held, not those arriving later ---
 mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
 dead_pub() { # PAYLOAD: straight into spool.dead

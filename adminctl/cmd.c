@@ -31,6 +31,7 @@ extern const struct cmd_entry cmd_dead_retry_entry;
 extern const struct cmd_entry cmd_dead_purge_entry;
 extern const struct cmd_entry cmd_metrics_entry;
 extern const struct cmd_entry cmd_audit_entry;
+extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_limits_entry;
 extern const struct cmd_entry cmd_limits_set_entry;
 extern const struct cmd_entry cmd_pause_entry;
@@ -57,6 +58,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_undo_entry,
 	&cmd_selection_show_entry,
 	&cmd_failures_entry,
+	&cmd_events_entry,
 	&cmd_dead_list_entry,
 	&cmd_dead_retry_entry,
 	&cmd_dead_purge_entry,

@@ -198,6 +198,7 @@ void jobcodec_event_encode_next(const struct job *j, const char *event, time_t n
 	json_object_set_new(o, "event", json_string(buf_str(&name)));
 	json_object_set_new(o, "job_id", json_string(j->id));
 	json_object_set_new(o, "type", str_or_null(j->type));
+	json_object_set_new(o, "tenant", str_or_null(j->tenant));
 	json_object_set_new(o, "status", json_string(job_status_name(j->status)));
 	json_object_set_new(o, "attempt", json_integer(j->attempts));
 	json_object_set_new(o, "at", json_string(at));

@@ -88,6 +88,7 @@ static void test_event_encode(void **state)
 	memset(&j, 0, sizeof(j));
 	strcpy(j.id, ID);
 	j.type = strdup("noop");
+	j.tenant = strdup("acme");
 	j.status = JOB_FAILED;
 	j.attempts = 2;
 	j.error = json_pack("{s:s, s:s, s:b}", "code", "invalid_media", "message", "not a video", "permanent", 1);
@@ -100,6 +101,7 @@ static void test_event_encode(void **state)
 		assert_string_equal(json_string_value(json_object_get(o, "event")), "job.failed");
 		assert_string_equal(json_string_value(json_object_get(o, "job_id")), ID);
 		assert_string_equal(json_string_value(json_object_get(o, "type")), "noop");
+		assert_string_equal(json_string_value(json_object_get(o, "tenant")), "acme");
 		assert_string_equal(json_string_value(json_object_get(o, "status")), "failed");
 		assert_int_equal(json_integer_value(json_object_get(o, "attempt")), 2);
 		const char *at = json_string_value(json_object_get(o, "at"));

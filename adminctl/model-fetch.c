@@ -495,6 +495,7 @@ const struct model_kind_ops model_kinds[] = {
 	[MODEL_METRICS] = { .fetch = fetch_metrics, .free = free_metrics, .after_action = false, .timed = true },
 	[MODEL_AUDIT] = { .fetch = fetch_audit, .free = free_audit, .after_action = true, .timed = true },
 	[MODEL_FAILURES] = { .fetch = fetch_failures, .free = free_failures, .after_action = true, .timed = true },
+	[MODEL_EVENTS] = { .fetch = model_events_fetch, .free = model_events_free, .after_action = false, .timed = false },
 };
 _Static_assert(sizeof(model_kinds) / sizeof(model_kinds[0]) == MODEL_KIND_COUNT,
 	       "model_kinds: one entry for each enum model_kind");

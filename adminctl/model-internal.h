@@ -13,6 +13,7 @@
 #define ADMINCTL_MODEL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -56,6 +57,16 @@ struct model {
 	unsigned long snap_version[MODEL_KIND_COUNT];
 	struct model_status st;
 	unsigned long version;
+
+	/* under mu: the ring of live events (model-events.c), allocated when its consumer starts */
+	struct ev_record *ev_ring;
+	size_t ev_head, ev_n;    /* the next slot; how many it holds */
+	unsigned long ev_total;
+	bool ev_live;
+	/* the consumer thread: started by the fetch thread, stopped by model_free */
+	bool ev_started;
+	pthread_t ev_thread;
+	atomic_bool ev_stop;
 
 	/* fetch thread only */
 	struct secrets *sec;
@@ -103,6 +114,17 @@ struct db_conn *model_need_db(struct model *m, char *err, size_t size);
 void model_db_failed(struct model *m, const struct buf *e, char *err, size_t size);
 /* The RabbitMQ connection, connected on demand: 0, or -1 with err set (the service down). */
 int model_need_mq(struct model *m, char *err, size_t size);
+
+/* Mark `kind` for a fetch, with mu held. */
+void model_mark_locked(struct model *m, enum model_kind kind);
+
+/* ---- model-events.c ---- */
+
+/* The MODEL_EVENTS fetch: starts the consumer on first use, copies the ring. */
+void model_events_fetch(struct model *m, struct model_snap *s, const struct model_params *req);
+void model_events_free(struct model_snap *s);
+/* Stop the consumer (after the fetch thread ended) and free the ring. */
+void model_events_stop(struct model *m);
 
 /* ---- model-fetch.c ---- */
 

@@ -212,6 +212,7 @@ void model_free(struct model *m)
 	pthread_cond_signal(&m->cond);
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->thread, NULL);
+	model_events_stop(m);
 	for (int k = 0; k < MODEL_KIND_COUNT; k++)
 		if (m->snap[k] && --m->snap[k]->refs == 0)
 			snap_free(m->snap[k]);
@@ -240,6 +241,11 @@ static void mark(struct model *m, enum model_kind kind)
 	m->st.busy[kind] = true;
 	m->version++;
 	pthread_cond_signal(&m->cond);
+}
+
+void model_mark_locked(struct model *m, enum model_kind kind)
+{
+	mark(m, kind);
 }
 
 void model_set_visible(struct model *m, enum model_kind kind)

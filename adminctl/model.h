@@ -28,6 +28,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "events.h"
 #include "job.h"
 #include "joblimits.h"
 #include "jobops.h"
@@ -42,6 +43,7 @@ enum model_kind {
 	MODEL_METRICS,
 	MODEL_AUDIT,
 	MODEL_FAILURES,
+	MODEL_EVENTS,            /* the live events (model-events.c): its own consumer thread fills a ring */
 	MODEL_KIND_COUNT         /* not a kind: how many there are */
 };
 
@@ -129,6 +131,18 @@ struct model_failures {
 	json_t *jobs;            /* owned: its first jobs {id, type, tenant, status, error_code}, or NULL */
 };
 
+/*
+ * The newest MODEL_EVENTS_MAX events of spool.events seen since the Events
+ * screen was first shown, newest first (copied from the consumer's ring).
+ */
+#define MODEL_EVENTS_MAX 1000
+struct model_events {
+	struct ev_record *ev;
+	size_t n;
+	unsigned long total;     /* events seen in all */
+	bool live;               /* the consumer is subscribed (false: RabbitMQ is away) */
+};
+
 struct model_results {
 	char *prefix;            /* the prefix this snapshot lists ("" = top) */
 	char **prefixes;
@@ -177,6 +191,7 @@ struct model_snap {
 		struct model_metrics_snap met;
 		struct model_audit audit;
 		struct model_failures fail;
+		struct model_events events;
 	} u;
 };
 

@@ -23,13 +23,14 @@
 #define CTRL(c) ((c) & 0x1f)
 
 /*
- * The six tabs (1–6, Tab), then the screens reached by a key on the Overview
- * (the audit trail: `a`; the failure groups: `f`).
+ * The six tabs (1–6, Tab), then the screens reached by a key or a command (the
+ * audit trail: `a` on the Overview; the failure groups: `f` on the Overview;
+ * the events: `:events`).
  */
 static const struct tui_screen *const screens[] = {
 	&tui_overview_screen, &tui_jobs_screen, &tui_job_screen,
 	&tui_dead_screen, &tui_results_screen, &tui_metrics_screen,
-	&tui_audit_screen, &tui_failures_screen,
+	&tui_audit_screen, &tui_failures_screen, &tui_events_screen,
 };
 #define NSCREENS ((int)(sizeof(screens) / sizeof(screens[0])))
 #define NTABS 6
@@ -48,6 +49,7 @@ struct tui {
 	unsigned redraw;
 	bool quit;
 	bool help;             /* the help overlay is up */
+	int help_top;          /* its first line shown */
 	int body_rows;
 	unsigned long seen_version;
 	time_t next_refresh;
@@ -63,6 +65,8 @@ struct tui {
 	size_t prompt_len;
 	unsigned (*prompt_text_done)(struct tui *t, const char *text);
 	unsigned (*prompt_key_done)(struct tui *t, int key);
+	void (*prompt_complete)(struct tui *t); /* Tab in a text prompt, or NULL */
+	char prompt_hint[256];                  /* after the text: what Tab found */
 };
 
 /* The state every exit path needs: signal handlers and atexit see only these. */
@@ -353,6 +357,8 @@ void tui_prompt_text(struct tui *t, const char *label, const char *initial,
 	snprintf(t->prompt_label, sizeof(t->prompt_label), "%s", label);
 	t->prompt_len = decode(initial ? initial : "", t->prompt_text, 255);
 	t->prompt_text_done = done;
+	t->prompt_complete = NULL;
+	t->prompt_hint[0] = 0;
 	t->redraw |= TUI_REDRAW_STATUS;
 }
 
@@ -374,7 +380,8 @@ static unsigned key_quit(struct tui *t, int key)
 		tui_show(t, 1); /* back to the list */
 		return TUI_REDRAW_ALL;
 	}
-	if (screens[t->cur] == &tui_audit_screen || screens[t->cur] == &tui_failures_screen) {
+	if (screens[t->cur] == &tui_audit_screen || screens[t->cur] == &tui_failures_screen ||
+	    screens[t->cur] == &tui_events_screen) {
 		tui_show(t, 0); /* back to the Overview */
 		return TUI_REDRAW_ALL;
 	}
@@ -399,8 +406,11 @@ static unsigned key_help(struct tui *t, int key)
 {
 	(void)key;
 	t->help = true;
+	t->help_top = 0;
 	return TUI_REDRAW_ALL;
 }
+
+static unsigned key_command(struct tui *t, int key);
 
 static unsigned key_refresh(struct tui *t, int key)
 {
@@ -468,8 +478,160 @@ static const struct tui_key global_keys[] = {
 	{ { KEY_HOME, 'g', KEY_END, 'G' }, "Home/End", NULL, "first, last", key_move },
 	{ { 'r' }, "r", "refresh", "refresh now", key_refresh },
 	{ { CTRL('l') }, "^L", NULL, "redraw the screen", key_redraw },
+	{ { ':' }, ":", NULL, "command line: a screen or an action by name (Tab completes)", key_command },
 	{ .label = NULL },
 };
+
+/* ---- the command line (`:`) ---- */
+
+struct tui_command {
+	const char *name;
+	const char *help;
+	const struct tui_screen *screen;   /* shown by the command, or NULL */
+	unsigned (*fn)(struct tui *t, const char *arg);
+};
+
+static unsigned cmd_quit(struct tui *t, const char *arg)
+{
+	(void)arg;
+	t->quit = true;
+	return 0;
+}
+
+static unsigned cmd_help(struct tui *t, const char *arg)
+{
+	(void)arg;
+	return key_help(t, '?');
+}
+
+static unsigned cmd_refresh(struct tui *t, const char *arg)
+{
+	(void)arg;
+	return key_refresh(t, 'r');
+}
+
+static unsigned cmd_job(struct tui *t, const char *arg)
+{
+	if (!arg || !job_id_valid(arg)) {
+		tui_message(t, true, ":job wants a job id (a UUID)");
+		return TUI_REDRAW_STATUS;
+	}
+	model_want_job(t->model, arg);
+	tui_show(t, 2);
+	return TUI_REDRAW_ALL;
+}
+
+static const struct tui_command commands[] = {
+	{ "overview", "the Overview", &tui_overview_screen, NULL },
+	{ "jobs", "the Jobs table", &tui_jobs_screen, NULL },
+	{ "job", "the job ID (:job ID)", NULL, cmd_job },
+	{ "dead", "the dead letters", &tui_dead_screen, NULL },
+	{ "results", "the result objects in S3", &tui_results_screen, NULL },
+	{ "metrics", "the CloudWatch metrics", &tui_metrics_screen, NULL },
+	{ "audit", "the audit trail", &tui_audit_screen, NULL },
+	{ "events", "the live events", &tui_events_screen, NULL },
+	{ "refresh", "refresh now", NULL, cmd_refresh },
+	{ "help", "every key and command", NULL, cmd_help },
+	{ "quit", "quit adminctl", NULL, cmd_quit },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static unsigned command_done(struct tui *t, const char *text)
+{
+	if (!text)
+		return 0;
+	char word[64];
+	const char *arg = NULL;
+	size_t n = strcspn(text, " ");
+	snprintf(word, sizeof(word), "%.*s", (int)(n < sizeof(word) ? n : sizeof(word) - 1), text);
+	if (text[n]) {
+		arg = text + n + strspn(text + n, " ");
+		if (!*arg)
+			arg = NULL;
+	}
+	if (!*word)
+		return 0;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].name, word))
+			continue;
+		if (commands[i].fn)
+			return commands[i].fn(t, arg);
+		for (int s = 0; s < NSCREENS; s++)
+			if (screens[s] == commands[i].screen)
+				tui_show(t, s);
+		return TUI_REDRAW_ALL;
+	}
+	tui_message(t, true, "unknown command ':%s' (Tab completes; :help lists every key and command)", word);
+	return TUI_REDRAW_STATUS;
+}
+
+/* Tab: the command names that start with what is typed; one is completed, several are listed. */
+static void command_complete(struct tui *t)
+{
+	char typed[128];
+	t->prompt_text[t->prompt_len] = 0;
+	if (wcstombs(typed, t->prompt_text, sizeof(typed)) == (size_t)-1 || strchr(typed, ' '))
+		return;
+	size_t len = strlen(typed), found = 0, common = 0;
+	const char *first = NULL;
+	struct buf hint = BUF_INIT;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strncmp(commands[i].name, typed, len))
+			continue;
+		if (!first) {
+			first = commands[i].name;
+			common = strlen(first);
+		}
+		while (common > len && strncmp(first, commands[i].name, common))
+			common--;
+		buf_printf(&hint, "%s%s", found++ ? " " : "", commands[i].name);
+	}
+	if (found == 0) {
+		snprintf(t->prompt_hint, sizeof(t->prompt_hint), "no command starts with '%s'", typed);
+	} else {
+		char done[64];
+		snprintf(done, sizeof(done), "%.*s%s", (int)common, first, found == 1 ? " " : "");
+		t->prompt_len = decode(done, t->prompt_text, 127);
+		snprintf(t->prompt_hint, sizeof(t->prompt_hint), "%s", found == 1 ? "" : buf_str(&hint));
+	}
+	buf_release(&hint);
+}
+
+static unsigned key_command(struct tui *t, int key)
+{
+	(void)key;
+	tui_prompt_text(t, ":", "", command_done);
+	t->prompt_complete = command_complete;
+	return TUI_REDRAW_STATUS;
+}
+
+/* ---- every key ---- */
+
+/* Each key of the tables: the current screen's (cur >= 0), the global ones, then the other screens'. */
+static void each_key(int cur, void (*fn)(void *arg, const char *screen, const struct tui_key *k), void *arg)
+{
+	if (cur >= 0)
+		for (const struct tui_key *k = screens[cur]->keys; k && k->keys[0]; k++)
+			fn(arg, screens[cur]->name, k);
+	for (const struct tui_key *k = global_keys; k->keys[0]; k++)
+		fn(arg, "all", k);
+	for (int s = 0; s < NSCREENS; s++)
+		if (s != cur)
+			for (const struct tui_key *k = screens[s]->keys; k && k->keys[0]; k++)
+				fn(arg, screens[s]->name, k);
+}
+
+static void print_key(void *arg, const char *screen, const struct tui_key *k)
+{
+	fprintf(arg, "%s\t%s\t%s\n", screen, k->label, k->help);
+}
+
+void tui_print_keys(FILE *fp)
+{
+	each_key(-1, print_key, fp);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(fp, "command\t:%s\t%s\n", commands[i].name, commands[i].help);
+}
 
 static const struct tui_key *find_key(const struct tui_key *table, int key)
 {
@@ -518,6 +680,11 @@ static unsigned prompt_key(struct tui *t, bool is_key, wint_t ch)
 		t->prompt = PROMPT_NONE;
 		return TUI_REDRAW_ALL | t->prompt_text_done(t, out);
 	}
+	if (!is_key && ch == '\t' && t->prompt_complete) {
+		t->prompt_complete(t);
+		return TUI_REDRAW_STATUS;
+	}
+	t->prompt_hint[0] = 0;
 	if ((is_key && ch == KEY_BACKSPACE) || (!is_key && (ch == 127 || ch == 8))) {
 		if (t->prompt_len)
 			t->prompt_len--;
@@ -568,6 +735,10 @@ static void draw_status(struct tui *t, const struct model_status *st)
 				off++;
 			attrset(A_NORMAL);
 			mvaddnwstr(y, lw, w + off, (int)(t->prompt_len - off));
+			int hx = lw + (int)(t->prompt_len - off) + 2;
+			if (*t->prompt_hint && hx < COLS)
+				tui_cell(y, hx, COLS - hx, TC_DIM, t->prompt_hint);
+			move(y, lw + (int)(t->prompt_len - off));
 		}
 		return;
 	}
@@ -614,26 +785,83 @@ static void draw_keybar(struct tui *t)
 		}
 }
 
+/* Drawing the help: one line after another from help_top, a heading before each screen's keys. */
+struct help_draw {
+	int line, top, y, end, x0, cols;
+	const char *screen;
+};
+
+static void help_line(struct help_draw *h, enum tui_color kc, const char *label, const char *text)
+{
+	if (h->line++ >= h->top && h->y < h->end) {
+		tui_cell(h->y, h->x0 + 1, 12, kc, label);
+		tui_cell(h->y, h->x0 + 13, h->cols - 14, TC_NORMAL, text);
+		h->y++;
+	}
+}
+
+static void help_key(void *arg, const char *screen, const struct tui_key *k)
+{
+	struct help_draw *h = arg;
+	if (!h->screen || strcmp(h->screen, screen)) {
+		char head[64];
+		snprintf(head, sizeof(head), "%s", !strcmp(screen, "all") ? "every screen" : screen);
+		help_line(h, TC_HEADER, head, "");
+		h->screen = screen;
+	}
+	help_line(h, TC_KEY, k->label, k->help);
+}
+
+/* Every key and command, the current screen's first; j/k and the page keys scroll it. */
 static void draw_help(struct tui *t)
 {
 	int rows = LINES - 4, cols = COLS - 8;
 	if (rows < 5 || cols < 30)
 		return;
-	int y0 = 2, x0 = 4, y = y0;
+	int y0 = 2, x0 = 4;
 	attrset(tui_attr(TC_NORMAL));
 	for (int r = 0; r < rows; r++)
 		tui_cell(y0 + r, x0, cols, TC_NORMAL, "");
-	tui_cellf(y++, x0, cols, TC_TITLE, " keys — %s (any key closes)", screens[t->cur]->name);
-	const struct tui_key *tables[2] = { screens[t->cur]->keys, global_keys };
-	for (int i = 0; i < 2; i++) {
-		for (const struct tui_key *k = tables[i]; k && k->keys[0] && y < y0 + rows; k++) {
-			tui_cell(y, x0 + 1, 12, TC_KEY, k->label);
-			tui_cell(y, x0 + 13, cols - 14, TC_NORMAL, k->help);
-			y++;
-		}
-		if (y < y0 + rows)
-			y++;
+	tui_cellf(y0, x0, cols, TC_TITLE, " keys — %s (↑↓ jk PgUp PgDn scroll, any other key closes)",
+		  screens[t->cur]->name);
+	struct help_draw h = { .top = t->help_top, .y = y0 + 1, .end = y0 + rows, .x0 = x0, .cols = cols };
+	each_key(t->cur, help_key, &h);
+	help_line(&h, TC_HEADER, "commands", "");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char label[40];
+		snprintf(label, sizeof(label), ":%s", commands[i].name);
+		help_line(&h, TC_KEY, label, commands[i].help);
 	}
+	/* the last line to scroll to */
+	if (t->help_top > h.line - 1)
+		t->help_top = h.line - 1;
+}
+
+/* A key while the help is up: scroll it, or (any other key) close it. */
+static unsigned help_keypress(struct tui *t, int key)
+{
+	int page = LINES > 10 ? LINES - 8 : 1;
+	switch (key) {
+	case KEY_UP:
+	case 'k':
+		t->help_top--;
+		break;
+	case KEY_DOWN:
+	case 'j':
+		t->help_top++;
+		break;
+	case KEY_PPAGE:
+		t->help_top -= page;
+		break;
+	case KEY_NPAGE:
+		t->help_top += page;
+		break;
+	default:
+		t->help = false;
+	}
+	if (t->help_top < 0)
+		t->help_top = 0;
+	return TUI_REDRAW_ALL;
 }
 
 static void draw(struct tui *t)
@@ -747,9 +975,8 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only)
 			t.redraw |= prompt_key(&t, r == KEY_CODE_YES, ch);
 			continue;
 		}
-		if (t.help) { /* any key closes the overlay */
-			t.help = false;
-			t.redraw = TUI_REDRAW_ALL;
+		if (t.help) { /* the scroll keys scroll it, any other closes it */
+			t.redraw |= help_keypress(&t, (int)ch);
 			continue;
 		}
 		if (*t.msg && !t.msg_error) {

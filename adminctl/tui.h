@@ -18,6 +18,7 @@
 #include <curses.h> /* KEY_* for the key tables */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "model.h"
@@ -82,9 +83,17 @@ extern const struct tui_screen tui_results_screen;
 extern const struct tui_screen tui_metrics_screen;
 extern const struct tui_screen tui_audit_screen;  /* not a tab: `a` on the Overview */
 extern const struct tui_screen tui_failures_screen; /* not a tab: `f` on the Overview */
+extern const struct tui_screen tui_events_screen; /* not a tab: `:events` */
 
 /* Run the TUI until the user quits or a signal; returns the exit code. `cfg` borrowed. */
 int tui_run(const struct config *cfg, const char *actor, bool read_only);
+
+/*
+ * Every key of the key tables, one line each: "SCREEN<TAB>KEY<TAB>WHAT", the
+ * global keys first (SCREEN "all"), then each screen's; then the `:` commands
+ * ("command<TAB>:NAME<TAB>WHAT"). What `?` shows and adminctl(8) lists.
+ */
+void tui_print_keys(FILE *fp);
 
 /* Restore the terminal, print "adminctl: MSG" and exit 1. */
 void tui_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

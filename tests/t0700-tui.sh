@@ -62,28 +62,7 @@ start_tui() { # EXTRA-OPTIONS
 	"${TM[@]}" new-session -d -x 100 -y 30 \
 		"bin/adminctl -f $SPOOL_ADMINCTL_CONFIG $*; echo \$? >$T_TMP/exit; echo EXIT; sleep 600"
 }
-screen() { "${TM[@]}" capture-pane -p; }
-keys() { "${TM[@]}" send-keys "$@"; sleep 0.3; }
-wait_screen() { # REGEX [SECONDS]: 0 once the screen matches
-	local i
-	for ((i = 0; i < ${2:-10} * 5; i++)); do
-		[[ $(screen) =~ $1 ]] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-wait_gone() { # REGEX [SECONDS]: 0 once the screen no longer matches
-	local i
-	for ((i = 0; i < ${2:-10} * 5; i++)); do
-		[[ $(screen) =~ $1 ]] || return 0
-		sleep 0.2
-	done
-	return 1
-}
-expect_screen() { # WHAT REGEX [SECONDS]
-	if wait_screen "$2" "${3:-10}"; then ok "$1"; else fail "$1" "screen does not match: $2
-$(screen)"; fi
-}
+. tests/data/tui-lib.sh
 # the number in column 2 of the row naming QUEUE
 screen_queue() { screen | awk -v q="$1" '$1 == q { gsub(",", "", $2); print $2 }'; }
 mgmt_ready() {

@@ -177,7 +177,7 @@ int ev_sub_connect(struct ev_sub *s, struct buf *err)
 	if (nkeys == 0)
 		keys[nkeys++] = "job.#";
 	if (mq_connect(s->mq, err) < 0 ||
-	    mq_declare_private_queue(s->mq, s->queue, MQ_EVENTS_EXCHANGE, keys, nkeys, err) < 0 ||
+	    mq_declare_private_queue(s->mq, s->queue, MQ_EVENTS_EXCHANGE, keys, nkeys, EV_QUEUE_MAX, err) < 0 ||
 	    mq_consume(s->mq, s->queue, EV_PREFETCH, err) < 0) {
 		mq_disconnect(s->mq);
 		return -1;

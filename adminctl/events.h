@@ -8,7 +8,8 @@
  * behind), bound to the spool.events exchange with the routing keys of the
  * events wanted ("job.#" for all). Deliveries are pushed by the broker (never
  * polled), at most EV_PREFETCH unacknowledged at a time, and acknowledged as
- * soon as read; the filters the exchange cannot route by (type, tenant, job)
+ * soon as read; a viewer slower than the events (a paused pager) loses the
+ * oldest past EV_QUEUE_MAX waiting in its queue rather than fill the broker; the filters the exchange cannot route by (type, tenant, job)
  * are applied here. Memory is bounded: a record has fixed-size fields, a
  * delivery longer than EV_BODY_MAX is dropped.
  *
@@ -32,6 +33,7 @@
 #include "secrets.h"
 
 #define EV_PREFETCH 64
+#define EV_QUEUE_MAX 10000 /* messages the private queue keeps for a slow viewer, the oldest dropped */
 #define EV_BODY_MAX 65536
 #define EV_NAMES_MAX 16 /* --event names */
 

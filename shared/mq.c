@@ -677,13 +677,13 @@ int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct 
 }
 
 int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
-			     size_t nkeys, struct buf *err)
+			     size_t nkeys, int64_t max_length, struct buf *err)
 {
 	if (need_conn(m, err) < 0)
 		return -1;
 	/* classic whatever [rabbitmq] queue_type says: a quorum queue is never exclusive */
-	amqp_table_entry_t type = entry_str("x-queue-type", "classic");
-	amqp_table_t args = { 1, &type };
+	amqp_table_entry_t e[2] = { entry_str("x-queue-type", "classic"), entry_int("x-max-length", max_length) };
+	amqp_table_t args = { max_length > 0 ? 2 : 1, e };
 	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0, 1, 1, args);
 	if (check_rpc(m, queue, err) < 0)
 		return -1;

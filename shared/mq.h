@@ -154,10 +154,12 @@ int mq_declare_queue(struct mq *m, const char *queue, enum mq_queue_role role, c
  * Declare a queue private to this connection (exclusive, auto-delete, not
  * durable: it disappears with the connection) and bind it to `exchange` with
  * each of the `nkeys` routing keys. For per-process fan-out (every API process
- * sees every event), unlike the shared spool.events.api.
+ * sees every event), unlike the shared spool.events.api. max_length > 0: the
+ * queue keeps at most that many messages, dropping the oldest (x-max-length),
+ * so that a slow consumer cannot fill the broker's memory.
  */
 int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
-			     size_t nkeys, struct buf *err);
+			     size_t nkeys, int64_t max_length, struct buf *err);
 
 /* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
 int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,

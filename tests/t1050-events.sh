@@ -46,8 +46,8 @@ expect_file "follower A subscribed" "$T_TMP/a.err" 'following \(queue adminctl\.
 expect_file "follower S subscribed" "$T_TMP/s.err" 'following \(queue adminctl\.events\.' 30
 qa=$(sed -n 's/.*(queue \(adminctl\.events\.[^)]*\)).*/\1/p' "$T_TMP/a.err" | head -n 1)
 info=$(mgmt "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$qa")
-expect_eq "its queue is exclusive, auto-delete and not durable" "true true false" \
-	"$(jq -r '"\(.exclusive) \(.auto_delete) \(.durable)"' <<<"$info")"
+expect_eq "its queue is exclusive, auto-delete and not durable, of at most 10000 messages" "true true false 10000" \
+	"$(jq -r '"\(.exclusive) \(.auto_delete) \(.durable) \(.arguments["x-max-length"])"' <<<"$info")"
 expect_eq "its queue is bound to spool.events" "spool.events" \
 	"$(mgmt "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$qa/bindings" | jq -r '[.[] | select(.source != "") | .source] | unique | join(" ")')"
 

@@ -38,7 +38,7 @@ static int subscribe(struct mq *m, struct buf *err)
 {
 	if (mq_connect(m, err) < 0 || publisher_declare_topology(m, err) < 0 ||
 	    mq_declare_private_queue(m, ev.queue, MQ_EVENTS_EXCHANGE, final_keys,
-				     sizeof(final_keys) / sizeof(final_keys[0]), err) < 0 ||
+				     sizeof(final_keys) / sizeof(final_keys[0]), 0, err) < 0 ||
 	    mq_consume(m, ev.queue, PREFETCH, err) < 0) {
 		mq_disconnect(m);
 		return -1;

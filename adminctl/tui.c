@@ -46,6 +46,7 @@ struct tui {
 	const struct config *cfg;
 	bool read_only;
 	int cur;               /* index into screens */
+	int job_back;          /* the screen the Job screen was opened from: q goes back to it */
 	unsigned redraw;
 	bool quit;
 	bool help;             /* the help overlay is up */
@@ -343,6 +344,8 @@ void tui_show(struct tui *t, int index)
 {
 	if (index < 0 || index >= NSCREENS)
 		return;
+	if (screens[index] == &tui_job_screen && screens[t->cur] != &tui_job_screen)
+		t->job_back = t->cur;
 	t->cur = index;
 	t->redraw = TUI_REDRAW_ALL;
 	model_set_visible(t->model, screens[index]->kind);
@@ -377,7 +380,7 @@ static unsigned key_quit(struct tui *t, int key)
 {
 	(void)key;
 	if (screens[t->cur] == &tui_job_screen) {
-		tui_show(t, 1); /* back to the list */
+		tui_show(t, t->job_back); /* back to the list it was opened from */
 		return TUI_REDRAW_ALL;
 	}
 	if (screens[t->cur] == &tui_audit_screen || screens[t->cur] == &tui_failures_screen ||
@@ -929,6 +932,7 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only)
 	memset(&t, 0, sizeof(t));
 	t.cfg = cfg;
 	t.read_only = read_only;
+	t.job_back = 1; /* the Jobs screen */
 	t.redraw = TUI_REDRAW_ALL;
 	atexit(term_restore);
 	signals_init();

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # t1052 — the TUI in tmux: `:` with Tab completion opens the Events screen, which
 # shows a new job's job.started and job.succeeded as they happen; p pauses it (a
-# later job shows only once resumed); Enter opens the job of the selected event; an
-# unknown command is said so in the status line; `!` negates the Jobs screen's
-# search (the count is psql's); `?` lists every key of `adminctl tui --keys` and the
-# commands; `:quit` exits 0.
+# later job shows only once resumed); Enter opens the job of the selected event and
+# q goes back to the events; an unknown command is said so in the status line; `!`
+# negates the Jobs screen's search (the count is psql's); `?` lists every key of
+# `adminctl tui --keys` and the commands; `:quit` exits 0.
 . "$(dirname "$0")/lib.sh"
 
 command -v tmux >/dev/null || skip_all "tmux is not installed"
@@ -62,6 +62,7 @@ keys g
 keys Enter
 expect_screen "Enter opens the job of the selected (newest) event" "job $j2" 10
 keys q
+expect_screen "q goes back to the Events screen" 'Events live, newest first' 5
 
 keys : b o g u s Enter
 expect_screen "an unknown command is said so in the status line" "unknown command ':bogus'" 5

@@ -143,7 +143,7 @@ bin/adminctl: $(ADM_OBJ) $(LIBSPOOL)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(ADM_OBJ) $(LIBSPOOL) $(PKG_LIBS) $(CURSES_LIBS) -lm
 
-# A unit test of a daemon's own module names its object here.
+# A unit test of a program's own module (a daemon's, adminctl's) names its object here.
 UNIT_EXTRA_test-validate := $(BUILD)/daemons/api/validate.o
 $(BUILD)/tests/test-validate: $(UNIT_EXTRA_test-validate)
 UNIT_EXTRA_test-ratelimit := $(BUILD)/daemons/api/ratelimit.o
@@ -151,6 +151,8 @@ $(BUILD)/tests/test-ratelimit: $(UNIT_EXTRA_test-ratelimit)
 UNIT_EXTRA_test-query := $(BUILD)/adminctl/query.o
 UNIT_CFLAGS_test-query := -Iadminctl
 $(BUILD)/tests/test-query: $(UNIT_EXTRA_test-query)
+UNIT_EXTRA_test-events := $(BUILD)/adminctl/events.o
+$(BUILD)/tests/test-events: $(UNIT_EXTRA_test-events)
 # A unit test that replaces library functions with its own __wrap_NAME (ld --wrap) names them here.
 UNIT_WRAP_test-jobops := job_cancel job_request_cancel
 

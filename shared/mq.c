@@ -881,14 +881,27 @@ int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_ke
 	/* bounded: the broker's acks must not pile up unread; their failure is this one's */
 	if (m->unconfirmed && m->next_seq - m->unconfirmed >= MQ_NOWAIT_MAX && mq_confirm_wait(m, err) < 0)
 		return -1;
-	if (ensure_fresh(m, err) < 0)
-		return -1;
-	uint64_t seq = m->next_seq;
-	if (publish_send(m, exchange, routing_key, body, len, err) < 0)
-		return -1;
-	if (!m->unconfirmed)
-		m->unconfirmed = seq;
-	return 0;
+	/*
+	 * Twice, as mq_publish: a connection the broker closed while we were idle
+	 * (a restart within the heartbeat) shows only when we write to it.
+	 */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			log_info("retrying publish to '%s' after: %s", exchange, buf_str(err));
+			buf_reset(err);
+		}
+		if (ensure_fresh(m, err) < 0)
+			continue;
+		uint64_t seq = m->next_seq;
+		if (publish_send(m, exchange, routing_key, body, len, err) == 0) {
+			if (!m->unconfirmed)
+				m->unconfirmed = seq;
+			return 0;
+		}
+		if (mq_connected(m))
+			return -1;
+	}
+	return -1;
 }
 
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)

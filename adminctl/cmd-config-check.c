@@ -37,7 +37,7 @@ static int program_parse(const char *s, unsigned *out)
 
 /*
  * Which program a file is for, from the program-specific sections it has:
- * [adminctl] wins (adminctl.ini also has [api] for the pepper), then [worker],
+ * [adminctl] or [context NAME] wins (adminctl.ini also has [api] for the pepper), then [worker],
  * then [api]; adminctl if none.
  */
 static unsigned program_guess(const char *path)
@@ -53,7 +53,7 @@ static unsigned program_guess(const char *path)
 			seen |= PROG_API;
 		else if (!strncmp(p, "[worker]", 8))
 			seen |= PROG_WORKER;
-		else if (!strncmp(p, "[adminctl]", 10))
+		else if (!strncmp(p, "[adminctl]", 10) || !strncmp(p, "[context ", 9))
 			seen |= PROG_ADMINCTL;
 	}
 	fclose(fp);
@@ -67,6 +67,33 @@ static unsigned program_guess(const char *path)
 static const char *program_name(unsigned p)
 {
 	return p == PROG_API ? "spool-api" : p == PROG_WORKER ? "spool-worker" : "adminctl";
+}
+
+/* Load `path` for `prog` (context `c` of `f` for adminctl) and resolve its secrets: the exit code. */
+static int check_one(const struct ctx_file *f, const struct ctx_info *c, const char *path, unsigned prog)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	int rc = CMD_EXIT_OK;
+	if ((f ? ctx_load(f, c, &cfg, prog, &err) : config_load(&cfg, path, prog, &err)) < 0) {
+		fputs(buf_str(&err), stderr);
+		config_free(&cfg);
+		buf_release(&err);
+		return CMD_EXIT_CONFIG;
+	}
+	struct secrets *sec = secrets_new(&cfg);
+	int checked = daemon_check_secrets(&cfg, sec, &err);
+	if (checked < 0) {
+		if (f && f->named)
+			cmd_error("config check: '%s' context %s: %s", path, c->name, buf_str(&err));
+		else
+			cmd_error("config check: '%s': %s", path, buf_str(&err));
+		rc = checked == -2 ? CMD_EXIT_CONFIG : CMD_EXIT_UNAVAILABLE;
+	}
+	secrets_free(sec);
+	config_free(&cfg);
+	buf_release(&err);
+	return rc;
 }
 
 static int cmd_config_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
@@ -88,29 +115,32 @@ static int cmd_config_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!progname)
 		prog = program_guess(path);
 
-	struct config cfg;
+	/* an adminctl.ini may describe several contexts: each is checked */
+	struct ctx_file f;
 	struct buf err = BUF_INIT;
 	int rc = CMD_EXIT_OK;
-	if (config_load(&cfg, path, prog, &err) < 0) {
+	if (prog == PROG_ADMINCTL ? ctx_file_read(&f, path, &err) < 0 : (memset(&f, 0, sizeof(f)), 0)) {
 		fputs(buf_str(&err), stderr);
 		rc = CMD_EXIT_CONFIG;
-		goto out;
 	}
-	struct secrets *sec = secrets_new(&cfg);
-	int checked = daemon_check_secrets(&cfg, sec, &err);
-	if (checked < 0) {
-		cmd_error("config check: '%s': %s", path, buf_str(&err));
-		rc = checked == -2 ? CMD_EXIT_CONFIG : CMD_EXIT_UNAVAILABLE;
+	json_t *names = json_array();
+	for (size_t i = 0; rc == CMD_EXIT_OK && i < (prog == PROG_ADMINCTL ? f.n : 1); i++) {
+		rc = check_one(prog == PROG_ADMINCTL ? &f : NULL, prog == PROG_ADMINCTL ? &f.v[i] : NULL, path, prog);
+		if (rc == CMD_EXIT_OK && f.named) {
+			json_array_append_new(names, json_string(f.v[i].name));
+			if (!ctx->json)
+				printf("context %s: configuration OK\n", f.v[i].name);
+		}
 	}
-	secrets_free(sec);
 	if (rc == CMD_EXIT_OK) {
 		if (ctx->json)
-			cmd_print_json(json_pack("{s:s, s:s, s:b}", "file", path, "program", program_name(prog), "ok", 1));
-		else
+			cmd_print_json(json_pack("{s:s, s:s, s:b, s:O}", "file", path, "program", program_name(prog), "ok", 1,
+						 "contexts", names));
+		else if (!f.named)
 			printf("configuration OK\n");
 	}
-out:
-	config_free(&cfg);
+	json_decref(names);
+	ctx_file_free(&f);
 	buf_release(&err);
 	return rc;
 }

@@ -217,7 +217,9 @@ static int cmd_dead_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("dead retry: give --all or job ids");
 		return cmd_usage(&cmd_dead_retry_entry);
 	}
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_retry_entry)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_retry_entry)) ||
+	    (all && (rc = cmd_confirm_destructive(ctx, "retry the jobs of every dead letter"))) ||
+	    (nids > 1 && (rc = cmd_confirm_destructive(ctx, "retry %d dead letters' jobs", nids))) || (rc = cmd_db(ctx)))
 		return rc;
 	struct mq *m = connect_mq(ctx, "dead retry", &rc);
 	if (!m)
@@ -339,7 +341,8 @@ static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	int rc;
 	if (cmd_getopt(ctx, &cmd_dead_purge_entry, argc, argv, NULL, longopts, on_purge_opt, &o) < 0)
 		return CMD_EXIT_USAGE;
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_purge_entry)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_dead_purge_entry)) ||
+	    (rc = cmd_confirm_destructive(ctx, "purge dead letters")) || (rc = cmd_db(ctx)))
 		return rc;
 	struct mq *m = connect_mq(ctx, "dead purge", &rc);
 	if (!m)

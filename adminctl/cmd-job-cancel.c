@@ -59,7 +59,8 @@ static int cmd_job_cancel_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	int rc, first = cmd_getopt(ctx, &cmd_job_cancel_entry, argc, argv, NULL, NULL, NULL, NULL);
 	if (first < 0)
 		return CMD_EXIT_USAGE;
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_job_cancel_entry)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_job_cancel_entry)) ||
+	    (argc - first > 1 && (rc = cmd_confirm_destructive(ctx, "cancel %d jobs", argc - first))) || (rc = cmd_db(ctx)))
 		return rc;
 	size_t n = (size_t)(argc - first);
 	struct jobops_result *res = xcalloc(n, sizeof(*res));

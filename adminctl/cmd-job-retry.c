@@ -154,7 +154,8 @@ static int cmd_job_retry_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage(&cmd_job_retry_entry);
 	}
 	if ((rc = cmd_config(ctx)) || (!o.dry_run && (rc = cmd_check_writable(ctx, &cmd_job_retry_entry))) ||
-	    (rc = cmd_db(ctx)))
+	    (o.all_failed && !o.dry_run && (rc = cmd_confirm_destructive(ctx, "retry every failed job matching"))) ||
+	    (nids > 1 && (rc = cmd_confirm_destructive(ctx, "retry %d jobs", nids))) || (rc = cmd_db(ctx)))
 		return rc;
 	return o.all_failed ? retry_matching(ctx, &o) : retry_ids(ctx, argv + first, nids);
 }

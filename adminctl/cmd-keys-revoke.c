@@ -21,7 +21,8 @@ static int cmd_keys_revoke_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (first < 0)
 		return CMD_EXIT_USAGE;
 	const char *id = argv[first];
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_keys_revoke_entry)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_keys_revoke_entry)) ||
+	    (rc = cmd_confirm_destructive(ctx, "revoke key %s", id)) || (rc = cmd_db(ctx)))
 		return rc;
 	struct buf err = BUF_INIT;
 	rc = apikey_revoke(ctx->db, id, &err);

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "table.h"
 
 extern const struct cmd_entry cmd_config_check_entry;
+extern const struct cmd_entry cmd_contexts_entry;
 extern const struct cmd_entry cmd_db_bootstrap_entry;
 extern const struct cmd_entry cmd_db_migrate_entry;
 extern const struct cmd_entry cmd_db_status_entry;
@@ -78,6 +80,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_db_migrate_entry,
 	&cmd_db_status_entry,
 	&cmd_config_check_entry,
+	&cmd_contexts_entry,
 	&cmd_tui_entry,
 	&cmd_version_entry,
 	NULL,
@@ -122,7 +125,8 @@ int cmd_usage(const struct cmd_entry *e)
 
 void cmd_print_help(FILE *fp)
 {
-	fputs("usage: adminctl [-h] [-f file] [--json] [--read-only] command [args]\n\ncommands:\n", fp);
+	fputs("usage: adminctl [-h] [-C context] [-f file] [--json | --jsonl | --csv] [--read-only]\n"
+	      "                [--confirm-context name] command [args]\n\ncommands:\n", fp);
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++)
 		fprintf(fp, "  %s%s%s\n", (*e)->name, *(*e)->usage ? " " : "", (*e)->usage);
 }
@@ -143,11 +147,14 @@ void cmd_error(const char *fmt, ...)
 int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
 	       const struct option *longopts, int (*on_opt)(int opt, const char *val, void *arg), void *arg)
 {
-	struct option all[16];
+	struct option all[20];
 	size_t n = 0;
-	for (; longopts && longopts[n].name && n < 14; n++)
+	for (; longopts && longopts[n].name && n < 15; n++)
 		all[n] = longopts[n];
 	all[n++] = (struct option){ "json", no_argument, NULL, 'J' };
+	all[n++] = (struct option){ "jsonl", no_argument, NULL, CMD_OPT_JSONL };
+	all[n++] = (struct option){ "csv", no_argument, NULL, CMD_OPT_CSV };
+	all[n++] = (struct option){ "confirm-context", required_argument, NULL, CMD_OPT_CONFIRM };
 	all[n] = (struct option){ NULL, 0, NULL, 0 };
 	struct buf so = BUF_INIT;
 	buf_printf(&so, ":%s", shortopts ? shortopts : "");
@@ -156,8 +163,8 @@ int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **
 	int opt;
 	bool bad = false;
 	while (!bad && (opt = getopt_long(argc, argv, buf_str(&so), all, NULL)) != -1) {
-		if (opt == 'J')
-			ctx->json = true;
+		if (cmd_common_option(ctx, opt, optarg))
+			continue;
 		else if (opt == '?' || opt == ':' || !on_opt || on_opt(opt, optarg, arg))
 			bad = true;
 	}
@@ -170,12 +177,63 @@ int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **
 	return optind;
 }
 
+bool cmd_common_option(struct cmd_ctx *ctx, int opt, const char *val)
+{
+	switch (opt) {
+	case 'J':
+		ctx->json = true;
+		table_set_format(TABLE_AUTO);
+		return true;
+	case CMD_OPT_JSONL:
+		ctx->json = false;
+		table_set_format(TABLE_JSONL);
+		return true;
+	case CMD_OPT_CSV:
+		ctx->json = false;
+		table_set_format(TABLE_CSV);
+		return true;
+	case CMD_OPT_CONFIRM:
+		ctx->confirm_context = val;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int cmd_contexts(struct cmd_ctx *ctx)
+{
+	if (ctx->ctxf_loaded)
+		return 0;
+	struct buf err = BUF_INIT;
+	if (ctx_file_read(&ctx->ctxf, ctx->config_path, &err) < 0) {
+		fputs(buf_str(&err), stderr);
+		buf_release(&err);
+		ctx_file_free(&ctx->ctxf);
+		return CMD_EXIT_CONFIG;
+	}
+	buf_release(&err);
+	ctx->ctxf_loaded = true;
+	return 0;
+}
+
 int cmd_config(struct cmd_ctx *ctx)
 {
 	if (ctx->cfg_loaded)
 		return 0;
+	int rc = cmd_contexts(ctx);
+	if (rc)
+		return rc;
+	ctx->cur = ctx_find(&ctx->ctxf, ctx->context);
+	if (!ctx->cur) {
+		struct buf names = BUF_INIT;
+		ctx_names(&ctx->ctxf, &names);
+		cmd_error("no context '%s' in '%s' (it has: %s; adminctl contexts lists them)", ctx->context,
+			  ctx->config_path, buf_str(&names));
+		buf_release(&names);
+		return CMD_EXIT_CONFIG;
+	}
 	struct buf err = BUF_INIT;
-	if (config_load(&ctx->cfg, ctx->config_path, PROG_ADMINCTL, &err) < 0) {
+	if (ctx_load(&ctx->ctxf, ctx->cur, &ctx->cfg, PROG_ADMINCTL, &err) < 0) {
 		fputs(buf_str(&err), stderr);
 		buf_release(&err);
 		config_free(&ctx->cfg);
@@ -242,6 +300,57 @@ int cmd_check_writable(struct cmd_ctx *ctx, const struct cmd_entry *e)
 	return CMD_EXIT_FAILURE;
 }
 
+/* A line typed on the terminal (not stdin: that may be a pipe of ids): 0, or -1 without one. */
+static int read_tty_line(const char *prompt, char *line, size_t size)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return -1;
+	fputs(prompt, tty);
+	fflush(tty);
+	char *got = fgets(line, (int)size, tty);
+	fclose(tty);
+	return got ? 0 : -1;
+}
+
+/* cmd_confirm_destructive() once `what` is written out. */
+static int confirm_destructive(struct cmd_ctx *ctx, const char *what)
+{
+	const char *name = ctx->cur->name;
+	if (ctx->confirm_context) {
+		if (ctx_confirmed(ctx->cur, ctx->confirm_context))
+			return 0;
+		cmd_error("refused to %s: --confirm-context '%s' is not this context's name (this is the "
+			  "production context '%s')", what, ctx->confirm_context, name);
+		return CMD_EXIT_FAILURE;
+	}
+	char line[256], prompt[512];
+	snprintf(prompt, sizeof(prompt), "adminctl: '%s' is a production context: type its name to %s: ", name, what);
+	if (!isatty(STDIN_FILENO) || read_tty_line(prompt, line, sizeof(line)) < 0) {
+		cmd_error("refused to %s in the production context '%s': without a terminal, give "
+			  "--confirm-context %s", what, name, name);
+		return CMD_EXIT_FAILURE;
+	}
+	if (ctx_confirmed(ctx->cur, line))
+		return 0;
+	cmd_error("refused to %s: the name typed is not '%s'", what, name);
+	return CMD_EXIT_FAILURE;
+}
+
+int cmd_confirm_destructive(struct cmd_ctx *ctx, const char *what_fmt, ...)
+{
+	if (!ctx->cur || !ctx->cur->production)
+		return 0;
+	struct buf what = BUF_INIT;
+	va_list ap;
+	va_start(ap, what_fmt);
+	buf_vprintf(&what, what_fmt, ap);
+	va_end(ap);
+	int rc = confirm_destructive(ctx, buf_str(&what));
+	buf_release(&what);
+	return rc;
+}
+
 const char *cmd_actor(struct cmd_ctx *ctx)
 {
 	if (!ctx->actor)
@@ -262,6 +371,10 @@ void cmd_ctx_free(struct cmd_ctx *ctx)
 	ctx->cfg_loaded = false;
 	free(ctx->actor);
 	ctx->actor = NULL;
+	if (ctx->ctxf_loaded)
+		ctx_file_free(&ctx->ctxf);
+	ctx->ctxf_loaded = false;
+	ctx->cur = NULL;
 }
 
 void cmd_print_json(json_t *v)

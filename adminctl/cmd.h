@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "context.h"
 #include "db.h"
 #include "job.h"
 #include "s3.h"
@@ -43,10 +44,15 @@ struct cmd_ctx {
 	bool json;               /* --json */
 	bool read_only;          /* --read-only (or adminctl.read_only in the config) */
 	const char *program;     /* --program for config check, or NULL */
+	const char *context;     /* -C/--context, else SPOOL_CONTEXT, else NULL: the file's first */
+	const char *confirm_context; /* --confirm-context NAME: the typed name, for scripts */
 
 	/* Opened on demand; released by cmd_ctx_free. */
 	struct config cfg;
 	bool cfg_loaded;
+	struct ctx_file ctxf;         /* the file's contexts (cmd_contexts) */
+	bool ctxf_loaded;
+	const struct ctx_info *cur;   /* the context `cfg` is of (after cmd_config) */
 	struct secrets *sec;
 	struct db_conn *db;
 	struct s3 *s3;
@@ -82,8 +88,26 @@ void cmd_print_help(FILE *fp);
 int cmd_getopt(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv, const char *shortopts,
 	       const struct option *longopts, int (*on_opt)(int opt, const char *val, void *arg), void *arg);
 
+/* Options every command takes (cmd_getopt) as well as main: --json, --jsonl, --csv, --confirm-context. */
+#define CMD_OPT_JSONL 0x101
+#define CMD_OPT_CSV 0x102
+#define CMD_OPT_CONFIRM 0x103
+/* Apply one of them (getopt's `opt`, `val` its argument): true when it was one. */
+bool cmd_common_option(struct cmd_ctx *ctx, int opt, const char *val);
+
 /* Load the config once; on error prints every problem, returns CMD_EXIT_CONFIG. */
 int cmd_config(struct cmd_ctx *ctx);
+/* Read the config file's contexts once (ctx->ctxf); CMD_EXIT_CONFIG after printing why. */
+int cmd_contexts(struct cmd_ctx *ctx);
+/*
+ * The check before a destructive action (`what_fmt`, printf-style: "cancel 12 jobs") in a
+ * production context: the user must type the context's name, given with
+ * --confirm-context NAME or, on a terminal, typed at a prompt. 0 to go on (not
+ * a production context, or the right name), else CMD_EXIT_FAILURE after saying
+ * why. Call it after cmd_config, before changing anything.
+ */
+int cmd_confirm_destructive(struct cmd_ctx *ctx, const char *what_fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The secrets resolver (after cmd_config). */
 struct secrets *cmd_secrets(struct cmd_ctx *ctx);
 /* Connect to the database once; prints why and returns CMD_EXIT_UNAVAILABLE on failure. */

@@ -20,6 +20,10 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
+		{ "jsonl", no_argument, NULL, CMD_OPT_JSONL },
+		{ "csv", no_argument, NULL, CMD_OPT_CSV },
+		{ "confirm-context", required_argument, NULL, CMD_OPT_CONFIRM },
+		{ "context", required_argument, NULL, 'C' },
 		{ "read-only", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "program", required_argument, NULL, 'P' },
@@ -32,16 +36,20 @@ int main(int argc, char **argv)
 	memset(&ctx, 0, sizeof(ctx));
 	const char *env = getenv("SPOOL_ADMINCTL_CONFIG");
 	ctx.config_path = env && *env ? env : CMD_DEFAULT_CONFIG;
+	env = getenv("SPOOL_CONTEXT");
+	ctx.context = env && *env ? env : NULL;
 	int opt;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:c:f:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:C:c:f:h", opts, NULL)) != -1) {
+		if (cmd_common_option(&ctx, opt, optarg))
+			continue;
 		switch (opt) {
+		case 'C':
+			ctx.context = optarg;
+			break;
 		case 'c': /* a synonym of -f, kept for scripts written with it */
 		case 'f':
 			ctx.config_path = optarg;
-			break;
-		case 'J':
-			ctx.json = true;
 			break;
 		case 'R':
 			ctx.read_only = true;

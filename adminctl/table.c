@@ -6,9 +6,81 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <ctype.h>
+#include <jansson.h>
+
 #include "buf.h"
+#include "utf8.h"
 
 #define MIN_SHRUNK 8 /* a shrinkable column keeps at least this many columns (or its header) */
+
+static enum table_format out_format = TABLE_AUTO;
+
+void table_set_format(enum table_format f)
+{
+	out_format = f;
+}
+
+enum table_format table_get_format(void)
+{
+	return out_format;
+}
+
+void table_col_key(const char *name, char *out, size_t size)
+{
+	size_t o = 0;
+	for (; *name && o + 1 < size; name++)
+		out[o++] = *name == ' ' || *name == '-' ? '_' : (char)tolower((unsigned char)*name);
+	out[o] = 0;
+}
+
+/* One CSV field: quoted (quotes doubled) when it holds a separator, quote or line break. */
+static void csv_field(FILE *fp, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+int table_export(const struct table *t, enum table_format f, FILE *fp)
+{
+	if (f == TABLE_CSV) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			csv_field(fp, t->cols[c].name);
+			fputs(c + 1 == t->ncols ? "\r\n" : ",", fp);
+		}
+		for (size_t r = 0; r < t->nrows; r++)
+			for (size_t c = 0; c < t->ncols; c++) {
+				const char *s = t->cells[r * t->ncols + c];
+				csv_field(fp, s ? s : "");
+				fputs(c + 1 == t->ncols ? "\r\n" : ",", fp);
+			}
+	} else {
+		for (size_t r = 0; r < t->nrows; r++) {
+			json_t *o = json_object();
+			for (size_t c = 0; c < t->ncols; c++) {
+				char key[64];
+				const char *s = t->cells[r * t->ncols + c];
+				table_col_key(t->cols[c].name, key, sizeof(key));
+				json_object_set_new(o, key, s && *s ? utf8_json(s) : json_null());
+			}
+			char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+			if (line)
+				fprintf(fp, "%s\n", line);
+			free(line);
+			json_decref(o);
+		}
+	}
+	return ferror(fp) ? -1 : 0;
+}
 
 void table_init(struct table *t, const struct table_col *cols, size_t ncols)
 {
@@ -107,6 +179,10 @@ static void put_field(FILE *fp, const char *s, size_t w, bool right, bool last)
 
 void table_print(const struct table *t, FILE *fp)
 {
+	if (out_format != TABLE_AUTO) {
+		table_export(t, out_format, fp);
+		return;
+	}
 	if (!table_is_tty(fp)) {
 		for (size_t c = 0; c < t->ncols; c++)
 			fprintf(fp, "%s%c", t->cols[c].name, c + 1 == t->ncols ? '\n' : '\t');

@@ -7,6 +7,12 @@
  * file): one line per row, cells separated by tabs, "-" for an empty cell, never
  * cut, so that scripts can rely on cut(1) and awk(1).
  *
+ * With --csv or --jsonl (table_set_format) every table is written instead as
+ * CSV (RFC 4180: a header line of the column names, fields quoted when they
+ * hold a comma, quote, CR or LF, lines ending CRLF) or as JSON lines (one object
+ * per row, keyed by the column names in lower case with '_' for blanks, an
+ * empty cell null), whatever the output is, never cut.
+ *
  * Cells are UTF-8; widths count code points. The table owns copies of every
  * string; table_free releases them.
  */
@@ -32,6 +38,21 @@ struct table {
 	size_t filled;  /* cells filled in the last row */
 	char **cells;   /* nrows * ncols, owned */
 };
+
+enum table_format {
+	TABLE_AUTO,  /* aligned on a terminal, tab-separated otherwise */
+	TABLE_CSV,
+	TABLE_JSONL,
+};
+
+/* How table_print writes every table from now on (the process's output format). */
+void table_set_format(enum table_format f);
+enum table_format table_get_format(void);
+
+/* "STATUS" -> "status", "RUN AT" -> "run_at": a column's key in JSON lines. */
+void table_col_key(const char *name, char *out, size_t size);
+/* Write `t` as CSV or JSON lines (f != TABLE_AUTO) to `fp`; -1 on a write error. */
+int table_export(const struct table *t, enum table_format f, FILE *fp);
 
 void table_init(struct table *t, const struct table_col *cols, size_t ncols);
 /* Start a row; cells not given before the next row (or print) are empty. */

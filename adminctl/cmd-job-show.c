@@ -83,6 +83,41 @@ static void field(const char *name, const char *value)
 	printf("%-13s %s\n", name, value && *value ? value : "-");
 }
 
+/* The history as a table: when, what, the attempt, the worker and the error or detail in one line. */
+static void print_events(const struct jobops_event *ev, size_t n)
+{
+	struct buf b = BUF_INIT;
+	static const struct table_col cols[] = {
+		{ "AT", 0 }, { "EVENT", 0 }, { "STATUS", 0 }, { "ATT", TABLE_RIGHT }, { "WORKER", TABLE_SHRINK },
+		{ "DETAIL", TABLE_SHRINK },
+	};
+	struct table t;
+	table_init(&t, cols, 6);
+	for (size_t i = 0; i < n; i++) {
+		table_row(&t);
+		table_cell(&t, ev[i].at);
+		table_cell(&t, ev[i].event);
+		table_cell(&t, ev[i].status);
+		table_cellf(&t, "%d", ev[i].attempt);
+		table_cell(&t, ev[i].worker_id);
+		if (ev[i].error) {
+			const char *code = json_string_value(json_object_get(ev[i].error, "code"));
+			const char *msg = json_string_value(json_object_get(ev[i].error, "message"));
+			buf_reset(&b);
+			buf_printf(&b, "%s: %s", code ? code : "error", msg ? msg : "");
+		} else {
+			compact(ev[i].detail, &b);
+		}
+		for (size_t k = 0; k < b.len; k++)
+			if (b.data[k] == '\n' || b.data[k] == '\t')
+				b.data[k] = ' ';
+		table_cell(&t, buf_str(&b));
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+	buf_release(&b);
+}
+
 static void print_text(const struct job *j, const struct jobops_event *ev, size_t n)
 {
 	struct buf b = BUF_INIT;
@@ -112,35 +147,8 @@ static void print_text(const struct job *j, const struct jobops_event *ev, size_
 	if (j->cancel_requested)
 		field("cancel", "requested");
 
-	static const struct table_col cols[] = {
-		{ "AT", 0 }, { "EVENT", 0 }, { "STATUS", 0 }, { "ATT", TABLE_RIGHT }, { "WORKER", TABLE_SHRINK },
-		{ "DETAIL", TABLE_SHRINK },
-	};
-	struct table t;
-	table_init(&t, cols, 6);
-	for (size_t i = 0; i < n; i++) {
-		table_row(&t);
-		table_cell(&t, ev[i].at);
-		table_cell(&t, ev[i].event);
-		table_cell(&t, ev[i].status);
-		table_cellf(&t, "%d", ev[i].attempt);
-		table_cell(&t, ev[i].worker_id);
-		if (ev[i].error) {
-			const char *code = json_string_value(json_object_get(ev[i].error, "code"));
-			const char *msg = json_string_value(json_object_get(ev[i].error, "message"));
-			buf_reset(&b);
-			buf_printf(&b, "%s: %s", code ? code : "error", msg ? msg : "");
-		} else {
-			compact(ev[i].detail, &b);
-		}
-		for (size_t k = 0; k < b.len; k++)
-			if (b.data[k] == '\n' || b.data[k] == '\t')
-				b.data[k] = ' ';
-		table_cell(&t, buf_str(&b));
-	}
 	printf("\n");
-	table_print(&t, stdout);
-	table_free(&t);
+	print_events(ev, n);
 	buf_release(&b);
 }
 
@@ -169,6 +177,8 @@ static int cmd_job_show_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		if (ctx->json)
 			print_json(&j, ev, n);
+		else if (table_get_format() != TABLE_AUTO)
+			print_events(ev, n); /* --csv, --jsonl: the history as a table */
 		else
 			print_text(&j, ev, n);
 		rc = CMD_EXIT_OK;

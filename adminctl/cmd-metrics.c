@@ -247,7 +247,7 @@ static int cmd_metrics_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		const char *nsname = ctx->cfg.cloudwatch.namespace_ ? ctx->cfg.cloudwatch.namespace_ : "";
 		if (ctx->json)
 			print_json(m, nm, nsname, start, end, o.period);
-		else if (table_is_tty(stdout))
+		else if (table_is_tty(stdout) && table_get_format() == TABLE_AUTO)
 			print_chart(m, nm, start, end, o.period);
 		else
 			print_table(m, nm, start, end, o.period);

@@ -32,5 +32,5 @@ static int cmd_tui_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cmd_config(ctx)))
 		return rc;
-	return tui_run(&ctx->cfg, cmd_actor(ctx), ctx->read_only);
+	return tui_run(&ctx->cfg, cmd_actor(ctx), ctx->read_only, &ctx->ctxf, ctx->cur);
 }

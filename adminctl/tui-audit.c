@@ -75,6 +75,32 @@ static const struct tui_key audit_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: the entries shown, their detail whole. */
+static bool export_audit(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = {
+		{ "AT", 0 }, { "ACTOR", 0 }, { "ACTION", 0 }, { "TARGET", 0 }, { "COUNT", 0 }, { "DETAIL", 0 },
+	};
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_AUDIT);
+	if (!s || *s->err) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	table_init(out, cols, 6);
+	for (size_t i = 0; i < s->u.audit.n; i++) {
+		const struct audit_entry *e = &s->u.audit.entries[i];
+		table_row(out);
+		table_cell(out, e->at);
+		table_cell(out, e->actor);
+		table_cell(out, e->action);
+		table_cell(out, e->target);
+		table_cellf(out, "%d", e->count);
+		tui_json_cell(out, e->detail);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_audit_screen = {
 	.name = "Audit",
 	.kind = MODEL_AUDIT,
@@ -82,4 +108,5 @@ const struct tui_screen tui_audit_screen = {
 	.enter = enter_audit,
 	.draw = draw_audit,
 	.list = audit_list_of,
+	.export = export_audit,
 };

@@ -150,7 +150,7 @@ static unsigned retry_confirmed(struct tui *t, int key)
 		a.ids = one;
 		a.nids = 1;
 	}
-	model_action(tui_model(t), &a);
+	tui_action(t, &a);
 	if (ids)
 		tui_marks_clear(&ds.marks);
 	free(ids);
@@ -216,7 +216,7 @@ static unsigned purge_confirmed(struct tui *t, int key)
 		return TUI_REDRAW_STATUS;
 	}
 	struct model_action a = { .op = MODEL_OP_DEAD_PURGE, .scope = "all" };
-	model_action(tui_model(t), &a);
+	tui_action(t, &a);
 	tui_marks_clear(&ds.marks);
 	tui_message(t, false, "purge: sent");
 	return TUI_REDRAW_ALL;
@@ -252,6 +252,35 @@ static const struct tui_key dead_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: the dead letters read, each with its whole body. */
+static bool export_dead(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = {
+		{ "JOB", 0 }, { "TYPE", 0 }, { "ATTEMPT", 0 }, { "POISON", 0 }, { "REASON", 0 }, { "BODY", 0 },
+	};
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_DEAD);
+	if (!s || *s->err) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	table_init(out, cols, 6);
+	for (size_t i = 0; i < s->u.dead.nmsgs; i++) {
+		const struct jobops_dead *m = &s->u.dead.msgs[i];
+		table_row(out);
+		table_cell(out, m->poison ? NULL : m->msg.id);
+		table_cell(out, m->poison ? NULL : m->msg.type);
+		if (m->poison)
+			table_cell(out, NULL);
+		else
+			table_cellf(out, "%d", m->msg.attempt);
+		table_cell(out, m->poison ? "yes" : "no");
+		table_cell(out, m->reason);
+		table_cell(out, m->body);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_dead_screen = {
 	.name = "Dead",
 	.kind = MODEL_DEAD,
@@ -259,4 +288,5 @@ const struct tui_screen tui_dead_screen = {
 	.enter = enter_dead,
 	.draw = draw_dead,
 	.list = dead_list,
+	.export = export_dead,
 };

@@ -1,6 +1,10 @@
 /*
- * Screen 3, Job: one job — its fields, params, attempts, the event timeline
- * from job_events and its error. Enter on the Jobs screen opens it; q goes back.
+ * Screen 3, Job: one job — its fields, then its whole source, params, result
+ * and error as indented JSON, then the event timeline from job_events (each
+ * event's error whole), every line wrapped to the screen's width, never cut.
+ * The arrow keys scroll a line, PgUp/PgDn a page, Home/End to either end; the
+ * last row says which lines are shown. Enter on the Jobs screen opens it; q
+ * goes back.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +24,43 @@ struct lines {
 };
 
 static void add(struct lines *l, enum tui_color c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->c);
+	memset(l, 0, sizeof(*l));
+}
+
+/*
+ * Each line of `in` as lines of at most `width` code points into `out`, a
+ * continuation indented by 4 (code points stand for cells: JSON and logs are
+ * seldom wide).
+ */
+static void wrap(const struct lines *in, int width, struct lines *out)
+{
+	if (width < 16)
+		width = 16;
+	for (size_t i = 0; i < in->n; i++) {
+		const char *p = in->v[i];
+		bool first = true;
+		do {
+			int room = first ? width : width - 4, n = 0;
+			const char *q = p;
+			while (*q && n < room) {
+				q++;
+				while (((unsigned char)*q & 0xc0) == 0x80)
+					q++;
+				n++;
+			}
+			add(out, in->c[i], "%s%.*s", first ? "" : "    ", (int)(q - p), p);
+			p = q;
+			first = false;
+		} while (*p);
+	}
+}
 static void add(struct lines *l, enum tui_color c, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
@@ -64,22 +105,26 @@ static void build(const struct model_job *mj, struct lines *l)
 	if (j->worker_id)
 		add(l, TC_NORMAL, "  worker %s   lease until %s", j->worker_id, j->lease_until);
 	if (j->error) {
-		json_t *code = json_object_get(j->error, "code"), *msg = json_object_get(j->error, "message");
-		add(l, TC_DOWN, "  error %s: %s", code ? json_string_value(code) : "?", msg ? json_string_value(msg) : "");
+		json_t *code = json_object_get(j->error, "code");
+		add(l, TC_DOWN, "  error %s", code ? json_string_value(code) : "?");
 	}
 	add(l, TC_NORMAL, "%s", "");
 	add_json(l, "source", j->source);
 	add_json(l, "params", j->params);
-	if (j->result)
-		add_json(l, "result", j->result);
+	add_json(l, "result", j->result);
+	if (j->error)
+		add_json(l, "error", j->error);
 	add(l, TC_NORMAL, "%s", "");
 	add(l, TC_HEADER, "events (%zu)", mj->nevents);
 	for (size_t i = 0; i < mj->nevents; i++) {
 		const struct jobops_event *e = &mj->events[i];
 		char *err = e->error ? json_dumps(e->error, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-		add(l, e->error ? TC_DOWN : TC_NORMAL, "  %s  %-10s %-10s #%d %s%s%s", e->at, e->event, e->status, e->attempt,
-		    e->worker_id ? e->worker_id : "", err ? "  " : "", err ? err : "");
+		char *det = e->detail ? json_dumps(e->detail, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		add(l, e->error ? TC_DOWN : TC_NORMAL, "  %s  %-10s %-10s #%d %s%s%s%s%s", e->at, e->event, e->status,
+		    e->attempt, e->worker_id ? e->worker_id : "", err ? "  " : "", err ? err : "", det ? "  " : "",
+		    det ? det : "");
 		free(err);
+		free(det);
 	}
 }
 
@@ -96,21 +141,24 @@ static void draw_job(struct tui *t, int top, int rows, int cols)
 	} else if (!s->u.job.found) {
 		tui_cellf(top, 2, cols - 2, TC_DOWN, "no job '%s'", s->u.job.id);
 	} else {
-		struct lines l = { 0 };
-		build(&s->u.job, &l);
+		struct lines raw = { 0 }, l = { 0 };
+		build(&s->u.job, &raw);
+		wrap(&raw, cols - 1, &l);
+		lines_free(&raw);
+		/* a scrolling text: the cursor is the first line shown; the last row says where it is */
+		int shown = (int)l.n > rows ? rows - 1 : rows;
 		jl.n = (int)l.n;
-		if (jl.sel < jl.top || jl.sel >= jl.top + rows)
-			jl.top = jl.sel < jl.top ? jl.sel : jl.sel - rows + 1;
-		if (jl.top > jl.n - rows)
-			jl.top = jl.n - rows;
-		if (jl.top < 0)
-			jl.top = 0;
-		for (int i = 0; i < rows && jl.top + i < jl.n; i++)
+		if (jl.sel > jl.n - shown)
+			jl.sel = jl.n - shown;
+		if (jl.sel < 0)
+			jl.sel = 0;
+		jl.top = jl.sel;
+		for (int i = 0; i < shown && jl.top + i < jl.n; i++)
 			tui_cell(top + i, 0, cols, l.c[jl.top + i], l.v[jl.top + i]);
-		for (size_t i = 0; i < l.n; i++)
-			free(l.v[i]);
-		free(l.v);
-		free(l.c);
+		if (shown < rows)
+			tui_cellf(top + rows - 1, 0, cols, TC_DIM, "lines %d–%d of %d%s   ↑↓ PgUp/PgDn Home/End scroll",
+				  jl.top + 1, jl.top + shown, jl.n, jl.top + shown >= jl.n ? " (end)" : "");
+		lines_free(&l);
 	}
 	model_snap_put(tui_model(t), s);
 }
@@ -127,10 +175,40 @@ static struct tui_list *job_list_pos(struct tui *t)
 	return &jl;
 }
 
+/* `e`: the job's event timeline, each event's error and detail whole. */
+static bool export_job(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = {
+		{ "JOB", 0 }, { "AT", 0 }, { "EVENT", 0 }, { "STATUS", 0 }, { "ATTEMPT", 0 }, { "WORKER", 0 },
+		{ "ERROR", 0 }, { "DETAIL", 0 },
+	};
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_JOB);
+	if (!s || *s->err || !s->u.job.found) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	table_init(out, cols, 8);
+	for (size_t i = 0; i < s->u.job.nevents; i++) {
+		const struct jobops_event *e = &s->u.job.events[i];
+		table_row(out);
+		table_cell(out, s->u.job.id);
+		table_cell(out, e->at);
+		table_cell(out, e->event);
+		table_cell(out, e->status);
+		table_cellf(out, "%d", e->attempt);
+		table_cell(out, e->worker_id);
+		tui_json_cell(out, e->error);
+		tui_json_cell(out, e->detail);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_job_screen = {
 	.name = "Job",
 	.kind = MODEL_JOB,
 	.enter = enter_job,
 	.draw = draw_job,
 	.list = job_list_pos,
+	.export = export_job,
 };

@@ -287,7 +287,7 @@ static unsigned confirm_done(struct tui *t, int key)
 		a.ids = one;
 		a.nids = 1;
 	}
-	model_action(tui_model(t), &a);
+	tui_action(t, &a);
 	free(ids);
 	tui_message(t, false, "%s: sent", op_verb(js.pending.op));
 	return TUI_REDRAW_ALL;
@@ -392,6 +392,42 @@ static const struct tui_key jobs_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: the jobs of the current tab and search, every field whole. */
+static bool export_jobs(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = {
+		{ "ID", 0 },	  { "STATUS", 0 },   { "TYPE", 0 },	{ "TENANT", 0 },   { "ATTEMPTS", 0 },
+		{ "MAX ATTEMPTS", 0 }, { "CREATED", 0 }, { "RUN AT", 0 }, { "STARTED", 0 }, { "FINISHED", 0 },
+		{ "WORKER", 0 }, { "PARAMS", 0 },	 { "RESULT", 0 },	{ "ERROR", 0 },
+	};
+	struct model_snap *s = current(t);
+	if (!s || *s->err) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	table_init(out, cols, sizeof(cols) / sizeof(cols[0]));
+	for (size_t i = 0; i < s->u.jobs.n; i++) {
+		const struct job *j = &s->u.jobs.jobs[i];
+		table_row(out);
+		table_cell(out, j->id);
+		table_cell(out, job_status_name(j->status));
+		table_cell(out, j->type);
+		table_cell(out, j->tenant);
+		table_cellf(out, "%d", j->attempts);
+		table_cellf(out, "%d", j->max_attempts);
+		table_cell(out, j->created_at);
+		table_cell(out, j->run_at);
+		table_cell(out, j->started_at);
+		table_cell(out, j->finished_at);
+		table_cell(out, j->worker_id);
+		tui_json_cell(out, j->params);
+		tui_json_cell(out, j->result);
+		tui_json_cell(out, j->error);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_jobs_screen = {
 	.name = "Jobs",
 	.kind = MODEL_JOBS,
@@ -399,4 +435,5 @@ const struct tui_screen tui_jobs_screen = {
 	.enter = enter_jobs,
 	.draw = draw_jobs,
 	.list = jobs_list,
+	.export = export_jobs,
 };

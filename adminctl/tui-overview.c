@@ -167,10 +167,46 @@ static const struct tui_key overview_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: the queues, each number as it is (unknown: empty). */
+static bool export_overview(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = {
+		{ "QUEUE", 0 }, { "READY", 0 }, { "UNACKED", 0 }, { "CONSUMERS", 0 }, { "IN/S", 0 }, { "OUT/S", 0 },
+	};
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_OVERVIEW);
+	if (!s || *s->err || !s->u.ov.mq_ok) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	table_init(out, cols, 6);
+	for (size_t i = 0; i < s->u.ov.nqueues; i++) {
+		const struct model_queue *q = &s->u.ov.queues[i];
+		table_row(out);
+		table_cell(out, q->name);
+		table_cellf(out, "%lld", (long long)q->ready);
+		if (q->unacked >= 0)
+			table_cellf(out, "%lld", (long long)q->unacked);
+		else
+			table_cell(out, NULL);
+		table_cellf(out, "%lld", (long long)q->consumers);
+		if (q->publish_rate >= 0)
+			table_cellf(out, "%g", q->publish_rate);
+		else
+			table_cell(out, NULL);
+		if (q->deliver_rate >= 0)
+			table_cellf(out, "%g", q->deliver_rate);
+		else
+			table_cell(out, NULL);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_overview_screen = {
 	.name = "Overview",
 	.kind = MODEL_OVERVIEW,
 	.keys = overview_keys,
 	.enter = enter_overview,
 	.draw = draw_overview,
+	.export = export_overview,
 };

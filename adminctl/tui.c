@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -45,6 +46,12 @@ struct tui {
 	struct model *model;
 	const struct config *cfg;
 	bool read_only;
+	bool read_only_start;     /* as started (--read-only, or the first context's config) */
+	const char *actor;
+	const struct ctx_file *contexts;
+	const struct ctx_info *context; /* the one shown, never NULL */
+	struct config *cfg_owned; /* a context switched to: its config, owned */
+	struct model_action pending; /* waiting for the production context's name (ids owned) */
 	int cur;               /* index into screens */
 	int job_back;          /* the screen the Job screen was opened from: q goes back to it */
 	unsigned redraw;
@@ -295,6 +302,17 @@ void tui_clipboard(const char *text)
 	buf_release(&b);
 }
 
+void tui_json_cell(struct table *tb, json_t *v)
+{
+	if (!v || json_is_string(v)) {
+		table_cell(tb, v ? json_string_value(v) : NULL);
+		return;
+	}
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	table_cell(tb, s);
+	free(s);
+}
+
 void tui_list_fix(struct tui_list *l, int rows)
 {
 	if (rows < 1)
@@ -471,6 +489,147 @@ static unsigned key_move(struct tui *t, int key)
 	return TUI_REDRAW_BODY;
 }
 
+/* ---- contexts, production confirmation, export ---- */
+
+static void pending_clear(struct tui *t)
+{
+	for (size_t i = 0; i < t->pending.nids; i++)
+		free(t->pending.ids[i]);
+	free(t->pending.ids);
+	memset(&t->pending, 0, sizeof(t->pending));
+}
+
+static unsigned confirm_name_done(struct tui *t, const char *text)
+{
+	if (ctx_confirmed(t->context, text)) {
+		model_action(t->model, &t->pending);
+		tui_message(t, false, "sent (production context '%s' confirmed)", t->context->name);
+	} else {
+		tui_message(t, true, "refused: the name typed is not '%s'; nothing done", t->context->name);
+	}
+	pending_clear(t);
+	return TUI_REDRAW_STATUS;
+}
+
+void tui_action(struct tui *t, const struct model_action *a)
+{
+	bool many = a->use_filter || a->nids > 1 || a->op == MODEL_OP_DEAD_PURGE ||
+		    (a->op == MODEL_OP_DEAD_RETRY && a->nids == 0);
+	if (!t->context->production || !many) {
+		model_action(t->model, a);
+		return;
+	}
+	pending_clear(t);
+	t->pending = *a;
+	t->pending.ids = a->nids ? xcalloc(a->nids, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < a->nids; i++)
+		t->pending.ids[i] = xstrdup(a->ids[i]);
+	char label[256];
+	snprintf(label, sizeof(label), "production context: type '%s' to go on: ", t->context->name);
+	tui_prompt_text(t, label, "", confirm_name_done);
+}
+
+/* Switch the model to the context named `text`: its config loaded, a new model with its clients. */
+static unsigned switch_done(struct tui *t, const char *text)
+{
+	if (!text || !*text)
+		return 0;
+	const struct ctx_info *c = ctx_find(t->contexts, text);
+	if (!c) {
+		struct buf names = BUF_INIT;
+		ctx_names(t->contexts, &names);
+		tui_message(t, true, "no context '%s' (there are: %s)", text, buf_str(&names));
+		buf_release(&names);
+		return TUI_REDRAW_STATUS;
+	}
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct buf err = BUF_INIT;
+	if (ctx_load(t->contexts, c, cfg, PROG_ADMINCTL, &err) < 0) {
+		char *nl = strchr(err.data ? err.data : "", '\n');
+		if (nl)
+			*nl = 0;
+		tui_message(t, true, "context '%s' not loaded: %s", c->name, buf_str(&err));
+		buf_release(&err);
+		config_free(cfg);
+		free(cfg);
+		return TUI_REDRAW_STATUS;
+	}
+	buf_release(&err);
+	pending_clear(t);
+	model_free(t->model);
+	if (t->cfg_owned) {
+		config_free(t->cfg_owned);
+		free(t->cfg_owned);
+	}
+	t->cfg = t->cfg_owned = cfg;
+	t->context = c;
+	t->read_only = t->read_only_start || cfg->adminctl.read_only;
+	t->model = model_new(cfg, t->actor);
+	t->seen_version = 0;
+	t->msg_version = 0;
+	tui_show(t, 0);
+	model_refresh(t->model, MODEL_OVERVIEW);
+	tui_message(t, false, "context %s%s", c->name, c->production ? " (production)" : "");
+	return TUI_REDRAW_ALL;
+}
+
+static unsigned key_context(struct tui *t, int key)
+{
+	(void)key;
+	struct buf label = BUF_INIT;
+	buf_adds(&label, "switch to context (");
+	ctx_names(t->contexts, &label);
+	buf_adds(&label, "): ");
+	tui_prompt_text(t, buf_str(&label), "", switch_done);
+	buf_release(&label);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned export_done(struct tui *t, const char *text)
+{
+	if (!text || !*text)
+		return 0;
+	struct table tb;
+	if (!screens[t->cur]->export(t, &tb)) {
+		tui_message(t, true, "export: nothing to export yet");
+		return TUI_REDRAW_STATUS;
+	}
+	size_t len = strlen(text);
+	enum table_format f = len > 4 && !strcasecmp(text + len - 4, ".csv") ? TABLE_CSV : TABLE_JSONL;
+	FILE *fp = fopen(text, "w");
+	int rc = fp ? table_export(&tb, f, fp) : -1;
+	if (fp && fclose(fp) != 0)
+		rc = -1;
+	if (rc < 0) {
+		tui_message(t, true, "export: cannot write '%s': %s", text, strerror(errno));
+	} else {
+		char *abs = realpath(text, NULL);
+		tui_message(t, false, "exported %zu rows (%s) to %s", tb.nrows, f == TABLE_CSV ? "CSV" : "JSON lines",
+			    abs ? abs : text);
+		free(abs);
+	}
+	table_free(&tb);
+	return TUI_REDRAW_STATUS;
+}
+
+static unsigned key_export(struct tui *t, int key)
+{
+	(void)key;
+	if (!screens[t->cur]->export) {
+		tui_message(t, true, "export: the %s screen has no rows to export", screens[t->cur]->name);
+		return TUI_REDRAW_STATUS;
+	}
+	char name[128], stamp[32], lower[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	table_col_key(screens[t->cur]->name, lower, sizeof(lower));
+	snprintf(name, sizeof(name), "adminctl-%s-%s-%s.jsonl", t->context->name, lower, stamp);
+	tui_prompt_text(t, "export to (.csv: CSV, else JSON lines): ", name, export_done);
+	return TUI_REDRAW_STATUS;
+}
+
 static const struct tui_key global_keys[] = {
 	{ { '?', KEY_F(1) }, "?", "help", "this help", key_help },
 	{ { 'q' }, "q", "quit", "back (from a job) or quit", key_quit },
@@ -482,6 +641,8 @@ static const struct tui_key global_keys[] = {
 	{ { 'r' }, "r", "refresh", "refresh now", key_refresh },
 	{ { CTRL('l') }, "^L", NULL, "redraw the screen", key_redraw },
 	{ { ':' }, ":", NULL, "command line: a screen or an action by name (Tab completes)", key_command },
+	{ { 'e' }, "e", "export", "export the rows of this screen to a file (JSON lines, or CSV)", key_export },
+	{ { 'X' }, "X", NULL, "switch to another context of the config file", key_context },
 	{ .label = NULL },
 };
 
@@ -701,25 +862,31 @@ static unsigned prompt_key(struct tui *t, bool is_key, wint_t ch)
 
 /* ---- drawing ---- */
 
+/* The header: the tabs, and at the right end always the context's name (red all along in production). */
 static void draw_header(struct tui *t)
 {
 	int x = 0;
-	attrset(tui_attr(TC_TITLE));
+	enum tui_color bar = t->context->production ? TC_ERROR : TC_TITLE;
+	char ctxname[96];
+	snprintf(ctxname, sizeof(ctxname), " %s%s ", t->context->production ? "PRODUCTION " : "", t->context->name);
+	int cw = tui_width(ctxname), limit = COLS - cw;
+	attrset(tui_attr(bar));
 	mvhline(0, 0, ' ', COLS);
-	tui_cell(0, 0, 8, TC_TITLE, " spool ");
+	tui_cell(0, 0, 8, bar, " spool ");
 	x = 7;
-	for (int i = 0; i < NTABS && x < COLS; i++) {
+	for (int i = 0; i < NTABS && x < limit; i++) {
 		char tab[40];
 		snprintf(tab, sizeof(tab), " %d %s ", i + 1, screens[i]->name);
 		int w = tui_width(tab);
-		if (x + w > COLS)
-			w = COLS - x;
+		if (x + w > limit)
+			w = limit - x;
 		/* a screen past the tabs shows under the tab it was opened from (the Overview) */
-		tui_cell(0, x, w, i == t->cur || (t->cur >= NTABS && i == 0) ? TC_TAB_ACTIVE : TC_TITLE, tab);
+		tui_cell(0, x, w, i == t->cur || (t->cur >= NTABS && i == 0) ? TC_TAB_ACTIVE : bar, tab);
 		x += w;
 	}
-	if (t->read_only && COLS - x > 11)
-		tui_cell(0, COLS - 10, 10, TC_TITLE, "read-only ");
+	if (t->read_only && limit - x > 10)
+		tui_cell(0, limit - 10, 10, bar, "read-only ");
+	tui_cell(0, limit > 0 ? limit : 0, cw, bar, ctxname);
 }
 
 /* Status line: prompt, or the newest message, loading, and the services that are down. */
@@ -921,7 +1088,8 @@ static void signals_init(void)
 	sigaction(SIGABRT, &sa, NULL);
 }
 
-int tui_run(const struct config *cfg, const char *actor, bool read_only)
+int tui_run(const struct config *cfg, const char *actor, bool read_only, const struct ctx_file *contexts,
+	    const struct ctx_info *cur)
 {
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fputs("adminctl: the TUI needs a terminal (give a command for scripts: adminctl -h)\n", stderr);
@@ -931,7 +1099,10 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only)
 	struct tui t;
 	memset(&t, 0, sizeof(t));
 	t.cfg = cfg;
-	t.read_only = read_only;
+	t.read_only = t.read_only_start = read_only;
+	t.actor = actor;
+	t.contexts = contexts;
+	t.context = cur;
 	t.job_back = 1; /* the Jobs screen */
 	t.redraw = TUI_REDRAW_ALL;
 	atexit(term_restore);
@@ -948,7 +1119,7 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only)
 	colours_init();
 
 	t.model = model_new(cfg, actor);
-	int interval = cfg->adminctl.refresh > 0 ? (int)cfg->adminctl.refresh : 5;
+	int interval = cfg->adminctl.refresh > 0 ? (int)cfg->adminctl.refresh : 5; /* of the first context */
 	tui_show(&t, 0);
 	model_refresh(t.model, MODEL_OVERVIEW);
 	t.next_refresh = time(NULL) + interval;
@@ -993,6 +1164,11 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only)
 	}
 	term_restore();
 	model_free(t.model);
+	pending_clear(&t);
+	if (t.cfg_owned) {
+		config_free(t.cfg_owned);
+		free(t.cfg_owned);
+	}
 	if (got_signal) {
 		fprintf(stderr, "adminctl: stopped by signal %d\n", (int)got_signal);
 		return 128 + got_signal;

@@ -21,7 +21,9 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "context.h"
 #include "model.h"
+#include "table.h"
 
 /* Redraw flags returned by key handlers. */
 #define TUI_REDRAW_BODY 0x1u
@@ -73,6 +75,12 @@ struct tui_screen {
 	/* Draw into rows [top, top + rows) of the screen, `cols` wide. */
 	void (*draw)(struct tui *t, int top, int rows, int cols);
 	struct tui_list *(*list)(struct tui *t); /* for the navigation keys, or NULL */
+	/*
+	 * For `e`: the rows the screen shows, with their full values (not the cut
+	 * cells), into `out` (initialised by the callee with its own columns, freed
+	 * by the caller); false when there is nothing to export yet. NULL: no export.
+	 */
+	bool (*export)(struct tui *t, struct table *out);
 };
 
 extern const struct tui_screen tui_overview_screen;
@@ -85,8 +93,13 @@ extern const struct tui_screen tui_audit_screen;  /* not a tab: `a` on the Overv
 extern const struct tui_screen tui_failures_screen; /* not a tab: `f` on the Overview */
 extern const struct tui_screen tui_events_screen; /* not a tab: `:events` */
 
-/* Run the TUI until the user quits or a signal; returns the exit code. `cfg` borrowed. */
-int tui_run(const struct config *cfg, const char *actor, bool read_only);
+/*
+ * Run the TUI until the user quits or a signal; returns the exit code. `cfg`
+ * (context `cur` of `contexts`, both borrowed) is what it starts with; X switches
+ * to another context of the file, loading its config.
+ */
+int tui_run(const struct config *cfg, const char *actor, bool read_only, const struct ctx_file *contexts,
+	    const struct ctx_info *cur);
 
 /*
  * Every key of the key tables, one line each: "SCREEN<TAB>KEY<TAB>WHAT", the
@@ -105,6 +118,13 @@ bool tui_read_only(struct tui *t);
 int tui_body_rows(struct tui *t);
 /* Switch to screen `index` (0-based, order of the tabs). */
 void tui_show(struct tui *t, int index);
+/*
+ * Run action `a` (copied) as model_action() does; in a production context an
+ * action on more than one job (or on a filter, or every dead letter) waits for
+ * the user to type the context's name at a prompt, and is dropped otherwise.
+ */
+void tui_action(struct tui *t, const struct model_action *a);
+
 /* A message in the status line (error: in the error colour). */
 void tui_message(struct tui *t, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -157,6 +177,9 @@ void tui_cell_end(int y, int x, int width, enum tui_color c, const char *s);
 void tui_cellf(int y, int x, int width, enum tui_color c, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Terminal cells `s` takes. */
 int tui_width(const char *s);
+
+/* The next cell of `tb`: `v` as compact JSON (a string as it is; NULL: empty), for exports. */
+void tui_json_cell(struct table *tb, json_t *v);
 
 /* Copy `text` to the terminal's clipboard with OSC 52. */
 void tui_clipboard(const char *text);

@@ -125,8 +125,8 @@ int cmd_usage(const struct cmd_entry *e)
 
 void cmd_print_help(FILE *fp)
 {
-	fputs("usage: adminctl [-h] [-C context] [-f file] [--json | --jsonl | --csv] [--read-only]\n"
-	      "                [--confirm-context name] command [args]\n\ncommands:\n", fp);
+	fputs("usage: adminctl [-h] [-C context] [-f file] [--json | --jsonl | --csv] [--read-only] "
+	      "[--confirm-context name] command [args]\n\ncommands:\n", fp);
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++)
 		fprintf(fp, "  %s%s%s\n", (*e)->name, *(*e)->usage ? " " : "", (*e)->usage);
 }

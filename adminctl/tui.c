@@ -603,10 +603,11 @@ static unsigned export_done(struct tui *t, const char *text)
 	if (rc < 0) {
 		tui_message(t, true, "export: cannot write '%s': %s", text, strerror(errno));
 	} else {
-		char *abs = realpath(text, NULL);
-		tui_message(t, false, "exported %zu rows (%s) to %s", tb.nrows, f == TABLE_CSV ? "CSV" : "JSON lines",
-			    abs ? abs : text);
-		free(abs);
+		/* the name first, as typed, so that a narrow status line keeps it; then the directory */
+		char *dir = strchr(text, '/') ? NULL : getcwd(NULL, 0);
+		tui_message(t, false, "exported %zu rows (%s) to %s%s%s%s", tb.nrows, f == TABLE_CSV ? "CSV" : "JSON lines",
+			    text, dir ? " (in " : "", dir ? dir : "", dir ? ")" : "");
+		free(dir);
 	}
 	table_free(&tb);
 	return TUI_REDRAW_STATUS;

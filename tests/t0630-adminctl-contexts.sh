@@ -8,6 +8,7 @@
 # none. Then --csv and --jsonl of the listings parse with Python's csv and json, values
 # whole (a long error, a name with a comma, quotes and a line break).
 . "$(dirname "$0")/lib.sh"
+. tests/data/failed-jobs.sh
 
 ADM=${ADMINCTL:-bin/adminctl}
 [ -x "$ADM" ] || bail "$ADM is not built"
@@ -97,15 +98,8 @@ expect_eq "staging (not production): revoked without a name" "0 revoked $kid_s" 
 KEY=$(A -C staging keys create --tenant "$R" --name "jobs, \"quoted\" and
 two lines" 2>/dev/null | head -n 1)
 [ -n "$KEY" ] || bail "cannot create an API key"
-api() { curl -fsS --max-time 40 -H "Authorization: Bearer $KEY" "$@"; }
-ids=()
-for i in 1 2 3; do
-	ids+=("$(api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)")
-done
-for id in "${ids[@]}"; do api "$SPOOL_API_URL/v1/jobs/$id?wait=30" >/dev/null; done
-long="$R error, with \"quotes\", commas and$(printf ' lorem ipsum %.0s' $(seq 1 300)) END-$R"
-sql "UPDATE jobs SET status = 'failed', error = jsonb_build_object('code', 'internal', 'message', '$long')
-	WHERE id IN ('${ids[0]}', '${ids[1]}', '${ids[2]}')" >/dev/null
+long="$R error, with \"quotes\", 'apostrophes', commas and$(printf ' lorem ipsum %.0s' $(seq 1 300)) END-$R"
+failed_jobs "$KEY" "$long"
 expect_eq "three failed jobs of the test" 3 "$(sql "SELECT count(*) FROM jobs WHERE tenant_id = '$R' AND status = 'failed'")"
 out=$(A -C prod job retry "${ids[0]}" "${ids[1]}" 2>&1 </dev/null); rc=$?
 expect_eq "prod: a retry of two jobs without the name is refused" 1 "$rc"

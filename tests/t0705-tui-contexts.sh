@@ -8,6 +8,7 @@
 # X switches to `staging`, whose header is not red and whose services answer; the name
 # stays in the header at 80 columns.
 . "$(dirname "$0")/lib.sh"
+. tests/data/failed-jobs.sh
 
 command -v tmux >/dev/null || skip_all "tmux is not installed"
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
@@ -28,15 +29,8 @@ CTX=$T_TMP/adminctl.ini
 # three failed jobs of the test, each with a long error ending in a marker
 KEY=$("$ADM" -f "$CTX" keys create --tenant "$R" 2>/dev/null | head -n 1)
 [ -n "$KEY" ] || bail "cannot create an API key with adminctl"
-api() { curl -fsS --max-time 40 -H "Authorization: Bearer $KEY" "$@"; }
-ids=()
-for i in 1 2 3; do
-	ids+=("$(api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)")
-done
-for id in "${ids[@]}"; do api "$SPOOL_API_URL/v1/jobs/$id?wait=30" >/dev/null; done
 long="BEGIN-$R$(printf ' lorem ipsum dolor %.0s' $(seq 1 200)) END-$R"
-sql "UPDATE jobs SET status = 'failed', error = jsonb_build_object('code', 'internal', 'message', '$long')
-	WHERE tenant_id = '$R'" >/dev/null
+failed_jobs "$KEY" "$long"
 at_exit "psql -X -At '$SPOOL_PG_DSN' -c \"DELETE FROM jobs WHERE tenant_id = '$R'\""
 failed() { sql "SELECT count(*) FROM jobs WHERE tenant_id = '$R' AND status = 'failed'"; }
 expect_eq "three failed jobs with a long error" 3 "$(failed)"

@@ -153,6 +153,8 @@ UNIT_CFLAGS_test-query := -Iadminctl
 $(BUILD)/tests/test-query: $(UNIT_EXTRA_test-query)
 UNIT_EXTRA_test-events := $(BUILD)/adminctl/events.o
 $(BUILD)/tests/test-events: $(UNIT_EXTRA_test-events)
+UNIT_EXTRA_test-context := $(BUILD)/adminctl/context.o $(BUILD)/adminctl/table.o
+$(BUILD)/tests/test-context: $(UNIT_EXTRA_test-context)
 # A unit test that replaces library functions with its own __wrap_NAME (ld --wrap) names them here.
 UNIT_WRAP_test-jobops := job_cancel job_request_cancel
 

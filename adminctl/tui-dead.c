@@ -281,6 +281,14 @@ static bool export_dead(struct tui *t, struct table *out)
 	return true;
 }
 
+/* Another context: its dead letters are not these, none stays marked. */
+static void forget_dead(struct tui *t)
+{
+	(void)t;
+	tui_marks_clear(&ds.marks);
+	ds.list.sel = ds.list.top = 0;
+}
+
 const struct tui_screen tui_dead_screen = {
 	.name = "Dead",
 	.kind = MODEL_DEAD,
@@ -289,4 +297,5 @@ const struct tui_screen tui_dead_screen = {
 	.draw = draw_dead,
 	.list = dead_list,
 	.export = export_dead,
+	.forget = forget_dead,
 };

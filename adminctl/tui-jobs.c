@@ -428,6 +428,14 @@ static bool export_jobs(struct tui *t, struct table *out)
 	return true;
 }
 
+/* Another context: its jobs are not these, none stays marked. */
+static void forget_jobs(struct tui *t)
+{
+	(void)t;
+	tui_marks_clear(&js.marks);
+	js.list.sel = js.list.top = 0;
+}
+
 const struct tui_screen tui_jobs_screen = {
 	.name = "Jobs",
 	.kind = MODEL_JOBS,
@@ -436,4 +444,5 @@ const struct tui_screen tui_jobs_screen = {
 	.draw = draw_jobs,
 	.list = jobs_list,
 	.export = export_jobs,
+	.forget = forget_jobs,
 };

@@ -567,6 +567,9 @@ static unsigned switch_done(struct tui *t, const char *text)
 	t->model = model_new(cfg, t->actor);
 	t->seen_version = 0;
 	t->msg_version = 0;
+	for (int i = 0; i < NSCREENS; i++)
+		if (screens[i]->forget)
+			screens[i]->forget(t);
 	tui_show(t, 0);
 	model_refresh(t->model, MODEL_OVERVIEW);
 	tui_message(t, false, "context %s%s", c->name, c->production ? " (production)" : "");

@@ -81,6 +81,8 @@ struct tui_screen {
 	 * by the caller); false when there is nothing to export yet. NULL: no export.
 	 */
 	bool (*export)(struct tui *t, struct table *out);
+	/* The context changed (X): drop what belonged to the old one, such as marks (may be NULL). */
+	void (*forget)(struct tui *t);
 };
 
 extern const struct tui_screen tui_overview_screen;

@@ -5,7 +5,8 @@
 # or a .csv as CSV) and says where; the Job screen shows a long error whole, wrapped,
 # and End scrolls to its last line; a retry of every matching job in prod waits for
 # the context's name (a wrong one refuses, nothing is retried; the right one retries);
-# X switches to `staging`, whose header is not red and whose services answer; the name
+# X switches to `staging`, whose header is not red, whose services answer and where the
+# jobs marked in prod are marked no more; the name
 # stays in the header at 80 columns.
 . "$(dirname "$0")/lib.sh"
 . tests/data/failed-jobs.sh
@@ -130,6 +131,12 @@ done
 expect_eq "… and the three jobs left the failed state" 0 "$n"
 
 # ---- X: switch to staging ---------------------------------------------------------------
+for _ in 1 2 3 4 5; do keys h; done # back to the "all" tab
+p=${ids[0]:0:8}
+keys / && keys C-u && type_text "$p" && keys Enter
+expect_screen "the all tab, searched by id prefix: the job" "search: $p +1 jobs?" 15
+keys Space
+expect_screen "Space marks one" '1 marked' 5
 keys X
 expect_screen "X asks for the context" 'switch to context \(staging, prod\):' 5
 type_text nope && keys Enter
@@ -140,6 +147,9 @@ expect_screen "the header names staging" '^ spool .* staging *
 if screen | head -n 1 | grep -q PRODUCTION; then fail "… not production" "$(screen | head -n 1)"; else ok "… not production"; fi
 if header_red; then fail "the staging header is not red" "$("${TM[@]}" capture-pane -p -e | head -n 1 | cat -v)"; else ok "the staging header is not red"; fi
 expect_screen "the new context's services answer (a new model)" 'database up +rabbitmq up' 15
+keys 2
+expect_screen "the Jobs screen of staging" "search: $p +1 jobs?" 15
+if screen | grep -q 'marked'; then fail "the marks of the other context are dropped" "$(screen)"; else ok "the marks of the other context are dropped"; fi
 "${TM[@]}" resize-window -x 80 -y 24 2>/dev/null || "${TM[@]}" resize-pane -x 80 -y 24
 expect_screen "at 80 columns the context's name stays at the header's end" '^ spool .* staging *
 ' 5

@@ -158,6 +158,17 @@ out=$(A --jsonl job show "${ids[0]}")
 expect_eq "job show --jsonl: the history, one event a line" "queued started succeeded" \
 	"$(jq -r .event <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "job show --json: the error whole" "$long" "$(A --json job show "${ids[0]}" | jq -r .job.error.message)"
+printf 'a small object, with a comma\n' >"$T_TMP/obj.txt"
+size=$(stat -c %s "$T_TMP/obj.txt")
+up=$(curl -fsS --max-time 40 -H "Authorization: Bearer $KEY" -X POST -H 'Content-Type: application/json' \
+	-d "{\"size\": $size}" "$SPOOL_API_URL/v1/uploads") || fail "POST /v1/uploads"
+curl -fsS --max-time 40 -X PUT --upload-file "$T_TMP/obj.txt" "$(jq -r .url <<<"$up")" >/dev/null || fail "upload to S3"
+okey=$(jq -r .key <<<"$up")
+out=$(A results ls "${okey%/*}/" --csv)
+expect_eq "results ls --csv: the object uploaded, its size" "$okey $size" \
+	"$(py 'import csv, io, sys
+rows = list(csv.DictReader(io.StringIO(sys.stdin.read(), newline="")))
+print(" ".join(r["KEY"] + " " + r["SIZE"] for r in rows))' <<<"$out")"
 out=$(A --csv dead list); rc=$?
 expect_eq "dead list --csv: exit 0, a CSV header" "0 yes" "$rc $(head -n 1 <<<"$out" | grep -q ',' && echo yes)"
 A -C staging limits set tenant "$R" --max-running 7 >/dev/null 2>&1 || fail "limits set tenant $R"

@@ -55,6 +55,8 @@ static void print_json(const struct job *j, const struct jobops_event *ev, size_
 	json_object_set_new(o, "lease_until", str_or_null(j->lease_until));
 	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
 	json_object_set_new(o, "callback_url", str_or_null(j->callback_url));
+	json_object_set_new(o, "idempotency_key", str_or_null(j->idempotency_key));
+	json_object_set_new(o, "due_at", str_or_null(j->due_at));
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(evs, json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o}", "at", ev[i].at, "event",
 						     ev[i].event, "status", ev[i].status, "attempt", ev[i].attempt,

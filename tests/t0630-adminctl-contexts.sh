@@ -158,6 +158,9 @@ out=$(A --jsonl job show "${ids[0]}")
 expect_eq "job show --jsonl: the history, one event a line" "queued started succeeded" \
 	"$(jq -r .event <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "job show --json: the error whole" "$long" "$(A --json job show "${ids[0]}" | jq -r .job.error.message)"
+expect_eq "job show --json: every field of the job" \
+	"attempts callback_url cancel_requested created_at due_at error finished_at id idempotency_key lease_until max_attempts params progress result run_at source started_at status tenant type worker_id" \
+	"$(A --json job show "${ids[0]}" | jq -r '.job | keys | join(" ")')"
 printf 'a small object, with a comma\n' >"$T_TMP/obj.txt"
 size=$(stat -c %s "$T_TMP/obj.txt")
 up=$(curl -fsS --max-time 40 -H "Authorization: Bearer $KEY" -X POST -H 'Content-Type: application/json' \

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "timefmt.h"
 #include "tui.h"
 
 static const int periods[] = { 60, 300, 900, 3600 };
@@ -135,10 +136,43 @@ static const struct tui_key metrics_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: one row per period of the range, a column per series, its value as fetched (none: empty). */
+static bool export_metrics(struct tui *t, struct table *out)
+{
+	static struct table_col cols[1 + MODEL_METRICS_COUNT];
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_METRICS);
+	if (!s || *s->err || s->u.met.period <= 0) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	const struct model_metrics_snap *m = &s->u.met;
+	cols[0] = (struct table_col){ "TIME", 0 };
+	size_t rows = 0;
+	for (size_t i = 0; i < MODEL_METRICS_COUNT; i++) {
+		cols[i + 1] = (struct table_col){ model_metrics[i].metric, 0 };
+		rows = m->series[i].n > rows ? m->series[i].n : rows;
+	}
+	table_init(out, cols, 1 + MODEL_METRICS_COUNT);
+	for (size_t k = 0; k < rows; k++) {
+		char when[TIMEFMT_UTC_SIZE];
+		timefmt_utc(m->start + (time_t)k * m->period, when);
+		table_row(out);
+		table_cell(out, when);
+		for (size_t i = 0; i < MODEL_METRICS_COUNT; i++)
+			if (k < m->series[i].n && !isnan(m->series[i].values[k]))
+				table_cellf(out, "%.6g", m->series[i].values[k]);
+			else
+				table_cell(out, NULL);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_metrics_screen = {
 	.name = "Metrics",
 	.kind = MODEL_METRICS,
 	.keys = metrics_keys,
 	.enter = enter_metrics,
 	.draw = draw_metrics,
+	.export = export_metrics,
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timefmt.h"
 #include "tui.h"
 
 static struct {
@@ -171,6 +172,34 @@ static const struct tui_key results_keys[] = {
 	{ .label = NULL },
 };
 
+/* `e`: the prefixes and objects listed, keys whole, sizes in bytes. */
+static bool export_results(struct tui *t, struct table *out)
+{
+	static const struct table_col cols[] = { { "KEY", 0 }, { "SIZE", 0 }, { "MODIFIED", 0 }, { "ETAG", 0 } };
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_RESULTS);
+	if (!s || *s->err) {
+		model_snap_put(tui_model(t), s);
+		return false;
+	}
+	const struct model_results *r = &s->u.res;
+	table_init(out, cols, 4);
+	for (size_t i = 0; i < r->nprefixes; i++) {
+		table_row(out);
+		table_cell(out, r->prefixes[i]);
+	}
+	for (size_t i = 0; i < r->nobjs; i++) {
+		char when[TIMEFMT_UTC_SIZE];
+		timefmt_utc(r->objs[i].last_modified, when);
+		table_row(out);
+		table_cell(out, r->objs[i].key);
+		table_cellf(out, "%lld", (long long)r->objs[i].size);
+		table_cell(out, when);
+		table_cell(out, r->objs[i].etag);
+	}
+	model_snap_put(tui_model(t), s);
+	return true;
+}
+
 const struct tui_screen tui_results_screen = {
 	.name = "Results",
 	.kind = MODEL_RESULTS,
@@ -178,4 +207,5 @@ const struct tui_screen tui_results_screen = {
 	.enter = enter_results,
 	.draw = draw_results,
 	.list = results_list,
+	.export = export_results,
 };

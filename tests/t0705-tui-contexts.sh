@@ -130,6 +130,21 @@ for _ in $(seq 1 40); do
 done
 expect_eq "… and the three jobs left the failed state" 0 "$n"
 
+# ---- e on the Metrics screen: a row per period, a column per series ------------------------
+keys 6
+expect_screen "the Metrics screen" 'JobsSubmitted|jobs submitted' 15
+exported=
+for _ in 1 2 3 4 5; do
+	keys e && keys C-u && type_text "$T_TMP/metrics.csv" && keys Enter
+	wait_screen "exported [0-9]+ rows \(CSV\) to $T_TMP/metrics.csv" 3 && exported=1 && break
+done
+[ -n "$exported" ] && ok "e on the Metrics screen writes its series" || fail "e on the Metrics screen" "$(screen)"
+expect_eq "… as CSV: TIME, then the series" "TIME JobsSubmitted" \
+	"$(py 'import csv, sys
+h = next(csv.reader(open(sys.argv[1], newline="")))
+print(h[0], h[1])' "$T_TMP/metrics.csv" 2>&1)"
+keys 2
+
 # ---- X: switch to staging ---------------------------------------------------------------
 for _ in 1 2 3 4 5; do keys h; done # back to the "all" tab
 p=${ids[0]:0:8}

@@ -110,7 +110,7 @@ static void print_events(const struct jobops_event *ev, size_t n)
 		} else {
 			compact(ev[i].detail, &b);
 		}
-		for (size_t k = 0; k < b.len; k++)
+		for (size_t k = 0; table_get_format() == TABLE_AUTO && k < b.len; k++)
 			if (b.data[k] == '\n' || b.data[k] == '\t')
 				b.data[k] = ' ';
 		table_cell(&t, buf_str(&b));

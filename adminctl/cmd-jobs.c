@@ -63,14 +63,14 @@ static int on_opt(int opt, const char *val, void *arg)
 	return -1;
 }
 
-/* The error of a job in one line: "code: message". */
+/* The error of a job: "code: message", in one line for the aligned and tab-separated tables. */
 static void error_line(const struct job *j, struct buf *out)
 {
 	const char *code = json_string_value(json_object_get(j->error, "code"));
 	const char *msg = json_string_value(json_object_get(j->error, "message"));
 	if (code)
 		buf_printf(out, "%s%s%s", code, msg ? ": " : "", msg ? msg : "");
-	for (size_t i = 0; i < out->len; i++)
+	for (size_t i = 0; table_get_format() == TABLE_AUTO && i < out->len; i++)
 		if (out->data[i] == '\n' || out->data[i] == '\t')
 			out->data[i] = ' ';
 }

@@ -6,7 +6,7 @@
 # ones; in prod, keys revoke and a retry of several jobs are refused without the
 # context's name and with a wrong one, done with the right one; in staging they need
 # none. Then --csv and --jsonl of the listings parse with Python's csv and json, values
-# whole (a long error, a name with a comma, quotes and a line break).
+# whole (a long error with a line break, a name with a comma, quotes and a line break).
 . "$(dirname "$0")/lib.sh"
 . tests/data/failed-jobs.sh
 
@@ -108,7 +108,8 @@ expect_eq "staging (not production): revoked without a name" "0 revoked $kid_s" 
 KEY=$(A -C staging keys create --tenant "$R" --name "jobs, \"quoted\" and
 two lines" 2>/dev/null | head -n 1)
 [ -n "$KEY" ] || bail "cannot create an API key"
-long="$R error, with \"quotes\", 'apostrophes', commas and$(printf ' lorem ipsum %.0s' $(seq 1 300)) END-$R"
+long="$R error, with \"quotes\", 'apostrophes', commas, a line
+break and$(printf ' lorem ipsum %.0s' $(seq 1 300)) END-$R"
 failed_jobs "$KEY" "$long"
 expect_eq "three failed jobs of the test" 3 "$(sql "SELECT count(*) FROM jobs WHERE tenant_id = '$R' AND status = 'failed'")"
 out=$(A -C prod job retry "${ids[0]}" "${ids[1]}" 2>&1 </dev/null); rc=$?

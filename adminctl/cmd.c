@@ -321,7 +321,7 @@ static int confirm_destructive(struct cmd_ctx *ctx, const char *what)
 		if (ctx_confirmed(ctx->cur, ctx->confirm_context))
 			return 0;
 		cmd_error("refused to %s: --confirm-context '%s' is not this context's name (this is the "
-			  "production context '%s')", what, ctx->confirm_context, name);
+			  "%scontext '%s')", what, ctx->confirm_context, ctx->cur->production ? "production " : "", name);
 		return CMD_EXIT_FAILURE;
 	}
 	char line[256], prompt[512];
@@ -339,7 +339,8 @@ static int confirm_destructive(struct cmd_ctx *ctx, const char *what)
 
 int cmd_confirm_destructive(struct cmd_ctx *ctx, const char *what_fmt, ...)
 {
-	if (!ctx->cur || !ctx->cur->production)
+	/* a name given for another context is a mistake wherever it is made */
+	if (!ctx->cur || (!ctx->cur->production && (!ctx->confirm_context || ctx_confirmed(ctx->cur, ctx->confirm_context))))
 		return 0;
 	struct buf what = BUF_INIT;
 	va_list ap;

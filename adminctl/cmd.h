@@ -104,7 +104,8 @@ int cmd_contexts(struct cmd_ctx *ctx);
  * production context: the user must type the context's name, given with
  * --confirm-context NAME or, on a terminal, typed at a prompt. 0 to go on (not
  * a production context, or the right name), else CMD_EXIT_FAILURE after saying
- * why. Call it after cmd_config, before changing anything.
+ * why; a --confirm-context that names another context refuses in any
+ * context. Call it after cmd_config, before changing anything.
  */
 int cmd_confirm_destructive(struct cmd_ctx *ctx, const char *what_fmt, ...) __attribute__((format(printf, 2, 3)));
 

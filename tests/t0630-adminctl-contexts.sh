@@ -101,6 +101,10 @@ fi
 out=$(A -C prod keys revoke "$kid_p" --confirm-context prod 2>&1); rc=$?
 expect_eq "prod, --confirm-context prod after the command: revoked" "0 revoked $kid_p" "$rc $out"
 expect_eq "… the key is revoked" 0 "$(active "$kid_p")"
+out=$(A -C staging --confirm-context prod keys revoke "$kid_s" 2>&1 </dev/null); rc=$?
+expect_eq "staging with --confirm-context prod (meant for another context): refused" \
+	"1 refused to revoke key $kid_s: --confirm-context 'prod' is not this context's name (this is the context 'staging')" \
+	"$rc $(sed 's/^adminctl: //' <<<"$out")"
 out=$(A -C staging keys revoke "$kid_s" 2>&1 </dev/null); rc=$?
 expect_eq "staging (not production): revoked without a name" "0 revoked $kid_s" "$rc $out"
 

@@ -432,13 +432,18 @@ static unsigned key_help(struct tui *t, int key)
 }
 
 static unsigned key_command(struct tui *t, int key);
+/* Seconds between refreshes: [adminctl] refresh of the context shown. */
+static int refresh_interval(const struct tui *t)
+{
+	return t->cfg->adminctl.refresh > 0 ? (int)t->cfg->adminctl.refresh : 5;
+}
 
 static unsigned key_refresh(struct tui *t, int key)
 {
 	(void)key;
 	model_refresh(t->model, MODEL_OVERVIEW);
 	model_refresh(t->model, screens[t->cur]->kind);
-	t->next_refresh = time(NULL) + (t->cfg->adminctl.refresh > 0 ? t->cfg->adminctl.refresh : 5);
+	t->next_refresh = time(NULL) + refresh_interval(t);
 	return TUI_REDRAW_STATUS;
 }
 
@@ -1123,10 +1128,9 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only, const s
 	colours_init();
 
 	t.model = model_new(cfg, actor);
-	int interval = cfg->adminctl.refresh > 0 ? (int)cfg->adminctl.refresh : 5; /* of the first context */
 	tui_show(&t, 0);
 	model_refresh(t.model, MODEL_OVERVIEW);
-	t.next_refresh = time(NULL) + interval;
+	t.next_refresh = time(NULL) + refresh_interval(&t);
 
 	while (!t.quit && !got_signal) {
 		unsigned long v = model_version(t.model);
@@ -1138,7 +1142,7 @@ int tui_run(const struct config *cfg, const char *actor, bool read_only, const s
 			model_refresh(t.model, MODEL_OVERVIEW);
 			if (screens[t.cur]->kind != MODEL_OVERVIEW && model_kind_timed(screens[t.cur]->kind))
 				model_refresh(t.model, screens[t.cur]->kind);
-			t.next_refresh = time(NULL) + interval;
+			t.next_refresh = time(NULL) + refresh_interval(&t); /* the context's, after X too */
 		}
 		if (t.redraw)
 			draw(&t);

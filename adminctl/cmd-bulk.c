@@ -272,7 +272,8 @@ static int bulk_exec(struct cmd_ctx *ctx, const struct cmd_entry *e, enum select
 		if (qrc < 0)
 			goto out;
 	}
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, e)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, e)) ||
+	    (rc = cmd_confirm_destructive(ctx, "%s", e->name)) || (rc = cmd_db(ctx)))
 		goto out;
 	struct buf err = BUF_INIT;
 	struct selection sel;

@@ -35,7 +35,8 @@ static int cmd_undo_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	int rc, first = cmd_getopt(ctx, &cmd_undo_entry, argc, argv, NULL, longopts, on_opt, &yes);
 	if (first < 0)
 		return CMD_EXIT_USAGE;
-	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_undo_entry)) || (rc = cmd_db(ctx)))
+	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_undo_entry)) ||
+	    (rc = cmd_confirm_destructive(ctx, "undo")) || (rc = cmd_db(ctx)))
 		return rc;
 	struct buf err = BUF_INIT;
 	struct selection sel;

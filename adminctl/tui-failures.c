@@ -45,7 +45,7 @@ static unsigned confirm_done(struct tui *t, int key)
 	struct model_action a = { .op = key == 'y' ? MODEL_OP_SELECTION_ACT : MODEL_OP_SELECTION_DECLINE,
 				  .scope = "group" };
 	snprintf(a.selection, sizeof(a.selection), "%s", sel_id);
-	model_action(tui_model(t), &a);
+	tui_action(t, &a);
 	return TUI_REDRAW_STATUS;
 }
 

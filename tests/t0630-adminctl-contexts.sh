@@ -120,6 +120,10 @@ out=$(A -C prod job retry "${ids[0]}" "${ids[1]}" 2>&1 </dev/null); rc=$?
 expect_eq "prod: a retry of two jobs without the name is refused" 1 "$rc"
 expect_match "… saying what it would do" "refused to retry 2 jobs in the production context 'prod'" "$out"
 expect_eq "… and nothing was retried" 3 "$(sql "SELECT count(*) FROM jobs WHERE tenant_id = '$R' AND status = 'failed'")"
+out=$(A -C prod bulk retry --tenant "$R" --yes 2>&1 </dev/null); rc=$?
+expect_eq "prod: a bulk retry without the name is refused, --yes or not" 1 "$rc"
+expect_match "… saying which context" "production context 'prod'" "$out"
+expect_eq "… and nothing was retried" 3 "$(sql "SELECT count(*) FROM jobs WHERE tenant_id = '$R' AND status = 'failed'")"
 
 # ---- --csv and --jsonl of the listings ---------------------------------------------------
 csv_rows() { # COLUMN VALUE: how many rows of the CSV on stdin have COLUMN = VALUE

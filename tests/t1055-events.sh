@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t1050 — adminctl events: `--follow` sees the job.started and job.succeeded of jobs
+# t1055 — adminctl events: `--follow` sees the job.started and job.succeeded of jobs
 # submitted after it started, through a private queue of its own (exclusive, gone
 # when it exits), with its filters (--tenant, --type, --event) applied; it survives a
 # RabbitMQ restart (says so on stderr) and sees later events; SIGTERM and SIGINT end

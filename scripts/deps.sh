@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
 	build-essential pkg-config libmicrohttpd-dev librabbitmq-dev libpq-dev
 	libcurl4-openssl-dev libssl-dev libjansson-dev libinih-dev libncurses-dev
-	libsystemd-dev libcmocka-dev uuid-dev ffmpeg rabbitmq-server postgresql-15
+	libsystemd-dev libcmocka-dev uuid-dev zlib1g-dev ffmpeg rabbitmq-server postgresql-15
 	mandoc wrk tmux python3-boto3 curl jq nodejs clang libclang-rt-14-dev haproxy
 	devscripts lintian
 )

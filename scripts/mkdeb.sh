@@ -121,7 +121,7 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
 	rm -f "$DEB_DIR/debian/control"
 fi
 if [ -z "$depends" ]; then
-	depends="libc6, libmicrohttpd12, librabbitmq4, libpq5, libcurl4, libssl3, libjansson4, libinih1, libncursesw6, libtinfo6, libsystemd0, libuuid1"
+	depends="libc6, libmicrohttpd12, librabbitmq4, libpq5, libcurl4, libssl3, libjansson4, libinih1, libncursesw6, libtinfo6, libsystemd0, libuuid1, zlib1g"
 fi
 depends="$depends, $extra"
 

@@ -169,6 +169,16 @@ struct config_worker {
 	int64_t redrive_after;    /* seconds a waiting job goes unclaimed before its message is sent again */
 };
 
+/* [retention]: the archive of finished jobs (archive.h). */
+struct config_retention {
+	int64_t succeeded;        /* seconds a succeeded job is kept; 0: for ever */
+	int64_t failed;           /* seconds a failed job is kept; 0: for ever */
+	int64_t cancelled;        /* seconds a cancelled job is kept; 0: for ever */
+	int64_t interval;         /* seconds between sweeps */
+	int64_t batch_size;       /* jobs per archive object */
+	char *archive_prefix;     /* S3 key prefix of the archive objects */
+};
+
 struct config_adminctl {
 	bool read_only;
 	int64_t refresh;          /* TUI auto-refresh, seconds */
@@ -187,6 +197,7 @@ struct config {
 	struct config_cloudwatch cloudwatch;
 	struct config_api api;
 	struct config_worker worker;
+	struct config_retention retention;
 	struct config_adminctl adminctl;
 };
 

@@ -6,7 +6,8 @@
 /*
  * What each daemon does to each table (the SQL of job.c, outbox.c, apikey.c and
  * daemons/). A statement's RETURNING, WHERE and FOR UPDATE need SELECT besides
- * UPDATE. Nothing deletes: jobs are kept, outbox rows are marked sent. A new
+ * UPDATE. Only the retention sweep deletes (jobs and their history, once
+ * archived); outbox rows are marked sent. A new
  * table, or a daemon's new use of one, is added here with its migration.
  */
 static const char *const api_grants[] = {
@@ -17,11 +18,13 @@ static const char *const api_grants[] = {
 	"webhook_deliveries:SELECT,INSERT,UPDATE",
 	"schema_version:SELECT",           /* /ready compares it with the binary's */
 	"limits:SELECT",                   /* /ready lists the paused tenants and types */
+	"job_tombstones:SELECT",           /* GET /v1/jobs/{id} of an archived job: 410 */
 };
 
 static const char *const worker_grants[] = {
-	"jobs:SELECT,UPDATE",              /* claim, progress, results, reaper, re-drive */
-	"job_events:INSERT",
+	"jobs:SELECT,UPDATE,DELETE",       /* claim, progress, results, reaper, re-drive; retention */
+	"job_events:SELECT,INSERT,DELETE", /* history; retention archives and deletes it */
+	"job_tombstones:SELECT,INSERT,UPDATE", /* retention: what was archived, where */
 	"outbox:SELECT,INSERT,UPDATE",     /* messages of reaped, re-driven and woken jobs, sent at once */
 	"limits:SELECT",                   /* the claim's limits and pauses */
 };

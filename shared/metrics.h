@@ -44,6 +44,8 @@
 #define METRIC_HTTP_5XX "Http5xx"
 #define METRIC_HTTP_LATENCY "HttpLatency"
 #define METRIC_TMPDIR_FREE_BYTES "TmpdirFreeBytes"
+#define METRIC_JOBS_ARCHIVED "JobsArchived"
+#define METRIC_DEAD_LETTERS_DROPPED "DeadLettersDropped"
 
 /* Flags of a metric. */
 #define METRIC_NO_DIMS 1u /* publish only without dimensions */

@@ -100,6 +100,9 @@ enum MHD_Result reply_json(struct req *r, unsigned status, json_t *body);  /* st
 enum MHD_Result reply_json_located(struct req *r, unsigned status, json_t *body, const char *location);
 enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, const char *field,
 			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* reply_error's body with `detail` (stolen: an object) merged into "error". */
+enum MHD_Result reply_error_detail(struct req *r, unsigned status, const char *code, json_t *detail,
+				   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result reply_redirect(struct req *r, const char *location);
 /* A constant JSON body (not copied). */
 enum MHD_Result reply_static(struct req *r, unsigned status, const char *json);

@@ -121,6 +121,21 @@ enum MHD_Result reply_error(struct req *r, unsigned status, const char *code, co
 	return ret;
 }
 
+enum MHD_Result reply_error_detail(struct req *r, unsigned status, const char *code, json_t *detail,
+				   const char *fmt, ...)
+{
+	va_list ap;
+	struct buf m = BUF_INIT;
+	va_start(ap, fmt);
+	buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	json_t *o = error_body(r, code, NULL, buf_str(&m));
+	buf_release(&m);
+	json_object_update_missing(json_object_get(o, "error"), detail);
+	json_decref(detail);
+	return queue(r, status, json_response(r, o), CT_JSON, NULL, NULL);
+}
+
 enum MHD_Result reply_unavailable(struct req *r, const char *what, const char *reason)
 {
 	log_warn("%s unavailable: %s", what, reason);

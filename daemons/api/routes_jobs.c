@@ -6,6 +6,7 @@
  * sees only that tenant's jobs: another tenant's job is a 404, like a missing one.
  */
 #include "api.h"
+#include "archive.h"
 #include "jobcodec.h"
 #include "jobops.h"
 #include "log.h"
@@ -188,6 +189,34 @@ static enum MHD_Result job_not_found(struct req *r)
 	return reply_error(r, 404, "not_found", NULL, "job '%s' does not exist", r->job_id);
 }
 
+/*
+ * A job the tenant does not have: 410 archived when the retention sweep moved
+ * one of its jobs with this id to the archive (where and when in "archive"),
+ * else 404. Another tenant's tombstone is not looked at: 404 as for any job of
+ * theirs.
+ */
+static enum MHD_Result job_gone_or_not_found(struct req *r, struct db_conn *c)
+{
+	struct archive_tombstone t;
+	struct buf err = BUF_INIT;
+	int found = archive_tombstone_get(c, r->job_id, r->tenant, &t, &err);
+	enum MHD_Result ret;
+	if (found < 0)
+		ret = reply_unavailable(r, "database", buf_str(&err));
+	else if (found == 0)
+		ret = job_not_found(r);
+	else
+		ret = reply_error_detail(r, 410, "archived",
+					 json_pack("{s:{s:s, s:s, s:s, s:s}}", "archive", "key", t.key ? t.key : "",
+						   "archived_at", t.archived_at, "finished_at", t.finished_at,
+						   "status", t.status),
+					 "job '%s' %s at %s and was archived at %s; it is no longer kept", r->job_id,
+					 t.status, t.finished_at, t.archived_at);
+	free(t.key);
+	buf_release(&err);
+	return ret;
+}
+
 /* Load the request's job into j: JOB_OK, else the response is queued in *ret. */
 static enum job_rc load_job(struct req *r, struct job *j, enum MHD_Result *ret)
 {
@@ -201,11 +230,11 @@ static enum job_rc load_job(struct req *r, struct job *j, enum MHD_Result *ret)
 	if (!c)
 		return JOB_ERR;
 	enum job_rc rc = job_get(c, r->job_id, r->tenant, j, &err);
+	if (rc == JOB_NOT_FOUND)
+		*ret = job_gone_or_not_found(r, c);
 	db_release(c);
 	if (rc == JOB_ERR)
 		*ret = reply_unavailable(r, "database", buf_str(&err));
-	else if (rc == JOB_NOT_FOUND)
-		*ret = job_not_found(r);
 	if (rc != JOB_OK)
 		job_clear(j);
 	buf_release(&err);

@@ -40,8 +40,8 @@
 #define HOLD_MAX_S 60.0
 /* The upper bound of [worker] concurrency in the config table. */
 #define CONCURRENCY_MAX 256
-/* The heartbeat and the reaper thread. */
-#define WORKER_HELPERS 2
+/* The heartbeat, the reaper and the archiver thread. */
+#define WORKER_HELPERS 3
 /* A thread could not be started (sysexits.h's EX_OSERR). */
 #define EX_OSERR_CODE 71
 
@@ -516,11 +516,12 @@ static int workers_resize(struct worker *w, int n)
 }
 
 /* The threads beside the worker threads, in the order threads_start starts them. */
-static void *(*const helper_mains[WORKER_HELPERS])(void *) = { worker_heartbeat_main, worker_reaper_main };
-static const char *const helper_names[WORKER_HELPERS] = { "heartbeat", "reaper" };
+static void *(*const helper_mains[WORKER_HELPERS])(void *) = { worker_heartbeat_main, worker_reaper_main,
+									      worker_archiver_main };
+static const char *const helper_names[WORKER_HELPERS] = { "heartbeat", "reaper", "archiver" };
 
 /*
- * Start the worker threads, then the heartbeat and the reaper thread (helpers[]).
+ * Start the worker threads, then the heartbeat, the reaper and the archiver thread (helpers[]).
  * 0, or -1 with err naming the thread that did not start; *nhelpers says how
  * many helpers run.
  */
@@ -626,7 +627,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	/* room for what SIGHUP may raise concurrency to (the config's bound) */
 	w.maxthreads = CONCURRENCY_MAX;
 	/*
-	 * A slot per possible thread, plus the heartbeat and reaper threads: the pool
+	 * A slot per possible thread, plus the heartbeat, reaper and archiver threads: the pool
 	 * opens connections lazily and reuses open ones first, so only as many are
 	 * open as threads ever used at once.
 	 */
@@ -641,6 +642,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	alive_stamp(&w.consumer_alive);
 	alive_stamp(&w.heartbeat_alive);
 	alive_stamp(&w.reaper_alive);
+	alive_stamp(&w.archiver_alive);
 	atomic_store(&w.broker_down_ns, clock_now_ns()); /* not connected yet */
 	clock_cond_init(&w.beat_cv);
 	w.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -7,7 +7,8 @@
  * workers ask for. Each worker thread has its own publishing connection (events,
  * retries, dead letters) and its own S3 client. A heartbeat thread extends the
  * leases of running jobs; a reaper thread returns other workers' expired jobs
- * to the queue and re-drives jobs left without a message. Everything in struct worker below `mu` is guarded by it.
+ * to the queue and re-drives jobs left without a message; an archiver thread
+ * moves finished jobs past their retention to the S3 archive. Everything in struct worker below `mu` is guarded by it.
  */
 #ifndef SPOOL_WORKER_WORKER_H
 #define SPOOL_WORKER_WORKER_H
@@ -66,7 +67,7 @@ struct worker {
 	const struct config *_Atomic cfg;
 	struct secrets *sec;
 	/* Liveness (health.c): each thread stamps its own while it makes progress. */
-	struct alive consumer_alive, heartbeat_alive, reaper_alive;
+	struct alive consumer_alive, heartbeat_alive, reaper_alive, archiver_alive;
 	_Atomic uint64_t broker_down_ns;  /* clock_now_ns() when the consumer's connection went down; 0: up */
 	_Atomic uint64_t broker_try_ns;   /* clock_now_ns() of the consumer's last connection attempt */
 	struct db_pool *db;
@@ -103,6 +104,8 @@ void *worker_thread_main(void *arg);
 void *worker_heartbeat_main(void *arg);
 /* The reaper thread (reaper.c): every lease/2 s, expired leases back to the queue, then a re-drive pass. */
 void *worker_reaper_main(void *arg);
+/* The archiver thread (archiver.c): every [retention] interval, a retention sweep (archive.h). */
+void *worker_archiver_main(void *arg);
 
 /*
  * health.c: whether every thread shows progress within [worker] stall_timeout and

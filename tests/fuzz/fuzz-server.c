@@ -25,8 +25,8 @@
  * --wrap: the Makefile's FUZZ_WRAP_fuzz-server lists them):
  *  - the database: db_acquire() hands out a token connection that only the
  *    stand-ins accept (an API call of another database function must get one
- *    here). It knows the keys of `keys` and no job: job_get, job_list and
- *    jobops_cancel find nothing, job_create takes a job and forgets it. For
+ *    here). It knows the keys of `keys` and no job: job_get, job_list,
+ *    archive_tombstone_get and jobops_cancel find nothing, job_create takes a job and forgets it. For
  *    DOWN_TENANT every call fails, as does the lookup of the key DOWN_KEY.
  *  - S3: the endpoint is a loopback port bound but not listening, so a call
  *    fails at once (/ready, deleting an unused upload); presigning needs only
@@ -38,6 +38,7 @@
  */
 #include "../../daemons/api/api.h"
 #include "apikey.h"
+#include "archive.h"
 #include "clock.h"
 #include "joblimits.h"
 #include "jobops.h"
@@ -112,6 +113,7 @@ __typeof__(db_release) __wrap_db_release;
 __typeof__(db_ping) __wrap_db_ping;
 __typeof__(apikey_lookup) __wrap_apikey_lookup;
 __typeof__(job_get) __wrap_job_get;
+__typeof__(archive_tombstone_get) __wrap_archive_tombstone_get;
 __typeof__(job_list) __wrap_job_list;
 __typeof__(job_create) __wrap_job_create;
 __typeof__(jobops_cancel) __wrap_jobops_cancel;
@@ -171,6 +173,16 @@ enum job_rc __wrap_job_get(struct db_conn *c, const char *id, const char *tenant
 	if (!job_id_valid(id))
 		abort(); /* the routes look up well-formed ids only */
 	return tenant_down(tenant, err) ? JOB_ERR : JOB_NOT_FOUND;
+}
+
+int __wrap_archive_tombstone_get(struct db_conn *c, const char *id, const char *tenant,
+				 struct archive_tombstone *out, struct buf *err)
+{
+	conn_check(c);
+	memset(out, 0, sizeof(*out));
+	if (!job_id_valid(id))
+		abort();
+	return tenant_down(tenant, err) ? -1 : 0;
 }
 
 int __wrap_job_list(struct db_conn *c, const struct job_filter *f, struct job **jobs, size_t *n,

@@ -6,7 +6,8 @@
  *
  * An archive object holds the jobs of one batch, all finished on the same UTC
  * date, as gzip-compressed JSON lines, one job a line:
- *   {"job": {every column of jobs}, "events": [{every column of job_events}, ...]}
+ *   {"finished_at": RFC 3339 UTC, "job": {every column of jobs},
+ *    "events": [{every column of job_events}, ...]}
  * under PREFIX/YYYY/MM/DD/YYYYMMDDTHHMMSSZ-UUID.jsonl.gz (the date the jobs
  * finished, the first one's finish time, a random UUID).
  *

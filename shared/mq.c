@@ -716,8 +716,12 @@ static size_t confirm_mark(unsigned char *done, uint64_t first, size_t n, uint64
 	return marked;
 }
 
-/* Wait for the broker's confirms of publish numbers [first, first + n). */
-static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err)
+/*
+ * Wait for the broker's confirms of publish numbers [first, first + n). With
+ * `refused` (n flags) a basic.nack marks its messages there and the wait goes
+ * on; without, it fails the wait.
+ */
+static int wait_confirms_refused(struct mq *m, uint64_t first, size_t n, unsigned char *refused, struct buf *err)
 {
 	double deadline = clock_now_s() + 3.0 * (double)m->cfg->rabbitmq.connect_timeout;
 	bool returned = false;
@@ -753,6 +757,16 @@ static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err
 		}
 		case AMQP_BASIC_NACK_METHOD: {
 			const amqp_basic_nack_t *nk = f.payload.method.decoded;
+			if (refused) {
+				for (uint64_t s = nk->multiple ? first : nk->delivery_tag;
+				     s <= nk->delivery_tag && s < first + n; s++)
+					if (s >= first && !done[s - first]) {
+						done[s - first] = 1;
+						refused[s - first] = 1;
+						left--;
+					}
+				break;
+			}
 			if (confirm_mark(done, first, n, nk->delivery_tag, nk->multiple) > 0) {
 				buf_adds(err, "rabbitmq: the broker refused the message (basic.nack)");
 				goto out;
@@ -780,6 +794,11 @@ out:
 	if (done != &one)
 		free(done);
 	return rc;
+}
+
+static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err)
+{
+	return wait_confirms_refused(m, first, n, NULL, err);
 }
 
 /* Send one message with `props` (no wait); -1 drops the connection. */
@@ -902,6 +921,25 @@ int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_ke
 			return -1;
 	}
 	return -1;
+}
+
+int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
+			    struct buf *err)
+{
+	memset(refused, 0, n);
+	if (n == 0)
+		return 0;
+	/* the messages sent before without waiting first: their failure is not this batch's refusal */
+	if (mq_confirm_wait(m, err) < 0 || ensure_fresh(m, err) < 0)
+		return -1;
+	uint64_t first = m->next_seq;
+	for (size_t i = 0; i < n; i++)
+		if (publish_send(m, msgs[i].exchange, msgs[i].routing_key, msgs[i].body, msgs[i].len, err) < 0)
+			return -1;
+	int rc = wait_confirms_refused(m, first, n, refused, err);
+	if (m->conn)
+		amqp_maybe_release_buffers(m->conn);
+	return rc;
 }
 
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)

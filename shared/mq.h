@@ -196,6 +196,15 @@ struct mq_message {
  */
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err);
 /*
+ * As mq_publish_batch, but a message the broker refuses (basic.nack: a queue
+ * at its length limit with overflow reject-publish) only sets refused[i]
+ * (`refused` has n flags, zeroed first): 0 when every message was confirmed or
+ * refused, -1 when the connection failed or a message came back unroutable.
+ * The messages mq_publish_nowait() sent before are waited for first.
+ */
+int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
+			    struct buf *err);
+/*
  * Publish to spool.retry.<delay_s> (declared if needed) so it returns to
  * spool.jobs later. A delay queue of the other type (left from before
  * queue_type changed) is used as it is.

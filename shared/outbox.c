@@ -1,9 +1,11 @@
 #include "outbox.h"
 #include "jobcodec.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +213,58 @@ int outbox_backlog(struct db_conn *c, int64_t *count, struct buf *err)
 	return 0;
 }
 
+/* Dead letters not kept, since the start of the process. */
+static atomic_uint_fast64_t dead_dropped;
+
+void outbox_dead_dropped(const char *job_id, const char *why)
+{
+	atomic_fetch_add_explicit(&dead_dropped, 1, memory_order_relaxed);
+	metrics_add(metrics_counter(METRIC_DEAD_LETTERS_DROPPED, "Count"), 1);
+	log_fields(LL_WARN, json_pack("{s:s}", "job_id", job_id ? job_id : ""),
+		   "dead letter of job %s not kept in '%s' (%s); the job stays failed in PostgreSQL", job_id ? job_id : "?",
+		   MQ_DEAD_QUEUE, why);
+}
+
+uint64_t outbox_dead_dropped_total(void)
+{
+	return atomic_load_explicit(&dead_dropped, memory_order_relaxed);
+}
+
+/* The job id of a queue message's payload, or NULL (owned by `o` after the call). */
+static const char *payload_job_id(const char *payload, json_t **o)
+{
+	*o = json_loads(payload, 0, NULL);
+	return json_string_value(json_object_get(*o, "job_id"));
+}
+
+/*
+ * The rows of a published batch to mark sent, into ids (*sent of them): the
+ * confirmed ones, and the dead letters the broker refused (counted and logged:
+ * sending them again would only be refused again and hold up the rest). Other
+ * refused rows stay to be sent again.
+ */
+static void settle_refused(const struct outbox_row *rows, size_t n, const unsigned char *refused, int64_t *ids,
+			   size_t *sent, const char *who)
+{
+	*sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!refused[i]) {
+			ids[(*sent)++] = rows[i].id;
+			continue;
+		}
+		json_t *o;
+		const char *id = payload_job_id(rows[i].payload, &o);
+		if (!*rows[i].exchange && !strcmp(rows[i].routing_key, MQ_DEAD_QUEUE)) {
+			outbox_dead_dropped(id, "refused by the broker: the queue is at its length limit");
+			ids[(*sent)++] = rows[i].id;
+		} else {
+			log_warn("%s: the broker refused outbox row %" PRId64 " to '%s' (it will be sent again)", who,
+				 rows[i].id, *rows[i].exchange ? rows[i].exchange : rows[i].routing_key);
+		}
+		json_decref(o);
+	}
+}
+
 int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, bool *mq_failed)
 {
 	struct buf err = BUF_INIT;
@@ -230,13 +284,15 @@ int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, 
 		ids[i] = rows[i].id;
 	}
 	/* the whole batch, then its confirms: one broker disk sync per batch, not per row */
-	if (mq_publish_batch(m, msgs, n, &err) < 0) {
+	unsigned char *refused = n ? xcalloc(n, 1) : NULL;
+	if (mq_publish_batch_refused(m, msgs, n, refused, &err) < 0) {
 		log_warn("%s: publish of %zu outbox rows failed (they will be sent again): %s", who, n,
 			 buf_str(&err));
 		*mq_failed = true;
 	} else {
-		sent = n;
+		settle_refused(rows, n, refused, ids, &sent, who);
 	}
+	free(refused);
 	free(msgs);
 	if (sent > 0 && outbox_mark_sent(c, ids, sent, &err) < 0)
 		log_warn("%s: %zu rows published but not marked sent (they will be sent again): %s",

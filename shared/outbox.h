@@ -70,4 +70,13 @@ struct mq;
  */
 int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, bool *mq_failed);
 
+/*
+ * A job's copy for spool.dead was not kept (the broker refused it, or it could
+ * not be sent): count it (DeadLettersDropped, outbox_dead_dropped_total()) and
+ * log it at warning with the job id. The job itself stays failed in PostgreSQL.
+ */
+void outbox_dead_dropped(const char *job_id, const char *why);
+/* How many outbox_dead_dropped() counted in this process. */
+uint64_t outbox_dead_dropped_total(void);
+
 #endif

@@ -54,7 +54,7 @@ B = os.environ['SPOOL_S3_BUCKET']
 prefix="t0025-$$"
 at_exit "py \"$PYLIB
 s3 = client('s3', os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY'])
-for k in ('uploads/$prefix/src', 'results/$prefix/out'):
+for k in ('uploads/$prefix/src', 'results/$prefix/out', 'archive/jobs/$prefix.jsonl.gz'):
     s3.delete_object(Bucket=B, Key=k)\""
 out=$(py "$PYLIB
 admin = client('s3', os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY'])
@@ -65,6 +65,9 @@ wrk_s3 = client('s3', os.environ['WRK_AK'], os.environ['WRK_SK'])
 print('api-get-upload', code(lambda: api_s3.get_object(Bucket=B, Key='uploads/$prefix/src')))
 print('api-put-result', code(lambda: api_s3.put_object(Bucket=B, Key='results/$prefix/other', Body=b'x')))
 print('wrk-put-result', code(lambda: wrk_s3.put_object(Bucket=B, Key='results/$prefix/out', Body=b'result')))
+print('wrk-put-archive', code(lambda: wrk_s3.put_object(Bucket=B, Key='archive/jobs/$prefix.jsonl.gz', Body=b'x')))
+print('wrk-get-archive', code(lambda: wrk_s3.get_object(Bucket=B, Key='archive/jobs/$prefix.jsonl.gz')))
+print('api-put-archive', code(lambda: api_s3.put_object(Bucket=B, Key='archive/jobs/$prefix.jsonl.gz', Body=b'x')))
 print('wrk-put-upload', code(lambda: wrk_s3.put_object(Bucket=B, Key='uploads/$prefix/src', Body=b'x')))
 print('wrk-get-outside', code(lambda: wrk_s3.get_object(Bucket=B, Key='elsewhere/$prefix')))
 print('wrk-missing-source', code(lambda: wrk_s3.get_object(Bucket=B, Key='uploads/$prefix/missing')))
@@ -87,6 +90,9 @@ print('api-list-metrics', code(lambda: api_cw.list_metrics(Namespace='Spool')))
 expect_match "ApiRole reads uploads/" "api-get-upload ok" "$out"
 expect_match "ApiRole may not write results/: 403 AccessDenied" "api-put-result 403 AccessDenied Access Denied" "$out"
 expect_match "WorkerRole writes results/" "wrk-put-result ok" "$out"
+expect_match "WorkerRole writes the archive (archive/)" "wrk-put-archive ok" "$out"
+expect_match "WorkerRole may not read the archive back: 403 AccessDenied" "wrk-get-archive 403 AccessDenied" "$out"
+expect_match "ApiRole may not write the archive: 403 AccessDenied" "api-put-archive 403 AccessDenied" "$out"
 expect_match "WorkerRole may not write uploads/: 403 AccessDenied" "wrk-put-upload 403 AccessDenied" "$out"
 expect_match "WorkerRole may not read outside its prefixes: 403 AccessDenied" "wrk-get-outside 403 AccessDenied" "$out"
 expect_match "WorkerRole (s3:ListBucket): a missing source is 404 NoSuchKey" "wrk-missing-source 404 NoSuchKey" "$out"

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "listener.h"
 #include "log.h"
+#include "outbox.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -186,6 +187,10 @@ void prom_render(struct buf *out)
 			"spool_rate_limited_total{limit=\"key\"} %llu\n"
 			"spool_rate_limited_total{limit=\"auth_failures\"} %llu\n",
 		   LOAD(m.limited[PROM_LIMIT_KEY]), LOAD(m.limited[PROM_LIMIT_AUTH_FAILURES]));
+	buf_printf(out, "# HELP spool_dead_letters_dropped_total Copies for spool.dead the broker refused (the queue at its length limit); the jobs stay failed.\n"
+			"# TYPE spool_dead_letters_dropped_total counter\n"
+			"spool_dead_letters_dropped_total %llu\n",
+		   (unsigned long long)outbox_dead_dropped_total());
 }
 
 /* MHD's access handler of the metrics listener: GET or HEAD /metrics, nothing else. */

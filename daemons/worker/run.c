@@ -259,7 +259,7 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 			   "job failed (%s: %s), attempt %d of %d%s", res->code, buf_str(&res->message), job->attempts,
 			   job->max_attempts, res->permanent ? ", permanent" : ", no attempts left");
 		if (mq_publish(t->mq, "", MQ_DEAD_QUEUE, item->d.body, item->d.len, &err) < 0)
-			log_error("cannot copy the job's message to '%s': %s", MQ_DEAD_QUEUE, buf_str(&err));
+			outbox_dead_dropped(job->id, buf_str(&err));
 		publish_event(t, job, "failed");
 		break;
 	}

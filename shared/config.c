@@ -224,7 +224,7 @@ static const struct ckey keys[] = {
 	{ "worker", "health_listen", CT_ADDR, O(worker.health_listen), 0, 0, NULL, 0, W,
 	  "HOST:PORT (or [IPv6]:PORT) of a plain-HTTP listener that serves only GET /health: 200 when every thread of the worker shows progress within stall_timeout and the broker is connected or being reconnected to, else 503 naming what is wrong; keep it on the loopback (127.0.0.1:9465) or a management network.\nUnset: no listener." },
 	{ "worker", "stall_timeout", CT_DURATION, O(worker.stall_timeout), 5, 3600, "60s", 0, W,
-	  "A thread of the worker (the consumer, a job thread, the heartbeat or the reaper) that shows no progress for this long is stalled: GET /health answers 503 naming it and the systemd watchdog is no longer pinged, so that systemd restarts the worker WatchdogSec later.\nKeep it above [aws] timeout, which bounds a stalled S3 transfer." },
+	  "A thread of the worker (the consumer, a job thread, the heartbeat, the reaper or the archiver) that shows no progress for this long is stalled: GET /health answers 503 naming it and the systemd watchdog is no longer pinged, so that systemd restarts the worker WatchdogSec later.\nKeep it above [aws] timeout, which bounds a stalled S3 transfer." },
 	{ "worker", "enable_noop", CT_BOOL, O(worker.enable_noop), 0, 1, "false", 0, W,
 	  "Accept noop jobs." },
 	{ "worker", "tmpdir", CT_STR, O(worker.tmpdir), 0, 0, "/tmp", 0, W,

@@ -261,7 +261,7 @@ static const struct ckey keys[] = {
 	{ "retention", "cancelled", CT_DURATION, O(retention.cancelled), 0, 3650 * DAY, "30d", F_RELOAD, W,
 	  "The same for cancelled jobs; 0 keeps them for ever." },
 	{ "retention", "interval", CT_DURATION, O(retention.interval), 1, DAY, "1h", F_RELOAD, W,
-	  "Time between two retention sweeps. One worker at a time sweeps (an advisory lock); the others skip that turn.\nA sweep goes on batch after batch until no expired job is left." },
+	  "Time between two retention sweeps.\nOne worker at a time sweeps (an advisory lock); the others skip that turn.\nA sweep goes on batch after batch until no expired job is left." },
 	{ "retention", "batch_size", CT_INT, O(retention.batch_size), 1, 10000, "1000", F_RELOAD, W,
 	  "Jobs written to one archive object (gzip-compressed JSON lines, one object per batch, all of one finished date).\nOnce S3 confirmed the PUT, they are deleted from PostgreSQL at most 500 per transaction (FOR UPDATE SKIP LOCKED); a failed PUT deletes nothing and the next sweep tries again." },
 	{ "retention", "archive_prefix", CT_STR, O(retention.archive_prefix), 0, 0, "archive/jobs/", 0, W | C,

@@ -317,7 +317,9 @@ class Checker:
         want_s3 = {
             # the API deletes an upload no job took (POST /v1/videos refused or replayed)
             "api": {"uploads/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "results/*": {"s3:GetObject"}},
-            "worker": {"uploads/*": {"s3:GetObject"}, "results/*": {"s3:GetObject", "s3:PutObject"}},
+            # the worker's retention sweep writes the archive of finished jobs, never reads it
+            "worker": {"uploads/*": {"s3:GetObject"}, "results/*": {"s3:GetObject", "s3:PutObject"},
+                       "archive/*": {"s3:PutObject"}},
         }
         extra_ok = {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
         for who, rname in role_of.items():

@@ -3,6 +3,7 @@
 
     scripts/iam-policies.py --out DIR [--template FILE] [--region R] [--account-id N]
                             [--stack-name S] [--value NAME=VALUE]...
+                            [--role-value ROLE:NAME=VALUE]...
 
 For every AWS::IAM::Role that an AWS::IAM::InstanceProfile names, the statements of
 its inline Policies are written, as one policy document, to DIR/<role>.json (the
@@ -11,7 +12,9 @@ the deployment described by the options: Ref (parameters take --value or their
 Default; the bucket its name, a secret its ARN, both from --value), Fn::GetAtt X.Arn
 (bucket, log group), Fn::Sub (both forms), Fn::Join, Fn::Select and the pseudo
 parameters. Anything else (an unknown function, a name without a value) is an error:
-a policy is never written half resolved. The local stack (scripts/stack.sh) runs it
+a policy is never written half resolved. --role-value gives a name a value in one
+role's policy only (the local stack's daemons read broker secrets of their own where
+the template has one). The local stack (scripts/stack.sh) runs it
 with its own bucket, region, account and secret ARNs; the AWS stand-in evaluates the
 requests signed by each role's key against these files.
 Exit status: 0 when every role was written, 1 otherwise.
@@ -130,6 +133,7 @@ def main(argv):
     ap.add_argument("--account-id", default="000000000000")
     ap.add_argument("--stack-name", default="spool-local")
     ap.add_argument("--value", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--role-value", action="append", default=[], metavar="ROLE:NAME=VALUE")
     a = ap.parse_args(argv)
     values = {}
     for kv in a.value:
@@ -137,11 +141,22 @@ def main(argv):
             ap.error("--value wants NAME=VALUE, got %r" % kv)
         k, v = kv.split("=", 1)
         values[k] = v
+    role_values = {}
+    for kv in a.role_value:
+        if ":" not in kv or "=" not in kv.split(":", 1)[1]:
+            ap.error("--role-value wants ROLE:NAME=VALUE, got %r" % kv)
+        role, kv = kv.split(":", 1)
+        k, v = kv.split("=", 1)
+        role_values.setdefault(role, {})[k] = v
     t = _sgc.load(a.template)
-    r = Resolver(t, values, a.region, a.account_id, a.stack_name)
     try:
         docs = {}
-        for role in instance_roles(t):
+        roles = instance_roles(t)
+        for role in role_values:
+            if role not in roles:
+                raise Unresolved("--role-value names %s, not an instance role of the template" % role)
+        for role in roles:
+            r = Resolver(t, dict(values, **role_values.get(role, {})), a.region, a.account_id, a.stack_name)
             stmts = []
             for p in t["Resources"][role]["Properties"].get("Policies", []):
                 doc = p["PolicyDocument"]

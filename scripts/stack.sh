@@ -219,6 +219,8 @@ load_secrets() {
 	PG_API_PW=$(persist pg-spool_api.pw rand_hex 16)
 	PG_WORKER_PW=$(persist pg-spool_worker.pw rand_hex 16)
 	RMQ_PW=$(persist rabbitmq-spool.pw rand_hex 16)
+	RMQ_API_PW=$(persist rabbitmq-spool_api.pw rand_hex 16)
+	RMQ_WORKER_PW=$(persist rabbitmq-spool_worker.pw rand_hex 16)
 	# 64 hex digits: spool-api and adminctl refuse a pepper under 32 bytes
 	PEPPER=$(persist api-pepper rand_hex 32)
 	AWS_AK=$(persist aws-access-key-id eval 'printf AKIA; rand_chars A-Z2-7 16')
@@ -441,27 +443,56 @@ rmq_up() { # [K...]: the nodes to start (default every node)
 		rmq_node 1
 		return 0
 	fi
-	# the stack's user (idempotent, on every node of a cluster at once; password from the
-	# run directory), through a node that runs
+	# the stack's users (idempotent, on every node of a cluster at once: users are the
+	# cluster's; passwords from the run directory), through a node that runs
 	for k in $(rmq_all); do
 		rmq_node "$k"
 		rmq_running && break
 	done
-	# there with its password, tag and permissions already (the management API, quicker
-	# than the CLI's Erlang VM)
-	if curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/permissions/%2F/spool" 2>/dev/null &&
-		curl -fsS --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/whoami" 2>/dev/null | grep -q administrator; then
-		rmq_node 1
-		return 0
+	# spool, the administrator adminctl and the tests use: there with its password, tag
+	# and permissions already (the management API, quicker than the CLI's Erlang VM),
+	# else made with the CLI
+	if ! { curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/permissions/%2F/spool" 2>/dev/null &&
+		curl -fsS --max-time 10 -u "spool:$RMQ_PW" "http://127.0.0.1:$R_MGMT/api/whoami" 2>/dev/null | grep -q administrator; }; then
+		if ! rmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx spool; then
+			rmqctl -q add_user spool "$RMQ_PW" >/dev/null
+		else
+			rmqctl -q change_password spool "$RMQ_PW" >/dev/null
+		fi
+		rmqctl -q set_user_tags spool administrator >/dev/null
+		rmqctl -q set_permissions -p / spool '.*' '.*' '.*' >/dev/null
 	fi
-	if ! rmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx spool; then
-		rmqctl -q add_user spool "$RMQ_PW" >/dev/null
-	else
-		rmqctl -q change_password spool "$RMQ_PW" >/dev/null
-	fi
-	rmqctl -q set_user_tags spool administrator >/dev/null
-	rmqctl -q set_permissions -p / spool '.*' '.*' '.*' >/dev/null
+	# one user per daemon, without tags (no management API) and limited to the spool.*
+	# resources it uses; made by the administrator through the management API, as on a
+	# broker of one's own. spool-api: the shared topology (spool.jobs, spool.dead,
+	# spool.events and its spool.events.api queue, each bound; it consumes
+	# spool.events.api for webhooks), its own spool.events.api.HOST.PID queue for
+	# long-polls, the outbox's publishes to spool.jobs; amq.default is the default
+	# exchange, the dead-letter exchange of spool.jobs, which a declaration needs write on
+	rmq_user spool_api "$RMQ_API_PW" \
+		'^spool\.(jobs|dead|events|events\.api(\..+)?)$' \
+		'^(spool\.(jobs|dead|events|events\.api(\..+)?)|amq\.default)$' \
+		'^spool\.(jobs|dead|events|events\.api(\..+)?)$'
+	# spool-worker: the shared topology, the delay queues spool.retry.SECONDS (dead-
+	# lettering to spool.jobs), publishes to spool.jobs, spool.events, spool.dead and the
+	# delay queues (default exchange); it reads spool.jobs but no events queue
+	rmq_user spool_worker "$RMQ_WORKER_PW" \
+		'^spool\.(jobs|dead|events|events\.api|retry\.[0-9]+)$' \
+		'^(spool\.(jobs|dead|events|events\.api|retry\.[0-9]+)|amq\.default)$' \
+		'^spool\.(jobs|dead|events|retry\.[0-9]+)$'
 	rmq_node 1
+}
+
+# rmq_user NAME PASSWORD CONFIGURE WRITE READ: a user without tags on vhost /, made or
+# updated by the administrator through the selected node's management API
+rmq_user() {
+	local url="http://127.0.0.1:$R_MGMT/api"
+	jq -cn --arg p "$2" '{password:$p,tags:""}' |
+		curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" -H 'content-type: application/json' \
+			-X PUT --data-binary @- "$url/users/$1" || die "rabbitmq: cannot make the user $1"
+	jq -cn --arg c "$3" --arg w "$4" --arg r "$5" '{configure:$c,write:$w,read:$r}' |
+		curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" -H 'content-type: application/json' \
+			-X PUT --data-binary @- "$url/permissions/%2F/$1" || die "rabbitmq: cannot set the permissions of $1"
 }
 
 rmq_stop_node() { # K
@@ -545,16 +576,23 @@ db_json() {
 		'{username:$u,password:$p,host:$h,port:$port,dbname:"spool",engine:"postgres"}'
 }
 
+# a RabbitMQ secret: USER PASSWORD
+mq_json() {
+	jq -cn --arg u "$1" --arg p "$2" --arg h 127.0.0.1 --argjson port "$AMQP_PORT" \
+		'{username:$u,password:$p,host:$h,port:$port,vhost:"/"}'
+}
+
 # Create or update the stack's secrets in the stand-in with boto3 (an independent SigV4
 # client); prints "name ARN" lines. spool/db is the master user's (adminctl),
-# spool/db-api and spool/db-worker the daemons' own; spool/demo-key is made empty, for
+# spool/db-api and spool/db-worker the daemons' own, as are spool/rabbitmq-api and
+# spool/rabbitmq-worker beside spool/rabbitmq (the administrator's); spool/demo-key is made empty, for
 # adminctl db bootstrap to store the first tenant's key in.
 seed_secrets() {
 	AWS_ENDPOINT="http://127.0.0.1:$AWS_PORT" AK="$AWS_AK" SK="$AWS_SK" \
 		DB_JSON=$(db_json spool "$PG_PW") DB_API_JSON=$(db_json spool_api "$PG_API_PW") \
 		DB_WORKER_JSON=$(db_json spool_worker "$PG_WORKER_PW") \
-		MQ_JSON=$(jq -cn --arg u spool --arg p "$RMQ_PW" --arg h 127.0.0.1 --argjson port "$AMQP_PORT" \
-			'{username:$u,password:$p,host:$h,port:$port,vhost:"/"}') \
+		MQ_JSON=$(mq_json spool "$RMQ_PW") MQ_API_JSON=$(mq_json spool_api "$RMQ_API_PW") \
+		MQ_WORKER_JSON=$(mq_json spool_worker "$RMQ_WORKER_PW") \
 		S3_JSON=$(jq -cn --arg a "$S3_AK" --arg s "$S3_SK" '{access_key_id:$a,secret_access_key:$s}') \
 		PEPPER="$PEPPER" \
 		"$PY" - <<-'EOF'
@@ -567,7 +605,9 @@ seed_secrets() {
 			want = {'spool/db': os.environ['DB_JSON'], 'spool/rabbitmq': os.environ['MQ_JSON'],
 			        'spool/api-pepper': os.environ['PEPPER'], 'spool/s3': os.environ['S3_JSON'],
 			        'spool/db-api': os.environ['DB_API_JSON'],
-			        'spool/db-worker': os.environ['DB_WORKER_JSON']}
+			        'spool/db-worker': os.environ['DB_WORKER_JSON'],
+			        'spool/rabbitmq-api': os.environ['MQ_API_JSON'],
+			        'spool/rabbitmq-worker': os.environ['MQ_WORKER_JSON']}
 			for name, value in want.items():
 			    try:
 			        cur = sm.get_secret_value(SecretId=name)
@@ -619,9 +659,9 @@ api_cluster_lines() {
 	[ "$CLUSTERED" -eq 0 ] || echo 'webhook_allow_hosts = 127.0.0.1'
 }
 
-write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
-	local db=$1 mq=$2 pep=$3 s3=$4 dbapi=$5 dbworker=$6 ep="http://127.0.0.1:$AWS_PORT" f
-	local common
+write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_API_ARN MQ_WORKER_ARN
+	local db=$1 mq=$2 pep=$3 s3=$4 dbapi=$5 dbworker=$6 mqapi=$7 mqworker=$8 ep="http://127.0.0.1:$AWS_PORT" f
+	local common c
 	common=$(
 		cat <<-EOF
 			[log]
@@ -639,7 +679,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
 			@DB_ROLES@
 
 			[rabbitmq]
-			secret = $mq
+			secret = @MQ@
 			management_url = http://127.0.0.1:$MGMT_PORT
 			$(rmq_endpoints_line)
 
@@ -660,13 +700,15 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN
 			echo "; generated by scripts/stack.sh for the local stack in $RUN — do not edit"
 			echo "; secrets are named by ARN and fetched from the AWS stand-in (SigV4-checked)"
 			echo
-			# each program its own database user: the daemons theirs, adminctl the master
-			# (one [database] section each: tests edit it as the only one)
+			# each program its own database and broker users: the daemons theirs, adminctl
+			# the master user and the administrator (one [database] section each: tests
+			# edit it as the only one)
 			case $f in
-			api) c=${common/@DB@/$dbapi} ;;
-			worker) c=${common/@DB@/$dbworker} ;;
+			api) c=${common/@DB@/$dbapi} && c=${c/@MQ@/$mqapi} ;;
+			worker) c=${common/@DB@/$dbworker} && c=${c/@MQ@/$mqworker} ;;
 			*)
 				c=${common/@DB@/$db}
+				c=${c/@MQ@/$mq}
 				c=${c/@DB_ROLES@/api_role_secret = $dbapi
 worker_role_secret = $dbworker}
 				;;
@@ -785,7 +827,7 @@ lb_up() {
 	node_up haproxy "$LB_PORT" "$LOG/haproxy.log" haproxy -db -f "$RUN/haproxy.cfg"
 }
 
-write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN
+write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN MQ_API_ARN MQ_WORKER_ARN
 	local key= i k
 	[ -f "$RUN/stack.env" ] && key=$(sed -n 's/^SPOOL_API_KEY=//p' "$RUN/stack.env")
 	[ -s "$SEC/api-key" ] && key=$(cat "$SEC/api-key")
@@ -821,6 +863,8 @@ write_env() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN
 			SPOOL_DB_API_SECRET_ARN=$5
 			SPOOL_DB_WORKER_SECRET_ARN=$6
 			SPOOL_KEY_SECRET_ARN=$7
+			SPOOL_RABBITMQ_API_SECRET_ARN=$8
+			SPOOL_RABBITMQ_WORKER_SECRET_ARN=$9
 			SPOOL_API_CONFIG=$RUN/api.ini
 			SPOOL_WORKER_CONFIG=$RUN/worker.ini
 			SPOOL_ADMINCTL_CONFIG=$RUN/adminctl.ini
@@ -880,7 +924,10 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait) [BINARY]
 # $RUN/iam/<role>.json. They read S3 with these keys too (no [s3] credentials_secret), as
 # on EC2 with the instance profile. adminctl, the tests and the tools keep the stack's
 # unrestricted key (AWS_ACCESS_KEY_ID of stack.env).
-iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN
+# The template has one broker secret (MqSecret) for both daemons; here each reads its own
+# user's, so MqSecret stands for spool/rabbitmq-api in ApiRole's policy and for
+# spool/rabbitmq-worker in WorkerRole's (the administrator's is no role's).
+iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN MQ_API_ARN MQ_WORKER_ARN
 	local r ak sk keys=
 	for r in api worker; do
 		ak=$(persist "iam-$r-access-key-id" eval 'printf AKIA; rand_chars A-Z2-7 16')
@@ -890,7 +937,8 @@ iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN
 	(umask 077 && printf '%s' "$keys" >"$SEC/iam-keys.tmp" && mv "$SEC/iam-keys.tmp" "$SEC/iam-keys")
 	"$PY" "$ROOT/scripts/iam-policies.py" --out "$RUN/iam" --region "$REGION" --account-id 000000000000 \
 		--stack-name spool-local --value "MediaBucket=$BUCKET" --value "DbSecret=$1" \
-		--value "MqSecret=$2" --value "PepperSecret=$3" --value "DbApiSecret=$4" \
+		--role-value "ApiRole:MqSecret=$7" --role-value "WorkerRole:MqSecret=$8" \
+		--value "PepperSecret=$3" --value "DbApiSecret=$4" \
 		--value "DbWorkerSecret=$5" --value "FirstKeySecret=$6" >/dev/null ||
 		die "scripts/iam-policies.py could not resolve the roles of deploy/spool.yaml"
 }
@@ -994,7 +1042,7 @@ cmd_up() {
 	rmq_up
 	s3_up
 	standin_up
-	local out db mq pep s3 dbapi dbworker key
+	local out db mq pep s3 dbapi dbworker key mqapi mqworker
 	out=$(seed_secrets) || die "seeding secrets in the stand-in failed (see $LOG/aws-standin.log)"
 	db=$(awk '$1=="spool/db"{print $2}' <<<"$out")
 	mq=$(awk '$1=="spool/rabbitmq"{print $2}' <<<"$out")
@@ -1003,12 +1051,14 @@ cmd_up() {
 	dbapi=$(awk '$1=="spool/db-api"{print $2}' <<<"$out")
 	dbworker=$(awk '$1=="spool/db-worker"{print $2}' <<<"$out")
 	key=$(awk '$1=="spool/demo-key"{print $2}' <<<"$out")
+	mqapi=$(awk '$1=="spool/rabbitmq-api"{print $2}' <<<"$out")
+	mqworker=$(awk '$1=="spool/rabbitmq-worker"{print $2}' <<<"$out")
 	[ -n "$db" ] && [ -n "$mq" ] && [ -n "$pep" ] && [ -n "$s3" ] && [ -n "$dbapi" ] && [ -n "$dbworker" ] &&
-		[ -n "$key" ] || die "secret ARNs missing from the stand-in's answers"
+		[ -n "$key" ] && [ -n "$mqapi" ] && [ -n "$mqworker" ] || die "secret ARNs missing from the stand-in's answers"
 	seed_log_groups || die "creating the log groups in the stand-in failed (see $LOG/aws-standin.log)"
-	write_configs "$db" "$mq" "$pep" "$s3" "$dbapi" "$dbworker"
-	write_env "$db" "$mq" "$pep" "$s3" "$dbapi" "$dbworker" "$key"
-	iam_roles_up "$db" "$mq" "$pep" "$dbapi" "$dbworker" "$key"
+	write_configs "$db" "$mq" "$pep" "$s3" "$dbapi" "$dbworker" "$mqapi" "$mqworker"
+	write_env "$db" "$mq" "$pep" "$s3" "$dbapi" "$dbworker" "$key" "$mqapi" "$mqworker"
+	iam_roles_up "$db" "$mq" "$pep" "$dbapi" "$dbworker" "$key" "$mqapi" "$mqworker"
 	start_spool
 	say "up: source $RUN/stack.env (or eval \"\$(scripts/stack.sh env)\")"
 }

@@ -21,6 +21,26 @@ expect_eq "permissions configure/write/read are .*" '.* .* .*' \
 	"$(printf '%s' "$BODY" | jq -r '"\(.configure) \(.write) \(.read)"')"
 expect_status "a wrong rabbitmq password is refused" 401 \
 	-u "$SPOOL_RABBITMQ_USER:wrong" "$SPOOL_RABBITMQ_MGMT_URL/api/overview"
+# the daemons' own broker users: no tags, permissions only on spool.* (and the default
+# exchange), connected as such; their secrets are their own
+for u in spool_api spool_worker; do
+	expect_status "$u exists" 200 \
+		-u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RABBITMQ_MGMT_URL/api/users/$u"
+	expect_eq "$u has no tags (no management API)" "" "$(printf '%s' "$BODY" | jq -r '.tags | if type == "array" then join(",") else . end')"
+	expect_status "$u has permissions on vhost /" 200 \
+		-u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RABBITMQ_MGMT_URL/api/permissions/%2F/$u"
+	expect_eq "$u's configure, write and read are anchored on spool.* (write: and amq.default)" "true true true" \
+		"$(printf '%s' "$BODY" | jq -r '[(.configure, .read | startswith("^spool\\.") and endswith("$")),
+			(.write | startswith("^(spool\\.") and endswith("|amq\\.default)$"))] | map(tostring) | join(" ")')"
+done
+conns=""
+for ((i = 0; i < 30; i++)); do
+	conns=$(curl -fsS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" \
+		"$SPOOL_RABBITMQ_MGMT_URL/api/connections" | jq -r '[.[].user] | unique | join(" ")')
+	[[ " $conns " == *" spool_api "* && " $conns " == *" spool_worker "* ]] && break
+	sleep 1
+done
+expect_eq "the daemons' connections are spool_api's and spool_worker's" "spool_api spool_worker" "$conns"
 amqp_hostport=${SPOOL_AMQP_URL#*@}
 amqp_hostport=${amqp_hostport%%/*}
 check "AMQP port $amqp_hostport accepts connections" bash -c "exec 3<>/dev/tcp/${amqp_hostport%:*}/${amqp_hostport#*:}"
@@ -34,6 +54,8 @@ print('bucket ok')
 sm = $(boto3_client secretsmanager)
 for var, keys in (('SPOOL_DB_SECRET_ARN', ['username','password','host','port','dbname','engine']),
                   ('SPOOL_RABBITMQ_SECRET_ARN', ['username','password','host','port','vhost']),
+                  ('SPOOL_RABBITMQ_API_SECRET_ARN', ['username','password','host','port','vhost']),
+                  ('SPOOL_RABBITMQ_WORKER_SECRET_ARN', ['username','password','host','port','vhost']),
                   ('SPOOL_S3_SECRET_ARN', ['access_key_id','secret_access_key'])):
     arn = os.environ[var]
     r = sm.get_secret_value(SecretId=arn)

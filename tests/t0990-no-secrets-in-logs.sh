@@ -2,7 +2,7 @@
 # t0990 — secrets are never logged: after the other tests, every log of the stack
 # ($SPOOL_LOG_DIR, the daemons', the services' and the AWS stand-in's, and the
 # tests' own) is searched for every secret value: the database and RabbitMQ
-# passwords, the API-key pepper, the S3 secret key (all fetched from the stand-in's
+# passwords (the master's and administrator's, and the daemons' own roles' and users'), the API-key pepper, the S3 secret key (all fetched from the stand-in's
 # Secrets Manager with boto3), the AWS secret key of stack.env, the demo API key
 # and the demo tenant's webhook signing key. Run it last.
 . "$(dirname "$0")/lib.sh"
@@ -19,15 +19,20 @@ def get(arn):
     return sm.get_secret_value(SecretId=os.environ[arn])['SecretString']
 db, mq, s3 = (json.loads(get(a)) for a in ('SPOOL_DB_SECRET_ARN', 'SPOOL_RABBITMQ_SECRET_ARN', 'SPOOL_S3_SECRET_ARN'))
 pepper = get('SPOOL_PEPPER_SECRET_ARN')
+own = [(n, json.loads(get(a))['password']) for n, a in (
+    ('spool-api database password', 'SPOOL_DB_API_SECRET_ARN'),
+    ('spool-worker database password', 'SPOOL_DB_WORKER_SECRET_ARN'),
+    ('spool-api rabbitmq password', 'SPOOL_RABBITMQ_API_SECRET_ARN'),
+    ('spool-worker rabbitmq password', 'SPOOL_RABBITMQ_WORKER_SECRET_ARN'))]
 rows = [('database password', db['password']), ('rabbitmq password', mq['password']),
         ('api pepper', pepper), ('s3 secret key', s3['secret_access_key']),
         ('aws secret key (stack.env)', os.environ['AWS_SECRET_ACCESS_KEY']),
         ('demo api key', os.environ['SPOOL_API_KEY']),
-        ('demo webhook signing key', hmac.new(pepper.encode(), b'webhook:demo', hashlib.sha256).hexdigest())]
+        ('demo webhook signing key', hmac.new(pepper.encode(), b'webhook:demo', hashlib.sha256).hexdigest())] + own
 for name, value in rows:
     print('%s\t%s' % (name, value))
 " >"$T_TMP/secrets" || bail "cannot fetch the secrets from the stand-in"
-expect_eq "seven secret values fetched" 7 "$(awk -F '\t' 'length($2) >= 8' "$T_TMP/secrets" | wc -l)"
+expect_eq "eleven secret values fetched" 11 "$(awk -F '\t' 'length($2) >= 8' "$T_TMP/secrets" | wc -l)"
 
 mapfile -t logs < <(find "$SPOOL_LOG_DIR" -type f 2>/dev/null; find "$SPOOL_RUN_DIR/standin" -type f -name '*.log' 2>/dev/null)
 [ "${#logs[@]}" -gt 0 ] || bail "no log files under $SPOOL_LOG_DIR"

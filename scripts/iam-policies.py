@@ -125,6 +125,17 @@ def instance_roles(template):
     return out
 
 
+def parse_values(ap, items):
+    """The --value NAME=VALUE options as a dict (ap.error on a malformed one)."""
+    values = {}
+    for kv in items:
+        if "=" not in kv:
+            ap.error("--value wants NAME=VALUE, got %r" % kv)
+        k, v = kv.split("=", 1)
+        values[k] = v
+    return values
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="resolve the instance roles' policies of the template")
     ap.add_argument("--template", default=os.path.join(HERE, "..", "deploy", "spool.yaml"))
@@ -135,12 +146,7 @@ def main(argv):
     ap.add_argument("--value", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--role-value", action="append", default=[], metavar="ROLE:NAME=VALUE")
     a = ap.parse_args(argv)
-    values = {}
-    for kv in a.value:
-        if "=" not in kv:
-            ap.error("--value wants NAME=VALUE, got %r" % kv)
-        k, v = kv.split("=", 1)
-        values[k] = v
+    values = parse_values(ap, a.value)
     role_values = {}
     for kv in a.role_value:
         if ":" not in kv or "=" not in kv.split(":", 1)[1]:

@@ -255,7 +255,12 @@ cat >"$RH/inner.sh" <<EOF
 #!/bin/bash
 set -u
 mount --make-rprivate / || exit 1
-mount -t overlay overlay -o lowerdir=/,upperdir=$T_TMP/upper,workdir=$T_TMP/work $M || exit 1
+# the upper layer under \$T_TMP; where that cannot be (/ itself an overlay), on a tmpfs
+if ! mount -t overlay overlay -o lowerdir=/,upperdir=$T_TMP/upper,workdir=$T_TMP/work $M 2>/dev/null; then
+	mkdir -p $T_TMP/t && mount -t tmpfs -o size=2g tmpfs $T_TMP/t && mkdir $T_TMP/t/upper $T_TMP/t/work &&
+		mount -t overlay overlay -o lowerdir=/,upperdir=$T_TMP/t/upper,workdir=$T_TMP/t/work $M || exit 1
+	echo "upper layer on a tmpfs"
+fi
 mount -t proc proc $M/proc && mount --rbind /dev $M/dev && mount --rbind /sys $M/sys || exit 1
 mkdir -p $M/rehearsal && mount --bind $RH $M/rehearsal || exit 1
 ud() { # ROLE: the user data as cloud-init runs it (root, a plain environment)
@@ -363,7 +368,7 @@ expect_eq "/usr/local/bin/spool-api links to the package's" /usr/bin/spool-api "
 expect_eq "the first boot (adminctl db bootstrap) ran as spool and exited 0" "spool-migrate.service exit 0" \
 	"$(grep '^spool-migrate.service exit' "$RH/record/started")"
 expect_status "spool-api of the root answers /ready" 200 "http://127.0.0.1:$API_PORT/ready"
-expect_eq "it runs as spool" spool "$(in_root ps -o user= -p "$(cat "$RH/run/spool-api.service.pid")" 2>/dev/null | tr -d ' ')"
+expect_eq "it runs as spool" spool "$(in_root stat -c %U "/proc/$(cat "$RH/run/spool-api.service.pid")" 2>&1)"
 
 # ---- the worker instance's first boot, in the same root
 touch "$RH/run/go-worker"
@@ -393,7 +398,7 @@ expect_eq "spool-worker@1 started with the drop-in's ExecStart (its own file)" \
 	"$(grep '^spool-worker@1.service:' "$RH/record/started")"
 check "the health report and drain scripts are executable" in_root test -x /usr/local/sbin/spool-health-report -a -x /usr/local/sbin/spool-drain
 wpid=$(cat "$RH/run/spool-worker@1.service.pid" 2>/dev/null)
-expect_eq "spool-worker runs as spool" spool "$(in_root ps -o user= -p "$wpid" 2>/dev/null | tr -d ' ')"
+expect_eq "spool-worker runs as spool" spool "$(in_root stat -c %U "/proc/$wpid" 2>&1)"
 
 # ---- a job through the rehearsed API, run by the rehearsed worker
 api() { curl -fsS --max-time 40 -H "Authorization: Bearer $SPOOL_API_KEY" "$@"; }
@@ -421,9 +426,13 @@ for u in spool-api.service spool-worker@1.service; do
 	check "$u: SIGTERM sent" in_root kill -TERM "$(cat "$RH/run/$u.pid")"
 done
 stop_root
-check "no process of the root is left" bash -c '! pgrep -f "^/usr/local/bin/spool-(api|worker) -f /rehearsal/conf/"' 
+left=
+for c in /proc/[0-9]*/cmdline; do
+	[[ $(tr '\0' ' ' 2>/dev/null <"$c") == *" -f /rehearsal/conf/"* ]] && left+=" ${c//[^0-9]/}"
+done
+expect_eq "no process of the root is left" "" "$left"
 check "the host has no user spool" bash -c '! getent passwd spool'
 check "the host has no /etc/spool" test ! -e /etc/spool
-rm -rf "$T_TMP/upper" "$T_TMP/work" "$M"
-check "the throwaway root is removed" test ! -e "$T_TMP/upper"
+check "the namespace holding the root has ended" bash -c "! kill -0 $NSPID 2>/dev/null"
+check "the throwaway root is removed" rm -rf "$T_TMP/upper" "$T_TMP/work" "$M"
 done_testing

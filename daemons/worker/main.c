@@ -501,6 +501,9 @@ static int workers_resize(struct worker *w, int n)
 		t->w = w;
 		t->index = i;
 		t->alive = true;
+		/* a fresh stamp, as the helpers get at start: the watchdog may look before the
+		 * thread first runs, and must not take it for one that never started */
+		alive_stamp(&w->slots[i].alive);
 		if ((rc = pthread_create(&t->tid, NULL, worker_thread_main, t)) != 0) {
 			t->alive = false;
 			w->nthreads = i;
@@ -643,7 +646,10 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	alive_stamp(&w.heartbeat_alive);
 	alive_stamp(&w.reaper_alive);
 	alive_stamp(&w.archiver_alive);
-	atomic_store(&w.broker_down_ns, clock_now_ns()); /* not connected yet */
+	/* not connected yet, and the first try is now: the health check must not count a
+	 * stall since the clock's epoch before the consumer loop stamps its first try */
+	atomic_store(&w.broker_down_ns, clock_now_ns());
+	atomic_store(&w.broker_try_ns, clock_now_ns());
 	clock_cond_init(&w.beat_cv);
 	w.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w.wake_fd < 0) {

@@ -421,6 +421,10 @@ expect_eq "the job succeeded" succeeded "$(jq -r .status <<<"$job")"
 expect_eq "its result: the probe of the clip" 160 "$(jq -r .result.meta.width <<<"$job")"
 expect_match "the rehearsed worker ran it" "$id" "$(cat "$RH/log/spool-worker@1.service.log")"
 
+for u in spool-migrate.service spool-api.service spool-worker@1.service; do
+	expect_eq "$u logged no error" "" "$(grep '"level":"error"' "$RH/log/$u.log" | head -n 3)"
+done
+
 # ---- down: the daemons stop, the root goes
 for u in spool-api.service spool-worker@1.service; do
 	check "$u: SIGTERM sent" in_root kill -TERM "$(cat "$RH/run/$u.pid")"

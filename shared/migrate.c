@@ -161,6 +161,21 @@ static const char *const migrations[] = {
 	"  AND status IN ('queued', 'retrying');",
 
 	/*
+	 * 6: retention (archive.h). Finished jobs past their [retention] are
+	 * written to S3 with their history and deleted; a tombstone per job keeps
+	 * its tenant and where it went, for GET /v1/jobs/{id}'s 410. The partial
+	 * index is the sweep's: finished jobs, oldest first.
+	 */
+	"CREATE TABLE job_tombstones ("
+	"  id uuid PRIMARY KEY,"
+	"  tenant_id text NOT NULL,"
+	"  status text NOT NULL,"
+	"  finished_at timestamptz NOT NULL,"
+	"  archived_at timestamptz NOT NULL DEFAULT now(),"
+	"  archive_key text NOT NULL);"
+	"CREATE INDEX jobs_finished ON jobs (finished_at, id)"
+	"  WHERE status IN ('succeeded', 'failed', 'cancelled');",
+	/*
 	 * 8: the indexes of adminctl's query language (adminctl/query.h). JSON
 	 * equality compiles to containment (params @> '{"height":720}'), which GIN
 	 * jsonb_path_ops indexes serve; result and error only where set (a strict
@@ -231,21 +246,6 @@ static const char *const migrations[] = {
 	"  undoes bigint REFERENCES selections(id),"
 	"  results jsonb);"
 	"CREATE INDEX selections_undoes ON selections (undoes) WHERE undoes IS NOT NULL;",
-	/*
-	 * 6: retention (archive.h). Finished jobs past their [retention] are
-	 * written to S3 with their history and deleted; a tombstone per job keeps
-	 * its tenant and where it went, for GET /v1/jobs/{id}'s 410. The partial
-	 * index is the sweep's: finished jobs, oldest first.
-	 */
-	"CREATE TABLE job_tombstones ("
-	"  id uuid PRIMARY KEY,"
-	"  tenant_id text NOT NULL,"
-	"  status text NOT NULL,"
-	"  finished_at timestamptz NOT NULL,"
-	"  archived_at timestamptz NOT NULL DEFAULT now(),"
-	"  archive_key text NOT NULL);"
-	"CREATE INDEX jobs_finished ON jobs (finished_at, id)"
-	"  WHERE status IN ('succeeded', 'failed', 'cancelled');",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -129,6 +129,7 @@ static void print_text(const struct job *j, const struct jobops_event *ev, size_
 	field("tenant", j->tenant);
 	field("type", j->type);
 	field("status", job_status_name(j->status));
+	field("priority", jobprio_name(j->priority));
 	field("attempts", att);
 	compact(j->source, &b);
 	field("source", buf_str(&b));

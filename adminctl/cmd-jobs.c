@@ -114,10 +114,12 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 	static const struct table_col cols[] = {
 		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
 		{ "ATT", TABLE_RIGHT }, { "CREATED", 0 }, { "RUN AT", 0 }, { "ERROR", TABLE_SHRINK },
+		{ "PRIORITY", 0 },
 	};
 	static const struct table_col due_cols[] = {
 		{ "ID", 0 },	    { "STATUS", 0 },	      { "TYPE", 0 },	       { "TENANT", TABLE_SHRINK },
 		{ "ATT", TABLE_RIGHT }, { "DUE", 0 }, { "RUN AT", 0 }, { "ERROR", TABLE_SHRINK },
+		{ "PRIORITY", 0 },
 	};
 	struct table t;
 	struct buf err = BUF_INIT;
@@ -134,6 +136,7 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 		table_cell(&t, due ? jobs[i].due_at : jobs[i].created_at);
 		table_cell(&t, *jobs[i].run_at ? jobs[i].run_at : "-");
 		table_cell(&t, buf_str(&err));
+		table_cell(&t, jobprio_name(jobs[i].priority));
 	}
 	table_print(&t, stdout);
 	table_free(&t);

@@ -2,13 +2,14 @@
 #include <stdlib.h>
 
 #include "cmd.h"
+#include "job.h"
 #include "joblimits.h"
 
 static int cmd_limits_set_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
 const struct cmd_entry cmd_limits_set_entry = {
 	.name = "limits set",
-	.usage = "tenant|type NAME --max-running N|--unlimited",
+	.usage = "tenant|type NAME [--max-running N|--unlimited] [--priority high|normal|low]",
 	.args_min = 2,
 	.args_max = 2,
 	.flags = CMD_ACTION,
@@ -19,8 +20,9 @@ const struct cmd_entry cmd_limits_set_entry = {
 #define MAX_RUNNING_MAX 1000000
 
 struct set_opts {
-	bool has_max, unlimited;
+	bool has_max, unlimited, has_prio;
 	int64_t max;
+	enum jobprio prio;
 };
 
 static int on_opt(int opt, const char *val, void *arg)
@@ -39,6 +41,13 @@ static int on_opt(int opt, const char *val, void *arg)
 	case 'u':
 		o->unlimited = true;
 		return 0;
+	case 'p':
+		if (jobprio_parse(val, &o->prio) == 0) {
+			o->has_prio = true;
+			return 0;
+		}
+		cmd_error("limits set: --priority is high, normal or low, not '%s'", val);
+		return -1;
 	}
 	return -1;
 }
@@ -46,13 +55,16 @@ static int on_opt(int opt, const char *val, void *arg)
 /*
  * Set how many jobs of a tenant or type may run at once across every worker
  * ('*': the default of those without a row of their own); takes effect at the
- * next claim, and a raised limit wakes the jobs it deferred.
+ * next claim, and a raised limit wakes the jobs it deferred. --priority sets a
+ * tenant's default priority (of its submissions that name none) instead or
+ * as well; it takes effect at its next submission.
  */
 static int cmd_limits_set_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "max-running", required_argument, NULL, 'm' },
 		{ "unlimited", no_argument, NULL, 'u' },
+		{ "priority", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct set_opts o = { 0 };
@@ -60,23 +72,37 @@ static int cmd_limits_set_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	int rc, first = cmd_getopt(ctx, &cmd_limits_set_entry, argc, argv, NULL, longopts, on_opt, &o);
 	if (first < 0)
 		return CMD_EXIT_USAGE;
-	if (o.has_max == o.unlimited) {
-		cmd_error("limits set: give one of --max-running N and --unlimited");
+	if ((o.has_max && o.unlimited) || (!o.has_max && !o.unlimited && !o.has_prio)) {
+		cmd_error("limits set: give one of --max-running N and --unlimited, or --priority P");
 		return cmd_usage(&cmd_limits_set_entry);
 	}
 	if (cmd_limits_target("limits set", argv[first], argv[first + 1], &scope) < 0)
 		return CMD_EXIT_USAGE;
+	if (o.has_prio && scope != JOBLIMITS_TENANT) {
+		cmd_error("limits set: --priority is a tenant's default, not a %s's", argv[first]);
+		return CMD_EXIT_USAGE;
+	}
 	if ((rc = cmd_config(ctx)) || (rc = cmd_check_writable(ctx, &cmd_limits_set_entry)) || (rc = cmd_db(ctx)))
 		return rc;
 	struct buf err = BUF_INIT;
 	int64_t max = o.unlimited ? -1 : o.max;
-	if (joblimits_set(ctx->db, scope, argv[first + 1], max, cmd_actor(ctx), &err) < 0) {
+	json_t *detail = json_object();
+	if ((o.has_max || o.unlimited) && joblimits_set(ctx->db, scope, argv[first + 1], max, cmd_actor(ctx), &err) < 0) {
 		cmd_error("limits set: %s", buf_str(&err));
 		buf_release(&err);
+		json_decref(detail);
+		return CMD_EXIT_FAILURE;
+	}
+	if (o.has_prio && job_set_tenant_priority(ctx->db, argv[first + 1], o.prio, cmd_actor(ctx), &err) < 0) {
+		cmd_error("limits set: %s", buf_str(&err));
+		buf_release(&err);
+		json_decref(detail);
 		return CMD_EXIT_FAILURE;
 	}
 	buf_release(&err);
-	json_t *detail = json_object();
-	json_object_set_new(detail, "max_running", max < 0 ? json_null() : json_integer(max));
+	if (o.has_max || o.unlimited)
+		json_object_set_new(detail, "max_running", max < 0 ? json_null() : json_integer(max));
+	if (o.has_prio)
+		json_object_set_new(detail, "priority", json_string(jobprio_name(o.prio)));
 	return cmd_limits_changed(ctx, "limits.set", scope, argv[first + 1], detail);
 }

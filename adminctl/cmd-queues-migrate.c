@@ -131,7 +131,8 @@ static int migrate_one(struct mq *m, const char *queue, enum mq_queue_role role,
 /* The queues to migrate: the fixed ones, and the delay queues the management API lists. */
 static size_t queue_list(struct cmd_ctx *ctx, char ***names)
 {
-	static const char *const fixed[] = { MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
+	static const char *const fixed[] = { MQ_JOBS_HIGH_QUEUE, MQ_JOBS_QUEUE, MQ_JOBS_LOW_QUEUE,
+								    MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
 	struct rmqadmin_queue *q = NULL;
 	struct buf err = BUF_INIT;
 	size_t nq = 0, n = 0, nfixed = sizeof(fixed) / sizeof(fixed[0]);
@@ -152,7 +153,8 @@ static size_t queue_list(struct cmd_ctx *ctx, char ***names)
 
 static enum mq_queue_role role_of(const char *queue)
 {
-	if (!strcmp(queue, MQ_JOBS_QUEUE))
+	enum jobprio p;
+	if (jobprio_of_queue(queue, &p) == 0)
 		return MQ_ROLE_JOBS;
 	if (!strcmp(queue, MQ_DEAD_QUEUE))
 		return MQ_ROLE_DEAD;

@@ -17,7 +17,8 @@ const struct cmd_entry cmd_queues_entry = {
 };
 
 /* The queues AMQP can count without the management API (it cannot list them). */
-static const char *const known_queues[] = { MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
+static const char *const known_queues[] = { MQ_JOBS_HIGH_QUEUE, MQ_JOBS_QUEUE, MQ_JOBS_LOW_QUEUE,
+								    MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
 #define NKNOWN (sizeof(known_queues) / sizeof(known_queues[0]))
 
 /* Passive declares of the known queues: ready and consumers only. */

@@ -28,7 +28,8 @@ const struct model_metric model_metrics[MODEL_METRICS_COUNT] = {
 	{ "HTTP 5xx", "Http5xx", "Sum", "responses" },
 };
 
-static const char *const overview_queues[] = { MQ_JOBS_QUEUE, MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
+static const char *const overview_queues[] = { MQ_JOBS_HIGH_QUEUE, MQ_JOBS_QUEUE, MQ_JOBS_LOW_QUEUE,
+								    MQ_DEAD_QUEUE, MQ_EVENTS_API_QUEUE };
 #define NOVERVIEW_QUEUES (sizeof(overview_queues) / sizeof(overview_queues[0]))
 
 /* Passive-declare one queue; on a connection error the service is marked down. */

@@ -96,8 +96,9 @@ static void build(const struct model_job *mj, struct lines *l)
 {
 	const struct job *j = &mj->job;
 	add(l, TC_HEADER, "job %s", j->id);
-	add(l, TC_NORMAL, "  type %s   tenant %s   status %s   attempts %d/%d   progress %d%s", j->type, j->tenant,
-	    job_status_name(j->status), j->attempts, j->max_attempts, j->progress, j->cancel_requested ? "   cancel requested" : "");
+	add(l, TC_NORMAL, "  type %s   tenant %s   status %s   priority %s   attempts %d/%d   progress %d%s", j->type,
+	    j->tenant, job_status_name(j->status), jobprio_name(j->priority), j->attempts, j->max_attempts, j->progress,
+	    j->cancel_requested ? "   cancel requested" : "");
 	add(l, TC_NORMAL, "  created %s   started %s   finished %s", j->created_at, *j->started_at ? j->started_at : "-",
 	    *j->finished_at ? j->finished_at : "-");
 	if (*j->run_at)

@@ -84,9 +84,9 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 	tui_cellf(y++, 0, cols, TC_NORMAL, "search: %s   %s jobs%s%s", *js.filter.search ? js.filter.search : "-",
 		  total, js.marks.n ? "   marked: " : "", "");
 	tui_marks_draw(&js.marks, y - 1, cols);
-	int errw = cols - 67;
-	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %s", "id", "type", "status", "tries",
-		  "created", errw > 4 ? "error" : "");
+	int errw = cols - 74;
+	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %-6s %s", "id", "type", "status", "tries",
+		  "created", "prio", errw > 4 ? "error" : "");
 	int body = rows - 3;
 	if (!s) {
 		js.list.n = 0;
@@ -120,8 +120,9 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 		tui_cell(y, 28, 10, i == js.list.sel ? c : status_color(j->status), job_status_name(j->status));
 		tui_cellf(y, 39, 6, c, "%2d/%-2d ", j->attempts, j->max_attempts);
 		tui_cell(y, 45, 21, c, created);
+		tui_cell(y, 66, 7, c, jobprio_name(j->priority));
 		if (errw > 4)
-			tui_cell(y, 66, cols - 66, i == js.list.sel ? c : TC_DOWN, err ? err : "");
+			tui_cell(y, 73, cols - 73, i == js.list.sel ? c : TC_DOWN, err ? err : "");
 	}
 	if (mj->total > mj->n && y < top + rows)
 		tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu of %zu shown; narrow the filter", mj->n, mj->total);

@@ -19,6 +19,7 @@ static const char *const api_grants[] = {
 	"schema_version:SELECT",           /* /ready compares it with the binary's */
 	"limits:SELECT",                   /* /ready lists the paused tenants and types */
 	"job_tombstones:SELECT",           /* GET /v1/jobs/{id} of an archived job: 410 */
+	"tenant_priorities:SELECT",        /* a submission's default priority */
 };
 
 static const char *const worker_grants[] = {

@@ -77,8 +77,8 @@ void job_clear(struct job *j)
 	"params::text, result::text, error::text, callback_url, idempotency_key, worker_id, "           \
 	"cancel_requested, " DB_RFC3339("created_at") ", " DB_RFC3339("started_at") ", "                \
 	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", " DB_RFC3339("due_at") ", "         \
-	DB_RFC3339("run_at") ", (extract(epoch FROM created_at) * 1000000)::bigint"
-#define JOB_NCOLS 22
+	DB_RFC3339("run_at") ", priority, (extract(epoch FROM created_at) * 1000000)::bigint"
+#define JOB_NCOLS 23
 
 static json_t *json_col(const PGresult *r, int row, int col)
 {
@@ -117,6 +117,8 @@ static void job_from_row(const PGresult *r, int row, struct job *j)
 	db_copy(j->lease_until, sizeof(j->lease_until), r, row, 18);
 	db_copy(j->due_at, sizeof(j->due_at), r, row, 19);
 	db_copy(j->run_at, sizeof(j->run_at), r, row, 20);
+	if (jobprio_parse(PQgetvalue(r, row, 21), &j->priority) < 0)
+		j->priority = JOBPRIO_NORMAL;
 }
 
 static void rollback(struct db_conn *c)
@@ -133,6 +135,38 @@ static char *dump_or_null(json_t *v)
 
 /* ---- create, get, list ----------------------------------------------------- */
 
+/* SQL: the default priority of tenant `t` (an SQL expression): its row, else '*', else normal. */
+#define JOB_TENANT_PRIORITY(t)                                                                          \
+	"coalesce((SELECT priority FROM tenant_priorities WHERE tenant IN (" t ", '*')"                   \
+	" ORDER BY tenant = '*' LIMIT 1), 'normal')"
+
+int job_tenant_priority(struct db_conn *c, const char *tenant, enum jobprio *out, struct buf *err)
+{
+	const char *params[] = { tenant };
+	PGresult *r = db_exec(c, "job_tenant_priority", "SELECT " JOB_TENANT_PRIORITY("$1"), 1, params, err);
+	if (!r)
+		return -1;
+	if (PQntuples(r) != 1 || jobprio_parse(PQgetvalue(r, 0, 0), out) < 0)
+		*out = JOBPRIO_NORMAL;
+	PQclear(r);
+	return 0;
+}
+
+int job_set_tenant_priority(struct db_conn *c, const char *tenant, enum jobprio p, const char *actor,
+			    struct buf *err)
+{
+	const char *params[] = { tenant, jobprio_name(p), actor };
+	PGresult *r = db_exec(c, "job_set_tenant_priority",
+			      "INSERT INTO tenant_priorities (tenant, priority, updated_by) VALUES ($1, $2, $3)"
+			      " ON CONFLICT (tenant) DO UPDATE SET priority = EXCLUDED.priority,"
+			      "   updated_at = now(), updated_by = EXCLUDED.updated_by",
+			      3, params, err);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
 /*
  * One statement, so one round trip and one implicit transaction: the job, its
  * first job_events row and its outbox row (the message of
@@ -147,16 +181,17 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, boo
 	char *src = dump_or_null(in->source);
 	char *prm = in->params ? json_dumps(in->params, JSON_COMPACT) : xstrdup("{}");
 	const char *params[] = { in->tenant, in->type, src, prm, in->callback_url, in->idempotency_key, maxa,
-				 run_at, delay };
+				 run_at, delay, in->priority };
 	int rc = -1;
 	*existed = false;
 	memset(out, 0, sizeof(*out));
 	/* s.ra: the run_at asked for (NULL: none); a job whose run_at has come is queued at once */
 	PGresult *r = db_exec(c, "job_create",
 			      "WITH u AS (INSERT INTO jobs (tenant_id, type, source, params, callback_url,"
-			      "     idempotency_key, max_attempts, status, run_at, due_at)"
+			      "     idempotency_key, max_attempts, status, run_at, due_at, priority)"
 			      "   SELECT $1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::int,"
-			      "     CASE WHEN s.ra > now() THEN 'scheduled' ELSE 'queued' END, s.ra, greatest(s.ra, now())"
+			      "     CASE WHEN s.ra > now() THEN 'scheduled' ELSE 'queued' END, s.ra, greatest(s.ra, now()),"
+			      "     coalesce($10::text, " JOB_TENANT_PRIORITY("$1") ")"
 			      "   FROM (SELECT CASE WHEN $8::bigint > 0 THEN to_timestamp($8::bigint / 1000.0)"
 			      "     WHEN $9::bigint > 0 THEN now() + $9::bigint * interval '1 second' END AS ra) s"
 			      "   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),"
@@ -164,10 +199,12 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, boo
 			      "   SELECT id, status, status, 0, CASE WHEN run_at IS NOT NULL THEN"
 			      "     jsonb_build_object('run_at', " DB_RFC3339("run_at") ") END FROM u),"
 			      " o AS (INSERT INTO outbox (exchange, routing_key, payload)"
-			      "   SELECT 'spool.jobs', 'job', format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s}',"
-			      "     id, to_json(type), attempts + 1) FROM u WHERE status = 'queued')"
+			      "   SELECT 'spool.jobs', CASE priority WHEN 'normal' THEN 'job' ELSE 'job.' || priority END,"
+			      "     format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s%s}', id, to_json(type),"
+			      "     attempts + 1, CASE WHEN priority <> 'normal' THEN format(',\"priority\":\"%s\"', priority)"
+			      "     ELSE '' END) FROM u WHERE status = 'queued')"
 			      " SELECT " JOB_COLS " FROM u",
-			      9, params, err);
+			      10, params, err);
 	if (!r)
 		goto done;
 	if (PQntuples(r) == 0) {

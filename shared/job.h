@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "jobprio.h"
 
 enum job_status {
 	JOB_QUEUED,
@@ -109,6 +110,7 @@ struct job {
 	char lease_until[40];
 	char due_at[40];         /* when its spool.jobs message is due: queued, or the retry after the backoff */
 	char run_at[40];         /* when a scheduled job was asked to run, "" when it was not scheduled */
+	enum jobprio priority;   /* the queue its messages go to */
 };
 
 /* Release everything the job owns and zero it. */
@@ -125,6 +127,7 @@ struct job_new {
 	int max_attempts;
 	int64_t run_at_ms;       /* > 0: scheduled for this time (Unix milliseconds) */
 	int64_t delay_s;         /* > 0 (and run_at_ms 0): scheduled this many seconds after the database's now */
+	const char *priority;    /* "high", "normal", "low"; NULL: the tenant's default (job_tenant_priority) */
 };
 
 /*
@@ -137,6 +140,15 @@ struct job_new {
  */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed,
 	       struct buf *err);
+
+/*
+ * A tenant's default priority, the priority of its submissions that name
+ * none: its row of tenant_priorities, else the row of '*', else normal.
+ */
+int job_tenant_priority(struct db_conn *c, const char *tenant, enum jobprio *out, struct buf *err);
+/* Set (create) the default priority of `tenant` ('*': of every tenant without a row). */
+int job_set_tenant_priority(struct db_conn *c, const char *tenant, enum jobprio p, const char *actor,
+			    struct buf *err);
 
 /* Load a job; `tenant` NULL for any tenant (operators). JOB_OK, JOB_NOT_FOUND (or other tenant), JOB_ERR. */
 enum job_rc job_get(struct db_conn *c, const char *id, const char *tenant, struct job *out, struct buf *err);

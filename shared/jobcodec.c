@@ -38,6 +38,7 @@ json_t *jobcodec_to_json(const struct job *j)
 	json_object_set_new(o, "started_at", str_or_null(j->started_at));
 	json_object_set_new(o, "finished_at", str_or_null(j->finished_at));
 	json_object_set_new(o, "run_at", str_or_null(j->run_at));
+	json_object_set_new(o, "priority", json_string(jobprio_name(j->priority)));
 	return o;
 }
 
@@ -120,10 +121,19 @@ int jobcodec_cursor_decode(const char *cursor, int64_t *micros, char id[JOB_ID_L
 
 /* ---- messages ---------------------------------------------------------------- */
 
+void jobcodec_message_of(const struct job *j, int attempt, struct jobcodec_message *m)
+{
+	*m = (struct jobcodec_message){ .version = 1, .attempt = attempt, .priority = j->priority };
+	memcpy(m->id, j->id, sizeof(m->id));
+	snprintf(m->type, sizeof(m->type), "%s", j->type ? j->type : "");
+}
+
 void jobcodec_message_encode(const struct jobcodec_message *m, struct buf *out)
 {
 	json_t *o = json_pack("{s:i, s:s, s:s, s:i}", "v", m->version ? m->version : 1, "job_id", m->id, "type",
 			      m->type, "attempt", m->attempt);
+	if (m->priority != JOBPRIO_NORMAL)
+		json_object_set_new(o, "priority", json_string(jobprio_name(m->priority)));
 	char *s = json_dumps(o, JSON_COMPACT);
 	buf_reset(out);
 	buf_adds(out, s);
@@ -157,7 +167,8 @@ int jobcodec_message_decode(const char *data, size_t len, struct jobcodec_messag
 	}
 	int rc = -1;
 	json_t *v = json_object_get(o, "v"), *id = json_object_get(o, "job_id"), *type = json_object_get(o, "type"),
-	       *att = json_object_get(o, "attempt");
+	       *att = json_object_get(o, "attempt"), *prio = json_object_get(o, "priority");
+	enum jobprio p = JOBPRIO_NORMAL;
 	if (!json_is_object(o))
 		buf_adds(err, "message is not a JSON object");
 	else if (!json_is_integer(v) || json_integer_value(v) != 1)
@@ -168,7 +179,10 @@ int jobcodec_message_decode(const char *data, size_t len, struct jobcodec_messag
 		buf_adds(err, "message 'type' is missing or not a job type name");
 	else if (!json_is_integer(att) || json_integer_value(att) < 0 || json_integer_value(att) > 1000000)
 		buf_adds(err, "message 'attempt' is not a whole number in [0, 1000000]");
+	else if (prio && jobprio_parse(json_string_value(prio), &p) < 0)
+		buf_adds(err, "message 'priority' is not high, normal or low");
 	else {
+		m->priority = p;
 		m->version = 1;
 		memcpy(m->id, json_string_value(id), JOB_ID_LEN + 1);
 		snprintf(m->type, sizeof(m->type), "%s", json_string_value(type));
@@ -203,6 +217,7 @@ void jobcodec_event_encode_next(const struct job *j, const char *event, time_t n
 	json_object_set_new(o, "attempt", json_integer(j->attempts));
 	json_object_set_new(o, "at", json_string(at));
 	json_object_set_new(o, "error", ref_or_null(j->error));
+	json_object_set_new(o, "priority", json_string(jobprio_name(j->priority)));
 	if (next_attempt_at > 0) {
 		char next[TIMEFMT_UTC_SIZE];
 		timefmt_utc(next_attempt_at, next);

@@ -18,17 +18,24 @@
 
 #include "buf.h"
 #include "job.h"
+#include "jobprio.h"
 
 /*
  * The queue message for a job: {"v":1,"job_id":"…","type":"…","attempt":N} where
- * attempt is the attempt the delivery is for (jobs.attempts + 1 when queued).
+ * attempt is the attempt the delivery is for (jobs.attempts + 1 when queued),
+ * then ,"priority":"high" or "low" for a job not of normal priority (absent:
+ * normal, as in the messages of the releases before priorities). The
+ * priority says which queue the message goes back to (retries, copies).
  */
 struct jobcodec_message {
 	int version;             /* 1 */
 	char id[JOB_ID_LEN + 1];
 	char type[64];
 	int attempt;
+	enum jobprio priority;
 };
+/* The message of `j` for `attempt` into `m`. */
+void jobcodec_message_of(const struct job *j, int attempt, struct jobcodec_message *m);
 /* Encode into `out` (reset first). */
 void jobcodec_message_encode(const struct jobcodec_message *m, struct buf *out);
 /* Decode untrusted bytes; -1 with a reason in `err` (poison message). */

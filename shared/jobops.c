@@ -22,12 +22,12 @@
 	" u AS (UPDATE jobs j SET status = 'queued', attempts = 0, error = NULL, result = NULL,"             \
 	"   progress = NULL, worker_id = NULL, lease_until = NULL, cancel_requested = false,"               \
 	"   started_at = NULL, finished_at = NULL, due_at = now(), updated_at = now()"                      \
-	"   FROM o WHERE j.id = o.id RETURNING j.id, j.type, o.status AS old_status, o.error AS old_error),"  \
+	"   FROM o WHERE j.id = o.id RETURNING j.id, j.type, j.priority, o.status AS old_status, o.error AS old_error),"  \
 	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                            \
 	"   SELECT id, 'retried', 'queued', 0,"                                                             \
 	"     jsonb_build_object('actor', " actor "::text, 'from', old_status, 'error', old_error) || " extra  \
 	"     FROM u)"                                                                                       \
-	" SELECT id, type FROM u ORDER BY id"
+	" SELECT id, type, priority FROM u ORDER BY id"
 
 #define MATCH_COND                                                                                         \
 	"status = 'failed' AND ($1::text IS NULL OR type = $1)"                                            \
@@ -40,7 +40,7 @@ static void rollback(struct db_conn *c)
 	buf_release(&ignored);
 }
 
-/* The spool.jobs messages of the retried jobs (rows of id, type in `r`) into the outbox, in one statement. */
+/* The spool.jobs messages of the retried jobs (rows of id, type, priority in `r`) into the outbox, in one statement. */
 static int outbox_add_retried(struct db_conn *c, const PGresult *r, struct buf *err)
 {
 	size_t rows = (size_t)PQntuples(r);
@@ -49,6 +49,8 @@ static int outbox_add_retried(struct db_conn *c, const PGresult *r, struct buf *
 		msgs[i] = (struct jobcodec_message){ .version = 1, .attempt = 1 };
 		db_copy(msgs[i].id, sizeof(msgs[i].id), r, (int)i, 0);
 		db_copy(msgs[i].type, sizeof(msgs[i].type), r, (int)i, 1);
+		if (jobprio_parse(PQgetvalue(r, (int)i, 2), &msgs[i].priority) < 0)
+			msgs[i].priority = JOBPRIO_NORMAL;
 	}
 	int rc = outbox_add_messages(c, msgs, rows, err);
 	free(msgs);

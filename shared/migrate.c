@@ -176,6 +176,19 @@ static const char *const migrations[] = {
 	"CREATE INDEX jobs_finished ON jobs (finished_at, id)"
 	"  WHERE status IN ('succeeded', 'failed', 'cancelled');",
 	/*
+	 * 7: job priorities (jobprio.h). A job's priority routes its messages to
+	 * spool.jobs.high, spool.jobs or spool.jobs.low; a tenant's default (or
+	 * '*', the default of tenants without a row) applies when a submission
+	 * names none. Not a column of limits: a row there also sets max_running.
+	 */
+	"ALTER TABLE jobs ADD COLUMN priority text NOT NULL DEFAULT 'normal'"
+	"  CHECK (priority IN ('high', 'normal', 'low'));"
+	"CREATE TABLE tenant_priorities ("
+	"  tenant text PRIMARY KEY CHECK (length(tenant) BETWEEN 1 AND 200),"
+	"  priority text NOT NULL CHECK (priority IN ('high', 'normal', 'low')),"
+	"  updated_at timestamptz NOT NULL DEFAULT now(),"
+	"  updated_by text NOT NULL DEFAULT '');",
+	/*
 	 * 8: the indexes of adminctl's query language (adminctl/query.h). JSON
 	 * equality compiles to containment (params @> '{"height":720}'), which GIN
 	 * jsonb_path_ops indexes serve; result and error only where set (a strict

@@ -39,8 +39,9 @@ struct mq {
 	uint64_t next_seq;       /* publish sequence number of the next message */
 	uint64_t unconfirmed;    /* first one sent by mq_publish_nowait not yet confirmed, 0: none */
 	int64_t last_io_ms;      /* last successful exchange with the broker (clock_now_ms) */
-	char *consuming;         /* queue of the running consumer (mq_consume), or NULL */
-	char *consumer_tag;      /* its tag */
+	char *consuming[MQ_CONSUMERS_MAX];    /* queues of the running consumers (mq_consume) */
+	char *consumer_tag[MQ_CONSUMERS_MAX]; /* their tags */
+	int nconsumers;
 	struct config_endpoint last; /* node of the current or last connection (host NULL: none yet) */
 };
 
@@ -71,8 +72,10 @@ void mq_free(struct mq *m)
 	if (!m)
 		return;
 	mq_disconnect(m);
-	free(m->consuming);
-	free(m->consumer_tag);
+	for (int i = 0; i < MQ_CONSUMERS_MAX; i++) {
+		free(m->consuming[i]);
+		free(m->consumer_tag[i]);
+	}
 	free(m->last.host);
 	free(m);
 }
@@ -94,6 +97,7 @@ static void conn_destroy(struct mq *m)
 		amqp_destroy_connection(m->conn);
 	m->conn = NULL;
 	m->channel_open = false;
+	m->nconsumers = 0; /* the consumers are gone with the connection */
 }
 
 void mq_disconnect(struct mq *m)
@@ -161,6 +165,7 @@ static int reply_error(struct mq *m, amqp_rpc_reply_t r, const char *what, struc
 		buf_printf(err, "channel closed by the server: %d ", code);
 		add_bytes(err, c->reply_text);
 		m->channel_open = false;
+		m->nconsumers = 0; /* its consumers are gone with it */
 		if (amqp_send_method(m->conn, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
 			conn_destroy(m);
 			return code;
@@ -500,6 +505,12 @@ static void arg_num(struct mq_arg *out, size_t *n, const char *key, int64_t val)
 
 size_t mq_queue_args(enum mq_queue_type type, enum mq_queue_role role, int delay_s, struct mq_arg out[MQ_ARGS_MAX])
 {
+	return mq_queue_args_prio(type, role, delay_s, JOBPRIO_NORMAL, out);
+}
+
+size_t mq_queue_args_prio(enum mq_queue_type type, enum mq_queue_role role, int delay_s, enum jobprio p,
+			  struct mq_arg out[MQ_ARGS_MAX])
+{
 	size_t n = 0;
 
 	switch (role) {
@@ -512,7 +523,7 @@ size_t mq_queue_args(enum mq_queue_type type, enum mq_queue_role role, int delay
 	case MQ_ROLE_RETRY:
 		arg_num(out, &n, "x-message-ttl", (int64_t)delay_s * 1000);
 		arg_str(out, &n, "x-dead-letter-exchange", MQ_JOBS_EXCHANGE);
-		arg_str(out, &n, "x-dead-letter-routing-key", MQ_JOBS_KEY);
+		arg_str(out, &n, "x-dead-letter-routing-key", jobprio_key(p));
 		arg_num(out, &n, "x-expires", ((int64_t)delay_s + MQ_RETRY_EXPIRE_S) * 1000);
 		break;
 	case MQ_ROLE_DEAD:
@@ -564,25 +575,15 @@ static int queue_declare(struct mq *m, const char *name, amqp_table_t args, stru
 	return code == AMQP_PRECONDITION_FAILED && reason ? MQ_MISMATCH : -1;
 }
 
-/* The delay of a delay queue's name, spool.retry.<seconds>; 0 when it is not one. */
-static int retry_delay_of(const char *name)
-{
-	size_t pl = strlen(MQ_RETRY_PREFIX);
-	char *end;
-
-	if (strncmp(name, MQ_RETRY_PREFIX, pl) || name[pl] < '1' || name[pl] > '9')
-		return 0;
-	long d = strtol(name + pl, &end, 10);
-	return *end || d > 1000000 ? 0 : (int)d;
-}
-
 /* Declare `queue` of `role` with the arguments of queue type `type`; see queue_declare. */
 static int declare_typed(struct mq *m, const char *queue, enum mq_queue_type type, enum mq_queue_role role,
 			 struct buf *err)
 {
 	struct mq_arg a[MQ_ARGS_MAX];
 	amqp_table_entry_t e[MQ_ARGS_MAX];
-	size_t n = mq_queue_args(type, role, retry_delay_of(queue), a);
+	enum jobprio p = JOBPRIO_NORMAL;
+	int delay_s = jobprio_retry_of(queue, &p);
+	size_t n = mq_queue_args_prio(type, role, delay_s, p, a);
 
 	for (size_t i = 0; i < n; i++)
 		e[i] = a[i].str ? entry_str(a[i].key, a[i].str) : entry_int(a[i].key, a[i].num);
@@ -654,9 +655,13 @@ int mq_declare_topology(struct mq *m, struct buf *err)
 	 * consumer timeout never sees a long-running job's delivery.
 	 */
 	int rc;
-	if ((rc = mq_declare_queue(m, MQ_JOBS_QUEUE, MQ_ROLE_JOBS, NULL, err)) < 0 ||
-	    (rc = mq_bind_as(m, MQ_JOBS_QUEUE, MQ_ROLE_JOBS, err)) < 0 ||
-	    (rc = mq_declare_queue(m, MQ_DEAD_QUEUE, MQ_ROLE_DEAD, NULL, err)) < 0 ||
+	for (int p = 0; p < JOBPRIO_COUNT; p++) {
+		const char *q = jobprio_queue((enum jobprio)p);
+		if ((rc = mq_declare_queue(m, q, MQ_ROLE_JOBS, NULL, err)) < 0 ||
+		    (rc = mq_bind_as(m, q, MQ_ROLE_JOBS, err)) < 0)
+			return rc;
+	}
+	if ((rc = mq_declare_queue(m, MQ_DEAD_QUEUE, MQ_ROLE_DEAD, NULL, err)) < 0 ||
 	    (rc = mq_declare_queue(m, MQ_EVENTS_API_QUEUE, MQ_ROLE_EVENTS, NULL, err)) < 0 ||
 	    (rc = mq_bind_as(m, MQ_EVENTS_API_QUEUE, MQ_ROLE_EVENTS, err)) < 0)
 		return rc;
@@ -667,9 +672,18 @@ int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct 
 {
 	if (need_conn(m, err) < 0)
 		return -1;
-	if (role == MQ_ROLE_JOBS)
+	if (role == MQ_ROLE_JOBS) {
+		/* the queue of a priority, or one whose name ends with it (adminctl queues migrate's hold queue) */
+		enum jobprio p = JOBPRIO_NORMAL;
+		size_t ql = strlen(queue);
+		for (int i = 0; i < JOBPRIO_COUNT; i++) {
+			size_t l = strlen(jobprio_queue((enum jobprio)i));
+			if (ql >= l && !strcmp(queue + ql - l, jobprio_queue((enum jobprio)i)))
+				p = (enum jobprio)i;
+		}
 		return exchange_declare(m, MQ_JOBS_EXCHANGE, "direct", err) < 0 ||
-		       queue_bind(m, queue, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, err) < 0 ? -1 : 0;
+		       queue_bind(m, queue, MQ_JOBS_EXCHANGE, jobprio_key(p), err) < 0 ? -1 : 0;
+	}
 	if (role == MQ_ROLE_EVENTS)
 		return exchange_declare(m, MQ_EVENTS_EXCHANGE, "topic", err) < 0 ||
 		       queue_bind(m, queue, MQ_EVENTS_EXCHANGE, "job.#", err) < 0 ? -1 : 0;
@@ -960,13 +974,13 @@ int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, stru
 	return rc;
 }
 
-int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err)
+int mq_publish_delayed(struct mq *m, int delay_s, enum jobprio p, const char *body, size_t len, struct buf *err)
 {
 	char name[64];
 
 	if (delay_s < 1)
 		delay_s = 1;
-	snprintf(name, sizeof(name), MQ_RETRY_PREFIX "%d", delay_s);
+	snprintf(name, sizeof(name), "%s%d", jobprio_retry_prefix(p), delay_s);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0)
 			buf_reset(err);
@@ -1011,19 +1025,19 @@ static int qos(struct mq *m, int prefetch, struct buf *err)
 	return check_rpc(m, "basic.qos", err);
 }
 
-/* basic.consume of `queue`, remembering the consumer for mq_qos. */
-static int consume_start(struct mq *m, const char *queue, struct buf *err)
+/* basic.consume of `queue` as consumer `i`, remembering it for mq_qos and mq_next. */
+static int consume_start(struct mq *m, int i, const char *queue, struct buf *err)
 {
 	amqp_basic_consume_ok_t *ok = amqp_basic_consume(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue),
 							 amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (check_rpc(m, queue, err) < 0 || !ok)
 		return -1;
-	if (m->consuming != queue) {
-		free(m->consuming);
-		m->consuming = xstrdup(queue);
+	if (m->consuming[i] != queue) {
+		free(m->consuming[i]);
+		m->consuming[i] = xstrdup(queue);
 	}
-	free(m->consumer_tag);
-	m->consumer_tag = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
+	free(m->consumer_tag[i]);
+	m->consumer_tag[i] = xstrndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
 	return 0;
 }
 
@@ -1031,17 +1045,18 @@ int mq_qos(struct mq *m, int prefetch, struct buf *err)
 {
 	if (qos(m, prefetch, err) < 0)
 		return -1;
-	if (!m->consuming || !m->consumer_tag)
-		return 0;
 	/*
-	 * RabbitMQ fixes a consumer's prefetch at basic.consume: start it again.
+	 * RabbitMQ fixes a consumer's prefetch at basic.consume: start them again.
 	 * Deliveries not yet acked stay valid (their tags belong to the channel) and
-	 * those arriving for the old consumer meanwhile are queued by librabbitmq.
+	 * those arriving for the old consumers meanwhile are queued by librabbitmq
+	 * (their tags are kept until the new ones are known).
 	 */
-	amqp_basic_cancel(m->conn, MQ_CHANNEL, amqp_cstring_bytes(m->consumer_tag));
-	if (check_rpc(m, "basic.cancel", err) < 0)
-		return -1;
-	return consume_start(m, m->consuming, err);
+	for (int i = 0; i < m->nconsumers; i++) {
+		amqp_basic_cancel(m->conn, MQ_CHANNEL, amqp_cstring_bytes(m->consumer_tag[i]));
+		if (check_rpc(m, "basic.cancel", err) < 0 || consume_start(m, i, m->consuming[i], err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int mq_fd(const struct mq *m)
@@ -1056,9 +1071,24 @@ bool mq_buffered(const struct mq *m)
 
 int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err)
 {
-	if (qos(m, prefetch, err) < 0)
+	if (m->nconsumers >= MQ_CONSUMERS_MAX) {
+		buf_printf(err, "rabbitmq: more than %d consumers on one connection", MQ_CONSUMERS_MAX);
 		return -1;
-	return consume_start(m, queue, err);
+	}
+	if (qos(m, prefetch, err) < 0 || consume_start(m, m->nconsumers, queue, err) < 0)
+		return -1;
+	m->nconsumers++;
+	return 0;
+}
+
+/* Which consumer a delivery's tag names: its index, 0 when unknown. */
+static int consumer_of(const struct mq *m, amqp_bytes_t tag)
+{
+	for (int i = 0; i < m->nconsumers; i++)
+		if (m->consumer_tag[i] && strlen(m->consumer_tag[i]) == tag.len &&
+		    !memcmp(m->consumer_tag[i], tag.bytes, tag.len))
+			return i;
+	return 0;
 }
 
 int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err)
@@ -1078,6 +1108,7 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, struct buf *err
 		d->body = xstrndup(env.message.body.bytes ? env.message.body.bytes : "", d->len);
 		d->routing_key = xstrndup(env.routing_key.bytes ? env.routing_key.bytes : "", env.routing_key.len);
 		d->redelivered = env.redelivered;
+		d->consumer = consumer_of(m, env.consumer_tag);
 		amqp_destroy_envelope(&env);
 		touch(m);
 		return 1;

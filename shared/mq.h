@@ -15,9 +15,13 @@
  *   exchange spool.jobs (direct) -> queue spool.jobs (durable, routing key "job",
  *       x-dead-letter-exchange "" / x-dead-letter-routing-key spool.dead;
  *       quorum: x-delivery-limit MQ_DELIVERY_LIMIT, at-least-once dead-lettering)
+ *   -> queues spool.jobs.high (key "job.high") and spool.jobs.low (key
+ *       "job.low"), the same arguments: one queue per priority (jobprio.h)
  *   queue spool.dead (durable)
- *   delay queues spool.retry.<seconds> (declared on demand by mq_publish_delayed:
- *       x-message-ttl, dead-letter back to exchange spool.jobs / key "job", x-expires)
+ *   delay queues spool.retry.<seconds>, spool.retry.high.<seconds> and
+ *       spool.retry.low.<seconds> (declared on demand by mq_publish_delayed:
+ *       x-message-ttl, dead-letter back to exchange spool.jobs with the key of
+ *       their priority, x-expires)
  *   exchange spool.events (topic) -> queue spool.events.api bound with "job.#"
  * A shared queue that exists with other arguments (another type) is not
  * touched: its declare fails with MQ_MISMATCH and a message naming the queue
@@ -38,15 +42,22 @@
 
 #include "buf.h"
 #include "config.h"
+#include "jobprio.h"
 #include "secrets.h"
 
 #define MQ_JOBS_EXCHANGE "spool.jobs"
 #define MQ_JOBS_QUEUE "spool.jobs"
 #define MQ_JOBS_KEY "job"
+#define MQ_JOBS_HIGH_QUEUE "spool.jobs.high"
+#define MQ_JOBS_HIGH_KEY "job.high"
+#define MQ_JOBS_LOW_QUEUE "spool.jobs.low"
+#define MQ_JOBS_LOW_KEY "job.low"
 #define MQ_DEAD_QUEUE "spool.dead"
 #define MQ_EVENTS_EXCHANGE "spool.events"
 #define MQ_EVENTS_API_QUEUE "spool.events.api"
 #define MQ_RETRY_PREFIX "spool.retry."
+#define MQ_RETRY_HIGH_PREFIX "spool.retry.high."
+#define MQ_RETRY_LOW_PREFIX "spool.retry.low."
 /* A delay queue lives this long past its TTL after its last use (x-expires). */
 #define MQ_RETRY_EXPIRE_S 300
 /*
@@ -91,10 +102,10 @@ const char *mq_queue_type_name(enum mq_queue_type t);
 
 /* What a queue of spool is for: its arguments follow from it. */
 enum mq_queue_role {
-	MQ_ROLE_JOBS,   /* spool.jobs */
+	MQ_ROLE_JOBS,   /* spool.jobs, spool.jobs.high, spool.jobs.low */
 	MQ_ROLE_DEAD,   /* spool.dead: no delivery limit, as `dead list` reads and gives back */
 	MQ_ROLE_EVENTS, /* spool.events.api: no delivery limit, webhooks requeue while the database is away */
-	MQ_ROLE_RETRY,  /* spool.retry.<seconds> */
+	MQ_ROLE_RETRY,  /* spool.retry.<seconds>, spool.retry.high.<seconds>, spool.retry.low.<seconds> */
 	MQ_ROLE_HOLD,   /* where adminctl queues migrate keeps messages meanwhile: the type only */
 };
 /* One x-argument of a queue.declare: a string, or (str NULL) a number. */
@@ -106,10 +117,14 @@ struct mq_arg {
 #define MQ_ARGS_MAX 8
 /*
  * The arguments a queue of `role` is declared with for queue type `type`
- * (delay_s: the TTL of a delay queue) into `out`; returns how many. Classic
- * queues get exactly the arguments of the releases before quorum queues.
+ * (delay_s: the TTL of a delay queue, which dead-letters to key "job") into
+ * `out`; returns how many. Classic queues get exactly the arguments of the
+ * releases before quorum queues.
  */
 size_t mq_queue_args(enum mq_queue_type type, enum mq_queue_role role, int delay_s, struct mq_arg out[MQ_ARGS_MAX]);
+/* The same for the delay queues of priority `p`, which dead-letter to its key. */
+size_t mq_queue_args_prio(enum mq_queue_type type, enum mq_queue_role role, int delay_s, enum jobprio p,
+			  struct mq_arg out[MQ_ARGS_MAX]);
 
 struct mq_delivery {
 	uint64_t tag;
@@ -117,7 +132,10 @@ struct mq_delivery {
 	size_t len;
 	char *routing_key; /* owned */
 	bool redelivered;
+	int consumer;      /* which consumer of the connection it came to: 0 for the first mq_consume, … */
 };
+/* The consumers one connection may run at once (mq_consume). */
+#define MQ_CONSUMERS_MAX 4
 
 /* A disconnected client; never NULL. */
 struct mq *mq_new(const struct config *cfg, struct secrets *sec);
@@ -137,8 +155,11 @@ void mq_disconnect(struct mq *m);
 int mq_declare_topology(struct mq *m, struct buf *err);
 /*
  * Bind `queue` as the topology binds the queue of `role` (spool.jobs: to
- * exchange spool.jobs with key "job"; spool.events.api: to spool.events with
- * "job.#"; the others have no binding), declaring the exchange. 0 or -1 + err.
+ * exchange spool.jobs with key "job", spool.jobs.high and spool.jobs.low with
+ * theirs, another queue of the role as the one its name ends with, else with
+ * "job"; spool.events.api: to
+ * spool.events with "job.#"; the others have no binding), declaring the
+ * exchange. 0 or -1 + err.
  */
 int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct buf *err);
 /*
@@ -205,13 +226,19 @@ int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, stru
 int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
 			    struct buf *err);
 /*
- * Publish to spool.retry.<delay_s> (declared if needed) so it returns to
- * spool.jobs later. A delay queue of the other type (left from before
- * queue_type changed) is used as it is.
+ * Publish to the delay queue of `delay_s` seconds of priority `p`
+ * (spool.retry.<delay_s>, spool.retry.high.<delay_s>, …; declared if needed)
+ * so it returns to the queue of that priority later. A delay queue of the
+ * other type (left from before queue_type changed) is used as it is.
  */
-int mq_publish_delayed(struct mq *m, int delay_s, const char *body, size_t len, struct buf *err);
+int mq_publish_delayed(struct mq *m, int delay_s, enum jobprio p, const char *body, size_t len, struct buf *err);
 
-/* Start consuming `queue` with manual acks and the given prefetch. */
+/*
+ * Start consuming `queue` with manual acks and the given prefetch (of this
+ * consumer: basic.qos per consumer). Called again on the same connection, it
+ * starts another consumer, up to MQ_CONSUMERS_MAX; a delivery's `consumer`
+ * says which, in the order they were started.
+ */
 int mq_consume(struct mq *m, const char *queue, int prefetch, struct buf *err);
 /*
  * Wait up to timeout_ms for a delivery: 1 and `d` filled, 0 on timeout, -1 on a
@@ -228,8 +255,8 @@ void mq_delivery_free(struct mq_delivery *d);
 int mq_fd(const struct mq *m);
 bool mq_buffered(const struct mq *m);
 /*
- * Change the prefetch (basic.qos); on a consuming connection the consumer is
- * restarted, since RabbitMQ fixes its prefetch at basic.consume (unacked
+ * Change the prefetch (basic.qos); on a consuming connection the consumers are
+ * restarted, since RabbitMQ fixes a prefetch at basic.consume (unacked
  * deliveries stay valid). 0 or -1 + err.
  */
 int mq_qos(struct mq *m, int prefetch, struct buf *err);

@@ -26,21 +26,13 @@ static int outbox_add(struct db_conn *c, const char *exchange, const char *key, 
 	return 0;
 }
 
-/* The queue message of `j` for `attempt`. */
-static void message_of(const struct job *j, int attempt, struct jobcodec_message *m)
-{
-	*m = (struct jobcodec_message){ .version = 1, .attempt = attempt };
-	memcpy(m->id, j->id, sizeof(m->id));
-	snprintf(m->type, sizeof(m->type), "%s", j->type ? j->type : "");
-}
-
 /* The queue message of `j` for `attempt`, into the outbox for exchange/key. */
 static int outbox_add_message(struct db_conn *c, const struct job *j, int attempt, const char *exchange,
 			      const char *key, struct buf *err)
 {
 	struct jobcodec_message m;
 	struct buf payload = BUF_INIT;
-	message_of(j, attempt, &m);
+	jobcodec_message_of(j, attempt, &m);
 	jobcodec_message_encode(&m, &payload);
 	int rc = outbox_add(c, exchange, key, buf_str(&payload), err);
 	buf_release(&payload);
@@ -50,32 +42,41 @@ static int outbox_add_message(struct db_conn *c, const struct job *j, int attemp
 /* The spool.jobs message of `j` for its next attempt, into the outbox. */
 int outbox_add_job(struct db_conn *c, const struct job *j, struct buf *err)
 {
-	return outbox_add_message(c, j, j->attempts + 1, "spool.jobs", "job", err);
+	return outbox_add_message(c, j, j->attempts + 1, MQ_JOBS_EXCHANGE, jobprio_key(j->priority), err);
 }
 
 int outbox_add_jobs(struct db_conn *c, const struct job *jobs, size_t n, struct buf *err)
 {
 	struct jobcodec_message *msgs = xcalloc(n ? n : 1, sizeof(*msgs));
 	for (size_t i = 0; i < n; i++)
-		message_of(&jobs[i], jobs[i].attempts + 1, &msgs[i]);
+		jobcodec_message_of(&jobs[i], jobs[i].attempts + 1, &msgs[i]);
 	int rc = outbox_add_messages(c, msgs, n, err);
 	free(msgs);
 	return rc;
 }
 
-/* The rows of `payloads` (a JSON array of strings, stolen) for exchange/key, in their order. */
+/*
+ * The rows of `payloads` (a JSON array of strings, stolen) for exchange/key, in
+ * their order; `keys` (NULL, or an array of strings as long, stolen) gives
+ * each its own routing key instead.
+ */
 static int outbox_add_payloads(struct db_conn *c, const char *exchange, const char *key, json_t *payloads,
-			       struct buf *err)
+			       json_t *keys, struct buf *err)
 {
 	char *arr = json_dumps(payloads, JSON_COMPACT);
+	char *karr = keys ? json_dumps(keys, JSON_COMPACT) : NULL;
 	json_decref(payloads);
-	const char *params[] = { exchange, key, arr };
+	json_decref(keys);
+	const char *params[] = { exchange, key, arr, karr };
 	PGresult *r = db_exec(c, "outbox_add_payloads",
 			      "INSERT INTO outbox (exchange, routing_key, payload)"
-			      " SELECT $1, $2, p FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(p, i)"
-			      " ORDER BY i",
-			      3, params, err);
+			      " SELECT $1, coalesce(k.k, $2), x.p FROM jsonb_array_elements_text($3::jsonb)"
+			      "   WITH ORDINALITY AS x(p, i)"
+			      " LEFT JOIN jsonb_array_elements_text($4::jsonb) WITH ORDINALITY AS k(k, i) ON k.i = x.i"
+			      " ORDER BY x.i",
+			      4, params, err);
 	free(arr);
+	free(karr);
 	if (!r)
 		return -1;
 	PQclear(r);
@@ -86,14 +87,15 @@ int outbox_add_messages(struct db_conn *c, const struct jobcodec_message *msgs, 
 {
 	if (n == 0)
 		return 0;
-	json_t *payloads = json_array();
+	json_t *payloads = json_array(), *keys = json_array();
 	struct buf msg = BUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		jobcodec_message_encode(&msgs[i], &msg);
 		json_array_append_new(payloads, json_string(buf_str(&msg)));
+		json_array_append_new(keys, json_string(jobprio_key(msgs[i].priority)));
 	}
 	buf_release(&msg);
-	return outbox_add_payloads(c, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, payloads, err);
+	return outbox_add_payloads(c, MQ_JOBS_EXCHANGE, MQ_JOBS_KEY, payloads, keys, err);
 }
 
 int outbox_add_events(struct db_conn *c, const struct job *jobs, size_t n, const char *event, struct buf *err)
@@ -109,7 +111,7 @@ int outbox_add_events(struct db_conn *c, const struct job *jobs, size_t n, const
 	}
 	buf_release(&msg);
 	buf_printf(&key, "job.%s", event);
-	int rc = outbox_add_payloads(c, "spool.events", buf_str(&key), payloads, err);
+	int rc = outbox_add_payloads(c, "spool.events", buf_str(&key), payloads, NULL, err);
 	buf_release(&key);
 	return rc;
 }

@@ -107,7 +107,7 @@ $worker_role t f f f" \
 	"$(dbq "SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname IN ('$api_role', '$worker_role') ORDER BY rolname" | tr '|' ' ')"
 grants() { dbq "SELECT table_name || ':' || string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants WHERE grantee = '$1' GROUP BY table_name ORDER BY table_name" | tr '\n' ' '; }
 expect_eq "spool-api's role: its tables and privileges" \
-	"api_keys:SELECT,UPDATE job_events:INSERT job_tombstones:SELECT jobs:INSERT,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE schema_version:SELECT webhook_deliveries:INSERT,SELECT,UPDATE " \
+	"api_keys:SELECT,UPDATE job_events:INSERT job_tombstones:SELECT jobs:INSERT,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE schema_version:SELECT tenant_priorities:SELECT webhook_deliveries:INSERT,SELECT,UPDATE " \
 	"$(grants "$api_role")"
 expect_eq "spool-worker's role: its tables and privileges" \
 	"job_events:DELETE,INSERT,SELECT job_tombstones:INSERT,SELECT,UPDATE jobs:DELETE,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE " "$(grants "$worker_role")"

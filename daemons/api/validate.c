@@ -369,6 +369,13 @@ int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *i
 		}
 		in->callback_url = json_string_value(cb);
 	}
+	json_t *prio = json_object_get(body, "priority");
+	if (prio && !json_is_null(prio)) {
+		enum jobprio p;
+		if (jobprio_parse(json_string_value(prio), &p) < 0)
+			return invalid(v, "priority", "must be one of \"high\", \"normal\", \"low\"");
+		in->priority = jobprio_name(p);
+	}
 	return schedule_ok(ctx, body, in, v);
 }
 

@@ -131,13 +131,15 @@ struct validate_job {
 #define VALIDATE_RUN_AT_PAST_S 5
 
 /*
- * Fill `in` (type, source, params, callback_url, run_at_ms, delay_s) from the
+ * Fill `in` (type, source, params, callback_url, priority, run_at_ms, delay_s) from the
  * POST /v1/jobs `body` (a JSON object) or name the first invalid field in `v`:
  * 0 or -1. Strings in `in` borrow from `body`; `in`'s other fields are left
  * alone. Scheduling takes at most one of "run_at" (an RFC 3339 time with "Z" or
  * an offset, milliseconds kept, at most VALIDATE_SCHEDULE_MAX_S after ctx->now
  * and at most VALIDATE_RUN_AT_PAST_S before it) and "delay" (an integer of
- * seconds, 1 to VALIDATE_SCHEDULE_MAX_S); null is the same as absent.
+ * seconds, 1 to VALIDATE_SCHEDULE_MAX_S); null is the same as absent. A
+ * "priority" is "high", "normal" or "low" (absent or null: in->priority stays
+ * NULL, the tenant's default).
  */
 int validate_job(const struct validate_job *ctx, json_t *body, struct job_new *in, struct validate_error *v);
 

@@ -1,5 +1,6 @@
 /*
- * spool-worker — consumes spool.jobs and runs jobs. See spool-worker(8).
+ * spool-worker — consumes spool.jobs.high, spool.jobs and spool.jobs.low and
+ * runs jobs. See spool-worker(8).
  *
  * The main thread: options and config, then the consumer loop (connect with
  * jittered backoff while RabbitMQ is away, receive deliveries, queue them for
@@ -83,15 +84,36 @@ static struct work *queue_take(struct worker *w, double hold, size_t *n, unsigne
 	*n = 0;
 	pthread_mutex_lock(&w->mu);
 	*gen = w->gen;
-	while (w->qlen > 0 && (hold < 0 || now - w->queue[w->qhead].received > hold)) {
-		if (!v)
-			v = xcalloc((size_t)w->qlen, sizeof(*v));
-		v[(*n)++] = w->queue[w->qhead];
-		w->qhead = (w->qhead + 1) % w->qcap;
-		w->qlen--;
+	for (int p = 0; p < JOBPRIO_COUNT; p++) {
+		struct work_ring *q = &w->queue[p];
+		while (q->len > 0 && (hold < 0 || now - q->v[q->head].received > hold)) {
+			if (!v)
+				v = xcalloc((size_t)w->qlen, sizeof(*v));
+			v[(*n)++] = q->v[q->head];
+			q->head = (q->head + 1) % w->qcap;
+			q->len--;
+			w->qlen--;
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	return v;
+}
+
+bool worker_queue_pop(struct worker *w, struct work *out)
+{
+	int waiting[JOBPRIO_COUNT];
+
+	for (int p = 0; p < JOBPRIO_COUNT; p++)
+		waiting[p] = w->queue[p].len;
+	int p = jobprio_pick(&w->picker, waiting);
+	if (p < 0)
+		return false;
+	struct work_ring *q = &w->queue[p];
+	*out = q->v[q->head];
+	q->head = (q->head + 1) % w->qcap;
+	q->len--;
+	w->qlen--;
+	return true;
 }
 
 /*
@@ -108,7 +130,7 @@ static void give_back(struct worker *w, struct mq *mq, struct mq *pub, const str
 	struct buf err = BUF_INIT;
 
 	if (mq_config_queue_type(w->cfg) == MQ_QUORUM) {
-		if (mq_publish(pub, "", MQ_JOBS_QUEUE, it->d.body, it->d.len, &err) == 0) {
+		if (mq_publish(pub, "", jobprio_queue(it->msg.priority), it->d.body, it->d.len, &err) == 0) {
 			mq_ack(mq, it->d.tag);
 			buf_release(&err);
 			return;
@@ -189,14 +211,20 @@ static void queue_expire(struct worker *w, struct mq *mq, struct mq *pub)
 	free(v);
 }
 
-/* Connect, declare, consume; 0, or -1 or MQ_MISMATCH (see mq_declare_topology) with `err`. */
+/*
+ * Connect, declare, consume the queue of each priority, each with a prefetch of
+ * the threads: a high delivery is held here as soon as it is published, however
+ * long the normal backlog. 0, or -1 or MQ_MISMATCH (see mq_declare_topology)
+ * with `err`.
+ */
 static int consumer_start(struct worker *w, struct mq *mq, struct buf *err)
 {
+	static const enum jobprio order[] = { JOBPRIO_HIGH, JOBPRIO_NORMAL, JOBPRIO_LOW };
 	int rc = mq_connect(mq, err);
 	if (rc == 0)
 		rc = mq_declare_topology(mq, err);
-	if (rc == 0)
-		rc = mq_consume(mq, MQ_JOBS_QUEUE, w->nthreads, err);
+	for (size_t i = 0; rc == 0 && i < sizeof(order) / sizeof(order[0]); i++)
+		rc = mq_consume(mq, jobprio_queue(order[i]), w->nthreads, err);
 	if (rc < 0) {
 		mq_disconnect(mq);
 		return rc;
@@ -207,7 +235,7 @@ static int consumer_start(struct worker *w, struct mq *mq, struct buf *err)
 	return 0;
 }
 
-/* One delivery from spool.jobs: poison is dead-lettered, the rest queued. */
+/* One delivery from a job queue: poison is dead-lettered, the rest queued by its priority. */
 static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d)
 {
 	struct jobcodec_message msg;
@@ -223,18 +251,20 @@ static void delivery_take(struct worker *w, struct mq *mq, struct mq_delivery *d
 	}
 	buf_release(&err);
 	pthread_mutex_lock(&w->mu);
-	if (w->qlen == w->qcap) {
+	struct work_ring *q = &w->queue[msg.priority];
+	if (q->len == w->qcap) {
 		/* cannot happen with prefetch = threads; be safe anyway */
 		pthread_mutex_unlock(&w->mu);
 		mq_reject(mq, d->tag, true);
 		mq_delivery_free(d);
 		return;
 	}
-	struct work *it = &w->queue[(w->qhead + w->qlen) % w->qcap];
+	struct work *it = &q->v[(q->head + q->len) % w->qcap];
 	it->d = *d;
 	it->msg = msg;
 	it->gen = w->gen;
 	it->received = clock_now_s();
+	q->len++;
 	w->qlen++;
 	pthread_cond_signal(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
@@ -324,7 +354,8 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 				}
 				continue;
 			}
-			log_info("consuming '%s' (prefetch %d)", MQ_JOBS_QUEUE, w->nthreads);
+			log_info("consuming '%s', '%s' and '%s' (prefetch %d each)", jobprio_queue(JOBPRIO_HIGH),
+				 jobprio_queue(JOBPRIO_NORMAL), jobprio_queue(JOBPRIO_LOW), w->nthreads);
 			atomic_store(&w->broker_down_ns, 0);
 			failures = 0;
 			if (!ready) {
@@ -426,9 +457,9 @@ struct sampler {
 
 /*
  * Before each flush: TmpdirFreeBytes (the free bytes of [worker] tmpdir's file
- * system), QueueDepth (messages in spool.jobs) and BacklogPerInstance (that
- * divided by the consumers of spool.jobs, i.e. the workers consuming; the Auto
- * Scaling policy tracks it).
+ * system), QueueDepth (messages in spool.jobs.high, spool.jobs and
+ * spool.jobs.low) and BacklogPerInstance (that divided by the consumers of
+ * spool.jobs, i.e. the workers consuming; the Auto Scaling policy tracks it).
  */
 static void sample_queue(void *arg)
 {
@@ -451,10 +482,18 @@ static void sample_queue(void *arg)
 		if (attempt > 0 || !mq_connected(s->mq))
 			if (mq_connect(s->mq, &err) < 0)
 				continue;
-		rc = mq_queue_counts(s->mq, MQ_JOBS_QUEUE, &msgs, &consumers, &err);
+		msgs = 0;
+		rc = 0;
+		for (int p = 0; p < JOBPRIO_COUNT && rc == 0; p++) {
+			uint32_t m = 0, c = 0;
+			rc = mq_queue_counts(s->mq, jobprio_queue((enum jobprio)p), &m, &c, &err);
+			msgs += m;
+			if (p == JOBPRIO_NORMAL)
+				consumers = c;
+		}
 	}
 	if (rc < 0) {
-		log_warn("metrics: cannot read the depth of '%s': %s", MQ_JOBS_QUEUE, buf_str(&err));
+		log_warn("metrics: cannot read the depth of the job queues: %s", buf_str(&err));
 	} else {
 		metrics_set(metrics_gauge(METRIC_QUEUE_DEPTH, "Count", 0), (double)msgs);
 		metrics_set(metrics_gauge(METRIC_BACKLOG_PER_INSTANCE, "Count", METRIC_NO_DIMS),
@@ -636,7 +675,8 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	 */
 	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS);
 	w.qcap = w.maxthreads;
-	w.queue = xcalloc((size_t)w.qcap, sizeof(*w.queue));
+	for (int p = 0; p < JOBPRIO_COUNT; p++)
+		w.queue[p].v = xcalloc((size_t)w.qcap, sizeof(*w.queue[p].v));
 	w.slots = xcalloc((size_t)w.maxthreads, sizeof(*w.slots));
 	w.threads = xcalloc((size_t)w.maxthreads, sizeof(*w.threads));
 	pthread_mutex_init(&w.mu, NULL);
@@ -701,7 +741,8 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 		return rc;
 	}
 	free(w.threads);
-	free(w.queue);
+	for (int p = 0; p < JOBPRIO_COUNT; p++)
+		free(w.queue[p].v);
 	free(w.slots);
 	free(w.acks);
 	db_pool_free(w.db);

@@ -239,15 +239,16 @@ static void after(struct thread_ctx *t, const struct work *item, const struct jo
 		publish_event(t, job, "succeeded");
 		break;
 	case JOB_RETRYING: {
-		struct jobcodec_message m = { .version = 1, .attempt = job->attempts + 1 };
-		memcpy(m.id, job->id, sizeof(m.id));
-		snprintf(m.type, sizeof(m.type), "%s", job->type ? job->type : item->msg.type);
+		struct jobcodec_message m;
+		jobcodec_message_of(job, job->attempts + 1, &m);
+		if (!job->type)
+			snprintf(m.type, sizeof(m.type), "%s", item->msg.type);
 		jobcodec_message_encode(&m, &msg);
 		metrics_add(metrics_counter(METRIC_JOBS_RETRIED, "Count"), 1);
 		log_fields(LL_INFO, failure_fields(job, res, item, json_integer(delay)),
 			   "job failed (%s: %s), attempt %d of %d; retrying in %d s", res->code,
 			   buf_str(&res->message), job->attempts, job->max_attempts, delay);
-		if (mq_publish_delayed(t->mq, delay, msg.data, msg.len, &err) < 0)
+		if (mq_publish_delayed(t->mq, delay, job->priority, msg.data, msg.len, &err) < 0)
 			log_error("cannot queue the retry of the job: %s", buf_str(&err));
 		publish_event_next(t, job, "retrying", time(NULL) + delay);
 		break;
@@ -545,9 +546,7 @@ void *worker_thread_main(void *arg)
 			pthread_mutex_unlock(&w->mu);
 			break;
 		}
-		item = w->queue[w->qhead];
-		w->qhead = (w->qhead + 1) % w->qcap;
-		w->qlen--;
+		worker_queue_pop(w, &item);
 		w->claiming++;
 		pthread_mutex_unlock(&w->mu);
 

@@ -2,9 +2,10 @@
  * worker — the state shared by spool-worker's threads.
  *
  * Threads: the main thread owns the consuming RabbitMQ connection (librabbitmq
- * connections are single-threaded): it receives deliveries, hands them to the
- * worker threads through a bounded queue, and performs the acks and rejects the
- * workers ask for. Each worker thread has its own publishing connection (events,
+ * connections are single-threaded): it consumes the queue of each priority
+ * (jobprio.h), hands the deliveries to the worker threads through a bounded
+ * queue per priority, from which a free thread takes the next by weight
+ * (worker_queue_pop), and performs the acks and rejects the workers ask for. Each worker thread has its own publishing connection (events,
  * retries, dead letters) and its own S3 client. A heartbeat thread extends the
  * leases of running jobs; a reaper thread returns other workers' expired jobs
  * to the queue and re-drives jobs left without a message; an archiver thread
@@ -22,6 +23,7 @@
 #include "db.h"
 #include "job.h"
 #include "jobcodec.h"
+#include "jobprio.h"
 #include "mq.h"
 #include "secrets.h"
 
@@ -31,6 +33,12 @@ struct work {
 	struct jobcodec_message msg;
 	unsigned gen;          /* consumer connection generation it came on */
 	double received;       /* clock_now_s() */
+};
+
+/* The deliveries of one priority waiting for a worker thread: a ring of `qcap`. */
+struct work_ring {
+	struct work *v;
+	int head, len;
 };
 
 /* What the consumer thread does with a delivery a worker thread is done with. */
@@ -78,8 +86,9 @@ struct worker {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;   /* work queued or stopping */
 	pthread_cond_t beat_cv;   /* wakes the heartbeat thread to exit */
-	struct work *queue;       /* ring of `qcap` */
-	int qcap, qhead, qlen;
+	struct work_ring queue[JOBPRIO_COUNT]; /* by priority, each of `qcap` */
+	int qcap, qlen;           /* qlen: the deliveries of all of them */
+	struct jobprio_picker picker; /* which priority the next free thread takes */
 	struct ack_req *acks;     /* pending ack requests */
 	size_t nacks, acap;
 	struct slot *slots;       /* one per worker thread */
@@ -116,6 +125,12 @@ int worker_health(struct worker *w, struct buf *why, json_t **report);
 /* Serve GET /health on [worker] health_listen (nothing when unset); -1 with err. */
 int worker_health_start(struct worker *w, struct buf *err);
 void worker_health_stop(void);
+
+/*
+ * Under mu: take the delivery a free worker thread runs next into *out, of the
+ * priority jobprio_pick chooses among those waiting; false when none waits.
+ */
+bool worker_queue_pop(struct worker *w, struct work *out);
 
 /* Ask the consumer thread to ack/reject `tag` (see struct ack_req). */
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what);

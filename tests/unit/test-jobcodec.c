@@ -28,6 +28,18 @@ static void test_message_roundtrip(void **state)
 	/* encode resets the buffer */
 	jobcodec_message_encode(&m, &out);
 	assert_int_equal(out.len, strlen("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"video.transcode\",\"attempt\":3}"));
+	assert_int_equal(d.priority, JOBPRIO_NORMAL);
+	/* a priority other than normal is written after the attempt (as job_create's SQL writes it) */
+	m.priority = JOBPRIO_HIGH;
+	jobcodec_message_encode(&m, &out);
+	assert_string_equal(buf_str(&out), "{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"video.transcode\",\"attempt\":3,"
+					   "\"priority\":\"high\"}");
+	assert_int_equal(jobcodec_message_decode(out.data, out.len, &d, &err), 0);
+	assert_int_equal(d.priority, JOBPRIO_HIGH);
+	m.priority = JOBPRIO_LOW;
+	jobcodec_message_encode(&m, &out);
+	assert_int_equal(jobcodec_message_decode(out.data, out.len, &d, &err), 0);
+	assert_int_equal(d.priority, JOBPRIO_LOW);
 	buf_release(&out);
 	buf_release(&err);
 }
@@ -64,6 +76,8 @@ static void test_message_rejects(void **state)
 	expect_bad("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\"}", "attempt");
 	expect_bad("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\",\"attempt\":-1}", "attempt");
 	expect_bad("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\",\"attempt\":1.5}", "attempt");
+	expect_bad("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\",\"attempt\":1,\"priority\":\"urgent\"}", "priority");
+	expect_bad("{\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\",\"attempt\":1,\"priority\":2}", "priority");
 	expect_bad("{\"v\":1,\"v\":1,\"job_id\":\"" ID "\",\"type\":\"noop\",\"attempt\":1}", "not JSON");
 	/* too long */
 	struct buf big = BUF_INIT;
@@ -104,6 +118,7 @@ static void test_event_encode(void **state)
 		assert_string_equal(json_string_value(json_object_get(o, "tenant")), "acme");
 		assert_string_equal(json_string_value(json_object_get(o, "status")), "failed");
 		assert_int_equal(json_integer_value(json_object_get(o, "attempt")), 2);
+		assert_string_equal(json_string_value(json_object_get(o, "priority")), "normal");
 		const char *at = json_string_value(json_object_get(o, "at"));
 		assert_non_null(at);
 		assert_int_equal(strlen(at), 24);
@@ -152,11 +167,13 @@ static void test_to_json(void **state)
 	strcpy(j.created_at, "2024-01-01T00:00:00.000Z");
 	json_t *o = jobcodec_to_json(&j);
 	const char *keys[] = { "id",	 "type",  "status",	"attempts",   "max_attempts", "progress",   "source",
-			       "params", "result", "error", "created_at", "started_at",   "finished_at", "run_at" };
+			       "params", "result", "error", "created_at", "started_at",   "finished_at", "run_at",
+			       "priority" };
 	assert_int_equal(json_object_size(o), sizeof(keys) / sizeof(keys[0]));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		assert_non_null(json_object_get(o, keys[i]));
 	assert_string_equal(json_string_value(json_object_get(o, "status")), "queued");
+	assert_string_equal(json_string_value(json_object_get(o, "priority")), "normal");
 	assert_true(json_is_null(json_object_get(o, "progress")));
 	assert_true(json_is_null(json_object_get(o, "result")));
 	assert_true(json_is_null(json_object_get(o, "error")));

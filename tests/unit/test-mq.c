@@ -116,7 +116,7 @@ static void test_disconnected_calls(void **state)
 	assert_int_equal(mq_publish(f->mq, "spool.events", "job.started", "{}", 2, &err), -1);
 	assert_true(err.len > 0);
 	buf_reset(&err);
-	assert_int_equal(mq_publish_delayed(f->mq, 20, "{}", 2, &err), -1);
+	assert_int_equal(mq_publish_delayed(f->mq, 20, JOBPRIO_NORMAL, "{}", 2, &err), -1);
 	buf_reset(&err);
 	assert_int_equal(mq_next(f->mq, &d, 10, &err), -1);
 	assert_null(d.body);
@@ -285,6 +285,14 @@ static void test_queue_args(void **state)
 	assert_string_equal(arg_of(a, n, "x-message-ttl"), "30000");
 	assert_string_equal(arg_of(a, n, "x-dead-letter-strategy"), "at-least-once");
 	assert_null(arg_of(a, n, "x-delivery-limit")); /* nothing consumes it */
+	/* the delay queues of a priority return their messages to its queue */
+	n = mq_queue_args_prio(MQ_QUORUM, MQ_ROLE_RETRY, 30, JOBPRIO_HIGH, a);
+	assert_string_equal(arg_of(a, n, "x-dead-letter-routing-key"), "job.high");
+	assert_string_equal(arg_of(a, n, "x-message-ttl"), "30000");
+	n = mq_queue_args_prio(MQ_CLASSIC, MQ_ROLE_RETRY, 7, JOBPRIO_LOW, a);
+	assert_string_equal(arg_of(a, n, "x-dead-letter-routing-key"), "job.low");
+	n = mq_queue_args_prio(MQ_QUORUM, MQ_ROLE_JOBS, 0, JOBPRIO_HIGH, a);
+	assert_string_equal(arg_of(a, n, "x-dead-letter-routing-key"), "spool.dead");
 
 	static const enum mq_queue_role plain[] = { MQ_ROLE_DEAD, MQ_ROLE_EVENTS, MQ_ROLE_HOLD };
 	for (size_t i = 0; i < 3; i++) {

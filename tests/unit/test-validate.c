@@ -321,6 +321,31 @@ static void test_schedule(void **state)
 	assert_string_equal(schedule("{\"type\":\"nope\",\"delay\":0}", &in), "type");
 }
 
+/* priority: high, normal or low; absent or null leaves the tenant's default (NULL). */
+static void test_priority(void **state)
+{
+	(void)state;
+	struct job_new in;
+	assert_string_equal(schedule("{\"type\":\"noop\"}", &in), "");
+	assert_null(in.priority);
+	assert_string_equal(schedule("{\"type\":\"noop\",\"priority\":null}", &in), "");
+	assert_null(in.priority);
+	static const char *const good[] = { "high", "normal", "low" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"type\":\"noop\",\"priority\":\"%s\"}", good[i]);
+		assert_string_equal(schedule(body, &in), "");
+		assert_string_equal(in.priority, good[i]);
+	}
+	static const char *const bad[] = { "\"urgent\"", "\"HIGH\"", "\"\"", "1", "true", "[\"high\"]" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"type\":\"noop\",\"priority\":%s}", bad[i]);
+		assert_string_equal(schedule(body, &in), "priority");
+	}
+	assert_string_equal(schedule_msg, "must be one of \"high\", \"normal\", \"low\"");
+}
+
 /* POST /v1/uploads: "size" is required, a positive integer. */
 static void test_upload_body(void **state)
 {
@@ -357,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_job_body),
 		cmocka_unit_test(test_job_types),
 		cmocka_unit_test(test_schedule),
+		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_upload_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

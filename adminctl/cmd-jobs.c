@@ -123,7 +123,7 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 	};
 	struct table t;
 	struct buf err = BUF_INIT;
-	table_init(&t, due ? due_cols : cols, 8);
+	table_init(&t, due ? due_cols : cols, sizeof(cols) / sizeof(cols[0]));
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&err);
 		error_line(&jobs[i], &err);

@@ -42,7 +42,8 @@ done
 expect_eq "queues --json: exit 0, source management" "0 management" "$rc $(jq -r .source <<<"$json")"
 expect_eq "queues --json: the fields of a queue" "consumers,deliver_rate,name,publish_rate,ready,unacked" \
 	"$(jq -r '.queues[0] | keys | join(",")' <<<"$json")"
-expect_eq "queues: spool.jobs, spool.dead and spool.events.api listed" "spool.dead spool.events.api spool.jobs" \
+expect_eq "queues: spool.jobs (and .high, .low), spool.dead and spool.events.api listed" \
+	"spool.dead spool.events.api spool.jobs spool.jobs.high spool.jobs.low" \
 	"$(jq -r '[.queues[].name | select((startswith("spool.retry") or startswith("spool.events.api.")) | not)] | join(" ")' <<<"$json")"
 expect_match "queues: the API's own events queue (spool.events.api.<host>.<pid>) is listed" '^[1-9]' \
 	"$(jq -r '[.queues[] | select(.name | startswith("spool.events.api."))] | length' <<<"$json")"

@@ -39,7 +39,7 @@ wait_messages() { # VHOST QUEUE N
 
 # ---- 1. the stack's queues
 queues=$(mgmt "$M/api/queues/%2F?columns=name,type,arguments,exclusive")
-for q in spool.jobs spool.dead spool.events.api; do
+for q in spool.jobs.high spool.jobs spool.jobs.low spool.dead spool.events.api; do
 	expect_eq "$q is a quorum queue" quorum "$(jq -r --arg q "$q" '.[] | select(.name == $q) | .type' <<<"$queues")"
 done
 expect_eq "spool.jobs: delivery limit 10, dead-lettered at least once to spool.dead" \

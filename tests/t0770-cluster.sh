@@ -41,7 +41,7 @@ done
 expect_eq "three API instances behind the balancer" 3 "${#APIS[@]}"
 
 # ---- the quorum queues: three members, all online
-for q in spool.jobs spool.dead spool.events.api; do
+for q in spool.jobs.high spool.jobs spool.jobs.low spool.dead spool.events.api; do
 	info=$(mgmt "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q")
 	expect_eq "$q: a quorum queue with 3 members online" "quorum 3 3" \
 		"$(jq -r '"\(.type) \(.members | length) \(.online | length)"' <<<"$info")"

@@ -27,11 +27,18 @@ static json_t *rows_json(const struct joblimits_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct joblimits_row *r = &rows[i];
 		json_t *max = r->limited ? json_integer(r->max_running) : json_null();
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:b, s:I, s:I, s:s, s:s}", "scope",
-						     joblimits_scope_name(r->scope), "name", r->name, "max_running",
-						     max, "paused", r->paused, "running", (json_int_t)r->running,
-						     "deferred", (json_int_t)r->deferred, "updated_at", r->updated_at,
-						     "updated_by", r->updated_by));
+		json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I, s:s, s:s}", "scope", joblimits_scope_name(r->scope),
+				      "name", r->name, "max_running", max, "paused", r->paused, "running",
+				      (json_int_t)r->running, "deferred", (json_int_t)r->deferred, "updated_at",
+				      r->updated_at, "updated_by", r->updated_by);
+		/* a tenant with a default priority alone: the limits of '*' apply, not "unlimited" */
+		if (!r->own_limits) {
+			json_object_set_new(o, "max_running", json_string("default"));
+			json_object_set_new(o, "paused", json_string("default"));
+		}
+		if (r->scope == JOBLIMITS_TENANT)
+			json_object_set_new(o, "priority", *r->priority ? json_string(r->priority) : json_null());
+		json_array_append_new(arr, o);
 	}
 	return arr;
 }
@@ -42,7 +49,7 @@ static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct table_col cols[] = {
 		{ "SCOPE", 0 },           { "NAME", TABLE_SHRINK },   { "MAX RUNNING", TABLE_RIGHT },
 		{ "PAUSED", 0 },          { "RUNNING", TABLE_RIGHT }, { "DEFERRED", TABLE_RIGHT },
-		{ "UPDATED", 0 },         { "BY", TABLE_SHRINK },
+		{ "PRIORITY", 0 },        { "UPDATED", 0 },           { "BY", TABLE_SHRINK },
 	};
 	int rc;
 	if (cmd_getopt(ctx, &cmd_limits_entry, argc, argv, NULL, NULL, NULL, NULL) < 0)
@@ -67,13 +74,16 @@ static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			table_row(&t);
 			table_cell(&t, joblimits_scope_name(rows[i].scope));
 			table_cell(&t, rows[i].name);
-			if (rows[i].limited)
+			if (!rows[i].own_limits)
+				table_cell(&t, "default");
+			else if (rows[i].limited)
 				table_cellf(&t, "%lld", (long long)rows[i].max_running);
 			else
 				table_cell(&t, "unlimited");
-			table_cell(&t, rows[i].paused ? "paused" : "no");
+			table_cell(&t, !rows[i].own_limits ? "default" : rows[i].paused ? "paused" : "no");
 			table_cellf(&t, "%lld", (long long)rows[i].running);
 			table_cellf(&t, "%lld", (long long)rows[i].deferred);
+			table_cell(&t, *rows[i].priority ? rows[i].priority : "-");
 			table_cell(&t, rows[i].updated_at);
 			table_cell(&t, rows[i].updated_by);
 		}

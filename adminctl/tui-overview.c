@@ -48,13 +48,18 @@ static int draw_limits(const struct model_overview *ov, int y, int end, int cols
 		tui_cellf(y++, 0, cols, TC_HEADER, "Limits and pauses (%zu)", ov->nlimits);
 	for (size_t i = 0; i < ov->nlimits && y < end; i++, y++) {
 		const struct joblimits_row *l = &ov->limits[i];
-		char max[24] = "unlimited", running[24], deferred[24];
-		if (l->limited)
+		char max[24] = "unlimited", running[24], deferred[24], prio[24] = "";
+		if (!l->own_limits)
+			snprintf(max, sizeof(max), "default");
+		else if (l->limited)
 			tui_thousands(l->max_running, max, sizeof(max));
 		tui_thousands(l->running, running, sizeof(running));
 		tui_thousands(l->deferred, deferred, sizeof(deferred));
-		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s max %-9s running %-7s deferred %-7s%s",
-			  joblimits_scope_name(l->scope), l->name, max, running, deferred, l->paused ? "  PAUSED" : "");
+		if (*l->priority)
+			snprintf(prio, sizeof(prio), "  priority %s", l->priority);
+		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s max %-9s running %-7s deferred %-7s%s%s",
+			  joblimits_scope_name(l->scope), l->name, max, running, deferred, l->paused ? "  PAUSED" : "",
+			  prio);
 	}
 	if (ov->nlimits == 0 && y < end && ov->counts_ok)
 		tui_cell(y++, 2, cols - 2, TC_DIM, "none: every tenant and type runs as many jobs as workers take");

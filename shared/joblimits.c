@@ -92,8 +92,13 @@ int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, st
 			      "      AND j.status IN ('queued', 'retrying') AND j.tenant_id = l.name)"
 			      "  ELSE (SELECT count(*) FROM jobs j WHERE j.deferred_at IS NOT NULL"
 			      "      AND j.status IN ('queued', 'retrying') AND j.type = l.name) END,"
-			      "  " DB_RFC3339("l.updated_at") ", l.updated_by"
-			      " FROM limits l ORDER BY l.scope = 'type', l.name",
+			      "  " DB_RFC3339("l.updated_at") ", l.updated_by, l.own, coalesce(p.priority, '')"
+			      " FROM (SELECT scope, name, max_running, paused, updated_at, updated_by, true AS own FROM limits"
+			      "   UNION ALL SELECT 'tenant', t.tenant, NULL, false, t.updated_at, t.updated_by, false"
+			      "   FROM tenant_priorities t WHERE NOT EXISTS (SELECT 1 FROM limits x"
+			      "     WHERE x.scope = 'tenant' AND x.name = t.tenant)) l"
+			      " LEFT JOIN tenant_priorities p ON l.scope = 'tenant' AND p.tenant = l.name"
+			      " ORDER BY l.scope = 'type', l.name",
 			      0, NULL, err);
 	if (!r)
 		return -1;
@@ -111,6 +116,8 @@ int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, st
 		o->deferred = strtoll(PQgetvalue(r, row, 6), NULL, 10);
 		snprintf(o->updated_at, sizeof(o->updated_at), "%s", PQgetvalue(r, row, 7));
 		o->updated_by = xstrdup(PQgetvalue(r, row, 8));
+		o->own_limits = !strcmp(PQgetvalue(r, row, 9), "t");
+		snprintf(o->priority, sizeof(o->priority), "%s", PQgetvalue(r, row, 10));
 	}
 	*n = k;
 	PQclear(r);

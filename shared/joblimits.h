@@ -78,9 +78,15 @@ struct joblimits_row {
 	int64_t deferred;    /* jobs of it waiting deferred ('*': every deferred job of the scope's others) */
 	char updated_at[40];
 	char *updated_by;
+	bool own_limits;     /* false: a tenant with a default priority and no row of limits ('*''s apply) */
+	char priority[8];    /* a tenant's default priority (tenant_priorities), "" when none is set */
 };
 
-/* Every row, tenants then types, by name: *rows an array of *n (free with joblimits_rows_free). */
+/*
+ * Every row, tenants then types, by name: *rows an array of *n (free with
+ * joblimits_rows_free). Tenants with a default priority but no limits row
+ * are listed too (own_limits false).
+ */
 int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, struct buf *err);
 void joblimits_rows_free(struct joblimits_row *rows, size_t n);
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # t1410 — job priorities. POST /v1/jobs takes "priority" high, normal or low (anything
-# else: 422 naming the field); absent, the tenant's default applies (`adminctl limits set
-# tenant T --priority P`, audited; '*' none: normal), shown by GET, the list, events'
-# bodies, `adminctl jobs` and `job show`. Behind a backlog of 1,000 normal noop jobs of
-# 600 ms (the stack's worker, concurrency 2), a high job starts within a job's duration
-# and a bounded slack of its submission (the figure is printed); low jobs submitted into
-# a continuing backlog of high and normal jobs still start, while high ones wait (the
-# share of starts is printed). A high job's retry goes through spool.retry.high.<s> and
-# comes back to spool.jobs.high. The queues of the three priorities are quorum queues
-# and `adminctl queues` lists them.
+# else: 422 naming the field), POST /v1/videos ?priority=; absent, the tenant's default
+# applies (`adminctl limits set tenant T --priority P`, audited; none set: normal), shown
+# by GET, the list, `adminctl jobs` and `job show`. Behind a backlog of 1,000 normal noop
+# jobs of 500 ms (the stack's worker, concurrency 2), a high job starts within a job's
+# duration and a bounded slack of its submission (the figure is printed); low jobs
+# submitted into a continuing backlog of high and normal jobs still start while high ones
+# wait (the share of starts is printed). A high job's retry goes through
+# spool.retry.high.<s> and comes back to spool.jobs.high. The queues of the three
+# priorities are quorum queues bound with their keys, and `adminctl queues` lists them.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 
@@ -130,6 +130,9 @@ expect_match "adminctl job show shows it" 'priority[[:space:]]+low' "$($ADM job 
 expect_eq "adminctl jobs --json shows it" low \
 	"$($ADM --json jobs --search "$lid" | jq -r '.jobs[0].priority')"
 expect_match "adminctl jobs shows it in its last column" $'\tlow$' "$($ADM jobs --search "$lid" | tail -n 1)"
+expect_eq "adminctl limits --json lists the tenant's default, the limits of '*' applying" "low default default" \
+	"$($ADM --json limits | jq -r --arg n "$TL" '.[] | select(.scope == "tenant" and .name == $n) | "\(.priority) \(.max_running) \(.paused)"')"
+expect_match "adminctl limits shows it" "tenant	$TL	default	default	0	0	low	" "$($ADM limits)"
 check "limits set tenant --priority normal again" $ADM limits set tenant "$TL" --priority normal
 post "$KL" '{"type":"noop"}'
 expect_eq "the new default applies at the next submission" "202 normal" "$STATUS $(jq -r .priority <<<"$BODY")"
@@ -189,6 +192,19 @@ command -v ffmpeg >/dev/null || { done_testing; exit; }
 ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i testsrc2=s=160x120:r=10:d=1 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p "$T_TMP/clip.mp4" || bail "cannot make the clip"
 key=$(upload "$T_TMP/clip.mp4") || bail "cannot upload the clip"
+# POST /v1/videos takes ?priority= too
+video() { # QUERY: POST the clip to /v1/videos?QUERY; the status in $STATUS, the body in $BODY
+	STATUS=$(curl -sS -o "$T_TMP/body" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $KL" \
+		-H 'Content-Type: video/mp4' --data-binary "@$T_TMP/clip.mp4" "$SPOOL_API_URL/v1/videos?$1") || STATUS=000
+	BODY=$(cat "$T_TMP/body" 2>/dev/null || true)
+}
+video "height=240&priority=high"
+expect_eq "POST /v1/videos?priority=high: 202, a high job" "202 high" "$STATUS $(jq -r .priority <<<"$BODY")"
+video "height=240&priority=soon"
+expect_eq "POST /v1/videos?priority=soon: 422 naming the field" "422 invalid priority" \
+	"$STATUS $(jq -r '"\(.error.code) \(.error.field)"' <<<"$BODY")"
+video "height=240"
+expect_eq "POST /v1/videos without it: the tenant's default (normal again)" "202 normal" "$STATUS $(jq -r .priority <<<"$BODY")"
 scripts/stack.sh stop spool-worker >/dev/null 2>&1
 at_exit "scripts/stack.sh start spool-worker >/dev/null 2>&1"
 awk '/^\[/ { section = $0 } section == "[s3]" && /^endpoint_url/ { print "endpoint_url = http://127.0.0.1:9"; next } { print }' \

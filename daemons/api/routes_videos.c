@@ -54,6 +54,7 @@ struct video_upload {
 	struct s3_upload *up;          /* NULL until the first byte, and once completed or aborted */
 	struct MHD_PostProcessor *pp;  /* multipart bodies only */
 	json_t *params;                /* the query parameters, validated */
+	char priority[8];              /* ?priority=, checked; "" when absent */
 	char key[256];                 /* uploads/<tenant>/<uuid> */
 	char content_type[CONTENT_TYPE_MAX + 1];  /* of the stored object */
 	int64_t limit;                 /* api.max_upload */
@@ -172,11 +173,27 @@ static enum MHD_Result param_add(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
-/* The query parameters as validated job params, or NULL with the 422 queued in *ret. */
-static json_t *query_params(struct req *r, enum MHD_Result *ret)
+/*
+ * The query parameters as validated job params, or NULL with the 422 queued in
+ * *ret; `priority` gets the job's priority (?priority=, not a param), "" when absent.
+ */
+static json_t *query_params(struct req *r, char priority[8], enum MHD_Result *ret)
 {
 	json_t *params = json_object();
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, param_add, params);
+	json_t *prio = json_object_get(params, "priority");
+	enum jobprio p = JOBPRIO_NORMAL;
+	*priority = '\0';
+	if (prio && jobprio_parse(json_string_value(prio), &p) < 0) {
+		*ret = reply_error(r, 422, "invalid", "priority",
+				   "query parameter 'priority' must be one of \"high\", \"normal\", \"low\"");
+		json_decref(params);
+		return NULL;
+	}
+	if (prio) {
+		snprintf(priority, 8, "%s", jobprio_name(p));
+		json_object_del(params, "priority");
+	}
 	struct video_params vp;
 	struct buf field = BUF_INIT, msg = BUF_INIT;
 	if (videoparams_parse(params, &vp, &field, &msg) < 0) {
@@ -296,12 +313,14 @@ int videos_precheck(struct req *r, enum MHD_Result *ret)
 				   "'multipart/form-data', not '%s'", ct ? ct : "");
 		return -1;
 	}
-	json_t *params = query_params(r, ret);
+	char priority[8];
+	json_t *params = query_params(r, priority, ret);
 	if (!params)
 		return -1;
 	struct video_upload *v = xcalloc(1, sizeof(*v));
 	v->api = r->api;
 	v->params = params;
+	memcpy(v->priority, priority, sizeof(v->priority));
 	v->limit = limit;
 	snprintf(v->key_id, sizeof(v->key_id), "%s", r->key_id);
 	v->size = cl && !te ? (int64_t)n : -1; /* MHD reads a chunked body whatever its Content-Length */
@@ -388,6 +407,8 @@ enum MHD_Result route_videos_create(struct req *r)
 	json_object_set_new(body, "type", json_string("video.transcode"));
 	json_object_set_new(body, "source", json_pack("{s:s}", "key", v->key));
 	json_object_set(body, "params", v->params);
+	if (*v->priority)
+		json_object_set_new(body, "priority", json_string(v->priority));
 	ret = jobs_submit(r, body);
 	if (r->status != 202) {
 		/* No new job uses the object (refused, an idempotent replay, or no database). */

@@ -114,7 +114,7 @@ json=$($ADM --json jobs --search "${id:0:8}" --limit 5)
 expect_eq "jobs --search by id prefix finds it" "$id" "$(jq -r '.jobs[0].id' <<<"$json")"
 expect_eq "jobs --json: top-level shape" "jobs,more" "$(jq -r 'keys_unsorted | join(",")' <<<"$json")"
 expect_eq "jobs --json: a job's fields" \
-	"attempts,created_at,error,finished_at,id,max_attempts,params,progress,result,run_at,source,started_at,status,tenant,type" \
+	"attempts,created_at,error,finished_at,id,max_attempts,params,priority,progress,result,run_at,source,started_at,status,tenant,type" \
 	"$(jq -r '.jobs[0] | keys | join(",")' <<<"$json")"
 json=$($ADM --json jobs --status succeeded --type noop --since 10m --limit 1000)
 expect_eq "jobs --status --type --since: all match" "true" \

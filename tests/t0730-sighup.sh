@@ -30,7 +30,7 @@ mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RA
 # among those with that prefetch is enough: we look for the value we set)
 prefetches() { mgmt /api/consumers | jq -r '[.[] | select(.queue.name == "spool.jobs") | .prefetch_count] | sort | join(" ")'; }
 
-wait_log "consuming 'spool.jobs' \\(prefetch 2\\)" 20 || bail "the test worker did not start consuming: $(tail -n 5 "$log")"
+wait_log "consuming 'spool.jobs'.* \\(prefetch 2 each\\)" 20 || bail "the test worker did not start consuming: $(tail -n 5 "$log")"
 ok "test worker consuming with prefetch 2"
 
 # a valid edit: debug logs, 5 threads, and a key that needs a restart

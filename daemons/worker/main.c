@@ -354,8 +354,8 @@ static void consume(struct worker *w, struct mq *mq, struct mq *pub, bool verbos
 				}
 				continue;
 			}
-			log_info("consuming '%s', '%s' and '%s' (prefetch %d each)", jobprio_queue(JOBPRIO_HIGH),
-				 jobprio_queue(JOBPRIO_NORMAL), jobprio_queue(JOBPRIO_LOW), w->nthreads);
+			log_info("consuming '%s', '%s' and '%s' (prefetch %d each)", jobprio_queue(JOBPRIO_NORMAL),
+				 jobprio_queue(JOBPRIO_HIGH), jobprio_queue(JOBPRIO_LOW), w->nthreads);
 			atomic_store(&w->broker_down_ns, 0);
 			failures = 0;
 			if (!ready) {

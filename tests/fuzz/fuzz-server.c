@@ -214,6 +214,8 @@ int __wrap_job_create(struct db_conn *c, const struct job_new *in, struct job *o
 		return -1;
 	uuid_t u;
 	memset(out, 0, sizeof(*out));
+	if (in->priority && jobprio_parse(in->priority, &out->priority) < 0)
+		abort(); /* validate_job lets only the three names through */
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, out->id);
 	out->tenant = xstrdup(in->tenant);

@@ -5,8 +5,9 @@
  * connections are single-threaded): it consumes the queue of each priority
  * (jobprio.h), hands the deliveries to the worker threads through a bounded
  * queue per priority, from which a free thread takes the next by weight
- * (worker_queue_pop), and performs the acks and rejects the workers ask for. Each worker thread has its own publishing connection (events,
- * retries, dead letters) and its own S3 client. A heartbeat thread extends the
+ * (worker_queue_pop), and performs the acks and rejects the workers ask for.
+ * Each worker thread has its own publishing connection (events, retries, dead
+ * letters) and its own S3 client. A heartbeat thread extends the
  * leases of running jobs; a reaper thread returns other workers' expired jobs
  * to the queue and re-drives jobs left without a message; an archiver thread
  * moves finished jobs past their retention to the S3 archive. Everything in struct worker below `mu` is guarded by it.

@@ -32,6 +32,7 @@ static const struct field fields[] = {
 	{ "type", "type", F_TEXT },
 	{ "tenant", "tenant_id", F_TEXT },
 	{ "worker", "worker_id", F_TEXT },
+	{ "priority", "priority", F_TEXT },
 	{ "attempts", "attempts", F_INT },
 	{ "max_attempts", "max_attempts", F_INT },
 	{ "created", "created_at", F_TIME },

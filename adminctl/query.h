@@ -19,7 +19,7 @@
  *   value      = QUOTED | BARE
  *   text       = QUOTED | WORD                      free text, as --search
  *
- *   NAME  one of id status type tenant worker attempts max_attempts created
+ *   NAME  one of id status type tenant worker priority attempts max_attempts created
  *         started finished updated
  *   KEY   a run of characters other than whitespace, ( ) " ' . = ! < > ~
  *   WORD  a run of characters other than whitespace, ( ) " ' = ! < > ~

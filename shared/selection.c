@@ -8,6 +8,7 @@
 #include "job.h"
 #include "jobcodec.h"
 #include "jobops.h"
+#include "jobprio.h"
 #include "outbox.h"
 
 /* The jobs each action applies to, over jobs' columns. */
@@ -316,7 +317,10 @@ int selection_decline(struct db_conn *c, const char *id, struct buf *err)
 	return 0;
 }
 
-/* The spool.jobs messages of rows (id, type, attempts) of `r` from column `col`, in the transaction. */
+/*
+ * The job messages of rows (id, type, attempts, priority) of `r` from column
+ * `col`, in the transaction: each to the queue of its priority.
+ */
 static int publish_rows(struct db_conn *c, const PGresult *r, int col, struct buf *err)
 {
 	size_t rows = (size_t)PQntuples(r), k = 0;
@@ -328,6 +332,8 @@ static int publish_rows(struct db_conn *c, const PGresult *r, int col, struct bu
 		msgs[k].attempt = atoi(PQgetvalue(r, (int)i, col + 2)) + 1;
 		db_copy(msgs[k].id, sizeof(msgs[k].id), r, (int)i, col);
 		db_copy(msgs[k].type, sizeof(msgs[k].type), r, (int)i, col + 1);
+		if (jobprio_parse(PQgetvalue(r, (int)i, col + 3), &msgs[k].priority) < 0)
+			msgs[k].priority = JOBPRIO_NORMAL;
 		k++;
 	}
 	int rc = outbox_add_messages(c, msgs, k, err);
@@ -395,9 +401,9 @@ static int act_redrive(struct db_conn *c, const char *const *params, json_t *res
 			      "   AND j.status IN ('queued', 'retrying') AND j.deferred_at IS NULL"
 			      "   AND j.updated_at = s.updated_at FOR UPDATE OF j),"
 			      " u AS (UPDATE jobs j SET redriven_at = now() FROM t WHERE j.id = t.id"
-			      "   RETURNING j.id, j.type, j.attempts, j.status),"
+			      "   RETURNING j.id, j.type, j.attempts, j.status, j.priority),"
 			      EVENT_CTE("u", "'redriven'", "")
-			      " SELECT id, type, attempts FROM u ORDER BY id",
+			      " SELECT id, type, attempts, priority FROM u ORDER BY id",
 			      2, params, err);
 	if (!r)
 		return -1;
@@ -471,9 +477,9 @@ static int undo_cancel(struct db_conn *c, const char *const *params, json_t *res
 			      "   AND f.f->>(j.id::text) IN ('scheduled', 'queued', 'retrying') FOR UPDATE OF j),"
 			      " u AS (UPDATE jobs j SET status = t.prev, finished_at = NULL, updated_at = now(),"
 			      "   due_at = CASE WHEN t.prev = 'scheduled' THEN j.due_at ELSE now() END, redriven_at = NULL"
-			      "   FROM t WHERE j.id = t.id RETURNING j.id, j.type, j.attempts, j.status),"
+			      "   FROM t WHERE j.id = t.id RETURNING j.id, j.type, j.attempts, j.status, j.priority),"
 			      EVENT_CTE("u", "'undone'", ", 'undoes', $3::bigint")
-			      " SELECT id, status, CASE WHEN status <> 'scheduled' THEN id END, type, attempts"
+			      " SELECT id, status, CASE WHEN status <> 'scheduled' THEN id END, type, attempts, priority"
 			      " FROM u ORDER BY id",
 			      3, params, err);
 	if (!r)

@@ -59,6 +59,7 @@ static void test_fields(void **state)
 	compiles("id=0b7e4c52-6c1a-4b7e-9d2e-1f1f2a3b4c5d", 1, "(j.id = $1::uuid)",
 		 "0b7e4c52-6c1a-4b7e-9d2e-1f1f2a3b4c5d", NULL);
 	compiles("worker!=w1", 1, "(NOT coalesce(j.worker_id = $1, false))", "w1", NULL);
+	compiles("priority=high", 1, "(j.priority = $1)", "high", NULL);
 	compiles("STATUS=queued", 1, "(j.status = $1)", "queued", NULL);
 }
 

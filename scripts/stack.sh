@@ -470,16 +470,16 @@ rmq_up() { # [K...]: the nodes to start (default every node)
 	# long-polls, the outbox's publishes to spool.jobs; amq.default is the default
 	# exchange, the dead-letter exchange of spool.jobs, which a declaration needs write on
 	rmq_user spool_api "$RMQ_API_PW" \
-		'^spool\.(jobs|dead|events|events\.api(\..+)?)$' \
-		'^(spool\.(jobs|dead|events|events\.api(\..+)?)|amq\.default)$' \
-		'^spool\.(jobs|dead|events|events\.api(\..+)?)$'
+		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)$' \
+		'^(spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)|amq\.default)$' \
+		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)$'
 	# spool-worker: the shared topology, the delay queues spool.retry.SECONDS (dead-
 	# lettering to spool.jobs), publishes to spool.jobs, spool.events, spool.dead and the
 	# delay queues (default exchange); it reads spool.jobs but no events queue
 	rmq_user spool_worker "$RMQ_WORKER_PW" \
-		'^spool\.(jobs|dead|events|events\.api|retry\.[0-9]+)$' \
-		'^(spool\.(jobs|dead|events|events\.api|retry\.[0-9]+)|amq\.default)$' \
-		'^spool\.(jobs|dead|events|retry\.[0-9]+)$'
+		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)$' \
+		'^(spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)|amq\.default)$' \
+		'^spool\.(jobs(\.(high|low))?|dead|events|retry\.((high|low)\.)?[0-9]+)$'
 	rmq_node 1
 }
 

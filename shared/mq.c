@@ -877,8 +877,27 @@ static int ensure_fresh(struct mq *m, struct buf *err)
 	return mq_connect(m, err);
 }
 
-int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
-	       struct buf *err)
+/* One send without waiting for its confirm (which mq_confirm_wait collects). */
+static int publish_nowait_once(struct mq *m, const char *exchange, const char *routing_key, const char *body,
+			       size_t len, struct buf *err)
+{
+	uint64_t seq = m->next_seq;
+	if (publish_send(m, exchange, routing_key, body, len, err) < 0)
+		return -1;
+	if (!m->unconfirmed)
+		m->unconfirmed = seq;
+	return 0;
+}
+
+/*
+ * `once` at most twice: a connection the broker closed while we were idle (a
+ * restart within the heartbeat) shows only when we write to it, so a failure
+ * that left us disconnected is tried again on a fresh connection; one the
+ * broker answered (a nack, unroutable) is not repeated.
+ */
+static int publish_twice(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
+			 struct buf *err,
+			 int (*once)(struct mq *, const char *, const char *, const char *, size_t, struct buf *))
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0) {
@@ -887,12 +906,18 @@ int mq_publish(struct mq *m, const char *exchange, const char *routing_key, cons
 		}
 		if (ensure_fresh(m, err) < 0)
 			continue;
-		if (publish_once(m, exchange, routing_key, body, len, err) == 0)
+		if (once(m, exchange, routing_key, body, len, err) == 0)
 			return 0;
 		if (mq_connected(m))
-			return -1; /* the broker answered: nack or unroutable, do not repeat */
+			return -1;
 	}
 	return -1;
+}
+
+int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body, size_t len,
+	       struct buf *err)
+{
+	return publish_twice(m, exchange, routing_key, body, len, err, publish_once);
 }
 
 int mq_confirm_wait(struct mq *m, struct buf *err)
@@ -914,27 +939,7 @@ int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_ke
 	/* bounded: the broker's acks must not pile up unread; their failure is this one's */
 	if (m->unconfirmed && m->next_seq - m->unconfirmed >= MQ_NOWAIT_MAX && mq_confirm_wait(m, err) < 0)
 		return -1;
-	/*
-	 * Twice, as mq_publish: a connection the broker closed while we were idle
-	 * (a restart within the heartbeat) shows only when we write to it.
-	 */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (attempt > 0) {
-			log_info("retrying publish to '%s' after: %s", exchange, buf_str(err));
-			buf_reset(err);
-		}
-		if (ensure_fresh(m, err) < 0)
-			continue;
-		uint64_t seq = m->next_seq;
-		if (publish_send(m, exchange, routing_key, body, len, err) == 0) {
-			if (!m->unconfirmed)
-				m->unconfirmed = seq;
-			return 0;
-		}
-		if (mq_connected(m))
-			return -1;
-	}
-	return -1;
+	return publish_twice(m, exchange, routing_key, body, len, err, publish_nowait_once);
 }
 
 int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,

@@ -42,21 +42,8 @@ at_exit "${TM[*]} kill-server"
 mkdir -p "$T_TMP/cwd"
 "${TM[@]}" new-session -d -x 100 -y 30 -c "$T_TMP/cwd" \
 	"$ADM -f $CTX -C prod; echo \$? >$T_TMP/exit; echo EXIT; sleep 600"
-screen() { "${TM[@]}" capture-pane -p; }
-keys() { "${TM[@]}" send-keys "$@"; sleep 0.3; }
+. tests/data/tui-lib.sh
 type_text() { "${TM[@]}" send-keys -l "$1"; sleep 0.3; }
-wait_screen() { # REGEX [SECONDS]
-	local i
-	for ((i = 0; i < ${2:-10} * 5; i++)); do
-		[[ $(screen) =~ $1 ]] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-expect_screen() { # WHAT REGEX [SECONDS]
-	if wait_screen "$2" "${3:-10}"; then ok "$1"; else fail "$1" "screen does not match: $2
-$(screen)"; fi
-}
 header_red() { "${TM[@]}" capture-pane -p -e | head -n 1 | grep -q $'\e\\[[0-9;]*41m'; }
 
 # ---- the header ---------------------------------------------------------------------

@@ -40,20 +40,7 @@ TM=(tmux -L "spooltest-$$")
 at_exit "${TM[*]} kill-server"
 "${TM[@]}" new-session -d -x 120 -y 40 \
 	"bin/adminctl -f $SPOOL_ADMINCTL_CONFIG; echo \$? >$T_TMP/exit; echo EXIT; sleep 600"
-screen() { "${TM[@]}" capture-pane -p; }
-keys() { "${TM[@]}" send-keys "$@"; sleep 0.3; }
-wait_screen() { # REGEX [SECONDS]
-	local i
-	for ((i = 0; i < ${2:-10} * 5; i++)); do
-		[[ $(screen) =~ $1 ]] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-expect_screen() { # WHAT REGEX [SECONDS]
-	if wait_screen "$2" "${3:-10}"; then ok "$1"; else fail "$1" "screen does not match: $2
-$(screen)"; fi
-}
+. tests/data/tui-lib.sh
 
 expect_screen "the TUI starts on the Overview" 'Overview' 20
 keys f

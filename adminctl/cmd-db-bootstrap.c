@@ -1,9 +1,10 @@
 /*
  * db bootstrap — what a fresh deployment needs in its database, safe to run on
  * every boot of every host: the migrations, the daemons' own roles, and the
- * first tenant with an API key kept in a Secrets Manager secret. Runs with the
- * master user's credentials (adminctl's [database] secret); hosts booting at
- * once take turns on an advisory lock.
+ * first tenant with an API key kept in a Secrets Manager secret, and the
+ * daemons' own broker users. Runs with the master user's credentials
+ * (adminctl's [database] secret) and the broker administrator's ([rabbitmq]
+ * secret); hosts booting at once take turns on an advisory lock.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "cmd.h"
 #include "dbroles.h"
 #include "migrate.h"
+#include "rmqadmin.h"
 
 /* Held for the whole bootstrap (a session lock); migrate_apply's own is taken inside. */
 #define BOOTSTRAP_LOCK_KEY "7311853202"
@@ -122,6 +124,62 @@ static int ensure_role(struct cmd_ctx *ctx, enum dbroles_kind kind, const char *
 		       created ? "created, with its grants" : "present, grants checked");
 out:
 	db_secret_free(&ds);
+	if (value.data)
+		OPENSSL_cleanse(value.data, value.len);
+	buf_release(&value);
+	buf_release(&err);
+	return rc;
+}
+
+/*
+ * The broker user of one daemon, from its broker secret, with the daemon's
+ * permissions (rmqadmin); adds {daemon, user, change} to `users`.
+ */
+static int ensure_mq_user(struct cmd_ctx *ctx, const char *kind_name, const char *ref,
+			  const struct rmqadmin_perms *perms, json_t *users, int *changed_n)
+{
+	static const char *const said[] = {
+		[RMQADMIN_USER_UNCHANGED] = "unchanged",
+		[RMQADMIN_USER_CREATED] = "created",
+		[RMQADMIN_USER_UPDATED] = "updated",
+	};
+	if (!ref || !*ref) {
+		if (!ctx->json)
+			printf("broker user of spool-%s: not managed (no [rabbitmq] %s_user_secret)\n", kind_name,
+			       kind_name);
+		return 0;
+	}
+	struct buf value = BUF_INIT, err = BUF_INIT;
+	struct mq_secret ms = { 0 };
+	enum rmqadmin_user_change change = RMQADMIN_USER_UNCHANGED;
+	int rc = 0, r;
+	if (secrets_get(cmd_secrets(ctx), ref, &value, &err) < 0) {
+		cmd_error("db bootstrap: spool-%s's broker secret: %s", kind_name, buf_str(&err));
+		rc = CMD_EXIT_UNAVAILABLE;
+		goto out;
+	}
+	if (mq_secret_parse(buf_str(&value), &ms, &err) < 0) {
+		cmd_error("db bootstrap: spool-%s's broker secret '%s': %s", kind_name, ref, buf_str(&err));
+		rc = CMD_EXIT_CONFIG;
+		goto out;
+	}
+	r = rmqadmin_user_ensure(&ctx->cfg, cmd_secrets(ctx), ms.username, ms.password, ms.vhost, perms, &change,
+				 &err);
+	if (r < 0) {
+		cmd_error("db bootstrap: broker user %s of spool-%s: %s", ms.username, kind_name, buf_str(&err));
+		rc = r == RMQADMIN_DOWN ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAILURE;
+		goto out;
+	}
+	*changed_n += change != RMQADMIN_USER_UNCHANGED;
+	json_array_append_new(users, json_pack("{s:s, s:s, s:s}", "daemon", kind_name, "user", ms.username, "change",
+					       said[change]));
+	if (!ctx->json)
+		printf("broker user %s of spool-%s: %s\n", ms.username, kind_name,
+		       change == RMQADMIN_USER_UNCHANGED ? "present, password and permissions checked"
+		       : change == RMQADMIN_USER_CREATED ? "created, with its permissions"
+							 : "updated (password, tags or permissions)");
+out:
+	mq_secret_free(&ms);
 	if (value.data)
 		OPENSSL_cleanse(value.data, value.len);
 	buf_release(&value);
@@ -239,7 +297,7 @@ static int cmd_db_bootstrap_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bootstrap_opts o = { .tenant = "default" };
-	int rc, from = 0, to = 0, roles_made = 0, tenant_made = 0;
+	int rc, from = 0, to = 0, roles_made = 0, tenant_made = 0, users_changed = 0;
 	if (cmd_getopt(ctx, &cmd_db_bootstrap_entry, argc, argv, "", longopts, on_opt, &o) < 0)
 		return CMD_EXIT_USAGE;
 	if (!apikey_tenant_valid(o.tenant)) {
@@ -261,7 +319,7 @@ static int cmd_db_bootstrap_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		o.worker_secret = ctx->cfg.database.worker_role_secret;
 
 	struct buf err = BUF_INIT;
-	json_t *out = json_object(), *roles = json_array();
+	json_t *out = json_object(), *roles = json_array(), *users = json_array();
 	if (migrate_apply(ctx->db, &from, &to, &err) < 0) {
 		cmd_error("db bootstrap: %s", buf_str(&err));
 		rc = ctx->db->broken ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAILURE;
@@ -275,14 +333,20 @@ static int cmd_db_bootstrap_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = ensure_role(ctx, DBROLES_API, o.api_secret, roles, &roles_made)) ||
 	    (rc = ensure_role(ctx, DBROLES_WORKER, o.worker_secret, roles, &roles_made)) ||
-	    (rc = first_tenant(ctx, &o, out, &tenant_made)))
+	    (rc = first_tenant(ctx, &o, out, &tenant_made)) ||
+	    (rc = ensure_mq_user(ctx, "api", ctx->cfg.rabbitmq.api_user_secret, &rmqadmin_api_perms, users,
+				 &users_changed)) ||
+	    (rc = ensure_mq_user(ctx, "worker", ctx->cfg.rabbitmq.worker_user_secret, &rmqadmin_worker_perms, users,
+				 &users_changed)))
 		goto done;
 	rc = CMD_EXIT_OK;
 done:
-	if (to != from || roles_made || tenant_made) {
-		json_t *detail = json_pack("{s:i, s:i, s:i, s:s?}", "from", from, "to", to, "roles_created", roles_made,
-					   "tenant", tenant_made ? o.tenant : NULL);
-		if (audit_record(ctx->db, cmd_actor(ctx), "db.bootstrap", NULL, (to - from) + roles_made + tenant_made,
+	if (to != from || roles_made || tenant_made || users_changed) {
+		json_t *detail = json_pack("{s:i, s:i, s:i, s:i, s:s?}", "from", from, "to", to, "roles_created",
+					   roles_made, "broker_users_changed", users_changed, "tenant",
+					   tenant_made ? o.tenant : NULL);
+		if (audit_record(ctx->db, cmd_actor(ctx), "db.bootstrap", NULL,
+				 (to - from) + roles_made + tenant_made + users_changed,
 				 detail, &err) < 0)
 			cmd_error("db bootstrap: done, but the audit record failed: %s", buf_str(&err));
 		json_decref(detail);
@@ -292,9 +356,11 @@ done:
 		json_object_set_new(out, "from", json_integer(from));
 		json_object_set_new(out, "to", json_integer(to));
 		json_object_set_new(out, "roles", roles);
+		json_object_set_new(out, "broker_users", users);
 		cmd_print_json(out);
 	} else {
 		json_decref(roles);
+		json_decref(users);
 		json_decref(out);
 	}
 	buf_release(&err);

@@ -462,37 +462,10 @@ rmq_up() { # [K...]: the nodes to start (default every node)
 		rmqctl -q set_user_tags spool administrator >/dev/null
 		rmqctl -q set_permissions -p / spool '.*' '.*' '.*' >/dev/null
 	fi
-	# one user per daemon, without tags (no management API) and limited to the spool.*
-	# resources it uses; made by the administrator through the management API, as on a
-	# broker of one's own. spool-api: the shared topology (spool.jobs, spool.dead,
-	# spool.events and its spool.events.api queue, each bound; it consumes
-	# spool.events.api for webhooks), its own spool.events.api.HOST.PID queue for
-	# long-polls, the outbox's publishes to spool.jobs; amq.default is the default
-	# exchange, the dead-letter exchange of spool.jobs, which a declaration needs write on
-	rmq_user spool_api "$RMQ_API_PW" \
-		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)$' \
-		'^(spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)|amq\.default)$' \
-		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)$'
-	# spool-worker: the shared topology, the delay queues spool.retry.SECONDS (dead-
-	# lettering to spool.jobs), publishes to spool.jobs, spool.events, spool.dead and the
-	# delay queues (default exchange); it reads spool.jobs but no events queue
-	rmq_user spool_worker "$RMQ_WORKER_PW" \
-		'^spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)$' \
-		'^(spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)|amq\.default)$' \
-		'^spool\.(jobs(\.(high|low))?|dead|events|retry\.((high|low)\.)?[0-9]+)$'
+	# the daemons' users (spool_api, spool_worker: no tags, only the spool.* resources
+	# each uses) are made by adminctl db bootstrap with the administrator, as at a
+	# deployment's first boot; their permissions are rmqadmin's
 	rmq_node 1
-}
-
-# rmq_user NAME PASSWORD CONFIGURE WRITE READ: a user without tags on vhost /, made or
-# updated by the administrator through the selected node's management API
-rmq_user() {
-	local url="http://127.0.0.1:$R_MGMT/api"
-	jq -cn --arg p "$2" '{password:$p,tags:""}' |
-		curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" -H 'content-type: application/json' \
-			-X PUT --data-binary @- "$url/users/$1" || die "rabbitmq: cannot make the user $1"
-	jq -cn --arg c "$3" --arg w "$4" --arg r "$5" '{configure:$c,write:$w,read:$r}' |
-		curl -fsS -o /dev/null --max-time 10 -u "spool:$RMQ_PW" -H 'content-type: application/json' \
-			-X PUT --data-binary @- "$url/permissions/%2F/$1" || die "rabbitmq: cannot set the permissions of $1"
 }
 
 rmq_stop_node() { # K
@@ -682,6 +655,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_
 			secret = @MQ@
 			management_url = http://127.0.0.1:$MGMT_PORT
 			$(rmq_endpoints_line)
+			@MQ_USERS@
 
 			[s3]
 			bucket = $BUCKET
@@ -711,8 +685,11 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_
 				c=${c/@MQ@/$mq}
 				c=${c/@DB_ROLES@/api_role_secret = $dbapi
 worker_role_secret = $dbworker}
+				c=${c/@MQ_USERS@/api_user_secret = $mqapi
+worker_user_secret = $mqworker}
 				;;
 			esac
+			c=${c/@MQ_USERS@$'\n'/}
 			echo "${c/@DB_ROLES@$'\n'/}"
 			echo
 			case $f in

@@ -113,6 +113,10 @@ static const struct ckey keys[] = {
 	  "The broker's nodes: HOST:PORT items separated by commas, e.g. mq1:5671, mq2:5671, mq3:5671.\nWhen set it is used instead of the secret's host and port (and of its hosts list); the secret still gives the user, password and vhost.\nEvery connection tries the nodes in a random order and, when it is lost, the other nodes before the one it lost." },
 	{ "rabbitmq", "queue_type", CT_QUEUE_TYPE, O(rabbitmq.queue_type), 0, 0, "quorum", 0, ALL,
 	  "Type of the shared queues (spool.jobs, spool.dead, spool.events.api and the delay queues spool.retry.SECONDS): quorum (replicated on the nodes of a cluster; RabbitMQ 3.10 or later) or classic, for a broker without quorum queues.\nA shared queue that already exists with the other type stops spool-api and spool-worker with exit status 78 until adminctl queues migrate converts it.\nEach spool-api process's own events queue is classic whatever this says." },
+	{ "rabbitmq", "api_user_secret", CT_SECRET, O(rabbitmq.api_user_secret), 0, 0, NULL, 0, C,
+	  "Reference to spool-api's own broker secret (the JSON shape of [rabbitmq] secret, as spool-api's [rabbitmq] secret): adminctl db bootstrap creates or updates the user it names (username, password) through the management API, without tags and with the permissions spool-api needs on the secret's vhost and no more.\nadminctl's own [rabbitmq] secret is then the administrator's." },
+	{ "rabbitmq", "worker_user_secret", CT_SECRET, O(rabbitmq.worker_user_secret), 0, 0, NULL, 0, C,
+	  "Reference to spool-worker's own broker secret, for its user, as api_user_secret." },
 
 	{ "s3", "bucket", CT_STR, O(s3.bucket), 0, 0, NULL, F_REQUIRED, ALL,
 	  "Bucket for uploads and results." },

@@ -87,6 +87,8 @@ struct config_rabbitmq {
 	char *ca_file;           /* CA bundle for AMQPS (default: the system store) */
 	char *endpoints;         /* "HOST:PORT, ..." (config_parse_endpoints); NULL: the secret's */
 	char *queue_type;        /* "quorum" or "classic": the shared queues' type */
+	char *api_user_secret;    /* adminctl: spool-api's own broker secret, for its user */
+	char *worker_user_secret; /* adminctl: spool-worker's */
 };
 
 struct config_s3 {

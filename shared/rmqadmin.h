@@ -54,4 +54,43 @@ void rmqadmin_queues_free(struct rmqadmin_queue *q, size_t n);
  */
 int rmqadmin_purge(const struct config *cfg, struct secrets *sec, const char *queue, struct buf *err);
 
+/*
+ * The permissions of a broker user on its vhost: the configure, write and read
+ * regular expressions of RabbitMQ. rmqadmin_api_perms and rmqadmin_worker_perms
+ * are those of spool-api's and spool-worker's own users, limited to the spool.*
+ * resources each uses (and amq.default, the default exchange, which the
+ * delay queues and a dead-letter declaration need write on): the one source
+ * of them (adminctl db bootstrap makes the users with them, in the local stack too).
+ */
+struct rmqadmin_perms {
+	const char *configure, *write, *read;
+};
+extern const struct rmqadmin_perms rmqadmin_api_perms, rmqadmin_worker_perms;
+
+/* What rmqadmin_user_ensure did. */
+enum rmqadmin_user_change {
+	RMQADMIN_USER_UNCHANGED,
+	RMQADMIN_USER_CREATED,
+	RMQADMIN_USER_UPDATED,
+};
+
+/*
+ * Make user `name` exist with `password`, no tags, and exactly `perms` on
+ * `vhost` ("/" when NULL or empty), through the management API with the
+ * [rabbitmq] secret's (the administrator's) credentials. The user's stored
+ * password hash is checked against `password` (RabbitMQ's salted SHA-256 or
+ * SHA-512), so a user already right is not written to: *change says what was
+ * done. The password never appears in `err`. 0, RMQADMIN_DOWN or RMQADMIN_ERROR.
+ */
+int rmqadmin_user_ensure(const struct config *cfg, struct secrets *sec, const char *name, const char *password,
+			 const char *vhost, const struct rmqadmin_perms *perms, enum rmqadmin_user_change *change,
+			 struct buf *err);
+
+/*
+ * Whether `password` is the one RabbitMQ's `hash` (base64 of a 4-byte salt and
+ * the digest of salt + password) was made from with `algorithm`
+ * ("rabbit_password_hashing_sha256" or "..._sha512"); false for any other.
+ */
+bool rmqadmin_password_matches(const char *algorithm, const char *hash, const char *password);
+
 #endif

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # adminctl db bootstrap on fresh databases: the schema, the daemons' roles with only
-# their grants (no DDL), the first tenant's key in a Secrets Manager secret; two at once
+# their grants (no DDL), the first tenant's key in a Secrets Manager secret, the
+# daemons' broker users (no tags, exactly their permissions; the API connects as its
+# user; a changed password is set, no password printed); two at once
 # are safe, a second run changes nothing, the key works against an API on that
 # database. /ready answers 503 naming the schema while the database is behind the
 # binary, 200 once bootstrapped, and 200 for a database ahead of it (a rolling deploy).
@@ -23,6 +25,25 @@ worker_role=t0115_worker_$$
 api_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 worker_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 at_exit "psql -X -q '$SPOOL_PG_ADMIN_DSN' -c 'DROP ROLE IF EXISTS $api_role' -c 'DROP ROLE IF EXISTS $worker_role'"
+# broker users are the broker's: names of this test's own, deleted at exit
+mq_api_user=t0115_mq_api_$$
+mq_worker_user=t0115_mq_worker_$$
+mq_api_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+mq_worker_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+mq_admin=(-u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD")
+for u in "$mq_api_user" "$mq_worker_user"; do
+	at_exit "curl -sS -o /dev/null --max-time 10 -u '$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD' -X DELETE '$SPOOL_RABBITMQ_MGMT_URL/api/users/$u'"
+done
+amqp_hostport=${SPOOL_AMQP_URL#*@}
+amqp_hostport=${amqp_hostport%%/*}
+# mq_secret_file FILE USER PASSWORD: a broker secret in the shape of [rabbitmq] secret, as file:
+mq_secret_file() {
+	jq -cn --arg u "$2" --arg p "$3" --arg h "${amqp_hostport%:*}" --argjson port "${amqp_hostport##*:}" \
+		'{username: $u, password: $p, host: $h, port: $port, vhost: "/"}' >"$1"
+	chmod 600 "$1"
+}
+mq_secret_file "$T_TMP/mq-api.json" "$mq_api_user" "$mq_api_pw"
+mq_secret_file "$T_TMP/mq-worker.json" "$mq_worker_user" "$mq_worker_pw"
 
 # scratch_db NAME: a database owned by the stack's master user, dropped at exit
 scratch_db() {
@@ -40,11 +61,14 @@ adminctl_ini() {
 	secret_file "$T_TMP/master-$1.json" spool "$pw" "$1"
 	secret_file "$T_TMP/api-$1.json" "$api_role" "$api_pw" "$1"
 	secret_file "$T_TMP/worker-$1.json" "$worker_role" "$worker_pw" "$1"
-	awk -v m="file:$T_TMP/master-$1.json" -v a="file:$T_TMP/api-$1.json" -v w="file:$T_TMP/worker-$1.json" '
+	awk -v m="file:$T_TMP/master-$1.json" -v a="file:$T_TMP/api-$1.json" -v w="file:$T_TMP/worker-$1.json" \
+		-v ma="file:$T_TMP/mq-api.json" -v mw="file:$T_TMP/mq-worker.json" '
 		/^\[/ { section = $0 }
 		section == "[database]" && /^secret *=/ { print "secret = " m; next }
 		section == "[database]" && /^api_role_secret *=/ { print "api_role_secret = " a; next }
 		section == "[database]" && /^worker_role_secret *=/ { print "worker_role_secret = " w; next }
+		section == "[rabbitmq]" && /^api_user_secret *=/ { print "api_user_secret = " ma; next }
+		section == "[rabbitmq]" && /^worker_user_secret *=/ { print "worker_user_secret = " mw; next }
 		{ print }' "$SPOOL_ADMINCTL_CONFIG" >"$T_TMP/adminctl-$1.ini"
 	echo "$T_TMP/adminctl-$1.ini"
 }
@@ -99,6 +123,34 @@ expect_eq "one tenant, one key" "first 1" "$(dbq "SELECT string_agg(id, ',') || 
 key=$(secret_value)
 expect_match "the key is in the secret" '^sk_[A-Za-z0-9_-]{32,}$' "$key"
 if grep -qF -- "$key" <<<"$both"; then fail "the key is not printed" "$both"; else ok "the key is not printed"; fi
+
+# ---- the broker users: created once, no tags, exactly the daemons' permissions -----------
+expect_eq "one of them created each broker user" "1 1" \
+	"$(grep -c "broker user $mq_api_user of spool-api: created, with its permissions" <<<"$both") $(grep -c "broker user $mq_worker_user of spool-worker: created, with its permissions" <<<"$both")"
+expect_eq "the other found them right" "1 1" \
+	"$(grep -c "broker user $mq_api_user of spool-api: present, password and permissions checked" <<<"$both") $(grep -c "broker user $mq_worker_user of spool-worker: present, password and permissions checked" <<<"$both")"
+for pwv in "$mq_api_pw" "$mq_worker_pw"; do
+	if grep -qF -- "$pwv" <<<"$both"; then fail "no broker password is printed" "$both"; else ok "no broker password is printed"; fi
+done
+# the permissions spool-api and spool-worker need (README, "The local stack"), literally
+api_re='^spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)$'
+api_w='^(spool\.(jobs(\.(high|low))?|dead|events|events\.api(\..+)?)|amq\.default)$'
+worker_re='^spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)$'
+worker_w='^(spool\.(jobs(\.(high|low))?|dead|events|events\.api|retry\.((high|low)\.)?[0-9]+)|amq\.default)$'
+worker_r='^spool\.(jobs(\.(high|low))?|dead|events|retry\.((high|low)\.)?[0-9]+)$'
+mq_perms() { # USER: "configure write read" on vhost /
+	curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/permissions/%2F/$1" |
+		jq -r '"\(.configure) \(.write) \(.read)"'
+}
+mq_tags() {
+	curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/users/$1" |
+		jq -r '.tags | if type == "array" then join(",") else . end'
+}
+expect_eq "spool-api's broker user has exactly its permissions" "$api_re $api_w $api_re" "$(mq_perms "$mq_api_user")"
+expect_eq "spool-worker's broker user has exactly its permissions" "$worker_re $worker_w $worker_r" "$(mq_perms "$mq_worker_user")"
+expect_eq "the broker users have no tags" "|" "$(mq_tags "$mq_api_user")|$(mq_tags "$mq_worker_user")"
+expect_eq "the stack's daemons' users have the same permissions" \
+	"$api_re $api_w $api_re|$worker_re $worker_w $worker_r" "$(mq_perms spool_api)|$(mq_perms spool_worker)"
 expect_match "the output names the secret" "is in secret $key_secret" "$both"
 
 # ---- the roles: login, nothing more, exactly their grants ------------------------------
@@ -138,6 +190,10 @@ expect_eq "spool-api's role inserts a job and its event (sequence usage)" "1" \
 state() {
 	dbq "SELECT string_agg(relname || '=' || coalesce(relacl::text, ''), ' ' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
 	admin_psql "SELECT string_agg(rolname || coalesce(rolpassword, ''), ' ' ORDER BY rolname) FROM pg_authid WHERE rolname IN ('$api_role', '$worker_role')"
+	for u in "$mq_api_user" "$mq_worker_user"; do
+		curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/users/$u" | jq -c '[.password_hash, .tags]'
+		mq_perms "$u"
+	done
 	dbq "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM api_keys), (SELECT count(*) FROM audit), (SELECT count(*) FROM schema_version), (SELECT nspacl FROM pg_namespace WHERE nspname = 'public')"
 	secret_versions
 }
@@ -147,14 +203,17 @@ expect_eq "a second run exits 0" 0 "$rc"
 expect_eq "a second run says nothing was to do" "schema is up to date at version $latest
 role $api_role of spool-api: present, grants checked
 role $worker_role of spool-worker: present, grants checked
-tenants exist: no first key made" "$out"
-expect_eq "a second run changed nothing (grants, passwords, tenants, keys, audit, the secret)" "$before" "$(state)"
+tenants exist: no first key made
+broker user $mq_api_user of spool-api: present, password and permissions checked
+broker user $mq_worker_user of spool-worker: present, password and permissions checked" "$out"
+expect_eq "a second run changed nothing (grants, passwords, broker users, tenants, keys, audit, the secret)" "$before" "$(state)"
 expect_eq "the key in the secret is the same" "$key" "$(secret_value)"
 
 # ---- the key works against an API on that database, connected as its own role -----------
 awk -v s="file:$T_TMP/api-$db.json" '
 	/^\[/ { section = $0 }
 	section == "[database]" && /^secret *=/ { print "secret = " s; next }
+	section == "[rabbitmq]" && /^secret *=/ { print "secret = file:'"$T_TMP"'/mq-api.json"; next }
 	{ print }' "$SPOOL_API_CONFIG" >"$T_TMP/api-$db.ini"
 SPOOL_API_CONFIG=$T_TMP/api-$db.ini api2_start
 expect_status "the first key lists the tenant's jobs" 200 -H "Authorization: Bearer $key" "$API2_URL/v1/jobs"
@@ -162,8 +221,29 @@ expect_eq "it sees the job made as the API's role" 1 "$(jq '.jobs | length' <<<"
 expect_status "another key is refused" 401 -H "Authorization: Bearer sk_${key:3:10}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" "$API2_URL/v1/jobs"
 expect_eq "the API connects as its own role" "$api_role" \
 	"$(dbq "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = '$db' AND application_name = 'spool-api'")"
+conns=""
+for ((i = 0; i < 30; i++)); do
+	conns=$(curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/connections" |
+		jq -r --arg u "$mq_api_user" '[.[] | select(.user == $u)] | length')
+	[ "${conns:-0}" -gt 0 ] && break
+	sleep 1
+done
+expect_match "the API connects to the broker as its own user" '^[1-9]' "$conns"
 kill -TERM "$API2_PID" 2>/dev/null
 wait "$API2_PID" 2>/dev/null
+
+# ---- a new password in a daemon's broker secret is set; then nothing to do again --------
+hash_before=$(curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/users/$mq_worker_user" | jq -r .password_hash)
+mq_worker_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+mq_secret_file "$T_TMP/mq-worker.json" "$mq_worker_user" "$mq_worker_pw"
+out=$("${B[@]}" 2>&1); rc=$?
+expect_eq "a run after the password changed exits 0" 0 "$rc"
+expect_match "it updates that user alone" "broker user $mq_api_user of spool-api: present.*broker user $mq_worker_user of spool-worker: updated" "$(tr '\n' ' ' <<<"$out")"
+if grep -qF -- "$mq_worker_pw" <<<"$out"; then fail "the new password is not printed" "$out"; else ok "the new password is not printed"; fi
+hash_after=$(curl -fsS --max-time 10 "${mq_admin[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/users/$mq_worker_user" | jq -r .password_hash)
+if [ -n "$hash_after" ] && [ "$hash_after" != "$hash_before" ]; then ok "the stored password hash changed"; else fail "the stored password hash changed" "$hash_after"; fi
+expect_match "the next run finds the new password in place" "broker user $mq_worker_user of spool-worker: present, password and permissions checked" \
+	"$("${B[@]}" 2>&1)"
 
 # ---- /ready and the schema: a database behind, then bootstrapped; one ahead -------------
 db2=spool_t0115b_$$

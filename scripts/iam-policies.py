@@ -10,11 +10,11 @@ its inline Policies are written, as one policy document, to DIR/<role>.json (the
 role's logical id), with the intrinsic functions resolved as CloudFormation would in
 the deployment described by the options: Ref (parameters take --value or their
 Default; the bucket its name, a secret its ARN, both from --value), Fn::GetAtt X.Arn
-(bucket, log group), Fn::Sub (both forms), Fn::Join, Fn::Select and the pseudo
+(bucket, log group; any X.Attr given by --value, e.g. MqBroker.Id), Fn::Sub (both
+forms), Fn::Join, Fn::Select and the pseudo
 parameters. Anything else (an unknown function, a name without a value) is an error:
 a policy is never written half resolved. --role-value gives a name a value in one
-role's policy only (the local stack's daemons read broker secrets of their own where
-the template has one). The local stack (scripts/stack.sh) runs it
+role's policy only. The local stack (scripts/stack.sh) runs it
 with its own bucket, region, account and secret ARNs; the AWS stand-in evaluates the
 requests signed by each role's key against these files.
 Exit status: 0 when every role was written, 1 otherwise.
@@ -79,6 +79,8 @@ class Resolver:
                 return "${" + var[1:] + "}"
             if var in local:
                 return str(local[var])
+            if var in self.values:
+                return self.values[var]
             if "." in var:
                 n, a = var.split(".", 1)
                 return self.getatt(n, a)

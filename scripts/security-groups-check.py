@@ -8,9 +8,9 @@ Complements cfn-lint (scripts/deploy-lint.sh) with what the seed asks of this st
   types      only resource types from the list this stack is meant to use
   sg         the security groups EXACTLY: ALB 443+80 from 0.0.0.0/0; API 8000 from the
              ALB group only; workers no ingress; RDS 5432 and MQ 5671 from the API and
-             worker groups only. The roles of the groups are found from what they are
-             attached to (load balancer, launch templates, DB instance, broker), not
-             from their names; no other 0.0.0.0/0 or ::/0 anywhere.
+             worker groups only, MQ 443 (management API) from the API group only. The
+             roles of the groups are found from what they are attached to (load
+             balancer, launch templates, DB instance, broker), not from their names; no other 0.0.0.0/0 or ::/0 anywhere.
   iam        least privilege: each role reads exactly the secrets its instances'
              configuration names, the API role alone writes the first key's secret (and
              never reads it), secrets and bucket prefixes per role, no wildcard action,
@@ -260,7 +260,8 @@ class Checker:
             "api": {("tcp", 8000, 8000, "sg:alb")},
             "worker": set(),
             "rds": {("tcp", 5432, 5432, "sg:api"), ("tcp", 5432, 5432, "sg:worker")},
-            "mq": {("tcp", 5671, 5671, "sg:api"), ("tcp", 5671, 5671, "sg:worker")},
+            # 443: the management API, for the first boot's broker users (API instances)
+            "mq": {("tcp", 5671, 5671, "sg:api"), ("tcp", 5671, 5671, "sg:worker"), ("tcp", 443, 443, "sg:api")},
         }
         for r, w in want.items():
             g = name.get(r)

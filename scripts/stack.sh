@@ -901,9 +901,8 @@ daemon_up() { # NAME CONFIG PORT(optional, for a health wait) [BINARY]
 # $RUN/iam/<role>.json. They read S3 with these keys too (no [s3] credentials_secret), as
 # on EC2 with the instance profile. adminctl, the tests and the tools keep the stack's
 # unrestricted key (AWS_ACCESS_KEY_ID of stack.env).
-# The template has one broker secret (MqSecret) for both daemons; here each reads its own
-# user's, so MqSecret stands for spool/rabbitmq-api in ApiRole's policy and for
-# spool/rabbitmq-worker in WorkerRole's (the administrator's is no role's).
+# MqSecret is the broker administrator's (spool/rabbitmq), MqApiSecret and MqWorkerSecret
+# the daemons' users' (spool/rabbitmq-api, spool/rabbitmq-worker).
 iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN MQ_API_ARN MQ_WORKER_ARN
 	local r ak sk keys=
 	for r in api worker; do
@@ -914,7 +913,7 @@ iam_roles_up() { # DB_ARN MQ_ARN PEPPER_ARN DB_API_ARN DB_WORKER_ARN KEY_ARN MQ_
 	(umask 077 && printf '%s' "$keys" >"$SEC/iam-keys.tmp" && mv "$SEC/iam-keys.tmp" "$SEC/iam-keys")
 	"$PY" "$ROOT/scripts/iam-policies.py" --out "$RUN/iam" --region "$REGION" --account-id 000000000000 \
 		--stack-name spool-local --value "MediaBucket=$BUCKET" --value "DbSecret=$1" \
-		--role-value "ApiRole:MqSecret=$7" --role-value "WorkerRole:MqSecret=$8" \
+		--value "MqSecret=$2" --value "MqApiSecret=$7" --value "MqWorkerSecret=$8" \
 		--value "PepperSecret=$3" --value "DbApiSecret=$4" \
 		--value "DbWorkerSecret=$5" --value "FirstKeySecret=$6" >/dev/null ||
 		die "scripts/iam-policies.py could not resolve the roles of deploy/spool.yaml"

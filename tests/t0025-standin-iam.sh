@@ -82,6 +82,9 @@ print('wrk-master-db', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ[
 print('wrk-pepper', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_PEPPER_SECRET_ARN'])))
 print('wrk-s3secret', code(lambda: wrk_sm.get_secret_value(SecretId=os.environ['SPOOL_S3_SECRET_ARN'])))
 print('api-list-secrets', code(lambda: api_sm.list_secrets()))
+for who, c in (('api', api_sm), ('wrk', wrk_sm)):
+    for what in ('RABBITMQ', 'RABBITMQ_API', 'RABBITMQ_WORKER'):
+        print(who + '-mq-' + what.lower(), code(lambda: c.get_secret_value(SecretId=os.environ['SPOOL_' + what + '_SECRET_ARN'])))
 api_cw = client('cloudwatch', os.environ['API_AK'], os.environ['API_SK'])
 print('api-metric-spool', code(lambda: api_cw.put_metric_data(Namespace='Spool', MetricData=[{'MetricName': 'T0025', 'Value': 1}])))
 print('api-metric-other', code(lambda: api_cw.put_metric_data(Namespace='Other', MetricData=[{'MetricName': 'T0025', 'Value': 1}])))
@@ -98,6 +101,14 @@ expect_match "WorkerRole may not read outside its prefixes: 403 AccessDenied" "w
 expect_match "WorkerRole (s3:ListBucket): a missing source is 404 NoSuchKey" "wrk-missing-source 404 NoSuchKey" "$out"
 expect_match "WorkerRole may not delete: 403 AccessDenied" "wrk-delete 403 AccessDenied" "$out"
 expect_match "ApiRole reads the pepper" "api-pepper ok" "$out"
+# the broker: each daemon its own user's secret; the API role the administrator's and the
+# worker's too, for the first boot's bootstrap of the broker users
+expect_match "ApiRole reads its own broker secret" "api-mq-rabbitmq_api ok" "$out"
+expect_match "ApiRole reads the administrator's broker secret (the bootstrap)" "api-mq-rabbitmq ok" "$out"
+expect_match "ApiRole reads the worker's broker secret (the bootstrap)" "api-mq-rabbitmq_worker ok" "$out"
+expect_match "WorkerRole reads its own broker secret" "wrk-mq-rabbitmq_worker ok" "$out"
+expect_match "WorkerRole may not read the administrator's broker secret" "wrk-mq-rabbitmq 400 AccessDeniedException" "$out"
+expect_match "WorkerRole may not read the API's broker secret" "wrk-mq-rabbitmq_api 400 AccessDeniedException" "$out"
 expect_match "WorkerRole reads its own database secret" "wrk-db ok" "$out"
 expect_match "WorkerRole may not read the master database secret" "wrk-master-db 400 AccessDeniedException" "$out"
 expect_match "WorkerRole may not read the pepper: 400 AccessDeniedException naming action and ARN" \

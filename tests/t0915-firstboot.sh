@@ -71,20 +71,21 @@ cp "$deb" "$RH/spool.deb"
 debver=$(dpkg-deb -f "$deb" Version)
 
 # ---- the user data, rendered with the stack's values
-render() { # LAUNCH_TEMPLATE MQ_SECRET_ARN
+render() { # LAUNCH_TEMPLATE
 	"$T_PY" scripts/userdata.py "$1" --region "$AWS_REGION" --stack-name spool-rehearsal \
 		--value "SpoolVersion=$debver" --value "PackageUrl=file:///rehearsal/spool.deb" \
 		--value "DbSecret=$SPOOL_DB_SECRET_ARN" --value "DbApiSecret=$SPOOL_DB_API_SECRET_ARN" \
-		--value "DbWorkerSecret=$SPOOL_DB_WORKER_SECRET_ARN" --value "MqSecret=$2" \
+		--value "DbWorkerSecret=$SPOOL_DB_WORKER_SECRET_ARN" --value "MqSecret=$SPOOL_RABBITMQ_SECRET_ARN" \
+		--value "MqApiSecret=$SPOOL_RABBITMQ_API_SECRET_ARN" --value "MqWorkerSecret=$SPOOL_RABBITMQ_WORKER_SECRET_ARN" \
+		--value "MqBroker.Id=b-rehearsal" \
 		--value "PepperSecret=$SPOOL_PEPPER_SECRET_ARN" --value "FirstKeySecret=$SPOOL_KEY_SECRET_ARN" \
 		--value "MediaBucket=$SPOOL_S3_BUCKET" --value "ApiLogGroup=/spool/api" \
 		--value "WorkerLogGroup=/spool/worker" --value "VpcCidr=10.0.0.0/16" \
 		--value "MetricNamespace=Spool" --value "WorkersPerHost=1" --value "WorkerConcurrency=2"
 }
-# each daemon's own broker user, as the stack's role policies give MqSecret
-render ApiLaunchTemplate "$SPOOL_RABBITMQ_API_SECRET_ARN" >"$RH/api-userdata.sh" 2>"$T_TMP/render.err" ||
+render ApiLaunchTemplate >"$RH/api-userdata.sh" 2>"$T_TMP/render.err" ||
 	bail "cannot render the API's user data: $(cat "$T_TMP/render.err")"
-render WorkerLaunchTemplate "$SPOOL_RABBITMQ_WORKER_SECRET_ARN" >"$RH/worker-userdata.sh" 2>"$T_TMP/render.err" ||
+render WorkerLaunchTemplate >"$RH/worker-userdata.sh" 2>"$T_TMP/render.err" ||
 	bail "cannot render the worker's user data: $(cat "$T_TMP/render.err")"
 expect_eq "the API's user data is a bash script" "#!/bin/bash" "$(head -n 1 "$RH/api-userdata.sh")"
 expect_eq "the worker's user data is a bash script" "#!/bin/bash" "$(head -n 1 "$RH/worker-userdata.sh")"
@@ -103,6 +104,7 @@ API_PORT=$API_PORT
 MET_PORT=$MET_PORT
 HEALTH_PORT=$HEALTH_PORT
 AWS_EP=$SPOOL_AWS_ENDPOINT
+MGMT_URL=$SPOOL_RABBITMQ_MGMT_URL
 EOF
 
 # ---- the shims
@@ -221,6 +223,9 @@ set_ = {
 }
 # the [api] and [worker] keys only in their daemon's files
 mine = os.path.basename(dst).split("-")[0].split(".")[0]
+# the broker's management API (the first boot's broker users): the stack's, plain HTTP
+if mine == "adminctl":
+    set_["rabbitmq"]["management_url"] = p["MGMT_URL"]
 for other in ("api", "worker"):
     if other != mine:
         del set_[other]
@@ -348,7 +353,9 @@ for kv in "secret = $SPOOL_DB_API_SECRET_ARN" "secret = $SPOOL_RABBITMQ_API_SECR
 done
 adm_ini=$(in_root cat /etc/spool/adminctl.ini)
 for kv in "secret = $SPOOL_DB_SECRET_ARN" "api_role_secret = $SPOOL_DB_API_SECRET_ARN" \
-	"worker_role_secret = $SPOOL_DB_WORKER_SECRET_ARN"; do
+	"worker_role_secret = $SPOOL_DB_WORKER_SECRET_ARN" "secret = $SPOOL_RABBITMQ_SECRET_ARN" \
+	"api_user_secret = $SPOOL_RABBITMQ_API_SECRET_ARN" "worker_user_secret = $SPOOL_RABBITMQ_WORKER_SECRET_ARN" \
+	"management_url = https://b-rehearsal.mq.$AWS_REGION.amazonaws.com"; do
 	check "adminctl.ini: $kv" grep -qFx "$kv" <<<"$adm_ini"
 done
 # the files as written, checked by the programs of the package: every key known and valid
@@ -367,6 +374,11 @@ check "the units are the package's" in_root test -f /lib/systemd/system/spool-ap
 expect_eq "/usr/local/bin/spool-api links to the package's" /usr/bin/spool-api "$(in_root readlink /usr/local/bin/spool-api)"
 expect_eq "the first boot (adminctl db bootstrap) ran as spool and exited 0" "spool-migrate.service exit 0" \
 	"$(grep '^spool-migrate.service exit' "$RH/record/started")"
+# the broker users, with the API role's key and the administrator's secret (the stack's
+# users exist: the bootstrap finds them right)
+migrate_log=$(cat "$RH/log/spool-migrate.service.log" 2>/dev/null)
+expect_match "the first boot checked spool-api's broker user" "broker user spool_api of spool-api: (present|created|updated)" "$migrate_log"
+expect_match "the first boot checked spool-worker's broker user" "broker user spool_worker of spool-worker: (present|created|updated)" "$migrate_log"
 expect_status "spool-api of the root answers /ready" 200 "http://127.0.0.1:$API_PORT/ready"
 expect_eq "it runs as spool" spool "$(in_root stat -c %U "/proc/$(cat "$RH/run/spool-api.service.pid")" 2>&1)"
 

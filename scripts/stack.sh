@@ -976,8 +976,9 @@ start_spool() {
 		return 0
 	fi
 	set_spool_env
-	# as on a host's first boot: the schema, the daemons' roles (they connect as
-	# spool_api and spool_worker) and the demo tenant with its key in spool/demo-key
+	# as on a host's first boot: the schema, the daemons' database roles and broker
+	# users (they connect as spool_api and spool_worker) and the demo tenant with its
+	# key in spool/demo-key
 	env "${spool_env[@]}" "$BIN/adminctl" -f "$RUN/adminctl.ini" db bootstrap --tenant demo \
 		--key-secret "$(sed -n 's/^SPOOL_KEY_SECRET_ARN=//p' "$RUN/stack.env")" >>"$LOG/adminctl.log" 2>&1 ||
 		die "adminctl db bootstrap failed (see $LOG/adminctl.log)"

@@ -28,6 +28,7 @@ static const char *const worker_grants[] = {
 	"job_tombstones:SELECT,INSERT,UPDATE", /* retention: what was archived, where */
 	"outbox:SELECT,INSERT,UPDATE",     /* messages of reaped, re-driven and woken jobs, sent at once */
 	"limits:SELECT",                   /* the claim's limits and pauses */
+	"stats_turns:SELECT,UPDATE",       /* one worker per interval computes the scheduling metrics */
 };
 
 const char *dbroles_kind_name(enum dbroles_kind k)

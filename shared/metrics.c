@@ -39,6 +39,7 @@ static struct {
 	_Atomic int64_t interval; /* seconds */
 	void (*collect)(void *);
 	void *arg;
+	struct cloudwatch *cw; /* the flush thread's, while collect runs */
 	char *dims_store;
 	const char *dim_names[MAX_CFG_DIMS], *dim_values[MAX_CFG_DIMS];
 	int ndims;
@@ -187,6 +188,29 @@ static size_t datums(const struct metric *m, struct cw_datum proto, struct cw_di
 	return n;
 }
 
+/* Publish; a failure is logged. 0 or -1. */
+static int put(struct cloudwatch *cw, const struct cw_datum *d, size_t nd)
+{
+	struct aws_error e;
+	aws_error_clear(&e);
+	if (cloudwatch_put(cw, d, nd, &e) < 0) {
+		struct buf b = BUF_INIT;
+		aws_error_format(&e, &b);
+		log_warn("metrics: PutMetricData failed (%zu datums dropped): %s", nd, buf_str(&b));
+		buf_release(&b);
+		return -1;
+	}
+	log_debug("metrics: %zu datums published", nd);
+	return 0;
+}
+
+int metrics_put(const struct cw_datum *d, size_t n)
+{
+	if (!reg.cw)
+		return -1;
+	return n > 0 ? put(reg.cw, d, n) : 0;
+}
+
 /* Take every metric's values since the last flush and publish them. */
 static void flush(struct cloudwatch *cw)
 {
@@ -225,18 +249,8 @@ static void flush(struct cloudwatch *cw)
 		}
 		nd += datums(m, p, dims[i], d + nd);
 	}
-	if (nd > 0) {
-		struct aws_error e;
-		aws_error_clear(&e);
-		if (cloudwatch_put(cw, d, nd, &e) < 0) {
-			struct buf b = BUF_INIT;
-			aws_error_format(&e, &b);
-			log_warn("metrics: PutMetricData failed (%zu datums dropped): %s", nd, buf_str(&b));
-			buf_release(&b);
-		} else {
-			log_debug("metrics: %zu datums published", nd);
-		}
-	}
+	if (nd > 0)
+		put(cw, d, nd);
 	free(dims);
 	free(d);
 }
@@ -249,8 +263,11 @@ static void *flush_main(void *arg)
 	(void)arg;
 	while (!stop) {
 		stop = bgthread_wait_for(&reg.flusher, atomic_load(&reg.interval) * 1000);
-		if (reg.collect)
+		if (reg.collect) {
+			reg.cw = cw;
 			reg.collect(reg.arg);
+			reg.cw = NULL;
+		}
 		flush(cw);
 	}
 	cloudwatch_free(cw);
@@ -282,6 +299,11 @@ void metrics_set_interval(int64_t seconds)
 {
 	if (seconds > 0)
 		atomic_store(&reg.interval, seconds);
+}
+
+int64_t metrics_interval(void)
+{
+	return atomic_load(&reg.interval);
 }
 
 void metrics_stop(void)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "cloudwatch.h"
 #include "config.h"
 
 #define METRICS_MAX 128
@@ -83,6 +84,14 @@ int metrics_parse_dimensions(const char *spec, char **store, const char **names,
 int metrics_start(const struct config *cfg, void (*collect)(void *), void *arg, struct buf *err);
 /* SIGHUP: the seconds between flushes ([cloudwatch] interval), from the next one on. */
 void metrics_set_interval(int64_t seconds);
+/* The seconds between flushes now. */
+int64_t metrics_interval(void);
+/*
+ * From the collect callback only: publish `n` datums of its own (series whose
+ * dimensions vary from one flush to the next) with the flush's client, as they
+ * are (no [cloudwatch] dimensions added). 0, or -1 (logged).
+ */
+int metrics_put(const struct cw_datum *d, size_t n);
 /* Stop the flush thread after one last flush. */
 void metrics_stop(void);
 

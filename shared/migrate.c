@@ -259,6 +259,19 @@ static const char *const migrations[] = {
 	"  undoes bigint REFERENCES selections(id),"
 	"  results jsonb);"
 	"CREATE INDEX selections_undoes ON selections (undoes) WHERE undoes IS NOT NULL;",
+	/*
+	 * 10: the scheduling metrics (schedstats.h). One grouped query of the jobs
+	 * waiting to start reads this partial index only (tenant, type and state
+	 * included); stats_turns gives each metrics interval's computation to one
+	 * worker: the one whose UPDATE of the row's `at` finds it old enough.
+	 */
+	"CREATE INDEX jobs_waiting ON jobs (tenant_id, type)"
+	"  INCLUDE (status, deferred_at, created_at, run_at)"
+	"  WHERE status IN ('queued', 'retrying', 'scheduled');"
+	"CREATE TABLE stats_turns ("
+	"  name text PRIMARY KEY,"
+	"  at timestamptz NOT NULL DEFAULT '-infinity');"
+	"INSERT INTO stats_turns (name) VALUES ('schedule');",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

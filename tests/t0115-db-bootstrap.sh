@@ -162,7 +162,7 @@ expect_eq "spool-api's role: its tables and privileges" \
 	"api_keys:SELECT,UPDATE job_events:INSERT job_tombstones:SELECT jobs:INSERT,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE schema_version:SELECT tenant_priorities:SELECT webhook_deliveries:INSERT,SELECT,UPDATE " \
 	"$(grants "$api_role")"
 expect_eq "spool-worker's role: its tables and privileges" \
-	"job_events:DELETE,INSERT,SELECT job_tombstones:INSERT,SELECT,UPDATE jobs:DELETE,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE " "$(grants "$worker_role")"
+	"job_events:DELETE,INSERT,SELECT job_tombstones:INSERT,SELECT,UPDATE jobs:DELETE,SELECT,UPDATE limits:SELECT outbox:INSERT,SELECT,UPDATE stats_turns:SELECT,UPDATE " "$(grants "$worker_role")"
 for r in "$api_role:$api_pw" "$worker_role:$worker_pw"; do
 	name=${r%%:*}
 	rpw=${r#*:}

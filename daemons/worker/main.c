@@ -22,6 +22,7 @@
 #include "log.h"
 #include "logship.h"
 #include "metrics.h"
+#include "schedstats.h"
 #include "worker.h"
 
 #define PROG "spool-worker"
@@ -453,7 +454,36 @@ struct sampler {
 	const struct config *cfg;
 	struct secrets *sec;
 	struct mq *mq;
+	struct db_pool *db;
 };
+
+/*
+ * The scheduling metrics (schedstats.h), when this worker's turn comes: one
+ * worker of the deployment computes them per interval.
+ */
+static void sample_schedule(struct sampler *s)
+{
+	struct buf err = BUF_INIT;
+	struct schedstats st;
+	int turn = -1;
+	struct db_conn *c = db_acquire(s->db, 2000, &err);
+
+	memset(&st, 0, sizeof(st));
+	if (c && (turn = schedstats_turn(c, metrics_interval(), &err)) == 1 && schedstats_read(c, &st, &err) == 0) {
+		struct cw_datum *d = NULL;
+		struct cw_dimension *dims = NULL;
+		size_t n = schedstats_datums(&st, &d, &dims);
+		metrics_put(d, n);
+		free(d);
+		free(dims);
+	} else if (turn != 0) {
+		log_warn("metrics: cannot read the jobs waiting: %s", buf_str(&err));
+	}
+	if (c)
+		db_release(c);
+	schedstats_clear(&st);
+	buf_release(&err);
+}
 
 /*
  * Before each flush: TmpdirFreeBytes (the free bytes of [worker] tmpdir's file
@@ -469,6 +499,7 @@ static void sample_queue(void *arg)
 	int rc = -1;
 	int64_t free_bytes;
 
+	sample_schedule(s);
 	if (handlers_free_bytes(s->cfg->worker.tmpdir, &free_bytes) == 0)
 		metrics_set(metrics_gauge(METRIC_TMPDIR_FREE_BYTES, "Bytes", 0), (double)free_bytes);
 	else
@@ -673,7 +704,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	 * opens connections lazily and reuses open ones first, so only as many are
 	 * open as threads ever used at once.
 	 */
-	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS);
+	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS + 1); /* + the metrics thread's */
 	w.qcap = w.maxthreads;
 	for (int p = 0; p < JOBPRIO_COUNT; p++)
 		w.queue[p].v = xcalloc((size_t)w.qcap, sizeof(*w.queue[p].v));
@@ -698,7 +729,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	}
 	handlers_init(cfg);
 
-	struct sampler smp = { cfg, sec, NULL };
+	struct sampler smp = { cfg, sec, NULL, w.db };
 	if (threads_start(&w, n, helpers, &nhelpers, &err) < 0) {
 		log_error("%s", buf_str(&err));
 		rc = EX_OSERR_CODE;

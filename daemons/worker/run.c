@@ -19,6 +19,7 @@
 #include "outbox.h"
 #include "metrics.h"
 #include "s3.h"
+#include "schedstats.h"
 #include "utf8.h"
 #include "worker.h"
 
@@ -490,6 +491,13 @@ static void process(struct thread_ctx *t, struct work *item)
 		 job.max_attempts);
 	publish_event(t, &job, "started");
 	metrics_add(metrics_counter(METRIC_JOBS_STARTED, "Count"), 1);
+	if (job.attempts == 1) { /* how long it waited to start: from its run_at, or its submission */
+		double waited = schedstats_wait_s(job.run_at[0] ? job.run_at : job.created_at, job.started_at);
+		if (waited >= 0)
+			metrics_observe(metrics_timing(METRIC_JOB_WAIT_TIME, "Seconds", "JobType",
+						       job.type ? job.type : ""),
+					waited);
+	}
 
 	double t0 = clock_now_s();
 	int hr = run_handler(t, &job, &res);

@@ -27,15 +27,13 @@ static json_t *rows_json(const struct joblimits_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct joblimits_row *r = &rows[i];
 		json_t *max = r->limited ? json_integer(r->max_running) : json_null();
-		json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I, s:s, s:s}", "scope", joblimits_scope_name(r->scope),
-				      "name", r->name, "max_running", max, "paused", r->paused, "running",
-				      (json_int_t)r->running, "deferred", (json_int_t)r->deferred, "updated_at",
-				      r->updated_at, "updated_by", r->updated_by);
-		/* a tenant with a default priority alone: the limits of '*' apply, not "unlimited" */
-		if (!r->own_limits) {
-			json_object_set_new(o, "max_running", json_string("default"));
-			json_object_set_new(o, "paused", json_string("default"));
-		}
+		json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:b, s:I, s:I, s:I}", "scope", joblimits_scope_name(r->scope),
+				      "name", r->name, "own", r->own, "max_running", max, "paused", r->paused,
+				      "running", (json_int_t)r->running, "waiting", (json_int_t)r->waiting,
+				      "deferred", (json_int_t)r->deferred);
+		json_object_set_new(o, "oldest_waiting_s", json_real(r->oldest_wait_s));
+		json_object_set_new(o, "updated_at", r->own ? json_string(r->updated_at) : json_null());
+		json_object_set_new(o, "updated_by", r->own ? json_string(r->updated_by) : json_null());
 		if (r->scope == JOBLIMITS_TENANT)
 			json_object_set_new(o, "priority", *r->priority ? json_string(r->priority) : json_null());
 		json_array_append_new(arr, o);
@@ -43,13 +41,17 @@ static json_t *rows_json(const struct joblimits_row *rows, size_t n)
 	return arr;
 }
 
-/* List the limits and pauses of tenants and job types, with their running and deferred jobs. */
+/*
+ * List the limits and pauses of tenants and job types, and the busiest of those
+ * without a row of their own, with their running, waiting and deferred jobs.
+ */
 static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct table_col cols[] = {
 		{ "SCOPE", 0 },           { "NAME", TABLE_SHRINK },   { "MAX RUNNING", TABLE_RIGHT },
-		{ "PAUSED", 0 },          { "RUNNING", TABLE_RIGHT }, { "DEFERRED", TABLE_RIGHT },
-		{ "PRIORITY", 0 },        { "UPDATED", 0 },           { "BY", TABLE_SHRINK },
+		{ "PAUSED", 0 },          { "RUNNING", TABLE_RIGHT }, { "WAITING", TABLE_RIGHT },
+		{ "DEFERRED", TABLE_RIGHT }, { "OLDEST", TABLE_RIGHT }, { "PRIORITY", 0 }, { "UPDATED", 0 },
+		{ "BY", TABLE_SHRINK },
 	};
 	int rc;
 	if (cmd_getopt(ctx, &cmd_limits_entry, argc, argv, NULL, NULL, NULL, NULL) < 0)
@@ -58,8 +60,8 @@ static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	struct buf err = BUF_INIT;
 	struct joblimits_row *rows = NULL;
-	size_t n = 0;
-	if (joblimits_list(ctx->db, &rows, &n, &err) < 0) {
+	size_t n = 0, own = 0;
+	if (joblimits_list(ctx->db, JOBLIMITS_LIST_OTHERS, &rows, &n, &err) < 0) {
 		cmd_error("limits: %s", buf_str(&err));
 		buf_release(&err);
 		return CMD_EXIT_FAILURE;
@@ -71,25 +73,31 @@ static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		struct table t;
 		table_init(&t, cols, sizeof(cols) / sizeof(cols[0]));
 		for (size_t i = 0; i < n; i++) {
+			const struct joblimits_row *r = &rows[i];
+			/* a name without a row of its own: the scope's default applies, marked (*) */
+			const char *from = r->own ? "" : " (*)";
+			char oldest[32];
+			own += r->own;
+			table_age(r->oldest_wait_s, oldest, sizeof(oldest));
 			table_row(&t);
-			table_cell(&t, joblimits_scope_name(rows[i].scope));
-			table_cell(&t, rows[i].name);
-			if (!rows[i].own_limits)
-				table_cell(&t, "default");
-			else if (rows[i].limited)
-				table_cellf(&t, "%lld", (long long)rows[i].max_running);
+			table_cell(&t, joblimits_scope_name(r->scope));
+			table_cell(&t, r->name);
+			if (r->limited)
+				table_cellf(&t, "%lld%s", (long long)r->max_running, from);
 			else
 				table_cell(&t, "unlimited");
-			table_cell(&t, !rows[i].own_limits ? "default" : rows[i].paused ? "paused" : "no");
-			table_cellf(&t, "%lld", (long long)rows[i].running);
-			table_cellf(&t, "%lld", (long long)rows[i].deferred);
-			table_cell(&t, *rows[i].priority ? rows[i].priority : "-");
-			table_cell(&t, rows[i].updated_at);
-			table_cell(&t, rows[i].updated_by);
+			table_cellf(&t, "%s%s", r->paused ? "paused" : "no", r->paused ? from : "");
+			table_cellf(&t, "%lld", (long long)r->running);
+			table_cellf(&t, "%lld", (long long)r->waiting);
+			table_cellf(&t, "%lld", (long long)r->deferred);
+			table_cell(&t, oldest);
+			table_cell(&t, *r->priority ? r->priority : "-");
+			table_cell(&t, r->own ? r->updated_at : "-");
+			table_cell(&t, r->own ? r->updated_by : "-");
 		}
 		table_print(&t, stdout);
 		table_free(&t);
-		if (n == 0)
+		if (own == 0)
 			fprintf(stderr, "adminctl: no limits: every tenant and job type runs as many jobs as workers take\n");
 	}
 	joblimits_rows_free(rows, n);

@@ -133,7 +133,7 @@ static void overview_db(struct model *m, struct model_overview *ov, char *err, s
 		model_db_failed(m, &e, err, size);
 	}
 	buf_reset(&e);
-	if (joblimits_list(db, &ov->limits, &ov->nlimits, &e) < 0)
+	if (joblimits_list(db, JOBLIMITS_LIST_OTHERS, &ov->limits, &ov->nlimits, &e) < 0)
 		model_db_failed(m, &e, err, size);
 	buf_release(&e);
 }

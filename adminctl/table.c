@@ -230,3 +230,18 @@ void table_print(const struct table *t, FILE *fp)
 		}
 	free(w);
 }
+
+void table_age(double secs, char *out, size_t size)
+{
+	long long s = (long long)secs;
+	if (s <= 0)
+		snprintf(out, size, "-");
+	else if (s < 60)
+		snprintf(out, size, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, size, "%lldm", s / 60);
+	else if (s < 86400)
+		snprintf(out, size, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, size, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+}

@@ -69,5 +69,7 @@ bool table_is_tty(FILE *fp);
 int table_term_width(FILE *fp);
 /* The number of code points of UTF-8 `s` (its width on the terminal for our purposes). */
 size_t table_strwidth(const char *s);
+/* An age in seconds, short: "45s", "12m", "3h 5m", "2d 4h"; "-" when 0 or less. */
+void table_age(double secs, char *out, size_t size);
 
 #endif

@@ -25,7 +25,7 @@ static void draw_audit(struct tui *t, int top, int rows, int cols)
 		return;
 	}
 	const struct model_audit *a = &s->u.audit;
-	tui_cellf(y++, 0, cols, TC_HEADER, "  %-19s %-14s %-12s %-14s %7s  %s", "when", "who", "action", "target",
+	tui_cellf(y++, 0, cols, TC_HEADER, "  %-19s %-14s %-14s %-32s %7s  %s", "when", "who", "action", "target",
 		  "count", "detail");
 	if (a->n == 0)
 		tui_cell(y, 2, cols - 2, TC_DIM, "no action recorded yet");
@@ -37,7 +37,7 @@ static void draw_audit(struct tui *t, int top, int rows, int cols)
 		snprintf(when, sizeof(when), "%.19s", e->at);
 		if (when[0] && when[10] == 'T')
 			when[10] = ' ';
-		tui_cellf(y, 0, cols, i == al.sel ? TC_SELECTED : TC_NORMAL, "  %-19s %-14.14s %-12.12s %-14.14s %7d  %s",
+		tui_cellf(y, 0, cols, i == al.sel ? TC_SELECTED : TC_NORMAL, "  %-19s %-14.14s %-14.14s %-32.32s %7d  %s",
 			  when, e->actor, e->action, e->target ? e->target : "-", e->count, detail ? detail : "");
 		free(detail);
 	}

@@ -84,9 +84,9 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 	tui_cellf(y++, 0, cols, TC_NORMAL, "search: %s   %s jobs%s%s", *js.filter.search ? js.filter.search : "-",
 		  total, js.marks.n ? "   marked: " : "", "");
 	tui_marks_draw(&js.marks, y - 1, cols);
-	int errw = cols - 74;
-	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %-6s %s", "id", "type", "status", "tries",
-		  "created", "prio", errw > 4 ? "error" : "");
+	int errw = cols - 94;
+	tui_cellf(y++, 0, cols, TC_HEADER, "  %-8s %-16s %-10s %5s %-19s  %-19s %-6s %s", "id", "type", "status", "tries",
+		  "created", "run at", "prio", errw > 4 ? "error" : "");
 	int body = rows - 3;
 	if (!s) {
 		js.list.n = 0;
@@ -107,10 +107,14 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 		const struct job *j = &mj->jobs[i];
 		bool marked = tui_marks_find(&js.marks, j->id) >= 0;
 		enum tui_color c = i == js.list.sel ? TC_SELECTED : marked ? TC_MARKED : TC_NORMAL;
-		char created[20];
+		char created[20], run_at[20] = "-";
 		snprintf(created, sizeof(created), "%.19s", j->created_at);
 		if (strlen(created) > 10)
 			created[10] = ' ';
+		if (j->run_at[0]) /* asked to run at: the time a scheduled job waits for */
+			snprintf(run_at, sizeof(run_at), "%.19s", j->run_at);
+		if (strlen(run_at) > 10)
+			run_at[10] = ' ';
 		const char *err = "";
 		json_t *code = j->error ? json_object_get(j->error, "code") : NULL;
 		if (code)
@@ -120,9 +124,10 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 		tui_cell(y, 28, 10, i == js.list.sel ? c : status_color(j->status), job_status_name(j->status));
 		tui_cellf(y, 39, 6, c, "%2d/%-2d ", j->attempts, j->max_attempts);
 		tui_cell(y, 45, 21, c, created);
-		tui_cell(y, 66, 7, c, jobprio_name(j->priority));
+		tui_cell(y, 66, 20, i == js.list.sel || j->status != JOB_SCHEDULED ? c : TC_WARN, run_at);
+		tui_cell(y, 86, 7, c, jobprio_name(j->priority));
 		if (errw > 4)
-			tui_cell(y, 73, cols - 73, i == js.list.sel ? c : TC_DOWN, err ? err : "");
+			tui_cell(y, 93, cols - 93, i == js.list.sel ? c : TC_DOWN, err ? err : "");
 	}
 	if (mj->total > mj->n && y < top + rows)
 		tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu of %zu shown; narrow the filter", mj->n, mj->total);

@@ -1,11 +1,13 @@
 /*
  * Screen 1, Overview: the services, the queues, job counts per state, the jobs
  * waiting unclaimed past [worker] redrive_after, the limits and pauses of
- * tenants and types (joblimits.h) and the workers running jobs now. `a` opens
+ * tenants and types (joblimits.h) with their jobs running and waiting, and the
+ * workers running jobs now. `a` opens
  * the audit trail.
  */
 #include <stdio.h>
 
+#include "table.h"
 #include "timefmt.h"
 #include "tui.h"
 
@@ -41,28 +43,39 @@ static void draw_unclaimed(const struct model_overview *ov, int y, int cols)
 		  "unclaimed > %s %s   (queued or due for retry, no worker took them: re-driven)", after, n);
 }
 
-/* The limits and pauses of tenants and types, from y; returns the next free row. */
+/*
+ * The limits and pauses of tenants and types, and the busiest tenants and types
+ * without a row of their own (their limit the scope's '*', marked "(*)"), with
+ * their jobs running, waiting, deferred and the age of the oldest waiting, from
+ * y; returns the next free row.
+ */
 static int draw_limits(const struct model_overview *ov, int y, int end, int cols)
 {
 	if (y < end)
-		tui_cellf(y++, 0, cols, TC_HEADER, "Limits and pauses (%zu)", ov->nlimits);
+		tui_cellf(y++, 0, cols, TC_HEADER, "Limits, pauses and jobs waiting (%zu)", ov->nlimits);
+	if (ov->nlimits > 0 && y < end)
+		tui_cellf(y++, 2, cols - 2, TC_HEADER, "%-6s %-24s %-13s %9s %9s %9s %8s  %s", "scope", "name", "max",
+			  "running", "waiting", "deferred", "oldest", "paused");
 	for (size_t i = 0; i < ov->nlimits && y < end; i++, y++) {
 		const struct joblimits_row *l = &ov->limits[i];
-		char max[24] = "unlimited", running[24], deferred[24], prio[24] = "";
-		if (!l->own_limits)
-			snprintf(max, sizeof(max), "default");
-		else if (l->limited)
-			tui_thousands(l->max_running, max, sizeof(max));
+		const char *from = l->own ? "" : " (*)";
+		char max[32] = "unlimited", n[24], running[24], waiting[24], deferred[24], oldest[32], prio[24] = "";
+		if (l->limited) {
+			tui_thousands(l->max_running, n, sizeof(n));
+			snprintf(max, sizeof(max), "%s%s", n, from);
+		}
 		tui_thousands(l->running, running, sizeof(running));
+		tui_thousands(l->waiting, waiting, sizeof(waiting));
 		tui_thousands(l->deferred, deferred, sizeof(deferred));
 		if (*l->priority)
 			snprintf(prio, sizeof(prio), "  priority %s", l->priority);
-		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s max %-9s running %-7s deferred %-7s%s%s",
-			  joblimits_scope_name(l->scope), l->name, max, running, deferred, l->paused ? "  PAUSED" : "",
-			  prio);
+		table_age(l->oldest_wait_s, oldest, sizeof(oldest));
+		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s %-13s %9s %9s %9s %8s  %s%s%s",
+			  joblimits_scope_name(l->scope), l->name, max, running, waiting, deferred, oldest,
+			  l->paused ? "PAUSED" : "no", l->paused ? from : "", prio);
 	}
 	if (ov->nlimits == 0 && y < end && ov->counts_ok)
-		tui_cell(y++, 2, cols - 2, TC_DIM, "none: every tenant and type runs as many jobs as workers take");
+		tui_cell(y++, 2, cols - 2, TC_DIM, "none: no limit, no pause, no job waiting");
 	return y;
 }
 

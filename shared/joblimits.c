@@ -75,31 +75,52 @@ void joblimits_rows_free(struct joblimits_row *rows, size_t n)
 	free(rows);
 }
 
-int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, struct buf *err)
+int joblimits_list(struct db_conn *c, size_t max_others, struct joblimits_row **rows, size_t *n, struct buf *err)
 {
+	char max[24];
+	snprintf(max, sizeof(max), "%zu", max_others);
+	const char *params[] = { max };
 	*rows = NULL;
 	*n = 0;
-	PGresult *r = db_exec(c, "joblimits_list",
-			      "SELECT l.scope, l.name, l.max_running IS NOT NULL, coalesce(l.max_running, 0), l.paused,"
-			      "  CASE WHEN l.name = '*' THEN 0 WHEN l.scope = 'tenant' THEN"
-			      "    (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.tenant_id = l.name)"
-			      "  ELSE (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.type = l.name) END,"
-			      "  CASE WHEN l.name = '*' THEN"
-			      "    (SELECT count(*) FROM jobs j WHERE j.deferred_at IS NOT NULL"
-			      "      AND j.status IN ('queued', 'retrying'))"
-			      "  WHEN l.scope = 'tenant' THEN"
-			      "    (SELECT count(*) FROM jobs j WHERE j.deferred_at IS NOT NULL"
-			      "      AND j.status IN ('queued', 'retrying') AND j.tenant_id = l.name)"
-			      "  ELSE (SELECT count(*) FROM jobs j WHERE j.deferred_at IS NOT NULL"
-			      "      AND j.status IN ('queued', 'retrying') AND j.type = l.name) END,"
-			      "  " DB_RFC3339("l.updated_at") ", l.updated_by, l.own, coalesce(p.priority, '')"
-			      " FROM (SELECT scope, name, max_running, paused, updated_at, updated_by, true AS own FROM limits"
-			      "   UNION ALL SELECT 'tenant', t.tenant, NULL, false, t.updated_at, t.updated_by, false"
-			      "   FROM tenant_priorities t WHERE NOT EXISTS (SELECT 1 FROM limits x"
-			      "     WHERE x.scope = 'tenant' AND x.name = t.tenant)) l"
-			      " LEFT JOIN tenant_priorities p ON l.scope = 'tenant' AND p.tenant = l.name"
-			      " ORDER BY l.scope = 'type', l.name",
-			      0, NULL, err);
+	/* one pass over the jobs not finished, grouped by tenant and by type */
+	PGresult *r = db_exec(
+		c, "joblimits_list",
+		"WITH act AS (SELECT CASE WHEN grouping(j.tenant_id) = 0 THEN 'tenant' ELSE 'type' END AS scope,"
+		"    coalesce(j.tenant_id, j.type) AS name,"
+		"    count(*) FILTER (WHERE j.status = 'running') AS running,"
+		"    count(*) FILTER (WHERE j.status <> 'running' AND j.deferred_at IS NULL) AS waiting,"
+		"    count(*) FILTER (WHERE j.status <> 'running' AND j.deferred_at IS NOT NULL) AS deferred,"
+		"    min(coalesce(j.run_at, j.created_at)) FILTER (WHERE j.status <> 'running') AS oldest"
+		"  FROM jobs j WHERE j.status IN ('running', 'queued', 'retrying')"
+		"  GROUP BY GROUPING SETS ((j.tenant_id), (j.type))),"
+		" gov AS (SELECT a.* FROM act a WHERE NOT EXISTS"
+		"  (SELECT 1 FROM limits l WHERE l.scope = a.scope AND l.name = a.name)),"
+		" star AS (SELECT scope, sum(running) AS running, sum(waiting) AS waiting, sum(deferred) AS deferred,"
+		"  min(oldest) AS oldest FROM gov GROUP BY scope),"
+		" busy AS (SELECT * FROM gov ORDER BY running + waiting + deferred DESC, name LIMIT $1::int),"
+		/* and the tenants with a default priority but no row of limits */
+		" other AS (SELECT * FROM busy UNION SELECT 'tenant', t.tenant, coalesce(a.running, 0),"
+		"  coalesce(a.waiting, 0), coalesce(a.deferred, 0), a.oldest FROM tenant_priorities t"
+		"  LEFT JOIN act a ON a.scope = 'tenant' AND a.name = t.tenant WHERE NOT EXISTS"
+		"  (SELECT 1 FROM limits x WHERE x.scope = 'tenant' AND x.name = t.tenant))"
+		" SELECT l.scope, l.name, true, l.max_running IS NOT NULL, coalesce(l.max_running, 0), l.paused,"
+		"  coalesce(CASE WHEN l.name = '*' THEN s.running ELSE a.running END, 0),"
+		"  coalesce(CASE WHEN l.name = '*' THEN s.waiting ELSE a.waiting END, 0),"
+		"  coalesce(CASE WHEN l.name = '*' THEN s.deferred ELSE a.deferred END, 0),"
+		"  coalesce(extract(epoch FROM now() - CASE WHEN l.name = '*' THEN s.oldest ELSE a.oldest END), 0)"
+		"    ::float8,"
+		"  " DB_RFC3339("l.updated_at") ", l.updated_by, coalesce(p.priority, '')"
+		" FROM limits l LEFT JOIN act a ON a.scope = l.scope AND a.name = l.name"
+		"  LEFT JOIN star s ON s.scope = l.scope AND l.name = '*'"
+		"  LEFT JOIN tenant_priorities p ON l.scope = 'tenant' AND p.tenant = l.name"
+		" UNION ALL"
+		" SELECT b.scope, b.name, false, d.max_running IS NOT NULL, coalesce(d.max_running, 0),"
+		"  coalesce(d.paused, false), b.running, b.waiting, b.deferred,"
+		"  coalesce(extract(epoch FROM now() - b.oldest), 0)::float8, '', '', coalesce(p.priority, '')"
+		" FROM other b LEFT JOIN limits d ON d.scope = b.scope AND d.name = '*'"
+		"  LEFT JOIN tenant_priorities p ON b.scope = 'tenant' AND p.tenant = b.name"
+		" ORDER BY 1, 2",
+		1, params, err);
 	if (!r)
 		return -1;
 	size_t k = (size_t)PQntuples(r);
@@ -109,15 +130,17 @@ int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, st
 		int row = (int)i;
 		o->scope = strcmp(PQgetvalue(r, row, 0), "type") ? JOBLIMITS_TENANT : JOBLIMITS_TYPE;
 		o->name = xstrdup(PQgetvalue(r, row, 1));
-		o->limited = !strcmp(PQgetvalue(r, row, 2), "t");
-		o->max_running = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-		o->paused = !strcmp(PQgetvalue(r, row, 4), "t");
-		o->running = strtoll(PQgetvalue(r, row, 5), NULL, 10);
-		o->deferred = strtoll(PQgetvalue(r, row, 6), NULL, 10);
-		snprintf(o->updated_at, sizeof(o->updated_at), "%s", PQgetvalue(r, row, 7));
-		o->updated_by = xstrdup(PQgetvalue(r, row, 8));
-		o->own_limits = !strcmp(PQgetvalue(r, row, 9), "t");
-		snprintf(o->priority, sizeof(o->priority), "%s", PQgetvalue(r, row, 10));
+		o->own = !strcmp(PQgetvalue(r, row, 2), "t");
+		o->limited = !strcmp(PQgetvalue(r, row, 3), "t");
+		o->max_running = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+		o->paused = !strcmp(PQgetvalue(r, row, 5), "t");
+		o->running = strtoll(PQgetvalue(r, row, 6), NULL, 10);
+		o->waiting = strtoll(PQgetvalue(r, row, 7), NULL, 10);
+		o->deferred = strtoll(PQgetvalue(r, row, 8), NULL, 10);
+		o->oldest_wait_s = strtod(PQgetvalue(r, row, 9), NULL);
+		snprintf(o->updated_at, sizeof(o->updated_at), "%s", PQgetvalue(r, row, 10));
+		o->updated_by = xstrdup(PQgetvalue(r, row, 11));
+		snprintf(o->priority, sizeof(o->priority), "%s", PQgetvalue(r, row, 12));
 	}
 	*n = k;
 	PQclear(r);

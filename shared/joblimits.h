@@ -67,27 +67,38 @@ enum joblimits_verdict joblimits_decide(const struct joblimits_eff *tenant, cons
 /* The reason as job_events' detail says it: "tenant paused", "type limit", … ("" for JOBLIMITS_START). */
 const char *joblimits_verdict_reason(enum joblimits_verdict v);
 
-/* One row of the table. */
+/*
+ * One row of the table, or a tenant or type with jobs not finished and no row
+ * of its own (`own` false: the scope's '*' row applies, or none), or a tenant
+ * with a default priority and no row of limits (`own` false too). The counts
+ * are of its jobs now; a '*' row's are the sums of the names it governs (those
+ * without a row of their own).
+ */
 struct joblimits_row {
 	enum joblimits_scope scope;
 	char *name;
-	bool limited;
+	bool own;            /* a row of its own in the table */
+	bool limited;        /* the effective limit: its own row's, else '*''s */
 	int64_t max_running;
 	bool paused;
-	int64_t running;     /* jobs of that tenant or type running now ('*': 0) */
-	int64_t deferred;    /* jobs of it waiting deferred ('*': every deferred job of the scope's others) */
-	char updated_at[40];
+	int64_t running;     /* jobs running */
+	int64_t waiting;     /* queued or retrying, not deferred */
+	int64_t deferred;    /* queued or retrying, held back by a limit or pause */
+	double oldest_wait_s; /* age of its oldest waiting or deferred job (since run_at or created_at); 0: none */
+	char updated_at[40]; /* "" when not own */
 	char *updated_by;
-	bool own_limits;     /* false: a tenant with a default priority and no row of limits ('*''s apply) */
 	char priority[8];    /* a tenant's default priority (tenant_priorities), "" when none is set */
 };
 
 /*
- * Every row, tenants then types, by name: *rows an array of *n (free with
- * joblimits_rows_free). Tenants with a default priority but no limits row
- * are listed too (own_limits false).
+ * Every row of the table, then at most `max_others` tenants and types with jobs
+ * running or waiting and no row of their own (the busiest), tenants then types,
+ * by name, and every tenant with a default priority but no row: *rows an array
+ * of *n (free with joblimits_rows_free).
  */
-int joblimits_list(struct db_conn *c, struct joblimits_row **rows, size_t *n, struct buf *err);
+/* The tenants and types without a row that adminctl lists at most. */
+#define JOBLIMITS_LIST_OTHERS 50
+int joblimits_list(struct db_conn *c, size_t max_others, struct joblimits_row **rows, size_t *n, struct buf *err);
 void joblimits_rows_free(struct joblimits_row *rows, size_t n);
 
 /* Set (create) the row's max_running: `max_running` >= 0, or -1 for unlimited. Keeps `paused`. */

@@ -48,7 +48,7 @@ expect_eq "exactly one applied the migration" 1 "$(cat "$T_TMP/m1" "$T_TMP/m2" |
 latest=$($S --json db status | jq -r .latest)
 expect_eq "schema_version has one row per migration" "$latest" "$(scratch_psql 'select count(*) from schema_version')"
 tables=$(scratch_psql "select string_agg(table_name, ',' order by table_name) from information_schema.tables where table_schema = 'public'")
-expect_eq "the tables exist" "api_keys,audit,job_events,job_tombstones,jobs,limits,outbox,schema_version,selections,tenant_priorities,tenants,webhook_deliveries" "$tables"
+expect_eq "the tables exist" "api_keys,audit,job_events,job_tombstones,jobs,limits,outbox,schema_version,selections,stats_turns,tenant_priorities,tenants,webhook_deliveries" "$tables"
 expect_eq "gen_random_uuid makes job ids" 1 \
 	"$(scratch_psql "insert into jobs (tenant_id, type) values ('t', 'noop') returning 1")"
 out=$(scratch_psql "insert into jobs (tenant_id, type, status) values ('t', 'noop', 'bogus')")

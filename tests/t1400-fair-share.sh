@@ -153,7 +153,7 @@ tui_shows() {
 	done
 	return 1
 }
-if tui_shows "tenant +$TD +max unlimited +running 0 +deferred 4 +PAUSED"; then
+if tui_shows "tenant +$TD +unlimited +0 +0 +4 +[0-9]+[smhd]( [0-9]+[mh])? +PAUSED"; then
 	ok "the TUI's Overview shows tenant D paused with 4 deferred jobs"
 else
 	fail "the TUI's Overview shows tenant D paused with 4 deferred jobs" "$("${TM[@]}" capture-pane -p)"

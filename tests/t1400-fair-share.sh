@@ -13,15 +13,13 @@
 # the workers' sweep runs the job it deferred. Every change is audited.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/data/sched-lib.sh
 
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
 [ -x bin/adminctl ] && [ -x bin/spool-worker ] || bail "the binaries are not built"
 
-ADM="bin/adminctl -f $SPOOL_ADMINCTL_CONFIG"
-sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
 RUN=$(date +%s)
 TA=t1400-a-$RUN TB=t1400-b-$RUN TC=t1400-c-$RUN TD=t1400-d-$RUN
-key() { $ADM keys create --tenant "$1" 2>/dev/null | head -n 1; }
 KA=$(key "$TA") KB=$(key "$TB") KC=$(key "$TC") KD=$(key "$TD")
 [ -n "$KA" ] && [ -n "$KB" ] && [ -n "$KC" ] && [ -n "$KD" ] || bail "cannot create API keys with adminctl"
 at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1400-%-$RUN' OR (scope = 'type' AND name = 'noop')\" >/dev/null"
@@ -32,21 +30,6 @@ submit() {
 		-d "{\"type\":\"noop\",\"params\":{\"duration_ms\":$2}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
 }
 export -f submit
-# wait_sql WANT SECONDS QUERY: poll until QUERY prints WANT (5 times a second)
-wait_sql() {
-	local want=$1 i
-	for ((i = 0; i < $2 * 5; i++)); do
-		[ "$(sql "$3")" = "$want" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-# sample FILE QUERY: print QUERY's answer into FILE as often as psql allows, until FILE.stop exists
-sample() {
-	while [ ! -e "$1.stop" ]; do
-		sql "$2" >>"$1" || true
-	done
-}
 # overlap WHERE: the most jobs (matching WHERE on jobs j) running at once by their
 # events: each one's 'started' to its end, and how many were started by then and not ended
 overlap() {
@@ -56,14 +39,6 @@ overlap() {
 		SELECT coalesce(max((SELECT count(*) FROM iv b WHERE b.s <= a.s AND (b.f IS NULL OR b.f > a.s))), 0)
 		FROM iv a WHERE a.s IS NOT NULL"
 }
-# once WHERE: "N N N": jobs succeeded in one attempt, their 'started' events, their 'succeeded' events
-once() {
-	sql "SELECT count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1),
-		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'started'),
-		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'succeeded')
-		FROM jobs j WHERE $1" | tr '|' ' '
-}
-
 worker_own t1400-w2 "concurrency = 4"
 
 # ---- tenant A limited to 2, tenant B unlimited ------------------------------

@@ -12,41 +12,19 @@
 # lets them start, B's messages wait behind A's backlog (README, "Scheduling").
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/data/sched-lib.sh
 
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
 [ -x bin/adminctl ] && [ -x bin/spool-worker ] || bail "the binaries are not built"
 
 N=1000 NB=10 DUR_MS=2000 LIMIT=40 THREADS=48 SLACK_S=8
-ADM="bin/adminctl -f $SPOOL_ADMINCTL_CONFIG"
-sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
 RUN=$(date +%s)
 TA=t1405-a-$RUN TB=t1405-b-$RUN
-for ((i = 0; i < 10; i++)); do $ADM keys create --tenant "$TA" 2>/dev/null | head -n 1; done >"$T_TMP/a-keys"
-$ADM keys create --tenant "$TB" 2>/dev/null | head -n 1 >"$T_TMP/b-keys"
+for ((i = 0; i < 10; i++)); do key "$TA"; done >"$T_TMP/a-keys"
+key "$TB" >"$T_TMP/b-keys"
 [ "$(grep -c . "$T_TMP/a-keys")" = 10 ] && [ -s "$T_TMP/b-keys" ] || bail "cannot create API keys with adminctl"
 at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1405-%-$RUN'\" >/dev/null"
 at_exit "$ADM job cancel \$(psql -X -At \"$SPOOL_PG_DSN\" -c \"SELECT id FROM jobs WHERE tenant_id LIKE 't1405-%-$RUN' AND status IN ('queued', 'retrying', 'running')\") >/dev/null 2>&1"
-wait_sql() { # WANT SECONDS QUERY
-	local i
-	for ((i = 0; i < $2 * 5; i++)); do
-		[ "$(sql "$3")" = "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-# sample FILE QUERY: QUERY's answers into FILE as often as psql allows, until FILE.stop exists
-sample() {
-	while [ ! -e "$1.stop" ]; do
-		sql "$2" >>"$1" || true
-	done
-}
-# once WHERE: "N N N": jobs succeeded in one attempt, their 'started' events, their 'succeeded' events
-once() {
-	sql "SELECT count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1),
-		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'started'),
-		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'succeeded')
-		FROM jobs j WHERE $1" | tr '|' ' '
-}
 BODY="{\"type\":\"noop\",\"params\":{\"duration_ms\":$DUR_MS}}"
 
 worker_own t1405-w "concurrency = $THREADS"

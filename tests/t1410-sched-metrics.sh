@@ -10,6 +10,7 @@
 # P's deferred count falls to 0 and its Paused series stops.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/data/sched-lib.sh
 
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
 [ -x bin/adminctl ] && [ -x bin/spool-worker ] || bail "the binaries are not built"
@@ -18,28 +19,11 @@ interval=$(sed -n 's/^interval = \([0-9]*\)s$/\1/p' "$SPOOL_WORKER_CONFIG" | hea
 [ "${interval:-60}" -le 10 ] || skip_all "[cloudwatch] interval is ${interval:-60}s; this test wants <= 10s"
 METRICS=$SPOOL_RUN_DIR/standin/metrics.jsonl
 
-ADM="bin/adminctl -f $SPOOL_ADMINCTL_CONFIG"
-sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
-mgmt() { curl -fsS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
 RUN=$(date +%s)
 TW=t1410-w-$RUN TP=t1410-p-$RUN TS=t1410-s-$RUN
-key() { $ADM keys create --tenant "$1" 2>/dev/null | head -n 1; }
 KW=$(key "$TW") KP=$(key "$TP") KS=$(key "$TS")
 [ -n "$KW" ] && [ -n "$KP" ] && [ -n "$KS" ] || bail "cannot create API keys with adminctl"
 at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1410-%-$RUN'\" >/dev/null"
-# submit KEY [JSON-EXTRA]: one noop job; prints its id
-submit() {
-	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"noop\"${2:-}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
-}
-wait_sql() { # WANT SECONDS QUERY
-	local i
-	for ((i = 0; i < $2 * 5; i++)); do
-		[ "$(sql "$3")" = "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
 # latest NAME DIM VALUE [SINCE_MS]: the value of the newest datum of NAME with that one
 # dimension ("-" for none) put after SINCE_MS, "none" when there is none
 latest() {
@@ -62,7 +46,7 @@ wait_latest() {
 # ---- the jobs: P's deferred by its pause (the stack's worker claims them) -----
 check "pause tenant P" $ADM pause tenant "$TP"
 at_exit "$ADM resume tenant $TP >/dev/null 2>&1"
-P_IDS=$(for _ in 1 2 3; do submit "$KP"; done)
+P_IDS=$(for _ in 1 2 3; do submit_noop "$KP"; done)
 wait_sql 3 30 "SELECT count(*) FROM jobs WHERE tenant_id = '$TP' AND deferred_at IS NOT NULL" ||
 	fail "tenant P's 3 jobs are deferred" "$(sql "SELECT status, deferred_at FROM jobs WHERE tenant_id = '$TP'")"
 P_DEFERRED_AT=$(date +%s.%N)
@@ -70,12 +54,12 @@ P_DEFERRED_AT=$(date +%s.%N)
 # ---- W's queued without a message, S's scheduled ----------------------------------
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 || bail "cannot stop the stack's worker"
 at_exit "scripts/stack.sh start spool-worker >/dev/null 2>&1"
-W_IDS=$(for _ in 1 2 3 4; do submit "$KW"; done)
-S_IDS=$(for _ in 1 2; do submit "$KS" ',"delay":3600'; done)
+W_IDS=$(for _ in 1 2 3 4; do submit_noop "$KW"; done)
+S_IDS=$(for _ in 1 2; do submit_noop "$KS" ',"delay":3600'; done)
 at_exit "$ADM job cancel $(echo $W_IDS $S_IDS) >/dev/null 2>&1"
 expect_eq "4 W jobs and 2 S jobs accepted" 6 "$(echo $W_IDS $S_IDS | wc -w)"
 wait_sql 0 30 "SELECT count(*) FROM outbox WHERE sent_at IS NULL" || fail "the outbox is sent"
-mgmt -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs/contents" >/dev/null || fail "purge spool.jobs"
+purge_jobs_queue || fail "purge spool.jobs"
 
 # ---- two workers publish; one per interval computes ------------------------------
 since_ms=$(($(date +%s) * 1000))

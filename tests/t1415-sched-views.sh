@@ -9,50 +9,34 @@
 # TUI's audit trail shows the pause and the resume of P.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
+. tests/data/sched-lib.sh
 
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
 [ -x bin/adminctl ] && [ -x bin/spool-worker ] || bail "the binaries are not built"
 command -v tmux >/dev/null || skip_all "tmux is not installed"
 
-ADM="bin/adminctl -f $SPOOL_ADMINCTL_CONFIG"
-sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
-mgmt() { curl -fsS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
 RUN=$(date +%s)
 TW=t1415-w-$RUN TV=t1415-v-$RUN TP=t1415-p-$RUN TS=t1415-s-$RUN
-key() { $ADM keys create --tenant "$1" 2>/dev/null | head -n 1; }
 KW=$(key "$TW") KV=$(key "$TV") KP=$(key "$TP") KS=$(key "$TS")
 [ -n "$KW" ] && [ -n "$KV" ] && [ -n "$KP" ] && [ -n "$KS" ] || bail "cannot create API keys with adminctl"
 at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1415-%-$RUN'\" >/dev/null"
 at_exit "$ADM job cancel \$(psql -X -At \"$SPOOL_PG_DSN\" -c \"SELECT id FROM jobs WHERE tenant_id LIKE 't1415-%-$RUN' AND status IN ('scheduled', 'queued', 'retrying', 'running')\") >/dev/null 2>&1"
-submit() { # KEY [JSON-EXTRA]: one noop job; prints its id
-	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"noop\"${2:-}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
-}
-wait_sql() { # WANT SECONDS QUERY
-	local i
-	for ((i = 0; i < $2 * 5; i++)); do
-		[ "$(sql "$3")" = "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
 # ---- W's jobs without a message (no worker while they are published), S's scheduled
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 || bail "cannot stop the stack's worker"
 at_exit "scripts/stack.sh start spool-worker >/dev/null 2>&1"
-submit "$KW" >/dev/null
-submit "$KW" >/dev/null
-S_ID=$(submit "$KS" ',"delay":3600')
+submit_noop "$KW" >/dev/null
+submit_noop "$KW" >/dev/null
+S_ID=$(submit_noop "$KS" ',"delay":3600')
 wait_sql 0 30 "SELECT count(*) FROM outbox WHERE sent_at IS NULL" || fail "the outbox is sent"
-mgmt -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs/contents" >/dev/null || fail "purge spool.jobs"
+purge_jobs_queue || fail "purge spool.jobs"
 scripts/stack.sh start spool-worker >/dev/null 2>&1 || bail "cannot start the stack's worker"
 
 # ---- V limited to 1 (one of 6 jobs of 10 s runs, the rest deferred), P paused (2 deferred)
 check "limits set tenant V --max-running 1" $ADM limits set tenant "$TV" --max-running 1
 check "pause tenant P" $ADM pause tenant "$TP"
-for _ in 1 2 3 4 5 6; do submit "$KV" ',"params":{"duration_ms":10000}' >/dev/null; done
-submit "$KP" >/dev/null
-submit "$KP" >/dev/null
+for _ in 1 2 3 4 5 6; do submit_noop "$KV" ',"params":{"duration_ms":10000}' >/dev/null; done
+submit_noop "$KP" >/dev/null
+submit_noop "$KP" >/dev/null
 wait_sql "1 5" 40 "SELECT count(*) FILTER (WHERE status = 'running') || ' ' || count(*) FILTER (WHERE deferred_at IS NOT NULL)
 	FROM jobs WHERE tenant_id = '$TV'" || fail "tenant V: 1 running, 5 deferred" \
 	"$(sql "SELECT status, deferred_at FROM jobs WHERE tenant_id = '$TV'")"

@@ -1,0 +1,37 @@
+# Helpers of the scheduling tests (t14*), sourced after lib.sh with the stack's
+# variables: SQL as the database's owner, polls and samples of it, the tenants'
+# keys and jobs.
+ADM="bin/adminctl -f $SPOOL_ADMINCTL_CONFIG"
+sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
+mgmt() { curl -fsS --max-time 10 -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
+# key TENANT: a new API key of TENANT
+key() { $ADM keys create --tenant "$1" 2>/dev/null | head -n 1; }
+# submit_noop KEY [JSON-EXTRA]: one noop job; prints its id
+submit_noop() {
+	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+		-d "{\"type\":\"noop\"${2:-}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
+}
+# wait_sql WANT SECONDS QUERY: poll until QUERY prints WANT (5 times a second)
+wait_sql() {
+	local want=$1 i
+	for ((i = 0; i < $2 * 5; i++)); do
+		[ "$(sql "$3")" = "$want" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# sample FILE QUERY: print QUERY's answer into FILE as often as psql allows, until FILE.stop exists
+sample() {
+	while [ ! -e "$1.stop" ]; do
+		sql "$2" >>"$1" || true
+	done
+}
+# once WHERE: "N N N": jobs succeeded in one attempt, their 'started' events, their 'succeeded' events
+once() {
+	sql "SELECT count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1),
+		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'started'),
+		(SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $1 AND e.event = 'succeeded')
+		FROM jobs j WHERE $1" | tr '|' ' '
+}
+# purge_jobs_queue: drop every message of spool.jobs (the jobs stay in PostgreSQL)
+purge_jobs_queue() { mgmt -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs/contents" >/dev/null; }

@@ -1,6 +1,7 @@
 #include "job.h"
 #include "jobcodec.h"
 #include "joblimits.h"
+#include "mq.h"
 #include "outbox.h"
 
 #include <inttypes.h>
@@ -634,12 +635,28 @@ static enum job_own_rc claim_tx(struct db_conn *c, const char *const params[3], 
 	return claim_update(c, params, out, err);
 }
 
+/*
+ * The transaction of a limited claim or of a wake-up, whose advisory locks are
+ * held until its commit: the commit does not wait for the WAL's flush, which
+ * would keep every other claimer of the tenant or type waiting for a disk sync.
+ * Safe to lose in a crash of the database host: a claim lost leaves the job
+ * queued without a message (the worker acknowledged it), which the re-drive
+ * publishes again after redrive_after, and the worker's later updates of the
+ * job (heartbeat, end), conditional on its claim, find it not theirs; a lost
+ * deferral leaves the job queued without a message likewise; a lost wake-up
+ * leaves its jobs deferred for the sweep, or queued and re-driven. A later
+ * synchronous commit of the same connection flushes it.
+ */
+#define LIMIT_TX_BEGIN "BEGIN; SET LOCAL synchronous_commit = off"
+
 /* In the limited claim's transaction; the rest as job_claim. */
 static enum job_own_rc claim_limited(struct db_conn *c, const char *const params[3], const char *tenant,
 				     const char *type, struct job *out, struct buf *err)
 {
-	if (db_cmd(c, "BEGIN", err) < 0)
+	if (db_cmd(c, LIMIT_TX_BEGIN, err) < 0) {
+		rollback(c);
 		return JOB_OWN_ERR;
+	}
 	enum job_own_rc rc = claim_tx(c, params, tenant, type, out, err);
 	if (rc == JOB_OWN_ERR || db_cmd(c, "COMMIT", err) < 0) {
 		rollback(c);
@@ -1036,23 +1053,33 @@ enum job_reap_rc job_redrive(struct db_conn *c, const char *actor, int64_t older
  * NULL for all): each loses deferred_at, gets redriven_at and a 'woken' event.
  * Candidates are bounded (the sweep takes the rest at its next pass).
  */
+/*
+ * CTEs <name>l and <name>f: the effective limit of each tenant (or type, per
+ * `scope` and column `col`) of the rows of CTE `src`, and its free slots: its
+ * max_running less its running jobs and the count `pending` (of x.name),
+ * computed once per name rather than once per row: MATERIALIZED, since a CTE
+ * read once is otherwise inlined and its counts run again for every row joined
+ * (with a thousand deferred jobs, a wake-up took a second under the locks).
+ */
+#define LIMIT_FREE_CTE(name, scope, col, src, pending)                                                   \
+	" " name "l AS (SELECT n." col " AS name, l.max_running, l.paused FROM (SELECT DISTINCT " col      \
+	"   FROM " src ") n CROSS JOIN LATERAL (SELECT max_running, paused FROM limits l"                   \
+	"   WHERE l.scope = '" scope "' AND l.name IN (n." col ", '*') ORDER BY l.name = '*' LIMIT 1) l),"  \
+	" " name "f AS MATERIALIZED (SELECT x.name, x.paused, CASE WHEN x.max_running IS NULL THEN NULL"   \
+	"   ELSE x.max_running"                                                                              \
+	"   - (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r." col " = x.name)"             \
+	"   - " pending " END AS free FROM " name "l x),"
+#define WAKE_FREE_CTE(name, scope, col) LIMIT_FREE_CTE(name, scope, col, "d", WOKEN_PENDING("p." col " = x.name"))
+
 #define WAKE_SQL                                                                                         \
 	"WITH d AS (SELECT id, tenant_id, type, due_at FROM jobs"                                         \
 	"   WHERE deferred_at IS NOT NULL AND status IN ('queued', 'retrying')"                           \
 	"   AND (($2::text IS NULL AND $3::text IS NULL) OR tenant_id = $2 OR type = $3)"                 \
 	"   ORDER BY due_at, id LIMIT 1000),"                                                            \
-	" e AS (SELECT d.*, coalesce(t.paused, false) OR coalesce(y.paused, false) AS paused,"           \
-	"   CASE WHEN t.max_running IS NULL THEN NULL ELSE t.max_running - (SELECT count(*) FROM jobs r"  \
-	"     WHERE r.status = 'running' AND r.tenant_id = d.tenant_id)"                                  \
-	"     - " WOKEN_PENDING("p.tenant_id = d.tenant_id") " END AS t_free,"                            \
-	"   CASE WHEN y.max_running IS NULL THEN NULL ELSE y.max_running - (SELECT count(*) FROM jobs r"  \
-	"     WHERE r.status = 'running' AND r.type = d.type)"                                            \
-	"     - " WOKEN_PENDING("p.type = d.type") " END AS y_free"                                       \
-	"   FROM d"                                                                                       \
-	"   LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'tenant'"          \
-	"     AND l.name IN (d.tenant_id, '*') ORDER BY l.name = '*' LIMIT 1) t ON true"                  \
-	"   LEFT JOIN LATERAL (SELECT max_running, paused FROM limits l WHERE l.scope = 'type'"            \
-	"     AND l.name IN (d.type, '*') ORDER BY l.name = '*' LIMIT 1) y ON true),"                     \
+	WAKE_FREE_CTE("t", "tenant", "tenant_id") WAKE_FREE_CTE("y", "type", "type")                        \
+	" e AS (SELECT d.*, coalesce(tf.paused, false) OR coalesce(yf.paused, false) AS paused,"          \
+	"   tf.free AS t_free, yf.free AS y_free"                                                         \
+	"   FROM d LEFT JOIN tf ON tf.name = d.tenant_id LEFT JOIN yf ON yf.name = d.type),"              \
 	" k AS (SELECT e.*, row_number() OVER (PARTITION BY tenant_id ORDER BY due_at, id) AS tn,"       \
 	"   row_number() OVER (PARTITION BY type ORDER BY due_at, id) AS yn FROM e"                       \
 	"   WHERE NOT paused AND coalesce(t_free, 1) > 0 AND coalesce(y_free, 1) > 0),"                   \
@@ -1096,8 +1123,10 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 		if (!t.limited && !y.limited)
 			return 0;
 	}
-	if (db_cmd(c, "BEGIN", err) < 0)
+	if (db_cmd(c, LIMIT_TX_BEGIN, err) < 0) {
+		rollback(c);
 		return -1;
+	}
 	int go;
 	if (tenant && type) /* after the claimers that counted the stopped job as running */
 		go = limit_lock(c, tenant, type, err) < 0 ? -1 : 1;
@@ -1111,6 +1140,62 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 		return -1;
 	}
 	return n;
+}
+
+/*
+ * Hold back at publish time: of the outbox rows $1 (a bigint[] literal), the
+ * spool.jobs messages of jobs queued or retrying, not deferred, whose tenant or
+ * type is paused or would exceed its limit counting its running jobs and those
+ * whose message was published but not claimed yet (queued or retrying, not
+ * deferred, no unsent outbox row), in the rows' order. Each such job gets
+ * deferred_at and a 'deferred' event, its row is marked sent; the held row ids
+ * are returned. The free slots are counted once per tenant and per type.
+ */
+#define HOLD_FREE_CTE(name, scope, col)                                                                  \
+	LIMIT_FREE_CTE(name, scope, col, "b",                                                                \
+		       "(SELECT count(*) FROM jobs p WHERE p.status IN ('queued', 'retrying')"                 \
+		       " AND p.deferred_at IS NULL AND p." col " = x.name"                                     \
+		       " AND NOT EXISTS (SELECT 1 FROM u WHERE u.id = p.id))")
+
+#define HOLD_SQL                                                                                         \
+	"WITH b AS (SELECT o.id AS oid, j.id, j.tenant_id, j.type FROM outbox o"                            \
+	"   JOIN jobs j ON j.id = (o.payload::jsonb->>'job_id')::uuid"                                       \
+	"   WHERE o.id = ANY($1::bigint[]) AND o.sent_at IS NULL AND o.exchange = '" MQ_JOBS_EXCHANGE "'"    \
+	"   AND o.routing_key = '" MQ_JOBS_KEY "' AND j.status IN ('queued', 'retrying') AND j.deferred_at IS NULL)," \
+	" u AS (SELECT (o.payload::jsonb->>'job_id')::uuid AS id FROM outbox o WHERE o.sent_at IS NULL"      \
+	"   AND o.exchange = '" MQ_JOBS_EXCHANGE "' AND o.routing_key = '" MQ_JOBS_KEY "'),"                  \
+	HOLD_FREE_CTE("t", "tenant", "tenant_id") HOLD_FREE_CTE("y", "type", "type")                        \
+	" k AS (SELECT b.oid, b.id, coalesce(tf.paused, false) AS tp, tf.free AS tfree,"                    \
+	"   coalesce(yf.paused, false) AS yp, yf.free AS yfree,"                                             \
+	"   row_number() OVER (PARTITION BY b.tenant_id ORDER BY b.oid) AS tn,"                              \
+	"   row_number() OVER (PARTITION BY b.type ORDER BY b.oid) AS yn"                                    \
+	"   FROM b LEFT JOIN tf ON tf.name = b.tenant_id LEFT JOIN yf ON yf.name = b.type),"                  \
+	" h AS (SELECT oid, id, CASE WHEN tp THEN 'tenant paused' WHEN yp THEN 'type paused'"               \
+	"   WHEN tn > tfree THEN 'tenant limit' WHEN yn > yfree THEN 'type limit' END AS reason FROM k),"     \
+	" d AS (UPDATE jobs j SET deferred_at = now(), updated_at = now() FROM h"                            \
+	"   WHERE h.reason IS NOT NULL AND j.id = h.id AND j.deferred_at IS NULL"                            \
+	"   AND j.status IN ('queued', 'retrying') RETURNING j.id, j.status, j.attempts, h.reason, h.oid),"   \
+	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                             \
+	"   SELECT id, 'deferred', status, attempts, jsonb_build_object('reason', reason, 'actor', $2::text) FROM d)," \
+	" s AS (UPDATE outbox o SET sent_at = now() FROM d WHERE o.id = d.oid)"                              \
+	" SELECT oid FROM d"
+
+int job_hold_over_limit(struct db_conn *c, const char *outbox_ids, const char *actor, int64_t **held, size_t *n,
+			struct buf *err)
+{
+	const char *params[] = { outbox_ids, actor ? actor : "" };
+	*held = NULL;
+	*n = 0;
+	PGresult *r = db_exec(c, "job_hold_over_limit", HOLD_SQL, 2, params, err);
+	if (!r)
+		return -1;
+	size_t k = (size_t)PQntuples(r);
+	*held = k ? xmalloc(k * sizeof(**held)) : NULL;
+	for (size_t i = 0; i < k; i++)
+		(*held)[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+	*n = k;
+	PQclear(r);
+	return 0;
 }
 
 int job_count_unclaimed(struct db_conn *c, int64_t older_than_s, int64_t *count, struct buf *err)

@@ -287,6 +287,22 @@ int job_retry_delay(int attempt, int64_t base_s, int64_t cap_s, double jitter_s)
 enum job_reap_rc job_reap_expired(struct db_conn *c, const char *worker_id, int limit, struct job **out, size_t *n,
 				  struct buf *err);
 
+/*
+ * Publish-time admission (outbox_publish): of the outbox rows `outbox_ids` (a
+ * PostgreSQL bigint[] literal, "{1,2}"), the spool.jobs messages whose job
+ * (queued or retrying, not deferred) has a paused tenant or type, or one at its
+ * limit counting its running jobs and its jobs published but not claimed yet
+ * (taking the rows in order, the first ones filling the free slots), are held
+ * back: in one statement each such job gets deferred_at and a 'deferred' event
+ * (detail.reason as the claim's, detail.actor `actor`) and its row is marked
+ * sent, instead of being published; a wake-up publishes it once it may start.
+ * No lock is taken (the claim stays the exact guard; a job held while a slot
+ * freed is woken by the next end of a job of its tenant or type, or the
+ * workers' sweep). *held is a malloc'd array of the *n held row ids. 0 or -1.
+ */
+int job_hold_over_limit(struct db_conn *c, const char *outbox_ids, const char *actor, int64_t **held, size_t *n,
+			struct buf *err);
+
 /* The advisory lock that lets one re-drive act at a time. */
 #define JOB_REDRIVE_LOCK_KEY "127359211762541"
 

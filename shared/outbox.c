@@ -185,15 +185,21 @@ void outbox_rows_free(struct outbox_row *rows, size_t n)
 	free(rows);
 }
 
+/* The bigint[] literal of `ids`, into `arr`. */
+static void ids_literal(const int64_t *ids, size_t n, struct buf *arr)
+{
+	buf_addc(arr, '{');
+	for (size_t i = 0; i < n; i++)
+		buf_printf(arr, "%s%" PRId64, i ? "," : "", ids[i]);
+	buf_addc(arr, '}');
+}
+
 int outbox_mark_sent(struct db_conn *c, const int64_t *ids, size_t n, struct buf *err)
 {
 	if (n == 0)
 		return 0;
 	struct buf arr = BUF_INIT;
-	buf_addc(&arr, '{');
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
-	buf_addc(&arr, '}');
+	ids_literal(ids, n, &arr);
 	const char *params[] = { buf_str(&arr) };
 	PGresult *r = db_exec(c, "outbox_mark_sent",
 			      "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL", 1,
@@ -267,6 +273,35 @@ static void settle_refused(const struct outbox_row *rows, size_t n, const unsign
 	}
 }
 
+/*
+ * The rows whose jobs may not start now are held back in the database
+ * (job_hold_over_limit): their ids become 0 in `rows`. The rows left to
+ * publish, all of them should the hold fail (the claim is the exact guard).
+ */
+static size_t hold_back(struct db_conn *c, struct outbox_row *rows, size_t n, const char *who, struct buf *err)
+{
+	int64_t *all = n ? xmalloc(n * sizeof(*all)) : NULL, *held = NULL;
+	size_t k = 0, nheld = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(rows[i].exchange, MQ_JOBS_EXCHANGE))
+			all[k++] = rows[i].id;
+	struct buf arr = BUF_INIT;
+	ids_literal(all, k, &arr);
+	if (k > 0 && job_hold_over_limit(c, buf_str(&arr), who, &held, &nheld, err) < 0) {
+		log_warn("%s: cannot hold back the jobs over their limits (published, their claims defer them): %s",
+			 who, buf_str(err));
+		buf_reset(err);
+	}
+	for (size_t h = 0; h < nheld; h++)
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].id == held[h])
+				rows[i].id = 0;
+	buf_release(&arr);
+	free(all);
+	free(held);
+	return n - nheld;
+}
+
 int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, bool *mq_failed)
 {
 	struct buf err = BUF_INIT;
@@ -280,19 +315,28 @@ int outbox_publish(struct db_conn *c, struct mq *m, int limit, const char *who, 
 	}
 	int64_t *ids = n ? xmalloc(n * sizeof(*ids)) : NULL;
 	struct mq_message *msgs = n ? xmalloc(n * sizeof(*msgs)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		msgs[i] = (struct mq_message){ rows[i].exchange, rows[i].routing_key, rows[i].payload,
-					       strlen(rows[i].payload) };
-		ids[i] = rows[i].id;
+	size_t k = hold_back(c, rows, n, who, &err);
+	/* the rows to publish first: swapped, not copied, so that each is still freed once */
+	for (size_t i = 0, j = 0; i < n; i++) {
+		if (!rows[i].id)
+			continue;
+		if (i != j) {
+			struct outbox_row t = rows[j];
+			rows[j] = rows[i];
+			rows[i] = t;
+		}
+		msgs[j] = (struct mq_message){ rows[j].exchange, rows[j].routing_key, rows[j].payload,
+					       strlen(rows[j].payload) };
+		j++;
 	}
 	/* the whole batch, then its confirms: one broker disk sync per batch, not per row */
-	unsigned char *refused = n ? xcalloc(n, 1) : NULL;
-	if (mq_publish_batch_refused(m, msgs, n, refused, &err) < 0) {
-		log_warn("%s: publish of %zu outbox rows failed (they will be sent again): %s", who, n,
+	unsigned char *refused = k ? xcalloc(k, 1) : NULL;
+	if (mq_publish_batch_refused(m, msgs, k, refused, &err) < 0) {
+		log_warn("%s: publish of %zu outbox rows failed (they will be sent again): %s", who, k,
 			 buf_str(&err));
 		*mq_failed = true;
 	} else {
-		settle_refused(rows, n, refused, ids, &sent, who);
+		settle_refused(rows, k, refused, ids, &sent, who);
 	}
 	free(refused);
 	free(msgs);

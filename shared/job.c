@@ -1146,7 +1146,7 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
  * Hold back at publish time: of the outbox rows $1 (a bigint[] literal), the
  * spool.jobs messages of jobs queued or retrying, not deferred, whose tenant or
  * type is paused or would exceed its limit counting its running jobs and those
- * whose message was published but not claimed yet (queued or retrying, not
+ * whose message was published but not claimed yet (queued or retrying, due, not
  * deferred, no unsent outbox row), in the rows' order. Each such job gets
  * deferred_at and a 'deferred' event, its row is marked sent; the held row ids
  * are returned. The free slots are counted once per tenant and per type.
@@ -1154,7 +1154,7 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 #define HOLD_FREE_CTE(name, scope, col)                                                                  \
 	LIMIT_FREE_CTE(name, scope, col, "b",                                                                \
 		       "(SELECT count(*) FROM jobs p WHERE p.status IN ('queued', 'retrying')"                 \
-		       " AND p.deferred_at IS NULL AND p." col " = x.name"                                     \
+		       " AND p.deferred_at IS NULL AND p.due_at <= now() AND p." col " = x.name"               \
 		       " AND NOT EXISTS (SELECT 1 FROM u WHERE u.id = p.id))")
 
 #define HOLD_SQL                                                                                         \

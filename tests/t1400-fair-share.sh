@@ -7,10 +7,11 @@
 # than 2 running, nor do the jobs' started/finished events ever overlap by more
 # than 2; each of A's jobs runs once, in one attempt, some after being deferred.
 # The noop type limited to 1: never 2 running. Tenant D paused: submissions
-# accepted, the running job finishes, the new ones are deferred and stay so through
-# a restart of both workers; /ready lists the pause and stays 200, the TUI's
-# Overview shows it; resume runs them, each once. A pause lifted without a wake-up:
-# the workers' sweep runs the job it deferred. Every change is audited.
+# accepted, the running job finishes, the new ones are held back at publish (never
+# queued) and stay deferred through a restart of both workers; /ready lists the
+# pause and stays 200, the TUI's Overview shows it; resume runs them, each once.
+# A pause lifted without a wake-up: the workers' sweep runs the job it deferred.
+# Every change is audited.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 . tests/data/sched-lib.sh
@@ -116,6 +117,9 @@ expect_eq "tenant D paused: deferred for the pause, no attempt spent" "4 0" \
 	"$(sql "SELECT count(DISTINCT e.job_id), (SELECT coalesce(sum(attempts), 0) FROM jobs j WHERE $NEW)
 		FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $NEW AND e.event = 'deferred'
 		AND e.detail->>'reason' = 'tenant paused'" | tr '|' ' ')"
+expect_eq "tenant D paused: held back at publish, their messages never queued" 4 \
+	"$(sql "SELECT count(DISTINCT e.job_id) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE $NEW
+		AND e.event = 'deferred' AND e.detail->>'actor' IN ('publisher', 'wake-up')")"
 # the TUI's Overview shows the pause, with the deferred jobs
 TM=(tmux -L "spooltest-$$")
 at_exit "${TM[*]} kill-server"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t1410 — the scheduling metrics reach CloudWatch (the AWS stand-in) with the
+# t1412 — the scheduling metrics reach CloudWatch (the AWS stand-in) with the
 # values of a known set of jobs: tenant P paused with 3 noop jobs deferred,
 # tenant W with 4 jobs queued whose messages were purged (no worker takes them:
 # waiting), tenant S with 2 jobs scheduled an hour ahead. Two workers of the

@@ -130,9 +130,9 @@ expect_match "adminctl job show shows it" 'priority[[:space:]]+low' "$($ADM job 
 expect_eq "adminctl jobs --json shows it" low \
 	"$($ADM --json jobs --search "$lid" | jq -r '.jobs[0].priority')"
 expect_match "adminctl jobs shows it in its last column" $'\tlow$' "$($ADM jobs --search "$lid" | tail -n 1)"
-expect_eq "adminctl limits --json lists the tenant's default, the limits of '*' applying" "low default default" \
-	"$($ADM --json limits | jq -r --arg n "$TL" '.[] | select(.scope == "tenant" and .name == $n) | "\(.priority) \(.max_running) \(.paused)"')"
-expect_match "adminctl limits shows it" "tenant	$TL	default	default	0	0	low	" "$($ADM limits)"
+expect_eq "adminctl limits --json lists the tenant's default, not a row of its own (the limits of '*' apply)" "low false" \
+	"$($ADM --json limits | jq -r --arg n "$TL" '.[] | select(.scope == "tenant" and .name == $n) | "\(.priority) \(.own)"')"
+expect_match "adminctl limits shows it" "tenant	$TL	[^	]*	[^	]*	0	0	0	-	low	-	-" "$($ADM limits)"
 check "limits set tenant --priority normal again" $ADM limits set tenant "$TL" --priority normal
 post "$KL" '{"type":"noop"}'
 expect_eq "the new default applies at the next submission" "202 normal" "$STATUS $(jq -r .priority <<<"$BODY")"

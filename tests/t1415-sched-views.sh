@@ -48,7 +48,7 @@ wait_sql 2 40 "SELECT count(*) FROM jobs WHERE tenant_id = '$TP' AND deferred_at
 table=$($ADM limits 2>/dev/null)
 row() { awk -F'\t' -v n="$1" '$1 == "tenant" && $2 == n { print $3 "|" $4 "|" $5 "|" $6 "|" $7 }' <<<"$table"; }
 # V's deferred jobs start one by one every 10 s: 1 to 5 are left while the test looks
-expect_eq "limits: the header" "SCOPE NAME MAX RUNNING PAUSED RUNNING WAITING DEFERRED OLDEST UPDATED BY" \
+expect_eq "limits: the header" "SCOPE NAME MAX RUNNING PAUSED RUNNING WAITING DEFERRED OLDEST PRIORITY UPDATED BY" \
 	"$(head -n 1 <<<"$table" | tr '\t' ' ')"
 expect_match "limits: V limited to 1, 1 running, 0 waiting, 1 to 5 deferred" '^1[|]no[|]1[|]0[|][1-5]$' "$(row "$TV")"
 expect_eq "limits: P paused, 2 deferred" "unlimited|paused|0|0|2" "$(row "$TP")"

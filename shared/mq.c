@@ -945,9 +945,9 @@ int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_ke
 int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
 			    struct buf *err)
 {
-	memset(refused, 0, n);
 	if (n == 0)
 		return 0;
+	memset(refused, 0, n);
 	/* the messages sent before without waiting first: their failure is not this batch's refusal */
 	if (mq_confirm_wait(m, err) < 0 || ensure_fresh(m, err) < 0)
 		return -1;

@@ -133,7 +133,7 @@ rows = list(csv.DictReader(data.splitlines(keepends=True) and __import__("io").S
 print(sum(1 for r in rows if r[sys.argv[1]] == sys.argv[2]))' "$1" "$2"
 }
 out=$(A --csv jobs --status failed --limit 1000)
-expect_eq "jobs --csv: the header" "ID,STATUS,TYPE,TENANT,ATT,CREATED,RUN AT,ERROR" "$(head -n 1 <<<"$out" | tr -d '\r')"
+expect_eq "jobs --csv: the header" "ID,STATUS,TYPE,TENANT,ATT,CREATED,RUN AT,ERROR,PRIORITY" "$(head -n 1 <<<"$out" | tr -d '\r')"
 expect_eq "jobs --csv: our three failed jobs (csv.DictReader)" 3 "$(csv_rows TENANT "$R" <<<"$out")"
 expect_eq "jobs --csv: the error whole, quotes and commas kept" "internal: $long" \
 	"$(py 'import csv, io, sys
@@ -145,7 +145,7 @@ expect_eq "jobs --jsonl (after the command): every line a JSON object, ours whol
 rows = [json.loads(l) for l in sys.stdin.read().splitlines()]
 ours = [r for r in rows if r["tenant"] == sys.argv[1]]
 print(len(ours), ours[0]["error"])' "$R" <<<"$out")"
-expect_eq "jobs --jsonl: the keys are the columns" "att created error id run_at status tenant type" \
+expect_eq "jobs --jsonl: the keys are the columns" "att created error id priority run_at status tenant type" \
 	"$(head -n 1 <<<"$out" | jq -r 'keys | join(" ")')"
 out=$(A --csv keys list)
 expect_eq "keys list --csv: a name with a comma, quotes and a line break comes back whole" "jobs, \"quoted\" and
@@ -168,7 +168,7 @@ expect_eq "job show --jsonl: the history, one event a line" "queued started succ
 	"$(jq -r .event <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "job show --json: the error whole" "$long" "$(A --json job show "${ids[0]}" | jq -r .job.error.message)"
 expect_eq "job show --json: every field of the job" \
-	"attempts callback_url cancel_requested created_at due_at error finished_at id idempotency_key lease_until max_attempts params progress result run_at source started_at status tenant type worker_id" \
+	"attempts callback_url cancel_requested created_at due_at error finished_at id idempotency_key lease_until max_attempts params priority progress result run_at source started_at status tenant type worker_id" \
 	"$(A --json job show "${ids[0]}" | jq -r '.job | keys | join(" ")')"
 printf 'a small object, with a comma\n' >"$T_TMP/obj.txt"
 size=$(stat -c %s "$T_TMP/obj.txt")

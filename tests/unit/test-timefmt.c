@@ -72,7 +72,8 @@ static void test_round_trip(void **state)
 	timefmt_now_ms(ms);
 	long long now = (long long)time(NULL);
 	long long got = parsed(ms);
-	assert_true(got >= now - 2 && got <= now);
+	/* time() reads the coarse clock, a tick behind: its second may not have turned yet */
+	assert_true(got >= now - 2 && got <= now + 1);
 }
 
 static void test_since(void **state)

@@ -309,14 +309,13 @@ static int filter_where(const struct job_filter *f, struct filter_sql *q, struct
 			   q->np - 1, q->np);
 	}
 	if (f->search && *f->search) {
-		q->mask |= f->search_not ? 64 : 32;
+		q->mask |= 32;
 		q->params[q->np++] = f->search;
-		/* coalesce: a job without an error does not match, so its negation does */
 		buf_printf(&q->sql,
-			   " AND %scoalesce(starts_with(id::text, lower($%d))"
+			   " AND (starts_with(id::text, lower($%d))"
 			   " OR type = $%d OR error->>'message' ILIKE '%%' || $%d || '%%'"
-			   " OR error->>'code' = $%d, false)",
-			   f->search_not ? "NOT " : "", q->np, q->np, q->np, q->np);
+			   " OR error->>'code' = $%d)",
+			   q->np, q->np, q->np, q->np);
 	}
 	return 0;
 }

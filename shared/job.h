@@ -161,7 +161,6 @@ struct job_filter {
 	const char *since;       /* RFC 3339 or NULL */
 	const char *cursor;      /* opaque, from a previous page, or NULL */
 	const char *search;      /* id prefix, type or error text (adminctl), or NULL */
-	bool search_not;         /* the jobs that do NOT match `search` */
 	int limit;               /* 1..1000 */
 	/*
 	 * Or NULL: a further condition, an SQL boolean expression over the table

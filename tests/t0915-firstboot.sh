@@ -371,6 +371,8 @@ expect_eq "systemctl enable: spool-migrate and spool-api" "enable spool-migrate.
 	"$(grep '^enable' "$RH/record/systemctl")"
 check "the units are the package's" in_root test -f /lib/systemd/system/spool-api.service -a \
 	-f /lib/systemd/system/spool-migrate.service -a -f /lib/systemd/system/spool-worker@.service
+expect_match "the journal is bounded on the host (journald.conf.d)" "SystemMaxUse=1G.*MaxRetentionSec=7day" \
+	"$(in_root cat /etc/systemd/journald.conf.d/spool.conf | tr '\n' ' ')"
 expect_match "spool-api's unit runs the package's binary" "^ExecStart=/usr/bin/spool-api " \
 	"$(in_root grep '^ExecStart=' /lib/systemd/system/spool-api.service)"
 expect_eq "the first boot (adminctl db bootstrap) ran as spool and exited 0" "spool-migrate.service exit 0" \

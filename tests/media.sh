@@ -3,11 +3,18 @@
 #   tests/media.sh DIR
 # Every file is synthesised with ffmpeg's lavfi sources (testsrc2, sine), small and
 # short so that the whole set takes a few seconds on two cores. Files already
-# present are kept (delete DIR to regenerate).
+# present are kept (delete DIR to regenerate): the tests share one set per stack,
+# $SPOOL_RUN_DIR/media, made by the first of them that needs it. DIR/.recipe holds
+# this script's checksum; a set made by another version of it is made anew.
 set -euo pipefail
 
 dir=${1:?usage: tests/media.sh DIR}
 mkdir -p "$dir"
+recipe=$(sha256sum "$0" | cut -d' ' -f1)
+if [ "$(cat "$dir/.recipe" 2>/dev/null)" != "$recipe" ]; then
+	find "$dir" -mindepth 1 -maxdepth 1 -type f -delete
+	echo "$recipe" >"$dir/.recipe"
+fi
 ff=(ffmpeg -nostdin -hide_banner -loglevel error -y)
 x264=(-c:v libx264 -preset ultrafast -pix_fmt yuv420p)
 

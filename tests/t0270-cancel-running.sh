@@ -20,7 +20,7 @@ sql() { psql -X -At "$SPOOL_PG_DSN" "$@"; }
 PIDF=$SPOOL_RUN_DIR/pids/spool-worker.pid
 HEARTBEAT=2
 
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 
 # --- our worker in place of the stack's

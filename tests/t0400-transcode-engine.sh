@@ -10,7 +10,7 @@ LOGO=etc/logo.png
 [ -x "$TOOL" ] || bail "no $TOOL: run make first"
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || skip_all "ffmpeg/ffprobe not installed"
 
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" || bail "cannot generate the test media"
 
 # run NAME ARGS... INPUT: transcode into $T_TMP/NAME; the JSON result in $OUT, status in $RC

@@ -6,7 +6,7 @@
 worker_ensure
 command -v ffprobe >/dev/null || skip_all "ffprobe is not installed"
 
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 
 # submit_video KEY [PARAMS-JSON]: POST /v1/jobs type video.transcode; prints the job id

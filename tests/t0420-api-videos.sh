@@ -15,7 +15,7 @@ KEY=$(bin/adminctl -f "$SPOOL_ADMINCTL_CONFIG" keys create --tenant "$TENANT" 2>
 SPOOL_API_KEY=$KEY
 AUTH="Authorization: Bearer $KEY"
 
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 
 # s3_state: "<objects under uploads/TENANT/> <multipart uploads under it>"

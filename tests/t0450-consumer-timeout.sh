@@ -34,7 +34,7 @@ old_tick=$(rmq_env channel_tick_interval)
 	skip_all "cannot read the broker's consumer_timeout with rabbitmqctl ('$old_timeout', '$old_tick')"
 
 # a 320x180 source of 90 s: upscaled to 1080p it takes several times the timeout
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=320x180:r=25:d=90 \
 	-c:v libx264 -preset ultrafast -pix_fmt yuv420p "$MEDIA/long-90s.mp4" || bail "cannot make the long clip"

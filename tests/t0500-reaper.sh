@@ -7,7 +7,7 @@
 
 worker_ensure
 command -v ffprobe >/dev/null || skip_all "ffprobe is not installed"
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 
 sql() { psql -X -At "$SPOOL_PG_DSN" "$@"; }

@@ -16,7 +16,7 @@ command -v ffmpeg >/dev/null || skip_all "ffmpeg is not installed"
 [ -n "${SPOOL_API_KEY:-}" ] || bail "SPOOL_API_KEY is empty in stack.env"
 sql() { psql -X -At "$SPOOL_PG_DSN" "$@"; }
 
-MEDIA=$T_TMP/media
+MEDIA=$SPOOL_RUN_DIR/media # shared by the tests of this stack (tests/media.sh)
 tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 
 scripts/stack.sh stop spool-worker >/dev/null 2>&1

@@ -44,14 +44,21 @@ for id in "${ids[@]}"; do
 	[ "$(job_wait "$id" 30 | jq -r .status)" = succeeded ] || fail "job $id succeeded"
 done
 ok "$n noop jobs succeeded"
-sleep $((interval * 2 + 1))
 
-read -r sub _ <<<"$(cw_sum JobsSubmitted)"
-read -r okd _ <<<"$(cw_sum JobsSucceeded)"
-read -r h2 _ <<<"$(cw_sum Http2xx)"
-read -r bl nbl <<<"$(cw_sum BacklogPerInstance Average)"
-read -r qd nqd <<<"$(cw_sum QueueDepth Maximum)"
-read -r dur ndur <<<"$(cw_sum JobDuration SampleCount)"
+# the sums, polled until they all show the jobs, for two intervals and a second at most
+sums() {
+	read -r sub _ <<<"$(cw_sum JobsSubmitted)"
+	read -r okd _ <<<"$(cw_sum JobsSucceeded)"
+	read -r h2 _ <<<"$(cw_sum Http2xx)"
+	read -r bl nbl <<<"$(cw_sum BacklogPerInstance Average)"
+	read -r qd nqd <<<"$(cw_sum QueueDepth Maximum)"
+	read -r dur ndur <<<"$(cw_sum JobDuration SampleCount)"
+	awk -v a="$before_sub" -v b="$sub" -v c="$before_ok" -v d="$okd" -v h="$h2" -v nb="$nbl" -v nq="$nqd" -v du="$dur" -v n=$n \
+		'BEGIN { exit !(b != "none" && b - a >= n && d != "none" && d - c >= n && h != "none" && h > 0 &&
+			nb >= 1 && nq >= 1 && du != "none" && du > 0) }'
+}
+end=$((SECONDS + interval * 2 + 1))
+until sums || [ $SECONDS -ge $end ]; do sleep 1; done
 expect_match "JobsSubmitted grew by at least $n (before $before_sub, now $sub)" yes \
 	"$(awk -v a="$before_sub" -v b="$sub" -v n=$n 'BEGIN { print (b != "none" && b - a >= n) ? "yes" : "no" }')"
 expect_match "JobsSucceeded grew by at least $n (before $before_ok, now $okd)" yes \

@@ -354,4 +354,8 @@ fuzz-bins: $(FUZZ_BIN)
 fuzz: fuzz-bins
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BIN)
 
--include $(shell find build -name '*.d' -type f 2>/dev/null)
+# The dependency files of build/fuzz only where a fuzz target is asked for: CI builds and
+# runs the fuzz targets in the background while other makes run here, and those must
+# never read a .d file clang is still writing.
+FUZZ_GOALS := $(filter fuzz fuzz-bins build/fuzz/%,$(MAKECMDGOALS))
+-include $(shell find build $(if $(FUZZ_GOALS),,-path build/fuzz -prune -o) -name '*.d' -type f -print 2>/dev/null)

@@ -218,6 +218,8 @@ void jobcodec_event_encode_next(const struct job *j, const char *event, time_t n
 	json_object_set_new(o, "at", json_string(at));
 	json_object_set_new(o, "error", ref_or_null(j->error));
 	json_object_set_new(o, "priority", json_string(jobprio_name(j->priority)));
+	/* lets a consumer of final events skip the database for the jobs without a webhook */
+	json_object_set_new(o, "callback", json_boolean(j->callback_url && j->callback_url[0]));
 	if (next_attempt_at > 0) {
 		char next[TIMEFMT_UTC_SIZE];
 		timefmt_utc(next_attempt_at, next);

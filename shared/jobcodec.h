@@ -43,7 +43,8 @@ int jobcodec_message_decode(const char *data, size_t len, struct jobcodec_messag
 
 /*
  * An event for spool.events: routing key "job.<name>", JSON body
- * {"v":1,"event":"job.<name>","job_id","type","tenant","status","attempt","at","error"}.
+ * {"v":1,"event":"job.<name>","job_id","type","tenant","status","attempt","at","error","priority",
+ * "callback"}: "callback" is true when the job has a callback_url (a webhook).
  * `event` is "started" or "job.started" (the prefix is added when missing).
  */
 void jobcodec_event_encode(const struct job *j, const char *event, struct buf *out);

@@ -126,8 +126,15 @@ static void test_event_encode(void **state)
 		assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "code")),
 				    "invalid_media");
 		assert_null(json_object_get(o, "next_attempt_at"));
+		assert_true(json_is_false(json_object_get(o, "callback")));
 		json_decref(o);
 	}
+	/* a job with a webhook says so, so that consumers without one skip the database */
+	j.callback_url = strdup("https://hooks.example.com/spool");
+	jobcodec_event_encode(&j, "failed", &out);
+	json_t *cb = json_loads(buf_str(&out), 0, NULL);
+	assert_true(json_is_true(json_object_get(cb, "callback")));
+	json_decref(cb);
 	/* job.retrying carries the time of the next attempt */
 	j.status = JOB_RETRYING;
 	jobcodec_event_encode_next(&j, "retrying", (time_t)1764460800 /* 2025-11-30T00:00:00Z */, &out);

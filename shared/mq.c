@@ -1157,15 +1157,25 @@ void mq_delivery_free(struct mq_delivery *d)
 	memset(d, 0, sizeof(*d));
 }
 
-int mq_ack(struct mq *m, uint64_t tag)
+static int ack(struct mq *m, uint64_t tag, bool multiple)
 {
 	if (!mq_connected(m))
 		return -1;
-	if (amqp_basic_ack(m->conn, MQ_CHANNEL, tag, 0) != AMQP_STATUS_OK) {
+	if (amqp_basic_ack(m->conn, MQ_CHANNEL, tag, multiple ? 1 : 0) != AMQP_STATUS_OK) {
 		conn_destroy(m);
 		return -1;
 	}
 	return 0;
+}
+
+int mq_ack(struct mq *m, uint64_t tag)
+{
+	return ack(m, tag, false);
+}
+
+int mq_ack_multiple(struct mq *m, uint64_t tag)
+{
+	return ack(m, tag, true);
 }
 
 int mq_reject(struct mq *m, uint64_t tag, bool requeue)

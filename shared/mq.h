@@ -261,6 +261,8 @@ bool mq_buffered(const struct mq *m);
  */
 int mq_qos(struct mq *m, int prefetch, struct buf *err);
 int mq_ack(struct mq *m, uint64_t tag);
+/* Acknowledge every delivery of the channel up to `tag` at once (basic.ack multiple). */
+int mq_ack_multiple(struct mq *m, uint64_t tag);
 /* Reject; requeue puts it back, else it dead-letters per the queue's policy. */
 int mq_reject(struct mq *m, uint64_t tag, bool requeue);
 

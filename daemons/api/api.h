@@ -276,6 +276,14 @@ void prom_set_queue_up(bool up);
 void prom_render(struct buf *out);
 /* An API key looked up in the database. */
 void prom_key_lookup(void);
+/*
+ * Final events the webhook consumer handled: `looked_up` those it took to the
+ * database (their job has a callback_url, or the event does not say), the others
+ * acknowledged without it.
+ */
+void prom_webhook_events(uint64_t looked_up, uint64_t skipped);
+/* The events thread bound (true) or unbound its private queue to the final events. */
+void prom_events_binding(bool bound);
 /* A request refused with 429 by a limit. */
 enum prom_limit { PROM_LIMIT_KEY, PROM_LIMIT_AUTH_FAILURES, PROM_LIMIT_COUNT };
 void prom_rate_limited(enum prom_limit which);

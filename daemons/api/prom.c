@@ -61,6 +61,9 @@ static struct {
 	atomic_bool queue_up;
 	atomic_uint_fast64_t key_lookups;
 	atomic_uint_fast64_t limited[PROM_LIMIT_COUNT];
+	atomic_uint_fast64_t webhook_looked_up, webhook_skipped;
+	atomic_uint_fast64_t binds, unbinds;
+	atomic_bool bound;
 } m = { .backlog = -1 };
 
 static struct MHD_Daemon *scrape_mhd;  /* the metrics listener; NULL when off */
@@ -117,6 +120,18 @@ void prom_set_queue_up(bool up)
 void prom_key_lookup(void)
 {
 	atomic_fetch_add_explicit(&m.key_lookups, 1, memory_order_relaxed);
+}
+
+void prom_webhook_events(uint64_t looked_up, uint64_t skipped)
+{
+	atomic_fetch_add_explicit(&m.webhook_looked_up, looked_up, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m.webhook_skipped, skipped, memory_order_relaxed);
+}
+
+void prom_events_binding(bool bound)
+{
+	atomic_fetch_add_explicit(bound ? &m.binds : &m.unbinds, 1, memory_order_relaxed);
+	atomic_store_explicit(&m.bound, bound, memory_order_relaxed);
 }
 
 void prom_rate_limited(enum prom_limit which)
@@ -187,6 +202,19 @@ void prom_render(struct buf *out)
 			"spool_rate_limited_total{limit=\"key\"} %llu\n"
 			"spool_rate_limited_total{limit=\"auth_failures\"} %llu\n",
 		   LOAD(m.limited[PROM_LIMIT_KEY]), LOAD(m.limited[PROM_LIMIT_AUTH_FAILURES]));
+	buf_printf(out, "# HELP spool_webhook_events_total Final events of spool.events.api, by whether they were looked up in the database (the job has a callback_url, or the event does not say).\n"
+			"# TYPE spool_webhook_events_total counter\n"
+			"spool_webhook_events_total{database=\"looked_up\"} %llu\n"
+			"spool_webhook_events_total{database=\"skipped\"} %llu\n",
+		   LOAD(m.webhook_looked_up), LOAD(m.webhook_skipped));
+	buf_printf(out, "# HELP spool_events_bound Whether this process's private events queue is bound to the final events (a ?wait request waits, or did a moment ago).\n"
+			"# TYPE spool_events_bound gauge\n"
+			"spool_events_bound %d\n"
+			"# HELP spool_events_binds_total Bindings of the private events queue to the final events, made and removed.\n"
+			"# TYPE spool_events_binds_total counter\n"
+			"spool_events_binds_total{op=\"bind\"} %llu\n"
+			"spool_events_binds_total{op=\"unbind\"} %llu\n",
+		   atomic_load_explicit(&m.bound, memory_order_relaxed), LOAD(m.binds), LOAD(m.unbinds));
 	buf_printf(out, "# HELP spool_dead_letters_dropped_total Copies for spool.dead the broker refused (the queue at its length limit); the jobs stay failed.\n"
 			"# TYPE spool_dead_letters_dropped_total counter\n"
 			"spool_dead_letters_dropped_total %llu\n",

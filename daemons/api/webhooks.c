@@ -7,7 +7,10 @@
  * handled once in the fleet, at least once overall). A final event of a job
  * with a callback_url becomes the first row of its webhook_deliveries (a unique
  * key makes a duplicate event harmless); only then is the message acked, and
- * the delivery threads are woken. api.webhook_workers delivery threads each
+ * the delivery threads are woken. Most jobs have no callback_url and their
+ * events say so ("callback": false): those are acked without a database round
+ * trip. The deliveries of a prefetch window are handled together: one INSERT
+ * for the first attempts of all of them, one basic.ack (multiple) for the window. api.webhook_workers delivery threads each
  * claim one due attempt at a time in the database (so that several API
  * processes never send the same attempt), POST it with a new curl handle,
  * record the answer and schedule the next attempt with exponential backoff. A
@@ -98,17 +101,26 @@ struct outcome {
 
 /* ---- the database ------------------------------------------------------------ */
 
-/* The first attempt of the job's webhook, if it has a callback_url and is final. */
-static int enqueue(struct db_conn *c, const char *job_id, struct buf *err)
+/*
+ * The first attempts of the webhooks of the `n` jobs `ids` (checked job ids)
+ * that have a callback_url and are final, in one statement.
+ */
+static int enqueue(struct db_conn *c, char (*ids)[JOB_ID_LEN + 1], size_t n, struct buf *err)
 {
-	const char *params[] = { job_id };
-	PGresult *r = db_exec(c, "webhook_enqueue",
+	struct buf arr = BUF_INIT;
+	buf_adds(&arr, "{");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
+	buf_adds(&arr, "}");
+	const char *params[] = { buf_str(&arr) };
+	PGresult *r = db_exec(c, "webhook_enqueue_many",
 			      "INSERT INTO webhook_deliveries (job_id, event, final_at, attempt, url)"
 			      " SELECT id, 'job.' || status, finished_at, 1, callback_url FROM jobs"
-			      " WHERE id = $1::uuid AND callback_url IS NOT NULL AND finished_at IS NOT NULL"
+			      " WHERE id = ANY($1::uuid[]) AND callback_url IS NOT NULL AND finished_at IS NOT NULL"
 			      "   AND status IN ('succeeded', 'failed', 'cancelled')"
 			      " ON CONFLICT DO NOTHING",
 			      1, params, err);
+	buf_release(&arr);
 	if (!r)
 		return -1;
 	PQclear(r);
@@ -514,30 +526,92 @@ static int subscribe(struct mq *m, struct buf *err)
 }
 
 /*
- * An event from spool.events.api: 1 a first attempt may have been queued, 0
- * nothing to do (both acked), -1 retry later (requeue).
+ * Does the event from spool.events.api need the database? A final event of a
+ * job with a callback_url does (its job id is copied to `id`), and one that does
+ * not say (`"callback"` absent: an older worker); the others, and malformed
+ * events, are acknowledged as they are.
  */
-static int handle(struct api *a, const struct mq_delivery *d)
+static bool needs_lookup(const struct mq_delivery *d, char id[JOB_ID_LEN + 1])
 {
 	bool final = false;
 	for (size_t i = 0; d->routing_key && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
 		final |= !strcmp(d->routing_key, final_keys[i]);
 	if (!final)
-		return 0;
+		return false;
 	json_t *o = json_loadb(d->body, d->len, 0, NULL);
-	const char *id = json_string_value(json_object_get(o, "job_id"));
+	const char *job_id = json_string_value(json_object_get(o, "job_id"));
+	bool need = job_id && job_id_valid(job_id) && !json_is_false(json_object_get(o, "callback"));
+	if (need)
+		snprintf(id, JOB_ID_LEN + 1, "%s", job_id);
+	json_decref(o);
+	return need;
+}
+
+/* The deliveries of one prefetch window, handled together. */
+struct window {
+	struct mq_delivery d[PREFETCH];
+	bool lookup[PREFETCH];           /* d[i] needs the database */
+	char ids[PREFETCH][JOB_ID_LEN + 1];
+	size_t n, nids;
+};
+
+/*
+ * Take what the broker sent, up to a prefetch window, waiting NEXT_MS for the
+ * first delivery only. The number taken (0: none came), or -1 when the
+ * connection failed (the deliveries taken are freed: the broker sends them again).
+ */
+static int window_fill(struct mq *m, struct window *w, struct buf *err)
+{
+	w->n = w->nids = 0;
 	int rc = 0;
-	if (id && job_id_valid(id)) {
+	while (w->n < PREFETCH && (rc = mq_next(m, &w->d[w->n], w->n ? 0 : NEXT_MS, err)) == 1) {
+		w->lookup[w->n] = needs_lookup(&w->d[w->n], w->ids[w->nids]);
+		w->nids += w->lookup[w->n];
+		w->n++;
+	}
+	if (w->n < PREFETCH && rc < 0) {
+		for (size_t i = 0; i < w->n; i++)
+			mq_delivery_free(&w->d[i]);
+		w->n = 0;
+		return -1;
+	}
+	return (int)w->n;
+}
+
+/*
+ * Queue the first attempts the window's events ask for, in one statement, and
+ * acknowledge the window with one basic.ack (multiple). When the database
+ * fails, the events that needed it are given back (requeued) and the others
+ * acknowledged: -1, else 0.
+ */
+static int window_handle(struct api *a, struct mq *m, struct window *w)
+{
+	int rc = 0;
+	if (w->nids) {
 		struct buf err = BUF_INIT;
 		struct db_conn *c = db_acquire(a->db, 2000, &err);
-		rc = c && enqueue(c, id, &err) == 0 ? 1 : -1;
+		rc = c && enqueue(c, w->ids, w->nids, &err) == 0 ? 0 : -1;
 		if (c)
 			db_release(c);
 		if (rc < 0)
-			log_warn("webhooks: cannot queue the webhook of job %s: %s", id, buf_str(&err));
+			log_warn("webhooks: cannot queue the webhooks of %zu final events: %s", w->nids, buf_str(&err));
 		buf_release(&err);
 	}
-	json_decref(o);
+	prom_webhook_events(w->nids, w->n - w->nids);
+	if (rc == 0) {
+		mq_ack_multiple(m, w->d[w->n - 1].tag);
+		if (w->nids)
+			workers_wake(); /* new first attempts may be due now */
+	} else {
+		for (size_t i = 0; i < w->n; i++)
+			if (w->lookup[i])
+				mq_reject(m, w->d[i].tag, 1);
+			else
+				mq_ack(m, w->d[i].tag);
+	}
+	for (size_t i = 0; i < w->n; i++)
+		mq_delivery_free(&w->d[i]);
+	w->n = w->nids = 0;
 	return rc;
 }
 
@@ -546,6 +620,7 @@ static void *consumer_main(void *arg)
 {
 	struct api *a = arg;
 	struct mq *m = mq_new(a->cfg, a->sec);
+	struct window *win = xcalloc(1, sizeof(*win));
 	struct buf err = BUF_INIT;
 	unsigned attempt = 0;
 	int was_down = 0;
@@ -567,30 +642,20 @@ static void *consumer_main(void *arg)
 			}
 		}
 		if (mq_connected(m)) {
-			struct mq_delivery d;
-			memset(&d, 0, sizeof(d));
 			buf_reset(&err);
-			int rc = mq_next(m, &d, NEXT_MS, &err);
+			int rc = window_fill(m, win, &err);
 			if (rc < 0) {
 				log_warn("webhooks: connection lost: %s", buf_str(&err));
 				mq_disconnect(m);
 				was_down = true;
-			} else if (rc == 1) {
-				int queued = handle(a, &d);
-				if (queued >= 0) {
-					mq_ack(m, d.tag);
-					if (queued)
-						workers_wake(); /* a new first attempt is due now */
-				} else {
-					mq_reject(m, d.tag, 1);
-					bgthread_wait_for(&wh.consumer, 1000); /* the database is away: do not spin on the message */
-				}
-				mq_delivery_free(&d);
+			} else if (rc > 0 && window_handle(a, m, win) < 0) {
+				bgthread_wait_for(&wh.consumer, 1000); /* the database is away: do not spin on the messages */
 			}
 		} else {
 			bgthread_wait_for(&wh.consumer, NEXT_MS);
 		}
 	}
+	free(win);
 	mq_free(m);
 	buf_release(&err);
 	return NULL;

@@ -701,9 +701,25 @@ int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchan
 	amqp_queue_declare(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0, 1, 1, args);
 	if (check_rpc(m, queue, err) < 0)
 		return -1;
-	for (size_t i = 0; i < nkeys; i++)
-		if (queue_bind(m, queue, exchange, keys[i], err) < 0)
+	return mq_bind_keys(m, queue, exchange, keys, nkeys, true, err);
+}
+
+int mq_bind_keys(struct mq *m, const char *queue, const char *exchange, const char *const *keys, size_t nkeys,
+		 bool bind, struct buf *err)
+{
+	if (need_conn(m, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (bind && queue_bind(m, queue, exchange, keys[i], err) < 0)
 			return -1;
+		if (!bind) {
+			amqp_queue_unbind(m->conn, MQ_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+					  amqp_cstring_bytes(keys[i]), amqp_empty_table);
+			if (check_rpc(m, queue, err) < 0)
+				return -1;
+		}
+	}
+	touch(m);
 	return 0;
 }
 

@@ -182,6 +182,16 @@ int mq_declare_queue(struct mq *m, const char *queue, enum mq_queue_role role, c
 int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
 			     size_t nkeys, int64_t max_length, struct buf *err);
 
+/*
+ * Bind (`bind` true) or unbind `queue` to or from `exchange` with each of the
+ * `nkeys` routing keys; each is confirmed by the broker (queue.bind-ok,
+ * queue.unbind-ok) before the next, so on 0 the bindings are in place (or
+ * gone). Deliveries that arrive meanwhile on a consuming connection are kept
+ * for mq_next. 0, or -1 + err (then disconnect and reconnect).
+ */
+int mq_bind_keys(struct mq *m, const char *queue, const char *exchange, const char *const *keys, size_t nkeys,
+		 bool bind, struct buf *err);
+
 /* Publish and wait for the broker's confirm (timeout from config). 0 or -1. */
 int mq_publish(struct mq *m, const char *exchange, const char *routing_key, const char *body,
 	       size_t len, struct buf *err);

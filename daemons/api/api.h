@@ -220,8 +220,9 @@ void conns_free(void);
 int waiter_start(struct api *a, struct buf *err);
 /*
  * Suspend r's connection until its job is final or r->wait_deadline_ns passes:
- * 0; or -1, nothing done, when r's API key already has api.max_waits_per_key
- * requests waiting (the caller answers at once).
+ * 0, and the entry takes over the caller's events_hold (released when it is
+ * resumed); or -1, nothing done, when r's API key already has
+ * api.max_waits_per_key requests waiting (the caller answers at once).
  */
 int waiter_add(struct req *r);
 /* Wake waiters of `job_id` now (the events consumer calls this). */
@@ -237,6 +238,16 @@ void waiter_free(void);
 /* events.c: the thread consuming this process's own event queue. */
 int events_start(struct api *a, struct buf *err);
 void events_stop(void);
+/*
+ * A request is about to wait for its job (call it BEFORE reading the job): the
+ * private queue is bound to the final events, or will be, for as long as one
+ * hold is not released. 0 once the broker confirmed the binding; -1 when it
+ * was not confirmed within a moment (RabbitMQ away or slow: the waiters are
+ * checked in the database after the next bind). Either way the hold counts:
+ * release it once, with events_release, when the request stops waiting.
+ */
+int events_hold(void);
+void events_release(void);
 
 /* webhooks.c: webhooks_init keeps a copy of the pepper (signing keys derive from it). */
 void webhooks_init(const char *pepper, size_t len);

@@ -253,10 +253,20 @@ enum MHD_Result route_jobs_get(struct req *r)
 	if (wait > max_wait)
 		return reply_error(r, 400, "bad_request", "wait", "query parameter 'wait' must be at most %lld seconds",
 				   (long long)max_wait);
+	/*
+	 * A wait needs the final events from before the job is read: one that came
+	 * between the read and the binding would be missed (events.c).
+	 */
+	bool held = wait > 0 && !r->resumed;
+	if (held)
+		events_hold();
 	struct job j;
-	if (load_job(r, &j, &ret) != JOB_OK)
+	if (load_job(r, &j, &ret) != JOB_OK) {
+		if (held)
+			events_release();
 		return ret;
-	if (wait > 0 && !r->resumed && !job_status_final(j.status)) {
+	}
+	if (held && !job_status_final(j.status)) {
 		r->wait_deadline_ns = r->start_ns + (uint64_t)wait * 1000000000u;
 		if (waiter_add(r) == 0) {
 			job_clear(&j);
@@ -264,6 +274,8 @@ enum MHD_Result route_jobs_get(struct req *r)
 		}
 		/* the key has max_waits_per_key waiting: answer now, as without ?wait */
 	}
+	if (held)
+		events_release();
 	ret = reply_json(r, 200, job_json(r, &j));
 	job_clear(&j);
 	return ret;

@@ -10,11 +10,14 @@
  * connection is a connection nobody else can have, and past the cap a ?wait is
  * answered at once with the job as it is, as a client that polls expects.
  *
- * Two gaps are closed without polling: an event that arrives between the
- * handler's read and waiter_add() is remembered in a small ring of recently
- * finished jobs, which waiter_add() consults; and events lost while the events
- * consumer was disconnected are made up by one database pass over the waiting
- * jobs when it reconnects (waiter_recheck()).
+ * The events consumer receives final events only while a request holds its
+ * binding (events_hold): the handler takes the hold before it reads the job,
+ * and the entry keeps it until it is resumed. Two gaps are closed without
+ * polling: an event that arrives between the handler's read and waiter_add()
+ * is remembered in a small ring of recently finished jobs, which waiter_add()
+ * consults; and events lost while the binding was not there (a hold not
+ * confirmed in time, a reconnect) are made up by one database pass over the
+ * waiting jobs after the events consumer binds (waiter_recheck()).
  *
  * Entries are removed (and connections resumed) only under `mu`; the timer thread
  * works on copies (job id and a sequence number), never on a request pointer
@@ -63,7 +66,7 @@ static struct {
 	struct bgthread timer; /* woken when the next deadline may be earlier, or to recheck */
 } w = { .mu = PTHREAD_MUTEX_INITIALIZER, .timer = BGTHREAD_INIT };
 
-/* Resume entry i (lock held): swap-remove it from the list. */
+/* Resume entry i (lock held): swap-remove it from the list, and release its hold on the events' binding. */
 static void resume_at(size_t i)
 {
 	struct req *r = w.list[i].r;
@@ -71,6 +74,7 @@ static void resume_at(size_t i)
 	r->suspended = false;
 	r->resumed = true;
 	MHD_resume_connection(r->conn);
+	events_release();
 }
 
 /* Did `job_id` become final a moment ago? (lock held) */

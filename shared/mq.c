@@ -958,41 +958,71 @@ int mq_publish_nowait(struct mq *m, const char *exchange, const char *routing_ke
 	return publish_twice(m, exchange, routing_key, body, len, err, publish_nowait_once);
 }
 
-int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
-			    struct buf *err)
+/*
+ * One try of a batch. With `refused` (n flags, zeroed): as mq_publish_batch_refused,
+ * the messages sent before without waiting are waited for first; without: as
+ * mq_publish_batch, their confirms are the batch's.
+ */
+static int batch_once(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused, struct buf *err)
 {
-	if (n == 0)
-		return 0;
-	memset(refused, 0, n);
-	/* the messages sent before without waiting first: their failure is not this batch's refusal */
-	if (mq_confirm_wait(m, err) < 0 || ensure_fresh(m, err) < 0)
+	if (refused) {
+		memset(refused, 0, n);
+		/* the messages sent before without waiting first: their failure is not this batch's refusal */
+		if (mq_confirm_wait(m, err) < 0)
+			return -1;
+	}
+	if (ensure_fresh(m, err) < 0)
 		return -1;
-	uint64_t first = m->next_seq;
+	/* without `refused`: the batch's confirms, and those of the messages sent before it without waiting */
+	uint64_t first = m->unconfirmed && !refused ? m->unconfirmed : m->next_seq;
 	for (size_t i = 0; i < n; i++)
 		if (publish_send(m, msgs[i].exchange, msgs[i].routing_key, msgs[i].body, msgs[i].len, err) < 0)
 			return -1;
-	int rc = wait_confirms_refused(m, first, n, refused, err);
+	int rc = refused ? wait_confirms_refused(m, first, n, refused, err)
+			 : wait_confirms(m, first, (size_t)(m->next_seq - first), err);
+	if (!refused)
+		m->unconfirmed = 0;
 	if (m->conn)
 		amqp_maybe_release_buffers(m->conn);
 	return rc;
 }
 
-int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)
+/*
+ * A batch, sent once more on a new connection when the first try lost its
+ * connection (the broker closed it: a restart, a failover; or it never
+ * answered): the publishers send whole batches again and their consumers drop
+ * duplicates, so a second copy is harmless where a lost batch is not. A
+ * failure the broker answered (a nack, unroutable) leaves the connection up
+ * and is not repeated.
+ */
+static int batch_twice(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused, struct buf *err)
 {
 	if (n == 0)
 		return 0;
-	if (ensure_fresh(m, err) < 0)
-		return -1;
-	/* the batch's confirms, and those of the messages sent before it without waiting */
-	uint64_t first = m->unconfirmed ? m->unconfirmed : m->next_seq;
-	for (size_t i = 0; i < n; i++)
-		if (publish_send(m, msgs[i].exchange, msgs[i].routing_key, msgs[i].body, msgs[i].len, err) < 0)
-			return -1;
-	int rc = wait_confirms(m, first, (size_t)(m->next_seq - first), err);
-	m->unconfirmed = 0;
-	if (m->conn)
-		amqp_maybe_release_buffers(m->conn);
+	int rc = batch_once(m, msgs, n, refused, err);
+	if (rc < 0 && !mq_connected(m)) {
+		log_info("rabbitmq: the connection was lost during a batch of %zu messages (%s); sending it again",
+			 n, buf_str(err));
+		struct buf again = BUF_INIT;
+		rc = batch_once(m, msgs, n, refused, &again);
+		if (rc < 0)
+			buf_printf(err, "; sent again on a new connection: %s", buf_str(&again));
+		else
+			buf_reset(err);
+		buf_release(&again);
+	}
 	return rc;
+}
+
+int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
+			    struct buf *err)
+{
+	return batch_twice(m, msgs, n, refused, err);
+}
+
+int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err)
+{
+	return batch_twice(m, msgs, n, NULL, err);
 }
 
 int mq_publish_delayed(struct mq *m, int delay_s, enum jobprio p, const char *body, size_t len, struct buf *err)

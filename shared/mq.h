@@ -221,17 +221,21 @@ struct mq_message {
 /*
  * Publish `n` messages, then wait for all their confirms at once (the broker
  * confirms a batch with one disk sync, not n), and for those of the messages
- * mq_publish_nowait() sent before (their failure is the batch's). 0 when every one was confirmed;
- * -1 otherwise (some may have been delivered: whoever sends them again must
- * tolerate duplicates). No retry on a lost connection.
+ * mq_publish_nowait() sent before (their failure is the batch's). When the
+ * connection is lost meanwhile (the broker closed it: a restart), the whole
+ * batch is sent once more on a new connection (those sent before without
+ * waiting are then forgotten, as mq_publish_nowait allows), so consumers must
+ * tolerate duplicates. 0 when every one was confirmed; -1 otherwise (some may
+ * have been delivered: whoever sends them again must tolerate duplicates too).
  */
 int mq_publish_batch(struct mq *m, const struct mq_message *msgs, size_t n, struct buf *err);
 /*
  * As mq_publish_batch, but a message the broker refuses (basic.nack: a queue
  * at its length limit with overflow reject-publish) only sets refused[i]
  * (`refused` has n flags, zeroed first): 0 when every message was confirmed or
- * refused, -1 when the connection failed or a message came back unroutable.
- * The messages mq_publish_nowait() sent before are waited for first.
+ * refused, -1 when the connection failed (twice: a batch whose connection was
+ * lost is sent again on a new one, as mq_publish_batch) or a message came back
+ * unroutable. The messages mq_publish_nowait() sent before are waited for first.
  */
 int mq_publish_batch_refused(struct mq *m, const struct mq_message *msgs, size_t n, unsigned char *refused,
 			    struct buf *err);

@@ -119,10 +119,12 @@ static int sync_binding(struct mq *m, struct buf *err)
 	pthread_mutex_unlock(&ev.mu);
 	if (!change)
 		return 0;
+	uint64_t t0 = clock_now_ns();
 	if (mq_bind_keys(m, ev.queue, MQ_EVENTS_EXCHANGE, final_keys, NFINAL, want, err) < 0)
 		return -1;
 	prom_events_binding(want);
-	log_debug("events: '%s' %s the final events", ev.queue, want ? "bound to" : "unbound from");
+	log_debug("events: '%s' %s the final events in %.1f ms", ev.queue, want ? "bound to" : "unbound from",
+		  (double)(clock_now_ns() - t0) / 1e6);
 	if (want) {
 		set_state(true, true);
 		waiter_recheck(); /* requests that read their job before the binding was there */

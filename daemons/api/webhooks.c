@@ -531,12 +531,12 @@ static int subscribe(struct mq *m, struct buf *err)
  * not say (`"callback"` absent: an older worker); the others, and malformed
  * events, are acknowledged as they are.
  */
-static bool needs_lookup(const struct mq_delivery *d, char id[JOB_ID_LEN + 1])
+static bool needs_lookup(const struct mq_delivery *d, char id[JOB_ID_LEN + 1], bool *final)
 {
-	bool final = false;
+	*final = false;
 	for (size_t i = 0; d->routing_key && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
-		final |= !strcmp(d->routing_key, final_keys[i]);
-	if (!final)
+		*final |= !strcmp(d->routing_key, final_keys[i]);
+	if (!*final)
 		return false;
 	json_t *o = json_loadb(d->body, d->len, 0, NULL);
 	const char *job_id = json_string_value(json_object_get(o, "job_id"));
@@ -552,7 +552,7 @@ struct window {
 	struct mq_delivery d[PREFETCH];
 	bool lookup[PREFETCH];           /* d[i] needs the database */
 	char ids[PREFETCH][JOB_ID_LEN + 1];
-	size_t n, nids;
+	size_t n, nids, nfinal;
 };
 
 /*
@@ -562,17 +562,19 @@ struct window {
  */
 static int window_fill(struct mq *m, struct window *w, struct buf *err)
 {
-	w->n = w->nids = 0;
+	w->n = w->nids = w->nfinal = 0;
 	int rc = 0;
 	while (w->n < PREFETCH && (rc = mq_next(m, &w->d[w->n], w->n ? 0 : NEXT_MS, err)) == 1) {
-		w->lookup[w->n] = needs_lookup(&w->d[w->n], w->ids[w->nids]);
+		bool final;
+		w->lookup[w->n] = needs_lookup(&w->d[w->n], w->ids[w->nids], &final);
 		w->nids += w->lookup[w->n];
+		w->nfinal += final;
 		w->n++;
 	}
 	if (w->n < PREFETCH && rc < 0) {
 		for (size_t i = 0; i < w->n; i++)
 			mq_delivery_free(&w->d[i]);
-		w->n = 0;
+		w->n = w->nids = w->nfinal = 0;
 		return -1;
 	}
 	return (int)w->n;
@@ -597,7 +599,7 @@ static int window_handle(struct api *a, struct mq *m, struct window *w)
 			log_warn("webhooks: cannot queue the webhooks of %zu final events: %s", w->nids, buf_str(&err));
 		buf_release(&err);
 	}
-	prom_webhook_events(w->nids, w->n - w->nids);
+	prom_webhook_events(w->nids, w->nfinal - w->nids);
 	if (rc == 0) {
 		mq_ack_multiple(m, w->d[w->n - 1].tag);
 		if (w->nids)
@@ -611,7 +613,7 @@ static int window_handle(struct api *a, struct mq *m, struct window *w)
 	}
 	for (size_t i = 0; i < w->n; i++)
 		mq_delivery_free(&w->d[i]);
-	w->n = w->nids = 0;
+	w->n = w->nids = w->nfinal = 0;
 	return rc;
 }
 

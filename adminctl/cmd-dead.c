@@ -10,7 +10,6 @@
 #include "cmd.h"
 #include "jobops.h"
 #include "mq.h"
-#include "selection.h"
 #include "table.h"
 
 #define LIST_DEFAULT 1000
@@ -364,39 +363,26 @@ static int cmd_dead_purge_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		close_mq(m);
 		return CMD_EXIT_FAILURE;
 	}
-	json_t *ids = json_array();
-	int64_t purged = 0, poison = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (mq_ack(m, d[i].tag) < 0)
-			continue;
-		purged++;
-		if (d[i].poison)
-			poison++;
-		else
-			json_array_append_new(ids, json_string(d[i].msg.id));
-	}
+	struct buf err = BUF_INIT;
+	struct jobops_dead_purged p;
+	if (jobops_dead_purge_held(ctx->db, m, d, n, cmd_actor(ctx), &p, &err) < 0)
+		cmd_error("dead purge: done, but the selection was not recorded: %s", buf_str(&err));
 	jobops_dead_free(d, n);
 	close_mq(m);
-	struct buf err = BUF_INIT;
-	char sel[24] = "";
-	json_t *res = json_pack("{s:I, s:I}", "messages", (json_int_t)purged, "poison", (json_int_t)poison);
-	if (selection_record_purge(ctx->db, cmd_actor(ctx), MQ_DEAD_QUEUE, ids, res, sel, &err) < 0)
-		cmd_error("dead purge: done, but the selection was not recorded: %s", buf_str(&err));
-	json_decref(res);
 	buf_release(&err);
-	audit(ctx, "dead.purge", purged,
-	      json_pack("{s:s, s:s?, s:I, s:O}", "via", "amqp", "selection", *sel ? sel : NULL, "poison",
-			(json_int_t)poison, "ids", ids));
+	audit(ctx, "dead.purge", p.purged, jobops_dead_purged_detail(&p));
+	const char *sel = p.selection;
 	if (ctx->json)
-		cmd_print_json(json_pack("{s:s, s:I, s:s, s:s?, s:I, s:o}", "queue", MQ_DEAD_QUEUE, "purged",
-					 (json_int_t)purged, "via", "amqp", "selection", *sel ? sel : NULL, "poison",
-					 (json_int_t)poison, "ids", ids));
+		cmd_print_json(json_pack("{s:s, s:I, s:s, s:s?, s:I, s:O}", "queue", MQ_DEAD_QUEUE, "purged",
+					 (json_int_t)p.purged, "via", "amqp", "selection", *sel ? sel : NULL, "poison",
+					 (json_int_t)p.poison, "ids", p.ids));
 	else {
-		printf("purged %lld message%s from %s%s%s\n", (long long)purged, purged == 1 ? "" : "s", MQ_DEAD_QUEUE,
+		printf("purged %lld message%s from %s%s%s\n", (long long)p.purged, p.purged == 1 ? "" : "s", MQ_DEAD_QUEUE,
 		       *sel ? " (selection " : "", *sel ? sel : "");
 		if (*sel)
 			printf(")\n");
-		json_decref(ids);
 	}
-	return purged == (int64_t)n ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+	rc = p.purged == (int64_t)n ? CMD_EXIT_OK : CMD_EXIT_FAILURE;
+	jobops_dead_purged_clear(&p);
+	return rc;
 }

@@ -70,39 +70,158 @@ static int audit_action(struct model *m, const char *action, const char *target,
 	return rc;
 }
 
-/* Dead-letter retry and purge, through the library code of `adminctl dead retry|purge`. */
-static void run_dead_action(struct model *m, struct model_pending_action *pa)
+/* The hold's state for the UI: `count` messages held (0: none), `poison` of them; a new version. */
+static void set_held(struct model *m, long long count, long long poison)
 {
-	const char *verb = pa->a.op == MODEL_OP_DEAD_RETRY ? "dead retry" : "purge";
-	char err[256] = "";
-	struct db_conn *db = model_need_db(m, err, sizeof(err));
-	if (!db || model_need_mq(m, err, sizeof(err)) < 0) {
-		model_set_msg(m, true, "%s failed: %s", verb, err);
-		return;
+	pthread_mutex_lock(&m->mu);
+	m->holding = count > 0;
+	m->st.held_count = count;
+	m->st.held_poison = poison;
+	m->st.held_version++;
+	m->version++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void model_dead_release(struct model *m)
+{
+	if (m->held_mq) {
+		mq_disconnect(m->held_mq); /* everything not acknowledged goes back, in order */
+		mq_free(m->held_mq);
 	}
+	jobops_dead_free(m->held, m->nheld);
+	m->held_mq = NULL;
+	m->held = NULL;
+	m->nheld = 0;
+}
+
+/*
+ * Read the first `limit` dead letters (those shown) on a connection of their
+ * own and hold them unacknowledged until the operator answers: a purge or retry
+ * then acts on exactly them, and one arriving meanwhile is not among them.
+ */
+static void dead_hold(struct model *m, int limit)
+{
+	model_dead_release(m);
 	struct buf e = BUF_INIT;
-	if (pa->a.op == MODEL_OP_DEAD_PURGE) {
-		int64_t purged = 0;
-		const char *via = NULL;
-		int rc = jobops_dead_purge(m->cfg, m->sec, m->mq, &purged, &via, NULL, &e);
-		mq_disconnect(m->mq);
-		if (rc < 0) {
-			model_one_line(err, sizeof(err), buf_str(&e));
-			model_set_msg(m, true, "purge failed: %s", err);
-		} else if (audit_action(m, "dead.purge", MQ_DEAD_QUEUE, (size_t)purged,
-					json_pack("{s:s, s:s}", "via", via, "scope", pa->scope), &e) < 0) {
-			model_set_msg(m, true, "purge: %lld messages dropped, but the audit record failed: %s", (long long)purged,
-				buf_str(&e));
-		} else {
-			model_set_msg(m, false, "purge: %lld message%s dropped from %s", (long long)purged, purged == 1 ? "" : "s",
-				MQ_DEAD_QUEUE);
-		}
+	uint32_t total = 0;
+	m->held_mq = mq_new(m->cfg, m->sec);
+	if (mq_connect(m->held_mq, &e) < 0 || jobops_dead_read(m->held_mq, limit, &m->held, &m->nheld, &total, &e) < 0) {
+		char err[256];
+		model_one_line(err, sizeof(err), buf_str(&e));
+		model_dead_release(m);
+		set_held(m, 0, 0);
+		model_set_msg(m, true, "cannot hold the dead letters: %s", err);
 		buf_release(&e);
 		return;
 	}
+	buf_release(&e);
+	long long poison = 0;
+	for (size_t i = 0; i < m->nheld; i++)
+		poison += m->held[i].poison;
+	if (!m->nheld) {
+		model_dead_release(m);
+		model_set_msg(m, false, "%s is empty: nothing to do", MQ_DEAD_QUEUE);
+	} else {
+		model_set_msg(m, false, "%zu dead letter%s held until answered", m->nheld, m->nheld == 1 ? "" : "s");
+	}
+	set_held(m, (long long)m->nheld, poison);
+}
+
+void model_dead_keepalive(struct model *m)
+{
+	if (!m->held_mq)
+		return;
+	struct mq_delivery d;
+	struct buf e = BUF_INIT;
+	int rc = mq_next(m->held_mq, &d, 0, &e);
+	if (rc > 0) {
+		/* not one of those held (fewer were delivered than counted): not ours to keep */
+		mq_reject(m->held_mq, d.tag, true);
+		mq_delivery_free(&d);
+	} else if (rc < 0) {
+		char err[256];
+		model_one_line(err, sizeof(err), buf_str(&e));
+		model_dead_release(m);
+		set_held(m, 0, 0);
+		model_set_msg(m, true, "the hold on the dead letters was lost (they are back in %s): %s", MQ_DEAD_QUEUE,
+			      err);
+	}
+	buf_release(&e);
+}
+
+/* Drop exactly the dead letters held, recorded as a purge selection. */
+static void dead_purge_held(struct model *m, struct db_conn *db, struct model_pending_action *pa)
+{
+	struct buf e = BUF_INIT;
+	struct jobops_dead_purged p;
+	char err[256] = "";
+	if (jobops_dead_purge_held(db, m->held_mq, m->held, m->nheld, m->actor, &p, &e) < 0)
+		model_one_line(err, sizeof(err), buf_str(&e));
+	size_t held = m->nheld;
+	model_dead_release(m);
+	json_t *detail = jobops_dead_purged_detail(&p);
+	json_object_set_new(detail, "scope", json_string(pa->scope));
+	int audited = audit_action(m, "dead.purge", MQ_DEAD_QUEUE, (size_t)p.purged, detail, &e);
+	if (*err)
+		model_set_msg(m, true, "purge: %lld messages dropped, but the selection was not recorded: %s",
+			      (long long)p.purged, err);
+	else if (audited < 0)
+		model_set_msg(m, true, "purge: %lld messages dropped, but the audit record failed: %s", (long long)p.purged,
+			      buf_str(&e));
+	else
+		model_set_msg(m, (size_t)p.purged != held, "purge: %lld message%s dropped from %s (selection %s)%s",
+			      (long long)p.purged, p.purged == 1 ? "" : "s", MQ_DEAD_QUEUE, p.selection,
+			      (size_t)p.purged != held ? "; some could not be acknowledged and stay" : "");
+	jobops_dead_purged_clear(&p);
+	buf_release(&e);
+}
+
+/*
+ * Dead-letter actions, through the library code of `adminctl dead retry|purge`:
+ * the retry of given ids reads the queue itself; a purge, and a retry of
+ * "all", act on the dead letters held by MODEL_OP_DEAD_HOLD.
+ */
+static void run_dead_action(struct model *m, struct model_pending_action *pa)
+{
+	if (pa->a.op == MODEL_OP_DEAD_HOLD) {
+		dead_hold(m, pa->a.limit);
+		return;
+	}
+	bool held = pa->a.op == MODEL_OP_DEAD_PURGE || pa->a.nids == 0;
+	if (pa->a.op == MODEL_OP_DEAD_RELEASE || (held && !m->held_mq)) {
+		bool lost = pa->a.op != MODEL_OP_DEAD_RELEASE;
+		model_dead_release(m);
+		set_held(m, 0, 0);
+		if (!pa->a.quiet)
+			model_set_msg(m, lost, lost ? "no dead letters are held (the hold was lost): nothing done"
+						    : "dead letters put back: nothing done");
+		return;
+	}
+	const char *verb = pa->a.op == MODEL_OP_DEAD_RETRY ? "dead retry" : "purge";
+	char err[256] = "";
+	struct db_conn *db = model_need_db(m, err, sizeof(err));
+	if (!db || (!held && model_need_mq(m, err, sizeof(err)) < 0)) {
+		model_dead_release(m);
+		set_held(m, 0, 0);
+		model_set_msg(m, true, "%s failed: %s", verb, err);
+		return;
+	}
+	if (pa->a.op == MODEL_OP_DEAD_PURGE) {
+		dead_purge_held(m, db, pa);
+		set_held(m, 0, 0);
+		return;
+	}
+	struct buf e = BUF_INIT;
 	struct jobops_dead_retried out;
-	int rc = jobops_dead_retry(db, m->mq, (const char *const *)pa->a.ids, pa->a.nids, m->actor, &out, &e);
-	mq_disconnect(m->mq); /* puts back what was not acknowledged */
+	int rc;
+	if (held) {
+		rc = jobops_dead_retry_held(db, m->held_mq, m->held, m->nheld, m->actor, &out, &e);
+		model_dead_release(m); /* puts back what was not acknowledged */
+		set_held(m, 0, 0);
+	} else {
+		rc = jobops_dead_retry(db, m->mq, (const char *const *)pa->a.ids, pa->a.nids, m->actor, &out, &e);
+		mq_disconnect(m->mq); /* puts back what was not acknowledged */
+	}
 	if (rc < 0)
 		model_one_line(err, sizeof(err), buf_str(&e));
 	size_t done = json_array_size(out.done), stale = json_array_size(out.stale);
@@ -125,36 +244,91 @@ static void run_dead_action(struct model *m, struct model_pending_action *pa)
 	buf_release(&e);
 }
 
-/* The selection resolved for a group, for the UI's confirmation (sel_id "" when there is none). */
+/*
+ * The audit record ("job.retry" or "job.cancel", its target the id, "marked" or
+ * "filter") and the status message of a retry or cancel of the Jobs screen
+ * done through selection `sel`: `done` acted on, `res` selection_act's results.
+ */
+static void finish_jobs_action(struct model *m, const struct model_pending_action *pa, const char *verb,
+			       const struct selection *sel, json_t *res, int64_t done)
+{
+	/* asked for: the marked or selected ids, or what the filter matched */
+	size_t n = pa->a.use_filter ? (size_t)sel->count : pa->a.nids;
+	size_t requested = json_array_size(json_object_get(res, "cancel_requested"));
+	size_t skipped = n - (size_t)done;
+	const char *target = pa->a.nids == 1 && !pa->a.use_filter ? pa->a.ids[0] : pa->a.use_filter ? "filter" : "marked";
+	json_t *detail = json_pack("{s:s, s:s, s:i, s:i, s:O*}", "scope", pa->scope, "selection", sel->id, "requested",
+				   (int)n, "skipped", (int)skipped, "ids", json_object_get(res, "acted"));
+	if (!json_object_get(detail, "ids"))
+		json_object_set_new(detail, "ids", json_array());
+	if (!strcmp(verb, "cancel"))
+		json_object_set(detail, "cancel_requested",
+				res && json_object_get(res, "cancel_requested") ? json_object_get(res, "cancel_requested")
+										: json_array());
+	if (pa->a.use_filter) {
+		json_object_set_new(detail, "status",
+				    pa->filter.status >= 0
+					    ? json_string(job_status_name((enum job_status)pa->filter.status))
+					    : json_null());
+		json_object_set_new(detail, "search", json_string(pa->filter.search));
+	}
+	struct buf e = BUF_INIT;
+	char action[32], running[64];
+	snprintf(action, sizeof(action), "job.%s", verb);
+	snprintf(running, sizeof(running), "%zu running: cancel requested", requested);
+	int audited = m->db ? audit_record(m->db, m->actor, action, target, (int)done, detail, &e) : -1;
+	json_decref(detail);
+	if (audited < 0)
+		model_set_msg(m, true, "%s: %lld of %zu jobs done, but the audit record failed: %s", verb, (long long)done,
+			      n, buf_str(&e));
+	else
+		model_set_msg(m, false, "%s: %lld of %zu jobs done%s%s%s", verb, (long long)done, n, requested ? ", " : "",
+			      requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
+	buf_release(&e);
+}
+
+/* The selection resolved for a group or a filter, for the UI's confirmation (sel_id "" when there is none). */
 static void set_selection(struct model *m, const struct selection *sel, const char *action)
 {
 	pthread_mutex_lock(&m->mu);
 	snprintf(m->st.sel_id, sizeof(m->st.sel_id), "%s", sel && sel->count ? sel->id : "");
 	m->st.sel_count = sel ? (long long)sel->count : 0;
 	snprintf(m->st.sel_action, sizeof(m->st.sel_action), "%s", action);
+	/* its first ids, shortened, as a sample for the confirmation */
+	size_t len = 0, n = sel ? json_array_size(sel->job_ids) : 0;
+	m->st.sel_sample[0] = '\0';
+	for (size_t i = 0; i < n && i < 3; i++)
+		len += (size_t)snprintf(m->st.sel_sample + len, sizeof(m->st.sel_sample) - len, "%s%.8s", i ? " " : "",
+					json_string_value(json_array_get(sel->job_ids, i)));
+	if (n > 3)
+		snprintf(m->st.sel_sample + len, sizeof(m->st.sel_sample) - len, " …");
 	m->st.sel_version++;
 	m->version++;
 	pthread_mutex_unlock(&m->mu);
 }
 
-/* A failure group's retry or cancel: resolve its selection, then act on it once confirmed (or decline it). */
+/*
+ * A failure group's, or the Jobs screen's filter's, retry or cancel: resolve
+ * its selection, then act on exactly it once confirmed (or decline it).
+ */
 static void run_selection_action(struct model *m, struct model_pending_action *pa)
 {
 	char err[256] = "";
 	const char *action = pa->a.cancel ? "cancel" : "retry";
 	struct db_conn *db = model_need_db(m, err, sizeof(err));
 	if (!db) {
-		if (pa->a.op == MODEL_OP_GROUP_SELECT)
+		if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_FILTER_SELECT)
 			set_selection(m, NULL, action);
 		model_set_msg(m, true, "%s failed: %s", action, err);
 		return;
 	}
 	struct buf e = BUF_INIT;
 	struct selection sel;
-	if (pa->a.op == MODEL_OP_GROUP_SELECT) {
+	if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_FILTER_SELECT) {
+		bool group = pa->a.op == MODEL_OP_GROUP_SELECT;
 		struct selection_source src;
 		selection_source_init(&src);
-		int rc = selection_source_filter(&src, "group", pa->a.group, &e);
+		int rc = group ? selection_source_filter(&src, "group", pa->a.group, &e) : action_source(pa, &src, &e);
 		if (rc == 0)
 			rc = selection_resolve(db, &src, pa->a.cancel ? SELECTION_CANCEL : SELECTION_RETRY, m->actor,
 					       ACTION_MAX_JOBS, &sel, &e);
@@ -167,8 +341,9 @@ static void run_selection_action(struct model *m, struct model_pending_action *p
 			if (!sel.count)
 				selection_decline(db, sel.id, &e);
 			set_selection(m, &sel, action);
-			model_set_msg(m, false, "selection %s: %lld job%s of group %s to %s", sel.id, (long long)sel.count,
-				      sel.count == 1 ? "" : "s", pa->a.group, action);
+			model_set_msg(m, false, "selection %s: %lld job%s %s%s to %s", sel.id, (long long)sel.count,
+				      sel.count == 1 ? "" : "s", group ? "of group " : "matching the filter",
+				      group ? pa->a.group : "", action);
 			selection_clear(&sel);
 		}
 		buf_release(&e);
@@ -177,7 +352,7 @@ static void run_selection_action(struct model *m, struct model_pending_action *p
 	if (pa->a.op == MODEL_OP_SELECTION_DECLINE) {
 		if (selection_decline(db, pa->a.selection, &e) < 0)
 			model_set_msg(m, true, "selection %s: %s", pa->a.selection, buf_str(&e));
-		else
+		else if (!pa->a.quiet)
 			model_set_msg(m, false, "selection %s not confirmed: nothing done", pa->a.selection);
 		buf_release(&e);
 		return;
@@ -191,6 +366,8 @@ static void run_selection_action(struct model *m, struct model_pending_action *p
 	if (done < 0) {
 		model_db_failed(m, &e, err, sizeof(err));
 		model_set_msg(m, true, "selection %s: %s", pa->a.selection, err);
+	} else if (pa->a.use_filter) {
+		finish_jobs_action(m, pa, selection_action_name(sel.action), &sel, res, done);
 	} else {
 		size_t skipped = json_array_size(json_object_get(res, "skipped"));
 		char audit_name[32], target[40];
@@ -212,12 +389,13 @@ static void run_selection_action(struct model *m, struct model_pending_action *p
 
 void model_run_action(struct model *m, struct model_pending_action *pa)
 {
-	if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_SELECTION_ACT ||
-	    pa->a.op == MODEL_OP_SELECTION_DECLINE) {
+	if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_FILTER_SELECT ||
+	    pa->a.op == MODEL_OP_SELECTION_ACT || pa->a.op == MODEL_OP_SELECTION_DECLINE) {
 		run_selection_action(m, pa);
 		return;
 	}
-	if (pa->a.op == MODEL_OP_DEAD_RETRY || pa->a.op == MODEL_OP_DEAD_PURGE) {
+	if (pa->a.op == MODEL_OP_DEAD_RETRY || pa->a.op == MODEL_OP_DEAD_PURGE || pa->a.op == MODEL_OP_DEAD_HOLD ||
+	    pa->a.op == MODEL_OP_DEAD_RELEASE) {
 		run_dead_action(m, pa);
 		return;
 	}
@@ -252,38 +430,7 @@ void model_run_action(struct model *m, struct model_pending_action *pa)
 		buf_release(&e);
 		return;
 	}
-	/* asked for: the marked or selected ids, or what the filter matched */
-	size_t n = pa->a.use_filter ? (size_t)sel.count : pa->a.nids;
-	size_t requested = json_array_size(json_object_get(res, "cancel_requested"));
-	size_t skipped = n - (size_t)done;
-	const char *target = pa->a.nids == 1 && !pa->a.use_filter ? pa->a.ids[0] : pa->a.use_filter ? "filter" : "marked";
-	json_t *detail = json_pack("{s:s, s:s, s:i, s:i, s:O*}", "scope", pa->scope, "selection", sel.id, "requested",
-				   (int)n, "skipped", (int)skipped, "ids", json_object_get(res, "acted"));
-	if (!json_object_get(detail, "ids"))
-		json_object_set_new(detail, "ids", json_array());
-	if (pa->a.op == MODEL_OP_CANCEL)
-		json_object_set(detail, "cancel_requested",
-				res && json_object_get(res, "cancel_requested") ? json_object_get(res, "cancel_requested")
-										: json_array());
-	if (pa->a.use_filter) {
-		json_object_set_new(detail, "status",
-				    pa->filter.status >= 0
-					    ? json_string(job_status_name((enum job_status)pa->filter.status))
-					    : json_null());
-		json_object_set_new(detail, "search", json_string(pa->filter.search));
-	}
-	buf_reset(&e);
-	char action[32], running[64];
-	snprintf(action, sizeof(action), "job.%s", verb);
-	snprintf(running, sizeof(running), "%zu running: cancel requested", requested);
-	int audited = m->db ? audit_record(m->db, m->actor, action, target, (int)done, detail, &e) : -1;
-	json_decref(detail);
-	if (audited < 0)
-		model_set_msg(m, true, "%s: %lld of %zu jobs done, but the audit record failed: %s", verb, (long long)done,
-			      n, buf_str(&e));
-	else
-		model_set_msg(m, false, "%s: %lld of %zu jobs done%s%s%s", verb, (long long)done, n, requested ? ", " : "",
-			      requested ? running : "", skipped ? " (the others were not in a state for it)" : "");
+	finish_jobs_action(m, pa, verb, &sel, res, done);
 	selection_clear(&sel);
 	json_decref(res);
 	buf_release(&e);

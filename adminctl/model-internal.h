@@ -68,12 +68,17 @@ struct model {
 	pthread_t ev_thread;
 	atomic_bool ev_stop;
 
+	bool holding;            /* dead letters are held: the fetch thread keeps their connection alive */
+
 	/* fetch thread only */
 	struct secrets *sec;
 	struct db_conn *db;
 	struct mq *mq;
 	struct s3 *s3;
 	struct cloudwatch *cw;
+	struct mq *held_mq;      /* the connection holding dead letters unacked, or NULL */
+	struct jobops_dead *held;
+	size_t nheld;
 };
 
 /* The parameters of one fetch, copied from the requests under mu (strings owned by the caller). */
@@ -143,5 +148,13 @@ int model_job_filter(const struct model_filter *f, struct query_sql *qs, struct 
 void model_run_action(struct model *m, struct model_pending_action *pa);
 /* Free a queued action. */
 void model_action_free(struct model_pending_action *pa);
+/*
+ * While dead letters are held (MODEL_OP_DEAD_HOLD): serve their connection so
+ * that its heartbeats flow during the operator's confirmation (fetch thread,
+ * without mu, at least every heartbeat/2); a lost connection ends the hold.
+ */
+void model_dead_keepalive(struct model *m);
+/* Put the dead letters held back (the fetch thread, or model_free after it ended). */
+void model_dead_release(struct model *m);
 
 #endif

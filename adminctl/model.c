@@ -10,8 +10,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "model-internal.h"
+
+/* How often the connection of held dead letters is served: under half the shortest heartbeat (1 s). */
+#define HOLD_SERVE_MS 400
 
 const char *model_svc_name(enum model_svc s)
 {
@@ -174,9 +179,27 @@ static void *fetch_main(void *arg)
 {
 	struct model *m = arg;
 	pthread_mutex_lock(&m->mu);
+	int64_t served = 0; /* when the connection of held dead letters was last served */
 	while (!m->stop) {
-		if (!work_one(m))
+		if (m->holding && clock_now_ms() - served >= HOLD_SERVE_MS) {
+			pthread_mutex_unlock(&m->mu);
+			model_dead_keepalive(m);
+			pthread_mutex_lock(&m->mu);
+			served = clock_now_ms();
+			continue;
+		}
+		if (work_one(m))
+			continue;
+		if (!m->holding) {
 			pthread_cond_wait(&m->cond, &m->mu);
+			continue;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += HOLD_SERVE_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&m->cond, &m->mu, &until);
 	}
 	pthread_mutex_unlock(&m->mu);
 	aws_thread_cleanup();
@@ -213,6 +236,7 @@ void model_free(struct model *m)
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->thread, NULL);
 	model_events_stop(m);
+	model_dead_release(m);
 	for (int k = 0; k < MODEL_KIND_COUNT; k++)
 		if (m->snap[k] && --m->snap[k]->refs == 0)
 			snap_free(m->snap[k]);

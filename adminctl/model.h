@@ -204,26 +204,35 @@ struct model_status {
 	unsigned long msg_version;    /* grows with every new message */
 	char msg[256];                /* the outcome of the last action */
 	bool msg_error;
-	/* the last selection resolved by MODEL_OP_GROUP_SELECT, for its confirmation */
+	/* the last selection resolved by MODEL_OP_GROUP_SELECT or _FILTER_SELECT, for its confirmation */
 	unsigned long sel_version;    /* grows with every one */
 	char sel_id[24];              /* "" when it failed or nothing matched */
 	long long sel_count;
 	char sel_action[16];          /* "retry", "cancel" */
+	char sel_sample[48];          /* its first ids, 8 characters each: "0a1b2c3d 4e5f6a7b …" */
+	/* the dead letters held by the last MODEL_OP_DEAD_HOLD, for their confirmation */
+	unsigned long held_version;   /* grows with every hold (and when a hold is lost) */
+	long long held_count;         /* messages held; 0 none (empty, failed or lost: the message says) */
+	long long held_poison;        /* of them, poison messages */
 };
 
 enum model_op {
 	MODEL_OP_RETRY,
 	MODEL_OP_CANCEL,
-	MODEL_OP_DEAD_RETRY,     /* the jobs of the dead letters of `ids` (nids 0: of every one) */
-	MODEL_OP_DEAD_PURGE,     /* drop every message of spool.dead */
+	MODEL_OP_DEAD_RETRY,     /* the jobs of the dead letters of `ids` (nids 0: of the held ones) */
+	MODEL_OP_DEAD_HOLD,      /* read the first `limit` dead letters and hold them unacked: status held_* */
+	MODEL_OP_DEAD_PURGE,     /* drop exactly the dead letters held */
+	MODEL_OP_DEAD_RELEASE,   /* put the dead letters held back */
 	MODEL_OP_GROUP_SELECT,   /* resolve a selection of failure group `group` to retry (or `cancel`): status sel_* */
+	MODEL_OP_FILTER_SELECT,  /* resolve a selection of the jobs matching `filter` to retry (or `cancel`): sel_* */
 	MODEL_OP_SELECTION_ACT,  /* act on selection `selection`, resolved and confirmed */
 	MODEL_OP_SELECTION_DECLINE, /* the operator said no to selection `selection` */
 };
 
 /*
- * An action on explicit ids (nids > 0) or on every job matching `filter`; the
- * dead-letter ops use only `ids` and `scope`.
+ * An action on explicit ids (nids > 0), or (MODEL_OP_FILTER_SELECT, and the
+ * MODEL_OP_SELECTION_ACT of its selection) on the jobs matching `filter`; the
+ * dead-letter ops use only `ids`, `scope` and `limit`.
  */
 struct model_action {
 	enum model_op op;
@@ -233,8 +242,10 @@ struct model_action {
 	struct model_filter filter;
 	const char *scope;       /* "selected", "marked", "filter", "group": for the audit trail */
 	char group[16];          /* MODEL_OP_GROUP_SELECT: the failure group */
-	bool cancel;             /* MODEL_OP_GROUP_SELECT: a cancel, not a retry */
+	bool cancel;             /* MODEL_OP_GROUP_SELECT, _FILTER_SELECT: a cancel, not a retry */
 	char selection[24];      /* MODEL_OP_SELECTION_ACT, _DECLINE */
+	int limit;               /* MODEL_OP_DEAD_HOLD: at most this many (the ones shown) */
+	bool quiet;              /* MODEL_OP_SELECTION_DECLINE, _DEAD_RELEASE: no status message (the UI says why) */
 };
 
 struct model;

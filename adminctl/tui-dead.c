@@ -4,10 +4,14 @@
  * list is read without acknowledging, so it changes nothing; the model reads it
  * only while this screen is visible (the header count is the broker's).
  *
- * R retries the jobs of the selected, marked or every dead letter and drops
- * their messages (poison messages stay); P purges the queue. Both go through
- * the library code of `adminctl dead retry|purge`, after a y/N that says how
- * many, are audited, and are refused in read-only mode.
+ * R retries the jobs of the selected, marked or every dead letter shown and
+ * drops their messages (poison messages stay); P drops the messages shown. Both
+ * go through the library code of `adminctl dead retry|purge`, after a y/N that
+ * says how many, are audited, and are refused in read-only mode. "Every" is a
+ * frozen set, as the CLI's purge: the fetch thread first reads the messages
+ * shown and holds them unacknowledged on a connection of their own, the y/N
+ * gives their count, and only they are acted on (a dead letter arriving
+ * meanwhile stays); "no" puts them back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +24,63 @@ static struct {
 	struct tui_marks marks;        /* the jobs of marked dead letters */
 	const char *scope;             /* of the pending retry: "selected", "marked", "all" */
 	struct tui_mark one;           /* of the pending retry of the selected one */
+	/* a hold asked for (MODEL_OP_DEAD_PURGE or _RETRY): its y/N waits for held_version to pass held_seen */
+	bool awaiting;
+	enum model_op held_op;
+	unsigned long held_seen;
 } ds;
+
+static unsigned held_confirmed(struct tui *t, int key)
+{
+	bool purge = ds.held_op == MODEL_OP_DEAD_PURGE;
+	if (key != 'y') {
+		struct model_action a = { .op = MODEL_OP_DEAD_RELEASE };
+		model_action(tui_model(t), &a);
+		tui_message(t, false, "%s: nothing done", purge ? "purge" : "dead retry");
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_action a = { .op = ds.held_op, .scope = "all" };
+	tui_action(t, &a);
+	if (purge)
+		tui_marks_clear(&ds.marks);
+	return TUI_REDRAW_ALL;
+}
+
+/* Once the dead letters asked for are held: ask y/N with their count. */
+static void maybe_confirm(struct tui *t)
+{
+	struct model_status st;
+	model_status(tui_model(t), &st);
+	if (!ds.awaiting || st.held_version == ds.held_seen)
+		return;
+	ds.awaiting = false;
+	ds.held_seen = st.held_version;
+	if (st.held_count <= 0)
+		return; /* none, or the hold failed: the status line says which */
+	char q[200], num[32];
+	long long jobs = st.held_count - st.held_poison;
+	tui_thousands(st.held_count, num, sizeof(num));
+	if (ds.held_op == MODEL_OP_DEAD_PURGE)
+		snprintf(q, sizeof(q), "purge these %s held message%s (%lld poison) from %s for good? y/N ", num,
+			 st.held_count == 1 ? "" : "s", st.held_poison, MQ_DEAD_QUEUE);
+	else
+		snprintf(q, sizeof(q), "retry the jobs of these %lld held dead letter%s (%lld poison stay)? y/N ", jobs,
+			 jobs == 1 ? "" : "s", st.held_poison);
+	tui_prompt_key(t, q, "yn", held_confirmed);
+}
+
+/* Hold the `shown` dead letters for `op`; its y/N comes once they are (maybe_confirm). */
+static void hold(struct tui *t, enum model_op op, size_t shown)
+{
+	struct model_status st;
+	model_status(tui_model(t), &st);
+	ds.held_seen = st.held_version;
+	ds.held_op = op;
+	ds.awaiting = true;
+	struct model_action a = { .op = MODEL_OP_DEAD_HOLD, .limit = (int)shown };
+	model_action(tui_model(t), &a);
+	tui_message(t, false, "holding the %zu dead letter%s shown…", shown, shown == 1 ? "" : "s");
+}
 
 static void draw_dead(struct tui *t, int top, int rows, int cols)
 {
@@ -61,6 +121,7 @@ static void draw_dead(struct tui *t, int top, int rows, int cols)
 			tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu shown", d->nmsgs);
 	}
 	model_snap_put(tui_model(t), s);
+	maybe_confirm(t);
 }
 
 static struct tui_list *dead_list(struct tui *t)
@@ -163,7 +224,7 @@ static unsigned retry_scope(struct tui *t, int key)
 {
 	char q[256], num[32];
 	size_t jobs_listed, listed;
-	int64_t total = counts(t, &jobs_listed, &listed);
+	counts(t, &jobs_listed, &listed);
 	if (key == 's') {
 		if (!selected(t, &ds.one)) {
 			tui_message(t, true, "dead retry: the selected message is no job's (poison): P purges it");
@@ -176,13 +237,12 @@ static unsigned retry_scope(struct tui *t, int key)
 		tui_thousands((long long)ds.marks.n, num, sizeof(num));
 		snprintf(q, sizeof(q), "retry the jobs of %s marked dead letter%s? y/N ", num, ds.marks.n == 1 ? "" : "s");
 	} else if (key == 'a') {
-		ds.scope = "all";
-		/* every message is read by the retry; the ones listed tell how many are jobs' when all are listed */
-		if (total >= 0 && (size_t)total == listed)
-			tui_thousands((long long)jobs_listed, num, sizeof(num));
-		else
-			tui_thousands((long long)total, num, sizeof(num));
-		snprintf(q, sizeof(q), "retry the jobs of all %s dead letters (poison messages stay)? y/N ", num);
+		if (!jobs_listed) {
+			tui_message(t, false, "dead retry: no job's dead letter is shown");
+			return TUI_REDRAW_STATUS;
+		}
+		hold(t, MODEL_OP_DEAD_RETRY, listed);
+		return TUI_REDRAW_STATUS;
 	} else {
 		return 0;
 	}
@@ -202,24 +262,11 @@ static unsigned key_retry(struct tui *t, int key)
 	}
 	char q[200];
 	if (ds.marks.n)
-		snprintf(q, sizeof(q), "dead retry: (s)elected, (m)arked %zu or (a)ll dead letters? ", ds.marks.n);
+		snprintf(q, sizeof(q), "dead retry: (s)elected, (m)arked %zu or (a)ll shown dead letters? ", ds.marks.n);
 	else
-		snprintf(q, sizeof(q), "dead retry: (s)elected or (a)ll dead letters? ");
+		snprintf(q, sizeof(q), "dead retry: (s)elected or (a)ll shown dead letters? ");
 	tui_prompt_key(t, q, ds.marks.n ? "sma" : "sa", retry_scope);
 	return TUI_REDRAW_STATUS;
-}
-
-static unsigned purge_confirmed(struct tui *t, int key)
-{
-	if (key != 'y') {
-		tui_message(t, false, "purge: nothing done");
-		return TUI_REDRAW_STATUS;
-	}
-	struct model_action a = { .op = MODEL_OP_DEAD_PURGE, .scope = "all" };
-	tui_action(t, &a);
-	tui_marks_clear(&ds.marks);
-	tui_message(t, false, "purge: sent");
-	return TUI_REDRAW_ALL;
 }
 
 static unsigned key_purge(struct tui *t, int key)
@@ -228,27 +275,23 @@ static unsigned key_purge(struct tui *t, int key)
 	if (refused(t, "purge"))
 		return TUI_REDRAW_STATUS;
 	size_t jobs_listed, listed;
-	int64_t total = counts(t, &jobs_listed, &listed);
-	if (total < 0) {
+	if (counts(t, &jobs_listed, &listed) < 0) {
 		tui_message(t, true, "the dead letters are not loaded yet: try again");
 		return TUI_REDRAW_STATUS;
 	}
-	if (total == 0) {
-		tui_message(t, false, "purge: spool.dead is empty");
+	if (listed == 0) {
+		tui_message(t, false, "purge: no dead letter is shown");
 		return TUI_REDRAW_STATUS;
 	}
-	char q[200], num[32];
-	tui_thousands((long long)total, num, sizeof(num));
-	snprintf(q, sizeof(q), "purge %s message%s from spool.dead for good? y/N ", num, total == 1 ? "" : "s");
-	tui_prompt_key(t, q, "yn", purge_confirmed);
+	hold(t, MODEL_OP_DEAD_PURGE, listed);
 	return TUI_REDRAW_STATUS;
 }
 
 static const struct tui_key dead_keys[] = {
 	{ { ' ' }, "Space", "mark", "mark the dead letter (and move down)", key_mark },
 	{ { 'u' }, "u", NULL, "unmark all", key_unmark },
-	{ { 'R' }, "R", "retry", "retry the jobs of the selected, marked or every dead letter", key_retry },
-	{ { 'P' }, "P", "purge", "purge spool.dead: drop every message for good", key_purge },
+	{ { 'R' }, "R", "retry", "retry the jobs of the selected, marked or all shown", key_retry },
+	{ { 'P' }, "P", "purge", "drop the messages shown (held, then confirmed)", key_purge },
 	{ .label = NULL },
 };
 

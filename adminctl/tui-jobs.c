@@ -12,11 +12,21 @@
 
 #define KEY_ESC 27
 
-/* One pending action between the scope question and the y/N. */
+/*
+ * One pending action between the scope question and the y/N. "All matching"
+ * is a frozen selection: the fetch thread resolves the filter to the jobs it
+ * matches now, the y/N gives their count and first ids, and exactly they are
+ * acted on (a job matching later is not among them) or the selection declined.
+ */
 struct pending {
 	enum model_op op;
 	const char *scope;       /* "selected", "marked", "filter" */
 	struct tui_mark one;
+	struct model_filter filter; /* "filter": the one resolved */
+	char type[64];           /* "filter": the type of every job shown, "" when they differ */
+	bool awaiting;           /* "filter": resolving, its y/N waits for sel_version to pass sel_seen */
+	unsigned long sel_seen;
+	char selection[24];      /* "filter": the selection resolved */
 };
 
 static struct {
@@ -63,7 +73,7 @@ static enum tui_color status_color(enum job_status s)
 	}
 }
 
-static void draw_jobs(struct tui *t, int top, int rows, int cols)
+static void draw_table(struct tui *t, int top, int rows, int cols)
 {
 	int y = top, x = 0;
 	for (int st = -1; st < JOB_STATUS_COUNT; st++) {
@@ -132,6 +142,14 @@ static void draw_jobs(struct tui *t, int top, int rows, int cols)
 	if (mj->total > mj->n && y < top + rows)
 		tui_cellf(y, 2, cols - 2, TC_DIM, "… the first %zu of %zu shown; narrow the filter", mj->n, mj->total);
 	model_snap_put(tui_model(t), s);
+}
+
+static void maybe_confirm(struct tui *t);
+
+static void draw_jobs(struct tui *t, int top, int rows, int cols)
+{
+	draw_table(t, top, rows, cols);
+	maybe_confirm(t);
 }
 
 static void want(struct tui *t)
@@ -280,10 +298,7 @@ static unsigned confirm_done(struct tui *t, int key)
 	struct model_action a = { .op = js.pending.op, .scope = js.pending.scope };
 	char *one[1];
 	char **ids = NULL;
-	if (!strcmp(js.pending.scope, "filter")) {
-		a.use_filter = true;
-		a.filter = js.filter;
-	} else if (!strcmp(js.pending.scope, "marked")) {
+	if (!strcmp(js.pending.scope, "marked")) {
 		ids = tui_marks_ids(&js.marks);
 		a.ids = ids;
 		a.nids = js.marks.n;
@@ -299,7 +314,77 @@ static unsigned confirm_done(struct tui *t, int key)
 	return TUI_REDRAW_ALL;
 }
 
-/* Ask y/N for the scope chosen with s/m/a. */
+static unsigned filter_confirmed(struct tui *t, int key)
+{
+	struct model_action a = { .op = key == 'y' ? MODEL_OP_SELECTION_ACT : MODEL_OP_SELECTION_DECLINE,
+				  .scope = "filter", .use_filter = true, .filter = js.pending.filter };
+	snprintf(a.selection, sizeof(a.selection), "%s", js.pending.selection);
+	if (key != 'y') {
+		model_action(tui_model(t), &a);
+		return TUI_REDRAW_STATUS;
+	}
+	tui_action(t, &a);
+	return TUI_REDRAW_ALL;
+}
+
+/* Once the jobs matching the filter are resolved: y/N with their count and first ids. */
+static void maybe_confirm(struct tui *t)
+{
+	struct model_status st;
+	model_status(tui_model(t), &st);
+	if (!js.pending.awaiting || st.sel_version == js.pending.sel_seen)
+		return;
+	js.pending.awaiting = false;
+	js.pending.sel_seen = st.sel_version;
+	if (!*st.sel_id)
+		return; /* nothing matched, or it failed: the status line says which */
+	snprintf(js.pending.selection, sizeof(js.pending.selection), "%s", st.sel_id);
+	char what[160], q[512];
+	const struct model_filter *f = &js.pending.filter;
+	describe((size_t)st.sel_count, f->status, *js.pending.type ? js.pending.type : NULL, what, sizeof(what));
+	snprintf(q, sizeof(q), "%s %s%s%.160s%s (selection %s: %s)? y/N ", op_verb(js.pending.op), what,
+		 *f->search ? " matching '" : "", f->search, *f->search ? "'" : "", st.sel_id, st.sel_sample);
+	tui_prompt_key(t, q, "yn", filter_confirmed);
+}
+
+/* Resolve the jobs matching the filter into a selection; its y/N comes once it is (maybe_confirm). */
+static unsigned resolve_filter(struct tui *t)
+{
+	struct model_snap *s = current(t);
+	if (!s || *s->err) {
+		model_snap_put(tui_model(t), s);
+		tui_message(t, true, "the job list is not loaded yet: try again");
+		return TUI_REDRAW_STATUS;
+	}
+	js.pending.scope = "filter";
+	js.pending.filter = js.filter;
+	js.pending.type[0] = '\0';
+	if (s->u.jobs.n && s->u.jobs.n == s->u.jobs.total) {
+		const char *type = s->u.jobs.jobs[0].type;
+		for (size_t i = 1; i < s->u.jobs.n && type; i++)
+			if (strcmp(s->u.jobs.jobs[i].type, type))
+				type = NULL;
+		if (type)
+			snprintf(js.pending.type, sizeof(js.pending.type), "%s", type);
+	}
+	size_t total = s->u.jobs.total;
+	model_snap_put(tui_model(t), s);
+	if (!total) {
+		tui_message(t, false, "%s: no job matches the filter", op_verb(js.pending.op));
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_status st;
+	model_status(tui_model(t), &st);
+	js.pending.sel_seen = st.sel_version;
+	js.pending.awaiting = true;
+	struct model_action a = { .op = MODEL_OP_FILTER_SELECT, .scope = "filter", .use_filter = true,
+				  .filter = js.filter, .cancel = js.pending.op == MODEL_OP_CANCEL };
+	model_action(tui_model(t), &a);
+	tui_message(t, false, "%s: resolving the jobs matching the filter…", op_verb(js.pending.op));
+	return TUI_REDRAW_STATUS;
+}
+
+/* Ask y/N for the scope chosen with s/m (a: once its selection is resolved). */
 static unsigned scope_done(struct tui *t, int key)
 {
 	char what[160], q[512];
@@ -323,29 +408,7 @@ static unsigned scope_done(struct tui *t, int key)
 		describe(js.marks.n, status, type, what, sizeof(what));
 		snprintf(q, sizeof(q), "%s %s (marked)? y/N ", op_verb(op), what);
 	} else if (key == 'a') {
-		struct model_snap *s = current(t);
-		if (!s || *s->err) {
-			model_snap_put(tui_model(t), s);
-			tui_message(t, true, "the job list is not loaded yet: try again");
-			return TUI_REDRAW_STATUS;
-		}
-		js.pending.scope = "filter";
-		const char *type = NULL;
-		if (s->u.jobs.n && s->u.jobs.n == s->u.jobs.total) {
-			type = s->u.jobs.jobs[0].type;
-			for (size_t i = 1; i < s->u.jobs.n && type; i++)
-				if (strcmp(s->u.jobs.jobs[i].type, type))
-					type = NULL;
-		}
-		describe(s->u.jobs.total, js.filter.status, type, what, sizeof(what));
-		snprintf(q, sizeof(q), "%s %s%s%.160s%s? y/N ", op_verb(op), what, *js.filter.search ? " matching '" : "",
-			 js.filter.search, *js.filter.search ? "'" : "");
-		size_t total = s->u.jobs.total;
-		model_snap_put(tui_model(t), s);
-		if (!total) {
-			tui_message(t, false, "%s: no job matches the filter", op_verb(op));
-			return TUI_REDRAW_STATUS;
-		}
+		return resolve_filter(t);
 	} else {
 		return 0;
 	}

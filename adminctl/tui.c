@@ -510,6 +510,14 @@ static unsigned confirm_name_done(struct tui *t, const char *text)
 		model_action(t->model, &t->pending);
 		tui_message(t, false, "sent (production context '%s' confirmed)", t->context->name);
 	} else {
+		/* what waits for the answer is given up: held dead letters put back, a selection declined */
+		struct model_action undo = { .op = t->pending.op == MODEL_OP_SELECTION_ACT ? MODEL_OP_SELECTION_DECLINE
+											 : MODEL_OP_DEAD_RELEASE,
+					      .quiet = true };
+		memcpy(undo.selection, t->pending.selection, sizeof(undo.selection));
+		if (t->pending.op == MODEL_OP_SELECTION_ACT || t->pending.op == MODEL_OP_DEAD_PURGE ||
+		    (t->pending.op == MODEL_OP_DEAD_RETRY && t->pending.nids == 0))
+			model_action(t->model, &undo);
 		tui_message(t, true, "refused: the name typed is not '%s'; nothing done", t->context->name);
 	}
 	pending_clear(t);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "outbox.h"
-#include "rmqadmin.h"
+#include "selection.h"
 #include "timefmt.h"
 
 /* How long dead-letter reading waits for the next message before it stops. */
@@ -358,24 +358,15 @@ static bool dead_wanted(const char *id, const char *const *ids, size_t nids)
 	return nids == 0;
 }
 
-int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, size_t nids, const char *actor,
-		      struct jobops_dead_retried *out, struct buf *err)
+/*
+ * The retry of read messages `d` (n of them) whose job is one of `ids` (nids 0:
+ * every one), acknowledging over `m` those retried or stale; `out` initialised.
+ */
+static int dead_retry_msgs(struct db_conn *c, struct mq *m, const struct jobops_dead *d, size_t n,
+			   const char *const *ids, size_t nids, const char *actor, struct jobops_dead_retried *out,
+			   struct buf *err)
 {
-	memset(out, 0, sizeof(*out));
-	out->done = json_array();
-	out->stale = json_array();
-	out->poison = json_array();
-	out->errors = json_array();
-	struct jobops_dead *d = NULL;
-	size_t n = 0;
-	uint32_t total = 0;
 	struct buf e = BUF_INIT, b = BUF_INIT;
-	if (jobops_dead_read(m, 65535, &d, &n, &total, &e) < 0) {
-		buf_printf(err, "cannot read '%s': %s", MQ_DEAD_QUEUE, buf_str(&e));
-		buf_release(&e);
-		return -1;
-	}
-	out->read_ok = true;
 	char *seen = xcalloc(nids + 1, 1);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -410,8 +401,44 @@ int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, s
 	free(seen);
 	buf_release(&e);
 	buf_release(&b);
+	return rc;
+}
+
+static void dead_retried_init(struct jobops_dead_retried *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->done = json_array();
+	out->stale = json_array();
+	out->poison = json_array();
+	out->errors = json_array();
+}
+
+int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, size_t nids, const char *actor,
+		      struct jobops_dead_retried *out, struct buf *err)
+{
+	dead_retried_init(out);
+	struct jobops_dead *d = NULL;
+	size_t n = 0;
+	uint32_t total = 0;
+	struct buf e = BUF_INIT;
+	if (jobops_dead_read(m, 65535, &d, &n, &total, &e) < 0) {
+		buf_printf(err, "cannot read '%s': %s", MQ_DEAD_QUEUE, buf_str(&e));
+		buf_release(&e);
+		return -1;
+	}
+	buf_release(&e);
+	out->read_ok = true;
+	int rc = dead_retry_msgs(c, m, d, n, ids, nids, actor, out, err);
 	jobops_dead_free(d, n);
 	return rc;
+}
+
+int jobops_dead_retry_held(struct db_conn *c, struct mq *m, const struct jobops_dead *d, size_t n, const char *actor,
+			   struct jobops_dead_retried *out, struct buf *err)
+{
+	dead_retried_init(out);
+	out->read_ok = true;
+	return dead_retry_msgs(c, m, d, n, NULL, 0, actor, out, err);
 }
 
 void jobops_dead_retry_clear(struct jobops_dead_retried *out)
@@ -423,60 +450,36 @@ void jobops_dead_retry_clear(struct jobops_dead_retried *out)
 	memset(out, 0, sizeof(*out));
 }
 
-/* Without the management API: read everything and acknowledge it. */
-static int dead_purge_amqp(struct mq *m, int64_t *purged, struct buf *err)
+int jobops_dead_purge_held(struct db_conn *c, struct mq *m, const struct jobops_dead *d, size_t n, const char *actor,
+			   struct jobops_dead_purged *out, struct buf *err)
 {
-	struct buf e = BUF_INIT;
-	if (!mq_connected(m) && mq_connect(m, err) < 0)
-		return -1;
-	for (;;) {
-		struct jobops_dead *d = NULL;
-		size_t n = 0;
-		uint32_t total = 0;
-		if (jobops_dead_read(m, 65535, &d, &n, &total, &e) < 0) {
-			buf_printf(err, "cannot read '%s': %s", MQ_DEAD_QUEUE, buf_str(&e));
-			buf_release(&e);
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (mq_ack(m, d[i].tag) == 0)
-				(*purged)++;
-		jobops_dead_free(d, n);
-		if (n == 0 || n >= total)
-			break;
+	memset(out, 0, sizeof(*out));
+	out->ids = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (mq_ack(m, d[i].tag) < 0)
+			continue;
+		out->purged++;
+		if (d[i].poison)
+			out->poison++;
+		else
+			json_array_append_new(out->ids, json_string(d[i].msg.id));
 	}
-	buf_release(&e);
-	return 0;
+	json_t *res = json_pack("{s:I, s:I}", "messages", (json_int_t)out->purged, "poison", (json_int_t)out->poison);
+	int rc = selection_record_purge(c, actor, MQ_DEAD_QUEUE, out->ids, res, out->selection, err);
+	json_decref(res);
+	if (rc < 0)
+		out->selection[0] = '\0';
+	return rc;
 }
 
-int jobops_dead_purge(const struct config *cfg, struct secrets *sec, struct mq *m, int64_t *purged,
-		      const char **via, struct buf *warn, struct buf *err)
+json_t *jobops_dead_purged_detail(const struct jobops_dead_purged *p)
 {
-	struct buf e = BUF_INIT;
-	struct rmqadmin_queue *q = NULL;
-	size_t nq = 0;
-	int64_t count = -1;
-	*purged = 0;
-	*via = "management";
-	if (rmqadmin_queues(cfg, sec, &q, &nq, &e) == 0) {
-		for (size_t i = 0; i < nq; i++)
-			if (!strcmp(q[i].name, MQ_DEAD_QUEUE))
-				count = q[i].ready;
-		buf_reset(&e);
-		if (count < 0)
-			count = 0; /* never declared: nothing to purge */
-		else if (rmqadmin_purge(cfg, sec, MQ_DEAD_QUEUE, &e) < 0)
-			count = -1;
-	}
-	rmqadmin_queues_free(q, nq);
-	if (count >= 0) {
-		*purged = count;
-		buf_release(&e);
-		return 0;
-	}
-	if (warn)
-		buf_adds(warn, buf_str(&e));
-	buf_release(&e);
-	*via = "amqp";
-	return dead_purge_amqp(m, purged, err);
+	return json_pack("{s:s, s:s?, s:I, s:O}", "via", "amqp", "selection", *p->selection ? p->selection : NULL,
+			 "poison", (json_int_t)p->poison, "ids", p->ids);
+}
+
+void jobops_dead_purged_clear(struct jobops_dead_purged *p)
+{
+	json_decref(p->ids);
+	memset(p, 0, sizeof(*p));
 }

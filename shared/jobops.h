@@ -188,13 +188,35 @@ int jobops_dead_retry(struct db_conn *c, struct mq *m, const char *const *ids, s
 void jobops_dead_retry_clear(struct jobops_dead_retried *out);
 
 /*
- * Drop every message of spool.dead: through the RabbitMQ management API, or,
- * when it cannot answer, by reading and acknowledging everything over `m`
- * (connected here if it is not). *purged gets how many messages, *via
- * "management" or "amqp"; `warn` (may be NULL) gets why the management API was
- * not used. Not audited: the caller records "dead.purge". 0, or -1 with `err`.
+ * jobops_dead_retry on messages read and held already (jobops_dead_read over
+ * `m`, unacknowledged): the jobs of exactly these `n` are retried and their
+ * messages acknowledged; poison messages and those of unknown jobs are not (the
+ * caller's mq_disconnect puts them back). A message that arrived after the read
+ * is not one of them and stays. 0 or -1 as jobops_dead_retry (out->read_ok true).
  */
-int jobops_dead_purge(const struct config *cfg, struct secrets *sec, struct mq *m, int64_t *purged,
-		      const char **via, struct buf *warn, struct buf *err);
+int jobops_dead_retry_held(struct db_conn *c, struct mq *m, const struct jobops_dead *d, size_t n, const char *actor,
+			   struct jobops_dead_retried *out, struct buf *err);
+
+/* What jobops_dead_purge_held did (clear with jobops_dead_purged_clear). */
+struct jobops_dead_purged {
+	int64_t purged;          /* messages acknowledged: dropped */
+	int64_t poison;          /* of them, poison messages */
+	json_t *ids;             /* owned: the jobs of the job messages dropped */
+	char selection[24];      /* the selection recorded, "" when it was not */
+};
+
+/*
+ * Drop exactly the dead letters `d` (n of them, read and held unacknowledged
+ * over `m` by jobops_dead_read) by acknowledging them, and record the jobs of
+ * those dropped as a done purge selection of `actor` (selection_record_purge).
+ * Messages that arrived after the read are not these and stay. Not audited: the
+ * caller records "dead.purge" (detail: jobops_dead_purged_detail). 0, or -1 with
+ * `err` when the selection was not recorded (`out` still says what was dropped).
+ */
+int jobops_dead_purge_held(struct db_conn *c, struct mq *m, const struct jobops_dead *d, size_t n, const char *actor,
+			   struct jobops_dead_purged *out, struct buf *err);
+/* The audit detail of a purge: {via, selection, poison, ids} (a new reference). */
+json_t *jobops_dead_purged_detail(const struct jobops_dead_purged *p);
+void jobops_dead_purged_clear(struct jobops_dead_purged *p);
 
 #endif

@@ -224,14 +224,6 @@ void rmqadmin_queues_free(struct rmqadmin_queue *q, size_t n)
 	free(q);
 }
 
-int rmqadmin_purge(const struct config *cfg, struct secrets *sec, const char *queue, struct buf *err)
-{
-	struct buf body = BUF_INIT;
-	int rc = request(cfg, sec, "DELETE", queue, &body, err);
-	buf_release(&body);
-	return rc;
-}
-
 /* ---- the daemons' users ---------------------------------------------------------- */
 
 #define QUEUES_API "spool\\.(jobs(\\.(high|low))?|dead|events|events\\.api(\\..+)?)"

@@ -48,13 +48,6 @@ int rmqadmin_queues(const struct config *cfg, struct secrets *sec, struct rmqadm
 void rmqadmin_queues_free(struct rmqadmin_queue *q, size_t n);
 
 /*
- * Remove every ready message of `queue` (DELETE /api/queues/{vhost}/{queue}/contents).
- * Unacknowledged messages held by consumers stay. 0, RMQADMIN_DOWN or RMQADMIN_ERROR
- * (404 when the queue does not exist).
- */
-int rmqadmin_purge(const struct config *cfg, struct secrets *sec, const char *queue, struct buf *err);
-
-/*
  * The permissions of a broker user on its vhost: the configure, write and read
  * regular expressions of RabbitMQ. rmqadmin_api_perms and rmqadmin_worker_perms
  * are those of spool-api's and spool-worker's own users, limited to the spool.*

@@ -342,8 +342,8 @@ static void maybe_confirm(struct tui *t)
 	char what[160], q[512];
 	const struct model_filter *f = &js.pending.filter;
 	describe((size_t)st.sel_count, f->status, *js.pending.type ? js.pending.type : NULL, what, sizeof(what));
-	snprintf(q, sizeof(q), "%s %s%s%.160s%s (selection %s: %s)? y/N ", op_verb(js.pending.op), what,
-		 *f->search ? " matching '" : "", f->search, *f->search ? "'" : "", st.sel_id, st.sel_sample);
+	snprintf(q, sizeof(q), "%s %s%s%.160s%s (%s)? y/N ", op_verb(js.pending.op), what, *f->search ? " matching '" : "",
+		 f->search, *f->search ? "'" : "", st.sel_sample);
 	tui_prompt_key(t, q, "yn", filter_confirmed);
 }
 

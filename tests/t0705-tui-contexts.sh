@@ -98,14 +98,16 @@ expect_screen "q goes back to the Jobs screen" "search: $R +3 jobs" 5
 keys R
 expect_screen "R asks which jobs" 'retry: \(s\)elected job or \(a\)ll 3 matching the filter' 5
 keys a
-expect_screen "… then y/N" "retry 3 failed noop jobs matching '$R'\? y/N" 5
+expect_screen "… then y/N" "retry 3 failed noop jobs matching '$R' \([0-9a-f]{8} [0-9a-f]{8} [0-9a-f]{8}\)\? y/N" 15
 keys y
 expect_screen "in production it asks for the context's name" "production context: type 'prod' to go on:" 5
 type_text staging && keys Enter
 expect_screen "a wrong name refuses" "refused: the name typed is not 'prod'; nothing done" 5
 sleep 2
 expect_eq "… and nothing was retried" 3 "$(failed)"
-keys R && keys a && keys y
+keys R && keys a
+expect_screen "… the y/N again" "retry 3 failed noop jobs matching '$R' \(" 15
+keys y
 expect_screen "asked again" "production context: type 'prod' to go on:" 5
 type_text prod && keys Enter
 expect_screen "the right name sends it" "(confirmed|retry: 3 of 3 jobs done)" 10

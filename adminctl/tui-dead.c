@@ -330,6 +330,7 @@ static void forget_dead(struct tui *t)
 	(void)t;
 	tui_marks_clear(&ds.marks);
 	ds.list.sel = ds.list.top = 0;
+	ds.awaiting = false; /* the old model held them, and put them back as it ended */
 }
 
 const struct tui_screen tui_dead_screen = {

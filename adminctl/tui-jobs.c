@@ -503,6 +503,7 @@ static void forget_jobs(struct tui *t)
 	(void)t;
 	tui_marks_clear(&js.marks);
 	js.list.sel = js.list.top = 0;
+	js.pending.awaiting = false; /* a selection being resolved is the old context's */
 }
 
 const struct tui_screen tui_jobs_screen = {

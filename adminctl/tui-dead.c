@@ -22,7 +22,7 @@
 static struct {
 	struct tui_list list;
 	struct tui_marks marks;        /* the jobs of marked dead letters */
-	const char *scope;             /* of the pending retry: "selected", "marked", "all" */
+	const char *scope;             /* of the pending retry of ids: "selected", "marked" */
 	struct tui_mark one;           /* of the pending retry of the selected one */
 	/* a hold asked for (MODEL_OP_DEAD_PURGE or _RETRY): its y/N waits for held_version to pass held_seen */
 	bool awaiting;
@@ -59,6 +59,12 @@ static void maybe_confirm(struct tui *t)
 		return; /* none, or the hold failed: the status line says which */
 	char q[200], num[32];
 	long long jobs = st.held_count - st.held_poison;
+	if (ds.held_op == MODEL_OP_DEAD_RETRY && jobs == 0) {
+		struct model_action a = { .op = MODEL_OP_DEAD_RELEASE, .quiet = true };
+		model_action(tui_model(t), &a);
+		tui_message(t, false, "dead retry: the dead letters held are all poison: nothing done");
+		return;
+	}
 	tui_thousands(st.held_count, num, sizeof(num));
 	if (ds.held_op == MODEL_OP_DEAD_PURGE)
 		snprintf(q, sizeof(q), "purge these %s held message%s (%lld poison) from %s for good? y/N ", num,

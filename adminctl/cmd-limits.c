@@ -1,13 +1,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "audit.h"
 #include "cmd.h"
 #include "joblimits.h"
+#include "jobops.h"
 #include "table.h"
-
-/* Deferred jobs one operator's change wakes at most; the workers' sweep takes the rest. */
-#define LIMITS_WAKE_MAX 1000
 
 static int cmd_limits_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
@@ -122,21 +119,15 @@ int cmd_limits_changed(struct cmd_ctx *ctx, const char *action, enum joblimits_s
 		       json_t *detail)
 {
 	struct buf err = BUF_INIT, target = BUF_INIT;
+	int woken;
 	buf_printf(&target, "%s:%s", joblimits_scope_name(scope), name);
-	int woken = job_wake_deferred(ctx->db, NULL, NULL, LIMITS_WAKE_MAX, JOB_WAKE_WAIT, cmd_actor(ctx), &err);
-	if (woken < 0) {
-		cmd_error("%s: done, but waking the deferred jobs failed: %s (the workers' sweep will)", action,
-			  buf_str(&err));
-		buf_reset(&err);
-	}
-	json_object_set_new(detail, "woken", json_integer(woken > 0 ? woken : 0));
-	if (audit_record(ctx->db, cmd_actor(ctx), action, buf_str(&target), 1, detail, &err) < 0)
-		cmd_error("%s: done, but the audit record failed: %s", action, buf_str(&err));
+	if (jobops_limits_changed(ctx->db, cmd_actor(ctx), action, scope, name, detail, &woken, &err) < 0)
+		cmd_error("%s: done, but %s", action, buf_str(&err));
 	if (ctx->json)
 		cmd_print_json(json_pack("{s:s, s:O}", "target", buf_str(&target), "detail", detail));
 	else
-		fprintf(stderr, "adminctl: %s %s: done; %d deferred job%s woken\n", action, buf_str(&target),
-			woken > 0 ? woken : 0, woken == 1 ? "" : "s");
+		fprintf(stderr, "adminctl: %s %s: done; %d deferred job%s woken\n", action, buf_str(&target), woken,
+			woken == 1 ? "" : "s");
 	json_decref(detail);
 	buf_release(&target);
 	buf_release(&err);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "outbox.h"
 #include "selection.h"
 #include "timefmt.h"
@@ -482,4 +483,27 @@ void jobops_dead_purged_clear(struct jobops_dead_purged *p)
 {
 	json_decref(p->ids);
 	memset(p, 0, sizeof(*p));
+}
+
+int jobops_limits_changed(struct db_conn *c, const char *actor, const char *action, enum joblimits_scope scope,
+			  const char *name, json_t *detail, int *woken, struct buf *err)
+{
+	struct buf e = BUF_INIT, target = BUF_INIT;
+	int rc = 0;
+	buf_printf(&target, "%s:%s", joblimits_scope_name(scope), name);
+	*woken = job_wake_deferred(c, NULL, NULL, JOBOPS_LIMITS_WAKE_MAX, JOB_WAKE_WAIT, actor, &e);
+	if (*woken < 0) {
+		buf_printf(err, "waking the deferred jobs failed: %s (the workers' sweep will)", buf_str(&e));
+		buf_reset(&e);
+		*woken = 0;
+		rc = -1;
+	}
+	json_object_set_new(detail, "woken", json_integer(*woken));
+	if (audit_record(c, actor, action, buf_str(&target), 1, detail, &e) < 0) {
+		buf_printf(err, "%sthe audit record failed: %s", rc < 0 ? "; " : "", buf_str(&e));
+		rc = -1;
+	}
+	buf_release(&target);
+	buf_release(&e);
+	return rc;
 }

@@ -36,6 +36,7 @@
 #include "db.h"
 #include "job.h"
 #include "jobcodec.h"
+#include "joblimits.h"
 #include "mq.h"
 
 /*
@@ -218,5 +219,20 @@ int jobops_dead_purge_held(struct db_conn *c, struct mq *m, const struct jobops_
 /* The audit detail of a purge: {via, selection, poison, ids} (a new reference). */
 json_t *jobops_dead_purged_detail(const struct jobops_dead_purged *p);
 void jobops_dead_purged_clear(struct jobops_dead_purged *p);
+
+/*
+ * Limits: what follows an operator's change of the limits of a tenant or type
+ * (joblimits_pause, joblimits_set), the same for `adminctl pause|resume|limits
+ * set` and the TUI. Wakes the deferred jobs that may start now (at most
+ * JOBOPS_LIMITS_WAKE_MAX; the workers' sweep takes the rest) and, unlike the
+ * operations above, records the change itself: `action` ("limits.pause",
+ * "limits.resume", "limits.set") on target "SCOPE:NAME" with `detail`
+ * (borrowed; "woken" is added to it). *woken gets the jobs woken. 0, or -1 with
+ * `err` saying which step failed ("waking the deferred jobs failed: …", "the
+ * audit record failed: …"); the change stays made either way.
+ */
+#define JOBOPS_LIMITS_WAKE_MAX 1000
+int jobops_limits_changed(struct db_conn *c, const char *actor, const char *action, enum joblimits_scope scope,
+			  const char *name, json_t *detail, int *woken, struct buf *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * The TUI's model: the actions (retry, cancel, dead-letter retry and purge),
- * queued by the UI and run on the fetch thread, audited.
+ * The TUI's model: the actions (retry, cancel, dead-letter retry and purge,
+ * pause, resume and limits of tenants and types), queued by the UI and run on
+ * the fetch thread, audited.
  */
 #include "model-internal.h"
 
@@ -12,6 +13,8 @@
 #include "audit.h"
 #include "buf.h"
 #include "db.h"
+#include "joblimits.h"
+#include "jobops.h"
 #include "mq.h"
 #include "query.h"
 #include "selection.h"
@@ -387,8 +390,58 @@ static void run_selection_action(struct model *m, struct model_pending_action *p
 	buf_release(&e);
 }
 
+/* Pause, resume or a limit of a tenant or type: joblimits.h, then jobops_limits_changed, as the CLI does. */
+static void run_limits_action(struct model *m, struct model_pending_action *pa)
+{
+	const char *action = pa->a.op == MODEL_OP_PAUSE ? "limits.pause"
+			     : pa->a.op == MODEL_OP_RESUME ? "limits.resume"
+							   : "limits.set";
+	const char *scope = joblimits_scope_name(pa->a.limit_scope), *name = pa->a.limit_name;
+	char err[256] = "";
+	struct db_conn *db = model_need_db(m, err, sizeof(err));
+	if (!db) {
+		model_set_msg(m, true, "%s failed: %s", action, err);
+		return;
+	}
+	struct buf e = BUF_INIT;
+	bool changed = true;
+	int rc;
+	json_t *detail;
+	if (pa->a.op == MODEL_OP_LIMIT_SET) {
+		rc = joblimits_set(db, pa->a.limit_scope, name, pa->a.max_running, m->actor, &e);
+		detail = json_pack("{s:o}", "max_running",
+				   pa->a.max_running < 0 ? json_null() : json_integer(pa->a.max_running));
+	} else {
+		rc = joblimits_pause(db, pa->a.limit_scope, name, pa->a.op == MODEL_OP_PAUSE, m->actor, &changed, &e);
+		detail = json_pack("{s:b, s:b}", "paused", pa->a.op == MODEL_OP_PAUSE, "changed", changed);
+	}
+	if (rc < 0) {
+		model_db_failed(m, &e, err, sizeof(err));
+		model_set_msg(m, true, "%s %s:%s failed: %s", action, scope, name, err);
+		json_decref(detail);
+		buf_release(&e);
+		return;
+	}
+	int woken;
+	buf_reset(&e);
+	if (jobops_limits_changed(db, m->actor, action, pa->a.limit_scope, name, detail, &woken, &e) < 0)
+		model_set_msg(m, true, "%s %s:%s: done, but %s", action, scope, name, buf_str(&e));
+	else if (!changed)
+		model_set_msg(m, false, "%s %s:%s: it was %s already", action, scope, name,
+			      pa->a.op == MODEL_OP_PAUSE ? "paused" : "running");
+	else
+		model_set_msg(m, false, "%s %s:%s: done; %d deferred job%s woken", action, scope, name, woken,
+			      woken == 1 ? "" : "s");
+	json_decref(detail);
+	buf_release(&e);
+}
+
 void model_run_action(struct model *m, struct model_pending_action *pa)
 {
+	if (pa->a.op == MODEL_OP_PAUSE || pa->a.op == MODEL_OP_RESUME || pa->a.op == MODEL_OP_LIMIT_SET) {
+		run_limits_action(m, pa);
+		return;
+	}
 	if (pa->a.op == MODEL_OP_GROUP_SELECT || pa->a.op == MODEL_OP_FILTER_SELECT ||
 	    pa->a.op == MODEL_OP_SELECTION_ACT || pa->a.op == MODEL_OP_SELECTION_DECLINE) {
 		run_selection_action(m, pa);

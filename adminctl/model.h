@@ -227,6 +227,9 @@ enum model_op {
 	MODEL_OP_FILTER_SELECT,  /* resolve a selection of the jobs matching `filter` to retry (or `cancel`): sel_* */
 	MODEL_OP_SELECTION_ACT,  /* act on selection `selection`, resolved and confirmed */
 	MODEL_OP_SELECTION_DECLINE, /* the operator said no to selection `selection` */
+	MODEL_OP_PAUSE,          /* pause tenant or type `limit_name` (joblimits.h), as `adminctl pause` */
+	MODEL_OP_RESUME,         /* resume it, as `adminctl resume` */
+	MODEL_OP_LIMIT_SET,      /* set its max_running, as `adminctl limits set --max-running|--unlimited` */
 };
 
 /*
@@ -246,6 +249,9 @@ struct model_action {
 	char selection[24];      /* MODEL_OP_SELECTION_ACT, _DECLINE */
 	int limit;               /* MODEL_OP_DEAD_HOLD: at most this many (the ones shown) */
 	bool quiet;              /* MODEL_OP_SELECTION_DECLINE, _DEAD_RELEASE: no status message (the UI says why) */
+	enum joblimits_scope limit_scope;          /* MODEL_OP_PAUSE, _RESUME, _LIMIT_SET: a tenant or a type */
+	char limit_name[JOBLIMITS_NAME_MAX + 1];   /* its name ('*': the scope's default) */
+	int64_t max_running;     /* MODEL_OP_LIMIT_SET: >= 0, or -1 for unlimited */
 };
 
 struct model;

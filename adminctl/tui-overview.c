@@ -3,15 +3,37 @@
  * waiting unclaimed past [worker] redrive_after, the limits and pauses of
  * tenants and types (joblimits.h) with their jobs running and waiting, and the
  * workers running jobs now. `a` opens
- * the audit trail.
+ * the audit trail. The cursor (↑↓) selects a row of the limits: `p` pauses its
+ * tenant or type, `u` resumes it, `L` sets its max_running, each through the
+ * CLI's code (model_action) and audited the same.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "table.h"
 #include "timefmt.h"
 #include "tui.h"
 
 #define QUEUE_NAME_W 22 /* cells of the queue column */
+/* The largest max_running `L` takes (a column of type int), as `adminctl limits set`. */
+#define MAX_RUNNING_MAX 1000000
+
+/*
+ * The cursor in the limits, which follows its row when the rows move (a pause
+ * gives a tenant a row of its own, listed first), and the tenant or type a
+ * prompt is about (copied: the snapshot may change meanwhile).
+ */
+static struct {
+	struct tui_list list;
+	int drawn;                         /* list.sel when last drawn */
+	enum joblimits_scope sel_scope;    /* the row under the cursor then */
+	char sel_name[JOBLIMITS_NAME_MAX + 1];
+	enum model_op op;
+	enum joblimits_scope scope;
+	char name[JOBLIMITS_NAME_MAX + 1];
+	int64_t max_running;
+} os;
 
 static void draw_services(const struct model_status *st, int y, int cols)
 {
@@ -56,8 +78,20 @@ static int draw_limits(const struct model_overview *ov, int y, int end, int cols
 	if (ov->nlimits > 0 && y < end)
 		tui_cellf(y++, 2, cols - 2, TC_HEADER, "%-6s %-24s %-13s %9s %9s %9s %8s  %s", "scope", "name", "max",
 			  "running", "waiting", "deferred", "oldest", "paused");
-	for (size_t i = 0; i < ov->nlimits && y < end; i++, y++) {
+	os.list.n = (int)ov->nlimits;
+	/* not moved since the last draw: keep the cursor on the same tenant or type */
+	for (size_t i = 0; os.list.sel == os.drawn && *os.sel_name && i < ov->nlimits; i++)
+		if (ov->limits[i].scope == os.sel_scope && !strcmp(ov->limits[i].name, os.sel_name))
+			os.list.sel = (int)i;
+	tui_list_fix(&os.list, end - y);
+	os.drawn = os.list.sel;
+	if (os.list.sel >= 0 && (size_t)os.list.sel < ov->nlimits) {
+		os.sel_scope = ov->limits[os.list.sel].scope;
+		snprintf(os.sel_name, sizeof(os.sel_name), "%s", ov->limits[os.list.sel].name);
+	}
+	for (size_t i = (size_t)os.list.top; i < ov->nlimits && y < end; i++, y++) {
 		const struct joblimits_row *l = &ov->limits[i];
+		enum tui_color c = (int)i == os.list.sel ? TC_SELECTED : l->paused ? TC_WARN : TC_NORMAL;
 		const char *from = l->own ? "" : " (*)";
 		char max[32] = "unlimited", n[24], running[24], waiting[24], deferred[24], oldest[32], prio[24] = "";
 		if (l->limited) {
@@ -70,7 +104,7 @@ static int draw_limits(const struct model_overview *ov, int y, int end, int cols
 		if (*l->priority)
 			snprintf(prio, sizeof(prio), "  priority %s", l->priority);
 		table_age(l->oldest_wait_s, oldest, sizeof(oldest));
-		tui_cellf(y, 2, cols - 2, l->paused ? TC_WARN : TC_NORMAL, "%-6s %-24s %-13s %9s %9s %9s %8s  %s%s%s",
+		tui_cellf(y, 2, cols - 2, c, "%-6s %-24s %-13s %9s %9s %9s %8s  %s%s%s",
 			  joblimits_scope_name(l->scope), l->name, max, running, waiting, deferred, oldest,
 			  l->paused ? "PAUSED" : "no", l->paused ? from : "", prio);
 	}
@@ -179,9 +213,114 @@ static unsigned key_failures(struct tui *t, int key)
 	return TUI_REDRAW_ALL;
 }
 
+static struct tui_list *overview_list(struct tui *t)
+{
+	(void)t;
+	return &os.list;
+}
+
+/* The tenant or type of the selected row of the limits into os; false (with a message) if there is none. */
+static bool selected(struct tui *t)
+{
+	struct model_snap *s = model_snap_get(tui_model(t), MODEL_OVERVIEW);
+	bool ok = s && os.list.sel >= 0 && (size_t)os.list.sel < s->u.ov.nlimits;
+	if (ok) {
+		os.scope = s->u.ov.limits[os.list.sel].scope;
+		snprintf(os.name, sizeof(os.name), "%s", s->u.ov.limits[os.list.sel].name);
+	} else {
+		tui_message(t, true, "no tenant or type selected: ↑↓ select one in the limits");
+	}
+	model_snap_put(tui_model(t), s);
+	return ok;
+}
+
+static unsigned limits_confirmed(struct tui *t, int key)
+{
+	const char *verb = os.op == MODEL_OP_PAUSE ? "pause" : os.op == MODEL_OP_RESUME ? "resume" : "limit";
+	if (key != 'y') {
+		tui_message(t, false, "%s: nothing done", verb);
+		return TUI_REDRAW_STATUS;
+	}
+	struct model_action a = { .op = os.op, .scope = "selected", .limit_scope = os.scope,
+				  .max_running = os.max_running };
+	snprintf(a.limit_name, sizeof(a.limit_name), "%s", os.name);
+	tui_message(t, false, "%s: sent", verb);
+	tui_action(t, &a);
+	return TUI_REDRAW_ALL;
+}
+
+/* Ask y/N for os.op on os.scope and os.name. */
+static unsigned limits_ask(struct tui *t)
+{
+	char q[512], max[32] = "unlimited";
+	const char *scope = joblimits_scope_name(os.scope);
+	if (os.max_running >= 0)
+		tui_thousands(os.max_running, max, sizeof(max));
+	if (os.op == MODEL_OP_PAUSE)
+		snprintf(q, sizeof(q), "pause %s %s (its jobs wait, running ones finish)? y/N ", scope, os.name);
+	else if (os.op == MODEL_OP_RESUME)
+		snprintf(q, sizeof(q), "resume %s %s (its deferred jobs start)? y/N ", scope, os.name);
+	else
+		snprintf(q, sizeof(q), "set max running of %s %s to %s? y/N ", scope, os.name, max);
+	tui_prompt_key(t, q, "yn", limits_confirmed);
+	return TUI_REDRAW_STATUS;
+}
+
+/* p, u and L: refused read-only, else on the selected row; false when nothing is to be asked. */
+static bool limits_start(struct tui *t, enum model_op op)
+{
+	if (tui_read_only(t)) {
+		tui_message(t, true, "read-only: pause, resume and limits are disabled (--read-only or adminctl.read_only)");
+		return false;
+	}
+	os.op = op;
+	os.max_running = -1;
+	return selected(t);
+}
+
+static unsigned key_pause(struct tui *t, int key)
+{
+	if (!limits_start(t, key == 'p' ? MODEL_OP_PAUSE : MODEL_OP_RESUME))
+		return TUI_REDRAW_STATUS;
+	return limits_ask(t);
+}
+
+/* The max_running typed for `L`: a whole number, or "unlimited" (or nothing, for Esc). */
+static unsigned limit_typed(struct tui *t, const char *text)
+{
+	if (!text || !*text)
+		return 0;
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (!strcmp(text, "unlimited") || !strcmp(text, "-")) {
+		os.max_running = -1;
+	} else if (*end || v < 0 || v > MAX_RUNNING_MAX) {
+		tui_message(t, true, "limit: a whole number from 0 to %d or 'unlimited', not '%s'", MAX_RUNNING_MAX, text);
+		return TUI_REDRAW_STATUS;
+	} else {
+		os.max_running = v;
+	}
+	return limits_ask(t);
+}
+
+static unsigned key_limit(struct tui *t, int key)
+{
+	(void)key;
+	if (!limits_start(t, MODEL_OP_LIMIT_SET))
+		return TUI_REDRAW_STATUS;
+	char label[512];
+	snprintf(label, sizeof(label), "max running for %s %s (a number, or 'unlimited'): ", joblimits_scope_name(os.scope),
+		 os.name);
+	tui_prompt_text(t, label, "", limit_typed);
+	return TUI_REDRAW_STATUS;
+}
+
 static const struct tui_key overview_keys[] = {
 	{ { 'a' }, "a", "audit", "the audit trail: who did what, when, to how many", key_audit },
 	{ { 'f' }, "f", "failures", "failed and retrying jobs grouped by error signature", key_failures },
+	{ { 'p' }, "p", "pause", "pause the selected tenant or type: its jobs wait", key_pause },
+	{ { 'u' }, "u", "resume", "resume the selected tenant or type", key_pause },
+	{ { 'L' }, "L", "limit", "set max running jobs of the selected tenant or type", key_limit },
 	{ .label = NULL },
 };
 
@@ -226,5 +365,6 @@ const struct tui_screen tui_overview_screen = {
 	.keys = overview_keys,
 	.enter = enter_overview,
 	.draw = draw_overview,
+	.list = overview_list,
 	.export = export_overview,
 };

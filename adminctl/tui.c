@@ -527,7 +527,8 @@ static unsigned confirm_name_done(struct tui *t, const char *text)
 void tui_action(struct tui *t, const struct model_action *a)
 {
 	bool many = a->use_filter || a->nids > 1 || a->op == MODEL_OP_DEAD_PURGE ||
-		    (a->op == MODEL_OP_DEAD_RETRY && a->nids == 0) || a->op == MODEL_OP_SELECTION_ACT;
+		    (a->op == MODEL_OP_DEAD_RETRY && a->nids == 0) || a->op == MODEL_OP_SELECTION_ACT ||
+		    a->op == MODEL_OP_PAUSE || a->op == MODEL_OP_RESUME || a->op == MODEL_OP_LIMIT_SET;
 	if (!t->context->production || !many) {
 		model_action(t->model, a);
 		return;

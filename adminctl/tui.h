@@ -122,7 +122,8 @@ int tui_body_rows(struct tui *t);
 void tui_show(struct tui *t, int index);
 /*
  * Run action `a` (copied) as model_action() does; in a production context an
- * action on more than one job (or on a filter, or every dead letter) waits for
+ * action on more than one job (or on a filter, or every dead letter, or a
+ * pause, resume or limit of a tenant or type: all of its jobs) waits for
  * the user to type the context's name at a prompt, and is dropped otherwise.
  */
 void tui_action(struct tui *t, const struct model_action *a);

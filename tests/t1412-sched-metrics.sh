@@ -17,32 +17,12 @@ curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spoo
 grep -q '^enabled = true' "$SPOOL_WORKER_CONFIG" || skip_all "[cloudwatch] is not enabled in $SPOOL_WORKER_CONFIG"
 interval=$(sed -n 's/^interval = \([0-9]*\)s$/\1/p' "$SPOOL_WORKER_CONFIG" | head -n1)
 [ "${interval:-60}" -le 10 ] || skip_all "[cloudwatch] interval is ${interval:-60}s; this test wants <= 10s"
-METRICS=$SPOOL_RUN_DIR/standin/metrics.jsonl
 
 RUN=$(date +%s)
 TW=t1410-w-$RUN TP=t1410-p-$RUN TS=t1410-s-$RUN
 KW=$(key "$TW") KP=$(key "$TP") KS=$(key "$TS")
 [ -n "$KW" ] && [ -n "$KP" ] && [ -n "$KS" ] || bail "cannot create API keys with adminctl"
 at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1410-%-$RUN'\" >/dev/null"
-# latest NAME DIM VALUE [SINCE_MS]: the value of the newest datum of NAME with that one
-# dimension ("-" for none) put after SINCE_MS, "none" when there is none
-latest() {
-	jq -rs --arg n "$1" --arg d "$2" --arg v "$3" --argjson t "${4:-0}" '
-		[.[] | select(.ns == "Spool" and .name == $n and .ts >= $t and
-			(if $d == "-" then (.dims | length) == 0
-			 else (.dims | length) == 1 and .dims[0].Name == $d and .dims[0].Value == $v end))]
-		| if length == 0 then "none" else (last | .max | tostring) end' "$METRICS"
-}
-# wait_latest WANT SECONDS NAME DIM VALUE SINCE_MS
-wait_latest() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		[ "$(latest "$3" "$4" "$5" "$6")" = "$1" ] && return 0
-		sleep 1
-	done
-	return 1
-}
-
 # ---- the jobs: P's deferred by its pause (the stack's worker claims them) -----
 check "pause tenant P" $ADM pause tenant "$TP"
 at_exit "$ADM resume tenant $TP >/dev/null 2>&1"

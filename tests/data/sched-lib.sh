@@ -35,3 +35,23 @@ once() {
 }
 # purge_jobs_queue: drop every message of spool.jobs (the jobs stay in PostgreSQL)
 purge_jobs_queue() { mgmt -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs/contents" >/dev/null; }
+# the CloudWatch stand-in's data, one JSON object a line
+METRICS=$SPOOL_RUN_DIR/standin/metrics.jsonl
+# latest NAME DIM VALUE [SINCE_MS]: the value of the newest datum of NAME with that one
+# dimension ("-" for none) put after SINCE_MS, "none" when there is none
+latest() {
+	jq -rs --arg n "$1" --arg d "$2" --arg v "$3" --argjson t "${4:-0}" '
+		[.[] | select(.ns == "Spool" and .name == $n and .ts >= $t and
+			(if $d == "-" then (.dims | length) == 0
+			 else (.dims | length) == 1 and .dims[0].Name == $d and .dims[0].Value == $v end))]
+		| if length == 0 then "none" else (last | .max | tostring) end' "$METRICS"
+}
+# wait_latest WANT SECONDS NAME DIM VALUE SINCE_MS
+wait_latest() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		[ "$(latest "$3" "$4" "$5" "$6")" = "$1" ] && return 0
+		sleep 1
+	done
+	return 1
+}

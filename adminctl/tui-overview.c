@@ -266,7 +266,7 @@ static unsigned limits_ask(struct tui *t)
 	return TUI_REDRAW_STATUS;
 }
 
-/* p, u and L: refused read-only, else on the selected row; false when nothing is to be asked. */
+/* p, u, L and their commands: refused read-only, else os.op set; false when nothing is to be asked. */
 static bool limits_start(struct tui *t, enum model_op op)
 {
 	if (tui_read_only(t)) {
@@ -275,38 +275,61 @@ static bool limits_start(struct tui *t, enum model_op op)
 	}
 	os.op = op;
 	os.max_running = -1;
-	return selected(t);
+	return true;
 }
 
 static unsigned key_pause(struct tui *t, int key)
 {
-	if (!limits_start(t, key == 'p' ? MODEL_OP_PAUSE : MODEL_OP_RESUME))
+	if (!limits_start(t, key == 'p' ? MODEL_OP_PAUSE : MODEL_OP_RESUME) || !selected(t))
 		return TUI_REDRAW_STATUS;
 	return limits_ask(t);
 }
 
-/* The max_running typed for `L`: a whole number, or "unlimited" (or nothing, for Esc). */
+/* A max_running into os: a whole number, or "unlimited"; false after saying what is wrong. */
+static bool parse_max(struct tui *t, const char *text)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (!strcmp(text, "unlimited")) {
+		os.max_running = -1;
+	} else if (!*text || *end || v < 0 || v > MAX_RUNNING_MAX) {
+		tui_message(t, true, "limit: a whole number from 0 to %d or 'unlimited', not '%s'", MAX_RUNNING_MAX, text);
+		return false;
+	} else {
+		os.max_running = v;
+	}
+	return true;
+}
+
+/* The max_running typed for `L` (NULL or nothing: Esc). */
 static unsigned limit_typed(struct tui *t, const char *text)
 {
 	if (!text || !*text)
 		return 0;
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	if (!strcmp(text, "unlimited") || !strcmp(text, "-")) {
-		os.max_running = -1;
-	} else if (*end || v < 0 || v > MAX_RUNNING_MAX) {
-		tui_message(t, true, "limit: a whole number from 0 to %d or 'unlimited', not '%s'", MAX_RUNNING_MAX, text);
+	return parse_max(t, text) ? limits_ask(t) : TUI_REDRAW_STATUS;
+}
+
+unsigned tui_limits_command(struct tui *t, enum model_op op, const char *arg)
+{
+	const char *verb = op == MODEL_OP_PAUSE ? "pause" : op == MODEL_OP_RESUME ? "resume" : "limit";
+	char scope[16] = "", max[32] = "";
+	if (!limits_start(t, op))
 		return TUI_REDRAW_STATUS;
-	} else {
-		os.max_running = v;
+	int n = arg ? sscanf(arg, "%15s %200s %31s", scope, os.name, max) : 0;
+	if (n < 2 || (op == MODEL_OP_LIMIT_SET) != (n == 3) || joblimits_scope_parse(scope, &os.scope) < 0 ||
+	    !joblimits_name_valid(os.name)) {
+		tui_message(t, true, ":%s wants tenant|type NAME%s", verb, op == MODEL_OP_LIMIT_SET ? " N|unlimited" : "");
+		return TUI_REDRAW_STATUS;
 	}
+	if (op == MODEL_OP_LIMIT_SET && !parse_max(t, max))
+		return TUI_REDRAW_STATUS;
 	return limits_ask(t);
 }
 
 static unsigned key_limit(struct tui *t, int key)
 {
 	(void)key;
-	if (!limits_start(t, MODEL_OP_LIMIT_SET))
+	if (!limits_start(t, MODEL_OP_LIMIT_SET) || !selected(t))
 		return TUI_REDRAW_STATUS;
 	char label[512];
 	snprintf(label, sizeof(label), "max running for %s %s (a number, or 'unlimited'): ", joblimits_scope_name(os.scope),
@@ -318,9 +341,9 @@ static unsigned key_limit(struct tui *t, int key)
 static const struct tui_key overview_keys[] = {
 	{ { 'a' }, "a", "audit", "the audit trail: who did what, when, to how many", key_audit },
 	{ { 'f' }, "f", "failures", "failed and retrying jobs grouped by error signature", key_failures },
-	{ { 'p' }, "p", "pause", "pause the selected tenant or type: its jobs wait", key_pause },
-	{ { 'u' }, "u", "resume", "resume the selected tenant or type", key_pause },
-	{ { 'L' }, "L", "limit", "set max running jobs of the selected tenant or type", key_limit },
+	{ { 'p' }, "p", NULL, "pause the selected tenant or type: its jobs wait", key_pause },
+	{ { 'u' }, "u", NULL, "resume the selected tenant or type", key_pause },
+	{ { 'L' }, "L", NULL, "set max running jobs of the selected tenant or type", key_limit },
 	{ .label = NULL },
 };
 

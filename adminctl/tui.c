@@ -703,6 +703,21 @@ static unsigned cmd_job(struct tui *t, const char *arg)
 	return TUI_REDRAW_ALL;
 }
 
+static unsigned cmd_pause(struct tui *t, const char *arg)
+{
+	return tui_limits_command(t, MODEL_OP_PAUSE, arg);
+}
+
+static unsigned cmd_resume(struct tui *t, const char *arg)
+{
+	return tui_limits_command(t, MODEL_OP_RESUME, arg);
+}
+
+static unsigned cmd_limit(struct tui *t, const char *arg)
+{
+	return tui_limits_command(t, MODEL_OP_LIMIT_SET, arg);
+}
+
 static const struct tui_command commands[] = {
 	{ "overview", "the Overview", &tui_overview_screen, NULL },
 	{ "jobs", "the Jobs table", &tui_jobs_screen, NULL },
@@ -712,6 +727,9 @@ static const struct tui_command commands[] = {
 	{ "metrics", "the CloudWatch metrics", &tui_metrics_screen, NULL },
 	{ "audit", "the audit trail", &tui_audit_screen, NULL },
 	{ "events", "the live events", &tui_events_screen, NULL },
+	{ "pause", "pause a tenant or type (:pause tenant|type NAME)", NULL, cmd_pause },
+	{ "resume", "resume a tenant or type (:resume tenant|type NAME)", NULL, cmd_resume },
+	{ "limit", "set max running jobs (:limit tenant|type NAME N|unlimited)", NULL, cmd_limit },
 	{ "refresh", "refresh now", NULL, cmd_refresh },
 	{ "help", "every key and command", NULL, cmd_help },
 	{ "quit", "quit adminctl", NULL, cmd_quit },

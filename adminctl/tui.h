@@ -128,6 +128,13 @@ void tui_show(struct tui *t, int index);
  */
 void tui_action(struct tui *t, const struct model_action *a);
 
+/*
+ * The commands :pause and :resume (`arg` "tenant|type NAME") and :limit (`arg`
+ * "tenant|type NAME N|unlimited") for `op` MODEL_OP_PAUSE, _RESUME or _LIMIT_SET:
+ * what p, u and L do on the Overview's selected row, for any tenant or type.
+ */
+unsigned tui_limits_command(struct tui *t, enum model_op op, const char *arg);
+
 /* A message in the status line (error: in the error colour). */
 void tui_message(struct tui *t, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

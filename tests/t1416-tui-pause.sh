@@ -10,7 +10,8 @@
 # paused), then pauses it as the CLI does (limits, audit limits.pause, /ready, B's
 # jobs deferred while tenant D's media.probe runs); `u` resumes it (B's jobs run);
 # the same for tenant C (limited to 5 by the CLI), whose jobs wait while D's run;
-# `L` sets C's max running to 3, which `adminctl limits` shows.
+# `L` sets C's max running to 3, which `adminctl limits` shows; `:limit` makes it
+# unlimited again.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 . tests/data/sched-lib.sh
@@ -138,7 +139,8 @@ wait_sql 2 30 "SELECT count(*) FROM jobs WHERE tenant_id = '$TB' AND deferred_at
 if probe_runs "$KD"; then ok "D's media.probe job runs meanwhile"; else fail "D's media.probe job runs meanwhile"; fi
 expect_eq "… and B's noop jobs still wait" 2 "$(count "$TB" "status = 'queued'")"
 confirm u
-wait_sql f 20 "SELECT paused FROM limits WHERE scope = 'type' AND name = 'noop'" || fail "u resumed type noop"
+wait_sql f 20 "SELECT paused FROM limits WHERE scope = 'type' AND name = 'noop'" ||
+	fail "u resumed type noop" "$(screen; sql "SELECT action, target FROM audit WHERE id > $AUDIT0 ORDER BY id")"
 expect_eq "the audit trail has the TUI's resume of type noop" 2 "$(audits limits.resume type:noop)"
 expect_eq "/ready no longer lists type:noop" "" "$(ready_paused type:noop)"
 wait_sql 2 60 "SELECT count(*) FROM jobs WHERE tenant_id = '$TB' AND status = 'succeeded'" ||
@@ -163,7 +165,8 @@ wait_sql 2 60 "SELECT count(*) FROM jobs WHERE tenant_id = '$TD' AND type = 'noo
 ok "D's noop jobs ran while C is paused"
 expect_eq "… and C's 2 jobs still wait" 2 "$(count "$TC" "status = 'queued'")"
 confirm u
-wait_sql f 20 "SELECT paused FROM limits WHERE scope = 'tenant' AND name = '$TC'" || fail "u resumed tenant C"
+wait_sql f 20 "SELECT paused FROM limits WHERE scope = 'tenant' AND name = '$TC'" ||
+	fail "u resumed tenant C" "$(screen; sql "SELECT action, target FROM audit WHERE id > $AUDIT0 ORDER BY id")"
 expect_eq "the audit trail has the TUI's resume of tenant C" 1 "$(audits limits.resume "tenant:$TC")"
 wait_sql 2 60 "SELECT count(*) FROM jobs WHERE tenant_id = '$TC' AND status = 'succeeded'" ||
 	fail "C's jobs run after the TUI's resume"
@@ -184,5 +187,18 @@ expect_eq "adminctl limits: tenant C limited to 3" "3 false" "$(limit tenant "$T
 expect_eq "the audit trail has limits.set of tenant C with max_running 3" 1 \
 	"$(sql "SELECT count(*) FROM audit WHERE id > $AUDIT0 AND action = 'limits.set' AND target = 'tenant:$TC' AND detail->>'max_running' = '3'")"
 expect_screen "the Overview shows tenant C's limit 3" "tenant +$TC +3 " 15
+
+# ---- the commands: :limit and :pause name any tenant or type ---------------------------
+keys : && type_text "pause type" && keys Enter
+expect_screen ":pause without a name says what it wants" ':pause wants tenant\|type NAME' 5
+keys : && type_text "limit tenant $TC unlimited" && keys Enter
+expect_screen ":limit asks y/N" "set max running of tenant $TC to unlimited\? y/N" 5
+keys y
+wait_screen "production context: type 'prod' to go on:" 5 && type_text prod && keys Enter
+wait_sql 1 20 "SELECT count(*) FROM limits WHERE scope = 'tenant' AND name = '$TC' AND max_running IS NULL" ||
+	fail ":limit made tenant C unlimited"
+expect_eq "adminctl limits: tenant C unlimited again" "null false" "$(limit tenant "$TC")"
+expect_eq "the audit trail has :limit's limits.set of tenant C" 1 \
+	"$(sql "SELECT count(*) FROM audit WHERE id > $AUDIT0 AND action = 'limits.set' AND target = 'tenant:$TC' AND detail->'max_running' = 'null'")"
 "${TM[@]}" kill-server
 done_testing

@@ -382,6 +382,13 @@ static bool export_overview(struct tui *t, struct table *out)
 	return true;
 }
 
+/* Another context: its tenants and types are not these, the cursor goes back to the first row. */
+static void forget_overview(struct tui *t)
+{
+	(void)t;
+	memset(&os, 0, sizeof(os));
+}
+
 const struct tui_screen tui_overview_screen = {
 	.name = "Overview",
 	.kind = MODEL_OVERVIEW,
@@ -390,4 +397,5 @@ const struct tui_screen tui_overview_screen = {
 	.draw = draw_overview,
 	.list = overview_list,
 	.export = export_overview,
+	.forget = forget_overview,
 };

@@ -11,7 +11,7 @@
 # jobs deferred while tenant D's media.probe runs); `u` resumes it (B's jobs run);
 # the same for tenant C (limited to 5 by the CLI), whose jobs wait while D's run;
 # `L` sets C's max running to 3, which `adminctl limits` shows; `:limit` makes it
-# unlimited again.
+# unlimited again. Read-only, p and :pause are refused.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 . tests/data/sched-lib.sh
@@ -200,5 +200,18 @@ wait_sql 1 20 "SELECT count(*) FROM limits WHERE scope = 'tenant' AND name = '$T
 expect_eq "adminctl limits: tenant C unlimited again" "null false" "$(limit tenant "$TC")"
 expect_eq "the audit trail has :limit's limits.set of tenant C" 1 \
 	"$(sql "SELECT count(*) FROM audit WHERE id > $AUDIT0 AND action = 'limits.set' AND target = 'tenant:$TC' AND detail->'max_running' = 'null'")"
+"${TM[@]}" kill-server
+
+# ---- read-only: p refused, nothing paused --------------------------------------------
+"${TM[@]}" new-session -d -x 160 -y 60 "bin/adminctl -f $SPOOL_ADMINCTL_CONFIG --read-only; sleep 600"
+expect_screen "read-only: the Overview's limits show tenant C" "tenant +$TC +unlimited " 20
+keys p
+expect_screen "read-only: p is refused in the status line" 'read-only: pause, resume and limits are disabled' 5
+keys : && type_text nosuch && keys Enter
+expect_screen "an unknown command replaces the message" "unknown command ':nosuch'" 5
+keys : && type_text "pause tenant $TC" && keys Enter
+expect_screen "read-only: :pause is refused too" 'read-only: pause, resume and limits are disabled' 5
+sleep 1
+expect_eq "… and tenant C is not paused" "null false" "$(limit tenant "$TC")"
 "${TM[@]}" kill-server
 done_testing

@@ -4,11 +4,13 @@
 #include "mq.h"
 #include "outbox.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char *const status_names[JOB_STATUS_COUNT] = {
 	[JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running", [JOB_RETRYING] = "retrying",
@@ -52,6 +54,41 @@ bool job_id_valid(const char *s)
 		}
 	}
 	return s[JOB_ID_LEN] == '\0';
+}
+
+/*
+ * Random bytes for job_id_new: a pool per thread, refilled by one getrandom()
+ * for JOB_ID_POOL / 16 ids, instead of a system call per id.
+ */
+#define JOB_ID_POOL 4096
+static _Thread_local unsigned char id_pool[JOB_ID_POOL];
+static _Thread_local size_t id_pool_used = JOB_ID_POOL;
+
+void job_id_new(char out[JOB_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	if (id_pool_used + 16 > JOB_ID_POOL) {
+		size_t got = 0;
+		while (got < JOB_ID_POOL) {
+			ssize_t k = getrandom(id_pool + got, JOB_ID_POOL - got, 0);
+			if (k < 0 && errno != EINTR)
+				abort(); /* the kernel's generator cannot fail once initialised: an impossible state */
+			got += k > 0 ? (size_t)k : 0;
+		}
+		id_pool_used = 0;
+	}
+	unsigned char *u = id_pool + id_pool_used;
+	id_pool_used += 16;
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	char *o = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[u[i] >> 4];
+		*o++ = hex[u[i] & 15];
+	}
+	*o = '\0';
 }
 
 void job_clear(struct job *j)
@@ -169,6 +206,42 @@ int job_set_tenant_priority(struct db_conn *c, const char *tenant, enum jobprio 
 }
 
 /*
+ * SQL: the end of job_create's statements, after a CTE `u` of the jobs
+ * inserted (RETURNING *): their first job_events rows, the outbox rows of the
+ * queued ones (the message of jobcodec_message_encode(), byte for byte, for the
+ * job type names it accepts), and the jobs.
+ */
+#define JOB_CREATED_ROWS                                                                                \
+	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                         \
+	"   SELECT id, status, status, 0, CASE WHEN run_at IS NOT NULL THEN"                              \
+	"     jsonb_build_object('run_at', " DB_RFC3339("run_at") ") END FROM u),"                        \
+	" o AS (INSERT INTO outbox (exchange, routing_key, payload)"                                      \
+	"   SELECT 'spool.jobs', CASE priority WHEN 'normal' THEN 'job' ELSE 'job.' || priority END,"     \
+	"     format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s%s}', id, to_json(type),"    \
+	"     attempts + 1, CASE WHEN priority <> 'normal' THEN format(',\"priority\":\"%s\"', priority)"   \
+	"     ELSE '' END) FROM u WHERE status = 'queued')"                                                \
+	" SELECT " JOB_COLS " FROM u"
+
+/* The job of in->tenant with in->idempotency_key into *out: 0, or -1 with err. */
+static int job_by_idempotency_key(struct db_conn *c, const struct job_new *in, struct job *out, struct buf *err)
+{
+	const char *p[] = { in->tenant, in->idempotency_key };
+	PGresult *r = db_exec(c, "job_by_idempotency_key",
+			      "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2", 2, p, err);
+	if (!r)
+		return -1;
+	int rc = -1;
+	if (PQntuples(r) == 1) {
+		job_from_row(r, 0, out);
+		rc = 0;
+	} else {
+		buf_adds(err, "database: idempotency key conflict but no job found");
+	}
+	PQclear(r);
+	return rc;
+}
+
+/*
  * One statement, so one round trip and one implicit transaction: the job, its
  * first job_events row and its outbox row (the message of
  * jobcodec_message_encode(), byte for byte, for the job type names it accepts).
@@ -196,38 +269,155 @@ int job_create(struct db_conn *c, const struct job_new *in, struct job *out, boo
 			      "   FROM (SELECT CASE WHEN $8::bigint > 0 THEN to_timestamp($8::bigint / 1000.0)"
 			      "     WHEN $9::bigint > 0 THEN now() + $9::bigint * interval '1 second' END AS ra) s"
 			      "   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),"
-			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"
-			      "   SELECT id, status, status, 0, CASE WHEN run_at IS NOT NULL THEN"
-			      "     jsonb_build_object('run_at', " DB_RFC3339("run_at") ") END FROM u),"
-			      " o AS (INSERT INTO outbox (exchange, routing_key, payload)"
-			      "   SELECT 'spool.jobs', CASE priority WHEN 'normal' THEN 'job' ELSE 'job.' || priority END,"
-			      "     format('{\"v\":1,\"job_id\":\"%s\",\"type\":%s,\"attempt\":%s%s}', id, to_json(type),"
-			      "     attempts + 1, CASE WHEN priority <> 'normal' THEN format(',\"priority\":\"%s\"', priority)"
-			      "     ELSE '' END) FROM u WHERE status = 'queued')"
-			      " SELECT " JOB_COLS " FROM u",
+			      JOB_CREATED_ROWS,
 			      10, params, err);
 	if (!r)
 		goto done;
 	if (PQntuples(r) == 0) {
 		/* The tenant used this idempotency key before: answer with that job. */
 		PQclear(r);
-		const char *p2[] = { in->tenant, in->idempotency_key };
-		r = db_exec(c, "job_by_idempotency_key",
-			    "SELECT " JOB_COLS " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2", 2, p2, err);
-		if (!r)
+		r = NULL;
+		if (job_by_idempotency_key(c, in, out, err) < 0)
 			goto done;
-		if (PQntuples(r) != 1) {
-			buf_adds(err, "database: idempotency key conflict but no job found");
-			goto done;
-		}
 		*existed = true;
+	} else {
+		job_from_row(r, 0, out);
 	}
-	job_from_row(r, 0, out);
 	rc = 0;
 done:
 	PQclear(r);
 	free(src);
 	free(prm);
+	return rc;
+}
+
+/* Append `s` to the array literal `a` as one element: quoted, or NULL. */
+static void array_add(struct buf *a, const char *s)
+{
+	buf_addc(a, a->len ? ',' : '{');
+	if (!s) {
+		buf_adds(a, "NULL");
+		return;
+	}
+	buf_addc(a, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addc(a, '\\');
+		buf_addc(a, *s);
+	}
+	buf_addc(a, '"');
+}
+
+static void array_end(struct buf *a)
+{
+	buf_adds(a, a->len ? "}" : "{}");
+}
+
+/* The SQLSTATE at the end of a db_exec error ("... (SQLSTATE 23505)"), "" if none. */
+static const char *sqlstate_of(const struct buf *err)
+{
+	const char *s = buf_str(err), *p = strstr(s, "(SQLSTATE "), *q;
+	while (p && (q = strstr(p + 1, "(SQLSTATE ")))
+		p = q;
+	return p && strlen(p) == 16 ? p + 10 : "";
+}
+
+/* The columns of job_create_batch's rows, one array parameter each. */
+enum { B_ID, B_TENANT, B_TYPE, B_SOURCE, B_PARAMS, B_CALLBACK, B_IDEM, B_MAXA, B_RUN_AT, B_DELAY, B_PRIO, B_NCOLS };
+
+/*
+ * One statement for the n jobs, as job_create's for one: rows from unnest() of
+ * one array per column, inserted in their order (the first of two with one
+ * idempotency key wins), their job_events and outbox rows in the same CTE. The
+ * ids come from job_id_new(), so that RETURNING maps back to the inputs.
+ */
+int job_create_batch(struct db_conn *c, const struct job_new *in, size_t n, struct job *out, bool *existed,
+		     struct buf *err)
+{
+	struct buf a[B_NCOLS];
+	char num[24], (*ids)[JOB_ID_LEN + 1] = xcalloc(n ? n : 1, sizeof(*ids));
+	for (int k = 0; k < B_NCOLS; k++)
+		buf_init(&a[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct job_new *j = &in[i];
+		job_id_new(ids[i]);
+		array_add(&a[B_ID], ids[i]);
+		array_add(&a[B_TENANT], j->tenant);
+		array_add(&a[B_TYPE], j->type);
+		char *src = dump_or_null(j->source);
+		char *prm = j->params ? json_dumps(j->params, JSON_COMPACT) : NULL;
+		array_add(&a[B_SOURCE], src);
+		array_add(&a[B_PARAMS], prm ? prm : "{}");
+		free(src);
+		free(prm);
+		array_add(&a[B_CALLBACK], j->callback_url);
+		array_add(&a[B_IDEM], j->idempotency_key);
+		snprintf(num, sizeof(num), "%d", j->max_attempts > 0 ? j->max_attempts : 5);
+		array_add(&a[B_MAXA], num);
+		snprintf(num, sizeof(num), "%lld", (long long)(j->run_at_ms > 0 ? j->run_at_ms : 0));
+		array_add(&a[B_RUN_AT], num);
+		snprintf(num, sizeof(num), "%lld", (long long)(j->delay_s > 0 ? j->delay_s : 0));
+		array_add(&a[B_DELAY], num);
+		array_add(&a[B_PRIO], j->priority);
+		memset(&out[i], 0, sizeof(out[i]));
+		existed[i] = false;
+	}
+	const char *params[B_NCOLS];
+	for (int k = 0; k < B_NCOLS; k++) {
+		array_end(&a[k]);
+		params[k] = buf_str(&a[k]);
+	}
+	int rc = JOB_BATCH_ERR;
+	PGresult *r = db_exec(c, "job_create_batch",
+			      "WITH x AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[],"
+			      "     $5::jsonb[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bigint[], $11::text[])"
+			      "   WITH ORDINALITY AS x(xid, xtenant, xtype, xsource, xparams, xcb, xidem, xmaxa, xrun,"
+			      "     xdelay, xprio, xord)),"
+			      " u AS (INSERT INTO jobs (id, tenant_id, type, source, params, callback_url,"
+			      "     idempotency_key, max_attempts, status, run_at, due_at, priority)"
+			      "   SELECT xid, xtenant, xtype, xsource, xparams, xcb, xidem, xmaxa,"
+			      "     CASE WHEN s.ra > now() THEN 'scheduled' ELSE 'queued' END, s.ra, greatest(s.ra, now()),"
+			      "     coalesce(xprio, " JOB_TENANT_PRIORITY("xtenant") ")"
+			      "   FROM x CROSS JOIN LATERAL (SELECT CASE WHEN xrun > 0 THEN to_timestamp(xrun / 1000.0)"
+			      "     WHEN xdelay > 0 THEN now() + xdelay * interval '1 second' END AS ra) s"
+			      "   ORDER BY xord"
+			      "   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),"
+			      JOB_CREATED_ROWS,
+			      B_NCOLS, params, err);
+	if (!r) {
+		const char *state = sqlstate_of(err);
+		/* class 22 (data exception), 23 (integrity constraint): a row's values, not the database */
+		if (!c->broken && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)))
+			rc = JOB_BATCH_ROW;
+		goto done;
+	}
+	size_t got = 0;
+	for (int row = 0; row < PQntuples(r); row++)
+		for (size_t i = 0; i < n; i++)
+			if (!out[i].id[0] && !strcmp(PQgetvalue(r, row, 0), ids[i])) {
+				job_from_row(r, row, &out[i]);
+				got++;
+				break;
+			}
+	/* The rows not inserted: their tenant used the idempotency key before (or earlier in this batch). */
+	for (size_t i = 0; got < n && i < n; i++) {
+		if (out[i].id[0])
+			continue;
+		if (!in[i].idempotency_key || job_by_idempotency_key(c, &in[i], &out[i], err) < 0) {
+			if (!in[i].idempotency_key)
+				buf_adds(err, "database: a job of the batch was neither inserted nor found");
+			for (size_t k = 0; k < n; k++)
+				job_clear(&out[k]);
+			goto done;
+		}
+		existed[i] = true;
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	for (int k = 0; k < B_NCOLS; k++)
+		buf_release(&a[k]);
+	free(ids);
 	return rc;
 }
 

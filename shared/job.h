@@ -113,6 +113,12 @@ struct job {
 	enum jobprio priority;   /* the queue its messages go to */
 };
 
+/*
+ * A new random (version 4) UUID, lower case, as job ids are: from a pool of
+ * random bytes per thread, one getrandom() per 256 ids. Thread safe.
+ */
+void job_id_new(char out[JOB_ID_LEN + 1]);
+
 /* Release everything the job owns and zero it. */
 void job_clear(struct job *j);
 
@@ -140,6 +146,21 @@ struct job_new {
  */
 int job_create(struct db_conn *c, const struct job_new *in, struct job *out, bool *existed,
 	       struct buf *err);
+
+/* job_create_batch: every row answered; a row's values refused (try them one by one); the database failed. */
+enum { JOB_BATCH_OK = 0, JOB_BATCH_ROW = -2, JOB_BATCH_ERR = -1 };
+/*
+ * job_create for in[0..n-1] in one statement, so one transaction: out[i] and
+ * existed[i] answer in[i] as job_create would (two rows of one tenant with one
+ * idempotency key: the first inserts, the second gets that job and existed).
+ * JOB_BATCH_OK; else out[] is zeroed and err says what: JOB_BATCH_ROW when
+ * the server refused a row's values (SQLSTATE class 22 or 23; nothing was
+ * inserted: try each with job_create to find which), JOB_BATCH_ERR for
+ * anything else (as with job_create, the new jobs may be in when only the
+ * look-up of the existing ones failed).
+ */
+int job_create_batch(struct db_conn *c, const struct job_new *in, size_t n, struct job *out, bool *existed,
+		     struct buf *err);
 
 /*
  * A tenant's default priority, the priority of its submissions that name

@@ -326,7 +326,7 @@ FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB     := build/fuzz/libspool.a
 FUZZ_API_OBJ := build/fuzz/daemons/api/validate.o
 FUZZ_SERVER_OBJ := $(filter-out build/fuzz/daemons/api/main.o,$(API_SRC:%.c=build/fuzz/%.o))
-FUZZ_WRAP_fuzz-server := db_acquire db_release db_ping apikey_lookup job_get archive_tombstone_get job_list job_create \
+FUZZ_WRAP_fuzz-server := db_acquire db_release db_ping apikey_lookup job_get archive_tombstone_get job_list job_create job_create_batch \
                 jobops_cancel joblimits_paused_names s3_upload_complete log_raw_json log_raw_json_level
 
 build/fuzz/%.o: %.c

@@ -31,6 +31,9 @@
 
 #define EX_CONFIG_CODE 78
 
+/* The upper bound of [api] submit_batch_max (spool-api sizes its batch queue by it). */
+#define API_SUBMIT_BATCH_LIMIT 1024
+
 enum config_program {
 	PROG_API = 1 << 0,
 	PROG_WORKER = 1 << 1,
@@ -115,6 +118,8 @@ struct config_api {
 	char *listen;             /* address */
 	int64_t port;
 	int64_t threads;
+	int64_t submit_batch_wait_us; /* the first submission's wait for others to share its commit */
+	int64_t submit_batch_max;     /* 1 .. API_SUBMIT_BATCH_LIMIT submissions per commit */
 	int64_t max_connections;
 	int64_t connection_timeout; /* seconds without traffic before MHD closes a connection */
 	int64_t header_timeout;   /* seconds to send a whole request header (and JSON body) */

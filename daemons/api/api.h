@@ -14,6 +14,7 @@
  *   waiter.c     GET /v1/jobs/{id}?wait=N: suspended connections and their timer
  *   events.c     per-process event queue -> waiter_wake (final states)
  *   webhooks.c   spool.events.api -> signed webhook deliveries with retries
+ *   batcher.c    group commit: concurrent job submissions share one transaction
  *   publisher.c  the outbox publisher thread (PostgreSQL outbox -> RabbitMQ)
  *   scheduler.c  the promoter thread: scheduled jobs queued at their run_at
  *   ratelimit.c  token buckets in a table of fixed size (per key, per address)
@@ -254,6 +255,16 @@ void webhooks_init(const char *pepper, size_t len);
 int webhooks_start(struct api *a, struct buf *err);
 void webhooks_stop(void);
 void webhooks_free(void);
+
+/*
+ * batcher.c: insert the job `in` describes (validated; its strings borrowed
+ * until the call returns) as job_create would, committed in one transaction
+ * with the submissions of other threads that arrive meanwhile ([api]
+ * submit_batch_wait_us, submit_batch_max). Blocks until that commit. 0 with
+ * *out (owned by the caller: job_clear) and *existed, or -1 with err (the
+ * database failed, or refused this row).
+ */
+int batcher_submit(struct api *a, const struct job_new *in, struct job *out, bool *existed, struct buf *err);
 
 /* publisher.c */
 int publisher_start(struct api *a, struct buf *err);

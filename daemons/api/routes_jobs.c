@@ -84,15 +84,28 @@ static json_t *job_json(struct req *r, const struct job *j)
 	return api_job_json(r->api, j);
 }
 
-/* validate_job()'s owns_job: does the tenant have job `id`? (arg: the db_conn) */
+/* validate_job()'s database connection, taken when a check first needs it. */
+struct owns_ctx {
+	struct req *r;
+	struct db_conn *c;
+	struct buf err;          /* why the connection or the look-up failed */
+	bool failed;
+};
+
+/* validate_job()'s owns_job: does the tenant have job `id`? (arg: the owns_ctx) */
 static bool tenant_owns_job(const char *tenant, const char *id, void *arg)
 {
+	struct owns_ctx *o = arg;
+	if (!o->c && !o->failed && !(o->c = db_acquire(o->r->api->db, DB_WAIT_MS, &o->err)))
+		o->failed = true;
+	if (o->failed)
+		return false;
 	struct job j;
-	struct buf err = BUF_INIT;
 	memset(&j, 0, sizeof(j));
-	enum job_rc rc = job_get(arg, id, tenant, &j, &err);
+	enum job_rc rc = job_get(o->c, id, tenant, &j, &o->err);
 	job_clear(&j);
-	buf_release(&err);
+	if (rc == JOB_ERR)
+		o->failed = true;
 	return rc == JOB_OK;
 }
 
@@ -131,11 +144,6 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 				   "header 'Idempotency-Key' must be at most %d characters",
 				   VALIDATE_IDEMPOTENCY_KEY_MAX);
 	}
-	struct db_conn *c = db_take(r, &ret);
-	if (!c) {
-		json_decref(body);
-		return ret;
-	}
 	const struct config *cfg = r->api->cfg; /* one config for the whole request */
 	struct job_new in = {
 		.tenant = r->tenant,
@@ -143,24 +151,30 @@ enum MHD_Result jobs_submit(struct req *r, json_t *body)
 		.max_attempts = (int)cfg->api.default_max_attempts,
 	};
 	struct validate_error v = VALIDATE_ERROR_INIT;
-	struct validate_job ctx = { r->tenant, cfg->api.webhook_allow_hosts, tenant_owns_job, c, time(NULL) };
+	struct owns_ctx owns = { .r = r, .err = BUF_INIT };
+	struct validate_job ctx = { r->tenant, cfg->api.webhook_allow_hosts, tenant_owns_job, &owns, time(NULL) };
 	int rc = validate_job(&ctx, body, &in, &v);
-	if (rc < 0) {
-		db_release(c);
-		ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
+	/* released before the batch: its leader needs a connection of the pool */
+	if (owns.c)
+		db_release(owns.c);
+	if (owns.failed || rc < 0) {
+		if (owns.failed)
+			ret = reply_unavailable(r, "database", buf_str(&owns.err));
+		else
+			ret = reply_error(r, 422, "invalid", v.field, "field '%s' %s", v.field, buf_str(&v.msg));
+		buf_release(&owns.err);
 		buf_release(&v.msg);
 		json_decref(body);
 		return ret;
 	}
+	buf_release(&owns.err);
 	in.max_attempts = (int)config_type_value(&cfg->api.max_attempts, in.type, cfg->api.default_max_attempts);
 	struct job j;
 	struct buf err = BUF_INIT;
 	bool existed = false;
-	memset(&j, 0, sizeof(j));
-	if (job_create(c, &in, &j, &existed, &err) < 0) {
-		ret = db_failed(r, c, &err);
+	if (batcher_submit(r->api, &in, &j, &existed, &err) < 0) {
+		ret = reply_unavailable(r, "database", buf_str(&err));
 	} else {
-		db_release(c);
 		if (!existed) {
 			prom_job_submitted();
 			if (j.status == JOB_SCHEDULED)

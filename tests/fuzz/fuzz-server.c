@@ -26,8 +26,8 @@
  *  - the database: db_acquire() hands out a token connection that only the
  *    stand-ins accept (an API call of another database function must get one
  *    here). It knows the keys of `keys` and no job: job_get, job_list,
- *    archive_tombstone_get and jobops_cancel find nothing, job_create takes a job and forgets it. For
- *    DOWN_TENANT every call fails, as does the lookup of the key DOWN_KEY.
+ *    archive_tombstone_get and jobops_cancel find nothing, job_create (and job_create_batch, row by
+ *    row) takes a job and forgets it. For DOWN_TENANT every call fails, as does the lookup of the key DOWN_KEY.
  *  - S3: the endpoint is a loopback port bound but not listening, so a call
  *    fails at once (/ready, deleting an unused upload); presigning needs only
  *    the credentials set in the environment. An upload is buffered by the real
@@ -229,6 +229,20 @@ int __wrap_job_create(struct db_conn *c, const struct job_new *in, struct job *o
 	timefmt_utc(time(NULL), out->created_at);
 	*existed = false;
 	return 0;
+}
+
+__typeof__(job_create_batch) __wrap_job_create_batch;
+/* The batch of spool-api's group commit: each row as job_create; a tenant down fails them all. */
+int __wrap_job_create_batch(struct db_conn *c, const struct job_new *in, size_t n, struct job *out, bool *existed,
+			    struct buf *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (__wrap_job_create(c, &in[i], &out[i], &existed[i], err) < 0) {
+			for (size_t k = 0; k < i; k++)
+				job_clear(&out[k]);
+			return JOB_BATCH_ERR;
+		}
+	return JOB_BATCH_OK;
 }
 
 enum jobops_cancel_rc __wrap_jobops_cancel(struct db_conn *c, const char *id, const char *tenant,

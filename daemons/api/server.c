@@ -60,9 +60,7 @@ static struct req *req_new(struct api *a, struct MHD_Connection *conn, const cha
 	if (rid && validate_request_id(rid)) {
 		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
 	} else {
-		uuid_t u;
-		uuid_generate_random(u);
-		uuid_unparse_lower(u, r->request_id);
+		job_id_new(r->request_id); /* a random UUID, without a system call per request */
 	}
 	atomic_fetch_add(&a->inflight, 1);
 	return r;

@@ -1,4 +1,4 @@
-/* Unit tests for job: status names, uuid checks, retry delays. */
+/* Unit tests for job: status names, uuid checks, new ids, retry delays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +54,24 @@ static void test_uuid(void **state)
 }
 
 /* attempt^4 + base + jitter, capped (the cap wins over jitter), never below 1 s. */
+/* job_id_new: canonical version 4 UUIDs, all distinct, across refills of the pool. */
+static void test_id_new(void **state)
+{
+	(void)state;
+	enum { N = 1000 }; /* about 4 refills of the 256 ids of a pool */
+	char (*ids)[JOB_ID_LEN + 1] = calloc(N, sizeof(*ids));
+	assert_non_null(ids);
+	for (int i = 0; i < N; i++) {
+		job_id_new(ids[i]);
+		assert_true(job_id_valid(ids[i]));
+		assert_int_equal(ids[i][14], '4');
+		assert_non_null(strchr("89ab", ids[i][19]));
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(ids[i], ids[k]);
+	}
+	free(ids);
+}
+
 static void test_retry_delay(void **state)
 {
 	(void)state;
@@ -78,6 +96,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status_names),
 		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_id_new),
 		cmocka_unit_test(test_retry_delay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

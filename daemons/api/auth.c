@@ -37,7 +37,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,53 @@ static size_t index_of(const unsigned char h[32], size_t mask)
 	size_t i;
 	memcpy(&i, h, sizeof(i));
 	return i & mask;
+}
+
+/*
+ * HMAC-SHA256(pepper, text), as apikey_hash(), with a context per thread keyed
+ * with the pepper once: a one-shot HMAC fetches the algorithm and sets up and
+ * frees its contexts on every request. Falls back to apikey_hash() should
+ * OpenSSL refuse.
+ */
+static pthread_key_t mac_ctx_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *mac_hmac;
+
+static void mac_ctx_free(void *ctx)
+{
+	EVP_MAC_CTX_free(ctx);
+}
+
+static void mac_setup(void)
+{
+	if (pthread_key_create(&mac_ctx_key, mac_ctx_free) == 0)
+		mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+static void auth_hash(const char *text, unsigned char out[32])
+{
+	pthread_once(&mac_once, mac_setup);
+	EVP_MAC_CTX *ctx = mac_hmac ? pthread_getspecific(mac_ctx_key) : NULL;
+	int ok;
+	if (ctx) {
+		ok = EVP_MAC_init(ctx, NULL, 0, NULL); /* the key set before */
+	} else if (mac_hmac && (ctx = EVP_MAC_CTX_new(mac_hmac))) {
+		char digest[] = "SHA256";
+		OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+					OSSL_PARAM_construct_end() };
+		ok = EVP_MAC_init(ctx, (const unsigned char *)cache.pepper, strlen(cache.pepper), params) &&
+		     pthread_setspecific(mac_ctx_key, ctx) == 0;
+		if (!ok) {
+			EVP_MAC_CTX_free(ctx);
+			ctx = NULL;
+		}
+	} else {
+		ok = 0;
+	}
+	size_t len = 0;
+	if (!ok || !EVP_MAC_update(ctx, (const unsigned char *)text, strlen(text)) ||
+	    !EVP_MAC_final(ctx, out, &len, 32) || len != 32)
+		apikey_hash(cache.pepper, text, out);
 }
 
 /* 1 if the cache holds the key (its tenant and id copied into r), else 0. */
@@ -203,7 +252,7 @@ static int client_id(struct req *r, unsigned char id[32])
 	} else {
 		snprintf(norm + 5, sizeof(norm) - 5, "%s", text);
 	}
-	apikey_hash(cache.pepper, norm, id);
+	auth_hash(norm, id);
 	return 0;
 }
 
@@ -316,7 +365,7 @@ int auth_check(struct req *r, enum MHD_Result *ret)
 		return -1;
 	}
 	unsigned char hash[32];
-	apikey_hash(cache.pepper, key, hash);
+	auth_hash(key, hash);
 	uint64_t now = clock_now_ns();
 	if (!cache_get(hash, r, now) && verify_uncached(r, hash, now, ret) < 0)
 		return -1;

@@ -31,19 +31,6 @@ struct jobs_opts {
 	const char *tenant;
 };
 
-/* --since and --until of --archived: a date (YYYY-MM-DD, UTC), or what jobops_since takes. */
-static int archive_time(const char *val, time_t *out)
-{
-	char full[40];
-	int y, m, d;
-	char extra;
-	if (sscanf(val, "%4d-%2d-%2d%c", &y, &m, &d, &extra) == 3 && strlen(val) == 10) {
-		snprintf(full, sizeof(full), "%sT00:00:00Z", val);
-		return timefmt_parse(full, out);
-	}
-	return jobops_since(val, time(NULL), out);
-}
-
 static int on_opt(int opt, const char *val, void *arg)
 {
 	struct jobs_opts *o = arg;
@@ -63,7 +50,7 @@ static int on_opt(int opt, const char *val, void *arg)
 		o->f.type = val;
 		return 0;
 	case 'S':
-		if (archive_time(val, &when) == 0) {
+		if (archive_parse_time(val, time(NULL), &when) == 0) {
 			timefmt_utc(when, o->since);
 			o->f.since = o->since;
 			o->since_t = when;
@@ -86,7 +73,7 @@ static int on_opt(int opt, const char *val, void *arg)
 		o->archived = true;
 		return 0;
 	case 'U':
-		if (archive_time(val, &o->until_t) == 0)
+		if (archive_parse_time(val, time(NULL), &o->until_t) == 0)
 			return 0;
 		cmd_error("jobs: --until wants a date (2026-12-01), a duration or an RFC 3339 time, not '%s'", val);
 		return -1;
@@ -143,21 +130,6 @@ void cmd_print_jobs(const struct job *jobs, size_t n, bool due)
 	buf_release(&err);
 }
 
-/* Does the archived line `l` pass --since, --until, --tenant and --status? */
-static bool archived_match(const struct jobs_opts *o, json_t *l)
-{
-	json_t *job = json_object_get(l, "job");
-	const char *fin = json_string_value(json_object_get(l, "finished_at"));
-	const char *tenant = json_string_value(json_object_get(job, "tenant_id"));
-	const char *status = json_string_value(json_object_get(job, "status"));
-	time_t t;
-	if (!fin || timefmt_parse(fin, &t) < 0 || t < o->since_t || t > o->until_t)
-		return false;
-	if (o->tenant && (!tenant || strcmp(tenant, o->tenant)))
-		return false;
-	return !o->f.has_status || (status && !strcmp(status, job_status_name(o->f.status)));
-}
-
 /* A table cell of a field of an archived job, "-" when absent. */
 static const char *field(json_t *job, const char *name)
 {
@@ -197,61 +169,21 @@ static void archived_row(struct table *t, json_t *l, struct buf *err)
 	table_cell(t, buf_str(err));
 }
 
-/* Read one archive object and print (or add to `t`) its lines that match; the count, or -1. */
-static long archived_object(struct cmd_ctx *ctx, const struct jobs_opts *o, const char *key, struct table *t)
+/* What archive_read gives each matching line: printed (--json) or a row of the table. */
+struct archived_out {
+	bool json;
+	struct table *t;
+	struct buf err;
+};
+
+static int archived_line(void *arg, json_t *l, const char *text)
 {
-	char path[] = "/tmp/adminctl-archive.XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0) {
-		cmd_error("jobs: cannot create a temporary file");
-		return -1;
-	}
-	close(fd);
-	struct aws_error ae;
-	aws_error_clear(&ae);
-	long n = -1;
-	struct buf gz = BUF_INIT, text = BUF_INIT, err = BUF_INIT;
-	if (s3_get_file(ctx->s3, key, path, ARCHIVE_MAX_BYTES, &ae) < 0) {
-		cmd_error("jobs: cannot read '%s': %s", key, ae.message);
-		goto out;
-	}
-	FILE *fp = fopen(path, "rb");
-	char chunk[65536];
-	size_t got;
-	while (fp && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(&gz, chunk, got);
-	if (fp)
-		fclose(fp);
-	if (archive_gunzip(gz.data, gz.len, ARCHIVE_MAX_BYTES, &text, &err) < 0) {
-		cmd_error("jobs: '%s': %s", key, buf_str(&err));
-		goto out;
-	}
-	n = 0;
-	for (char *line = text.data, *nl; line && *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			nl = line + strlen(line) - 1;
-		else
-			*nl = '\0';
-		json_error_t je;
-		json_t *l = json_loads(line, 0, &je);
-		if (!l) {
-			cmd_error("jobs: '%s': a line is not JSON: %s", key, je.text);
-		} else if (archived_match(o, l)) {
-			n++;
-			if (ctx->json)
-				printf("%s\n", line);
-			else
-				archived_row(t, l, &err);
-		}
-		json_decref(l);
-	}
-out:
-	unlink(path);
-	buf_release(&gz);
-	buf_release(&text);
-	buf_release(&err);
-	return n;
+	struct archived_out *o = arg;
+	if (o->json)
+		printf("%s\n", text);
+	else
+		archived_row(o->t, l, &o->err);
+	return 0;
 }
 
 /* --archived: the dated prefixes from --since to --until, each object read back and filtered. */
@@ -268,36 +200,43 @@ static int archived_exec(struct cmd_ctx *ctx, struct jobs_opts *o)
 	}
 	if (!o->until_t)
 		o->until_t = time(NULL);
-	if (o->until_t < o->since_t || o->until_t - o->since_t > 3660 * 86400LL) {
+	if (o->until_t < o->since_t || o->until_t - o->since_t > ARCHIVE_QUERY_MAX_RANGE) {
 		cmd_error("jobs: --until must follow --since, by at most ten years");
 		return CMD_EXIT_USAGE;
 	}
 	if ((rc = cmd_s3(ctx)))
 		return rc;
-	const char *prefix = ctx->cfg.retention.archive_prefix ? ctx->cfg.retention.archive_prefix : "";
+	struct archive_query q = {
+		.since = o->since_t,
+		.until = o->until_t,
+		.tenant = o->tenant,
+		.status = o->f.has_status ? job_status_name(o->f.status) : NULL,
+	};
 	struct table t;
-	struct buf p = BUF_INIT;
+	struct archived_out out = { .json = ctx->json, .t = &t, .err = BUF_INIT };
+	struct buf err = BUF_INIT;
+	struct aws_error ae;
+	size_t bad = 0;
 	table_init(&t, cols, 8);
 	rc = CMD_EXIT_OK;
-	/* each UTC day from --since's to --until's */
-	for (int64_t day = o->since_t - o->since_t % 86400; day <= o->until_t && rc == CMD_EXIT_OK; day += 86400) {
-		struct s3_object *objs = NULL;
-		size_t n = 0;
-		struct aws_error ae;
-		archive_day_prefix(prefix, day, &p);
-		if (s3_list(ctx->s3, buf_str(&p), NULL, &objs, &n, NULL, NULL, &ae) < 0) {
-			rc = cmd_s3_failed("jobs --archived", &ae);
-			break;
+	if (archive_read(ctx->s3, ctx->cfg.retention.archive_prefix, &q, archived_line, &out, &bad, &ae, &err) < 0) {
+		struct buf what = BUF_INIT;
+		buf_printf(&what, "jobs --archived: %s", buf_str(&err));
+		if (*ae.message) {
+			rc = cmd_s3_failed(buf_str(&what), &ae);
+		} else {
+			cmd_error("%s", buf_str(&what));
+			rc = CMD_EXIT_FAILURE;
 		}
-		for (size_t i = 0; i < n && rc == CMD_EXIT_OK; i++)
-			if (archived_object(ctx, o, objs[i].key, &t) < 0)
-				rc = CMD_EXIT_FAILURE;
-		s3_objects_free(objs, n);
+		buf_release(&what);
 	}
+	if (bad)
+		cmd_error("jobs --archived: %zu line%s of the archive not JSON, skipped", bad, bad == 1 ? " is" : "s are");
 	if (!ctx->json)
 		table_print(&t, stdout);
 	table_free(&t);
-	buf_release(&p);
+	buf_release(&out.err);
+	buf_release(&err);
 	return rc;
 }
 

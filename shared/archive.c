@@ -4,8 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 #include <zlib.h>
+
+#include "jobops.h"
+#include "timefmt.h"
 
 #define GZ_CHUNK 65536
 
@@ -79,6 +83,123 @@ void archive_key(const char *prefix, const char *day, const char *first, struct 
 	uuid_unparse_lower(u, us);
 	buf_reset(out);
 	buf_printf(out, "%s%s/%s-%s.jsonl.gz", prefix, day, first, us);
+}
+
+int archive_parse_time(const char *arg, time_t now, time_t *out)
+{
+	char full[40];
+	int y, m, d;
+	char extra;
+	if (arg && sscanf(arg, "%4d-%2d-%2d%c", &y, &m, &d, &extra) == 3 && strlen(arg) == 10) {
+		snprintf(full, sizeof(full), "%sT00:00:00Z", arg);
+		return timefmt_parse(full, out);
+	}
+	return jobops_since(arg, now, out);
+}
+
+bool archive_line_matches(const struct archive_query *q, json_t *l)
+{
+	json_t *job = json_object_get(l, "job");
+	const char *fin = json_string_value(json_object_get(l, "finished_at"));
+	const char *tenant = json_string_value(json_object_get(job, "tenant_id"));
+	const char *status = json_string_value(json_object_get(job, "status"));
+	time_t t;
+	if (!fin || timefmt_parse(fin, &t) < 0 || t < q->since || t > q->until)
+		return false;
+	if (q->tenant && (!tenant || strcmp(tenant, q->tenant)))
+		return false;
+	return !q->status || (status && !strcmp(status, q->status));
+}
+
+/* Fetch object `key` and gunzip it into `text`: 0, or -1 with err (and ae for S3's failure). */
+static int read_object(struct s3 *s3, const char *key, struct buf *text, struct aws_error *ae, struct buf *err)
+{
+	char path[] = "/tmp/spool-archive.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		buf_printf(err, "cannot create a temporary file for '%s'", key);
+		return -1;
+	}
+	close(fd);
+	int rc = -1;
+	struct buf gz = BUF_INIT, e = BUF_INIT;
+	if (s3_get_file(s3, key, path, ARCHIVE_MAX_BYTES, ae) < 0) {
+		buf_printf(err, "cannot read '%s'", key);
+		goto out;
+	}
+	FILE *fp = fopen(path, "rb");
+	if (!fp) {
+		buf_printf(err, "cannot open the temporary copy of '%s'", key);
+		goto out;
+	}
+	char chunk[GZ_CHUNK];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		buf_add(&gz, chunk, got);
+	fclose(fp);
+	if (archive_gunzip(gz.data, gz.len, ARCHIVE_MAX_BYTES, text, &e) < 0) {
+		buf_printf(err, "'%s': %s", key, buf_str(&e));
+		goto out;
+	}
+	rc = 0;
+out:
+	unlink(path);
+	buf_release(&gz);
+	buf_release(&e);
+	return rc;
+}
+
+/* Each line of `text` (changed in place) that matches to fn: 1 when fn stopped, else 0. */
+static int read_lines(char *text, const struct archive_query *q, archive_line_fn fn, void *arg, size_t *bad)
+{
+	int stop = 0;
+	for (char *line = text, *nl; !stop && line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (!*line)
+			continue;
+		json_t *l = json_loads(line, 0, NULL);
+		if (!l) {
+			if (bad)
+				(*bad)++;
+			continue;
+		}
+		if (archive_line_matches(q, l))
+			stop = fn(arg, l, line);
+		json_decref(l);
+	}
+	return stop ? 1 : 0;
+}
+
+int archive_read(struct s3 *s3, const char *prefix, const struct archive_query *q, archive_line_fn fn, void *arg,
+		 size_t *bad, struct aws_error *ae, struct buf *err)
+{
+	struct buf p = BUF_INIT, text = BUF_INIT;
+	int rc = 0, stop = 0;
+	aws_error_clear(ae);
+	/* each UTC day from since's to until's */
+	for (int64_t day = q->since - q->since % 86400; day <= q->until && !stop && rc == 0; day += 86400) {
+		struct s3_object *objs = NULL;
+		size_t n = 0;
+		archive_day_prefix(prefix ? prefix : "", day, &p);
+		if (s3_list(s3, buf_str(&p), NULL, &objs, &n, NULL, NULL, ae) < 0) {
+			buf_printf(err, "cannot list '%s'", buf_str(&p));
+			rc = -1;
+			break;
+		}
+		for (size_t i = 0; i < n && !stop && rc == 0; i++) {
+			buf_reset(&text);
+			if (read_object(s3, objs[i].key, &text, ae, err) < 0)
+				rc = -1;
+			else if (text.data)
+				stop = read_lines(text.data, q, fn, arg, bad);
+		}
+		s3_objects_free(objs, n);
+	}
+	buf_release(&p);
+	buf_release(&text);
+	return rc;
 }
 
 void archive_day_prefix(const char *prefix, int64_t t, struct buf *out)

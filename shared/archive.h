@@ -28,7 +28,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
+#include <jansson.h>
+
+#include "aws.h"
 #include "buf.h"
 #include "config.h"
 #include "db.h"
@@ -53,6 +57,49 @@ int archive_gunzip(const void *data, size_t len, size_t max, struct buf *out, st
 void archive_key(const char *prefix, const char *day, const char *first, struct buf *out);
 /* The listing prefix of one UTC day (`t` any time of it) into `out` (reset first). */
 void archive_day_prefix(const char *prefix, int64_t t, struct buf *out);
+
+/*
+ * Reading archived jobs back (adminctl jobs --archived, the TUI's Archive).
+ * A query: the jobs finished from `since` to `until` (inclusive), of `tenant`
+ * and `status` when not NULL (both borrowed).
+ */
+struct archive_query {
+	time_t since, until;
+	const char *tenant;
+	const char *status;      /* "failed", as jobs.status */
+};
+/* The widest range a query may span, in seconds (ten years). */
+#define ARCHIVE_QUERY_MAX_RANGE (3660 * 86400LL)
+
+/*
+ * A --since or --until as operators write it: a date ("2026-12-01", its
+ * midnight UTC), or what jobops_since() takes (a duration before `now`, an
+ * RFC 3339 time). 0 and *out, or -1.
+ */
+int archive_parse_time(const char *arg, time_t now, time_t *out);
+/* Does archived line `l` ({"finished_at", "job", "events"}) pass `q`? */
+bool archive_line_matches(const struct archive_query *q, json_t *l);
+
+/*
+ * Called for each matching line: `l` borrowed (json_incref to keep it),
+ * `text` the line as stored. Nonzero stops the reading (archive_read then
+ * returns 0).
+ */
+typedef int (*archive_line_fn)(void *arg, json_t *l, const char *text);
+
+/*
+ * Read back the archived jobs of `q` under `prefix` ([retention]
+ * archive_prefix): each UTC day's prefix from q->since's to q->until's listed,
+ * each object fetched (at most ARCHIVE_MAX_BYTES), gunzipped and read line by
+ * line, fn called for each line that matches, in the order of the keys
+ * (oldest day first). A line that is not JSON is skipped and counted in
+ * *bad (may be NULL). 0, or -1 with err saying what failed: "cannot list
+ * 'PREFIX'" or "cannot read 'KEY'" with ae saying why (S3's failure), or
+ * "'KEY': gunzip: …" with ae's message empty. Blocks: call it off a UI
+ * thread.
+ */
+int archive_read(struct s3 *s3, const char *prefix, const struct archive_query *q, archive_line_fn fn, void *arg,
+		 size_t *bad, struct aws_error *ae, struct buf *err);
 
 /* Take the sweep's lock on `c` for the session: 1 taken, 0 held elsewhere, -1 error. */
 int archive_lock(struct db_conn *c, struct buf *err);

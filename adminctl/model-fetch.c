@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
 #include "audit.h"
 #include "selection.h"
 #include "buf.h"
@@ -487,6 +488,51 @@ static void free_failures(struct model_snap *s)
 	json_decref(s->u.fail.jobs);
 }
 
+/* archive_read's callback: keep the line, up to MODEL_ARCHIVE_MAX, then stop. */
+static int archive_keep(void *arg, json_t *l, const char *text)
+{
+	(void)text;
+	struct model_archive *a = arg;
+	if (json_array_size(a->lines) >= MODEL_ARCHIVE_MAX) {
+		a->more = true;
+		return 1;
+	}
+	json_array_append(a->lines, l);
+	return 0;
+}
+
+/* The archived jobs of the filter, read back from S3 (every object of each day: slow for many). */
+static void fetch_archive(struct model *m, struct model_snap *s, const struct model_params *req)
+{
+	struct model_archive *a = &s->u.arch;
+	a->filter = req->arch_filter;
+	a->lines = json_array();
+	struct archive_query q = {
+		.since = a->filter.since,
+		.until = a->filter.until ? a->filter.until : time(NULL),
+		.tenant = *a->filter.tenant ? a->filter.tenant : NULL,
+		.status = a->filter.status >= 0 ? job_status_name((enum job_status)a->filter.status) : NULL,
+	};
+	struct aws_error ae;
+	struct buf err = BUF_INIT;
+	if (archive_read(m->s3, m->cfg->retention.archive_prefix, &q, archive_keep, a, &a->bad, &ae, &err) < 0) {
+		if (*ae.message) {
+			char why[192];
+			s3_failed(m, &ae, why, sizeof(why));
+			buf_printf(&err, ": %s", why);
+		}
+		model_one_line(s->err, sizeof(s->err), buf_str(&err));
+	} else {
+		model_set_svc(m, MODEL_SVC_S3, true, NULL);
+	}
+	buf_release(&err);
+}
+
+static void free_archive(struct model_snap *s)
+{
+	json_decref(s->u.arch.lines);
+}
+
 const struct model_kind_ops model_kinds[] = {
 	[MODEL_OVERVIEW] = { .fetch = fetch_overview, .free = free_overview, .after_action = true, .timed = true },
 	[MODEL_JOBS] = { .fetch = fetch_jobs, .free = free_jobs, .after_action = true, .timed = true },
@@ -497,6 +543,7 @@ const struct model_kind_ops model_kinds[] = {
 	[MODEL_AUDIT] = { .fetch = fetch_audit, .free = free_audit, .after_action = true, .timed = true },
 	[MODEL_FAILURES] = { .fetch = fetch_failures, .free = free_failures, .after_action = true, .timed = true },
 	[MODEL_EVENTS] = { .fetch = model_events_fetch, .free = model_events_free, .after_action = false, .timed = false },
+	[MODEL_ARCHIVE] = { .fetch = fetch_archive, .free = free_archive, .after_action = false, .timed = false },
 };
 _Static_assert(sizeof(model_kinds) / sizeof(model_kinds[0]) == MODEL_KIND_COUNT,
 	       "model_kinds: one entry for each enum model_kind");

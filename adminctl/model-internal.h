@@ -48,6 +48,7 @@ struct model {
 	char *res_url_key;
 	int met_period, met_range;
 	char fail_group[16];
+	struct model_archive_filter arch_filter;
 	enum model_kind visible;
 	bool dead_force;         /* read the dead letters on the next fetch, whatever the interval */
 	struct model_pending_action *actions, **actions_tail;
@@ -89,6 +90,7 @@ struct model_params {
 	const char *res_url_key;         /* MODEL_RESULTS: a key to presign, or NULL */
 	int met_period, met_range;       /* MODEL_METRICS: seconds */
 	char fail_group[16];             /* MODEL_FAILURES: the group whose jobs to fetch, "" for none */
+	struct model_archive_filter arch_filter; /* MODEL_ARCHIVE */
 };
 
 /*

@@ -158,6 +158,7 @@ static bool work_one(struct model *m)
 		struct model_params req = { .filter = m->filter, .met_period = m->met_period, .met_range = m->met_range };
 		memcpy(req.job_id, m->job_id, sizeof(req.job_id));
 		memcpy(req.fail_group, m->fail_group, sizeof(req.fail_group));
+		req.arch_filter = m->arch_filter;
 		char *prefix = m->res_prefix ? xstrdup(m->res_prefix) : NULL;
 		char *url_key = m->res_url_key ? xstrdup(m->res_url_key) : NULL;
 		req.res_prefix = prefix;
@@ -214,6 +215,7 @@ struct model *model_new(const struct config *cfg, const char *actor)
 	m->filter.status = -1;
 	m->met_period = 300;
 	m->met_range = 3 * 3600;
+	m->arch_filter.status = -1;
 	m->actions_tail = &m->actions;
 	m->sec = secrets_new(cfg);
 	m->mq = mq_new(cfg, m->sec);
@@ -327,6 +329,14 @@ void model_want_failures(struct model *m, const char *group)
 	pthread_mutex_lock(&m->mu);
 	snprintf(m->fail_group, sizeof(m->fail_group), "%s", group ? group : "");
 	mark(m, MODEL_FAILURES);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void model_want_archive(struct model *m, const struct model_archive_filter *f)
+{
+	pthread_mutex_lock(&m->mu);
+	m->arch_filter = *f;
+	mark(m, MODEL_ARCHIVE);
 	pthread_mutex_unlock(&m->mu);
 }
 

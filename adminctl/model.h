@@ -44,6 +44,7 @@ enum model_kind {
 	MODEL_AUDIT,
 	MODEL_FAILURES,
 	MODEL_EVENTS,            /* the live events (model-events.c): its own consumer thread fills a ring */
+	MODEL_ARCHIVE,           /* archived jobs read back from S3 (archive_read) */
 	MODEL_KIND_COUNT         /* not a kind: how many there are */
 };
 
@@ -143,6 +144,25 @@ struct model_events {
 	bool live;               /* the consumer is subscribed (false: RabbitMQ is away) */
 };
 
+/* The archived jobs asked for: finished from since to until, of a tenant ("" any), a status (-1 any). */
+struct model_archive_filter {
+	time_t since, until;
+	char tenant[128];
+	int status;
+};
+
+/*
+ * Archived jobs read back, in the order of the archive (oldest day first), the
+ * first MODEL_ARCHIVE_MAX of those matching.
+ */
+#define MODEL_ARCHIVE_MAX 1000
+struct model_archive {
+	struct model_archive_filter filter; /* the filter this snapshot answers */
+	json_t *lines;           /* owned: array of the archived lines {"finished_at", "job", "events"} */
+	bool more;               /* more matched than MODEL_ARCHIVE_MAX */
+	size_t bad;              /* lines skipped, not JSON */
+};
+
 struct model_results {
 	char *prefix;            /* the prefix this snapshot lists ("" = top) */
 	char **prefixes;
@@ -192,6 +212,7 @@ struct model_snap {
 		struct model_audit audit;
 		struct model_failures fail;
 		struct model_events events;
+		struct model_archive arch;
 	} u;
 };
 
@@ -270,6 +291,8 @@ void model_want_url(struct model *m, const char *key);
 void model_want_metrics(struct model *m, int period, int range);
 /* The failure groups, and the first jobs of `group` ("" or NULL: none). */
 void model_want_failures(struct model *m, const char *group);
+/* The archived jobs of `f`. */
+void model_want_archive(struct model *m, const struct model_archive_filter *f);
 /* The kind the UI shows now: the dead letters are read only while it is MODEL_DEAD. */
 void model_set_visible(struct model *m, enum model_kind kind);
 /* Fetch `kind` again with its current parameters. */

@@ -4,7 +4,9 @@
  * event's error whole), every line wrapped to the screen's width, never cut.
  * The arrow keys scroll a line, PgUp/PgDn a page, Home/End to either end; the
  * last row says which lines are shown. Enter on the Jobs screen opens it; q
- * goes back.
+ * goes back. Enter on the Archive screen opens an archived job here the same
+ * way, drawn from its archived line (tui_job_show_archived) instead of the
+ * database.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,9 +14,13 @@
 #include <string.h>
 
 #include "buf.h"
+#include "timefmt.h"
 #include "tui.h"
 
 static struct tui_list jl;
+/* The archived line shown instead of the MODEL_JOB snapshot (a reference), or NULL. */
+static json_t *archived;
+static bool opening_archived;
 
 /* Lines of the detail, built per draw from the snapshot (owned by `lines`). */
 struct lines {
@@ -129,8 +135,74 @@ static void build(const struct model_job *mj, struct lines *l)
 	}
 }
 
+/* The detail of an archived line {"finished_at", "job": columns of jobs, "events": columns of job_events}. */
+static void build_archived(json_t *line, struct lines *l)
+{
+	json_t *j = json_object_get(line, "job"), *events = json_object_get(line, "events"), *e;
+	char t1[TIMEFMT_UTC_SIZE], t2[TIMEFMT_UTC_SIZE], t3[TIMEFMT_UTC_SIZE];
+	size_t i;
+	add(l, TC_HEADER, "job %s (archived)", tui_json_text(j, "id", NULL));
+	add(l, TC_NORMAL, "  type %s   tenant %s   status %s   priority %s   attempts %lld/%lld",
+	    tui_json_text(j, "type", NULL), tui_json_text(j, "tenant_id", NULL), tui_json_text(j, "status", NULL),
+	    tui_json_text(j, "priority", NULL), (long long)json_integer_value(json_object_get(j, "attempts")),
+	    (long long)json_integer_value(json_object_get(j, "max_attempts")));
+	add(l, TC_NORMAL, "  created %s   started %s   finished %s", tui_json_text(j, "created_at", t1),
+	    tui_json_text(j, "started_at", t2), tui_json_text(line, "finished_at", t3));
+	json_t *err = json_object_get(j, "error");
+	if (json_is_object(err))
+		add(l, TC_DOWN, "  error %s", tui_json_text(err, "code", NULL));
+	add(l, TC_NORMAL, "%s", "");
+	add_json(l, "source", json_is_null(json_object_get(j, "source")) ? NULL : json_object_get(j, "source"));
+	add_json(l, "params", json_object_get(j, "params"));
+	add_json(l, "result", json_is_null(json_object_get(j, "result")) ? NULL : json_object_get(j, "result"));
+	if (json_is_object(err))
+		add_json(l, "error", err);
+	add(l, TC_NORMAL, "%s", "");
+	add(l, TC_HEADER, "events (%zu)", json_array_size(events));
+	json_array_foreach(events, i, e) {
+		json_t *ee = json_object_get(e, "error"), *det = json_object_get(e, "detail");
+		char *es = json_is_null(ee) || !ee ? NULL : json_dumps(ee, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *ds = json_is_null(det) || !det ? NULL : json_dumps(det, JSON_COMPACT | JSON_ENCODE_ANY);
+		const char *w = json_string_value(json_object_get(e, "worker_id"));
+		add(l, es ? TC_DOWN : TC_NORMAL, "  %s  %-10s %-10s #%lld %s%s%s%s%s", tui_json_text(e, "at", t1),
+		    tui_json_text(e, "event", NULL), tui_json_text(e, "status", NULL),
+		    (long long)json_integer_value(json_object_get(e, "attempt")), w ? w : "", es ? "  " : "",
+		    es ? es : "", ds ? "  " : "", ds ? ds : "");
+		free(es);
+		free(ds);
+	}
+}
+
+/* The lines of `raw` wrapped to `cols` and drawn from the scroll position; frees raw. */
+static void draw_lines(struct lines *raw, int top, int rows, int cols)
+{
+	struct lines l = { 0 };
+	wrap(raw, cols - 1, &l);
+	lines_free(raw);
+	/* a scrolling text: the cursor is the first line shown; the last row says where it is */
+	int shown = (int)l.n > rows ? rows - 1 : rows;
+	jl.n = (int)l.n;
+	if (jl.sel > jl.n - shown)
+		jl.sel = jl.n - shown;
+	if (jl.sel < 0)
+		jl.sel = 0;
+	jl.top = jl.sel;
+	for (int i = 0; i < shown && jl.top + i < jl.n; i++)
+		tui_cell(top + i, 0, cols, l.c[jl.top + i], l.v[jl.top + i]);
+	if (shown < rows)
+		tui_cellf(top + rows - 1, 0, cols, TC_DIM, "lines %d–%d of %d%s   ↑↓ PgUp/PgDn Home/End scroll",
+			  jl.top + 1, jl.top + shown, jl.n, jl.top + shown >= jl.n ? " (end)" : "");
+	lines_free(&l);
+}
+
 static void draw_job(struct tui *t, int top, int rows, int cols)
 {
+	struct lines raw = { 0 };
+	if (archived) {
+		build_archived(archived, &raw);
+		draw_lines(&raw, top, rows, cols);
+		return;
+	}
 	struct model_snap *s = model_snap_get(tui_model(t), MODEL_JOB);
 	if (!s || !*s->u.job.id) {
 		tui_cell(top, 2, cols - 2, TC_DIM, s ? "no job chosen: Enter on a job in the Jobs screen (2)" : "loading…");
@@ -142,32 +214,37 @@ static void draw_job(struct tui *t, int top, int rows, int cols)
 	} else if (!s->u.job.found) {
 		tui_cellf(top, 2, cols - 2, TC_DOWN, "no job '%s'", s->u.job.id);
 	} else {
-		struct lines raw = { 0 }, l = { 0 };
 		build(&s->u.job, &raw);
-		wrap(&raw, cols - 1, &l);
-		lines_free(&raw);
-		/* a scrolling text: the cursor is the first line shown; the last row says where it is */
-		int shown = (int)l.n > rows ? rows - 1 : rows;
-		jl.n = (int)l.n;
-		if (jl.sel > jl.n - shown)
-			jl.sel = jl.n - shown;
-		if (jl.sel < 0)
-			jl.sel = 0;
-		jl.top = jl.sel;
-		for (int i = 0; i < shown && jl.top + i < jl.n; i++)
-			tui_cell(top + i, 0, cols, l.c[jl.top + i], l.v[jl.top + i]);
-		if (shown < rows)
-			tui_cellf(top + rows - 1, 0, cols, TC_DIM, "lines %d–%d of %d%s   ↑↓ PgUp/PgDn Home/End scroll",
-				  jl.top + 1, jl.top + shown, jl.n, jl.top + shown >= jl.n ? " (end)" : "");
-		lines_free(&l);
+		draw_lines(&raw, top, rows, cols);
 	}
 	model_snap_put(tui_model(t), s);
 }
 
+/* Made visible: from the start of the text; a job of the database unless tui_job_show_archived() opens it. */
 static void enter_job(struct tui *t)
 {
 	(void)t;
 	jl.sel = jl.top = 0;
+	if (!opening_archived) {
+		json_decref(archived);
+		archived = NULL;
+	}
+}
+
+static void forget_job(struct tui *t)
+{
+	(void)t;
+	json_decref(archived);
+	archived = NULL;
+}
+
+void tui_job_show_archived(struct tui *t, json_t *line)
+{
+	json_decref(archived);
+	archived = json_incref(line);
+	opening_archived = true;
+	tui_show(t, 2);
+	opening_archived = false;
 }
 
 static struct tui_list *job_list_pos(struct tui *t)
@@ -176,19 +253,45 @@ static struct tui_list *job_list_pos(struct tui *t)
 	return &jl;
 }
 
+static const struct table_col event_cols[] = {
+	{ "JOB", 0 }, { "AT", 0 }, { "EVENT", 0 }, { "STATUS", 0 }, { "ATTEMPT", 0 }, { "WORKER", 0 },
+	{ "ERROR", 0 }, { "DETAIL", 0 },
+};
+
+/* `e` on an archived job: its archived events, as the database's are exported. */
+static void export_archived(struct table *out)
+{
+	json_t *events = json_object_get(archived, "events"), *e;
+	const char *id = json_string_value(json_object_get(json_object_get(archived, "job"), "id"));
+	char at[TIMEFMT_UTC_SIZE];
+	size_t i;
+	table_init(out, event_cols, 8);
+	json_array_foreach(events, i, e) {
+		table_row(out);
+		table_cell(out, id);
+		table_cell(out, tui_json_text(e, "at", at));
+		table_cell(out, json_string_value(json_object_get(e, "event")));
+		table_cell(out, json_string_value(json_object_get(e, "status")));
+		table_cellf(out, "%lld", (long long)json_integer_value(json_object_get(e, "attempt")));
+		table_cell(out, json_string_value(json_object_get(e, "worker_id")));
+		tui_json_cell(out, json_is_null(json_object_get(e, "error")) ? NULL : json_object_get(e, "error"));
+		tui_json_cell(out, json_is_null(json_object_get(e, "detail")) ? NULL : json_object_get(e, "detail"));
+	}
+}
+
 /* `e`: the job's event timeline, each event's error and detail whole. */
 static bool export_job(struct tui *t, struct table *out)
 {
-	static const struct table_col cols[] = {
-		{ "JOB", 0 }, { "AT", 0 }, { "EVENT", 0 }, { "STATUS", 0 }, { "ATTEMPT", 0 }, { "WORKER", 0 },
-		{ "ERROR", 0 }, { "DETAIL", 0 },
-	};
+	if (archived) {
+		export_archived(out);
+		return true;
+	}
 	struct model_snap *s = model_snap_get(tui_model(t), MODEL_JOB);
 	if (!s || *s->err || !s->u.job.found) {
 		model_snap_put(tui_model(t), s);
 		return false;
 	}
-	table_init(out, cols, 8);
+	table_init(out, event_cols, 8);
 	for (size_t i = 0; i < s->u.job.nevents; i++) {
 		const struct jobops_event *e = &s->u.job.events[i];
 		table_row(out);
@@ -212,4 +315,5 @@ const struct tui_screen tui_job_screen = {
 	.draw = draw_job,
 	.list = job_list_pos,
 	.export = export_job,
+	.forget = forget_job,
 };

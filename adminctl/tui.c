@@ -26,12 +26,13 @@
 /*
  * The six tabs (1–6, Tab), then the screens reached by a key or a command (the
  * audit trail: `a` on the Overview; the failure groups: `f` on the Overview;
- * the events: `:events`).
+ * the events: `:events`; the archived jobs: `:archive`).
  */
 static const struct tui_screen *const screens[] = {
 	&tui_overview_screen, &tui_jobs_screen, &tui_job_screen,
 	&tui_dead_screen, &tui_results_screen, &tui_metrics_screen,
 	&tui_audit_screen, &tui_failures_screen, &tui_events_screen,
+	&tui_archive_screen,
 };
 #define NSCREENS ((int)(sizeof(screens) / sizeof(screens[0])))
 #define NTABS 6
@@ -313,6 +314,19 @@ void tui_json_cell(struct table *tb, json_t *v)
 	free(s);
 }
 
+const char *tui_json_text(json_t *o, const char *name, char utc[TIMEFMT_UTC_SIZE])
+{
+	const char *v = json_string_value(json_object_get(o, name));
+	time_t when;
+	if (!v || !*v)
+		return "-";
+	if (utc && timefmt_parse(v, &when) == 0) {
+		timefmt_utc(when, utc);
+		return utc;
+	}
+	return v;
+}
+
 void tui_list_fix(struct tui_list *l, int rows)
 {
 	if (rows < 1)
@@ -402,7 +416,7 @@ static unsigned key_quit(struct tui *t, int key)
 		return TUI_REDRAW_ALL;
 	}
 	if (screens[t->cur] == &tui_audit_screen || screens[t->cur] == &tui_failures_screen ||
-	    screens[t->cur] == &tui_events_screen) {
+	    screens[t->cur] == &tui_events_screen || screens[t->cur] == &tui_archive_screen) {
 		tui_show(t, 0); /* back to the Overview */
 		return TUI_REDRAW_ALL;
 	}
@@ -718,6 +732,17 @@ static unsigned cmd_limit(struct tui *t, const char *arg)
 	return tui_limits_command(t, MODEL_OP_LIMIT_SET, arg);
 }
 
+/* `:archive [DAYS | SINCE [UNTIL]]`: the archived jobs, of the range given. */
+static unsigned cmd_archive(struct tui *t, const char *arg)
+{
+	if (arg && !tui_archive_range(t, arg))
+		return TUI_REDRAW_STATUS;
+	for (int s = 0; s < NSCREENS; s++)
+		if (screens[s] == &tui_archive_screen)
+			tui_show(t, s);
+	return TUI_REDRAW_ALL;
+}
+
 static const struct tui_command commands[] = {
 	{ "overview", "the Overview", &tui_overview_screen, NULL },
 	{ "jobs", "the Jobs table", &tui_jobs_screen, NULL },
@@ -730,6 +755,7 @@ static const struct tui_command commands[] = {
 	{ "pause", "pause a tenant or type (:pause tenant|type NAME)", NULL, cmd_pause },
 	{ "resume", "resume a tenant or type (:resume tenant|type NAME)", NULL, cmd_resume },
 	{ "limit", "set max running jobs (:limit tenant|type NAME N|unlimited)", NULL, cmd_limit },
+	{ "archive", "the archived jobs (:archive DAYS, or SINCE [UNTIL])", NULL, cmd_archive },
 	{ "refresh", "refresh now", NULL, cmd_refresh },
 	{ "help", "every key and command", NULL, cmd_help },
 	{ "quit", "quit adminctl", NULL, cmd_quit },

@@ -24,6 +24,7 @@
 #include "context.h"
 #include "model.h"
 #include "table.h"
+#include "timefmt.h"
 
 /* Redraw flags returned by key handlers. */
 #define TUI_REDRAW_BODY 0x1u
@@ -94,6 +95,7 @@ extern const struct tui_screen tui_metrics_screen;
 extern const struct tui_screen tui_audit_screen;  /* not a tab: `a` on the Overview */
 extern const struct tui_screen tui_failures_screen; /* not a tab: `f` on the Overview */
 extern const struct tui_screen tui_events_screen; /* not a tab: `:events` */
+extern const struct tui_screen tui_archive_screen; /* not a tab: `:archive` */
 
 /*
  * Run the TUI until the user quits or a signal; returns the exit code. `cfg`
@@ -120,6 +122,14 @@ bool tui_read_only(struct tui *t);
 int tui_body_rows(struct tui *t);
 /* Switch to screen `index` (0-based, order of the tabs). */
 void tui_show(struct tui *t, int index);
+/*
+ * `:archive ARG`: the Archive screen's range from ARG, a number of days back
+ * or "SINCE [UNTIL]" (archive_parse_time); false (a message shown) if ARG is
+ * neither.
+ */
+bool tui_archive_range(struct tui *t, const char *arg);
+/* Show archived line `line` (a new reference is kept) on the Job screen; q goes back. */
+void tui_job_show_archived(struct tui *t, json_t *line);
 /*
  * Run action `a` (copied) as model_action() does; in a production context an
  * action on more than one job (or on a filter, or every dead letter, or a
@@ -190,6 +200,13 @@ int tui_width(const char *s);
 
 /* The next cell of `tb`: `v` as compact JSON (a string as it is; NULL: empty), for exports. */
 void tui_json_cell(struct table *tb, json_t *v);
+
+/*
+ * String member `name` of JSON object `o` for a cell, "-" when absent or
+ * empty; with `utc`, a time is rewritten there in UTC ("2026-12-01T10:00:00Z")
+ * and that is returned (archived rows hold the database session's zone).
+ */
+const char *tui_json_text(json_t *o, const char *name, char utc[TIMEFMT_UTC_SIZE]);
 
 /* Copy `text` to the terminal's clipboard with OSC 52. */
 void tui_clipboard(const char *text);

@@ -39,22 +39,12 @@ F=$(mk_job failed '{"t1421": "q-'$RUN'"}' null "'{\"code\": \"e_t1421\", \"messa
 # ---- a worker of the test's own with [retention] 1s archives them (the stack's is stopped)
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 3>&-
 at_exit 'scripts/stack.sh start spool-worker >/dev/null 2>&1 3>&-'
-ini=$T_TMP/worker.ini
-log=$T_TMP/worker.log
-grep -v '^concurrency' "$SPOOL_WORKER_CONFIG" >"$ini"
-printf 'id = t1421-%s\nconcurrency = 1\n[retention]\nsucceeded = 1s\nfailed = 1s\ncancelled = 1s\ninterval = 1s\n' \
-	"$$" >>"$ini"
-run=${SPOOL_RUN_DIR:-.run}
-env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
-	AWS_ACCESS_KEY_ID="$(cat "$run/secrets/iam-worker-access-key-id")" \
-	AWS_SECRET_ACCESS_KEY="$(cat "$run/secrets/iam-worker-secret-access-key")" \
-	bin/spool-worker -d -f "$ini" >"$log" 2>&1 &
-wpid=$!
-at_exit "kill -TERM $wpid; sleep 2; kill -KILL $wpid"
+worker_own "t1421-$$" $'concurrency = 1\n[retention]\nsucceeded = 1s\nfailed = 1s\ncancelled = 1s\ninterval = 1s'
 gone() { [ "$(sql "SELECT count(*) FROM jobs WHERE id IN ('$S', '$F')")" = 0 ]; }
-wait_until 60 gone || bail "the jobs were not archived: $(tail -n 5 "$log")"
-ok "the worker archived both jobs (deleted from jobs, tombstones: $(sql "SELECT count(*) FROM job_tombstones WHERE id IN ('$S', '$F')"))"
-kill -TERM "$wpid"
+wait_until 60 gone || bail "the jobs were not archived: $(tail -n 5 "$T_TMP/t1421-$$.log")"
+expect_eq "the worker archived both jobs: each left a tombstone" 2 \
+	"$(sql "SELECT count(*) FROM job_tombstones WHERE id IN ('$S', '$F')")"
+kill -TERM "$WPID"
 
 # ---- the TUI
 TM=(tmux -L "spooltest-$$")
@@ -63,10 +53,10 @@ at_exit "${TM[*]} kill-server"
 "${TM[@]}" new-session -d -x 180 -y 40 "bin/adminctl -f $SPOOL_ADMINCTL_CONFIG; echo EXIT; sleep 600"
 . tests/data/tui-lib.sh
 type_text() { "${TM[@]}" send-keys -l "$1"; sleep 0.3; }
-command() { keys : && keys C-u && type_text "$1" && keys Enter; }
+colon() { keys : && keys C-u && type_text "$1" && keys Enter; } # TEXT: the command line `:TEXT`
 
 expect_screen "the TUI starts on the Overview" 'Overview' 20
-command archive
+colon archive
 expect_screen ":archive shows the archived jobs of the last 7 days" "archived jobs finished [0-9-]+T[0-9:]+Z – now" 10
 expect_screen "… the succeeded job, with its status and tenant" "$S +succeeded +noop +$TEN" 20
 expect_screen "… and the failed one, with its error" "$F +failed +noop +$TEN .* e_t1421: it broke $RUN" 5
@@ -105,7 +95,7 @@ expect_eq "the export holds the succeeded job with its params and result" \
 		"$T_TMP/archive.jsonl" 2>&1)"
 
 # ---- a range that holds nothing
-command "archive $(date -u -d tomorrow +%F)"
+colon "archive $(date -u -d tomorrow +%F)"
 expect_screen ":archive SINCE: the range from that date" "archived jobs finished $(date -u -d tomorrow +%F)T00:00:00Z" 5
 expect_screen "… where nothing matches" "no archived job matches" 20
 keys d && keys C-u && type_text "1" && keys Enter

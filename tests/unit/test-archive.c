@@ -1,4 +1,7 @@
-/* Unit tests for archive: gzip written and read back, bounds and corruption refused, keys and day prefixes. */
+/*
+ * Unit tests for archive: gzip written and read back, bounds and corruption
+ * refused, keys and day prefixes, the reader's times and filter.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,12 +88,62 @@ static void test_keys(void **state)
 	buf_release(&k2);
 }
 
+static void test_parse_time(void **state)
+{
+	(void)state;
+	time_t now = 1796687999, t = 0; /* 2026-12-07T23:59:59Z */
+	assert_int_equal(archive_parse_time("2026-12-01", now, &t), 0);
+	assert_int_equal(t, 1796083200); /* its midnight UTC */
+	assert_int_equal(archive_parse_time("7d", now, &t), 0);
+	assert_int_equal(t, now - 7 * 86400);
+	assert_int_equal(archive_parse_time("2026-12-01T10:00:00Z", now, &t), 0);
+	assert_int_equal(t, 1796083200 + 36000);
+	assert_int_equal(archive_parse_time("2026-12-1", now, &t), -1);
+	assert_int_equal(archive_parse_time("yesterday", now, &t), -1);
+	assert_int_equal(archive_parse_time("", now, &t), -1);
+}
+
+static void test_line_matches(void **state)
+{
+	(void)state;
+	json_t *l = json_loads("{\"finished_at\": \"2026-12-07T10:00:00Z\", \"job\": {\"id\": \"x\","
+			       " \"tenant_id\": \"acme\", \"status\": \"failed\"}, \"events\": []}",
+			       0, NULL);
+	assert_non_null(l);
+	time_t fin = 1796637600; /* 2026-12-07T10:00:00Z */
+	struct archive_query q = { .since = fin - 60, .until = fin + 60 };
+	assert_true(archive_line_matches(&q, l));
+	q.since = fin; /* both ends are in the range */
+	q.until = fin;
+	assert_true(archive_line_matches(&q, l));
+	q.since = fin + 1;
+	q.until = fin + 60;
+	assert_false(archive_line_matches(&q, l));
+	q.since = fin - 60;
+	q.tenant = "acme";
+	q.status = "failed";
+	assert_true(archive_line_matches(&q, l));
+	q.status = "succeeded";
+	assert_false(archive_line_matches(&q, l));
+	q.status = NULL;
+	q.tenant = "acm";
+	assert_false(archive_line_matches(&q, l));
+	json_decref(l);
+	/* a line without a finish time matches nothing */
+	l = json_loads("{\"job\": {\"id\": \"x\"}}", 0, NULL);
+	q.tenant = NULL;
+	assert_false(archive_line_matches(&q, l));
+	json_decref(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_line_matches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,9 @@ wait_until() { # SECONDS CMD...: until CMD succeeds (bounded); 1 when it never d
 RUN=$$-$RANDOM
 TEN="t1421-$RUN"
 mk_job() { # STATUS PARAMS RESULT ERROR: a finished job of $TEN with one event, as a worker leaves it
-	sql "with j as (insert into jobs (tenant_id, type, status, attempts, params, result, error, started_at, finished_at)
-	       values ('$TEN', 'noop', '$1', 1, '$2', $3, $4, now() - interval '2 minutes', now() - interval '1 minute')
+	sql "with j as (insert into jobs (tenant_id, type, status, attempts, params, result, error, created_at, started_at, finished_at)
+	       values ('$TEN', 'noop', '$1', 1, '$2', $3, $4, now() - interval '3 minutes', now() - interval '2 minutes',
+	         now() - interval '1 minute')
 	       returning id, status, error),
 	     e as (insert into job_events (job_id, event, status, attempt, worker_id, error)
 	       select id, status, status, 1, 'w-t1421', error from j)

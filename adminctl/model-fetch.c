@@ -458,7 +458,9 @@ static void free_metrics(struct model_snap *s)
 /*
  * Every kind of snapshot, indexed by enum model_kind. Neither an S3 listing nor
  * CloudWatch's series change with an action; the Results are listed again only
- * when asked (r, another prefix, a URL to presign), not on the refresh timer.
+ * when asked (r, another prefix, a URL to presign), not on the refresh timer;
+ * the Archive too (r, another range or filter): it reads every object of its
+ * days, and what is archived changes once per sweep.
  */
 /* The failure groups, and the first jobs of the group asked for. */
 static void fetch_failures(struct model *m, struct model_snap *s, const struct model_params *req)

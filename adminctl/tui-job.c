@@ -18,7 +18,7 @@
 #include "tui.h"
 
 static struct tui_list jl;
-/* The archived line shown instead of the MODEL_JOB snapshot (a reference), or NULL. */
+/* The archived line shown instead of the MODEL_JOB snapshot (owned: a copy of the snapshot's), or NULL. */
 static json_t *archived;
 static bool opening_archived;
 
@@ -241,7 +241,8 @@ static void forget_job(struct tui *t)
 void tui_job_show_archived(struct tui *t, json_t *line)
 {
 	json_decref(archived);
-	archived = json_incref(line);
+	/* a deep copy: the snapshot holding `line` is freed on whichever thread drops it last */
+	archived = json_deep_copy(line);
 	opening_archived = true;
 	tui_show(t, 2);
 	opening_archived = false;

@@ -128,7 +128,7 @@ void tui_show(struct tui *t, int index);
  * neither.
  */
 bool tui_archive_range(struct tui *t, const char *arg);
-/* Show archived line `line` (a new reference is kept) on the Job screen; q goes back. */
+/* Show archived line `line` (copied) on the Job screen; q goes back. */
 void tui_job_show_archived(struct tui *t, json_t *line);
 /*
  * Run action `a` (copied) as model_action() does; in a production context an

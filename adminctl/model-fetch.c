@@ -490,14 +490,14 @@ static void free_failures(struct model_snap *s)
 	json_decref(s->u.fail.jobs);
 }
 
-/* archive_read's callback: keep the line, up to MODEL_ARCHIVE_MAX, then stop. */
+/* archive_read's callback: keep the line, the newest MODEL_ARCHIVE_MAX (the lines come oldest day first). */
 static int archive_keep(void *arg, json_t *l, const char *text)
 {
 	(void)text;
 	struct model_archive *a = arg;
 	if (json_array_size(a->lines) >= MODEL_ARCHIVE_MAX) {
+		json_array_remove(a->lines, 0);
 		a->more = true;
-		return 1;
 	}
 	json_array_append(a->lines, l);
 	return 0;
@@ -528,6 +528,12 @@ static void fetch_archive(struct model *m, struct model_snap *s, const struct mo
 		model_set_svc(m, MODEL_SVC_S3, true, NULL);
 	}
 	buf_release(&err);
+	/* newest first, as the Jobs screen shows jobs */
+	json_t *newest = json_array();
+	for (size_t i = json_array_size(a->lines); i > 0; i--)
+		json_array_append(newest, json_array_get(a->lines, i - 1));
+	json_decref(a->lines);
+	a->lines = newest;
 }
 
 static void free_archive(struct model_snap *s)

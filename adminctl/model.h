@@ -152,14 +152,14 @@ struct model_archive_filter {
 };
 
 /*
- * Archived jobs read back, in the order of the archive (oldest day first), the
- * first MODEL_ARCHIVE_MAX of those matching.
+ * Archived jobs read back, newest first (the archive's order reversed): the
+ * newest MODEL_ARCHIVE_MAX of those matching.
  */
 #define MODEL_ARCHIVE_MAX 1000
 struct model_archive {
 	struct model_archive_filter filter; /* the filter this snapshot answers */
 	json_t *lines;           /* owned: array of the archived lines {"finished_at", "job", "events"} */
-	bool more;               /* more matched than MODEL_ARCHIVE_MAX */
+	bool more;               /* more matched than MODEL_ARCHIVE_MAX: the older ones are left out */
 	size_t bad;              /* lines skipped, not JSON */
 };
 

@@ -3,7 +3,8 @@
  * retention archived to S3 and deleted, read back as adminctl jobs --archived
  * reads them (archive_read, on the model's thread: "loading…" until the
  * objects are read). It lists the jobs finished in a range of days (the last
- * 7 by default; d changes it), of one status (←→) and one tenant (t) or all.
+ * 7 by default; d changes it), of one status (←→) and one tenant (t) or all,
+ * newest first.
  * Enter opens one on the Job screen from its archived line. Read-only: an
  * archived job is no longer anywhere an action could reach it.
  */
@@ -118,7 +119,7 @@ static void draw_archive(struct tui *t, int top, int rows, int cols)
 		tui_cell(last--, 0, cols, TC_DOWN, s->err);
 	if (a->more || a->bad)
 		tui_cellf(last, 0, cols, TC_WARN, "%d archived jobs%s · %zu line(s) not JSON, skipped", as.list.n,
-			  a->more ? ", the first only: narrow the range or the filter" : "", a->bad);
+			  a->more ? ", the newest only: narrow the range or the filter" : "", a->bad);
 	else
 		tui_cellf(last, 0, cols, TC_DIM, "%d archived job%s", as.list.n, as.list.n == 1 ? "" : "s");
 	model_snap_put(tui_model(t), s);

@@ -11,19 +11,11 @@
 
 command -v tmux >/dev/null || skip_all "tmux is not installed"
 [ -x bin/adminctl ] && [ -x bin/spool-worker ] || bail "the binaries are not built"
-sql() { psql -X -q -At "$SPOOL_PG_DSN" -c "$1" 2>&1; }
+. tests/data/sched-lib.sh
 sql "select 1" >/dev/null || bail "psql cannot reach the stack's database"
-wait_until() { # SECONDS CMD...: until CMD succeeds (bounded); 1 when it never did
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt "$end" ] || return 1
-		sleep 0.5
-	done
-}
 
 RUN=$$-$RANDOM
-TEN="t1421-$RUN"
+TEN="t1421-$RANDOM" # short enough for the TENANT column
 mk_job() { # STATUS PARAMS RESULT ERROR: a finished job of $TEN with one event, as a worker leaves it
 	sql "with j as (insert into jobs (tenant_id, type, status, attempts, params, result, error, created_at, started_at, finished_at)
 	       values ('$TEN', 'noop', '$1', 1, '$2', $3, $4, now() - interval '3 minutes', now() - interval '2 minutes',
@@ -41,8 +33,8 @@ F=$(mk_job failed '{"t1421": "q-'$RUN'"}' null "'{\"code\": \"e_t1421\", \"messa
 scripts/stack.sh stop spool-worker >/dev/null 2>&1 3>&-
 at_exit 'scripts/stack.sh start spool-worker >/dev/null 2>&1 3>&-'
 worker_own "t1421-$$" $'concurrency = 1\n[retention]\nsucceeded = 1s\nfailed = 1s\ncancelled = 1s\ninterval = 1s'
-gone() { [ "$(sql "SELECT count(*) FROM jobs WHERE id IN ('$S', '$F')")" = 0 ]; }
-wait_until 60 gone || bail "the jobs were not archived: $(tail -n 5 "$T_TMP/t1421-$$.log")"
+wait_sql 0 60 "SELECT count(*) FROM jobs WHERE id IN ('$S', '$F')" ||
+	bail "the jobs were not archived: $(tail -n 5 "$T_TMP/t1421-$$.log")"
 expect_eq "the worker archived both jobs: each left a tombstone" 2 \
 	"$(sql "SELECT count(*) FROM job_tombstones WHERE id IN ('$S', '$F')")"
 kill -TERM "$WPID"
@@ -61,6 +53,8 @@ colon archive
 expect_screen ":archive shows the archived jobs of the last 7 days" "archived jobs finished [0-9-]+T[0-9:]+Z – now" 10
 expect_screen "… the succeeded job, with its status and tenant" "$S +succeeded +noop +$TEN" 20
 expect_screen "… and the failed one, with its error" "$F +failed +noop +$TEN .* e_t1421: it broke $RUN" 5
+expect_eq "… newest first: the failed job, finished last, heads the list" "$F" \
+	"$(screen | grep -A1 '^ID  ' | sed -n 2p | awk '{ print $1 }')"
 
 keys t && keys C-u && type_text "$TEN" && keys Enter
 expect_screen "t: only the tenant's jobs" "tenant $TEN" 5

@@ -28,6 +28,12 @@ static const handler_fn fns[JOBTYPE_COUNT] = {
 
 static struct handler handlers[JOBTYPE_COUNT]; /* by enum jobtype_id, set by handlers_init */
 
+/* The job types whose handler reads or writes files: the others get no temporary directory. */
+static const bool needs_files[JOBTYPE_COUNT] = {
+	[JOBTYPE_VIDEO_TRANSCODE] = true,
+	[JOBTYPE_MEDIA_PROBE] = true,
+};
+
 void handlers_init(const struct config *cfg)
 {
 	for (int i = 0; i < JOBTYPE_COUNT; i++) {
@@ -36,7 +42,7 @@ void handlers_init(const struct config *cfg)
 		/* an enable_key the config table lacks leaves the default (test-jobtype rules it out) */
 		if (jt->enable_key)
 			config_get_bool(cfg, "worker", jt->enable_key, &on);
-		handlers[i] = (struct handler){ jt->name, fns[i], fns[i] && on };
+		handlers[i] = (struct handler){ jt->name, fns[i], fns[i] && on, needs_files[i] };
 	}
 }
 

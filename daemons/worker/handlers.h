@@ -39,7 +39,7 @@ enum handler_abort {
 struct handler_ctx {
 	const struct config *cfg;
 	const struct job *job;
-	const char *tmpdir;
+	const char *tmpdir;  /* the job's temporary directory; NULL for a handler without needs_files */
 	struct s3 *s3;
 	const atomic_int *abort;
 	/*
@@ -65,6 +65,7 @@ struct handler {
 	const char *type;   /* job type, e.g. "media.probe" */
 	handler_fn fn;
 	bool enabled;
+	bool needs_files;   /* runs in a temporary directory of its own (ctx->tmpdir); else tmpdir is NULL */
 };
 
 /* Decide which handlers are enabled: the type's enable_key in `cfg`, else enabled_by_default. */

@@ -319,7 +319,10 @@ static void progress_report(int percent, void *data)
 	buf_release(&body);
 }
 
-/* Run the handler of the claimed `job` in a fresh temporary directory. */
+/*
+ * Run the handler of the claimed `job`, in a fresh temporary directory when it
+ * needs files (a noop job makes none: two syscalls and a tree walk per job).
+ */
 static int run_handler(struct thread_ctx *t, const struct job *job, struct handler_result *res)
 {
 	const struct config *cfg = t->w->cfg;
@@ -329,16 +332,20 @@ static int run_handler(struct thread_ctx *t, const struct job *job, struct handl
 	if (!h)
 		return handler_fail(res, "unsupported_type", true, "job type '%s' is not supported by this worker",
 				    job->type ? job->type : "");
-	snprintf(dir, sizeof(dir), "%s/spool-job-XXXXXX", cfg->worker.tmpdir);
-	if (!mkdtemp(dir))
-		return handler_fail(res, "internal", false, "cannot create a temporary directory in '%s': %s",
-				    cfg->worker.tmpdir, strerror(errno));
+	if (h->needs_files) {
+		snprintf(dir, sizeof(dir), "%s/spool-job-XXXXXX", cfg->worker.tmpdir);
+		if (!mkdtemp(dir))
+			return handler_fail(res, "internal", false, "cannot create a temporary directory in '%s': %s",
+					    cfg->worker.tmpdir, strerror(errno));
+	}
 	struct progress_state ps = { t, job, 0, -1 };
-	struct handler_ctx hc = { cfg, job, dir, t->s3, &t->slot->abort, progress_report, &ps };
+	struct handler_ctx hc = { cfg, job, h->needs_files ? dir : NULL, t->s3, &t->slot->abort, progress_report, &ps };
 	int rc = h->fn(&hc, res);
-	if (rc != HANDLER_OK)
-		handler_redact(res, dir);
-	remove_tree(dir);
+	if (h->needs_files) {
+		if (rc != HANDLER_OK)
+			handler_redact(res, dir);
+		remove_tree(dir);
+	}
 	return rc;
 }
 

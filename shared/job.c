@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <strings.h>
 
 static const char *const status_names[JOB_STATUS_COUNT] = {
 	[JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running", [JOB_RETRYING] = "retrying",
@@ -953,6 +954,80 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
 	if (!r)
 		return JOB_OWN_ERR;
 	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+}
+
+/* Append `s` to the array literal `arr` as one quoted element (NULL: an unquoted NULL). */
+static void array_elem(struct buf *arr, const char *s)
+{
+	if (arr->len && arr->data[arr->len - 1] != '{')
+		buf_addc(arr, ',');
+	if (!s) {
+		buf_adds(arr, "NULL");
+		return;
+	}
+	buf_addc(arr, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addc(arr, '\\');
+		buf_addc(arr, *s);
+	}
+	buf_addc(arr, '"');
+}
+
+int job_succeed_batch(struct db_conn *c, const char *worker_id, const struct job_success *in, size_t n,
+		      struct job *out, bool *done, struct buf *err)
+{
+	struct buf ids = BUF_INIT, atts = BUF_INIT, results = BUF_INIT;
+
+	memset(out, 0, n * sizeof(*out));
+	memset(done, 0, n * sizeof(*done));
+	if (n == 0)
+		return 0;
+	buf_addc(&ids, '{');
+	buf_addc(&atts, '{');
+	buf_addc(&results, '{');
+	for (size_t i = 0; i < n; i++) {
+		char att[16];
+		snprintf(att, sizeof(att), "%d", in[i].attempt);
+		array_elem(&ids, in[i].id);
+		array_elem(&atts, att);
+		char *res = dump_or_null(in[i].result);
+		array_elem(&results, res);
+		free(res);
+	}
+	buf_addc(&ids, '}');
+	buf_addc(&atts, '}');
+	buf_addc(&results, '}');
+	const char *params[] = { buf_str(&ids), buf_str(&atts), buf_str(&results), worker_id };
+	PGresult *r = db_exec(c, "job_succeed_batch",
+			      "WITH b AS (SELECT * FROM unnest($1::text[], $2::int[], $3::jsonb[]) AS b(id, attempt, result)),"
+			      " u AS (UPDATE jobs j SET status = 'succeeded', result = b.result, progress = 100,"
+			      "   finished_at = now(), updated_at = now(), lease_until = NULL"
+			      "   FROM b WHERE j.id = b.id::uuid AND j.status = 'running' AND j.worker_id = $4"
+			      "   AND j.attempts = b.attempt RETURNING j.*),"
+			      " e AS (INSERT INTO job_events (job_id, event, status, attempt, worker_id)"
+			      "   SELECT id, 'succeeded', 'succeeded', attempts, worker_id FROM u)"
+			      " SELECT " JOB_COLS " FROM u",
+			      4, params, err);
+	buf_release(&ids);
+	buf_release(&atts);
+	buf_release(&results);
+	if (!r)
+		return -1;
+	int marked = 0;
+	for (int row = 0; row < PQntuples(r); row++) {
+		const char *id = PQgetvalue(r, row, 0);
+		for (size_t i = 0; i < n; i++) {
+			if (done[i] || strcasecmp(in[i].id, id) != 0)
+				continue;
+			job_from_row(r, row, &out[i]);
+			done[i] = true;
+			marked++;
+			break;
+		}
+	}
+	PQclear(r);
+	return marked;
 }
 
 enum job_own_rc job_fail(struct db_conn *c, const char *id, const char *worker_id, int attempt, const char *code,

@@ -255,6 +255,23 @@ enum job_own_rc job_set_progress(struct db_conn *c, const char *id, const char *
  */
 enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worker_id, int attempt, json_t *result,
 			    struct job *out, struct buf *err);
+/* One job of job_succeed_batch: our running job `id` at `attempt`, its `result` (borrowed). */
+struct job_success {
+	const char *id;
+	int attempt;
+	json_t *result;
+};
+/*
+ * job_succeed for `n` jobs of `worker_id` in one statement (one round trip, one
+ * commit): each job still running with our claim (worker and attempt) becomes
+ * succeeded with its result and a job_events row 'succeeded'; out[i] (n of them,
+ * zeroed first) is then the job as now stored and done[i] true. A job whose claim
+ * was lost is not changed (done[i] false). Returns how many were marked, or -1
+ * with `err` (nothing changed: an invalid id or result fails the whole
+ * statement, so the caller records those jobs one by one with job_succeed).
+ */
+int job_succeed_batch(struct db_conn *c, const char *worker_id, const struct job_success *in, size_t n,
+		      struct job *out, bool *done, struct buf *err);
 /*
  * running -> failed (permanent, or attempts exhausted) or retrying (transient and
  * attempts left), the retry due in `retry_delay_s` (the delay the worker gives

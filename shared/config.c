@@ -261,6 +261,10 @@ static const struct ckey keys[] = {
 	  "The delay before retry n is n to the fourth power seconds, plus backoff_base, plus up to 10(n+1) seconds of jitter, at most the job type's cap." },
 	{ "worker", "redrive_after", CT_DURATION, O(worker.redrive_after), 1, 7 * DAY, "5m", F_RELOAD, W | C,
 	  "A job queued, or retrying past its backoff, that no worker has claimed for this long is published to spool.jobs again (through the outbox) by the reaper of one worker, at most 100 jobs a pass, each at most once per this interval: its message was lost (the queue purged, a broker node replaced or restored). Should the message only be waiting behind a backlog, the job gets a second one, which finds it claimed and is dropped; keep it well above the time a normal backlog waits.\nadminctl reads it for the default of job redrive --older-than and the TUI's count of jobs waiting unclaimed." },
+	{ "worker", "batch_max", CT_INT, O(worker.batch_max), 1, 1000, "64", 0, W,
+	  "Most succeeded jobs the worker records at once: their rows in one statement, their job.succeeded events in one publish with one confirm wait." },
+	{ "worker", "batch_wait_us", CT_INT, O(worker.batch_wait_us), 0, 1000000, "1000", 0, W,
+	  "Microseconds the worker waits for more succeeded jobs (up to batch_max) before it records those it has; 0 records at once what is waiting." },
 
 	{ "retention", "succeeded", CT_DURATION, O(retention.succeeded), 0, 3650 * DAY, "30d", F_RELOAD, W,
 	  "How long a succeeded job stays in PostgreSQL after it finished; then the sweep archives it with its history to S3 and deletes it, leaving a tombstone (GET /v1/jobs/{id} answers 410).\n0 keeps succeeded jobs for ever." },

@@ -174,6 +174,8 @@ struct config_worker {
 	struct config_typemap backoff_caps; /* seconds, per type; backoff_cap for the rest */
 	int64_t backoff_base;     /* seconds: the constant in attempt^4 + base + jitter */
 	int64_t redrive_after;    /* seconds a waiting job goes unclaimed before its message is sent again */
+	int64_t batch_max;        /* jobs the completer records in one statement at most */
+	int64_t batch_wait_us;    /* microseconds the completer waits for a batch to fill */
 };
 
 /* [retention]: the archive of finished jobs (archive.h). */

@@ -67,8 +67,8 @@ pings() { notify_count WATCHDOG=1; }
 
 wait_for "READY=1 on the notify socket" 60 grep -q ' READY=1$' "$NLOG"
 expect_status "GET /health: 200" 200 "$H/health"
-expect_eq "… ok, broker connected, the archiver, consumer, heartbeat, reaper and job 0 threads" \
-	'ok connected ["archiver","consumer","heartbeat","job 0","reaper"]' \
+expect_eq "… ok, broker connected, the archiver, completer, consumer, heartbeat, reaper and job 0 threads" \
+	'ok connected ["archiver","completer","consumer","heartbeat","job 0","reaper"]' \
 	"$(jq -c -r '"\(.status) \(.broker) \(.threads_ms | keys)"' <<<"$BODY")"
 expect_status "GET /nope: 404" 404 "$H/nope"
 expect_status "POST /health: 404" 404 -X POST -d x "$H/health"

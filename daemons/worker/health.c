@@ -64,6 +64,7 @@ int worker_health(struct worker *w, struct buf *why, json_t **report)
 	ok &= check(threads, "heartbeat", &w->heartbeat_alive, now, stall_ms, NULL, why);
 	ok &= check(threads, "reaper", &w->reaper_alive, now, stall_ms, NULL, why);
 	ok &= check(threads, "archiver", &w->archiver_alive, now, stall_ms, NULL, why);
+	ok &= check(threads, "completer", completer_alive(w), now, stall_ms, NULL, why);
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < w->nstarted; i++) {
 		char name[32], job[JOB_ID_LEN + 1];

@@ -679,6 +679,8 @@ static int threads_stop(struct worker *w, const pthread_t *helpers, int nhelpers
 	for (int i = 0; i < w->nstarted; i++)
 		if (w->threads[i].joinable && join_until(w->threads[i].tid, &until) != 0)
 			stuck++;
+	/* after the worker threads: it records the last jobs they handed over */
+	stuck += completer_stop(w, &until);
 	for (int i = 0; i < nhelpers; i++)
 		if (join_until(helpers[i], &until) != 0)
 			stuck++;
@@ -704,7 +706,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	 * opens connections lazily and reuses open ones first, so only as many are
 	 * open as threads ever used at once.
 	 */
-	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS + 1); /* + the metrics thread's */
+	w.db = db_pool_new(cfg, sec, w.maxthreads + WORKER_HELPERS + 2); /* + the completer's and the metrics thread's */
 	w.qcap = w.maxthreads;
 	for (int p = 0; p < JOBPRIO_COUNT; p++)
 		w.queue[p].v = xcalloc((size_t)w.qcap, sizeof(*w.queue[p].v));
@@ -730,7 +732,7 @@ static int worker_run(const struct config *cfg, struct secrets *sec, bool verbos
 	handlers_init(cfg);
 
 	struct sampler smp = { cfg, sec, NULL, w.db };
-	if (threads_start(&w, n, helpers, &nhelpers, &err) < 0) {
+	if (completer_start(&w, &err) < 0 || threads_start(&w, n, helpers, &nhelpers, &err) < 0) {
 		log_error("%s", buf_str(&err));
 		rc = EX_OSERR_CODE;
 	} else {

@@ -1,7 +1,8 @@
 /*
  * run — what a worker thread does with one delivery: claim the job, hand the
- * delivery back for acking, run the handler under a heartbeat, record the
- * outcome and publish the events. Also the heartbeat thread.
+ * delivery back for acking, run the handler under a heartbeat, hand a success
+ * to the completer (completer.c), or record a failure and publish its events.
+ * Also the heartbeat thread.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -31,6 +32,7 @@ struct thread_ctx {
 	struct slot *slot;
 	struct mq *mq;     /* publishing connection of this thread */
 	struct s3 *s3;
+	uint64_t started;  /* completer_started() of the running job's job.started */
 };
 
 void worker_request_ack(struct worker *w, uint64_t tag, unsigned gen, enum worker_ack what)
@@ -172,11 +174,12 @@ static int retry_delay(const struct config *cfg, const char *type, int n)
 }
 
 /*
- * Write the outcome to the database, retrying through an outage for up to a
+ * Write the failure to the database, retrying through an outage for up to a
  * lease; a failure that leaves attempts is due again in `delay` seconds. On
  * JOB_OWN_OK, *job is replaced by the job as now stored (its status the outcome).
+ * A success goes to the completer instead.
  */
-static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, struct handler_result *res, int delay)
+static enum job_own_rc record(struct thread_ctx *t, struct job *job, struct handler_result *res, int delay)
 {
 	struct worker *w = t->w;
 	struct buf err = BUF_INIT;
@@ -188,11 +191,8 @@ static enum job_own_rc record(struct thread_ctx *t, struct job *job, bool ok, st
 		struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
 		if (c) {
 			struct job fresh;
-			if (ok)
-				rc = job_succeed(c, job->id, w->id, job->attempts, res->result, &fresh, &err);
-			else
-				rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
-					      res->permanent, delay, &fresh, &err);
+			rc = job_fail(c, job->id, w->id, job->attempts, res->code, buf_str(&res->message),
+				      res->permanent, delay, &fresh, &err);
 			db_release(c);
 			if (rc == JOB_OWN_OK) {
 				job_clear(job);
@@ -227,18 +227,13 @@ static json_t *failure_fields(const struct job *job, const struct handler_result
 			 "retry_in", retry_in);
 }
 
-/* After the outcome is recorded: events, and the message's next stop (a retry after `delay` seconds). */
+/* After a failure is recorded: events, and the message's next stop (a retry after `delay` seconds). */
 static void after(struct thread_ctx *t, const struct work *item, const struct job *job,
 		  const struct handler_result *res, int delay)
 {
 	struct buf err = BUF_INIT, msg = BUF_INIT;
 
 	switch (job->status) {
-	case JOB_SUCCEEDED:
-		metrics_add(metrics_counter(METRIC_JOBS_SUCCEEDED, "Count"), 1);
-		log_info("job succeeded (attempt %d)", job->attempts);
-		publish_event(t, job, "succeeded");
-		break;
 	case JOB_RETRYING: {
 		struct jobcodec_message m;
 		jobcodec_message_of(job, job->attempts + 1, &m);
@@ -301,7 +296,8 @@ static void progress_report(int percent, void *data)
 	if (rc == JOB_OWN_ERR) {
 		log_warn("cannot record the job's progress: %s", buf_str(&err));
 	} else if (rc == JOB_OWN_OK) {
-		/* the usual event, with the percentage */
+		/* the usual event, with the percentage, after the job's job.started */
+		completer_sync(w, t->started);
 		jobcodec_event_encode(ps->job, "progress", &body);
 		json_t *ev = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
 		if (ev) {
@@ -413,6 +409,25 @@ static void slot_set(struct worker *w, struct slot *s, const struct job *job)
 /* Deferred jobs woken by one job's end at most (more wait for the next end or the sweep). */
 #define WAKE_LIMIT 100
 
+void worker_wake_deferred(struct worker *w, struct mq *mq, const char *tenant, const char *type)
+{
+	struct buf err = BUF_INIT;
+	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
+	int n = c ? job_wake_deferred(c, tenant, type, WAKE_LIMIT, 0, w->id, &err) : -1;
+
+	if (n > 0) {
+		/* their messages at once rather than at the API publisher's next poll (the rows stay the truth) */
+		bool mq_failed;
+		log_info("woke %d deferred job%s", n, n == 1 ? "" : "s");
+		outbox_publish(c, mq, WAKE_LIMIT, "wake-up", &mq_failed);
+	}
+	if (c)
+		db_release(c);
+	if (n < 0)
+		log_warn("cannot wake deferred jobs: %s; the sweep will", buf_str(&err));
+	buf_release(&err);
+}
+
 /*
  * Our claimed job stopped running (whatever became of it): free the slot, and
  * wake the deferred jobs of its tenant and type that may start now (joblimits.h).
@@ -420,25 +435,9 @@ static void slot_set(struct worker *w, struct slot *s, const struct job *job)
  */
 static void stopped_running(struct thread_ctx *t, const struct job *job)
 {
-	struct worker *w = t->w;
-	struct buf err = BUF_INIT;
-
-	slot_set(w, t->slot, NULL);
-	if (!job->tenant || !job->type)
-		return;
-	struct db_conn *c = db_acquire(w->db, DB_ACQUIRE_MS, &err);
-	int n = c ? job_wake_deferred(c, job->tenant, job->type, WAKE_LIMIT, 0, w->id, &err) : -1;
-	if (n > 0) {
-		/* their messages at once rather than at the API publisher's next poll (the rows stay the truth) */
-		bool mq_failed;
-		log_info("woke %d deferred job%s", n, n == 1 ? "" : "s");
-		outbox_publish(c, t->mq, WAKE_LIMIT, "wake-up", &mq_failed);
-	}
-	if (c)
-		db_release(c);
-	if (n < 0)
-		log_warn("cannot wake deferred jobs: %s; the sweep will", buf_str(&err));
-	buf_release(&err);
+	slot_set(t->w, t->slot, NULL);
+	if (job->tenant && job->type)
+		worker_wake_deferred(t->w, t->mq, job->tenant, job->type);
 }
 
 static void process(struct thread_ctx *t, struct work *item)
@@ -496,7 +495,7 @@ static void process(struct thread_ctx *t, struct work *item)
 	}
 	log_info("claimed job of type '%s' (attempt %d of %d)", job.type ? job.type : "", job.attempts,
 		 job.max_attempts);
-	publish_event(t, &job, "started");
+	t->started = completer_started(w, &job);
 	metrics_add(metrics_counter(METRIC_JOBS_STARTED, "Count"), 1);
 	if (job.attempts == 1) { /* how long it waited to start: from its run_at, or its submission */
 		double waited = schedstats_wait_s(job.run_at[0] ? job.run_at : job.created_at, job.started_at);
@@ -517,10 +516,17 @@ static void process(struct thread_ctx *t, struct work *item)
 		cancelled(t, &job);
 	} else if (hr != HANDLER_OK && ab != HANDLER_RUN) {
 		log_warn("job abandoned: the lease was lost");
+	} else if (hr == HANDLER_OK) {
+		/* the completer records it, with others, and wakes deferred jobs; this thread goes on */
+		completer_succeeded(w, &job, res.result);
+		res.result = NULL;
+		slot_set(w, t->slot, NULL);
+		goto out;
 	} else {
 		/* the retry's delay is drawn before the outcome is recorded: the job's due_at says it */
 		int delay = retry_delay(w->cfg, job.type ? job.type : item->msg.type, job.attempts);
-		rc = record(t, &job, hr == HANDLER_OK, &res, delay);
+		completer_sync(w, t->started); /* its events come after its job.started */
+		rc = record(t, &job, &res, delay);
 		if (rc == JOB_OWN_NOT_OURS)
 			log_warn("the claim on the job was lost before it finished; outcome discarded");
 		else if (rc == JOB_OWN_OK)
@@ -537,7 +543,7 @@ void *worker_thread_main(void *arg)
 {
 	struct worker_thread *wt = arg;
 	struct worker *w = wt->w;
-	struct thread_ctx t = { w, &w->slots[wt->index], mq_new(w->cfg, w->sec), s3_new(w->cfg, w->sec) };
+	struct thread_ctx t = { w, &w->slots[wt->index], mq_new(w->cfg, w->sec), s3_new(w->cfg, w->sec), 0 };
 
 	alive_bind(&t.slot->alive);
 	alive_stamp(&t.slot->alive);

@@ -7,7 +7,9 @@
  * queue per priority, from which a free thread takes the next by weight
  * (worker_queue_pop), and performs the acks and rejects the workers ask for.
  * Each worker thread has its own publishing connection (events, retries, dead
- * letters) and its own S3 client. A heartbeat thread extends the
+ * letters) and its own S3 client. The completer thread (completer.c) records
+ * succeeded jobs in batches and publishes the job.started and job.succeeded
+ * events. A heartbeat thread extends the
  * leases of running jobs; a reaper thread returns other workers' expired jobs
  * to the queue and re-drives jobs left without a message; an archiver thread
  * moves finished jobs past their retention to the S3 archive. Everything in struct worker below `mu` is guarded by it.
@@ -83,6 +85,7 @@ struct worker {
 	char id[256];          /* worker id: cfg worker.id or host:pid */
 	int maxthreads;        /* capacity of slots, queue and threads */
 	struct worker_thread *threads;
+	struct completer *completer; /* completer.c; set before the worker threads start */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;   /* work queued or stopping */
@@ -126,6 +129,47 @@ int worker_health(struct worker *w, struct buf *why, json_t **report);
 /* Serve GET /health on [worker] health_listen (nothing when unset); -1 with err. */
 int worker_health_start(struct worker *w, struct buf *err);
 void worker_health_stop(void);
+
+/*
+ * The completer (completer.c), the thread that records succeeded jobs in
+ * batches of up to [worker] batch_max, gathered for [worker] batch_wait_us, and
+ * publishes every job.started and job.succeeded event.
+ *
+ * completer_start: before the worker threads; -1 with err. completer_stop:
+ * after the worker threads ended, records what is left and joins the thread,
+ * giving up at `until` (CLOCK_MONOTONIC; then 1: the thread is stuck in I/O and
+ * stays allocated, else 0).
+ */
+struct completer;
+int completer_start(struct worker *w, struct buf *err);
+int completer_stop(struct worker *w, const struct timespec *until);
+/* The completer's liveness stamp, for health.c. */
+const struct alive *completer_alive(const struct worker *w);
+/*
+ * Queue the job.started event of our just-claimed `job` (encoded now); the next
+ * flush publishes it with a confirm. Returns its sequence number, for completer_sync.
+ */
+uint64_t completer_started(struct worker *w, const struct job *job);
+/*
+ * Wait until the job.started events up to `seq` were published (confirmed, or
+ * failed and logged): before a worker thread publishes another event of that
+ * job itself, so that job.started comes first.
+ */
+void completer_sync(struct worker *w, uint64_t seq);
+/*
+ * Hand over our running `job`, whose handler succeeded with `result` (stolen):
+ * the completer marks it succeeded (conditional on the claim, as job_succeed),
+ * publishes job.succeeded and wakes deferred jobs of its tenant and type. Waits
+ * while 4 × batch_max jobs are waiting already (a database outage).
+ */
+void completer_succeeded(struct worker *w, const struct job *job, json_t *result);
+
+/*
+ * A job of `tenant` and `type` stopped running: wake their deferred jobs that may
+ * start now (job_wake_deferred) and publish their messages on `mq` at once.
+ * Failures are logged: the reaper's sweep of deferred jobs wakes them then.
+ */
+void worker_wake_deferred(struct worker *w, struct mq *mq, const char *tenant, const char *type);
 
 /*
  * Under mu: take the delivery a free worker thread runs next into *out, of the

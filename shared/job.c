@@ -785,26 +785,46 @@ static int claim_defer(struct db_conn *c, const char *id, enum joblimits_verdict
 	return got ? 1 : 0;
 }
 
+/*
+ * The claim of job $1 for worker $2 with a lease of $3 s: queued|retrying (or
+ * running, lease expired) -> running, where `cond` (a condition on the row j)
+ * holds too, with its job_events row 'started'. Started at the claim itself, not
+ * at the transaction's start (which may have waited for the limit locks).
+ */
+#define CLAIM_SQL(cond)                                                                                 \
+	"WITH u AS (UPDATE jobs j SET status = 'running', attempts = attempts + 1,"                      \
+	"   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"                        \
+	"   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL,"               \
+	"   deferred_at = NULL"                                                                           \
+	"   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"                                    \
+	"     OR (status = 'running' AND lease_until < now())) AND " cond                                  \
+	"   RETURNING *),"                                                                                \
+	" e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"                   \
+	"   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"              \
+	" SELECT " JOB_COLS " FROM u"
+
+/* Whether a limits row that limits or pauses may apply to the job row j (a name's own row or its scope's '*'). */
+#define LIMITS_APPLY                                                                                    \
+	"EXISTS (SELECT 1 FROM limits l"                                                                \
+	"   WHERE ((l.scope = 'tenant' AND l.name IN (j.tenant_id, '*'))"                                 \
+	"     OR (l.scope = 'type' AND l.name IN (j.type, '*')))"                                          \
+	"   AND (l.max_running IS NOT NULL OR l.paused))"
+
+/* Run a CLAIM_SQL: JOB_OWN_OK claimed (out filled), JOB_OWN_NOT_OURS not, or JOB_OWN_ERR. */
+static enum job_own_rc claim_run(struct db_conn *c, const char *name, const char *sql,
+				 const char *const params[3], struct job *out, struct buf *err)
+{
+	PGresult *r = db_exec(c, name, sql, 3, params, err);
+	if (!r)
+		return JOB_OWN_ERR;
+	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+}
+
 /* The claim itself: queued|retrying (or running, lease expired) -> running. JOB_OWN_OK or JOB_OWN_NOT_OURS. */
 static enum job_own_rc claim_update(struct db_conn *c, const char *const params[3], struct job *out,
 				    struct buf *err)
 {
-	/* started at the claim itself, not at the transaction's start (which may have waited for the limit locks) */
-	PGresult *r = db_exec(c, "job_claim",
-			      "WITH u AS (UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-			      "   worker_id = $2, lease_until = now() + $3::int * interval '1 second',"
-			      "   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL,"
-			      "   deferred_at = NULL"
-			      "   WHERE id = $1::uuid AND (status IN ('queued', 'retrying')"
-			      "     OR (status = 'running' AND lease_until < now()))"
-			      "   RETURNING *),"
-			      " e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"
-			      "   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"
-			      " SELECT " JOB_COLS " FROM u",
-			      3, params, err);
-	if (!r)
-		return JOB_OWN_ERR;
-	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
+	return claim_run(c, "job_claim", CLAIM_SQL("true"), params, out, err);
 }
 
 /*
@@ -868,21 +888,24 @@ enum job_own_rc job_claim(struct db_conn *c, const char *id, const char *worker_
 	snprintf(lease, sizeof(lease), "%d", lease_s > 0 ? lease_s : 60);
 	const char *params[] = { id, worker_id, lease };
 	/*
+	 * The common case, one round trip: no limit or pause may apply to the job,
+	 * and it is claimable. Otherwise (nothing claimed) the long way below.
+	 */
+	enum job_own_rc rc = claim_run(c, "job_claim_unlimited", CLAIM_SQL("NOT " LIMITS_APPLY), params, out, err);
+	if (rc != JOB_OWN_NOT_OURS)
+		return rc;
+	/*
 	 * Whether a limits row that limits or pauses may apply to the job (a name's
 	 * own row or its scope's '*'): without one, the claim is the single
 	 * statement it always was.
 	 */
 	PGresult *r = db_exec(c, "job_claimable",
-			      "SELECT j.tenant_id, j.type, EXISTS (SELECT 1 FROM limits l"
-			      "   WHERE ((l.scope = 'tenant' AND l.name IN (j.tenant_id, '*'))"
-			      "     OR (l.scope = 'type' AND l.name IN (j.type, '*')))"
-			      "   AND (l.max_running IS NOT NULL OR l.paused))"
+			      "SELECT j.tenant_id, j.type, " LIMITS_APPLY
 			      " FROM jobs j WHERE j.id = $1::uuid AND (j.status IN ('queued', 'retrying')"
 			      "   OR (j.status = 'running' AND j.lease_until < now()))",
 			      1, params, err);
 	if (!r)
 		return JOB_OWN_ERR;
-	enum job_own_rc rc = JOB_OWN_NOT_OURS;
 	if (PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 2), "t"))
 		rc = claim_limited(c, params, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), out, err);
 	else if (PQntuples(r) == 1)

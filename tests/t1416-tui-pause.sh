@@ -203,6 +203,10 @@ expect_eq "the audit trail has :limit's limits.set of tenant C" 1 \
 "${TM[@]}" kill-server
 
 # ---- read-only: p refused, nothing paused --------------------------------------------
+# a tmux server of its own: a new session on the socket of the one just killed can reach
+# that server while it exits, and go down with it
+TM=(tmux -L "spooltest-ro-$$")
+at_exit "${TM[*]} kill-server"
 "${TM[@]}" new-session -d -x 160 -y 60 "bin/adminctl -f $SPOOL_ADMINCTL_CONFIG --read-only; sleep 600"
 expect_screen "read-only: the Overview's limits show tenant C" "tenant +$TC +unlimited " 20
 keys p

@@ -4,7 +4,8 @@
 #   make up | down | reset | demo     local stack
 #   make check                unit + integration tests (starts the stack if needed)
 #   make check-cluster        the clustered tests (t0770, t0810) against a clustered stack
-#   make bench                benchmarks (prints numbers): the API, then the jobs query language
+#   make bench                benchmarks (prints numbers): Spool against the machine's ceilings
+#                             (bench/ built by bench-bins), then the jobs query language
 #   make version | dist       print the version | build/spool-<version>.tar.gz
 #   V=1                       show full commands
 
@@ -81,6 +82,7 @@ WORKER_SRC := $(sort $(wildcard daemons/worker/*.c))
 ADM_SRC    := $(sort $(wildcard adminctl/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/%.o)
@@ -88,11 +90,12 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 ADM_OBJ    := $(ADM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=bin/tools/%)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=bin/bench/%)
 
 LIBSPOOL := $(BUILD)/libspool.a
 BINS := bin/spool-api bin/spool-worker bin/adminctl
 
-.PHONY: FORCE all clean check check-cluster unit unit-bins integration up down reset demo bench install uninstall deps lint-man \
+.PHONY: FORCE all clean check check-cluster unit unit-bins integration up down reset demo bench bench-bins install uninstall deps lint-man \
         fuzz fuzz-bins
 all: $(BINS) $(TOOL_BIN)
 
@@ -118,7 +121,7 @@ FLAVOR := $(if $(SANITIZE),san:$(SANITIZE),rel)
 build/flavor: FORCE
 	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" ] || echo "$(FLAVOR)" >$@
 
-bin/spool-api bin/spool-worker bin/adminctl $(TOOL_BIN): build/flavor
+bin/spool-api bin/spool-worker bin/adminctl $(TOOL_BIN) $(BENCH_BIN): build/flavor
 
 FORCE:
 
@@ -169,6 +172,15 @@ bin/tools/%: tests/tools/%.c $(LIBSPOOL)
 	@$(if $(Q),echo "  TOOL    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBSPOOL) $(PKG_LIBS) -lm
 
+# The benchmark's own programs (bench/): a paced load, and the ceilings it compares
+# Spool's figures with. Standalone: only the libraries' headers and libraries.
+bin/bench/%: bench/%.c $(BUILD)/flags
+	@mkdir -p bin/bench
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS) -lm
+
+bench-bins: $(BENCH_BIN)
+
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(UNIT_BIN)
 
@@ -206,6 +218,7 @@ demo: up
 	$(Q)scripts/demo.sh
 
 bench: up
+	$(Q)$(MAKE) --no-print-directory bench-bins
 	$(Q)scripts/bench.sh
 	$(Q)scripts/bench-query.sh
 
@@ -358,4 +371,4 @@ fuzz: fuzz-bins
 # runs the fuzz targets in the background while other makes run here, and those must
 # never read a .d file clang is still writing.
 FUZZ_GOALS := $(filter fuzz fuzz-bins build/fuzz/%,$(MAKECMDGOALS))
--include $(shell find build $(if $(FUZZ_GOALS),,-path build/fuzz -prune -o) -name '*.d' -type f -print 2>/dev/null)
+-include $(shell find build $(if $(FUZZ_GOALS),,-path build/fuzz -prune -o) -name '*.d' -type f -print 2>/dev/null) $(wildcard bin/bench/*.d)

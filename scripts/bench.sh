@@ -1,48 +1,97 @@
 #!/usr/bin/env bash
-# bench.sh — spool-api benchmarks against the local stack (make bench). Prints one
-# "name value" line per number:
-#   wrk (keep-alive, 2 threads, $BENCH_CONNS connections, $BENCH_SECONDS s) on GET /health,
-#   POST /v1/jobs (noop) and GET /v1/jobs/{id}: req/s, p50/p99 latency (ms), API CPU
-#   time per request (us, from /proc/PID/stat);
-#   end to end: $BENCH_JOBS noop jobs submitted, jobs/s until all are final and the
-#   submit->finished p50/p99 (ms, from the database's timestamps);
-#   peak RSS (VmHWM, KiB) of spool-api and spool-worker.
-#   POST /v1/videos: upload throughput of a $BENCH_UPLOAD_MIB MiB body (random bytes, so
-#   its job then fails invalid_media) and spool-api's peak RSS while receiving it;
-#   a 1080p 60 s source through the whole path (upload, queue, transcode, download)
-#   against the same ffmpeg command run by hand on the same file: the overhead in %.
-# BENCH_E2E_ONLY=1 runs only the end-to-end part; BENCH_VIDEO_ONLY=1 only the video
-# part; BENCH_NO_VIDEO=1 skips it. The POST /v1/jobs run leaves
-# queued jobs: they are cancelled, and the bench waits until the worker has
-# drained their messages from spool.jobs so that the queue is empty again.
+# bench.sh — Spool's figures against the local stack (make bench), each read against
+# the machine's own ceiling measured in the same run. Every figure is measured
+# $BENCH_RUNS times (3); one "rN name value" line per number as it comes, then the
+# median of each with its spread (min..max), then a table: figure, median, ceiling,
+# the figure as a fraction of the ceiling.
+#
+# Spool's figures, each run:
+#   wrk (keep-alive, 2 threads, $BENCH_SECONDS s) on GET /health and GET /v1/jobs/{id}
+#   at $BENCH_CONNS (32) connections: req/s, p50/p99 latency (ms), API CPU per request (us);
+#   end to end at saturation: $BENCH_JOBS (5,000) noop jobs submitted over 32 keep-alive
+#   connections; jobs/s until all are final, submit->finished p50/p99 (ms, the database's
+#   created_at/finished_at) and the whole machine's CPU per job (ms, /proc/stat: every
+#   process, the load generator and the services included);
+#   end to end paced: the same count offered at $BENCH_PACED_RATE (500) jobs/s by
+#   bin/bench/pace (open loop, keep-alive), submit->finished p50/p99 from the pacer's own
+#   submit times to finished_at, jobs/s achieved, CPU per job;
+#   POST /v1/jobs (noop) with no worker running (it is stopped, then started again) at
+#   32 and 64 connections: req/s, p99; the jobs left queued are cancelled through the
+#   API and the bench waits until the worker has drained their messages;
+#   peak RSS (VmHWM, KiB) of spool-api and spool-worker (the worker's before it stops).
+# The ceilings, each run, on the same machine and the stack's own services:
+#   pgbench (32 clients, $BENCH_SECONDS s, prepared, generic plans as the daemons use)
+#   running job creation's INSERT (job, history event, outbox row: shared/job.c) into
+#   scratch copies of those tables in a schema of its own, dropped after: commits/s;
+#   bin/bench/mhd-hello, a bare libmicrohttpd daemon in spool-api's threading mode and
+#   thread count, under wrk at 32 connections: req/s;
+#   bin/bench/amqp-rate: $BENCH_AMQP_MESSAGES (20,000) persistent messages published with
+#   confirms (batches of 100) into a scratch quorum queue, then consumed: messages/s.
+# BENCH_SOAK=SECONDS (1: 600) runs only the soak: open-loop load at half the peak end to
+# end rate (measured first, or $BENCH_SOAK_RATE) for that long, printing spool-api's and
+# spool-worker's RSS every $BENCH_SOAK_EVERY (60) seconds.
+# After the table, the video part (once): POST /v1/videos upload throughput of a
+# $BENCH_UPLOAD_MIB MiB body (random bytes, so its job then fails invalid_media) and
+# spool-api's peak RSS while receiving it; a 1080p 60 s source through the whole path
+# (upload, queue, transcode, download) against the same ffmpeg command run by hand on
+# the same file: the overhead in %.
+# BENCH_E2E_ONLY=1 runs only the end-to-end parts; BENCH_VIDEO_ONLY=1 only the video
+# part; BENCH_NO_VIDEO=1 skips it; BENCH_NO_CEILINGS=1 skips the ceilings.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=${SPOOL_RUN_DIR:-$ROOT/.run}
 SECS=${BENCH_SECONDS:-10}
-CONNS=${BENCH_CONNS:-64}
+CONNS=${BENCH_CONNS:-32}
 NJOBS=${BENCH_JOBS:-5000}
+RUNS=${BENCH_RUNS:-3}
+PACED_RATE=${BENCH_PACED_RATE:-500}
+AMQP_MESSAGES=${BENCH_AMQP_MESSAGES:-20000}
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+num() { [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || die "$1 must be a whole number >= ${3:-1}, not '$2'"; }
+num BENCH_SECONDS "$SECS"
+num BENCH_CONNS "$CONNS"
+num BENCH_JOBS "$NJOBS"
+num BENCH_RUNS "$RUNS"
+num BENCH_PACED_RATE "$PACED_RATE"
+num BENCH_AMQP_MESSAGES "$AMQP_MESSAGES"
 
 [ -f "$RUN/stack.env" ] || die "no $RUN/stack.env: run scripts/stack.sh up first"
 set -a
 # shellcheck disable=SC1091
 . "$RUN/stack.env"
 set +a
-for t in wrk curl jq psql; do command -v "$t" >/dev/null || die "'$t' is not installed"; done
+for t in wrk curl jq psql pgbench; do command -v "$t" >/dev/null || die "'$t' is not installed (make deps)"; done
+for t in pace mhd-hello amqp-rate; do
+	[ -x "$ROOT/bin/bench/$t" ] || die "no $ROOT/bin/bench/$t: run 'make bench-bins' first"
+done
 U=$SPOOL_API_URL
 [ -n "${SPOOL_API_KEY:-}" ] || die "SPOOL_API_KEY is empty in $RUN/stack.env"
 curl -fsS -o /dev/null "$U/health" || die "spool-api does not answer on $U"
-api_pid=$(head -n1 "$RUN/pids/spool-api.pid" 2>/dev/null | tr -dc 0-9) || true
-worker_pid=$(head -n1 "$RUN/pids/spool-worker.pid" 2>/dev/null | tr -dc 0-9) || true
+pidof_daemon() { head -n1 "$RUN/pids/$1.pid" 2>/dev/null | tr -dc 0-9 || true; }
+api_pid=$(pidof_daemon spool-api)
 [ -n "$api_pid" ] && [ -r "/proc/$api_pid/stat" ] || die "no running spool-api in $RUN/pids/spool-api.pid"
+worker_pid=$(pidof_daemon spool-worker)
+[ -n "$worker_pid" ] && [ -r "/proc/$worker_pid/stat" ] || die "no running spool-worker in $RUN/pids/spool-worker.pid"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/spool-bench.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# the scratch things of the ceilings, removed however the bench ends
+hello_pid=
+scratch_schema=
+cleanup() {
+	[ -z "$hello_pid" ] || kill "$hello_pid" 2>/dev/null || true
+	[ -z "$scratch_schema" ] || psql "$SPOOL_PG_DSN" -XAtq -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $scratch_schema CASCADE" >/dev/null 2>&1 || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
 tag="bench-$$-$RANDOM"
 HZ=$(getconf CLK_TCK)
+AUTH="Authorization: Bearer $SPOOL_API_KEY"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# the whole machine's busy CPU time (ticks): user nice system irq softirq steal
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+q() { psql "$SPOOL_PG_DSN" -XAtq -c "$1"; }
 
 # The wrk script: optional POST body and headers, and a done() that prints
 # "requests seconds p50_us p99_us errors".
@@ -63,19 +112,22 @@ done = function(summary, latency, requests)
 end
 LUA
 
-# run NAME URL [BODY]
-run() {
-	local name=$1 url=$2 body=${3:-} c0 c1 line
-	c0=$(cpu_ticks "$api_pid")
-	line=$(BENCH_BODY=$body wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$TMP/bench.lua" "$url" | grep '^RESULT')
-	c1=$(cpu_ticks "$api_pid")
+# wrk_run NAME CONNS URL [BODY [PID]]: "name value" lines; the CPU per request is of
+# PID (spool-api's unless given; none for "-")
+wrk_run() {
+	local name=$1 conns=$2 url=$3 body=${4:-} pid=${5:-$api_pid} c0=0 c1=0 line
+	[ "$pid" = - ] || c0=$(cpu_ticks "$pid")
+	line=$(BENCH_BODY=$body wrk -t2 -c"$conns" -d"${SECS}s" -s "$TMP/bench.lua" "$url" | grep '^RESULT') ||
+		die "wrk on $url printed no result"
+	[ "$pid" = - ] || c1=$(cpu_ticks "$pid")
 	read -r _ n dur p50 p99 errs <<<"$line"
 	awk -v name="$name" -v n="$n" -v d="$dur" -v p50="$p50" -v p99="$p99" -v e="$errs" \
-		-v cpu=$((c1 - c0)) -v hz="$HZ" 'BEGIN {
+		-v cpu=$((c1 - c0)) -v hz="$HZ" -v own="$pid" 'BEGIN {
 		printf "%s_rps %.0f\n", name, n / d
 		printf "%s_p50_ms %.3f\n", name, p50 / 1000
 		printf "%s_p99_ms %.3f\n", name, p99 / 1000
-		printf "%s_cpu_us_per_req %.1f\n", name, (n > 0 ? cpu / hz * 1e6 / n : 0)
+		if (own != "-")
+			printf "%s_cpu_us_per_req %.1f\n", name, (n > 0 ? cpu / hz * 1e6 / n : 0)
 		printf "%s_errors %d\n", name, e
 	}'
 }
@@ -162,95 +214,328 @@ video_bench() {
 }
 [ -z "${BENCH_VIDEO_ONLY:-}" ] || { video_bench; exit 0; }
 
-E2E_ONLY=${BENCH_E2E_ONLY:-}
-[ -n "$E2E_ONLY" ] || run health "$U/health"
-id=$(curl -fsS -H "Authorization: Bearer $SPOOL_API_KEY" -H 'Content-Type: application/json' \
-	-d '{"type":"noop"}' "$U/v1/jobs" | jq -r .id)
-[ -n "$E2E_ONLY" ] || run get "$U/v1/jobs/$id"
-
-q() { psql "$SPOOL_PG_DSN" -XAtq -c "$1"; }
 # parallel REQUEST-CONFIG: run a curl config (entries separated by "next") over 32
 # keep-alive connections; prints the count of 2xx answers
 parallel() {
 	curl -sS --no-progress-meter --parallel --parallel-max 32 -K "$1" | grep -c '^2' || true
 }
 
-# End to end: NJOBS submits over 32 parallel keep-alive connections.
-{
-	for ((i = 0; i < NJOBS; i++)); do
-		printf 'url = "%s/v1/jobs"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\n' \
-			"$U" "$SPOOL_API_KEY"
-		printf 'data = "{\\"type\\":\\"noop\\",\\"params\\":{\\"bench\\":\\"%s\\"}}"\noutput = "/dev/null"\n' "$tag"
-		printf 'write-out = "%%{http_code}\\n"\n'
-		[ $((i + 1)) -lt "$NJOBS" ] && echo next
+# wait_final TAG: until every job of the tag is final (10 minutes at most)
+wait_final() {
+	local left
+	for _ in $(seq 1 1200); do
+		left=$(q "SELECT count(*) FROM jobs WHERE params->>'bench' = '$1' AND status NOT IN ('succeeded','failed','cancelled')")
+		[ "$left" = 0 ] && return 0
+		sleep 0.25
 	done
-} >"$TMP/submit.curl"
-t0=$(date +%s.%N)
-accepted=$(parallel "$TMP/submit.curl")
-t1=$(date +%s.%N)
-[ "$accepted" = "$NJOBS" ] || die "only $accepted of $NJOBS submits were accepted"
-for _ in $(seq 1 1200); do
-	left=$(q "SELECT count(*) FROM jobs WHERE params->>'bench' = '$tag' AND status NOT IN ('succeeded','failed','cancelled')")
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
-[ "$left" = 0 ] || die "$left of $NJOBS jobs not final after 10 minutes"
-q "SELECT count(*),
-	count(*) / extract(epoch FROM max(finished_at) - min(created_at)),
-	1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
-	1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
-	count(*) FILTER (WHERE status <> 'succeeded')
-   FROM jobs WHERE params->>'bench' = '$tag'" |
-	awk -F'|' -v t0="$t0" -v t1="$t1" '{
-		printf "e2e_jobs %d\n", $1
-		printf "e2e_submit_rps %.0f\n", $1 / (t1 - t0)
-		printf "e2e_jobs_per_s %.0f\n", $2
-		printf "e2e_latency_p50_ms %.1f\n", $3
-		printf "e2e_latency_p99_ms %.1f\n", $4
-		printf "e2e_not_succeeded %d\n", $5
-	}'
+	die "$left jobs of $1 not final after 5 minutes"
+}
 
-hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-if [ -n "$E2E_ONLY" ]; then
-	echo "api_vmhwm_kib $(hwm "$api_pid")"
-	[ -n "$worker_pid" ] && echo "worker_vmhwm_kib $(hwm "$worker_pid")"
-	exit 0
-fi
+# e2e_saturated TAG: NJOBS submits over 32 parallel keep-alive connections, as fast as
+# they are answered
+e2e_saturated() {
+	local t=$1 i accepted t0 t1 m0 m1
+	{
+		for ((i = 0; i < NJOBS; i++)); do
+			printf 'url = "%s/v1/jobs"\nheader = "%s"\nheader = "Content-Type: application/json"\n' "$U" "$AUTH"
+			printf 'data = "{\\"type\\":\\"noop\\",\\"params\\":{\\"bench\\":\\"%s\\"}}"\noutput = "/dev/null"\n' "$t"
+			printf 'write-out = "%%{http_code}\\n"\n'
+			[ $((i + 1)) -lt "$NJOBS" ] && echo next
+		done
+	} >"$TMP/submit.curl"
+	m0=$(machine_ticks)
+	t0=$(date +%s.%N)
+	accepted=$(parallel "$TMP/submit.curl")
+	t1=$(date +%s.%N)
+	[ "$accepted" = "$NJOBS" ] || die "only $accepted of $NJOBS submits were accepted"
+	wait_final "$t"
+	m1=$(machine_ticks)
+	q "SELECT count(*),
+		count(*) / extract(epoch FROM max(finished_at) - min(created_at)),
+		1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
+		1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
+		count(*) FILTER (WHERE status <> 'succeeded')
+	   FROM jobs WHERE params->>'bench' = '$t'" |
+		awk -F'|' -v t0="$t0" -v t1="$t1" -v cpu=$((m1 - m0)) -v hz="$HZ" '{
+			printf "e2e_submit_rps %.0f\n", $1 / (t1 - t0)
+			printf "e2e_jobs_per_s %.0f\n", $2
+			printf "e2e_latency_p50_ms %.1f\n", $3
+			printf "e2e_latency_p99_ms %.1f\n", $4
+			printf "e2e_cpu_ms_per_job %.2f\n", cpu / hz * 1000 / $1
+			printf "e2e_not_succeeded %d\n", $5
+		}'
+}
 
-# POST /v1/jobs last: the worker does not have to drain it before the end-to-end run.
-run submit "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$tag-wrk\"}}"
-# ...and its jobs that are still queued are cancelled through the API.
-cursor=
-: >"$TMP/ids"
-while :; do
-	curl -fsS -H "Authorization: Bearer $SPOOL_API_KEY" \
-		"$U/v1/jobs?status=queued&type=noop&limit=100${cursor:+&cursor=$cursor}" >"$TMP/page"
-	jq -r --arg t "$tag-wrk" '.jobs[] | select(.params.bench == $t) | .id' "$TMP/page" >>"$TMP/ids"
-	cursor=$(jq -r '.next_cursor // empty' "$TMP/page")
-	[ -n "$cursor" ] || break
-done
-if [ -s "$TMP/ids" ]; then
-	awk -v u="$U" -v k="$SPOOL_API_KEY" '{
-		if (NR > 1) print "next"
-		printf "url = \"%s/v1/jobs/%s\"\nrequest = \"DELETE\"\nheader = \"Authorization: Bearer %s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\n", u, $1, k
-	}' "$TMP/ids" >"$TMP/cancel.curl"
-	parallel "$TMP/cancel.curl" >/dev/null
-fi
-# The cancelled jobs' messages are still in spool.jobs: the worker acks and ignores
-# them; wait (up to 5 minutes) until it has, so the next user finds an empty queue.
-depth() {
+# pace_latency PACER-OUT TAG PREFIX: submit (the pacer's clock) -> finished_at p50/p99
+# and the rate the jobs finished at, of the accepted jobs
+pace_latency() {
+	awk '$3 >= 200 && $3 < 300 && length($4) == 36 { print $4 "\t" $1 }' "$1" >"$TMP/paced.tsv"
+	psql "$SPOOL_PG_DSN" -XAtq -v ON_ERROR_STOP=1 \
+		-c "CREATE TEMP TABLE paced (id uuid, submitted float8)" \
+		-c "\\copy paced FROM '$TMP/paced.tsv'" \
+		-c "SELECT count(*),
+			count(*) / extract(epoch FROM max(j.finished_at) - min(j.created_at)),
+			1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at) - p.submitted),
+			1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at) - p.submitted),
+			count(*) FILTER (WHERE j.status <> 'succeeded')
+		   FROM paced p JOIN jobs j ON j.id = p.id WHERE j.params->>'bench' = '$2'" |
+		awk -F'|' -v p="$3" '{
+			printf "%s_jobs_per_s %.0f\n", p, $2
+			printf "%s_latency_p50_ms %.1f\n", p, $3
+			printf "%s_latency_p99_ms %.1f\n", p, $4
+			printf "%s_not_succeeded %d\n", p, $5
+		}'
+}
+
+# e2e_paced TAG: NJOBS offered at PACED_RATE jobs/s whatever the answers' pace
+e2e_paced() {
+	local t=$1 m0 m1
+	m0=$(machine_ticks)
+	SPOOL_API_KEY=$SPOOL_API_KEY "$ROOT/bin/bench/pace" "$U/v1/jobs" "$PACED_RATE" "$NJOBS" 32 \
+		"{\"type\":\"noop\",\"params\":{\"bench\":\"$t\"}}" "$TMP/pace.out" >"$TMP/pace.summary" ||
+		die "the pacer's submits failed: $(cat "$TMP/pace.summary")"
+	wait_final "$t"
+	m1=$(machine_ticks)
+	sed -n 's/^pace_\(achieved_per_s\|answer_p99_ms\|late_max_ms\) /paced_submit_\1 /p' "$TMP/pace.summary"
+	pace_latency "$TMP/pace.out" "$t" paced
+	awk -v cpu=$((m1 - m0)) -v hz="$HZ" -v n="$NJOBS" 'BEGIN { printf "paced_cpu_ms_per_job %.2f\n", cpu / hz * 1000 / n }'
+}
+
+# queue_depth: the messages in spool.jobs
+queue_depth() {
 	curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" \
 		"$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/spool.jobs" | jq -r '.messages // 0'
 }
-d0=$(date +%s.%N)
-for _ in $(seq 1 600); do
-	left=$(depth) || break
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
-d1=$(date +%s.%N)
-awk -v a="$d0" -v b="$d1" -v l="${left:-?}" 'BEGIN { printf "drain_s %.1f\ndrain_left %s\n", b - a, l }'
 
-echo "api_vmhwm_kib $(hwm "$api_pid")"
-[ -n "$worker_pid" ] && echo "worker_vmhwm_kib $(hwm "$worker_pid")"
-[ -n "${BENCH_NO_VIDEO:-}" ] || video_bench
+# cancel_queued TAG: cancel the tag's jobs that are still queued, through the API
+cancel_queued() {
+	local cursor=
+	: >"$TMP/ids"
+	while :; do
+		curl -fsS -H "$AUTH" "$U/v1/jobs?status=queued&type=noop&limit=100${cursor:+&cursor=$cursor}" >"$TMP/page"
+		jq -r --arg t "$1" '.jobs[] | select(.params.bench | startswith($t)) | .id' "$TMP/page" >>"$TMP/ids"
+		cursor=$(jq -r '.next_cursor // empty' "$TMP/page")
+		[ -n "$cursor" ] || break
+	done
+	[ -s "$TMP/ids" ] || return 0
+	awk -v u="$U" -v a="$AUTH" '{
+		if (NR > 1) print "next"
+		printf "url = \"%s/v1/jobs/%s\"\nrequest = \"DELETE\"\nheader = \"%s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\n", u, $1, a
+	}' "$TMP/ids" >"$TMP/cancel.curl"
+	parallel "$TMP/cancel.curl" >/dev/null
+}
+
+stack() { SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" "$@" >"$TMP/stack.log" 2>&1 || die "scripts/stack.sh $*: $(tail -n3 "$TMP/stack.log")"; }
+
+# submit_no_worker TAG: POST /v1/jobs at 32 and 64 connections with the worker stopped;
+# then its jobs are cancelled, the worker started again, and the bench waits (5 minutes
+# at most) until it has acked and dropped their messages, so that the queue is empty again
+submit_no_worker() {
+	local t=$1 d0 d1 left
+	echo "worker_vmhwm_kib $(vmhwm "$worker_pid")" | emit
+	stack stop spool-worker
+	wrk_run submit_c32 32 "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$t-c32\"}}" | emit
+	wrk_run submit_c64 64 "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$t-c\"}}" | emit
+	cancel_queued "$t-c"
+	stack start spool-worker
+	worker_pid=$(pidof_daemon spool-worker)
+	d0=$(date +%s.%N)
+	for _ in $(seq 1 600); do
+		left=$(queue_depth) || break
+		[ "$left" = 0 ] && break
+		sleep 0.5
+	done
+	d1=$(date +%s.%N)
+	awk -v a="$d0" -v b="$d1" 'BEGIN { printf "drain_s %.1f\n", b - a }' | emit
+	[ "${left:-}" = 0 ] || die "spool.jobs still holds ${left:-?} messages after 5 minutes"
+}
+
+# ---- ceilings
+# ceiling_pgbench: job creation's INSERT (shared/job.c's, with a tenant's default
+# priority and no schedule) into scratch copies of jobs, job_events and outbox (their
+# indexes, checks and the events' foreign key; sequences of their own)
+ceiling_pgbench() {
+	local s=bench_pgbench_$$
+	scratch_schema=$s
+	q "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $s CASCADE; CREATE SCHEMA $s;
+	   CREATE TABLE $s.jobs (LIKE public.jobs INCLUDING ALL);
+	   CREATE TABLE $s.job_events (LIKE public.job_events INCLUDING ALL);
+	   CREATE TABLE $s.outbox (LIKE public.outbox INCLUDING ALL);
+	   CREATE SEQUENCE $s.job_events_id_seq; CREATE SEQUENCE $s.outbox_id_seq;
+	   ALTER TABLE $s.job_events ALTER id SET DEFAULT nextval('$s.job_events_id_seq'),
+	     ADD FOREIGN KEY (job_id) REFERENCES $s.jobs (id) ON DELETE CASCADE;
+	   ALTER TABLE $s.outbox ALTER id SET DEFAULT nextval('$s.outbox_id_seq')" >/dev/null
+	cat >"$TMP/insert.sql" <<SQL
+WITH u AS (INSERT INTO $s.jobs (tenant_id, type, source, params, callback_url,
+     idempotency_key, max_attempts, status, run_at, due_at, priority)
+   SELECT 'bench', 'noop', NULL::jsonb, '{"bench":"pgbench"}'::jsonb, NULL, NULL, 5,
+     CASE WHEN s.ra > now() THEN 'scheduled' ELSE 'queued' END, s.ra, greatest(s.ra, now()),
+     coalesce(NULL::text, coalesce((SELECT priority FROM public.tenant_priorities WHERE tenant IN ('bench', '*')
+       ORDER BY tenant = '*' LIMIT 1), 'normal'))
+   FROM (SELECT CASE WHEN 0::bigint > 0 THEN to_timestamp(0::bigint / 1000.0)
+     WHEN 0::bigint > 0 THEN now() + 0::bigint * interval '1 second' END AS ra) s
+   ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *),
+ e AS (INSERT INTO $s.job_events (job_id, event, status, attempt, detail)
+   SELECT id, status, status, 0, NULL FROM u),
+ o AS (INSERT INTO $s.outbox (exchange, routing_key, payload)
+   SELECT 'spool.jobs', 'job', format('{"v":1,"job_id":"%s","type":%s,"attempt":%s}', id, to_json(type),
+     attempts + 1) FROM u WHERE status = 'queued')
+ SELECT * FROM u;
+SQL
+	PGOPTIONS="-c plan_cache_mode=force_generic_plan" pgbench -n -M prepared -c 32 -j 2 -T "$SECS" \
+		-f "$TMP/insert.sql" "$SPOOL_PG_DSN" >"$TMP/pgbench.out" 2>&1 ||
+		die "pgbench failed: $(tail -n5 "$TMP/pgbench.out")"
+	q "SET client_min_messages = warning; DROP SCHEMA $s CASCADE" >/dev/null
+	scratch_schema=
+	awk '/^tps = / { printf "ceil_pgbench_insert_tps %.0f\n", $3 }
+	     /^latency average = / { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }' "$TMP/pgbench.out" | emit
+}
+
+# ceiling_mhd: bin/bench/mhd-hello with spool-api's [api] threads, under wrk at 32
+# connections, on the port after the stack's last (+31)
+ceiling_mhd() {
+	local port=$((SPOOL_PORT_BASE + 31)) threads
+	threads=$(awk -F' *= *' '/^\[/ { sec = $0 } sec == "[api]" && $1 == "threads" { print $2 }' "$SPOOL_API_CONFIG")
+	"$ROOT/bin/bench/mhd-hello" "$port" "${threads:-4}" &
+	hello_pid=$!
+	for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
+	wrk_run ceil_mhd_hello 32 "http://127.0.0.1:$port/" "" - | grep -v '_errors ' | emit
+	kill "$hello_pid"
+	wait "$hello_pid" || true
+	hello_pid=
+}
+
+# ceiling_amqp: publish with confirms (batched) and consume, a scratch quorum queue
+ceiling_amqp() {
+	local hostport=${SPOOL_AMQP_URL#*@}
+	hostport=${hostport%%/*}
+	AMQP_PASSWORD=$SPOOL_RABBITMQ_PASSWORD "$ROOT/bin/bench/amqp-rate" "${hostport%:*}" "${hostport##*:}" \
+		"$SPOOL_RABBITMQ_USER" "$AMQP_MESSAGES" 100 | sed 's/^/ceil_/'
+}
+
+# soak SECONDS: open-loop load at half the peak end to end rate, RSS every minute
+soak() {
+	local secs=$1 every=${BENCH_SOAK_EVERY:-60} rate=${BENCH_SOAK_RATE:-} peak t0 now
+	num BENCH_SOAK_EVERY "$every"
+	if [ -z "$rate" ]; then
+		peak=$(e2e_saturated "$tag-peak" | awk '$1 == "e2e_jobs_per_s" { print $2 }')
+		rate=$(((peak + 1) / 2))
+		echo "soak_peak_jobs_per_s $peak"
+	fi
+	num BENCH_SOAK_RATE "$rate"
+	echo "soak_rate_per_s $rate"
+	echo "soak_seconds $secs"
+	SPOOL_API_KEY=$SPOOL_API_KEY "$ROOT/bin/bench/pace" "$U/v1/jobs" "$rate" $((rate * secs)) 32 \
+		"{\"type\":\"noop\",\"params\":{\"bench\":\"$tag-soak\"}}" "$TMP/soak.out" >"$TMP/soak.summary" 2>"$TMP/soak.err" &
+	local pid=$! rc=0
+	t0=$(date +%s)
+	while kill -0 "$pid" 2>/dev/null; do
+		now=$(date +%s)
+		printf 'soak_rss t=%ds api_kib=%s worker_kib=%s\n' $((now - t0)) "$(vmrss "$api_pid")" "$(vmrss "$worker_pid")"
+		for _ in $(seq 1 "$every"); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+	done
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || die "the soak's submits failed: $(cat "$TMP/soak.err")"
+	wait_final "$tag-soak"
+	printf 'soak_rss t=%ds api_kib=%s worker_kib=%s\n' $(($(date +%s) - t0)) "$(vmrss "$api_pid")" "$(vmrss "$worker_pid")"
+	sed -n 's/^pace_/soak_/p' "$TMP/soak.summary"
+	pace_latency "$TMP/soak.out" "$tag-soak" soak
+	echo "soak_api_vmhwm_kib $(vmhwm "$api_pid")"
+	echo "soak_worker_vmhwm_kib $(vmhwm "$worker_pid")"
+}
+
+if [ -n "${BENCH_SOAK:-}" ]; then
+	secs=$BENCH_SOAK
+	[ "$secs" != 1 ] || secs=600
+	num BENCH_SOAK "$secs"
+	soak "$secs"
+	exit 0
+fi
+
+# emit: "name value" lines of run $R, printed as "rR name value" and kept for the medians
+R=0
+emit() { sed -u "s/^/r$R /" | tee -a "$TMP/results"; }
+
+# one_run: every figure and ceiling once
+one_run() {
+	local id t="$tag-r$R"
+	if [ -z "${BENCH_E2E_ONLY:-}" ]; then
+		wrk_run health "$CONNS" "$U/health" | emit
+		id=$(curl -fsS -H "$AUTH" -H 'Content-Type: application/json' -d '{"type":"noop"}' "$U/v1/jobs" | jq -r .id)
+		wrk_run get "$CONNS" "$U/v1/jobs/$id" | emit
+	fi
+	e2e_saturated "$t-sat" | emit
+	e2e_paced "$t-paced" | emit
+	if [ -z "${BENCH_NO_CEILINGS:-}" ]; then
+		ceiling_pgbench
+		ceiling_amqp | emit
+		[ -n "${BENCH_E2E_ONLY:-}" ] || ceiling_mhd
+	fi
+	if [ -n "${BENCH_E2E_ONLY:-}" ]; then
+		echo "worker_vmhwm_kib $(vmhwm "$worker_pid")" | emit
+	else
+		submit_no_worker "$t-wrk"
+	fi
+	{
+		echo "api_vmhwm_kib $(vmhwm "$api_pid")"
+		echo "loadavg_1m $(cut -d' ' -f1 /proc/loadavg)"
+	} | emit
+}
+
+echo "# $RUNS runs of every figure; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$TMP/results"
+for ((R = 1; R <= RUNS; R++)); do one_run; done
+
+# the median of each name over the runs (the mean of the middle two for an even count)
+# and the spread, in the order the names first came
+awk 'function fmt(x) { return x >= 100 || x == int(x) ? sprintf("%.0f", x) : sprintf("%.2f", x) }
+     { if (!($2 in n)) order[++k] = $2; v[$2, ++n[$2]] = $3 }
+     END {
+	for (i = 1; i <= k; i++) {
+		name = order[i]; c = n[name]
+		for (a = 1; a <= c; a++) s[a] = v[name, a] + 0
+		for (a = 2; a <= c; a++) for (b = a; b > 1 && s[b - 1] > s[b]; b--) { x = s[b]; s[b] = s[b - 1]; s[b - 1] = x }
+		med = c % 2 ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
+		printf "%s %s %s %s\n", name, fmt(med), fmt(s[1]), fmt(s[c])
+	}
+     }' "$TMP/results" >"$TMP/medians"
+echo
+echo "# median (min..max) of $RUNS runs"
+awk '{ printf "%-34s %12s  (%s..%s)\n", $1, $2, $3, $4 }' "$TMP/medians"
+
+# figure, ceiling (empty: none), what the ceiling is
+cat >"$TMP/table" <<'TABLE'
+health_rps ceil_mhd_hello_rps mhd-hello c32
+get_rps ceil_mhd_hello_rps mhd-hello c32
+get_p99_ms
+submit_c32_rps ceil_pgbench_insert_tps pgbench INSERT c32
+submit_c32_p99_ms
+submit_c64_rps ceil_pgbench_insert_tps pgbench INSERT c32
+submit_c64_p99_ms
+e2e_jobs_per_s ceil_pgbench_insert_tps pgbench INSERT c32
+e2e_jobs_per_s ceil_amqp_publish_per_s AMQP publish+confirm
+e2e_jobs_per_s ceil_amqp_consume_per_s AMQP consume+ack
+e2e_latency_p50_ms
+e2e_latency_p99_ms
+e2e_cpu_ms_per_job
+paced_jobs_per_s offered offered rate
+paced_latency_p50_ms
+paced_latency_p99_ms
+paced_cpu_ms_per_job
+api_vmhwm_kib
+worker_vmhwm_kib
+TABLE
+echo
+echo "# figure against its ceiling (medians)"
+awk -v offered="$PACED_RATE" 'NR == FNR { m[$1] = $2; sp[$1] = $3 ".." $4; next }
+     FNR == 1 { printf "%-22s %10s  %-14s %10s  %-22s %8s\n", "figure", "median", "(spread)", "ceiling", "(which)", "fraction" }
+     {
+	f = $1; if (!(f in m)) next
+	c = ""; which = ""; frac = "-"
+	if ($2 == "offered") { c = offered; which = "offered rate" }
+	else if ($2 != "" && ($2 in m)) { c = m[$2]; which = $3; for (i = 4; i <= NF; i++) which = which " " $i }
+	if (c != "" && c > 0) frac = sprintf("%.2f", m[f] / c)
+	printf "%-22s %10s  %-14s %10s  %-22s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
+     }' "$TMP/medians" "$TMP/table"
+
+[ -n "${BENCH_NO_VIDEO:-}" ] || [ -n "${BENCH_E2E_ONLY:-}" ] || { echo; video_bench; }

@@ -14,6 +14,8 @@ PKGS=(
 	mandoc wrk tmux python3-boto3 curl jq nodejs clang libclang-rt-14-dev haproxy
 	devscripts lintian
 )
+# postgresql-15 also ships pgbench (/usr/lib/postgresql/15/bin, /usr/bin/pgbench through
+# postgresql-client-common), the database ceiling of make bench.
 # devscripts and lintian are for t0930 (make deb): hardening-check (devscripts ships it
 # in bookworm; hardening-includes is gone) and lintian on the package.
 

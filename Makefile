@@ -184,7 +184,7 @@ bench-bins: $(BENCH_BIN)
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(UNIT_BIN)
 
-integration: all
+integration: all bench-bins
 	$(Q)scripts/run-integration.sh
 
 # The clustered tests (tests/t*-cluster*.sh) against the running stack, which must be a
@@ -196,7 +196,7 @@ check-cluster: all
 # check, up and demo first install what a fresh machine lacks, then rebuild in a
 # sub-make so that pkg-config sees the libraries just installed.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all unit-bins
+	$(Q)$(MAKE) --no-print-directory all unit-bins bench-bins
 	$(Q)scripts/check.sh $(UNIT_BIN)
 
 unit-bins: $(UNIT_BIN)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# t0940 — make bench keeps working: its soak mode (BENCH_SOAK, at a tiny rate for
+# 20 s) prints spool-api's and spool-worker's RSS at each interval and finishes every
+# job it offered; one short run of the end-to-end figures and the ceilings prints
+# the table of medians against ceilings and leaves no scratch schema or queue behind;
+# a bad setting is refused.
+. "$(dirname "$0")/lib.sh"
+
+for b in pace mhd-hello amqp-rate; do
+	[ -x "bin/bench/$b" ] || bail "no bin/bench/$b: run 'make bench-bins' first"
+done
+
+# --- the soak: 5 jobs/s for 20 s, RSS every 5 s
+out=$(BENCH_SOAK=20 BENCH_SOAK_RATE=5 BENCH_SOAK_EVERY=5 scripts/bench.sh 2>&1)
+rc=$?
+expect_eq "the soak exits 0" 0 "$rc"
+rss=$(grep -cE '^soak_rss t=[0-9]+s api_kib=[1-9][0-9]* worker_kib=[1-9][0-9]*$' <<<"$out")
+if [ "$rss" -ge 4 ]; then ok "it prints RSS lines with numbers ($rss)"; else fail "it prints RSS lines with numbers (4 or more, got $rss)" "$out"; fi
+expect_eq "no RSS line without numbers" 0 "$(grep '^soak_rss' <<<"$out" | grep -cvE 'api_kib=[1-9][0-9]* worker_kib=[1-9][0-9]*$')"
+expect_eq "it offered 5 jobs/s for 20 s" 100 "$(awk '$1 == "soak_sent" { print $2 }' <<<"$out")"
+expect_eq "all were accepted" 100 "$(awk '$1 == "soak_accepted" { print $2 }' <<<"$out")"
+expect_eq "all succeeded" 0 "$(awk '$1 == "soak_not_succeeded" { print $2 }' <<<"$out")"
+expect_match "it prints the submit->finished p50" '^[0-9]+(\.[0-9]+)?$' "$(awk '$1 == "soak_latency_p50_ms" { print $2 }' <<<"$out")"
+
+# --- one short run of the end-to-end figures and the ceilings
+out=$(BENCH_RUNS=1 BENCH_E2E_ONLY=1 BENCH_JOBS=100 BENCH_PACED_RATE=50 BENCH_AMQP_MESSAGES=500 \
+	BENCH_SECONDS=2 scripts/bench.sh 2>&1)
+rc=$?
+expect_eq "a short bench run exits 0" 0 "$rc"
+expect_match "it prints the medians" '# median \(min\.\.max\) of 1 runs' "$out"
+row() { awk -v f="$1" -v c="$2" '$1 == f && $0 ~ c' <<<"$out"; }
+expect_match "the table reads e2e jobs/s against pgbench's INSERT" \
+	'^e2e_jobs_per_s +[0-9]+ +\([0-9]+\.\.[0-9]+\) +[0-9]+ +pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s pgbench)"
+expect_match "and against the broker's publish rate" \
+	'AMQP publish\+confirm +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s publish)"
+expect_match "the paced run against its offered rate" \
+	'^paced_jobs_per_s +[0-9]+ .* 50 +offered rate +[0-9]+\.[0-9]+$' "$(row paced_jobs_per_s offered)"
+expect_match "the paced p50 is measured" '^r1 paced_latency_p50_ms [0-9]+\.[0-9]+$' "$(grep '^r1 paced_latency_p50_ms' <<<"$out")"
+expect_eq "pgbench's scratch schema is dropped" "" \
+	"$(psql "$SPOOL_PG_DSN" -XAtq -c "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_pgbench_%'")"
+expect_eq "amqp-rate's scratch queue is deleted" "" \
+	"$(curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F" |
+		jq -r '.[].name | select(startswith("bench."))')"
+
+# --- a bad setting is refused before anything runs
+out=$(BENCH_RUNS=0 scripts/bench.sh 2>&1)
+rc=$?
+expect_eq "BENCH_RUNS=0 exits 1" 1 "$rc"
+expect_match "naming the setting" "BENCH_RUNS must be a whole number" "$out"
+done_testing

@@ -78,8 +78,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/spool-bench.XXXXXX")
 # the scratch things of the ceilings, removed however the bench ends
 hello_pid=
 scratch_schema=
+worker_stopped=
 cleanup() {
 	[ -z "$hello_pid" ] || kill "$hello_pid" 2>/dev/null || true
+	[ -z "$worker_stopped" ] || SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" start spool-worker >/dev/null 2>&1 || true
 	[ -z "$scratch_schema" ] || psql "$SPOOL_PG_DSN" -XAtq -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $scratch_schema CASCADE" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
@@ -333,11 +335,13 @@ stack() { SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" "$@" >"$TMP/stack.log" 2>&
 submit_no_worker() {
 	local t=$1 d0 d1 left
 	echo "worker_vmhwm_kib $(vmhwm "$worker_pid")" | emit
+	worker_stopped=1
 	stack stop spool-worker
 	wrk_run submit_c32 32 "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$t-c32\"}}" | emit
 	wrk_run submit_c64 64 "$U/v1/jobs" "{\"type\":\"noop\",\"params\":{\"bench\":\"$t-c\"}}" | emit
 	cancel_queued "$t-c"
 	stack start spool-worker
+	worker_stopped=
 	worker_pid=$(pidof_daemon spool-worker)
 	d0=$(date +%s.%N)
 	for _ in $(seq 1 600); do
@@ -528,14 +532,14 @@ TABLE
 echo
 echo "# figure against its ceiling (medians)"
 awk -v offered="$PACED_RATE" 'NR == FNR { m[$1] = $2; sp[$1] = $3 ".." $4; next }
-     FNR == 1 { printf "%-22s %10s  %-14s %10s  %-22s %8s\n", "figure", "median", "(spread)", "ceiling", "(which)", "fraction" }
+     FNR == 1 { printf "%-22s %10s  %-20s %10s  %-22s %8s\n", "figure", "median", "(spread)", "ceiling", "(which)", "fraction" }
      {
 	f = $1; if (!(f in m)) next
 	c = ""; which = ""; frac = "-"
 	if ($2 == "offered") { c = offered; which = "offered rate" }
 	else if ($2 != "" && ($2 in m)) { c = m[$2]; which = $3; for (i = 4; i <= NF; i++) which = which " " $i }
-	if (c != "" && c > 0) frac = sprintf("%.2f", m[f] / c)
-	printf "%-22s %10s  %-14s %10s  %-22s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
+	if (c != "" && c > 0) frac = sprintf("%.3f", m[f] / c)
+	printf "%-22s %10s  %-20s %10s  %-22s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
      }' "$TMP/medians" "$TMP/table"
 
 [ -n "${BENCH_NO_VIDEO:-}" ] || [ -n "${BENCH_E2E_ONLY:-}" ] || { echo; video_bench; }

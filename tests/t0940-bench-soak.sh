@@ -28,6 +28,7 @@ out=$(BENCH_RUNS=1 BENCH_E2E_ONLY=1 BENCH_JOBS=100 BENCH_PACED_RATE=50 BENCH_AMQ
 rc=$?
 expect_eq "a short bench run exits 0" 0 "$rc"
 expect_match "it prints the medians" '# median \(min\.\.max\) of 1 runs' "$out"
+sed -n '/^# figure/,$p' <<<"$out" | sed 's/^/# /'
 row() { awk -v f="$1" -v c="$2" '$1 == f && $0 ~ c' <<<"$out"; }
 expect_match "the table reads e2e jobs/s against pgbench's INSERT" \
 	'^e2e_jobs_per_s +[0-9]+ +\([0-9]+\.\.[0-9]+\) +[0-9]+ +pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s pgbench)"

@@ -30,8 +30,14 @@ port=$(read_line 1)
 port=${port#port }
 expect_eq "the first batch is confirmed" ok "$(read_line 2)"
 
-conn=$("${MGMT[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/connections?columns=name,peer_port" |
-	jq -r --argjson p "$port" '.[] | select(.peer_port == $p) | .name')
+# the management API lists a new connection only after its next statistics round
+conn=
+for ((i = 0; i < 50; i++)); do
+	[ "$i" -eq 0 ] || sleep 0.2
+	conn=$("${MGMT[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/connections?columns=name,peer_port" |
+		jq -r --argjson p "$port" '.[] | select(.peer_port == $p) | .name')
+	[ -z "$conn" ] || break
+done
 [ -n "$conn" ] || bail "no connection from port $port on the broker"
 check "close its connection (as a broker restart does)" "${MGMT[@]}" -X DELETE -H 'X-Reason: t0245' \
 	"$SPOOL_RABBITMQ_MGMT_URL/api/connections/$(jq -rn --arg c "$conn" '$c | @uri')"

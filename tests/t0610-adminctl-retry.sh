@@ -93,7 +93,12 @@ expect_eq "dead retry ID: its other dead letter was stale" 1 "$(jq -r '.stale | 
 job=$(job_wait "${ids[1]}" 60)
 expect_eq "dead-retried job fails again" "failed 1" "$(jq -r '"\(.status) \(.attempts)"' <<<"$job")"
 
-# purge
+# purge (after the dead letter of the job that failed again: the worker sends it after
+# recording the failure, which job_wait saw)
+for ((i = 0; i < 50; i++)); do
+	$ADM --json dead list | jq -e --arg id "${ids[1]}" 'any(.messages[]; .job_id == $id)' >/dev/null && break
+	sleep 0.2
+done
 json=$($ADM --json dead purge --yes); rc=$?
 expect_eq "dead purge --yes: exit 0" 0 "$rc"
 expect_match "dead purge: counts what it dropped" '^[1-9][0-9]*$' "$(jq -r .purged <<<"$json")"

@@ -160,6 +160,8 @@ static void publish_started(struct completer *cp, char **ev, size_t n)
 		m[i] = (struct mq_message){ MQ_EVENTS_EXCHANGE, "job.started", ev[i], strlen(ev[i]) };
 	if (mq_publish_batch(cp->mq, m, n, &err) < 0)
 		log_warn("cannot publish %zu event(s) 'job.started': %s", n, buf_str(&err));
+	else
+		log_debug("published %zu event(s) 'job.started'", n);
 	buf_release(&err);
 	free(m);
 }
@@ -286,6 +288,8 @@ static void complete(struct completer *cp, struct completion *v, size_t n)
 		   "completer: recorded a batch of %zu succeeded job(s)", n);
 	if (nm > 0 && mq_publish_batch(cp->mq, m, nm, &err) < 0)
 		log_warn("cannot publish %zu event(s) 'job.succeeded': %s", nm, buf_str(&err));
+	else if (nm > 0)
+		log_debug("published %zu event(s) 'job.succeeded'", nm);
 	wake_deferred(cp, v, n);
 	for (size_t i = 0; i < n; i++) {
 		job_clear(&out[i]);

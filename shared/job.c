@@ -1437,6 +1437,16 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
  * deferred, no unsent outbox row), in the rows' order. Each such job gets
  * deferred_at and a 'deferred' event, its row is marked sent; the held row ids
  * are returned. The free slots are counted once per tenant and per type.
+ *
+ * This runs for every batch the outbox publishes, so it must cost nothing when
+ * nothing can be held: with no row in limits (no pause, no limit) the EXISTS is
+ * a one-time filter and no outbox row is read. Each row's job is looked up by
+ * its key (the OFFSET 0 keeps the lookup a subquery of its own): joined flat,
+ * the generic plan scanned jobs_unclaimed for every outbox row, parsing the
+ * payload each time, which cost 160 ms a batch with a few thousand jobs queued.
+ * For the same reason the UPDATE's test of the job's state is inside a CASE,
+ * which keeps the planner from driving it by jobs_unclaimed (rows queued x rows
+ * held) rather than by the key of each held row.
  */
 #define HOLD_FREE_CTE(name, scope, col)                                                                  \
 	LIMIT_FREE_CTE(name, scope, col, "b",                                                                \
@@ -1445,10 +1455,12 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 		       " AND NOT EXISTS (SELECT 1 FROM u WHERE u.id = p.id))")
 
 #define HOLD_SQL                                                                                         \
-	"WITH b AS (SELECT o.id AS oid, j.id, j.tenant_id, j.type FROM outbox o"                            \
-	"   JOIN jobs j ON j.id = (o.payload::jsonb->>'job_id')::uuid"                                       \
+	"WITH o AS MATERIALIZED (SELECT o.id AS oid, (o.payload::jsonb->>'job_id')::uuid AS jid FROM outbox o" \
 	"   WHERE o.id = ANY($1::bigint[]) AND o.sent_at IS NULL AND o.exchange = '" MQ_JOBS_EXCHANGE "'"    \
-	"   AND o.routing_key = '" MQ_JOBS_KEY "' AND j.status IN ('queued', 'retrying') AND j.deferred_at IS NULL)," \
+	"   AND o.routing_key = '" MQ_JOBS_KEY "' AND EXISTS (SELECT 1 FROM limits)),"                        \
+	" b AS (SELECT o.oid, j.id, j.tenant_id, j.type FROM o CROSS JOIN LATERAL"                           \
+	"   (SELECT j.id, j.tenant_id, j.type, j.status, j.deferred_at FROM jobs j WHERE j.id = o.jid OFFSET 0) j" \
+	"   WHERE j.status IN ('queued', 'retrying') AND j.deferred_at IS NULL),"                            \
 	" u AS (SELECT (o.payload::jsonb->>'job_id')::uuid AS id FROM outbox o WHERE o.sent_at IS NULL"      \
 	"   AND o.exchange = '" MQ_JOBS_EXCHANGE "' AND o.routing_key = '" MQ_JOBS_KEY "'),"                  \
 	HOLD_FREE_CTE("t", "tenant", "tenant_id") HOLD_FREE_CTE("y", "type", "type")                        \
@@ -1457,11 +1469,12 @@ int job_wake_deferred(struct db_conn *c, const char *tenant, const char *type, i
 	"   row_number() OVER (PARTITION BY b.tenant_id ORDER BY b.oid) AS tn,"                              \
 	"   row_number() OVER (PARTITION BY b.type ORDER BY b.oid) AS yn"                                    \
 	"   FROM b LEFT JOIN tf ON tf.name = b.tenant_id LEFT JOIN yf ON yf.name = b.type),"                  \
-	" h AS (SELECT oid, id, CASE WHEN tp THEN 'tenant paused' WHEN yp THEN 'type paused'"               \
-	"   WHEN tn > tfree THEN 'tenant limit' WHEN yn > yfree THEN 'type limit' END AS reason FROM k),"     \
+	" h AS MATERIALIZED (SELECT * FROM (SELECT oid, id, CASE WHEN tp THEN 'tenant paused'"             \
+	"   WHEN yp THEN 'type paused' WHEN tn > tfree THEN 'tenant limit' WHEN yn > yfree THEN 'type limit'"  \
+	"   END AS reason FROM k) r WHERE reason IS NOT NULL),"                                                \
 	" d AS (UPDATE jobs j SET deferred_at = now(), updated_at = now() FROM h"                            \
-	"   WHERE h.reason IS NOT NULL AND j.id = h.id AND j.deferred_at IS NULL"                            \
-	"   AND j.status IN ('queued', 'retrying') RETURNING j.id, j.status, j.attempts, h.reason, h.oid),"   \
+	"   WHERE j.id = h.id AND CASE WHEN j.deferred_at IS NULL THEN j.status IN ('queued', 'retrying') END" \
+	"   RETURNING j.id, j.status, j.attempts, h.reason, h.oid),"                                          \
 	" e AS (INSERT INTO job_events (job_id, event, status, attempt, detail)"                             \
 	"   SELECT id, 'deferred', status, attempts, jsonb_build_object('reason', reason, 'actor', $2::text) FROM d)," \
 	" s AS (UPDATE outbox o SET sent_at = now() FROM d WHERE o.id = d.oid)"                              \
@@ -1547,8 +1560,9 @@ int job_next_run_in(struct db_conn *c, int64_t *ms, struct buf *err)
 {
 	*ms = -1;
 	PGresult *r = db_exec(c, "job_next_run_in",
+			      /* no row when none is scheduled: greatest() would make the NULL a 0 */
 			      "SELECT greatest(0, ceil(extract(epoch FROM min(run_at) - now()) * 1000))::bigint"
-			      " FROM jobs WHERE status = 'scheduled'",
+			      " FROM jobs WHERE status = 'scheduled' HAVING min(run_at) IS NOT NULL",
 			      0, NULL, err);
 	if (!r)
 		return -1;

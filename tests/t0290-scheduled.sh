@@ -8,7 +8,9 @@
 # offset is stored as that instant; one a second ago runs at once. An
 # Idempotency-Key replays a scheduled submission. Fifty jobs with one run_at all
 # start within a second of it, none published before. A scheduled job survives a
-# restart of spool-api and spool-worker and still starts at its time.
+# restart of spool-api and spool-worker and still starts at its time. With no job
+# due, the promoter sleeps its full 250 ms between passes (spool_scheduler_passes_total
+# grows by at most 4 a second, not every 20 ms).
 . "$(dirname "$0")/lib.sh"
 
 curl -fsS --max-time 2 "$SPOOL_API_URL/health" >/dev/null 2>&1 || skip_all "spool-api is not running"
@@ -187,5 +189,19 @@ out=$(wait_final "$rid")
 expect_eq "after the restart the job succeeded" succeeded "$(jq -r .status <<<"$out")"
 late=$(lateness "$rid")
 if in_window "$late"; then ok "after the restart it started ${late}s after run_at"; else fail "after the restart it started within 1.5 s of run_at" "lateness: '$late'"; fi
+
+# Idle, the promoter looks every 250 ms (or sooner for a run_at it knows): over 3 s,
+# 12 passes and a few for the wake-ups; passing every 20 ms would be 150.
+if [ -n "${SPOOL_METRICS_URL:-}" ]; then
+	passes() { curl -fsS --max-time 5 "$SPOOL_METRICS_URL" | awk '$1 == "spool_scheduler_passes_total" { print $2 }'; }
+	p0=$(passes)
+	sleep 3
+	p1=$(passes)
+	if [[ $p0 =~ ^[0-9]+$ && $p1 =~ ^[0-9]+$ ]] && [ $((p1 - p0)) -ge 1 ] && [ $((p1 - p0)) -le 20 ]; then
+		ok "idle, the promoter made $((p1 - p0)) passes in 3 s"
+	else
+		fail "idle, the promoter makes 1..20 passes in 3 s" "spool_scheduler_passes_total: '$p0' then '$p1'"
+	fi
+fi
 
 done_testing

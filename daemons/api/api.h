@@ -291,6 +291,8 @@ int publisher_declare_topology(struct mq *m, struct buf *err);
 void prom_request(enum route r, int status, uint64_t duration_ns);
 void prom_connections(int delta);
 void prom_job_submitted(void);
+/* One pass of the promoter of scheduled jobs (scheduler.c). */
+void prom_scheduler_pass(void);
 /* Outbox rows not yet published. */
 void prom_set_backlog(int64_t n);
 /* true when the publisher reaches RabbitMQ (the publisher reports it). */

@@ -63,6 +63,7 @@ static struct {
 	atomic_uint_fast64_t limited[PROM_LIMIT_COUNT];
 	atomic_uint_fast64_t webhook_looked_up, webhook_skipped;
 	atomic_uint_fast64_t binds, unbinds;
+	atomic_uint_fast64_t scheduler_passes;
 	atomic_bool bound;
 } m = { .backlog = -1 };
 
@@ -104,6 +105,11 @@ void prom_job_submitted(void)
 {
 	atomic_fetch_add_explicit(&m.submitted, 1, memory_order_relaxed);
 	metrics_add(metrics_counter(METRIC_JOBS_SUBMITTED, "Count"), 1);
+}
+
+void prom_scheduler_pass(void)
+{
+	atomic_fetch_add_explicit(&m.scheduler_passes, 1, memory_order_relaxed);
 }
 
 void prom_set_backlog(int64_t n)
@@ -215,6 +221,10 @@ void prom_render(struct buf *out)
 			"spool_events_binds_total{op=\"bind\"} %llu\n"
 			"spool_events_binds_total{op=\"unbind\"} %llu\n",
 		   atomic_load_explicit(&m.bound, memory_order_relaxed), LOAD(m.binds), LOAD(m.unbinds));
+	buf_printf(out, "# HELP spool_scheduler_passes_total Passes of this process's promoter of scheduled jobs (idle: one each 250 ms at most).\n"
+			"# TYPE spool_scheduler_passes_total counter\n"
+			"spool_scheduler_passes_total %llu\n",
+		   LOAD(m.scheduler_passes));
 	buf_printf(out, "# HELP spool_dead_letters_dropped_total Copies for spool.dead the broker refused (the queue at its length limit); the jobs stay failed.\n"
 			"# TYPE spool_dead_letters_dropped_total counter\n"
 			"spool_dead_letters_dropped_total %llu\n",

@@ -41,6 +41,7 @@ static int64_t promote_once(struct api *a, const char *actor, bool *failed)
 	struct buf err = BUF_INIT;
 	size_t n = 0;
 	int64_t next = -1;
+	prom_scheduler_pass();
 	struct db_conn *c = db_acquire(a->db, 2000, &err);
 	bool ok = c && job_promote_due(c, actor, PASS_LIMIT, &n, &err) == 0 &&
 		  (n == PASS_LIMIT || job_next_run_in(c, &next, &err) == 0);

@@ -292,7 +292,7 @@ done:
 	return rc;
 }
 
-/* Append `s` to the array literal `a` as one element: quoted, or NULL. */
+/* Append `s` to the array literal `a` (empty: not begun) as one element: quoted, or NULL; array_end closes it. */
 static void array_add(struct buf *a, const char *s)
 {
 	buf_addc(a, a->len ? ',' : '{');
@@ -979,24 +979,6 @@ enum job_own_rc job_succeed(struct db_conn *c, const char *id, const char *worke
 	return one_job(r, out) ? JOB_OWN_OK : JOB_OWN_NOT_OURS;
 }
 
-/* Append `s` to the array literal `arr` as one quoted element (NULL: an unquoted NULL). */
-static void array_elem(struct buf *arr, const char *s)
-{
-	if (arr->len && arr->data[arr->len - 1] != '{')
-		buf_addc(arr, ',');
-	if (!s) {
-		buf_adds(arr, "NULL");
-		return;
-	}
-	buf_addc(arr, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_addc(arr, '\\');
-		buf_addc(arr, *s);
-	}
-	buf_addc(arr, '"');
-}
-
 int job_succeed_batch(struct db_conn *c, const char *worker_id, const struct job_success *in, size_t n,
 		      struct job *out, bool *done, struct buf *err)
 {
@@ -1006,21 +988,18 @@ int job_succeed_batch(struct db_conn *c, const char *worker_id, const struct job
 	memset(done, 0, n * sizeof(*done));
 	if (n == 0)
 		return 0;
-	buf_addc(&ids, '{');
-	buf_addc(&atts, '{');
-	buf_addc(&results, '{');
 	for (size_t i = 0; i < n; i++) {
 		char att[16];
 		snprintf(att, sizeof(att), "%d", in[i].attempt);
-		array_elem(&ids, in[i].id);
-		array_elem(&atts, att);
+		array_add(&ids, in[i].id);
+		array_add(&atts, att);
 		char *res = dump_or_null(in[i].result);
-		array_elem(&results, res);
+		array_add(&results, res);
 		free(res);
 	}
-	buf_addc(&ids, '}');
-	buf_addc(&atts, '}');
-	buf_addc(&results, '}');
+	array_end(&ids);
+	array_end(&atts);
+	array_end(&results);
 	const char *params[] = { buf_str(&ids), buf_str(&atts), buf_str(&results), worker_id };
 	PGresult *r = db_exec(c, "job_succeed_batch",
 			      "WITH b AS (SELECT * FROM unnest($1::text[], $2::int[], $3::jsonb[]) AS b(id, attempt, result)),"

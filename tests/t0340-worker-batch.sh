@@ -18,7 +18,7 @@ stack() { scripts/stack.sh "$@" >>"$T_TMP/stack.log" 2>&1; }
 at_exit 'scripts/stack.sh up >/dev/null 2>&1'
 
 stack stop spool-worker
-worker_own t0340 $'concurrency = 4\nbatch_max = 16\nbatch_wait_us = 20000'
+W_LOG_LEVEL=debug worker_own t0340 $'concurrency = 4\nbatch_max = 16\nbatch_wait_us = 20000'
 WLOG=$T_TMP/t0340.log
 
 mgmt=(curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" -H 'Content-Type: application/json')

@@ -35,9 +35,13 @@ worker_ensure() {
 	kill -0 "$W_PID" 2>/dev/null || bail "spool-worker did not start: $(cat "$T_TMP/worker.log")"
 }
 
+# worker_own NAME [LINES]: a worker of the test's own, the stack's config with LINES
+# added to [worker] (and the [log] level $W_LOG_LEVEL when set)
 worker_own() {
 	local name=$1 ini=$T_TMP/$1.ini
-	grep -v '^concurrency' "$SPOOL_WORKER_CONFIG" >"$ini"
+	local level='&'
+	[ -z "${W_LOG_LEVEL:-}" ] || level="level = $W_LOG_LEVEL"
+	grep -v '^concurrency' "$SPOOL_WORKER_CONFIG" | sed "s/^level = .*/$level/" >"$ini"
 	printf 'id = %s\n%s\n' "$name" "${2:-}" >>"$ini"
 	bin/spool-worker -d -f "$ini" >"$T_TMP/$name.log" 2>&1 &
 	WPID=$!

@@ -226,7 +226,7 @@ parallel() {
 wait_final() {
 	local left
 	for _ in $(seq 1 1200); do
-		left=$(q "SELECT count(*) FROM jobs WHERE params->>'bench' = '$1' AND status NOT IN ('succeeded','failed','cancelled')")
+		left=$(q "SELECT count(*) FROM jobs WHERE params @> '{\"bench\": \"$1\"}' AND status NOT IN ('succeeded','failed','cancelled')")
 		[ "$left" = 0 ] && return 0
 		sleep 0.25
 	done
@@ -257,7 +257,7 @@ e2e_saturated() {
 		1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
 		1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
 		count(*) FILTER (WHERE status <> 'succeeded')
-	   FROM jobs WHERE params->>'bench' = '$t'" |
+	   FROM jobs WHERE params @> '{\"bench\": \"$t\"}'" |
 		awk -F'|' -v t0="$t0" -v t1="$t1" -v cpu=$((m1 - m0)) -v hz="$HZ" '{
 			printf "e2e_submit_rps %.0f\n", $1 / (t1 - t0)
 			printf "e2e_jobs_per_s %.0f\n", $2
@@ -280,7 +280,7 @@ pace_latency() {
 			1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at) - p.submitted),
 			1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM j.finished_at) - p.submitted),
 			count(*) FILTER (WHERE j.status <> 'succeeded')
-		   FROM paced p JOIN jobs j ON j.id = p.id WHERE j.params->>'bench' = '$2'" |
+		   FROM paced p JOIN jobs j ON j.id = p.id WHERE j.params @> '{\"bench\": \"$2\"}'" |
 		awk -F'|' -v p="$3" '{
 			printf "%s_jobs_per_s %.0f\n", p, $2
 			printf "%s_latency_p50_ms %.1f\n", p, $3

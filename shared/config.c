@@ -153,7 +153,7 @@ static const struct ckey keys[] = {
 	{ "api", "port", CT_INT, O(api.port), 1, 65535, "8000", 0, A,
 	  "TCP port." },
 	{ "api", "threads", CT_INT, O(api.threads), 1, 256, "32", 0, A,
-	  "HTTP worker threads. Each waits in a job submission until its batch commits, so they bound a batch (GROUP COMMIT)." },
+	  "HTTP worker threads; each waits in a job submission until its batch commits, so they bound a batch (spool-api(8), GROUP COMMIT)." },
 	{ "api", "submit_batch_wait_us", CT_INT, O(api.submit_batch_wait_us), 0, 100000, "200", F_RELOAD, A,
 	  "Microseconds the first of concurrent job submissions waits for others to commit with it in one transaction (0: no wait; those that queued while a batch committed still share the next)." },
 	{ "api", "submit_batch_max", CT_INT, O(api.submit_batch_max), 1, API_SUBMIT_BATCH_LIMIT, "128", F_RELOAD, A,

@@ -648,7 +648,7 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_
 			[database]
 			secret = @DB@
 			sslmode = disable
-			pool_size = 4
+			pool_size = @POOL@
 			@DB_ROLES@
 
 			[rabbitmq]
@@ -678,10 +678,13 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_
 			# the master user and the administrator (one [database] section each: tests
 			# edit it as the only one)
 			case $f in
-			api) c=${common/@DB@/$dbapi} && c=${c/@MQ@/$mqapi} ;;
-			worker) c=${common/@DB@/$dbworker} && c=${c/@MQ@/$mqworker} ;;
+			# the API's pool as etc/api.ini's (each GET holds a connection for its one
+			# query, so the pool bounds the GETs in flight); the others' as their samples
+			api) c=${common/@DB@/$dbapi} && c=${c/@MQ@/$mqapi} && c=${c/@POOL@/16} ;;
+			worker) c=${common/@DB@/$dbworker} && c=${c/@MQ@/$mqworker} && c=${c/@POOL@/16} ;;
 			*)
 				c=${common/@DB@/$db}
+				c=${c/@POOL@/4}
 				c=${c/@MQ@/$mq}
 				c=${c/@DB_ROLES@/api_role_secret = $dbapi
 worker_role_secret = $dbworker}

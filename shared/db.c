@@ -259,6 +259,12 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 		return c;
 	}
 	int64_t wait = p->retry_at_ms - clock_now_ms();
+	/*
+	 * The attempts made in one round (after one retry_at) fail together when the
+	 * server is away: they count as one failure, or the threads of a large pool
+	 * reconnecting at once would push the backoff to seconds after a short restart.
+	 */
+	int64_t round = p->retry_at_ms;
 	pthread_mutex_unlock(&p->mu);
 
 	conn_drop(c);
@@ -277,8 +283,10 @@ struct db_conn *db_acquire(struct db_pool *p, int timeout_ms, struct buf *err)
 		pthread_mutex_unlock(&p->mu);
 		return c;
 	}
-	p->failures++;
-	p->retry_at_ms = clock_now_ms() + backoff_ms(p->failures);
+	if (p->retry_at_ms == round) {
+		p->failures++;
+		p->retry_at_ms = clock_now_ms() + backoff_ms(p->failures);
+	}
 	pthread_mutex_unlock(&p->mu);
 fail:
 	pthread_mutex_lock(&p->mu);

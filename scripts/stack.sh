@@ -679,9 +679,9 @@ write_configs() { # DB_ARN MQ_ARN PEPPER_ARN S3_ARN DB_API_ARN DB_WORKER_ARN MQ_
 			# edit it as the only one)
 			case $f in
 			# the API's pool as etc/api.ini's (each GET holds a connection for its one
-			# query, so the pool bounds the GETs in flight); the others' as their samples
+			# query, so the pool bounds the GETs in flight); the worker's and adminctl's 4
 			api) c=${common/@DB@/$dbapi} && c=${c/@MQ@/$mqapi} && c=${c/@POOL@/16} ;;
-			worker) c=${common/@DB@/$dbworker} && c=${c/@MQ@/$mqworker} && c=${c/@POOL@/16} ;;
+			worker) c=${common/@DB@/$dbworker} && c=${c/@MQ@/$mqworker} && c=${c/@POOL@/4} ;;
 			*)
 				c=${common/@DB@/$db}
 				c=${c/@POOL@/4}

@@ -790,6 +790,16 @@ static int claim_defer(struct db_conn *c, const char *id, enum joblimits_verdict
  * running, lease expired) -> running, where `cond` (a condition on the row j)
  * holds too, with its job_events row 'started'. Started at the claim itself, not
  * at the transaction's start (which may have waited for the limit locks).
+ *
+ * Its commit does not wait for the WAL's flush (set_config, local to the
+ * statement's own transaction, is read at its commit): a disk sync per job was
+ * the largest wait of a worker thread. Safe to lose in a crash of the database
+ * host, as LIMIT_TX_BEGIN says of the limited claim: the job is queued again
+ * without a message (its delivery was acknowledged), and the re-drive publishes
+ * it after redrive_after; the worker's later writes, conditional on the claim,
+ * find it not theirs. The job's end is committed synchronously, which flushes
+ * the claim before it (the WAL is flushed in order): a finished job's claim is
+ * never lost.
  */
 #define CLAIM_SQL(cond)                                                                                 \
 	"WITH u AS (UPDATE jobs j SET status = 'running', attempts = attempts + 1,"                      \
@@ -801,7 +811,7 @@ static int claim_defer(struct db_conn *c, const char *id, enum joblimits_verdict
 	"   RETURNING *),"                                                                                \
 	" e AS (INSERT INTO job_events (job_id, at, event, status, attempt, worker_id)"                   \
 	"   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)"              \
-	" SELECT " JOB_COLS " FROM u"
+	" SELECT " JOB_COLS ", set_config('synchronous_commit', 'off', true) FROM u"
 
 /* Whether a limits row that limits or pauses may apply to the job row j (a name's own row or its scope's '*'). */
 #define LIMITS_APPLY                                                                                    \

@@ -684,10 +684,23 @@ int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct 
 		return exchange_declare(m, MQ_JOBS_EXCHANGE, "direct", err) < 0 ||
 		       queue_bind(m, queue, MQ_JOBS_EXCHANGE, jobprio_key(p), err) < 0 ? -1 : 0;
 	}
-	if (role == MQ_ROLE_EVENTS)
+	if (role == MQ_ROLE_EVENTS) {
+		static const char *const old[] = { "job.#" };
 		return exchange_declare(m, MQ_EVENTS_EXCHANGE, "topic", err) < 0 ||
-		       queue_bind(m, queue, MQ_EVENTS_EXCHANGE, "job.#", err) < 0 ? -1 : 0;
+		       mq_bind_keys(m, queue, MQ_EVENTS_EXCHANGE, mq_final_events, MQ_NFINAL_EVENTS, true, err) < 0 ||
+		       mq_bind_keys(m, queue, MQ_EVENTS_EXCHANGE, old, 1, false, err) < 0 ? -1 : 0;
+	}
 	return 0;
+}
+
+const char *const mq_final_events[MQ_NFINAL_EVENTS] = { "job.succeeded", "job.failed", "job.cancelled" };
+
+bool mq_event_is_final(const char *key)
+{
+	for (size_t i = 0; key && i < MQ_NFINAL_EVENTS; i++)
+		if (!strcmp(key, mq_final_events[i]))
+			return true;
+	return false;
 }
 
 int mq_declare_private_queue(struct mq *m, const char *queue, const char *exchange, const char *const *keys,
@@ -831,13 +844,20 @@ static int wait_confirms(struct mq *m, uint64_t first, size_t n, struct buf *err
 	return wait_confirms_refused(m, first, n, NULL, err);
 }
 
-/* Send one message with `props` (no wait); -1 drops the connection. */
+/*
+ * Send one message with `props` (no wait); -1 drops the connection. Mandatory
+ * (a message no queue takes comes back and fails its publish) except an event:
+ * an event that no queue is bound for (a job.started while no subscriber is
+ * listening: spool.events.api takes the final events only) is dropped, as a
+ * topic exchange's events are meant to be.
+ */
 static int publish_props(struct mq *m, const char *exchange, const char *routing_key,
 			 const amqp_basic_properties_t *props, amqp_bytes_t body, struct buf *err)
 {
 	m->next_seq++;
+	amqp_boolean_t mandatory = strcmp(exchange, MQ_EVENTS_EXCHANGE) != 0;
 	int st = amqp_basic_publish(m->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
-				    amqp_cstring_bytes(routing_key), 1, 0, props, body);
+				    amqp_cstring_bytes(routing_key), mandatory, 0, props, body);
 	if (st != AMQP_STATUS_OK) {
 		buf_printf(err, "rabbitmq: publish to '%s': %s", *exchange ? exchange : routing_key,
 			   amqp_error_string2(st));

@@ -22,12 +22,19 @@
  *       spool.retry.low.<seconds> (declared on demand by mq_publish_delayed:
  *       x-message-ttl, dead-letter back to exchange spool.jobs with the key of
  *       their priority, x-expires)
- *   exchange spool.events (topic) -> queue spool.events.api bound with "job.#"
+ *   exchange spool.events (topic) -> queue spool.events.api bound with the final
+ *       events' keys only (mq_final_events): its consumer, the API's webhooks,
+ *       needs no other, and every other event routed there would be a quorum
+ *       write, a delivery and an ack for nothing. Other subscribers bind queues
+ *       of their own (adminctl events: "job.#"). The "job.#" binding of earlier
+ *       releases is removed at the declare.
  * A shared queue that exists with other arguments (another type) is not
  * touched: its declare fails with MQ_MISMATCH and a message naming the queue
  * and the way out (adminctl queues migrate, which uses mq_queue_move).
  * Per-process queues (mq_declare_private_queue) are always classic.
- * All publishes use publisher confirms and persistent delivery.
+ * All publishes use publisher confirms and persistent delivery, and are
+ * mandatory (a message no queue takes fails its publish) except the events on
+ * spool.events, which are dropped when no queue is bound for them.
  *
  * TLS (AMQPS) when [rabbitmq] tls is set or a node's port is 5671: the
  * broker's certificate chain and host name are verified against [rabbitmq]
@@ -55,6 +62,11 @@
 #define MQ_DEAD_QUEUE "spool.dead"
 #define MQ_EVENTS_EXCHANGE "spool.events"
 #define MQ_EVENTS_API_QUEUE "spool.events.api"
+/* The routing keys of the final events (a job reached succeeded, failed or cancelled). */
+#define MQ_NFINAL_EVENTS 3
+extern const char *const mq_final_events[MQ_NFINAL_EVENTS];
+/* Whether routing key `key` (may be NULL) is a final event's. */
+bool mq_event_is_final(const char *key);
 #define MQ_RETRY_PREFIX "spool.retry."
 #define MQ_RETRY_HIGH_PREFIX "spool.retry.high."
 #define MQ_RETRY_LOW_PREFIX "spool.retry.low."
@@ -158,8 +170,8 @@ int mq_declare_topology(struct mq *m, struct buf *err);
  * exchange spool.jobs with key "job", spool.jobs.high and spool.jobs.low with
  * theirs, another queue of the role as the one its name ends with, else with
  * "job"; spool.events.api: to
- * spool.events with "job.#"; the others have no binding), declaring the
- * exchange. 0 or -1 + err.
+ * spool.events with the final events' keys, removing an old "job.#"; the
+ * others have no binding), declaring the exchange. 0 or -1 + err.
  */
 int mq_bind_as(struct mq *m, const char *queue, enum mq_queue_role role, struct buf *err);
 /*

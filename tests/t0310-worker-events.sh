@@ -42,4 +42,33 @@ body=$(jq -r --arg id "$good" '[.[] | select(.routing_key == "job.succeeded") | 
 expect_eq "event body names the event" job.succeeded "$(jq -r .event <<<"$body")"
 expect_eq "event body has the job type" media.probe "$(jq -r .type <<<"$body")"
 
+# spool.events.api, whose consumer (the API's webhooks) needs only the final events, is
+# bound with their keys alone; a "job.#" binding of an earlier release goes at the declare
+ebind() {
+	"${mgmt[@]}" "$SPOOL_RABBITMQ_MGMT_URL/api/bindings/%2F/e/spool.events/q/spool.events.api" |
+		jq -r '[.[].routing_key] | sort | join(" ")'
+}
+finals="job.cancelled job.failed job.succeeded"
+expect_eq "spool.events.api is bound with the final events' keys only" "$finals" "$(ebind)"
+check "bind spool.events.api with 'job.#' as an earlier release did" "${mgmt[@]}" -X POST \
+	-d '{"routing_key":"job.#"}' "$SPOOL_RABBITMQ_MGMT_URL/api/bindings/%2F/e/spool.events/q/spool.events.api"
+expect_eq "(now bound with job.# too)" "job.# $finals" "$(ebind)"
+worker_own t0310-declare
+b=
+for _ in $(seq 40); do
+	b=$(ebind)
+	[ "$b" = "$finals" ] && break
+	sleep 0.25
+done
+expect_eq "a worker's declare at its start removed the job.# binding" "$finals" "$b"
+
+# with no subscriber bound for job.started (the test queue gone), its publish is not an
+# error: an event no queue takes is dropped, while a job's message must be routed
+check "delete the test queue" "${mgmt[@]}" -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q"
+wlogs=("$SPOOL_LOG_DIR/spool-worker.log" "$T_TMP/t0310-declare.log")
+before=$(cat "${wlogs[@]}" 2>/dev/null | grep -c 'unroutable')
+id=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+expect_eq "a job with no subscriber for its job.started succeeds" succeeded "$(job_wait "$id" 60 | jq -r .status)"
+expect_eq "no publish came back unroutable" "$before" "$(cat "${wlogs[@]}" 2>/dev/null | grep -c 'unroutable')"
+
 done_testing

@@ -47,8 +47,6 @@
 /* How long a request that begins to wait waits for the binding before it reads its job anyway. */
 #define HOLD_MS 2000
 
-static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
-#define NFINAL (sizeof(final_keys) / sizeof(final_keys[0]))
 
 static struct {
 	struct bgthread thread;
@@ -120,7 +118,7 @@ static int sync_binding(struct mq *m, struct buf *err)
 	if (!change)
 		return 0;
 	uint64_t t0 = clock_now_ns();
-	if (mq_bind_keys(m, ev.queue, MQ_EVENTS_EXCHANGE, final_keys, NFINAL, want, err) < 0)
+	if (mq_bind_keys(m, ev.queue, MQ_EVENTS_EXCHANGE, mq_final_events, MQ_NFINAL_EVENTS, want, err) < 0)
 		return -1;
 	prom_events_binding(want);
 	log_debug("events: '%s' %s the final events in %.1f ms", ev.queue, want ? "bound to" : "unbound from",
@@ -153,10 +151,7 @@ static void handle(const struct mq_delivery *d)
 	const char *event = json_string_value(json_object_get(o, "event"));
 	if (!event)
 		event = d->routing_key;
-	bool final = false;
-	for (size_t i = 0; event && i < NFINAL; i++)
-		final |= !strcmp(event, final_keys[i]);
-	if (id && job_id_valid(id) && final)
+	if (id && job_id_valid(id) && mq_event_is_final(event))
 		waiter_wake(id);
 	else if (!id || !job_id_valid(id))
 		log_warn("events: ignoring a malformed event on '%s'", d->routing_key ? d->routing_key : "");

@@ -81,7 +81,6 @@ static struct {
 	size_t pepper_len;
 } wh = { .consumer = BGTHREAD_INIT };
 
-static const char *const final_keys[] = { "job.succeeded", "job.failed", "job.cancelled" };
 
 /* One claimed attempt. */
 struct delivery {
@@ -533,9 +532,7 @@ static int subscribe(struct mq *m, struct buf *err)
  */
 static bool needs_lookup(const struct mq_delivery *d, char id[JOB_ID_LEN + 1], bool *final)
 {
-	*final = false;
-	for (size_t i = 0; d->routing_key && i < sizeof(final_keys) / sizeof(final_keys[0]); i++)
-		*final |= !strcmp(d->routing_key, final_keys[i]);
+	*final = mq_event_is_final(d->routing_key);
 	if (!*final)
 		return false;
 	json_t *o = json_loadb(d->body, d->len, 0, NULL);

@@ -12,6 +12,8 @@
 #   connections; jobs/s until all are final, submit->finished p50/p99 (ms, the database's
 #   created_at/finished_at) and the whole machine's CPU per job (ms, /proc/stat: every
 #   process, the load generator and the services included);
+#   the same once more with a worker of $BENCH_WIDE_CONCURRENCY (8) threads in place of
+#   the stack's (concurrency 2): e2e_wide_*;
 #   end to end paced: the same count offered at $BENCH_PACED_RATE (500) jobs/s by
 #   bin/bench/pace (open loop, keep-alive), submit->finished p50/p99 from the pacer's own
 #   submit times to finished_at, jobs/s achieved, CPU per job;
@@ -47,6 +49,7 @@ NJOBS=${BENCH_JOBS:-5000}
 RUNS=${BENCH_RUNS:-3}
 PACED_RATE=${BENCH_PACED_RATE:-500}
 AMQP_MESSAGES=${BENCH_AMQP_MESSAGES:-20000}
+WIDE=${BENCH_WIDE_CONCURRENCY:-8}
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 num() { [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || die "$1 must be a whole number >= ${3:-1}, not '$2'"; }
 num BENCH_SECONDS "$SECS"
@@ -55,6 +58,7 @@ num BENCH_JOBS "$NJOBS"
 num BENCH_RUNS "$RUNS"
 num BENCH_PACED_RATE "$PACED_RATE"
 num BENCH_AMQP_MESSAGES "$AMQP_MESSAGES"
+num BENCH_WIDE_CONCURRENCY "$WIDE"
 
 [ -f "$RUN/stack.env" ] || die "no $RUN/stack.env: run scripts/stack.sh up first"
 set -a
@@ -77,10 +81,12 @@ worker_pid=$(pidof_daemon spool-worker)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/spool-bench.XXXXXX")
 # the scratch things of the ceilings, removed however the bench ends
 hello_pid=
+wide_pid=
 scratch_schema=
 worker_stopped=
 cleanup() {
 	[ -z "$hello_pid" ] || kill "$hello_pid" 2>/dev/null || true
+	[ -z "$wide_pid" ] || { kill "$wide_pid" 2>/dev/null && sleep 1; } || true
 	[ -z "$worker_stopped" ] || SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" start spool-worker >/dev/null 2>&1 || true
 	[ -z "$scratch_schema" ] || psql "$SPOOL_PG_DSN" -XAtq -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $scratch_schema CASCADE" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
@@ -329,6 +335,31 @@ cancel_queued() {
 
 stack() { SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" "$@" >"$TMP/stack.log" 2>&1 || die "scripts/stack.sh $*: $(tail -n3 "$TMP/stack.log")"; }
 
+# e2e_wide TAG: e2e_saturated once more with a worker of BENCH_WIDE_CONCURRENCY (8) threads
+# in place of the stack's (its config with that concurrency; the stack's worker is
+# stopped meanwhile), printed as e2e_wide_*: with jobs that take no time a worker thread
+# spends each job on two round trips (the claim, then the next delivery after its ack),
+# so the default concurrency of 2 (sized for ffmpeg on two cores) bounds the rate
+e2e_wide() {
+	local t=$1 wpid ini=$TMP/worker-wide.ini
+	sed "s/^concurrency *=.*/concurrency = $WIDE/" "$SPOOL_WORKER_CONFIG" >"$ini"
+	grep -q "^concurrency = $WIDE\$" "$ini" || die "no concurrency line in $SPOOL_WORKER_CONFIG"
+	worker_stopped=1
+	stack stop spool-worker
+	"$ROOT/bin/spool-worker" -d -f "$ini" >"$TMP/worker-wide.log" 2>&1 &
+	wpid=$!
+	wide_pid=$wpid
+	sleep 1
+	kill -0 "$wpid" 2>/dev/null || die "the worker of concurrency $WIDE did not start: $(tail -n3 "$TMP/worker-wide.log")"
+	e2e_saturated "$t" | sed 's/^e2e_/e2e_wide_/'
+	kill "$wpid"
+	wait "$wpid" 2>/dev/null || true
+	wide_pid=
+	stack start spool-worker
+	worker_stopped=
+	worker_pid=$(pidof_daemon spool-worker)
+}
+
 # submit_no_worker TAG: POST /v1/jobs at 32 and 64 connections with the worker stopped;
 # then its jobs are cancelled, the worker started again, and the bench waits (5 minutes
 # at most) until it has acked and dropped their messages, so that the queue is empty again
@@ -480,6 +511,9 @@ one_run() {
 	else
 		submit_no_worker "$t-wrk"
 	fi
+	# not in a pipeline: it changes worker_pid (the stack's worker is started again)
+	e2e_wide "$t-wide" >"$TMP/wide.out"
+	emit <"$TMP/wide.out"
 	{
 		echo "api_vmhwm_kib $(vmhwm "$api_pid")"
 		echo "loadavg_1m $(cut -d' ' -f1 /proc/loadavg)"
@@ -522,6 +556,9 @@ e2e_jobs_per_s ceil_amqp_consume_per_s AMQP consume+ack
 e2e_latency_p50_ms
 e2e_latency_p99_ms
 e2e_cpu_ms_per_job
+e2e_wide_jobs_per_s ceil_pgbench_insert_tps pgbench INSERT c32
+e2e_wide_latency_p50_ms
+e2e_wide_cpu_ms_per_job
 paced_jobs_per_s offered offered rate
 paced_latency_p50_ms
 paced_latency_p99_ms

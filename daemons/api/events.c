@@ -47,7 +47,6 @@
 /* How long a request that begins to wait waits for the binding before it reads its job anyway. */
 #define HOLD_MS 2000
 
-
 static struct {
 	struct bgthread thread;
 	char queue[256];

@@ -81,7 +81,6 @@ static struct {
 	size_t pepper_len;
 } wh = { .consumer = BGTHREAD_INIT };
 
-
 /* One claimed attempt. */
 struct delivery {
 	char id[24];

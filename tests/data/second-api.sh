@@ -30,9 +30,15 @@ api_config_copy() {
 }
 
 api2_start() {
-	local port mport cfg i
-	port=${API2_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-	mport=${API2_METRICS_PORT:-$(py 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+	local port mport cfg i free
+	# two free ports taken at once (both sockets open), so that they differ: picked one at
+	# a time, the kernel may hand out the same one twice and /metrics then takes the API's
+	free=$(py 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+	port=${API2_PORT:-${free% *}}
+	mport=${API2_METRICS_PORT:-${free#* }}
 	cfg=$T_TMP/api2.ini
 	api_config_copy "$cfg" "$port" "$mport" "$@"
 	API2_METRICS_URL=http://127.0.0.1:$mport/metrics

@@ -341,19 +341,18 @@ stack() { SPOOL_RUN_DIR=$RUN "$ROOT/scripts/stack.sh" "$@" >"$TMP/stack.log" 2>&
 # spends each job on two round trips (the claim, then the next delivery after its ack),
 # so the default concurrency of 2 (sized for ffmpeg on two cores) bounds the rate
 e2e_wide() {
-	local t=$1 wpid ini=$TMP/worker-wide.ini
+	local t=$1 ini=$TMP/worker-wide.ini
 	sed "s/^concurrency *=.*/concurrency = $WIDE/" "$SPOOL_WORKER_CONFIG" >"$ini"
 	grep -q "^concurrency = $WIDE\$" "$ini" || die "no concurrency line in $SPOOL_WORKER_CONFIG"
 	worker_stopped=1
 	stack stop spool-worker
 	"$ROOT/bin/spool-worker" -d -f "$ini" >"$TMP/worker-wide.log" 2>&1 &
-	wpid=$!
-	wide_pid=$wpid
+	wide_pid=$!
 	sleep 1
-	kill -0 "$wpid" 2>/dev/null || die "the worker of concurrency $WIDE did not start: $(tail -n3 "$TMP/worker-wide.log")"
+	kill -0 "$wide_pid" 2>/dev/null || die "the worker of concurrency $WIDE did not start: $(tail -n3 "$TMP/worker-wide.log")"
 	e2e_saturated "$t" | sed 's/^e2e_/e2e_wide_/'
-	kill "$wpid"
-	wait "$wpid" 2>/dev/null || true
+	kill "$wide_pid"
+	wait "$wide_pid" 2>/dev/null || true
 	wide_pid=
 	stack start spool-worker
 	worker_stopped=

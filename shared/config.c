@@ -222,8 +222,13 @@ static const struct ckey keys[] = {
 	{ "worker", "id", CT_STR, O(worker.id), 0, 0, NULL, 0, W,
 	  "Worker id in the job history (default: host:pid)." },
 	{ "worker", "concurrency", CT_INT, O(worker.concurrency), 1, 256, "2", F_RELOAD, W,
-	  "Jobs run at once (also the AMQP prefetch); the default suits ffmpeg on two cores, while short jobs want "
+	  "Jobs run at once; the default suits ffmpeg on two cores, while short jobs want "
 	  "more, as their threads mostly wait for the database and the broker." },
+	{ "worker", "lookahead", CT_INT, O(worker.lookahead), 0, 64, "2", F_RELOAD, W,
+	  "Deliveries of each priority's queue the worker may hold beyond concurrency (the AMQP prefetch is concurrency + lookahead): "
+	  "a thread that ends a short job finds the next one here instead of waiting a round trip to the broker for it.\n"
+	  "A held delivery waits while every thread is busy and is given back to the queue after a third of [rabbitmq] consumer_timeout (at most 60 s); "
+	  "0 holds none beyond the threads, for a fleet of workers running only long jobs." },
 	{ "worker", "lease", CT_DURATION, O(worker.lease), 5, DAY, "60s", 0, W,
 	  "A claimed job is the worker's for this long, extended by heartbeats." },
 	{ "worker", "heartbeat", CT_DURATION, O(worker.heartbeat), 1, 3600, "5s", 0, W,

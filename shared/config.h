@@ -155,6 +155,7 @@ struct config_api {
 struct config_worker {
 	char *id;                 /* worker id; default hostname:pid */
 	int64_t concurrency;
+	int64_t lookahead;        /* deliveries per queue held beyond concurrency */
 	int64_t lease;            /* seconds */
 	int64_t heartbeat;        /* seconds */
 	int64_t shutdown_grace;   /* seconds */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# SIGHUP reloads spool-worker's config: log level and concurrency (threads and
-# prefetch) change at once, keys that need a restart are named and kept, and an
+# SIGHUP reloads spool-worker's config: log level, concurrency (threads and
+# prefetch) and lookahead (prefetch) change at once, keys that need a restart are named and kept, and an
 # invalid file is refused with its errors logged while the worker goes on.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
@@ -11,7 +11,7 @@ cfg=$T_TMP/worker.ini
 log=$T_TMP/worker.log
 wid=t0730-$$
 sed -e 's/^level = .*/level = info/' -e 's/^concurrency = .*/concurrency = 2/' "$SPOOL_WORKER_CONFIG" >"$cfg"
-sed -i "s/^\[worker\]$/[worker]\nid = $wid/" "$cfg"
+sed -i "s/^\[worker\]$/[worker]\nid = $wid\nlookahead = 1/" "$cfg"
 env AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null bin/spool-worker -d -f "$cfg" >"$log" 2>&1 &
 pid=$!
 at_exit "kill -TERM $pid; sleep 1; kill -KILL $pid"
@@ -30,22 +30,23 @@ mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RA
 # among those with that prefetch is enough: we look for the value we set)
 prefetches() { mgmt /api/consumers | jq -r '[.[] | select(.queue.name == "spool.jobs") | .prefetch_count] | sort | join(" ")'; }
 
-wait_log "consuming 'spool.jobs'.* \\(prefetch 2 each\\)" 20 || bail "the test worker did not start consuming: $(tail -n 5 "$log")"
-ok "test worker consuming with prefetch 2"
+wait_log "consuming 'spool.jobs'.* \\(prefetch 3 each\\)" 20 || bail "the test worker did not start consuming: $(tail -n 5 "$log")"
+ok "test worker consuming with prefetch 3 (concurrency 2 + lookahead 1)"
 
-# a valid edit: debug logs, 5 threads, and a key that needs a restart
-sed -i -e 's/^level = .*/level = debug/' -e 's/^concurrency = .*/concurrency = 5/' "$cfg"
+# a valid edit: debug logs, 5 threads, a lookahead of 3, and a key that needs a restart
+sed -i -e 's/^level = .*/level = debug/' -e 's/^concurrency = .*/concurrency = 5/' -e 's/^lookahead = .*/lookahead = 3/' "$cfg"
 sed -i "s/^id = $wid$/id = $wid\nlease = 97s/" "$cfg"
 kill -HUP "$pid"
 wait_log "reload: configuration '[^']*' applied" 10
 check "reload logged as applied" grep -q "reload: configuration '$cfg' applied (log level debug, concurrency 5)" "$log"
 check "concurrency change logged" grep -q "reload: concurrency 2 -> 5" "$log"
+check "prefetch change logged" grep -q "reload: prefetch 3 -> 8 (concurrency 5, lookahead 3)" "$log"
 check "worker.lease named as needing a restart" grep -qE "need a restart and keep their old values: .*worker\\.lease" "$log"
 for _ in $(seq 50); do
-	[[ " $(prefetches) " == *" 5 "* ]] && break
+	[[ " $(prefetches) " == *" 8 "* ]] && break
 	sleep 0.2
 done
-expect_match "RabbitMQ shows a consumer with prefetch 5" '(^| )5( |$)' "$(prefetches)"
+expect_match "RabbitMQ shows a consumer with prefetch 8" '(^| )8( |$)' "$(prefetches)"
 expect_eq "$(ls "/proc/$pid/task" | wc -l) threads >= 5 workers + consumer" yes \
 	"$([ "$(ls "/proc/$pid/task" | wc -l)" -ge 6 ] && echo yes || echo no)"
 
@@ -79,6 +80,7 @@ sed -i -e 's/^concurrency = .*/concurrency = 1/' "$cfg"
 kill -HUP "$pid"
 wait_log "reload: concurrency 5 -> 1" 10
 check "concurrency lowered to 1" grep -q "reload: concurrency 5 -> 1" "$log"
+check "prefetch follows: 1 + lookahead 3" grep -q "reload: prefetch 8 -> 4 (concurrency 1, lookahead 3)" "$log"
 
 kill -TERM "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -101,6 +101,7 @@ struct worker {
 	bool exiting;             /* heartbeat thread should end */
 	unsigned gen;             /* current consumer connection generation */
 	int nthreads;             /* worker threads wanted (worker.concurrency) */
+	int lookahead;            /* deliveries per queue held beyond nthreads (worker.lookahead) */
 	int nstarted;             /* threads[0..nstarted) were started at some point */
 	int wake_fd;              /* eventfd: ack requests are waiting for the consumer thread */
 };

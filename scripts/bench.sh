@@ -575,6 +575,8 @@ awk -v offered="$PACED_RATE" 'NR == FNR { m[$1] = $2; sp[$1] = $3 ".." $4; next 
 	if ($2 == "offered") { c = offered; which = "offered rate" }
 	else if ($2 != "" && ($2 in m)) { c = m[$2]; which = $3; for (i = 4; i <= NF; i++) which = which " " $i }
 	if (c != "" && c > 0) frac = sprintf("%.3f", m[f] / c)
+	if (c == "" && (f in shown)) next  # its ceilings were not measured: once is enough
+	shown[f] = 1
 	printf "%-22s %10s  %-20s %10s  %-22s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
      }' "$TMP/medians" "$TMP/table"
 

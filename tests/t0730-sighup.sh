@@ -29,7 +29,19 @@ mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$SPOOL_RA
 # the prefetch of the test worker's consumer (the one whose connection is newest
 # among those with that prefetch is enough: we look for the value we set)
 prefetches() { mgmt /api/consumers | jq -r '[.[] | select(.queue.name == "spool.jobs") | .prefetch_count] | sort | join(" ")'; }
+# wait_prefetch N: until a consumer of spool.jobs has prefetch N (the management API
+# lists a consumer, or its change, within its stats interval), 10 s at most
+wait_prefetch() {
+	for _ in $(seq 50); do
+		[[ " $(prefetches) " == *" $1 "* ]] && return
+		sleep 0.2
+	done
+}
 
+# the stack's worker sets no lookahead: its default, 2, on top of its 2 threads
+wait_prefetch 4
+expect_match "the stack's worker consumes with prefetch 4 (concurrency 2 + the default lookahead 2)" '(^| )4( |$)' \
+	"$(prefetches)"
 wait_log "consuming 'spool.jobs'.* \\(prefetch 3 each\\)" 20 || bail "the test worker did not start consuming: $(tail -n 5 "$log")"
 ok "test worker consuming with prefetch 3 (concurrency 2 + lookahead 1)"
 
@@ -42,10 +54,7 @@ check "reload logged as applied" grep -q "reload: configuration '$cfg' applied (
 check "concurrency change logged" grep -q "reload: concurrency 2 -> 5" "$log"
 check "prefetch change logged" grep -q "reload: prefetch 3 -> 8 (concurrency 5, lookahead 3)" "$log"
 check "worker.lease named as needing a restart" grep -qE "need a restart and keep their old values: .*worker\\.lease" "$log"
-for _ in $(seq 50); do
-	[[ " $(prefetches) " == *" 8 "* ]] && break
-	sleep 0.2
-done
+wait_prefetch 8
 expect_match "RabbitMQ shows a consumer with prefetch 8" '(^| )8( |$)' "$(prefetches)"
 expect_eq "$(ls "/proc/$pid/task" | wc -l) threads >= 5 workers + consumer" yes \
 	"$([ "$(ls "/proc/$pid/task" | wc -l)" -ge 6 ] && echo yes || echo no)"

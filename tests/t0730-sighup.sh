@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGHUP reloads spool-worker's config: log level, concurrency (threads and
-# prefetch) and lookahead (prefetch) change at once, keys that need a restart are named and kept, and an
-# invalid file is refused with its errors logged while the worker goes on.
+# prefetch) and lookahead (prefetch) change at once, keys that need a restart are
+# named and kept, and an invalid file is refused with its errors logged while the
+# worker goes on.
 . "$(dirname "$0")/lib.sh"
 . tests/data/worker-lib.sh
 

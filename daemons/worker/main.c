@@ -638,9 +638,9 @@ static int threads_start(struct worker *w, int n, pthread_t helpers[WORKER_HELPE
 /*
  * SIGHUP: a fresh config, swapped in only when valid (daemon_reload_config). What
  * may change applies at once: log level, concurrency (threads and prefetch),
- * lookahead (prefetch), shutdown grace, time limits and attempts for the next jobs; cached secrets are
- * dropped so they are fetched again. What may not is named in the log and keeps
- * its value.
+ * lookahead (prefetch), shutdown grace, time limits and attempts for the next
+ * jobs; cached secrets are dropped so they are fetched again. What may not is
+ * named in the log and keeps its value.
  */
 static void worker_reload(struct worker *w, struct mq *mq, bool verbose)
 {

@@ -2,7 +2,13 @@
 # check.sh UNITBIN... — `make check`: unit tests, then the integration tests against the
 # local stack. Brings the stack up if it is not running, and down again afterwards in that
 # case (SPOOL_KEEP_STACK=1 leaves it up). Final line: "N passed, N failed" (unit test cases
-# + integration test scripts); exit status non-zero on any failure.
+# + integration test runs); exit status non-zero on any failure.
+#
+# SPOOL_TEST_LANES (default 2): the integration tests run in this many lanes, each against
+# a stack of its own (scripts/run-integration.sh). The stack of lane N > 1 lives in
+# <run dir>-laneN, on the ports 200 * (N - 1) above the first stack's; check.sh brings
+# it up and down again (SPOOL_KEEP_STACK=1 leaves it up too). Most tests wait (on
+# leases, redeliveries, sweeps), so two lanes take about half the time on two cores.
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,8 +38,19 @@ else
 fi
 
 started=
+RUN1=${SPOOL_RUN_DIR:-$ROOT/.run}
+LANES=${SPOOL_TEST_LANES:-2}
+case $LANES in '' | *[!0-9]* | 0) echo "check: bad SPOOL_TEST_LANES '$LANES'" >&2 && exit 2 ;; esac
+lane_dirs=()
 stop_stack() {
-	if [ -n "$started" ] && [ -z "${SPOOL_KEEP_STACK:-}" ]; then
+	local d
+	[ -z "${SPOOL_KEEP_STACK:-}" ] || return 0
+	for d in "${lane_dirs[@]}"; do
+		echo "== stack of $(basename "$d") down"
+		SPOOL_RUN_DIR=$d "$STACK" down || true
+	done
+	lane_dirs=()
+	if [ -n "$started" ]; then
 		echo "== stack down (started by check.sh)"
 		"$STACK" down || true
 		started=
@@ -57,8 +74,32 @@ else
 		exit 1
 	fi
 fi
+# the other lanes' stacks, side by side (their logs in each run dir's log/)
+run_dirs=$RUN1
+if [ "$LANES" -gt 1 ]; then
+	base=$(cat "$RUN1/port_base")
+	pids=()
+	for ((i = 2; i <= LANES; i++)); do
+		d=$RUN1-lane$i
+		lane_dirs+=("$d")
+		run_dirs+=" $d"
+		echo "== stack of lane $i up ($d, ports from $((base + 200 * (i - 1))))"
+		mkdir -p "$ROOT/build"
+		SPOOL_RUN_DIR=$d SPOOL_PORT_BASE=$((base + 200 * (i - 1))) "$STACK" up >"$ROOT/build/lane$i-up.log" 2>&1 &
+		pids+=($!)
+	done
+	for ((i = 2; i <= LANES; i++)); do
+		if ! wait "${pids[$((i - 2))]}"; then
+			cat "$ROOT/build/lane$i-up.log"
+			echo "check: the stack of lane $i did not come up"
+			total_fail=$((total_fail + 1))
+			echo "$total_pass passed, $total_fail failed"
+			exit 1
+		fi
+	done
+fi
 before=$total_fail
-out=$(scripts/run-integration.sh 2>&1)
+out=$(SPOOL_TEST_RUN_DIRS=$run_dirs scripts/run-integration.sh 2>&1)
 rc=$?
 printf '%s\n' "$out"
 count "$out"

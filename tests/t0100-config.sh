@@ -9,7 +9,7 @@ out=$($ADM config check 2>&1); rc=$?
 expect_eq "config check of the stack's adminctl.ini exits 0" 0 "$rc"
 expect_eq "it prints configuration OK" "configuration OK" "$out"
 for prog in api worker; do
-	out=$($ADM config check ".run/$prog.ini" 2>&1); rc=$?
+	out=$($ADM config check "$SPOOL_RUN_DIR/$prog.ini" 2>&1); rc=$?
 	expect_eq "config check .run/$prog.ini (program guessed from its sections)" "0 configuration OK" "$rc $out"
 done
 out=$($ADM -c "$SPOOL_ADMINCTL_CONFIG" --json config check | jq -r '"\(.ok) \(.program)"')
@@ -59,7 +59,7 @@ if [[ $out == *hunter2* ]]; then fail "the inline secret value is not echoed" "$
 f=$T_TMP/worker-key.ini
 { cat "$good"; printf '[worker]\nconcurrency = 2\n'; } >"$f"
 expect_config_error "key for another program" "$f" "key 'concurrency' in \[worker\] does not apply to this program"
-out=$($ADM config check --program worker .run/adminctl.ini 2>&1); rc=$?
+out=$($ADM config check --program worker "$SPOOL_RUN_DIR/adminctl.ini" 2>&1); rc=$?
 expect_eq "--program worker on adminctl.ini: exit 78" 78 "$rc"
 expect_match "--program worker on adminctl.ini: names [adminctl] user" "key 'user' in \[adminctl\] does not apply" "$out"
 

@@ -6,6 +6,7 @@
 # /health, with `aws` and `systemctl` recording their calls; the configuration lines of
 # the user data run and write the expected files. No AWS call. (cfn-lint:
 # t0905-cfn-lint.sh.)
+# lane: first: it installs packages (deploy-lint.sh), as the other t09xx tests do
 . "$(dirname "$0")/lib.sh"
 
 [ -f deploy/spool.yaml ] || bail "deploy/spool.yaml missing"

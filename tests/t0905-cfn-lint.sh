@@ -6,6 +6,7 @@
 # scripts/deploy-lint.sh (cfn-lint and security-groups-check) passes end to end.
 # Skipped where cfn-lint 1.x is missing, except on CI, whose machines carry it (the
 # pyenv python3's) as the developers' do. No AWS call.
+# lane: first: it installs packages, as the other t09xx tests do
 . "$(dirname "$0")/lib.sh"
 
 CFN_LINT=

@@ -4,6 +4,7 @@
 # plus the settings the daemons rely on (Type=notify, watchdog, reload, user, stop
 # timeout above the worker's shutdown_grace); spool-migrate.service, the oneshot
 # adminctl db bootstrap the daemons are ordered after.
+# lane: first: it installs packages (systemd), as the other t09xx tests do
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then

@@ -38,6 +38,7 @@
 # above, as the user spool) take a media.probe job submitted through that API, run by
 # that worker (the stack's worker is stopped meanwhile), to success. The throwaway root
 # is removed at the end.
+# lane: first: it builds in build/ (make deb), as t0930 does
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (unshare, mount, chroot)"

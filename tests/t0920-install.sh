@@ -8,6 +8,7 @@
 # only with CREATE_USER=yes (never into a staging DESTDIR by default), which makes the
 # system user spool, /var/lib/spool and its tmp/ spool:spool 0750 and the configs
 # root:spool in that root.
+# lane: first: it runs make install from this tree, as t0915 and t0930 build in it
 . "$(dirname "$0")/lib.sh"
 
 R=$T_TMP/root

@@ -11,6 +11,7 @@
 # systemd-sysusers and systemd-tmpfiles, spool-api.service recorded by
 # deb-systemd-helper, an administrator's enable kept over an upgrade, the links gone
 # after purge.
+# lane: first: it builds in build/ (make deb), as t0915 does
 . "$(dirname "$0")/lib.sh"
 
 W=$T_TMP/work

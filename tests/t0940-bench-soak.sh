@@ -4,6 +4,7 @@
 # job it offered; one short run of the end-to-end figures and the ceilings prints
 # the table of medians against ceilings and leaves no scratch schema or queue behind;
 # a bad setting is refused.
+# lane: first: its benchmark loads the machine on purpose
 . "$(dirname "$0")/lib.sh"
 
 for b in pace mhd-hello amqp-rate; do

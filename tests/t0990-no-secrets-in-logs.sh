@@ -5,6 +5,7 @@
 # passwords (the master's and administrator's, and the daemons' own roles' and users'), the API-key pepper, the S3 secret key (all fetched from the stand-in's
 # Secrets Manager with boto3), the AWS secret key of stack.env, the demo API key
 # and the demo tenant's webhook signing key. Run it last.
+# lane: each: it reads every log of its stack, after the other tests
 . "$(dirname "$0")/lib.sh"
 
 [ -d "$SPOOL_LOG_DIR" ] || bail "no log directory $SPOOL_LOG_DIR"

@@ -423,6 +423,9 @@ SQL
 	scratch_schema=
 	awk '/^tps = / { printf "ceil_pgbench_insert_tps %.0f\n", $3 }
 	     /^latency average = / { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }' "$TMP/pgbench.out" | emit
+	# a run that finished no transaction prints no rate (its ceiling reads "-")
+	grep -q '^tps = ' "$TMP/pgbench.out" ||
+		echo "bench: pgbench printed no rate in ${SECS} s: $(grep -m1 'transactions actually processed' "$TMP/pgbench.out")" >&2
 }
 
 # ceiling_mhd: bin/bench/mhd-hello with spool-api's [api] threads, under wrk at 32

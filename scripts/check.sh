@@ -26,17 +26,6 @@ count() { # OUTPUT: add the counts of its last "N passed, N failed" line
 	total_fail=$((total_fail + ${f:-1}))
 }
 
-echo "== unit tests"
-if [ $# -gt 0 ]; then
-	out=$(scripts/run-unit.sh "$@" 2>&1)
-	rc=$?
-	printf '%s\n' "$out"
-	count "$out"
-	[ "$rc" -eq 0 ] || [ "$total_fail" -gt 0 ] || total_fail=$((total_fail + 1))
-else
-	echo "(no unit test binaries given)"
-fi
-
 started=
 RUN1=${SPOOL_RUN_DIR:-$ROOT/.run}
 LANES=${SPOOL_TEST_LANES:-2}
@@ -59,6 +48,36 @@ stop_stack() {
 trap stop_stack EXIT
 trap 'exit 130' INT TERM
 
+# the other lanes' stacks come up in the background, side by side, while the unit tests
+# run (their output in build/laneN-up.log, their logs in each run dir's log/); the first
+# stack's ports are those it has (its port_base) or will have
+run_dirs=$RUN1
+lane_pids=()
+if [ "$LANES" -gt 1 ]; then
+	base=$(cat "$RUN1/port_base" 2>/dev/null || echo "${SPOOL_PORT_BASE:-25400}")
+	mkdir -p "$ROOT/build"
+	for ((i = 2; i <= LANES; i++)); do
+		d=$RUN1-lane$i
+		lane_dirs+=("$d")
+		run_dirs+=" $d"
+		echo "== stack of lane $i up in the background ($d, ports from $((base + 200 * (i - 1))))"
+		SPOOL_RUN_DIR=$d SPOOL_PORT_BASE=$((base + 200 * (i - 1))) "$STACK" up </dev/null >"$ROOT/build/lane$i-up.log" 2>&1 &
+		lane_pids+=($!)
+	done
+fi
+
+echo "== unit tests"
+if [ $# -gt 0 ]; then
+	out=$(scripts/run-unit.sh "$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	count "$out"
+	[ "$rc" -eq 0 ] || [ "$total_fail" -gt 0 ] || total_fail=$((total_fail + 1))
+else
+	echo "(no unit test binaries given)"
+fi
+
+
 echo "== integration tests"
 if "$STACK" status >/dev/null 2>&1; then
 	echo "(stack already running: leaving it up afterwards)"
@@ -74,30 +93,16 @@ else
 		exit 1
 	fi
 fi
-# the other lanes' stacks, side by side (their logs in each run dir's log/)
-run_dirs=$RUN1
-if [ "$LANES" -gt 1 ]; then
-	base=$(cat "$RUN1/port_base")
-	pids=()
-	for ((i = 2; i <= LANES; i++)); do
-		d=$RUN1-lane$i
-		lane_dirs+=("$d")
-		run_dirs+=" $d"
-		echo "== stack of lane $i up ($d, ports from $((base + 200 * (i - 1))))"
-		mkdir -p "$ROOT/build"
-		SPOOL_RUN_DIR=$d SPOOL_PORT_BASE=$((base + 200 * (i - 1))) "$STACK" up >"$ROOT/build/lane$i-up.log" 2>&1 &
-		pids+=($!)
-	done
-	for ((i = 2; i <= LANES; i++)); do
-		if ! wait "${pids[$((i - 2))]}"; then
-			cat "$ROOT/build/lane$i-up.log"
-			echo "check: the stack of lane $i did not come up"
-			total_fail=$((total_fail + 1))
-			echo "$total_pass passed, $total_fail failed"
-			exit 1
-		fi
-	done
-fi
+for ((i = 2; i <= LANES; i++)); do
+	if ! wait "${lane_pids[$((i - 2))]}"; then
+		cat "$ROOT/build/lane$i-up.log"
+		echo "check: the stack of lane $i did not come up"
+		total_fail=$((total_fail + 1))
+		echo "$total_pass passed, $total_fail failed"
+		exit 1
+	fi
+	echo "== stack of lane $i is up"
+done
 before=$total_fail
 out=$(SPOOL_TEST_RUN_DIRS=$run_dirs scripts/run-integration.sh 2>&1)
 rc=$?

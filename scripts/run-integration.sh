@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-integration.sh [PATTERN] — run tests/t*.sh (with the stack up), each with a time
 # limit (SPOOL_TEST_TIMEOUT seconds, default 300). PATTERN selects tests by a substring of
-# their file name. Prints each test's result (its output when it failed or with
-# VERBOSE=1) and a final line "N passed, N failed" counting test runs. Logs of every test
+# their file name. Prints each test's result with its time and the CPU time of its own
+# commands (its output when it failed or with VERBOSE=1) and a final line "N passed,
+# N failed" counting test runs. Logs of every test
 # go to the log/tests/ folder of the run directory it ran against.
 #
 # Lanes: SPOOL_TEST_RUN_DIRS names the run directories of several stacks that are up
@@ -78,29 +79,46 @@ take() {
 	) 9>"$work/lock"
 }
 
+HZ=$(getconf CLK_TCK)
+# child_ticks: TICKS = the CPU time (clock ticks) of this shell's finished children and
+# theirs (not in a $(...), which is a shell of its own); a test's difference is the CPU
+# of its own commands, not of the stack's daemons
+TICKS=0
+child_ticks() {
+	local s
+	read -r s <"/proc/$BASHPID/stat"
+	# shellcheck disable=SC2086 # the fields after the command name
+	set -- ${s##*) }
+	TICKS=$((${14} + ${15}))
+}
+
 # run_lane LANE RUN_DIR: runs what take hands it; each result goes to stdout (whole, under
 # the lock) and to the results file
 run_lane() {
-	local lane=$1 run=$2 name start rc secs summary log tag=
+	local lane=$1 run=$2 name start rc secs cpu summary log tag=
 	[ "${#lanes[@]}" -eq 1 ] || tag=" [lane $1]"
 	while name=$(take "$lane" "${#lanes[@]}") && [ -n "$name" ]; do
 		log=$run/log/tests/$name.log
 		start=$(date +%s)
+		child_ticks
+		cpu=$TICKS
 		SPOOL_RUN_DIR=$run timeout -k 10 "$TIMEOUT" bash "tests/$name.sh" </dev/null >"$log" 2>&1
 		rc=$?
 		secs=$(($(date +%s) - start))
+		child_ticks
+		cpu=$(((TICKS - cpu) / HZ))
 		summary=$(grep -E '^# .*[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 | sed 's/^# [^:]*: //')
 		(
 			flock 9
 			if [ "$rc" -eq 0 ]; then
 				echo "PASS $name" >>"$work/results"
-				printf 'PASS %-40s %4ss  %s%s\n' "$name" "$secs" "$summary" "$tag"
+				printf 'PASS %-40s %4ss (cpu %3ss)  %s%s\n' "$name" "$secs" "$cpu" "$summary" "$tag"
 				[ -z "${VERBOSE:-}" ] || sed 's/^/    /' "$log"
 			else
 				echo "FAIL $name${tag:+@$lane}" >>"$work/results"
 				what="exit $rc"
 				[ "$rc" -ne 124 ] || what="timed out after ${TIMEOUT}s"
-				printf 'FAIL %-40s %4ss  %s (%s)%s\n' "$name" "$secs" "$summary" "$what" "$tag"
+				printf 'FAIL %-40s %4ss (cpu %3ss)  %s (%s)%s\n' "$name" "$secs" "$cpu" "$summary" "$what" "$tag"
 				grep -v '^ok ' "$log" | sed 's/^/    /' | tail -n 80
 			fi
 		) 9>"$work/out.lock"

@@ -3,8 +3,8 @@
 # limit (SPOOL_TEST_TIMEOUT seconds, default 300). PATTERN selects tests by a substring of
 # their file name. Prints each test's result with its time and the CPU time of its own
 # commands (its output when it failed or with VERBOSE=1) and a final line "N passed,
-# N failed" counting test runs. Logs of every test
-# go to the log/tests/ folder of the run directory it ran against.
+# N failed" counting test runs. Logs of every test go to the log/tests/ folder of the run
+# directory it ran against.
 #
 # Lanes: SPOOL_TEST_RUN_DIRS names the run directories of several stacks that are up
 # (space-separated; default: the one stack, $SPOOL_RUN_DIR or .run). Each stack is a

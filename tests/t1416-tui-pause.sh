@@ -39,8 +39,8 @@ ready_paused() { curl -fsS --max-time 10 "$SPOOL_API_URL/ready" | jq -r --arg n 
 # ready_paused_now NAME WANT: ready_paused NAME once it is WANT, or its last answer after
 # 3 s (/ready reuses its answer for 1 s, so a change right after a read shows a second later)
 ready_paused_now() {
-	local got i
-	for i in $(seq 30); do
+	local got
+	for _ in $(seq 30); do
 		got=$(ready_paused "$1")
 		[ "$got" = "$2" ] && break
 		sleep 0.1

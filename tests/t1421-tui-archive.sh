@@ -16,10 +16,14 @@ sql "select 1" >/dev/null || bail "psql cannot reach the stack's database"
 
 RUN=$$-$RANDOM
 TEN="t1421-$RANDOM" # short enough for the TENANT column
-mk_job() { # STATUS PARAMS RESULT ERROR: a finished job of $TEN with one event, as a worker leaves it
+# mk_job STATUS PARAMS RESULT ERROR: a finished job of $TEN with one event, as a worker
+# leaves it; finished 2 s ago, not earlier: the Archive lists the newest first, and the
+# jobs that the tests before this one finished on this stack must not push these two off
+# the first screen
+mk_job() {
 	sql "with j as (insert into jobs (tenant_id, type, status, attempts, params, result, error, created_at, started_at, finished_at)
-	       values ('$TEN', 'noop', '$1', 1, '$2', $3, $4, now() - interval '3 minutes', now() - interval '2 minutes',
-	         now() - interval '1 minute')
+	       values ('$TEN', 'noop', '$1', 1, '$2', $3, $4, now() - interval '4 seconds', now() - interval '3 seconds',
+	         now() - interval '2 seconds')
 	       returning id, status, error),
 	     e as (insert into job_events (job_id, event, status, attempt, worker_id, error)
 	       select id, status, status, 1, 'w-t1421', error from j)

@@ -11,7 +11,9 @@
 #   end to end at saturation: $BENCH_JOBS (5,000) noop jobs submitted over 32 keep-alive
 #   connections; jobs/s until all are final, submit->finished p50/p99 (ms, the database's
 #   created_at/finished_at) and the whole machine's CPU per job (ms, /proc/stat: every
-#   process, the load generator and the services included);
+#   process, the load generator and the services included), and where it went:
+#   PostgreSQL's, RabbitMQ's, spool-api's and spool-worker's processes, and the rest
+#   (curl, the bench, the kernel's threads);
 #   the same once more with a worker of $BENCH_WIDE_CONCURRENCY (8) threads in place of
 #   the stack's (concurrency 2): e2e_wide_*;
 #   end to end paced: the same count offered at $BENCH_PACED_RATE (500) jobs/s by
@@ -25,6 +27,9 @@
 #   pgbench (32 clients, $BENCH_SECONDS s, prepared, generic plans as the daemons use)
 #   running job creation's INSERT (job, history event, outbox row: shared/job.c) into
 #   scratch copies of those tables in a schema of its own, dropped after: commits/s;
+#   then a job's whole life there (that creation, the worker's claim, its end: three
+#   commits, one job per statement), the same way: jobs/s, the whole machine's and
+#   PostgreSQL's own CPU per job;
 #   bin/bench/mhd-hello, a bare libmicrohttpd daemon in spool-api's threading mode and
 #   thread count, under wrk at 32 connections: req/s;
 #   bin/bench/amqp-rate: $BENCH_AMQP_MESSAGES (20,000) persistent messages published with
@@ -99,6 +104,17 @@ AUTH="Authorization: Bearer $SPOOL_API_KEY"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # the whole machine's busy CPU time (ticks): user nice system irq softirq steal
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# ticks NAME: the CPU ticks of every process named NAME, their exited children
+# included (the postmaster's backends, say: its cutime/cstime)
+ticks() {
+	local t=0 p
+	for p in $(pgrep -x "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+# component_ticks: "machine postgres rabbitmq api worker" ticks, one line
+component_ticks() { echo "$(machine_ticks) $(ticks postgres) $(ticks beam.smp) $(ticks spool-api) $(ticks spool-worker)"; }
 q() { psql "$SPOOL_PG_DSN" -XAtq -c "$1"; }
 
 # The wrk script: optional POST body and headers, and a done() that prints
@@ -251,25 +267,34 @@ e2e_saturated() {
 			[ $((i + 1)) -lt "$NJOBS" ] && echo next
 		done
 	} >"$TMP/submit.curl"
-	m0=$(machine_ticks)
+	m0=$(component_ticks)
 	t0=$(date +%s.%N)
 	accepted=$(parallel "$TMP/submit.curl")
 	t1=$(date +%s.%N)
 	[ "$accepted" = "$NJOBS" ] || die "only $accepted of $NJOBS submits were accepted"
 	wait_final "$t"
-	m1=$(machine_ticks)
+	m1=$(component_ticks)
 	q "SELECT count(*),
 		count(*) / extract(epoch FROM max(finished_at) - min(created_at)),
 		1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
 		1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
 		count(*) FILTER (WHERE status <> 'succeeded')
 	   FROM jobs WHERE params @> '{\"bench\": \"$t\"}'" |
-		awk -F'|' -v t0="$t0" -v t1="$t1" -v cpu=$((m1 - m0)) -v hz="$HZ" '{
+		awk -F'|' -v t0="$t0" -v t1="$t1" -v m0="$m0" -v m1="$m1" -v hz="$HZ" '{
 			printf "e2e_submit_rps %.0f\n", $1 / (t1 - t0)
 			printf "e2e_jobs_per_s %.0f\n", $2
 			printf "e2e_latency_p50_ms %.1f\n", $3
 			printf "e2e_latency_p99_ms %.1f\n", $4
-			printf "e2e_cpu_ms_per_job %.2f\n", cpu / hz * 1000 / $1
+			split(m0, a, " "); split(m1, b, " ")
+			printf "e2e_cpu_ms_per_job %.2f\n", (b[1] - a[1]) / hz * 1000 / $1
+			# where it went: the services, then the rest (curl, the bench, the kernel threads)
+			split("pg rabbitmq api worker", who, " ")
+			rest = b[1] - a[1]
+			for (i = 2; i <= 5; i++) {
+				printf "e2e_%s_cpu_ms_per_job %.2f\n", who[i - 1], (b[i] - a[i]) / hz * 1000 / $1
+				rest -= b[i] - a[i]
+			}
+			printf "e2e_rest_cpu_ms_per_job %.2f\n", rest / hz * 1000 / $1
 			printf "e2e_not_succeeded %d\n", $5
 		}'
 }
@@ -416,13 +441,59 @@ WITH u AS (INSERT INTO $s.jobs (tenant_id, type, source, params, callback_url,
      attempts + 1) FROM u WHERE status = 'queued')
  SELECT * FROM u;
 SQL
-	PGOPTIONS="-c plan_cache_mode=force_generic_plan" pgbench -n -M prepared -c 32 -j 2 -T "$SECS" \
-		-f "$TMP/insert.sql" "$SPOOL_PG_DSN" >"$TMP/pgbench.out" 2>&1 ||
-		die "pgbench failed: $(tail -n5 "$TMP/pgbench.out")"
+	pgbench_run "$TMP/insert.sql" ceil_pgbench_insert_tps
+	# A job's whole life in the database: its creation as above (\gset keeps its id),
+	# the worker's claim (CLAIM_SQL with no limits, its commit not waiting for the
+	# WAL's flush, as the worker's) and its end (job_succeed, one job per statement;
+	# the worker batches ends). Three commits per pgbench transaction: jobs/s, and the
+	# whole machine's CPU per job with pgbench's own share, the floor under the end to
+	# end figure's (the outbox's mark-sent, the broker and HTTP left out).
+	{
+		sed '$d' "$TMP/insert.sql"
+		echo ' SELECT id FROM u \gset'
+		cat <<SQL
+WITH u AS (UPDATE $s.jobs j SET status = 'running', attempts = attempts + 1,
+   worker_id = 'bench', lease_until = now() + 300 * interval '1 second',
+   started_at = coalesce(started_at, now()), updated_at = now(), progress = NULL, deferred_at = NULL
+   WHERE id = :id::uuid AND (status IN ('queued', 'retrying') OR (status = 'running' AND lease_until < now()))
+   RETURNING *),
+ e AS (INSERT INTO $s.job_events (job_id, at, event, status, attempt, worker_id)
+   SELECT id, clock_timestamp(), 'started', 'running', attempts, worker_id FROM u)
+ SELECT id, set_config('synchronous_commit', 'off', true) FROM u;
+WITH u AS (UPDATE $s.jobs SET status = 'succeeded', result = NULL::jsonb, progress = 100,
+   finished_at = now(), updated_at = now(), lease_until = NULL
+   WHERE id = :id::uuid AND status = 'running' AND worker_id = 'bench' AND attempts = 1
+   RETURNING *),
+ e AS (INSERT INTO $s.job_events (job_id, event, status, attempt, worker_id)
+   SELECT id, 'succeeded', 'succeeded', attempts, worker_id FROM u)
+ SELECT id FROM u;
+SQL
+	} >"$TMP/job.sql"
+	q "TRUNCATE $s.jobs CASCADE; TRUNCATE $s.outbox" >/dev/null
+	pgbench_run "$TMP/job.sql" ceil_pgbench_job_per_s
+	# every job the script created ran its whole life (a claim or end that matched no row would not)
+	q "SELECT 'ceil_pgbench_job_not_succeeded ' || count(*) FILTER (WHERE status <> 'succeeded') FROM $s.jobs" | emit
 	q "SET client_min_messages = warning; DROP SCHEMA $s CASCADE" >/dev/null
 	scratch_schema=
-	awk '/^tps = / { printf "ceil_pgbench_insert_tps %.0f\n", $3 }
-	     /^latency average = / { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }' "$TMP/pgbench.out" | emit
+}
+
+# pgbench_run SCRIPT NAME: pgbench (32 clients, $SECS s, prepared, generic plans as
+# the daemons use) of SCRIPT; "NAME tps" and, for the job script, the whole
+# machine's CPU per pgbench transaction ("..._cpu_ms")
+pgbench_run() {
+	local m0 m1 p0 p1
+	m0=$(machine_ticks)
+	p0=$(ticks postgres)
+	PGOPTIONS="-c plan_cache_mode=force_generic_plan" pgbench -n -M prepared -c 32 -j 2 -T "$SECS" \
+		-f "$1" "$SPOOL_PG_DSN" >"$TMP/pgbench.out" 2>&1 ||
+		die "pgbench failed: $(tail -n5 "$TMP/pgbench.out")"
+	m1=$(machine_ticks)
+	p1=$(ticks postgres)
+	awk -v name="$2" -v cpu=$((m1 - m0)) -v pg=$((p1 - p0)) -v hz="$HZ" '
+	     /^number of transactions actually processed: / { split($6, a, "/"); n = a[1] }
+	     /^tps = / { printf "%s %.0f\n", name, $3 }
+	     /^latency average = / && name ~ /insert/ { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }
+	     END { if (n > 0 && name ~ /job/) printf "%s_cpu_ms %.2f\n%s_pg_cpu_ms %.2f\n", name, cpu / hz * 1000 / n, name, pg / hz * 1000 / n }' "$TMP/pgbench.out" | emit
 	# a run that finished no transaction prints no rate (its ceiling reads "-")
 	grep -q '^tps = ' "$TMP/pgbench.out" ||
 		echo "bench: pgbench printed no rate in ${SECS} s: $(grep -m1 'transactions actually processed' "$TMP/pgbench.out")" >&2
@@ -553,12 +624,19 @@ submit_c32_p99_ms
 submit_c64_rps ceil_pgbench_insert_tps pgbench INSERT c32
 submit_c64_p99_ms
 e2e_jobs_per_s ceil_pgbench_insert_tps pgbench INSERT c32
+e2e_jobs_per_s ceil_pgbench_job_per_s pgbench job's life c32
 e2e_jobs_per_s ceil_amqp_publish_per_s AMQP publish+confirm
 e2e_jobs_per_s ceil_amqp_consume_per_s AMQP consume+ack
 e2e_latency_p50_ms
 e2e_latency_p99_ms
-e2e_cpu_ms_per_job
+e2e_cpu_ms_per_job ceil_pgbench_job_per_s_cpu_ms pgbench job's life CPU/job
+e2e_pg_cpu_ms_per_job ceil_pgbench_job_per_s_pg_cpu_ms its PostgreSQL CPU/job
+e2e_rabbitmq_cpu_ms_per_job
+e2e_api_cpu_ms_per_job
+e2e_worker_cpu_ms_per_job
+e2e_rest_cpu_ms_per_job
 e2e_wide_jobs_per_s ceil_pgbench_insert_tps pgbench INSERT c32
+e2e_wide_jobs_per_s ceil_pgbench_job_per_s pgbench job's life c32
 e2e_wide_latency_p50_ms
 e2e_wide_cpu_ms_per_job
 paced_jobs_per_s offered offered rate
@@ -571,7 +649,7 @@ TABLE
 echo
 echo "# figure against its ceiling (medians)"
 awk -v offered="$PACED_RATE" 'NR == FNR { m[$1] = $2; sp[$1] = $3 ".." $4; next }
-     FNR == 1 { printf "%-22s %10s  %-20s %10s  %-22s %8s\n", "figure", "median", "(spread)", "ceiling", "(which)", "fraction" }
+     FNR == 1 { printf "%-28s %10s  %-20s %10s  %-26s %8s\n", "figure", "median", "(spread)", "ceiling", "(which)", "fraction" }
      {
 	f = $1; if (!(f in m)) next
 	c = ""; which = ""; frac = "-"
@@ -580,7 +658,7 @@ awk -v offered="$PACED_RATE" 'NR == FNR { m[$1] = $2; sp[$1] = $3 ".." $4; next 
 	if (c != "" && c > 0) frac = sprintf("%.3f", m[f] / c)
 	if (c == "" && (f in shown)) next  # its ceilings were not measured: once is enough
 	shown[f] = 1
-	printf "%-22s %10s  %-20s %10s  %-22s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
+	printf "%-28s %10s  %-20s %10s  %-26s %8s\n", f, m[f], "(" sp[f] ")", (c == "" ? "-" : c), (which == "" ? "-" : which), frac
      }' "$TMP/medians" "$TMP/table"
 
 [ -n "${BENCH_NO_VIDEO:-}" ] || [ -n "${BENCH_E2E_ONLY:-}" ] || { echo; video_bench; }

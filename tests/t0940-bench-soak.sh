@@ -34,13 +34,24 @@ expect_match "it prints the medians" '# median \(min\.\.max\) of 1 runs' "$out"
 sed -n '/^# figure/,$p' <<<"$out" | sed 's/^/# /'
 row() { awk -v f="$1" -v c="$2" '$1 == f && $0 ~ c' <<<"$out"; }
 expect_match "the table reads e2e jobs/s against pgbench's INSERT" \
-	'^e2e_jobs_per_s +[0-9]+ +\([0-9]+\.\.[0-9]+\) +[0-9]+ +pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s pgbench)"
+	'^e2e_jobs_per_s +[0-9]+ +\([0-9]+\.\.[0-9]+\) +[0-9]+ +pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s 'pgbench INSERT')"
+expect_match "and against pgbench running a job's whole life" \
+	"^e2e_jobs_per_s +[0-9]+ .* [0-9]+ +pgbench job's life c32 +[0-9]+\\.[0-9]+\$" "$(row e2e_jobs_per_s "job's life")"
+expect_eq "every job pgbench created ran its whole life" "r1 ceil_pgbench_job_not_succeeded 0" \
+	"$(grep '^r1 ceil_pgbench_job_not_succeeded ' <<<"$out")"
+expect_match "PostgreSQL's CPU per job against pgbench's" \
+	"^e2e_pg_cpu_ms_per_job +[0-9.]+ .* [0-9.]+ +its PostgreSQL CPU/job +[0-9]+\\.[0-9]+\$" "$(row e2e_pg_cpu_ms_per_job PostgreSQL)"
+# the services' shares and the rest add up to the whole machine's CPU per job (to rounding)
+expect_eq "the CPU per job is split among the services and the rest" 1 "$(awk '
+	$1 == "r1" && $2 == "e2e_cpu_ms_per_job" { all = $3 }
+	$1 == "r1" && $2 ~ /^e2e_(pg|rabbitmq|api|worker|rest)_cpu_ms_per_job$/ { sum += $3; n++ }
+	END { d = all - sum; print (n == 5 && all > 0 && d < 0.04 && d > -0.04) ? 1 : 0 }' <<<"$out")"
 expect_match "and against the broker's publish rate" \
 	'AMQP publish\+confirm +[0-9]+\.[0-9]+$' "$(row e2e_jobs_per_s publish)"
 expect_match "the paced run against its offered rate" \
 	'^paced_jobs_per_s +[0-9]+ .* 50 +offered rate +[0-9]+\.[0-9]+$' "$(row paced_jobs_per_s offered)"
 expect_match "the run with a worker of 8 threads is in the table" \
-	'^e2e_wide_jobs_per_s +[0-9]+ .* pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_wide_jobs_per_s pgbench)"
+	'^e2e_wide_jobs_per_s +[0-9]+ .* pgbench INSERT c32 +[0-9]+\.[0-9]+$' "$(row e2e_wide_jobs_per_s 'pgbench INSERT')"
 pidf=$SPOOL_RUN_DIR/pids/spool-worker.pid
 expect_eq "the stack's worker runs again after it" 0 "$(kill -0 "$(cat "$pidf" 2>/dev/null)" 2>/dev/null; echo $?)"
 expect_eq "and the worker of 8 threads is gone" "" "$(pgrep -f 'spool-bench\.[^/]*/worker-wide\.ini' || true)"

@@ -104,17 +104,34 @@ AUTH="Authorization: Bearer $SPOOL_API_KEY"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # the whole machine's busy CPU time (ticks): user nice system irq softirq steal
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
-# ticks NAME: the CPU ticks of every process named NAME, their exited children
-# included (the postmaster's backends, say: its cutime/cstime)
+# ticks NAME: "pid=ticks ..." of every process named NAME, the CPU of their exited
+# children included (the postmaster's backends, say: its cutime/cstime)
 ticks() {
-	local t=0 p
+	local p
 	for p in $(pgrep -x "$1"); do
-		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+		awk -v p="$p" '{ printf "%s=%d ", p, $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || true # gone meanwhile
 	done
-	echo "$t"
 }
-# component_ticks: "machine postgres rabbitmq api worker" ticks, one line
-component_ticks() { echo "$(machine_ticks) $(ticks postgres) $(ticks beam.smp) $(ticks spool-api) $(ticks spool-worker)"; }
+# component_ticks: "machine|postgres|rabbitmq|api|worker", each service's as ticks()
+component_ticks() { echo "$(machine_ticks)|$(ticks postgres)|$(ticks beam.smp)|$(ticks spool-api)|$(ticks spool-worker)"; }
+# cpu_split BEFORE AFTER (component_ticks): "machine postgres rabbitmq api worker" ticks
+# between the two
+cpu_split() {
+	local a b i out
+	IFS='|' read -ra a <<<"$1"
+	IFS='|' read -ra b <<<"$2"
+	out=$((b[0] - a[0]))
+	for i in 1 2 3 4; do out="$out $(ticks_delta "${a[i]:-}" "${b[i]:-}")"; done
+	echo "$out"
+}
+# ticks_delta BEFORE AFTER: the ticks of the processes of AFTER since BEFORE (a process
+# started in between counts from 0; one gone by AFTER, a worker stopped, is left out)
+ticks_delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); was[kv[1]] = kv[2] }
+		n = split(b, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); d += kv[2] - was[kv[1]] }
+		print d + 0 }'
+}
 q() { psql "$SPOOL_PG_DSN" -XAtq -c "$1"; }
 
 # The wrk script: optional POST body and headers, and a done() that prints
@@ -280,19 +297,19 @@ e2e_saturated() {
 		1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)),
 		count(*) FILTER (WHERE status <> 'succeeded')
 	   FROM jobs WHERE params @> '{\"bench\": \"$t\"}'" |
-		awk -F'|' -v t0="$t0" -v t1="$t1" -v m0="$m0" -v m1="$m1" -v hz="$HZ" '{
+		awk -F'|' -v t0="$t0" -v t1="$t1" -v m="$(cpu_split "$m0" "$m1")" -v hz="$HZ" '{
 			printf "e2e_submit_rps %.0f\n", $1 / (t1 - t0)
 			printf "e2e_jobs_per_s %.0f\n", $2
 			printf "e2e_latency_p50_ms %.1f\n", $3
 			printf "e2e_latency_p99_ms %.1f\n", $4
-			split(m0, a, " "); split(m1, b, " ")
-			printf "e2e_cpu_ms_per_job %.2f\n", (b[1] - a[1]) / hz * 1000 / $1
+			split(m, c, " ")
+			printf "e2e_cpu_ms_per_job %.2f\n", c[1] / hz * 1000 / $1
 			# where it went: the services, then the rest (curl, the bench, the kernel threads)
 			split("pg rabbitmq api worker", who, " ")
-			rest = b[1] - a[1]
+			rest = c[1]
 			for (i = 2; i <= 5; i++) {
-				printf "e2e_%s_cpu_ms_per_job %.2f\n", who[i - 1], (b[i] - a[i]) / hz * 1000 / $1
-				rest -= b[i] - a[i]
+				printf "e2e_%s_cpu_ms_per_job %.2f\n", who[i - 1], c[i] / hz * 1000 / $1
+				rest -= c[i]
 			}
 			printf "e2e_rest_cpu_ms_per_job %.2f\n", rest / hz * 1000 / $1
 			printf "e2e_not_succeeded %d\n", $5
@@ -489,7 +506,7 @@ pgbench_run() {
 		die "pgbench failed: $(tail -n5 "$TMP/pgbench.out")"
 	m1=$(machine_ticks)
 	p1=$(ticks postgres)
-	awk -v name="$2" -v cpu=$((m1 - m0)) -v pg=$((p1 - p0)) -v hz="$HZ" '
+	awk -v name="$2" -v cpu=$((m1 - m0)) -v pg="$(ticks_delta "$p0" "$p1")" -v hz="$HZ" '
 	     /^number of transactions actually processed: / { split($6, a, "/"); n = a[1] }
 	     /^tps = / { printf "%s %.0f\n", name, $3 }
 	     /^latency average = / && name ~ /insert/ { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }

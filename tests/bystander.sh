@@ -54,7 +54,7 @@ _bystander_round() {
 	_bystander_req "GET /health" 200 "$BYSTANDER_URL/health" || return 1
 	_bystander_req "POST /v1/jobs" 202 "${h[@]}" -H 'Content-Type: application/json' \
 		-d '{"type":"noop"}' "$BYSTANDER_URL/v1/jobs" || return 1
-	id=$(jq -r .id <<<"$_B_BODY")
+	id=$(json_id <<<"$_B_BODY")
 	for ((i = 0; i < 40; i++)); do
 		_bystander_req "GET /v1/jobs/$id" 200 "${h[@]}" "$BYSTANDER_URL/v1/jobs/$id" || return 1
 		st=$(jq -r .status <<<"$_B_BODY")

@@ -20,6 +20,12 @@
 
 set -u -o pipefail
 
+# Debian's psql, pg_dump and pgbench are pg_wrapper, a Perl script that takes some 30 ms
+# of CPU to find the binary of the right version before it runs it. The tests run psql
+# thousands of times (their polling loops), so the binaries of the stack's PostgreSQL
+# (scripts/stack.sh's PGBIN) come first.
+[ -x /usr/lib/postgresql/15/bin/psql ] && PATH=/usr/lib/postgresql/15/bin:$PATH
+
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T_NAME=$(basename "${0%.sh}")
 T_PASS=0
@@ -101,6 +107,21 @@ $(cat "$T_TMP/curl.err")
 $BODY"
 	fi
 }
+
+# json_id [FILE]: the "id" of the JSON object on stdin (or in FILE). An object that
+# begins with it, as the API's answers do, is read by bash itself: jq takes tens of
+# milliseconds of CPU to start, and some tests submit hundreds of jobs. Anything else
+# goes to jq.
+json_id() {
+	local s=
+	if [ $# -gt 0 ]; then s=$(<"$1"); else IFS= read -r -d '' s || true; fi
+	if [[ $s =~ ^\{\"id\":\"([^\"\\]*)\" ]]; then
+		printf '%s\n' "${BASH_REMATCH[1]}"
+	else
+		jq -r .id <<<"$s"
+	fi
+}
+export -f json_id
 
 # py CODE [ARGS...]: run Debian's python3 (boto3 available) with the stack's environment
 py() {

@@ -37,9 +37,9 @@ A2=(-H "Authorization: Bearer $key2")
 expect_status "the new key works" 200 "${A2[@]}" "$U/v1/jobs"
 expect_eq "a new tenant has no jobs" 0 "$(jq '.jobs|length' <<<"$BODY")"
 expect_status "tenant 2 submits" 202 "${A2[@]}" "${JSON[@]}" -d '{"type":"noop"}' "$U/v1/jobs"
-j2=$(jq -r .id <<<"$BODY")
+j2=$(json_id <<<"$BODY")
 expect_status "tenant 1 submits" 202 "${A1[@]}" "${JSON[@]}" -d '{"type":"noop"}' "$U/v1/jobs"
-j1=$(jq -r .id <<<"$BODY")
+j1=$(json_id <<<"$BODY")
 
 expect_status "tenant 1 cannot see tenant 2's job" 404 "${A1[@]}" "$U/v1/jobs/$j2"
 expect_eq "…it is just not found" not_found "$(jq -r .error.code <<<"$BODY")"

@@ -43,7 +43,7 @@ expect_status "/health stays 200" 200 "$U/health"
 ids=()
 for i in 1 2 3; do
 	expect_status "submit $i while RabbitMQ is down" 202 "${AUTH[@]}" "${JSON[@]}" -d '{"type":"noop"}' "$U/v1/jobs"
-	ids+=("$(jq -r .id <<<"$BODY")")
+	ids+=("$(json_id <<<"$BODY")")
 done
 sleep 1
 backlog=$(curl -s "$SPOOL_METRICS_URL" | sed -n 's/^spool_outbox_backlog \([0-9]*\)$/\1/p')

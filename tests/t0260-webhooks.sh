@@ -56,7 +56,7 @@ port=$(head -n1 "$T_TMP/sink.port")
 expect_invalid "http://localhost is refused there too (only 127.0.0.1 is allowed)" "$A" "http://localhost:$port/hook"
 url="http://127.0.0.1:$port/hook?t=t0260"
 expect_eq "http://127.0.0.1 is accepted where allowed" 202 "$(submit_cb "$A" "$url")"
-id=$(jq -r .id "$T_TMP/sub")
+id=$(json_id "$T_TMP/sub")
 
 for _ in $(seq 1 150); do [ "$(wc -l <"$T_TMP/sink.log")" -ge 2 ] && break; sleep 0.1; done
 expect_eq "two POSTs reached the sink (500, then 200)" 2 "$(wc -l <"$T_TMP/sink.log")"
@@ -111,7 +111,7 @@ print(hmac.compare_digest(hmac.new(key, (parts['t'] + '.' + r['body']).encode(),
 name=$(hostname)
 if getent ahosts "$name" | grep -qE '^(127\.|::1)'; then
 	expect_eq "https://$name/ is accepted at submission (a name)" 202 "$(submit_cb "$A" "https://$name:$port/x")"
-	rid=$(jq -r .id "$T_TMP/sub")
+	rid=$(json_id "$T_TMP/sub")
 	for _ in $(seq 1 100); do
 		r=$(sql -c "SELECT attempt, delivered, error FROM webhook_deliveries WHERE job_id = '$rid' AND at IS NOT NULL")
 		[ -n "$r" ] && break

@@ -46,7 +46,7 @@ start_running() { # WHAT
 	for try in 1 2 3 4 5; do
 		id=$(_w_api -X POST -H 'Content-Type: application/json' \
 			-d "$(jq -cn --arg k "$key" '{type: "video.transcode", source: {key: $k}, params: {max_duration: 45, audio: true}}')" \
-			"$U/v1/jobs" | jq -r .id)
+			"$U/v1/jobs" | json_id)
 		ff=
 		for _ in $(seq 1 300); do
 			IFS='|' read -r st wid < <(sql -c "SELECT status, coalesce(worker_id, '') FROM jobs WHERE id = '$id'")

@@ -132,7 +132,7 @@ expect_eq "run_at a second ago: the job runs" succeeded "$(wait_final "$pid_" | 
 # ---- an Idempotency-Key replays a scheduled submission
 ik="t0290-$RANDOM$RANDOM"
 s1=$(post '{"type":"noop","delay":600}' -H "Idempotency-Key: $ik")
-i1=$(jq -r .id "$T_TMP/post")
+i1=$(json_id "$T_TMP/post")
 s2=$(post '{"type":"noop","delay":600}' -H "Idempotency-Key: $ik")
 expect_eq "Idempotency-Key with delay: 202 then 200, one scheduled job" "202 200 $i1 scheduled" \
 	"$s1 $s2 $(jq -r '"\(.id) \(.status)"' "$T_TMP/post")"
@@ -144,7 +144,7 @@ t50=$(($(date +%s) + 20))
 at50=$(utc $t50)
 for i in $(seq 1 50); do
 	post "{\"type\":\"noop\",\"run_at\":\"$at50\",\"params\":{\"n\":$i}}" >"$T_TMP/st50"
-	[ "$(cat "$T_TMP/st50")" = 202 ] && jq -r .id "$T_TMP/post"
+	[ "$(cat "$T_TMP/st50")" = 202 ] && json_id "$T_TMP/post"
 done >"$T_TMP/ids50"
 mapfile -t ids50 <"$T_TMP/ids50"
 expect_eq "50 jobs for $at50 accepted" 50 "${#ids50[@]}"

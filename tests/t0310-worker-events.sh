@@ -67,7 +67,7 @@ expect_eq "a worker's declare at its start removed the job.# binding" "$finals" 
 check "delete the test queue" "${mgmt[@]}" -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/queues/%2F/$q"
 wlogs=("$SPOOL_LOG_DIR/spool-worker.log" "$T_TMP/t0310-declare.log")
 before=$(cat "${wlogs[@]}" 2>/dev/null | grep -c 'unroutable')
-id=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+id=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)
 expect_eq "a job with no subscriber for its job.started succeeds" succeeded "$(job_wait "$id" 60 | jq -r .status)"
 expect_eq "no publish came back unroutable" "$before" "$(cat "${wlogs[@]}" 2>/dev/null | grep -c 'unroutable')"
 

@@ -17,7 +17,7 @@ log=$SPOOL_LOG_DIR/spool-api-$T_NAME.log
 expect_status "a noop job: 202" 202 "${AUTH[@]}" "${JSON[@]}" -d '{"type":"noop","params":{"t":"t0330"}}' \
 	"$API2_URL/v1/jobs"
 expect_eq "noop is not in the map: default_max_attempts (4)" 4 "$(jq -r .max_attempts <<<"$BODY")"
-id=$(jq -r .id <<<"$BODY")
+id=$(json_id <<<"$BODY")
 expect_eq "and so it is stored" 4 "$(sql -c "SELECT max_attempts FROM jobs WHERE id = '$id'")"
 tenant=$(sql -c "SELECT tenant_id FROM jobs WHERE id = '$id'")
 
@@ -26,7 +26,7 @@ tenant=$(sql -c "SELECT tenant_id FROM jobs WHERE id = '$id'")
 probe='{"type":"media.probe","source":{"key":"uploads/'$tenant'/t0330-missing.mp4"}}'
 expect_status "a media.probe job: 202" 202 "${AUTH[@]}" "${JSON[@]}" -d "$probe" "$API2_URL/v1/jobs"
 expect_eq "media.probe=2 from the map" 2 "$(jq -r .max_attempts <<<"$BODY")"
-id=$(jq -r .id <<<"$BODY")
+id=$(json_id <<<"$BODY")
 expect_eq "and so it is stored" 2 "$(sql -c "SELECT max_attempts FROM jobs WHERE id = '$id'")"
 
 head -c 4096 /dev/urandom >"$T_TMP/video.bin"

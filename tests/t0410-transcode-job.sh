@@ -13,7 +13,7 @@ tests/media.sh "$MEDIA" >/dev/null 2>&1 || bail "cannot generate the test media"
 submit_video() {
 	_w_api -X POST -H 'Content-Type: application/json' \
 		-d "$(jq -cn --arg k "$1" --argjson p "${2:-{\}}" '{type: "video.transcode", source: {key: $k}, params: $p}')" \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id
+		"$SPOOL_API_URL/v1/jobs" | json_id
 }
 
 # a landscape 1080p clip with audio -> 1280x720 h264 without audio

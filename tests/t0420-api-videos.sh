@@ -33,7 +33,7 @@ print(objs, ups)
 # --- raw body: 202 with the job and Location, the job succeeds at 1280x720
 expect_status "raw video/mp4 body -> 202" 202 -D "$T_TMP/headers" -H "$AUTH" -H 'Content-Type: video/mp4' \
 	--data-binary @"$MEDIA/landscape-1080.mp4" "$SPOOL_API_URL/v1/videos"
-id=$(jq -r .id <<<"$BODY")
+id=$(json_id <<<"$BODY")
 expect_match "raw: job id" '^[0-9a-f-]{36}$' "$id"
 expect_eq "raw: job type" video.transcode "$(jq -r .type <<<"$BODY")"
 expect_match "raw: source key under the tenant's uploads/" "^uploads/$TENANT/[0-9a-f-]{36}\$" "$(jq -r .source.key <<<"$BODY")"
@@ -50,7 +50,7 @@ fi
 # --- multipart/form-data with a file field; the stored object is the file itself
 expect_status "multipart file field -> 202" 202 -H "$AUTH" -F "file=@$MEDIA/short-3s.mp4;type=video/mp4" \
 	-F note=ignored "$SPOOL_API_URL/v1/videos"
-id=$(jq -r .id <<<"$BODY")
+id=$(json_id <<<"$BODY")
 src=$(jq -r .source.key <<<"$BODY")
 sum=$(py "
 import os, hashlib, boto3, botocore.config
@@ -66,7 +66,7 @@ expect_status "height=480&audio=true -> 202" 202 -H "$AUTH" -H 'Content-Type: ap
 	--data-binary @"$MEDIA/short-3s.mp4" "$SPOOL_API_URL/v1/videos?height=480&audio=true&max_duration=2.5"
 expect_eq "query params typed in the job" '{"audio":true,"height":480,"max_duration":2.5}' \
 	"$(jq -cS .params <<<"$BODY")"
-job=$(job_wait "$(jq -r .id <<<"$BODY")" 120)
+job=$(job_wait "$(json_id <<<"$BODY")" 120)
 expect_eq "height=480: job succeeded" succeeded "$(jq -r .status <<<"$job")"
 if result_fetch "$job" "$T_TMP/480.mp4"; then
 	v=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$T_TMP/480.mp4")

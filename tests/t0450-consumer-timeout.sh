@@ -66,7 +66,7 @@ grep -q "consuming 'spool.jobs'" "$LOG" || bail "our worker is not consuming: $(
 submit_video() { # KEY PARAMS-JSON
 	_w_api -X POST -H 'Content-Type: application/json' \
 		-d "$(jq -cn --arg k "$1" --argjson p "$2" '{type: "video.transcode", source: {key: $k}, params: $p}')" \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id
+		"$SPOOL_API_URL/v1/jobs" | json_id
 }
 key=$(upload "$MEDIA/long-90s.mp4") || bail "cannot upload the long clip"
 long=$(submit_video "$key" '{"max_duration": 180, "height": 1080}')

@@ -29,7 +29,7 @@ kill_tree() {
 submit_video() {
 	_w_api -X POST -H 'Content-Type: application/json' \
 		-d "$(jq -cn --arg k "$1" '{type: "video.transcode", source: {key: $k}, params: {max_duration: 45}}')" \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id
+		"$SPOOL_API_URL/v1/jobs" | json_id
 }
 
 # run_on WORKER: submit long jobs until one runs on WORKER (the stack's worker takes

@@ -32,7 +32,7 @@ wait_eq() {
 	done
 	return 1
 }
-submit_noop() { api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id; }
+submit_noop() { api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | json_id; }
 ids_sql() { local l; l=$(printf "'%s'," "$@"); echo "${l%,}"; }
 alt() { local IFS='|'; echo "$*"; } # ID... as one regex
 # the payloads of spool.jobs now (read and put back) naming one of the ids

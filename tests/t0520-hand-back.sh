@@ -66,7 +66,7 @@ handed_back() {
 key=$(upload "$MEDIA/long-45s.mp4") || bail "cannot upload the long clip"
 id=$(_w_api -X POST -H 'Content-Type: application/json' \
 	-d "$(jq -cn --arg k "$key" '{type: "video.transcode", source: {key: $k}, params: {max_duration: 45, height: 720}}')" \
-	"$SPOOL_API_URL/v1/jobs" | jq -r .id)
+	"$SPOOL_API_URL/v1/jobs" | json_id)
 expect_match "long transcode submitted" '^[0-9a-f-]{36}$' "$id"
 
 # hand_back_by NAME GRACE SIG MIN MAX WHY N: worker NAME (shutdown_grace GRACE) runs the job

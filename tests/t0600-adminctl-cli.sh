@@ -107,7 +107,7 @@ done
 
 # ---- jobs, job show on a job that ran
 worker_ensure
-id=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+id=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)
 job=$(job_wait "$id" 30)
 expect_eq "a noop job succeeded" succeeded "$(jq -r .status <<<"$job")"
 json=$($ADM --json jobs --search "${id:0:8}" --limit 5)

@@ -59,8 +59,8 @@ expect_eq "-C beats SPOOL_CONTEXT" "staging" \
 	"$(SPOOL_CONTEXT=prod A --context staging --jsonl contexts | jq -r 'select(.current == "*") | .name')"
 
 # the config each runs with: its [adminctl] user is the actor of what it does
-kid_s=$(A -C staging --json keys create --tenant "$R" --name "staging key" | jq -r .id)
-kid_p=$(SPOOL_CONTEXT=prod A --json keys create --tenant "$R" --name "prod key" | jq -r .id)
+kid_s=$(A -C staging --json keys create --tenant "$R" --name "staging key" | json_id)
+kid_p=$(SPOOL_CONTEXT=prod A --json keys create --tenant "$R" --name "prod key" | json_id)
 expect_eq "-C staging runs with staging's config, SPOOL_CONTEXT=prod with prod's (audit actors)" \
 	"staging-$R prod-$R" \
 	"$(sql "SELECT string_agg(actor, ' ' ORDER BY id) FROM audit WHERE action = 'keys.create' AND target IN ('$kid_s', '$kid_p')")"
@@ -94,7 +94,7 @@ if command -v script >/dev/null; then
 	expect_eq "prod on a terminal: asks for the name; a wrong one typed refuses" 1 "$rc"
 	expect_match "… the question, then the refusal" "type its name to revoke key $kid_p: staging.*the name typed is not 'prod'" "$(tr -d '\r' <<<"$out" | tr '\n' ' ')"
 	expect_eq "… the key is still active" 1 "$(active "$kid_p")"
-	kid_t=$(A -C staging --json keys create --tenant "$R" --name "typed" | jq -r .id)
+	kid_t=$(A -C staging --json keys create --tenant "$R" --name "typed" | json_id)
 	out=$( (sleep 1; printf 'prod\n') | script -qec "'$ADM' -f '$CTX' -C prod keys revoke '$kid_t'" /dev/null 2>&1); rc=$?
 	expect_eq "prod on a terminal: the right name typed goes on" "0 0" "$rc $(active "$kid_t")"
 fi

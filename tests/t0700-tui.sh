@@ -27,7 +27,7 @@ sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }
 submit() { # TYPE [SOURCE-KEY]
 	local body='{"type":"'$1'"}'
 	[ -n "${2:-}" ] && body=$(jq -cn --arg t "$1" --arg k "$2" '{type: $t, source: {key: $k}}')
-	api -X POST -H 'Content-Type: application/json' -d "$body" "$U/v1/jobs" | jq -r .id
+	api -X POST -H 'Content-Type: application/json' -d "$body" "$U/v1/jobs" | json_id
 }
 wait_final() { # ID...: each in a final state within 60 s
 	local id

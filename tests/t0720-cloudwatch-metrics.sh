@@ -38,7 +38,7 @@ before_ok=$(cw_sum JobsSucceeded | cut -d' ' -f1)
 ids=()
 for ((i = 0; i < n; i++)); do
 	ids+=("$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" |
-		jq -r .id)")
+		json_id)")
 done
 for id in "${ids[@]}"; do
 	[ "$(job_wait "$id" 30 | jq -r .status)" = succeeded ] || fail "job $id succeeded"

@@ -45,7 +45,7 @@ has_line() { events "$1" "${3:-*}" | grep -qF -- "$2"; }
 rid=t0725-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 curl -sS -o /dev/null -H "X-Request-Id: $rid" -H "Authorization: Bearer $SPOOL_API_KEY" \
 	"$SPOOL_API_URL/v1/jobs?limit=1"
-job=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+job=$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)
 [ -n "$job" ] || bail "no job submitted"
 [ "$(job_wait "$job" 60 | jq -r .status)" = succeeded ] || fail "job $job succeeded"
 

@@ -76,7 +76,7 @@ before=$(grep -c '"claimed job of type' "$log" || true)
 ids=()
 for ((i = 0; i < 20; i++)); do
 	ids+=("$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" |
-		jq -r .id)")
+		json_id)")
 done
 for id in "${ids[@]}"; do job_wait "$id" 30 >/dev/null; done
 after=$(grep -c '"claimed job of type' "$log" || true)

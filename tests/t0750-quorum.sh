@@ -51,7 +51,7 @@ expect_match "the API's own events queue is classic and exclusive" "^classic tru
 # ---- 2. jobs end to end
 ids=()
 for i in 1 2 3 4 5; do
-	ids+=("$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)")
+	ids+=("$(_w_api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)")
 done
 ok=0
 for id in "${ids[@]}"; do [ "$(jq -r .status <<<"$(job_wait "$id" 30)")" = succeeded ] && ok=$((ok + 1)); done

@@ -426,7 +426,7 @@ up=$(api -X POST -H 'Content-Type: application/json' -d "{\"size\": $(stat -c %s
 check "the clip uploaded through the rehearsed API's presigned URL" \
 	curl -fsS -X PUT --upload-file "$clip" "$(jq -r .url <<<"$up")"
 id=$(api -X POST -H 'Content-Type: application/json' \
-	-d "$(jq -cn --arg k "$(jq -r .key <<<"$up")" '{type: "media.probe", source: {key: $k}}')" "$URL/v1/jobs" | jq -r .id)
+	-d "$(jq -cn --arg k "$(jq -r .key <<<"$up")" '{type: "media.probe", source: {key: $k}}')" "$URL/v1/jobs" | json_id)
 expect_match "media.probe submitted" '^[0-9a-f-]{36}$' "$id"
 job=
 for ((i = 0; i < 6; i++)); do

@@ -18,7 +18,7 @@ submit() { # TYPE [SOURCE-KEY]: the new job's id
 	local body='{"type":"'$1'"}'
 	[ -n "${2:-}" ] && body=$(jq -cn --arg t "$1" --arg k "$2" '{type: $t, source: {key: $k}}')
 	curl -fsS --max-time 30 -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$body" \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id
+		"$SPOOL_API_URL/v1/jobs" | json_id
 }
 wait_job() { curl -fsS --max-time 40 -H "Authorization: Bearer $KEY" "$SPOOL_API_URL/v1/jobs/$1?wait=30" | jq -r .status; }
 sql() { psql -X -At "$SPOOL_PG_DSN" -c "$1"; }

@@ -16,7 +16,7 @@ KB=$("${ADM[@]}" keys create --tenant "$TB" 2>/dev/null | head -n 1)
 [ -n "$KA" ] && [ -n "$KB" ] || bail "cannot create API keys with adminctl"
 submit() { # KEY TYPE: the new job's id
 	curl -fsS --max-time 30 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"$2\"}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
+		-d "{\"type\":\"$2\"}" "$SPOOL_API_URL/v1/jobs" | json_id
 }
 mgmt() { curl -fsS -u "$SPOOL_RABBITMQ_USER:$SPOOL_RABBITMQ_PASSWORD" "$@"; }
 wait_file() { # FILE REGEX SECONDS: 0 once FILE has a line matching REGEX

@@ -144,7 +144,7 @@ p=$(submit_as "$ATTACKER" media.probe "$key")
 cp "$P/hls-nested" "$P/holiday.mp4"
 expect_status "dressed: POST /v1/videos of a playlist named .mp4 -> 202" 202 \
 	-H "Authorization: Bearer $ATTACKER" -F "file=@$P/holiday.mp4;type=video/mp4" "$SPOOL_API_URL/v1/videos"
-v=$(jq -r .id <<<"$BODY")
+v=$(json_id <<<"$BODY")
 bystander_ok "dressed"
 refused "dressed video/mp4 upload (video.transcode)" hls "$t"
 refused "dressed video/mp4 upload (media.probe)" hls "$p"

@@ -126,7 +126,7 @@ upload() {
 # probe KEY: submit a media.probe of KEY; prints the job id
 probe() {
 	curl -fsS --max-time 30 "${AUTH[@]}" "${JSON[@]}" \
-		-d "$(jq -cn --arg k "$1" '{type: "media.probe", source: {key: $k}}')" "$U/v1/jobs" | jq -r .id
+		-d "$(jq -cn --arg k "$1" '{type: "media.probe", source: {key: $k}}')" "$U/v1/jobs" | json_id
 }
 # settle ID STATUS...: wait (30 s at most) for one of the statuses; the job JSON in $BODY
 settle() {

@@ -99,7 +99,7 @@ up=$(curl -fsS --max-time 30 "${AUTH[@]}" "${JSON[@]}" -d "{\"size\": $(stat -c 
 curl -fsS --max-time 30 -o /dev/null -T "$T_TMP/clip.mp4" "$(jq -r .url <<<"$up")" || bail "upload failed"
 id=$(curl -fsS --max-time 30 "${AUTH[@]}" "${JSON[@]}" \
 	-d "$(jq -cn --arg k "$(jq -r .key <<<"$up")" '{type: "media.probe", source: {key: $k}}')" "$U/v1/jobs" |
-	jq -r .id)
+	json_id)
 st=
 for _ in 1 2 3; do
 	st=$(curl -fsS --max-time 30 "${AUTH[@]}" "$U/v1/jobs/$id?wait=10" | jq -r .status)

@@ -27,7 +27,7 @@ expect_jq() { if jq -e "$2" "$3" >/dev/null; then ok "$1"; else fail "$1" "$(cat
 new_key() {
 	local out id
 	out=$(bin/adminctl -f "$SPOOL_ADMINCTL_CONFIG" keys create --tenant "$1" --json 2>&1) || bail "keys create: $out"
-	id=$(jq -r .id <<<"$out")
+	id=$(json_id <<<"$out")
 	at_exit "bin/adminctl -f '$SPOOL_ADMINCTL_CONFIG' keys revoke '$id'"
 	jq -r .key <<<"$out"
 }

@@ -28,7 +28,7 @@ at_exit "sql \"DELETE FROM limits WHERE name LIKE 't1400-%-$RUN' OR (scope = 'ty
 # submit KEY DURATION_MS: one noop job; prints its id
 submit() {
 	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"noop\",\"params\":{\"duration_ms\":$2}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
+		-d "{\"type\":\"noop\",\"params\":{\"duration_ms\":$2}}" "$SPOOL_API_URL/v1/jobs" | json_id
 }
 export -f submit
 # overlap WHERE: the most jobs (matching WHERE on jobs j) running at once by their

@@ -40,7 +40,7 @@ submit_p() {
 	local p=""
 	[ -n "$2" ] && p=",\"priority\":\"$2\""
 	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"noop\",\"params\":{\"duration_ms\":$3}$p}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
+		-d "{\"type\":\"noop\",\"params\":{\"duration_ms\":$3}$p}" "$SPOOL_API_URL/v1/jobs" | json_id
 }
 export SPOOL_API_URL
 # submit_many KEYS PRIORITY DURATION_MS N: N noop jobs over 4 keep-alive connections, each with
@@ -115,10 +115,10 @@ check "adminctl limits set tenant --priority low" $ADM limits set tenant "$TL" -
 expect_eq "the change is audited with the priority" "low" \
 	"$(sql "SELECT detail->>'priority' FROM audit WHERE action = 'limits.set' AND target = 'tenant:$TL' ORDER BY id DESC LIMIT 1")"
 post "$KL" '{"type":"noop"}'
-lid=$(jq -r .id <<<"$BODY")
+lid=$(json_id <<<"$BODY")
 expect_eq "the tenant's default applies: low" "202 low" "$STATUS $(jq -r .priority <<<"$BODY")"
 post "$KL" '{"type":"noop","priority":"high"}'
-hid=$(jq -r .id <<<"$BODY")
+hid=$(json_id <<<"$BODY")
 expect_eq "a priority given wins over the default" "202 high" "$STATUS $(jq -r .priority <<<"$BODY")"
 expect_eq "the low and the high job succeed through their queues" "succeeded succeeded" \
 	"$(SPOOL_API_KEY=$KL job_wait "$lid" 30 | jq -r .status) $(SPOOL_API_KEY=$KL job_wait "$hid" 30 | jq -r .status)"
@@ -200,7 +200,7 @@ video() { # QUERY: POST the clip to /v1/videos?QUERY; the status in $STATUS, the
 }
 video "height=240&priority=high"
 expect_eq "POST /v1/videos?priority=high: 202, a high job" "202 high" "$STATUS $(jq -r .priority <<<"$BODY")"
-vhigh=$(jq -r .id <<<"$BODY")
+vhigh=$(json_id <<<"$BODY")
 video "height=240&priority=soon"
 expect_eq "POST /v1/videos?priority=soon: 422 naming the field" "422 invalid priority" \
 	"$STATUS $(jq -r '"\(.error.code) \(.error.field)"' <<<"$BODY")"
@@ -218,7 +218,7 @@ bin/spool-worker -d -f "$T_TMP/bad-s3.ini" >"$T_TMP/bad-s3.log" 2>&1 &
 BAD=$!
 at_exit "kill -9 $BAD 2>/dev/null"
 probe=$(_w_api -X POST -H 'Content-Type: application/json' \
-	-d "$(jq -cn --arg k "$key" '{type: "media.probe", source: {key: $k}, priority: "high"}')" "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+	-d "$(jq -cn --arg k "$key" '{type: "media.probe", source: {key: $k}, priority: "high"}')" "$SPOOL_API_URL/v1/jobs" | json_id)
 wait_sql retrying 20 "SELECT status FROM jobs WHERE id = '$probe'"
 kill -TERM "$BAD"
 wait "$BAD" 2>/dev/null

@@ -58,7 +58,7 @@ dead_before=$(dead_count)
 
 # the failed job: a probe of a source that does not exist (source_not_found, permanent)
 F=$(api -X POST -H 'Content-Type: application/json' \
-	-d '{"type": "media.probe", "source": {"key": "uploads/demo/t1420-missing-'$$'"}}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+	-d '{"type": "media.probe", "source": {"key": "uploads/demo/t1420-missing-'$$'"}}' "$SPOOL_API_URL/v1/jobs" | json_id)
 tenant=$(sql "SELECT tenant_id FROM jobs WHERE id = '$F'")
 expect_eq "the failed job is failed" failed "$(job_wait "$F" 60 | jq -r .status)"
 wait_until 20 grep -q "dead letter of job $F not kept" "$log"
@@ -97,7 +97,7 @@ before=$(dropped)
 expect_match "spool-api's /metrics has spool_dead_letters_dropped_total" '^[0-9]+$' "$before"
 oid=$(sql "INSERT INTO outbox (exchange, routing_key, payload) VALUES ('', 'spool.dead',
 	'{\"v\":1,\"job_id\":\"$F\",\"type\":\"media.probe\",\"attempt\":1}') RETURNING id" | head -n 1)
-N=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+N=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)
 sent() { [ "$(sql "SELECT sent_at IS NOT NULL FROM outbox WHERE id = $oid")" = t ]; }
 wait_until 60 sent
 expect_eq "the refused outbox row is marked sent, not sent again and again" t "$(sql "SELECT sent_at IS NOT NULL FROM outbox WHERE id = $oid")"
@@ -110,9 +110,9 @@ expect_eq "spool-api logged it at warning with the job id" "warn $F" \
 mgmt -X DELETE "$SPOOL_RABBITMQ_MGMT_URL/api/policies/%2F/t1420-dead-bound" >/dev/null
 
 # ---- a job of each final status ---------------------------------------------------------
-S=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+S=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)
 expect_eq "the succeeded job succeeded" succeeded "$(job_wait "$S" 60 | jq -r .status)"
-C=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop", "delay": 3600}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)
+C=$(api -X POST -H 'Content-Type: application/json' -d '{"type": "noop", "delay": 3600}' "$SPOOL_API_URL/v1/jobs" | json_id)
 expect_eq "the scheduled job is cancelled" cancelled "$(api -X DELETE "$SPOOL_API_URL/v1/jobs/$C" | jq -r .status)"
 gone() { [ "$(sql "SELECT count(*) FROM jobs WHERE id IN ('$1')")" = 0 ]; }
 wait_until 60 gone "$F" && wait_until 30 gone "$C"

@@ -7,7 +7,7 @@ failed_jobs() {
 	ids=()
 	for i in 1 2 3; do
 		ids+=("$(curl -fsS --max-time 40 -H "Authorization: Bearer $key" -X POST -H 'Content-Type: application/json' \
-			-d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | jq -r .id)")
+			-d '{"type":"noop"}' "$SPOOL_API_URL/v1/jobs" | json_id)")
 	done
 	for id in "${ids[@]}"; do
 		curl -fsS --max-time 40 -H "Authorization: Bearer $key" "$SPOOL_API_URL/v1/jobs/$id?wait=30" >/dev/null

@@ -9,7 +9,7 @@ key() { $ADM keys create --tenant "$1" 2>/dev/null | head -n 1; }
 # submit_noop KEY [JSON-EXTRA]: one noop job; prints its id
 submit_noop() {
 	curl -fsS --max-time 40 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-		-d "{\"type\":\"noop\"${2:-}}" "$SPOOL_API_URL/v1/jobs" | jq -r .id
+		-d "{\"type\":\"noop\"${2:-}}" "$SPOOL_API_URL/v1/jobs" | json_id
 }
 # wait_sql WANT SECONDS QUERY: poll until QUERY prints WANT (5 times a second)
 wait_sql() {
@@ -20,11 +20,14 @@ wait_sql() {
 	done
 	return 1
 }
-# sample FILE QUERY: print QUERY's answer into FILE as often as psql allows, until FILE.stop exists
+# sample FILE QUERY: QUERY's answer into FILE 20 times a second until FILE.stop exists,
+# through one psql session: a psql started for each sample took tens of milliseconds of
+# CPU, which a busy loop of them took from the scheduler it watched
 sample() {
 	while [ ! -e "$1.stop" ]; do
-		sql "$2" >>"$1" || true
-	done
+		printf '%s;\n' "$2"
+		sleep 0.05
+	done | psql -X -At "$SPOOL_PG_DSN" >>"$1" || true
 }
 # once WHERE: "N N N": jobs succeeded in one attempt, their 'started' events, their 'succeeded' events
 once() {

@@ -61,7 +61,7 @@ upload() {
 submit() {
 	_w_api -X POST -H 'Content-Type: application/json' \
 		-d "$(jq -cn --arg t "$1" --arg k "$2" '{type: $t, source: {key: $k}}')" \
-		"$SPOOL_API_URL/v1/jobs" | jq -r .id
+		"$SPOOL_API_URL/v1/jobs" | json_id
 }
 
 job_wait() {
@@ -82,7 +82,7 @@ job_wait() {
 result_fetch() {
 	local url
 	url=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "Authorization: Bearer $SPOOL_API_KEY" \
-		"$SPOOL_API_URL/v1/jobs/$(jq -r .id <<<"$1")/result") || return 1
+		"$SPOOL_API_URL/v1/jobs/$(json_id <<<"$1")/result") || return 1
 	[ -n "$url" ] || return 1
 	curl -fsS "$url" -o "$2"
 }

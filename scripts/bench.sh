@@ -458,7 +458,7 @@ WITH u AS (INSERT INTO $s.jobs (tenant_id, type, source, params, callback_url,
      attempts + 1) FROM u WHERE status = 'queued')
  SELECT * FROM u;
 SQL
-	pgbench_run "$TMP/insert.sql" ceil_pgbench_insert_tps
+	pgbench_run "$TMP/insert.sql" ceil_pgbench_insert_tps latency
 	# A job's whole life in the database: its creation as above (\gset keeps its id),
 	# the worker's claim (CLAIM_SQL with no limits, its commit not waiting for the
 	# WAL's flush, as the worker's) and its end (job_succeed, one job per statement;
@@ -487,16 +487,17 @@ WITH u AS (UPDATE $s.jobs SET status = 'succeeded', result = NULL::jsonb, progre
 SQL
 	} >"$TMP/job.sql"
 	q "TRUNCATE $s.jobs CASCADE; TRUNCATE $s.outbox" >/dev/null
-	pgbench_run "$TMP/job.sql" ceil_pgbench_job_per_s
+	pgbench_run "$TMP/job.sql" ceil_pgbench_job_per_s cpu
 	# every job the script created ran its whole life (a claim or end that matched no row would not)
 	q "SELECT 'ceil_pgbench_job_not_succeeded ' || count(*) FILTER (WHERE status <> 'succeeded') FROM $s.jobs" | emit
 	q "SET client_min_messages = warning; DROP SCHEMA $s CASCADE" >/dev/null
 	scratch_schema=
 }
 
-# pgbench_run SCRIPT NAME: pgbench (32 clients, $SECS s, prepared, generic plans as
-# the daemons use) of SCRIPT; "NAME tps" and, for the job script, the whole
-# machine's CPU per pgbench transaction ("..._cpu_ms")
+# pgbench_run SCRIPT NAME latency|cpu: pgbench (32 clients, $SECS s, prepared, generic
+# plans as the daemons use) of SCRIPT; "NAME tps", then with latency pgbench's average
+# latency (ceil_pgbench_latency_avg_ms), with cpu the whole machine's and PostgreSQL's
+# CPU per pgbench transaction ("NAME_cpu_ms", "NAME_pg_cpu_ms")
 pgbench_run() {
 	local m0 m1 p0 p1
 	m0=$(machine_ticks)
@@ -506,11 +507,11 @@ pgbench_run() {
 		die "pgbench failed: $(tail -n5 "$TMP/pgbench.out")"
 	m1=$(machine_ticks)
 	p1=$(ticks postgres)
-	awk -v name="$2" -v cpu=$((m1 - m0)) -v pg="$(ticks_delta "$p0" "$p1")" -v hz="$HZ" '
+	awk -v name="$2" -v extra="$3" -v cpu=$((m1 - m0)) -v pg="$(ticks_delta "$p0" "$p1")" -v hz="$HZ" '
 	     /^number of transactions actually processed: / { split($6, a, "/"); n = a[1] }
 	     /^tps = / { printf "%s %.0f\n", name, $3 }
-	     /^latency average = / && name ~ /insert/ { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }
-	     END { if (n > 0 && name ~ /job/) printf "%s_cpu_ms %.2f\n%s_pg_cpu_ms %.2f\n", name, cpu / hz * 1000 / n, name, pg / hz * 1000 / n }' "$TMP/pgbench.out" | emit
+	     /^latency average = / && extra == "latency" { printf "ceil_pgbench_latency_avg_ms %.3f\n", $4 }
+	     END { if (n > 0 && extra == "cpu") printf "%s_cpu_ms %.2f\n%s_pg_cpu_ms %.2f\n", name, cpu / hz * 1000 / n, name, pg / hz * 1000 / n }' "$TMP/pgbench.out" | emit
 	# a run that finished no transaction prints no rate (its ceiling reads "-")
 	grep -q '^tps = ' "$TMP/pgbench.out" ||
 		echo "bench: pgbench printed no rate in ${SECS} s: $(grep -m1 'transactions actually processed' "$TMP/pgbench.out")" >&2
